@@ -1,0 +1,360 @@
+package org.offload4j.core;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.stream.Collectors;
+import org.offload4j.core.numerics.Bf16;
+import org.offload4j.core.numerics.Fp16;
+import org.offload4j.core.numerics.Fp8;
+import org.offload4j.core.numerics.Fp8Overflow;
+
+/**
+ * An n-dimensional array of one {@link DType}, stored as rows over a {@link MemorySegment}.
+ *
+ * <p><b>Layout.</b> A tensor of shape {@code [d0, …, dr-1]} is viewed as a matrix of
+ * {@code rows() = d0·…·dr-2} rows and {@code cols() = dr-1} columns (a rank-1 tensor is one
+ * row). Row {@code i} starts {@code i · rowStride()} elements after the first; within a row the
+ * elements are contiguous. {@code rowStride() ≥ cols()}; it equals {@code cols()} for tensors
+ * made by {@link #allocate}. For {@link DType#INT4} the row stride must be even, so that every
+ * row starts on a byte.
+ *
+ * <p><b>Lifetime.</b> A tensor is tied to an {@link Arena}: {@link #allocate(DType, long...)}
+ * gives it its own (shared) arena, freed by {@link #close()}; {@link #allocate(Arena, DType,
+ * long...)} and {@link #wrap} use the caller's, which frees the memory when it is closed
+ * ({@link #close()} then only marks this view unusable). Any use after close throws
+ * {@link IllegalStateException}; nothing reads freed memory.
+ *
+ * <p>Element accessors ({@link #getFloat}, {@link #setFloat}) are conveniences for tests and
+ * set-up; kernels work on {@link #segment()} directly.
+ */
+public final class Tensor implements AutoCloseable {
+    /** Host tensors are aligned for the widest vector loads (AVX-512) and cache lines. */
+    public static final long ALIGNMENT = 64;
+
+    private final MemorySegment segment;
+    private final DType dtype;
+    private final long[] shape;
+    private final long rows;
+    private final long cols;
+    private final long rowStride;
+    private final Device device;
+    private final Arena ownedArena;
+    private volatile boolean closed;
+
+    private Tensor(MemorySegment segment, DType dtype, long[] shape, long rowStride, Device device, Arena ownedArena) {
+        this.segment = segment;
+        this.dtype = dtype;
+        this.shape = shape;
+        this.cols = shape.length == 0 ? 1 : shape[shape.length - 1];
+        long r = 1;
+        for (int i = 0; i < shape.length - 1; i++) {
+            r = Math.multiplyExact(r, shape[i]);
+        }
+        this.rows = r;
+        this.rowStride = rowStride;
+        this.device = device;
+        this.ownedArena = ownedArena;
+    }
+
+    /** A new zero-filled, contiguous host tensor with its own arena; {@link #close()} frees it. */
+    public static Tensor allocate(DType dtype, long... shape) {
+        Arena arena = Arena.ofShared();
+        try {
+            return allocateIn(arena, arena, dtype, shape);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** A new zero-filled, contiguous host tensor in the caller's arena, freed when that closes. */
+    public static Tensor allocate(Arena arena, DType dtype, long... shape) {
+        if (arena == null) {
+            throw new IllegalArgumentException("arena must not be null");
+        }
+        return allocateIn(arena, null, dtype, shape);
+    }
+
+    private static Tensor allocateIn(Arena arena, Arena owned, DType dtype, long[] shape) {
+        long[] s = checkShape(dtype, shape);
+        long elements = elementCount(s);
+        MemorySegment seg = arena.allocate(Math.max(1, dtype.byteSize(elements)), ALIGNMENT);
+        return new Tensor(seg, dtype, s, s.length == 0 ? 1 : s[s.length - 1], Device.HOST, owned);
+    }
+
+    /**
+     * A tensor over existing host memory (not copied), with the given row stride in elements.
+     * The segment must hold {@code (rows − 1) · rowStride + cols} elements.
+     */
+    public static Tensor wrap(MemorySegment segment, DType dtype, long rowStride, long... shape) {
+        if (segment == null) {
+            throw new IllegalArgumentException("segment must not be null");
+        }
+        long[] s = checkShape(dtype, shape);
+        long cols = s.length == 0 ? 1 : s[s.length - 1];
+        if (rowStride < cols) {
+            throw new IllegalArgumentException("rowStride = " + rowStride + " must be ≥ cols = " + cols);
+        }
+        if (dtype == DType.INT4 && rowStride % 2 != 0) {
+            throw new IllegalArgumentException("rowStride = " + rowStride + " must be even for int4 (rows start on a byte)");
+        }
+        long rows = elementCount(s) / Math.max(1, cols);
+        long needed = rows == 0 || cols == 0 ? 0 : dtype.byteSize((rows - 1) * rowStride + cols);
+        if (segment.byteSize() < needed) {
+            throw new IllegalArgumentException("segment holds " + segment.byteSize() + " bytes; shape "
+                    + Arrays.toString(s) + " of " + dtype + " with rowStride " + rowStride + " needs " + needed);
+        }
+        return new Tensor(segment, dtype, s, rowStride, Device.HOST, null);
+    }
+
+    /** A contiguous tensor over existing host memory. */
+    public static Tensor wrap(MemorySegment segment, DType dtype, long... shape) {
+        long[] s = checkShape(dtype, shape);
+        return wrap(segment, dtype, s.length == 0 ? 1 : s[s.length - 1], s);
+    }
+
+    /** A new host tensor holding {@code values} (row-major), each rounded to {@code dtype}. */
+    public static Tensor of(DType dtype, float[] values, long... shape) {
+        Tensor t = allocate(dtype, shape);
+        if (values.length != t.elementCount()) {
+            t.close();
+            throw new IllegalArgumentException("values has " + values.length + " elements; shape "
+                    + Arrays.toString(shape) + " has " + elementCount(shape));
+        }
+        t.copyFrom(values);
+        return t;
+    }
+
+    private static long[] checkShape(DType dtype, long[] shape) {
+        if (dtype == null) {
+            throw new IllegalArgumentException("dtype must not be null");
+        }
+        if (shape == null || shape.length == 0) {
+            throw new IllegalArgumentException("shape must have at least one dimension");
+        }
+        for (int i = 0; i < shape.length; i++) {
+            if (shape[i] < 0) {
+                throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has a negative dimension " + i);
+            }
+        }
+        long[] s = shape.clone();
+        if (dtype == DType.INT4 && s[s.length - 1] % 2 != 0 && elementCount(s) != s[s.length - 1]) {
+            throw new IllegalArgumentException("int4 tensors with more than one row need an even last dimension, got "
+                    + Arrays.toString(s));
+        }
+        return s;
+    }
+
+    private static long elementCount(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    /** A copy of the shape. */
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    /** Dimension {@code i}; negative {@code i} counts from the end ({@code -1} is the last). */
+    public long dim(int i) {
+        return shape[i < 0 ? shape.length + i : i];
+    }
+
+    public long rows() {
+        return rows;
+    }
+
+    public long cols() {
+        return cols;
+    }
+
+    /** Elements between the starts of consecutive rows. */
+    public long rowStride() {
+        return rowStride;
+    }
+
+    public long elementCount() {
+        return rows * cols;
+    }
+
+    public boolean isContiguous() {
+        return rowStride == cols || rows <= 1;
+    }
+
+    /** Byte offset of row {@code row} within {@link #segment()}. */
+    public long rowByteOffset(long row) {
+        return dtype.byteSize(row * rowStride);
+    }
+
+    /** The bytes of the tensor (rows, and the gaps between them when strided). */
+    public MemorySegment segment() {
+        ensureOpen();
+        return segment;
+    }
+
+    /** False once {@link #close()} ran or the arena behind the tensor closed. */
+    public boolean isAlive() {
+        return !closed && segment.scope().isAlive();
+    }
+
+    /** True when the two tensors' memory ranges share at least one byte. */
+    public boolean overlaps(Tensor other) {
+        long a0 = segment.address();
+        long a1 = a0 + segment.byteSize();
+        long b0 = other.segment.address();
+        long b1 = b0 + other.segment.byteSize();
+        return a0 < b1 && b0 < a1;
+    }
+
+    /** True when both tensors view exactly the same bytes with the same layout. */
+    public boolean sameStorage(Tensor other) {
+        return segment.address() == other.segment.address()
+                && segment.byteSize() == other.segment.byteSize()
+                && rowStride == other.rowStride && dtype == other.dtype;
+    }
+
+    /** Element ({@code row}, {@code col}) as a float (int types: their integer value). */
+    public float getFloat(long row, long col) {
+        long i = index(row, col);
+        return switch (dtype) {
+            case FP32 -> segment.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
+            case BF16 -> Bf16.toFloat(segment.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
+            case FP16 -> Fp16.toFloat(segment.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
+            case FP8_E4M3FN -> Fp8.e4m3ToFloat(segment.get(ValueLayout.JAVA_BYTE, i));
+            case FP8_E5M2 -> Fp8.e5m2ToFloat(segment.get(ValueLayout.JAVA_BYTE, i));
+            case INT4, INT32 -> getInt(row, col);
+        };
+    }
+
+    /**
+     * Stores {@code value} at ({@code row}, {@code col}), rounded to nearest-even for the
+     * floating-point types (FP8 saturating); int types take {@code (int) value}.
+     */
+    public void setFloat(long row, long col, float value) {
+        long i = index(row, col);
+        switch (dtype) {
+            case FP32 -> segment.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, value);
+            case BF16 -> segment.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, Bf16.fromFloat(value));
+            case FP16 -> segment.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, Fp16.fromFloat(value));
+            case FP8_E4M3FN -> segment.set(ValueLayout.JAVA_BYTE, i, Fp8.floatToE4m3(value, Fp8Overflow.SATURATE));
+            case FP8_E5M2 -> segment.set(ValueLayout.JAVA_BYTE, i, Fp8.floatToE5m2(value, Fp8Overflow.SATURATE));
+            case INT4, INT32 -> setInt(row, col, (int) value);
+        }
+    }
+
+    /** Element ({@code row}, {@code col}) of an INT32 or INT4 tensor. */
+    public int getInt(long row, long col) {
+        long i = index(row, col);
+        return switch (dtype) {
+            case INT32 -> segment.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i);
+            case INT4 -> (segment.get(ValueLayout.JAVA_BYTE, i >>> 1) >>> ((i & 1) * 4)) & 0xF;
+            default -> throw new IllegalStateException("getInt on a " + dtype + " tensor");
+        };
+    }
+
+    /** Stores an INT32 value, or an INT4 value in {@code 0..15}. */
+    public void setInt(long row, long col, int value) {
+        long i = index(row, col);
+        switch (dtype) {
+            case INT32 -> segment.setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i, value);
+            case INT4 -> {
+                if (value < 0 || value > 15) {
+                    throw new IllegalArgumentException("int4 value " + value + " is outside 0..15");
+                }
+                int shift = (int) (i & 1) * 4;
+                byte old = segment.get(ValueLayout.JAVA_BYTE, i >>> 1);
+                segment.set(ValueLayout.JAVA_BYTE, i >>> 1, (byte) ((old & ~(0xF << shift)) | (value << shift)));
+            }
+            default -> throw new IllegalStateException("setInt on a " + dtype + " tensor");
+        }
+    }
+
+    /** The elements in row-major order, widened exactly to float. */
+    public float[] toFloatArray() {
+        float[] out = new float[Math.toIntExact(elementCount())];
+        int k = 0;
+        for (long r = 0; r < rows; r++) {
+            for (long c = 0; c < cols; c++) {
+                out[k++] = getFloat(r, c);
+            }
+        }
+        return out;
+    }
+
+    /** The elements in row-major order as doubles (exact). */
+    public double[] toDoubleArray() {
+        float[] f = toFloatArray();
+        double[] out = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            out[i] = f[i];
+        }
+        return out;
+    }
+
+    /** Stores {@code values} (row-major, one per element) as {@link #setFloat} does. */
+    public void copyFrom(float[] values) {
+        if (values.length != elementCount()) {
+            throw new IllegalArgumentException("values has " + values.length + " elements; tensor has " + elementCount());
+        }
+        int k = 0;
+        for (long r = 0; r < rows; r++) {
+            for (long c = 0; c < cols; c++) {
+                setFloat(r, c, values[k++]);
+            }
+        }
+    }
+
+    private long index(long row, long col) {
+        ensureOpen();
+        if (row < 0 || row >= rows || col < 0 || col >= cols) {
+            throw new IndexOutOfBoundsException("(" + row + ", " + col + ") outside [" + rows + ", " + cols + "]");
+        }
+        return row * rowStride + col;
+    }
+
+    private void ensureOpen() {
+        if (!isAlive()) {
+            throw new IllegalStateException("tensor " + describe() + " is closed");
+        }
+    }
+
+    /** Frees the memory if this tensor owns its arena; afterwards every use throws. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (ownedArena != null) {
+            ownedArena.close();
+        }
+    }
+
+    /** E.g. {@code bf16[4, 128]@host}. */
+    public String describe() {
+        return dtype + Arrays.stream(shape).mapToObj(Long::toString).collect(Collectors.joining(", ", "[", "]"))
+                + (rowStride != cols && rows > 1 ? " stride " + rowStride : "") + "@" + device.backend();
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor " + describe() + (isAlive() ? "" : " (closed)");
+    }
+}

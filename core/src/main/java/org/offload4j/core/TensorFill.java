@@ -1,0 +1,53 @@
+package org.offload4j.core;
+
+import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
+
+/** Test-input helpers: seeded random fills and poisoning of outputs before a run. */
+public final class TensorFill {
+    private TensorFill() {}
+
+    /** Fills with seeded N(0, std²) samples rounded to the tensor's dtype (int types: uniform over their range). */
+    public static Tensor gaussian(Tensor t, long seed, double std) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        for (long r = 0; r < t.rows(); r++) {
+            for (long c = 0; c < t.cols(); c++) {
+                switch (t.dtype()) {
+                    case INT4 -> t.setInt(r, c, rnd.nextInt(16));
+                    case INT32 -> t.setInt(r, c, rnd.nextInt());
+                    default -> t.setFloat(r, c, (float) (gaussian(rnd) * std));
+                }
+            }
+        }
+        return t;
+    }
+
+    /** One N(0,1) sample (Box–Muller; deterministic for a given generator state). */
+    public static double gaussian(SplittableRandom rnd) {
+        double u1 = rnd.nextDouble();
+        double u2 = rnd.nextDouble();
+        return Math.sqrt(-2 * Math.log1p(-u1)) * Math.cos(2 * Math.PI * u2);
+    }
+
+    /**
+     * Overwrites every byte of the tensor's rows with a pattern that decodes to NaN in every
+     * floating-point dtype (0xFF…: NaN in fp32, bf16, fp16, E4M3 and E5M2), so that an element a
+     * kernel forgot to write shows up as non-finite.
+     */
+    public static Tensor poison(Tensor t) {
+        MemorySegment s = t.segment();
+        for (long r = 0; r < t.rows(); r++) {
+            long off = t.rowByteOffset(r);
+            s.asSlice(off, t.dtype().byteSize(t.cols())).fill((byte) 0xFF);
+        }
+        return t;
+    }
+
+    /** True if any byte of the rows still holds the poison pattern as a whole element. */
+    public static boolean hasPoison(Tensor t) {
+        if (!t.dtype().isFloatingPoint()) {
+            throw new IllegalArgumentException("poison check needs a floating-point tensor, got " + t.dtype());
+        }
+        return Accuracy.firstNonFinite(t) >= 0;
+    }
+}

@@ -1,0 +1,71 @@
+package org.offload4j.cpu;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+import org.offload4j.core.Backend;
+import org.offload4j.core.Device;
+
+/**
+ * The Vector API backend: every op on the host CPU, SIMD through {@code jdk.incubator.vector}
+ * at the preferred species width, multi-threaded with {@link CpuThreads}.
+ */
+final class CpuBackend implements Backend {
+    static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
+
+    private final Device device;
+    private final Map<Class<?>, Object> kernels;
+
+    private CpuBackend(Device device, Map<Class<?>, Object> kernels) {
+        this.device = device;
+        this.kernels = kernels;
+    }
+
+    static CpuBackend create() {
+        if (FLOATS.length() < 4) {
+            throw new UnsupportedOperationException("the preferred float vector has " + FLOATS.length()
+                    + " lanes; the CPU backend needs at least 128-bit vectors");
+        }
+        Device device = new Device("cpu", 0, cpuName(), true);
+        // One entry per op: the op module's kernel interface and the Vector API implementation.
+        Map<Class<?>, Object> kernels = Map.ofEntries(
+        );
+        return new CpuBackend(device, kernels);
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public String description() {
+        return device.name() + ", " + CpuThreads.threads() + " threads, " + FLOATS.vectorBitSize()
+                + "-bit vectors (" + FLOATS.length() + " floats)";
+    }
+
+    @Override
+    public List<Device> devices() {
+        return List.of(device);
+    }
+
+    @Override
+    public <K> Optional<K> kernels(Class<K> kernelType) {
+        return Optional.ofNullable(kernels.get(kernelType)).map(kernelType::cast);
+    }
+
+    private static String cpuName() {
+        try (var lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+            Optional<String> model = lines.filter(l -> l.startsWith("model name")).findFirst()
+                    .map(l -> l.substring(l.indexOf(':') + 1).trim());
+            if (model.isPresent()) {
+                return model.get();
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // Not Linux or not readable: fall through to the architecture name.
+        }
+        return System.getProperty("os.arch") + " CPU";
+    }
+}
