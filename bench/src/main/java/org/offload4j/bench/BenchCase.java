@@ -1,0 +1,39 @@
+package org.offload4j.bench;
+
+/**
+ * One benchmark case: an op on fixed inputs, already allocated and filled with seeded random
+ * values by its factory. {@link #run()} is what is timed; {@link #check()} runs the op on poisoned
+ * outputs and compares a sample of the result with the float64 reference.
+ */
+public interface BenchCase extends AutoCloseable {
+
+    /** The op, as named on the command line ({@code hadamard}, {@code w4a16}, …). */
+    String op();
+
+    /** The size, e.g. {@code d=1024 rows=32768} or {@code m=1 n=4096 k=4096 g=128}. */
+    String label();
+
+    /** The x-axis value for plots (e.g. d, or n·k). */
+    double sizeMetric();
+
+    /** Data type of the activations / input. */
+    String dtype();
+
+    /** Bytes the op must move: each input read once, each output written once. */
+    double bytesMoved();
+
+    /** Floating-point operations of the op (multiply-add counted as two). */
+    double flops();
+
+    /** Runs the op once on the case's inputs (timed). */
+    void run();
+
+    /** Poisons the outputs, runs the op, returns the relative L2 error of a sample vs the float64 reference. */
+    double check();
+
+    /** The op contract's tolerance for {@link #check()}. */
+    double tolerance();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,144 @@
+package org.offload4j.bench;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.offload4j.core.Backend;
+import org.offload4j.core.Backends;
+import org.offload4j.core.DType;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code offload bench [OP…]}: for each case, a correctness check of a sample against the
+ * float64 reference (outputs poisoned first), the median time after warm-up, the achieved GB/s
+ * and TFLOP/s, and the percentage of the floor (the copy bandwidth measured at the start of the
+ * same run). Exits 1 if any case is incorrect.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmark the ops: correctness vs float64, median time, GB/s, % of the measured floor.")
+public final class BenchCommand implements Callable<Integer> {
+
+    @Parameters(arity = "0..*", paramLabel = "OP", description = "ops to run (default: all): ${COMPLETION-CANDIDATES}",
+            completionCandidates = OpNames.class)
+    List<String> ops = new ArrayList<>();
+
+    @Option(names = "--backend", paramLabel = "B", description = "backend to run on (default: the best available, or -Doffload.backend)")
+    String backend;
+
+    @Option(names = "--sizes", split = ",", paramLabel = "SIZE",
+            description = "sizes, comma-separated, in each op's syntax (hadamard: d or d@elements; w4a16: MxNxK or MxNxK:g)")
+    List<String> sizes;
+
+    @Option(names = "--dtype", split = ",", paramLabel = "T", description = "activation dtypes (default: each op's first)")
+    List<String> dtypes;
+
+    @Option(names = "--full", description = "the full sweep and longer timing (default: the quick suite, under a minute on 2 cores)")
+    boolean full;
+
+    @Option(names = "--format", defaultValue = "table", description = "table, json or csv (default: ${DEFAULT-VALUE})")
+    Reports.Format format;
+
+    @Option(names = "--out", paramLabel = "FILE", description = "also write the report (in --format) to FILE")
+    Path out;
+
+    @Option(names = "--plot", paramLabel = "FILE", description = "draw throughput vs size per backend, floor as a line (.svg or .png)")
+    Path plot;
+
+    @Option(names = "--seed", defaultValue = "42", description = "seed of the random inputs (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    static final class OpNames extends ArrayList<String> {
+        OpNames() {
+            super(Suites.all().stream().map(OpSuite::name).toList());
+        }
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        PrintStream err = System.err;
+        List<OpSuite> suites = selectSuites();
+        Backend b = backend == null ? Backends.best() : Backends.named(backend);
+        Timing.Budget budget = full ? Timing.Budget.FULL : Timing.Budget.QUICK;
+
+        List<Plan> plan = new ArrayList<>();
+        for (OpSuite s : suites) {
+            List<DType> types = dtypes == null ? List.of(s.dtypes().get(0)) : dtypes.stream().map(DType::parse).toList();
+            for (DType t : types) {
+                if (!s.dtypes().contains(t)) {
+                    throw new CommandLine.ParameterException(spec.commandLine(), "--dtype " + t + " is not accepted by "
+                            + s.name() + "; accepted: " + s.dtypes());
+                }
+                for (String size : sizes == null ? s.defaultSizes(full) : sizes) {
+                    plan.add(new Plan(s, size, t));
+                }
+            }
+        }
+
+        err.println("Measuring the floor (copy bandwidth) on " + b.name() + " ...");
+        double copy = HostFloors.copyBandwidth(Runtime.getRuntime().availableProcessors(), budget);
+        Reports.RunInfo info = new Reports.RunInfo(b.name(), b.description(), copy, 0,
+                "Java " + Runtime.version() + " " + System.getProperty("java.vm.name"),
+                ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
+
+        List<BenchResult> results = new ArrayList<>();
+        try (ProgressBar bar = new ProgressBar(err, plan.size(), ProgressBar.terminalAttached())) {
+            int done = 0;
+            for (Plan p : plan) {
+                bar.update(done, p.suite().name() + " " + p.size() + " " + p.dtype());
+                results.add(runCase(b, p, budget, copy));
+                bar.update(++done, p.suite().name() + " " + p.size() + " " + p.dtype());
+            }
+        }
+        String report = Reports.render(format, info, results);
+        System.out.print(report);
+        if (out != null) {
+            Files.writeString(out, report, StandardCharsets.UTF_8);
+        }
+        if (plot != null) {
+            Plots.write(plot, results);
+            err.println("Plot written to " + plot);
+        }
+        long wrong = results.stream().filter(r -> !r.correct()).count();
+        if (wrong > 0) {
+            err.println(wrong + " case(s) exceeded the contract's tolerance (column ok = NO).");
+            return 1;
+        }
+        return 0;
+    }
+
+    private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy) {
+        try (BenchCase c = p.suite().create(b, p.size(), p.dtype(), seed, full)) {
+            double error = c.check();
+            Timing.Measured m = Timing.measure(c::run, budget);
+            return new BenchResult(c.op(), c.label(), c.sizeMetric(), c.dtype(), b.name(), error, c.tolerance(),
+                    m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, 0);
+        }
+    }
+
+    private List<OpSuite> selectSuites() {
+        if (ops.isEmpty()) {
+            return Suites.all();
+        }
+        List<OpSuite> out = new ArrayList<>();
+        for (String name : ops) {
+            out.add(Suites.named(name).orElseThrow(() -> new CommandLine.ParameterException(spec.commandLine(),
+                    "op '" + name + "' is unknown; known: " + Suites.names())));
+        }
+        return out;
+    }
+
+    private record Plan(OpSuite suite, String size, DType dtype) {}
+}

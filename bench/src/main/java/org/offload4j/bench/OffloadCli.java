@@ -1,0 +1,37 @@
+package org.offload4j.bench;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code offload} command: devices, benchmarks and the JMH runner. */
+@Command(name = "offload", mixinStandardHelpOptions = true, versionProvider = OffloadCli.Version.class,
+        description = "offload4j: LLM-inference ops (Hadamard, W4A16, ...) on the GPU or CPU from Java.",
+        subcommands = {DevicesCommand.class, BenchCommand.class, JmhCommand.class, CommandLine.HelpCommand.class})
+public final class OffloadCli implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the CLI in-process and returns its exit code (used by tests). */
+    public static int execute(String... args) {
+        return new CommandLine(new OffloadCli()).setCaseInsensitiveEnumValuesAllowed(true).execute(args);
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = OffloadCli.class.getPackage().getImplementationVersion();
+            return new String[] {"offload4j " + (v == null ? "(development build)" : v) + " on Java "
+                    + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")"};
+        }
+    }
+}

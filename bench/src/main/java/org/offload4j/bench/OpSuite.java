@@ -1,0 +1,30 @@
+package org.offload4j.bench;
+
+import java.util.List;
+import org.offload4j.core.Backend;
+import org.offload4j.core.DType;
+
+/**
+ * How the benchmark builds the cases of one op: its size grammar, its default sizes and dtypes.
+ * One implementation per op, listed in {@link Suites}.
+ */
+public interface OpSuite {
+
+    /** The op's name on the command line. */
+    String name();
+
+    /** The syntax of one {@code --sizes} entry, for help and error messages. */
+    String sizeSyntax();
+
+    /** Sizes run when none are given: a short list for the quick suite, a sweep for {@code --full}. */
+    List<String> defaultSizes(boolean full);
+
+    /** Dtypes the op accepts for its activations; the first is the default. */
+    List<DType> dtypes();
+
+    /**
+     * Allocates and fills (seeded) the inputs of one case. Throws IllegalArgumentException
+     * naming the size when it cannot be parsed or is unsupported.
+     */
+    BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full);
+}

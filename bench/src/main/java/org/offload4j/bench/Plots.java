@@ -1,0 +1,216 @@
+package org.offload4j.bench;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.geom.Line2D;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import javax.imageio.ImageIO;
+
+/**
+ * Throughput against size: one panel per op, one line per backend·dtype series, the copy
+ * bandwidth floor as a dashed line. Written as SVG (by hand, no dependency) or PNG (Java2D),
+ * chosen by the file extension; both go through the same {@link Canvas} so they look alike.
+ */
+public final class Plots {
+    private Plots() {}
+
+    private static final int PANEL_W = 720;
+    private static final int PANEL_H = 300;
+    private static final int LEFT = 70;
+    private static final int RIGHT = 170;
+    private static final int TOP = 36;
+    private static final int BOTTOM = 44;
+    private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c),
+            new Color(0x9467bd), new Color(0xff7f0e), new Color(0x8c564b)};
+
+    /** Writes the plot; the format follows the extension ({@code .svg} or {@code .png}). */
+    public static void write(Path file, List<BenchResult> results) throws IOException {
+        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        Map<String, List<BenchResult>> byOp = new LinkedHashMap<>();
+        for (BenchResult r : results) {
+            byOp.computeIfAbsent(r.op(), k -> new ArrayList<>()).add(r);
+        }
+        int height = Math.max(1, byOp.size()) * PANEL_H;
+        if (name.endsWith(".svg")) {
+            SvgCanvas c = new SvgCanvas(PANEL_W, height);
+            draw(c, byOp);
+            Files.writeString(file, c.finish(), StandardCharsets.UTF_8);
+        } else if (name.endsWith(".png")) {
+            BufferedImage img = new BufferedImage(PANEL_W, height, BufferedImage.TYPE_INT_RGB);
+            Graphics2D g = img.createGraphics();
+            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+            g.setColor(Color.WHITE);
+            g.fillRect(0, 0, PANEL_W, height);
+            draw(new Java2dCanvas(g), byOp);
+            g.dispose();
+            ImageIO.write(img, "png", file.toFile());
+        } else {
+            throw new IllegalArgumentException("--plot " + file + ": the file name must end in .svg or .png");
+        }
+    }
+
+    private static void draw(Canvas c, Map<String, List<BenchResult>> byOp) {
+        int panel = 0;
+        for (Map.Entry<String, List<BenchResult>> e : byOp.entrySet()) {
+            drawPanel(c, panel++ * PANEL_H, e.getKey(), e.getValue());
+        }
+    }
+
+    private static void drawPanel(Canvas c, int y0, String op, List<BenchResult> rs) {
+        double xMin = Double.MAX_VALUE;
+        double xMax = -Double.MAX_VALUE;
+        double yMax = 0;
+        for (BenchResult r : rs) {
+            double x = log2(r.sizeMetric());
+            xMin = Math.min(xMin, x);
+            xMax = Math.max(xMax, x);
+            yMax = Math.max(yMax, Math.max(r.gigabytesPerSecond(), r.copyBytesPerSecond() / 1e9));
+        }
+        if (xMax - xMin < 1) {
+            xMin -= 0.5;
+            xMax += 0.5;
+        }
+        yMax *= 1.1;
+        int plotW = PANEL_W - LEFT - RIGHT;
+        int plotH = PANEL_H - TOP - BOTTOM;
+        double fxMin = xMin;
+        double fxMax = xMax;
+        double fyMax = yMax;
+        java.util.function.DoubleUnaryOperator px = x -> LEFT + (x - fxMin) / (fxMax - fxMin) * plotW;
+        java.util.function.DoubleUnaryOperator py = y -> y0 + TOP + plotH - y / fyMax * plotH;
+
+        c.text(LEFT, y0 + 22, op + ": throughput vs size", Color.BLACK, 14);
+        c.line(LEFT, y0 + TOP + plotH, LEFT + plotW, y0 + TOP + plotH, Color.BLACK, false);
+        c.line(LEFT, y0 + TOP, LEFT, y0 + TOP + plotH, Color.BLACK, false);
+        for (int i = 0; i <= 4; i++) {
+            double v = fyMax * i / 4;
+            double y = py.applyAsDouble(v);
+            c.line(LEFT - 4, y, LEFT + plotW, y, new Color(0xdddddd), false);
+            c.text(8, y + 4, String.format(Locale.ROOT, "%.1f", v), Color.DARK_GRAY, 11);
+        }
+        for (int e = (int) Math.ceil(xMin); e <= Math.floor(xMax); e++) {
+            double x = px.applyAsDouble(e);
+            c.line(x, y0 + TOP + plotH, x, y0 + TOP + plotH + 4, Color.BLACK, false);
+            c.text(x - 10, y0 + TOP + plotH + 17, "2^" + e, Color.DARK_GRAY, 11);
+        }
+        c.text(LEFT + plotW / 2.0 - 40, y0 + PANEL_H - 8, "size (log2)", Color.DARK_GRAY, 11);
+        c.text(8, y0 + TOP - 8, "GB/s", Color.DARK_GRAY, 11);
+
+        Map<String, List<BenchResult>> series = new LinkedHashMap<>();
+        Map<String, Double> floors = new LinkedHashMap<>();
+        for (BenchResult r : rs) {
+            series.computeIfAbsent(r.backend() + " " + r.dtype(), k -> new ArrayList<>()).add(r);
+            floors.putIfAbsent(r.backend(), r.copyBytesPerSecond() / 1e9);
+        }
+        int legend = 0;
+        int colour = 0;
+        for (Map.Entry<String, Double> f : floors.entrySet()) {
+            double y = py.applyAsDouble(f.getValue());
+            c.line(LEFT, y, LEFT + plotW, y, Color.GRAY, true);
+            c.text(LEFT + plotW + 8, y0 + TOP + 14 * legend++ + 4, "- - " + f.getKey() + " copy bw", Color.GRAY, 11);
+        }
+        for (Map.Entry<String, List<BenchResult>> s : series.entrySet()) {
+            Color col = PALETTE[colour++ % PALETTE.length];
+            List<BenchResult> pts = new ArrayList<>(s.getValue());
+            pts.sort(java.util.Comparator.comparingDouble(BenchResult::sizeMetric));
+            for (int i = 0; i < pts.size(); i++) {
+                double x = px.applyAsDouble(log2(pts.get(i).sizeMetric()));
+                double y = py.applyAsDouble(pts.get(i).gigabytesPerSecond());
+                c.dot(x, y, col);
+                if (i > 0) {
+                    c.line(px.applyAsDouble(log2(pts.get(i - 1).sizeMetric())),
+                            py.applyAsDouble(pts.get(i - 1).gigabytesPerSecond()), x, y, col, false);
+                }
+            }
+            c.text(LEFT + plotW + 8, y0 + TOP + 14 * legend++ + 4, "— " + s.getKey(), col, 11);
+        }
+    }
+
+    private static double log2(double v) {
+        return Math.log(Math.max(v, 1e-300)) / Math.log(2);
+    }
+
+    private interface Canvas {
+        void line(double x1, double y1, double x2, double y2, Color c, boolean dashed);
+
+        void dot(double x, double y, Color c);
+
+        void text(double x, double y, String s, Color c, int size);
+    }
+
+    private static final class SvgCanvas implements Canvas {
+        private final StringBuilder sb = new StringBuilder();
+
+        SvgCanvas(int w, int h) {
+            sb.append(String.format(Locale.ROOT, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+                    + "font-family=\"sans-serif\">%n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>%n", w, h));
+        }
+
+        @Override
+        public void line(double x1, double y1, double x2, double y2, Color c, boolean dashed) {
+            sb.append(String.format(Locale.ROOT, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                    + "stroke-width=\"1.5\"%s/>%n", x1, y1, x2, y2, hex(c), dashed ? " stroke-dasharray=\"6,4\"" : ""));
+        }
+
+        @Override
+        public void dot(double x, double y, Color c) {
+            sb.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>%n", x, y, hex(c)));
+        }
+
+        @Override
+        public void text(double x, double y, String s, Color c, int size) {
+            String escaped = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;");
+            sb.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%d\" fill=\"%s\">%s</text>%n",
+                    x, y, size, hex(c), escaped));
+        }
+
+        String finish() {
+            return sb.append("</svg>\n").toString();
+        }
+
+        private static String hex(Color c) {
+            return String.format(Locale.ROOT, "#%02x%02x%02x", c.getRed(), c.getGreen(), c.getBlue());
+        }
+    }
+
+    private static final class Java2dCanvas implements Canvas {
+        private final Graphics2D g;
+
+        Java2dCanvas(Graphics2D g) {
+            this.g = g;
+        }
+
+        @Override
+        public void line(double x1, double y1, double x2, double y2, Color c, boolean dashed) {
+            g.setColor(c);
+            g.setStroke(dashed ? new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f,
+                    new float[] {6f, 4f}, 0f) : new BasicStroke(1.5f));
+            g.draw(new Line2D.Double(x1, y1, x2, y2));
+        }
+
+        @Override
+        public void dot(double x, double y, Color c) {
+            g.setColor(c);
+            g.fill(new java.awt.geom.Ellipse2D.Double(x - 3, y - 3, 6, 6));
+        }
+
+        @Override
+        public void text(double x, double y, String s, Color c, int size) {
+            g.setColor(c);
+            g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, size));
+            g.drawString(s, (float) x, (float) y);
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package org.offload4j.bench;
+
+import java.util.Arrays;
+
+/**
+ * Wall-clock timing of a host-synchronous op: warm-up until both a minimum count and a minimum
+ * time are reached (so the JIT has compiled the kernels), then timed runs until a time budget or
+ * a run cap is met; the median is reported because it ignores the odd run disturbed by the OS.
+ */
+public final class Timing {
+    private Timing() {}
+
+    /** Timing budget of one case. */
+    public record Budget(int minWarmupRuns, long warmupNanos, int minRuns, int maxRuns, long measureNanos) {
+        public static final Budget QUICK = new Budget(3, 150_000_000L, 5, 40, 400_000_000L);
+        public static final Budget FULL = new Budget(5, 1_000_000_000L, 10, 200, 2_000_000_000L);
+    }
+
+    /** Result of timing: median and count. */
+    public record Measured(double medianNanos, int runs) {}
+
+    public static Measured measure(Runnable op, Budget budget) {
+        long start = System.nanoTime();
+        for (int i = 0; i < budget.minWarmupRuns() || System.nanoTime() - start < budget.warmupNanos(); i++) {
+            op.run();
+        }
+        long[] samples = new long[budget.maxRuns()];
+        int n = 0;
+        long measureStart = System.nanoTime();
+        while (n < budget.maxRuns() && (n < budget.minRuns() || System.nanoTime() - measureStart < budget.measureNanos())) {
+            long t0 = System.nanoTime();
+            op.run();
+            samples[n++] = System.nanoTime() - t0;
+        }
+        long[] s = Arrays.copyOf(samples, n);
+        Arrays.sort(s);
+        double median = n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+        return new Measured(median, n);
+    }
+}
