@@ -1,5 +1,6 @@
 package org.offload4j.bench;
 
+import org.offload4j.core.BackendUnavailableException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -18,7 +19,21 @@ public final class OffloadCli implements Runnable {
 
     /** Runs the CLI in-process and returns its exit code (used by tests). */
     public static int execute(String... args) {
-        return new CommandLine(new OffloadCli()).setCaseInsensitiveEnumValuesAllowed(true).execute(args);
+        return new CommandLine(new OffloadCli()).setCaseInsensitiveEnumValuesAllowed(true)
+                .setExecutionExceptionHandler(OffloadCli::reportFailure).execute(args);
+    }
+
+    /**
+     * Bad input and unavailable backends are the user's to fix: one line, no stack trace.
+     * Anything else is a bug and keeps its stack trace.
+     */
+    private static int reportFailure(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
+        if (e instanceof IllegalArgumentException || e instanceof BackendUnavailableException) {
+            cmd.getErr().println("offload " + cmd.getCommandName() + ": " + e.getMessage());
+            return 1;
+        }
+        e.printStackTrace(cmd.getErr());
+        return 1;
     }
 
     @Override

@@ -1,0 +1,45 @@
+package org.offload4j.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class PlotsTest {
+    private static final List<BenchResult> RESULTS = List.of(
+            new BenchResult("hadamard", "d=128", 128, "bf16", "cpu", 1e-3, 4e-3, 1e6, 5, 1e7, 0, 30e9, 0),
+            new BenchResult("hadamard", "d=1024", 1024, "bf16", "cpu", 1e-3, 4e-3, 2e6, 5, 1e7, 0, 30e9, 0),
+            new BenchResult("w4a16", "m=1", 1 << 24, "bf16", "cpu", 1e-3, 5e-3, 1e6, 5, 8e6, 0, 30e9, 0));
+
+    @Test
+    void svgHasOnePanelPerOpAndTheFloorLine(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("p.svg");
+        Plots.write(f, RESULTS);
+        String svg = Files.readString(f);
+        assertTrue(svg.startsWith("<svg") && svg.trim().endsWith("</svg>"));
+        assertTrue(svg.contains("hadamard: throughput vs size") && svg.contains("w4a16: throughput vs size"));
+        assertTrue(svg.contains("stroke-dasharray"), "floor drawn dashed");
+        assertEquals(3, svg.split("<circle").length - 1, "one dot per result");
+    }
+
+    @Test
+    void pngIsAReadableImage(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("p.png");
+        Plots.write(f, RESULTS);
+        BufferedImage img = ImageIO.read(f.toFile());
+        assertEquals(720, img.getWidth());
+        assertEquals(600, img.getHeight());
+    }
+
+    @Test
+    void otherExtensionsAreRejected(@TempDir Path dir) {
+        assertThrows(IllegalArgumentException.class, () -> Plots.write(dir.resolve("p.jpg"), RESULTS));
+    }
+}

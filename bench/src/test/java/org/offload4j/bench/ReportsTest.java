@@ -1,0 +1,61 @@
+package org.offload4j.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ReportsTest {
+    private static final Reports.RunInfo INFO = new Reports.RunInfo("cpu", "test \"cpu\"", 50e9, 0, "Java 25", "2026-11-24");
+
+    private static BenchResult result(double error, double medianNanos) {
+        // 1e6 bytes in 50 µs = 20 GB/s, 40 % of a 50 GB/s floor.
+        return new BenchResult("hadamard", "d=1024, rows=8", 1024, "bf16", "cpu", error, 4e-3, medianNanos, 9, 1e6, 2e6, 50e9, 0);
+    }
+
+    @Test
+    void percentOfFloorIsFloorTimeOverMeasuredTime() {
+        BenchResult r = result(1e-3, 50_000);
+        assertEquals(20.0, r.gigabytesPerSecond(), 1e-9);
+        assertEquals(40.0, r.percentOfFloor(), 1e-9);
+        assertEquals("memory", r.bound());
+    }
+
+    @Test
+    void computeFloorWinsWhenLarger() {
+        // 2e6 flops at 1e10 flop/s = 200 µs > 20 µs memory time.
+        BenchResult r = new BenchResult("w4a16", "x", 1, "bf16", "cpu", 0, 1, 400_000, 5, 1e6, 2e6, 50e9, 1e10);
+        assertEquals("compute", r.bound());
+        assertEquals(50.0, r.percentOfFloor(), 1e-9);
+    }
+
+    @Test
+    void tableMarksIncorrectCasesAndAlignsColumns() {
+        String t = Reports.render(Reports.Format.TABLE, INFO, List.of(result(1e-3, 50_000), result(Double.NaN, 50_000)));
+        String[] lines = t.split("\n");
+        assertTrue(lines[1].contains("50.0 GB/s"), t);
+        assertTrue(lines[4].contains(" yes "), t);
+        assertTrue(lines[5].contains(" NO ") && lines[5].contains("NaN"), t);
+        assertEquals(lines[2].length(), lines[4].length(), "rows are aligned with the header");
+    }
+
+    @Test
+    void jsonIsWellFormedAndHasNoNaN() {
+        String j = Reports.render(Reports.Format.JSON, INFO, List.of(result(Double.NaN, 50_000)));
+        assertTrue(j.contains("\"rel_error\": null"), j);
+        assertTrue(j.contains("\"backend_description\": \"test \\\"cpu\\\"\""), j);
+        assertFalse(j.contains("NaN"), j);
+        assertEquals(j.chars().filter(c -> c == '{').count(), j.chars().filter(c -> c == '}').count());
+    }
+
+    @Test
+    void csvQuotesLabelsWithCommas() {
+        String c = Reports.render(Reports.Format.CSV, INFO, List.of(result(1e-3, 50_000)));
+        String[] lines = c.split("\n");
+        assertEquals(2, lines.length);
+        assertTrue(lines[1].startsWith("hadamard,\"d=1024, rows=8\",bf16,cpu,"), lines[1]);
+        assertEquals(lines[0].split(",").length, lines[1].replace("\"d=1024, rows=8\"", "x").split(",").length);
+    }
+}
