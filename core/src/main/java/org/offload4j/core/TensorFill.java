@@ -1,32 +1,42 @@
 package org.offload4j.core;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
+import org.offload4j.core.numerics.Bf16;
+import org.offload4j.core.numerics.Fp16;
 
 /** Test-input helpers: seeded random fills and poisoning of outputs before a run. */
 public final class TensorFill {
     private TensorFill() {}
 
-    /** Fills with seeded N(0, std²) samples rounded to the tensor's dtype (int types: uniform over their range). */
+    /**
+     * Fills with seeded N(0, std²) samples rounded to the tensor's dtype (int types: uniform over
+     * their range). Row-major order, so the same seed gives the same tensor whatever its stride.
+     */
     public static Tensor gaussian(Tensor t, long seed, double std) {
         SplittableRandom rnd = new SplittableRandom(seed);
+        MemorySegment s = t.segment();
         for (long r = 0; r < t.rows(); r++) {
+            long base = r * t.rowStride();
             for (long c = 0; c < t.cols(); c++) {
+                long i = base + c;
                 switch (t.dtype()) {
+                    case FP32 -> s.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) (rnd.nextGaussian() * std));
+                    case BF16 -> s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, Bf16.fromFloat((float) (rnd.nextGaussian() * std)));
+                    case FP16 -> s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, Fp16.fromFloat((float) (rnd.nextGaussian() * std)));
                     case INT4 -> t.setInt(r, c, rnd.nextInt(16));
                     case INT32 -> t.setInt(r, c, rnd.nextInt());
-                    default -> t.setFloat(r, c, (float) (gaussian(rnd) * std));
+                    default -> t.setFloat(r, c, (float) (rnd.nextGaussian() * std));
                 }
             }
         }
         return t;
     }
 
-    /** One N(0,1) sample (Box–Muller; deterministic for a given generator state). */
+    /** One N(0,1) sample from the generator (deterministic for a given generator state). */
     public static double gaussian(SplittableRandom rnd) {
-        double u1 = rnd.nextDouble();
-        double u2 = rnd.nextDouble();
-        return Math.sqrt(-2 * Math.log1p(-u1)) * Math.cos(2 * Math.PI * u2);
+        return rnd.nextGaussian();
     }
 
     /**
