@@ -10,11 +10,12 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.EnumSet;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
 
 /** Every {@link Args} failure is an IllegalArgumentException whose message names the argument. */
 class ArgsTest {
 
-    private static IllegalArgumentException fails(org.junit.jupiter.api.function.Executable e) {
+    private static IllegalArgumentException fails(Executable e) {
         return assertThrows(IllegalArgumentException.class, e);
     }
 

@@ -11,6 +11,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -481,7 +482,7 @@ class TensorTest {
     /** Every operation that touches the elements, for the close tests. */
     private static Map<String, Executable> elementUses(Tensor x) {
         boolean isInt = !x.dtype().isFloatingPoint();
-        java.util.LinkedHashMap<String, Executable> uses = new java.util.LinkedHashMap<>();
+        Map<String, Executable> uses = new LinkedHashMap<>();
         uses.put("segment()", x::segment);
         uses.put("getFloat", () -> x.getFloat(0, 0));
         uses.put("setFloat", () -> x.setFloat(0, 0, 1f));
