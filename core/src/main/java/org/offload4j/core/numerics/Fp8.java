@@ -17,7 +17,9 @@ package org.offload4j.core.numerics;
  * up) overflow as {@link Fp8Overflow} says. A NaN input gives the canonical NaN {@code 0x7F}
  * (positive; CUDA canonicalises the float NaN first, so the sign is not kept).
  *
- * <p>Widening is exact and uses a 256-entry table per format.
+ * <p>Widening is exact and uses a 256-entry table per format. Every NaN pattern widens to the
+ * positive {@link Float#NaN}: like {@code __nv_cvt_fp8_to_halfraw}, which returns the fp16
+ * canonical NaN {@code 0x7FFF} and discards the sign.
  */
 public final class Fp8 {
     private Fp8() {}
@@ -125,11 +127,13 @@ public final class Fp8 {
         int exp = (b >>> mantBits) & ((1 << expBits) - 1);
         int mant = b & ((1 << mantBits) - 1);
         int maxExp = (1 << expBits) - 1;
+        boolean nan = exp == maxExp && (hasInfinity ? mant != 0 : mant == (1 << mantBits) - 1);
+        if (nan) {
+            return Float.NaN; // positive: CUDA's fp8 -> half gives the canonical NaN and discards the sign
+        }
         float magnitude;
         if (hasInfinity && exp == maxExp) {
-            magnitude = mant == 0 ? Float.POSITIVE_INFINITY : Float.NaN;
-        } else if (!hasInfinity && exp == maxExp && mant == (1 << mantBits) - 1) {
-            magnitude = Float.NaN;
+            magnitude = Float.POSITIVE_INFINITY;
         } else if (exp == 0) {
             magnitude = Math.scalb((float) mant, 1 - bias - mantBits);
         } else {
