@@ -28,6 +28,9 @@ public final class Backends {
 
     private static final System.Logger LOG = System.getLogger(Backends.class.getName());
 
+    /** Backend/kernel pairs whose skip was already logged: each rung is logged once per JVM. */
+    private static final java.util.Set<String> SKIPS_LOGGED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     private Backends() {}
 
     /** Holder idiom: probing runs on first use, once, without a lock on every call. */
@@ -103,7 +106,9 @@ public final class Backends {
             if (k.isPresent()) {
                 return new Selected<>(s.backend(), k.get());
             }
-            LOG.log(System.Logger.Level.INFO, "Backend {0} has no {1}; trying the next one.", s.name(), kernelType.getSimpleName());
+            if (SKIPS_LOGGED.add(s.name() + "/" + kernelType.getName())) {
+                LOG.log(System.Logger.Level.INFO, "Backend {0} has no {1}; trying the next one.", s.name(), kernelType.getSimpleName());
+            }
         }
         throw new BackendUnavailableException("no available backend implements " + kernelType.getSimpleName() + ": " + reasons());
     }
