@@ -17,8 +17,8 @@ import org.offload4j.w4a16.QuantizedWeight;
 import org.offload4j.w4a16.W4A16Kernel;
 
 /**
- * W4A16 matmul on the CPU with the Vector API: a streaming GEMV for one row of X, and for more
- * rows a GEMM over weight tiles dequantized once into L1.
+ * W4A16 matmul on the CPU with the Vector API: a streaming GEMV for one to three rows of X, and
+ * for more rows a GEMM over weight tiles dequantized once into L1.
  *
  * <h2>Packed layout ({@link #prepack})</h2>
  * L = floats per vector (8 with AVX2), NB = 2L columns per block (16), g = group size.
@@ -38,7 +38,7 @@ import org.offload4j.w4a16.W4A16Kernel;
  * {@code −z·s} once, here, instead of on every call. The cost is 8 bytes per column and group
  * instead of GPTQ's 2.5 (fp16 scale, 4-bit zero): +10% of the bytes read at g = 128.
  *
- * <h2>GEMV (m = 1): the weight streams once, threads split the column blocks</h2>
+ * <h2>GEMV (m ≤ 3, row by row): the weight streams once per row, threads split the column blocks</h2>
  * <pre>
  *  x row (bf16|fp16) ──widen, × 2^E──▶ x'[k] fp32, and per group  Σx'·2^−149   (caller thread)
  *  per block, per group:   acc[j] = Σ_kk x'[kk] · asFloat(q[kk, j])          (4 accumulators)
@@ -72,14 +72,14 @@ import org.offload4j.w4a16.W4A16Kernel;
  * the same row, and results below {@code max|x| · 2^−100} in magnitude, lose precision
  * (subnormal range); non-finite X gives non-finite Y.
  *
- * <h2>GEMM (m ≥ 2): dequantize a tile once, reuse it for every row</h2>
+ * <h2>GEMM (m ≥ 4): dequantize a tile once, reuse it for every row</h2>
  * <pre>
  *  X rows (≤ 256 at a time) ──widen──▶ xf[rows][k] fp32                    (parallel over rows)
  *  task = (row block of ≤ 64 rows) × (column block of NB), spread over CpuThreads:
  *    for each k-slab of KB = 256 rows:
  *      DEQUANT  w[kk][j] = fma(float(q), s, −z·s)  ──▶ wt[KB][NB] fp32, 16 KiB, stays in L1
  *      MICRO    for 6 rows at a time: acc[6][2 vectors] += x[row][kk] · wt[kk]  (12 accumulators;
- *               tails of 4 and 1 rows); acc round-trips through the fp32 tile yt[rows][NB] between slabs
+ *               a tail of 1–5 rows in at most two passes); acc round-trips through the fp32 tile yt[rows][NB] between slabs
  *    EMIT     y = round(yt + bias) ──▶ y rows
  * </pre>
  * Dequantization (and, convert, fma, store, shift per 8 weights) is paid once per row block and
@@ -115,6 +115,12 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     static final int KB = 256;
     /** Rows of X converted and processed together by the GEMM path (bounds the fp32 copy of X). */
     static final int ROW_CHUNK = 256;
+    /**
+     * Up to this many rows of X run as separate GEMVs: below 4 rows the GEMM's dequantization is
+     * not repaid (measured, 4096², one thread: m = 2 took 2.7 ms as GEMM, 1.5 ms as two GEMVs;
+     * m = 4 was even).
+     */
+    static final int GEMV_MAX_ROWS = 3;
     /** Rows per GEMM task at most. */
     static final int ROW_BLOCK = 64;
     /** Weights per parallel chunk at least; below it the fork-join overhead dominates. */
@@ -237,8 +243,10 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             biasF = cb.bias(p.n);
             widenRow(bias.segment(), 0, bias.dtype(), p.n, biasF, 0);
         }
-        if (m == 1) {
-            gemv(x, p, biasF, y, cb);
+        if (m <= GEMV_MAX_ROWS) {
+            for (int row = 0; row < m; row++) {
+                gemv(x, row, p, biasF, y, cb);
+            }
         } else {
             gemm(x, p, biasF, y, cb);
         }
@@ -263,10 +271,10 @@ final class VectorW4A16Kernel implements W4A16Kernel {
 
     // ------------------------------------------------------------------ GEMV
 
-    private void gemv(Tensor x, Packed p, float[] biasF, Tensor y, CallBuffers cb) {
+    private void gemv(Tensor x, int row, Packed p, float[] biasF, Tensor y, CallBuffers cb) {
         int k = p.k;
         float[] xq = cb.x(k);
-        widenRow(x.segment(), x.rowByteOffset(0), x.dtype(), k, xq, 0);
+        widenRow(x.segment(), x.rowByteOffset(row), x.dtype(), k, xq, 0);
         float maxAbs = maxAbs(xq, k);
         int e = maxAbs == 0 ? 0 : Math.getExponent(maxAbs);
         int scaleExp = 126 - e;
@@ -286,7 +294,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         float unscale1 = Math.scalb(1f, back >> 1);
         float unscale2 = Math.scalb(1f, back - (back >> 1));
         MemorySegment ySeg = y.segment();
-        long yOff = y.rowByteOffset(0);
+        long yOff = y.rowByteOffset(row);
         DType yType = y.dtype();
         int[] data = p.data();
         long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB));
@@ -442,10 +450,18 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             for (; i + 6 <= nRows; i += 6) {
                 micro6(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
             }
-            for (; i + 4 <= nRows; i += 4) {
+            // Tails in as few passes over the tile as possible: each pass reloads all of it.
+            int left = nRows - i;
+            if (left >= 4) {
                 micro4(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
+                i += 4;
+                left -= 4;
             }
-            for (; i < nRows; i++) {
+            if (left == 3) {
+                micro3(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
+            } else if (left == 2) {
+                micro2(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
+            } else if (left == 1) {
                 micro1(wt, kb, xf, (i0 + i) * k + k0, yt, i * NB, first);
             }
         }
@@ -580,7 +596,58 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         a31.intoArray(yt, yo + 3 * NB + L);
     }
 
-    /** One row of X times the tile, accumulated into yt: the row tail of {@link #micro4}. */
+    /** Three rows: a row tail of {@link #micro6}. */
+    private static void micro3(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
+        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
+        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
+        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
+        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
+        FloatVector a20 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB);
+        FloatVector a21 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
+        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
+            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
+            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
+            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
+            a00 = w0.fma(x0, a00);
+            a01 = w1.fma(x0, a01);
+            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
+            a10 = w0.fma(x1, a10);
+            a11 = w1.fma(x1, a11);
+            FloatVector x2 = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
+            a20 = w0.fma(x2, a20);
+            a21 = w1.fma(x2, a21);
+        }
+        a00.intoArray(yt, yo + 0 * NB);
+        a01.intoArray(yt, yo + 0 * NB + L);
+        a10.intoArray(yt, yo + 1 * NB);
+        a11.intoArray(yt, yo + 1 * NB + L);
+        a20.intoArray(yt, yo + 2 * NB);
+        a21.intoArray(yt, yo + 2 * NB + L);
+    }
+
+    /** Two rows: a row tail of {@link #micro6}. */
+    private static void micro2(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
+        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
+        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
+        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
+        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
+        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
+            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
+            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
+            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
+            a00 = w0.fma(x0, a00);
+            a01 = w1.fma(x0, a01);
+            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
+            a10 = w0.fma(x1, a10);
+            a11 = w1.fma(x1, a11);
+        }
+        a00.intoArray(yt, yo + 0 * NB);
+        a01.intoArray(yt, yo + 0 * NB + L);
+        a10.intoArray(yt, yo + 1 * NB);
+        a11.intoArray(yt, yo + 1 * NB + L);
+    }
+
+    /** One row of X times the tile, accumulated into yt: the last row tail. */
     private static void micro1(float[] wt, int kb, float[] xf, int xo, float[] yt, int yo, boolean first) {
         FloatVector a0 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo);
         FloatVector a1 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + L);

@@ -25,7 +25,7 @@ import org.offload4j.w4a16.W4A16Reference;
  * ./mvnw -o -q -pl core,splitk,fallback-cpu -am test-compile
  * java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
  *   -cp core/target/classes:splitk/target/classes:fallback-cpu/target/classes:fallback-cpu/target/test-classes \
- *   org.offload4j.cpu.W4A16Bench [k n g copies]
+ *   org.offload4j.cpu.W4A16Bench [k n g copies m,m,…]
  * </pre>
  * Weights rotate over {@code copies} prepared copies (default 8, 8 × 9 MiB packed, larger than a
  * 32 MiB L3) so that the GEMV streams from DRAM; {@code copies = 1} times a cache-resident weight.
@@ -38,6 +38,7 @@ public final class W4A16Bench {
         int n = args.length > 1 ? Integer.parseInt(args[1]) : 4096;
         int g = args.length > 2 ? Integer.parseInt(args[2]) : 128;
         int copies = args.length > 3 ? Integer.parseInt(args[3]) : 8;
+        int[] ms = args.length > 4 ? Arrays.stream(args[4].split(",")).mapToInt(Integer::parseInt).toArray() : new int[] {1, 16, 64};
         W4A16 op = W4A16.create();
         System.out.printf("backend: %s — %s%n", op.backend().name(), op.backend().description());
 
@@ -58,7 +59,7 @@ public final class W4A16Bench {
         System.out.printf("weight %dx%d g%d asym fp16 scales: GPTQ bytes %.2f MiB, packed %.2f MiB, %d copies%n",
                 k, n, g, gptqBytes / (1 << 20), packedBytes / (double) (1 << 20), copies);
 
-        for (int m : new int[] {1, 16, 64}) {
+        for (int m : ms) {
             try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, m, k), seed + m, 1);
                  Tensor y = Tensor.allocate(DType.BF16, m, n)) {
                 op.matmul(x, prepared.get(0), null, y);
@@ -66,7 +67,7 @@ public final class W4A16Bench {
                     double err = Accuracy.relativeL2(W4A16Reference.product(x, w, null), y);
                     System.out.printf("m=%d check: relative L2 error %.2e%n", m, err);
                 }
-                int reps = m == 1 ? 400 : m == 16 ? 40 : 12;
+                int reps = m == 1 ? 400 : m <= 16 ? 40 : 12;
                 for (int i = 0; i < reps; i++) { // warm-up
                     op.matmul(x, prepared.get(i % copies), null, y);
                 }
@@ -88,7 +89,7 @@ public final class W4A16Bench {
                             + "%.1f GB/s of packed bytes; %.1f GFLOP/s%n", med * 1e6, t[0] * 1e6, t[t.length - 1] * 1e6, bw,
                             100 * bw / copyBw[1], packedBytes / med / 1e9, flops / med / 1e9);
                 } else {
-                    System.out.printf("GEMM m=%d: median %.2f ms (min %.2f), %.1f GFLOP/s%n", m, med * 1e3, t[0] * 1e3, flops / med / 1e9);
+                    System.out.printf("m=%d: median %.2f ms (min %.2f), %.1f GFLOP/s%n", m, med * 1e3, t[0] * 1e3, flops / med / 1e9);
                 }
             }
         }
