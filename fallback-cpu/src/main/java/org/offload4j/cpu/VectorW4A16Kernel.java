@@ -238,18 +238,28 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         Packed p = (Packed) w;
         int m = (int) x.dim(0);
         CallBuffers cb = callBuffers.get();
-        cb.parallel = shareable(x) && shareable(y) && (bias == null || shareable(bias));
-        float[] biasF = null;
-        if (bias != null) {
-            biasF = cb.bias(p.n);
-            widenRow(bias.segment(), 0, bias.dtype(), p.n, biasF, 0);
+        if (cb.inUse) {
+            // A fork-join worker that waits on its own tasks may run another caller's matmul
+            // meanwhile; that nested call must not overwrite the buffers of the outer one.
+            cb = new CallBuffers();
         }
-        if (m <= GEMV_MAX_ROWS) {
-            for (int row = 0; row < m; row++) {
-                gemv(x, row, p, biasF, y, cb);
+        cb.inUse = true;
+        try {
+            cb.parallel = shareable(x) && shareable(y) && (bias == null || shareable(bias));
+            float[] biasF = null;
+            if (bias != null) {
+                biasF = cb.bias(p.n);
+                widenRow(bias.segment(), 0, bias.dtype(), p.n, biasF, 0);
             }
-        } else {
-            gemm(x, p, biasF, y, cb);
+            if (m <= GEMV_MAX_ROWS) {
+                for (int row = 0; row < m; row++) {
+                    gemv(x, row, p, biasF, y, cb);
+                }
+            } else {
+                gemm(x, p, biasF, y, cb);
+            }
+        } finally {
+            cb.inUse = false;
         }
     }
 
@@ -767,6 +777,8 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     private static final class CallBuffers {
         /** Whether this call may spread over the worker threads (see {@link #shareable}). */
         boolean parallel;
+        /** Set while a call on this thread uses the buffers. */
+        boolean inUse;
         private float[] x = new float[0];
         private float[] bias = new float[0];
         private float[] groupSums = new float[0];

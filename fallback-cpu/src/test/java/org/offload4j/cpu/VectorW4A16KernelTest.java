@@ -203,6 +203,41 @@ class VectorW4A16KernelTest {
         }
     }
 
+    /**
+     * Calls made from inside the worker pool, as an op built on this one would make them, run
+     * concurrently and nested. A smoke test: whether a waiting worker runs another call in the
+     * middle of its own (the case the kernel's in-use guard covers) depends on timing.
+     */
+    @Test
+    void concurrentCallsFromPoolWorkers() {
+        long seed = new SplittableRandom().nextLong();
+        int calls = 6;
+        try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, 512, 1024), seed, 0.05);
+             QuantizedWeight w = RtnQuantizer.quantize(wf, 128, false, DType.BF16);
+             W4A16.Prepared p = op.prepare(w)) {
+            Tensor[] xs = new Tensor[calls];
+            Tensor[] ys = new Tensor[calls];
+            double[][] want = new double[calls][];
+            for (int c = 0; c < calls; c++) {
+                int m = c % 3 == 0 ? 1 : c % 3 == 1 ? 2 : 5;
+                xs[c] = TensorFill.gaussian(Tensor.allocate(DType.BF16, m, 512), seed + c, 1);
+                ys[c] = TensorFill.poison(Tensor.allocate(DType.BF16, m, 1024));
+                want[c] = W4A16Reference.product(xs[c], w, null);
+            }
+            CpuThreads.forRange(calls, 1, (from, to) -> {
+                for (long c = from; c < to; c++) {
+                    op.matmul(xs[(int) c], p, null, ys[(int) c]);
+                }
+            });
+            for (int c = 0; c < calls; c++) {
+                double err = Accuracy.relativeL2(want[c], ys[c]);
+                assertTrue(err <= TOLERANCE, "call " + c + " seed=" + seed + ": " + err);
+                xs[c].close();
+                ys[c].close();
+            }
+        }
+    }
+
     @Test
     void defaultBackendFindsTheCpuKernel() {
         assertEquals("cpu", W4A16.create().backend().name());
