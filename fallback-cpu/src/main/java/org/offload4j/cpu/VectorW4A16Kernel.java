@@ -1,0 +1,836 @@
+package org.offload4j.cpu;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.w4a16.PackedWeight;
+import org.offload4j.w4a16.QuantizedWeight;
+import org.offload4j.w4a16.W4A16Kernel;
+
+/**
+ * W4A16 matmul on the CPU with the Vector API: a streaming GEMV for one to three rows of X, and
+ * for more rows a GEMM over weight tiles dequantized once into L1.
+ *
+ * <h2>Packed layout ({@link #prepack})</h2>
+ * L = floats per vector (8 with AVX2), NB = 2L columns per block (16), g = group size.
+ * Columns are cut into {@code ⌈n / NB⌉} blocks, the last padded with zero weights (s = 0).
+ * Each block is one contiguous run of ints in a Java {@code int[]}, group after group:
+ * <pre>
+ *  block b ─┬─ group 0 ─┬─ s[0, j]        NB floats (as int bits)     scale, fp32
+ *           │           ├─ −z·s[0, j]     NB floats                   zero term, fp32
+ *           │           └─ words (r, j)   g/8 rows × NB ints          the GPTQ words, unchanged:
+ *           │                                                         q of row 8r+i in bits 4i..4i+3
+ *           ├─ group 1 ─ …
+ * </pre>
+ * A thread working on a block reads one sequential stream (what the hardware prefetcher wants;
+ * GPTQ's row-major {@code qweight} would make it jump {@code 4n} bytes per word row). The nibbles
+ * stay packed along k, so one {@link IntVector} load gives 8 rows × L columns and the columns
+ * are the vector lanes: no horizontal sums. Scales are widened to fp32 and zeros folded into
+ * {@code −z·s} once, here, instead of on every call. The cost is 8 bytes per column and group
+ * instead of GPTQ's 2.5 (fp16 scale, 4-bit zero): 9.0 instead of 8.3 MiB at 4096², g = 128 (+8%).
+ *
+ * <h2>GEMV (m ≤ 3, row by row): the weight streams once per row, threads split the column blocks</h2>
+ * <pre>
+ *  x row (bf16|fp16) ──widen, × 2^E──▶ x'[k] fp32, and per group  Σx·2^(E−149)  (caller thread)
+ *  per block, per group:   acc[j] = Σ_kk x'[kk] · asFloat(q[kk, j])          (4 accumulators)
+ *                          y'[j] += s[j]·acc[j] + (−z·s)[j]·Σx·2^(E−149)
+ *  per block:              y[j] = round(y'[j] · 2^(149−E) + bias[j])  ──▶ y row
+ * </pre>
+ * <b>The int4 → float step costs one AND.</b> The low nibble of a word, {@code w & 0xF}, read as
+ * float bits is the subnormal {@code q · 2^−149}: no int-to-float conversion is needed, and
+ * {@code fma} multiplies subnormals exactly and at full speed on current x86 cores (measured on
+ * AMD Zen 3: same rate as normal operands). X is scaled by {@code 2^E} with
+ * {@code E = 126 − exponent(max|x|)} so that the products land back in the normal range, and the
+ * block result is scaled back by {@code 2^(149−E)} (two exact power-of-two multiplies). Each
+ * nibble then costs: AND, FMA, and a 4-bit logical shift to bring the next one down.
+ * The algebra {@code Σ x(q − z)s = s·Σ xq − zs·Σ x} moves the zero out of the inner loop.
+ * <p>Rejected alternatives, measured on this loop (Zen 3, one thread, 4096², g = 128):
+ * <ul>
+ *   <li>{@code ((w >>> 4i) & 0xF)} then an int→float {@code convert}: one more op per nibble;
+ *       1.1 ms in its best tiling against 0.72 ms.</li>
+ *   <li>Eight per-nibble masks {@code w & (0xF << 4i)} (no shift chain, x pre-scaled by
+ *       {@code 16^−i}): C2 rematerializes each mask from the constant table and hoists the ANDs
+ *       ahead of the FMAs, spilling accumulators: 1.0–1.1 ms.</li>
+ *   <li>More than 4 accumulators (4 column vectors, or 4 chains per column): C2's scheduler
+ *       hoists the loads and ANDs, runs out of the 16 ymm registers and spills accumulators into
+ *       a store-to-load chain: 1.0–1.9 ms. Two column vectors × two chains (even/odd nibble)
+ *       is the largest tile that compiles without a spill.</li>
+ *   <li>Packed weights in a {@code MemorySegment}: every vector load kept its bounds check
+ *       (long offsets defeat range-check elimination) and the loop ran 1.5–1.7× slower than
+ *       on an {@code int[]}.</li>
+ * </ul>
+ * Accuracy: the products are exact, the sums fp32. Activations below {@code max|x| · 2^−100} in
+ * the same row, and results below {@code max|x| · 2^−100} in magnitude, lose precision
+ * (subnormal range); non-finite X gives non-finite Y.
+ *
+ * <h2>GEMM (m ≥ 4): dequantize a tile once, reuse it for every row</h2>
+ * <pre>
+ *  X rows (≤ 256 at a time) ──widen──▶ xf[rows][k] fp32                    (parallel over rows)
+ *  task = (row block of ≤ 64 rows) × (column block of NB), spread over CpuThreads:
+ *    for each k-slab of KB = 256 rows:
+ *      DEQUANT  w[kk][j] = fma(float(q), s, −z·s)  ──▶ wt[KB][NB] fp32, 16 KiB, stays in L1
+ *      MICRO    for 6 rows at a time: acc[6][2 vectors] += x[row][kk] · wt[kk]  (12 accumulators;
+ *               a tail of 1–5 rows in at most two passes); acc round-trips through the fp32
+ *               tile yt[rows][NB] between slabs
+ *    EMIT     y = round(yt + bias) ──▶ y rows
+ * </pre>
+ * Dequantization (and, convert, fma, store, shift per 8 weights) is paid once per row block and
+ * shared by up to 64 rows; the micro-kernel does one FMA per weight and row with both operands
+ * from L1. Six rows × two vectors is 12 accumulators + 2 weight vectors + the x broadcasts: the
+ * most the 16 AVX2 registers hold, and C2 compiles it without a spill (checked in the
+ * disassembly); it ran 5–8% faster than 4 rows, which load 6 operands per 8 FMAs instead of 8
+ * per 12.
+ *
+ * <h2>Conversions</h2>
+ * bf16 X is widened with integer shifts ({@code short → int, << 16}, a lane-wise op). fp16 X
+ * uses {@link Float#float16ToFloat} per element (HotSpot's F16C intrinsic; the Vector API has no
+ * half-float conversion). bf16 Y is rounded with integer ops (nearest-even, NaN kept quiet);
+ * fp16 Y with {@link Float#floatToFloat16}.
+ *
+ * <h2>Threads</h2>
+ * Work is spread with {@link CpuThreads#forRange}; when X, Y or the bias live in a confined
+ * arena (usable by the calling thread only) the whole call runs on the calling thread.
+ *
+ * <h2>Scratch</h2>
+ * Per-call buffers (X in fp32, bias, group sums) belong to the calling thread and per-task tiles
+ * to each worker, in {@link ThreadLocal}s that grow on demand: nothing is allocated per element,
+ * and steady-state calls allocate nothing but the fork-join tasks.
+ */
+final class VectorW4A16Kernel implements W4A16Kernel {
+    static final VectorSpecies<Float> FS = CpuBackend.FLOATS;
+    static final VectorSpecies<Integer> IS = FS.withLanes(int.class).check(int.class);
+    static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
+    static final int L = FS.length();
+    /** Columns per packed block: two vectors, the widest tile C2 compiles without spilling. */
+    static final int NB = 2 * L;
+    /** Rows of the k-slab a GEMM task dequantizes at a time: KB × NB floats = 16 KiB with AVX2. */
+    static final int KB = 256;
+    /** Rows of X converted and processed together by the GEMM path (bounds the fp32 copy of X). */
+    static final int ROW_CHUNK = 256;
+    /**
+     * Up to this many rows of X run as separate GEMVs: below 4 rows the GEMM's dequantization is
+     * not repaid (measured, 4096², one thread: m = 2 took 2.7 ms as GEMM, 1.5 ms as two GEMVs;
+     * m = 4 was even).
+     */
+    static final int GEMV_MAX_ROWS = 3;
+    /** Rows per GEMM task at most. */
+    static final int ROW_BLOCK = 64;
+    /** Weights per parallel chunk at least; below it the fork-join overhead dominates. */
+    static final long MIN_WEIGHTS_PER_TASK = 1 << 17;
+
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    /** 2^−149 (Float.MIN_VALUE): the value of the subnormal whose bits are 1. */
+    private static final int SUBNORMAL_EXPONENT = -149;
+
+    private final ThreadLocal<CallBuffers> callBuffers = ThreadLocal.withInitial(CallBuffers::new);
+    private final ThreadLocal<TaskBuffers> taskBuffers = ThreadLocal.withInitial(TaskBuffers::new);
+
+    // ------------------------------------------------------------------ prepack
+
+    @Override
+    public PackedWeight prepack(QuantizedWeight w) {
+        int k = w.k();
+        int n = w.n();
+        int g = w.groupSize();
+        int groups = k / g;
+        int blocks = (n + NB - 1) / NB;
+        int groupInts = NB * (2 + g / 8);
+        long total = (long) blocks * groups * groupInts;
+        if (total > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("w (" + w + ") is too large for the CPU backend's packed layout: "
+                    + total + " ints; at most " + (Integer.MAX_VALUE - 16));
+        }
+        int[] data = new int[(int) total];
+        Tensor qweight = w.qweight();
+        MemorySegment qseg = qweight.segment();
+        for (int b = 0; b < blocks; b++) {
+            int cols = Math.min(NB, n - b * NB);
+            for (int gi = 0; gi < groups; gi++) {
+                int p = (b * groups + gi) * groupInts;
+                for (int c = 0; c < cols; c++) {
+                    int j = b * NB + c;
+                    float s = w.scale(gi, j);
+                    data[p + c] = Float.floatToRawIntBits(s);
+                    data[p + NB + c] = Float.floatToRawIntBits((float) (-(double) w.zero(gi, j) * s));
+                }
+                int q = p + 2 * NB;
+                for (int r = gi * g / 8; r < (gi + 1) * g / 8; r++, q += NB) {
+                    long rowOff = qweight.rowByteOffset(r) + 4L * b * NB;
+                    MemorySegment.copy(qseg, ValueLayout.JAVA_INT_UNALIGNED, rowOff, data, q, cols);
+                }
+            }
+        }
+        return new Packed(k, n, g, blocks, groupInts, data);
+    }
+
+    /** The CPU layout described in the class comment; {@link #close()} drops the array. */
+    static final class Packed implements PackedWeight {
+        final int k;
+        final int n;
+        final int groupSize;
+        final int groups;
+        final int blocks;
+        final int groupInts;
+        final int blockInts;
+        private volatile int[] data;
+
+        Packed(int k, int n, int groupSize, int blocks, int groupInts, int[] data) {
+            this.k = k;
+            this.n = n;
+            this.groupSize = groupSize;
+            this.groups = k / groupSize;
+            this.blocks = blocks;
+            this.groupInts = groupInts;
+            this.blockInts = groups * groupInts;
+            this.data = data;
+        }
+
+        @Override
+        public int k() {
+            return k;
+        }
+
+        @Override
+        public int n() {
+            return n;
+        }
+
+        @Override
+        public int groupSize() {
+            return groupSize;
+        }
+
+        /** Bytes of the packed copy. */
+        long byteSize() {
+            int[] d = data;
+            return d == null ? 0 : 4L * d.length;
+        }
+
+        int[] data() {
+            int[] d = data;
+            if (d == null) {
+                throw new IllegalStateException("packed weight is closed");
+            }
+            return d;
+        }
+
+        @Override
+        public void close() {
+            data = null;
+        }
+    }
+
+    // ------------------------------------------------------------------ matmul
+
+    @Override
+    public void matmul(Tensor x, PackedWeight w, Tensor bias, Tensor y) {
+        Packed p = (Packed) w;
+        int m = (int) x.dim(0);
+        CallBuffers cb = callBuffers.get();
+        if (cb.inUse) {
+            // A fork-join worker that waits on its own tasks may run another caller's matmul
+            // meanwhile; that nested call must not overwrite the buffers of the outer one.
+            cb = new CallBuffers();
+        }
+        cb.inUse = true;
+        try {
+            cb.parallel = shareable(x) && shareable(y) && (bias == null || shareable(bias));
+            float[] biasF = null;
+            if (bias != null) {
+                biasF = cb.bias(p.n);
+                widenRow(bias.segment(), 0, bias.dtype(), p.n, biasF, 0);
+            }
+            if (m <= GEMV_MAX_ROWS) {
+                for (int row = 0; row < m; row++) {
+                    gemv(x, row, p, biasF, y, cb);
+                }
+            } else {
+                gemm(x, p, biasF, y, cb);
+            }
+        } finally {
+            cb.inUse = false;
+        }
+    }
+
+    /** A stand-in for "some other thread": memory that it may not access is confined to the caller. */
+    private static final Thread OTHER_THREAD = new Thread(() -> { });
+
+    /** False for a tensor in a confined arena, which only the calling thread may touch. */
+    private static boolean shareable(Tensor t) {
+        return t.segment().isAccessibleBy(OTHER_THREAD);
+    }
+
+    /** {@link CpuThreads#forRange}, or inline on the calling thread when a tensor is thread-confined. */
+    private static void forRange(boolean parallel, long count, long grain, CpuThreads.RangeBody body) {
+        if (parallel) {
+            CpuThreads.forRange(count, grain, body);
+        } else if (count > 0) {
+            body.run(0, count);
+        }
+    }
+
+    // ------------------------------------------------------------------ GEMV
+
+    private void gemv(Tensor x, int row, Packed p, float[] biasF, Tensor y, CallBuffers cb) {
+        int k = p.k;
+        float[] xq = cb.x(k);
+        widenRow(x.segment(), x.rowByteOffset(row), x.dtype(), k, xq, 0);
+        float maxAbs = maxAbs(xq, k);
+        int e = maxAbs == 0 ? 0 : Math.getExponent(maxAbs);
+        int scaleExp = 126 - e;
+        // Group sums before scaling: a sum of values near 2^126 would overflow fp32.
+        float[] xsum = cb.groupSums(p.groups);
+        for (int gi = 0; gi < p.groups; gi++) {
+            xsum[gi] = (float) Math.scalb((double) sum(xq, gi * p.groupSize, p.groupSize), scaleExp + SUBNORMAL_EXPONENT);
+        }
+        int firstStep = Math.max(-126, Math.min(127, scaleExp));
+        scaleInPlace(xq, k, Math.scalb(1f, firstStep));
+        if (scaleExp != firstStep) {
+            // max|x| is subnormal or non-finite: 2^E is not a float; the second factor finishes it exactly.
+            scaleInPlace(xq, k, Math.scalb(1f, scaleExp - firstStep));
+        }
+        // y = y' · 2^(149 − E), split in two factors that are each a normal float.
+        int back = -SUBNORMAL_EXPONENT - scaleExp;
+        float unscale1 = Math.scalb(1f, back >> 1);
+        float unscale2 = Math.scalb(1f, back - (back >> 1));
+        MemorySegment ySeg = y.segment();
+        long yOff = y.rowByteOffset(row);
+        DType yType = y.dtype();
+        int[] data = p.data();
+        long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB));
+        forRange(cb.parallel, p.blocks, grain, (from, to) -> {
+            float[] yb = taskBuffers.get().row(NB);
+            for (int b = (int) from; b < to; b++) {
+                gemvBlock(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xsum, yb);
+                int col = b * NB;
+                int cols = Math.min(NB, p.n - col);
+                finish(yb, cols, unscale1, unscale2, biasF, col);
+                narrowRow(yb, 0, cols, ySeg, yOff + 2L * col, yType);
+            }
+        });
+    }
+
+    /**
+     * One column block for one row: {@code yb[0, NB)} gets the scaled result y'. The hot loop of
+     * the GEMV; see the class comment for why it is written out this way.
+     */
+    private static void gemvBlock(int[] d, int base, int groups, int groupInts, int groupSize, float[] xq,
+                                  float[] xsum, float[] yb) {
+        IntVector nibble = IntVector.broadcast(IS, 0xF);
+        FloatVector y0 = FloatVector.zero(FS);
+        FloatVector y1 = FloatVector.zero(FS);
+        int wordRows = groupSize >>> 3;
+        for (int gi = 0, p = base; gi < groups; gi++, p += groupInts) {
+            // aE/aO: even/odd nibbles of column vector 0; bE/bO: of column vector 1.
+            FloatVector aE = FloatVector.zero(FS);
+            FloatVector aO = FloatVector.zero(FS);
+            FloatVector bE = FloatVector.zero(FS);
+            FloatVector bO = FloatVector.zero(FS);
+            int q = p + 2 * NB;
+            int kx = gi * groupSize;
+            for (int r = 0; r < wordRows; r++, q += NB, kx += 8) {
+                IntVector w0 = IntVector.fromArray(IS, d, q);
+                IntVector w1 = IntVector.fromArray(IS, d, q + L);
+                FloatVector xv = FloatVector.broadcast(FS, xq[kx]);
+                aE = w0.and(nibble).reinterpretAsFloats().fma(xv, aE);
+                bE = w1.and(nibble).reinterpretAsFloats().fma(xv, bE);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                xv = FloatVector.broadcast(FS, xq[kx + 1]);
+                aO = w0.and(nibble).reinterpretAsFloats().fma(xv, aO);
+                bO = w1.and(nibble).reinterpretAsFloats().fma(xv, bO);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                xv = FloatVector.broadcast(FS, xq[kx + 2]);
+                aE = w0.and(nibble).reinterpretAsFloats().fma(xv, aE);
+                bE = w1.and(nibble).reinterpretAsFloats().fma(xv, bE);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                xv = FloatVector.broadcast(FS, xq[kx + 3]);
+                aO = w0.and(nibble).reinterpretAsFloats().fma(xv, aO);
+                bO = w1.and(nibble).reinterpretAsFloats().fma(xv, bO);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                xv = FloatVector.broadcast(FS, xq[kx + 4]);
+                aE = w0.and(nibble).reinterpretAsFloats().fma(xv, aE);
+                bE = w1.and(nibble).reinterpretAsFloats().fma(xv, bE);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                xv = FloatVector.broadcast(FS, xq[kx + 5]);
+                aO = w0.and(nibble).reinterpretAsFloats().fma(xv, aO);
+                bO = w1.and(nibble).reinterpretAsFloats().fma(xv, bO);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                xv = FloatVector.broadcast(FS, xq[kx + 6]);
+                aE = w0.and(nibble).reinterpretAsFloats().fma(xv, aE);
+                bE = w1.and(nibble).reinterpretAsFloats().fma(xv, bE);
+                // The top nibble needs no mask after the shift.
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                xv = FloatVector.broadcast(FS, xq[kx + 7]);
+                aO = w0.reinterpretAsFloats().fma(xv, aO);
+                bO = w1.reinterpretAsFloats().fma(xv, bO);
+            }
+            FloatVector xs = FloatVector.broadcast(FS, xsum[gi]);
+            y0 = IntVector.fromArray(IS, d, p).reinterpretAsFloats().fma(aE.add(aO), y0);
+            y0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats().fma(xs, y0);
+            y1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats().fma(bE.add(bO), y1);
+            y1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats().fma(xs, y1);
+        }
+        y0.intoArray(yb, 0);
+        y1.intoArray(yb, L);
+    }
+
+    /** {@code yb[c] = yb[c] · u1 · u2 + bias[col + c]} for the block's real columns. */
+    private static void finish(float[] yb, int cols, float u1, float u2, float[] biasF, int col) {
+        for (int c = 0; c < cols; c += L) {
+            FloatVector v = FloatVector.fromArray(FS, yb, c).mul(u1).mul(u2);
+            if (biasF != null) {
+                v = v.add(FloatVector.fromArray(FS, biasF, col + c));
+            }
+            v.intoArray(yb, c);
+        }
+    }
+
+    // ------------------------------------------------------------------ GEMM
+
+    private void gemm(Tensor x, Packed p, float[] biasF, Tensor y, CallBuffers cb) {
+        int m = (int) x.dim(0);
+        int k = p.k;
+        MemorySegment xSeg = x.segment();
+        MemorySegment ySeg = y.segment();
+        DType xType = x.dtype();
+        DType yType = y.dtype();
+        int[] data = p.data();
+        for (int r0 = 0; r0 < m; r0 += ROW_CHUNK) {
+            int rows = Math.min(ROW_CHUNK, m - r0);
+            float[] xf = cb.x((long) rows * k);
+            int chunkStart = r0;
+            forRange(cb.parallel, rows, Math.max(1, (1 << 16) / k), (from, to) -> {
+                for (int i = (int) from; i < to; i++) {
+                    widenRow(xSeg, x.rowByteOffset(chunkStart + i), xType, k, xf, i * k);
+                }
+            });
+            int rowBlocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
+            int rowsPerBlock = (rows + rowBlocks - 1) / rowBlocks;
+            long tasks = (long) rowBlocks * p.blocks;
+            long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB * Math.max(1, rowsPerBlock / 8)));
+            forRange(cb.parallel, tasks, grain, (from, to) -> {
+                TaskBuffers tb = taskBuffers.get();
+                float[] wt = tb.tile(KB * NB);
+                float[] yt = tb.rows(rowsPerBlock * NB);
+                for (long t = from; t < to; t++) {
+                    int rb = (int) (t / p.blocks);
+                    int b = (int) (t % p.blocks);
+                    int i0 = rb * rowsPerBlock;
+                    int nRows = Math.min(rowsPerBlock, rows - i0);
+                    if (nRows <= 0) {
+                        continue;
+                    }
+                    gemmTile(data, p, b, xf, i0, nRows, wt, yt);
+                    int col = b * NB;
+                    int cols = Math.min(NB, p.n - col);
+                    for (int i = 0; i < nRows; i++) {
+                        finish(yt, i * NB, cols, biasF, col);
+                        narrowRow(yt, i * NB, cols, ySeg, y.rowByteOffset(chunkStart + i0 + i) + 2L * col, yType);
+                    }
+                }
+            });
+        }
+    }
+
+    /** Rows {@code [i0, i0 + nRows)} of xf times column block {@code b}, into {@code yt[i][NB]} (fp32). */
+    private static void gemmTile(int[] d, Packed p, int b, float[] xf, int i0, int nRows, float[] wt, float[] yt) {
+        int k = p.k;
+        for (int k0 = 0; k0 < k; k0 += KB) {
+            int kb = Math.min(KB, k - k0);
+            dequantize(d, p, b, k0, kb, wt);
+            boolean first = k0 == 0;
+            int i = 0;
+            for (; i + 6 <= nRows; i += 6) {
+                micro6(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
+            }
+            // Tails in as few passes over the tile as possible: each pass reloads all of it.
+            int left = nRows - i;
+            if (left >= 4) {
+                micro4(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
+                i += 4;
+                left -= 4;
+            }
+            if (left == 3) {
+                micro3(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
+            } else if (left == 2) {
+                micro2(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
+            } else if (left == 1) {
+                micro1(wt, kb, xf, (i0 + i) * k + k0, yt, i * NB, first);
+            }
+        }
+    }
+
+    /** Rows {@code [k0, k0 + kb)} of block {@code b} as fp32 weights {@code wt[kk][NB]}. */
+    private static void dequantize(int[] d, Packed p, int b, int k0, int kb, float[] wt) {
+        IntVector nibble = IntVector.broadcast(IS, 0xF);
+        int g = p.groupSize;
+        int o = 0;
+        for (int kk = k0; kk < k0 + kb; kk += 8) {
+            int gi = kk / g;
+            int gp = b * p.blockInts + gi * p.groupInts;
+            int q = gp + 2 * NB + ((kk - gi * g) >>> 3) * NB;
+            FloatVector s0 = IntVector.fromArray(IS, d, gp).reinterpretAsFloats();
+            FloatVector s1 = IntVector.fromArray(IS, d, gp + L).reinterpretAsFloats();
+            FloatVector z0 = IntVector.fromArray(IS, d, gp + NB).reinterpretAsFloats();
+            FloatVector z1 = IntVector.fromArray(IS, d, gp + NB + L).reinterpretAsFloats();
+            IntVector w0 = IntVector.fromArray(IS, d, q);
+            IntVector w1 = IntVector.fromArray(IS, d, q + L);
+            for (int i = 0; i < 8; i++, o += NB) {
+                ((FloatVector) w0.and(nibble).convert(VectorOperators.I2F, 0)).fma(s0, z0).intoArray(wt, o);
+                ((FloatVector) w1.and(nibble).convert(VectorOperators.I2F, 0)).fma(s1, z1).intoArray(wt, o + L);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+            }
+        }
+    }
+
+    /** Six rows of X (starting at xf[xo], row stride k) times the tile, accumulated into yt. */
+    private static void micro6(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
+        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
+        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
+        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
+        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
+        FloatVector a20 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB);
+        FloatVector a21 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
+        FloatVector a30 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 3 * NB);
+        FloatVector a31 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 3 * NB + L);
+        FloatVector a40 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 4 * NB);
+        FloatVector a41 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 4 * NB + L);
+        FloatVector a50 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 5 * NB);
+        FloatVector a51 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 5 * NB + L);
+        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
+            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
+            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
+            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
+            a00 = w0.fma(x0, a00);
+            a01 = w1.fma(x0, a01);
+            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
+            a10 = w0.fma(x1, a10);
+            a11 = w1.fma(x1, a11);
+            FloatVector x2 = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
+            a20 = w0.fma(x2, a20);
+            a21 = w1.fma(x2, a21);
+            FloatVector x3 = FloatVector.broadcast(FS, xf[xo + 3 * k + kk]);
+            a30 = w0.fma(x3, a30);
+            a31 = w1.fma(x3, a31);
+            FloatVector x4 = FloatVector.broadcast(FS, xf[xo + 4 * k + kk]);
+            a40 = w0.fma(x4, a40);
+            a41 = w1.fma(x4, a41);
+            FloatVector x5 = FloatVector.broadcast(FS, xf[xo + 5 * k + kk]);
+            a50 = w0.fma(x5, a50);
+            a51 = w1.fma(x5, a51);
+        }
+        a00.intoArray(yt, yo + 0 * NB);
+        a01.intoArray(yt, yo + 0 * NB + L);
+        a10.intoArray(yt, yo + 1 * NB);
+        a11.intoArray(yt, yo + 1 * NB + L);
+        a20.intoArray(yt, yo + 2 * NB);
+        a21.intoArray(yt, yo + 2 * NB + L);
+        a30.intoArray(yt, yo + 3 * NB);
+        a31.intoArray(yt, yo + 3 * NB + L);
+        a40.intoArray(yt, yo + 4 * NB);
+        a41.intoArray(yt, yo + 4 * NB + L);
+        a50.intoArray(yt, yo + 5 * NB);
+        a51.intoArray(yt, yo + 5 * NB + L);
+    }
+
+    /** Four rows of X (starting at xf[xo], row stride k) times the tile, accumulated into yt. */
+    private static void micro4(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
+        FloatVector a00;
+        FloatVector a01;
+        FloatVector a10;
+        FloatVector a11;
+        FloatVector a20;
+        FloatVector a21;
+        FloatVector a30;
+        FloatVector a31;
+        if (first) {
+            a00 = FloatVector.zero(FS);
+            a01 = a00;
+            a10 = a00;
+            a11 = a00;
+            a20 = a00;
+            a21 = a00;
+            a30 = a00;
+            a31 = a00;
+        } else {
+            a00 = FloatVector.fromArray(FS, yt, yo);
+            a01 = FloatVector.fromArray(FS, yt, yo + L);
+            a10 = FloatVector.fromArray(FS, yt, yo + NB);
+            a11 = FloatVector.fromArray(FS, yt, yo + NB + L);
+            a20 = FloatVector.fromArray(FS, yt, yo + 2 * NB);
+            a21 = FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
+            a30 = FloatVector.fromArray(FS, yt, yo + 3 * NB);
+            a31 = FloatVector.fromArray(FS, yt, yo + 3 * NB + L);
+        }
+        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
+            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
+            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
+            FloatVector xv = FloatVector.broadcast(FS, xf[xo + kk]);
+            a00 = w0.fma(xv, a00);
+            a01 = w1.fma(xv, a01);
+            xv = FloatVector.broadcast(FS, xf[xo + k + kk]);
+            a10 = w0.fma(xv, a10);
+            a11 = w1.fma(xv, a11);
+            xv = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
+            a20 = w0.fma(xv, a20);
+            a21 = w1.fma(xv, a21);
+            xv = FloatVector.broadcast(FS, xf[xo + 3 * k + kk]);
+            a30 = w0.fma(xv, a30);
+            a31 = w1.fma(xv, a31);
+        }
+        a00.intoArray(yt, yo);
+        a01.intoArray(yt, yo + L);
+        a10.intoArray(yt, yo + NB);
+        a11.intoArray(yt, yo + NB + L);
+        a20.intoArray(yt, yo + 2 * NB);
+        a21.intoArray(yt, yo + 2 * NB + L);
+        a30.intoArray(yt, yo + 3 * NB);
+        a31.intoArray(yt, yo + 3 * NB + L);
+    }
+
+    /** Three rows: a row tail of {@link #micro6}. */
+    private static void micro3(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
+        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
+        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
+        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
+        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
+        FloatVector a20 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB);
+        FloatVector a21 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
+        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
+            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
+            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
+            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
+            a00 = w0.fma(x0, a00);
+            a01 = w1.fma(x0, a01);
+            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
+            a10 = w0.fma(x1, a10);
+            a11 = w1.fma(x1, a11);
+            FloatVector x2 = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
+            a20 = w0.fma(x2, a20);
+            a21 = w1.fma(x2, a21);
+        }
+        a00.intoArray(yt, yo + 0 * NB);
+        a01.intoArray(yt, yo + 0 * NB + L);
+        a10.intoArray(yt, yo + 1 * NB);
+        a11.intoArray(yt, yo + 1 * NB + L);
+        a20.intoArray(yt, yo + 2 * NB);
+        a21.intoArray(yt, yo + 2 * NB + L);
+    }
+
+    /** Two rows: a row tail of {@link #micro6}. */
+    private static void micro2(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
+        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
+        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
+        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
+        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
+        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
+            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
+            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
+            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
+            a00 = w0.fma(x0, a00);
+            a01 = w1.fma(x0, a01);
+            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
+            a10 = w0.fma(x1, a10);
+            a11 = w1.fma(x1, a11);
+        }
+        a00.intoArray(yt, yo + 0 * NB);
+        a01.intoArray(yt, yo + 0 * NB + L);
+        a10.intoArray(yt, yo + 1 * NB);
+        a11.intoArray(yt, yo + 1 * NB + L);
+    }
+
+    /** One row of X times the tile, accumulated into yt: the last row tail. */
+    private static void micro1(float[] wt, int kb, float[] xf, int xo, float[] yt, int yo, boolean first) {
+        FloatVector a0 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo);
+        FloatVector a1 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + L);
+        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
+            FloatVector xv = FloatVector.broadcast(FS, xf[xo + kk]);
+            a0 = FloatVector.fromArray(FS, wt, o).fma(xv, a0);
+            a1 = FloatVector.fromArray(FS, wt, o + L).fma(xv, a1);
+        }
+        a0.intoArray(yt, yo);
+        a1.intoArray(yt, yo + L);
+    }
+
+    /** {@code yt[yo + c] += bias[col + c]} for the block's real columns. */
+    private static void finish(float[] yt, int yo, int cols, float[] biasF, int col) {
+        if (biasF == null) {
+            return;
+        }
+        for (int c = 0; c < cols; c++) {
+            yt[yo + c] += biasF[col + c];
+        }
+    }
+
+    // ------------------------------------------------------------------ conversions
+
+    /** {@code count} elements of a bf16/fp16/fp32 row at byte offset {@code off} into {@code dst[dstOff…]} as fp32. */
+    static void widenRow(MemorySegment src, long off, DType type, int count, float[] dst, int dstOff) {
+        int i = 0;
+        switch (type) {
+            case BF16 -> {
+                // bf16 is the top half of an fp32: widen each 16-bit lane to 32 bits and shift it up.
+                for (; i + L <= count; i += L) {
+                    ShortVector h = ShortVector.fromMemorySegment(SS, src, off + 2L * i, LE);
+                    ((IntVector) h.convertShape(VectorOperators.S2I, IS, 0)).lanewise(VectorOperators.LSHL, 16)
+                            .reinterpretAsFloats().intoArray(dst, dstOff + i);
+                }
+                for (; i < count; i++) {
+                    dst[dstOff + i] = Float.intBitsToFloat(src.get(SHORT, off + 2L * i) << 16);
+                }
+            }
+            case FP16 -> {
+                for (; i < count; i++) {
+                    dst[dstOff + i] = Float.float16ToFloat(src.get(SHORT, off + 2L * i));
+                }
+            }
+            case FP32 -> MemorySegment.copy(src, FLOAT, off, dst, dstOff, count);
+            default -> throw new IllegalArgumentException("cannot widen " + type);
+        }
+    }
+
+    /** {@code count} floats from {@code src[srcOff…]} rounded once to bf16/fp16 and stored at byte offset {@code off}. */
+    static void narrowRow(float[] src, int srcOff, int count, MemorySegment dst, long off, DType type) {
+        int i = 0;
+        if (type == DType.BF16) {
+            for (; i + L <= count; i += L) {
+                IntVector bits = FloatVector.fromArray(FS, src, srcOff + i).reinterpretAsInts();
+                IntVector hi = bits.lanewise(VectorOperators.LSHR, 16);
+                // Nearest-even: add 0x7FFF plus the lowest kept bit, then truncate.
+                IntVector rounded = bits.add(hi.and(1)).add(0x7FFF).lanewise(VectorOperators.LSHR, 16);
+                VectorMask<Integer> nan = bits.and(0x7FFFFFFF).compare(VectorOperators.GT, 0x7F800000);
+                IntVector out = rounded.blend(hi.or(0x40), nan);
+                ((ShortVector) out.convertShape(VectorOperators.I2S, SS, 0)).intoMemorySegment(dst, off + 2L * i, LE);
+            }
+            for (; i < count; i++) {
+                dst.set(SHORT, off + 2L * i, org.offload4j.core.numerics.Bf16.fromFloat(src[srcOff + i]));
+            }
+        } else {
+            for (; i < count; i++) {
+                dst.set(SHORT, off + 2L * i, Float.floatToFloat16(src[srcOff + i]));
+            }
+        }
+    }
+
+    private static float maxAbs(float[] v, int count) {
+        FloatVector m = FloatVector.zero(FS);
+        int i = 0;
+        for (; i + L <= count; i += L) {
+            m = m.max(FloatVector.fromArray(FS, v, i).abs());
+        }
+        float r = m.reduceLanes(VectorOperators.MAX);
+        for (; i < count; i++) {
+            r = Math.max(r, Math.abs(v[i]));
+        }
+        // A NaN anywhere must not be lost by max(); it makes the whole row non-finite anyway.
+        return Float.isNaN(r) ? Float.POSITIVE_INFINITY : r;
+    }
+
+    private static void scaleInPlace(float[] v, int count, float factor) {
+        if (factor == 1f) {
+            return;
+        }
+        int i = 0;
+        for (; i + L <= count; i += L) {
+            FloatVector.fromArray(FS, v, i).mul(factor).intoArray(v, i);
+        }
+        for (; i < count; i++) {
+            v[i] *= factor;
+        }
+    }
+
+    private static float sum(float[] v, int from, int count) {
+        FloatVector s = FloatVector.zero(FS);
+        int i = 0;
+        for (; i + L <= count; i += L) {
+            s = s.add(FloatVector.fromArray(FS, v, from + i));
+        }
+        float r = s.reduceLanes(VectorOperators.ADD);
+        for (; i < count; i++) {
+            r += v[from + i];
+        }
+        return r;
+    }
+
+    // ------------------------------------------------------------------ scratch
+
+    /** Buffers of one matmul call, owned by the calling thread. */
+    private static final class CallBuffers {
+        /** Whether this call may spread over the worker threads (see {@link #shareable}). */
+        boolean parallel;
+        /** Set while a call on this thread uses the buffers. */
+        boolean inUse;
+        private float[] x = new float[0];
+        private float[] bias = new float[0];
+        private float[] groupSums = new float[0];
+
+        float[] x(long size) {
+            if (x.length < size) {
+                x = new float[Math.toIntExact(size)];
+            }
+            return x;
+        }
+
+        /** At least {@code n + NB} floats, so that a padded block's last vector stays in bounds. */
+        float[] bias(int n) {
+            if (bias.length < n + NB) {
+                bias = new float[n + NB];
+            }
+            return bias;
+        }
+
+        float[] groupSums(int groups) {
+            if (groupSums.length < groups) {
+                groupSums = new float[groups];
+            }
+            return groupSums;
+        }
+    }
+
+    /** Tiles of one task, owned by the worker thread that runs it. */
+    private static final class TaskBuffers {
+        private float[] row = new float[0];
+        private float[] tile = new float[0];
+        private float[] rows = new float[0];
+
+        float[] row(int size) {
+            if (row.length < size) {
+                row = new float[size];
+            }
+            return row;
+        }
+
+        float[] tile(int size) {
+            if (tile.length < size) {
+                tile = new float[size];
+            }
+            return tile;
+        }
+
+        float[] rows(int size) {
+            if (rows.length < size) {
+                rows = new float[size];
+            }
+            return rows;
+        }
+    }
+}

@@ -1,0 +1,245 @@
+package org.offload4j.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.offload4j.core.Accuracy;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+import org.offload4j.w4a16.QuantizedWeight;
+import org.offload4j.w4a16.RtnQuantizer;
+import org.offload4j.w4a16.W4A16;
+import org.offload4j.w4a16.W4A16Reference;
+
+/**
+ * The Vector API kernel against the float64 reference on fresh random inputs (the seed is in
+ * every failure message), through the public facade, outputs poisoned first.
+ */
+class VectorW4A16KernelTest {
+    private static final double TOLERANCE = 5e-3;
+    private static final byte GAP = 0x5A;
+    private static W4A16 op;
+
+    @BeforeAll
+    static void createOp() {
+        op = W4A16.create(CpuBackend.create());
+    }
+
+    /** One case: shapes, group size (-1 = k), variant, dtypes, bias dtype (null = none), X row padding. */
+    record Case(int m, int k, int n, int groupSize, boolean symmetric, DType scaleType, DType xType, DType biasType,
+                int xPad, int yPad) {
+        @Override
+        public String toString() {
+            return "m=" + m + " k=" + k + " n=" + n + " g=" + (groupSize == -1 ? "k" : groupSize) + (symmetric ? " sym" : " asym")
+                    + " s=" + scaleType + " x=" + xType + " bias=" + biasType + (xPad > 0 ? " xPad=" + xPad : "") + (yPad > 0 ? " yPad=" + yPad : "");
+        }
+    }
+
+    static Stream<Case> cases() {
+        int[] ms = {1, 2, 3, 7, 17, 64, 129};
+        int[] ns = {8, 24, 136};
+        int[][] kg = {{256, 32}, {384, 128}, {192, 64}, {104, -1}, {264, -1}};
+        DType[] scaleTypes = {DType.FP16, DType.BF16, DType.FP32};
+        DType[] xTypes = {DType.BF16, DType.FP16};
+        Stream.Builder<Case> b = Stream.builder();
+        int i = 0;
+        for (int m : ms) {
+            for (int n : ns) {
+                int[] kgi = kg[i % kg.length];
+                DType xType = xTypes[i % 2];
+                DType biasType = switch (i % 3) {
+                    case 0 -> null;
+                    case 1 -> xType;
+                    default -> DType.FP32;
+                };
+                b.add(new Case(m, kgi[0], n, kgi[1], i % 4 == 1, scaleTypes[(i / 2) % 3], xType, biasType,
+                        i % 5 == 0 ? 24 : 0, i % 7 == 3 ? 16 : 0));
+                i++;
+            }
+        }
+        // Wide n (many blocks, threads split them), every group size, with and without bias.
+        b.add(new Case(1, 128, 4104, 32, false, DType.FP16, DType.BF16, DType.FP32, 0, 0));
+        b.add(new Case(1, 256, 4104, 128, true, DType.BF16, DType.FP16, null, 8, 0));
+        b.add(new Case(3, 128, 4104, 64, false, DType.FP32, DType.FP16, DType.FP16, 0, 8));
+        b.add(new Case(17, 64, 4104, -1, true, DType.FP16, DType.BF16, DType.BF16, 0, 0));
+        // Every GEMM row tail (m mod 6 = 2, 3, 4, 5 → micro2, micro3, micro4, micro4 + micro1).
+        b.add(new Case(4, 192, 40, 64, false, DType.FP16, DType.BF16, DType.BF16, 0, 0));
+        b.add(new Case(5, 128, 24, 32, true, DType.BF16, DType.FP16, null, 8, 0));
+        b.add(new Case(8, 256, 24, 128, false, DType.FP32, DType.BF16, DType.FP32, 0, 8));
+        b.add(new Case(9, 64, 40, -1, false, DType.FP16, DType.FP16, null, 0, 0));
+        // Long k: many groups, several GEMM k-slabs, one column block.
+        b.add(new Case(1, 4096, 8, 128, false, DType.FP16, DType.BF16, null, 0, 0));
+        b.add(new Case(2, 4096, 16, 32, true, DType.BF16, DType.FP16, DType.FP32, 0, 0));
+        b.add(new Case(5, 2048, 8, -1, false, DType.FP32, DType.BF16, null, 0, 0));
+        return b.build();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void matchesReference(Case c) {
+        check(c, Arena.ofShared());
+    }
+
+    /** Tensors only the calling thread may touch: the kernel must not hand them to its workers. */
+    @Test
+    void confinedTensorsStayOnTheCallingThread() {
+        check(new Case(1, 256, 4104, 64, false, DType.FP16, DType.BF16, DType.FP32, 8, 8), Arena.ofConfined());
+        check(new Case(17, 128, 136, 32, true, DType.BF16, DType.FP16, DType.FP16, 0, 16), Arena.ofConfined());
+    }
+
+    private static void check(Case c, Arena tensorArena) {
+        long seed = new SplittableRandom().nextLong();
+        String what = c + " seed=" + seed;
+        try (Arena arena = tensorArena;
+             Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, c.k, c.n), seed, 0.05);
+             QuantizedWeight w = RtnQuantizer.quantize(wf, c.groupSize, c.symmetric, c.scaleType);
+             W4A16.Prepared prepared = op.prepare(w)) {
+            Tensor x = strided(arena, c.xType, c.m, c.k, c.xPad);
+            TensorFill.gaussian(x, seed + 1, 1.0);
+            Tensor y = TensorFill.poison(strided(arena, c.xType, c.m, c.n, c.yPad));
+            Tensor bias = c.biasType == null ? null : TensorFill.gaussian(Tensor.allocate(arena, c.biasType, c.n), seed + 2, 0.5);
+            MemorySegment ySeg = y.segment();
+            op.matmul(x, prepared, bias, y);
+            assertFalse(TensorFill.hasPoison(y), what + ": an element of y was not written");
+            for (long r = 0; r + 1 < c.m && c.yPad > 0; r++) {
+                long gapFrom = y.rowByteOffset(r) + 2L * c.n;
+                for (long b = gapFrom; b < y.rowByteOffset(r + 1); b++) {
+                    assertEquals(GAP, ySeg.get(ValueLayout.JAVA_BYTE, b), what + ": gap byte after row " + r + " written");
+                }
+            }
+            double err = Accuracy.relativeL2(W4A16Reference.product(x, w, bias), y);
+            assertTrue(err <= TOLERANCE, what + ": relative L2 error " + err);
+        }
+    }
+
+    private static Tensor strided(Arena arena, DType type, int rows, int cols, int pad) {
+        if (pad == 0) {
+            return Tensor.allocate(arena, type, rows, cols);
+        }
+        long stride = cols + pad;
+        MemorySegment seg = arena.allocate(type.byteSize((rows - 1) * stride + cols), 64);
+        seg.fill(GAP);
+        return Tensor.wrap(seg, type, stride, new long[] {rows, cols});
+    }
+
+    /** Raw GPTQ words (every q and z value, random zeros) rather than RTN output, and the QuantizedWeight overload. */
+    @Test
+    void rawRandomWordsAndPerCallPacking() {
+        long seed = new SplittableRandom().nextLong();
+        for (boolean sym : new boolean[] {false, true}) {
+            for (int m : new int[] {1, 6}) {
+                try (Tensor qweight = TensorFill.gaussian(Tensor.allocate(DType.INT32, 32, 40), seed, 1);
+                     Tensor qzeros = sym ? null : TensorFill.gaussian(Tensor.allocate(DType.INT32, 4, 5), seed + 1, 1);
+                     Tensor scales = TensorFill.gaussian(Tensor.allocate(DType.FP16, 4, 40), seed + 2, 0.01);
+                     Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, m, 256), seed + 3, 1);
+                     Tensor y = TensorFill.poison(Tensor.allocate(DType.BF16, m, 40))) {
+                    QuantizedWeight w = QuantizedWeight.wrap(256, 40, 64, qweight, qzeros, scales);
+                    op.matmul(x, w, null, y);
+                    double err = Accuracy.relativeL2(W4A16Reference.product(x, w, null), y);
+                    assertTrue(err <= TOLERANCE, "sym=" + sym + " m=" + m + " seed=" + seed + ": " + err);
+                }
+            }
+        }
+    }
+
+    /** The GEMV's 2^E activation scaling across the range of bf16, and all-zero input. */
+    @Test
+    void extremeActivationMagnitudes() {
+        long seed = new SplittableRandom().nextLong();
+        try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, 256, 24), seed, 0.05);
+             QuantizedWeight w = RtnQuantizer.quantize(wf, 64, false, DType.FP32);
+             W4A16.Prepared p = op.prepare(w)) {
+            for (double scale : new double[] {1e-30, 1e-8, 1e8, 1e30}) {
+                for (int m : new int[] {1, 4}) {
+                    try (Tensor x = Tensor.allocate(DType.BF16, m, 256); Tensor y = TensorFill.poison(Tensor.allocate(DType.BF16, m, 24))) {
+                        TensorFill.gaussian(x, seed + 1, scale);
+                        op.matmul(x, p, null, y);
+                        double err = Accuracy.relativeL2(W4A16Reference.product(x, w, null), y);
+                        assertTrue(err <= TOLERANCE, "scale " + scale + " m=" + m + " seed=" + seed + ": " + err);
+                    }
+                }
+            }
+            try (Tensor x = Tensor.allocate(DType.FP16, 1, 256); Tensor y = TensorFill.poison(Tensor.allocate(DType.FP16, 1, 24));
+                 Tensor bias = Tensor.allocate(DType.FP32, 24)) {
+                bias.setFloat(0, 5, 1.5f);
+                op.matmul(x, p, bias, y);
+                for (int j = 0; j < 24; j++) {
+                    assertEquals(j == 5 ? 1.5f : 0f, y.getFloat(0, j), "x = 0 gives exactly the bias");
+                }
+            }
+        }
+    }
+
+    /** The bf16 output rounding (vector path) agrees with Bf16.fromFloat, ties and NaN included. */
+    @Test
+    void bf16NarrowingMatchesScalar() {
+        float[] v = new float[64];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = Float.intBitsToFloat(0x3F80_8000 + (i % 4) * 0x1_0000 + (i / 4) % 3 - 1); // around ties
+        }
+        v[3] = Float.NaN;
+        v[9] = Float.intBitsToFloat(0x7FC0_1234);
+        v[10] = Float.POSITIVE_INFINITY;
+        v[11] = Float.intBitsToFloat(0x7F7F_FFFF);
+        v[12] = -0f;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(2L * v.length);
+            VectorW4A16Kernel.narrowRow(v, 0, v.length, out, 0, DType.BF16);
+            for (int i = 0; i < v.length; i++) {
+                assertEquals(org.offload4j.core.numerics.Bf16.fromFloat(v[i]), out.getAtIndex(ValueLayout.JAVA_SHORT, i), "element " + i);
+            }
+        }
+    }
+
+    /**
+     * Calls made from inside the worker pool, as an op built on this one would make them, run
+     * concurrently and nested. A smoke test: whether a waiting worker runs another call in the
+     * middle of its own (the case the kernel's in-use guard covers) depends on timing.
+     */
+    @Test
+    void concurrentCallsFromPoolWorkers() {
+        long seed = new SplittableRandom().nextLong();
+        int calls = 6;
+        try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, 512, 1024), seed, 0.05);
+             QuantizedWeight w = RtnQuantizer.quantize(wf, 128, false, DType.BF16);
+             W4A16.Prepared p = op.prepare(w)) {
+            Tensor[] xs = new Tensor[calls];
+            Tensor[] ys = new Tensor[calls];
+            double[][] want = new double[calls][];
+            for (int c = 0; c < calls; c++) {
+                int m = c % 3 == 0 ? 1 : c % 3 == 1 ? 2 : 5;
+                xs[c] = TensorFill.gaussian(Tensor.allocate(DType.BF16, m, 512), seed + c, 1);
+                ys[c] = TensorFill.poison(Tensor.allocate(DType.BF16, m, 1024));
+                want[c] = W4A16Reference.product(xs[c], w, null);
+            }
+            CpuThreads.forRange(calls, 1, (from, to) -> {
+                for (long c = from; c < to; c++) {
+                    op.matmul(xs[(int) c], p, null, ys[(int) c]);
+                }
+            });
+            for (int c = 0; c < calls; c++) {
+                double err = Accuracy.relativeL2(want[c], ys[c]);
+                assertTrue(err <= TOLERANCE, "call " + c + " seed=" + seed + ": " + err);
+                xs[c].close();
+                ys[c].close();
+            }
+        }
+    }
+
+    @Test
+    void defaultBackendFindsTheCpuKernel() {
+        assertEquals("cpu", W4A16.create().backend().name());
+    }
+}
