@@ -1,0 +1,194 @@
+package org.offload4j.bench;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.offload4j.core.Accuracy;
+import org.offload4j.core.Backend;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+import org.offload4j.w4a16.QuantizedWeight;
+import org.offload4j.w4a16.W4A16;
+import org.offload4j.w4a16.W4A16Reference;
+
+/**
+ * W4A16 cases: {@code Y[m,n] = X[m,k] · dequant(W)} with asymmetric int4 weights, fp16 scales.
+ * Size syntax {@code MxNxK} or {@code MxNxK:g} (g = 32, 64, 128 or k; default 128).
+ *
+ * <p>The weight is built from random q, z and positive scales straight in the GPTQ format (an RTN
+ * pass over a float matrix would dominate the set-up time and measures nothing). Several copies
+ * of the weight are prepared and rotated through, at least 64 MiB in all, so that every run reads
+ * its weight from DRAM rather than from the last-level cache.
+ */
+final class W4A16Suite implements OpSuite {
+    private static final long ROTATION_BYTES = 64L << 20;
+    private static final int MAX_COPIES = 8;
+    private static final int SAMPLE_ROWS = 4;
+
+    @Override
+    public String name() {
+        return "w4a16";
+    }
+
+    @Override
+    public String sizeSyntax() {
+        return "MxNxK or MxNxK:g (g ∈ {32, 64, 128, k}; default 128)";
+    }
+
+    @Override
+    public List<String> defaultSizes(boolean full) {
+        if (!full) {
+            return List.of("1x4096x4096", "16x4096x4096", "64x4096x4096");
+        }
+        List<String> sizes = new ArrayList<>();
+        for (int m : new int[] {1, 2, 4, 8, 16, 32, 64}) {
+            sizes.add(m + "x4096x4096");
+        }
+        sizes.addAll(List.of("1x11008x4096", "1x4096x11008", "1x14336x4096", "16x14336x4096"));
+        return sizes;
+    }
+
+    @Override
+    public List<DType> dtypes() {
+        return List.of(DType.BF16, DType.FP16);
+    }
+
+    @Override
+    public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
+        String[] dims = size.split(":", 2);
+        String[] mnk = dims[0].toLowerCase(java.util.Locale.ROOT).split("x");
+        int m;
+        int n;
+        int k;
+        int g;
+        try {
+            if (mnk.length != 3) {
+                throw new NumberFormatException();
+            }
+            m = Integer.parseInt(mnk[0].trim());
+            n = Integer.parseInt(mnk[1].trim());
+            k = Integer.parseInt(mnk[2].trim());
+            g = dims.length == 2 ? Integer.parseInt(dims[1].trim()) : 128;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("w4a16 size '" + size + "' is not " + sizeSyntax());
+        }
+        if (m < 1) {
+            throw new IllegalArgumentException("w4a16 size '" + size + "': m = " + m + " must be ≥ 1");
+        }
+        return new Case(W4A16.create(backend), m, n, k, g == k ? -1 : g, dtype, seed);
+    }
+
+    static QuantizedWeight randomWeight(int k, int n, int g, long seed) {
+        int groups = k / (g < 0 ? k : g);
+        Tensor qweight = TensorFill.gaussian(Tensor.allocate(DType.INT32, k / 8, n), seed, 1);
+        Tensor qzeros = TensorFill.gaussian(Tensor.allocate(DType.INT32, groups, n / 8), seed + 1, 1);
+        Tensor scales = Tensor.allocate(DType.FP16, groups, n);
+        SplittableRandom rnd = new SplittableRandom(seed + 2);
+        for (int r = 0; r < groups; r++) {
+            for (int c = 0; c < n; c++) {
+                scales.setFloat(r, c, (float) (0.004 + 0.004 * rnd.nextDouble()));
+            }
+        }
+        return QuantizedWeight.adopt(k, n, g, qweight, qzeros, scales);
+    }
+
+    private static final class Case implements BenchCase {
+        private final W4A16 op;
+        private final int m;
+        private final int n;
+        private final int k;
+        private final int g;
+        private final DType dtype;
+        private final Tensor x;
+        private final Tensor y;
+        private final QuantizedWeight weight;
+        private final List<W4A16.Prepared> copies = new ArrayList<>();
+        private int next;
+
+        Case(W4A16 op, int m, int n, int k, int g, DType dtype, long seed) {
+            this.op = op;
+            this.m = m;
+            this.n = n;
+            this.k = k;
+            this.g = g;
+            this.dtype = dtype;
+            this.weight = randomWeight(k, n, g, seed);
+            this.x = TensorFill.gaussian(Tensor.allocate(dtype, m, k), seed + 3, 1.0);
+            this.y = Tensor.allocate(dtype, m, n);
+            long weightBytes = Math.max(1, (long) weightBytes(k, n, g));
+            int count = (int) Math.min(MAX_COPIES, Math.max(1, (ROTATION_BYTES + weightBytes - 1) / weightBytes));
+            for (int i = 0; i < count; i++) {
+                copies.add(op.prepare(weight));
+            }
+        }
+
+        private static double weightBytes(int k, int n, int g) {
+            int groups = k / (g < 0 ? k : g);
+            return k * (double) n / 2 + groups * (double) n * 2 + groups * (double) n / 2;
+        }
+
+        @Override
+        public String op() {
+            return "w4a16";
+        }
+
+        @Override
+        public String label() {
+            return "m=" + m + " n=" + n + " k=" + k + " g=" + (g < 0 ? "k" : Integer.toString(g));
+        }
+
+        @Override
+        public double sizeMetric() {
+            return (double) n * k * m;
+        }
+
+        @Override
+        public String dtype() {
+            return dtype.toString();
+        }
+
+        @Override
+        public double bytesMoved() {
+            return weightBytes(k, n, g) + dtype.byteSize((long) m * k) + dtype.byteSize((long) m * n);
+        }
+
+        @Override
+        public double flops() {
+            return 2.0 * m * n * k;
+        }
+
+        @Override
+        public void run() {
+            op.matmul(x, copies.get(next), null, y);
+            next = (next + 1) % copies.size();
+        }
+
+        @Override
+        public double check() {
+            TensorFill.poison(y);
+            op.matmul(x, copies.get(0), null, y);
+            if (TensorFill.hasPoison(y)) {
+                return Double.NaN;
+            }
+            int rows = Math.min(m, SAMPLE_ROWS);
+            try (Tensor xs = Tensor.wrap(x.segment().asSlice(0, dtype.byteSize((long) rows * k)), dtype, new long[] {rows, k});
+                 Tensor ys = Tensor.wrap(y.segment().asSlice(0, dtype.byteSize((long) rows * n)), dtype, new long[] {rows, n})) {
+                return Accuracy.relativeL2(W4A16Reference.product(xs, weight, null), ys);
+            }
+        }
+
+        @Override
+        public double tolerance() {
+            return 5e-3;
+        }
+
+        @Override
+        public void close() {
+            copies.forEach(W4A16.Prepared::close);
+            weight.close();
+            x.close();
+            y.close();
+        }
+    }
+}
