@@ -33,66 +33,80 @@ import org.offload4j.moe.Routing;
  *     widened once: bf16 &lt;&lt; 16)   with zero rows to a multiple of MR
  *
  *  W1[e] bf16 ──PACK──▶ panel float[NS][KC][2V]   one task's slivers: sliver s = V gate columns
- *    (widened once per task and      | V up columns of the same V a-columns, KC rows deep; reused
- *     k-block, integer shifts)       by every MR-row tile of the task's rows
+ *    (widened once per task and      | the same V up columns, KC rows deep; reused by every
+ *     k-block, integer shifts)       MR-row tile of the task's rows
  *
- *  GEMM1  tile MR × 2V: acc[r][0] = Σ_k A[r][k]·gate, acc[r][1] = Σ_k A[r][k]·up (12 fp32 FMA chains)
- *    epilogue (last k-block): a = acc0 · sigmoid(acc0) · acc1 ──▶ H float[rows][ldh]   (fp32, V columns)
+ *  GEMM1  tile MR × 2V: acc[r][0] = Σ_k A[r][k]·gate, acc[r][1] = Σ_k A[r][k]·up   (12 FMA chains)
+ *         ──▶ task block P float[≤ MC][NS·2V]  (24 KiB, L1/L2; carries the sums across k-blocks)
+ *  SwiGLU after the task's last k-block: a = g · sigmoid(g) · u, per vector pair of P
+ *         ──▶ H float[rows][ldh]   (fp32; h itself is never stored outside the task)
  *
  *  W2[e] bf16 ──PACK──▶ panel, sliver s = 2V consecutive output columns
- *  GEMM2  tile MR × 2V over H (k = d_ff) ──▶ Y float[rows][ldy]                       (fp32)
+ *  GEMM2  tile MR × 2V over H (k = d_ff), sums kept in Y across k-blocks ──▶ Y float[rows][ldy] (fp32)
  *
  *  COMBINE  out[t] = Σ_j w[t, j] · Y[row of copy (t, j)] (fp32, slot order) ──▶ bf16, RNE, once
  * </pre>
- * {@link #expertMlp} gathers the rows of an already permuted tensor instead and writes {@code Y} row
- * by row; {@link #groupedGemm} runs one GEMM with the plain epilogue.
+ * {@link #expertMlp} gathers the rows of an already permuted tensor instead and writes {@code Y}
+ * row by row; {@link #groupedGemm} runs one GEMM over plain column slivers.
  *
  * <h2>Blocking, and why</h2>
  * <ul>
  *   <li><b>Register tile MR = 6 rows × 2 vectors</b>: 12 accumulators + 2 panel vectors + 1
  *       broadcast = 15 of the 16 AVX2 registers. Per k step: 2 vector loads (L1), 6 broadcasts and
- *       12 FMAs, so the two FMA pipes, not the loads, are the limit, and each accumulator chain has
- *       6 FMAs in between, more than the FMA latency × throughput (4 × 2 = 8 on Zen 3 needs 8
- *       independent chains: 12 is enough).</li>
- *   <li><b>Sliver = 2V columns</b>: for GEMM1 it is V gate and the same V up columns, so the
- *       SwiGLU epilogue has gate and up of one output element in two registers of the same tile:
- *       {@code h} is never stored.</li>
+ *       12 FMAs, so the two FMA pipes, not the loads, are the limit, and 12 independent chains
+ *       cover the FMA latency × throughput (4 × 2 = 8 on Zen 3). Measured against 4 × 2 (8 chains)
+ *       in an interleaved A/B on this 2-core Zen 3 VM, 6 × 2 won 7 of 8 rounds on one thread.</li>
+ *   <li><b>Sliver = 2V columns</b>: for GEMM1 it is V gate and the same V up columns, so that gate
+ *       and up of one output element sit in the same tile and the SwiGLU needs nothing from
+ *       another task: {@code h} never leaves the task.</li>
  *   <li><b>KC = {@value #KC}</b>: one sliver of the panel is KC·2V·4 B = 16 KiB (AVX2), half of
  *       L1, and stays there while the task's MR-row tiles stream by; the A rows of a task
- *       (≤ MC × KC floats, 96 KiB) sit in L2. When K &gt; KC the partial sums go through a small
- *       task-local buffer between k-blocks (2 loads + 2 stores per row per KC FMAs).</li>
- *   <li><b>Task = (expert rows ≤ MC = {@value #MC}, NS = {@value #NS} slivers)</b>: the panel is
- *       widened once per task and k-block and reused by all its row tiles, so conversion costs
- *       1/(rows) of the FMA work. Tasks are numbered row block major, so a thread walks the column
- *       blocks of one expert's rows with the A block hot in L2. Experts without copies make no task
+ *       (≤ MC × KC floats, 96 KiB) sit in L2. Across k-blocks the sums go through memory: 12
+ *       loads and 12 stores per tile per KC·12 FMAs.</li>
+ *   <li><b>Task = (≤ MC = {@value #MC} rows of one expert) × (NS = {@value #NS} slivers)</b>: the
+ *       panel is widened once per task and k-block and reused by all its row tiles, so the
+ *       conversion costs about 1/rows of the FMA work. Tasks are numbered row block major, so a
+ *       thread walks the column blocks of one expert's rows with the A block hot in L2, and each
+ *       weight panel is read from memory once per row block. Experts without copies make no task
  *       and read no weights.</li>
  *   <li><b>Waves</b>: scratch is bounded ({@code maxBufferFloats} per buffer): the tokens are cut
  *       into waves whose copies fit; each wave gathers, runs both GEMMs and combines its tokens
- *       completely. For the usual sizes there is one wave.</li>
+ *       completely, so the results do not depend on the cut. For the usual sizes there is one
+ *       wave.</li>
  *   <li><b>Padding</b>: rows of A/H/Y are padded to a multiple of 2V plus 16 floats, so that tile
- *       stores are whole vectors and rows that are a multiple of 4 KiB apart do not all land in the
- *       same L1 set.</li>
+ *       stores are whole vectors and rows a multiple of 4 KiB apart do not all map to the same L1
+ *       set.</li>
  * </ul>
  *
  * <h2>Rejected alternatives</h2>
  * <ul>
+ *   <li>SwiGLU in the tile itself, on the accumulators still in registers: with the {@code exp}
+ *       (a call to the vector math stub) and the extra store variants in the hot method, C2 no
+ *       longer kept the tile's vectors in registers, and GEMM1 ran 6× slower (measured: 6 against
+ *       75 GFLOP/s). The tile now only loads, accumulates and stores; the SwiGLU pass reads the
+ *       task's accumulator block while it is still in L1/L2.</li>
  *   <li>Widening bf16 weights inside the k loop (load 2V bf16, convert, FMA): the conversion then
- *       runs once per row tile instead of once per task, 16 times more often at 96 rows, and it
- *       competes with the FMAs for the same ports.</li>
+ *       runs once per row tile instead of once per task, 16 times more often at 96 rows, on the
+ *       same ports as the loads.</li>
  *   <li>MR = 4 × 3 vectors: 12 accumulators too, but 3 panel vectors leave one register for the
- *       broadcast and C2 spills; and a 3-vector sliver cannot hold V gate + V up columns.</li>
+ *       broadcast and the loop spills (measured at half the rate of 6 × 2 on a plain fp32 GEMM); and a
+ *       3-vector sliver cannot hold V gate + V up columns.</li>
  *   <li>Full-depth panels (no KC): a sliver of K·2V floats (64 KiB at K = 1024, 180 KiB at
- *       K = 2816) does not fit in L1, and the A rows of a task not in L2.</li>
- *   <li>One task per expert: E = 8 experts on many cores leaves threads idle, and a hot expert
- *       (all tokens) would run on one thread; (row block × column block) tasks balance both.</li>
- *   <li>Scattering into {@code out} from the GEMM2 epilogue: two copies of one token live in
+ *       K = 2816) does not fit in L1, nor a task's A rows in L2.</li>
+ *   <li>One task per expert: 8 experts on many cores leave threads idle, and a hot expert (all
+ *       tokens) would run on one thread; (row block × column block) tasks balance both.</li>
+ *   <li>Scattering into {@code out} from the GEMM2 epilogue: the copies of one token live in
  *       different experts, i.e. different tasks, and would race; the separate combine pass reads
  *       Y once and writes {@code out} once, in slot order.</li>
  * </ul>
  *
  * <p>The router widens {@code Wr} once per call to a {@code [d_model, E]} fp32 panel (padded to
- * whole vectors), computes the logits of 4 tokens at a time with one accumulator per token and
- * vector of experts, then softmax in double and an insertion top-k (ties to the lower index).
+ * whole vectors), computes the logits of 4 tokens at a time (4 accumulators per vector of
+ * experts), then softmax in double and an insertion top-k (ties to the lower index).
+ *
+ * <p>Small batches: an expert with fewer than MR rows still computes a whole MR-row tile; decode
+ * (T = 1) is bound by reading the weights, which each task widens once, so the wasted FMAs cost
+ * little there (a dedicated one-row path would save the panel round trip; not written).
  */
 final class VectorMoeKernel implements MoeKernel {
     static final VectorSpecies<Float> F = CpuBackend.FLOATS;
@@ -558,29 +572,23 @@ final class VectorMoeKernel implements MoeKernel {
      * the matrix. A sliver's two halves: for SwiGLU, V gate columns {@code sV..} and the same V up
      * columns {@code d_ff + sV..}; otherwise the 2V consecutive columns {@code 2sV..}.
      */
-    private static void pack(ExpertWeights w, Matrix m, int e, int k0, int kb, int s0, int ns, boolean swiglu,
-                             float[] panel) {
-        int cols = m.cols(w);
-        int half = swiglu ? w.dFf() : cols;  // columns of each half's own range
-        if (w instanceof Bf16ExpertWeights bf && vectorAddressable(bf.tensor(m).segment())) {
+    private static void pack(ExpertWeights w, Matrix m, int e, int k0, int kb, int s0, int ns, boolean swiglu, float[] panel) {
+        int half = swiglu ? w.dFf() : m.cols(w);  // columns in each half's own range
+        int lastStart = halfStart(s0 + ns - 1, 1, swiglu);
+        boolean whole = lastStart + V <= half;     // every half of every sliver is V real columns
+        if (whole && w instanceof Bf16ExpertWeights bf && vectorAddressable(bf.tensor(m).segment())) {
             Tensor t = bf.tensor(m);
-            MemorySegment seg = t.segment();
-            long row0 = (long) e * m.rows(w) + k0;
-            for (int kk = 0; kk < kb; kk++) {
-                long rowOff = t.rowByteOffset(row0 + kk);
-                for (int s = 0; s < ns; s++) {
-                    int dst = s * KC * SLIVER + kk * SLIVER;
-                    for (int hh = 0; hh < 2; hh++) {
-                        int c0 = halfStart(s0 + s, hh, swiglu);      // within the half's range
-                        int shift = swiglu && hh == 1 ? w.dFf() : 0;  // where that range starts
-                        int valid = Math.max(0, Math.min(V, half - c0));
-                        widenBf16(seg, rowOff + 2L * (shift + c0), valid, panel, dst + hh * V);
-                    }
-                }
-            }
+            long rowStart = (long) e * m.rows(w) + k0;
+            long base = t.rowByteOffset(rowStart);
+            long rowBytes = t.rowByteOffset(rowStart + 1) - base;
+            long first0 = 2L * halfStart(s0, 0, swiglu);
+            long first1 = 2L * ((swiglu ? w.dFf() : 0) + halfStart(s0, 1, swiglu));
+            long step = 2L * (swiglu ? V : SLIVER);
+            packBf16(t.segment(), base, rowBytes, kb, ns, first0, first1, step, panel);
             return;
         }
-        // Any other format: its own decode, V columns at a time, then zero the columns beyond.
+        // Any other format, or a partial sliver: the format's own decode, V columns at a time, then
+        // zero the columns beyond the matrix.
         for (int s = 0; s < ns; s++) {
             for (int hh = 0; hh < 2; hh++) {
                 int c0 = halfStart(s0 + s, hh, swiglu);
@@ -595,6 +603,27 @@ final class VectorMoeKernel implements MoeKernel {
                         Arrays.fill(panel, dst + kk * SLIVER + valid, dst + kk * SLIVER + V, 0f);
                     }
                 }
+            }
+        }
+    }
+
+    /**
+     * The bf16 fast path of {@link #pack}, all slivers whole: row {@code kk} of the block starts
+     * at byte {@code base + kk·rowBytes}; sliver {@code s}'s halves at {@code first0 + s·step} and
+     * {@code first1 + s·step} within it. One tight loop with the widening inline: as a helper
+     * called per V elements it ran 15× slower than this.
+     */
+    private static void packBf16(MemorySegment seg, long base, long rowBytes, int kb, int ns,
+                                 long first0, long first1, long step, float[] panel) {
+        for (int kk = 0; kk < kb; kk++) {
+            long row = base + kk * rowBytes;
+            long p0 = row + first0;
+            long p1 = row + first1;
+            for (int s = 0, d = kk * SLIVER; s < ns; s++, d += KC * SLIVER, p0 += step, p1 += step) {
+                ((IntVector) ShortVector.fromMemorySegment(S, seg, p0, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d);
+                ((IntVector) ShortVector.fromMemorySegment(S, seg, p1, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d + V);
             }
         }
     }
