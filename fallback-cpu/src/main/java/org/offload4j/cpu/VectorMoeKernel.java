@@ -633,21 +633,6 @@ final class VectorMoeKernel implements MoeKernel {
         return swiglu ? s * V : s * SLIVER + hh * V;
     }
 
-    /** V bf16 at {@code off} widened to {@code dst[at..at+V)}; only {@code valid} of them read, the rest zero. */
-    private static void widenBf16(MemorySegment seg, long off, int valid, float[] dst, int at) {
-        if (valid == V) {
-            ShortVector raw = ShortVector.fromMemorySegment(S, seg, off, ORDER);
-            ((IntVector) raw.convertShape(VectorOperators.S2I, I, 0))
-                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, at);
-            return;
-        }
-        for (int c = 0; c < V; c++) {
-            dst[at + c] = c < valid
-                    ? Float.intBitsToFloat((seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * c) & 0xFFFF) << 16)
-                    : 0f;
-        }
-    }
-
     /** Writes the wave's scratch rows (first {@code n} columns) to {@code out} rows by permuted copy. */
     private static void writeRows(Wave wave, float[] src, int lds, int n, Tensor out) {
         CpuThreads.forRange(wave.blocks(), 1, (from, to) -> {
@@ -743,7 +728,8 @@ final class VectorMoeKernel implements MoeKernel {
         int c = 0;
         if (vectorAddressable(seg)) {
             for (; c + V <= n; c += V) {
-                widenBf16(seg, off + 2L * c, V, dst, at + c);
+                ((IntVector) ShortVector.fromMemorySegment(S, seg, off + 2L * c, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, at + c);
             }
         }
         for (; c < n; c++) {
@@ -761,23 +747,19 @@ final class VectorMoeKernel implements MoeKernel {
         }
         int c = 0;
         if (vectorAddressable(seg)) {
+            // Round to nearest even as Bf16.fromFloat: (bits + 0x7FFF + lsb) >>> 16, NaN quieted.
             for (; c + V <= n; c += V) {
-                toBf16(FloatVector.fromArray(F, src, at + c)).intoMemorySegment(seg, off + 2L * c, ORDER);
+                IntVector bits = FloatVector.fromArray(F, src, at + c).reinterpretAsInts();
+                IntVector high = bits.lanewise(VectorOperators.LSHR, 16);
+                IntVector rounded = bits.add(high.and(1)).add(0x7FFF).lanewise(VectorOperators.LSHR, 16);
+                VectorMask<Integer> nan = bits.and(0x7FFFFFFF).compare(VectorOperators.GT, 0x7F800000);
+                rounded.blend(high.or(0x40), nan).convertShape(VectorOperators.I2S, S, 0)
+                        .intoMemorySegment(seg, off + 2L * c, ORDER);
             }
         }
         for (; c < n; c++) {
             seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * c, Bf16.fromFloat(src[at + c]));
         }
-    }
-
-    /** Round to nearest even bf16, as {@link Bf16#fromFloat}: {@code (bits + 0x7FFF + lsb) >>> 16}, NaN quieted. */
-    static ShortVector toBf16(FloatVector v) {
-        IntVector bits = v.reinterpretAsInts();
-        IntVector high = bits.lanewise(VectorOperators.LSHR, 16);
-        IntVector rounded = bits.add(high.and(1)).add(0x7FFF).lanewise(VectorOperators.LSHR, 16);
-        VectorMask<Integer> nan = bits.and(0x7FFFFFFF).compare(VectorOperators.GT, 0x7F800000);
-        rounded = rounded.blend(high.or(0x40), nan);
-        return (ShortVector) rounded.convertShape(VectorOperators.I2S, S, 0);
     }
 
     /** The Vector API addresses native segments and heap segments over {@code byte[]} only. */

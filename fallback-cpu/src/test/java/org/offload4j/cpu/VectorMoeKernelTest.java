@@ -25,6 +25,7 @@ import org.offload4j.core.DType;
 import org.offload4j.core.Device;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
+import org.offload4j.core.numerics.Bf16;
 import org.offload4j.moe.Bf16ExpertWeights;
 import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.MoeKernel;
@@ -186,6 +187,45 @@ class VectorMoeKernelTest {
             Tensor whole = l.poisoned(DType.BF16, tokens, dModel);
             l.layer.forward(l.x, r, whole);
             assertClose(whole.toDoubleArray(), out, seed, "steps chained vs forward");
+        }
+    }
+
+    /**
+     * With k = 1 and weight 1, combine's output is y rounded once: bit for bit
+     * {@link Bf16#fromFloat} on ties, NaN, infinities, overflow and subnormals, vector lanes and tail.
+     */
+    @Test
+    void bf16OutputsAreRoundedOnceToNearestEven() {
+        int tokens = 9, dModel = 37;
+        long seed = seed("rounding");
+        SplittableRandom rnd = new SplittableRandom(seed);
+        float[] special = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MAX_VALUE, -Float.MAX_VALUE,
+                Float.MIN_VALUE, -0f, 0f, Float.intBitsToFloat(0x3F808000), Float.intBitsToFloat(0x3F818000),
+                Float.intBitsToFloat(0x7F7F8000), Float.intBitsToFloat(0x00018000), Float.intBitsToFloat(0xFFC00001)};
+        try (Arena arena = Arena.ofShared();
+             Tensor w1 = Tensor.allocate(DType.BF16, 2, dModel, 2);
+             Tensor w2 = Tensor.allocate(DType.BF16, 2, 1, dModel)) {
+            MoeLayer layer = MoeLayer.create(CPU, Tensor.allocate(arena, DType.FP32, dModel, 2), Bf16ExpertWeights.of(w1, w2),
+                    new MoeOptions(1, false));
+            Tensor y = Tensor.allocate(arena, DType.FP32, tokens, dModel);
+            float[] values = new float[tokens * dModel];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = i < special.length ? special[i]
+                        : rnd.nextBoolean() ? Float.intBitsToFloat(rnd.nextInt())
+                        : Float.intBitsToFloat((rnd.nextInt() & 0xFFFF0000) | 0x8000);  // exact ties
+            }
+            y.copyFrom(values);
+            int[] ids = new int[tokens];
+            float[] ones = new float[tokens];
+            java.util.Arrays.fill(ones, 1f);
+            Routing r = Routing.of(2, 1, ids, ones);
+            Tensor out = TensorFill.poison(Tensor.allocate(arena, DType.BF16, tokens, dModel));
+            layer.combine(y, r, out);
+            short[] got = out.segment().toArray(ValueLayout.JAVA_SHORT);
+            for (int i = 0; i < values.length; i++) {
+                assertEquals(Bf16.fromFloat(values[i]), got[i],
+                        why(seed, "element " + i + " = " + values[i] + " (0x" + Integer.toHexString(Float.floatToRawIntBits(values[i])) + ")"));
+            }
         }
     }
 
