@@ -104,6 +104,10 @@ import org.offload4j.moe.Routing;
  * whole vectors), computes the logits of 4 tokens at a time (4 accumulators per vector of
  * experts), then softmax in double and an insertion top-k (ties to the lower index).
  *
+ * <p>Measured at T = 256, E = 8, k = 2, d_model = 1024, d_ff = 2816 on a shared 2-core Zen 3 VM:
+ * about 116 GFLOP/s for {@link #forward} on 2 threads (63 on one), the same as a plain fp32
+ * register-blocked Vector API GEMM of the same shapes in the same runs (see docs/ops/moe.md).
+ *
  * <p>Small batches: an expert with fewer than MR rows still computes a whole MR-row tile; decode
  * (T = 1) is bound by reading the weights, which each task widens once, so the wasted FMAs cost
  * little there (a dedicated one-row path would save the panel round trip; not written).
