@@ -5,6 +5,7 @@ import java.util.Map;
 import java.util.Optional;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.offload4j.attention.AttentionKernel;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Device;
 
@@ -31,6 +32,7 @@ final class CpuBackend implements Backend {
         Device device = new Device("cpu", 0, cpuName(), true);
         // One entry per op: the op module's kernel interface and the Vector API implementation.
         Map<Class<?>, Object> kernels = Map.ofEntries(
+                Map.entry(AttentionKernel.class, new VectorAttentionKernel())
         );
         return new CpuBackend(device, kernels);
     }
