@@ -7,6 +7,7 @@ import java.util.Arrays;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -19,24 +20,34 @@ import org.offload4j.core.numerics.Fp8;
 
 /**
  * FP8 attention on the CPU: tiled, flash-style (online softmax), Vector API FMAs, multi-threaded
- * over (batch · head · query tile).
+ * over (batch · KV head · tile of query rows).
  *
  * <h2>Work split</h2>
- * One work item is one query tile: {@code BQ} consecutive query rows of one (batch, query head).
- * {@link CpuThreads#forRange} spreads the {@code B · Hq · ⌈Sq/BQ⌉} items over the pool; each
- * chunk of items gets its own {@link Scratch} (about 100 KiB at D = 128, allocated once per chunk,
- * at most four chunks per thread and call, never per element). Items are independent: no locks,
- * no reductions across threads. GQA/MQA needs no copy: query head {@code h} simply reads the fp8
- * rows of KV head {@code h / (Hq/Hkv)} from the caller's K and V segments. When a tensor lives in
- * a confined arena ({@code Arena.ofConfined()}), which only its owner thread may access, the
- * items run on the calling thread instead.
+ * The G = Hq/Hkv query heads that read one KV head are stacked into one column of
+ * {@code G · Sq} query rows (head after head); one work item is a tile of {@code BQ = 64}
+ * consecutive stacked rows of one (batch, KV head):
+ * <pre>
+ *   G = 4, Sq = 1 (a decode step)          G = 2, Sq = 100
+ *   stacked row   0    1    2    3         stacked rows   0 … 63 | 64 … 99  100 … 127 | 128 … 191 | 192 … 199
+ *   query head   4g  4g+1 4g+2 4g+3        query head       2g   |    2g      2g+1    |   2g+1    |   2g+1
+ *   tiles: one, one pass over K and V      tile              0   |         1          |     2     |     3
+ * </pre>
+ * Every row of a tile reads the same K and V, so each decoded K/V tile serves all of them, and a
+ * decode step fills G lanes instead of one. GQA and MQA need no copy: rows read the caller's fp8
+ * segments. {@link CpuThreads#forRange} spreads the {@code B · Hkv · ⌈G·Sq/64⌉} items over the
+ * pool; each chunk of items gets its own {@link Scratch} (about 100 KiB at D = 128, allocated
+ * once per chunk, at most four chunks per thread and call, never per element). Items are
+ * independent: no locks, no reductions across threads. When a tensor lives in a confined arena
+ * ({@code Arena.ofConfined()}), which only its owner thread may access, the items run on the
+ * calling thread instead.
  *
  * <h2>Data flow of one work item</h2>
  * <pre>
- *  fp8 Q rows i0..i0+BQ ──scalar decode × qf──▶ qt  [D][BQ]   (BQ = 64; transposed: query index fastest)
- *      qf = qScale · kScale · softmaxScale · log2(e)     (every scale folded into Q, once per item)
+ *  fp8 Q rows (64 stacked rows) ──scalar decode × qf──▶ qt [D][64]   (transposed: row index fastest)
+ *      qf = qScale(head) · kScale · softmaxScale · log2(e)     (every scale folded into Q, per row)
+ *      last[r] = causal ? min(Skv − 1, i + Skv − Sq) : Skv − 1  (the row's last visible key; −1: none)
  *
- *  for each key tile j0..j0+BK  (BK·D = 4096 floats; causal: stop after the tile row's last visible key)
+ *  for each key tile j0..j0+BK  (BK·D = 4096 floats; up to the largest last[r] of the tile only)
  *    fp8 K rows ──vector decode──▶ kt [BK][D]   fp32, unscaled (the K scale is in qf)
  *    fp8 V rows ──vector decode──▶ vt [D/2L][BK][2L]   column strips of two vectors, fp32,
  *                                                      unscaled (the V scale is applied at the end)
@@ -44,8 +55,8 @@ import org.offload4j.core.numerics.Fp8;
  *    scores   st[j][i] = Σ_d kt[j][d] · qt[d][i]            log2 units; a BK × BQ tile, never Sq × Skv
  *             register block: 4 keys × 2 query vectors = 8 accumulators; per d: 2 loads of qt,
  *             4 broadcasts of kt, 8 FMAs
- *    mask     causal tiles that cross the diagonal: for key j, the rows i &lt; j − (Skv−Sq) get −∞
- *             (a prefix of each st row, so an Arrays.fill)
+ *    mask     only on tiles past some row's last[r]: st[j][r] = −∞ where j0 + j &gt; last[r]
+ *             (a lane-wise compare and blend)
  *    softmax  per query vector (lanes = query rows, so no horizontal reductions):
  *             m' = max(m, max_j st[j]);  α = 2^(m − m');  p = 2^(st − m');  l = α·l + Σ_j p
  *    PV       acc[i][:] = α_i · acc[i][:] + Σ_j p[j][i] · vt[j][:]
@@ -108,8 +119,8 @@ import org.offload4j.core.numerics.Fp8;
  * </ul>
  *
  * <h2>Causal tiles</h2>
- * Key tiles beyond the last visible key of the tile's last query row are never touched (not
- * decoded, not multiplied). Only tiles that cross the diagonal pay for the mask.
+ * Key tiles beyond the largest {@code last[r]} of a work item are never touched (not decoded,
+ * not multiplied). Only tiles that cross some row's diagonal pay for the mask.
  */
 final class VectorAttentionKernel implements AttentionKernel {
     static final VectorSpecies<Float> F = CpuBackend.FLOATS;
@@ -174,7 +185,7 @@ final class VectorAttentionKernel implements AttentionKernel {
 
     /** Per-thread working memory (see the class description for the layouts). */
     static final class Scratch {
-        final float[] qt;    // [D][BQ]  Q tile, transposed, × qf
+        final float[] qt;    // [D][BQ]  Q tile, transposed, × the row's qf
         final float[] kt;    // [BK][D]  K tile
         final float[] vt;    // [D/STRIP][BK][STRIP]  V tile in column strips
         final float[] st;    // [BK][BQ] scores, then probabilities
@@ -182,6 +193,9 @@ final class VectorAttentionKernel implements AttentionKernel {
         final float[] m;     // [BQ]     running max (log2 units)
         final float[] l;     // [BQ]     running sum of 2^(s − m)
         final float[] alpha; // [BQ]     rescale factor of the current key tile
+        final int[] head;    // [BQ]     query head of each tile row
+        final int[] pos;     // [BQ]     query position i of each tile row
+        final int[] last;    // [BQ]     last key the row may see (−1: none); padding rows: Skv − 1
 
         Scratch(int d, int bk) {
             int bq = BQ;
@@ -193,13 +207,16 @@ final class VectorAttentionKernel implements AttentionKernel {
             m = new float[bq];
             l = new float[bq];
             alpha = new float[bq];
+            head = new int[bq];
+            pos = new int[bq];
+            last = new int[bq];
         }
     }
 
     /** One call: the inputs resolved to segments, byte strides and scale arrays, read once. */
     private static final class Job {
         final int batch, qHeads, kvHeads, group, qLen, kvLen, d, bk, tiles, keyOffset;
-        final long items;
+        final long groupRows, items;
         final boolean causal;
         final float softmaxScale;
         final MemorySegment qSeg, kSeg, vSeg, outSeg, lseSeg;
@@ -216,8 +233,9 @@ final class VectorAttentionKernel implements AttentionKernel {
             d = s.headDim();
             keyOffset = s.keyOffset();
             bk = keyTile(d);
-            tiles = (qLen + BQ - 1) / BQ;
-            items = (long) batch * qHeads * tiles;
+            groupRows = (long) group * qLen;
+            tiles = Math.toIntExact((groupRows + BQ - 1) / BQ);
+            items = (long) batch * kvHeads * tiles;
             this.causal = causal;
             this.softmaxScale = softmaxScale;
             qSeg = q.data().segment();
@@ -258,23 +276,40 @@ final class VectorAttentionKernel implements AttentionKernel {
             return s;
         }
 
-        /** Work item {@code item}: query tile {@code item % tiles} of (b, h) = {@code item / tiles}. */
+        /**
+         * Work item {@code item}: tile {@code item % tiles} of the stacked query rows of
+         * (b, KV head g) = {@code item / tiles}. The G = Hq/Hkv query heads that read KV head g are
+         * stacked, head after head: stacked row {@code r} is query position {@code r % Sq} of
+         * head {@code g·G + r / Sq}. So every query row that reads the same K and V shares the
+         * decoded tiles, and a decode step (Sq = 1) fills G lanes instead of one.
+         */
         void run(long item, Scratch s) {
             int tile = (int) (item % tiles);
-            int bh = (int) (item / tiles);
-            int b = bh / qHeads;
-            int h = bh % qHeads;
-            int bg = b * kvHeads + h / group;
-            int i0 = tile * BQ;
-            int rows = Math.min(BQ, qLen - i0);
+            int bg = (int) (item / tiles);
+            int b = bg / kvHeads;
+            int g = bg % kvHeads;
+            long r0 = (long) tile * BQ;
+            int rows = (int) Math.min(BQ, groupRows - r0);
             int qvecs = (rows + L - 1) / L;
-            long qRow0 = (long) bh * qLen + i0;
             long kvRow0 = (long) bg * kvLen;
-            // The tile's last row, i0 + rows − 1, sees keys j ≤ i0 + rows − 1 + keyOffset.
-            int keyEnd = causal ? Math.clamp((long) i0 + rows + keyOffset, 0, kvLen) : kvLen;
 
-            float qf = (float) ((double) qScale[bh] * kScale[bg] * softmaxScale * LOG2E);
-            loadQ(s, qRow0, rows, qvecs * L, qf);
+            // Rows, their heads and positions, and how far each may look.
+            int keyEnd = 0;
+            int minLast = Integer.MAX_VALUE;
+            for (int r = 0; r < BQ; r++) {
+                if (r < rows) {
+                    long stacked = r0 + r;
+                    s.head[r] = g * group + (int) (stacked / qLen);
+                    s.pos[r] = (int) (stacked % qLen);
+                    s.last[r] = causal ? (int) Math.clamp((long) s.pos[r] + keyOffset, -1, kvLen - 1) : kvLen - 1;
+                    keyEnd = Math.max(keyEnd, s.last[r] + 1);
+                    minLast = Math.min(minLast, s.last[r]);
+                } else {
+                    s.last[r] = kvLen - 1; // padding: sees everything, output discarded
+                }
+            }
+
+            loadQ(s, b, bg, rows, qvecs * L);
             Arrays.fill(s.m, Float.NEGATIVE_INFINITY);
             Arrays.fill(s.l, 0f);
             Arrays.fill(s.acc, 0, rows * d, 0f);
@@ -284,20 +319,26 @@ final class VectorAttentionKernel implements AttentionKernel {
                 decodeRows(kSeg, (kvRow0 + j0) * kRowBytes, kRowBytes, n, d, s.kt);
                 decodeStrips(vSeg, (kvRow0 + j0) * vRowBytes, vRowBytes, n, d, bk, s.vt);
                 scores(s, n, qvecs, d);
-                if (causal && j0 + n - 1 > i0 + keyOffset) {
-                    mask(s, j0, n, i0, qvecs * L);
+                if (j0 + n - 1 > minLast) {
+                    mask(s, j0, n, qvecs);
                 }
                 softmax(s, n, qvecs);
                 accumulate(s, n, rows, d, bk);
             }
-            finish(s, bh, qRow0, i0, rows, vScale[bg]);
+            finish(s, b, rows, vScale[bg]);
         }
 
-        /** qt[c][r] = e4m3(q[row r][c]) · qf for the tile's rows; the padding rows up to {@code padded} are 0. */
-        private void loadQ(Scratch s, long qRow0, int rows, int padded, float qf) {
+        /**
+         * qt[c][r] = e4m3(q[row r][c]) · qf(row), qf = qScale(b, head) · kScale(b, g) · softmaxScale
+         * · log2 e; the padding rows up to {@code padded} are 0.
+         */
+        private void loadQ(Scratch s, int b, int bg, int rows, int padded) {
             float[] qt = s.qt;
+            double kf = (double) kScale[bg] * softmaxScale * LOG2E;
             for (int r = 0; r < rows; r++) {
-                long off = (qRow0 + r) * qRowBytes;
+                int bh = b * qHeads + s.head[r];
+                float qf = (float) (qScale[bh] * kf);
+                long off = ((long) bh * qLen + s.pos[r]) * qRowBytes;
                 for (int c = 0; c < d; c++) {
                     qt[c * BQ + r] = Fp8.e4m3ToFloat(qSeg.get(ValueLayout.JAVA_BYTE, off + c)) * qf;
                 }
@@ -309,20 +350,24 @@ final class VectorAttentionKernel implements AttentionKernel {
             }
         }
 
-        /** Causal mask of a tile that crosses the diagonal: key j0+j is hidden from rows i &lt; j0 + j − keyOffset. */
-        private void mask(Scratch s, int j0, int n, int i0, int lanes) {
-            for (int j = 0; j < n; j++) {
-                long hidden = (long) j0 + j - keyOffset - i0; // rows [0, hidden) of the tile cannot see this key
-                if (hidden > 0) {
-                    Arrays.fill(s.st, j * BQ, j * BQ + (int) Math.min(hidden, lanes), Float.NEGATIVE_INFINITY);
+        /** The causal mask of a tile that some row may not fully see: st[j][r] = −∞ where key j0 + j &gt; last[r]. */
+        private void mask(Scratch s, int j0, int n, int qvecs) {
+            FloatVector minusInf = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            for (int qv = 0; qv < qvecs; qv++) {
+                IntVector last = IntVector.fromArray(I, s.last, qv * L);
+                for (int j = 0; j < n; j++) {
+                    int o = j * BQ + qv * L;
+                    VectorMask<Float> hidden = last.lt(j0 + j).cast(F);
+                    FloatVector.fromArray(F, s.st, o).blend(minusInf, hidden).intoArray(s.st, o);
                 }
             }
         }
 
         /** Writes out = acc · vScale / l (bf16) and lse = ln2 · m + ln l; rows that saw no key get 0 and −∞. */
-        private void finish(Scratch s, int bh, long qRow0, int i0, int rows, float vs) {
+        private void finish(Scratch s, int b, int rows, float vs) {
             for (int r = 0; r < rows; r++) {
-                long off = (qRow0 + r) * outRowBytes;
+                int bh = b * qHeads + s.head[r];
+                long off = ((long) bh * qLen + s.pos[r]) * outRowBytes;
                 float lr = s.l[r];
                 float lseValue;
                 if (lr == 0f) {
@@ -339,7 +384,7 @@ final class VectorAttentionKernel implements AttentionKernel {
                     lseValue = (float) (LN2 * s.m[r] + Math.log(lr));
                 }
                 if (lseSeg != null) {
-                    lseSeg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, bh * lseRowBytes + 4L * (i0 + r), lseValue);
+                    lseSeg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, bh * lseRowBytes + 4L * s.pos[r], lseValue);
                 }
             }
         }
