@@ -118,6 +118,11 @@ import org.offload4j.core.numerics.Fp8;
  *       is accurate enough, inlines and is the same everywhere. (Not timed against EXP here.)</li>
  * </ul>
  *
+ * <h2>Assumptions</h2>
+ * {@code D} is a multiple of {@code 2L} (a V strip) and of the fp8 load width: true for
+ * D ∈ {64, 128, 256} with vectors of up to 512 bits (16 floats), i.e. every x86 and current Arm
+ * machine. Arguments were validated by the facade.
+ *
  * <h2>Causal tiles</h2>
  * Key tiles beyond the largest {@code last[r]} of a work item are never touched (not decoded,
  * not multiplied). Only tiles that cross some row's diagonal pay for the mask.
@@ -158,9 +163,9 @@ final class VectorAttentionKernel implements AttentionKernel {
     private static final float C5 = (float) (Math.pow(LN2, 5) / 120);
     private static final float C6 = (float) (Math.pow(LN2, 6) / 720);
 
-    /** Keys per tile for head dimension {@code d}. */
+    /** Keys per tile for head dimension {@code d}: 64, 32, 16 for D = 64, 128, 256 (a multiple of 8, see {@link #scores}). */
     static int keyTile(int d) {
-        return Math.max(QK_KEYS, KV_TILE_FLOATS / d / QK_KEYS * QK_KEYS);
+        return Math.max(2 * QK_KEYS, KV_TILE_FLOATS / d / (2 * QK_KEYS) * (2 * QK_KEYS));
     }
 
     @Override
@@ -440,16 +445,25 @@ final class VectorAttentionKernel implements AttentionKernel {
 
     // ---------------------------------------------------------------- QKᵀ
 
-    /** st[j][i] = Σ_c kt[j][c] · qt[c][i] for j &lt; n (rounded up to 4; the extra rows are never read) and the first qvecs vectors of i. */
+    /**
+     * st[j][i] = Σ_c kt[j][c] · qt[c][i] for j &lt; n and the first qvecs vectors of i. Keys are
+     * taken in blocks of 4 (8 for a lone query vector), so up to 7 rows past n are computed from
+     * stale kt rows; they are never read.
+     */
     static void scores(Scratch s, int n, int qvecs, int d) {
-        int keys = (n + QK_KEYS - 1) / QK_KEYS * QK_KEYS;
-        for (int j = 0; j < keys; j += QK_KEYS) {
-            int qv = 0;
-            for (; qv + QK_QVECS <= qvecs; qv += QK_QVECS) {
-                scoreBlock2x4(s.qt, s.kt, s.st, j, qv * L, d);
+        int pairs = qvecs / QK_QVECS * QK_QVECS;
+        if (pairs > 0) {
+            int keys = (n + QK_KEYS - 1) / QK_KEYS * QK_KEYS;
+            for (int j = 0; j < keys; j += QK_KEYS) {
+                for (int qv = 0; qv < pairs; qv += QK_QVECS) {
+                    scoreBlock2x4(s.qt, s.kt, s.st, j, qv * L, d);
+                }
             }
-            for (; qv < qvecs; qv++) {
-                scoreBlock1x4(s.qt, s.kt, s.st, j, qv * L, d);
+        }
+        if (pairs < qvecs) { // the odd vector: 8 keys at a time, so 8 FMA chains cover the latency
+            int keys = (n + 2 * QK_KEYS - 1) / (2 * QK_KEYS) * (2 * QK_KEYS);
+            for (int j = 0; j < keys; j += 2 * QK_KEYS) {
+                scoreBlock1x8(s.qt, s.kt, s.st, j, pairs * L, d);
             }
         }
     }
@@ -492,25 +506,41 @@ final class VectorAttentionKernel implements AttentionKernel {
         s13.intoArray(st, o + 3 * BQ + L);
     }
 
-    /** One query vector × four keys: the tail of {@link #scoreBlock2x4} (short tiles, decode-style Sq). */
-    private static void scoreBlock1x4(float[] qt, float[] kt, float[] st, int j, int i, int d) {
+    /**
+     * One query vector × eight keys: the odd vector of {@link #scores} (short tiles, decode steps).
+     * Eight keys rather than four: with four, the four FMA chains wait on the FMA latency.
+     */
+    private static void scoreBlock1x8(float[] qt, float[] kt, float[] st, int j, int i, int d) {
         FloatVector s0 = FloatVector.zero(F), s1 = FloatVector.zero(F), s2 = FloatVector.zero(F), s3 = FloatVector.zero(F);
+        FloatVector s4 = FloatVector.zero(F), s5 = FloatVector.zero(F), s6 = FloatVector.zero(F), s7 = FloatVector.zero(F);
         int k0 = j * d;
         int k1 = k0 + d;
         int k2 = k1 + d;
         int k3 = k2 + d;
+        int k4 = k3 + d;
+        int k5 = k4 + d;
+        int k6 = k5 + d;
+        int k7 = k6 + d;
         for (int c = 0; c < d; c++) {
             FloatVector q0 = FloatVector.fromArray(F, qt, c * BQ + i);
             s0 = q0.fma(FloatVector.broadcast(F, kt[k0 + c]), s0);
             s1 = q0.fma(FloatVector.broadcast(F, kt[k1 + c]), s1);
             s2 = q0.fma(FloatVector.broadcast(F, kt[k2 + c]), s2);
             s3 = q0.fma(FloatVector.broadcast(F, kt[k3 + c]), s3);
+            s4 = q0.fma(FloatVector.broadcast(F, kt[k4 + c]), s4);
+            s5 = q0.fma(FloatVector.broadcast(F, kt[k5 + c]), s5);
+            s6 = q0.fma(FloatVector.broadcast(F, kt[k6 + c]), s6);
+            s7 = q0.fma(FloatVector.broadcast(F, kt[k7 + c]), s7);
         }
         int o = j * BQ + i;
         s0.intoArray(st, o);
         s1.intoArray(st, o + BQ);
         s2.intoArray(st, o + 2 * BQ);
         s3.intoArray(st, o + 3 * BQ);
+        s4.intoArray(st, o + 4 * BQ);
+        s5.intoArray(st, o + 5 * BQ);
+        s6.intoArray(st, o + 6 * BQ);
+        s7.intoArray(st, o + 7 * BQ);
     }
 
     // ---------------------------------------------------------------- online softmax
