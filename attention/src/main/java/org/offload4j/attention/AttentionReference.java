@@ -31,8 +31,9 @@ public final class AttentionReference {
     }
 
     /**
-     * Attention on floating-point tensors of any dtype, each element widened exactly to double
-     * (for the comparison with attention on the original bf16 inputs).
+     * Attention on bf16, fp16 or fp32 tensors, each element widened exactly to double (for the
+     * comparison with attention on the original bf16 inputs). For FP8 data use
+     * {@link #forward(Fp8Tensor, Fp8Tensor, Fp8Tensor, AttentionOptions)}, which applies the scales.
      */
     public static Result forward(Tensor q, Tensor k, Tensor v, AttentionOptions opts) {
         AttentionShape s = shapeOf(q, k);
