@@ -70,8 +70,10 @@ import org.offload4j.core.Tensor;
  * fp32; each output element is rounded once to bf16 (nearest, ties to even). Relative L2 error
  * against {@link AttentionReference} (float64 on the dequantized inputs) is at most 3e-2; the
  * CPU backend is typically near 2e-3, the bf16 rounding of the output. FP8 NaN codes in an input
- * are not rejected (that would need a pass over all of it) and turn the rows they reach into
- * NaN. The logits are formed in fp32, so scales whose product makes {@code |scale·q·k|} overflow
+ * are not rejected (that would need a pass over all of it); they propagate to the outputs they
+ * reach (a NaN in Q: its row; in K: every row that sees that key, lse included; in V: that
+ * column of the rows that see it), never silently to finite values. The logits are formed in
+ * fp32, so scales whose product makes {@code |scale·q·k|} overflow
  * fp32 are outside the contract.
  *
  * <p>An instance holds the backend chosen at creation and is safe for concurrent use.
