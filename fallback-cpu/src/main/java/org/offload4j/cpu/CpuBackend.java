@@ -5,6 +5,7 @@ import java.util.Map;
 import java.util.Optional;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.offload4j.attention.AttentionKernel;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Device;
 import org.offload4j.w4a16.W4A16Kernel;
@@ -34,7 +35,8 @@ final class CpuBackend implements Backend {
         // One entry per op: the op module's kernel interface and the Vector API implementation.
         Map<Class<?>, Object> kernels = Map.ofEntries(
                 Map.entry(W4A16Kernel.class, new VectorW4A16Kernel()),
-                Map.entry(MoeKernel.class, new VectorMoeKernel())
+                Map.entry(MoeKernel.class, new VectorMoeKernel()),
+                Map.entry(AttentionKernel.class, new VectorAttentionKernel())
         );
         return new CpuBackend(device, kernels);
     }

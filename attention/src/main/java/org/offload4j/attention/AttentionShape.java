@@ -1,0 +1,66 @@
+package org.offload4j.attention;
+
+/**
+ * The sizes of one attention call: Q {@code [batch, qHeads, qLen, headDim]}, K and V
+ * {@code [batch, kvHeads, kvLen, headDim]}, out {@code [batch, qHeads, qLen, headDim]}, lse
+ * {@code [batch, qHeads, qLen]}.
+ *
+ * <p>A value object; {@link Attention} builds it from validated tensors. The constructor only
+ * checks what keeps the derived quantities well defined (positive heads, {@code qHeads} a
+ * multiple of {@code kvHeads}, no negative size).
+ *
+ * @param batch   B ≥ 1
+ * @param qHeads  Hq ≥ 1, a multiple of {@code kvHeads}
+ * @param kvHeads Hkv ≥ 1
+ * @param qLen    Sq ≥ 0 (query rows per head)
+ * @param kvLen   Skv ≥ 0 (keys per head)
+ * @param headDim D (64, 128 or 256 for {@link Attention})
+ */
+public record AttentionShape(int batch, int qHeads, int kvHeads, int qLen, int kvLen, int headDim) {
+
+    public AttentionShape {
+        if (batch < 1 || qHeads < 1 || kvHeads < 1 || qLen < 0 || kvLen < 0 || headDim < 1) {
+            throw new IllegalArgumentException("attention sizes must be B, Hq, Hkv, D ≥ 1 and Sq, Skv ≥ 0; got " + describe(
+                    batch, qHeads, kvHeads, qLen, kvLen, headDim));
+        }
+        if (qHeads % kvHeads != 0) {
+            throw new IllegalArgumentException("Hq = " + qHeads + " must be a multiple of Hkv = " + kvHeads);
+        }
+    }
+
+    /** Query heads per KV head: {@code Hq / Hkv} (1 for plain multi-head, Hq for MQA). */
+    public int groupSize() {
+        return qHeads / kvHeads;
+    }
+
+    /** The KV head that query head {@code qHead} reads: {@code qHead / (Hq / Hkv)}. */
+    public int kvHead(int qHead) {
+        return qHead / groupSize();
+    }
+
+    /**
+     * {@code Skv − Sq}: with the causal mask, query {@code i} sees key {@code j} iff
+     * {@code j ≤ i + keyOffset()} (bottom-right alignment).
+     */
+    public int keyOffset() {
+        return kvLen - qLen;
+    }
+
+    /**
+     * The nominal FLOP count: {@code 4·B·Hq·Sq·Skv·D} (two matrix products of
+     * {@code 2·Sq·Skv·D} each), halved when {@code causal}. Softmax work is not counted.
+     */
+    public double flops(boolean causal) {
+        double f = 4.0 * batch * qHeads * (double) qLen * kvLen * headDim;
+        return causal ? f / 2 : f;
+    }
+
+    @Override
+    public String toString() {
+        return describe(batch, qHeads, kvHeads, qLen, kvLen, headDim);
+    }
+
+    private static String describe(int b, int hq, int hkv, int sq, int skv, int d) {
+        return "B=" + b + " Hq=" + hq + " Hkv=" + hkv + " Sq=" + sq + " Skv=" + skv + " D=" + d;
+    }
+}

@@ -1,0 +1,199 @@
+package org.offload4j.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.offload4j.attention.Attention;
+import org.offload4j.attention.AttentionOptions;
+import org.offload4j.attention.AttentionReference;
+import org.offload4j.attention.Fp8Quantizer;
+import org.offload4j.attention.Fp8Tensor;
+import org.offload4j.attention.ScaleGranularity;
+import org.offload4j.core.Accuracy;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+import org.offload4j.core.numerics.Fp8;
+
+/** The Vector API kernel against the float64 reference on fresh random inputs. */
+class VectorAttentionKernelTest {
+    private static final ScaleGranularity PT = ScaleGranularity.PER_TENSOR;
+    private static final ScaleGranularity PH = ScaleGranularity.PER_HEAD;
+    private static final Attention ATTENTION = Attention.create(CpuBackend.create());
+
+    static Stream<Arguments> cases() {
+        return Stream.of(
+                // B, Hq, Hkv, Sq, Skv, D, causal, granularity
+                Arguments.of(1, 1, 1, 1, 1, 64, false, PT),
+                Arguments.of(1, 1, 1, 1, 1, 64, true, PH),
+                Arguments.of(1, 4, 2, 1, 77, 128, true, PH),      // decode, GQA
+                Arguments.of(1, 2, 1, 77, 1, 64, true, PT),       // Sq > Skv, causal: most rows see no key
+                Arguments.of(1, 2, 1, 77, 1, 64, false, PT),
+                Arguments.of(2, 3, 1, 50, 130, 256, true, PH),    // MQA, Sq < Skv
+                Arguments.of(2, 3, 1, 50, 130, 256, false, PT),
+                Arguments.of(1, 2, 2, 130, 50, 64, true, PH),     // Sq > Skv over several query tiles
+                Arguments.of(2, 4, 4, 97, 97, 128, true, PT),
+                Arguments.of(1, 8, 2, 100, 100, 128, false, PH),  // GQA
+                Arguments.of(1, 2, 1, 64, 200, 64, true, PT),     // several key tiles
+                Arguments.of(1, 1, 1, 130, 33, 256, false, PH),   // several query tiles at D = 256
+                Arguments.of(1, 2, 2, 5, 0, 128, false, PT));     // no keys at all
+    }
+
+    @ParameterizedTest(name = "B={0} Hq={1} Hkv={2} Sq={3} Skv={4} D={5} causal={6} {7}")
+    @MethodSource("cases")
+    void matchesReference(int b, int hq, int hkv, int sq, int skv, int d, boolean causal, ScaleGranularity g) {
+        long seed = AttentionInputs.seed();
+        String where = "B=" + b + " Hq=" + hq + " Hkv=" + hkv + " Sq=" + sq + " Skv=" + skv + " D=" + d + " causal=" + causal
+                + " " + g + ", seed " + seed + " (rerun with -Doffload.test.seed=" + seed + ")";
+        AttentionOptions opts = AttentionOptions.defaults().withCausal(causal);
+        try (Fp8Tensor q = AttentionInputs.fp8(seed, g, b, hq, sq, d);
+             Fp8Tensor k = AttentionInputs.fp8(seed + 1, g, b, hkv, skv, d);
+             Fp8Tensor v = AttentionInputs.fp8(seed + 2, g, b, hkv, skv, d);
+             Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, b, hq, sq, d));
+             Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, b, hq, sq))) {
+            ATTENTION.forward(q, k, v, opts, out, lse);
+            AttentionReference.Result ref = AttentionReference.forward(q, k, v, opts);
+            check(ref, out, lse, d, where);
+        }
+    }
+
+    @Test
+    void peakedSoftmaxWithLargeLogits() {
+        // Scales ×8: real values near N(0, 10²), logits in the hundreds; the running max matters.
+        long seed = AttentionInputs.seed();
+        String where = "seed " + seed + " (rerun with -Doffload.test.seed=" + seed + ")";
+        for (boolean causal : new boolean[] {false, true}) {
+            AttentionOptions opts = AttentionOptions.defaults().withCausal(causal);
+            try (Fp8Tensor q = AttentionInputs.fp8(seed, PH, 1, 2, 70, 128, 8);
+                 Fp8Tensor k = AttentionInputs.fp8(seed + 1, PH, 1, 1, 90, 128, 8);
+                 Fp8Tensor v = AttentionInputs.fp8(seed + 2, PH, 1, 1, 90, 128);
+                 Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, 2, 70, 128));
+                 Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, 2, 70))) {
+                ATTENTION.forward(q, k, v, opts, out, lse);
+                check(AttentionReference.forward(q, k, v, opts), out, lse, 128, where + " causal=" + causal);
+            }
+        }
+    }
+
+    @Test
+    void stridedTensors() {
+        // q, k, v, out and lse with padded rows; only the rows' elements are read or written.
+        long seed = AttentionInputs.seed();
+        int b = 1, hq = 4, hkv = 2, sq = 70, skv = 45, d = 64;
+        try (Arena arena = Arena.ofConfined();
+             Fp8Tensor qd = AttentionInputs.fp8(seed, PH, b, hq, sq, d);
+             Fp8Tensor kd = AttentionInputs.fp8(seed + 1, PT, b, hkv, skv, d);
+             Fp8Tensor vd = AttentionInputs.fp8(seed + 2, PH, b, hkv, skv, d)) {
+            Fp8Tensor q = new Fp8Tensor(strided(arena, qd.data(), d + 32), qd.scales());
+            Fp8Tensor k = new Fp8Tensor(strided(arena, kd.data(), d + 1), kd.scales());
+            Fp8Tensor v = new Fp8Tensor(strided(arena, vd.data(), d + 7), vd.scales());
+            Tensor out = TensorFill.poison(Tensor.wrap(arena.allocate(2L * (b * hq * sq) * (d + 8)), DType.BF16, d + 8,
+                    new long[] {b, hq, sq, d}));
+            Tensor lse = TensorFill.poison(Tensor.wrap(arena.allocate(4L * (b * hq) * (sq + 3)), DType.FP32, sq + 3,
+                    new long[] {b, hq, sq}));
+            AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
+            ATTENTION.forward(q, k, v, opts, out, lse);
+            check(AttentionReference.forward(qd, kd, vd, opts), out, lse, d, "strided, seed " + seed);
+        }
+    }
+
+    /** A copy of {@code t} in rows of {@code stride} elements (the gaps hold NaN codes). */
+    private static Tensor strided(Arena arena, Tensor t, long stride) {
+        MemorySegment seg = arena.allocate(t.dtype().byteSize((t.rows() - 1) * stride + t.cols()));
+        seg.fill((byte) 0x7F);
+        Tensor s = Tensor.wrap(seg, t.dtype(), stride, t.shape());
+        for (long r = 0; r < t.rows(); r++) {
+            MemorySegment.copy(t.segment(), t.rowByteOffset(r), seg, s.rowByteOffset(r), t.dtype().byteSize(t.cols()));
+        }
+        return s;
+    }
+
+    @Test
+    void bf16EntryEqualsQuantizeThenFp8Entry() {
+        long seed = AttentionInputs.seed();
+        int b = 2, hq = 4, hkv = 2, sq = 33, skv = 40, d = 64;
+        AttentionOptions opts = AttentionOptions.defaults().withCausal(true).withGranularity(PH).withRotation(new SylvesterRotation(d));
+        try (Tensor q = TensorFill.gaussian(Tensor.allocate(DType.BF16, b, hq, sq, d), seed, 1);
+             Tensor k = TensorFill.gaussian(Tensor.allocate(DType.BF16, b, hkv, skv, d), seed + 1, 1);
+             Tensor v = TensorFill.gaussian(Tensor.allocate(DType.BF16, b, hkv, skv, d), seed + 2, 1);
+             Tensor out1 = TensorFill.poison(Tensor.allocate(DType.BF16, b, hq, sq, d));
+             Tensor out2 = TensorFill.poison(Tensor.allocate(DType.BF16, b, hq, sq, d));
+             Tensor lse1 = TensorFill.poison(Tensor.allocate(DType.FP32, b, hq, sq));
+             Tensor lse2 = TensorFill.poison(Tensor.allocate(DType.FP32, b, hq, sq));
+             Fp8Tensor q8 = Fp8Quantizer.quantize(q, PH, opts.rotation());
+             Fp8Tensor k8 = Fp8Quantizer.quantize(k, PH, opts.rotation());
+             Fp8Tensor v8 = Fp8Quantizer.quantize(v, PH)) {
+            ATTENTION.forward(q, k, v, opts, out1, lse1);
+            ATTENTION.forward(q8, k8, v8, opts, out2, lse2);
+            assertArrayEquals(out2.toFloatArray(), out1.toFloatArray(), "seed " + seed);
+            assertArrayEquals(lse2.toFloatArray(), lse1.toFloatArray(), "seed " + seed);
+            check(AttentionReference.forward(q8, k8, v8, opts), out1, lse1, d, "bf16 entry, seed " + seed);
+        }
+    }
+
+    @Test
+    void nanCodesPropagateToTheRowsTheyReach() {
+        // A NaN code in key 2: causal rows 0 and 1 cannot see it and stay finite; rows 2.. become NaN.
+        try (Fp8Tensor q = AttentionInputs.fp8(1, PT, 1, 1, 8, 64);
+             Fp8Tensor k = AttentionInputs.fp8(2, PT, 1, 1, 8, 64);
+             Fp8Tensor v = AttentionInputs.fp8(3, PT, 1, 1, 8, 64);
+             Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, 1, 8, 64));
+             Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, 1, 8))) {
+            k.data().segment().set(ValueLayout.JAVA_BYTE, 2 * 64 + 5, Fp8.CANONICAL_NAN);
+            ATTENTION.forward(q, k, v, AttentionOptions.defaults().withCausal(true), out, lse);
+            for (int i = 0; i < 8; i++) {
+                assertEquals(i < 2, Float.isFinite(lse.getFloat(0, i)), "lse row " + i);
+                for (int c = 0; c < 64; c++) {
+                    assertEquals(i < 2, Float.isFinite(out.getFloat(i, c)), "out row " + i + " col " + c);
+                }
+            }
+        }
+    }
+
+    @Test
+    void defaultFacadeRunsOnTheCpuBackend() {
+        assertEquals("cpu", Attention.create().backend().name());
+    }
+
+    /** Every element written, the contract's 3e-2 overall, 1e-2 per row, exact zeros and −∞ for rows that see no key, lse close. */
+    static void check(AttentionReference.Result ref, Tensor out, Tensor lse, int d, String where) {
+        assertEquals(-1, Accuracy.firstNonFinite(out), "non-finite (unwritten?) output element, " + where);
+        double[] got = out.toDoubleArray();
+        double err = Accuracy.relativeL2(ref.out(), got);
+        assertTrue(err <= 3e-2, "relative L2 " + err + " > 3e-2, " + where);
+        double[] gotLse = lse.toDoubleArray();
+        for (int row = 0; row < ref.lse().length; row++) {
+            if (ref.lse()[row] == Double.NEGATIVE_INFINITY) {
+                assertEquals(Double.NEGATIVE_INFINITY, gotLse[row], "lse of row " + row + " (no visible key), " + where);
+                for (int c = 0; c < d; c++) {
+                    if (Double.doubleToRawLongBits(got[row * d + c]) != 0) {
+                        fail("row " + row + " sees no key but out[" + c + "] = " + got[row * d + c] + ", " + where);
+                    }
+                }
+                continue;
+            }
+            double num = 0;
+            double den = 0;
+            for (int c = 0; c < d; c++) {
+                double e = got[row * d + c] - ref.out()[row * d + c];
+                num += e * e;
+                den += ref.out()[row * d + c] * ref.out()[row * d + c];
+            }
+            double rowErr = Math.sqrt(num / Math.max(den, 1e-30));
+            assertTrue(rowErr <= 1e-2, "row " + row + ": relative L2 " + rowErr + " > 1e-2, " + where);
+            double lseErr = Math.abs(gotLse[row] - ref.lse()[row]);
+            assertTrue(lseErr <= 1e-4 * Math.max(1, Math.abs(ref.lse()[row])),
+                    "row " + row + ": lse " + gotLse[row] + " vs " + ref.lse()[row] + ", " + where);
+        }
+    }
+}
