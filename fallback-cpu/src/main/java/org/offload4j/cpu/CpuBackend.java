@@ -7,6 +7,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Device;
+import org.offload4j.hadamard.HadamardKernel;
 
 /**
  * The Vector API backend: every op on the host CPU, SIMD through {@code jdk.incubator.vector}
@@ -31,6 +32,7 @@ final class CpuBackend implements Backend {
         Device device = new Device("cpu", 0, cpuName(), true);
         // One entry per op: the op module's kernel interface and the Vector API implementation.
         Map<Class<?>, Object> kernels = Map.ofEntries(
+                Map.entry(HadamardKernel.class, new VectorHadamardKernel())
         );
         return new CpuBackend(device, kernels);
     }
