@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
@@ -25,63 +24,74 @@ import org.offload4j.hadamard.HadamardSize;
  *
  * <h2>Data flow of one row ({@code d = m·n}, {@code n = 2^k}, V floats per vector, {@code nv = n/V})</h2>
  * <pre>
- *  in row (fp32 | bf16 | fp16)                        scratch: float[2d] per thread, reused
- *  ───────────────────────────                        ─────────────────────────────────────
- *  LOAD pass   widen, ⊙ preSigns, the log2(V) lane     z[a·n + q]   one block of n per a < m
- *              stages (permute + fma), 3 vector
- *              stages in registers ─────────────────▶
- *  MID passes  3 vector stages per pass (radix 8)      in place, block by block; passes that
- *              on 8 vectors held in registers          stay inside 16 KiB run sub-block by
- *                                                      sub-block, so they hit L1
- *  m = 1:  STORE pass  last ≤ 3 stages, × scale (⊙ postSigns), round once, store ──▶ out row
- *  m > 1:  MIX pass    y[a'] = Σ_a ±z[a] over the m blocks, 2 column vectors at a time,
- *                      × scale (⊙ postSigns), round once, store ──────────────────▶ out row
+ *  in row (fp32 | bf16)                              scratch z: float[2d] per thread, reused
+ *  ────────────────────                              ───────────────────────────────────────
+ *  LOAD   8 vectors: widen, ⊙ preSigns, the log2(V)   z[a·n + q], one block of n per a < m
+ *         lane stages (permute + fma), then up to 3
+ *         vector stages in registers ──────────────▶
+ *  MID    3 vector stages per pass (radix 8), 8       in place; passes whose groups stay inside
+ *         vectors in registers                        16 KiB run sub-block by sub-block (L1)
+ *  m = 1: STORE  the last 3 vector stages, × scale (⊙ postSigns), round once ──────▶ out row
+ *  m > 1: MIX    y[a'] = Σ_a ±z[a] across the m blocks, × scale (⊙ postSigns) ──▶ z[d + …]
+ *         EMIT   round once ───────────────────────────────────────────────────▶ out row
  * </pre>
- * Every pass keeps 8 vectors in registers, so a row of {@code 2^k} floats costs about
- * {@code (k − log2 V) / 3} trips through L1 plus the load and the store: 3 for {@code d = 4096}
- * at V = 8. The butterflies of different bits commute, so a pass may take any three index bits;
- * the plan ({@link Plan}) picks them so that the load and the store passes see the vectors they
- * need together.
+ * A row of {@code 2^k} floats thus makes {@code ⌈(k − log2 V) / 3⌉} trips through L1 (3 for
+ * {@code d = 4096} at V = 8), the first fused with the load and the last with the store. The
+ * butterflies of different index bits commute, so a pass may take any three bits; {@link Plan}
+ * picks them so that the store pass always has exactly three and the load pass the rest (0–3).
  *
  * <h2>Layouts</h2>
  * <ul>
- *   <li><b>fp32</b>: scratch position = element index; vectors load and store straight from and to
- *       the tensor memory.</li>
- *   <li><b>bf16 ("paired")</b>: one {@link IntVector} load takes 2V bf16 values; the even elements
- *       are {@code int << 16}, the odd ones {@code int & 0xFFFF0000} (little-endian), two lane-wise
- *       ops instead of a cross-lane widening. The scratch keeps them as they fall: within each chunk
- *       of 2V elements, element {@code 2l + p} sits at position {@code V·p + l}. That is a
- *       permutation of the index bits, and {@code H_n[π(i)][π(j)] = H_n[i][j]} for any bit
- *       permutation {@code π}, so the transform of the permuted row is the permuted transform: the
- *       store pass undoes it for free by pairing the two vectors back into one int store (rounding:
- *       {@code bits + 0x7FFF + lsb}, NaN quieted, as {@code Bf16.fromFloat}). The sign vectors are
- *       permuted the same way once per call. The store pass must therefore hold vectors {@code 2c}
- *       and {@code 2c+1} together (vector-index bit 0), and the load pass takes bits 1–3 instead,
- *       reading each chunk twice (once for its even, once for its odd half; the second read hits
- *       L1).</li>
- *   <li><b>fp16</b>, and any tensor whose memory the Vector API cannot address (a heap segment not
- *       backed by {@code byte[]}): a scalar loop widens the row into the scratch with
- *       {@code Float.float16ToFloat} (HotSpot's F16C intrinsic) and narrows it back with
- *       {@code Float.floatToFloat16} after the vector passes.</li>
+ *   <li><b>fp32</b>: scratch position = element index; vectors load and store straight from and
+ *       to the tensor.</li>
+ *   <li><b>bf16, "paired"</b>: one {@link IntVector} load takes 2V bf16 values; the even elements
+ *       are {@code int << 16}, the odd ones {@code int & 0xFFFF0000} (little-endian): two lane-wise
+ *       ops instead of a cross-lane widening. The scratch keeps them as they fall: within each
+ *       chunk of 2V elements, element {@code 2l + p} sits at position {@code V·p + l}. That is a
+ *       permutation {@code π} of the index bits, and {@code H_n[π(i)][π(j)] = H_n[i][j]}, so the
+ *       transform of the permuted row is the permuted transform; the store pass undoes {@code π}
+ *       for free by packing vectors {@code 2c} and {@code 2c+1} back into one int store. For that
+ *       it must hold both (vector bit 0), so the load pass takes bits 1–3 and reads each chunk
+ *       twice, once per half (the second read hits L1). Sign vectors are permuted once per call.</li>
+ *   <li><b>fp16</b>, small rows ({@code n < 8V}) and memory the Vector API cannot address (a heap
+ *       segment not backed by {@code byte[]}): scalar loops widen the row into the scratch
+ *       ({@code Float.float16ToFloat}, HotSpot's F16C intrinsic) and narrow it back; the butterflies
+ *       in between are the same vector passes.</li>
  * </ul>
  *
+ * <h2>Rounding to bf16 without a NaN test</h2>
+ * The store computes {@code (bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16}, which is
+ * {@code Bf16.fromFloat} for every non-NaN value. For NaN it is too, here: every NaN in a bf16 row
+ * is either widened from a bf16 NaN or made by an invalid operation (the default NaN), and
+ * arithmetic only quiets and passes on payloads, so its low 16 bits are zero, the bias cannot
+ * carry, and the result is the quiet NaN {@code Bf16.fromFloat} gives. This saves a compare and a
+ * blend per vector; {@code roundsOnceToNearestEven} in the tests pins NaN, ties and overflow.
+ *
  * <h2>The m-point stage</h2>
- * For {@code m ∈ {12, 20, 28}} the MIX pass computes, for each pair of column vectors, every
- * output block as a ±1 combination of the {@code m} input blocks (fma with a broadcast ±1: no
- * branch on the sign), {@code m} fmas per output vector. {@code H_40 = H_2 ⊗ H_20} is done as a
- * 20-point stage on each half and one butterfly between them, 21 instead of 40 operations per
- * output. Sizes with {@code n < 2V} (d ≤ 320 at V = 8) take a plain scalar path.
+ * For {@code m ∈ {12, 20, 28}} MIX computes, for each pair of column vectors, every output block
+ * as a ±1 combination of the {@code m} input blocks: an fma with a broadcast ±1, no branch on the
+ * sign, {@code m} fmas per output vector. {@code H_40 = H_2 ⊗ H_20} is done as a 20-point stage on
+ * both halves and one butterfly between them: 21 instead of 40 operations per output.
+ *
+ * <h2>Why the code is written out</h2>
+ * The hot methods call no helper of their own: once a method passes C2's node-count inlining
+ * cutoff, calls to ordinary methods stay calls, their {@code FloatVector} arguments get boxed
+ * and the Vector API falls back to its allocating Java code (measured: 10× slower, with GCs).
+ * Only the Vector API's own force-inlined methods get past the cutoff, so the lane stages and the
+ * rounding are spelled out in each pass.
  *
  * <h2>Rejected alternatives</h2>
  * <ul>
- *   <li>Widening bf16 with {@code ShortVector → IntVector} conversion and narrowing with I2S:
- *       cross-lane shuffles on both sides; the paired layout needs only shifts and masks.</li>
- *   <li>One pass per butterfly stage over the scratch: 12 trips through L1 for {@code d = 4096}
- *       instead of 3, load/store bound.</li>
- *   <li>A transpose so that the lane stages become vector stages: an 8×8 transpose costs about as
- *       many shuffles as the three permute+fma lane stages it would remove.</li>
- *   <li>Branching on the sign of each ±1 in the m-point stage: the pattern is too long for the
- *       branch predictor; an fma with a broadcast sign costs the same as an add.</li>
+ *   <li>Widening bf16 with a {@code ShortVector → IntVector} conversion and narrowing with I2S:
+ *       cross-lane shuffles on both sides, where the paired layout needs shifts and masks.</li>
+ *   <li>One pass per stage over the scratch: 12 trips through L1 for {@code d = 4096} instead of
+ *       3, load/store bound.</li>
+ *   <li>A lane-only load pass followed by a radix-8 pass: simpler, one more L1 round trip per
+ *       row (about 15 % at {@code d = 4096}).</li>
+ *   <li>An 8×8 transpose so that the lane stages become vector stages: it costs about as many
+ *       shuffles as the permute+fma lane stages it removes.</li>
+ *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
+ *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
  *
  * <p>Each call allocates only its plan and, when signs are given, their permuted copies; rows
@@ -92,7 +102,7 @@ final class VectorHadamardKernel implements HadamardKernel {
     private static final VectorSpecies<Integer> I = F.withLanes(int.class);
     private static final int V = F.length();
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-    /** Where the first of two bf16 values sits in the int that holds both. */
+    /** Whether the first of two bf16 values is the low half of the int that holds both. */
     private static final boolean LITTLE = NATIVE == ByteOrder.LITTLE_ENDIAN;
     private static final int HI = 0xFFFF0000;
 
@@ -106,10 +116,10 @@ final class VectorHadamardKernel implements HadamardKernel {
     private static final FloatVector SG4 = laneSigns(4);
     private static final FloatVector SG8 = laneSigns(8);
 
-    /** The vector path is written for 4 to 16 lanes (SSE/NEON, AVX2, AVX-512); wider shapes run scalar. */
+    /** The lane stages are written for 4 to 16 lanes (SSE/NEON, AVX2, AVX-512); wider shapes run scalar. */
     private static final boolean VECTOR_LANES_OK = V >= 4 && V <= 16;
 
-    /** Passes that stay within this many floats (16 KiB, half an L1) run sub-block by sub-block. */
+    /** Passes whose groups stay within this many floats (16 KiB, half an L1) run sub-block by sub-block. */
     private static final int L1_FLOATS = 4096;
 
     /** At least this many elements per task, so that small calls do not pay for a fork. */
@@ -117,7 +127,7 @@ final class VectorHadamardKernel implements HadamardKernel {
 
     private static final ThreadLocal<float[]> SCRATCH = new ThreadLocal<>();
 
-    /** The ±1 tables of the m-point stages: [m][transpose ? 1 : 0], row ao holds output ao's coefficients. */
+    /** ±1 tables of the m-point stages, {@code [m][transpose ? 1 : 0][ao·m + a]}: input block a's factor in output block ao. */
     private static final float[][][] MIX = new float[41][][];
 
     static {
@@ -139,7 +149,6 @@ final class VectorHadamardKernel implements HadamardKernel {
         return FloatVector.fromArray(F, v, 0);
     }
 
-    /** {@code c[ao·m + a]}: the factor of input block a in output block ao. */
     private static float[] coefficients(int[][] h, boolean transpose) {
         int m = h.length;
         float[] c = new float[m * m];
@@ -180,44 +189,45 @@ final class VectorHadamardKernel implements HadamardKernel {
         return s.isNative() || s.heapBase().map(o -> o instanceof byte[]).orElse(false);
     }
 
-    // ---- where a vector comes from and goes to ----
-
     /** Vectors load from / store to fp32 tensor memory. */
     private static final int KIND_F32 = 0;
-    /** Vectors load from / store to bf16 tensor memory in the paired layout. */
+    /** Vectors load from / store to bf16 tensor memory, scratch in the paired layout. */
     private static final int KIND_BF16 = 1;
-    /** Vectors load from / store to the scratch; scalar loops convert to and from the tensor. */
+    /** Scalar loops convert between the tensor and the scratch; vector passes run on the scratch. */
     private static final int KIND_BUF = 2;
+    /** No vector passes at all: {@code n < 2V}. */
+    private static final int KIND_SCALAR = 3;
 
-    /** The plan of one call: layout, kinds, passes, signs. Immutable, shared by the worker threads. */
+    /** The plan of one call: kind, layout, passes, signs. Immutable, shared by the worker threads. */
     private static final class Plan {
         final DType dtype;
         final int d;
         final int m;
         final int n;
         final int nv;
-        final boolean vector;
-        final int loadKind;
-        final int storeKind;
+        final int kind;
         final float scale;
         /** Pre-signs in scratch layout, or null. */
         final float[] pre;
-        /** Post-signs times scale in scratch layout, or null (then the scale is applied alone). */
+        /** Post-signs times scale in scratch layout, or null (then the scale applies alone). */
         final float[] postScaled;
-        /** Natural-layout copies for the scalar path. */
+        /** The caller's sign arrays, natural layout, for the scalar path. */
         final float[] preNatural;
         final float[] postNatural;
-        /** m-point stage: the base order (20 for m = 40), whether an outer H_2 follows, the ±1 table. */
+        /** m-point stage: base order (20 when m = 40, then an outer H_2 follows) and ±1 tables. */
         final int mi;
-        final boolean outer2;
         final float[] mix;
         final float[] mixFull;
-        /** Passes before the store/mix: run per sub-block of {@code localVectors} vectors, then over the block. */
-        final Pass[] local;
-        final Pass[] global;
+        /** How many of the load pass's vector bits {0, 1, 2} it stages (0–3). */
+        final int loadStages;
+        /** The store pass (m = 1, F32/BF16) takes vector bits {s−3, s−2, s−1}: offsets o1 = nv/8, 2·o1, 4·o1. */
+        final int storeO1;
+        /** MID passes as {lowest vector offset, bit count}; the local ones run per sub-block of {@code localVectors}. */
+        final int[][] midLocal;
+        final int[][] midGlobal;
         final int localVectors;
-        /** The STORE pass when m = 1. */
-        final Pass last;
+        /** Floats between the two vectors of an output pair: n/2 in the paired layout, else V. */
+        final int pairOff;
 
         Plan(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose, float[] preSigns, float[] postSigns) {
             this.dtype = in.dtype();
@@ -226,209 +236,455 @@ final class VectorHadamardKernel implements HadamardKernel {
             this.n = size.n();
             this.nv = n / V;
             this.scale = scale;
-            this.vector = VECTOR_LANES_OK && nv >= 2;
-            boolean inVec = vectorAddressable(in.segment());
-            boolean outVec = vectorAddressable(out.segment());
-            boolean paired = vector && dtype == DType.BF16 && inVec && outVec;
-            if (!vector || dtype == DType.FP16 || (dtype == DType.BF16 && !paired)) {
-                loadKind = KIND_BUF;
-                storeKind = KIND_BUF;
-            } else if (dtype == DType.BF16) {
-                loadKind = KIND_BF16;
-                storeKind = KIND_BF16;
+            int s = Integer.numberOfTrailingZeros(Math.max(1, nv));
+            // F32 needs 8 vectors per block for the load group; BF16 8 per half block.
+            boolean io = VECTOR_LANES_OK && dtype != DType.FP16 && s >= (dtype == DType.BF16 ? 4 : 3)
+                    && vectorAddressable(in.segment()) && vectorAddressable(out.segment());
+            if (io) {
+                kind = dtype == DType.FP32 ? KIND_F32 : KIND_BF16;
             } else {
-                loadKind = inVec ? KIND_F32 : KIND_BUF;
-                storeKind = outVec ? KIND_F32 : KIND_BUF;
+                kind = VECTOR_LANES_OK && nv >= 2 ? KIND_BUF : KIND_SCALAR;
             }
+            boolean paired = kind == KIND_BF16;
+            this.pairOff = paired ? n / 2 : V;
+
             this.preNatural = preSigns;
             this.postNatural = postSigns;
             this.pre = preSigns == null ? null : paired ? toPaired(preSigns, 1f) : preSigns;
-            if (postSigns == null) {
-                this.postScaled = null;
-            } else {
-                float[] p = paired ? toPaired(postSigns, scale) : postSigns.clone();
-                if (!paired) {
-                    for (int i = 0; i < p.length; i++) {
-                        p[i] *= scale;
-                    }
-                }
-                this.postScaled = p;
-            }
-            this.outer2 = m == 40;
-            this.mi = outer2 ? 20 : m;
+            this.postScaled = postSigns == null ? null : paired ? toPaired(postSigns, scale) : scaled(postSigns, scale);
+            this.mi = m == 40 ? 20 : m;
             this.mix = m == 1 ? null : MIX[mi][transpose ? 1 : 0];
             this.mixFull = m == 1 ? null : MIX[m][transpose ? 1 : 0];
 
-            List<Pass> passes = new ArrayList<>();
-            Pass store = null;
-            if (vector) {
-                int s = Integer.numberOfTrailingZeros(nv);
-                List<Integer> rest = new ArrayList<>();
-                if (s < 3) {
-                    passes.add(new Pass(Pass.LOAD1, 0, 0, 0));
-                    for (int b = 0; b < s; b++) {
-                        rest.add(b);
-                    }
-                } else {
-                    int first = paired && s >= 4 ? 1 : 0;
-                    passes.add(new Pass(Pass.LOAD8, 1 << first, 2 << first, 4 << first));
-                    for (int b = 0; b < s; b++) {
-                        if (b < first || b > first + 2) {
-                            rest.add(b);
-                        }
-                    }
-                }
-                if (m == 1) {
-                    // The store pass takes the highest remaining bits; in the paired layout it must also
-                    // hold bit 0, so that vectors 2c and 2c+1 meet again for the int store.
-                    List<Integer> storeBits = new ArrayList<>();
-                    if (paired && rest.contains(0)) {
-                        storeBits.add(0);
-                        rest.remove(Integer.valueOf(0));
-                    }
-                    int keepFirst = storeBits.size();
-                    while (storeBits.size() < 3 && !rest.isEmpty()) {
-                        storeBits.add(keepFirst, rest.removeLast()); // stays ascending
-                    }
-                    store = storeBits.isEmpty() ? new Pass(Pass.STORE0, 1, 0, 0) : Pass.of(Pass.STORE2, storeBits);
-                }
-                for (int i = 0; i < rest.size(); i += 3) {
-                    passes.add(Pass.of(Pass.MID2, rest.subList(i, Math.min(rest.size(), i + 3))));
-                }
+            int firstMid;
+            int endMid;
+            if (kind == KIND_F32 || kind == KIND_BF16) {
+                // With m = 1 the store pass always stages three bits and the load pass what is left of its own three.
+                loadStages = m == 1 ? Math.min(3, s - 3) : 3;
+                storeO1 = m == 1 ? nv / 8 : 0;
+                firstMid = 3;
+                endMid = m == 1 ? s - 3 : s;
+            } else {
+                loadStages = 0;
+                storeO1 = 0;
+                firstMid = 0;
+                endMid = kind == KIND_BUF ? s : 0;
             }
-            this.last = store;
             int lv = Math.max(1, Math.min(nv, L1_FLOATS / V));
-            int split = 0;
-            while (split < passes.size() && passes.get(split).span() <= lv) {
-                split++;
+            List<int[]> local = new ArrayList<>();
+            List<int[]> global = new ArrayList<>();
+            for (int b = firstMid; b < endMid; b += 3) {
+                int bits = Math.min(3, endMid - b);
+                ((1 << (b + bits)) <= lv ? local : global).add(new int[] {1 << b, bits});
             }
             this.localVectors = lv;
-            this.local = passes.subList(0, split).toArray(new Pass[0]);
-            this.global = passes.subList(split, passes.size()).toArray(new Pass[0]);
+            this.midLocal = local.toArray(new int[0][]);
+            this.midGlobal = global.toArray(new int[0][]);
+        }
+
+        private static float[] scaled(float[] a, float factor) {
+            float[] p = new float[a.length];
+            for (int i = 0; i < p.length; i++) {
+                p[i] = a[i] * factor;
+            }
+            return p;
         }
 
         /** {@code natural} permuted into the paired layout, times {@code factor}. */
         private float[] toPaired(float[] natural, float factor) {
             float[] p = new float[natural.length];
+            int half = nv / 2;
             for (int q = 0; q < p.length; q++) {
-                int chunk = q / (2 * V);
-                int r = q % (2 * V);
-                int i = chunk * 2 * V + 2 * (r % V) + r / V;
-                p[q] = natural[i] * factor;
+                int block = q / n;
+                int r = q % n;
+                int vi = r / V;
+                int odd = vi >= half ? 1 : 0;
+                int chunk = vi - odd * half;
+                p[q] = natural[block * n + 2 * V * chunk + 2 * (r % V) + odd] * factor;
             }
             return p;
         }
 
         /** One row: {@code src + srcOff → dst + dstOff}, through {@code buf} ({@code ≥ 2d} floats). */
         void row(MemorySegment src, long srcOff, MemorySegment dst, long dstOff, float[] buf) {
-            if (loadKind == KIND_BUF) {
+            if (kind >= KIND_BUF) {
                 widen(src, srcOff, buf);
-            }
-            if (!vector) {
-                scalarRow(buf);
-                narrow(buf, 0, dst, dstOff);
-                return;
+                if (kind == KIND_SCALAR) {
+                    scalarRow(buf);
+                    narrow(buf, 0, dst, dstOff, false);
+                    return;
+                }
             }
             for (int a = 0; a < m; a++) {
                 int block = a * nv;
+                switch (kind) {
+                    case KIND_F32 -> loadF32(src, srcOff + 4L * a * n, buf, block * V);
+                    case KIND_BF16 -> loadBf16(src, srcOff + 2L * a * n, buf, block * V);
+                    default -> lanesBuf(buf, block * V);
+                }
                 for (int sub = 0; sub < nv; sub += localVectors) {
-                    for (Pass p : local) {
-                        run(p, src, srcOff, buf, block + sub, localVectors);
+                    for (int[] o : midLocal) {
+                        mid(buf, (block + sub) * V, localVectors * V, o);
                     }
                 }
-                for (Pass p : global) {
-                    run(p, src, srcOff, buf, block, nv);
-                }
-                if (m == 1) {
-                    store(last, buf, 0, dst, dstOff);
+                for (int[] o : midGlobal) {
+                    mid(buf, block * V, n, o);
                 }
             }
-            if (m > 1) {
-                if (outer2) {
-                    mix40(buf, dst, dstOff);
-                } else {
-                    mix(buf, dst, dstOff);
+            if (m == 1) {
+                switch (kind) {
+                    case KIND_F32 -> storeF32(buf, dst, dstOff);
+                    case KIND_BF16 -> storeBf16(buf, dst, dstOff);
+                    default -> narrow(buf, 0, dst, dstOff, true);
+                }
+                return;
+            }
+            if (m == 40) {
+                mix40(buf);
+            } else {
+                mix(buf);
+            }
+            switch (kind) {
+                case KIND_F32 -> MemorySegment.copy(buf, d, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, d);
+                case KIND_BF16 -> emitBf16(buf, dst, dstOff);
+                default -> narrow(buf, d, dst, dstOff, false);
+            }
+        }
+
+        private static void mid(float[] buf, int from, int floats, int[] o) {
+            switch (o[1]) {
+                case 1 -> mid2(buf, from, floats, o[0] * V);
+                case 2 -> mid4(buf, from, floats, o[0] * V);
+                default -> mid8(buf, from, floats, o[0] * V);
+            }
+        }
+
+        // ---- LOAD: widen, pre-signs, lane stages, up to three vector stages ----
+        //
+        // A load group is 8 consecutive vectors of the scratch (vector bits 0–2), so the loops are
+        // plain counted loops and C2 hoists their range checks.
+
+        /** Block starting {@code off} bytes into the row → {@code buf[at, at + n)}. */
+        private void loadF32(MemorySegment src, long off, float[] buf, int at) {
+            int k = loadStages;
+            float[] sg = pre;
+            for (int g = 0; g < n; g += 8 * V) {
+                int p = at + g;
+                long q = off + 4L * g;
+                FloatVector v0 = FloatVector.fromMemorySegment(F, src, q, NATIVE);
+                FloatVector v1 = FloatVector.fromMemorySegment(F, src, q + 4L * V, NATIVE);
+                FloatVector v2 = FloatVector.fromMemorySegment(F, src, q + 8L * V, NATIVE);
+                FloatVector v3 = FloatVector.fromMemorySegment(F, src, q + 12L * V, NATIVE);
+                FloatVector v4 = FloatVector.fromMemorySegment(F, src, q + 16L * V, NATIVE);
+                FloatVector v5 = FloatVector.fromMemorySegment(F, src, q + 20L * V, NATIVE);
+                FloatVector v6 = FloatVector.fromMemorySegment(F, src, q + 24L * V, NATIVE);
+                FloatVector v7 = FloatVector.fromMemorySegment(F, src, q + 28L * V, NATIVE);
+                if (sg != null) {
+                    v0 = v0.mul(FloatVector.fromArray(F, sg, p));
+                    v1 = v1.mul(FloatVector.fromArray(F, sg, p + V));
+                    v2 = v2.mul(FloatVector.fromArray(F, sg, p + 2 * V));
+                    v3 = v3.mul(FloatVector.fromArray(F, sg, p + 3 * V));
+                    v4 = v4.mul(FloatVector.fromArray(F, sg, p + 4 * V));
+                    v5 = v5.mul(FloatVector.fromArray(F, sg, p + 5 * V));
+                    v6 = v6.mul(FloatVector.fromArray(F, sg, p + 6 * V));
+                    v7 = v7.mul(FloatVector.fromArray(F, sg, p + 7 * V));
+                }
+                // Lane stages: lane i gets x[i ^ s] ± x[i], the sign from bit s of i.
+                v0 = v0.fma(SG1, v0.rearrange(SH1));
+                v1 = v1.fma(SG1, v1.rearrange(SH1));
+                v2 = v2.fma(SG1, v2.rearrange(SH1));
+                v3 = v3.fma(SG1, v3.rearrange(SH1));
+                v4 = v4.fma(SG1, v4.rearrange(SH1));
+                v5 = v5.fma(SG1, v5.rearrange(SH1));
+                v6 = v6.fma(SG1, v6.rearrange(SH1));
+                v7 = v7.fma(SG1, v7.rearrange(SH1));
+                v0 = v0.fma(SG2, v0.rearrange(SH2));
+                v1 = v1.fma(SG2, v1.rearrange(SH2));
+                v2 = v2.fma(SG2, v2.rearrange(SH2));
+                v3 = v3.fma(SG2, v3.rearrange(SH2));
+                v4 = v4.fma(SG2, v4.rearrange(SH2));
+                v5 = v5.fma(SG2, v5.rearrange(SH2));
+                v6 = v6.fma(SG2, v6.rearrange(SH2));
+                v7 = v7.fma(SG2, v7.rearrange(SH2));
+                if (V >= 8) {
+                    v0 = v0.fma(SG4, v0.rearrange(SH4));
+                    v1 = v1.fma(SG4, v1.rearrange(SH4));
+                    v2 = v2.fma(SG4, v2.rearrange(SH4));
+                    v3 = v3.fma(SG4, v3.rearrange(SH4));
+                    v4 = v4.fma(SG4, v4.rearrange(SH4));
+                    v5 = v5.fma(SG4, v5.rearrange(SH4));
+                    v6 = v6.fma(SG4, v6.rearrange(SH4));
+                    v7 = v7.fma(SG4, v7.rearrange(SH4));
+                }
+                if (V >= 16) {
+                    v0 = v0.fma(SG8, v0.rearrange(SH8));
+                    v1 = v1.fma(SG8, v1.rearrange(SH8));
+                    v2 = v2.fma(SG8, v2.rearrange(SH8));
+                    v3 = v3.fma(SG8, v3.rearrange(SH8));
+                    v4 = v4.fma(SG8, v4.rearrange(SH8));
+                    v5 = v5.fma(SG8, v5.rearrange(SH8));
+                    v6 = v6.fma(SG8, v6.rearrange(SH8));
+                    v7 = v7.fma(SG8, v7.rearrange(SH8));
+                }
+                FloatVector t;
+                if (k > 0) {
+                    t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+                    t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+                    t = v4; v4 = t.add(v5); v5 = t.sub(v5);
+                    t = v6; v6 = t.add(v7); v7 = t.sub(v7);
+                }
+                if (k > 1) {
+                    t = v0; v0 = t.add(v2); v2 = t.sub(v2);
+                    t = v1; v1 = t.add(v3); v3 = t.sub(v3);
+                    t = v4; v4 = t.add(v6); v6 = t.sub(v6);
+                    t = v5; v5 = t.add(v7); v7 = t.sub(v7);
+                }
+                if (k > 2) {
+                    t = v0; v0 = t.add(v4); v4 = t.sub(v4);
+                    t = v1; v1 = t.add(v5); v5 = t.sub(v5);
+                    t = v2; v2 = t.add(v6); v6 = t.sub(v6);
+                    t = v3; v3 = t.add(v7); v7 = t.sub(v7);
+                }
+                v0.intoArray(buf, p);
+                v1.intoArray(buf, p + V);
+                v2.intoArray(buf, p + 2 * V);
+                v3.intoArray(buf, p + 3 * V);
+                v4.intoArray(buf, p + 4 * V);
+                v5.intoArray(buf, p + 5 * V);
+                v6.intoArray(buf, p + 6 * V);
+                v7.intoArray(buf, p + 7 * V);
+            }
+        }
+
+        /**
+         * As {@link #loadF32}, from bf16 into the paired layout: chunk c of the block (2V values, V ints)
+         * gives its even elements to scratch vector c and its odd ones to vector c + nv/2. One sweep
+         * per half keeps the loop body at 8 vectors; the second sweep re-reads the chunks from L1.
+         */
+        private void loadBf16(MemorySegment src, long off, float[] buf, int at) {
+            int k = loadStages;
+            float[] sg = pre;
+            int half = n / 2;
+            for (int h = 0; h < 2; h++) {
+                boolean upper = (h == 1) == LITTLE; // the odd element is the upper half of the int on little-endian
+                for (int g = 0; g < half; g += 8 * V) {
+                    int p = at + h * half + g;
+                    long q = off + 4L * g;
+                    IntVector w0 = IntVector.fromMemorySegment(I, src, q, NATIVE);
+                    IntVector w1 = IntVector.fromMemorySegment(I, src, q + 4L * V, NATIVE);
+                    IntVector w2 = IntVector.fromMemorySegment(I, src, q + 8L * V, NATIVE);
+                    IntVector w3 = IntVector.fromMemorySegment(I, src, q + 12L * V, NATIVE);
+                    IntVector w4 = IntVector.fromMemorySegment(I, src, q + 16L * V, NATIVE);
+                    IntVector w5 = IntVector.fromMemorySegment(I, src, q + 20L * V, NATIVE);
+                    IntVector w6 = IntVector.fromMemorySegment(I, src, q + 24L * V, NATIVE);
+                    IntVector w7 = IntVector.fromMemorySegment(I, src, q + 28L * V, NATIVE);
+                    FloatVector v0;
+                    FloatVector v1;
+                    FloatVector v2;
+                    FloatVector v3;
+                    FloatVector v4;
+                    FloatVector v5;
+                    FloatVector v6;
+                    FloatVector v7;
+                    if (upper) {
+                        v0 = w0.and(HI).reinterpretAsFloats();
+                        v1 = w1.and(HI).reinterpretAsFloats();
+                        v2 = w2.and(HI).reinterpretAsFloats();
+                        v3 = w3.and(HI).reinterpretAsFloats();
+                        v4 = w4.and(HI).reinterpretAsFloats();
+                        v5 = w5.and(HI).reinterpretAsFloats();
+                        v6 = w6.and(HI).reinterpretAsFloats();
+                        v7 = w7.and(HI).reinterpretAsFloats();
+                    } else {
+                        v0 = w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                        v1 = w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                        v2 = w2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                        v3 = w3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                        v4 = w4.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                        v5 = w5.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                        v6 = w6.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                        v7 = w7.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                    }
+                    if (sg != null) {
+                        v0 = v0.mul(FloatVector.fromArray(F, sg, p));
+                        v1 = v1.mul(FloatVector.fromArray(F, sg, p + V));
+                        v2 = v2.mul(FloatVector.fromArray(F, sg, p + 2 * V));
+                        v3 = v3.mul(FloatVector.fromArray(F, sg, p + 3 * V));
+                        v4 = v4.mul(FloatVector.fromArray(F, sg, p + 4 * V));
+                        v5 = v5.mul(FloatVector.fromArray(F, sg, p + 5 * V));
+                        v6 = v6.mul(FloatVector.fromArray(F, sg, p + 6 * V));
+                        v7 = v7.mul(FloatVector.fromArray(F, sg, p + 7 * V));
+                    }
+                    v0 = v0.fma(SG1, v0.rearrange(SH1));
+                    v1 = v1.fma(SG1, v1.rearrange(SH1));
+                    v2 = v2.fma(SG1, v2.rearrange(SH1));
+                    v3 = v3.fma(SG1, v3.rearrange(SH1));
+                    v4 = v4.fma(SG1, v4.rearrange(SH1));
+                    v5 = v5.fma(SG1, v5.rearrange(SH1));
+                    v6 = v6.fma(SG1, v6.rearrange(SH1));
+                    v7 = v7.fma(SG1, v7.rearrange(SH1));
+                    v0 = v0.fma(SG2, v0.rearrange(SH2));
+                    v1 = v1.fma(SG2, v1.rearrange(SH2));
+                    v2 = v2.fma(SG2, v2.rearrange(SH2));
+                    v3 = v3.fma(SG2, v3.rearrange(SH2));
+                    v4 = v4.fma(SG2, v4.rearrange(SH2));
+                    v5 = v5.fma(SG2, v5.rearrange(SH2));
+                    v6 = v6.fma(SG2, v6.rearrange(SH2));
+                    v7 = v7.fma(SG2, v7.rearrange(SH2));
+                    if (V >= 8) {
+                        v0 = v0.fma(SG4, v0.rearrange(SH4));
+                        v1 = v1.fma(SG4, v1.rearrange(SH4));
+                        v2 = v2.fma(SG4, v2.rearrange(SH4));
+                        v3 = v3.fma(SG4, v3.rearrange(SH4));
+                        v4 = v4.fma(SG4, v4.rearrange(SH4));
+                        v5 = v5.fma(SG4, v5.rearrange(SH4));
+                        v6 = v6.fma(SG4, v6.rearrange(SH4));
+                        v7 = v7.fma(SG4, v7.rearrange(SH4));
+                    }
+                    if (V >= 16) {
+                        v0 = v0.fma(SG8, v0.rearrange(SH8));
+                        v1 = v1.fma(SG8, v1.rearrange(SH8));
+                        v2 = v2.fma(SG8, v2.rearrange(SH8));
+                        v3 = v3.fma(SG8, v3.rearrange(SH8));
+                        v4 = v4.fma(SG8, v4.rearrange(SH8));
+                        v5 = v5.fma(SG8, v5.rearrange(SH8));
+                        v6 = v6.fma(SG8, v6.rearrange(SH8));
+                        v7 = v7.fma(SG8, v7.rearrange(SH8));
+                    }
+                    FloatVector t;
+                    if (k > 0) {
+                        t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+                        t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+                        t = v4; v4 = t.add(v5); v5 = t.sub(v5);
+                        t = v6; v6 = t.add(v7); v7 = t.sub(v7);
+                    }
+                    if (k > 1) {
+                        t = v0; v0 = t.add(v2); v2 = t.sub(v2);
+                        t = v1; v1 = t.add(v3); v3 = t.sub(v3);
+                        t = v4; v4 = t.add(v6); v6 = t.sub(v6);
+                        t = v5; v5 = t.add(v7); v7 = t.sub(v7);
+                    }
+                    if (k > 2) {
+                        t = v0; v0 = t.add(v4); v4 = t.sub(v4);
+                        t = v1; v1 = t.add(v5); v5 = t.sub(v5);
+                        t = v2; v2 = t.add(v6); v6 = t.sub(v6);
+                        t = v3; v3 = t.add(v7); v7 = t.sub(v7);
+                    }
+                    v0.intoArray(buf, p);
+                    v1.intoArray(buf, p + V);
+                    v2.intoArray(buf, p + 2 * V);
+                    v3.intoArray(buf, p + 3 * V);
+                    v4.intoArray(buf, p + 4 * V);
+                    v5.intoArray(buf, p + 5 * V);
+                    v6.intoArray(buf, p + 6 * V);
+                    v7.intoArray(buf, p + 7 * V);
                 }
             }
-            if (storeKind == KIND_BUF) {
-                narrow(buf, m > 1 ? d : 0, dst, dstOff);
-            }
         }
 
-        private void run(Pass p, MemorySegment src, long srcOff, float[] buf, int base, int count) {
-            switch (p.type) {
-                case Pass.LOAD1 -> load1(src, srcOff, buf, base, count);
-                case Pass.LOAD8 -> load8(src, srcOff, buf, base, count, p.o1, p.o2, p.o3);
-                case Pass.MID2 -> mid2(buf, base, count, p.o1);
-                case Pass.MID4 -> mid4(buf, base, count, p.o1, p.o2);
-                case Pass.MID8 -> mid8(buf, base, count, p.o1, p.o2, p.o3);
-                default -> throw new AssertionError(p.type);
-            }
-        }
-
-        private void store(Pass p, float[] buf, int base, MemorySegment dst, long dstOff) {
-            switch (p.type) {
-                case Pass.STORE0 -> store0(buf, dst, dstOff);
-                case Pass.STORE2 -> store2(buf, dst, dstOff, p.o1);
-                case Pass.STORE4 -> store4(buf, dst, dstOff, p.o1, p.o2);
-                case Pass.STORE8 -> store8(buf, dst, dstOff, p.o1, p.o2, p.o3);
-                default -> throw new AssertionError(p.type);
-            }
-        }
-
-        // ---- loads: widen, pre-signs, lane stages ----
-
-        /** Vector at scratch position {@code pos} of the row, widened to fp32, times the pre-signs. */
-        private FloatVector load(MemorySegment src, long srcOff, float[] buf, int pos) {
-            FloatVector x = switch (loadKind) {
-                case KIND_F32 -> FloatVector.fromMemorySegment(F, src, srcOff + 4L * pos, NATIVE);
-                case KIND_BF16 -> {
-                    // pos = 2V·chunk + V·half; the chunk's 2V bf16 values are V ints.
-                    boolean odd = (pos & V) != 0;
-                    IntVector w = IntVector.fromMemorySegment(I, src, srcOff + 2L * (pos - (odd ? V : 0)), NATIVE);
-                    yield (odd == LITTLE ? w.and(HI) : w.lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+        /** Pre-signs and lane stages of {@code buf[at, at + n)}, already widened into the scratch. */
+        private void lanesBuf(float[] buf, int at) {
+            float[] sg = pre;
+            for (int p = at; p < at + n; p += V) {
+                FloatVector x = FloatVector.fromArray(F, buf, p);
+                if (sg != null) {
+                    x = x.mul(FloatVector.fromArray(F, sg, p));
                 }
-                default -> FloatVector.fromArray(F, buf, pos);
-            };
-            return pre == null ? x : x.mul(FloatVector.fromArray(F, pre, pos));
-        }
-
-        /** The log2(V) butterfly stages between the lanes of one vector. */
-        private static FloatVector lanes(FloatVector x) {
-            x = x.fma(SG1, x.rearrange(SH1));
-            x = x.fma(SG2, x.rearrange(SH2));
-            if (V >= 8) {
-                x = x.fma(SG4, x.rearrange(SH4));
-            }
-            if (V >= 16) {
-                x = x.fma(SG8, x.rearrange(SH8));
-            }
-            return x;
-        }
-
-        /** Load and lane stages of vectors [base, base + count), one at a time (nv < 8). */
-        private void load1(MemorySegment src, long srcOff, float[] buf, int base, int count) {
-            for (int j = base; j < base + count; j++) {
-                lanes(load(src, srcOff, buf, j * V)).intoArray(buf, j * V);
+                x = x.fma(SG1, x.rearrange(SH1));
+                x = x.fma(SG2, x.rearrange(SH2));
+                if (V >= 8) {
+                    x = x.fma(SG4, x.rearrange(SH4));
+                }
+                if (V >= 16) {
+                    x = x.fma(SG8, x.rearrange(SH8));
+                }
+                x.intoArray(buf, p);
             }
         }
 
-        /** Load, lane stages and the stages of vector offsets o1 < o2 < o3 (in vectors) in registers. */
-        private void load8(MemorySegment src, long srcOff, float[] buf, int base, int count, int o1, int o2, int o3) {
-            int mask = o1 | o2 | o3;
-            int a = o1 * V;
-            int b = o2 * V;
-            int c = o3 * V;
-            for (int j = 0; j < count; j = ((j | mask) + 1) & ~mask) {
-                int p = (base + j) * V;
-                FloatVector v0 = lanes(load(src, srcOff, buf, p));
-                FloatVector v1 = lanes(load(src, srcOff, buf, p + a));
-                FloatVector v2 = lanes(load(src, srcOff, buf, p + b));
-                FloatVector v3 = lanes(load(src, srcOff, buf, p + a + b));
-                FloatVector v4 = lanes(load(src, srcOff, buf, p + c));
-                FloatVector v5 = lanes(load(src, srcOff, buf, p + c + a));
-                FloatVector v6 = lanes(load(src, srcOff, buf, p + c + b));
-                FloatVector v7 = lanes(load(src, srcOff, buf, p + c + b + a));
+        // ---- MID: vector stages on the scratch, contiguous bits, a = lowest offset in floats ----
+
+        private static void mid2(float[] buf, int from, int floats, int a) {
+            for (int blk = from; blk < from + floats; blk += 2 * a) {
+                for (int p = blk; p < blk + a; p += V) {
+                    FloatVector v0 = FloatVector.fromArray(F, buf, p);
+                    FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
+                    v0.add(v1).intoArray(buf, p);
+                    v0.sub(v1).intoArray(buf, p + a);
+                }
+            }
+        }
+
+        private static void mid4(float[] buf, int from, int floats, int a) {
+            int b = 2 * a;
+            for (int blk = from; blk < from + floats; blk += 4 * a) {
+                for (int p = blk; p < blk + a; p += V) {
+                    FloatVector v0 = FloatVector.fromArray(F, buf, p);
+                    FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
+                    FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
+                    FloatVector v3 = FloatVector.fromArray(F, buf, p + a + b);
+                    FloatVector t;
+                    t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+                    t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+                    v0.add(v2).intoArray(buf, p);
+                    v0.sub(v2).intoArray(buf, p + b);
+                    v1.add(v3).intoArray(buf, p + a);
+                    v1.sub(v3).intoArray(buf, p + a + b);
+                }
+            }
+        }
+
+        private static void mid8(float[] buf, int from, int floats, int a) {
+            int b = 2 * a;
+            int c = 4 * a;
+            for (int blk = from; blk < from + floats; blk += 8 * a) {
+                for (int p = blk; p < blk + a; p += V) {
+                    FloatVector v0 = FloatVector.fromArray(F, buf, p);
+                    FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
+                    FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
+                    FloatVector v3 = FloatVector.fromArray(F, buf, p + a + b);
+                    FloatVector v4 = FloatVector.fromArray(F, buf, p + c);
+                    FloatVector v5 = FloatVector.fromArray(F, buf, p + c + a);
+                    FloatVector v6 = FloatVector.fromArray(F, buf, p + c + b);
+                    FloatVector v7 = FloatVector.fromArray(F, buf, p + c + b + a);
+                    FloatVector t;
+                    t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+                    t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+                    t = v4; v4 = t.add(v5); v5 = t.sub(v5);
+                    t = v6; v6 = t.add(v7); v7 = t.sub(v7);
+                    t = v0; v0 = t.add(v2); v2 = t.sub(v2);
+                    t = v1; v1 = t.add(v3); v3 = t.sub(v3);
+                    t = v4; v4 = t.add(v6); v6 = t.sub(v6);
+                    t = v5; v5 = t.add(v7); v7 = t.sub(v7);
+                    v0.add(v4).intoArray(buf, p);
+                    v0.sub(v4).intoArray(buf, p + c);
+                    v1.add(v5).intoArray(buf, p + a);
+                    v1.sub(v5).intoArray(buf, p + c + a);
+                    v2.add(v6).intoArray(buf, p + b);
+                    v2.sub(v6).intoArray(buf, p + c + b);
+                    v3.add(v7).intoArray(buf, p + a + b);
+                    v3.sub(v7).intoArray(buf, p + c + b + a);
+                }
+            }
+        }
+
+        // ---- STORE (m = 1): the top three vector stages, scale, round once ----
+
+        private void storeF32(float[] buf, MemorySegment dst, long dstOff) {
+            int a = storeO1 * V;
+            int b = 2 * a;
+            int c = 4 * a;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            float[] ps = postScaled;
+            for (int p = 0; p < a; p += V) {
+                FloatVector v0 = FloatVector.fromArray(F, buf, p);
+                FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
+                FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
+                FloatVector v3 = FloatVector.fromArray(F, buf, p + a + b);
+                FloatVector v4 = FloatVector.fromArray(F, buf, p + c);
+                FloatVector v5 = FloatVector.fromArray(F, buf, p + c + a);
+                FloatVector v6 = FloatVector.fromArray(F, buf, p + c + b);
+                FloatVector v7 = FloatVector.fromArray(F, buf, p + c + b + a);
                 FloatVector t;
                 t = v0; v0 = t.add(v1); v1 = t.sub(v1);
                 t = v2; v2 = t.add(v3); v3 = t.sub(v3);
@@ -442,162 +698,49 @@ final class VectorHadamardKernel implements HadamardKernel {
                 t = v1; v1 = t.add(v5); v5 = t.sub(v5);
                 t = v2; v2 = t.add(v6); v6 = t.sub(v6);
                 t = v3; v3 = t.add(v7); v7 = t.sub(v7);
-                v0.intoArray(buf, p);
-                v1.intoArray(buf, p + a);
-                v2.intoArray(buf, p + b);
-                v3.intoArray(buf, p + a + b);
-                v4.intoArray(buf, p + c);
-                v5.intoArray(buf, p + c + a);
-                v6.intoArray(buf, p + c + b);
-                v7.intoArray(buf, p + c + b + a);
+                if (ps == null) {
+                    v0 = v0.mul(sv);
+                    v1 = v1.mul(sv);
+                    v2 = v2.mul(sv);
+                    v3 = v3.mul(sv);
+                    v4 = v4.mul(sv);
+                    v5 = v5.mul(sv);
+                    v6 = v6.mul(sv);
+                    v7 = v7.mul(sv);
+                } else {
+                    v0 = v0.mul(FloatVector.fromArray(F, ps, p));
+                    v1 = v1.mul(FloatVector.fromArray(F, ps, p + a));
+                    v2 = v2.mul(FloatVector.fromArray(F, ps, p + b));
+                    v3 = v3.mul(FloatVector.fromArray(F, ps, p + a + b));
+                    v4 = v4.mul(FloatVector.fromArray(F, ps, p + c));
+                    v5 = v5.mul(FloatVector.fromArray(F, ps, p + c + a));
+                    v6 = v6.mul(FloatVector.fromArray(F, ps, p + c + b));
+                    v7 = v7.mul(FloatVector.fromArray(F, ps, p + c + b + a));
+                }
+                long q = dstOff + 4L * p;
+                v0.intoMemorySegment(dst, q, NATIVE);
+                v1.intoMemorySegment(dst, q + 4L * a, NATIVE);
+                v2.intoMemorySegment(dst, q + 4L * b, NATIVE);
+                v3.intoMemorySegment(dst, q + 4L * (a + b), NATIVE);
+                v4.intoMemorySegment(dst, q + 4L * c, NATIVE);
+                v5.intoMemorySegment(dst, q + 4L * (c + a), NATIVE);
+                v6.intoMemorySegment(dst, q + 4L * (c + b), NATIVE);
+                v7.intoMemorySegment(dst, q + 4L * (c + b + a), NATIVE);
             }
         }
-
-        // ---- middle passes on the scratch ----
-
-        private static void mid2(float[] buf, int base, int count, int o1) {
-            int a = o1 * V;
-            for (int j = 0; j < count; j = ((j | o1) + 1) & ~o1) {
-                int p = (base + j) * V;
-                FloatVector v0 = FloatVector.fromArray(F, buf, p);
-                FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
-                v0.add(v1).intoArray(buf, p);
-                v0.sub(v1).intoArray(buf, p + a);
-            }
-        }
-
-        private static void mid4(float[] buf, int base, int count, int o1, int o2) {
-            int mask = o1 | o2;
-            int a = o1 * V;
-            int b = o2 * V;
-            for (int j = 0; j < count; j = ((j | mask) + 1) & ~mask) {
-                int p = (base + j) * V;
-                FloatVector v0 = FloatVector.fromArray(F, buf, p);
-                FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
-                FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
-                FloatVector v3 = FloatVector.fromArray(F, buf, p + a + b);
-                FloatVector t;
-                t = v0; v0 = t.add(v1); v1 = t.sub(v1);
-                t = v2; v2 = t.add(v3); v3 = t.sub(v3);
-                v0.add(v2).intoArray(buf, p);
-                v0.sub(v2).intoArray(buf, p + b);
-                v1.add(v3).intoArray(buf, p + a);
-                v1.sub(v3).intoArray(buf, p + a + b);
-            }
-        }
-
-        private static void mid8(float[] buf, int base, int count, int o1, int o2, int o3) {
-            int mask = o1 | o2 | o3;
-            int a = o1 * V;
-            int b = o2 * V;
-            int c = o3 * V;
-            for (int j = 0; j < count; j = ((j | mask) + 1) & ~mask) {
-                int p = (base + j) * V;
-                FloatVector v0 = FloatVector.fromArray(F, buf, p);
-                FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
-                FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
-                FloatVector v3 = FloatVector.fromArray(F, buf, p + a + b);
-                FloatVector v4 = FloatVector.fromArray(F, buf, p + c);
-                FloatVector v5 = FloatVector.fromArray(F, buf, p + c + a);
-                FloatVector v6 = FloatVector.fromArray(F, buf, p + c + b);
-                FloatVector v7 = FloatVector.fromArray(F, buf, p + c + b + a);
-                FloatVector t;
-                t = v0; v0 = t.add(v1); v1 = t.sub(v1);
-                t = v2; v2 = t.add(v3); v3 = t.sub(v3);
-                t = v4; v4 = t.add(v5); v5 = t.sub(v5);
-                t = v6; v6 = t.add(v7); v7 = t.sub(v7);
-                t = v0; v0 = t.add(v2); v2 = t.sub(v2);
-                t = v1; v1 = t.add(v3); v3 = t.sub(v3);
-                t = v4; v4 = t.add(v6); v6 = t.sub(v6);
-                t = v5; v5 = t.add(v7); v7 = t.sub(v7);
-                v0.add(v4).intoArray(buf, p);
-                v0.sub(v4).intoArray(buf, p + c);
-                v1.add(v5).intoArray(buf, p + a);
-                v1.sub(v5).intoArray(buf, p + c + a);
-                v2.add(v6).intoArray(buf, p + b);
-                v2.sub(v6).intoArray(buf, p + c + b);
-                v3.add(v7).intoArray(buf, p + a + b);
-                v3.sub(v7).intoArray(buf, p + c + b + a);
-            }
-        }
-
-        // ---- store passes: last stages, scale, round once ----
 
         /**
-         * Scales the vectors at scratch positions {@code pe} and {@code po} and stores them; in the
-         * paired layout {@code po = pe + V} and the two become one int store of 2V bf16 values.
+         * As {@link #storeF32}; the top bit is the pair bit of the paired layout (c = n/2), so
+         * (v0, v4), (v1, v5), (v2, v6), (v3, v7) are the even and odd halves of one bf16 chunk each:
+         * the chunk of scratch vector e starts at element 2V·e, byte 4·(its position).
          */
-        private void put(FloatVector e, FloatVector o, int pe, int po, float[] buf, int bufBase, MemorySegment dst, long dstOff) {
-            if (postScaled == null) {
-                FloatVector s = FloatVector.broadcast(F, scale);
-                e = e.mul(s);
-                o = o.mul(s);
-            } else {
-                e = e.mul(FloatVector.fromArray(F, postScaled, pe));
-                o = o.mul(FloatVector.fromArray(F, postScaled, po));
-            }
-            switch (storeKind) {
-                case KIND_F32 -> {
-                    e.intoMemorySegment(dst, dstOff + 4L * pe, NATIVE);
-                    o.intoMemorySegment(dst, dstOff + 4L * po, NATIVE);
-                }
-                case KIND_BF16 -> {
-                    IntVector re = bf16Bits(e);
-                    IntVector ro = bf16Bits(o);
-                    IntVector w = LITTLE ? re.lanewise(VectorOperators.LSHR, 16).or(ro.and(HI))
-                            : ro.lanewise(VectorOperators.LSHR, 16).or(re.and(HI));
-                    w.intoMemorySegment(dst, dstOff + 2L * pe, NATIVE);
-                }
-                default -> {
-                    e.intoArray(buf, bufBase + pe);
-                    o.intoArray(buf, bufBase + po);
-                }
-            }
-        }
-
-        /** Pairs (j, j+1) with no stage left (every bit done earlier). */
-        private void store0(float[] buf, MemorySegment dst, long dstOff) {
-            for (int j = 0; j < nv; j += 2) {
-                int p = j * V;
-                put(FloatVector.fromArray(F, buf, p), FloatVector.fromArray(F, buf, p + V), p, p + V, buf, 0, dst, dstOff);
-            }
-        }
-
-        private void store2(float[] buf, MemorySegment dst, long dstOff, int o1) {
-            int a = o1 * V;
-            for (int j = 0; j < nv; j = ((j | o1) + 1) & ~o1) {
-                int p = j * V;
-                FloatVector v0 = FloatVector.fromArray(F, buf, p);
-                FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
-                put(v0.add(v1), v0.sub(v1), p, p + a, buf, 0, dst, dstOff);
-            }
-        }
-
-        private void store4(float[] buf, MemorySegment dst, long dstOff, int o1, int o2) {
-            int mask = o1 | o2;
-            int a = o1 * V;
-            int b = o2 * V;
-            for (int j = 0; j < nv; j = ((j | mask) + 1) & ~mask) {
-                int p = j * V;
-                FloatVector v0 = FloatVector.fromArray(F, buf, p);
-                FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
-                FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
-                FloatVector v3 = FloatVector.fromArray(F, buf, p + a + b);
-                FloatVector t;
-                t = v0; v0 = t.add(v1); v1 = t.sub(v1);
-                t = v2; v2 = t.add(v3); v3 = t.sub(v3);
-                put(v0.add(v2), v1.add(v3), p, p + a, buf, 0, dst, dstOff);
-                put(v0.sub(v2), v1.sub(v3), p + b, p + a + b, buf, 0, dst, dstOff);
-            }
-        }
-
-        private void store8(float[] buf, MemorySegment dst, long dstOff, int o1, int o2, int o3) {
-            int mask = o1 | o2 | o3;
-            int a = o1 * V;
-            int b = o2 * V;
-            int c = o3 * V;
-            for (int j = 0; j < nv; j = ((j | mask) + 1) & ~mask) {
-                int p = j * V;
+        private void storeBf16(float[] buf, MemorySegment dst, long dstOff) {
+            int a = storeO1 * V;
+            int b = 2 * a;
+            int c = 4 * a;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            float[] ps = postScaled;
+            for (int p = 0; p < a; p += V) {
                 FloatVector v0 = FloatVector.fromArray(F, buf, p);
                 FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
                 FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
@@ -615,65 +758,162 @@ final class VectorHadamardKernel implements HadamardKernel {
                 t = v1; v1 = t.add(v3); v3 = t.sub(v3);
                 t = v4; v4 = t.add(v6); v6 = t.sub(v6);
                 t = v5; v5 = t.add(v7); v7 = t.sub(v7);
-                put(v0.add(v4), v1.add(v5), p, p + a, buf, 0, dst, dstOff);
-                put(v2.add(v6), v3.add(v7), p + b, p + b + a, buf, 0, dst, dstOff);
-                put(v0.sub(v4), v1.sub(v5), p + c, p + c + a, buf, 0, dst, dstOff);
-                put(v2.sub(v6), v3.sub(v7), p + c + b, p + c + b + a, buf, 0, dst, dstOff);
+                t = v0; v0 = t.add(v4); v4 = t.sub(v4);
+                t = v1; v1 = t.add(v5); v5 = t.sub(v5);
+                t = v2; v2 = t.add(v6); v6 = t.sub(v6);
+                t = v3; v3 = t.add(v7); v7 = t.sub(v7);
+                if (ps == null) {
+                    v0 = v0.mul(sv);
+                    v1 = v1.mul(sv);
+                    v2 = v2.mul(sv);
+                    v3 = v3.mul(sv);
+                    v4 = v4.mul(sv);
+                    v5 = v5.mul(sv);
+                    v6 = v6.mul(sv);
+                    v7 = v7.mul(sv);
+                } else {
+                    v0 = v0.mul(FloatVector.fromArray(F, ps, p));
+                    v1 = v1.mul(FloatVector.fromArray(F, ps, p + a));
+                    v2 = v2.mul(FloatVector.fromArray(F, ps, p + b));
+                    v3 = v3.mul(FloatVector.fromArray(F, ps, p + a + b));
+                    v4 = v4.mul(FloatVector.fromArray(F, ps, p + c));
+                    v5 = v5.mul(FloatVector.fromArray(F, ps, p + c + a));
+                    v6 = v6.mul(FloatVector.fromArray(F, ps, p + c + b));
+                    v7 = v7.mul(FloatVector.fromArray(F, ps, p + c + b + a));
+                }
+                // Round to nearest even: bits + 0x7FFF + lsb (no NaN test needed, see the class comment).
+                IntVector r0 = v0.reinterpretAsInts();
+                IntVector r1 = v1.reinterpretAsInts();
+                IntVector r2 = v2.reinterpretAsInts();
+                IntVector r3 = v3.reinterpretAsInts();
+                IntVector r4 = v4.reinterpretAsInts();
+                IntVector r5 = v5.reinterpretAsInts();
+                IntVector r6 = v6.reinterpretAsInts();
+                IntVector r7 = v7.reinterpretAsInts();
+                r0 = r0.add(r0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                r1 = r1.add(r1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                r2 = r2.add(r2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                r3 = r3.add(r3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                r4 = r4.add(r4.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                r5 = r5.add(r5.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                r6 = r6.add(r6.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                r7 = r7.add(r7.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                // Pack: on little-endian the even element is the low half of the int.
+                IntVector lo0 = LITTLE ? r0 : r4;
+                IntVector hi0 = LITTLE ? r4 : r0;
+                IntVector lo1 = LITTLE ? r1 : r5;
+                IntVector hi1 = LITTLE ? r5 : r1;
+                IntVector lo2 = LITTLE ? r2 : r6;
+                IntVector hi2 = LITTLE ? r6 : r2;
+                IntVector lo3 = LITTLE ? r3 : r7;
+                IntVector hi3 = LITTLE ? r7 : r3;
+                long q = dstOff + 4L * p;
+                lo0.lanewise(VectorOperators.LSHR, 16).or(hi0.and(HI)).intoMemorySegment(dst, q, NATIVE);
+                lo1.lanewise(VectorOperators.LSHR, 16).or(hi1.and(HI)).intoMemorySegment(dst, q + 4L * a, NATIVE);
+                lo2.lanewise(VectorOperators.LSHR, 16).or(hi2.and(HI)).intoMemorySegment(dst, q + 4L * b, NATIVE);
+                lo3.lanewise(VectorOperators.LSHR, 16).or(hi3.and(HI)).intoMemorySegment(dst, q + 4L * (a + b), NATIVE);
             }
         }
 
-        /** {@code Bf16.fromFloat} on every lane: the rounded bits, bf16 in the upper half. */
-        private static IntVector bf16Bits(FloatVector v) {
-            IntVector bits = v.reinterpretAsInts();
-            IntVector rounded = bits.add(bits.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-            VectorMask<Integer> nan = v.test(VectorOperators.IS_NAN).cast(I);
-            return rounded.blend(bits.or(0x00400000), nan);
-        }
+        // ---- MIX (m > 1): the m-point stage across blocks, into buf[d, 2d) ----
 
-        // ---- the m-point stage across blocks ----
-
-        /** {@code y[ao] = Σ_a mix[ao][a] · z[a]} for every column pair, then scale and store. */
-        private void mix(float[] buf, MemorySegment dst, long dstOff) {
+        /** {@code y[ao] = scale · Σ_a mix[ao][a] · z[a]} (⊙ post-signs), for each pair of column vectors. */
+        private void mix(float[] buf) {
             int k = mi;
-            for (int col = 0; col < n; col += 2 * V) {
-                for (int ao = 0; ao < k; ao++) {
-                    FloatVector e = FloatVector.zero(F);
-                    FloatVector o = FloatVector.zero(F);
-                    int row = ao * k;
-                    for (int a = 0; a < k; a++) {
-                        FloatVector h = FloatVector.broadcast(F, mix[row + a]);
-                        int p = a * n + col;
-                        e = FloatVector.fromArray(F, buf, p).fma(h, e);
-                        o = FloatVector.fromArray(F, buf, p + V).fma(h, o);
+            float[] h = mix;
+            float[] ps = postScaled;
+            int po = pairOff;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            for (int hb = 0; hb < n; hb += 2 * po) {
+                for (int col = hb; col < hb + po; col += V) {
+                    for (int ao = 0; ao < k; ao++) {
+                        FloatVector e = FloatVector.zero(F);
+                        FloatVector o = FloatVector.zero(F);
+                        int row = ao * k;
+                        for (int a = 0; a < k; a++) {
+                            FloatVector s = FloatVector.broadcast(F, h[row + a]);
+                            int p = a * n + col;
+                            e = FloatVector.fromArray(F, buf, p).fma(s, e);
+                            o = FloatVector.fromArray(F, buf, p + po).fma(s, o);
+                        }
+                        int q = ao * n + col;
+                        if (ps == null) {
+                            e = e.mul(sv);
+                            o = o.mul(sv);
+                        } else {
+                            e = e.mul(FloatVector.fromArray(F, ps, q));
+                            o = o.mul(FloatVector.fromArray(F, ps, q + po));
+                        }
+                        e.intoArray(buf, d + q);
+                        o.intoArray(buf, d + q + po);
                     }
-                    int q = ao * n + col;
-                    put(e, o, q, q + V, buf, d, dst, dstOff);
                 }
             }
         }
 
         /** {@code H_40 = H_2 ⊗ H_20}: the 20-point stage on both halves, then one butterfly between them. */
-        private void mix40(float[] buf, MemorySegment dst, long dstOff) {
+        private void mix40(float[] buf) {
             int k = mi;
             int half = k * n;
-            for (int col = 0; col < n; col += 2 * V) {
-                for (int ao = 0; ao < k; ao++) {
-                    FloatVector e0 = FloatVector.zero(F);
-                    FloatVector o0 = FloatVector.zero(F);
-                    FloatVector e1 = FloatVector.zero(F);
-                    FloatVector o1 = FloatVector.zero(F);
-                    int row = ao * k;
-                    for (int a = 0; a < k; a++) {
-                        FloatVector h = FloatVector.broadcast(F, mix[row + a]);
-                        int p = a * n + col;
-                        e0 = FloatVector.fromArray(F, buf, p).fma(h, e0);
-                        o0 = FloatVector.fromArray(F, buf, p + V).fma(h, o0);
-                        e1 = FloatVector.fromArray(F, buf, p + half).fma(h, e1);
-                        o1 = FloatVector.fromArray(F, buf, p + half + V).fma(h, o1);
+            float[] h = mix;
+            float[] ps = postScaled;
+            int po = pairOff;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            for (int hb = 0; hb < n; hb += 2 * po) {
+                for (int col = hb; col < hb + po; col += V) {
+                    for (int ao = 0; ao < k; ao++) {
+                        FloatVector e0 = FloatVector.zero(F);
+                        FloatVector o0 = FloatVector.zero(F);
+                        FloatVector e1 = FloatVector.zero(F);
+                        FloatVector o1 = FloatVector.zero(F);
+                        int row = ao * k;
+                        for (int a = 0; a < k; a++) {
+                            FloatVector s = FloatVector.broadcast(F, h[row + a]);
+                            int p = a * n + col;
+                            e0 = FloatVector.fromArray(F, buf, p).fma(s, e0);
+                            o0 = FloatVector.fromArray(F, buf, p + po).fma(s, o0);
+                            e1 = FloatVector.fromArray(F, buf, p + half).fma(s, e1);
+                            o1 = FloatVector.fromArray(F, buf, p + half + po).fma(s, o1);
+                        }
+                        int q = ao * n + col;
+                        FloatVector ye0 = e0.add(e1);
+                        FloatVector yo0 = o0.add(o1);
+                        FloatVector ye1 = e0.sub(e1);
+                        FloatVector yo1 = o0.sub(o1);
+                        if (ps == null) {
+                            ye0 = ye0.mul(sv);
+                            yo0 = yo0.mul(sv);
+                            ye1 = ye1.mul(sv);
+                            yo1 = yo1.mul(sv);
+                        } else {
+                            ye0 = ye0.mul(FloatVector.fromArray(F, ps, q));
+                            yo0 = yo0.mul(FloatVector.fromArray(F, ps, q + po));
+                            ye1 = ye1.mul(FloatVector.fromArray(F, ps, q + half));
+                            yo1 = yo1.mul(FloatVector.fromArray(F, ps, q + half + po));
+                        }
+                        ye0.intoArray(buf, d + q);
+                        yo0.intoArray(buf, d + q + po);
+                        ye1.intoArray(buf, d + q + half);
+                        yo1.intoArray(buf, d + q + half + po);
                     }
-                    int q = ao * n + col;
-                    put(e0.add(e1), o0.add(o1), q, q + V, buf, d, dst, dstOff);
-                    put(e0.sub(e1), o0.sub(o1), q + half, q + half + V, buf, d, dst, dstOff);
+                }
+            }
+        }
+
+        /** buf[d, 2d) (paired layout, final values) rounded to bf16 and packed into the row. */
+        private void emitBf16(float[] buf, MemorySegment dst, long dstOff) {
+            int half = n / 2;
+            for (int blk = 0; blk < d; blk += n) {
+                for (int p = blk; p < blk + half; p += V) {
+                    IntVector re = FloatVector.fromArray(F, buf, d + p).reinterpretAsInts();
+                    IntVector ro = FloatVector.fromArray(F, buf, d + p + half).reinterpretAsInts();
+                    re = re.add(re.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                    ro = ro.add(ro.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                    IntVector lo = LITTLE ? re : ro;
+                    IntVector hi = LITTLE ? ro : re;
+                    // Chunk (p − blk)/V of this block starts at element blk + 2(p − blk).
+                    lo.lanewise(VectorOperators.LSHR, 16).or(hi.and(HI))
+                            .intoMemorySegment(dst, dstOff + 2L * (blk + 2 * (p - blk)), NATIVE);
                 }
             }
         }
@@ -683,11 +923,7 @@ final class VectorHadamardKernel implements HadamardKernel {
         /** The row widened into {@code buf[0, d)}, natural layout, no signs yet. */
         private void widen(MemorySegment src, long srcOff, float[] buf) {
             switch (dtype) {
-                case FP32 -> {
-                    for (int i = 0; i < d; i++) {
-                        buf[i] = src.get(ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff + 4L * i);
-                    }
-                }
+                case FP32 -> MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, buf, 0, d);
                 case BF16 -> {
                     for (int i = 0; i < d; i++) {
                         buf[i] = Bf16.toFloat(src.get(ValueLayout.JAVA_SHORT_UNALIGNED, srcOff + 2L * i));
@@ -701,14 +937,15 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        /** {@code buf[from, from + d)} rounded once into the row. */
-        private void narrow(float[] buf, int from, MemorySegment dst, long dstOff) {
-            switch (dtype) {
-                case FP32 -> {
-                    for (int i = 0; i < d; i++) {
-                        dst.set(ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff + 4L * i, buf[from + i]);
-                    }
+        /** {@code buf[from, from + d)}, times scale (⊙ post-signs) when {@code scaled}, rounded once into the row. */
+        private void narrow(float[] buf, int from, MemorySegment dst, long dstOff, boolean scaled) {
+            if (scaled) {
+                for (int i = 0; i < d; i++) {
+                    buf[from + i] *= postScaled == null ? scale : postScaled[i];
                 }
+            }
+            switch (dtype) {
+                case FP32 -> MemorySegment.copy(buf, from, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, d);
                 case BF16 -> {
                     for (int i = 0; i < d; i++) {
                         dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, dstOff + 2L * i, Bf16.fromFloat(buf[from + i]));
@@ -756,34 +993,6 @@ final class VectorHadamardKernel implements HadamardKernel {
             for (int i = 0; i < d; i++) {
                 buf[i] *= postNatural == null ? scale : scale * postNatural[i];
             }
-        }
-    }
-
-    /** One pass of the plan: its type and up to three vector offsets (powers of two, ascending). */
-    private record Pass(int type, int o1, int o2, int o3) {
-        static final int LOAD1 = 0;
-        static final int LOAD8 = 1;
-        static final int MID2 = 2;
-        static final int MID4 = 3;
-        static final int MID8 = 4;
-        static final int STORE0 = 5;
-        static final int STORE2 = 6;
-        static final int STORE4 = 7;
-        static final int STORE8 = 8;
-
-        /** A pass of 1–3 bits; {@code type2} is its 2-vector variant (MID2 or STORE2), the 4 and 8 follow it. */
-        static Pass of(int type2, List<Integer> bits) {
-            int[] o = bits.stream().mapToInt(b -> 1 << b).toArray();
-            return switch (o.length) {
-                case 1 -> new Pass(type2, o[0], 0, 0);
-                case 2 -> new Pass(type2 + 1, o[0], o[1], 0);
-                default -> new Pass(type2 + 2, o[0], o[1], o[2]);
-            };
-        }
-
-        /** Vectors one group of this pass reaches across. */
-        int span() {
-            return 2 * Math.max(o1, Math.max(o2, o3));
         }
     }
 }
