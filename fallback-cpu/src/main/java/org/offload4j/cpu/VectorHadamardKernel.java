@@ -119,7 +119,10 @@ final class VectorHadamardKernel implements HadamardKernel {
     /** The lane stages are written for 4 to 16 lanes (SSE/NEON, AVX2, AVX-512); wider shapes run scalar. */
     private static final boolean VECTOR_LANES_OK = V >= 4 && V <= 16;
 
-    /** Passes whose groups stay within this many floats (16 KiB, half an L1) run sub-block by sub-block. */
+    /**
+     * Rows are transformed in batches of up to this many floats (16 KiB, half an L1), so that short
+     * rows share one pass of each kind; passes whose groups fit in it run sub-range by sub-range.
+     */
     private static final int L1_FLOATS = 4096;
 
     /** At least this many elements per task, so that small calls do not pay for a fork. */
@@ -164,13 +167,18 @@ final class VectorHadamardKernel implements HadamardKernel {
     public void transform(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose,
                           float[] preSigns, float[] postSigns) {
         Plan plan = new Plan(in, out, size, scale, transpose, preSigns, postSigns);
-        int d = size.d();
         MemorySegment src = in.segment();
         MemorySegment dst = out.segment();
-        CpuThreads.forRange(in.rows(), Math.max(1, MIN_TASK_ELEMENTS / d), (from, to) -> {
-            float[] buf = scratch(2 * d);
-            for (long r = from; r < to; r++) {
-                plan.row(src, in.rowByteOffset(r), dst, out.rowByteOffset(r), buf);
+        long srcRow = in.rowByteOffset(1);
+        long dstRow = out.rowByteOffset(1);
+        // Vector loads and stores run across the rows of a batch, so those need rows back to back.
+        int batch = plan.kind >= KIND_BUF || (in.isContiguous() && out.isContiguous()) ? plan.batchRows : 1;
+        long grain = Math.max(batch, MIN_TASK_ELEMENTS / size.d());
+        CpuThreads.forRange(in.rows(), grain, (from, to) -> {
+            float[] buf = scratch(2 * plan.batchFloats);
+            for (long r = from; r < to; r += batch) {
+                int rows = (int) Math.min(batch, to - r);
+                plan.batch(src, in.rowByteOffset(r), srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf);
             }
         });
     }
@@ -207,9 +215,13 @@ final class VectorHadamardKernel implements HadamardKernel {
         final int nv;
         final int kind;
         final float scale;
-        /** Pre-signs in scratch layout, or null. */
+        /** Rows per batch and the scratch floats they take (the scratch holds twice that). */
+        final int batchRows;
+        final int batchFloats;
+        /** Paired layout: where the odd halves start in the scratch (batchFloats / 2). */
+        final int ho;
+        /** Pre-signs, and post-signs times scale, laid out like a full batch in the scratch; or null. */
         final float[] pre;
-        /** Post-signs times scale in scratch layout, or null (then the scale applies alone). */
         final float[] postScaled;
         /** The caller's sign arrays, natural layout, for the scalar path. */
         final float[] preNatural;
@@ -220,14 +232,11 @@ final class VectorHadamardKernel implements HadamardKernel {
         final float[] mixFull;
         /** How many of the load pass's vector bits {0, 1, 2} it stages (0–3). */
         final int loadStages;
-        /** The store pass (m = 1, F32/BF16) takes vector bits {s−3, s−2, s−1}: offsets o1 = nv/8, 2·o1, 4·o1. */
-        final int storeO1;
-        /** MID passes as {lowest vector offset, bit count}; the local ones run per sub-block of {@code localVectors}. */
+        /** The store pass (m = 1) stages the top three bits of each block; its lowest offset, n/8 floats. */
+        final int storeA;
+        /** MID passes as {lowest offset in floats, bit count}; the local ones run per L1-sized sub-range. */
         final int[][] midLocal;
         final int[][] midGlobal;
-        final int localVectors;
-        /** Floats between the two vectors of an output pair: n/2 in the paired layout, else V. */
-        final int pairOff;
 
         Plan(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose, float[] preSigns, float[] postSigns) {
             this.dtype = in.dtype();
@@ -236,8 +245,11 @@ final class VectorHadamardKernel implements HadamardKernel {
             this.n = size.n();
             this.nv = n / V;
             this.scale = scale;
+            this.batchRows = Math.max(1, L1_FLOATS / d);
+            this.batchFloats = batchRows * d;
+            this.ho = batchFloats / 2;
             int s = Integer.numberOfTrailingZeros(Math.max(1, nv));
-            // F32 needs 8 vectors per block for the load group; BF16 8 per half block.
+            // F32 needs 8 vectors per block for a load group, BF16 8 per half block.
             boolean io = VECTOR_LANES_OK && dtype != DType.FP16 && s >= (dtype == DType.BF16 ? 4 : 3)
                     && vectorAddressable(in.segment()) && vectorAddressable(out.segment());
             if (io) {
@@ -245,117 +257,140 @@ final class VectorHadamardKernel implements HadamardKernel {
             } else {
                 kind = VECTOR_LANES_OK && nv >= 2 ? KIND_BUF : KIND_SCALAR;
             }
-            boolean paired = kind == KIND_BF16;
-            this.pairOff = paired ? n / 2 : V;
-
+            boolean scalar = kind == KIND_SCALAR;
             this.preNatural = preSigns;
             this.postNatural = postSigns;
-            this.pre = preSigns == null ? null : paired ? toPaired(preSigns, 1f) : preSigns;
-            this.postScaled = postSigns == null ? null : paired ? toPaired(postSigns, scale) : scaled(postSigns, scale);
+            this.pre = preSigns == null || scalar ? null : layout(preSigns, 1f);
+            this.postScaled = postSigns == null || scalar ? null : layout(postSigns, scale);
             this.mi = m == 40 ? 20 : m;
             this.mix = m == 1 ? null : MIX[mi][transpose ? 1 : 0];
             this.mixFull = m == 1 ? null : MIX[m][transpose ? 1 : 0];
+            this.storeA = n / 8;
 
-            int firstMid;
-            int endMid;
+            // Vector-index bits of a block: s of them; in the paired layout the top one is the pair bit.
+            int firstMid = 0;
+            int endMid = 0;
+            int stages = 0;
             if (kind == KIND_F32 || kind == KIND_BF16) {
+                int inHalf = kind == KIND_BF16 ? s - 1 : s; // bits below the pair bit
                 // With m = 1 the store pass always stages three bits and the load pass what is left of its own three.
-                loadStages = m == 1 ? Math.min(3, s - 3) : 3;
-                storeO1 = m == 1 ? nv / 8 : 0;
+                stages = m == 1 ? Math.min(3, s - 3) : 3;
                 firstMid = 3;
-                endMid = m == 1 ? s - 3 : s;
-            } else {
-                loadStages = 0;
-                storeO1 = 0;
-                firstMid = 0;
-                endMid = kind == KIND_BUF ? s : 0;
+                endMid = m == 1 ? s - 3 : inHalf; // paired, m > 1: the pair bit gets its own pass
+            } else if (kind == KIND_BUF) {
+                endMid = s;
             }
-            int lv = Math.max(1, Math.min(nv, L1_FLOATS / V));
+            this.loadStages = stages;
             List<int[]> local = new ArrayList<>();
             List<int[]> global = new ArrayList<>();
             for (int b = firstMid; b < endMid; b += 3) {
                 int bits = Math.min(3, endMid - b);
-                ((1 << (b + bits)) <= lv ? local : global).add(new int[] {1 << b, bits});
+                ((V << (b + bits)) <= L1_FLOATS ? local : global).add(new int[] {V << b, bits});
             }
-            this.localVectors = lv;
             this.midLocal = local.toArray(new int[0][]);
             this.midGlobal = global.toArray(new int[0][]);
         }
 
-        private static float[] scaled(float[] a, float factor) {
-            float[] p = new float[a.length];
-            for (int i = 0; i < p.length; i++) {
-                p[i] = a[i] * factor;
+        /** {@code signs} (d values) times {@code factor}, at every scratch position of a full batch. */
+        private float[] layout(float[] signs, float factor) {
+            float[] p = new float[batchFloats];
+            for (int x = 0; x < p.length; x++) {
+                int element = x;
+                if (kind == KIND_BF16) {
+                    // Scratch x holds element 2V·chunk + 2·lane + half of the batch (see the class comment).
+                    int half = x >= ho ? 1 : 0;
+                    int y = x - half * ho;
+                    element = 2 * V * (y / V) + 2 * (y % V) + half;
+                }
+                p[x] = signs[element % d] * factor;
             }
             return p;
         }
 
-        /** {@code natural} permuted into the paired layout, times {@code factor}. */
-        private float[] toPaired(float[] natural, float factor) {
-            float[] p = new float[natural.length];
-            int half = nv / 2;
-            for (int q = 0; q < p.length; q++) {
-                int block = q / n;
-                int r = q % n;
-                int vi = r / V;
-                int odd = vi >= half ? 1 : 0;
-                int chunk = vi - odd * half;
-                p[q] = natural[block * n + 2 * V * chunk + 2 * (r % V) + odd] * factor;
-            }
-            return p;
-        }
-
-        /** One row: {@code src + srcOff → dst + dstOff}, through {@code buf} ({@code ≥ 2d} floats). */
-        void row(MemorySegment src, long srcOff, MemorySegment dst, long dstOff, float[] buf) {
-            if (kind >= KIND_BUF) {
-                widen(src, srcOff, buf);
-                if (kind == KIND_SCALAR) {
-                    scalarRow(buf);
-                    narrow(buf, 0, dst, dstOff, false);
+        /**
+         * {@code rows} rows starting {@code srcOff}/{@code dstOff} bytes into the segments, row
+         * strides {@code srcRow}/{@code dstRow} bytes; for F32 and BF16 the rows must be back to back
+         * (or {@code rows = 1}). {@code buf} holds {@code 2 · batchFloats} floats.
+         */
+        void batch(MemorySegment src, long srcOff, long srcRow, MemorySegment dst, long dstOff, long dstRow, int rows, float[] buf) {
+            int count = rows * d;
+            switch (kind) {
+                case KIND_SCALAR -> {
+                    for (int r = 0; r < rows; r++) {
+                        widen(src, srcOff + r * srcRow, buf, 0);
+                        scalarRow(buf);
+                        narrow(buf, 0, dst, dstOff + r * dstRow, false);
+                    }
                     return;
                 }
-            }
-            for (int a = 0; a < m; a++) {
-                int block = a * nv;
-                switch (kind) {
-                    case KIND_F32 -> loadF32(src, srcOff + 4L * a * n, buf, block * V);
-                    case KIND_BF16 -> loadBf16(src, srcOff + 2L * a * n, buf, block * V);
-                    default -> lanesBuf(buf, block * V);
-                }
-                for (int sub = 0; sub < nv; sub += localVectors) {
-                    for (int[] o : midLocal) {
-                        mid(buf, (block + sub) * V, localVectors * V, o);
+                case KIND_BUF -> {
+                    for (int r = 0; r < rows; r++) {
+                        widen(src, srcOff + r * srcRow, buf, r * d);
                     }
+                    lanesBuf(buf, count);
+                    mids(buf, 0, count);
                 }
-                for (int[] o : midGlobal) {
-                    mid(buf, block * V, n, o);
+                case KIND_F32 -> {
+                    loadF32(src, srcOff, buf, count);
+                    mids(buf, 0, count);
+                }
+                default -> {
+                    loadBf16(src, srcOff, buf, count / 2);
+                    mids(buf, 0, count / 2);
+                    mids(buf, ho, count / 2);
                 }
             }
             if (m == 1) {
                 switch (kind) {
-                    case KIND_F32 -> storeF32(buf, dst, dstOff);
-                    case KIND_BF16 -> storeBf16(buf, dst, dstOff);
-                    default -> narrow(buf, 0, dst, dstOff, true);
+                    case KIND_F32 -> storeF32(buf, dst, dstOff, count);
+                    case KIND_BF16 -> storeBf16(buf, dst, dstOff, count / 2);
+                    default -> {
+                        for (int r = 0; r < rows; r++) {
+                            narrow(buf, r * d, dst, dstOff + r * dstRow, true);
+                        }
+                    }
                 }
                 return;
             }
+            if (kind == KIND_BF16) {
+                pairStage(buf, count / 2);
+            }
             if (m == 40) {
-                mix40(buf);
+                mix40(buf, rows);
             } else {
-                mix(buf);
+                mix(buf, rows);
             }
             switch (kind) {
-                case KIND_F32 -> MemorySegment.copy(buf, d, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, d);
-                case KIND_BF16 -> emitBf16(buf, dst, dstOff);
-                default -> narrow(buf, d, dst, dstOff, false);
+                case KIND_F32 -> MemorySegment.copy(buf, batchFloats, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, count);
+                case KIND_BF16 -> emitBf16(buf, dst, dstOff, count / 2);
+                default -> {
+                    for (int r = 0; r < rows; r++) {
+                        narrow(buf, batchFloats + r * d, dst, dstOff + r * dstRow, false);
+                    }
+                }
+            }
+        }
+
+        /** The MID passes over {@code buf[from, from + count)}: the local ones sub-range by sub-range, then the rest. */
+        private void mids(float[] buf, int from, int count) {
+            if (midLocal.length > 0) {
+                for (int sub = from; sub < from + count; sub += L1_FLOATS) {
+                    int len = Math.min(L1_FLOATS, from + count - sub);
+                    for (int[] o : midLocal) {
+                        mid(buf, sub, len, o);
+                    }
+                }
+            }
+            for (int[] o : midGlobal) {
+                mid(buf, from, count, o);
             }
         }
 
         private static void mid(float[] buf, int from, int floats, int[] o) {
             switch (o[1]) {
-                case 1 -> mid2(buf, from, floats, o[0] * V);
-                case 2 -> mid4(buf, from, floats, o[0] * V);
-                default -> mid8(buf, from, floats, o[0] * V);
+                case 1 -> mid2(buf, from, floats, o[0]);
+                case 2 -> mid4(buf, from, floats, o[0]);
+                default -> mid8(buf, from, floats, o[0]);
             }
         }
 
@@ -364,13 +399,12 @@ final class VectorHadamardKernel implements HadamardKernel {
         // A load group is 8 consecutive vectors of the scratch (vector bits 0–2), so the loops are
         // plain counted loops and C2 hoists their range checks.
 
-        /** Block starting {@code off} bytes into the row → {@code buf[at, at + n)}. */
-        private void loadF32(MemorySegment src, long off, float[] buf, int at) {
+        /** {@code count} floats of back-to-back rows starting {@code off} bytes into {@code src} → {@code buf[0, count)}. */
+        private void loadF32(MemorySegment src, long off, float[] buf, int count) {
             int k = loadStages;
             float[] sg = pre;
-            for (int g = 0; g < n; g += 8 * V) {
-                int p = at + g;
-                long q = off + 4L * g;
+            for (int p = 0; p < count; p += 8 * V) {
+                long q = off + 4L * p;
                 FloatVector v0 = FloatVector.fromMemorySegment(F, src, q, NATIVE);
                 FloatVector v1 = FloatVector.fromMemorySegment(F, src, q + 4L * V, NATIVE);
                 FloatVector v2 = FloatVector.fromMemorySegment(F, src, q + 8L * V, NATIVE);
@@ -457,19 +491,19 @@ final class VectorHadamardKernel implements HadamardKernel {
         }
 
         /**
-         * As {@link #loadF32}, from bf16 into the paired layout: chunk c of the block (2V values, V ints)
-         * gives its even elements to scratch vector c and its odd ones to vector c + nv/2. One sweep
-         * per half keeps the loop body at 8 vectors; the second sweep re-reads the chunks from L1.
+         * As {@link #loadF32}, from bf16 into the paired layout: chunk c of the batch (2V values, V ints)
+         * gives its even elements to scratch floats [cV, cV + V) and its odd ones to the same place
+         * {@code ho} further. One sweep per half keeps the loop body at 8 vectors; the second sweep
+         * re-reads the chunks from L1. {@code half} = floats per half (count / 2).
          */
-        private void loadBf16(MemorySegment src, long off, float[] buf, int at) {
+        private void loadBf16(MemorySegment src, long off, float[] buf, int half) {
             int k = loadStages;
             float[] sg = pre;
-            int half = n / 2;
             for (int h = 0; h < 2; h++) {
                 boolean upper = (h == 1) == LITTLE; // the odd element is the upper half of the int on little-endian
-                for (int g = 0; g < half; g += 8 * V) {
-                    int p = at + h * half + g;
-                    long q = off + 4L * g;
+                for (int x = 0; x < half; x += 8 * V) {
+                    int p = h * ho + x;
+                    long q = off + 4L * x;
                     IntVector w0 = IntVector.fromMemorySegment(I, src, q, NATIVE);
                     IntVector w1 = IntVector.fromMemorySegment(I, src, q + 4L * V, NATIVE);
                     IntVector w2 = IntVector.fromMemorySegment(I, src, q + 8L * V, NATIVE);
@@ -582,10 +616,10 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        /** Pre-signs and lane stages of {@code buf[at, at + n)}, already widened into the scratch. */
-        private void lanesBuf(float[] buf, int at) {
+        /** Pre-signs and lane stages of {@code buf[0, count)}, already widened into the scratch. */
+        private void lanesBuf(float[] buf, int count) {
             float[] sg = pre;
-            for (int p = at; p < at + n; p += V) {
+            for (int p = 0; p < count; p += V) {
                 FloatVector x = FloatVector.fromArray(F, buf, p);
                 if (sg != null) {
                     x = x.mul(FloatVector.fromArray(F, sg, p));
@@ -670,13 +704,15 @@ final class VectorHadamardKernel implements HadamardKernel {
 
         // ---- STORE (m = 1): the top three vector stages, scale, round once ----
 
-        private void storeF32(float[] buf, MemorySegment dst, long dstOff) {
-            int a = storeO1 * V;
+        /** {@code buf[0, count)} → {@code count} floats of back-to-back rows at {@code dstOff}. */
+        private void storeF32(float[] buf, MemorySegment dst, long dstOff, int count) {
+            int a = storeA;
             int b = 2 * a;
             int c = 4 * a;
             FloatVector sv = FloatVector.broadcast(F, scale);
             float[] ps = postScaled;
-            for (int p = 0; p < a; p += V) {
+            for (int blk = 0; blk < count; blk += n) {
+              for (int p = blk; p < blk + a; p += V) {
                 FloatVector v0 = FloatVector.fromArray(F, buf, p);
                 FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
                 FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
@@ -726,21 +762,23 @@ final class VectorHadamardKernel implements HadamardKernel {
                 v5.intoMemorySegment(dst, q + 4L * (c + a), NATIVE);
                 v6.intoMemorySegment(dst, q + 4L * (c + b), NATIVE);
                 v7.intoMemorySegment(dst, q + 4L * (c + b + a), NATIVE);
+              }
             }
         }
 
         /**
-         * As {@link #storeF32}; the top bit is the pair bit of the paired layout (c = n/2), so
-         * (v0, v4), (v1, v5), (v2, v6), (v3, v7) are the even and odd halves of one bf16 chunk each:
-         * the chunk of scratch vector e starts at element 2V·e, byte 4·(its position).
+         * As {@link #storeF32}; the third bit is the pair bit (offset {@code ho}), so (v0, v4), (v1, v5),
+         * (v2, v6), (v3, v7) are the even and odd halves of one bf16 chunk each: the chunk whose even
+         * half sits at scratch float x starts at element 2x, byte 4x. {@code half} = count / 2.
          */
-        private void storeBf16(float[] buf, MemorySegment dst, long dstOff) {
-            int a = storeO1 * V;
+        private void storeBf16(float[] buf, MemorySegment dst, long dstOff, int half) {
+            int a = storeA;
             int b = 2 * a;
-            int c = 4 * a;
+            int c = ho;
             FloatVector sv = FloatVector.broadcast(F, scale);
             float[] ps = postScaled;
-            for (int p = 0; p < a; p += V) {
+            for (int blk = 0; blk < half; blk += n / 2) {
+              for (int p = blk; p < blk + a; p += V) {
                 FloatVector v0 = FloatVector.fromArray(F, buf, p);
                 FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
                 FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
@@ -812,31 +850,50 @@ final class VectorHadamardKernel implements HadamardKernel {
                 lo1.lanewise(VectorOperators.LSHR, 16).or(hi1.and(HI)).intoMemorySegment(dst, q + 4L * a, NATIVE);
                 lo2.lanewise(VectorOperators.LSHR, 16).or(hi2.and(HI)).intoMemorySegment(dst, q + 4L * b, NATIVE);
                 lo3.lanewise(VectorOperators.LSHR, 16).or(hi3.and(HI)).intoMemorySegment(dst, q + 4L * (a + b), NATIVE);
+              }
             }
         }
 
-        // ---- MIX (m > 1): the m-point stage across blocks, into buf[d, 2d) ----
+        // ---- MIX (m > 1): the m-point stage across blocks, into buf[batchFloats, 2·batchFloats) ----
+        //
+        // Block a of row r and its output pair partner: natural layout, blocks n floats apart, pairs of
+        // adjacent vectors; paired layout, half blocks n/2 apart, the odd half ho further.
+
+        /** The pair-bit butterflies of the paired layout ({@code half} = count / 2), before MIX. */
+        private void pairStage(float[] buf, int half) {
+            for (int x = 0; x < half; x += V) {
+                FloatVector e = FloatVector.fromArray(F, buf, x);
+                FloatVector o = FloatVector.fromArray(F, buf, x + ho);
+                e.add(o).intoArray(buf, x);
+                e.sub(o).intoArray(buf, x + ho);
+            }
+        }
 
         /** {@code y[ao] = scale · Σ_a mix[ao][a] · z[a]} (⊙ post-signs), for each pair of column vectors. */
-        private void mix(float[] buf) {
+        private void mix(float[] buf, int rows) {
             int k = mi;
             float[] h = mix;
             float[] ps = postScaled;
-            int po = pairOff;
+            boolean paired = kind == KIND_BF16;
+            int bs = paired ? n / 2 : n;
+            int po = paired ? ho : V;
+            int step = paired ? V : 2 * V;
+            int out = batchFloats;
             FloatVector sv = FloatVector.broadcast(F, scale);
-            for (int hb = 0; hb < n; hb += 2 * po) {
-                for (int col = hb; col < hb + po; col += V) {
+            for (int r = 0; r < rows; r++) {
+                int rb = r * m * bs;
+                for (int col = rb; col < rb + bs; col += step) {
                     for (int ao = 0; ao < k; ao++) {
                         FloatVector e = FloatVector.zero(F);
                         FloatVector o = FloatVector.zero(F);
                         int row = ao * k;
                         for (int a = 0; a < k; a++) {
                             FloatVector s = FloatVector.broadcast(F, h[row + a]);
-                            int p = a * n + col;
+                            int p = col + a * bs;
                             e = FloatVector.fromArray(F, buf, p).fma(s, e);
                             o = FloatVector.fromArray(F, buf, p + po).fma(s, o);
                         }
-                        int q = ao * n + col;
+                        int q = col + ao * bs;
                         if (ps == null) {
                             e = e.mul(sv);
                             o = o.mul(sv);
@@ -844,23 +901,28 @@ final class VectorHadamardKernel implements HadamardKernel {
                             e = e.mul(FloatVector.fromArray(F, ps, q));
                             o = o.mul(FloatVector.fromArray(F, ps, q + po));
                         }
-                        e.intoArray(buf, d + q);
-                        o.intoArray(buf, d + q + po);
+                        e.intoArray(buf, out + q);
+                        o.intoArray(buf, out + q + po);
                     }
                 }
             }
         }
 
         /** {@code H_40 = H_2 ⊗ H_20}: the 20-point stage on both halves, then one butterfly between them. */
-        private void mix40(float[] buf) {
+        private void mix40(float[] buf, int rows) {
             int k = mi;
-            int half = k * n;
             float[] h = mix;
             float[] ps = postScaled;
-            int po = pairOff;
+            boolean paired = kind == KIND_BF16;
+            int bs = paired ? n / 2 : n;
+            int po = paired ? ho : V;
+            int step = paired ? V : 2 * V;
+            int half = k * bs;
+            int out = batchFloats;
             FloatVector sv = FloatVector.broadcast(F, scale);
-            for (int hb = 0; hb < n; hb += 2 * po) {
-                for (int col = hb; col < hb + po; col += V) {
+            for (int r = 0; r < rows; r++) {
+                int rb = r * m * bs;
+                for (int col = rb; col < rb + bs; col += step) {
                     for (int ao = 0; ao < k; ao++) {
                         FloatVector e0 = FloatVector.zero(F);
                         FloatVector o0 = FloatVector.zero(F);
@@ -869,13 +931,13 @@ final class VectorHadamardKernel implements HadamardKernel {
                         int row = ao * k;
                         for (int a = 0; a < k; a++) {
                             FloatVector s = FloatVector.broadcast(F, h[row + a]);
-                            int p = a * n + col;
+                            int p = col + a * bs;
                             e0 = FloatVector.fromArray(F, buf, p).fma(s, e0);
                             o0 = FloatVector.fromArray(F, buf, p + po).fma(s, o0);
                             e1 = FloatVector.fromArray(F, buf, p + half).fma(s, e1);
                             o1 = FloatVector.fromArray(F, buf, p + half + po).fma(s, o1);
                         }
-                        int q = ao * n + col;
+                        int q = col + ao * bs;
                         FloatVector ye0 = e0.add(e1);
                         FloatVector yo0 = o0.add(o1);
                         FloatVector ye1 = e0.sub(e1);
@@ -891,47 +953,43 @@ final class VectorHadamardKernel implements HadamardKernel {
                             ye1 = ye1.mul(FloatVector.fromArray(F, ps, q + half));
                             yo1 = yo1.mul(FloatVector.fromArray(F, ps, q + half + po));
                         }
-                        ye0.intoArray(buf, d + q);
-                        yo0.intoArray(buf, d + q + po);
-                        ye1.intoArray(buf, d + q + half);
-                        yo1.intoArray(buf, d + q + half + po);
+                        ye0.intoArray(buf, out + q);
+                        yo0.intoArray(buf, out + q + po);
+                        ye1.intoArray(buf, out + q + half);
+                        yo1.intoArray(buf, out + q + half + po);
                     }
                 }
             }
         }
 
-        /** buf[d, 2d) (paired layout, final values) rounded to bf16 and packed into the row. */
-        private void emitBf16(float[] buf, MemorySegment dst, long dstOff) {
-            int half = n / 2;
-            for (int blk = 0; blk < d; blk += n) {
-                for (int p = blk; p < blk + half; p += V) {
-                    IntVector re = FloatVector.fromArray(F, buf, d + p).reinterpretAsInts();
-                    IntVector ro = FloatVector.fromArray(F, buf, d + p + half).reinterpretAsInts();
-                    re = re.add(re.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                    ro = ro.add(ro.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                    IntVector lo = LITTLE ? re : ro;
-                    IntVector hi = LITTLE ? ro : re;
-                    // Chunk (p − blk)/V of this block starts at element blk + 2(p − blk).
-                    lo.lanewise(VectorOperators.LSHR, 16).or(hi.and(HI))
-                            .intoMemorySegment(dst, dstOff + 2L * (blk + 2 * (p - blk)), NATIVE);
-                }
+        /** The MIX output (paired layout, final values) rounded to bf16 and packed into back-to-back rows. */
+        private void emitBf16(float[] buf, MemorySegment dst, long dstOff, int half) {
+            int out = batchFloats;
+            for (int x = 0; x < half; x += V) {
+                IntVector re = FloatVector.fromArray(F, buf, out + x).reinterpretAsInts();
+                IntVector ro = FloatVector.fromArray(F, buf, out + ho + x).reinterpretAsInts();
+                re = re.add(re.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                ro = ro.add(ro.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                IntVector lo = LITTLE ? re : ro;
+                IntVector hi = LITTLE ? ro : re;
+                lo.lanewise(VectorOperators.LSHR, 16).or(hi.and(HI)).intoMemorySegment(dst, dstOff + 4L * x, NATIVE);
             }
         }
 
         // ---- scalar conversions and the scalar path ----
 
-        /** The row widened into {@code buf[0, d)}, natural layout, no signs yet. */
-        private void widen(MemorySegment src, long srcOff, float[] buf) {
+        /** One row widened into {@code buf[at, at + d)}, natural layout, no signs yet. */
+        private void widen(MemorySegment src, long srcOff, float[] buf, int at) {
             switch (dtype) {
-                case FP32 -> MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, buf, 0, d);
+                case FP32 -> MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, buf, at, d);
                 case BF16 -> {
                     for (int i = 0; i < d; i++) {
-                        buf[i] = Bf16.toFloat(src.get(ValueLayout.JAVA_SHORT_UNALIGNED, srcOff + 2L * i));
+                        buf[at + i] = Bf16.toFloat(src.get(ValueLayout.JAVA_SHORT_UNALIGNED, srcOff + 2L * i));
                     }
                 }
                 default -> {
                     for (int i = 0; i < d; i++) {
-                        buf[i] = Fp16.toFloat(src.get(ValueLayout.JAVA_SHORT_UNALIGNED, srcOff + 2L * i));
+                        buf[at + i] = Fp16.toFloat(src.get(ValueLayout.JAVA_SHORT_UNALIGNED, srcOff + 2L * i));
                     }
                 }
             }
@@ -941,7 +999,7 @@ final class VectorHadamardKernel implements HadamardKernel {
         private void narrow(float[] buf, int from, MemorySegment dst, long dstOff, boolean scaled) {
             if (scaled) {
                 for (int i = 0; i < d; i++) {
-                    buf[from + i] *= postScaled == null ? scale : postScaled[i];
+                    buf[from + i] *= postScaled == null ? scale : postScaled[from % batchFloats + i];
                 }
             }
             switch (dtype) {
