@@ -327,16 +327,31 @@ final class VectorHadamardKernel implements HadamardKernel {
                         widen(src, srcOff + r * srcRow, buf, r * d);
                     }
                     lanesBuf(buf, count);
-                    mids(buf, 0, count);
+                    for (int sub = 0; sub < count; sub += L1_FLOATS) {
+                        localMids(buf, sub, Math.min(L1_FLOATS, count - sub));
+                    }
+                    globalMids(buf, 0, count);
                 }
+                // Load and the local passes run sub-range by sub-range, so a long row is transformed in L1
+                // as it arrives (blocked stages) before the global passes and the store go through L2.
                 case KIND_F32 -> {
-                    loadF32(src, srcOff, buf, count);
-                    mids(buf, 0, count);
+                    for (int sub = 0; sub < count; sub += L1_FLOATS) {
+                        int len = Math.min(L1_FLOATS, count - sub);
+                        loadF32(src, srcOff + 4L * sub, buf, sub, len);
+                        localMids(buf, sub, len);
+                    }
+                    globalMids(buf, 0, count);
                 }
                 default -> {
-                    loadBf16(src, srcOff, buf, count / 2);
-                    mids(buf, 0, count / 2);
-                    mids(buf, ho, count / 2);
+                    int half = count / 2;
+                    for (int sub = 0; sub < half; sub += L1_FLOATS) {
+                        int len = Math.min(L1_FLOATS, half - sub);
+                        loadBf16(src, srcOff + 4L * sub, buf, sub, len);
+                        localMids(buf, sub, len);
+                        localMids(buf, ho + sub, len);
+                    }
+                    globalMids(buf, 0, half);
+                    globalMids(buf, ho, half);
                 }
             }
             if (m == 1) {
@@ -370,16 +385,15 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        /** The MID passes over {@code buf[from, from + count)}: the local ones sub-range by sub-range, then the rest. */
-        private void mids(float[] buf, int from, int count) {
-            if (midLocal.length > 0) {
-                for (int sub = from; sub < from + count; sub += L1_FLOATS) {
-                    int len = Math.min(L1_FLOATS, from + count - sub);
-                    for (int[] o : midLocal) {
-                        mid(buf, sub, len, o);
-                    }
-                }
+        /** The MID passes whose groups fit in an L1 sub-range, over {@code buf[from, from + count)} (at most one sub-range). */
+        private void localMids(float[] buf, int from, int count) {
+            for (int[] o : midLocal) {
+                mid(buf, from, count, o);
             }
+        }
+
+        /** The other MID passes, over {@code buf[from, from + count)}. */
+        private void globalMids(float[] buf, int from, int count) {
             for (int[] o : midGlobal) {
                 mid(buf, from, count, o);
             }
@@ -398,12 +412,13 @@ final class VectorHadamardKernel implements HadamardKernel {
         // A load group is 8 consecutive vectors of the scratch (vector bits 0–2), so the loops are
         // plain counted loops and C2 hoists their range checks.
 
-        /** {@code count} floats of back-to-back rows starting {@code off} bytes into {@code src} → {@code buf[0, count)}. */
-        private void loadF32(MemorySegment src, long off, float[] buf, int count) {
+        /** {@code count} floats of back-to-back rows starting {@code off} bytes into {@code src} → {@code buf[at, at + count)}. */
+        private void loadF32(MemorySegment src, long off, float[] buf, int at, int count) {
             int k = loadStages;
             float[] sg = pre;
-            for (int p = 0; p < count; p += 8 * V) {
-                long q = off + 4L * p;
+            for (int x = 0; x < count; x += 8 * V) {
+                int p = at + x;
+                long q = off + 4L * x;
                 FloatVector v0 = FloatVector.fromMemorySegment(F, src, q, NATIVE);
                 FloatVector v1 = FloatVector.fromMemorySegment(F, src, q + 4L * V, NATIVE);
                 FloatVector v2 = FloatVector.fromMemorySegment(F, src, q + 8L * V, NATIVE);
@@ -494,15 +509,16 @@ final class VectorHadamardKernel implements HadamardKernel {
          * As {@link #loadF32}, from bf16 into the paired layout: chunk c of the batch (2V values, V ints)
          * gives its even elements to scratch floats [cV, cV + V) and its odd ones to the same place
          * {@code ho} further. One sweep per half keeps the loop body at 8 vectors; the second sweep
-         * re-reads the chunks from L1. {@code half} = floats per half (count / 2).
+         * re-reads the chunks from L1. Chunks from {@code off} on fill {@code buf[at, at + len)} and
+         * {@code buf[ho + at, ho + at + len)}.
          */
-        private void loadBf16(MemorySegment src, long off, float[] buf, int half) {
+        private void loadBf16(MemorySegment src, long off, float[] buf, int at, int len) {
             int k = loadStages;
             float[] sg = pre;
             for (int h = 0; h < 2; h++) {
                 boolean upper = (h == 1) == LITTLE; // the odd element is the upper half of the int on little-endian
-                for (int x = 0; x < half; x += 8 * V) {
-                    int p = h * ho + x;
+                for (int x = 0; x < len; x += 8 * V) {
+                    int p = h * ho + at + x;
                     long q = off + 4L * x;
                     IntVector w0 = IntVector.fromMemorySegment(I, src, q, NATIVE);
                     IntVector w1 = IntVector.fromMemorySegment(I, src, q + 4L * V, NATIVE);
