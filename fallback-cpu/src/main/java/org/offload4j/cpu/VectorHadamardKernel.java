@@ -19,44 +19,58 @@ import org.offload4j.hadamard.HadamardMatrices;
 import org.offload4j.hadamard.HadamardSize;
 
 /**
- * The Hadamard transform on the CPU: rows spread over {@link CpuThreads}, each row transformed
- * in a per-thread fp32 scratch row with {@link FloatVector} butterflies at the preferred width.
+ * The Hadamard transform on the CPU: rows spread over {@link CpuThreads}, transformed in a
+ * per-thread fp32 scratch with {@link FloatVector} butterflies at the preferred width.
  *
- * <h2>Data flow of one row ({@code d = m·n}, {@code n = 2^k}, V floats per vector, {@code nv = n/V})</h2>
+ * <h2>Data flow ({@code d = m·n}, {@code n = 2^k}, V floats per vector, {@code s = log2(n/V)} vector bits per block)</h2>
+ * Rows go through in batches of up to {@value #L1_FLOATS} floats (short rows share every pass; a
+ * long row is its own batch). With {@code z} the scratch ({@code float[2 · batch]}, reused):
  * <pre>
- *  in row (fp32 | bf16)                              scratch z: float[2d] per thread, reused
- *  ────────────────────                              ───────────────────────────────────────
- *  LOAD   8 vectors: widen, ⊙ preSigns, the log2(V)   z[a·n + q], one block of n per a < m
- *         lane stages (permute + fma), then up to 3
- *         vector stages in registers ──────────────▶
- *  MID    3 vector stages per pass (radix 8), 8       in place; passes whose groups stay inside
- *         vectors in registers                        16 KiB run sub-block by sub-block (L1)
- *  m = 1: STORE  the last 3 vector stages, × scale (⊙ postSigns), round once ──────▶ out row
- *  m > 1: MIX    y[a'] = Σ_a ±z[a] across the m blocks, × scale (⊙ postSigns) ──▶ z[d + …]
- *         EMIT   round once ───────────────────────────────────────────────────▶ out row
+ *  rows (fp32 | bf16, back to back)                   z: batch in the scratch layout
+ *  ────────────────────────────────                   ──────────────────────────────
+ *  LOAD   8 consecutive vectors: widen, ⊙ preSigns,    vector bits 0–2 of each block
+ *         the log2(V) lane stages, up to 3 vector
+ *         stages in registers ───────────────────────▶ z[0, batch)
+ *  MID    3 vector stages per pass (radix 8, 8        in place; bits 3, 4, 5, … of each block;
+ *         vectors in registers), counted loops         the ones whose groups fit in 16 KiB run
+ *                                                      right after LOAD on the same sub-range (L1)
+ *  m = 1: STORE  the top 3 vector bits, × scale (⊙ postSigns), round once ─────────▶ out rows
+ *  m > 1: MIX    y[a'] = Σ_a ±z[a] across the m blocks, × scale (⊙ postSigns) ──▶ z[batch, 2·batch)
+ *         EMIT   round once ───────────────────────────────────────────────────▶ out rows
  * </pre>
- * A row of {@code 2^k} floats thus makes {@code ⌈(k − log2 V) / 3⌉} trips through L1 (3 for
- * {@code d = 4096} at V = 8), the first fused with the load and the last with the store. The
- * butterflies of different index bits commute, so a pass may take any three bits; {@link Plan}
- * picks them so that the store pass always has exactly three and the load pass the rest (0–3).
+ * A block of {@code 2^k} floats makes {@code ⌈(k − log2 V) / 3⌉} trips through L1 (3 for
+ * {@code d = 4096} at V = 8, 2 up to {@code d = 512}), the first fused with the load and the last
+ * with the store. Butterflies of different index bits commute, so any pass may take any bits;
+ * {@link Plan} gives each pass contiguous bits, so that every pass is a plain counted loop over
+ * linear indices and C2 hoists its range checks (the masked-increment loop over arbitrary bits it
+ * replaced ran 30–40 % slower), and gives STORE exactly three bits and LOAD the rest of its three.
+ *
+ * <h2>Lane stages</h2>
+ * Lane {@code i} becomes {@code x[i ^ s] ± x[i]}: one fma with a ±1 sign vector per stage. The
+ * partner is a {@code rearrange} ({@code vpermps} on AVX2) for {@code s ≥ 2}; for {@code s = 1} it
+ * is a 32-bit rotation of each 64-bit lane (two shifts and an or), which made the load pass 12 %
+ * faster on Zen 3: there {@code vpermps} issues only about once per 1.25 cycles, and the three lane
+ * stages were ~70 % of the load pass.
  *
  * <h2>Layouts</h2>
  * <ul>
- *   <li><b>fp32</b>: scratch position = element index; vectors load and store straight from and
- *       to the tensor.</li>
- *   <li><b>bf16, "paired"</b>: one {@link IntVector} load takes 2V bf16 values; the even elements
- *       are {@code int << 16}, the odd ones {@code int & 0xFFFF0000} (little-endian): two lane-wise
- *       ops instead of a cross-lane widening. The scratch keeps them as they fall: within each
- *       chunk of 2V elements, element {@code 2l + p} sits at position {@code V·p + l}. That is a
- *       permutation {@code π} of the index bits, and {@code H_n[π(i)][π(j)] = H_n[i][j]}, so the
- *       transform of the permuted row is the permuted transform; the store pass undoes {@code π}
- *       for free by packing vectors {@code 2c} and {@code 2c+1} back into one int store. For that
- *       it must hold both (vector bit 0), so the load pass takes bits 1–3 and reads each chunk
- *       twice, once per half (the second read hits L1). Sign vectors are permuted once per call.</li>
- *   <li><b>fp16</b>, small rows ({@code n < 8V}) and memory the Vector API cannot address (a heap
- *       segment not backed by {@code byte[]}): scalar loops widen the row into the scratch
- *       ({@code Float.float16ToFloat}, HotSpot's F16C intrinsic) and narrow it back; the butterflies
- *       in between are the same vector passes.</li>
+ *   <li><b>fp32</b>: scratch position = element index within the batch.</li>
+ *   <li><b>bf16, "paired"</b>: one {@link IntVector} load takes 2V bf16 values (a chunk); its even
+ *       elements are {@code int << 16} and its odd ones {@code int & 0xFFFF0000} (little-endian),
+ *       two lane-wise ops instead of a cross-lane widening. The scratch keeps them as they fall:
+ *       the even halves of all chunks of the batch fill {@code z[0, batch/2)} in order, the odd
+ *       halves {@code z[batch/2, batch)} ({@code ho} in the code). Within a block this is a
+ *       permutation {@code π} of the index bits (the pair bit moves to the top), and
+ *       {@code H_n[π(i)][π(j)] = H_n[i][j]}, so the transform of the permuted row is the permuted
+ *       transform; STORE stages the pair bit last and packs the two halves of each chunk back into
+ *       one int store, which undoes {@code π} for free. LOAD reads each chunk twice, once per half
+ *       (the second read hits L1), to keep 8 vectors in registers. Sign vectors are laid out once per
+ *       call. Used when a half block holds at least 8 vectors ({@code n ≥ 16V}).</li>
+ *   <li><b>fp16</b>, rows with {@code n < 8V} (bf16: {@code 16V}), and memory the Vector API
+ *       cannot address (a heap segment not backed by {@code byte[]}): scalar loops widen each row
+ *       into the scratch ({@code Float.float16ToFloat}, HotSpot's F16C intrinsic) and narrow it
+ *       back; the butterflies in between are the same vector passes. Below {@code n = 2V} the whole
+ *       transform is scalar.</li>
  * </ul>
  *
  * <h2>Rounding to bf16 without a NaN test</h2>
@@ -80,21 +94,26 @@ import org.offload4j.hadamard.HadamardSize;
  * Only the Vector API's own force-inlined methods get past the cutoff, so the lane stages and the
  * rounding are spelled out in each pass.
  *
- * <h2>Rejected alternatives</h2>
+ * <h2>Rejected alternatives (measured on the 2-core Zen 3 development VM)</h2>
  * <ul>
  *   <li>Widening bf16 with a {@code ShortVector → IntVector} conversion and narrowing with I2S:
  *       cross-lane shuffles on both sides, where the paired layout needs shifts and masks.</li>
  *   <li>One pass per stage over the scratch: 12 trips through L1 for {@code d = 4096} instead of
  *       3, load/store bound.</li>
- *   <li>A lane-only load pass followed by a radix-8 pass: simpler, one more L1 round trip per
- *       row (about 15 % at {@code d = 4096}).</li>
- *   <li>An 8×8 transpose so that the lane stages become vector stages: it costs about as many
- *       shuffles as the permute+fma lane stages it removes.</li>
+ *   <li>A native, 64-byte aligned scratch segment instead of the (16-byte aligned) {@code float[]}:
+ *       the segment access checks cost more than the split cache lines; the store pass ran ~20 %
+ *       slower.</li>
+ *   <li>{@code DoubleVector}/{@code LongVector} permutes for the stride-2 and stride-4 lane stages:
+ *       5 % slower than {@code vpermps}. Packing bf16 pairs with a 16-bit blend instead of
+ *       shift/and/or: 50 % slower store pass.</li>
+ *   <li>An 8×8 transpose so that the lane stages become vector stages: through the Vector API
+ *       every shuffle is a {@code vpermps}, and the transpose there and back costs more than the
+ *       lane stages it removes.</li>
  *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
  *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
  *
- * <p>Each call allocates only its plan and, when signs are given, their permuted copies; rows
+ * <p>Each call allocates only its plan and, when signs are given, their laid-out copies; rows
  * allocate nothing. Arguments are assumed valid ({@link org.offload4j.hadamard.Hadamard} checks them).
  */
 final class VectorHadamardKernel implements HadamardKernel {
@@ -119,8 +138,9 @@ final class VectorHadamardKernel implements HadamardKernel {
     private static final boolean VECTOR_LANES_OK = V >= 4 && V <= 16;
 
     /**
-     * Rows are transformed in batches of up to this many floats (16 KiB, half an L1), so that short
-     * rows share one pass of each kind; passes whose groups fit in it run sub-range by sub-range.
+     * Rows go through in batches of up to this many floats (16 KiB, half an L1), so that short rows
+     * share one pass of each kind; in longer rows the passes whose groups fit in it run sub-range by
+     * sub-range.
      */
     private static final int L1_FLOATS = 4096;
 

@@ -300,6 +300,37 @@ class VectorHadamardKernelTest {
         }
     }
 
+    /**
+     * +∞ and −∞ in one row meet in the butterflies: outputs where they cancel are the default NaN
+     * made mid-transform, the others ±∞. The bf16 store has no NaN test (see the kernel's class
+     * comment); this checks that such NaNs stay NaN and infinities stay infinite, element by element
+     * against the float64 reference, for every path.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
+    void infinitiesAndNaNsPropagate(DType dtype) {
+        for (int d : new int[] {16, 512, 4096, 12 * 64}) {
+            try (Tensor x = Tensor.allocate(dtype, 3, d); Tensor y = TensorFill.poison(Tensor.allocate(dtype, 3, d))) {
+                x.setFloat(0, 0, Float.POSITIVE_INFINITY);
+                x.setFloat(0, 1, Float.NEGATIVE_INFINITY);
+                x.setFloat(1, 3, Float.NaN);
+                x.setFloat(1, 5, 1f);
+                x.setFloat(2, d - 1, Float.NEGATIVE_INFINITY);
+                x.setFloat(2, 0, 2f);
+                HADAMARD.transform(x, y);
+                double[] want = HadamardReference.compute(x, HadamardSize.of(d), Hadamard.defaultScale(d), false, null, null);
+                float[] got = y.toFloatArray();
+                for (int i = 0; i < got.length; i++) {
+                    if (Double.isNaN(want[i])) {
+                        assertTrue(Float.isNaN(got[i]), dtype + " d=" + d + " element " + i + ": want NaN, got " + got[i]);
+                    } else {
+                        assertEquals((float) want[i], got[i], dtype + " d=" + d + " element " + i);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void theBackendHandsOutTheKernel() {
         assertTrue(CPU.kernels(HadamardKernel.class).orElseThrow() instanceof VectorHadamardKernel);

@@ -26,8 +26,8 @@ import org.offload4j.core.Tensor;
  *
  * <p><b>Accepted input.</b>
  * <ul>
- *   <li>{@code in} and {@code out}: open host tensors, dtype FP32, BF16 or FP16, {@code out} of
- *       the same dtype and shape as {@code in}; any row stride.</li>
+ *   <li>{@code in} and {@code out}: open tensors on the same device, dtype FP32, BF16 or FP16,
+ *       {@code out} writable and of the same dtype and shape as {@code in}; any row stride.</li>
  *   <li>{@code d}: {@value HadamardSize#MAX_D} at most, a power of two ≥ 2, or {@code m · 2^k} with
  *       {@code m ∈ {12, 20, 28, 40}} ({@link HadamardSize#ACCEPTED}).</li>
  *   <li>{@code scale}: finite (default {@link #defaultScale(int) 1/√d}).</li>
@@ -122,6 +122,9 @@ public final class Hadamard {
     static HadamardSize check(Tensor in, Tensor out) {
         Args.live(in, "in");
         Args.live(out, "out");
+        if (out.segment().isReadOnly()) {
+            throw new IllegalArgumentException("out (" + out.describe() + ") is read-only; it must be writable memory");
+        }
         Args.dtype(in, "in", DTYPES);
         if (out.dtype() != in.dtype()) {
             throw new IllegalArgumentException("out has dtype " + out.dtype() + "; expected the dtype of in, " + in.dtype());

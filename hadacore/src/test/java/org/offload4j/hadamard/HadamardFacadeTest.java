@@ -177,6 +177,16 @@ class HadamardFacadeTest {
     }
 
     @Test
+    void rejectsReadOnlyOutput() {
+        try (Tensor x = Tensor.allocate(DType.FP32, 2, 64); Tensor y = Tensor.allocate(DType.FP32, 2, 64)) {
+            Tensor readOnly = Tensor.wrap(y.segment().asReadOnly(), DType.FP32, new long[] {2, 64});
+            assertRejected(y, "out (fp32[2, 64]@host) is read-only", () -> hadamard.transform(x, readOnly));
+            hadamard.transform(readOnly, x); // a read-only input is fine
+            assertEquals(1, backend.calls.get());
+        }
+    }
+
+    @Test
     void rejectsNonFiniteScales() {
         try (Tensor x = Tensor.allocate(DType.FP32, 2, 64); Tensor y = TensorFill.poison(Tensor.allocate(DType.FP32, 2, 64))) {
             for (float scale : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
