@@ -8,8 +8,9 @@ import jdk.incubator.vector.VectorSpecies;
 import org.offload4j.attention.AttentionKernel;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Device;
-import org.offload4j.w4a16.W4A16Kernel;
+import org.offload4j.hadamard.HadamardKernel;
 import org.offload4j.moe.MoeKernel;
+import org.offload4j.w4a16.W4A16Kernel;
 
 /**
  * The Vector API backend: every op on the host CPU, SIMD through {@code jdk.incubator.vector}
@@ -34,9 +35,10 @@ final class CpuBackend implements Backend {
         Device device = new Device("cpu", 0, cpuName(), true);
         // One entry per op: the op module's kernel interface and the Vector API implementation.
         Map<Class<?>, Object> kernels = Map.ofEntries(
+                Map.entry(HadamardKernel.class, new VectorHadamardKernel()),
                 Map.entry(W4A16Kernel.class, new VectorW4A16Kernel()),
-                Map.entry(MoeKernel.class, new VectorMoeKernel()),
-                Map.entry(AttentionKernel.class, new VectorAttentionKernel())
+                Map.entry(AttentionKernel.class, new VectorAttentionKernel()),
+                Map.entry(MoeKernel.class, new VectorMoeKernel())
         );
         return new CpuBackend(device, kernels);
     }

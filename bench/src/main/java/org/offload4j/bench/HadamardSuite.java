@@ -1,0 +1,174 @@
+package org.offload4j.bench;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.offload4j.core.Accuracy;
+import org.offload4j.core.Backend;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+import org.offload4j.hadamard.Hadamard;
+import org.offload4j.hadamard.HadamardReference;
+import org.offload4j.hadamard.HadamardSize;
+
+/**
+ * Hadamard cases: {@code y = x · H_d / sqrt(d)} out of place over {@code elements / d} rows.
+ * Size syntax {@code d} or {@code d@elements}; the default tensor is 2^25 elements (64 MiB of
+ * bf16), larger than the last-level cache, so the floor is DRAM bandwidth.
+ */
+final class HadamardSuite implements OpSuite {
+    static final long DEFAULT_ELEMENTS = 1L << 25;
+    private static final int SAMPLE_ROWS = 4;
+
+    @Override
+    public String name() {
+        return "hadamard";
+    }
+
+    @Override
+    public String sizeSyntax() {
+        return "d or d@elements (d = 2^k ≤ 32768 or m·2^k, m ∈ {12, 20, 28, 40}; elements default 2^25)";
+    }
+
+    @Override
+    public List<String> defaultSizes(boolean full) {
+        if (!full) {
+            return List.of("128", "1024", "4096", "32768", "12288");
+        }
+        List<String> sizes = new ArrayList<>();
+        for (int d = 16; d <= HadamardSize.MAX_D; d *= 2) {
+            sizes.add(Integer.toString(d));
+        }
+        sizes.addAll(List.of("12288", "10240", "14336", "20480"));
+        return sizes;
+    }
+
+    @Override
+    public List<DType> dtypes() {
+        return List.of(DType.BF16, DType.FP16, DType.FP32);
+    }
+
+    @Override
+    public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
+        String[] parts = size.split("@", 2);
+        int d;
+        long elements;
+        try {
+            d = Integer.parseInt(parts[0].trim());
+            elements = parts.length == 2 ? Long.parseLong(parts[1].trim()) : DEFAULT_ELEMENTS;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("hadamard size '" + size + "' is not " + sizeSyntax());
+        }
+        HadamardSize plan = HadamardSize.of(d);
+        long rows = Math.max(1, elements / d);
+        return new Case(Hadamard.create(backend), plan, rows, dtype, seed);
+    }
+
+    private static final class Case implements BenchCase {
+        private final Hadamard op;
+        private final HadamardSize plan;
+        private final long rows;
+        private final DType dtype;
+        private final long seed;
+        private final Tensor in;
+        private final Tensor out;
+
+        Case(Hadamard op, HadamardSize plan, long rows, DType dtype, long seed) {
+            this.op = op;
+            this.plan = plan;
+            this.rows = rows;
+            this.dtype = dtype;
+            this.seed = seed;
+            this.in = TensorFill.gaussian(Tensor.allocate(dtype, rows, plan.d()), seed, 1.0);
+            this.out = Tensor.allocate(dtype, rows, plan.d());
+        }
+
+        @Override
+        public String op() {
+            return "hadamard";
+        }
+
+        @Override
+        public String label() {
+            return "d=" + plan.d() + " rows=" + rows;
+        }
+
+        @Override
+        public double sizeMetric() {
+            return plan.d();
+        }
+
+        @Override
+        public String dtype() {
+            return dtype.toString();
+        }
+
+        @Override
+        public double bytesMoved() {
+            return 2.0 * dtype.byteSize(rows * plan.d());
+        }
+
+        @Override
+        public double flops() {
+            // log2(n) butterfly stages of d add/subs, the m-point stage (m − 1 adds per output), the scale.
+            double perRow = (double) plan.d() * (plan.log2n() + (plan.m() > 1 ? plan.m() - 1 : 0) + 1);
+            return perRow * rows;
+        }
+
+        @Override
+        public void run() {
+            op.transform(in, out);
+        }
+
+        @Override
+        public double check() {
+            TensorFill.poison(out);
+            run();
+            if (TensorFill.hasPoison(out)) {
+                return Double.NaN;
+            }
+            // The reference costs O(d²) per row at worst, so compare a sample: first, last and random rows.
+            SplittableRandom rnd = new SplittableRandom(seed ^ 0x5EED);
+            List<Long> sample = new ArrayList<>(List.of(0L, rows - 1));
+            for (int i = 0; i < SAMPLE_ROWS; i++) {
+                sample.add(rnd.nextLong(rows));
+            }
+            double num = 0;
+            double den = 0;
+            for (long r : sample) {
+                try (Tensor inRow = row(in, r); Tensor outRow = row(out, r)) {
+                    double[] ref = HadamardReference.compute(inRow, plan, Hadamard.defaultScale(plan.d()), false, null, null);
+                    double e = Accuracy.relativeL2(ref, outRow);
+                    double n2 = 0;
+                    for (double v : ref) {
+                        n2 += v * v;
+                    }
+                    num += e * e * n2;
+                    den += n2;
+                }
+            }
+            return Math.sqrt(num / den);
+        }
+
+        private static Tensor row(Tensor t, long r) {
+            long bytes = t.dtype().byteSize(t.cols());
+            return Tensor.wrap(t.segment().asSlice(t.rowByteOffset(r), bytes), t.dtype(), 1, t.cols());
+        }
+
+        @Override
+        public double tolerance() {
+            return switch (dtype) {
+                case BF16 -> 4e-3;
+                case FP16 -> 1e-3;
+                default -> 1e-6;
+            };
+        }
+
+        @Override
+        public void close() {
+            in.close();
+            out.close();
+        }
+    }
+}

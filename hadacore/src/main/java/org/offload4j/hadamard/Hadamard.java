@@ -1,0 +1,160 @@
+package org.offload4j.hadamard;
+
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.Set;
+import org.offload4j.core.Args;
+import org.offload4j.core.Backend;
+import org.offload4j.core.Backends;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+
+/**
+ * The fast Hadamard transform along the last dimension of a tensor.
+ *
+ * <p><b>What it computes.</b> For every row {@code x} of {@code in} (a tensor of any rank whose
+ * last dimension is {@code d}; the leading dimensions are the rows),
+ * {@link #transform(Tensor, Tensor, float) transform} writes {@code y = scale · x · H_d} to the
+ * same row of {@code out}, and {@link #inverse(Tensor, Tensor, float) inverse} writes
+ * {@code y = scale · x · H_dᵀ}. {@code H_d = H_m ⊗ H_n} is the {@code d × d} ±1 Hadamard matrix
+ * of {@link HadamardSize} and {@link HadamardMatrices}: Sylvester's (natural order,
+ * {@code H[i][j] = (−1)^popcount(i & j)}) for {@code d = 2^k}, and the Kronecker product of a fixed
+ * {@code H_m}, {@code m ∈ {12, 20, 28, 40}}, with Sylvester's {@code H_n} otherwise (row element
+ * {@code i = a·n + b}). Since {@code H_d · H_dᵀ = d · I}, the default scale {@code 1/√d} makes the
+ * transform orthonormal and {@code inverse} its exact inverse (up to rounding). For powers of two
+ * and for {@code m = 28} {@code H_d} is symmetric and both methods compute the same thing.
+ *
+ * <p><b>Accepted input.</b>
+ * <ul>
+ *   <li>{@code in} and {@code out}: open tensors on the same device, dtype FP32, BF16 or FP16,
+ *       {@code out} writable and of the same dtype and shape as {@code in}; any row stride.</li>
+ *   <li>{@code d}: {@value HadamardSize#MAX_D} at most, a power of two ≥ 2, or {@code m · 2^k} with
+ *       {@code m ∈ {12, 20, 28, 40}} ({@link HadamardSize#ACCEPTED}).</li>
+ *   <li>{@code scale}: finite (default {@link #defaultScale(int) 1/√d}).</li>
+ *   <li>Memory: {@code out} is either the same storage as {@code in} (same bytes, same row
+ *       stride: in place) or shares no byte with it; a partial overlap is rejected.</li>
+ * </ul>
+ * Everything is checked before any work; a violation throws {@link IllegalArgumentException}
+ * naming the argument, what was given and what is accepted, and {@code out} is left untouched.
+ *
+ * <p><b>Numerics.</b> Inputs are widened exactly to fp32, all sums are accumulated in fp32, and
+ * each output is rounded once to the output dtype (round to nearest, ties to even; NaN stays NaN,
+ * overflow becomes infinity). Relative L2 error against the float64 reference
+ * ({@link HadamardReference}) is within 4e-3 for bf16, 1e-3 for fp16 and 1e-6 for fp32 (the
+ * final rounding dominates for the 16-bit types).
+ *
+ * <p>An instance holds the backend chosen at creation and is safe for concurrent use.
+ */
+public final class Hadamard {
+    private static final Set<DType> DTYPES = EnumSet.of(DType.FP32, DType.BF16, DType.FP16);
+
+    private final Backend backend;
+    private final HadamardKernel kernel;
+
+    private Hadamard(Backend backend, HadamardKernel kernel) {
+        this.backend = backend;
+        this.kernel = kernel;
+    }
+
+    /**
+     * The transform on the default backend: the forced one ({@code -Doffload.backend=…}), else the
+     * highest-priority available backend that implements {@link HadamardKernel}.
+     *
+     * @throws org.offload4j.core.BackendUnavailableException when no backend can run it
+     */
+    public static Hadamard create() {
+        Backends.Selected<HadamardKernel> s = Backends.kernelsFor(HadamardKernel.class);
+        return new Hadamard(s.backend(), s.kernels());
+    }
+
+    /**
+     * The transform on the given backend.
+     *
+     * @throws IllegalArgumentException when {@code backend} is null
+     * @throws org.offload4j.core.BackendUnavailableException when it does not implement the op
+     */
+    public static Hadamard create(Backend backend) {
+        Args.notNull(backend, "backend");
+        Backends.Selected<HadamardKernel> s = Backends.kernelsFrom(backend, HadamardKernel.class);
+        return new Hadamard(s.backend(), s.kernels());
+    }
+
+    /** The backend that runs the transforms. */
+    public Backend backend() {
+        return backend;
+    }
+
+    /** {@code 1/√d} rounded to float: the scale that makes the transform orthonormal. */
+    public static float defaultScale(int d) {
+        return (float) (1.0 / Math.sqrt(d));
+    }
+
+    /** {@code out = in · H_d / √d} row by row (orthonormal); see the class description. */
+    public void transform(Tensor in, Tensor out) {
+        HadamardSize size = check(in, out);
+        run(in, out, size, defaultScale(size.d()), false, null, null);
+    }
+
+    /** {@code out = scale · in · H_d} row by row; see the class description. */
+    public void transform(Tensor in, Tensor out, float scale) {
+        HadamardSize size = check(in, out);
+        Args.finite(scale, "scale");
+        run(in, out, size, scale, false, null, null);
+    }
+
+    /** {@code out = in · H_dᵀ / √d} row by row: the exact inverse of {@link #transform(Tensor, Tensor)}. */
+    public void inverse(Tensor in, Tensor out) {
+        HadamardSize size = check(in, out);
+        run(in, out, size, defaultScale(size.d()), true, null, null);
+    }
+
+    /** {@code out = scale · in · H_dᵀ} row by row; see the class description. */
+    public void inverse(Tensor in, Tensor out, float scale) {
+        HadamardSize size = check(in, out);
+        Args.finite(scale, "scale");
+        run(in, out, size, scale, true, null, null);
+    }
+
+    /**
+     * Every check on the tensors (not on the scale); returns the size plan of their last
+     * dimension. Package-private for {@link RandomizedRotation}, which then calls {@link #run}.
+     */
+    static HadamardSize check(Tensor in, Tensor out) {
+        Args.live(in, "in");
+        Args.live(out, "out");
+        if (out.segment().isReadOnly()) {
+            throw new IllegalArgumentException("out (" + out.describe() + ") is read-only; it must be writable memory");
+        }
+        Args.dtype(in, "in", DTYPES);
+        if (out.dtype() != in.dtype()) {
+            throw new IllegalArgumentException("out has dtype " + out.dtype() + "; expected the dtype of in, " + in.dtype());
+        }
+        if (!Arrays.equals(in.shape(), out.shape())) {
+            throw new IllegalArgumentException("out has shape " + Arrays.toString(out.shape())
+                    + "; expected the shape of in, " + Arrays.toString(in.shape()));
+        }
+        if (!in.device().equals(out.device())) {
+            throw new IllegalArgumentException("out is on " + out.device() + "; expected the device of in, " + in.device());
+        }
+        long d = in.cols();
+        if (!HadamardSize.isSupported(d)) {
+            throw new IllegalArgumentException("in has last dimension d = " + d + " (shape "
+                    + Arrays.toString(in.shape()) + "), not a supported Hadamard size; accepted: " + HadamardSize.ACCEPTED);
+        }
+        Args.inPlaceOrDisjoint(in, "in", out, "out");
+        return HadamardSize.of((int) d);
+    }
+
+    /** Runs a checked call; the sign arrays, when present, have {@code size.d()} elements. */
+    void run(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose, float[] preSigns, float[] postSigns) {
+        if (in.rows() == 0) {
+            return;
+        }
+        kernel.transform(in, out, size, scale, transpose, preSigns, postSigns);
+    }
+
+    @Override
+    public String toString() {
+        return "Hadamard on " + backend.name();
+    }
+}
