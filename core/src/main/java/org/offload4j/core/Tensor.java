@@ -22,7 +22,7 @@ import org.offload4j.core.numerics.Fp8Overflow;
  *
  * <p><b>Lifetime.</b> A tensor is tied to an {@link Arena}: {@link #allocate(DType, long...)}
  * gives it its own (shared) arena, freed by {@link #close()}; {@link #allocate(Arena, DType,
- * long...)} and {@link #wrap} use the caller's, which frees the memory when it is closed
+ * long...)} and {@link #wrap}/{@link #wrapStrided} use the caller's, which frees the memory when it is closed
  * ({@link #close()} then only marks this view unusable). Any use after close throws
  * {@link IllegalStateException}; nothing reads freed memory.
  *
@@ -88,7 +88,7 @@ public final class Tensor implements AutoCloseable {
      * A tensor over existing host memory (not copied), with the given row stride in elements.
      * The segment must hold {@code (rows − 1) · rowStride + cols} elements.
      */
-    public static Tensor wrap(MemorySegment segment, DType dtype, long rowStride, long... shape) {
+    public static Tensor wrapStrided(MemorySegment segment, DType dtype, long rowStride, long... shape) {
         if (segment == null) {
             throw new IllegalArgumentException("segment must not be null");
         }
@@ -112,7 +112,7 @@ public final class Tensor implements AutoCloseable {
     /** A contiguous tensor over existing host memory. */
     public static Tensor wrap(MemorySegment segment, DType dtype, long... shape) {
         long[] s = checkShape(dtype, shape);
-        return wrap(segment, dtype, s.length == 0 ? 1 : s[s.length - 1], s);
+        return wrapStrided(segment, dtype, s.length == 0 ? 1 : s[s.length - 1], s);
     }
 
     /** A new host tensor holding {@code values} (row-major), each rounded to {@code dtype}. */

@@ -72,7 +72,6 @@ class ArgsTest {
         assertMentions(fails(() -> Args.finite(Float.POSITIVE_INFINITY, "softmaxScale")), "softmaxScale", "Infinity");
     }
 
-    /** (Tensor.wrap(seg, dtype, 8, 8) does not compile: the two wrap overloads are ambiguous; arrays pick one.) */
     @Test
     void inPlaceOrDisjoint() {
         try (Arena arena = Arena.ofConfined()) {

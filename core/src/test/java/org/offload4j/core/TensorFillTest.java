@@ -48,7 +48,7 @@ class TensorFillTest {
             for (int k = 0; k < rows * stride; k++) {
                 flat.setFloat(0, k, 2f);
             }
-            Tensor x = Tensor.wrap(seg, t, stride, new long[] {rows, cols});
+            Tensor x = Tensor.wrapStrided(seg, t, stride, new long[] {rows, cols});
             TensorFill.poison(x);
             for (int k = 0; k < rows * stride; k++) {
                 float v = flat.getFloat(0, k);

@@ -25,14 +25,12 @@ import org.offload4j.core.numerics.Fp8Overflow;
 
 class TensorTest {
 
-    // Tensor.wrap(seg, dtype, 4, 8) does not compile (the contiguous and the strided overloads are
-    // ambiguous for any literal shape), so the tests reach them through arrays.
     private static Tensor contiguous(MemorySegment seg, DType dtype, long... shape) {
         return Tensor.wrap(seg, dtype, shape);
     }
 
     private static Tensor strided(MemorySegment seg, DType dtype, long rowStride, long... shape) {
-        return Tensor.wrap(seg, dtype, rowStride, shape);
+        return Tensor.wrapStrided(seg, dtype, rowStride, shape);
     }
 
     private static void assertMentions(Exception e, String... parts) {

@@ -97,9 +97,9 @@ class VectorAttentionKernelTest {
             Fp8Tensor q = new Fp8Tensor(strided(arena, qd.data(), d + 32), qd.scales());
             Fp8Tensor k = new Fp8Tensor(strided(arena, kd.data(), d + 1), kd.scales());
             Fp8Tensor v = new Fp8Tensor(strided(arena, vd.data(), d + 7), vd.scales());
-            Tensor out = TensorFill.poison(Tensor.wrap(arena.allocate(2L * (b * hq * sq) * (d + 8)), DType.BF16, d + 8,
+            Tensor out = TensorFill.poison(Tensor.wrapStrided(arena.allocate(2L * (b * hq * sq) * (d + 8)), DType.BF16, d + 8,
                     new long[] {b, hq, sq, d}));
-            Tensor lse = TensorFill.poison(Tensor.wrap(arena.allocate(4L * (b * hq) * (sq + 3)), DType.FP32, sq + 3,
+            Tensor lse = TensorFill.poison(Tensor.wrapStrided(arena.allocate(4L * (b * hq) * (sq + 3)), DType.FP32, sq + 3,
                     new long[] {b, hq, sq}));
             AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
             ATTENTION.forward(q, k, v, opts, out, lse);
@@ -111,7 +111,7 @@ class VectorAttentionKernelTest {
     private static Tensor strided(Arena arena, Tensor t, long stride) {
         MemorySegment seg = arena.allocate(t.dtype().byteSize((t.rows() - 1) * stride + t.cols()));
         seg.fill((byte) 0x7F);
-        Tensor s = Tensor.wrap(seg, t.dtype(), stride, t.shape());
+        Tensor s = Tensor.wrapStrided(seg, t.dtype(), stride, t.shape());
         for (long r = 0; r < t.rows(); r++) {
             MemorySegment.copy(t.segment(), t.rowByteOffset(r), seg, s.rowByteOffset(r), t.dtype().byteSize(t.cols()));
         }

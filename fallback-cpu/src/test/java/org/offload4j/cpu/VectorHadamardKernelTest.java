@@ -170,8 +170,8 @@ class VectorHadamardKernelTest {
                 MemorySegment inSeg = arena.allocate(dtype.byteSize(rows * inStride), 64);
                 MemorySegment outSeg = arena.allocate(dtype.byteSize(rows * outStride), 64);
                 outSeg.fill((byte) 0x5A);
-                Tensor x = TensorFill.gaussian(Tensor.wrap(inSeg, dtype, inStride, new long[] {rows, d}), seed, 1.0);
-                Tensor y = TensorFill.poison(Tensor.wrap(outSeg, dtype, outStride, new long[] {rows, d}));
+                Tensor x = TensorFill.gaussian(Tensor.wrapStrided(inSeg, dtype, inStride, new long[] {rows, d}), seed, 1.0);
+                Tensor y = TensorFill.poison(Tensor.wrapStrided(outSeg, dtype, outStride, new long[] {rows, d}));
                 double[] want = HadamardReference.compute(x, HadamardSize.of(d), Hadamard.defaultScale(d), false, null, null);
                 HADAMARD.transform(x, y);
                 assertClose(want, y, seed, dtype + " strided d=" + d);

@@ -460,9 +460,9 @@ class VectorMoeKernelTest {
             double[] want = MoeReference.forward(l.x, r, l.weights);
             // Strided x and out.
             long stride = dModel + 12;
-            Tensor xs = Tensor.wrap(l.arena.allocate(2 * stride * tokens, 64), DType.BF16, stride, new long[] {tokens, dModel});
+            Tensor xs = Tensor.wrapStrided(l.arena.allocate(2 * stride * tokens, 64), DType.BF16, stride, new long[] {tokens, dModel});
             xs.copyFrom(l.x.toFloatArray());
-            Tensor outs = TensorFill.poison(Tensor.wrap(l.arena.allocate(2 * stride * tokens, 64), DType.BF16, stride,
+            Tensor outs = TensorFill.poison(Tensor.wrapStrided(l.arena.allocate(2 * stride * tokens, 64), DType.BF16, stride,
                     new long[] {tokens, dModel}));
             l.layer.forward(xs, r, outs);
             assertClose(want, outs, seed, "strided x and out");

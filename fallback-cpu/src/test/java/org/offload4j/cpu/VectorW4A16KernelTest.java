@@ -131,7 +131,7 @@ class VectorW4A16KernelTest {
         long stride = cols + pad;
         MemorySegment seg = arena.allocate(type.byteSize((rows - 1) * stride + cols), 64);
         seg.fill(GAP);
-        return Tensor.wrap(seg, type, stride, new long[] {rows, cols});
+        return Tensor.wrapStrided(seg, type, stride, new long[] {rows, cols});
     }
 
     /** Raw GPTQ words (every q and z value, random zeros) rather than RTN output, and the QuantizedWeight overload. */

@@ -93,8 +93,8 @@ class W4A16FacadeTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment xs = arena.allocate(2L * ((M - 1) * (K + 8) + K), 64);
             MemorySegment ys = arena.allocate(2L * ((M - 1) * (N + 24) + N), 64);
-            Tensor xw = Tensor.wrap(xs, DType.BF16, K + 8, new long[] {M, K});
-            Tensor yw = Tensor.wrap(ys, DType.BF16, N + 24, new long[] {M, N});
+            Tensor xw = Tensor.wrapStrided(xs, DType.BF16, K + 8, new long[] {M, K});
+            Tensor yw = Tensor.wrapStrided(ys, DType.BF16, N + 24, new long[] {M, N});
             TensorFill.gaussian(xw, 3, 1);
             op.matmul(xw, prepared, bias, yw);
             assertTrue(Accuracy.relativeL2(W4A16Reference.product(xw, weight, bias), yw) < 5e-3);
