@@ -12,8 +12,9 @@ public final class Timing {
 
     /** Timing budget of one case. */
     public record Budget(int minWarmupRuns, long warmupNanos, int minRuns, int maxRuns, long measureNanos) {
-        public static final Budget QUICK = new Budget(3, 150_000_000L, 5, 40, 400_000_000L);
-        public static final Budget FULL = new Budget(5, 1_000_000_000L, 10, 200, 2_000_000_000L);
+        /** Enough warm-up for C2 to compile the vector kernels (about half a second of runs); measured on 2 cores. */
+        public static final Budget QUICK = new Budget(10, 700_000_000L, 7, 60, 500_000_000L);
+        public static final Budget FULL = new Budget(20, 1_500_000_000L, 15, 300, 2_000_000_000L);
     }
 
     /** Result of timing: median and count. */
