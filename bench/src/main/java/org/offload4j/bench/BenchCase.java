@@ -25,6 +25,15 @@ public interface BenchCase extends AutoCloseable {
     /** Floating-point operations of the op (multiply-add counted as two). */
     double flops();
 
+    /**
+     * Whether the fp32 GEMM rate bounds this op: true for ops made of matrix products. False for
+     * ops whose arithmetic is adds and subtracts (the Hadamard butterflies), which that rate does
+     * not measure; their floor is the memory floor alone.
+     */
+    default boolean matmulBound() {
+        return true;
+    }
+
     /** Runs the op once on the case's inputs (timed). */
     void run();
 

@@ -13,6 +13,7 @@ import java.util.concurrent.Callable;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Backends;
 import org.offload4j.core.DType;
+import org.offload4j.core.Floors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -21,8 +22,9 @@ import picocli.CommandLine.Parameters;
 /**
  * {@code offload bench [OP…]}: for each case, a correctness check of a sample against the
  * float64 reference (outputs poisoned first), the median time after warm-up, the achieved GB/s
- * and TFLOP/s, and the percentage of the floor (the copy bandwidth measured at the start of the
- * same run). Exits 1 if any case is incorrect.
+ * and TFLOP/s, and the percentage of the floor: the larger of bytes / copy bandwidth and
+ * FLOPs / fp32 GEMM rate, both measured by the backend ({@link Floors}) at the start of the
+ * same run. Exits 1 if any case is incorrect.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmark the ops: correctness vs float64, median time, GB/s, % of the measured floor.")
@@ -87,9 +89,17 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
 
-        err.println("Measuring the floor (copy bandwidth) on " + b.name() + " ...");
-        double copy = HostFloors.copyBandwidth(Runtime.getRuntime().availableProcessors(), budget);
-        Reports.RunInfo info = new Reports.RunInfo(b.name(), b.description(), copy, 0,
+        Floors floors = b.kernels(Floors.class).orElse(null);
+        double copy = Double.NaN;
+        double matmul = 0;
+        if (floors == null) {
+            err.println("Backend " + b.name() + " cannot measure its ceilings: % of floor stays empty.");
+        } else {
+            err.println("Measuring the ceilings of " + b.name() + " (copy bandwidth, fp32 GEMM rate) ...");
+            copy = floors.copyBytesPerSecond();
+            matmul = floors.matmulFlopsPerSecond();
+        }
+        Reports.RunInfo info = new Reports.RunInfo(b.name(), b.description(), copy, matmul,
                 "Java " + Runtime.version() + " " + System.getProperty("java.vm.name"),
                 ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
 
@@ -98,7 +108,7 @@ public final class BenchCommand implements Callable<Integer> {
             int done = 0;
             for (Plan p : plan) {
                 bar.update(done, p.suite().name() + " " + p.size() + " " + p.dtype());
-                results.add(runCase(b, p, budget, copy));
+                results.add(runCase(b, p, budget, copy, matmul));
                 bar.update(++done, p.suite().name() + " " + p.size() + " " + p.dtype());
             }
         }
@@ -119,12 +129,12 @@ public final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy) {
+    private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy, double matmul) {
         try (BenchCase c = p.suite().create(b, p.size(), p.dtype(), seed, full)) {
             double error = c.check();
             Timing.Measured m = Timing.measure(c::run, budget);
             return new BenchResult(c.op(), c.label(), c.sizeMetric(), c.dtype(), b.name(), error, c.tolerance(),
-                    m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, 0);
+                    m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, c.matmulBound() ? matmul : 0);
         }
     }
 

@@ -117,6 +117,11 @@ final class HadamardSuite implements OpSuite {
         }
 
         @Override
+        public boolean matmulBound() {
+            return false;
+        }
+
+        @Override
         public void run() {
             op.transform(in, out);
         }

@@ -27,7 +27,7 @@ public final class Reports {
     static String table(RunInfo info, List<BenchResult> results) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "backend %s: %s%n", info.backend(), info.backendDescription()));
-        sb.append(String.format(Locale.ROOT, "floor: copy bandwidth %.1f GB/s (read + write, measured now)%s%n",
+        sb.append(String.format(Locale.ROOT, "ceilings measured now: copy %.1f GB/s (read + write)%s%n",
                 info.copyBytesPerSecond() / 1e9,
                 info.flopsPerSecond() > 0 ? String.format(Locale.ROOT, ", fp32 GEMM %.1f GFLOP/s", info.flopsPerSecond() / 1e9) : ""));
         String[][] rows = new String[results.size()][];

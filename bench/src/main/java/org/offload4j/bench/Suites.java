@@ -9,7 +9,7 @@ public final class Suites {
     private Suites() {}
 
     public static List<OpSuite> all() {
-        return List.of(new HadamardSuite(), new W4A16Suite());
+        return List.of(new HadamardSuite(), new W4A16Suite(), new AttentionSuite(), new MoeSuite());
     }
 
     public static Optional<OpSuite> named(String name) {

@@ -27,4 +27,26 @@ class CliTest {
     void unknownBackendFailsWithoutRunning() {
         assertEquals(1, OffloadCli.execute("bench", "--backend", "no-such-backend"));
     }
+
+    @Test
+    void everyOpBenchmarksCorrectlyOnTinySizesAndWritesJsonAndPlot(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path json = dir.resolve("r.json");
+        java.nio.file.Path svg = dir.resolve("r.svg");
+        for (String[] op : new String[][] {{"hadamard", "256@4096"}, {"w4a16", "3x64x256:32"}, {"attention", "4x2x33x65x64c"},
+                {"moe", "9x4x2x64x32"}}) {
+            int rc = OffloadCli.execute("bench", op[0], "--sizes", op[1], "--format", "json", "--out", json.toString(),
+                    "--plot", svg.toString());
+            assertEquals(0, rc, op[0] + " failed its correctness check or crashed");
+            String report = java.nio.file.Files.readString(json);
+            assertTrue(report.contains("\"op\": \"" + op[0] + "\"") && report.contains("\"correct\": true"), report);
+            assertTrue(java.nio.file.Files.readString(svg).contains(op[0] + ": throughput vs size"));
+        }
+    }
+
+    @Test
+    void badSizeIsReportedWithTheSyntax() {
+        assertEquals(1, OffloadCli.execute("bench", "hadamard", "--sizes", "24x"));
+        assertEquals(1, OffloadCli.execute("bench", "w4a16", "--sizes", "1x4096"));
+    }
 }

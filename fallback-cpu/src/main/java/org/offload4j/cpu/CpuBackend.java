@@ -8,6 +8,7 @@ import jdk.incubator.vector.VectorSpecies;
 import org.offload4j.attention.AttentionKernel;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Device;
+import org.offload4j.core.Floors;
 import org.offload4j.hadamard.HadamardKernel;
 import org.offload4j.moe.MoeKernel;
 import org.offload4j.w4a16.W4A16Kernel;
@@ -38,7 +39,8 @@ final class CpuBackend implements Backend {
                 Map.entry(HadamardKernel.class, new VectorHadamardKernel()),
                 Map.entry(W4A16Kernel.class, new VectorW4A16Kernel()),
                 Map.entry(AttentionKernel.class, new VectorAttentionKernel()),
-                Map.entry(MoeKernel.class, new VectorMoeKernel())
+                Map.entry(MoeKernel.class, new VectorMoeKernel()),
+                Map.entry(Floors.class, new CpuFloors())
         );
         return new CpuBackend(device, kernels);
     }

@@ -1,0 +1,181 @@
+package org.offload4j.bench;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.Locale;
+import org.offload4j.attention.Attention;
+import org.offload4j.attention.AttentionOptions;
+import org.offload4j.attention.AttentionReference;
+import org.offload4j.attention.AttentionShape;
+import org.offload4j.attention.Fp8Quantizer;
+import org.offload4j.attention.Fp8Tensor;
+import org.offload4j.attention.ScaleGranularity;
+import org.offload4j.core.Accuracy;
+import org.offload4j.core.Backend;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+
+/**
+ * FP8 attention cases on E4M3 inputs with per-head scales (quantized once from seeded bf16 data
+ * at set-up), output bf16. Size syntax {@code HqxHkvxSqxSkvxD}, {@code c} appended for causal,
+ * batch 1: {@code 8x2x1024x1024x128c}.
+ *
+ * <p>The check compares the last {@value #SAMPLE_QUERIES} query rows of every head with the
+ * float64 reference on the dequantized inputs; with the causal mask aligned bottom-right, the
+ * last rows of a query block see exactly the keys they see in the whole problem.
+ */
+final class AttentionSuite implements OpSuite {
+    static final int SAMPLE_QUERIES = 16;
+
+    @Override
+    public String name() {
+        return "attention";
+    }
+
+    @Override
+    public String sizeSyntax() {
+        return "HqxHkvxSqxSkvxD, optionally followed by c for causal (batch 1; D ∈ {64, 128, 256})";
+    }
+
+    @Override
+    public List<String> defaultSizes(boolean full) {
+        if (!full) {
+            return List.of("8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x1x4096x128");
+        }
+        return List.of("8x2x512x512x128", "8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x2048x2048x128c",
+                "8x2x1024x1024x64", "8x2x1024x1024x256", "8x8x1024x1024x128", "8x1x1024x1024x128",
+                "8x2x1x4096x128", "32x8x1x8192x128");
+    }
+
+    @Override
+    public List<DType> dtypes() {
+        return List.of(DType.BF16);
+    }
+
+    @Override
+    public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
+        String s = size.trim().toLowerCase(Locale.ROOT);
+        boolean causal = s.endsWith("c");
+        String[] dims = (causal ? s.substring(0, s.length() - 1) : s).split("x");
+        int[] v = new int[5];
+        try {
+            if (dims.length != 5) {
+                throw new NumberFormatException();
+            }
+            for (int i = 0; i < 5; i++) {
+                v[i] = Integer.parseInt(dims[i].trim());
+            }
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("attention size '" + size + "' is not " + sizeSyntax());
+        }
+        return new Case(Attention.create(backend), new AttentionShape(1, v[0], v[1], v[2], v[3], v[4]), causal, seed);
+    }
+
+    private static final class Case implements BenchCase {
+        private final Attention op;
+        private final AttentionShape shape;
+        private final AttentionOptions options;
+        private final Fp8Tensor q;
+        private final Fp8Tensor k;
+        private final Fp8Tensor v;
+        private final Tensor out;
+
+        Case(Attention op, AttentionShape shape, boolean causal, long seed) {
+            this.op = op;
+            this.shape = shape;
+            this.options = AttentionOptions.defaults().withCausal(causal);
+            this.q = quantized(shape.qHeads(), shape.qLen(), seed);
+            this.k = quantized(shape.kvHeads(), shape.kvLen(), seed + 1);
+            this.v = quantized(shape.kvHeads(), shape.kvLen(), seed + 2);
+            this.out = Tensor.allocate(DType.BF16, 1, shape.qHeads(), shape.qLen(), shape.headDim());
+        }
+
+        private Fp8Tensor quantized(int heads, int len, long seed) {
+            try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, heads, len, shape.headDim()), seed, 1.0)) {
+                return Fp8Quantizer.quantize(x, ScaleGranularity.PER_HEAD);
+            }
+        }
+
+        @Override
+        public String op() {
+            return "attention";
+        }
+
+        @Override
+        public String label() {
+            return "Hq=" + shape.qHeads() + " Hkv=" + shape.kvHeads() + " Sq=" + shape.qLen() + " Skv=" + shape.kvLen()
+                    + " D=" + shape.headDim() + (options.causal() ? " causal" : "");
+        }
+
+        @Override
+        public double sizeMetric() {
+            return (double) shape.qLen() * shape.kvLen() * shape.qHeads();
+        }
+
+        @Override
+        public String dtype() {
+            return "fp8_e4m3";
+        }
+
+        @Override
+        public double bytesMoved() {
+            double qkv = (double) shape.qHeads() * shape.qLen() * shape.headDim()
+                    + 2.0 * shape.kvHeads() * shape.kvLen() * shape.headDim();
+            return qkv + 2.0 * shape.qHeads() * shape.qLen() * shape.headDim();
+        }
+
+        @Override
+        public double flops() {
+            return shape.flops(options.causal());
+        }
+
+        @Override
+        public void run() {
+            op.forward(q, k, v, options, out);
+        }
+
+        @Override
+        public double check() {
+            TensorFill.poison(out);
+            run();
+            if (TensorFill.hasPoison(out)) {
+                return Double.NaN;
+            }
+            int r = Math.min(SAMPLE_QUERIES, shape.qLen());
+            try (Tensor qRows = lastRows(q.data(), shape.qHeads(), shape.qLen(), r);
+                 Tensor outRows = lastRows(out, shape.qHeads(), shape.qLen(), r)) {
+                Fp8Tensor qSample = new Fp8Tensor(qRows, q.scales());
+                double[] ref = AttentionReference.forward(qSample, k, v, options).out();
+                return Accuracy.relativeL2(ref, outRows);
+            }
+        }
+
+        /** A copy of the last {@code r} of {@code len} rows of every head of a {@code [1, H, len, D]} tensor. */
+        private Tensor lastRows(Tensor t, int heads, int len, int r) {
+            int d = shape.headDim();
+            Tensor copy = Tensor.allocate(t.dtype(), 1, heads, r, d);
+            long rowBytes = t.dtype().byteSize(d);
+            MemorySegment src = t.segment();
+            MemorySegment dst = copy.segment();
+            for (int h = 0; h < heads; h++) {
+                long from = t.rowByteOffset((long) h * len + (len - r));
+                MemorySegment.copy(src, from, dst, copy.rowByteOffset((long) h * r), rowBytes * r);
+            }
+            return copy;
+        }
+
+        @Override
+        public double tolerance() {
+            return 3e-2;
+        }
+
+        @Override
+        public void close() {
+            q.close();
+            k.close();
+            v.close();
+            out.close();
+        }
+    }
+}
