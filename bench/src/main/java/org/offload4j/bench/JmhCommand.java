@@ -4,13 +4,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine;
 
 /** {@code offload jmh [JMH options]}: runs the JMH benchmarks of the inner kernels (bench/src/main/java/.../jmh). */
 @Command(name = "jmh", description = "Run the JMH benchmarks of the inner kernels; arguments go to JMH (e.g. -l, -f 1 -wi 2 -i 3 Hadamard).")
 public final class JmhCommand implements Callable<Integer> {
 
-    @Parameters(arity = "0..*", description = "JMH arguments (-h for JMH's help)")
+    /** Everything after {@code jmh} goes to JMH unchanged, options included ({@code -l}, {@code -f 1}, …). */
+    @CommandLine.Unmatched
     List<String> jmhArgs = new ArrayList<>();
 
     @Override
