@@ -147,6 +147,9 @@ final class VectorHadamardKernel implements HadamardKernel {
     /** At least this many elements per task, so that small calls do not pay for a fork. */
     private static final long MIN_TASK_ELEMENTS = 1 << 15;
 
+    /** Floats between the batch and MIX's output region in the scratch: 256 bytes, see {@code Plan.mixOut}. */
+    private static final int MIX_PAD = 64;
+
     private static final ThreadLocal<float[]> SCRATCH = new ThreadLocal<>();
 
     /** ±1 tables of the m-point stages, {@code [m][transpose ? 1 : 0][ao·m + a]}: input block a's factor in output block ao. */
@@ -194,7 +197,7 @@ final class VectorHadamardKernel implements HadamardKernel {
         int batch = plan.kind >= KIND_BUF || (in.isContiguous() && out.isContiguous()) ? plan.batchRows : 1;
         long grain = Math.max(batch, MIN_TASK_ELEMENTS / size.d());
         CpuThreads.forRange(in.rows(), grain, (from, to) -> {
-            float[] buf = scratch(2 * plan.batchFloats);
+            float[] buf = scratch(2 * plan.batchFloats + MIX_PAD);
             for (long r = from; r < to; r += batch) {
                 int rows = (int) Math.min(batch, to - r);
                 plan.batch(src, in.rowByteOffset(r), srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf);
@@ -237,6 +240,14 @@ final class VectorHadamardKernel implements HadamardKernel {
         /** Rows per batch and the scratch floats they take (the scratch holds twice that). */
         final int batchRows;
         final int batchFloats;
+        /**
+         * Where MIX writes its output in the scratch: just past the batch, plus {@link #MIX_PAD}. MIX
+         * reads m blocks n/2 or n floats apart and writes the same offsets in the output region; were
+         * that region exactly batchFloats (a multiple of 4 KiB) further on, every store would alias
+         * the following loads in the low 12 address bits (4K aliasing: the loads wait on the stores),
+         * which measured 5× slower for d = 12·1024.
+         */
+        final int mixOut;
         /** Paired layout: where the odd halves start in the scratch (batchFloats / 2). */
         final int ho;
         /** Pre-signs, and post-signs times scale, laid out like a full batch in the scratch; or null. */
@@ -267,6 +278,7 @@ final class VectorHadamardKernel implements HadamardKernel {
             this.batchRows = Math.max(1, L1_FLOATS / d);
             this.batchFloats = batchRows * d;
             this.ho = batchFloats / 2;
+            this.mixOut = batchFloats + MIX_PAD;
             int s = Integer.numberOfTrailingZeros(Math.max(1, nv));
             // F32 needs 8 vectors per block for a load group, BF16 8 per half block.
             boolean io = VECTOR_LANES_OK && dtype != DType.FP16 && s >= (dtype == DType.BF16 ? 4 : 3)
@@ -329,7 +341,7 @@ final class VectorHadamardKernel implements HadamardKernel {
         /**
          * {@code rows} rows starting {@code srcOff}/{@code dstOff} bytes into the segments, row
          * strides {@code srcRow}/{@code dstRow} bytes; for F32 and BF16 the rows must be back to back
-         * (or {@code rows = 1}). {@code buf} holds {@code 2 · batchFloats} floats.
+         * (or {@code rows = 1}). {@code buf} holds {@code 2 · batchFloats + MIX_PAD} floats.
          */
         void batch(MemorySegment src, long srcOff, long srcRow, MemorySegment dst, long dstOff, long dstRow, int rows, float[] buf) {
             int count = rows * d;
@@ -395,11 +407,11 @@ final class VectorHadamardKernel implements HadamardKernel {
                 mix(buf, rows);
             }
             switch (kind) {
-                case KIND_F32 -> MemorySegment.copy(buf, batchFloats, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, count);
+                case KIND_F32 -> MemorySegment.copy(buf, mixOut, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, count);
                 case KIND_BF16 -> emitBf16(buf, dst, dstOff, count / 2);
                 default -> {
                     for (int r = 0; r < rows; r++) {
-                        narrow(buf, batchFloats + r * d, dst, dstOff + r * dstRow, false);
+                        narrow(buf, mixOut + r * d, dst, dstOff + r * dstRow, false);
                     }
                 }
             }
@@ -890,7 +902,7 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        // ---- MIX (m > 1): the m-point stage across blocks, into buf[batchFloats, 2·batchFloats) ----
+        // ---- MIX (m > 1): the m-point stage across blocks, into buf[mixOut, mixOut + batchFloats) ----
         //
         // Block a of row r and its output pair partner: natural layout, blocks n floats apart, pairs of
         // adjacent vectors; paired layout, half blocks n/2 apart, the odd half ho further.
@@ -905,7 +917,12 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        /** {@code y[ao] = scale · Σ_a mix[ao][a] · z[a]} (⊙ post-signs), for each pair of column vectors. */
+        /**
+         * {@code y[ao] = scale · Σ_a mix[ao][a] · z[a]} (⊙ post-signs), for each pair of column vectors.
+         * Four outputs at a time (m ∈ {12, 20, 28} is a multiple of 4): each input vector loaded once
+         * feeds eight independent FMA chains. One output at a time had two chains, so every FMA waited
+         * on the previous one's latency; that ran 4–5× slower.
+         */
         private void mix(float[] buf, int rows) {
             int k = mi;
             float[] h = mix;
@@ -914,93 +931,144 @@ final class VectorHadamardKernel implements HadamardKernel {
             int bs = paired ? n / 2 : n;
             int po = paired ? ho : V;
             int step = paired ? V : 2 * V;
-            int out = batchFloats;
+            int out = mixOut;
             FloatVector sv = FloatVector.broadcast(F, scale);
             for (int r = 0; r < rows; r++) {
                 int rb = r * m * bs;
                 for (int col = rb; col < rb + bs; col += step) {
-                    for (int ao = 0; ao < k; ao++) {
-                        FloatVector e = FloatVector.zero(F);
-                        FloatVector o = FloatVector.zero(F);
-                        int row = ao * k;
+                    for (int ao = 0; ao < k; ao += 4) {
+                        FloatVector e0 = FloatVector.zero(F);
+                        FloatVector e1 = FloatVector.zero(F);
+                        FloatVector e2 = FloatVector.zero(F);
+                        FloatVector e3 = FloatVector.zero(F);
+                        FloatVector o0 = FloatVector.zero(F);
+                        FloatVector o1 = FloatVector.zero(F);
+                        FloatVector o2 = FloatVector.zero(F);
+                        FloatVector o3 = FloatVector.zero(F);
+                        int h0 = ao * k;
                         for (int a = 0; a < k; a++) {
-                            FloatVector s = FloatVector.broadcast(F, h[row + a]);
                             int p = col + a * bs;
-                            e = FloatVector.fromArray(F, buf, p).fma(s, e);
-                            o = FloatVector.fromArray(F, buf, p + po).fma(s, o);
+                            FloatVector ze = FloatVector.fromArray(F, buf, p);
+                            FloatVector zo = FloatVector.fromArray(F, buf, p + po);
+                            FloatVector s0 = FloatVector.broadcast(F, h[h0 + a]);
+                            FloatVector s1 = FloatVector.broadcast(F, h[h0 + k + a]);
+                            FloatVector s2 = FloatVector.broadcast(F, h[h0 + 2 * k + a]);
+                            FloatVector s3 = FloatVector.broadcast(F, h[h0 + 3 * k + a]);
+                            e0 = ze.fma(s0, e0);
+                            o0 = zo.fma(s0, o0);
+                            e1 = ze.fma(s1, e1);
+                            o1 = zo.fma(s1, o1);
+                            e2 = ze.fma(s2, e2);
+                            o2 = zo.fma(s2, o2);
+                            e3 = ze.fma(s3, e3);
+                            o3 = zo.fma(s3, o3);
                         }
                         int q = col + ao * bs;
                         if (ps == null) {
-                            e = e.mul(sv);
-                            o = o.mul(sv);
+                            e0.mul(sv).intoArray(buf, out + q);
+                            o0.mul(sv).intoArray(buf, out + q + po);
+                            e1.mul(sv).intoArray(buf, out + q + bs);
+                            o1.mul(sv).intoArray(buf, out + q + bs + po);
+                            e2.mul(sv).intoArray(buf, out + q + 2 * bs);
+                            o2.mul(sv).intoArray(buf, out + q + 2 * bs + po);
+                            e3.mul(sv).intoArray(buf, out + q + 3 * bs);
+                            o3.mul(sv).intoArray(buf, out + q + 3 * bs + po);
                         } else {
-                            e = e.mul(FloatVector.fromArray(F, ps, q));
-                            o = o.mul(FloatVector.fromArray(F, ps, q + po));
+                            e0.mul(FloatVector.fromArray(F, ps, q)).intoArray(buf, out + q);
+                            o0.mul(FloatVector.fromArray(F, ps, q + po)).intoArray(buf, out + q + po);
+                            e1.mul(FloatVector.fromArray(F, ps, q + bs)).intoArray(buf, out + q + bs);
+                            o1.mul(FloatVector.fromArray(F, ps, q + bs + po)).intoArray(buf, out + q + bs + po);
+                            e2.mul(FloatVector.fromArray(F, ps, q + 2 * bs)).intoArray(buf, out + q + 2 * bs);
+                            o2.mul(FloatVector.fromArray(F, ps, q + 2 * bs + po)).intoArray(buf, out + q + 2 * bs + po);
+                            e3.mul(FloatVector.fromArray(F, ps, q + 3 * bs)).intoArray(buf, out + q + 3 * bs);
+                            o3.mul(FloatVector.fromArray(F, ps, q + 3 * bs + po)).intoArray(buf, out + q + 3 * bs + po);
                         }
-                        e.intoArray(buf, out + q);
-                        o.intoArray(buf, out + q + po);
                     }
                 }
             }
         }
 
-        /** {@code H_40 = H_2 ⊗ H_20}: the 20-point stage on both halves, then one butterfly between them. */
+        /**
+         * {@code H_40 = H_2 ⊗ H_20}: the 20-point stage on both halves, then one butterfly between them.
+         * Two outputs of the 20-point stage at a time, so eight FMA chains run side by side (see
+         * {@link #mix} for why).
+         */
         private void mix40(float[] buf, int rows) {
             int k = mi;
             float[] h = mix;
-            float[] ps = postScaled;
             boolean paired = kind == KIND_BF16;
             int bs = paired ? n / 2 : n;
             int po = paired ? ho : V;
             int step = paired ? V : 2 * V;
             int half = k * bs;
-            int out = batchFloats;
-            FloatVector sv = FloatVector.broadcast(F, scale);
+            int out = mixOut;
             for (int r = 0; r < rows; r++) {
                 int rb = r * m * bs;
                 for (int col = rb; col < rb + bs; col += step) {
-                    for (int ao = 0; ao < k; ao++) {
+                    for (int ao = 0; ao < k; ao += 2) {
                         FloatVector e0 = FloatVector.zero(F);
                         FloatVector o0 = FloatVector.zero(F);
                         FloatVector e1 = FloatVector.zero(F);
                         FloatVector o1 = FloatVector.zero(F);
-                        int row = ao * k;
+                        FloatVector f0 = FloatVector.zero(F);
+                        FloatVector p0 = FloatVector.zero(F);
+                        FloatVector f1 = FloatVector.zero(F);
+                        FloatVector p1 = FloatVector.zero(F);
+                        int h0 = ao * k;
                         for (int a = 0; a < k; a++) {
-                            FloatVector s = FloatVector.broadcast(F, h[row + a]);
+                            FloatVector s = FloatVector.broadcast(F, h[h0 + a]);
+                            FloatVector t = FloatVector.broadcast(F, h[h0 + k + a]);
                             int p = col + a * bs;
-                            e0 = FloatVector.fromArray(F, buf, p).fma(s, e0);
-                            o0 = FloatVector.fromArray(F, buf, p + po).fma(s, o0);
-                            e1 = FloatVector.fromArray(F, buf, p + half).fma(s, e1);
-                            o1 = FloatVector.fromArray(F, buf, p + half + po).fma(s, o1);
+                            FloatVector ze = FloatVector.fromArray(F, buf, p);
+                            FloatVector zo = FloatVector.fromArray(F, buf, p + po);
+                            FloatVector we = FloatVector.fromArray(F, buf, p + half);
+                            FloatVector wo = FloatVector.fromArray(F, buf, p + half + po);
+                            e0 = ze.fma(s, e0);
+                            o0 = zo.fma(s, o0);
+                            e1 = we.fma(s, e1);
+                            o1 = wo.fma(s, o1);
+                            f0 = ze.fma(t, f0);
+                            p0 = zo.fma(t, p0);
+                            f1 = we.fma(t, f1);
+                            p1 = wo.fma(t, p1);
                         }
                         int q = col + ao * bs;
-                        FloatVector ye0 = e0.add(e1);
-                        FloatVector yo0 = o0.add(o1);
-                        FloatVector ye1 = e0.sub(e1);
-                        FloatVector yo1 = o0.sub(o1);
-                        if (ps == null) {
-                            ye0 = ye0.mul(sv);
-                            yo0 = yo0.mul(sv);
-                            ye1 = ye1.mul(sv);
-                            yo1 = yo1.mul(sv);
-                        } else {
-                            ye0 = ye0.mul(FloatVector.fromArray(F, ps, q));
-                            yo0 = yo0.mul(FloatVector.fromArray(F, ps, q + po));
-                            ye1 = ye1.mul(FloatVector.fromArray(F, ps, q + half));
-                            yo1 = yo1.mul(FloatVector.fromArray(F, ps, q + half + po));
-                        }
-                        ye0.intoArray(buf, out + q);
-                        yo0.intoArray(buf, out + q + po);
-                        ye1.intoArray(buf, out + q + half);
-                        yo1.intoArray(buf, out + q + half + po);
+                        emit40(buf, out, q, po, half, e0, o0, e1, o1);
+                        emit40(buf, out, q + bs, po, half, f0, p0, f1, p1);
                     }
                 }
             }
         }
 
+        /** The H_2 butterfly of one mix40 output pair and its store, scaled (⊙ post-signs). Small enough to inline. */
+        private void emit40(float[] buf, int out, int q, int po, int half, FloatVector e0, FloatVector o0,
+                            FloatVector e1, FloatVector o1) {
+            FloatVector ye0 = e0.add(e1);
+            FloatVector yo0 = o0.add(o1);
+            FloatVector ye1 = e0.sub(e1);
+            FloatVector yo1 = o0.sub(o1);
+            float[] ps = postScaled;
+            if (ps == null) {
+                FloatVector sv = FloatVector.broadcast(F, scale);
+                ye0 = ye0.mul(sv);
+                yo0 = yo0.mul(sv);
+                ye1 = ye1.mul(sv);
+                yo1 = yo1.mul(sv);
+            } else {
+                ye0 = ye0.mul(FloatVector.fromArray(F, ps, q));
+                yo0 = yo0.mul(FloatVector.fromArray(F, ps, q + po));
+                ye1 = ye1.mul(FloatVector.fromArray(F, ps, q + half));
+                yo1 = yo1.mul(FloatVector.fromArray(F, ps, q + half + po));
+            }
+            ye0.intoArray(buf, out + q);
+            yo0.intoArray(buf, out + q + po);
+            ye1.intoArray(buf, out + q + half);
+            yo1.intoArray(buf, out + q + half + po);
+        }
+
         /** The MIX output (paired layout, final values) rounded to bf16 and packed into back-to-back rows. */
         private void emitBf16(float[] buf, MemorySegment dst, long dstOff, int half) {
-            int out = batchFloats;
+            int out = mixOut;
             for (int x = 0; x < half; x += V) {
                 IntVector re = FloatVector.fromArray(F, buf, out + x).reinterpretAsInts();
                 IntVector ro = FloatVector.fromArray(F, buf, out + ho + x).reinterpretAsInts();
