@@ -55,6 +55,14 @@ final class AttentionSuite implements OpSuite {
 
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
+        Size s = parse(size);
+        return new Case(Attention.create(backend), s.shape(), s.causal(), seed);
+    }
+
+    /** A parsed size: batch 1, the heads and lengths, causal or not. */
+    record Size(AttentionShape shape, boolean causal) {}
+
+    static Size parse(String size) {
         String s = size.trim().toLowerCase(Locale.ROOT);
         boolean causal = s.endsWith("c");
         String[] dims = (causal ? s.substring(0, s.length() - 1) : s).split("x");
@@ -67,9 +75,42 @@ final class AttentionSuite implements OpSuite {
                 v[i] = Integer.parseInt(dims[i].trim());
             }
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("attention size '" + size + "' is not " + sizeSyntax());
+            throw new IllegalArgumentException("attention size '" + size + "' is not " + new AttentionSuite().sizeSyntax());
         }
-        return new Case(Attention.create(backend), new AttentionShape(1, v[0], v[1], v[2], v[3], v[4]), causal, seed);
+        return new Size(new AttentionShape(1, v[0], v[1], v[2], v[3], v[4]), causal);
+    }
+
+    /** Sizes of {@code offload bench attention --accuracy}: the float64 references cost O(Hq·Sq·Skv·D) each. */
+    static List<String> accuracySizes() {
+        return List.of("8x2x256x256x128", "8x2x256x256x128c", "8x8x128x512x64");
+    }
+
+    /**
+     * The accuracy report of one size, per-head and per-tensor scales: Q and K N(0, 0.1²) with the
+     * same 4 channels of both scaled ×20–×100 (the aligned outlier channels real activations
+     * show, whose products dominate the logits), V N(0, 1); error against
+     * float64 attention on the dequantized and on the original inputs, without and with the
+     * Hadamard rotation of Q and K.
+     */
+    static String accuracy(Backend backend, String size, long seed) {
+        Size parsed = parse(size);
+        AttentionShape shape = parsed.shape();
+        boolean causal = parsed.causal();
+        Attention op = Attention.create(backend);
+        org.offload4j.hadamard.Hadamard hadamard = org.offload4j.hadamard.Hadamard.create(backend);
+        StringBuilder sb = new StringBuilder();
+        for (ScaleGranularity g : ScaleGranularity.values()) {
+            try (Tensor q = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, shape.qHeads(), shape.qLen(), shape.headDim()), seed, 0.1);
+                 Tensor k = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, shape.kvHeads(), shape.kvLen(), shape.headDim()), seed + 1, 0.1);
+                 Tensor v = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, shape.kvHeads(), shape.kvLen(), shape.headDim()), seed + 2, 1.0)) {
+                org.offload4j.attention.AccuracyReport.addChannelOutliers(q, seed + 3, 4, 20, 100);
+                org.offload4j.attention.AccuracyReport.addChannelOutliers(k, seed + 3, 4, 20, 100);
+                AttentionOptions opts = AttentionOptions.defaults().withCausal(causal).withGranularity(g)
+                        .withRotation(hadamard::transform);
+                sb.append(org.offload4j.attention.AccuracyReport.measure(op, q, k, v, opts).summary());
+            }
+        }
+        return sb.toString();
     }
 
     private static final class Case implements BenchCase {

@@ -56,6 +56,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--plot", paramLabel = "FILE", description = "draw throughput vs size per backend, floor as a line (.svg or .png)")
     Path plot;
 
+    @Option(names = "--accuracy", description = "attention only: FP8 accuracy report on inputs with channel outliers, "
+            + "vs float64 on the dequantized and on the original inputs, with and without the Hadamard rotation")
+    boolean accuracy;
+
     @Option(names = "--seed", defaultValue = "42", description = "seed of the random inputs (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -73,6 +77,9 @@ public final class BenchCommand implements Callable<Integer> {
         PrintStream err = System.err;
         List<OpSuite> suites = selectSuites();
         Backend b = backend == null ? Backends.best() : Backends.named(backend);
+        if (accuracy) {
+            return accuracyReport(b);
+        }
         Timing.Budget budget = full ? Timing.Budget.FULL : Timing.Budget.QUICK;
 
         List<Plan> plan = new ArrayList<>();
@@ -136,6 +143,22 @@ public final class BenchCommand implements Callable<Integer> {
             return new BenchResult(c.op(), c.label(), c.sizeMetric(), c.dtype(), b.name(), error, c.tolerance(),
                     m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, c.matmulBound() ? matmul : 0);
         }
+    }
+
+    private int accuracyReport(Backend b) throws IOException {
+        if (!ops.equals(List.of("attention"))) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--accuracy applies to attention alone: offload bench attention --accuracy");
+        }
+        StringBuilder report = new StringBuilder();
+        for (String size : sizes == null ? AttentionSuite.accuracySizes() : sizes) {
+            String one = AttentionSuite.accuracy(b, size, seed);
+            System.out.print(one);
+            report.append(one);
+        }
+        if (out != null) {
+            Files.writeString(out, report, StandardCharsets.UTF_8);
+        }
+        return 0;
     }
 
     private List<OpSuite> selectSuites() {
