@@ -31,6 +31,39 @@ public final class CpuThreads {
         return THREADS;
     }
 
+    /** Set while {@link #onTensors} runs work on a confined tensor: {@link #forRange} then stays on the caller. */
+    private static final ThreadLocal<Boolean> CALLER_ONLY = ThreadLocal.withInitial(() -> Boolean.FALSE);
+
+    /** A thread that is never started: memory it may not access is confined to the calling thread. */
+    private static final Thread OTHER_THREAD = new Thread(() -> { }, "offload-cpu-access-probe");
+
+    /**
+     * Runs a kernel call that touches {@code tensors}: as is when the pool's threads may access
+     * them all, else with every {@link #forRange} inside it on the calling thread. A tensor in a
+     * confined arena ({@code Arena.ofConfined()}) may only be touched by its owner thread; a
+     * worker touching it would throw {@code WrongThreadException} half-way through the output.
+     * Null entries (optional tensors) are skipped.
+     */
+    public static void onTensors(Runnable call, org.offload4j.core.Tensor... tensors) {
+        boolean shareable = true;
+        for (org.offload4j.core.Tensor t : tensors) {
+            if (t != null && !t.segment().isAccessibleBy(OTHER_THREAD)) {
+                shareable = false;
+                break;
+            }
+        }
+        if (shareable || CALLER_ONLY.get()) {
+            call.run();
+            return;
+        }
+        CALLER_ONLY.set(Boolean.TRUE);
+        try {
+            call.run();
+        } finally {
+            CALLER_ONLY.set(Boolean.FALSE);
+        }
+    }
+
     /** Work for a half-open range of indices. */
     @FunctionalInterface
     public interface RangeBody {
@@ -47,7 +80,7 @@ public final class CpuThreads {
             return;
         }
         long g = Math.max(1, grain);
-        if (THREADS == 1 || count <= g) {
+        if (THREADS == 1 || count <= g || CALLER_ONLY.get()) {
             body.run(0, count);
             return;
         }

@@ -188,6 +188,11 @@ final class VectorHadamardKernel implements HadamardKernel {
     @Override
     public void transform(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose,
                           float[] preSigns, float[] postSigns) {
+        CpuThreads.onTensors(() -> run(in, out, size, scale, transpose, preSigns, postSigns), in, out);
+    }
+
+    private void run(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose,
+                     float[] preSigns, float[] postSigns) {
         Plan plan = new Plan(in, out, size, scale, transpose, preSigns, postSigns);
         MemorySegment src = in.segment();
         MemorySegment dst = out.segment();

@@ -150,6 +150,10 @@ final class VectorMoeKernel implements MoeKernel {
 
     @Override
     public void route(Tensor x, Tensor routerWeights, int k, boolean renormalize, int[] expertIds, float[] weights) {
+        CpuThreads.onTensors(() -> routeOn(x, routerWeights, k, renormalize, expertIds, weights), x, routerWeights);
+    }
+
+    private void routeOn(Tensor x, Tensor routerWeights, int k, boolean renormalize, int[] expertIds, float[] weights) {
         int tokens = (int) x.rows();
         int dModel = (int) x.cols();
         int experts = (int) routerWeights.cols();
@@ -263,17 +267,26 @@ final class VectorMoeKernel implements MoeKernel {
 
     @Override
     public void forward(Tensor x, Routing routing, ExpertWeights weights, Tensor out) {
-        run(Mode.FORWARD, x, routing, weights, null, out);
+        onTensors(() -> run(Mode.FORWARD, x, routing, weights, null, out), weights, x, out);
     }
 
     @Override
     public void expertMlp(Tensor xPermuted, Routing routing, ExpertWeights weights, Tensor y) {
-        run(Mode.MLP, xPermuted, routing, weights, null, y);
+        onTensors(() -> run(Mode.MLP, xPermuted, routing, weights, null, y), weights, xPermuted, y);
     }
 
     @Override
     public void groupedGemm(Tensor in, Routing routing, ExpertWeights weights, Matrix matrix, Tensor out) {
-        run(Mode.GEMM, in, routing, weights, matrix, out);
+        onTensors(() -> run(Mode.GEMM, in, routing, weights, matrix, out), weights, in, out);
+    }
+
+    /** {@link CpuThreads#onTensors} over the call's tensors and the bf16 experts' (see there why). */
+    private static void onTensors(Runnable call, ExpertWeights weights, Tensor in, Tensor out) {
+        if (weights instanceof Bf16ExpertWeights b) {
+            CpuThreads.onTensors(call, in, out, b.w1(), b.w2());
+        } else {
+            CpuThreads.onTensors(call, in, out);
+        }
     }
 
     private void run(Mode mode, Tensor in, Routing routing, ExpertWeights w, Matrix matrix, Tensor out) {
@@ -673,6 +686,10 @@ final class VectorMoeKernel implements MoeKernel {
 
     @Override
     public void swiglu(Tensor h, Tensor a) {
+        CpuThreads.onTensors(() -> swigluOn(h, a), h, a);
+    }
+
+    private void swigluOn(Tensor h, Tensor a) {
         int dFf = (int) a.cols();
         int n = roundUp(dFf, V);
         CpuThreads.forRange(h.rows(), Math.max(1, 16384 / dFf), (from, to) -> {
@@ -692,6 +709,10 @@ final class VectorMoeKernel implements MoeKernel {
 
     @Override
     public void combine(Tensor y, Routing r, Tensor out) {
+        CpuThreads.onTensors(() -> combineOn(y, r, out), y, out);
+    }
+
+    private void combineOn(Tensor y, Routing r, Tensor out) {
         int n = (int) out.cols();
         int k = r.k();
         int np = roundUp(n, V);
