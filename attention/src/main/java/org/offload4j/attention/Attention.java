@@ -54,7 +54,19 @@ import org.offload4j.core.Tensor;
  * tensors and quantize them with {@link Fp8Quantizer} (amax-based scales, per tensor or per
  * head as {@link AttentionOptions#granularity()} says), rotating Q and K first by
  * {@link AttentionOptions#rotation()} when it is set (an orthonormal rotation leaves
- * {@code Q·Kᵀ} unchanged and spreads channel outliers, which lowers the quantization error).
+ * {@code Q·Kᵀ} unchanged and spreads channel outliers, which lowers the quantization error;
+ * V is quantized as given).
+ *
+ * <p><b>Turning rotation on.</b> Pass a rotation of {@link QkRotations}, the Hadamard op
+ * applied to each row of Q and K:
+ * <pre>
+ *   Attention att = Attention.create();
+ *   AttentionOptions opts = AttentionOptions.defaults().withCausal(true)
+ *           .withRotation(QkRotations.hadamard());      // or QkRotations.randomizedHadamard(seed)
+ *   att.forward(qBf16, kBf16, vBf16, opts, out, lse);
+ * </pre>
+ * For the FP8 entry points, rotate while quantizing:
+ * {@code Fp8Quantizer.quantize(q, granularity, QkRotations.hadamard())}, the same rotation for K.
  *
  * <p><b>Rejected input.</b> Everything is checked before any work; a violation throws
  * {@link IllegalArgumentException} naming the argument ({@code q.data}, {@code k.scales},

@@ -50,7 +50,12 @@ public record AttentionOptions(boolean causal, float scale, ScaleGranularity gra
         return new AttentionOptions(causal, scale, granularity, rotation);
     }
 
-    /** The Q/K rotation for the bf16 entry points, or {@code null} for none. */
+    /**
+     * The Q/K rotation for the bf16 entry points, or {@code null} for none. Use
+     * {@link QkRotations#hadamard()} (or {@link QkRotations#randomizedHadamard(long)}): it
+     * rotates Q and K by the same orthonormal Hadamard matrix, which leaves {@code Q·Kᵀ}
+     * unchanged and spreads channel outliers before FP8 quantization. V is never rotated.
+     */
     public AttentionOptions withRotation(QkRotation rotation) {
         return new AttentionOptions(causal, scale, granularity, rotation);
     }

@@ -9,8 +9,8 @@ import org.offload4j.core.Tensor;
  * <p>For an orthonormal {@code R} ({@code R·Rᵀ = I}), {@code (Q·R)·(K·R)ᵀ = Q·Kᵀ}, so rotating
  * both Q and K leaves the attention logits unchanged while spreading a few large channels
  * (outliers) over all {@code D} coordinates; that shrinks the amax-based FP8 scale and with it
- * the quantization error of the ordinary channels. The Hadamard op ({@code hadacore}) is the
- * intended implementation; any orthonormal transform is correct.
+ * the quantization error of the ordinary channels. {@link QkRotations} gives the library's
+ * implementations, on the Hadamard op ({@code hadacore}); any orthonormal transform is correct.
  *
  * <p>Implementations must write every element of {@code out}, must not modify {@code in}, and
  * must be safe to call from several threads at once if the same instance is shared.

@@ -7,7 +7,8 @@
  *       GQA/MQA, the bottom-right causal mask, rows with no visible key, rejected input).</li>
  *   <li>{@link org.offload4j.attention.Fp8Tensor}: an FP8 input, data and scales (per tensor or
  *       per batch·head); {@link org.offload4j.attention.Fp8Quantizer} builds one from bf16 with
- *       amax scales, optionally after a {@link org.offload4j.attention.QkRotation}.</li>
+ *       amax scales, optionally after a {@link org.offload4j.attention.QkRotation};
+ *       {@link org.offload4j.attention.QkRotations} gives the Hadamard rotations.</li>
  *   <li>{@link org.offload4j.attention.AttentionReference}: the float64 oracle;
  *       {@link org.offload4j.attention.AccuracyReport}: errors against it on the dequantized and
  *       on the original inputs, with and without rotation.</li>
