@@ -97,7 +97,6 @@ final class AttentionSuite implements OpSuite {
         AttentionShape shape = parsed.shape();
         boolean causal = parsed.causal();
         Attention op = Attention.create(backend);
-        org.offload4j.hadamard.Hadamard hadamard = org.offload4j.hadamard.Hadamard.create(backend);
         StringBuilder sb = new StringBuilder();
         for (ScaleGranularity g : ScaleGranularity.values()) {
             try (Tensor q = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, shape.qHeads(), shape.qLen(), shape.headDim()), seed, 0.1);
@@ -106,7 +105,7 @@ final class AttentionSuite implements OpSuite {
                 org.offload4j.attention.AccuracyReport.addChannelOutliers(q, seed + 3, 4, 20, 100);
                 org.offload4j.attention.AccuracyReport.addChannelOutliers(k, seed + 3, 4, 20, 100);
                 AttentionOptions opts = AttentionOptions.defaults().withCausal(causal).withGranularity(g)
-                        .withRotation(hadamard::transform);
+                        .withRotation(org.offload4j.attention.QkRotations.hadamard(backend));
                 sb.append(org.offload4j.attention.AccuracyReport.measure(op, q, k, v, opts).summary());
             }
         }
