@@ -65,18 +65,7 @@ final class AttentionSuite implements OpSuite {
     static Size parse(String size) {
         String s = size.trim().toLowerCase(Locale.ROOT);
         boolean causal = s.endsWith("c");
-        String[] dims = (causal ? s.substring(0, s.length() - 1) : s).split("x");
-        int[] v = new int[5];
-        try {
-            if (dims.length != 5) {
-                throw new NumberFormatException();
-            }
-            for (int i = 0; i < 5; i++) {
-                v[i] = Integer.parseInt(dims[i].trim());
-            }
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("attention size '" + size + "' is not " + new AttentionSuite().sizeSyntax());
-        }
+        int[] v = OpSuite.dims(causal ? s.substring(0, s.length() - 1) : s, 5, new AttentionSuite());
         return new Size(new AttentionShape(1, v[0], v[1], v[2], v[3], v[4]), causal);
     }
 

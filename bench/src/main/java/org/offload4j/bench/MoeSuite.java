@@ -1,7 +1,6 @@
 package org.offload4j.bench;
 
 import java.util.List;
-import java.util.Locale;
 import org.offload4j.core.Accuracy;
 import org.offload4j.core.Backend;
 import org.offload4j.core.DType;
@@ -49,18 +48,7 @@ final class MoeSuite implements OpSuite {
 
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
-        String[] dims = size.trim().toLowerCase(Locale.ROOT).split("x");
-        int[] v = new int[5];
-        try {
-            if (dims.length != 5) {
-                throw new NumberFormatException();
-            }
-            for (int i = 0; i < 5; i++) {
-                v[i] = Integer.parseInt(dims[i].trim());
-            }
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("moe size '" + size + "' is not " + sizeSyntax());
-        }
+        int[] v = OpSuite.dims(size, 5, this);
         return new Case(backend, v[0], v[1], v[2], v[3], v[4], seed);
     }
 

@@ -27,4 +27,27 @@ public interface OpSuite {
      * naming the size when it cannot be parsed or is unsupported.
      */
     BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full);
+
+    /**
+     * Parses {@code count} positive integers separated by {@code x} ({@code 8x2x1024}); throws
+     * IllegalArgumentException quoting {@code size} and the suite's {@link #sizeSyntax()}.
+     */
+    static int[] dims(String size, int count, OpSuite suite) {
+        String[] parts = size.trim().toLowerCase(java.util.Locale.ROOT).split("x");
+        int[] v = new int[count];
+        try {
+            if (parts.length != count) {
+                throw new NumberFormatException();
+            }
+            for (int i = 0; i < count; i++) {
+                v[i] = Integer.parseInt(parts[i].trim());
+                if (v[i] < 1) {
+                    throw new NumberFormatException();
+                }
+            }
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(suite.name() + " size '" + size + "' is not " + suite.sizeSyntax());
+        }
+        return v;
+    }
 }

@@ -57,24 +57,15 @@ final class W4A16Suite implements OpSuite {
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
         String[] dims = size.split(":", 2);
-        String[] mnk = dims[0].toLowerCase(java.util.Locale.ROOT).split("x");
-        int m;
-        int n;
-        int k;
+        int[] mnk = OpSuite.dims(dims[0], 3, this);
+        int m = mnk[0];
+        int n = mnk[1];
+        int k = mnk[2];
         int g;
         try {
-            if (mnk.length != 3) {
-                throw new NumberFormatException();
-            }
-            m = Integer.parseInt(mnk[0].trim());
-            n = Integer.parseInt(mnk[1].trim());
-            k = Integer.parseInt(mnk[2].trim());
             g = dims.length == 2 ? Integer.parseInt(dims[1].trim()) : 128;
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("w4a16 size '" + size + "' is not " + sizeSyntax());
-        }
-        if (m < 1) {
-            throw new IllegalArgumentException("w4a16 size '" + size + "': m = " + m + " must be ≥ 1");
         }
         return new Case(W4A16.create(backend), m, n, k, g == k ? -1 : g, dtype, seed);
     }
