@@ -326,13 +326,28 @@ public final class W4A16ExpertWeights implements ExpertWeights, AutoCloseable {
                 int gi = r / g;
                 int groupEnd = Math.min(end, (gi + 1) * g);
                 float s = scale(scaleSeg, scaleType, scales.rowByteOffset(gi), col);
-                float z = zeros == null ? QuantizedWeight.SYMMETRIC_ZERO
-                        : QuantizedWeight.nibble(zeros.get(ValueLayout.JAVA_INT_UNALIGNED, qzeros.rowByteOffset(gi) + 4L * (col >>> 3)), col & 7);
+                float z = zeros == null ? QuantizedWeight.SYMMETRIC_ZERO : QuantizedWeight.nibble(
+                        zeros.get(ValueLayout.JAVA_INT_UNALIGNED, qzeros.rowByteOffset(gi) + 4L * (col >>> 3)), col & 7);
+                // (q − z) is an integer in [−15, 15], exact in float: one rounding, as (float) weight().
                 while (r < groupEnd) {
-                    int word = words.get(ValueLayout.JAVA_INT_UNALIGNED, (r >>> 3) * wordRowBytes + wordAt) >>> (4 * (r & 7));
+                    int word = words.get(ValueLayout.JAVA_INT_UNALIGNED, (r >>> 3) * wordRowBytes + wordAt);
+                    if ((r & 7) == 0 && r + 8 <= groupEnd) {
+                        // A whole word: eight independent nibbles (no shift chain between them).
+                        int st = dstStride;
+                        dst[d] = ((word & 0xF) - z) * s;
+                        dst[d + st] = (((word >>> 4) & 0xF) - z) * s;
+                        dst[d + 2 * st] = (((word >>> 8) & 0xF) - z) * s;
+                        dst[d + 3 * st] = (((word >>> 12) & 0xF) - z) * s;
+                        dst[d + 4 * st] = (((word >>> 16) & 0xF) - z) * s;
+                        dst[d + 5 * st] = (((word >>> 20) & 0xF) - z) * s;
+                        dst[d + 6 * st] = (((word >>> 24) & 0xF) - z) * s;
+                        dst[d + 7 * st] = ((word >>> 28) - z) * s;
+                        r += 8;
+                        d += 8 * st;
+                        continue;
+                    }
                     int wordEnd = Math.min(groupEnd, (r | 7) + 1);
-                    for (; r < wordEnd; r++, word >>>= 4, d += dstStride) {
-                        // (q − z) is an integer in [−15, 15]: exact in float, so one rounding, as (float) weight().
+                    for (word >>>= 4 * (r & 7); r < wordEnd; r++, word >>>= 4, d += dstStride) {
                         dst[d] = ((word & 0xF) - z) * s;
                     }
                 }

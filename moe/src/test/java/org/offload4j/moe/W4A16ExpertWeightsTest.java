@@ -107,13 +107,15 @@ class W4A16ExpertWeightsTest {
                                     written[at] = true;
                                     float expected = want[(r0 + r) * cols + c0 + c];
                                     if (Float.floatToRawIntBits(expected) != Float.floatToRawIntBits(dst[at])) {
-                                        assertEquals(expected, dst[at], why(seed, block + ": element (" + (r0 + r) + ", " + (c0 + c) + ")"));
+                                        assertEquals(expected, dst[at],
+                                                why(seed, block + ": element (" + (r0 + r) + ", " + (c0 + c) + ")"));
                                     }
                                 }
                             }
                             for (int i = 0; i < dst.length; i++) {
                                 if (!written[i]) {
-                                    assertEquals(sentinel, Float.floatToRawIntBits(dst[i]), why(seed, block + ": dst[" + i + "] outside the block was written"));
+                                    assertEquals(sentinel, Float.floatToRawIntBits(dst[i]),
+                                            why(seed, block + ": dst[" + i + "] outside the block was written"));
                                 }
                             }
                         }
@@ -240,7 +242,8 @@ class W4A16ExpertWeightsTest {
     // ---- rejected input ---------------------------------------------------------------------
 
     static void rejected(String fragment, Executable call) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call, "expected a rejection mentioning '" + fragment + "'");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call,
+                "expected a rejection mentioning '" + fragment + "'");
         assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' should contain '" + fragment + "'");
     }
 
@@ -302,35 +305,43 @@ class W4A16ExpertWeightsTest {
             Tensor[] w = floatWeights(arena, 17, DType.BF16, e, d, f);
             Tensor w1 = w[0];
             Tensor w2 = w[1];
-            rejected("w1 must not be null", () -> W4A16ExpertWeights.quantize(null, w2, 32, false, DType.FP16));
-            rejected("w2 must not be null", () -> W4A16ExpertWeights.quantize(w1, null, 32, false, DType.FP16));
+            rejected("w1 must not be null", () -> quantize(null, w2, 32));
+            rejected("w2 must not be null", () -> quantize(w1, null, 32));
             Tensor closed = Tensor.allocate(DType.BF16, e, f, d);
             closed.close();
-            rejected("w2 (bf16[2, 16, 32]@host) is closed", () -> W4A16ExpertWeights.quantize(w1, closed, 32, false, DType.FP16));
-            rejected("w1 has dtype int32", () -> W4A16ExpertWeights.quantize(Tensor.allocate(arena, DType.INT32, e, d, 2 * f), w2, 32, false, DType.FP16));
-            rejected("w2 has dtype fp8_e4m3", () -> W4A16ExpertWeights.quantize(w1, Tensor.allocate(arena, DType.FP8_E4M3FN, e, f, d), 32, false, DType.FP16));
-            rejected("w1 has shape [64, 32]; expected rank 3", () -> W4A16ExpertWeights.quantize(Tensor.allocate(arena, DType.BF16, e * d, 2 * f), w2, 32, false, DType.FP16));
-            rejected("w2 has shape [32, 32]; expected rank 3", () -> W4A16ExpertWeights.quantize(w1, Tensor.allocate(arena, DType.BF16, e * f, d), 32, false, DType.FP16));
-            rejected("E = 0 experts", () -> W4A16ExpertWeights.quantize(Tensor.allocate(arena, DType.BF16, 0, d, 2 * f), Tensor.allocate(arena, DType.BF16, 0, f, d), 32, false, DType.FP16));
-            rejected("d_model = 36", () -> W4A16ExpertWeights.quantize(Tensor.allocate(arena, DType.BF16, e, 36, 2 * f), Tensor.allocate(arena, DType.BF16, e, f, 36), -1, false, DType.FP16));
-            rejected("last dimension 24", () -> W4A16ExpertWeights.quantize(Tensor.allocate(arena, DType.BF16, e, d, 24), Tensor.allocate(arena, DType.BF16, e, 12, d), -1, false, DType.FP16));
-            rejected("w2 has shape [2, 16, 40]", () -> W4A16ExpertWeights.quantize(w1, Tensor.allocate(arena, DType.BF16, e, f, 40), -1, false, DType.FP16));
-            rejected("w2 has shape [3, 16, 32]", () -> W4A16ExpertWeights.quantize(w1, Tensor.allocate(arena, DType.BF16, 3, f, d), -1, false, DType.FP16));
+            rejected("w2 (bf16[2, 16, 32]@host) is closed", () -> quantize(w1, closed, 32));
+            rejected("w1 has dtype int32", () -> quantize(Tensor.allocate(arena, DType.INT32, e, d, 2 * f), w2, 32));
+            rejected("w2 has dtype fp8_e4m3", () -> quantize(w1, Tensor.allocate(arena, DType.FP8_E4M3FN, e, f, d), 32));
+            rejected("w1 has shape [64, 32]; expected rank 3", () -> quantize(bf16(arena, e * d, 2 * f), w2, 32));
+            rejected("w2 has shape [32, 32]; expected rank 3", () -> quantize(w1, bf16(arena, e * f, d), 32));
+            rejected("E = 0 experts", () -> quantize(bf16(arena, 0, d, 2 * f), bf16(arena, 0, f, d), 32));
+            rejected("d_model = 36", () -> quantize(bf16(arena, e, 36, 2 * f), bf16(arena, e, f, 36), -1));
+            rejected("last dimension 24", () -> quantize(bf16(arena, e, d, 24), bf16(arena, e, 12, d), -1));
+            rejected("w2 has shape [2, 16, 40]", () -> quantize(w1, bf16(arena, e, f, 40), -1));
+            rejected("w2 has shape [3, 16, 32]", () -> quantize(w1, bf16(arena, 3, f, d), -1));
             // Group sizes: not in the list, or not dividing one matrix's k (w2: k = d_ff = 16).
-            rejected("groupSize = 16 is not accepted for w1 (k = d_model = 32)", () -> W4A16ExpertWeights.quantize(w1, w2, 16, false, DType.FP16));
-            rejected("groupSize = 32 is not accepted for w2 (k = d_ff = 16)", () -> W4A16ExpertWeights.quantize(w1, w2, 32, false, DType.FP16));
-            rejected("groupSize = 0", () -> W4A16ExpertWeights.quantize(w1, w2, 0, false, DType.FP16));
-            rejected("groupSize = -2", () -> W4A16ExpertWeights.quantize(w1, w2, -2, false, DType.FP16));
+            rejected("groupSize = 16 is not accepted for w1 (k = d_model = 32)", () -> quantize(w1, w2, 16));
+            rejected("groupSize = 32 is not accepted for w2 (k = d_ff = 16)", () -> quantize(w1, w2, 32));
+            rejected("groupSize = 0", () -> quantize(w1, w2, 0));
+            rejected("groupSize = -2", () -> quantize(w1, w2, -2));
             rejected("scaleType must not be null", () -> W4A16ExpertWeights.quantize(w1, w2, -1, false, null));
             rejected("scaleType = int32 is not accepted", () -> W4A16ExpertWeights.quantize(w1, w2, -1, false, DType.INT32));
             // Values: a NaN in w2's second expert; a scale that overflows fp16 in w1's first.
             Tensor nan = TensorFill.gaussian(Tensor.allocate(arena, DType.FP32, e, f, d), 3, 1);
             nan.setFloat(f + 5, 7, Float.NaN);
-            rejected("w2, expert 1: w[5, 7] = NaN", () -> W4A16ExpertWeights.quantize(w1, nan, -1, false, DType.FP16));
+            rejected("w2, expert 1: w[5, 7] = NaN", () -> quantize(w1, nan, -1));
             Tensor huge = TensorFill.gaussian(Tensor.allocate(arena, DType.FP32, e, d, 2 * f), 3, 1);
             huge.setFloat(3, 1, 3e9f);
-            rejected("w1, expert 0: w: group 0 of column 1", () -> W4A16ExpertWeights.quantize(huge, w2, -1, false, DType.FP16));
+            rejected("w1, expert 0: w: group 0 of column 1", () -> quantize(huge, w2, -1));
         }
+    }
+
+    static W4A16ExpertWeights quantize(Tensor w1, Tensor w2, int groupSize) {
+        return W4A16ExpertWeights.quantize(w1, w2, groupSize, false, DType.FP16);
+    }
+
+    static Tensor bf16(Arena arena, long... shape) {
+        return Tensor.allocate(arena, DType.BF16, shape);
     }
 
     // ---- the float64 reference with int4 experts --------------------------------------------
