@@ -34,10 +34,12 @@ import org.offload4j.moe.Routing;
  *
  *  W1[e] bf16 ──PACK──▶ panel float[NS][KC][2V]   one task's slivers: sliver s = V gate columns
  *    (widened once per task and      | the same V up columns, KC rows deep; reused by every
- *     k-block, integer shifts)       MR-row tile of the task's rows
+ *     k-block, integer shifts;       MR-row tile of the task's rows
+ *     other formats: decode)
  *
  *  GEMM1  tile MR × 2V: acc[r][0] = Σ_k A[r][k]·gate, acc[r][1] = Σ_k A[r][k]·up   (12 FMA chains)
- *         ──▶ task block P float[≤ MC][NS·2V]  (24 KiB, L1/L2; carries the sums across k-blocks)
+ *         ──▶ task block P float[≤ TASK_ROWS][NS·2V]  (24 KiB per MC rows, L2; carries the sums
+ *             across k-blocks)
  *  SwiGLU after the task's last k-block: a = g · sigmoid(g) · u, per vector pair of P
  *         ──▶ H float[rows][ldh]   (fp32; h itself is never stored outside the task)
  *
@@ -63,12 +65,18 @@ import org.offload4j.moe.Routing;
  *       L1, and stays there while the task's MR-row tiles stream by; the A rows of a task
  *       (≤ MC × KC floats, 96 KiB) sit in L2. Across k-blocks the sums go through memory: 12
  *       loads and 12 stores per tile per KC·12 FMAs.</li>
- *   <li><b>Task = (≤ MC = {@value #MC} rows of one expert) × (NS = {@value #NS} slivers)</b>: the
- *       panel is widened once per task and k-block and reused by all its row tiles, so the
- *       conversion costs about 1/rows of the FMA work. Tasks are numbered row block major, so a
- *       thread walks the column blocks of one expert's rows with the A block hot in L2, and each
- *       weight panel is read from memory once per row block. Experts without copies make no task
- *       and read no weights.</li>
+ *   <li><b>Task = (≤ TASK_ROWS = {@value #TASK_ROWS} rows of one expert) × (NS = {@value #NS}
+ *       slivers)</b>: per k-block the panel is packed (bf16 widened, any other format decoded)
+ *       once and reused by all the task's row tiles, walked MC = {@value #MC} rows at a time so
+ *       that those rows of A (≤ MC × KC floats, 96 KiB) stay in L2 while their tiles sweep the
+ *       panel; the conversion costs about 1/rows of the FMA work. So an expert of up to
+ *       TASK_ROWS rows has each panel converted once per call. (When a task was one MC block, a
+ *       256-row expert decoded its int4 panels 3 times; the change made W4A16 experts 8–9%
+ *       faster on such a skewed routing, bf16 2–5%, measured A/B in one JVM.) The cap bounds
+ *       the SwiGLU block P per thread (192 KiB with AVX2). Tasks are numbered expert major, so a
+ *       thread walks the column blocks of one expert's rows with its A rows hot, and each weight
+ *       panel is read from memory once per task. Experts without copies make no task and read
+ *       no weights.</li>
  *   <li><b>Waves</b>: scratch is bounded ({@code maxBufferFloats} per buffer): the tokens are cut
  *       into waves whose copies fit; each wave gathers, runs both GEMMs and combines its tokens
  *       completely, so the results do not depend on the cut. For the usual sizes there is one
@@ -108,6 +116,11 @@ import org.offload4j.moe.Routing;
  * about 116 GFLOP/s for {@link #forward} on 2 threads (63 on one), the same as a plain fp32
  * register-blocked Vector API GEMM of the same shapes in the same runs (see docs/ops/moe.md).
  *
+ * <p>W4A16 experts ({@code W4A16ExpertWeights}) take the generic {@code decode} path (scalar,
+ * about 0.9 ns per weight on one thread): at the shape above about 99 GFLOP/s on 2 threads (52
+ * on one), 0.80–0.83 of bf16 experts measured in the same rounds; a Vector API int4 fast path
+ * in {@link #pack} would close most of the gap (not written).
+ *
  * <p>Small batches: an expert with fewer than MR rows still computes a whole MR-row tile; decode
  * (T = 1) is bound by reading the weights, which each task widens once, so the wasted FMAs cost
  * little there (a dedicated one-row path would save the panel round trip; not written).
@@ -123,8 +136,13 @@ final class VectorMoeKernel implements MoeKernel {
     static final int MR = 6;
     /** Depth of one packed panel block. */
     static final int KC = 256;
-    /** Most rows of one task (a multiple of MR). */
+    /** Rows of one cache block: the tiles of a task walk its rows MC at a time (a multiple of MR). */
     static final int MC = 16 * MR;
+    /**
+     * Most rows of one task (a multiple of MC): the task's panel is packed once per k-block and
+     * reused by all of them, so up to this many rows of an expert share one decode of its weights.
+     */
+    static final int TASK_ROWS = 8 * MC;
     /** Slivers per task. */
     static final int NS = 4;
     /** Default bound on each scratch buffer, in floats (64 MiB). */
@@ -346,6 +364,12 @@ final class VectorMoeKernel implements MoeKernel {
         final int[] blockRow;
         final int[] blockRows;
         final int[] blockPadded;
+        // GEMM tasks' rows: expert, first scratch row, rows padded to MR (≤ TASK_ROWS: whole row blocks).
+        final int[] taskExpert;
+        final int[] taskRow;
+        final int[] taskPadded;
+        /** The most padded rows of one task. */
+        final int maxTaskPadded;
 
         Wave(Routing r, int t0, int t1, boolean all) {
             this.t0 = t0;
@@ -356,6 +380,7 @@ final class VectorMoeKernel implements MoeKernel {
             int[] hi = new int[experts];
             int total = 0;
             int blocks = 0;
+            int tasks = 0;
             for (int e = 0; e < experts; e++) {
                 lo[e] = all ? r.offset(e) : firstCopyFrom(r, r.offset(e), r.offset(e + 1), t0);
                 hi[e] = all ? r.offset(e + 1) : firstCopyFrom(r, lo[e], r.offset(e + 1), t1);
@@ -363,6 +388,7 @@ final class VectorMoeKernel implements MoeKernel {
                 int n = hi[e] - lo[e];
                 total += roundUp(n, MR);
                 blocks += (n + MC - 1) / MC;
+                tasks += (n + TASK_ROWS - 1) / TASK_ROWS;
             }
             rows = total;
             blockExpert = new int[blocks];
@@ -382,6 +408,22 @@ final class VectorMoeKernel implements MoeKernel {
                     b++;
                 }
             }
+            taskExpert = new int[tasks];
+            taskRow = new int[tasks];
+            taskPadded = new int[tasks];
+            int most = 0;
+            int t = 0;
+            for (int e = 0; e < experts; e++) {
+                int n = hi[e] - lo[e];
+                for (int r0 = 0; r0 < n; r0 += TASK_ROWS) {
+                    taskExpert[t] = e;
+                    taskRow[t] = base[e] + r0;
+                    taskPadded[t] = roundUp(Math.min(TASK_ROWS, n - r0), MR);
+                    most = Math.max(most, taskPadded[t]);
+                    t++;
+                }
+            }
+            maxTaskPadded = most;
         }
 
         int blocks() {
@@ -451,18 +493,18 @@ final class VectorMoeKernel implements MoeKernel {
     }
 
     /**
-     * One grouped GEMM over the wave: for every row block (one expert's rows) and column block,
-     * {@code dst[rows] = a[rows] · M[e]}, with the SwiGLU epilogue when {@code swiglu} (then
+     * One grouped GEMM over the wave: for every task's rows (≤ TASK_ROWS of one expert) and column
+     * block, {@code dst[rows] = a[rows] · M[e]}, with the SwiGLU epilogue when {@code swiglu} (then
      * {@code M = W1}, and {@code dst} gets {@code d_ff} columns).
      */
     private static void gemm(Wave wave, float[] a, int lda, int k, ExpertWeights w, Matrix m, boolean swiglu,
                              float[] dst, int ldd) {
         int slivers = swiglu ? (w.dFf() + V - 1) / V : (m.cols(w) + SLIVER - 1) / SLIVER;
         int colBlocks = (slivers + NS - 1) / NS;
-        long tasks = (long) wave.blocks() * colBlocks;
+        long tasks = (long) wave.taskExpert.length * colBlocks;
         CpuThreads.forRange(tasks, 1, (from, to) -> {
             float[] panel = new float[NS * KC * SLIVER];
-            float[] partial = new float[MC * NS * SLIVER];
+            float[] partial = swiglu ? new float[wave.maxTaskPadded * NS * SLIVER] : null;
             for (long task = from; task < to; task++) {
                 int b = (int) (task / colBlocks);
                 int s0 = (int) (task % colBlocks) * NS;
@@ -473,28 +515,33 @@ final class VectorMoeKernel implements MoeKernel {
     }
 
     /**
-     * One task: the rows of block {@code b} times slivers {@code s0 .. s0+ns−1} of its expert's
-     * matrix. Plain: the tiles accumulate straight in {@code dst} across k-blocks. SwiGLU: gate and
-     * up accumulate in {@code partial} ({@code [rows][NS·2V]}), and the last k-block's pass turns
-     * each sliver's pairs into V activations in {@code dst}.
+     * One task: the rows of task {@code b} (≤ TASK_ROWS rows of one expert) times slivers
+     * {@code s0 .. s0+ns−1} of its expert's matrix. Per k-block the panel is packed (widened or
+     * decoded) once, then the rows are walked MC at a time (that block of A stays in L2 while its
+     * tiles sweep the slivers). Plain: the tiles accumulate straight in {@code dst} across
+     * k-blocks. SwiGLU: gate and up accumulate in {@code partial} ({@code [rows][NS·2V]}), and a
+     * pass after the last k-block turns each sliver's pairs into V activations in {@code dst}.
      */
     private static void runTask(Wave wave, int b, int s0, int ns, float[] a, int lda, int k, ExpertWeights w, Matrix m,
                                 boolean swiglu, float[] dst, int ldd, float[] panel, float[] partial) {
-        int e = wave.blockExpert[b];
-        int row0 = wave.blockRow[b];
-        int padded = wave.blockPadded[b];
+        int e = wave.taskExpert[b];
+        int row0 = wave.taskRow[b];
+        int padded = wave.taskPadded[b];
         int ldp = NS * SLIVER;
         for (int k0 = 0; k0 < k; k0 += KC) {
             int kb = Math.min(KC, k - k0);
             boolean first = k0 == 0;
             pack(w, m, e, k0, kb, s0, ns, swiglu, panel);
-            for (int s = 0; s < ns; s++) {
-                for (int i = 0; i < padded; i += MR) {
-                    if (swiglu) {
-                        tile(a, (row0 + i) * lda + k0, lda, panel, s * KC * SLIVER, kb, partial, i * ldp + s * SLIVER, ldp, first);
-                    } else {
-                        tile(a, (row0 + i) * lda + k0, lda, panel, s * KC * SLIVER, kb, dst, (row0 + i) * ldd + (s0 + s) * SLIVER,
-                                ldd, first);
+            for (int i0 = 0; i0 < padded; i0 += MC) {
+                int i1 = Math.min(padded, i0 + MC);
+                for (int s = 0; s < ns; s++) {
+                    for (int i = i0; i < i1; i += MR) {
+                        if (swiglu) {
+                            tile(a, (row0 + i) * lda + k0, lda, panel, s * KC * SLIVER, kb, partial, i * ldp + s * SLIVER, ldp, first);
+                        } else {
+                            tile(a, (row0 + i) * lda + k0, lda, panel, s * KC * SLIVER, kb, dst, (row0 + i) * ldd + (s0 + s) * SLIVER,
+                                    ldd, first);
+                        }
                     }
                 }
             }

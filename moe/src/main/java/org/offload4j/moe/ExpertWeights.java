@@ -11,13 +11,14 @@ import org.offload4j.core.Tensor;
  *   W2[e]  [d_ff, d_model]                                                          ({@link Matrix#DOWN})
  * </pre>
  * and {@link #decode} turns any block of them into fp32: exactly for {@link Bf16ExpertWeights},
- * the dequantized values for a quantized format. The float64 reference and the generic path of a
- * backend see nothing but {@code decode}, so a new format (W4A16: int4 with group scales) plugs in
- * by implementing this interface; a backend may add a fast path for a format it knows
- * ({@code instanceof}), as the CPU backend does for bf16.
+ * the dequantized values for a quantized format ({@link W4A16ExpertWeights}: int4 with group
+ * scales, {@code (q − z)·s} rounded once to fp32). The generic path of a backend sees nothing but
+ * {@code decode}, so a new format plugs in by implementing this interface; a backend may add a
+ * fast path for a format it knows ({@code instanceof}), as the CPU backend does for bf16.
  *
- * <p>Implementations are immutable views over tensors the caller owns; they must stay open while
- * a layer uses them.
+ * <p>Implementations are immutable views over weight tensors (the caller's, or, for
+ * {@link W4A16ExpertWeights#quantize}, their own until closed); they must stay open while a layer
+ * uses them.
  */
 public interface ExpertWeights {
 

@@ -52,7 +52,8 @@ import org.offload4j.core.Tensor;
  * <ul>
  *   <li>Construction ({@link #create(Tensor, ExpertWeights, MoeOptions)}): router weights
  *       {@code [d_model, E]} bf16 or fp32; {@link ExpertWeights} with the same {@code E} and
- *       {@code d_model} (for bf16, {@link Bf16ExpertWeights#of}); {@code 1 ≤ E ≤ }{@value #MAX_EXPERTS},
+ *       {@code d_model} (bf16: {@link Bf16ExpertWeights#of}; int4 W4A16:
+ *       {@link W4A16ExpertWeights#of} or {@link W4A16ExpertWeights#quantize}); {@code 1 ≤ E ≤ }{@value #MAX_EXPERTS},
  *       {@code 1 ≤ d_model, d_ff ≤ }{@value #MAX_DIM}; {@code 1 ≤ k ≤ min(}{@value #MAX_K}{@code , E)}.</li>
  *   <li>Calls: {@code x [T, d_model]} bf16 ({@code T ≥ 0}); intermediates ({@code xp}, {@code h},
  *       {@code a}, {@code y}) bf16 or fp32 of the shapes above; {@code out [T, d_model]} bf16 (or
@@ -63,7 +64,8 @@ import org.offload4j.core.Tensor;
  * naming the argument, what was given and what is accepted, and the outputs are left untouched.
  *
  * <h2>Numerics</h2>
- * Inputs are widened exactly to fp32; every sum accumulates in fp32. Within
+ * Inputs are widened exactly to fp32 (int4 expert weights: {@code (q − z)·s}, exact with fp16 or
+ * bf16 scales, rounded once with fp32 ones); every sum accumulates in fp32. Within
  * {@link #forward(Tensor, Tensor)} and {@link #expertMlp} the intermediates {@code h}, {@code a}
  * and {@code y} stay in fp32 (never rounded to bf16), and the output is rounded once to bf16
  * (round to nearest, ties to even). {@link MoeReference} computes the same thing in float64 with no

@@ -1,12 +1,16 @@
 package org.offload4j.moe;
 
 import org.offload4j.core.Tensor;
+import org.offload4j.w4a16.QuantizedWeight;
 
 /**
  * The MoE layer in float64: slow, plain loops, obviously right. Every backend is tested against
  * it. Tensor inputs are widened exactly; nothing is rounded on the way (the CPU kernel keeps its
  * intermediates in fp32, so the only rounding point they share is the final store, which the
- * caller's comparison measures). Matrices are flat, row-major {@code double[]}.
+ * caller's comparison measures). Matrices are flat, row-major {@code double[]}. Expert weights
+ * are read through {@link ExpertWeights#decode}, except int4 ones ({@link W4A16ExpertWeights}),
+ * whose {@code (q − z)·s} is taken in double from {@link QuantizedWeight#weight}: exact also for
+ * fp32 scales, where the fp32 {@code decode} rounds.
  *
  * <p>The expert steps take the {@link Routing} as input, so that a near-tie in the router cannot
  * make a kernel and the reference pick different experts; {@link #route} is the float64 router on
@@ -96,12 +100,11 @@ public final class MoeReference {
         int rows = matrix.rows(weights);
         int cols = matrix.cols(weights);
         double[] out = new double[routing.copies() * cols];
-        float[] m = new float[rows * cols];
         for (int e = 0; e < routing.experts(); e++) {
             if (routing.rowsOf(e) == 0) {
                 continue;
             }
-            weights.decode(matrix, e, 0, rows, 0, cols, m, 0, cols);
+            double[] m = matrix(weights, matrix, e);
             for (int p = routing.offset(e); p < routing.offset(e + 1); p++) {
                 for (int i = 0; i < rows; i++) {
                     double v = in[p * rows + i];
@@ -112,6 +115,32 @@ public final class MoeReference {
             }
         }
         return out;
+    }
+
+    /**
+     * The values of {@code matrix} of expert {@code e}, {@code [rows, cols]} row-major, exactly:
+     * int4 weights as {@code (q − z)·s} in double ({@link QuantizedWeight#weight}, not rounded to
+     * float as {@link ExpertWeights#decode} rounds them), any other format through {@code decode}.
+     */
+    static double[] matrix(ExpertWeights weights, ExpertWeights.Matrix matrix, int e) {
+        int rows = matrix.rows(weights);
+        int cols = matrix.cols(weights);
+        double[] m = new double[rows * cols];
+        if (weights instanceof W4A16ExpertWeights w4) {
+            QuantizedWeight q = w4.weight(matrix, e);
+            for (int i = 0; i < rows; i++) {
+                for (int c = 0; c < cols; c++) {
+                    m[i * cols + c] = q.weight(i, c);
+                }
+            }
+            return m;
+        }
+        float[] f = new float[rows * cols];
+        weights.decode(matrix, e, 0, rows, 0, cols, f, 0, cols);
+        for (int i = 0; i < f.length; i++) {
+            m[i] = f[i];
+        }
+        return m;
     }
 
     /** {@code a = silu(gate) ⊙ up} row by row: {@code h [rows, 2·d_ff]} → {@code [rows, d_ff]}. */

@@ -1,0 +1,169 @@
+package org.offload4j.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.offload4j.cpu.VectorMoeKernelTest.CPU;
+import static org.offload4j.cpu.VectorMoeKernelTest.assertClose;
+import static org.offload4j.cpu.VectorMoeKernelTest.seed;
+import static org.offload4j.cpu.VectorMoeKernelTest.why;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+import org.offload4j.moe.ExpertWeights;
+import org.offload4j.moe.MoeLayer;
+import org.offload4j.moe.MoeOptions;
+import org.offload4j.moe.MoeReference;
+import org.offload4j.moe.Routing;
+import org.offload4j.moe.W4A16ExpertWeights;
+
+/**
+ * The MoE layer on the CPU with int4 (W4A16) experts, which the kernel runs through its generic
+ * {@link ExpertWeights#decode} path, against the float64 reference over the same int4 weights.
+ * Seeds and poisoned outputs as in {@link VectorMoeKernelTest}.
+ */
+class VectorMoeW4A16Test {
+
+    /** Random bf16 activations and router, fp32 expert weights quantized to int4. */
+    static final class Layer implements AutoCloseable {
+        final Arena arena = Arena.ofShared();
+        final Tensor x;
+        final Tensor wr;
+        final W4A16ExpertWeights weights;
+        final MoeLayer layer;
+
+        Layer(long seed, int tokens, int experts, int k, int dModel, int dFf, int groupSize, boolean symmetric, DType scaleType) {
+            x = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, tokens, dModel), seed, 1);
+            wr = TensorFill.gaussian(Tensor.allocate(arena, DType.FP32, dModel, experts), seed + 1, 1 / Math.sqrt(dModel));
+            Tensor w1 = TensorFill.gaussian(Tensor.allocate(arena, DType.FP32, experts, dModel, 2L * dFf), seed + 2, 1 / Math.sqrt(dModel));
+            Tensor w2 = TensorFill.gaussian(Tensor.allocate(arena, DType.FP32, experts, dFf, dModel), seed + 3, 1 / Math.sqrt(dFf));
+            weights = W4A16ExpertWeights.quantize(w1, w2, groupSize, symmetric, scaleType);
+            layer = MoeLayer.create(CPU, wr, weights, new MoeOptions(k, true));
+        }
+
+        Tensor poisoned(DType dtype, long... shape) {
+            return TensorFill.poison(Tensor.allocate(arena, dtype, shape));
+        }
+
+        @Override
+        public void close() {
+            weights.close();
+            arena.close();
+        }
+    }
+
+    static Stream<Arguments> shapes() {
+        return Stream.of(
+                // name, T, E, k, d_model, d_ff, group size, symmetric, scale dtype
+                Arguments.of("g32 asymmetric", 37, 8, 2, 64, 96, 32, false, DType.FP16),
+                Arguments.of("g32 symmetric", 23, 6, 2, 96, 64, 32, true, DType.BF16),
+                Arguments.of("g128 symmetric, d_model > KC", 29, 4, 2, 384, 128, 128, true, DType.FP16),
+                Arguments.of("g128 asymmetric, fp32 scales", 17, 4, 2, 128, 128, 128, false, DType.FP32),
+                Arguments.of("g = k asymmetric", 21, 6, 2, 48, 40, -1, false, DType.FP16),
+                Arguments.of("g = k symmetric, d_ff > KC", 9, 3, 2, 56, 264, -1, true, DType.BF16),
+                Arguments.of("one token", 1, 4, 2, 32, 32, 32, false, DType.FP16),
+                Arguments.of("E = 64, k = 6", 50, 64, 6, 32, 32, 32, false, DType.FP16));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("shapes")
+    void forwardMatchesReference(String name, int tokens, int experts, int k, int dModel, int dFf, int g, boolean symmetric,
+                                 DType scaleType) {
+        long seed = seed("w4a16 forward", name);
+        try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, g, symmetric, scaleType)) {
+            Routing routing = l.layer.route(l.x);
+            Tensor out = l.poisoned(DType.BF16, tokens, dModel);
+            l.layer.forward(l.x, routing, out);
+            assertClose(MoeReference.forward(l.x, routing, l.weights), out, seed, name);
+            // The fused MLP to fp32: only fp32 sums (and, for fp32 scales, one rounding of each weight) differ.
+            Tensor xp = l.poisoned(DType.FP32, routing.copies(), dModel);
+            l.layer.permute(l.x, routing, xp);
+            Tensor y = l.poisoned(DType.FP32, routing.copies(), dModel);
+            l.layer.expertMlp(xp, routing, y);
+            assertClose(MoeReference.expertMlp(xp.toDoubleArray(), routing, l.weights), y, seed, name + ", expertMlp to fp32");
+            Tensor h = l.poisoned(DType.FP32, routing.copies(), 2L * dFf);
+            l.layer.gateUp(xp, routing, h);
+            assertClose(MoeReference.groupedGemm(xp.toDoubleArray(), routing, l.weights, ExpertWeights.Matrix.GATE_UP), h, seed,
+                    name + ", gateUp to fp32");
+        }
+    }
+
+    /** Counts {@link #decode} calls per (matrix, expert, first row, first column) of the block. */
+    static final class CountingWeights implements ExpertWeights {
+        final ExpertWeights inner;
+        final Map<List<Integer>, AtomicInteger> calls = new ConcurrentHashMap<>();
+
+        CountingWeights(ExpertWeights inner) {
+            this.inner = inner;
+        }
+
+        @Override public int experts() { return inner.experts(); }
+        @Override public int dModel() { return inner.dModel(); }
+        @Override public int dFf() { return inner.dFf(); }
+        @Override public String format() { return "counting " + inner.format(); }
+        @Override public boolean isAlive() { return inner.isAlive(); }
+        @Override public boolean overlaps(Tensor t) { return inner.overlaps(t); }
+
+        @Override
+        public void decode(Matrix matrix, int expert, int row0, int rows, int col0, int cols, float[] dst, int dstOffset, int dstStride) {
+            calls.computeIfAbsent(List.of(matrix.ordinal(), expert, row0, col0), key -> new AtomicInteger()).incrementAndGet();
+            inner.decode(matrix, expert, row0, rows, col0, cols, dst, dstOffset, dstStride);
+        }
+    }
+
+    /**
+     * One expert with {@code hot} rows, one with 20, two with none. Each weight panel is decoded
+     * once per task, and a task covers up to {@link VectorMoeKernel#TASK_ROWS} rows of an expert
+     * (so once per call below that, twice for a few rows more); experts without rows are never
+     * decoded; the result matches the reference and the uncounted layer bit for bit.
+     */
+    @ParameterizedTest(name = "{0} rows on one expert")
+    @ValueSource(ints = {130, VectorMoeKernel.TASK_ROWS + 32})
+    void eachPanelIsDecodedOncePerTask(int hot) {
+        int tokens = hot + 20, experts = 4, dModel = 264, dFf = 24;  // d_model > KC: two k-blocks in GEMM1
+        long seed = seed("w4a16 decodes", hot);
+        try (Layer l = new Layer(seed, tokens, experts, 1, dModel, dFf, -1, false, DType.FP16)) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            int[] ids = new int[tokens];
+            float[] w = new float[tokens];
+            for (int t = 0; t < tokens; t++) {
+                ids[t] = t % 7 == 3 && t / 7 < 20 ? 3 : 1;
+                w[t] = (float) (0.5 + rnd.nextDouble());
+            }
+            Routing r = Routing.of(experts, 1, ids, w);
+            assertEquals(hot, r.rowsOf(1));
+            CountingWeights counting = new CountingWeights(l.weights);
+            MoeLayer counted = MoeLayer.create(CPU, l.wr, counting, MoeOptions.topK(1));
+            Tensor out = l.poisoned(DType.BF16, tokens, dModel);
+            counted.forward(l.x, r, out);
+            assertClose(MoeReference.forward(l.x, r, l.weights), out, seed, "forward, " + hot + " rows on expert 1");
+            Tensor plain = l.poisoned(DType.BF16, tokens, dModel);
+            l.layer.forward(l.x, r, plain);
+            assertArrayEquals(plain.segment().toArray(ValueLayout.JAVA_SHORT), out.segment().toArray(ValueLayout.JAVA_SHORT),
+                    why(seed, "counted vs plain layer"));
+
+            Map<Integer, TreeSet<Integer>> countsByExpert = new HashMap<>();
+            counting.calls.forEach((key, n) -> countsByExpert.computeIfAbsent(key.get(1), e -> new TreeSet<>()).add(n.get()));
+            assertEquals(Set.of(1, 3), countsByExpert.keySet(), why(seed, "experts whose weights were decoded"));
+            int tasksOfHot = (hot + VectorMoeKernel.TASK_ROWS - 1) / VectorMoeKernel.TASK_ROWS;
+            assertEquals(new TreeSet<>(List.of(tasksOfHot)), countsByExpert.get(1),
+                    why(seed, "decodes of each panel block of expert 1 (" + hot + " rows)"));
+            assertEquals(new TreeSet<>(List.of(1)), countsByExpert.get(3), why(seed, "decodes of each panel block of expert 3"));
+        }
+    }
+}
