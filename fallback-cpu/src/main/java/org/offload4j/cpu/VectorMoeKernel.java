@@ -21,6 +21,8 @@ import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.ExpertWeights.Matrix;
 import org.offload4j.moe.MoeKernel;
 import org.offload4j.moe.Routing;
+import org.offload4j.moe.W4A16ExpertWeights;
+import org.offload4j.w4a16.QuantizedWeight;
 
 /**
  * The MoE layer on the CPU: a Vector API router, and the expert MLPs as register-blocked grouped
@@ -298,13 +300,23 @@ final class VectorMoeKernel implements MoeKernel {
         onTensors(() -> run(Mode.GEMM, in, routing, weights, matrix, out), weights, in, out);
     }
 
-    /** {@link CpuThreads#onTensors} over the call's tensors and the bf16 experts' (see there why). */
+    /** {@link CpuThreads#onTensors} over the call's tensors and the experts' (see there why). */
     private static void onTensors(Runnable call, ExpertWeights weights, Tensor in, Tensor out) {
+        List<Tensor> touched = new ArrayList<>(List.of(in, out));
         if (weights instanceof Bf16ExpertWeights b) {
-            CpuThreads.onTensors(call, in, out, b.w1(), b.w2());
-        } else {
-            CpuThreads.onTensors(call, in, out);
+            touched.add(b.w1());
+            touched.add(b.w2());
+        } else if (weights instanceof W4A16ExpertWeights q) {
+            for (Matrix m : Matrix.values()) {
+                for (int e = 0; e < q.experts(); e++) {
+                    QuantizedWeight w = q.weight(m, e);
+                    touched.add(w.qweight());
+                    touched.add(w.qzeros()); // null when symmetric: skipped
+                    touched.add(w.scales());
+                }
+            }
         }
+        CpuThreads.onTensors(call, touched.toArray(Tensor[]::new));
     }
 
     private void run(Mode mode, Tensor in, Routing routing, ExpertWeights w, Matrix matrix, Tensor out) {
