@@ -18,9 +18,12 @@ public final class CpuThreads {
     private static final int THREADS = Math.max(1, Integer.getInteger(THREADS_PROPERTY,
             Runtime.getRuntime().availableProcessors()));
 
+    /** Numbers the workers: {@code getPoolIndex()} is not assigned yet when the factory runs. */
+    private static final java.util.concurrent.atomic.AtomicInteger WORKER_NUMBER = new java.util.concurrent.atomic.AtomicInteger();
+
     private static final ForkJoinPool POOL = new ForkJoinPool(THREADS, pool -> {
         ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-        t.setName("offload-cpu-" + t.getPoolIndex());
+        t.setName("offload-cpu-" + WORKER_NUMBER.getAndIncrement());
         t.setDaemon(true);
         return t;
     }, null, false);
