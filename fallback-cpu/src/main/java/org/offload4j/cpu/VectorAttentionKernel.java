@@ -182,15 +182,9 @@ final class VectorAttentionKernel implements AttentionKernel {
                 job.run(item, s);
             }
         };
-        if (job.shareable()) {
-            CpuThreads.forRange(job.items, 1, body);
-        } else {
-            body.run(0, job.items); // a confined segment: only this thread may touch it
-        }
+        CpuThreads.onTensors(() -> CpuThreads.forRange(job.items, 1, body),
+                q.data(), k.data(), v.data(), out, lse);
     }
-
-    /** A thread that is never started: a segment it may access is not confined to the caller. */
-    private static final Thread OTHER_THREAD = new Thread(() -> { }, "offload-attention-access-probe");
 
     /** Per-thread working memory (see the class description for the layouts). */
     static final class Scratch {
@@ -260,19 +254,6 @@ final class VectorAttentionKernel implements AttentionKernel {
             qScale = scales(q, batch, qHeads);
             kScale = scales(k, batch, kvHeads);
             vScale = scales(v, batch, kvHeads);
-        }
-
-        /**
-         * Whether the pool's threads may access every segment: false when one belongs to a
-         * confined arena ({@code Arena.ofConfined()}), which only its owner thread may touch.
-         */
-        boolean shareable() {
-            for (MemorySegment seg : new MemorySegment[] {qSeg, kSeg, vSeg, outSeg, lseSeg}) {
-                if (seg != null && !seg.isAccessibleBy(OTHER_THREAD)) {
-                    return false;
-                }
-            }
-            return true;
         }
 
         private static float[] scales(Fp8Tensor t, int batch, int heads) {

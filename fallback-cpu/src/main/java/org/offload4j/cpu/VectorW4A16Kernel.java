@@ -98,7 +98,8 @@ import org.offload4j.w4a16.W4A16Kernel;
  *
  * <h2>Threads</h2>
  * Work is spread with {@link CpuThreads#forRange}; when X, Y or the bias live in a confined
- * arena (usable by the calling thread only) the whole call runs on the calling thread.
+ * arena (usable by the calling thread only) the whole call runs on the calling thread
+ * ({@link CpuThreads#onTensors}).
  *
  * <h2>Scratch</h2>
  * Per-call buffers (X in fp32, bias, group sums) belong to the calling thread and per-task tiles
@@ -235,7 +236,10 @@ final class VectorW4A16Kernel implements W4A16Kernel {
 
     @Override
     public void matmul(Tensor x, PackedWeight w, Tensor bias, Tensor y) {
-        Packed p = (Packed) w;
+        CpuThreads.onTensors(() -> run(x, (Packed) w, bias, y), x, y, bias);
+    }
+
+    private void run(Tensor x, Packed p, Tensor bias, Tensor y) {
         int m = (int) x.dim(0);
         CallBuffers cb = callBuffers.get();
         if (cb.inUse) {
@@ -245,7 +249,6 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         }
         cb.inUse = true;
         try {
-            cb.parallel = shareable(x) && shareable(y) && (bias == null || shareable(bias));
             float[] biasF = null;
             if (bias != null) {
                 biasF = cb.bias(p.n);
@@ -260,23 +263,6 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             }
         } finally {
             cb.inUse = false;
-        }
-    }
-
-    /** A stand-in for "some other thread": memory that it may not access is confined to the caller. */
-    private static final Thread OTHER_THREAD = new Thread(() -> { });
-
-    /** False for a tensor in a confined arena, which only the calling thread may touch. */
-    private static boolean shareable(Tensor t) {
-        return t.segment().isAccessibleBy(OTHER_THREAD);
-    }
-
-    /** {@link CpuThreads#forRange}, or inline on the calling thread when a tensor is thread-confined. */
-    private static void forRange(boolean parallel, long count, long grain, CpuThreads.RangeBody body) {
-        if (parallel) {
-            CpuThreads.forRange(count, grain, body);
-        } else if (count > 0) {
-            body.run(0, count);
         }
     }
 
@@ -309,7 +295,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         DType yType = y.dtype();
         int[] data = p.data();
         long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB));
-        forRange(cb.parallel, p.blocks, grain, (from, to) -> {
+        CpuThreads.forRange(p.blocks, grain, (from, to) -> {
             float[] yb = taskBuffers.get().row(NB);
             for (int b = (int) from; b < to; b++) {
                 gemvBlock(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xsum, yb);
@@ -417,7 +403,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             int rows = Math.min(ROW_CHUNK, m - r0);
             float[] xf = cb.x((long) rows * k);
             int chunkStart = r0;
-            forRange(cb.parallel, rows, Math.max(1, (1 << 16) / k), (from, to) -> {
+            CpuThreads.forRange(rows, Math.max(1, (1 << 16) / k), (from, to) -> {
                 for (int i = (int) from; i < to; i++) {
                     widenRow(xSeg, x.rowByteOffset(chunkStart + i), xType, k, xf, i * k);
                 }
@@ -426,7 +412,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             int rowsPerBlock = (rows + rowBlocks - 1) / rowBlocks;
             long tasks = (long) rowBlocks * p.blocks;
             long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB * Math.max(1, rowsPerBlock / 8)));
-            forRange(cb.parallel, tasks, grain, (from, to) -> {
+            CpuThreads.forRange(tasks, grain, (from, to) -> {
                 TaskBuffers tb = taskBuffers.get();
                 float[] wt = tb.tile(KB * NB);
                 float[] yt = tb.rows(rowsPerBlock * NB);
@@ -775,8 +761,6 @@ final class VectorW4A16Kernel implements W4A16Kernel {
 
     /** Buffers of one matmul call, owned by the calling thread. */
     private static final class CallBuffers {
-        /** Whether this call may spread over the worker threads (see {@link #shareable}). */
-        boolean parallel;
         /** Set while a call on this thread uses the buffers. */
         boolean inUse;
         private float[] x = new float[0];
