@@ -216,6 +216,12 @@ public final class Tensor implements AutoCloseable {
 
     /** True when the two tensors' memory ranges share at least one byte. */
     public boolean overlaps(Tensor other) {
+        // Heap segments' address() is an offset within their array: only the same array can overlap.
+        Object base = segment.heapBase().orElse(null);
+        Object otherBase = other.segment.heapBase().orElse(null);
+        if (base != otherBase) {
+            return false;
+        }
         long a0 = segment.address();
         long a1 = a0 + segment.byteSize();
         long b0 = other.segment.address();
@@ -225,7 +231,8 @@ public final class Tensor implements AutoCloseable {
 
     /** True when both tensors view exactly the same bytes with the same layout. */
     public boolean sameStorage(Tensor other) {
-        return segment.address() == other.segment.address()
+        return segment.heapBase().orElse(null) == other.segment.heapBase().orElse(null)
+                && segment.address() == other.segment.address()
                 && segment.byteSize() == other.segment.byteSize()
                 && rowStride == other.rowStride && dtype == other.dtype;
     }

@@ -581,4 +581,19 @@ class TensorTest {
         assertFalse(escaped.isAlive());
         assertFalse(seg.scope().isAlive());
     }
+
+    @Test
+    void heapTensorsOverDifferentArraysNeverOverlap() {
+        Tensor a = Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(new float[64]), DType.FP32, 8, 8);
+        Tensor b = Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(new float[64]), DType.FP32, 8, 8);
+        org.junit.jupiter.api.Assertions.assertFalse(a.overlaps(b), "distinct arrays, both at offset 0");
+        org.junit.jupiter.api.Assertions.assertFalse(a.sameStorage(b));
+        float[] shared = new float[64];
+        Tensor c = Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(shared), DType.FP32, 8, 8);
+        Tensor d = Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(shared).asSlice(4 * 8), DType.FP32, 7, 8);
+        org.junit.jupiter.api.Assertions.assertTrue(c.overlaps(d), "the same array, overlapping rows");
+        try (Tensor native1 = Tensor.allocate(DType.FP32, 8, 8)) {
+            org.junit.jupiter.api.Assertions.assertFalse(native1.overlaps(a), "native memory never overlaps a heap array");
+        }
+    }
 }
