@@ -7,14 +7,18 @@ import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
 import org.offload4j.moe.Bf16ExpertWeights;
+import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.MoeLayer;
 import org.offload4j.moe.MoeOptions;
 import org.offload4j.moe.MoeReference;
 import org.offload4j.moe.Routing;
+import org.offload4j.moe.W4A16ExpertWeights;
 
 /**
  * MoE layer cases ({@code MoeLayer.forward}: router, top-k, permutation, SwiGLU experts, combine)
- * with bf16 weights. Size syntax {@code TxExKxDMODELxDFF}, e.g. {@code 256x8x2x1024x2816}.
+ * with bf16 experts, or W4A16 experts (RTN-quantized from the same bf16 weights, g = 128,
+ * fp16 scales) when the size ends in {@code :w4}. Size syntax {@code TxExKxDMODELxDFF[:w4]}, e.g.
+ * {@code 256x8x2x1024x2816:w4}.
  *
  * <p>The check compares the first {@value #SAMPLE_TOKENS} tokens with the float64 reference
  * under the same routing (a token's routing and output do not depend on other tokens).
@@ -29,16 +33,16 @@ final class MoeSuite implements OpSuite {
 
     @Override
     public String sizeSyntax() {
-        return "TxExKxDMODELxDFF (tokens, experts, top-k, d_model, d_ff)";
+        return "TxExKxDMODELxDFF[:w4] (tokens, experts, top-k, d_model, d_ff; :w4 for W4A16 experts)";
     }
 
     @Override
     public List<String> defaultSizes(boolean full) {
         if (!full) {
-            return List.of("256x8x2x1024x2816", "256x64x6x1024x704");
+            return List.of("256x8x2x1024x2816", "256x64x6x1024x704", "256x8x2x1024x2816:w4");
         }
         return List.of("1x8x2x1024x2816", "16x8x2x1024x2816", "256x8x2x1024x2816", "1024x8x2x1024x2816",
-                "256x64x6x1024x704", "1024x64x6x1024x704");
+                "256x64x6x1024x704", "1024x64x6x1024x704", "1x8x2x1024x2816:w4", "256x8x2x1024x2816:w4");
     }
 
     @Override
@@ -48,8 +52,10 @@ final class MoeSuite implements OpSuite {
 
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
-        int[] v = OpSuite.dims(size, 5, this);
-        return new Case(backend, v[0], v[1], v[2], v[3], v[4], seed);
+        boolean int4 = size.trim().toLowerCase(java.util.Locale.ROOT).endsWith(":w4");
+        String dims = int4 ? size.trim().substring(0, size.trim().length() - 3) : size;
+        int[] v = OpSuite.dims(dims, 5, this);
+        return new Case(backend, v[0], v[1], v[2], v[3], v[4], int4, seed);
     }
 
     private static final class Case implements BenchCase {
@@ -59,22 +65,26 @@ final class MoeSuite implements OpSuite {
         private final int dModel;
         private final int dFf;
         private final Tensor router;
-        private final Bf16ExpertWeights weights;
+        private final Tensor w1;
+        private final Tensor w2;
+        private final ExpertWeights weights;
+        private final boolean int4;
         private final MoeLayer layer;
         private final Tensor x;
         private final Tensor out;
         private final int activeExperts;
 
-        Case(Backend backend, int tokens, int experts, int k, int dModel, int dFf, long seed) {
+        Case(Backend backend, int tokens, int experts, int k, int dModel, int dFf, boolean int4, long seed) {
+            this.int4 = int4;
             this.tokens = tokens;
             this.experts = experts;
             this.k = k;
             this.dModel = dModel;
             this.dFf = dFf;
             this.router = TensorFill.gaussian(Tensor.allocate(DType.BF16, dModel, experts), seed, 1 / Math.sqrt(dModel));
-            Tensor w1 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dModel, 2L * dFf), seed + 1, 1 / Math.sqrt(dModel));
-            Tensor w2 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dFf, dModel), seed + 2, 1 / Math.sqrt(dFf));
-            this.weights = Bf16ExpertWeights.of(w1, w2);
+            this.w1 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dModel, 2L * dFf), seed + 1, 1 / Math.sqrt(dModel));
+            this.w2 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dFf, dModel), seed + 2, 1 / Math.sqrt(dFf));
+            this.weights = int4 ? W4A16ExpertWeights.quantize(w1, w2, 128, false, DType.FP16) : Bf16ExpertWeights.of(w1, w2);
             this.layer = MoeLayer.create(backend, router, weights, new MoeOptions(k, true));
             this.x = TensorFill.gaussian(Tensor.allocate(DType.BF16, tokens, dModel), seed + 3, 1.0);
             this.out = Tensor.allocate(DType.BF16, tokens, dModel);
@@ -88,7 +98,7 @@ final class MoeSuite implements OpSuite {
 
         @Override
         public String label() {
-            return "T=" + tokens + " E=" + experts + " k=" + k + " d=" + dModel + " ff=" + dFf;
+            return "T=" + tokens + " E=" + experts + " k=" + k + " d=" + dModel + " ff=" + dFf + (int4 ? " int4" : "");
         }
 
         @Override
@@ -98,12 +108,14 @@ final class MoeSuite implements OpSuite {
 
         @Override
         public String dtype() {
-            return "bf16";
+            return int4 ? "bf16/int4" : "bf16";
         }
 
         @Override
         public double bytesMoved() {
-            double perExpert = 2.0 * (dModel * 2.0 * dFf + (double) dFf * dModel);
+            double weightsPerExpert = dModel * 2.0 * dFf + (double) dFf * dModel;
+            // int4: half a byte per weight plus an fp16 scale and a 4-bit zero per 128 weights.
+            double perExpert = int4 ? weightsPerExpert * (0.5 + 2.5 / 128) : 2.0 * weightsPerExpert;
             return 2.0 * tokens * dModel * 2 + 2.0 * dModel * experts + activeExperts * perExpert;
         }
 
@@ -141,8 +153,11 @@ final class MoeSuite implements OpSuite {
 
         @Override
         public void close() {
-            weights.w1().close();
-            weights.w2().close();
+            if (weights instanceof W4A16ExpertWeights q) {
+                q.close();
+            }
+            w1.close();
+            w2.close();
             router.close();
             x.close();
             out.close();
