@@ -109,6 +109,11 @@ import org.offload4j.hadamard.HadamardSize;
  *   <li>An 8×8 transpose so that the lane stages become vector stages: through the Vector API
  *       every shuffle is a {@code vpermps}, and the transpose there and back costs more than the
  *       lane stages it removes.</li>
+ *   <li>Staging the lone MID bit of bf16 {@code d = 1024} inside the store pass (two loads and an
+ *       fma per vector instead of a one-bit trip through L1): no measurable gain, 27.1–28.1 ms
+ *       against 27.3–28.6 ms on one thread, 14.2–14.7 against 14.2–15.0 ms on two. That pass is
+ *       nearly free; the 20 % that {@code d = 1024} costs over {@code d = 128} per vector is elsewhere
+ *       (not the batch size either: {@code L1_FLOATS} 1024, 2048 and 8192 were within the noise).</li>
  *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
  *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
