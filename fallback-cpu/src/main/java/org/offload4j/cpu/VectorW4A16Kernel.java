@@ -104,7 +104,7 @@ import org.offload4j.w4a16.W4A16Kernel;
  * <h2>Scratch</h2>
  * Per-call buffers (X in fp32, bias, group sums) belong to the calling thread and per-task tiles
  * to each worker, in {@link ThreadLocal}s that grow on demand: nothing is allocated per element,
- * and steady-state calls allocate nothing but the fork-join tasks.
+ * and steady-state calls allocate nothing but the loop descriptor of {@link CpuThreads#forRange}.
  */
 final class VectorW4A16Kernel implements W4A16Kernel {
     static final VectorSpecies<Float> FS = CpuBackend.FLOATS;
@@ -125,7 +125,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     static final int GEMV_MAX_ROWS = 3;
     /** Rows per GEMM task at most. */
     static final int ROW_BLOCK = 64;
-    /** Weights per parallel chunk at least; below it the fork-join overhead dominates. */
+    /** Weights per parallel chunk at least; below it the cost of sharing a loop dominates. */
     static final long MIN_WEIGHTS_PER_TASK = 1 << 17;
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -243,8 +243,8 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         int m = (int) x.dim(0);
         CallBuffers cb = callBuffers.get();
         if (cb.inUse) {
-            // A fork-join worker that waits on its own tasks may run another caller's matmul
-            // meanwhile; that nested call must not overwrite the buffers of the outer one.
+            // A matmul re-entered on this thread (from a parallel chunk of an outer op that calls
+            // it) must not overwrite the buffers of the outer call.
             cb = new CallBuffers();
         }
         cb.inUse = true;
