@@ -17,9 +17,10 @@ import org.offload4j.core.Tensor;
  * blocked the caller. Its workers park as soon as they run dry, and waking a parked thread on an
  * idle vCPU took about 400 µs on the development VM: a 0.8 ms W4A16 GEMV got no help from the
  * second thread at all (measured: 2 threads as slow as 1). Here the caller always works on its
- * own loop, so a late helper costs nothing, and a worker that runs dry spins for
- * {@value #SPIN_NANOS} ns (about the gap between the calls of a decode step) before it parks, so
- * that back-to-back calls find it awake — the wait policy OpenMP runtimes use.
+ * own loop, so a late helper costs nothing, and a worker that runs dry spins for 2 ms (about
+ * the gap between the calls of a decode step; {@value #SPIN_PROPERTY} changes it, 0 parks at
+ * once) before it parks, so that back-to-back calls find it awake — the wait policy OpenMP
+ * runtimes use.
  *
  * <p>A loop is cut into at most {@code 4 · threads} chunks that threads claim from a shared
  * counter, which balances uneven chunks without per-index overhead. Several Java threads may
@@ -33,8 +34,11 @@ public final class CpuThreads {
     private static final int THREADS = Math.max(1, Integer.getInteger(THREADS_PROPERTY,
             Runtime.getRuntime().availableProcessors()));
 
-    /** How long a worker looks for new work before it parks. */
-    private static final long SPIN_NANOS = 2_000_000L;
+    /** Overrides {@link #SPIN_NANOS}: 0 makes workers park at once (passive waiting, no idle CPU use). */
+    public static final String SPIN_PROPERTY = "offload.cpu.spin.nanos";
+
+    /** How long a worker looks for new work before it parks (default 2 ms). */
+    private static final long SPIN_NANOS = Math.max(0, Long.getLong(SPIN_PROPERTY, 2_000_000L));
 
     /** Loops that may still have unclaimed chunks. */
     private static final ConcurrentLinkedQueue<Loop> LOOPS = new ConcurrentLinkedQueue<>();
