@@ -3,12 +3,14 @@ package org.offload4j.bench;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Locale;
+import org.offload4j.attention.AccuracyReport;
 import org.offload4j.attention.Attention;
 import org.offload4j.attention.AttentionOptions;
 import org.offload4j.attention.AttentionReference;
 import org.offload4j.attention.AttentionShape;
 import org.offload4j.attention.Fp8Quantizer;
 import org.offload4j.attention.Fp8Tensor;
+import org.offload4j.attention.QkRotations;
 import org.offload4j.attention.ScaleGranularity;
 import org.offload4j.core.Accuracy;
 import org.offload4j.core.Backend;
@@ -91,11 +93,11 @@ final class AttentionSuite implements OpSuite {
             try (Tensor q = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, shape.qHeads(), shape.qLen(), shape.headDim()), seed, 0.1);
                  Tensor k = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, shape.kvHeads(), shape.kvLen(), shape.headDim()), seed + 1, 0.1);
                  Tensor v = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, shape.kvHeads(), shape.kvLen(), shape.headDim()), seed + 2, 1.0)) {
-                org.offload4j.attention.AccuracyReport.addChannelOutliers(q, seed + 3, 4, 20, 100);
-                org.offload4j.attention.AccuracyReport.addChannelOutliers(k, seed + 3, 4, 20, 100);
+                AccuracyReport.addChannelOutliers(q, seed + 3, 4, 20, 100);
+                AccuracyReport.addChannelOutliers(k, seed + 3, 4, 20, 100);
                 AttentionOptions opts = AttentionOptions.defaults().withCausal(causal).withGranularity(g)
-                        .withRotation(org.offload4j.attention.QkRotations.hadamard(backend));
-                sb.append(org.offload4j.attention.AccuracyReport.measure(op, q, k, v, opts).summary());
+                        .withRotation(QkRotations.hadamard(backend));
+                sb.append(AccuracyReport.measure(op, q, k, v, opts).summary());
             }
         }
         return sb.toString();

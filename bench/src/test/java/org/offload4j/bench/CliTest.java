@@ -49,4 +49,11 @@ class CliTest {
         assertEquals(1, OffloadCli.execute("bench", "hadamard", "--sizes", "24x"));
         assertEquals(1, OffloadCli.execute("bench", "w4a16", "--sizes", "1x4096"));
     }
+
+    @Test
+    void accuracyReportHasBothConfigurationsAndIsAttentionOnly() {
+        String one = AttentionSuite.accuracy(org.offload4j.core.Backends.named("cpu"), "8x2x64x64x64", 42);
+        assertTrue(one.contains("no rotation") && one.contains("rotated"), one);
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--accuracy"), "--accuracy is for attention alone: a usage error");
+    }
 }
