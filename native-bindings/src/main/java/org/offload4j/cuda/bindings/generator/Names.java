@@ -1,0 +1,23 @@
+package org.offload4j.cuda.bindings.generator;
+
+import java.util.Set;
+
+/** Java names for C names. */
+final class Names {
+
+    private Names() {
+    }
+
+    private static final Set<String> KEYWORDS = Set.of(
+            "abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class", "const",
+            "continue", "default", "do", "double", "else", "enum", "extends", "final", "finally", "float",
+            "for", "goto", "if", "implements", "import", "instanceof", "int", "interface", "long", "native",
+            "new", "package", "private", "protected", "public", "return", "short", "static", "strictfp",
+            "super", "switch", "synchronized", "this", "throw", "throws", "transient", "try", "void",
+            "volatile", "while", "true", "false", "null", "_", "record", "var", "yield", "sealed", "permits");
+
+    /** {@code name}, with a trailing underscore where it is a Java keyword or literal. */
+    static String javaIdentifier(String name) {
+        return KEYWORDS.contains(name) ? name + "_" : name;
+    }
+}
