@@ -68,6 +68,7 @@ final class JavaEmitter {
                  * {@link CudaLibrary}, and a function called where it is missing throws
                  * {@link UnsatisfiedLinkError}. Check {@link CudaLibrary#loadFailure()} first.
                  */
+                @SuppressWarnings("restricted")
                 public final class cuda_h {
 
                     private cuda_h() {
@@ -202,6 +203,7 @@ final class JavaEmitter {
                  * {@code libcuda.so.1} (what a bare GPU host has: the driver installs only the versioned
                  * file) and {@code libcuda.so}.
                  */
+                @SuppressWarnings("restricted")
                 public final class CudaLibrary {
 
                     /** System property naming the driver library to load instead of the defaults. */

@@ -32,6 +32,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *
  * <p>Not thread-safe; one instance per generator run.
  */
+@SuppressWarnings("restricted")
 final class LibClang {
 
     // Layouts of the by-value structs, as declared in clang-c/Index.h and clang-c/CXString.h.
