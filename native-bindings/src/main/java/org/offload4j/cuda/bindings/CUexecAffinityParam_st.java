@@ -12,7 +12,7 @@ import static java.lang.foreign.ValueLayout.*;
  * {@snippet lang=c :
  * struct CUexecAffinityParam_st {
  *     CUexecAffinityType type;
- *     union (unnamed union at /usr/local/cuda/include/cuda.h:2446:5) param;
+ *     union { ... } param;
  * }
  * }
  */
@@ -57,7 +57,7 @@ public final class CUexecAffinityParam_st {
 
     private static final GroupLayout param$LAYOUT = (GroupLayout) $LAYOUT.select(groupElement("param"));
 
-    /** The layout of field {@code union (unnamed union at /usr/local/cuda/include/cuda.h:2446:5) param}. */
+    /** The layout of field {@code union { ... } param}. */
     public static GroupLayout param$layout() {
         return param$LAYOUT;
     }

@@ -15,16 +15,16 @@ import static java.lang.foreign.ValueLayout.*;
  *     CUaccessPolicyWindow accessPolicyWindow;
  *     int cooperative;
  *     CUsynchronizationPolicy syncPolicy;
- *     struct (unnamed struct at /usr/local/cuda/include/cuda.h:2266:5) clusterDim;
+ *     struct { ... } clusterDim;
  *     CUclusterSchedulingPolicy clusterSchedulingPolicyPreference;
  *     int programmaticStreamSerializationAllowed;
- *     struct (unnamed struct at /usr/local/cuda/include/cuda.h:2283:5) programmaticEvent;
- *     struct (unnamed struct at /usr/local/cuda/include/cuda.h:2294:5) launchCompletionEvent;
+ *     struct { ... } programmaticEvent;
+ *     struct { ... } launchCompletionEvent;
  *     int priority;
  *     CUlaunchMemSyncDomainMap memSyncDomainMap;
  *     CUlaunchMemSyncDomain memSyncDomain;
- *     struct (unnamed struct at /usr/local/cuda/include/cuda.h:2317:5) preferredClusterDim;
- *     struct (unnamed struct at /usr/local/cuda/include/cuda.h:2329:5) deviceUpdatableKernelNode;
+ *     struct { ... } preferredClusterDim;
+ *     struct { ... } deviceUpdatableKernelNode;
  *     unsigned int sharedMemCarveout;
  *     unsigned int nvlinkUtilCentricScheduling;
  * }
@@ -169,7 +169,7 @@ public final class CUlaunchAttributeValue_union {
 
     private static final GroupLayout clusterDim$LAYOUT = (GroupLayout) $LAYOUT.select(groupElement("clusterDim"));
 
-    /** The layout of field {@code struct (unnamed struct at /usr/local/cuda/include/cuda.h:2266:5) clusterDim}. */
+    /** The layout of field {@code struct { ... } clusterDim}. */
     public static GroupLayout clusterDim$layout() {
         return clusterDim$LAYOUT;
     }
@@ -241,7 +241,7 @@ public final class CUlaunchAttributeValue_union {
 
     private static final GroupLayout programmaticEvent$LAYOUT = (GroupLayout) $LAYOUT.select(groupElement("programmaticEvent"));
 
-    /** The layout of field {@code struct (unnamed struct at /usr/local/cuda/include/cuda.h:2283:5) programmaticEvent}. */
+    /** The layout of field {@code struct { ... } programmaticEvent}. */
     public static GroupLayout programmaticEvent$layout() {
         return programmaticEvent$LAYOUT;
     }
@@ -265,7 +265,7 @@ public final class CUlaunchAttributeValue_union {
 
     private static final GroupLayout launchCompletionEvent$LAYOUT = (GroupLayout) $LAYOUT.select(groupElement("launchCompletionEvent"));
 
-    /** The layout of field {@code struct (unnamed struct at /usr/local/cuda/include/cuda.h:2294:5) launchCompletionEvent}. */
+    /** The layout of field {@code struct { ... } launchCompletionEvent}. */
     public static GroupLayout launchCompletionEvent$layout() {
         return launchCompletionEvent$LAYOUT;
     }
@@ -361,7 +361,7 @@ public final class CUlaunchAttributeValue_union {
 
     private static final GroupLayout preferredClusterDim$LAYOUT = (GroupLayout) $LAYOUT.select(groupElement("preferredClusterDim"));
 
-    /** The layout of field {@code struct (unnamed struct at /usr/local/cuda/include/cuda.h:2317:5) preferredClusterDim}. */
+    /** The layout of field {@code struct { ... } preferredClusterDim}. */
     public static GroupLayout preferredClusterDim$layout() {
         return preferredClusterDim$LAYOUT;
     }
@@ -385,7 +385,7 @@ public final class CUlaunchAttributeValue_union {
 
     private static final GroupLayout deviceUpdatableKernelNode$LAYOUT = (GroupLayout) $LAYOUT.select(groupElement("deviceUpdatableKernelNode"));
 
-    /** The layout of field {@code struct (unnamed struct at /usr/local/cuda/include/cuda.h:2329:5) deviceUpdatableKernelNode}. */
+    /** The layout of field {@code struct { ... } deviceUpdatableKernelNode}. */
     public static GroupLayout deviceUpdatableKernelNode$layout() {
         return deviceUpdatableKernelNode$LAYOUT;
     }

@@ -391,10 +391,10 @@ final class HeaderReader {
             if (ctype instanceof Array) {
                 ctype = new Pointer(); // an array parameter is a pointer
             }
-            params.add(new Param(javaName, ctype, clang.typeSpelling(argType)));
+            params.add(new Param(javaName, ctype, Names.typeSpelling(clang.typeSpelling(argType))));
             cNames.add(cName);
         }
-        return new Function(publicName, symbol, result, clang.typeSpelling(resultType), params, cNames);
+        return new Function(publicName, symbol, result, Names.typeSpelling(clang.typeSpelling(resultType)), params, cNames);
     }
 
     // ---- types and records ----
@@ -537,7 +537,7 @@ final class HeaderReader {
             MemorySegment fieldType = clang.type(child);
             CType ctype = resolve(fieldType, cName, record, false);
             String javaName = Names.javaIdentifier(cName);
-            record.fields.add(new Field(cName, javaName, ctype, clang.typeSpelling(fieldType), bits / 8));
+            record.fields.add(new Field(cName, javaName, ctype, Names.typeSpelling(clang.typeSpelling(fieldType)), bits / 8));
         }
         for (Record inner : record.nested) {
             if (inner.name.equals(record.name)) {
