@@ -25,6 +25,7 @@
 #   Skipped, with the reason printed, where nvcc is missing.
 #
 # nvcc is looked up in this order: $OFFLOAD_NVCC, $CUDA_HOME/bin/nvcc, /usr/local/cuda/bin/nvcc, PATH.
+# OFFLOAD_NVCC=none (-Doffload.nvcc=none) builds as if there were no nvcc.
 set -euo pipefail
 
 mode=${1:?mode: fatbin or host-tests}
@@ -80,8 +81,14 @@ write_props_not_built() {
   echo "[cuda-kernels] kernels not built: $1"
 }
 
-if ! NVCC=$(find_nvcc); then
+if [[ "${OFFLOAD_NVCC:-}" == none ]]; then
+  NVCC=""
+  reason="nvcc disabled (-Doffload.nvcc=none)"
+elif ! NVCC=$(find_nvcc); then
+  NVCC=""
   reason="nvcc not found (looked at \$OFFLOAD_NVCC, \$CUDA_HOME/bin/nvcc, /usr/local/cuda/bin/nvcc and PATH)"
+fi
+if [[ -z "$NVCC" ]]; then
   if [[ "$mode" == fatbin ]]; then
     write_props_not_built "$reason"
   else
