@@ -201,7 +201,8 @@ fi
 {
   echo "# written by src/main/cuda/build-fatbin.sh"
   echo "built=true"
-  echo "nvcc=$NVCC"
+  echo "nvcc=$NVCC_VERSION"
+  echo "nvcc.path=$NVCC"
   echo "nvcc.version=$NVCC_VERSION"
   echo "archs=$(IFS=,; echo "${SASS_ARCHS[*]}")"
   echo "ptx=$PTX_ARCH"

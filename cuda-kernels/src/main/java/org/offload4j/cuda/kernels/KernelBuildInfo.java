@@ -7,15 +7,18 @@ import java.util.List;
 import java.util.Properties;
 
 /**
- * The kernels' module image, {@code org/offload4j/cuda/offload4j.fatbin} on the class path, and what
- * the build wrote about it in {@code offload4j.fatbin.properties} (see
- * {@code src/main/cuda/build-fatbin.sh}): whether nvcc ran, its version, the SASS archs, the PTX
- * arch, the build date and the kernel names.
+ * What the build recorded about the kernels' module image {@code org/offload4j/cuda/offload4j.fatbin}
+ * in {@code offload4j.fatbin.properties} (see {@code src/main/cuda/build-fatbin.sh}): whether nvcc
+ * ran, its version, the SASS archs, the PTX arch, the build date and the kernel names. The runtime
+ * loader is {@link org.offload4j.cuda.KernelImage}; this class is for tests and diagnostics.
+ * Properties written: {@code built}, {@code reason} (when not built), {@code nvcc} (its version, as {@code nvcc.version}), {@code nvcc.path},
+ * {@code nvcc.version}, {@code archs}, {@code ptx}, {@code build.date}, {@code kernels},
+ * {@code symbol.check}.
  *
  * <p>Where the build found no nvcc there is no fatbin and {@link #built()} is false;
  * {@link #notBuiltReason()} then says why, for the backend's "kernels not built: …" status.
  */
-public final class KernelImage {
+public final class KernelBuildInfo {
     /** Resource path of the fatbin, for {@link ClassLoader#getResourceAsStream}. */
     public static final String FATBIN_RESOURCE = "org/offload4j/cuda/offload4j.fatbin";
     /** Resource path of the build's description of it. */
@@ -23,14 +26,14 @@ public final class KernelImage {
 
     private final Properties props;
 
-    private KernelImage(Properties props) {
+    private KernelBuildInfo(Properties props) {
         this.props = props;
     }
 
     /** Reads the properties resource; a missing one is a packaging bug ({@link LinkageError}). */
-    public static KernelImage load() {
+    public static KernelBuildInfo load() {
         Properties p = new Properties();
-        try (InputStream in = KernelImage.class.getClassLoader().getResourceAsStream(PROPERTIES_RESOURCE)) {
+        try (InputStream in = KernelBuildInfo.class.getClassLoader().getResourceAsStream(PROPERTIES_RESOURCE)) {
             if (in == null) {
                 throw new LinkageError(PROPERTIES_RESOURCE + " is not on the class path: the cuda-kernels jar was not built by its pom");
             }
@@ -38,7 +41,7 @@ public final class KernelImage {
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + PROPERTIES_RESOURCE, e);
         }
-        return new KernelImage(p);
+        return new KernelBuildInfo(p);
     }
 
     /** True when nvcc built the fatbin. */
@@ -56,7 +59,7 @@ public final class KernelImage {
         if (!built()) {
             throw new IllegalStateException("kernels not built: " + notBuiltReason());
         }
-        try (InputStream in = KernelImage.class.getClassLoader().getResourceAsStream(FATBIN_RESOURCE)) {
+        try (InputStream in = KernelBuildInfo.class.getClassLoader().getResourceAsStream(FATBIN_RESOURCE)) {
             if (in == null) {
                 throw new LinkageError(FATBIN_RESOURCE + " is missing although " + PROPERTIES_RESOURCE + " says built=true");
             }

@@ -19,11 +19,11 @@ import org.junit.jupiter.api.Test;
  * The build's output: the properties always, and where nvcc ran, the fatbin itself, parsed here
  * (no cuobjdump needed): one ELF image per SASS arch, each holding every kernel name, plus PTX.
  */
-class KernelImageTest {
+class KernelBuildInfoTest {
 
     @Test
     void propertiesDescribeTheBuild() {
-        KernelImage image = KernelImage.load();
+        KernelBuildInfo image = KernelBuildInfo.load();
         if (image.built()) {
             assertEquals(Arrays.stream(KernelName.values()).map(KernelName::symbol).collect(Collectors.toCollection(TreeSet::new)),
                     new TreeSet<>(image.kernels()));
@@ -44,7 +44,7 @@ class KernelImageTest {
      */
     @Test
     void everyArchImageHoldsEveryKernel() {
-        KernelImage image = KernelImage.load();
+        KernelBuildInfo image = KernelBuildInfo.load();
         org.junit.jupiter.api.Assumptions.assumeTrue(image.built(), () -> "kernels not built: " + image.notBuiltReason());
         ByteBuffer b = ByteBuffer.wrap(image.fatbin()).order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(0xBA55ED50, b.getInt(0));
