@@ -3,6 +3,10 @@ package org.offload4j.cuda;
 import java.util.HashMap;
 import java.util.Map;
 import org.offload4j.core.Floors;
+import org.offload4j.cuda.hadamard.CudaHadamardKernel;
+import org.offload4j.cuda.w4a16.CudaW4A16Kernel;
+import org.offload4j.hadamard.HadamardKernel;
+import org.offload4j.w4a16.W4A16Kernel;
 
 /** The CUDA backend's table: each op module's kernel interface and its CUDA implementation. */
 final class CudaKernels {
@@ -12,6 +16,8 @@ final class CudaKernels {
     static Map<Class<?>, Object> forDevice(CudaDevice device, Floors floors) {
         Map<Class<?>, Object> kernels = new HashMap<>();
         kernels.put(Floors.class, floors);
+        kernels.put(HadamardKernel.class, new CudaHadamardKernel(device));
+        kernels.put(W4A16Kernel.class, new CudaW4A16Kernel(device));
         return Map.copyOf(kernels);
     }
 }
