@@ -204,8 +204,7 @@ __device__ __forceinline__ unsigned long long moe_warp_max_u64(unsigned long lon
 // grid (ceil(E/128) · ceil(T/8), 1, 1) flat: block x → expert tile x % ceil(E/128), token tile
 // x / ceil(E/128); block (128, 1, 1): thread ↔ expert, 8 tokens each; dynamic smem 0
 // (static: x chunk 8 × 128 fp32 = 4 KB).
-extern "C" __global__ void __launch_bounds__(MOE_ROUTER_THREADS)
-o4j_moe_router_logits(const uint16_t* __restrict__ x, long long x_ld,
+extern "C" __global__ void __launch_bounds__(MOE_ROUTER_THREADS) o4j_moe_router_logits(const uint16_t* __restrict__ x, long long x_ld,
                       const void* __restrict__ wr, int wr_bf16, long long wr_ld,
                       float* __restrict__ logits, int tokens, int d_model, int experts) {
     __shared__ float x_sh[MOE_ROUTER_TOKENS][MOE_ROUTER_CHUNK];
@@ -253,8 +252,7 @@ o4j_moe_router_logits(const uint16_t* __restrict__ x, long long x_ld,
 //   int*         expert_ids   int32 [T·k], token-major: expert_ids[t·k + j]
 //   float*       weights      fp32 [T·k], token-major
 // grid (ceil(T/4), 1, 1), block (128, 1, 1): warp w ↔ token 4·blockIdx.x + w; dynamic smem 0.
-extern "C" __global__ void __launch_bounds__(MOE_TOPK_WARPS * 32)
-o4j_moe_router_topk(const float* __restrict__ logits, int tokens, int experts, int k, int renormalize,
+extern "C" __global__ void __launch_bounds__(MOE_TOPK_WARPS * 32) o4j_moe_router_topk(const float* __restrict__ logits, int tokens, int experts, int k, int renormalize,
                     int* __restrict__ expert_ids, float* __restrict__ weights) {
     const int lane = threadIdx.x & 31;
     const int t = blockIdx.x * MOE_TOPK_WARPS + (threadIdx.x >> 5);
@@ -311,8 +309,7 @@ o4j_moe_router_topk(const float* __restrict__ logits, int tokens, int experts, i
 //   long long   out_ld    elements between out rows (≥ N)
 // grid (num_tiles, ceil(N/128), 1) — num_tiles ≥ 1 (skip the launch when P = 0); block (128, 1, 1);
 // dynamic smem 0 (static a_sh 16 × 32 fp32 = 2 KB).
-extern "C" __global__ void __launch_bounds__(MOE_GEMM_THREADS)
-o4j_moe_grouped_gemm_bf16(const void* __restrict__ in, int in_bf16, long long in_ld, const int* __restrict__ in_rows,
+extern "C" __global__ void __launch_bounds__(MOE_GEMM_THREADS) o4j_moe_grouped_gemm_bf16(const void* __restrict__ in, int in_bf16, long long in_ld, const int* __restrict__ in_rows,
                           const uint16_t* __restrict__ w, long long w_ld, int k, int n,
                           const int* __restrict__ offsets, const int* __restrict__ tiles,
                           void* __restrict__ out, int out_bf16, long long out_ld) {
@@ -333,8 +330,7 @@ o4j_moe_grouped_gemm_bf16(const void* __restrict__ in, int in_bf16, long long in
 //   int             n        N, a positive multiple of 8
 //   const int* offsets, const int* tiles, void* out, int out_bf16, long long out_ld   as above
 // grid (num_tiles, ceil(N/128), 1), block (128, 1, 1), dynamic smem 0 (static 2 KB).
-extern "C" __global__ void __launch_bounds__(MOE_GEMM_THREADS)
-o4j_moe_grouped_gemm_w4a16(const void* __restrict__ in, int in_bf16, long long in_ld, const int* __restrict__ in_rows,
+extern "C" __global__ void __launch_bounds__(MOE_GEMM_THREADS) o4j_moe_grouped_gemm_w4a16(const void* __restrict__ in, int in_bf16, long long in_ld, const int* __restrict__ in_rows,
                            const uint32_t* __restrict__ qweight, const uint32_t* __restrict__ qzeros,
                            const void* __restrict__ scales, int scale_type, int group, int k, int n,
                            const int* __restrict__ offsets, const int* __restrict__ tiles,
@@ -354,8 +350,7 @@ o4j_moe_grouped_gemm_w4a16(const void* __restrict__ in, int in_bf16, long long i
 //   int         rows    ≥ 1
 //   int         d_ff    ≥ 1
 // grid (rows, ceil(d_ff/256), 1) — rows in x (up to 2^31 − 1); block (256, 1, 1); smem 0.
-extern "C" __global__ void __launch_bounds__(MOE_ELEM_THREADS)
-o4j_moe_swiglu(const void* __restrict__ h, int h_bf16, long long h_ld,
+extern "C" __global__ void __launch_bounds__(MOE_ELEM_THREADS) o4j_moe_swiglu(const void* __restrict__ h, int h_bf16, long long h_ld,
                void* __restrict__ a, int a_bf16, long long a_ld, int rows, int d_ff) {
     const long long r = blockIdx.x;
     const int c = blockIdx.y * MOE_ELEM_THREADS + threadIdx.x;
@@ -379,8 +374,7 @@ o4j_moe_swiglu(const void* __restrict__ h, int h_bf16, long long h_ld,
 //   int          tokens    T ≥ 1
 //   int          d_model   ≥ 1
 // grid (T, ceil(d_model/256), 1); block (256, 1, 1); smem 0.
-extern "C" __global__ void __launch_bounds__(MOE_ELEM_THREADS)
-o4j_moe_combine(const void* __restrict__ y, int y_bf16, long long y_ld,
+extern "C" __global__ void __launch_bounds__(MOE_ELEM_THREADS) o4j_moe_combine(const void* __restrict__ y, int y_bf16, long long y_ld,
                 const int* __restrict__ copy_of, const float* __restrict__ weights, int k,
                 void* __restrict__ out, int out_bf16, long long out_ld, int tokens, int d_model) {
     const long long t = blockIdx.x;
