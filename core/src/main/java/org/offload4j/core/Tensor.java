@@ -109,6 +109,26 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(segment, dtype, s, rowStride, Device.HOST, null);
     }
 
+    /**
+     * A tensor in a device's own memory (a GPU's, say), which Java cannot read: {@code segment}
+     * carries only the address range (for the overlap checks) and the lifetime; the element
+     * accessors throw. Backends make these; users get them from a backend's allocation call.
+     *
+     * @param ownedArena an arena that {@link #close()} closes (freeing the memory through the
+     *                   segment's cleanup action), or {@code null} when the caller owns it
+     * @param segment    the device address range, at least {@code (rows − 1) · rowStride + cols}
+     *                   elements
+     * @param device     a device whose memory is not host-addressable
+     */
+    public static Tensor wrapDevice(Arena ownedArena, MemorySegment segment, Device device, DType dtype, long rowStride,
+                                    long... shape) {
+        if (device == null || device.hostAddressable()) {
+            throw new IllegalArgumentException("device must be a non-host-addressable device, got " + device);
+        }
+        Tensor view = wrapStrided(segment, dtype, rowStride, shape);
+        return new Tensor(segment, dtype, view.shape, rowStride, device, ownedArena);
+    }
+
     /** A contiguous tensor over existing host memory. */
     public static Tensor wrap(MemorySegment segment, DType dtype, long... shape) {
         long[] s = checkShape(dtype, shape);
@@ -206,7 +226,28 @@ public final class Tensor implements AutoCloseable {
     /** The bytes of the tensor (rows, and the gaps between them when strided). */
     public MemorySegment segment() {
         ensureOpen();
+        if (!device.hostAddressable()) {
+            // A device address dereferenced on the host would crash the JVM: refuse instead.
+            throw new IllegalStateException("tensor " + describe() + " lives in " + device
+                    + " memory, which Java and CPU kernels cannot read; use deviceAddress() in that device's backend,"
+                    + " or copy it to a host tensor");
+        }
         return segment;
+    }
+
+    /**
+     * The address of the first element: for a device tensor, the device pointer its backend's
+     * kernels take; for a host tensor, the native address of {@link #segment()} (0-based offset
+     * for heap memory).
+     */
+    public long deviceAddress() {
+        ensureOpen();
+        return segment.address();
+    }
+
+    /** True when the memory cannot be written (a read-only mapping or segment). */
+    public boolean isReadOnly() {
+        return segment.isReadOnly();
     }
 
     /** False once {@link #close()} ran or the arena behind the tensor closed. */
@@ -330,6 +371,10 @@ public final class Tensor implements AutoCloseable {
 
     private long index(long row, long col) {
         ensureOpen();
+        if (!device.hostAddressable()) {
+            throw new IllegalStateException("tensor " + describe() + " lives in " + device
+                    + " memory, which Java cannot read; copy it to a host tensor first");
+        }
         if (row < 0 || row >= rows || col < 0 || col >= cols) {
             throw new IndexOutOfBoundsException("(" + row + ", " + col + ") outside [" + rows + ", " + cols + "]");
         }

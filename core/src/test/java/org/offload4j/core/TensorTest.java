@@ -591,9 +591,30 @@ class TensorTest {
         float[] shared = new float[64];
         Tensor c = Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(shared), DType.FP32, 8, 8);
         Tensor d = Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(shared).asSlice(4 * 8), DType.FP32, 7, 8);
-        org.junit.jupiter.api.Assertions.assertTrue(c.overlaps(d), "the same array, overlapping rows");
+        assertTrue(c.overlaps(d), "the same array, overlapping rows");
         try (Tensor native1 = Tensor.allocate(DType.FP32, 8, 8)) {
             org.junit.jupiter.api.Assertions.assertFalse(native1.overlaps(a), "native memory never overlaps a heap array");
+        }
+    }
+
+    @Test
+    void deviceTensorsRefuseHostAccessAndNameTheDevice() {
+        Device gpu = new Device("cuda", 0, "test GPU", false);
+        try (Arena arena = Arena.ofConfined()) {
+            // An address range that is never dereferenced: only its bounds matter to a device tensor.
+            MemorySegment range = MemorySegment.ofAddress(1L << 40).reinterpret(64, arena, null);
+            Tensor t = Tensor.wrapDevice(null, range, gpu, DType.FP32, 4, 4, 4);
+            assertEquals(gpu, t.device());
+            assertEquals(16, t.elementCount());
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> t.getFloat(0, 0));
+            assertTrue(e.getMessage().contains("cuda:0"), e.getMessage());
+            assertThrows(IllegalStateException.class, t::segment);
+            assertEquals(1L << 40, t.deviceAddress());
+            assertThrows(IllegalArgumentException.class,
+                    () -> Tensor.wrapDevice(null, range, Device.HOST, DType.FP32, 4, 4, 4));
+            assertThrows(IllegalArgumentException.class,
+                    () -> Tensor.wrapDevice(null, range, gpu, DType.FP32, 4, 5, 4));
         }
     }
 }

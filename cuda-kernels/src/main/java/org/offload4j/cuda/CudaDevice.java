@@ -1,0 +1,252 @@
+package org.offload4j.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import org.offload4j.core.DType;
+import org.offload4j.core.Device;
+import org.offload4j.core.Tensor;
+import org.offload4j.cuda.driver.CudaDriver;
+import org.offload4j.cuda.driver.DeviceAttribute;
+
+/**
+ * One GPU through its primary context (the context the CUDA runtime and PyTorch use too, so
+ * offload4j shares the device with them instead of fencing off a context of its own).
+ *
+ * <p><b>Threads.</b> Every method may be called from any Java thread: the driver's current
+ * context is per thread, so each call first makes this device's context current (a thread-local
+ * check, no driver call when it already is). Op calls take a {@link Lane} (a stream, a kernel
+ * parameter buffer and scratch memory) from a pool, so concurrent calls from several threads
+ * neither share buffers nor block each other.
+ *
+ * <p><b>Lifetime.</b> {@link #close()} frees the lanes and the module and releases the primary
+ * context; tensors and buffers made from the device must be closed first.
+ */
+public final class CudaDevice implements AutoCloseable {
+    private static final ThreadLocal<long[]> CURRENT_CONTEXT = ThreadLocal.withInitial(() -> new long[1]);
+
+    private final CudaDriver driver;
+    private final int ordinal;
+    private final int handle;
+    private final long context;
+    private final String name;
+    private final int computeMajor;
+    private final int computeMinor;
+    private final int smCount;
+    private final long totalMemory;
+    private final int l2Bytes;
+    private final int maxSharedPerBlockOptin;
+    private final Device device;
+    private final long module;
+    private final Map<String, CudaFunction> functions = new ConcurrentHashMap<>();
+    private final ConcurrentLinkedQueue<Lane> lanes = new ConcurrentLinkedQueue<>();
+    private volatile boolean closed;
+
+    private CudaDevice(CudaDriver driver, int ordinal, KernelImage image) {
+        this.driver = driver;
+        this.ordinal = ordinal;
+        this.handle = driver.deviceGet(ordinal);
+        this.name = driver.deviceGetName(handle);
+        this.computeMajor = driver.deviceGetAttribute(DeviceAttribute.COMPUTE_CAPABILITY_MAJOR, handle);
+        this.computeMinor = driver.deviceGetAttribute(DeviceAttribute.COMPUTE_CAPABILITY_MINOR, handle);
+        this.smCount = driver.deviceGetAttribute(DeviceAttribute.MULTIPROCESSOR_COUNT, handle);
+        this.l2Bytes = driver.deviceGetAttribute(DeviceAttribute.L2_CACHE_SIZE, handle);
+        this.maxSharedPerBlockOptin = driver.deviceGetAttribute(DeviceAttribute.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, handle);
+        this.totalMemory = driver.deviceTotalMem(handle);
+        this.device = new Device("cuda", ordinal, name + " (sm_" + computeMajor + computeMinor + ")", false);
+        this.context = driver.devicePrimaryCtxRetain(handle);
+        try {
+            makeCurrent();
+            this.module = driver.moduleLoadData(image.bytes());
+        } catch (RuntimeException e) {
+            driver.devicePrimaryCtxRelease(handle);
+            throw e;
+        }
+    }
+
+    /**
+     * Opens device {@code ordinal} ({@link CudaDriver#init()} must have run) and loads the kernel
+     * image into its primary context.
+     */
+    public static CudaDevice open(CudaDriver driver, int ordinal, KernelImage image) {
+        return new CudaDevice(driver, ordinal, image);
+    }
+
+    /** Makes this device's primary context current on the calling thread. */
+    void makeCurrent() {
+        long[] current = CURRENT_CONTEXT.get();
+        if (current[0] != context) {
+            driver.ctxSetCurrent(context);
+            current[0] = context;
+        }
+    }
+
+    CudaDriver driver() {
+        return driver;
+    }
+
+    long context() {
+        return context;
+    }
+
+    /** The device as tensors name it ({@code cuda:N}). */
+    public Device asDevice() {
+        return device;
+    }
+
+    public int ordinal() {
+        return ordinal;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** E.g. 90 for sm_90 (H100), 80 for A100. */
+    public int computeCapability() {
+        return computeMajor * 10 + computeMinor;
+    }
+
+    public int smCount() {
+        return smCount;
+    }
+
+    public long totalMemory() {
+        return totalMemory;
+    }
+
+    public int l2Bytes() {
+        return l2Bytes;
+    }
+
+    public int maxSharedPerBlockOptin() {
+        return maxSharedPerBlockOptin;
+    }
+
+    /** The kernel {@code name} of the loaded image (cached). */
+    public CudaFunction function(String name) {
+        ensureOpen();
+        return functions.computeIfAbsent(name, n -> {
+            makeCurrent();
+            return new CudaFunction(this, n, driver.moduleGetFunction(module, n));
+        });
+    }
+
+    /** {@code bytes} of device memory (at least 1), uninitialised. */
+    public DeviceBuffer allocate(long bytes) {
+        ensureOpen();
+        makeCurrent();
+        long size = Math.max(1, bytes);
+        return new DeviceBuffer(this, driver.memAlloc(size), size);
+    }
+
+    /** {@code bytes} of page-locked host memory. */
+    public PinnedBuffer allocatePinned(long bytes) {
+        ensureOpen();
+        makeCurrent();
+        return new PinnedBuffer(this, driver.memAllocHost(Math.max(1, bytes)));
+    }
+
+    /** A new stream of this device; close it when done. */
+    public CudaStream createStream() {
+        ensureOpen();
+        makeCurrent();
+        return new CudaStream(this, driver.streamCreate(CudaDriver.STREAM_NON_BLOCKING));
+    }
+
+    /** A new timing event; close it when done. */
+    public CudaEvent createEvent() {
+        ensureOpen();
+        makeCurrent();
+        return new CudaEvent(this, driver.eventCreate(0));
+    }
+
+    /**
+     * A contiguous tensor in device memory (uninitialised), freed by its {@link Tensor#close()}.
+     * Ops given device tensors run without copies; Java cannot read them directly (use
+     * {@link #copy(Tensor, Tensor)}).
+     */
+    public Tensor allocateTensor(DType dtype, long... shape) {
+        long elements = 1;
+        for (long d : shape) {
+            elements = Math.multiplyExact(elements, d);
+        }
+        DeviceBuffer buffer = allocate(dtype.byteSize(elements));
+        Arena arena = Arena.ofShared();
+        MemorySegment range = MemorySegment.ofAddress(buffer.address()).reinterpret(buffer.bytes(), arena,
+                s -> buffer.close());
+        try {
+            return Tensor.wrapDevice(arena, range, device, dtype, shape.length == 0 ? 1 : shape[shape.length - 1], shape);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Copies {@code src} to {@code dst} (same dtype and shape; either may be on the host or on
+     * this device, any row strides) and waits for the copy.
+     */
+    public void copy(Tensor src, Tensor dst) {
+        Lane lane = acquireLane();
+        try {
+            TensorCopies.copy(this, lane.stream(), src, dst);
+            lane.stream().synchronize();
+        } finally {
+            releaseLane(lane);
+        }
+    }
+
+    /** Waits for all work on the device's context. */
+    public void synchronize() {
+        makeCurrent();
+        driver.ctxSynchronize();
+    }
+
+    /** {@code {free, total}} bytes of device memory now. */
+    public long[] memoryInfo() {
+        makeCurrent();
+        return driver.memGetInfo();
+    }
+
+    Lane acquireLane() {
+        ensureOpen();
+        Lane lane = lanes.poll();
+        return lane != null ? lane : new Lane(this);
+    }
+
+    void releaseLane(Lane lane) {
+        if (closed) {
+            lane.close();
+        } else {
+            lanes.offer(lane);
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException(device + " is closed");
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        makeCurrent();
+        for (Lane lane; (lane = lanes.poll()) != null; ) {
+            lane.close();
+        }
+        driver.moduleUnload(module);
+        driver.devicePrimaryCtxRelease(handle);
+    }
+
+    @Override
+    public String toString() {
+        return device.toString();
+    }
+}

@@ -1,0 +1,102 @@
+package org.offload4j.cuda;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import org.offload4j.cuda.driver.KernelParams;
+
+/**
+ * What one op call needs and reuses from call to call: a stream, a kernel parameter buffer,
+ * device scratch slots (one per staged tensor or workspace, grown on demand, never shrunk) and a
+ * pinned host staging area for small uploads. A lane belongs to one thread from
+ * {@link CudaDevice#acquireLane()} to {@link CudaDevice#releaseLane}; in steady state an op call
+ * allocates nothing.
+ */
+final class Lane implements AutoCloseable {
+    private static final int MAX_KERNEL_ARGS = 40;
+    private static final long MIN_PINNED = 64 * 1024;
+
+    private final CudaDevice device;
+    private final CudaStream stream;
+    private final KernelParams params;
+    private final List<DeviceBuffer> slots = new ArrayList<>();
+    private PinnedBuffer pinned;
+    private long pinnedUsed;
+
+    Lane(CudaDevice device) {
+        this.device = device;
+        this.stream = device.createStream();
+        this.params = device.driver().newKernelParams(MAX_KERNEL_ARGS);
+    }
+
+    CudaStream stream() {
+        return stream;
+    }
+
+    KernelParams params() {
+        return params.clear();
+    }
+
+    /** The parameter buffer as filled since the last {@link #params()}. */
+    KernelParams currentParams() {
+        return params;
+    }
+
+    /**
+     * Device memory of at least {@code bytes} in slot {@code slot}. The previous user of the slot
+     * (an earlier call) has finished: every call synchronizes its stream before releasing the lane.
+     */
+    long slot(int slot, long bytes) {
+        while (slots.size() <= slot) {
+            slots.add(null);
+        }
+        DeviceBuffer b = slots.get(slot);
+        if (b == null || b.bytes() < bytes) {
+            if (b != null) {
+                b.close();
+            }
+            // Grow by half again so that slowly rising sizes do not reallocate every call.
+            b = device.allocate(Math.max(bytes, b == null ? 0 : b.bytes() + b.bytes() / 2));
+            slots.set(slot, b);
+        }
+        return b.address();
+    }
+
+    /**
+     * {@code bytes} of pinned host memory for this call's uploads. Growing waits for the stream
+     * first, since queued copies may still read the old area.
+     */
+    MemorySegment pinned(long bytes) {
+        long aligned = (bytes + 255) & ~255L;
+        if (pinned == null || pinnedUsed + aligned > pinned.segment().byteSize()) {
+            stream.synchronize();
+            long size = Math.max(MIN_PINNED, 2 * (pinnedUsed + aligned));
+            if (pinned != null) {
+                pinned.close();
+            }
+            pinned = device.allocatePinned(size);
+            pinnedUsed = 0;
+        }
+        MemorySegment s = pinned.segment().asSlice(pinnedUsed, bytes);
+        pinnedUsed += aligned;
+        return s;
+    }
+
+    /** Forgets this call's pinned uploads; the stream has been synchronized. */
+    void reset() {
+        pinnedUsed = 0;
+    }
+
+    @Override
+    public void close() {
+        stream.close();
+        for (DeviceBuffer b : slots) {
+            if (b != null) {
+                b.close();
+            }
+        }
+        if (pinned != null) {
+            pinned.close();
+        }
+    }
+}
