@@ -155,22 +155,26 @@ HCTC_HD uint32_t b_frag_of_mask(int colMask, int lane, int nt, int reg) {
     return pack2(bf16_of_unit(mask_matrix(colMask, k, n)), bf16_of_unit(mask_matrix(colMask, k + 1, n)));
 }
 
+// Pass A or pass B (with nu u bits): the index bit of tile bit p.
+enum { PASS_A = 0, PASS_B = 1 };
+HCTC_HD int index_bit(int pass, int p, int nu) {
+    return pass == PASS_A ? pass_a_index_bit(p) : pass_b_index_bit(p, nu);
+}
+
 // The row and column masks of a tile map: bit i of the row mask is set when row bit i's index
 // bit is transformed (lies in [lo, hi)).
-template <typename IndexBit>
-HCTC_HD int row_mask(IndexBit indexBit, int lo, int hi) {
+HCTC_HD int row_mask(int pass, int nu, int lo, int hi) {
     int m = 0;
     for (int i = 0; i < 4; i++) {
-        int b = indexBit(row_tile_bit(i));
+        int b = index_bit(pass, row_tile_bit(i), nu);
         if (b >= lo && b < hi) m |= 1 << i;
     }
     return m;
 }
-template <typename IndexBit>
-HCTC_HD int col_mask(IndexBit indexBit, int lo, int hi) {
+HCTC_HD int col_mask(int pass, int nu, int lo, int hi) {
     int m = 0;
     for (int i = 0; i < 4; i++) {
-        int b = indexBit(col_tile_bit(i));
+        int b = index_bit(pass, col_tile_bit(i), nu);
         if (b >= lo && b < hi) m |= 1 << i;
     }
     return m;

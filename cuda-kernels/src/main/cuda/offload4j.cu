@@ -5,3 +5,6 @@
 // it below, and add its names to org.offload4j.cuda.CudaKernelNames.
 #include "hadamard.cu"
 #include "w4a16.cu"
+#include "attention.cu"
+#include "moe.cu"
+#include "hadacore_tc.cu"
