@@ -62,9 +62,8 @@ public record GptqConfig(int bits, int groupSize, boolean descAct, boolean sym, 
 
     /** Settings from one JSON object; {@code source} names it in messages. */
     static GptqConfig parse(String source, JsonNode q) {
-        JsonNode method = q.get("quant_method");
-        Args.require(method == null || "gptq".equalsIgnoreCase(method.asText()), source + ": quant_method \""
-                + method.asText() + "\" is not GPTQ");
+        String method = q.hasNonNull("quant_method") ? q.get("quant_method").asText() : "gptq";
+        Args.require("gptq".equalsIgnoreCase(method), source + ": quant_method \"" + method + "\" is not GPTQ");
         int bits = integer(source, q, "bits");
         Args.require(bits == 4, source + ": bits = " + bits + " is not supported: W4A16 loads 4-bit GPTQ checkpoints only");
         JsonNode format = q.has("checkpoint_format") ? q.get("checkpoint_format") : q.get("format");
