@@ -92,24 +92,29 @@ public final class GptqCheckpoint implements AutoCloseable {
         int n = Math.toIntExact(qweight.dim(1));
         int g = config.groupSize() == -1 ? k : config.groupSize();
         Tensor scales = source.tensor(p + ".scales");
-        Tensor gIdx = gIdx(p, k);
-        Tensor qzeros = zeros(p);
-        Tensor bias = null;
-        try {
-            if (gIdx == null) {
-                Args.require(!config.descAct(), "desc_act is true but " + p + ".g_idx is missing");
-            }
-            QuantizedWeight w = QuantizedWeight.fromGptqActOrder(k, n, g, qweight, qzeros, scales, gIdx != null ? gIdx : plainGroups(k, g));
-            bias = source.contains(p + ".bias") ? source.data(p + ".bias").copy() : null;
-            return new GptqLayer(p, w, bias);
-        } finally {
-            if (qzeros != null) {
-                qzeros.close();
-            }
-            if (gIdx != null) {
-                gIdx.close();
+        Args.require(source.contains(p + ".g_idx") || !config.descAct(), "desc_act is true but " + p + ".g_idx is missing");
+        // Without a g_idx every row is in group kk / g: the same call then makes an ordinary weight.
+        try (Tensor groups = source.contains(p + ".g_idx") ? gIdx(p, k) : plainGroups(k, g);
+             Tensor qzeros = zeros(p)) {
+            QuantizedWeight w = QuantizedWeight.fromGptqActOrder(k, n, g, qweight, qzeros, scales, groups);
+            try {
+                return new GptqLayer(p, w, bias(p, n));
+            } catch (RuntimeException e) {
+                w.close();
+                throw e;
             }
         }
+    }
+
+    /** A copy of P.bias ({@code [n]}, a float dtype), or null when the layer has none. */
+    private Tensor bias(String p, int n) {
+        if (!source.contains(p + ".bias")) {
+            return null;
+        }
+        TensorData d = source.data(p + ".bias");
+        Args.require(d.shape().length == 1 && d.shape()[0] == n && d.type().dtype().map(DType::isFloatingPoint).orElse(false),
+                p + ".bias is " + d.describe() + "; expected a floating-point [n] = [" + n + "]");
+        return d.copy();
     }
 
     /** The zeros in v2 form (a new tensor), or null for a symmetric layer stored without them. */
@@ -123,12 +128,9 @@ public final class GptqCheckpoint implements AutoCloseable {
         return config.v1Zeros() ? QuantizedWeight.fromGptqV1Zeros(stored) : source.data(p + ".qzeros").copy();
     }
 
-    /** g_idx as a new INT32 [k] tensor (I64 narrowed), or null when absent. */
+    /** g_idx as a new INT32 [k] tensor (I64 narrowed; values outside int become -1, which the range check rejects). */
     private Tensor gIdx(String p, int k) {
         String name = p + ".g_idx";
-        if (!source.contains(name)) {
-            return null;
-        }
         TensorData d = source.data(name);
         Args.require(d.type() == ElementType.I32 || d.type() == ElementType.I64, name + " has element type " + d.type()
                 + "; accepted: I32, I64");

@@ -67,7 +67,9 @@ public enum ElementType {
 
     /** The type with this NumPy descr, or empty ({@code <u2} is bf16 by this library's convention). */
     static Optional<ElementType> fromNpyDescr(String descr) {
-        String d = descr.length() == 3 && descr.charAt(2) == '1' && descr.charAt(0) != '>' ? "|" + descr.substring(1) : descr;
+        // Byte order is meaningless for one-byte types: NumPy writes '|', but '<', '>' and '=' mean the same.
+        String d = descr.length() == 3 && descr.charAt(2) == '1' && "<>=|".indexOf(descr.charAt(0)) >= 0
+                ? "|" + descr.substring(1) : descr;
         return Arrays.stream(values()).filter(t -> d.equals(t.npyDescr)).findFirst();
     }
 
