@@ -6,7 +6,7 @@
  *   build:  bench/src/main/c/build-launch-loop.sh (run by the bench module's build) or by hand:
  *           gcc -O2 -std=gnu11 -I/usr/local/cuda/include launch_loop.c -ldl -o launch_loop
  *   run:    launch_loop FATBIN [LAUNCHES [BATCH [ROUNDS [KERNEL]]]]
- *           defaults 100000 launches, batches of 512, 10 rounds, kernel offload4j_empty
+ *           defaults 100000 launches, batches of 512, 10 rounds, kernel o4j_empty
  *   prints: one line on stdout, e.g.
  *           launch_loop queued_us=2.104 sync_us=5.881 launches=100000 batch=512 rounds=10 device="NVIDIA H200"
  *           errors go to stderr as "launch_loop: ..." with exit status 1 (a CUDA call failed),
@@ -118,7 +118,7 @@ int main(int argc, char **argv) {
     int launches = argc > 2 ? atoi(argv[2]) : 100000;
     int batch = argc > 3 ? atoi(argv[3]) : 512;
     int rounds = argc > 4 ? atoi(argv[4]) : 10;
-    const char *kernel = argc > 5 ? argv[5] : "offload4j_empty";
+    const char *kernel = argc > 5 ? argv[5] : "o4j_empty";
     if (launches <= 0 || batch <= 0 || rounds <= 0 || launches / rounds < 1) {
         fprintf(stderr, "launch_loop: LAUNCHES, BATCH and ROUNDS must be positive, LAUNCHES >= ROUNDS\n");
         return 64;

@@ -8,3 +8,4 @@
 #include "attention.cu"
 #include "moe.cu"
 #include "hadacore_tc.cu"
+#include "empty.cu"

@@ -60,7 +60,7 @@ import picocli.CommandLine.Option;
                 "Prints one line per binding that cannot run here, with the reason, and exits 0."})
 public final class LaunchCommand implements Callable<Integer> {
     /** The kernel launched: cuda-kernels/src/main/cuda/empty.cu. */
-    static final String KERNEL = "offload4j_empty";
+    static final String KERNEL = "o4j_empty";
     static final String C_ROW = "driver (C)";
     static final String CRITICAL = "ffm-critical";
     static final String CRITICAL_PROPERTY = "offload.cuda.criticalLaunch";

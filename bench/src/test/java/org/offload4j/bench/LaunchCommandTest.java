@@ -105,6 +105,11 @@ class LaunchCommandTest {
     }
 
     @Test
+    void theKernelIsTheOneTheKernelListNames() {
+        assertEquals(org.offload4j.cuda.kernels.KernelName.EMPTY.symbol(), LaunchCommand.KERNEL);
+    }
+
+    @Test
     void medianAndSizeNames() {
         assertEquals(2.0, LaunchCommand.median(new double[] {3, 1, 2}));
         assertEquals(2.5, LaunchCommand.median(new double[] {4, 1, 2, 3}));

@@ -17,8 +17,8 @@ import org.offload4j.cuda.driver.KernelParams;
  * here lays its parameters out as the FFM binding does (native 8-byte slots and a native
  * {@code void*[]} pointing at them, both made once) and its "launch" reads them back through that
  * array, as {@code cuLaunchKernel} would; so what is measured is everything on the Java side of
- * the native call. The FFM binding's own downcall is checked on a GPU by
- * {@code offload bench launch}.
+ * the native call. The FFM binding's own parameter buffer is checked the same way by
+ * {@code FfmCudaDriverTest}; its downcall, on a GPU, by {@code offload bench launch}.
  */
 class LaunchAllocationTest {
     /** FFM-style parameters: slots and the pointer array in native memory. */
@@ -74,10 +74,10 @@ class LaunchAllocationTest {
     void tenThousandLaunchesWithFreshArgumentsAllocateNothing() {
         var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         SegmentParamsDriver driver = new SegmentParamsDriver();
-        driver.kernel("offload4j_empty", (a, gx, gy, gz, bx, s) -> { });
+        driver.kernel("o4j_empty", (a, gx, gy, gz, bx, s) -> { });
         try (CudaDevice device = CudaDevice.open(driver, 0, KernelImage.of(new byte[] {1}, new Properties()));
              CudaStream stream = device.createStream()) {
-            CudaFunction f = device.function("offload4j_empty");
+            CudaFunction f = device.function("o4j_empty");
             KernelParams params = driver.newKernelParams(8);
             for (int i = 0; i < 20_000; i++) { // warm-up: thread-local context, JIT
                 launch(f, stream, params, i);
