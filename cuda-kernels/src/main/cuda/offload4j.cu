@@ -9,3 +9,4 @@
 #include "moe.cu"
 #include "hadacore_tc.cu"
 #include "w4a16_tc.cu"
+#include "empty.cu"

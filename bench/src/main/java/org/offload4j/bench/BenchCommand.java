@@ -26,8 +26,8 @@ import picocli.CommandLine.Parameters;
  * FLOPs / fp32 GEMM rate, both measured by the backend ({@link Floors}) at the start of the
  * same run. Exits 1 if any case is incorrect.
  */
-@Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Benchmark the ops: correctness vs float64, median time, GB/s, % of the measured floor.")
+@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = LaunchCommand.class,
+        description = "Benchmark the ops: correctness vs float64, median time, GB/s, %% of the measured floor.")
 public final class BenchCommand implements Callable<Integer> {
 
     @Parameters(arity = "0..*", paramLabel = "OP", description = "ops to run (default: all): ${COMPLETION-CANDIDATES}",

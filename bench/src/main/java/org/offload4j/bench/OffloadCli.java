@@ -20,8 +20,13 @@ public final class OffloadCli implements Runnable {
 
     /** Runs the CLI in-process and returns its exit code (used by tests). */
     public static int execute(String... args) {
+        return commandLine().execute(args);
+    }
+
+    /** The configured command line, before it runs (tests set its output streams). */
+    static CommandLine commandLine() {
         return new CommandLine(new OffloadCli()).setCaseInsensitiveEnumValuesAllowed(true)
-                .setExecutionExceptionHandler(OffloadCli::reportFailure).execute(args);
+                .setExecutionExceptionHandler(OffloadCli::reportFailure);
     }
 
     /**

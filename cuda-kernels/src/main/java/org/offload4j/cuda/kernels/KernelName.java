@@ -80,7 +80,9 @@ public enum KernelName {
     HADAMARD_TC_SMEM12_F32("o4j_hadamard_tc_smem12_f32"),
     HADAMARD_TC_SMEM13_F32("o4j_hadamard_tc_smem13_f32"),
     HADAMARD_TC_SMEM14_F32("o4j_hadamard_tc_smem14_f32"),
-    HADAMARD_TC_SMEM15_F32("o4j_hadamard_tc_smem15_f32");
+    HADAMARD_TC_SMEM15_F32("o4j_hadamard_tc_smem15_f32"),
+    /** The empty kernel ({@code empty.cu}) that {@code offload bench launch} times: no arguments, grid 1, block 1. */
+    EMPTY("o4j_empty");
 
     private final String symbol;
 
