@@ -71,6 +71,7 @@
 #include "hadacore_tc.cuh"
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 namespace hctc {
 
@@ -196,12 +197,60 @@ template <> struct Vec4<__half> {
 template <typename T> struct Parts { static constexpr int value = 2; };
 template <> struct Parts<float> { static constexpr int value = 3; };
 
+// ---- outputs: the rounded transform (MODE_STORE), or the fused FP8 path ----------------------------
+//
+// The fused rotate-and-quantize runs the same transform twice (two launches): MODE_AMAX reduces
+// max |y| of every scale group (rowsPerScale consecutive rows) into amaxBits[group] with atomicMax
+// on the float's bits (non-negative floats order like their bits); MODE_FP8 recomputes y and writes
+// e4m3(y / s) with s = amax / 448 (1 when amax = 0), saturating, round to nearest even — the
+// convention of the attention module's Fp8Quantizer — and the scales. Recomputing costs one more
+// read of the input (5 bytes per bf16 element in all) against 9 for a rounded bf16 transform followed
+// by a separate quantize pass, and the quantized values come from fp32, not from a bf16 rounding.
+// NaN or ±∞ in a group make its scale NaN or ∞ and its outputs NaN.
+enum { MODE_STORE = 0, MODE_AMAX = 1, MODE_FP8 = 2 };
+
+struct Fp8Out {
+    uint8_t* q;                   // MODE_FP8: [rows, d] e4m3 bytes, row stride qStride (multiple of 4)
+    long long qStride;
+    long long rowsPerScale;       // rows per scale group; rows is a multiple of it
+    unsigned* amaxBits;           // MODE_AMAX: [groups], zeroed before the launch
+    const unsigned* amaxIn;       // MODE_FP8: the amax launch's result
+    float* scales;                // MODE_FP8: [groups] written
+    long long groups;
+};
+
+__device__ __forceinline__ float fp8_scale_of(unsigned amaxBits) {
+    float amax = __uint_as_float(amaxBits);
+    return amax == 0.0f ? 1.0f : amax / 448.0f;
+}
+
+__device__ __forceinline__ uint32_t fp8x4(const float (&v)[4], float inv) {
+    uint32_t q = 0;
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+        q |= (uint32_t) __nv_cvt_float_to_fp8(v[e] / inv, __NV_SATFINITE, __NV_E4M3) << (8 * e);
+    }
+    return q;
+}
+
+__device__ __forceinline__ void write_scales(const Fp8Out& o) {
+    for (long long g = (long long) blockIdx.x * blockDim.x + threadIdx.x; g < o.groups; g += (long long) gridDim.x * blockDim.x)
+        o.scales[g] = fp8_scale_of(o.amaxIn[g]);
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, off));
+    return v;
+}
+
 // ---- the register kernel: k ≤ 11 -----------------------------------------------------------------
 
-template <typename T, int LOGR>
+template <typename T, int LOGR, int MODE = MODE_STORE>
 __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long long rows, int k,
                                           long long inStride, long long outStride, float scale,
-                                          const float* __restrict__ pre, const float* __restrict__ post) {
+                                          const float* __restrict__ pre, const float* __restrict__ post,
+                                          Fp8Out fp8 = Fp8Out{}) {
     constexpr int R = 1 << LOGR;
     constexpr int NP = Parts<T>::value;
     const int lane = threadIdx.x & 31;
@@ -256,6 +305,12 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
                         x[r][j] = a + b;
                         x[r + h][j] = a - b;
                     }
+        // The scale groups this warp's rows fall in: one for the whole group unless a group
+        // boundary falls inside it (small rowsPerScale with k < 8).
+        long long firstRow = grp << rowsPerGroupLog;
+        long long lastRow = min(rows, firstRow + (1LL << rowsPerGroupLog)) - 1;
+        bool oneScaleGroup = MODE == MODE_STORE || firstRow / fp8.rowsPerScale == lastRow / fp8.rowsPerScale;
+        float laneMax = 0.0f;
 #pragma unroll
         for (int r = 0; r < R; r++) {
 #pragma unroll
@@ -269,6 +324,23 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
                     int c = vec ? col + e : (f + e) & (d - 1);
                     v[e] = x[r][4 * half + e] * scale * (post ? post[c] : 1.0f);
                 }
+                if (MODE == MODE_AMAX) {
+                    // Vector rows only (k ≥ 2): the adapter sends d = 2 to the composite path.
+                    float m4 = row < rows ? fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3]))) : 0.0f;
+                    if (oneScaleGroup) {
+                        laneMax = fmaxf(laneMax, m4);
+                    } else if (row < rows) {
+                        atomicMax(fp8.amaxBits + row / fp8.rowsPerScale, __float_as_uint(m4));
+                    }
+                    continue;
+                }
+                if (MODE == MODE_FP8) {
+                    if (row < rows) {
+                        float s = fp8_scale_of(fp8.amaxIn[row / fp8.rowsPerScale]);
+                        *reinterpret_cast<uint32_t*>(fp8.q + row * fp8.qStride + col) = fp8x4(v, s);
+                    }
+                    continue;
+                }
                 if (vec) {
                     if (row < rows) Vec4<T>::store(out + row * outStride + col, v);
                 } else {
@@ -280,15 +352,21 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
                 }
             }
         }
+        if (MODE == MODE_AMAX && oneScaleGroup) {
+            float m = warp_max(laneMax);
+            if (lane == 0) atomicMax(fp8.amaxBits + firstRow / fp8.rowsPerScale, __float_as_uint(m));
+        }
     }
+    if (MODE == MODE_FP8) write_scales(fp8);
 }
 
 // ---- the shared-memory kernel: 12 ≤ k ≤ 15 -------------------------------------------------------
 
-template <typename T, int K>
+template <typename T, int K, int MODE = MODE_STORE>
 __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long long rows,
                                           long long inStride, long long outStride, float scale,
-                                          const float* __restrict__ pre, const float* __restrict__ post) {
+                                          const float* __restrict__ pre, const float* __restrict__ post,
+                                          Fp8Out fp8 = Fp8Out{}) {
     constexpr int NP = Parts<T>::value;
     constexpr int D = 1 << K;
     constexpr int NU = K - 8;
@@ -346,16 +424,28 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
                 for (int j = 0; j < 8; j++) smem[smem_word(pass_b_index(lane, j, tile, pr, NU))] = x[pr][j];
         }
         __syncthreads();
-        T* dst = out + row * outStride;
+        float threadMax = 0.0f;
+        float s8 = MODE == MODE_FP8 ? fp8_scale_of(fp8.amaxIn[row / fp8.rowsPerScale]) : 1.0f;
         for (int q = threadIdx.x; q < D / 4; q += blockDim.x) {
             float4 g = *reinterpret_cast<const float4*>(smem + smem_word(4 * q));
             float v[4] = {g.x, g.y, g.z, g.w};
 #pragma unroll
             for (int e = 0; e < 4; e++) v[e] *= scale * (post ? post[4 * q + e] : 1.0f);
-            Vec4<T>::store(dst + 4 * q, v);
+            if (MODE == MODE_AMAX) {
+                threadMax = fmaxf(threadMax, fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3]))));
+            } else if (MODE == MODE_FP8) {
+                *reinterpret_cast<uint32_t*>(fp8.q + row * fp8.qStride + 4 * q) = fp8x4(v, s8);
+            } else {
+                Vec4<T>::store(out + row * outStride + 4 * q, v);
+            }
+        }
+        if (MODE == MODE_AMAX) {
+            float m = warp_max(threadMax);
+            if (lane == 0) atomicMax(fp8.amaxBits + row / fp8.rowsPerScale, __float_as_uint(m));
         }
         __syncthreads();
     }
+    if (MODE == MODE_FP8) write_scales(fp8);
 }
 
 
@@ -507,3 +597,39 @@ extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r8_f16(const
 extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r1_f32(const float* in, float* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<float, 0>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
 extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r2_f32(const float* in, float* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<float, 1>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
 extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r4_f32(const float* in, float* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<float, 2>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+//   o4j_hadamard_tc_{regs<R>|smem<K>}_<type>_amax(in, rows, k, inStride, scale, rowsPerScale, amaxBits)
+//   o4j_hadamard_tc_{regs<R>|smem<K>}_<type>_fp8(in, q, rows, k, inStride, qStride, scale, rowsPerScale,
+//                                                 amaxBits, scales, groups)       (k unused by smem<K>)
+//       the fused rotate-and-quantize to FP8 E4M3 (bf16 and fp16 rows, d = 2^k ≥ 4): MODE_AMAX, MODE_FP8
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__nv_bfloat16, 0, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__nv_bfloat16, 0, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__nv_bfloat16, 1, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__nv_bfloat16, 1, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs4_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__nv_bfloat16, 2, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs4_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__nv_bfloat16, 2, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs8_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__nv_bfloat16, 3, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs8_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__nv_bfloat16, 3, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem12_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::smem_body<__nv_bfloat16, 12, hctc::MODE_AMAX>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem12_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__nv_bfloat16, 12, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem13_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::smem_body<__nv_bfloat16, 13, hctc::MODE_AMAX>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem13_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__nv_bfloat16, 13, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem14_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::smem_body<__nv_bfloat16, 14, hctc::MODE_AMAX>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem14_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__nv_bfloat16, 14, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem15_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::smem_body<__nv_bfloat16, 15, hctc::MODE_AMAX>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem15_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__nv_bfloat16, 15, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__half, 0, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__half, 0, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__half, 1, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__half, 1, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs4_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__half, 2, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs4_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__half, 2, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs8_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__half, 3, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs8_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__half, 3, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem12_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::smem_body<__half, 12, hctc::MODE_AMAX>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem12_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__half, 12, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem13_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::smem_body<__half, 13, hctc::MODE_AMAX>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem13_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__half, 13, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem14_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::smem_body<__half, 14, hctc::MODE_AMAX>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem14_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__half, 14, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem15_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::smem_body<__half, 15, hctc::MODE_AMAX>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem15_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__half, 15, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }

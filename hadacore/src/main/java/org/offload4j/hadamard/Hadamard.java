@@ -116,6 +116,77 @@ public final class Hadamard {
     }
 
     /**
+     * Rotates and quantizes to FP8 E4M3 in one call, the way Q and K are prepared for FP8
+     * attention: for every row {@code y = x · H_d / √d}, kept in fp32 (never rounded to
+     * {@code in}'s dtype); then for every group of {@code rowsPerScale} consecutive rows
+     * {@code s = amax|y| / 448} (1 for an all-zero group), {@code out = e4m3(y / s)} (round to
+     * nearest even, saturating) and {@code scales[g] = s}, so that {@code out · s} dequantizes.
+     * {@code rowsPerScale = rows} gives one scale per tensor; the sequence length of a
+     * {@code [B, H, S, D]} tensor gives one per (batch, head), as the attention op's
+     * {@code PER_HEAD} scales.
+     *
+     * <p>Backends with a fused kernel ({@link HadamardFp8Kernel}: CUDA, for bf16 and fp16 rows of
+     * d = 2^k ≥ 4) read the input twice (once for the amax, once to quantize) and write one byte
+     * per element; others transform into a temporary fp32 tensor and quantize on the host. NaN or
+     * ±∞ in a group make its scale non-finite.
+     *
+     * @param in           FP32, BF16 or FP16, last dimension an accepted size, any row stride
+     * @param out          FP8_E4M3FN, the shape of {@code in}, contiguous rows with a row stride
+     *                     that is a multiple of 4, disjoint from {@code in}
+     * @param scales       FP32 with {@code rows / rowsPerScale} elements, contiguous, disjoint from both
+     * @param rowsPerScale ≥ 1 and dividing the row count of {@code in}
+     */
+    public void transformToFp8(Tensor in, Tensor out, Tensor scales, long rowsPerScale) {
+        Args.live(in, "in");
+        Args.live(out, "out");
+        Args.live(scales, "scales");
+        Args.dtype(in, "in", DTYPES);
+        Args.dtype(out, "out", EnumSet.of(DType.FP8_E4M3FN));
+        Args.dtype(scales, "scales", EnumSet.of(DType.FP32));
+        if (!Arrays.equals(in.shape(), out.shape())) {
+            throw new IllegalArgumentException("out has shape " + Arrays.toString(out.shape())
+                    + "; expected the shape of in, " + Arrays.toString(in.shape()));
+        }
+        long d = in.cols();
+        if (!HadamardSize.isSupported(d)) {
+            throw new IllegalArgumentException("in has last dimension d = " + d + ", not a supported Hadamard size; accepted: "
+                    + HadamardSize.ACCEPTED);
+        }
+        if (out.rowStride() % 4 != 0 && out.rows() > 1) {
+            throw new IllegalArgumentException("out has row stride " + out.rowStride() + "; expected a multiple of 4");
+        }
+        if (out.isReadOnly() || scales.isReadOnly()) {
+            throw new IllegalArgumentException("out and scales must be writable");
+        }
+        long rows = in.rows();
+        if (rowsPerScale < 1 || (rows > 0 && rows % rowsPerScale != 0)) {
+            throw new IllegalArgumentException("rowsPerScale = " + rowsPerScale + " must be ≥ 1 and divide the " + rows
+                    + " rows of in");
+        }
+        long groups = rows == 0 ? 0 : rows / rowsPerScale;
+        if (scales.elementCount() != groups || !scales.isContiguous()) {
+            throw new IllegalArgumentException("scales (" + scales.describe() + ") must be contiguous with " + groups
+                    + " elements, one per group of " + rowsPerScale + " rows");
+        }
+        if (!in.device().equals(out.device()) || !in.device().equals(scales.device())) {
+            throw new IllegalArgumentException("in, out and scales must be on one device; got " + in.device() + ", "
+                    + out.device() + ", " + scales.device());
+        }
+        if (in.overlaps(out) || in.overlaps(scales) || out.overlaps(scales)) {
+            throw new IllegalArgumentException("in, out and scales must not share memory");
+        }
+        if (rows == 0) {
+            return;
+        }
+        HadamardSize size = HadamardSize.of((int) d);
+        fp8Kernel().transformToFp8(in, out, scales, size, defaultScale(size.d()), rowsPerScale);
+    }
+
+    private HadamardFp8Kernel fp8Kernel() {
+        return backend.kernels(HadamardFp8Kernel.class).orElseGet(() -> HadamardFp8Kernel.composite(kernel));
+    }
+
+    /**
      * Every check on the tensors (not on the scale); returns the size plan of their last
      * dimension. Package-private for {@link RandomizedRotation}, which then calls {@link #run}.
      */

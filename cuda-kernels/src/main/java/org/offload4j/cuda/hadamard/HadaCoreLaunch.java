@@ -54,6 +54,15 @@ public record HadaCoreLaunch(KernelName kernel, Kind kind, int gridX, int blockX
             "const T* in", "T* out", "long long rows", "int kn", "int m", "long long inStride", "long long outStride",
             "float scale", "int transpose", "const float* hm", "const float* pre", "const float* post");
 
+    /** The fused FP8 amax launch ({@code <regs or smem kernel>_amax}); k unused by the smem kernels. */
+    public static final List<String> AMAX_ARGUMENTS = List.of(
+            "const T* in", "long long rows", "int k", "long long inStride", "float scale", "long long rowsPerScale",
+            "unsigned* amaxBits");
+    /** The fused FP8 quantizing launch ({@code <regs or smem kernel>_fp8}). */
+    public static final List<String> FP8_ARGUMENTS = List.of(
+            "const T* in", "unsigned char* q", "long long rows", "int k", "long long inStride", "long long qStride",
+            "float scale", "long long rowsPerScale", "const unsigned* amaxBits", "float* scales", "long long groups");
+
     static final int REGS_BLOCK = 128;
     static final int MSEG_BLOCK = 256;
     static final int SMEM_BLOCK = 512;
@@ -131,5 +140,21 @@ public record HadaCoreLaunch(KernelName kernel, Kind kind, int gridX, int blockX
 
     static KernelName smemKernel(int k, DType dtype) {
         return KernelName.valueOf("HADAMARD_TC_SMEM" + k + "_" + suffix(dtype));
+    }
+
+    /**
+     * The fused rotate-and-quantize pair for this launch: the {@code _amax} and {@code _fp8}
+     * variants of a REGS or SMEM kernel of bf16 or fp16 rows with d ≥ 4, or empty where there is
+     * none (fp32, m·2^k, d = 2) or the quantized rows are not 4-byte aligned.
+     */
+    public Optional<KernelName[]> fp8Pair(long qStride, long qAddress) {
+        String base = kernel.name();
+        if (kind == Kind.MSEG || base.endsWith("_F32")) {
+            return Optional.empty();
+        }
+        if (qStride % 4 != 0 || qAddress % 4 != 0) {
+            return Optional.empty();
+        }
+        return Optional.of(new KernelName[] {KernelName.valueOf(base + "_AMAX"), KernelName.valueOf(base + "_FP8")});
     }
 }

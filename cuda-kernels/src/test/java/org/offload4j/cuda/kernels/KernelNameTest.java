@@ -84,17 +84,20 @@ class KernelNameTest {
                 continue;
             }
             String t = null;
+            String base = s.replaceAll("_(amax|fp8)$", "");
             for (String[] type : types) {
-                if (s.endsWith("_" + type[0])) {
+                if (base.endsWith("_" + type[0])) {
                     t = type[1];
                 }
             }
-            List<String> args = s.contains("_tc_m_") ? HadaCoreLaunch.MSEG_ARGUMENTS
+            List<String> args = s.endsWith("_amax") ? HadaCoreLaunch.AMAX_ARGUMENTS
+                    : s.endsWith("_fp8") ? HadaCoreLaunch.FP8_ARGUMENTS
+                    : s.contains("_tc_m_") ? HadaCoreLaunch.MSEG_ARGUMENTS
                     : s.contains("_tc_regs") ? HadaCoreLaunch.REGS_ARGUMENTS : HadaCoreLaunch.SMEM_ARGUMENTS;
             assertEquals(expected(args, t), parameters(src, s), s);
             checked++;
         }
-        assertEquals(34, checked, "tensor-core Hadamard entry points: 11 regs, 12 smem, 11 m·2^k");
+        assertEquals(66, checked, "tensor-core Hadamard entry points: 11 regs, 12 smem, 11 m·2^k, 32 fused FP8");
     }
 
     private static List<String> expected(List<String> args, String t) {

@@ -1,0 +1,97 @@
+package org.offload4j.hadamard;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+
+/**
+ * {@link Hadamard#transformToFp8} against the float64 transform: the scales are amax/448 of the
+ * exact rotation (to fp32 accuracy), and every element is within one E4M3 rounding of y / s.
+ */
+class HadamardFp8Test {
+    private final HadamardFacadeTest.ReferenceBackend backend = new HadamardFacadeTest.ReferenceBackend();
+    private final Hadamard hadamard = Hadamard.create(backend);
+
+    private void check(DType dtype, long[] shape, long rowsPerScale, long seed) {
+        try (Tensor x = Tensor.allocate(dtype, shape);
+             Tensor q = Tensor.allocate(DType.FP8_E4M3FN, shape)) {
+            TensorFill.gaussian(x, seed, 1.0);
+            // An outlier channel, as in attention inputs: the case rotation is for.
+            for (long r = 0; r < x.rows(); r++) {
+                x.setFloat(r, 3 % x.cols(), 40f);
+            }
+            long rows = x.rows();
+            int d = (int) x.cols();
+            try (Tensor scales = Tensor.allocate(DType.FP32, rows / rowsPerScale)) {
+                TensorFill.poison(q);
+                hadamard.transformToFp8(x, q, scales, rowsPerScale);
+                double[] y = HadamardReference.compute(x, HadamardSize.of(d), 1.0 / Math.sqrt(d), false, null, null);
+                for (long g = 0; g < rows / rowsPerScale; g++) {
+                    double amax = 0;
+                    for (long i = g * rowsPerScale * d; i < (g + 1) * rowsPerScale * d; i++) {
+                        amax = Math.max(amax, Math.abs(y[(int) i]));
+                    }
+                    float s = scales.getFloat(0, g);
+                    assertEquals(amax / 448, s, 1e-5 * amax / 448, "scale of group " + g);
+                    for (long r = g * rowsPerScale; r < (g + 1) * rowsPerScale; r++) {
+                        for (int c = 0; c < d; c++) {
+                            double want = y[(int) (r * d + c)];
+                            double got = (double) q.getFloat(r, c) * s;
+                            // One E4M3 rounding: half a unit in the last place (2^-4 relative) or half
+                            // the subnormal step 2^-9 · s, whichever is larger.
+                            double bound = Math.max(Math.abs(want) / 16, s * Math.pow(2, -10)) * 1.001 + 1e-6 * amax;
+                            assertTrue(Math.abs(got - want) <= bound,
+                                    "(" + r + ", " + c + "): " + got + " vs " + want + " (scale " + s + ")");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void perTensorPerHeadAndPerRowScalesAgreeWithTheExactRotation() {
+        check(DType.BF16, new long[] {2, 3, 5, 64}, 30, 1);
+        check(DType.BF16, new long[] {2, 3, 5, 128}, 5, 2);
+        check(DType.FP16, new long[] {7, 256}, 1, 3);
+        check(DType.FP32, new long[] {4, 12 * 16}, 2, 4);
+    }
+
+    @Test
+    void anAllZeroGroupGetsScaleOneAndZeros() {
+        try (Tensor x = Tensor.allocate(DType.BF16, 2, 16);
+             Tensor q = Tensor.allocate(DType.FP8_E4M3FN, 2, 16);
+             Tensor scales = Tensor.allocate(DType.FP32, 2)) {
+            x.setFloat(1, 0, 1f);
+            hadamard.transformToFp8(x, q, scales, 1);
+            assertEquals(1f, scales.getFloat(0, 0));
+            assertEquals(0.25f / 448, scales.getFloat(0, 1), 1e-9);
+            for (int c = 0; c < 16; c++) {
+                assertEquals(0f, q.getFloat(0, c));
+                assertEquals(448f, q.getFloat(1, c), "every output of a unit spike is ±amax");
+            }
+        }
+    }
+
+    @Test
+    void rejectsWhatTheContractExcludesNamingTheArgument() {
+        try (Tensor x = Tensor.allocate(DType.BF16, 4, 64);
+             Tensor q = Tensor.allocate(DType.FP8_E4M3FN, 4, 64);
+             Tensor qWrong = Tensor.allocate(DType.BF16, 4, 64);
+             Tensor s1 = Tensor.allocate(DType.FP32, 1);
+             Tensor s3 = Tensor.allocate(DType.FP32, 3)) {
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> hadamard.transformToFp8(x, qWrong, s1, 4))
+                    .getMessage().contains("out"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> hadamard.transformToFp8(x, q, s1, 3))
+                    .getMessage().contains("rowsPerScale"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> hadamard.transformToFp8(x, q, s3, 2))
+                    .getMessage().contains("scales"));
+            assertEquals(0, backend.calls.get());
+        }
+    }
+}
