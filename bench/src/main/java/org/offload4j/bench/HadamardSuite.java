@@ -2,6 +2,7 @@ package org.offload4j.bench;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.offload4j.core.Accuracy;
 import org.offload4j.core.Backend;
@@ -114,6 +115,11 @@ final class HadamardSuite implements OpSuite {
             // log2(n) butterfly stages of d add/subs, the m-point stage (m − 1 adds per output), the scale.
             double perRow = (double) plan.d() * (plan.log2n() + (plan.m() > 1 ? plan.m() - 1 : 0) + 1);
             return perRow * rows;
+        }
+
+        @Override
+        public Map<String, Object> torchCase() {
+            return Map.of("op", "hadamard", "dtype", dtype.toString(), "rows", rows, "d", plan.d());
         }
 
         @Override

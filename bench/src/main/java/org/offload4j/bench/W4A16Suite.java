@@ -2,6 +2,7 @@ package org.offload4j.bench;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.offload4j.core.Accuracy;
 import org.offload4j.core.Backend;
@@ -147,6 +148,11 @@ final class W4A16Suite implements OpSuite {
         @Override
         public double flops() {
             return 2.0 * m * n * k;
+        }
+
+        @Override
+        public Map<String, Object> torchCase() {
+            return Map.of("op", "w4a16", "dtype", dtype.toString(), "m", m, "n", n, "k", k, "group", g < 0 ? k : g);
         }
 
         @Override

@@ -1,0 +1,126 @@
+#!/bin/sh
+# make-bundle.sh: builds target/offload-bundle/, a folder that runs the offload CLI, the test
+# suite and the benchmarks on a host with no JDK, no Maven and no network (a GPU host that has
+# only an NVIDIA driver).  Run through `./offload bundle [--no-build]`.
+#
+#   runtime/          a jlink image: java.base, jdk.incubator.vector and what jdeps finds the jars need
+#   lib/              every module's jar (cuda-kernels with its fatbin when nvcc built one) + runtime deps
+#   test/NAME.jar     the test classes of module NAME (target/test-classes, fixtures included)
+#   test/NAME.classpath  its Maven test class path, one bundle-relative entry a line
+#   test/lib/         test dependencies, core's test-jar, the JUnit console launcher
+#   python/           torch_compare.py (also inside the bench jar; `offload bench --compare torch`)
+#   bin/offload       the CLI on the bundled runtime, plus `selftest` and `info`
+#   run-gpu-suite.sh  the one command for a GPU host: sh run-gpu-suite.sh "$OUT"
+#   build-info.txt    commit, date, JDK, modules, fatbin architectures
+#
+# Maven does what it is good at (jars, dependency resolution: profile `bundle` in the root pom
+# writes each module's runtime and test class path to target/bundle/); this script lays out.
+set -eu
+root=$(cd "$(dirname "$0")/../../../.." && pwd)
+. "$root/.mvn/find-jdk.sh"
+offload_find_jdk || exit 1
+
+out="$root/target/offload-bundle"
+runtime_limit_kib=48828   # 50 MB (10^6 bytes) for the jlink image
+bundle_limit_kib=65536    # 64 MiB for everything: the most one transfer to a GPU host carries
+build=1
+for a in "$@"; do
+  case $a in
+    --no-build) build= ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "offload bundle: unknown option '$a' (accepted: --no-build)" >&2; exit 2 ;;
+  esac
+done
+fail() { echo "offload bundle: $*" >&2; exit 1; }
+
+# The console launcher is not managed by the JUnit BOM: its version must be the BOM's platform version.
+jv=$(sed -n 's:.*<junit.version>\(.*\)</junit.version>.*:\1:p' "$root/pom.xml")
+pv=$(sed -n 's:.*<junit.platform.version>\(.*\)</junit.platform.version>.*:\1:p' "$root/pom.xml")
+[ "1.${jv#5.}" = "$pv" ] || fail "pom.xml: junit.platform.version $pv does not go with junit.version $jv (expected 1.${jv#5.})"
+
+if [ -n "$build" ]; then
+  echo "offload bundle: building every module (mvnw -Pbundle -DskipTests package) ..." >&2
+  (cd "$root" && ./mvnw -B -q -Pbundle -DskipTests package) >&2 ||
+    fail "the build failed; run ./mvnw -B -Pbundle -DskipTests package to see why."
+fi
+
+rm -rf "$out"
+mkdir -p "$out/lib" "$out/test/lib" "$out/bin" "$out/python"
+modules=$(sed -n 's:.*<module>\(.*\)</module>.*:\1:p' "$root/pom.xml")
+
+# copy_entry FILE DESTDIR: copies one class-path entry (a jar) into the bundle unless already there.
+copy_entry() {
+  [ -f "$1" ] || fail "class-path entry $1 is not a jar (was the module packaged?)"
+  [ -f "$2/$(basename "$1")" ] || cp "$1" "$2/"
+}
+# entries FILE: the class-path entries of a build-classpath file, one a line.
+entries() { [ -s "$1" ] || return 0; tr ':' '\n' < "$1"; echo; }
+
+for m in $modules; do
+  t="$root/$m/target"
+  [ -f "$t/bundle/runtime.classpath" ] || fail "$m/target/bundle/runtime.classpath is missing: build with -Pbundle (drop --no-build)"
+  jar=$(ls "$t"/*.jar 2>/dev/null | grep -v -e '-tests\.jar$' -e '-sources\.jar$' | head -n 1) ||
+    fail "$m has no jar in $m/target"
+  copy_entry "$jar" "$out/lib"
+  for e in $(entries "$t/bundle/runtime.classpath"); do copy_entry "$e" "$out/lib"; done
+done
+for m in $modules; do
+  t="$root/$m/target"
+  [ -n "$(find "$t/test-classes" -name '*.class' 2>/dev/null | head -n 1)" ] || continue
+  "$JAVA_HOME/bin/jar" --create --file "$out/test/$m.jar" -C "$t/test-classes" .
+  : > "$out/test/$m.classpath"
+  for e in $(entries "$t/bundle/test.classpath"); do
+    b=$(basename "$e")
+    if [ -f "$out/lib/$b" ]; then
+      echo "lib/$b" >> "$out/test/$m.classpath"
+    else
+      copy_entry "$e" "$out/test/lib"
+      echo "test/lib/$b" >> "$out/test/$m.classpath"
+    fi
+  done
+done
+cp "$root/target/bundle/junit-platform-console-standalone-$pv.jar" "$out/test/lib/" ||
+  fail "the JUnit console launcher was not copied to target/bundle (build with -Pbundle)"
+
+cp "$root/bench/src/main/python/torch_compare.py" "$out/python/"
+cp "$root/bench/src/main/sh/bundle-offload.sh" "$out/bin/offload"
+cp "$root/bench/src/main/sh/run-gpu-suite.sh" "$out/run-gpu-suite.sh"
+chmod +x "$out/bin/offload" "$out/run-gpu-suite.sh"
+
+# The runtime: the JDK modules the jars use (jdeps), plus the two the CLI names on its command line.
+echo "offload bundle: jdeps over the jars ..." >&2
+deps=$("$JAVA_HOME/bin/jdeps" --print-module-deps --ignore-missing-deps --multi-release 25 \
+  --class-path "$out/lib/*:$out/test/lib/*" "$out"/lib/*.jar "$out"/test/*.jar "$out"/test/lib/*.jar) ||
+  fail "jdeps failed on the bundle's jars"
+mods=$(printf '%s\n' java.base jdk.incubator.vector $(echo "$deps" | tr ',' ' ') | sort -u | paste -sd, -)
+strip=
+if command -v objcopy >/dev/null 2>&1; then strip=--strip-native-debug-symbols=exclude-debuginfo-files; fi
+echo "offload bundle: jlink --add-modules $mods ..." >&2
+# shellcheck disable=SC2086
+"$JAVA_HOME/bin/jlink" --add-modules "$mods" --strip-debug $strip --no-man-pages --no-header-files \
+  --compress zip-6 --output "$out/runtime" 2>&1 | grep -v 'Using incubator modules' >&2 || true
+[ -x "$out/runtime/bin/java" ] || fail "jlink made no runtime (see above)"
+runtime_kib=$(du -sk "$out/runtime" | cut -f1)
+[ "$runtime_kib" -le "$runtime_limit_kib" ] ||
+  fail "the jlink runtime is $((runtime_kib / 1024)) MiB, over its 50 MB limit; modules: $mods"
+
+# Build facts for `offload info`; the fatbin architectures come from the jar's own fatbin headers.
+{
+  echo "offload4j bundle"
+  echo "commit:  $(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "built:   $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -sm)"
+  echo "jdk:     $("$out/runtime/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/ *java.runtime.version = //p') ($mods)"
+  echo "modules: $(echo $modules)"
+  "$out/runtime/bin/java" --add-modules=jdk.incubator.vector -cp "$out/lib/*" org.offload4j.bench.FatbinInfo 2>/dev/null ||
+    echo "fatbin:  (could not be read)"
+} > "$out/build-info.txt"
+
+total_kib=$(du -sk "$out" | cut -f1)
+kib() { du -sk "$1" | cut -f1; }
+echo "offload bundle: $out" >&2
+printf '  runtime %6d KiB\n  lib     %6d KiB (%d jars)\n  test    %6d KiB (%d modules)\n  total   %6d KiB (%d.%d MiB of at most 64 MiB)\n' \
+  "$runtime_kib" "$(kib "$out/lib")" "$(ls "$out/lib" | wc -l)" "$(kib "$out/test")" "$(ls "$out"/test/*.jar | wc -l)" \
+  "$total_kib" $((total_kib / 1024)) $((total_kib % 1024 * 10 / 1024)) >&2
+[ "$total_kib" -le "$bundle_limit_kib" ] || fail "the bundle is $((total_kib / 1024)) MiB, over the 64 MiB one transfer carries"
+sed -n 's/^fatbin: *//p' "$out/build-info.txt" | sed 's/^/  fatbin: /' >&2
+echo "On a GPU host: sh target/offload-bundle/run-gpu-suite.sh \"\$OUT\"   (or target/offload-bundle/bin/offload selftest)" >&2
