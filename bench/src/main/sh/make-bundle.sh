@@ -87,17 +87,35 @@ cp "$root/bench/src/main/sh/bundle-offload.sh" "$out/bin/offload"
 cp "$root/bench/src/main/sh/run-gpu-suite.sh" "$out/run-gpu-suite.sh"
 chmod +x "$out/bin/offload" "$out/run-gpu-suite.sh"
 
-# The runtime: the JDK modules the jars use (jdeps), plus the two the CLI names on its command line.
+# The runtime: the JDK modules the jars use, plus the two the CLI names on its command line and
+# jdk.management (JMH's gc profiler reaches it by reflection). Modular jars (JUnit, jqwik) say what
+# they require in their descriptor; jdeps reads the others (as one class path: a modular jar given
+# to jdeps is analysed as a module and fails on the modules it requires).
 echo "offload bundle: jdeps over the jars ..." >&2
+plain= declared=
+for j in "$out"/lib/*.jar "$out"/test/*.jar "$out"/test/lib/*.jar; do
+  d=$("$JAVA_HOME/bin/jar" --describe-module --file "$j" 2>/dev/null || true)
+  case $d in
+    *module-info.class*) declared="$declared $(echo "$d" | sed -n 's/^requires \(j[a-z]*\.[a-z.]*\).*/\1/p' | grep -E '^(java|jdk)\.' | tr '\n' ' ')" ;;
+    *) plain="$plain $j" ;;
+  esac
+done
+# shellcheck disable=SC2086
 deps=$("$JAVA_HOME/bin/jdeps" --print-module-deps --ignore-missing-deps --multi-release 25 \
-  --class-path "$out/lib/*:$out/test/lib/*" "$out"/lib/*.jar "$out"/test/*.jar "$out"/test/lib/*.jar) ||
-  fail "jdeps failed on the bundle's jars"
-mods=$(printf '%s\n' java.base jdk.incubator.vector $(echo "$deps" | tr ',' ' ') | sort -u | paste -sd, -)
-strip=
-if command -v objcopy >/dev/null 2>&1; then strip=--strip-native-debug-symbols=exclude-debuginfo-files; fi
+  --class-path "$out/lib/*:$out/test/lib/*" $plain 2>&1) || fail "jdeps failed on the bundle's jars: $deps"
+# Keep only module names: jdeps also warns (split packages between the JUnit jars and the console launcher).
+mods=$(printf '%s\n' java.base jdk.incubator.vector jdk.management $declared $(echo "$deps" | tr ',' '\n' | grep -E '^(java|jdk)\.[a-z.]+$') |
+  grep -v -e '^$' -e '^java.desktop$' | sort -u | paste -sd, -)
+# java.desktop (20 MB of the 50) is left out: only PNG plots use it (Plots.Png says so; .svg works),
+# and jmh-core and commons-math3 reference it on paths the CLI does not take.
+# --strip-debug leaves libjvm.so's symbols (about 5 MB); with objcopy jlink strips them too.
+strip=--strip-debug
+if command -v objcopy >/dev/null 2>&1; then
+  strip="--strip-java-debug-attributes --strip-native-debug-symbols=exclude-debuginfo-files"
+fi
 echo "offload bundle: jlink --add-modules $mods ..." >&2
 # shellcheck disable=SC2086
-"$JAVA_HOME/bin/jlink" --add-modules "$mods" --strip-debug $strip --no-man-pages --no-header-files \
+"$JAVA_HOME/bin/jlink" --add-modules "$mods" $strip --no-man-pages --no-header-files \
   --compress zip-6 --output "$out/runtime" 2>&1 | grep -v 'Using incubator modules' >&2 || true
 [ -x "$out/runtime/bin/java" ] || fail "jlink made no runtime (see above)"
 runtime_kib=$(du -sk "$out/runtime" | cut -f1)

@@ -79,7 +79,8 @@ public final class Reports {
                 info.flopsPerSecond() > 0 ? String.format(Locale.ROOT, ", fp32 GEMM %.1f GFLOP/s", info.flopsPerSecond() / 1e9) : ""));
         boolean torch = compared(results);
         if (info.torch() != null) {
-            sb.append("compared with ").append(info.torch()).append(" (ours/torch > 1: torch is faster)\n");
+            sb.append("compared with ").append(info.torch()).append(torch && results.stream().anyMatch(
+                    r -> r.torch() != null && !r.torch().variants().isEmpty()) ? " (ours/torch > 1: torch is faster)\n" : "\n");
         }
         String[] header = torch ? concat(HEADER, TORCH_HEADER) : HEADER;
         String[][] rows = new String[results.size()][];
