@@ -62,11 +62,11 @@ selftest() {
     m=$(basename "$cpfile" .classpath)
     cp="$home/test/$m.jar"
     while IFS= read -r e; do [ -z "$e" ] || cp="$cp:$home/$e"; done < "$cpfile"
-    mkdir -p "$reports/$m"
+    mkdir -p "$reports/$m/target"
     log="$reports/$m/console.log"
     rc=0
     # Each module in its own JVM, as surefire runs them (core's fixtures register fake backends);
-    # the working directory is the report folder, where jqwik keeps its database.
+    # the working directory is the report folder, where jqwik keeps its database (target/, as in Maven).
     # shellcheck disable=SC2086
     (cd "$reports/$m" && "$java" $flags ${OFFLOAD_JAVA_OPTS-} -jar "$launcher" execute --disable-banner \
       --disable-ansi-colors --details=tree --class-path "$cp" --scan-class-path "$home/test/$m.jar" \

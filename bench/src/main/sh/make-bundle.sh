@@ -68,7 +68,9 @@ for m in $modules; do
   t="$root/$m/target"
   [ -n "$(find "$t/test-classes" -name '*.class' 2>/dev/null | head -n 1)" ] || continue
   "$JAVA_HOME/bin/jar" --create --file "$out/test/$m.jar" -C "$t/test-classes" .
-  : > "$out/test/$m.classpath"
+  # The module's own classes first (build-classpath lists only its dependencies), then the rest.
+  jar=$(ls "$t"/*.jar | grep -v -e '-tests\.jar$' -e '-sources\.jar$' | head -n 1)
+  echo "lib/$(basename "$jar")" > "$out/test/$m.classpath"
   for e in $(entries "$t/bundle/test.classpath"); do
     b=$(basename "$e")
     if [ -f "$out/lib/$b" ]; then
@@ -87,8 +89,9 @@ cp "$root/bench/src/main/sh/bundle-offload.sh" "$out/bin/offload"
 cp "$root/bench/src/main/sh/run-gpu-suite.sh" "$out/run-gpu-suite.sh"
 chmod +x "$out/bin/offload" "$out/run-gpu-suite.sh"
 
-# The runtime: the JDK modules the jars use, plus the two the CLI names on its command line and
-# jdk.management (JMH's gc profiler reaches it by reflection). Modular jars (JUnit, jqwik) say what
+# The runtime: the JDK modules the jars use, plus the two the CLI names on its command line,
+# jdk.management (JMH's gc profiler reaches it by reflection) and jdk.zipfs (JUnit scans the test
+# jars through the jar file system). Modular jars (JUnit, jqwik) say what
 # they require in their descriptor; jdeps reads the others (as one class path: a modular jar given
 # to jdeps is analysed as a module and fails on the modules it requires).
 echo "offload bundle: jdeps over the jars ..." >&2
@@ -104,10 +107,11 @@ done
 deps=$("$JAVA_HOME/bin/jdeps" --print-module-deps --ignore-missing-deps --multi-release 25 \
   --class-path "$out/lib/*:$out/test/lib/*" $plain 2>&1) || fail "jdeps failed on the bundle's jars: $deps"
 # Keep only module names: jdeps also warns (split packages between the JUnit jars and the console launcher).
-mods=$(printf '%s\n' java.base jdk.incubator.vector jdk.management $declared $(echo "$deps" | tr ',' '\n' | grep -E '^(java|jdk)\.[a-z.]+$') |
-  grep -v -e '^$' -e '^java.desktop$' | sort -u | paste -sd, -)
+mods=$(printf '%s\n' java.base jdk.incubator.vector jdk.management jdk.zipfs $declared $(echo "$deps" | tr ',' '\n' | grep -E '^(java|jdk)\.[a-z.]+$') |
+  grep -v -e '^$' -e '^java.desktop$' -e '^java.compiler$' | sort -u | paste -sd, -)
 # java.desktop (20 MB of the 50) is left out: only PNG plots use it (Plots.Png says so; .svg works),
-# and jmh-core and commons-math3 reference it on paths the CLI does not take.
+# and jmh-core and commons-math3 reference it on paths the CLI does not take. java.compiler is
+# wanted only by the JMH annotation processor, which runs at build time.
 # --strip-debug leaves libjvm.so's symbols (about 5 MB); with objcopy jlink strips them too.
 strip=--strip-debug
 if command -v objcopy >/dev/null 2>&1; then
@@ -118,6 +122,12 @@ echo "offload bundle: jlink --add-modules $mods ..." >&2
 "$JAVA_HOME/bin/jlink" --add-modules "$mods" $strip --no-man-pages --no-header-files \
   --compress zip-6 --output "$out/runtime" 2>&1 | grep -v 'Using incubator modules' >&2 || true
 [ -x "$out/runtime/bin/java" ] || fail "jlink made no runtime (see above)"
+# jlink keeps the shared libraries' symbol tables (libjvm.so: 29 MB, 25 MB without); the dynamic
+# symbols the loader needs stay.
+if command -v strip >/dev/null 2>&1; then
+  find "$out/runtime/lib" -name '*.so' -exec strip --strip-unneeded {} + 2>/dev/null || true
+fi
+"$out/runtime/bin/java" -version >/dev/null 2>&1 || fail "the jlink runtime does not start after strip"
 runtime_kib=$(du -sk "$out/runtime" | cut -f1)
 [ "$runtime_kib" -le "$runtime_limit_kib" ] ||
   fail "the jlink runtime is $((runtime_kib / 1024)) MiB, over its 50 MB limit; modules: $mods"

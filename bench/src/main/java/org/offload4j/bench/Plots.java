@@ -52,6 +52,11 @@ public final class Plots {
             draw(c, byOp);
             Files.writeString(file, c.finish(), StandardCharsets.UTF_8);
         } else if (name.endsWith(".png")) {
+            // Checked before Png links: verifying Png loads java.awt classes.
+            if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
+                throw new IllegalArgumentException("--plot " + file + ": PNG needs the java.desktop module, which this "
+                        + "Java runtime lacks (the offload bundle leaves it out); write .svg instead");
+            }
             Png.write(file, height, byOp);
         } else {
             throw new IllegalArgumentException("--plot " + file + ": the file name must end in .svg or .png");
@@ -61,10 +66,6 @@ public final class Plots {
     /** PNG through Java2D, kept apart so that the rest of Plots links without java.desktop. */
     private static final class Png {
         static void write(Path file, int height, Map<String, List<BenchResult>> byOp) throws IOException {
-            if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
-                throw new IllegalArgumentException("--plot " + file + ": PNG needs the java.desktop module, which this "
-                        + "Java runtime lacks (the offload bundle leaves it out); write .svg instead");
-            }
             BufferedImage img = new BufferedImage(PANEL_W, height, BufferedImage.TYPE_INT_RGB);
             Graphics2D g = img.createGraphics();
             g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
