@@ -10,6 +10,7 @@
 #   bench-launch.txt               offload bench launch (where this build has it)
 #   compare-torch.txt / .json      offload bench --backend cuda --compare torch
 #   summary.txt                    each step: exit code and seconds (also printed last)
+# Exits 1 if any step failed or was not run for lack of time (the others still ran).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: sh run-gpu-suite.sh OUTDIR}
@@ -18,6 +19,7 @@ out=$(cd "$out" && pwd)
 off="$here/bin/offload"
 deadline=$(($(date +%s) + ${OFFLOAD_SUITE_SECONDS:-480}))
 : > "$out/summary.txt"
+failed=0
 
 # step NAME SECONDS CMD...: runs CMD with stdout and stderr to NAME.txt, at most SECONDS and never past the deadline.
 step() {
@@ -27,11 +29,13 @@ step() {
   [ "$limit" -le "$left" ] || limit=$left
   if [ "$limit" -lt 10 ]; then
     echo "$name: not run (the suite's time is spent)" | tee -a "$out/summary.txt"
+    failed=1
     return 0
   fi
   t0=$(date +%s)
   timeout -k 10 "$limit" "$@" > "$out/$name.txt" 2>&1
   rc=$?
+  [ "$rc" -eq 0 ] || failed=1
   note=
   [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || note=" (killed at its ${limit}s limit)"
   printf '%-16s exit %3d  %4ds%s\n' "$name" "$rc" $(($(date +%s) - t0)) "$note" | tee -a "$out/summary.txt"
@@ -50,3 +54,4 @@ step compare-torch 180 "$off" bench --backend cuda --compare torch --out "$out/c
 step selftest 240 "$off" selftest --reports "$out/selftest-reports/all"
 echo "== summary (logs in $out)"
 cat "$out/summary.txt"
+exit "$failed"
