@@ -10,6 +10,7 @@
 #   test/lib/         test dependencies, core's test-jar, the JUnit console launcher
 #   python/           torch_compare.py (also inside the bench jar; `offload bench --compare torch`)
 #   bin/offload       the CLI on the bundled runtime, plus `selftest` and `info`
+#   bin/launch_loop   the C launch loop of `offload bench launch`, where the build could make it
 #   run-gpu-suite.sh  the one command for a GPU host: sh run-gpu-suite.sh "$OUT"
 #   build-info.txt    commit, date, JDK, modules, fatbin architectures
 #
@@ -84,6 +85,13 @@ done
 cp "$root/target/bundle/junit-platform-console-standalone-$pv.jar" "$out/test/lib/" ||
   fail "the JUnit console launcher was not copied to target/bundle (build with -Pbundle)"
 
+# launch_loop, the C floor of `offload bench launch`, goes where LaunchCommand looks beside lib/: bin/
+# (or the build's reason for not making it, in lib/native/).
+if [ -x "$root/bench/target/native/launch_loop" ]; then
+  cp "$root/bench/target/native/launch_loop" "$out/bin/"
+elif [ -f "$root/bench/target/native/launch_loop.reason" ]; then
+  mkdir -p "$out/lib/native" && cp "$root/bench/target/native/launch_loop.reason" "$out/lib/native/"
+fi
 cp "$root/bench/src/main/python/torch_compare.py" "$out/python/"
 cp "$root/bench/src/main/sh/bundle-offload.sh" "$out/bin/offload"
 cp "$root/bench/src/main/sh/run-gpu-suite.sh" "$out/run-gpu-suite.sh"

@@ -30,8 +30,8 @@ import picocli.CommandLine.Parameters;
  * equivalent of each case is timed afterwards by {@code torch_compare.py} on the same kind of
  * device ({@link TorchComparator}), and the report gains the columns torch and ours/torch.
  */
-@Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Benchmark the ops: correctness vs float64, median time, GB/s, % of the measured floor.")
+@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = LaunchCommand.class,
+        description = "Benchmark the ops: correctness vs float64, median time, GB/s, %% of the measured floor.")
 public final class BenchCommand implements Callable<Integer> {
 
     @Parameters(arity = "0..*", paramLabel = "OP", description = "ops to run (default: all): ${COMPLETION-CANDIDATES}",

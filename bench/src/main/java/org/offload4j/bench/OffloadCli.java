@@ -4,10 +4,11 @@ import org.offload4j.core.BackendUnavailableException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code offload} command: devices, benchmarks and the JMH runner. */
+/** The {@code offload} command: devices, benchmarks, the JMH runner, and running one op on tensor files. */
 @Command(name = "offload", mixinStandardHelpOptions = true, versionProvider = OffloadCli.Version.class,
         description = "offload4j: LLM-inference ops (Hadamard, W4A16, ...) on the GPU or CPU from Java.",
-        subcommands = {DevicesCommand.class, BenchCommand.class, JmhCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DevicesCommand.class, BenchCommand.class, JmhCommand.class, RunCommand.class, InspectCommand.class,
+                CommandLine.HelpCommand.class})
 public final class OffloadCli implements Runnable {
 
     @CommandLine.Spec
@@ -19,8 +20,13 @@ public final class OffloadCli implements Runnable {
 
     /** Runs the CLI in-process and returns its exit code (used by tests). */
     public static int execute(String... args) {
+        return commandLine().execute(args);
+    }
+
+    /** The configured command line, before it runs (tests set its output streams). */
+    static CommandLine commandLine() {
         return new CommandLine(new OffloadCli()).setCaseInsensitiveEnumValuesAllowed(true)
-                .setExecutionExceptionHandler(OffloadCli::reportFailure).execute(args);
+                .setExecutionExceptionHandler(OffloadCli::reportFailure);
     }
 
     /**

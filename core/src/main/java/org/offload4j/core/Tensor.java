@@ -226,7 +226,28 @@ public final class Tensor implements AutoCloseable {
     /** The bytes of the tensor (rows, and the gaps between them when strided). */
     public MemorySegment segment() {
         ensureOpen();
+        if (!device.hostAddressable()) {
+            // A device address dereferenced on the host would crash the JVM: refuse instead.
+            throw new IllegalStateException("tensor " + describe() + " lives in " + device
+                    + " memory, which Java and CPU kernels cannot read; use deviceAddress() in that device's backend,"
+                    + " or copy it to a host tensor");
+        }
         return segment;
+    }
+
+    /**
+     * The address of the first element: for a device tensor, the device pointer its backend's
+     * kernels take; for a host tensor, the native address of {@link #segment()} (0-based offset
+     * for heap memory).
+     */
+    public long deviceAddress() {
+        ensureOpen();
+        return segment.address();
+    }
+
+    /** True when the memory cannot be written (a read-only mapping or segment). */
+    public boolean isReadOnly() {
+        return segment.isReadOnly();
     }
 
     /** False once {@link #close()} ran or the arena behind the tensor closed. */

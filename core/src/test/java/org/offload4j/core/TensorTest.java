@@ -609,6 +609,8 @@ class TensorTest {
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> t.getFloat(0, 0));
             assertTrue(e.getMessage().contains("cuda:0"), e.getMessage());
+            assertThrows(IllegalStateException.class, t::segment);
+            assertEquals(1L << 40, t.deviceAddress());
             assertThrows(IllegalArgumentException.class,
                     () -> Tensor.wrapDevice(null, range, Device.HOST, DType.FP32, 4, 4, 4));
             assertThrows(IllegalArgumentException.class,

@@ -80,10 +80,10 @@ public final class CudaCall implements AutoCloseable {
 
     private long stage(Tensor t, boolean copyIn, boolean copyBack) {
         TensorCopies.checkOn(device, t, "tensor " + t.describe());
-        MemorySegment seg = t.segment();
         if (!t.device().hostAddressable()) {
-            return seg.address();
+            return t.deviceAddress();
         }
+        MemorySegment seg = t.segment();
         for (int i = 0; i < staged.size(); i++) {
             Staged s = staged.get(i);
             if (s.tensor().sameStorage(t)) {

@@ -2,7 +2,15 @@ package org.offload4j.cuda;
 
 import java.util.HashMap;
 import java.util.Map;
+import org.offload4j.attention.AttentionKernel;
 import org.offload4j.core.Floors;
+import org.offload4j.cuda.hadamard.CudaHadamardKernel;
+import org.offload4j.cuda.w4a16.CudaW4A16Kernel;
+import org.offload4j.hadamard.HadamardKernel;
+import org.offload4j.w4a16.W4A16Kernel;
+import org.offload4j.cuda.attention.CudaAttentionKernel;
+import org.offload4j.cuda.moe.CudaMoeKernel;
+import org.offload4j.moe.MoeKernel;
 
 /** The CUDA backend's table: each op module's kernel interface and its CUDA implementation. */
 final class CudaKernels {
@@ -12,6 +20,10 @@ final class CudaKernels {
     static Map<Class<?>, Object> forDevice(CudaDevice device, Floors floors) {
         Map<Class<?>, Object> kernels = new HashMap<>();
         kernels.put(Floors.class, floors);
+        kernels.put(HadamardKernel.class, new CudaHadamardKernel(device));
+        kernels.put(W4A16Kernel.class, new CudaW4A16Kernel(device));
+        kernels.put(AttentionKernel.class, new CudaAttentionKernel(device));
+        kernels.put(MoeKernel.class, new CudaMoeKernel(device));
         return Map.copyOf(kernels);
     }
 }

@@ -42,16 +42,14 @@ final class TensorCopies {
         if (bytes == 0) {
             return;
         }
-        MemorySegment s = src.segment();
-        MemorySegment d = dst.segment();
         if (srcHost && dstHost) {
-            MemorySegment.copy(s, srcOffset, d, dstOffset, bytes);
+            MemorySegment.copy(src.segment(), srcOffset, dst.segment(), dstOffset, bytes);
         } else if (srcHost) {
-            toDevice(stream, s.asSlice(srcOffset, bytes), d.address() + dstOffset);
+            toDevice(stream, src.segment().asSlice(srcOffset, bytes), dst.deviceAddress() + dstOffset);
         } else if (dstHost) {
-            toHost(stream, d.asSlice(dstOffset, bytes), s.address() + srcOffset);
+            toHost(stream, dst.segment().asSlice(dstOffset, bytes), src.deviceAddress() + srcOffset);
         } else {
-            stream.copyOnDevice(d.address() + dstOffset, s.address() + srcOffset, bytes);
+            stream.copyOnDevice(dst.deviceAddress() + dstOffset, src.deviceAddress() + srcOffset, bytes);
         }
     }
 

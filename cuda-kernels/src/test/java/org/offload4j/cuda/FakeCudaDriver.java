@@ -21,7 +21,7 @@ import org.offload4j.cuda.driver.KernelParams;
  * Everything it does to memory is what the real driver would do, byte for byte; it keeps
  * counts of allocations and frees so tests can check for leaks.
  */
-final class FakeCudaDriver implements CudaDriver {
+class FakeCudaDriver implements CudaDriver {
     /** A kernel: receives the argument slots (8 bytes each) as the launch saw them. */
     interface FakeKernel {
         void run(long[] slots, int gridX, int gridY, int gridZ, int blockX, int sharedBytes);

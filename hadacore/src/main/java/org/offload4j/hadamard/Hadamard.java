@@ -122,7 +122,7 @@ public final class Hadamard {
     static HadamardSize check(Tensor in, Tensor out) {
         Args.live(in, "in");
         Args.live(out, "out");
-        if (out.segment().isReadOnly()) {
+        if (out.isReadOnly()) {
             throw new IllegalArgumentException("out (" + out.describe() + ") is read-only; it must be writable memory");
         }
         Args.dtype(in, "in", DTYPES);

@@ -68,7 +68,8 @@ public final class W4A16ExpertWeights implements ExpertWeights, AutoCloseable {
      *         empty, has more than {@link MoeLayer#MAX_EXPERTS} entries or not as many as the other,
      *         an entry is null or closed, an entry's shape does not fit {@code [d_model, 2·d_ff]} /
      *         {@code [d_ff, d_model]} as given by the first entries, or its group size, symmetry or
-     *         scale dtype differs from the first entry of its list
+     *         scale dtype differs from the first entry of its list, or an entry is act-order
+     *         ({@link QuantizedWeight#actOrder()})
      */
     public static W4A16ExpertWeights of(List<QuantizedWeight> w1, List<QuantizedWeight> w2) {
         List<QuantizedWeight> a = checkList(w1, "w1");
@@ -106,6 +107,10 @@ public final class W4A16ExpertWeights implements ExpertWeights, AutoCloseable {
             }
             if (!q.isAlive()) {
                 throw new IllegalArgumentException(name + "[" + e + "] (" + q + ") is closed");
+            }
+            if (q.actOrder()) {
+                // The MoE kernels read expert weights directly, without the W4A16 facade's gather of x.
+                throw new IllegalArgumentException(name + "[" + e + "] (" + q + ") is act-order; MoE experts need rows in order");
             }
             copy.add(q);
         }

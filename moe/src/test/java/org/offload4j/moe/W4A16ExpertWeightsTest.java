@@ -381,4 +381,22 @@ class W4A16ExpertWeightsTest {
         }
         throw new AssertionError("copy " + p);
     }
+
+    @Test
+    void actOrderExpertsAreRejectedBecauseTheMoeKernelsReadRowsInOrder() {
+        try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, 64, 32), 1, 0.1);
+             QuantizedWeight plain = RtnQuantizer.quantize(wf, 32, false, DType.FP16);
+             Tensor gIdx = Tensor.allocate(DType.INT32, 64)) {
+            for (int kk = 0; kk < 64; kk++) {
+                gIdx.setInt(0, kk, (kk + 1) % 2); // rows alternate between the two groups
+            }
+            try (QuantizedWeight act = QuantizedWeight.fromGptqActOrder(64, 32, 32, plain.qweight(), plain.qzeros(), plain.scales(), gIdx);
+                 Tensor w2f = TensorFill.gaussian(Tensor.allocate(DType.FP32, 16, 64), 2, 0.1);
+                 QuantizedWeight w2 = RtnQuantizer.quantize(w2f, -1, false, DType.FP16)) {
+                assertTrue(act.actOrder());
+                var e = assertThrows(IllegalArgumentException.class, () -> W4A16ExpertWeights.of(List.of(act), List.of(w2)));
+                assertTrue(e.getMessage().contains("w1[0]") && e.getMessage().contains("act-order"), e.getMessage());
+            }
+        }
+    }
 }

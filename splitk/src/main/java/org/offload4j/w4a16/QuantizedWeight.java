@@ -14,8 +14,19 @@ import org.offload4j.core.Tensor;
  *
  * <p>Instances are made by {@link #wrap} (the caller keeps ownership of the tensors) or
  * {@link #adopt} (this object closes them), both of which validate every shape, dtype and size,
- * and by {@link RtnQuantizer}. Once built the object is immutable apart from {@link #close()};
- * it does not copy the tensors, so changing their contents changes the weight.
+ * by {@link #fromGptqActOrder} and by {@link RtnQuantizer}. Once built the object is immutable
+ * apart from {@link #close()}; it does not copy the tensors, so changing their contents changes
+ * the weight.
+ *
+ * <p><b>Act-order.</b> A GPTQ checkpoint quantized with {@code desc_act} assigns rows to groups
+ * through {@code g_idx} ({@code g_idx[kk]} is the group of row {@code kk}), so a group's rows are
+ * scattered over k. No kernel has to know: {@link #fromGptqActOrder} permutes the rows once, at
+ * load time, so that each group's rows are contiguous again, and records the permutation
+ * ({@link #rowOrder()}): stored row {@code r} holds row {@code rowOrder[r]} of the original W.
+ * Because {@code X · W = X[:, rowOrder] · W[rowOrder, :]}, the {@link W4A16} facade gathers the
+ * columns of X in that order before it calls any backend, which then sees an ordinary weight.
+ * {@link #q}, {@link #zero} and {@link #scale} index the stored rows; {@link #weight} and
+ * {@link #dequantize} give the original W.
  */
 public final class QuantizedWeight implements AutoCloseable {
     /** The zero point of the symmetric variant. */
@@ -34,9 +45,14 @@ public final class QuantizedWeight implements AutoCloseable {
     private final Tensor qzeros;
     private final Tensor scales;
     private final boolean owner;
+    /** Stored row r is row rowOrder[r] of W; null when rows are stored in order. */
+    private final int[] rowOrder;
+    /** The inverse of rowOrder: row kk of W is stored row storedRow[kk]; null with rowOrder. */
+    private final int[] storedRow;
     private volatile boolean closed;
 
-    private QuantizedWeight(int k, int n, int groupSize, Tensor qweight, Tensor qzeros, Tensor scales, boolean owner) {
+    private QuantizedWeight(int k, int n, int groupSize, Tensor qweight, Tensor qzeros, Tensor scales, boolean owner,
+            int[] rowOrder) {
         this.k = k;
         this.n = n;
         this.groupSize = groupSize;
@@ -44,6 +60,8 @@ public final class QuantizedWeight implements AutoCloseable {
         this.qzeros = qzeros;
         this.scales = scales;
         this.owner = owner;
+        this.rowOrder = rowOrder;
+        this.storedRow = rowOrder == null ? null : inverse(rowOrder);
     }
 
     /**
@@ -60,13 +78,111 @@ public final class QuantizedWeight implements AutoCloseable {
      */
     public static QuantizedWeight wrap(int k, int n, int groupSize, Tensor qweight, Tensor qzeros, Tensor scales) {
         int g = validate(k, n, groupSize, qweight, qzeros, scales);
-        return new QuantizedWeight(k, n, g, qweight, qzeros, scales, false);
+        return new QuantizedWeight(k, n, g, qweight, qzeros, scales, false, null);
     }
 
     /** As {@link #wrap}, but {@link #close()} also closes the three tensors. */
     public static QuantizedWeight adopt(int k, int n, int groupSize, Tensor qweight, Tensor qzeros, Tensor scales) {
         int g = validate(k, n, groupSize, qweight, qzeros, scales);
-        return new QuantizedWeight(k, n, g, qweight, qzeros, scales, true);
+        return new QuantizedWeight(k, n, g, qweight, qzeros, scales, true, null);
+    }
+
+    /**
+     * A weight from act-order GPTQ tensors ({@code desc_act}): rows are assigned to groups by
+     * {@code gIdx} instead of {@code kk / groupSize}. The rows are permuted once so that groups are
+     * contiguous (stable: within a group, rows keep their order), and the permutation is kept as
+     * {@link #rowOrder()} (see the class documentation). When {@code gIdx} is already
+     * {@code kk / groupSize} the result has no row order.
+     *
+     * <p>The result owns new tensors (the repacked qweight, copies of qzeros and scales); the
+     * given tensors stay the caller's.
+     *
+     * @param gIdx INT32 {@code [k]}, each value in {@code [0, k/g)}, exactly {@code g} rows per group
+     * @throws IllegalArgumentException naming the argument that breaks the format
+     */
+    public static QuantizedWeight fromGptqActOrder(int k, int n, int groupSize, Tensor qweight, Tensor qzeros, Tensor scales,
+            Tensor gIdx) {
+        int g = validate(k, n, groupSize, qweight, qzeros, scales);
+        int[] order = rowOrderOf(gIdx, k, g);
+        Tensor qw = order == null ? copy(qweight) : permuteRows(qweight, order, n);
+        Tensor qz = null;
+        Tensor sc = null;
+        try {
+            qz = qzeros == null ? null : copy(qzeros);
+            sc = copy(scales);
+            return new QuantizedWeight(k, n, g, qw, qz, sc, true, order);
+        } catch (RuntimeException | Error e) {
+            qw.close();
+            if (qz != null) {
+                qz.close();
+            }
+            throw e;
+        }
+    }
+
+    /** The stable sort of rows by group, or null when g_idx is the plain kk / g. */
+    private static int[] rowOrderOf(Tensor gIdx, int k, int g) {
+        Args.live(gIdx, "gIdx");
+        Args.dtype(gIdx, "gIdx", DType.INT32);
+        Args.shape(gIdx, "gIdx", k);
+        int groups = k / g;
+        int[] count = new int[groups];
+        boolean plain = true;
+        for (int kk = 0; kk < k; kk++) {
+            int gi = gIdx.getInt(0, kk);
+            Args.require(gi >= 0 && gi < groups, "gIdx[" + kk + "] = " + gi + " is outside [0, " + groups + ") (k / groupSize groups)");
+            count[gi]++;
+            plain &= gi == kk / g;
+        }
+        for (int gi = 0; gi < groups; gi++) {
+            Args.require(count[gi] == g, "gIdx assigns " + count[gi] + " rows to group " + gi + "; act-order needs exactly "
+                    + "groupSize = " + g + " rows in every group");
+        }
+        if (plain) {
+            return null;
+        }
+        int[] next = new int[groups];
+        for (int gi = 0; gi < groups; gi++) {
+            next[gi] = gi * g;
+        }
+        int[] order = new int[k];
+        for (int kk = 0; kk < k; kk++) {
+            order[next[gIdx.getInt(0, kk)]++] = kk;
+        }
+        return order;
+    }
+
+    /** A new qweight whose row r (nibble r % 8 of word row r / 8) is row order[r] of the given one. */
+    private static Tensor permuteRows(Tensor qweight, int[] order, int n) {
+        Tensor out = Tensor.allocate(DType.INT32, qweight.shape());
+        for (int r0 = 0; r0 < order.length; r0 += 8) {
+            for (int j = 0; j < n; j++) {
+                int word = 0;
+                for (int i = 0; i < 8; i++) {
+                    int src = order[r0 + i];
+                    word |= nibble(qweight.getInt(src >>> 3, j), src & 7) << (4 * i);
+                }
+                out.setInt(r0 >>> 3, j, word);
+            }
+        }
+        return out;
+    }
+
+    private static Tensor copy(Tensor t) {
+        Tensor c = Tensor.allocate(t.dtype(), t.shape());
+        long rowBytes = t.dtype().byteSize(t.cols());
+        for (long r = 0; r < t.rows(); r++) {
+            java.lang.foreign.MemorySegment.copy(t.segment(), t.rowByteOffset(r), c.segment(), c.rowByteOffset(r), rowBytes);
+        }
+        return c;
+    }
+
+    private static int[] inverse(int[] order) {
+        int[] inv = new int[order.length];
+        for (int r = 0; r < order.length; r++) {
+            inv[order[r]] = r;
+        }
+        return inv;
     }
 
     /**
@@ -175,13 +291,31 @@ public final class QuantizedWeight implements AutoCloseable {
         return scales;
     }
 
-    /** The quantized value {@code q ∈ [0, 15]} of element ({@code row}, {@code col}), row along k. */
+    /**
+     * The act-order permutation: stored row {@code r} is row {@code rowOrder()[r]} of W (a copy),
+     * or {@code null} when rows are stored in order (no act-order).
+     */
+    public int[] rowOrder() {
+        return rowOrder == null ? null : rowOrder.clone();
+    }
+
+    /** The permutation itself, not copied, for the facade (null when none). */
+    int[] rowOrderShared() {
+        return rowOrder;
+    }
+
+    /** True when the rows are stored permuted ({@link #rowOrder()} is not null). */
+    public boolean actOrder() {
+        return rowOrder != null;
+    }
+
+    /** The quantized value {@code q ∈ [0, 15]} of stored row {@code row} (along k), column {@code col}. */
     public int q(int row, int col) {
         ensureOpen();
         return nibble(qweight.getInt(row >>> 3, col), row & 7);
     }
 
-    /** The zero point of {@code group} and {@code col} ({@value #SYMMETRIC_ZERO} when symmetric). */
+    /** The zero point of {@code group} (of stored rows) and {@code col} ({@value #SYMMETRIC_ZERO} when symmetric). */
     public int zero(int group, int col) {
         ensureOpen();
         return qzeros == null ? SYMMETRIC_ZERO : nibble(qzeros.getInt(group, col >>> 3), col & 7);
@@ -193,14 +327,18 @@ public final class QuantizedWeight implements AutoCloseable {
         return scales.getFloat(group, col);
     }
 
-    /** Element ({@code row}, {@code col}) of W, exactly: {@code (q − z) · s} in double. */
+    /**
+     * Element ({@code row}, {@code col}) of W in its original row order, exactly:
+     * {@code (q − z) · s} in double of the stored row that holds it.
+     */
     public double weight(int row, int col) {
-        int gi = row / groupSize;
-        return (double) (q(row, col) - zero(gi, col)) * scale(gi, col);
+        int r = storedRow == null ? row : storedRow[row];
+        int gi = r / groupSize;
+        return (double) (q(r, col) - zero(gi, col)) * scale(gi, col);
     }
 
     /**
-     * The weight as a new FP32 {@code [k, n]} tensor owned by the caller. Exact for FP16 and BF16
+     * The weight W (original row order) as a new FP32 {@code [k, n]} tensor owned by the caller. Exact for FP16 and BF16
      * scales ({@code |q − z| ≤ 15} adds at most 4 bits to their 11- or 8-bit significands); with
      * FP32 scales each element is rounded once to float.
      */
@@ -242,9 +380,10 @@ public final class QuantizedWeight implements AutoCloseable {
         }
     }
 
-    /** E.g. {@code W4[4096, 4096] g128 asym scales=fp16}. */
+    /** E.g. {@code W4[4096, 4096] g128 asym scales=fp16} ({@code act-order} appended when rows are permuted). */
     @Override
     public String toString() {
-        return "W4[" + k + ", " + n + "] g" + groupSize + (symmetric() ? " sym" : " asym") + " scales=" + scales.dtype();
+        return "W4[" + k + ", " + n + "] g" + groupSize + (symmetric() ? " sym" : " asym") + " scales=" + scales.dtype()
+                + (rowOrder == null ? "" : " act-order");
     }
 }

@@ -1,5 +1,7 @@
 package org.offload4j.w4a16;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Set;
 import org.offload4j.core.Args;
 import org.offload4j.core.Backend;
@@ -40,6 +42,12 @@ import org.offload4j.core.Tensor;
  *      | z 8c+7 | z 8c+6 | z 8c+5 | z 8c+4 | z 8c+3 | z 8c+2 | z 8c+1 | z 8c+0 |
  * scales  FP16 | BF16 | FP32 [k/g, n]
  * </pre>
+ *
+ * <p><b>Act-order weights</b> ({@link QuantizedWeight#actOrder()}, from GPTQ {@code desc_act}
+ * checkpoints) have their rows stored permuted so that groups are contiguous. This facade gathers
+ * the columns of x into that order (a copy of {@code m · k} 16-bit values per call) and hands the
+ * backend an ordinary weight, so act-order works on every backend without kernel support; the
+ * result is exactly {@code x · W} of the original W.
  *
  * <p><b>Use.</b> Prepare each weight once ({@link #prepare}: the backend repacks it into its own
  * layout), then call {@link #matmul(Tensor, Prepared, Tensor, Tensor)} as often as needed, from
@@ -91,7 +99,7 @@ public final class W4A16 {
             throw new IllegalStateException("backend '" + backend.name() + "' packed " + w + " as [" + packed.k() + ", "
                     + packed.n() + "] g" + packed.groupSize() + ": a backend bug");
         }
-        return new Prepared(kernel, backend.name(), packed, w.symmetric());
+        return new Prepared(kernel, backend.name(), packed, w.symmetric(), w.rowOrderShared());
     }
 
     /**
@@ -113,7 +121,7 @@ public final class W4A16 {
         if (x.dim(0) == 0) {
             return;
         }
-        kernel.matmul(x, w.packed, bias, y);
+        run(x, w.packed, w.rowOrder, bias, y);
     }
 
     /**
@@ -132,8 +140,35 @@ public final class W4A16 {
             return;
         }
         try (PackedWeight packed = kernel.prepack(w)) {
-            kernel.matmul(x, packed, bias, y);
+            run(x, packed, w.rowOrderShared(), bias, y);
         }
+    }
+
+    /** The kernel call, on x's columns gathered into the weight's stored row order when it has one. */
+    private void run(Tensor x, PackedWeight w, int[] rowOrder, Tensor bias, Tensor y) {
+        if (rowOrder == null) {
+            kernel.matmul(x, w, bias, y);
+            return;
+        }
+        try (Tensor xs = gatherColumns(x, rowOrder)) {
+            kernel.matmul(xs, w, bias, y);
+        }
+    }
+
+    /** A new [m, k] tensor whose column r is column order[r] of x (16-bit values copied bit for bit). */
+    static Tensor gatherColumns(Tensor x, int[] order) {
+        Tensor out = Tensor.allocate(x.dtype(), x.shape());
+        MemorySegment src = x.segment();
+        MemorySegment dst = out.segment();
+        ValueLayout.OfShort s16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+        for (long i = 0; i < x.rows(); i++) {
+            long from = x.rowByteOffset(i);
+            long to = out.rowByteOffset(i);
+            for (int r = 0; r < order.length; r++) {
+                dst.set(s16, to + 2L * r, src.get(s16, from + 2L * order[r]));
+            }
+        }
+        return out;
     }
 
     private static void checkWeight(QuantizedWeight w, String name) {
@@ -180,13 +215,16 @@ public final class W4A16 {
         private final String backendName;
         private final PackedWeight packed;
         private final boolean symmetric;
+        /** The weight's act-order permutation (shared, never changed), or null. */
+        private final int[] rowOrder;
         private volatile boolean closed;
 
-        private Prepared(W4A16Kernel kernel, String backendName, PackedWeight packed, boolean symmetric) {
+        private Prepared(W4A16Kernel kernel, String backendName, PackedWeight packed, boolean symmetric, int[] rowOrder) {
             this.kernel = kernel;
             this.backendName = backendName;
             this.packed = packed;
             this.symmetric = symmetric;
+            this.rowOrder = rowOrder;
         }
 
         public int k() {
@@ -203,6 +241,11 @@ public final class W4A16 {
 
         public boolean symmetric() {
             return symmetric;
+        }
+
+        /** True when the weight is act-order: each call gathers x's columns first (see {@link W4A16}). */
+        public boolean actOrder() {
+            return rowOrder != null;
         }
 
         /** The name of the backend that packed it. */
@@ -232,7 +275,7 @@ public final class W4A16 {
         @Override
         public String toString() {
             return "W4A16.Prepared[" + packed.k() + ", " + packed.n() + "] g" + packed.groupSize() + (symmetric ? " sym" : " asym")
-                    + " on " + backendName + (closed ? " (closed)" : "");
+                    + (rowOrder == null ? "" : " act-order") + " on " + backendName + (closed ? " (closed)" : "");
         }
     }
 }

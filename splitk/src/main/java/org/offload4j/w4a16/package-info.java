@@ -47,6 +47,14 @@
  * ("v1") store {@code z − 1}; a loader of those must add 1 to each zero nibble first:
  * {@link org.offload4j.w4a16.QuantizedWeight#fromGptqV1Zeros} does that.
  *
+ * <p><b>Act-order ({@code desc_act}, {@code g_idx}).</b> GPTQ checkpoints quantized in
+ * act-order give each row its group through {@code g_idx} instead of {@code kk / groupSize}.
+ * {@link org.offload4j.w4a16.QuantizedWeight#fromGptqActOrder} permutes the rows once, at load
+ * time, so that groups are contiguous and records the permutation; the
+ * {@link org.offload4j.w4a16.W4A16} facade gathers the columns of X into the same order before
+ * any backend runs, so backends never see {@code g_idx}. {@link org.offload4j.w4a16.GptqCheckpoint}
+ * loads checkpoint layers this way (docs/interop.md has the whole mapping).
+ *
  * <p>Backends turn the interchange weight into their own layout once
  * ({@link org.offload4j.w4a16.W4A16#prepare}); the CPU backend's layout is documented in its
  * kernel class.

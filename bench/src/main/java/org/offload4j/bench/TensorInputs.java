@@ -1,0 +1,93 @@
+package org.offload4j.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.io.SafeTensors;
+import org.offload4j.core.io.TensorData;
+import org.offload4j.core.io.TensorSource;
+
+/**
+ * Reads the {@code FILE[:tensor]} arguments of {@code offload run}: a {@code .npy} file, a
+ * safetensors file (the tensor named after the last ':', or its only tensor), a sharded index or
+ * a checkpoint directory. Each input becomes a new, writable, aligned tensor owned by the caller,
+ * so the files are closed at once.
+ */
+final class TensorInputs {
+    private TensorInputs() {}
+
+    /** A parsed {@code FILE[:tensor]}; {@code tensor} is null when not given. */
+    record Ref(Path file, String tensor) {
+        static Ref parse(String spec) {
+            if (Files.exists(Path.of(spec))) {
+                return new Ref(Path.of(spec), null);
+            }
+            int colon = spec.lastIndexOf(':');
+            if (colon > 0 && colon < spec.length() - 1) {
+                return new Ref(Path.of(spec.substring(0, colon)), spec.substring(colon + 1));
+            }
+            return new Ref(Path.of(spec), null);
+        }
+
+        @Override
+        public String toString() {
+            return tensor == null ? file.toString() : file + ":" + tensor;
+        }
+    }
+
+    /**
+     * Input {@code role} from {@code spec}: a floating-point input rounded (nearest-even) to
+     * {@code convertTo} when that is given and accepted, else in its own dtype if accepted.
+     *
+     * @throws IllegalArgumentException naming the role and the file for every problem
+     */
+    static Tensor read(String spec, String role, Set<DType> accepted, DType convertTo) {
+        Ref ref = Ref.parse(spec);
+        try (TensorSource source = open(ref)) {
+            String name = ref.tensor() != null ? ref.tensor() : onlyTensor(source, role);
+            TensorData data = source.data(name);
+            DType own = data.type().dtype().orElseThrow(() -> new IllegalArgumentException(role + " (" + ref + ") has element type "
+                    + data.type() + "; accepted: " + names(accepted)));
+            boolean convert = convertTo != null && own.isFloatingPoint() && own != convertTo;
+            if (!convert && accepted.contains(own)) {
+                return data.copy();
+            }
+            if (!convert || !accepted.contains(convertTo)) {
+                throw new IllegalArgumentException(role + " (" + ref + ") is " + own + "; accepted: " + names(accepted)
+                        + (own.isFloatingPoint() && convertTo == null ? " (--dtype T rounds floating-point inputs to T)" : ""));
+            }
+            try (Tensor view = data.view()) {
+                return Tensor.of(convertTo, view.toFloatArray(), data.shape().length == 0 ? new long[] {1} : data.shape());
+            }
+        }
+    }
+
+    private static TensorSource open(Ref ref) {
+        try {
+            return SafeTensors.open(ref.file());
+        } catch (IOException e) {
+            throw new IllegalArgumentException(ref.file() + ": cannot read (" + e.getClass().getSimpleName() + ": "
+                    + e.getMessage() + ")", e);
+        }
+    }
+
+    private static String onlyTensor(TensorSource source, String role) {
+        if (source.names().size() != 1) {
+            throw new IllegalArgumentException(role + ": " + source.sourceName() + " holds " + source.names().size()
+                    + " tensors; name one as FILE:tensor (it has " + abbreviate(source) + ")");
+        }
+        return source.names().getFirst();
+    }
+
+    private static String abbreviate(TensorSource s) {
+        return s.names().size() <= 10 ? String.join(", ", s.names()) : String.join(", ", s.names().subList(0, 10)) + ", …";
+    }
+
+    private static String names(Set<DType> types) {
+        return types.stream().map(DType::toString).sorted().collect(Collectors.joining(", "));
+    }
+}

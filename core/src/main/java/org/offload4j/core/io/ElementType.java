@@ -1,0 +1,84 @@
+package org.offload4j.core.io;
+
+import java.util.Arrays;
+import java.util.Optional;
+import java.util.stream.Collectors;
+import org.offload4j.core.DType;
+
+/**
+ * The element types a tensor file can hold, named as safetensors names them. Types that a
+ * {@link org.offload4j.core.Tensor} can hold map to a {@link DType} ({@link #dtype()}); the
+ * others ({@link #I8}, {@link #U8}, {@link #I64}) are read and written as raw bytes only.
+ * Every type is little-endian.
+ */
+public enum ElementType {
+    F32(4, DType.FP32, "<f4"),
+    F16(2, DType.FP16, "<f2"),
+    /** In {@code .npy} files stored as {@code <u2}: the raw bf16 bits (see {@link Npy}). */
+    BF16(2, DType.BF16, "<u2"),
+    F8_E4M3(1, DType.FP8_E4M3FN, null),
+    F8_E5M2(1, DType.FP8_E5M2, null),
+    I32(4, DType.INT32, "<i4"),
+    I8(1, null, "|i1"),
+    U8(1, null, "|u1"),
+    I64(8, null, "<i8");
+
+    private final int byteSize;
+    private final DType dtype;
+    private final String npyDescr;
+
+    ElementType(int byteSize, DType dtype, String npyDescr) {
+        this.byteSize = byteSize;
+        this.dtype = dtype;
+        this.npyDescr = npyDescr;
+    }
+
+    /** Bytes per element. */
+    public int byteSize() {
+        return byteSize;
+    }
+
+    /** The tensor dtype with the same bits, if offload4j's {@link DType} has one. */
+    public Optional<DType> dtype() {
+        return Optional.ofNullable(dtype);
+    }
+
+    /** The NumPy {@code descr} ({@code <f4}, …), or empty for the FP8 types, which NumPy lacks. */
+    public Optional<String> npyDescr() {
+        return Optional.ofNullable(npyDescr);
+    }
+
+    /** The element type of a tensor dtype; {@link DType#INT4} has none (pack it into INT32 first). */
+    public static ElementType of(DType dtype) {
+        for (ElementType t : values()) {
+            if (t.dtype == dtype) {
+                return t;
+            }
+        }
+        throw new IllegalArgumentException("dtype " + dtype + " has no file element type; accepted: "
+                + Arrays.stream(values()).map(t -> t.dtype).filter(d -> d != null).map(DType::toString)
+                        .collect(Collectors.joining(", ")));
+    }
+
+    /** The type with this safetensors name ({@code F32}, {@code BF16}, …), or empty. */
+    static Optional<ElementType> fromSafetensorsName(String name) {
+        return Arrays.stream(values()).filter(t -> t.name().equals(name)).findFirst();
+    }
+
+    /** The type with this NumPy descr, or empty ({@code <u2} is bf16 by this library's convention). */
+    static Optional<ElementType> fromNpyDescr(String descr) {
+        // Byte order is meaningless for one-byte types: NumPy writes '|', but '<', '>' and '=' mean the same.
+        String d = descr.length() == 3 && descr.charAt(2) == '1' && "<>=|".indexOf(descr.charAt(0)) >= 0
+                ? "|" + descr.substring(1) : descr;
+        return Arrays.stream(values()).filter(t -> d.equals(t.npyDescr)).findFirst();
+    }
+
+    static String acceptedSafetensorsNames() {
+        return Arrays.stream(values()).map(Enum::name).collect(Collectors.joining(", "));
+    }
+
+    static String acceptedNpyDescrs() {
+        return Arrays.stream(values()).filter(t -> t.npyDescr != null).map(t -> t.npyDescr + " (" + t.name() + ")")
+                .collect(Collectors.joining(", "));
+    }
+}

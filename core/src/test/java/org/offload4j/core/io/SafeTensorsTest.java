@@ -1,0 +1,162 @@
+package org.offload4j.core.io;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+
+class SafeTensorsTest {
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @EnumSource(ElementType.class)
+    void everyDtypeRoundTripsByteForByte(ElementType type) throws IOException {
+        Map<String, TensorData> in = new LinkedHashMap<>();
+        in.put("matrix", IoTestFiles.random(type, new long[] {3, 5}, type.ordinal()));
+        in.put("vector", IoTestFiles.random(type, new long[] {7}, 100 + type.ordinal()));
+        in.put("scalar", IoTestFiles.random(type, new long[] {}, 200 + type.ordinal()));
+        in.put("empty", IoTestFiles.random(type, new long[] {0, 4}, 0));
+        Path f = dir.resolve(type + ".safetensors");
+        SafeTensors.write(f, in, Map.of("format", "pt", "note", "round trip"));
+        try (SafeTensorsFile st = SafeTensorsFile.open(f)) {
+            assertEquals(List.copyOf(in.keySet()), st.names(), "file order is the writer's order");
+            for (var e : in.entrySet()) {
+                assertEquals(e.getValue(), st.data(e.getKey()), e.getKey());
+            }
+            assertEquals(Map.of("format", "pt", "note", "round trip"), st.metadata());
+        }
+        long headerLen = java.nio.ByteBuffer.wrap(Files.readAllBytes(f), 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        assertEquals(0, headerLen % 8, "header padded so the data is 8-byte aligned");
+    }
+
+    @Test
+    void tensorViewsReadTheValuesAndAreReadOnlyViewsOfTheMapping() throws IOException {
+        Path f = dir.resolve("t.safetensors");
+        try (Tensor t = Tensor.of(DType.BF16, new float[] {1, -2, 3.5f, 0.25f, 8, 9}, 2, 3)) {
+            SafeTensors.write(f, Map.of("w", TensorData.of(t)));
+        }
+        try (SafeTensorsFile st = SafeTensorsFile.open(f)) {
+            Tensor w = st.tensor("w");
+            assertEquals(DType.BF16, w.dtype());
+            assertArrayEquals(new long[] {2, 3}, w.shape());
+            assertArrayEquals(new float[] {1, -2, 3.5f, 0.25f, 8, 9}, w.toFloatArray());
+            assertTrue(w.segment().isReadOnly(), "views of a read-only mapping");
+            assertTrue(w.segment().isMapped(), "no copy: the data is the mapped file");
+            try (Tensor c = st.data("w").copy()) {
+                c.setFloat(0, 0, 5);
+                assertEquals(5, c.getFloat(0, 0), "a copy is writable");
+            }
+        }
+    }
+
+    @Test
+    void closeUnmapsAndViewsThenThrowInsteadOfReadingFreedMemory() throws IOException {
+        Path f = dir.resolve("c.safetensors");
+        SafeTensors.write(f, Map.of("x", IoTestFiles.random(ElementType.F32, new long[] {4}, 1)));
+        SafeTensorsFile st = SafeTensorsFile.open(f);
+        Tensor x = st.tensor("x");
+        TensorData d = st.data("x");
+        st.close();
+        st.close();
+        assertFalse(x.isAlive());
+        assertThrows(IllegalStateException.class, () -> x.getFloat(0, 0));
+        assertThrows(IllegalStateException.class, () -> d.bytes().get(ValueLayout.JAVA_BYTE, 0));
+    }
+
+    @Test
+    void stridedTensorsAreWrittenContiguously() throws IOException {
+        try (Tensor base = Tensor.of(DType.FP32, new float[] {1, 2, 99, 3, 4, 99}, 2, 3)) {
+            Tensor strided = Tensor.wrapStrided(base.segment(), DType.FP32, 3, 2, 2);
+            Path f = dir.resolve("s.safetensors");
+            SafeTensors.write(f, Map.of("s", TensorData.of(strided)));
+            try (SafeTensorsFile st = SafeTensorsFile.open(f)) {
+                assertArrayEquals(new float[] {1, 2, 3, 4}, st.tensor("s").toFloatArray());
+            }
+        }
+    }
+
+    @Test
+    void typesWithoutATensorDtypeAreBytesOnly() throws IOException {
+        Path f = dir.resolve("i64.safetensors");
+        SafeTensors.write(f, Map.of("ids", IoTestFiles.random(ElementType.I64, new long[] {3}, 4)));
+        try (SafeTensorsFile st = SafeTensorsFile.open(f)) {
+            var e = assertThrows(IllegalArgumentException.class, () -> st.tensor("ids"));
+            assertTrue(e.getMessage().contains("I64"), e.getMessage());
+            assertEquals(24, st.data("ids").bytes().byteSize());
+        }
+    }
+
+    @Test
+    void writerAndLookupRejectBadNames() throws IOException {
+        Path f = dir.resolve("n.safetensors");
+        TensorData d = IoTestFiles.random(ElementType.U8, new long[] {2}, 1);
+        var e = assertThrows(IllegalArgumentException.class, () -> SafeTensors.write(f, Map.of("__metadata__", d)));
+        assertTrue(e.getMessage().contains("reserved"), e.getMessage());
+        SafeTensors.write(f, Map.of("a", d));
+        try (SafeTensorsFile st = SafeTensorsFile.open(f)) {
+            var missing = assertThrows(IllegalArgumentException.class, () -> st.data("b"));
+            assertTrue(missing.getMessage().contains("no tensor 'b'") && missing.getMessage().contains("[a]"), missing.getMessage());
+        }
+        assertThrows(IllegalArgumentException.class, () -> new TensorData(ElementType.F32, new long[] {3}, d.bytes()));
+    }
+
+    @Test
+    void shardedCheckpointsReadThroughTheIndex() throws IOException {
+        try (ShardedSafeTensors s = ShardedSafeTensors.open(IoTestFiles.fixture("sharded/model.safetensors.index.json"))) {
+            assertEquals(List.of("a.bias", "a.weight", "b.weight"), s.names());
+            assertEquals(2, s.shards().size());
+            assertEquals("88", s.metadata().get("total_size"));
+            assertEquals(IoTestFiles.f32Value(5), s.tensor("a.weight").getFloat(1, 1));
+            assertEquals(IoTestFiles.f32Value(2), s.tensor("a.bias").getFloat(0, 2));
+            assertEquals(DType.BF16, s.tensor("b.weight").dtype());
+        }
+        try (TensorSource viaDir = SafeTensors.open(IoTestFiles.fixture("sharded/model.safetensors.index.json").getParent())) {
+            assertTrue(viaDir instanceof ShardedSafeTensors, "a directory with an index opens the index");
+        }
+    }
+
+    @Test
+    void shardedIndexProblemsNameTheIndexAndTensor() throws IOException {
+        Path shard = dir.resolve("s1.safetensors");
+        SafeTensors.write(shard, Map.of("a", IoTestFiles.random(ElementType.F32, new long[] {2}, 1)));
+        Path index = dir.resolve("model.safetensors.index.json");
+        Files.writeString(index, "{\"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s1.safetensors\"}}");
+        var e = assertThrows(TensorFileException.class, () -> ShardedSafeTensors.open(index));
+        assertEquals("b", e.tensor().orElseThrow());
+        assertTrue(e.getMessage().contains(index.toString()) && e.getMessage().contains("does not hold it"), e.getMessage());
+        Files.writeString(index, "{\"weight_map\": {\"a\": \"../s1.safetensors\"}}");
+        var outside = assertThrows(TensorFileException.class, () -> ShardedSafeTensors.open(index));
+        assertTrue(outside.getMessage().contains("outside"), outside.getMessage());
+        Files.writeString(index, "{\"metadata\": {}}");
+        var noMap = assertThrows(TensorFileException.class, () -> ShardedSafeTensors.open(index));
+        assertTrue(noMap.getMessage().contains("weight_map"), noMap.getMessage());
+    }
+
+    @Test
+    void openDispatchesOnTheKindOfPath() throws IOException {
+        try (TensorSource npy = SafeTensors.open(IoTestFiles.fixture("f32.npy"))) {
+            assertEquals(List.of("f32"), npy.names());
+        }
+        try (TensorSource st = SafeTensors.open(IoTestFiles.fixture("all_dtypes.safetensors"))) {
+            assertTrue(st instanceof SafeTensorsFile);
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> SafeTensors.open(dir));
+        assertTrue(e.getMessage().contains("model.safetensors"), e.getMessage());
+    }
+}

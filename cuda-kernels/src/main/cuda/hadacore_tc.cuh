@@ -1,0 +1,216 @@
+// offload4j — HadaCore: the index maps, constant matrices and exact splits of the tensor-core
+// Hadamard kernel (hadacore_tc.cu). Everything here is __host__ __device__ and free of device
+// intrinsics, so the host test (src/test/cuda/hadacore_tc_host_test.cu) runs the very same
+// functions around an emulation of mma.sync and movmatrix built from the PTX ISA tables.
+//
+// Index grammar used throughout:
+//   lane  0..31            the thread's lane in its warp;  g = lane >> 2 (groupID), t = lane & 3
+//   j     0..7             which of the lane's 8 tile elements
+//   tile  256 elements     one 16×16 operand of the two mma stages, seen as 8 index bits
+//   tile bit p  0..7       p0 = j0, p1 = j1, p2 = j2, p3..p7 = lane bits 0..4
+//   row bits r0..r3        r0 = lane bit 2, r1 = lane bit 3, r2 = lane bit 4, r3 = j1   (the M index)
+//   col bits c0..c3        c0 = j0, c1 = lane bit 0, c2 = lane bit 1, c3 = j2           (the K/N index)
+// so that element j of a lane sits at row g + 8·j1, column 2t + j0 + 8·j2 of the 16×16 matrix: the
+// A-operand fragment of mma.m16n8k16 (registers a0..a3 = element pairs (0,1) (2,3) (4,5) (6,7)).
+#pragma once
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__CUDACC__)
+#define HCTC_HD __host__ __device__ __forceinline__
+#else
+#define HCTC_HD inline
+#endif
+
+namespace hctc {
+
+// ---- the fragment position of a lane's element j ----------------------------------------------
+
+HCTC_HD int frag_row(int lane, int j) { return (lane >> 2) + 8 * ((j >> 1) & 1); }
+HCTC_HD int frag_col(int lane, int j) { return 2 * (lane & 3) + (j & 1) + 8 * (j >> 2); }
+
+// Tile bit p of (lane, j), p in 0..7 (see the grammar above).
+HCTC_HD int tile_bit(int lane, int j, int p) {
+    return p < 3 ? (j >> p) & 1 : (lane >> (p - 3)) & 1;
+}
+
+// Which tile bits are row bits, and which row bit each is: row bit i = tile bit ROW_TILE_BIT[i].
+// r0..r2 = lane bits 2..4 = tile bits 5..7, r3 = j1 = tile bit 1.
+HCTC_HD int row_tile_bit(int i) { return i < 3 ? 5 + i : 1; }
+// c0 = j0 = tile bit 0, c1 = lane bit 0 = tile bit 3, c2 = lane bit 1 = tile bit 4, c3 = j2 = tile bit 2.
+HCTC_HD int col_tile_bit(int i) { return i == 0 ? 0 : i == 1 ? 3 : i == 2 ? 4 : 2; }
+
+// ---- tile maps: which index bit of the row each tile bit is ------------------------------------
+//
+// A map gives, for each tile bit p, the row-index bit it stands for (0..14) or, for a group of
+// rows narrower than a tile (d < 256), a bit above log2(d) that selects the row. A tile bit is
+// *transformed* when its index bit is below the range end of the pass, else it is carried as is.
+//
+// Pass A (contiguous chunk of 256 elements at offset 256·chunk):
+//   offset = j0 + 2·j1 + 4·lane + 128·j2       (lane's elements 0..3 and 4..7 are 4 contiguous
+//   elements each: two vector loads per lane, and the warp reads 2 × 128 contiguous elements)
+//   tile bits p0..p7 → index bits 0, 1, 7, 2, 3, 4, 5, 6.
+HCTC_HD int pass_a_offset(int lane, int j) {
+    return (j & 1) + 2 * ((j >> 1) & 1) + 4 * lane + 128 * (j >> 2);
+}
+HCTC_HD int pass_a_index_bit(int p) {
+    return p == 0 ? 0 : p == 1 ? 1 : p == 2 ? 7 : p - 1;
+}
+
+// Pass B (index bits 8..k-1 of a row of d = 2^k elements, 12 ≤ k ≤ 15, nu = k − 8 ∈ 4..7):
+//   lane bits 0,1 → v0, v1 (index bits 0, 1); lane bits 2,3,4 → u0, u1, u2 (index bits 8, 9, 10);
+//   j0, j1, j2 → u3, u4, u5 while they exist (index bits 11, 12, 13), then v2, v3 (index bits 2, 3).
+//   A u6 (k = 15) is not in the tile: the warp holds two tiles that differ only in u6 and combines
+//   them with one butterfly in registers.
+//   The tile's remaining index bits (v bits not listed) number the tiles: 2^(16−k) tiles × (2 when
+//   k = 15 holds pairs) … see pass_b_index().
+HCTC_HD int pass_b_index_bit(int p, int nu) {
+    // p: 0..2 = j0..j2, 3..7 = lane bits 0..4
+    if (p == 3) return 0;
+    if (p == 4) return 1;
+    if (p >= 5) return 8 + (p - 5);           // u0..u2
+    int u = 3 + p;                            // j_p → u3, u4, u5 ...
+    if (u < nu && u < 6) return 8 + u;
+    // past the u bits: v2, v3, ... in order of the unused j bits
+    int firstV = (nu < 6 ? nu : 6) - 3;       // how many j bits took u bits
+    return 2 + (p - firstV);
+}
+
+// Number of v bits (index bits 2..7) that pass B's tile does not cover: they enumerate tiles.
+// Tile bits hold v0, v1 and (6 − min(nu, 6)) of v2..; so the free v bits are v(2 + (6 − min(nu,6)))..v7.
+HCTC_HD int pass_b_first_free_v(int nu) { return 2 + (6 - (nu < 6 ? nu : 6)); }
+
+// The index within the row of element (lane, j) of pass-B tile number `tile` (and, for k = 15,
+// half `pair` of a pair: u6 = pair). Free v bits are filled from `tile` low bit first.
+HCTC_HD int pass_b_index(int lane, int j, int tile, int pair, int nu) {
+    int index = 0;
+    for (int p = 0; p < 8; p++) {
+        index |= tile_bit(lane, j, p) << pass_b_index_bit(p, nu);
+    }
+    int v = pass_b_first_free_v(nu);
+    for (int b = v; b < 8; b++) {
+        index |= ((tile >> (b - v)) & 1) << b;
+    }
+    if (nu == 7) {
+        index |= pair << 14;
+    }
+    return index;
+}
+
+// ---- shared memory layout of a row (fp32, swizzled) --------------------------------------------
+//
+// Element i = 256·u + v lives at word 256·u + (((v >> 2) ^ s(u)) << 2) + (v & 3): 16-byte groups
+// of 4 consecutive elements are permuted within their 256-element chunk by s(u) = reverse3(u & 7)
+// (u bit 0 → group bit 2, bit 1 → bit 1, bit 2 → bit 0). Pass A writes whole groups (conflict-free:
+// 8 lanes of a phase write 8 distinct groups of one chunk); pass B reads single words at
+// v0, v1 (lane bits 0, 1 → banks 0..3 within a group) and u0..u2 (lane bits 2..4 → s(u) → group
+// bits 2..0 → banks 4·(0..7)): 32 distinct banks, conflict-free.
+HCTC_HD int swizzle_of_chunk(int u) {
+    return ((u & 1) << 2) | (u & 2) | ((u >> 2) & 1);
+}
+HCTC_HD int smem_word(int index) {
+    int u = index >> 8;
+    int v = index & 255;
+    return (u << 8) | ((((v >> 2) ^ swizzle_of_chunk(u)) & 63) << 2) | (v & 3);
+}
+
+// ---- the constant ±1/0 matrices ------------------------------------------------------------------
+//
+// M_mask[a][b] over 4 index bits: Π_i (mask bit i ? (−1)^(a_i·b_i) : [a_i = b_i]), i.e. H_2 on the
+// bits being transformed and the identity on the others (Sylvester order; H_2^{⊗4} = H_16).
+HCTC_HD float mask_matrix(int mask, int a, int b) {
+    float v = 1.0f;
+    for (int i = 0; i < 4; i++) {
+        int ai = (a >> i) & 1;
+        int bi = (b >> i) & 1;
+        if ((mask >> i) & 1) {
+            if (ai & bi) v = -v;
+        } else if (ai != bi) {
+            return 0.0f;
+        }
+    }
+    return v;
+}
+
+// bf16 bit patterns of 0, +1 and −1.
+HCTC_HD uint16_t bf16_of_unit(float v) {
+    return v == 0.0f ? (uint16_t) 0x0000 : v > 0.0f ? (uint16_t) 0x3F80 : (uint16_t) 0xBF80;
+}
+
+HCTC_HD uint32_t pack2(uint16_t lo, uint16_t hi) { return (uint32_t) lo | ((uint32_t) hi << 16); }
+
+// Register i (0..3) of the A fragment of the row matrix: elements (2i, 2i+1) of the lane.
+HCTC_HD uint32_t a_frag_of_mask(int rowMask, int lane, int reg) {
+    int j0 = 2 * reg, j1 = 2 * reg + 1;
+    return pack2(bf16_of_unit(mask_matrix(rowMask, frag_row(lane, j0), frag_col(lane, j0))),
+                 bf16_of_unit(mask_matrix(rowMask, frag_row(lane, j1), frag_col(lane, j1))));
+}
+
+// Register r (0..1) of the B fragment (k×n = 16×8, column n-tile nt) of the column matrix:
+// b0,b1 = B[2t][n], B[2t+1][n]; b2,b3 = B[2t+8][n], B[2t+9][n]; n = 8·nt + g.
+HCTC_HD uint32_t b_frag_of_mask(int colMask, int lane, int nt, int reg) {
+    int k = 2 * (lane & 3) + 8 * reg;
+    int n = 8 * nt + (lane >> 2);
+    return pack2(bf16_of_unit(mask_matrix(colMask, k, n)), bf16_of_unit(mask_matrix(colMask, k + 1, n)));
+}
+
+// Pass A or pass B (with nu u bits): the index bit of tile bit p.
+enum { PASS_A = 0, PASS_B = 1 };
+HCTC_HD int index_bit(int pass, int p, int nu) {
+    return pass == PASS_A ? pass_a_index_bit(p) : pass_b_index_bit(p, nu);
+}
+
+// The row and column masks of a tile map: bit i of the row mask is set when row bit i's index
+// bit is transformed (lies in [lo, hi)).
+HCTC_HD int row_mask(int pass, int nu, int lo, int hi) {
+    int m = 0;
+    for (int i = 0; i < 4; i++) {
+        int b = index_bit(pass, row_tile_bit(i), nu);
+        if (b >= lo && b < hi) m |= 1 << i;
+    }
+    return m;
+}
+HCTC_HD int col_mask(int pass, int nu, int lo, int hi) {
+    int m = 0;
+    for (int i = 0; i < 4; i++) {
+        int b = index_bit(pass, col_tile_bit(i), nu);
+        if (b >= lo && b < hi) m |= 1 << i;
+    }
+    return m;
+}
+
+// ---- exact splits of fp32 into bf16 parts ---------------------------------------------------------
+//
+// bf16 round to nearest, ties to even, by integer operations (the same bits as
+// __float2bfloat16_rn for every finite input; NaN becomes a quiet NaN).
+HCTC_HD uint16_t bf16_rn_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu) != 0) {
+        return (uint16_t) ((u >> 16) | 0x40);
+    }
+    uint32_t rounding = 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t) ((u + rounding) >> 16);
+}
+HCTC_HD float bf16_bits_to_float(uint16_t b) {
+    uint32_t u = (uint32_t) b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+// hi = bf16(x), lo = bf16(x − hi), …: with NPARTS = 2, x = hi + lo exactly for every bf16 and fp16
+// value (≤ 11 significant bits), and within 2^−17 relative for any fp32 x (the intermediate
+// sums between the two mma stages), far below the final bf16/fp16 rounding (2^−9, 2^−12). With
+// NPARTS = 3, x = hi + mid + lo exactly for every fp32 x away from underflow.
+template <int NPARTS>
+HCTC_HD void split(float x, uint16_t (&parts)[NPARTS]) {
+    float rest = x;
+    for (int i = 0; i < NPARTS; i++) {
+        parts[i] = bf16_rn_bits(rest);
+        rest = rest - bf16_bits_to_float(parts[i]);
+    }
+}
+
+}  // namespace hctc

@@ -1,0 +1,104 @@
+package org.offload4j.cuda.attention;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import org.offload4j.attention.AttentionKernel;
+import org.offload4j.attention.AttentionShape;
+import org.offload4j.attention.Fp8Tensor;
+import org.offload4j.core.Tensor;
+import org.offload4j.cuda.CudaCall;
+import org.offload4j.cuda.CudaDevice;
+
+/**
+ * {@link AttentionKernel} on a CUDA GPU: one launch of {@code o4j_attention_fp8_fwd_d{D}}
+ * ({@code attention.cu}, launch contract in {@link AttentionLaunch}). Host tensors are staged
+ * through device memory by {@link CudaCall}; device tensors are used in place.
+ *
+ * <p>The kernel reads fp8 rows with 32-bit loads and stores bf16 pairs: a host input whose row
+ * stride is not a multiple of 4 bytes, or a host output whose row stride is odd, goes through a
+ * contiguous host copy first; such a device tensor is refused ({@link UnsupportedOperationException}),
+ * as is never the case for tensors from {@link CudaDevice#allocateTensor}.
+ */
+public final class CudaAttentionKernel implements AttentionKernel {
+    private final CudaDevice device;
+
+    public CudaAttentionKernel(CudaDevice device) {
+        this.device = device;
+    }
+
+    @Override
+    public void forward(AttentionShape shape, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal, float softmaxScale,
+                        Tensor out, Tensor lse) {
+        if (shape.qLen() == 0) {
+            return;
+        }
+        AttentionLaunch launch = AttentionLaunch.of(shape);
+        try (Arena temps = Arena.ofConfined()) {   // contiguous copies, only for misaligned strides
+            run(launch, shape, q, k, v, causal, softmaxScale, out, lse, temps);
+        }
+    }
+
+    private void run(AttentionLaunch launch, AttentionShape shape, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal,
+                     float softmaxScale, Tensor out, Tensor lse, Arena temps) {
+        Tensor qd = alignedInput(q.data(), "q.data", temps);
+        Tensor kd = alignedInput(k.data(), "k.data", temps);
+        Tensor vd = alignedInput(v.data(), "v.data", temps);
+        Tensor outDev = out;
+        if (!AttentionLaunch.outputStrideOk(out.rowStride())) {
+            requireHost(out, "out");
+            outDev = Tensor.allocate(temps, out.dtype(), out.shape());
+        }
+        try (CudaCall call = CudaCall.begin(device)) {
+            long qa = call.in(qd);
+            long ka = call.in(kd);
+            long va = call.in(vd);
+            long qs = call.in(q.scales());
+            long ks = call.in(k.scales());
+            long vs = call.in(v.scales());
+            long oa = call.out(outDev);
+            long la = call.outOrNull(lse);
+            AttentionLaunch.params(call.params(), shape, qa, qd.rowStride(), ka, kd.rowStride(), va, vd.rowStride(),
+                    qs, AttentionLaunch.scaleStrides(q.scales().rank() == 2, shape.qHeads()),
+                    ks, AttentionLaunch.scaleStrides(k.scales().rank() == 2, shape.kvHeads()),
+                    vs, AttentionLaunch.scaleStrides(v.scales().rank() == 2, shape.kvHeads()),
+                    oa, outDev.rowStride(), la, lse == null ? 0 : lse.rowStride(), causal, softmaxScale);
+            call.launch(device.function(launch.kernel()), launch.gridX(), 1, 1, launch.blockX(), 1, 1,
+                    launch.sharedBytes());
+            call.finish();
+        }
+        if (outDev != out) {
+            copyRows(outDev, out);
+        }
+    }
+
+    private static Tensor alignedInput(Tensor t, String name, Arena temps) {
+        if (AttentionLaunch.inputStrideOk(t.dtype().byteSize(t.rowStride()))) {
+            return t;
+        }
+        requireHost(t, name);
+        Tensor copy = Tensor.allocate(temps, t.dtype(), t.shape());
+        copyRows(t, copy);
+        return copy;
+    }
+
+    private static void requireHost(Tensor t, String name) {
+        if (!t.device().hostAddressable()) {
+            throw new UnsupportedOperationException(name + " is a device tensor with row stride " + t.rowStride()
+                    + "; the CUDA attention kernel needs fp8 row strides that are multiples of 4 and even bf16 ones");
+        }
+    }
+
+    private static void copyRows(Tensor src, Tensor dst) {
+        long rowBytes = src.dtype().byteSize(src.cols());
+        MemorySegment s = src.segment();
+        MemorySegment d = dst.segment();
+        for (long r = 0; r < src.rows(); r++) {
+            MemorySegment.copy(s, src.rowByteOffset(r), d, dst.rowByteOffset(r), rowBytes);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "CudaAttentionKernel on " + device;
+    }
+}

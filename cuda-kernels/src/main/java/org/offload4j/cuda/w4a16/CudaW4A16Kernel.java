@@ -1,0 +1,216 @@
+package org.offload4j.cuda.w4a16;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.cuda.CudaCall;
+import org.offload4j.cuda.CudaDevice;
+import org.offload4j.cuda.CudaFunction;
+import org.offload4j.cuda.CudaStream;
+import org.offload4j.cuda.DeviceBuffer;
+import org.offload4j.w4a16.PackedWeight;
+import org.offload4j.w4a16.QuantizedWeight;
+import org.offload4j.w4a16.W4A16Kernel;
+
+/**
+ * The W4A16 op on a CUDA device: SplitK partial sums ({@code o4j_w4a16_splitk_<dtype>}) into an
+ * fp32 workspace, then the fixed-order reduce with bias and rounding
+ * ({@code o4j_w4a16_reduce_<dtype>}); {@code src/main/cuda/w4a16.cu}, contract in
+ * {@link W4A16Launch}, split count from {@link SplitKPlan} with the device's SM count.
+ *
+ * <p><b>Prepack</b> uploads the GPTQ tensors unchanged ({@code qweight}, {@code qzeros} or nothing
+ * when symmetric) and the scales widened to fp32. Rows beyond {@code 65535·8} per launch are
+ * processed in chunks of that many rows.
+ */
+public final class CudaW4A16Kernel implements W4A16Kernel {
+    /** Rows of x per launch pair (gridDim.y limit of stage 1). */
+    static final int MAX_ROWS_PER_LAUNCH = W4A16Launch.MAX_GRID_Y * W4A16Launch.TILE_M;
+
+    private final CudaDevice device;
+
+    public CudaW4A16Kernel(CudaDevice device) {
+        this.device = device;
+    }
+
+    @Override
+    public PackedWeight prepack(QuantizedWeight w) {
+        int k = w.k();
+        int n = w.n();
+        int groups = w.groups();
+        Tensor qw = hostView(w.qweight());
+        int[] q = new int[(k / 8) * n];
+        for (int r = 0; r < k / 8; r++) {
+            for (int j = 0; j < n; j++) {
+                q[r * n + j] = qw.getInt(r, j);
+            }
+        }
+        int[] z = null;
+        if (w.qzeros() != null) {
+            Tensor qz = hostView(w.qzeros());
+            z = new int[groups * (n / 8)];
+            for (int gi = 0; gi < groups; gi++) {
+                for (int c = 0; c < n / 8; c++) {
+                    z[gi * (n / 8) + c] = qz.getInt(gi, c);
+                }
+            }
+        }
+        Tensor sc = hostView(w.scales());
+        float[] s = new float[groups * n];
+        for (int gi = 0; gi < groups; gi++) {
+            for (int j = 0; j < n; j++) {
+                s[gi * n + j] = sc.getFloat(gi, j);
+            }
+        }
+        DeviceBuffer dq = null;
+        DeviceBuffer dz = null;
+        DeviceBuffer ds = null;
+        try {
+            dq = upload(MemorySegment.ofArray(q), 4L * q.length);
+            dz = z == null ? null : upload(MemorySegment.ofArray(z), 4L * z.length);
+            ds = upload(MemorySegment.ofArray(s), 4L * s.length);
+            return new CudaPackedWeight(k, n, w.groupSize(), dq, dz, ds);
+        } catch (RuntimeException e) {
+            for (DeviceBuffer b : new DeviceBuffer[] {dq, dz, ds}) {
+                if (b != null) {
+                    b.close();
+                }
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public void matmul(Tensor x, PackedWeight w, Tensor bias, Tensor y) {
+        CudaPackedWeight pw = (CudaPackedWeight) w;
+        long rowsL = x.dim(0);
+        if (rowsL == 0) {
+            return;
+        }
+        int m = Math.toIntExact(rowsL);
+        int n = pw.n();
+        int k = pw.k();
+        int g = pw.groupSize();
+        DType dtype = x.dtype();
+        int biasKind = W4A16Launch.biasKind(bias == null ? null : bias.dtype(), y.dtype());
+        CudaFunction splitK = device.function(W4A16Launch.splitKKernel(dtype).symbol());
+        CudaFunction reduce = device.function(W4A16Launch.reduceKernel(dtype).symbol());
+        try (CudaCall call = CudaCall.begin(device)) {
+            long xa = call.in(x);
+            long ba = call.inOrNull(bias);
+            long ya = call.out(y);
+            long ldx = x.rowStride();
+            long ldy = y.rowStride();
+            long elem = dtype.byteSize(1); // bytes per element of x and y (2)
+            for (int i0 = 0; i0 < m; i0 += MAX_ROWS_PER_LAUNCH) {
+                int mc = Math.min(MAX_ROWS_PER_LAUNCH, m - i0);
+                SplitKPlan plan = SplitKPlan.plan(mc, n, k, g, device.smCount());
+                W4A16Launch l = W4A16Launch.of(mc, n, k, g, plan.splits(), dtype);
+                long ws = call.scratch(l.workspaceBytes());
+                call.params()
+                        .pointer(xa + (long) i0 * ldx * elem).i64(ldx)
+                        .pointer(pw.qweight()).pointer(pw.qzeros()).pointer(pw.scales())
+                        .pointer(ws)
+                        .i32(mc).i32(n).i32(k).i32(g).i32(l.splits());
+                call.launch(splitK, l.splitKGridX(), l.splitKGridY(), l.splitKGridZ(), W4A16Launch.SPLITK_THREADS, 1, 1, 0);
+                call.params()
+                        .pointer(ws).pointer(ba).i32(biasKind)
+                        .pointer(ya + (long) i0 * ldy * elem).i64(ldy)
+                        .i32(mc).i32(n).i32(l.splits());
+                call.launch(reduce, l.reduceGridX(), 1, 1, W4A16Launch.REDUCE_THREADS, 1, 1, 0);
+            }
+            call.finish();
+        }
+    }
+
+    /** The tensor itself when Java can read it, else a host copy. */
+    private Tensor hostView(Tensor t) {
+        if (t.device().hostAddressable()) {
+            return t;
+        }
+        Tensor host = Tensor.allocate(t.dtype(), t.shape());
+        device.copy(t, host);
+        return host;
+    }
+
+    private DeviceBuffer upload(MemorySegment heap, long bytes) {
+        DeviceBuffer b = device.allocate(bytes);
+        try (Arena arena = Arena.ofConfined(); CudaStream stream = device.createStream()) {
+            MemorySegment staging = arena.allocate(bytes, 16);
+            MemorySegment.copy(heap, 0, staging, 0, bytes);
+            stream.copyToDevice(b.address(), staging, bytes);
+            stream.synchronize();
+            return b;
+        } catch (RuntimeException e) {
+            b.close();
+            throw e;
+        }
+    }
+
+    /** The weight on the device: GPTQ words as uploaded, fp32 scales. */
+    static final class CudaPackedWeight implements PackedWeight {
+        private final int k;
+        private final int n;
+        private final int groupSize;
+        private final DeviceBuffer qweight;
+        private final DeviceBuffer qzeros;
+        private final DeviceBuffer scales;
+        private volatile boolean closed;
+
+        CudaPackedWeight(int k, int n, int groupSize, DeviceBuffer qweight, DeviceBuffer qzeros, DeviceBuffer scales) {
+            this.k = k;
+            this.n = n;
+            this.groupSize = groupSize;
+            this.qweight = qweight;
+            this.qzeros = qzeros;
+            this.scales = scales;
+        }
+
+        long qweight() {
+            return qweight.address();
+        }
+
+        /** 0 (a null pointer) for the symmetric variant. */
+        long qzeros() {
+            return qzeros == null ? 0 : qzeros.address();
+        }
+
+        long scales() {
+            return scales.address();
+        }
+
+        @Override
+        public int k() {
+            return k;
+        }
+
+        @Override
+        public int n() {
+            return n;
+        }
+
+        @Override
+        public int groupSize() {
+            return groupSize;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            qweight.close();
+            scales.close();
+            if (qzeros != null) {
+                qzeros.close();
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "CudaPackedWeight[k=" + k + ", n=" + n + ", g=" + groupSize + (qzeros == null ? ", sym" : ", asym") + "]";
+        }
+    }
+}

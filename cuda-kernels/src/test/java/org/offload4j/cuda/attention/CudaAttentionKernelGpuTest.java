@@ -1,0 +1,93 @@
+package org.offload4j.cuda.attention;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.offload4j.attention.Attention;
+import org.offload4j.attention.AttentionOptions;
+import org.offload4j.attention.AttentionReference;
+import org.offload4j.attention.Fp8Quantizer;
+import org.offload4j.attention.Fp8Tensor;
+import org.offload4j.attention.ScaleGranularity;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.cuda.GpuAvailable;
+import org.offload4j.cuda.GpuTest;
+
+/**
+ * The CUDA attention kernel through the {@link Attention} facade against
+ * {@link AttentionReference} (float64 on the dequantized inputs): irregular sizes, causal on and
+ * off with Sq below, at and above Skv, GQA and MQA, each D, per-tensor and per-head scales, lse.
+ * Skipped (with the reason) where no CUDA backend comes up.
+ */
+class CudaAttentionKernelGpuTest {
+
+    private static Tensor random(Random rnd, long... shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        float[] v = new float[(int) n];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) rnd.nextGaussian();
+        }
+        return Tensor.of(DType.BF16, v, shape);
+    }
+
+    @GpuTest
+    void matchesTheFloat64Reference() {
+        Attention att = Attention.create(GpuAvailable.backend());
+        int[][] shapes = {   // B, Hq, Hkv, Sq, Skv
+            {1, 1, 1, 1, 1}, {2, 4, 2, 17, 45}, {1, 3, 1, 33, 33}, {1, 2, 1, 45, 17}, {2, 2, 2, 7, 130}, {1, 8, 2, 1, 257},
+            {1, 1, 1, 5, 0},
+        };
+        long seed = 20260101;
+        for (int d : new int[] {64, 128, 256}) {
+            for (int[] s : shapes) {
+                for (boolean causal : new boolean[] {false, true}) {
+                    for (ScaleGranularity g : ScaleGranularity.values()) {
+                        Random rnd = new Random(++seed);
+                        String what = "seed " + seed + " B,Hq,Hkv,Sq,Skv=" + java.util.Arrays.toString(s) + " D=" + d
+                                + " causal=" + causal + " " + g;
+                        try (Tensor qb = random(rnd, s[0], s[1], s[3], d);
+                             Tensor kb = random(rnd, s[0], s[2], s[4], d);
+                             Tensor vb = random(rnd, s[0], s[2], s[4], d);
+                             Fp8Tensor q = Fp8Quantizer.quantize(qb, g);
+                             Fp8Tensor k = Fp8Quantizer.quantize(kb, g);
+                             Fp8Tensor v = Fp8Quantizer.quantize(vb, g);
+                             Tensor out = Tensor.allocate(DType.BF16, s[0], s[1], s[3], d);
+                             Tensor lse = Tensor.allocate(DType.FP32, s[0], s[1], s[3])) {
+                            float[] poison = new float[(int) out.elementCount()];
+                            java.util.Arrays.fill(poison, Float.NaN);
+                            out.copyFrom(poison);
+                            lse.copyFrom(java.util.Arrays.copyOf(poison, (int) lse.elementCount()));
+                            AttentionOptions opts = AttentionOptions.defaults().withCausal(causal);
+                            att.forward(q, k, v, opts, out, lse);
+                            AttentionReference.Result ref = AttentionReference.forward(q, k, v, opts);
+                            float[] got = out.toFloatArray();
+                            float[] gotLse = lse.toFloatArray();
+                            double num = 0;
+                            double den = 0;
+                            for (int i = 0; i < got.length; i++) {
+                                assertTrue(Float.isFinite(got[i]), what + ": out[" + i + "] = " + got[i]);
+                                num += (got[i] - ref.out()[i]) * (got[i] - ref.out()[i]);
+                                den += ref.out()[i] * ref.out()[i];
+                            }
+                            double rel = den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+                            assertTrue(rel <= 1e-2, what + ": relative L2 " + rel + " (contract 3e-2, expected ~2e-3)");
+                            for (int i = 0; i < gotLse.length; i++) {
+                                if (Double.isInfinite(ref.lse()[i])) {
+                                    assertEquals(Float.NEGATIVE_INFINITY, gotLse[i], what + ": lse[" + i + "]");
+                                } else {
+                                    assertEquals(ref.lse()[i], gotLse[i], 1e-3 * Math.max(1, Math.abs(ref.lse()[i])),
+                                            what + ": lse[" + i + "]");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
