@@ -60,16 +60,18 @@ selftest() {
   ok=0 failed=0 skipped=0 aborted=0 status=0
   for cpfile in "$home"/test/*.classpath; do
     m=$(basename "$cpfile" .classpath)
-    cp="$home/test/$m.jar"
+    cp="$home/test/$m/classes"
     while IFS= read -r e; do [ -z "$e" ] || cp="$cp:$home/$e"; done < "$cpfile"
     mkdir -p "$reports/$m/target"
+    # Tests that read their module's sources (src/main/cuda, ...) resolve them from the working directory.
+    [ ! -d "$home/test/$m/src" ] || [ -e "$reports/$m/src" ] || ln -s "$home/test/$m/src" "$reports/$m/src"
     log="$reports/$m/console.log"
     rc=0
     # Each module in its own JVM, as surefire runs them (core's fixtures register fake backends);
     # the working directory is the report folder, where jqwik keeps its database (target/, as in Maven).
     # shellcheck disable=SC2086
     (cd "$reports/$m" && "$java" $flags ${OFFLOAD_JAVA_OPTS-} -jar "$launcher" execute --disable-banner \
-      --disable-ansi-colors --details=tree --class-path "$cp" --scan-class-path "$home/test/$m.jar" \
+      --disable-ansi-colors --details=tree --class-path "$cp" --scan-class-path "$home/test/$m/classes" \
       $tag --reports-dir "$reports/$m") > "$log" 2>&1 || rc=$?
     o=$(count successful "$log") f=$(count failed "$log") s=$(count skipped "$log") a=$(count aborted "$log")
     ok=$((ok + o)) failed=$((failed + f)) skipped=$((skipped + s)) aborted=$((aborted + a))

@@ -5,7 +5,8 @@
 #
 #   runtime/          a jlink image: java.base, jdk.incubator.vector and what jdeps finds the jars need
 #   lib/              every module's jar (cuda-kernels with its fatbin when nvcc built one) + runtime deps
-#   test/NAME.jar     the test classes of module NAME (target/test-classes, fixtures included)
+#   test/NAME/classes the test classes of module NAME (target/test-classes, fixtures included)
+#   test/NAME/src     the module's non-Java sources its tests read (src/main/cuda, src/test/cuda, ...)
 #   test/NAME.classpath  its Maven test class path, one bundle-relative entry a line
 #   test/lib/         test dependencies, core's test-jar, the JUnit console launcher
 #   python/           torch_compare.py (also inside the bench jar; `offload bench --compare torch`)
@@ -49,6 +50,12 @@ rm -rf "$out"
 mkdir -p "$out/lib" "$out/test/lib" "$out/bin" "$out/python"
 modules=$(sed -n 's:.*<module>\(.*\)</module>.*:\1:p' "$root/pom.xml")
 
+# Left out: JMH and what only it needs (2.8 MB; `offload jmh` says so), and the JMH annotation
+# processor (build time only). The bundle and the working tree travel together in 64 MiB.
+skipped() {
+  case $(basename "$1") in jmh-core-*|jmh-generator-annprocess-*|commons-math3-*|jopt-simple-*) return 0 ;; esac
+  return 1
+}
 # copy_entry FILE DESTDIR: copies one class-path entry (a jar) into the bundle unless already there.
 copy_entry() {
   [ -f "$1" ] || fail "class-path entry $1 is not a jar (was the module packaged?)"
@@ -63,17 +70,51 @@ for m in $modules; do
   jar=$(ls "$t"/*.jar 2>/dev/null | grep -v -e '-tests\.jar$' -e '-sources\.jar$' | head -n 1) ||
     fail "$m has no jar in $m/target"
   copy_entry "$jar" "$out/lib"
-  for e in $(entries "$t/bundle/runtime.classpath"); do copy_entry "$e" "$out/lib"; done
+  for e in $(entries "$t/bundle/runtime.classpath"); do skipped "$e" || copy_entry "$e" "$out/lib"; done
 done
+# JCuda's natives jar carries libJNvPTXCompiler (24 MB, 9 MB packed), the binding of a PTX compiler
+# that offload never calls (it loads fatbins through the driver): the bundle's copy goes without it.
+for j in "$out"/lib/jcuda-natives-*.jar; do
+  [ -f "$j" ] || continue
+  if "$JAVA_HOME/bin/jar" --file "$j" --list | grep -q '^lib/libJNvPTXCompiler'; then
+    x="$out/jcuda-natives.tmp"
+    rm -rf "$x" && mkdir -p "$x"
+    (cd "$x" && "$JAVA_HOME/bin/jar" --extract --file "$j") && rm -f "$x"/lib/libJNvPTXCompiler*
+    rm -f "$j" && "$JAVA_HOME/bin/jar" --create --file "$j" --manifest "$x/META-INF/MANIFEST.MF" -C "$x" lib -C "$x" META-INF/maven
+    rm -rf "$x"
+  fi
+done
+
 for m in $modules; do
   t="$root/$m/target"
   [ -n "$(find "$t/test-classes" -name '*.class' 2>/dev/null | head -n 1)" ] || continue
-  "$JAVA_HOME/bin/jar" --create --file "$out/test/$m.jar" -C "$t/test-classes" .
+  # Folders, not jars: tests open their resources as files (Path.of(url.toURI())).
+  mkdir -p "$out/test/$m/classes"
+  cp -R "$t/test-classes/." "$out/test/$m/classes/"
+  # Tests that read the module's own sources (src/main/cuda, src/test/cuda, the bindings' allow-list
+  # and generated sources) find them beside the reports: bin/offload links src there. Java sources
+  # and resources stay behind (the jars and classes hold them), except native-bindings' generated ones.
+  for d in "$root/$m"/src/*/*; do
+    [ -d "$d" ] || continue
+    rel=${d#"$root/$m/"}
+    case $m:$rel in
+      native-bindings:src/main/java) ;;
+      *:src/*/java|*:src/*/resources) continue ;;
+    esac
+    mkdir -p "$out/test/$m/$(dirname "$rel")"
+    cp -R "$d" "$out/test/$m/$rel"
+  done
   # The module's own classes first (build-classpath lists only its dependencies), then the rest.
   jar=$(ls "$t"/*.jar | grep -v -e '-tests\.jar$' -e '-sources\.jar$' | head -n 1)
   echo "lib/$(basename "$jar")" > "$out/test/$m.classpath"
   for e in $(entries "$t/bundle/test.classpath"); do
     b=$(basename "$e")
+    ! skipped "$e" || continue
+    case $b in
+      # The console launcher (same JUnit version, checked above) already holds these; it runs with
+      # -jar, so they reach the tests from its class loader.
+      junit-jupiter-*|junit-platform-*|opentest4j-*|apiguardian-api-*) continue ;;
+    esac
     if [ -f "$out/lib/$b" ]; then
       echo "lib/$b" >> "$out/test/$m.classpath"
     else
@@ -100,14 +141,15 @@ chmod +x "$out/bin/offload" "$out/run-gpu-suite.sh"
 # The runtime: the JDK modules the jars use, plus the two the CLI names on its command line,
 # jdk.management (JMH's gc profiler reaches it by reflection) and jdk.zipfs (JUnit scans the test
 # jars through the jar file system). Modular jars (JUnit, jqwik) say what
-# they require in their descriptor; jdeps reads the others (as one class path: a modular jar given
+# they require in their descriptor (multi-release ones under META-INF/versions; "static" requires are
+# optional at run time and left out: jackson's java.xml, java.desktop); jdeps reads the others (as one class path: a modular jar given
 # to jdeps is analysed as a module and fails on the modules it requires).
 echo "offload bundle: jdeps over the jars ..." >&2
 plain= declared=
-for j in "$out"/lib/*.jar "$out"/test/*.jar "$out"/test/lib/*.jar; do
-  d=$("$JAVA_HOME/bin/jar" --describe-module --file "$j" 2>/dev/null || true)
+for j in "$out"/lib/*.jar "$out"/test/lib/*.jar "$out"/test/*/classes; do
+  d=$("$JAVA_HOME/bin/jar" --file "$j" --describe-module --release 25 2>/dev/null || true)
   case $d in
-    *module-info.class*) declared="$declared $(echo "$d" | sed -n 's/^requires \(j[a-z]*\.[a-z.]*\).*/\1/p' | grep -E '^(java|jdk)\.' | tr '\n' ' ')" ;;
+    *module-info.class*) declared="$declared $(echo "$d" | grep -v ' static' | sed -n 's/^requires \(j[a-z]*\.[a-z.]*\).*/\1/p' | grep -E '^(java|jdk)\.' | tr '\n' ' ')" ;;
     *) plain="$plain $j" ;;
   esac
 done
@@ -155,7 +197,7 @@ total_kib=$(du -sk "$out" | cut -f1)
 kib() { du -sk "$1" | cut -f1; }
 echo "offload bundle: $out" >&2
 printf '  runtime %6d KiB\n  lib     %6d KiB (%d jars)\n  test    %6d KiB (%d modules)\n  total   %6d KiB (%d.%d MiB of at most 64 MiB)\n' \
-  "$runtime_kib" "$(kib "$out/lib")" "$(ls "$out/lib" | wc -l)" "$(kib "$out/test")" "$(ls "$out"/test/*.jar | wc -l)" \
+  "$runtime_kib" "$(kib "$out/lib")" "$(ls "$out/lib" | wc -l)" "$(kib "$out/test")" "$(ls "$out"/test/*.classpath | wc -l)" \
   "$total_kib" $((total_kib / 1024)) $((total_kib % 1024 * 10 / 1024)) >&2
 [ "$total_kib" -le "$bundle_limit_kib" ] || fail "the bundle is $((total_kib / 1024)) MiB, over the 64 MiB one transfer carries"
 sed -n 's/^fatbin: *//p' "$out/build-info.txt" | sed 's/^/  fatbin: /' >&2
