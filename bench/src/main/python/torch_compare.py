@@ -283,16 +283,27 @@ class Compare:
         if gm is None:
             notes.append("this torch has no torch._grouped_mm")
         else:
-            def grouped(_):
-                weight, token, counts = route()
-                offs = t.cumsum(counts, 0).to(t.int32)
-                h = gm(x[token], w1, offs=offs)
-                y = gm(swiglu(h), w2, offs=offs)
-                combine(y, weight, token)
-            try:
-                variants.append({"name": "grouped_mm", "median_ns": self.time(grouped, 1)})
-            except Exception as e:
-                notes.append(("grouped_mm: %s: %s" % (type(e).__name__, e)).splitlines()[0][:160])
+            def grouped_with(b1, b2):
+                def grouped(_):
+                    weight, token, counts = route()
+                    offs = t.cumsum(counts, 0).to(t.int32)
+                    h = gm(x[token], b1, offs=offs)
+                    y = gm(swiglu(h), b2, offs=offs)
+                    combine(y, weight, token)
+                return grouped
+            # Some builds want each expert's matrix column-major (stride 1 along K): try both layouts.
+            col = lambda w: w.transpose(-2, -1).contiguous().transpose(-2, -1)
+            errors = []
+            for label, b1, b2 in (("", w1, w2), (" (column-major experts)", None, None)):
+                try:
+                    if b1 is None:
+                        b1, b2 = col(w1), col(w2)
+                    variants.append({"name": "grouped_mm" + label, "median_ns": self.time(grouped_with(b1, b2), 1)})
+                    break
+                except Exception as e:
+                    errors.append(("%s: %s" % (type(e).__name__, e)).splitlines()[0][:120])
+            else:
+                notes.append("grouped_mm failed: " + "; ".join(errors))
         variants.append({"name": "loop", "median_ns": self.time(loop, 1)})
 
 
