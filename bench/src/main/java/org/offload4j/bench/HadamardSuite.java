@@ -63,7 +63,7 @@ final class HadamardSuite implements OpSuite {
         }
         HadamardSize plan = HadamardSize.of(d);
         long rows = Math.max(1, elements / d);
-        return new Case(Hadamard.create(backend), plan, rows, dtype, seed);
+        return new Case(Hadamard.create(backend), DeviceTensors.forBackend(backend), plan, rows, dtype, seed);
     }
 
     private static final class Case implements BenchCase {
@@ -74,15 +74,21 @@ final class HadamardSuite implements OpSuite {
         private final long seed;
         private final Tensor in;
         private final Tensor out;
+        private final DeviceTensors device;
+        private final Tensor deviceIn;
+        private final Tensor deviceOut;
 
-        Case(Hadamard op, HadamardSize plan, long rows, DType dtype, long seed) {
+        Case(Hadamard op, DeviceTensors device, HadamardSize plan, long rows, DType dtype, long seed) {
             this.op = op;
+            this.device = device;
             this.plan = plan;
             this.rows = rows;
             this.dtype = dtype;
             this.seed = seed;
             this.in = TensorFill.gaussian(Tensor.allocate(dtype, rows, plan.d()), seed, 1.0);
             this.out = Tensor.allocate(dtype, rows, plan.d());
+            this.deviceIn = device.mirror(in);
+            this.deviceOut = device.mirror(out);
         }
 
         @Override
@@ -129,13 +135,15 @@ final class HadamardSuite implements OpSuite {
 
         @Override
         public void run() {
-            op.transform(in, out);
+            op.transform(deviceIn, deviceOut);
         }
 
         @Override
         public double check() {
             TensorFill.poison(out);
+            device.upload(out, deviceOut);
             run();
+            device.download(deviceOut, out);
             if (TensorFill.hasPoison(out)) {
                 return Double.NaN;
             }
@@ -178,6 +186,7 @@ final class HadamardSuite implements OpSuite {
 
         @Override
         public void close() {
+            device.close();
             in.close();
             out.close();
         }
