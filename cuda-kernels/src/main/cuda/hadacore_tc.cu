@@ -358,6 +358,110 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
     }
 }
 
+
+// ---- the m·2^k kernel: d = m·n, m ∈ {12, 20, 28, 40}, n = 2^kn ≤ 2048 ----------------------------
+//
+// One CTA per row, 256 threads, the row in shared memory as fp32 (plain layout: 4·d bytes) plus
+// H_m (4·m² bytes). Row index i = a·n + b (a < m: the segment, b < n).
+//   pass A  the regs kernel's flow over the row: groups of max(256, n) contiguous elements; each
+//           tile transforms index bits below kn (bits ≥ kn select the segment and are carried),
+//           butterflies across the R = n/256 tiles of a segment when kn > 8; fp32 to shared memory
+//           (16-byte stores of 4 consecutive elements: conflict-free)
+//   pass M  thread per column b: y[a'] = Σ_a H_m[a][a'] · u[a] (H_m[a'][a] when transposed), the
+//           m values in registers (unrolled to 40 with a bound on m: no local memory), H_m read from
+//           shared memory as a broadcast; consecutive threads read consecutive words (no conflicts)
+//   store   × scale × post, one rounding, 4-element vector stores
+// Arguments: in, out, rows, kn, m, inStride, outStride, scale, transpose, hm (m·m floats, row-major
+// H_m exactly as Java's HadamardMatrices builds it), pre, post. Dynamic shared memory 4·(m·n + m²).
+template <typename T, int LOGR>
+__device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long long rows, int kn, int m,
+                                          long long inStride, long long outStride, float scale, int transpose,
+                                          const float* __restrict__ hm, const float* __restrict__ pre,
+                                          const float* __restrict__ post) {
+    constexpr int R = 1 << LOGR;
+    constexpr int NP = Parts<T>::value;
+    constexpr int MAX_M = 40;
+    extern __shared__ float4 smem4[];
+    float* row_smem = reinterpret_cast<float*>(smem4);
+    const int n = 1 << kn;
+    const int d = m * n;
+    float* h_smem = row_smem + d;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int warps = blockDim.x >> 5;
+    const int groupSize = 256 * R;                  // = max(256, n)
+    const int groups = (d + groupSize - 1) / groupSize;
+    const int transformedInTile = kn < 8 ? kn : 8;
+    const TileMatrices mt = tile_matrices(row_mask(PASS_A, 0, 0, transformedInTile),
+                                          col_mask(PASS_A, 0, 0, transformedInTile), lane);
+    for (int i = threadIdx.x; i < m * m; i += blockDim.x) h_smem[i] = hm[i];
+
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T* src = in + row * inStride;
+        for (int grp = warp; grp < groups; grp += warps) {
+            float x[R][8];
+#pragma unroll
+            for (int r = 0; r < R; r++)
+#pragma unroll
+                for (int half = 0; half < 2; half++) {
+                    int f = grp * groupSize + 256 * r + pass_a_offset(lane, 4 * half);
+                    float v[4] = {0.f, 0.f, 0.f, 0.f};
+                    if (f < d) Vec4<T>::load(src + f, v);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) x[r][4 * half + e] = (pre && f < d) ? v[e] * pre[f + e] : v[e];
+                }
+#pragma unroll
+            for (int r = 0; r < R; r++) tile_transform<NP>(x[r], mt);
+#pragma unroll
+            for (int h = 1; h < R; h <<= 1)
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    if ((r & h) == 0)
+#pragma unroll
+                        for (int j = 0; j < 8; j++) {
+                            float a = x[r][j], b = x[r + h][j];
+                            x[r][j] = a + b;
+                            x[r + h][j] = a - b;
+                        }
+#pragma unroll
+            for (int r = 0; r < R; r++)
+#pragma unroll
+                for (int half = 0; half < 2; half++) {
+                    int f = grp * groupSize + 256 * r + pass_a_offset(lane, 4 * half);
+                    if (f < d)
+                        *reinterpret_cast<float4*>(row_smem + f) =
+                                make_float4(x[r][4 * half], x[r][4 * half + 1], x[r][4 * half + 2], x[r][4 * half + 3]);
+                }
+        }
+        __syncthreads();
+        for (int b = threadIdx.x; b < n; b += blockDim.x) {
+            float u[MAX_M];
+#pragma unroll
+            for (int a = 0; a < MAX_M; a++) u[a] = a < m ? row_smem[a * n + b] : 0.f;
+#pragma unroll
+            for (int ao = 0; ao < MAX_M; ao++) {
+                if (ao < m) {
+                    float acc = 0.f;
+#pragma unroll
+                    for (int a = 0; a < MAX_M; a++)
+                        if (a < m) acc = fmaf(transpose ? h_smem[ao * m + a] : h_smem[a * m + ao], u[a], acc);
+                    row_smem[ao * n + b] = acc;
+                }
+            }
+        }
+        __syncthreads();
+        T* dst = out + row * outStride;
+        for (int q = threadIdx.x; q < d / 4; q += blockDim.x) {
+            float4 g = *reinterpret_cast<const float4*>(row_smem + 4 * q);
+            float v[4] = {g.x, g.y, g.z, g.w};
+#pragma unroll
+            for (int e = 0; e < 4; e++) v[e] *= scale * (post ? post[4 * q + e] : 1.0f);
+            Vec4<T>::store(dst + 4 * q, v);
+        }
+        __syncthreads();
+    }
+}
+
 }  // namespace hctc
 
 // ---- entry points ------------------------------------------------------------------------------
@@ -390,3 +494,16 @@ extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem12_f32(con
 extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem13_f32(const float* in, float* out, long long rows, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::smem_body<float, 13>(in, out, rows, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem14_f32(const float* in, float* out, long long rows, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::smem_body<float, 14>(in, out, rows, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem15_f32(const float* in, float* out, long long rows, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::smem_body<float, 15>(in, out, rows, inStride, outStride, scale, pre, post); }
+//   o4j_hadamard_tc_m_r<R>_<type>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post)
+//       d = m·2^kn; R = 1 for kn ≤ 8, else 2^(kn−8)
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r1_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<__nv_bfloat16, 0>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r2_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<__nv_bfloat16, 1>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r4_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<__nv_bfloat16, 2>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r8_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<__nv_bfloat16, 3>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r1_f16(const __half* in, __half* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<__half, 0>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r2_f16(const __half* in, __half* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<__half, 1>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r4_f16(const __half* in, __half* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<__half, 2>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r8_f16(const __half* in, __half* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<__half, 3>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r1_f32(const float* in, float* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<float, 0>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r2_f32(const float* in, float* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<float, 1>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }
+extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r4_f32(const float* in, float* out, long long rows, int kn, int m, long long inStride, long long outStride, float scale, int transpose, const float* hm, const float* pre, const float* post) { hctc::mseg_body<float, 2>(in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post); }

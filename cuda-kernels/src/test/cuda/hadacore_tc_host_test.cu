@@ -312,6 +312,102 @@ static double rel_l2(const std::vector<float>& got, const std::vector<double>& w
 
 static float round_bf16(float v) { return bf16_bits_to_float(bf16_rn_bits(v)); }
 
+// o4j_hadamard_tc_m_r*: one row of d = m·2^kn through fp32 shared memory, then the m-point stage.
+template <int NP>
+static void run_mseg(const std::vector<float>& in, std::vector<float>& out, long rows, int kn, int m,
+                     const std::vector<float>& hm, bool transpose, const float* pre, const float* post, float scale) {
+    const int n = 1 << kn;
+    const int d = m * n;
+    const int R = kn > 8 ? 1 << (kn - 8) : 1;
+    const int groupSize = 256 * R;
+    const int groups = (d + groupSize - 1) / groupSize;
+    const int transformed = kn < 8 ? kn : 8;
+    WarpMatrices mt = warp_matrices(row_mask(PASS_A, 0, 0, transformed), col_mask(PASS_A, 0, 0, transformed));
+    for (long row = 0; row < rows; row++) {
+        std::vector<float> smem(d, NAN);
+        for (int grp = 0; grp < groups; grp++) {
+            std::vector<float> x(R * 32 * 8);
+            auto X = [&](int r, int lane, int j) -> float& { return x[(r * 32 + lane) * 8 + j]; };
+            for (int r = 0; r < R; r++)
+                for (int lane = 0; lane < 32; lane++)
+                    for (int j = 0; j < 8; j++) {
+                        int f = grp * groupSize + 256 * r + pass_a_offset(lane, j);
+                        float v = f < d ? in[row * d + f] : 0.f;
+                        X(r, lane, j) = (pre && f < d) ? v * pre[f] : v;
+                    }
+            for (int r = 0; r < R; r++) {
+                float tile[32][8];
+                for (int lane = 0; lane < 32; lane++)
+                    for (int j = 0; j < 8; j++) tile[lane][j] = X(r, lane, j);
+                tile_transform_warp<NP>(tile, mt);
+                for (int lane = 0; lane < 32; lane++)
+                    for (int j = 0; j < 8; j++) X(r, lane, j) = tile[lane][j];
+            }
+            for (int h = 1; h < R; h <<= 1)
+                for (int r = 0; r < R; r++)
+                    if ((r & h) == 0)
+                        for (int lane = 0; lane < 32; lane++)
+                            for (int j = 0; j < 8; j++) {
+                                float a = X(r, lane, j), b = X(r + h, lane, j);
+                                X(r, lane, j) = a + b;
+                                X(r + h, lane, j) = a - b;
+                            }
+            for (int r = 0; r < R; r++)
+                for (int lane = 0; lane < 32; lane++)
+                    for (int j = 0; j < 8; j++) {
+                        int f = grp * groupSize + 256 * r + pass_a_offset(lane, j);
+                        if (f < d) smem[f] = X(r, lane, j);
+                    }
+        }
+        for (int i = 0; i < d; i++) CHECK(!std::isnan(smem[i]), "m kernel pass A missed element %d (m=%d kn=%d)", i, m, kn);
+        for (int b = 0; b < n; b++) {
+            std::vector<float> u(m);
+            for (int a = 0; a < m; a++) u[a] = smem[a * n + b];
+            for (int ao = 0; ao < m; ao++) {
+                float acc = 0.f;
+                for (int a = 0; a < m; a++) acc = std::fma(transpose ? hm[ao * m + a] : hm[a * m + ao], u[a], acc);
+                smem[ao * n + b] = acc;
+            }
+        }
+        for (int i = 0; i < d; i++) out[row * d + i] = smem[i] * scale * (post ? post[i] : 1.0f);
+    }
+}
+
+template <int NP>
+static void check_mseg(int m, int kn, long rows, bool transpose, bool signs, std::mt19937& rng, double tolerance) {
+    const int n = 1 << kn, d = m * n;
+    std::normal_distribution<float> normal(0.f, 1.f);
+    std::vector<float> in(rows * d), out(rows * d, NAN), pre(d), post(d), hm(m * m);
+    for (auto& v : in) v = round_bf16(normal(rng));
+    for (auto& v : hm) v = (rng() & 1) ? 1.f : -1.f;  // any ±1 matrix: the stage must apply it exactly
+    for (int i = 0; i < d; i++) {
+        pre[i] = (rng() & 1) ? 1.f : -1.f;
+        post[i] = (rng() & 1) ? 1.f : -1.f;
+    }
+    float scale = (float) (1.0 / std::sqrt((double) d));
+    run_mseg<NP>(in, out, rows, kn, m, hm, transpose, signs ? pre.data() : nullptr, signs ? post.data() : nullptr, scale);
+    std::vector<double> want(rows * d);
+    for (long r = 0; r < rows; r++) {
+        std::vector<std::vector<double>> seg(m, std::vector<double>(n));
+        for (int a = 0; a < m; a++) {
+            for (int b = 0; b < n; b++) seg[a][b] = (double) in[r * d + a * n + b] * (signs ? pre[a * n + b] : 1.0);
+            fwht(seg[a]);
+        }
+        for (int ao = 0; ao < m; ao++)
+            for (int b = 0; b < n; b++) {
+                double s = 0;
+                for (int a = 0; a < m; a++) s += (transpose ? hm[ao * m + a] : hm[a * m + ao]) * seg[a][b];
+                int i = ao * n + b;
+                want[r * d + i] = s * scale * (signs ? post[i] : 1.0);
+            }
+    }
+    double err = rel_l2(out, want);
+    if (err > worst_np2 && NP == 2) worst_np2 = err;
+    CHECK(err <= tolerance, "m=%d kn=%d rows=%ld transpose=%d signs=%d: error %.3g > %.3g", m, kn, rows, transpose, signs,
+          err, tolerance);
+}
+
+
 template <int NP>
 static void check_case(int k, long rows, bool signs, std::mt19937& rng, double tolerance, bool bf16Data) {
     const int d = 1 << k;
@@ -367,6 +463,14 @@ int main() {
                     cases++;
                 }
             }
+        }
+    }
+    // m·2^kn sizes the op accepts (d ≤ 32768): m = 12, 28, 40 with several kn, and d = 20.
+    int msizes[][2] = {{12, 0}, {12, 3}, {12, 8}, {12, 9}, {12, 11}, {28, 5}, {28, 10}, {40, 0}, {40, 2}, {40, 9}, {20, 0}};
+    for (auto& mk : msizes) {
+        for (int tr = 0; tr < 2; tr++) {
+            check_mseg<2>(mk[0], mk[1], mk[1] >= 10 ? 1 : 3, tr, tr, rng, 3e-5);
+            cases++;
         }
     }
     CHECK(worst_conflict == 1, "pass B reads: %d-way bank conflict", worst_conflict);

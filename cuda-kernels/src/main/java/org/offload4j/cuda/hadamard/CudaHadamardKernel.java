@@ -13,9 +13,9 @@ import org.offload4j.hadamard.HadamardSize;
  * through device memory by {@link CudaCall}; device tensors are used in place. {@code H_m} and the
  * sign vectors are uploaded per call (at most 6.4 KB and 2·128 KB).
  *
- * <p>Powers of two run on the tensor-core kernels ({@code src/main/cuda/hadacore_tc.cu}, rounded
- * once, see {@link HadaCoreLaunch}); the m·2^k sizes and rows the tensor-core kernels do not cover
- * on the CUDA-core kernel ({@link HadamardLaunch}).
+ * <p>By default every size runs on the tensor-core kernels ({@code src/main/cuda/hadacore_tc.cu},
+ * rounded once, see {@link HadaCoreLaunch}, which also lists what they do not cover); the rest on
+ * the CUDA-core kernel ({@link HadamardLaunch}).
  *
  * <p>Not every size fits every GPU in this first version: the row is kept in shared memory
  * ({@link HadamardLaunch#smemBytes}), so on sm_86/sm_89 (99 KiB per block) d = 28672 and 32768
@@ -59,7 +59,7 @@ public final class CudaHadamardKernel implements HadamardKernel {
                             device.maxSharedPerBlockOptin(), device.smCount())
                     : Optional.empty();
             if (tc.isPresent()) {
-                launchTensorCores(call, tc.get(), x, y, rows, size, in, out, scale, pre, post);
+                launchTensorCores(call, tc.get(), x, y, rows, size, in, out, scale, transpose, pre, post);
             } else {
                 launchCudaCores(call, x, y, rows, size, in, out, scale, transpose, pre, post);
             }
@@ -67,14 +67,18 @@ public final class CudaHadamardKernel implements HadamardKernel {
         }
     }
 
-    /** hadacore_tc.cu: H_d is symmetric for d = 2^k, so the transpose flag changes nothing there. */
+    /** hadacore_tc.cu; for d = 2^k, H_d is symmetric, so the transpose flag changes nothing there. */
     private void launchTensorCores(CudaCall call, HadaCoreLaunch launch, long x, long y, long rows, HadamardSize size,
-                                   Tensor in, Tensor out, float scale, long pre, long post) {
+                                   Tensor in, Tensor out, float scale, boolean transpose, long pre, long post) {
+        long hm = launch.kind() == HadaCoreLaunch.Kind.MSEG ? call.upload(HadamardLaunch.matrixArgument(size.m())) : 0;
         var p = call.params().pointer(x).pointer(y).i64(rows);
-        if (launch.takesK()) {
-            p.i32(size.log2n());
+        switch (launch.kind()) {
+            case REGS -> p.i32(size.log2n()).i64(in.rowStride()).i64(out.rowStride()).f32(scale);
+            case SMEM -> p.i64(in.rowStride()).i64(out.rowStride()).f32(scale);
+            case MSEG -> p.i32(size.log2n()).i32(size.m()).i64(in.rowStride()).i64(out.rowStride()).f32(scale)
+                    .i32(transpose ? 1 : 0).pointer(hm);
         }
-        p.i64(in.rowStride()).i64(out.rowStride()).f32(scale).pointer(pre).pointer(post);
+        p.pointer(pre).pointer(post);
         call.launch(device.function(launch.kernel().symbol()), launch.gridX(), 1, 1, launch.blockX(), 1, 1,
                 launch.dynamicSmemBytes());
     }

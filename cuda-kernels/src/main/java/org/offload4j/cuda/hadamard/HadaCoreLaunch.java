@@ -18,14 +18,27 @@ import org.offload4j.hadamard.HadamardSize;
  *   d = 2^k, k ≥ 12   o4j_hadamard_tc_smem{k}_{type}
  *                     block 512, grid min(rows, 4·SMs), dynamic shared memory 4·d bytes
  *                     args in, out, rows, inStride, outStride, scale, pre, post
+ *   d = m·2^kn        o4j_hadamard_tc_m_r{R}_{type}   R = 1 (kn ≤ 8), else 2^(kn−8)
+ *                     block 256, grid min(rows, 4·SMs), dynamic shared memory 4·(d + m²) bytes
+ *                     args in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post
  * </pre>
  *
- * <p>Not covered (the CUDA-core kernel of {@link HadamardLaunch} runs these): the m·2^k sizes;
- * fp32 rows of 2048 (no spill-free register variant); rows whose strides or base addresses are
+ * <p>Not covered (the CUDA-core kernel of {@link HadamardLaunch} runs these): fp32 rows with a
+ * 2048-element power-of-two part (no spill-free register variant); rows whose strides or base addresses are
  * not multiples of 4 elements when k ≥ 2 (the kernels access 4 elements at a time); a 4·d-byte
  * row that does not fit the GPU's shared memory per block.
  */
-public record HadaCoreLaunch(KernelName kernel, int gridX, int blockX, int dynamicSmemBytes, boolean takesK) {
+public record HadaCoreLaunch(KernelName kernel, Kind kind, int gridX, int blockX, int dynamicSmemBytes) {
+
+    /** Which kernel family, and so which argument list. */
+    public enum Kind {
+        /** {@link #REGS_ARGUMENTS}. */
+        REGS,
+        /** {@link #SMEM_ARGUMENTS}. */
+        SMEM,
+        /** {@link #MSEG_ARGUMENTS}. */
+        MSEG
+    }
 
     /** The regs kernels' arguments, C types, {@code T} the row dtype. */
     public static final List<String> REGS_ARGUMENTS = List.of(
@@ -36,7 +49,13 @@ public record HadaCoreLaunch(KernelName kernel, int gridX, int blockX, int dynam
             "const T* in", "T* out", "long long rows", "long long inStride", "long long outStride",
             "float scale", "const float* pre", "const float* post");
 
+    /** The m·2^k kernels' arguments ({@code hm}: H_m row-major, as {@link HadamardLaunch#matrixArgument}). */
+    public static final List<String> MSEG_ARGUMENTS = List.of(
+            "const T* in", "T* out", "long long rows", "int kn", "int m", "long long inStride", "long long outStride",
+            "float scale", "int transpose", "const float* hm", "const float* pre", "const float* post");
+
     static final int REGS_BLOCK = 128;
+    static final int MSEG_BLOCK = 256;
     static final int SMEM_BLOCK = 512;
 
     /**
@@ -51,15 +70,18 @@ public record HadaCoreLaunch(KernelName kernel, int gridX, int blockX, int dynam
     public static Optional<HadaCoreLaunch> plan(HadamardSize size, DType dtype, long rows, long inStride,
                                                 long outStride, long inAddress, long outAddress, int smemOptin,
                                                 int smCount) {
-        if (rows < 1 || size.m() != 1 || !(dtype == DType.BF16 || dtype == DType.FP16 || dtype == DType.FP32)) {
+        if (rows < 1 || !(dtype == DType.BF16 || dtype == DType.FP16 || dtype == DType.FP32)) {
             return Optional.empty();
         }
         int k = size.log2n();
-        if (k >= 2) {
+        if (k >= 2 || size.m() != 1) {
             long vectorBytes = 4L * dtype.byteSize(1);
             if (inStride % 4 != 0 || outStride % 4 != 0 || inAddress % vectorBytes != 0 || outAddress % vectorBytes != 0) {
                 return Optional.empty();
             }
+        }
+        if (size.m() != 1) {
+            return planSegments(size, dtype, rows, smemOptin, smCount);
         }
         if (k <= 11) {
             if (k == 11 && dtype == DType.FP32) {
@@ -69,14 +91,29 @@ public record HadaCoreLaunch(KernelName kernel, int gridX, int blockX, int dynam
             int rowsPerGroupLog = k < 8 ? 8 - k : 0;
             long groups = (rows + (1L << rowsPerGroupLog) - 1) >> rowsPerGroupLog;
             long blocks = Math.min((groups + 3) / 4, 16L * smCount);
-            return Optional.of(new HadaCoreLaunch(regsKernel(r, dtype), (int) Math.max(1, blocks), REGS_BLOCK, 0, true));
+            return Optional.of(new HadaCoreLaunch(regsKernel(r, dtype), Kind.REGS, (int) Math.max(1, blocks), REGS_BLOCK, 0));
         }
         int smem = 4 * size.d();
         if (smem > smemOptin) {
             return Optional.empty();
         }
         long blocks = Math.min(rows, 4L * smCount);
-        return Optional.of(new HadaCoreLaunch(smemKernel(k, dtype), (int) blocks, SMEM_BLOCK, smem, false));
+        return Optional.of(new HadaCoreLaunch(smemKernel(k, dtype), Kind.SMEM, (int) blocks, SMEM_BLOCK, smem));
+    }
+
+    private static Optional<HadaCoreLaunch> planSegments(HadamardSize size, DType dtype, long rows, int smemOptin,
+                                                         int smCount) {
+        int kn = size.log2n();
+        if (kn == 11 && dtype == DType.FP32) {
+            return Optional.empty();
+        }
+        int smem = 4 * (size.d() + size.m() * size.m());
+        if (smem > smemOptin) {
+            return Optional.empty();
+        }
+        int r = kn <= 8 ? 1 : 1 << (kn - 8);
+        KernelName kernel = KernelName.valueOf("HADAMARD_TC_M_R" + r + "_" + suffix(dtype));
+        return Optional.of(new HadaCoreLaunch(kernel, Kind.MSEG, (int) Math.min(rows, 4L * smCount), MSEG_BLOCK, smem));
     }
 
     private static String suffix(DType dtype) {

@@ -8,6 +8,10 @@ import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.cuda.CudaCall;
 import org.offload4j.cuda.CudaDevice;
+import org.offload4j.cuda.w4a16.CudaW4A16Kernels;
+import org.offload4j.cuda.w4a16.TcLaunch;
+import org.offload4j.cuda.w4a16.TcSplitKPlanner;
+import org.offload4j.cuda.w4a16.TcWorkspace;
 import org.offload4j.moe.Bf16ExpertWeights;
 import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.MoeKernel;
@@ -23,17 +27,63 @@ import org.offload4j.w4a16.QuantizedWeight;
  * <p>Expert weights: {@link Bf16ExpertWeights} are used as they are (staged when on the host);
  * {@link W4A16ExpertWeights} are concatenated per matrix on the host into the kernel's
  * {@code [E, K/8, N]} / {@code [E, K/g, N/8]} / {@code [E, K/g, N]} tensors on every call (version 1:
- * correct, not fast; a prepared device copy is the next step). Other formats are refused with
+ * correct, not fast) on the simple path. Other formats are refused with
  * {@link UnsupportedOperationException}.
+ *
+ * <p><b>Tensor-core path for W4A16 experts</b> (the default; {@code -Doffload.cuda.w4a16=simple}
+ * turns it off, see {@link CudaW4A16Kernels}). Each {@link W4A16ExpertWeights} instance is packed
+ * once into the layout of {@code w4a16_tc.cu} and kept on the device ({@link TcExperts}: cached by
+ * instance, weakly; freed once the weights are closed or collected), and the GEMMs are grouped
+ * launches of the tensor-core kernel, one {@code {expert, row_begin, row_end}} problem per expert
+ * with rows ({@link TcLaunch#problems}). It covers:
+ * <ul>
+ *   <li>{@link #forward}: x (bf16) is gathered into permuted order on the device (the combine
+ *       kernel with one slot of weight 1, an exact copy), then gate|up GEMM → {@code h}, SwiGLU →
+ *       {@code a}, down GEMM → {@code y}, combine. {@code h}, {@code a} and {@code y} are
+ *       <b>bf16</b> here, not fp32: the tensor-core kernel reads bf16 or fp16 activations and writes
+ *       its input's dtype. That is three more roundings (each ≤ 2^-9 relative) than the fp32
+ *       contract of {@link MoeKernel}, far inside the op's 1e-2 tolerance; the simple path keeps the
+ *       fp32 intermediates.</li>
+ *   <li>{@link #expertMlp} when x and y are bf16 (the same bf16 intermediates), and
+ *       {@link #groupedGemm} when in and out are bf16 (exactly the contract: one rounding of out);
+ *       in both cases the input rows must meet the kernel's load preconditions (16-byte aligned,
+ *       row stride a multiple of 8), else the call takes the simple path.</li>
+ * </ul>
+ * Weights on a device (not readable from Java) or too large for the packed layout take the simple
+ * path, which refuses device weights as before. The tensor-core weight rounding (one rounding of
+ * {@code (q − z)·s} to bf16 per weight, see {@code docs/ops/w4a16.md}) applies on this path.
  *
  * <p>{@link #expertMlp} and {@link #forward} keep {@code h}, {@code a} and {@code y} in fp32 device
  * scratch; {@link #forward} gathers x rows inside the first GEMM (copy → token map).
  */
 public final class CudaMoeKernel implements MoeKernel {
     private final CudaDevice device;
+    private final boolean tensorCores;
+    private final TcExperts.Cache tcCache;
 
+    /** The kernel with the W4A16 path {@code -Doffload.cuda.w4a16} selects. */
     public CudaMoeKernel(CudaDevice device) {
+        this(device, CudaW4A16Kernels.configuredPath() == CudaW4A16Kernels.Path.TC);
+    }
+
+    /** @param tensorCores whether W4A16 experts use the tensor-core grouped launch where it applies */
+    public CudaMoeKernel(CudaDevice device, boolean tensorCores) {
         this.device = device;
+        this.tensorCores = tensorCores;
+        this.tcCache = new TcExperts.Cache(device);
+    }
+
+    /** The packed experts when the tensor-core path takes {@code weights}, else null. */
+    private TcExperts tc(ExpertWeights weights) {
+        if (tensorCores && weights instanceof W4A16ExpertWeights w4 && TcExperts.covers(w4)) {
+            return tcCache.get(w4);
+        }
+        return null;
+    }
+
+    /** Packed expert sets held now (for tests). */
+    int tcCacheSize() {
+        return tcCache.size();
     }
 
     @Override
@@ -70,6 +120,10 @@ public final class CudaMoeKernel implements MoeKernel {
         if (routing.copies() == 0) {
             return;
         }
+        TcExperts tc = in.dtype() == DType.BF16 && out.dtype() == DType.BF16 ? tc(weights) : null;
+        if (tc != null && groupedGemmTc(tc, in, routing, matrix, out)) {
+            return;
+        }
         try (Arena temps = Arena.ofConfined(); CudaCall call = CudaCall.begin(device)) {
             long offsets = call.upload(routing.offsets());
             int[] tileList = MoeLaunch.tiles(routing.offsets());
@@ -101,6 +155,10 @@ public final class CudaMoeKernel implements MoeKernel {
         if (routing.copies() == 0) {
             return;
         }
+        TcExperts tc = xPermuted.dtype() == DType.BF16 && y.dtype() == DType.BF16 ? tc(weights) : null;
+        if (tc != null && expertMlpTc(tc, xPermuted, routing, y)) {
+            return;
+        }
         try (Arena temps = Arena.ofConfined(); CudaCall call = CudaCall.begin(device)) {
             long xa = call.in(xPermuted);
             long ya = call.out(y);
@@ -130,6 +188,11 @@ public final class CudaMoeKernel implements MoeKernel {
             return;
         }
         int dModel = weights.dModel();
+        TcExperts tc = tc(weights);
+        if (tc != null) {
+            forwardTc(tc, x, routing, out);
+            return;
+        }
         try (Arena temps = Arena.ofConfined(); CudaCall call = CudaCall.begin(device)) {
             long xa = call.in(x);
             long oa = call.out(out);
@@ -139,6 +202,150 @@ public final class CudaMoeKernel implements MoeKernel {
             combine(call, routing, y, false, dModel, oa, out.dtype() == DType.BF16, out.rowStride(), dModel);
             call.finish();
         }
+    }
+
+    // ---- the tensor-core path ---------------------------------------------------------------
+
+    /** The grouped launches of one call: the problem list on the device and a plan per matrix. */
+    private record TcGroup(long problems, int count, TcSplitKPlanner.Plan gateUp, TcSplitKPlanner.Plan down) {
+        long zBlocks(TcSplitKPlanner.Plan plan) {
+            return (long) count * plan.mBlocks();
+        }
+    }
+
+    private TcGroup tcGroup(CudaCall call, TcExperts tc, Routing routing, boolean needGateUp, boolean needDown) {
+        int[] problems = TcLaunch.problems(routing.offsets());
+        int count = problems.length / 3;
+        int maxRows = TcLaunch.maxRows(problems);
+        TcSplitKPlanner.Plan a = needGateUp ? plan(tc.matrix(ExpertWeights.Matrix.GATE_UP).weight(), count, maxRows) : null;
+        TcSplitKPlanner.Plan b = needDown ? plan(tc.matrix(ExpertWeights.Matrix.DOWN).weight(), count, maxRows) : null;
+        TcGroup g = new TcGroup(call.upload(problems), count, a, b);
+        // Size the workspace once for both launches: growing it between them would free memory the
+        // first launch may still be using.
+        long partials = 0;
+        long counters = 0;
+        for (TcSplitKPlanner.Plan p : new TcSplitKPlanner.Plan[] {a, b}) {
+            if (p != null) {
+                partials = Math.max(partials, TcLaunch.partialsBytes(p, g.zBlocks(p)));
+                counters = Math.max(counters, TcLaunch.counterCount(p, g.zBlocks(p)));
+            }
+        }
+        tc.workspace().partials(partials);
+        tc.workspace().counters(call, counters);
+        return g;
+    }
+
+    private TcSplitKPlanner.Plan plan(TcLaunch.DeviceWeight w, int count, int maxRows) {
+        return TcLaunch.groupedPlan(count, maxRows, w.n(), w.k(), w.groupSize(), device.smCount());
+    }
+
+    /** One grouped launch: {@code out[p] = in[p] · M[e(p)]}, bf16 in and out. */
+    private void launchTc(CudaCall call, TcExperts tc, TcGroup g, ExpertWeights.Matrix matrix, long in, long inLd, long out,
+                          long outLd, int rows) {
+        TcSplitKPlanner.Plan plan = matrix == ExpertWeights.Matrix.GATE_UP ? g.gateUp() : g.down();
+        TcWorkspace ws = tc.workspace();
+        long z = g.zBlocks(plan);
+        TcLaunch.params(call.params(), in, tc.matrix(matrix).weight(), 0, false, 0, out,
+                ws.partials(TcLaunch.partialsBytes(plan, z)), ws.counters(call, TcLaunch.counterCount(plan, z)), g.problems(),
+                rows, inLd, outLd, plan);
+        call.launch(device.function(TcLaunch.kernel(plan, DType.BF16).symbol()), plan.nTiles(), plan.splits(), (int) z,
+                TcSplitKPlanner.THREADS, 1, 1, plan.smemBytes());
+    }
+
+    /** gate|up → h (bf16) → SwiGLU → a (bf16) → down → y (bf16). */
+    private void mlpTc(CudaCall call, TcExperts tc, TcGroup g, Routing routing, long in, long inLd, long y, long yLd) {
+        int p = routing.copies();
+        int dFf = tc.matrix(ExpertWeights.Matrix.DOWN).weight().k();
+        long h = call.scratch(2L * p * 2 * dFf);
+        long a = call.scratch(2L * p * dFf);
+        launchTc(call, tc, g, ExpertWeights.Matrix.GATE_UP, in, inLd, h, 2L * dFf, p);
+        MoeLaunch.swigluParams(call.params(), h, true, 2L * dFf, a, true, dFf, p, dFf);
+        launch(call, MoeLaunch.swiglu(p, dFf));
+        launchTc(call, tc, g, ExpertWeights.Matrix.DOWN, a, dFf, y, yLd, p);
+    }
+
+    private void forwardTc(TcExperts tc, Tensor x, Routing routing, Tensor out) {
+        int p = routing.copies();
+        int dModel = tc.matrix(ExpertWeights.Matrix.GATE_UP).weight().k();
+        TcWorkspace ws = tc.workspace();
+        ws.lock();
+        try (CudaCall call = CudaCall.begin(device)) {
+            boolean done = false;
+            try {
+                long xa = call.in(x);
+                long oa = call.out(out);
+                // gather: xg[p] = 1 · x[token(p)], the combine kernel with P "tokens" of one slot (exact)
+                long xg = call.scratch(2L * p * dModel);
+                long rows = call.upload(routing.copyToToken());
+                float[] ones = new float[p];
+                java.util.Arrays.fill(ones, 1f);
+                MoeLaunch.combineParams(call.params(), xa, true, x.rowStride(), rows, call.upload(ones), 1, xg, true, dModel,
+                        p, dModel);
+                launch(call, MoeLaunch.combine(p, dModel));
+                TcGroup g = tcGroup(call, tc, routing, true, true);
+                long y = call.scratch(2L * p * dModel);
+                mlpTc(call, tc, g, routing, xg, dModel, y, dModel);
+                combine(call, routing, y, true, dModel, oa, out.dtype() == DType.BF16, out.rowStride(), dModel);
+                call.finish();
+                done = true;
+            } finally {
+                if (!done) {
+                    ws.markDirty();
+                }
+            }
+        } finally {
+            ws.unlock();
+        }
+    }
+
+    /** False (nothing done) when the rows do not meet the kernel's preconditions. */
+    private boolean expertMlpTc(TcExperts tc, Tensor xPermuted, Routing routing, Tensor y) {
+        return runTc(tc, xPermuted, y, (call, in) -> {
+            TcGroup g = tcGroup(call, tc, routing, true, true);
+            mlpTc(call, tc, g, routing, in, xPermuted.rowStride(), call.out(y), y.rowStride());
+        });
+    }
+
+    /** False (nothing done) when the rows do not meet the kernel's preconditions. */
+    private boolean groupedGemmTc(TcExperts tc, Tensor in, Routing routing, ExpertWeights.Matrix matrix, Tensor out) {
+        boolean gateUp = matrix == ExpertWeights.Matrix.GATE_UP;
+        return runTc(tc, in, out, (call, ia) -> {
+            TcGroup g = tcGroup(call, tc, routing, gateUp, !gateUp);
+            launchTc(call, tc, g, matrix, ia, in.rowStride(), call.out(out), out.rowStride(), routing.copies());
+        });
+    }
+
+    private interface TcBody {
+        void run(CudaCall call, long in);
+    }
+
+    /** Stages {@code in}, checks the preconditions, runs {@code body} with the workspace held, finishes. */
+    private boolean runTc(TcExperts tc, Tensor in, Tensor out, TcBody body) {
+        if (!TcLaunch.yFits(out.rowStride()) || in.rowStride() % 8 != 0) {
+            return false;
+        }
+        TcWorkspace ws = tc.workspace();
+        ws.lock();
+        try (CudaCall call = CudaCall.begin(device)) {
+            boolean done = false;
+            try {
+                long ia = call.in(in);
+                if (!TcLaunch.xAligned(ia, in.rowStride())) {
+                    done = true;    // nothing launched: the workspace is untouched
+                    return false;
+                }
+                body.run(call, ia);
+                call.finish();
+                done = true;
+            } finally {
+                if (!done) {
+                    ws.markDirty();
+                }
+            }
+        } finally {
+            ws.unlock();
+        }
+        return true;
     }
 
     // ---- launches shared by the methods ------------------------------------------------------

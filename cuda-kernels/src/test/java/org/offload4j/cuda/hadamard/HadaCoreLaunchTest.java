@@ -24,7 +24,7 @@ class HadaCoreLaunchTest {
                 HadaCoreLaunch l = plan(1 << k, t, 7).orElseThrow(() -> new AssertionError("no plan"));
                 String expected = k <= 11 ? "o4j_hadamard_tc_regs" + (k <= 8 ? 1 : 1 << (k - 8)) : "o4j_hadamard_tc_smem" + k;
                 assertTrue(l.kernel().symbol().startsWith(expected), l.kernel().symbol());
-                assertEquals(k <= 11, l.takesK());
+                assertEquals(k <= 11 ? HadaCoreLaunch.Kind.REGS : HadaCoreLaunch.Kind.SMEM, l.kind());
                 assertEquals(k <= 11 ? 0 : 4 << k, l.dynamicSmemBytes());
             }
         }
@@ -44,8 +44,8 @@ class HadaCoreLaunchTest {
 
     @Test
     void declinesWhatOnlyTheCudaCoreKernelCovers() {
-        assertFalse(plan(12 * 256, DType.BF16, 4).isPresent(), "m·2^k");
         assertFalse(plan(2048, DType.FP32, 4).isPresent(), "fp32 d = 2048");
+        assertFalse(plan(12 * 2048, DType.FP32, 4).isPresent(), "fp32 with n = 2048");
         assertTrue(plan(1024, DType.FP32, 4).isPresent());
         assertFalse(HadaCoreLaunch.plan(HadamardSize.of(256), DType.BF16, 4, 258, 256, 256, 256, H100_SMEM, 132).isPresent(),
                 "stride not a multiple of 4");
@@ -56,5 +56,22 @@ class HadaCoreLaunchTest {
         assertFalse(HadaCoreLaunch.plan(HadamardSize.of(32768), DType.BF16, 4, 32768, 32768, 0, 0, SM86_SMEM, 84).isPresent(),
                 "128 KiB of shared memory on a 99 KiB part");
         assertTrue(HadaCoreLaunch.plan(HadamardSize.of(16384), DType.BF16, 4, 16384, 16384, 0, 0, SM86_SMEM, 84).isPresent());
+    }
+
+    @Test
+    void mTimesPowerOfTwoSizesUseTheSegmentKernel() {
+        int[][] cases = {{12, 1, 1}, {12, 256, 1}, {12, 512, 2}, {12, 2048, 8}, {28, 1024, 4}, {40, 512, 2}, {20, 1, 1}};
+        for (int[] c : cases) {
+            int d = c[0] * c[1];
+            HadaCoreLaunch l = plan(d, DType.BF16, 5).orElseThrow(() -> new AssertionError("no plan for d = " + d));
+            assertEquals(HadaCoreLaunch.Kind.MSEG, l.kind());
+            assertEquals("o4j_hadamard_tc_m_r" + c[2] + "_bf16", l.kernel().symbol());
+            assertEquals(4 * (d + c[0] * c[0]), l.dynamicSmemBytes());
+            assertEquals(256, l.blockX());
+            assertEquals(5, l.gridX());
+        }
+        // 28·1024 = 28672 elements: 4·(28672 + 784) = 117 824 bytes, over a 99 KiB part's limit.
+        assertFalse(HadaCoreLaunch.plan(HadamardSize.of(28 * 1024), DType.BF16, 4, 28672, 28672, 0, 0, SM86_SMEM, 84)
+                .isPresent());
     }
 }

@@ -15,6 +15,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
+import org.offload4j.cuda.hadamard.HadaCoreLaunch;
 import org.offload4j.cuda.hadamard.HadamardLaunch;
 import org.offload4j.cuda.w4a16.W4A16Launch;
 import org.junit.jupiter.api.Test;
@@ -70,6 +71,30 @@ class KernelNameTest {
         assertEquals(expected(W4A16Launch.SPLITK_ARGUMENTS, "__half"), parameters(src, "o4j_w4a16_splitk_f16"));
         assertEquals(expected(W4A16Launch.REDUCE_ARGUMENTS, "__nv_bfloat16"), parameters(src, "o4j_w4a16_reduce_bf16"));
         assertEquals(expected(W4A16Launch.REDUCE_ARGUMENTS, "__half"), parameters(src, "o4j_w4a16_reduce_f16"));
+    }
+
+    @Test
+    void tensorCoreHadamardSignaturesMatchTheLaunchContract() throws IOException {
+        String src = sources();
+        String[][] types = {{"bf16", "__nv_bfloat16"}, {"f16", "__half"}, {"f32", "float"}};
+        int checked = 0;
+        for (KernelName k : KernelName.values()) {
+            String s = k.symbol();
+            if (!s.startsWith("o4j_hadamard_tc_")) {
+                continue;
+            }
+            String t = null;
+            for (String[] type : types) {
+                if (s.endsWith("_" + type[0])) {
+                    t = type[1];
+                }
+            }
+            List<String> args = s.contains("_tc_m_") ? HadaCoreLaunch.MSEG_ARGUMENTS
+                    : s.contains("_tc_regs") ? HadaCoreLaunch.REGS_ARGUMENTS : HadaCoreLaunch.SMEM_ARGUMENTS;
+            assertEquals(expected(args, t), parameters(src, s), s);
+            checked++;
+        }
+        assertEquals(34, checked, "tensor-core Hadamard entry points: 11 regs, 12 smem, 11 m·2^k");
     }
 
     private static List<String> expected(List<String> args, String t) {

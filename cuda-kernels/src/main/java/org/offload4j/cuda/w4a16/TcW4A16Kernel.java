@@ -1,0 +1,262 @@
+package org.offload4j.cuda.w4a16;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.cuda.CudaCall;
+import org.offload4j.cuda.CudaDevice;
+import org.offload4j.cuda.CudaStream;
+import org.offload4j.cuda.DeviceBuffer;
+import org.offload4j.w4a16.PackedWeight;
+import org.offload4j.w4a16.QuantizedWeight;
+import org.offload4j.w4a16.W4A16Kernel;
+
+/**
+ * The W4A16 op on a CUDA device through the tensor-core kernels of {@code src/main/cuda/w4a16_tc.cu}
+ * (launch contract in {@link TcLaunch}, plan from {@link TcSplitKPlanner} with the device's SM
+ * count). One launch per call (per 4 194 240 rows); SplitK partials are summed in a fixed order by
+ * the kernel itself, so results are bit-identical run to run.
+ *
+ * <p><b>Prepack</b> builds the {@link TcPackedLayout} on the host and uploads it once; the
+ * {@link TcPackedWeight} also owns the SplitK {@link TcWorkspace} (partials and zeroed counters,
+ * grown to the largest m it has seen). Weights whose packed form exceeds 2^31 int32 words (the
+ * layout's int indexing) are handed to the simple kernels ({@link CudaW4A16Kernel}) instead, whole.
+ *
+ * <p><b>Preconditions on X</b> (16-byte aligned address, row stride a multiple of 8 elements):
+ * when a call's X does not meet them, X is copied on the device into a contiguous scratch copy
+ * (one device-to-device copy per row) and the tensor-core kernel runs on that. The alternative the
+ * design offered, falling back to the simple kernel for that call, was rejected: it needs the
+ * simple layout of the weight too, either kept beside the packed one (twice the device memory for
+ * every weight, for a rare call) or rebuilt from the {@link QuantizedWeight}, which a
+ * {@link PackedWeight} may not hold on to; and results would then depend on X's stride. With the
+ * copy the result is the same, bit for bit, whatever X's layout. Y's row stride must fit in an
+ * int (the kernel's {@code ldy}); beyond that the call throws {@link UnsupportedOperationException}.
+ *
+ * <p>Concurrent calls on one packed weight are correct and queue on its workspace.
+ */
+public final class TcW4A16Kernel implements W4A16Kernel {
+    /** Rows per launch: grid z (65535) times the 64 rows of the largest block. */
+    static final int MAX_ROWS_PER_LAUNCH = TcLaunch.MAX_GRID_Z * 64;
+
+    private final CudaDevice device;
+    private final CudaW4A16Kernel simple;
+
+    public TcW4A16Kernel(CudaDevice device) {
+        this.device = device;
+        this.simple = new CudaW4A16Kernel(device);
+    }
+
+    /** Whether the packed layout of a {@code [k, n]} weight fits int32 word indexing. */
+    static boolean layoutFits(int k, int n) {
+        return (long) TcPackedLayout.slabs(n) * (TcPackedLayout.paddedK(k) / TcPackedLayout.K16) * 128 <= Integer.MAX_VALUE;
+    }
+
+    @Override
+    public PackedWeight prepack(QuantizedWeight w) {
+        if (!layoutFits(w.k(), w.n())) {
+            return simple.prepack(w);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            TcPackedLayout layout = TcPackedLayout.pack(onHost(w, arena), arena);
+            DeviceBuffer q = null;
+            DeviceBuffer s = null;
+            DeviceBuffer z = null;
+            try {
+                q = upload(device, layout.qweight());
+                s = upload(device, layout.scales());
+                z = layout.zeros() == null ? null : upload(device, layout.zeros());
+                return new TcPackedWeight(layout, q, s, z, new TcWorkspace(device));
+            } catch (RuntimeException e) {
+                for (DeviceBuffer b : new DeviceBuffer[] {q, s, z}) {
+                    if (b != null) {
+                        b.close();
+                    }
+                }
+                throw e;
+            }
+        }
+    }
+
+    @Override
+    public void matmul(Tensor x, PackedWeight w, Tensor bias, Tensor y) {
+        if (w instanceof CudaW4A16Kernel.CudaPackedWeight) {
+            simple.matmul(x, w, bias, y);
+            return;
+        }
+        TcPackedWeight pw = (TcPackedWeight) w;
+        long rowsL = x.dim(0);
+        if (rowsL == 0) {
+            return;
+        }
+        if (!TcLaunch.yFits(y.rowStride())) {
+            throw new UnsupportedOperationException("y's row stride " + y.rowStride() + " exceeds the tensor-core kernel's int ldy ("
+                    + Integer.MAX_VALUE + "); run with -D" + CudaW4A16Kernels.PATH_PROPERTY + "=simple");
+        }
+        int m = Math.toIntExact(rowsL);
+        int k = pw.k();
+        DType dtype = x.dtype();
+        long elem = dtype.byteSize(1);
+        TcWorkspace ws = pw.workspace();
+        ws.lock();
+        try (CudaCall call = CudaCall.begin(device)) {
+            boolean done = false;
+            try {
+                long xa = call.in(x);
+                long ldx = x.rowStride();
+                if (!TcLaunch.xAligned(xa, ldx)) {
+                    xa = contiguousCopy(call, xa, ldx, m, k, elem);
+                    ldx = k;
+                }
+                long ba = call.inOrNull(bias);
+                boolean biasF32 = bias != null && bias.dtype() == DType.FP32;
+                long ya = call.out(y);
+                long ldy = y.rowStride();
+                for (int i0 = 0; i0 < m; i0 += MAX_ROWS_PER_LAUNCH) {
+                    int mc = Math.min(MAX_ROWS_PER_LAUNCH, m - i0);
+                    TcSplitKPlanner.Plan plan = TcSplitKPlanner.plan(mc, pw.n(), k, pw.groupSize(), device.smCount());
+                    long partials = ws.partials(TcLaunch.partialsBytes(plan, plan.mBlocks()));
+                    long counters = ws.counters(call, TcLaunch.counterCount(plan, plan.mBlocks()));
+                    TcLaunch.params(call.params(), xa + i0 * ldx * elem, pw.deviceWeight(), ba, biasF32, 0,
+                            ya + i0 * ldy * elem, partials, counters, 0, mc, ldx, ldy, plan);
+                    call.launch(device.function(TcLaunch.kernel(plan, dtype).symbol()), plan.nTiles(), plan.splits(),
+                            plan.mBlocks(), TcSplitKPlanner.THREADS, 1, 1, plan.smemBytes());
+                }
+                call.finish();
+                done = true;
+            } finally {
+                if (!done) {
+                    ws.markDirty();
+                }
+            }
+        } finally {
+            ws.unlock();
+        }
+    }
+
+    /** Rows {@code [m, k]} at {@code src} (row stride {@code ld}) copied into call scratch with row stride k. */
+    static long contiguousCopy(CudaCall call, long src, long ld, int m, int k, long elem) {
+        long rowBytes = k * elem;
+        long dst = call.scratch(m * rowBytes);
+        CudaStream stream = call.stream();
+        for (long r = 0; r < m; r++) {
+            stream.copyOnDevice(dst + r * rowBytes, src + r * ld * elem, rowBytes);
+        }
+        return dst;
+    }
+
+    /** {@code w} itself when Java can read its tensors, else a host copy (allocated in {@code arena}). */
+    private QuantizedWeight onHost(QuantizedWeight w, Arena arena) {
+        boolean host = w.qweight().device().hostAddressable() && w.scales().device().hostAddressable()
+                && (w.qzeros() == null || w.qzeros().device().hostAddressable());
+        if (host) {
+            return w;
+        }
+        return QuantizedWeight.wrap(w.k(), w.n(), w.groupSize(), hostCopy(w.qweight(), arena),
+                w.qzeros() == null ? null : hostCopy(w.qzeros(), arena), hostCopy(w.scales(), arena));
+    }
+
+    private Tensor hostCopy(Tensor t, Arena arena) {
+        if (t.device().hostAddressable()) {
+            return t;
+        }
+        Tensor h = Tensor.allocate(arena, t.dtype(), t.shape());
+        device.copy(t, h);
+        return h;
+    }
+
+    /** A device copy of a native host segment, synchronously. */
+    static DeviceBuffer upload(CudaDevice device, MemorySegment src) {
+        DeviceBuffer b = device.allocate(src.byteSize());
+        try (CudaStream stream = device.createStream()) {
+            stream.copyToDevice(b.address(), src, src.byteSize());
+            stream.synchronize();
+            return b;
+        } catch (RuntimeException e) {
+            b.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "TcW4A16Kernel on " + device;
+    }
+
+    /** The packed weight on the device ({@link TcPackedLayout}) and its SplitK workspace. */
+    public static final class TcPackedWeight implements PackedWeight {
+        private final int k;
+        private final int n;
+        private final int groupSize;
+        private final boolean symmetric;
+        private final DeviceBuffer qweight;
+        private final DeviceBuffer scales;
+        private final DeviceBuffer zeros;
+        private final TcLaunch.DeviceWeight deviceWeight;
+        private final TcWorkspace workspace;
+        private volatile boolean closed;
+
+        TcPackedWeight(TcPackedLayout layout, DeviceBuffer qweight, DeviceBuffer scales, DeviceBuffer zeros, TcWorkspace workspace) {
+            this.k = layout.k();
+            this.n = layout.n();
+            this.groupSize = layout.groupSize();
+            this.symmetric = layout.symmetric();
+            this.qweight = qweight;
+            this.scales = scales;
+            this.zeros = zeros;
+            this.workspace = workspace;
+            this.deviceWeight = new TcLaunch.DeviceWeight(qweight.address(), scales.address(),
+                    zeros == null ? 0 : zeros.address(), k, n, groupSize, layout.scaleKind(), 0, 0, 0);
+        }
+
+        TcLaunch.DeviceWeight deviceWeight() {
+            if (closed) {
+                throw new IllegalStateException(this + " is closed");
+            }
+            return deviceWeight;
+        }
+
+        TcWorkspace workspace() {
+            return workspace;
+        }
+
+        /** Device bytes of the packed weight (without the workspace). */
+        public long deviceBytes() {
+            return qweight.bytes() + scales.bytes() + (zeros == null ? 0 : zeros.bytes());
+        }
+
+        @Override
+        public int k() {
+            return k;
+        }
+
+        @Override
+        public int n() {
+            return n;
+        }
+
+        @Override
+        public int groupSize() {
+            return groupSize;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            workspace.close();
+            qweight.close();
+            scales.close();
+            if (zeros != null) {
+                zeros.close();
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "TcPackedWeight[k=" + k + ", n=" + n + ", g=" + groupSize + (symmetric ? ", sym" : ", asym") + "]";
+        }
+    }
+}

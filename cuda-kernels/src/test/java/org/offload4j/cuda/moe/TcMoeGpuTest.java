@@ -1,0 +1,131 @@
+package org.offload4j.cuda.moe;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.cuda.CudaDevice;
+import org.offload4j.cuda.GpuAvailable;
+import org.offload4j.cuda.GpuTest;
+import org.offload4j.cuda.OneKernelBackend;
+import org.offload4j.moe.MoeKernel;
+import org.offload4j.moe.MoeLayer;
+import org.offload4j.moe.MoeOptions;
+import org.offload4j.moe.MoeReference;
+import org.offload4j.moe.Routing;
+import org.offload4j.moe.W4A16ExpertWeights;
+
+/**
+ * W4A16 experts through the tensor-core grouped launches of {@link CudaMoeKernel} (constructed
+ * with the tensor-core path on, whatever {@code -Doffload.cuda.w4a16} says) against
+ * {@link MoeReference} with the same routing: T = 1, 7, 33; k = 1, 2; group sizes 32 and one per
+ * column; forward, the bf16 step chain (gate|up, SwiGLU, down) and expertMlp; the expert weights
+ * packed once per instance and freed after close; and the tensor-core forward against the simple
+ * path's. Skipped, with the reason, where no CUDA backend comes up.
+ */
+class TcMoeGpuTest {
+    private static final int E = 6;
+    private static final int D_MODEL = 128;
+    private static final int D_FF = 96;    // 2·d_ff = 192: not a multiple of the 128/256 column tiles
+
+    private static Tensor random(Random rnd, double sd, long... shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        float[] v = new float[(int) n];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (sd * rnd.nextGaussian());
+        }
+        return Tensor.of(DType.BF16, v, shape);
+    }
+
+    private static double relL2(float[] got, double[] ref) {
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < got.length; i++) {
+            assertTrue(Float.isFinite(got[i]), "out[" + i + "] = " + got[i]);
+            num += (got[i] - ref[i]) * (got[i] - ref[i]);
+            den += ref[i] * ref[i];
+        }
+        return Math.sqrt(num / Math.max(den, 1e-300));
+    }
+
+    private static MoeLayer layer(CudaMoeKernel kernel, Tensor wr, W4A16ExpertWeights experts, int k) {
+        CudaDevice d = GpuAvailable.backend().device();
+        return MoeLayer.create(new OneKernelBackend("cuda", d.asDevice(), MoeKernel.class, kernel), wr, experts, MoeOptions.topK(k));
+    }
+
+    @GpuTest
+    void tensorCoreExpertsMatchTheReference() {
+        CudaDevice d = GpuAvailable.backend().device();
+        CudaMoeKernel tc = new CudaMoeKernel(d, true);
+        CudaMoeKernel simple = new CudaMoeKernel(d, false);
+        long seed = 777;
+        for (int g : new int[] {32, -1}) {
+            for (int k : new int[] {1, 2}) {
+                for (int tokens : new int[] {1, 7, 33}) {
+                    Random rnd = new Random(++seed);
+                    String what = "seed " + seed + " g=" + g + " k=" + k + " T=" + tokens;
+                    try (Tensor wr = random(rnd, 0.3, D_MODEL, E);
+                         Tensor w1 = random(rnd, 0.15, E, D_MODEL, 2 * D_FF);
+                         Tensor w2 = random(rnd, 0.15, E, D_FF, D_MODEL);
+                         Tensor x = random(rnd, 1.0, tokens, D_MODEL);
+                         W4A16ExpertWeights experts = W4A16ExpertWeights.quantize(w1, w2, g, g == 32, DType.FP16);
+                         Tensor out = Tensor.allocate(DType.BF16, tokens, D_MODEL);
+                         Tensor outSimple = Tensor.allocate(DType.BF16, tokens, D_MODEL)) {
+                        MoeLayer layer = layer(tc, wr, experts, k);
+                        Routing ref = MoeReference.route(x, wr, k, true);
+                        double[] expected = MoeReference.forward(x, ref, experts);
+                        layer.forward(x, ref, out);
+                        double rel = relL2(out.toFloatArray(), expected);
+                        assertTrue(rel <= 1e-2, what + ": TC forward relative L2 " + rel);
+                        layer(simple, wr, experts, k).forward(x, ref, outSimple);
+                        double diff = relL2(out.toFloatArray(), outSimple.toDoubleArray());
+                        assertTrue(diff <= 1e-2, what + ": TC vs simple forward relative L2 " + diff);
+
+                        // the bf16 steps: each GEMM on the tensor-core path rounds its output once
+                        int p = ref.copies();
+                        try (Tensor xp = Tensor.allocate(DType.BF16, p, D_MODEL);
+                             Tensor h = Tensor.allocate(DType.BF16, p, 2 * D_FF);
+                             Tensor a = Tensor.allocate(DType.BF16, p, D_FF);
+                             Tensor y = Tensor.allocate(DType.BF16, p, D_MODEL);
+                             Tensor y2 = Tensor.allocate(DType.BF16, p, D_MODEL)) {
+                            layer.permute(x, ref, xp);
+                            layer.gateUp(xp, ref, h);
+                            double[] xpRef = MoeReference.permute(x, ref);
+                            double[] hRef = MoeReference.groupedGemm(xpRef, ref, experts, org.offload4j.moe.ExpertWeights.Matrix.GATE_UP);
+                            double relH = relL2(h.toFloatArray(), hRef);
+                            assertTrue(relH <= 5e-3, what + ": gate|up relative L2 " + relH);
+                            layer.swiglu(h, a);
+                            layer.down(a, ref, y);
+                            double[] yRef = MoeReference.groupedGemm(a.toDoubleArray(), ref, experts,
+                                    org.offload4j.moe.ExpertWeights.Matrix.DOWN);
+                            double relY = relL2(y.toFloatArray(), yRef);
+                            assertTrue(relY <= 5e-3, what + ": down relative L2 " + relY);
+                            layer.expertMlp(xp, ref, y2);
+                            double relM = relL2(y2.toFloatArray(), MoeReference.expertMlp(xpRef, ref, experts));
+                            assertTrue(relM <= 1e-2, what + ": expertMlp relative L2 " + relM);
+                        }
+                        assertEquals(1, tc.tcCacheSize(), what + ": one packed copy per ExpertWeights");
+                    }
+                }
+            }
+        }
+        // every ExpertWeights above is closed: the next call frees their packed copies
+        try (Tensor w1 = random(new Random(1), 0.15, E, D_MODEL, 2 * D_FF);
+             Tensor w2 = random(new Random(2), 0.15, E, D_FF, D_MODEL);
+             Tensor wr = random(new Random(3), 0.3, D_MODEL, E);
+             Tensor x = random(new Random(4), 1.0, 3, D_MODEL);
+             W4A16ExpertWeights experts = W4A16ExpertWeights.quantize(w1, w2, 64, false, DType.BF16);
+             Tensor out = Tensor.allocate(DType.FP32, 3, D_MODEL)) {
+            MoeLayer layer = layer(tc, wr, experts, 2);
+            Routing ref = MoeReference.route(x, wr, 2, false);
+            layer.forward(x, ref, out);
+            assertEquals(1, tc.tcCacheSize(), "closed weights' copies freed");
+            assertTrue(relL2(out.toFloatArray(), MoeReference.forward(x, ref, experts)) <= 1e-2, "fp32 out");
+        }
+    }
+}
