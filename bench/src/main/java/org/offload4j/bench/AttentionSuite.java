@@ -3,6 +3,7 @@ package org.offload4j.bench;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import org.offload4j.attention.AccuracyReport;
 import org.offload4j.attention.Attention;
 import org.offload4j.attention.AttentionOptions;
@@ -147,6 +148,13 @@ final class AttentionSuite implements OpSuite {
         @Override
         public String dtype() {
             return "fp8_e4m3";
+        }
+
+        @Override
+        public Map<String, Object> torchCase() {
+            return Map.of("op", "attention", "dtype", "bf16", "batch", shape.batch(), "hq", shape.qHeads(),
+                    "hkv", shape.kvHeads(), "sq", shape.qLen(), "skv", shape.kvLen(), "d", shape.headDim(),
+                    "causal", options.causal());
         }
 
         @Override

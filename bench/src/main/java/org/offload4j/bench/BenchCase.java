@@ -34,6 +34,15 @@ public interface BenchCase extends AutoCloseable {
         return true;
     }
 
+    /**
+     * The case for {@code torch_compare.py} ({@code offload bench --compare torch}): {@code op},
+     * {@code dtype} and the op's dimensions, in the script's request format; null where PyTorch has
+     * no equivalent.
+     */
+    default java.util.Map<String, Object> torchCase() {
+        return null;
+    }
+
     /** Runs the op once on the case's inputs (timed). */
     void run();
 

@@ -5,10 +5,12 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Backends;
@@ -24,7 +26,9 @@ import picocli.CommandLine.Parameters;
  * float64 reference (outputs poisoned first), the median time after warm-up, the achieved GB/s
  * and TFLOP/s, and the percentage of the floor: the larger of bytes / copy bandwidth and
  * FLOPs / fp32 GEMM rate, both measured by the backend ({@link Floors}) at the start of the
- * same run. Exits 1 if any case is incorrect.
+ * same run. Exits 1 if any case is incorrect. With {@code --compare torch}, PyTorch's nearest
+ * equivalent of each case is timed afterwards by {@code torch_compare.py} on the same kind of
+ * device ({@link TorchComparator}), and the report gains the columns torch and ours/torch.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, subcommands = LaunchCommand.class,
         description = "Benchmark the ops: correctness vs float64, median time, GB/s, %% of the measured floor.")
@@ -63,6 +67,24 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "42", description = "seed of the random inputs (default: ${DEFAULT-VALUE})")
     long seed;
 
+    @Option(names = "--json", paramLabel = "FILE", description = "also write the report as JSON to FILE (whatever --format says)")
+    Path json;
+
+    @Option(names = "--compare", paramLabel = "WITH", description = "time the nearest PyTorch equivalent of each case too "
+            + "(torch: python3 with torch, on CUDA for --backend cuda, else on the CPU); adds the columns torch and ours/torch")
+    String compare;
+
+    @Option(names = "--python", paramLabel = "EXE", description = "the Python that --compare runs (default: $OFFLOAD_PYTHON or python3)")
+    String python;
+
+    /** Tests: a stand-in for torch_compare.py. */
+    @Option(names = "--torch-script", hidden = true)
+    Path torchScript;
+
+    @Option(names = "--compare-timeout", paramLabel = "SECONDS", defaultValue = "150",
+            description = "how long the whole torch comparison may take (default: ${DEFAULT-VALUE})")
+    long compareTimeoutSeconds;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -77,6 +99,9 @@ public final class BenchCommand implements Callable<Integer> {
         PrintStream err = System.err;
         List<OpSuite> suites = selectSuites();
         Backend b = backend == null ? Backends.best() : Backends.named(backend);
+        if (compare != null && !compare.equalsIgnoreCase("torch")) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--compare " + compare + " is unknown; accepted: torch");
+        }
         if (accuracy) {
             return accuracyReport(b);
         }
@@ -111,18 +136,34 @@ public final class BenchCommand implements Callable<Integer> {
                 ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
 
         List<BenchResult> results = new ArrayList<>();
+        List<Map<String, Object>> torchCases = new ArrayList<>();
         try (ProgressBar bar = new ProgressBar(err, plan.size(), ProgressBar.terminalAttached())) {
             int done = 0;
             for (Plan p : plan) {
                 bar.update(done, p.suite().name() + " " + p.size() + " " + p.dtype());
-                results.add(runCase(b, p, budget, copy, matmul));
+                results.add(runCase(b, p, budget, copy, matmul, torchCases));
                 bar.update(++done, p.suite().name() + " " + p.size() + " " + p.dtype());
             }
+        }
+        if (compare != null) {
+            String device = b.name().equals("cuda") ? "cuda" : "cpu";
+            String exe = python != null ? python : System.getenv().getOrDefault("OFFLOAD_PYTHON", "python3");
+            err.println("Timing PyTorch's equivalents on " + device + " (" + exe + " torch_compare.py) ...");
+            TorchComparator.Outcome o = new TorchComparator(exe, torchScript, Duration.ofSeconds(compareTimeoutSeconds))
+                    .compare(device, torchCases);
+            for (int i = 0; i < results.size(); i++) {
+                results.set(i, results.get(i).withTorch(o.timings().get(i)));
+            }
+            info = info.withTorch(o.unavailable() == null ? "torch " + o.torchVersion() + " on " + o.device()
+                    : "torch (not run: " + o.unavailable() + ")");
         }
         String report = Reports.render(format, info, results);
         System.out.print(report);
         if (out != null) {
             Files.writeString(out, report, StandardCharsets.UTF_8);
+        }
+        if (json != null) {
+            Files.writeString(json, Reports.render(Reports.Format.JSON, info, results), StandardCharsets.UTF_8);
         }
         if (plot != null) {
             Plots.write(plot, results);
@@ -136,8 +177,10 @@ public final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy, double matmul) {
+    private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy, double matmul,
+                                List<Map<String, Object>> torchCases) {
         try (BenchCase c = p.suite().create(b, p.size(), p.dtype(), seed, full)) {
+            torchCases.add(c.torchCase());
             double error = c.check();
             Timing.Measured m = Timing.measure(c::run, budget);
             return new BenchResult(c.op(), c.label(), c.sizeMetric(), c.dtype(), b.name(), error, c.tolerance(),

@@ -16,10 +16,25 @@ package org.offload4j.bench;
  * @param flops       floating-point operations
  * @param copyBytesPerSecond the measured copy bandwidth (read + written bytes per second)
  * @param flopsPerSecond the measured matrix rate (0 if not measured)
+ * @param torch       PyTorch's times for the same case ({@code --compare torch}), or null when not compared
  */
 public record BenchResult(String op, String label, double sizeMetric, String dtype, String backend,
                           double error, double tolerance, double medianNanos, int runs, double bytes, double flops,
-                          double copyBytesPerSecond, double flopsPerSecond) {
+                          double copyBytesPerSecond, double flopsPerSecond, TorchComparator.Timing torch) {
+
+    /** A result without a torch comparison. */
+    public BenchResult(String op, String label, double sizeMetric, String dtype, String backend,
+                       double error, double tolerance, double medianNanos, int runs, double bytes, double flops,
+                       double copyBytesPerSecond, double flopsPerSecond) {
+        this(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
+                copyBytesPerSecond, flopsPerSecond, null);
+    }
+
+    /** This result with PyTorch's times for the same case. */
+    public BenchResult withTorch(TorchComparator.Timing timing) {
+        return new BenchResult(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
+                copyBytesPerSecond, flopsPerSecond, timing);
+    }
 
     public boolean correct() {
         return Double.isFinite(error) && error <= tolerance;

@@ -2,6 +2,7 @@ package org.offload4j.bench;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.offload4j.core.Accuracy;
 import org.offload4j.core.Backend;
@@ -62,7 +63,7 @@ final class HadamardSuite implements OpSuite {
         }
         HadamardSize plan = HadamardSize.of(d);
         long rows = Math.max(1, elements / d);
-        return new Case(Hadamard.create(backend), plan, rows, dtype, seed);
+        return new Case(Hadamard.create(backend), DeviceTensors.forBackend(backend), plan, rows, dtype, seed);
     }
 
     private static final class Case implements BenchCase {
@@ -73,15 +74,21 @@ final class HadamardSuite implements OpSuite {
         private final long seed;
         private final Tensor in;
         private final Tensor out;
+        private final DeviceTensors device;
+        private final Tensor deviceIn;
+        private final Tensor deviceOut;
 
-        Case(Hadamard op, HadamardSize plan, long rows, DType dtype, long seed) {
+        Case(Hadamard op, DeviceTensors device, HadamardSize plan, long rows, DType dtype, long seed) {
             this.op = op;
+            this.device = device;
             this.plan = plan;
             this.rows = rows;
             this.dtype = dtype;
             this.seed = seed;
             this.in = TensorFill.gaussian(Tensor.allocate(dtype, rows, plan.d()), seed, 1.0);
             this.out = Tensor.allocate(dtype, rows, plan.d());
+            this.deviceIn = device.mirror(in);
+            this.deviceOut = device.mirror(out);
         }
 
         @Override
@@ -117,19 +124,26 @@ final class HadamardSuite implements OpSuite {
         }
 
         @Override
+        public Map<String, Object> torchCase() {
+            return Map.of("op", "hadamard", "dtype", dtype.toString(), "rows", rows, "d", plan.d());
+        }
+
+        @Override
         public boolean matmulBound() {
             return false;
         }
 
         @Override
         public void run() {
-            op.transform(in, out);
+            op.transform(deviceIn, deviceOut);
         }
 
         @Override
         public double check() {
             TensorFill.poison(out);
+            device.upload(out, deviceOut);
             run();
+            device.download(deviceOut, out);
             if (TensorFill.hasPoison(out)) {
                 return Double.NaN;
             }
@@ -172,6 +186,7 @@ final class HadamardSuite implements OpSuite {
 
         @Override
         public void close() {
+            device.close();
             in.close();
             out.close();
         }

@@ -16,6 +16,14 @@ public final class JmhCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // Looked up by name first: the offload bundle leaves JMH out (jmh-core, commons-math3, jopt-simple).
+        try {
+            Class.forName("org.openjdk.jmh.Main", false, JmhCommand.class.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            System.err.println("offload jmh: JMH is not on this class path (the offload bundle leaves it out): "
+                    + "run ./offload jmh in a checkout");
+            return 1;
+        }
         org.openjdk.jmh.Main.main(jmhArgs.toArray(String[]::new));
         return 0;
     }

@@ -1,6 +1,7 @@
 package org.offload4j.bench;
 
 import java.util.List;
+import java.util.Map;
 import org.offload4j.core.Accuracy;
 import org.offload4j.core.Backend;
 import org.offload4j.core.DType;
@@ -109,6 +110,12 @@ final class MoeSuite implements OpSuite {
         @Override
         public String dtype() {
             return int4 ? "bf16/int4" : "bf16";
+        }
+
+        @Override
+        public Map<String, Object> torchCase() {
+            return Map.of("op", "moe", "dtype", "bf16", "tokens", tokens, "experts", experts, "top_k", k,
+                    "d_model", dModel, "d_ff", dFf, "int4", int4);
         }
 
         @Override

@@ -32,8 +32,12 @@ public final class Plots {
     private static final int RIGHT = 170;
     private static final int TOP = 36;
     private static final int BOTTOM = 44;
-    private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c),
-            new Color(0x9467bd), new Color(0xff7f0e), new Color(0x8c564b)};
+    // Colours as 0xRRGGBB: no java.awt type outside Png, so that SVG plots need no java.desktop
+    // module (the offload bundle's jlink runtime leaves it out: 20 MB).
+    private static final int[] PALETTE = {0x1f77b4, 0xd62728, 0x2ca02c, 0x9467bd, 0xff7f0e, 0x8c564b};
+    private static final int BLACK = 0x000000;
+    private static final int DARK_GRAY = 0x404040;
+    private static final int GRAY = 0x808080;
 
     /** Writes the plot; the format follows the extension ({@code .svg} or {@code .png}). */
     public static void write(Path file, List<BenchResult> results) throws IOException {
@@ -48,6 +52,20 @@ public final class Plots {
             draw(c, byOp);
             Files.writeString(file, c.finish(), StandardCharsets.UTF_8);
         } else if (name.endsWith(".png")) {
+            // Checked before Png links: verifying Png loads java.awt classes.
+            if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
+                throw new IllegalArgumentException("--plot " + file + ": PNG needs the java.desktop module, which this "
+                        + "Java runtime lacks (the offload bundle leaves it out); write .svg instead");
+            }
+            Png.write(file, height, byOp);
+        } else {
+            throw new IllegalArgumentException("--plot " + file + ": the file name must end in .svg or .png");
+        }
+    }
+
+    /** PNG through Java2D, kept apart so that the rest of Plots links without java.desktop. */
+    private static final class Png {
+        static void write(Path file, int height, Map<String, List<BenchResult>> byOp) throws IOException {
             BufferedImage img = new BufferedImage(PANEL_W, height, BufferedImage.TYPE_INT_RGB);
             Graphics2D g = img.createGraphics();
             g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
@@ -56,8 +74,6 @@ public final class Plots {
             draw(new Java2dCanvas(g), byOp);
             g.dispose();
             ImageIO.write(img, "png", file.toFile());
-        } else {
-            throw new IllegalArgumentException("--plot " + file + ": the file name must end in .svg or .png");
         }
     }
 
@@ -91,22 +107,22 @@ public final class Plots {
         java.util.function.DoubleUnaryOperator px = x -> LEFT + (x - fxMin) / (fxMax - fxMin) * plotW;
         java.util.function.DoubleUnaryOperator py = y -> y0 + TOP + plotH - y / fyMax * plotH;
 
-        c.text(LEFT, y0 + 22, op + ": throughput vs size", Color.BLACK, 14);
-        c.line(LEFT, y0 + TOP + plotH, LEFT + plotW, y0 + TOP + plotH, Color.BLACK, false);
-        c.line(LEFT, y0 + TOP, LEFT, y0 + TOP + plotH, Color.BLACK, false);
+        c.text(LEFT, y0 + 22, op + ": throughput vs size", BLACK, 14);
+        c.line(LEFT, y0 + TOP + plotH, LEFT + plotW, y0 + TOP + plotH, BLACK, false);
+        c.line(LEFT, y0 + TOP, LEFT, y0 + TOP + plotH, BLACK, false);
         for (int i = 0; i <= 4; i++) {
             double v = fyMax * i / 4;
             double y = py.applyAsDouble(v);
-            c.line(LEFT - 4, y, LEFT + plotW, y, new Color(0xdddddd), false);
-            c.text(8, y + 4, String.format(Locale.ROOT, "%.1f", v), Color.DARK_GRAY, 11);
+            c.line(LEFT - 4, y, LEFT + plotW, y, 0xdddddd, false);
+            c.text(8, y + 4, String.format(Locale.ROOT, "%.1f", v), DARK_GRAY, 11);
         }
         for (int e = (int) Math.ceil(xMin); e <= Math.floor(xMax); e++) {
             double x = px.applyAsDouble(e);
-            c.line(x, y0 + TOP + plotH, x, y0 + TOP + plotH + 4, Color.BLACK, false);
-            c.text(x - 10, y0 + TOP + plotH + 17, "2^" + e, Color.DARK_GRAY, 11);
+            c.line(x, y0 + TOP + plotH, x, y0 + TOP + plotH + 4, BLACK, false);
+            c.text(x - 10, y0 + TOP + plotH + 17, "2^" + e, DARK_GRAY, 11);
         }
-        c.text(LEFT + plotW / 2.0 - 40, y0 + PANEL_H - 8, "size (log2)", Color.DARK_GRAY, 11);
-        c.text(8, y0 + TOP - 8, "GB/s", Color.DARK_GRAY, 11);
+        c.text(LEFT + plotW / 2.0 - 40, y0 + PANEL_H - 8, "size (log2)", DARK_GRAY, 11);
+        c.text(8, y0 + TOP - 8, "GB/s", DARK_GRAY, 11);
 
         Map<String, List<BenchResult>> series = new LinkedHashMap<>();
         Map<String, Double> floors = new LinkedHashMap<>();
@@ -118,11 +134,11 @@ public final class Plots {
         int colour = 0;
         for (Map.Entry<String, Double> f : floors.entrySet()) {
             double y = py.applyAsDouble(f.getValue());
-            c.line(LEFT, y, LEFT + plotW, y, Color.GRAY, true);
-            c.text(LEFT + plotW + 8, y0 + TOP + 14 * legend++ + 4, "- - " + f.getKey() + " copy bw", Color.GRAY, 11);
+            c.line(LEFT, y, LEFT + plotW, y, GRAY, true);
+            c.text(LEFT + plotW + 8, y0 + TOP + 14 * legend++ + 4, "- - " + f.getKey() + " copy bw", GRAY, 11);
         }
         for (Map.Entry<String, List<BenchResult>> s : series.entrySet()) {
-            Color col = PALETTE[colour++ % PALETTE.length];
+            int col = PALETTE[colour++ % PALETTE.length];
             List<BenchResult> pts = new ArrayList<>(s.getValue());
             pts.sort(java.util.Comparator.comparingDouble(BenchResult::sizeMetric));
             for (int i = 0; i < pts.size(); i++) {
@@ -143,11 +159,11 @@ public final class Plots {
     }
 
     private interface Canvas {
-        void line(double x1, double y1, double x2, double y2, Color c, boolean dashed);
+        void line(double x1, double y1, double x2, double y2, int c, boolean dashed);
 
-        void dot(double x, double y, Color c);
+        void dot(double x, double y, int c);
 
-        void text(double x, double y, String s, Color c, int size);
+        void text(double x, double y, String s, int c, int size);
     }
 
     private static final class SvgCanvas implements Canvas {
@@ -159,18 +175,18 @@ public final class Plots {
         }
 
         @Override
-        public void line(double x1, double y1, double x2, double y2, Color c, boolean dashed) {
+        public void line(double x1, double y1, double x2, double y2, int c, boolean dashed) {
             sb.append(String.format(Locale.ROOT, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                     + "stroke-width=\"1.5\"%s/>%n", x1, y1, x2, y2, hex(c), dashed ? " stroke-dasharray=\"6,4\"" : ""));
         }
 
         @Override
-        public void dot(double x, double y, Color c) {
+        public void dot(double x, double y, int c) {
             sb.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>%n", x, y, hex(c)));
         }
 
         @Override
-        public void text(double x, double y, String s, Color c, int size) {
+        public void text(double x, double y, String s, int c, int size) {
             String escaped = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;");
             sb.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%d\" fill=\"%s\">%s</text>%n",
                     x, y, size, hex(c), escaped));
@@ -180,8 +196,8 @@ public final class Plots {
             return sb.append("</svg>\n").toString();
         }
 
-        private static String hex(Color c) {
-            return String.format(Locale.ROOT, "#%02x%02x%02x", c.getRed(), c.getGreen(), c.getBlue());
+        private static String hex(int rgb) {
+            return String.format(Locale.ROOT, "#%06x", rgb & 0xffffff);
         }
     }
 
@@ -193,22 +209,22 @@ public final class Plots {
         }
 
         @Override
-        public void line(double x1, double y1, double x2, double y2, Color c, boolean dashed) {
-            g.setColor(c);
+        public void line(double x1, double y1, double x2, double y2, int c, boolean dashed) {
+            g.setColor(new Color(c));
             g.setStroke(dashed ? new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f,
                     new float[] {6f, 4f}, 0f) : new BasicStroke(1.5f));
             g.draw(new Line2D.Double(x1, y1, x2, y2));
         }
 
         @Override
-        public void dot(double x, double y, Color c) {
-            g.setColor(c);
+        public void dot(double x, double y, int c) {
+            g.setColor(new Color(c));
             g.fill(new java.awt.geom.Ellipse2D.Double(x - 3, y - 3, 6, 6));
         }
 
         @Override
-        public void text(double x, double y, String s, Color c, int size) {
-            g.setColor(c);
+        public void text(double x, double y, String s, int c, int size) {
+            g.setColor(new Color(c));
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, size));
             g.drawString(s, (float) x, (float) y);
         }

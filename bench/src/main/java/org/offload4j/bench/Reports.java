@@ -9,12 +9,59 @@ public final class Reports {
 
     public enum Format { TABLE, JSON, CSV }
 
-    /** Facts about the run printed with the results. */
+    /**
+     * Facts about the run printed with the results; {@code torch} says what the torch columns
+     * compare with ({@code torch 2.11.0 on NVIDIA H200}, or why they are empty), null without
+     * {@code --compare torch}.
+     */
     public record RunInfo(String backend, String backendDescription, double copyBytesPerSecond,
-                          double flopsPerSecond, String jvm, String date) {}
+                          double flopsPerSecond, String jvm, String date, String torch) {
+        public RunInfo(String backend, String backendDescription, double copyBytesPerSecond, double flopsPerSecond,
+                       String jvm, String date) {
+            this(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, null);
+        }
+
+        public RunInfo withTorch(String torch) {
+            return new RunInfo(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, torch);
+        }
+    }
 
     private static final String[] HEADER = {"op", "case", "dtype", "backend", "rel.err", "ok", "median", "GB/s",
             "TFLOP/s", "bound", "% floor"};
+    private static final String[] TORCH_HEADER = {"torch", "ours/torch"};
+
+    /** Whether any result carries a torch comparison (then the torch columns appear). */
+    static boolean compared(List<BenchResult> results) {
+        return results.stream().anyMatch(r -> r.torch() != null);
+    }
+
+    /** The torch cell: each variant's time ({@code dequant+mm 1.20 ms; bf16 mm 402.1 µs}), or why there is none. */
+    static String torchTimes(TorchComparator.Timing t) {
+        if (t == null) {
+            return "";
+        }
+        if (t.variants().isEmpty()) {
+            return t.note() == null ? "no time" : t.note();
+        }
+        StringBuilder sb = new StringBuilder();
+        for (TorchComparator.Variant v : t.variants()) {
+            sb.append(sb.isEmpty() ? "" : "; ").append(v.name()).append(' ').append(time(v.medianNanos()));
+        }
+        return sb.toString();
+    }
+
+    /** The ratio cell: ours / torch for each variant, in the same order ({@code 0.85; 2.51}); "-" when none. */
+    static String torchRatios(BenchResult r) {
+        TorchComparator.Timing t = r.torch();
+        if (t == null || t.variants().isEmpty()) {
+            return "-";
+        }
+        StringBuilder sb = new StringBuilder();
+        for (TorchComparator.Variant v : t.variants()) {
+            sb.append(sb.isEmpty() ? "" : "; ").append(fmt(r.medianNanos() / v.medianNanos(), 2));
+        }
+        return sb.toString();
+    }
 
     public static String render(Format format, RunInfo info, List<BenchResult> results) {
         return switch (format) {
@@ -30,21 +77,28 @@ public final class Reports {
         sb.append(String.format(Locale.ROOT, "ceilings measured now: copy %.1f GB/s (read + write)%s%n",
                 info.copyBytesPerSecond() / 1e9,
                 info.flopsPerSecond() > 0 ? String.format(Locale.ROOT, ", fp32 GEMM %.1f GFLOP/s", info.flopsPerSecond() / 1e9) : ""));
+        boolean torch = compared(results);
+        if (info.torch() != null) {
+            sb.append("compared with ").append(info.torch()).append(torch && results.stream().anyMatch(
+                    r -> r.torch() != null && !r.torch().variants().isEmpty()) ? " (ours/torch > 1: torch is faster)\n" : "\n");
+        }
+        String[] header = torch ? concat(HEADER, TORCH_HEADER) : HEADER;
         String[][] rows = new String[results.size()][];
         for (int i = 0; i < rows.length; i++) {
             BenchResult r = results.get(i);
-            rows[i] = new String[] {r.op(), r.label(), r.dtype(), r.backend(), sci(r.error()), r.correct() ? "yes" : "NO",
+            String[] row = {r.op(), r.label(), r.dtype(), r.backend(), sci(r.error()), r.correct() ? "yes" : "NO",
                     time(r.medianNanos()), fmt(r.gigabytesPerSecond(), 1), fmt(r.teraflopsPerSecond(), 3), r.bound(),
                     fmt(r.percentOfFloor(), 1)};
+            rows[i] = torch ? concat(row, new String[] {torchTimes(r.torch()), torchRatios(r)}) : row;
         }
-        int[] width = new int[HEADER.length];
-        for (int c = 0; c < HEADER.length; c++) {
-            width[c] = HEADER[c].length();
+        int[] width = new int[header.length];
+        for (int c = 0; c < header.length; c++) {
+            width[c] = header[c].length();
             for (String[] row : rows) {
                 width[c] = Math.max(width[c], row[c].length());
             }
         }
-        appendRow(sb, HEADER, width);
+        appendRow(sb, header, width);
         StringBuilder rule = new StringBuilder();
         for (int c = 0; c < width.length; c++) {
             rule.append("-".repeat(width[c])).append(c + 1 < width.length ? "  " : "");
@@ -53,12 +107,24 @@ public final class Reports {
         for (String[] row : rows) {
             appendRow(sb, row, width);
         }
+        // Notes beside times (what differs from ours, a variant that failed) go under the table.
+        for (BenchResult r : results) {
+            if (r.torch() != null && r.torch().note() != null && !r.torch().variants().isEmpty()) {
+                sb.append("torch, ").append(r.op()).append(' ').append(r.label()).append(": ").append(r.torch().note()).append('\n');
+            }
+        }
         return sb.toString();
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] c = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
     }
 
     private static void appendRow(StringBuilder sb, String[] cells, int[] width) {
         for (int c = 0; c < cells.length; c++) {
-            boolean numeric = c >= 4;
+            boolean numeric = c >= 4 && c < HEADER.length;
             String cell = cells[c];
             String pad = " ".repeat(width[c] - cell.length());
             sb.append(numeric ? pad + cell : cell + pad);
@@ -70,13 +136,21 @@ public final class Reports {
     }
 
     static String csv(List<BenchResult> results) {
+        boolean torch = compared(results);
         StringBuilder sb = new StringBuilder("op,case,dtype,backend,rel_error,tolerance,correct,median_ns,runs,bytes,flops,"
-                + "gb_per_s,tflop_per_s,copy_gb_per_s,bound,percent_of_floor\n");
+                + "gb_per_s,tflop_per_s,copy_gb_per_s,bound,percent_of_floor" + (torch ? ",torch,ours_over_torch,torch_note" : "") + "\n");
         for (BenchResult r : results) {
             sb.append(String.join(",", r.op(), quoteCsv(r.label()), r.dtype(), r.backend(), num(r.error()),
                     num(r.tolerance()), Boolean.toString(r.correct()), num(r.medianNanos()), Integer.toString(r.runs()),
                     num(r.bytes()), num(r.flops()), num(r.gigabytesPerSecond()), num(r.teraflopsPerSecond()),
-                    num(r.copyBytesPerSecond() / 1e9), r.bound(), num(r.percentOfFloor()))).append('\n');
+                    num(r.copyBytesPerSecond() / 1e9), r.bound(), num(r.percentOfFloor())));
+            if (torch) {
+                TorchComparator.Timing t = r.torch();
+                boolean times = t != null && !t.variants().isEmpty();
+                sb.append(',').append(quoteCsv(times ? torchTimes(t) : "")).append(',').append(quoteCsv(times ? torchRatios(r) : ""))
+                        .append(',').append(quoteCsv(t == null || t.note() == null ? "" : t.note()));
+            }
+            sb.append('\n');
         }
         return sb.toString();
     }
@@ -89,6 +163,9 @@ public final class Reports {
         sb.append("  \"date\": ").append(quoteJson(info.date())).append(",\n");
         sb.append("  \"copy_bytes_per_s\": ").append(num(info.copyBytesPerSecond())).append(",\n");
         sb.append("  \"flops_per_s\": ").append(num(info.flopsPerSecond())).append(",\n");
+        if (info.torch() != null) {
+            sb.append("  \"torch\": ").append(quoteJson(info.torch())).append(",\n");
+        }
         sb.append("  \"results\": [");
         for (int i = 0; i < results.size(); i++) {
             BenchResult r = results.get(i);
@@ -108,7 +185,18 @@ public final class Reports {
                     .append(", \"gb_per_s\": ").append(num(r.gigabytesPerSecond()))
                     .append(", \"tflop_per_s\": ").append(num(r.teraflopsPerSecond()))
                     .append(", \"bound\": ").append(quoteJson(r.bound()))
-                    .append(", \"percent_of_floor\": ").append(num(r.percentOfFloor())).append('}');
+                    .append(", \"percent_of_floor\": ").append(num(r.percentOfFloor()));
+            if (r.torch() != null) {
+                sb.append(", \"torch\": [");
+                List<TorchComparator.Variant> vs = r.torch().variants();
+                for (int v = 0; v < vs.size(); v++) {
+                    sb.append(v == 0 ? "" : ", ").append("{\"variant\": ").append(quoteJson(vs.get(v).name()))
+                            .append(", \"median_ns\": ").append(num(vs.get(v).medianNanos()))
+                            .append(", \"ours_over_torch\": ").append(num(r.medianNanos() / vs.get(v).medianNanos())).append('}');
+                }
+                sb.append("], \"torch_note\": ").append(r.torch().note() == null ? "null" : quoteJson(r.torch().note()));
+            }
+            sb.append('}');
         }
         sb.append(results.isEmpty() ? "]\n}\n" : "\n  ]\n}\n");
         return sb.toString();

@@ -2,6 +2,7 @@ package org.offload4j.bench;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.offload4j.core.Accuracy;
 import org.offload4j.core.Backend;
@@ -67,7 +68,7 @@ final class W4A16Suite implements OpSuite {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("w4a16 size '" + size + "' is not " + sizeSyntax());
         }
-        return new Case(W4A16.create(backend), m, n, k, g == k ? -1 : g, dtype, seed);
+        return new Case(W4A16.create(backend), DeviceTensors.forBackend(backend), m, n, k, g == k ? -1 : g, dtype, seed);
     }
 
     static QuantizedWeight randomWeight(int k, int n, int g, long seed) {
@@ -95,10 +96,14 @@ final class W4A16Suite implements OpSuite {
         private final Tensor y;
         private final QuantizedWeight weight;
         private final List<W4A16.Prepared> copies = new ArrayList<>();
+        private final DeviceTensors device;
+        private final Tensor deviceX;
+        private final Tensor deviceY;
         private int next;
 
-        Case(W4A16 op, int m, int n, int k, int g, DType dtype, long seed) {
+        Case(W4A16 op, DeviceTensors device, int m, int n, int k, int g, DType dtype, long seed) {
             this.op = op;
+            this.device = device;
             this.m = m;
             this.n = n;
             this.k = k;
@@ -107,6 +112,8 @@ final class W4A16Suite implements OpSuite {
             this.weight = randomWeight(k, n, g, seed);
             this.x = TensorFill.gaussian(Tensor.allocate(dtype, m, k), seed + 3, 1.0);
             this.y = Tensor.allocate(dtype, m, n);
+            this.deviceX = device.mirror(x);
+            this.deviceY = device.mirror(y);
             long weightBytes = Math.max(1, (long) weightBytes(k, n, g));
             int count = (int) Math.min(MAX_COPIES, Math.max(1, (ROTATION_BYTES + weightBytes - 1) / weightBytes));
             for (int i = 0; i < count; i++) {
@@ -150,15 +157,22 @@ final class W4A16Suite implements OpSuite {
         }
 
         @Override
+        public Map<String, Object> torchCase() {
+            return Map.of("op", "w4a16", "dtype", dtype.toString(), "m", m, "n", n, "k", k, "group", g < 0 ? k : g);
+        }
+
+        @Override
         public void run() {
-            op.matmul(x, copies.get(next), null, y);
+            op.matmul(deviceX, copies.get(next), null, deviceY);
             next = (next + 1) % copies.size();
         }
 
         @Override
         public double check() {
             TensorFill.poison(y);
-            op.matmul(x, copies.get(0), null, y);
+            device.upload(y, deviceY);
+            op.matmul(deviceX, copies.get(0), null, deviceY);
+            device.download(deviceY, y);
             if (TensorFill.hasPoison(y)) {
                 return Double.NaN;
             }
@@ -177,6 +191,7 @@ final class W4A16Suite implements OpSuite {
         @Override
         public void close() {
             copies.forEach(W4A16.Prepared::close);
+            device.close();
             weight.close();
             x.close();
             y.close();

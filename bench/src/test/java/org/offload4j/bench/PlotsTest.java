@@ -3,6 +3,8 @@ package org.offload4j.bench;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
@@ -29,13 +31,26 @@ class PlotsTest {
         assertEquals(3, svg.split("<circle").length - 1, "one dot per result");
     }
 
+    private static boolean desktop() {
+        return ModuleLayer.boot().findModule("java.desktop").isPresent();
+    }
+
     @Test
     void pngIsAReadableImage(@TempDir Path dir) throws Exception {
+        assumeTrue(desktop(), "this runtime has no java.desktop (the offload bundle's)");
         Path f = dir.resolve("p.png");
         Plots.write(f, RESULTS);
         BufferedImage img = ImageIO.read(f.toFile());
         assertEquals(720, img.getWidth());
         assertEquals(600, img.getHeight());
+    }
+
+    @Test
+    void withoutJavaDesktopPngSaysWhyAndSvgStillWorks(@TempDir Path dir) throws Exception {
+        assumeFalse(desktop(), "runs on a runtime without java.desktop, such as the offload bundle's");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Plots.write(dir.resolve("p.png"), RESULTS));
+        assertTrue(e.getMessage().contains("java.desktop") && e.getMessage().contains(".svg"), e.getMessage());
+        svgHasOnePanelPerOpAndTheFloorLine(dir);
     }
 
     @Test
