@@ -201,12 +201,16 @@ echo "offload bundle: $out" >&2
 printf '  runtime %6d KiB\n  lib     %6d KiB (%d jars)\n  test    %6d KiB (%d modules)\n  total   %6d KiB (%d.%d MiB of at most 64 MiB)\n' \
   "$runtime_kib" "$(kib "$out/lib")" "$(ls "$out/lib" | wc -l)" "$(kib "$out/test")" "$(ls "$out"/test/*.classpath | wc -l)" \
   "$total_kib" $((total_kib / 1024)) $((total_kib % 1024 * 10 / 1024)) >&2
-[ "$total_kib" -le "$bundle_limit_kib" ] || fail "the bundle is $((total_kib / 1024)) MiB, over the 64 MiB one transfer carries"
-# The same folder packed (about half the size): for a transfer that also carries a working tree.
+# The same folder packed (about two thirds of the size): what travels when the folder itself is over
+# the 64 MiB one transfer carries, or when a working tree travels beside it.
 # On the GPU host: tar xzf offload-bundle.tgz && sh offload-bundle/run-gpu-suite.sh "$OUT"
 rm -f "$root/target/offload-bundle.tgz"
-if (cd "$root/target" && tar czf offload-bundle.tgz offload-bundle); then
-  printf '  packed  %6d KiB (target/offload-bundle.tgz)\n' "$(kib "$root/target/offload-bundle.tgz")" >&2
+(cd "$root/target" && tar czf offload-bundle.tgz offload-bundle) || fail "packing target/offload-bundle.tgz failed"
+packed_kib=$(kib "$root/target/offload-bundle.tgz")
+printf '  packed  %6d KiB (target/offload-bundle.tgz)\n' "$packed_kib" >&2
+[ "$packed_kib" -le "$bundle_limit_kib" ] || fail "even packed the bundle is $((packed_kib / 1024)) MiB, over the 64 MiB one transfer carries"
+if [ "$total_kib" -gt "$bundle_limit_kib" ]; then
+  echo "offload bundle: the folder is over 64 MiB; carry target/offload-bundle.tgz instead (it unpacks to the folder)" >&2
 fi
 sed -n 's/^fatbin: *//p' "$out/build-info.txt" | sed 's/^/  fatbin: /' >&2
 echo "On a GPU host: sh target/offload-bundle/run-gpu-suite.sh \"\$OUT\"   (or target/offload-bundle/bin/offload selftest)" >&2
