@@ -72,23 +72,22 @@ import org.offload4j.w4a16.W4A16Kernel;
  * the same row, and results below {@code max|x| · 2^−100} in magnitude, lose precision
  * (subnormal range); non-finite X gives non-finite Y.
  *
- * <h2>GEMM (m ≥ 4): dequantize a tile once, reuse it for every row</h2>
+ * <h2>GEMM (m ≥ 4): dequantize a tile once into L1, then BRGEMM</h2>
  * <pre>
  *  X rows (≤ 256 at a time) ──widen──▶ xf[rows][k] fp32                    (parallel over rows)
- *  task = (row block of ≤ 64 rows) × (column block of NB), spread over CpuThreads:
- *    for each k-slab of KB = 256 rows:
- *      DEQUANT  w[kk][j] = fma(float(q), s, −z·s)  ──▶ wt[KB][NB] fp32, 16 KiB, stays in L1
- *      MICRO    for 6 rows at a time: acc[6][2 vectors] += x[row][kk] · wt[kk]  (12 accumulators;
- *               a tail of 1–5 rows in at most two passes); acc round-trips through the fp32
- *               tile yt[rows][NB] between slabs
+ *  task = (row block of ≤ 64 rows) × (TILE_BLOCKS packed blocks = TILE_COLS columns), over CpuThreads:
+ *    for each k-slab of KB rows:
+ *      DEQUANT  w[kk][j] = fma(float(q), s, −z·s)  ──▶ wt[KB][TILE_COLS] fp32, 32 KiB (AVX-512:
+ *               128 × 64) or 16 KiB (AVX2: 256 × 16), stays in L1
+ *      BRGEMM   yt[rows][TILE_COLS] (+)= xf[rows][k-slab] · wt       ({@link Brgemm#fp32}: 6 × 4
+ *               register tiles with AVX-512, 6 × 2 with AVX2; 4-row tiles for m = 8 and tails)
  *    EMIT     y = round(yt + bias) ──▶ y rows
  * </pre>
  * Dequantization (and, convert, fma, store, shift per 8 weights) is paid once per row block and
  * shared by up to 64 rows; the micro-kernel does one FMA per weight and row with both operands
- * from L1. Six rows × two vectors is 12 accumulators + 2 weight vectors + the x broadcasts: the
- * most the 16 AVX2 registers hold, and C2 compiles it without a spill (checked in the
- * disassembly); it ran 5–8% faster than 4 rows, which load 6 operands per 8 FMAs instead of 8
- * per 12.
+ * from L1. With AVX-512 two packed blocks are dequantized side by side so that the register
+ * tile is 4 vectors wide (24 accumulators, 0.42 loads per FMA instead of 0.67 at 6 × 2); the
+ * blocking of the tiles themselves is {@link Brgemm}'s (see there why).
  *
  * <h2>Conversions</h2>
  * bf16 X is widened with integer shifts ({@code short → int, << 16}, a lane-wise op). fp16 X
@@ -113,8 +112,19 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     static final int L = FS.length();
     /** Columns per packed block: two vectors, the widest tile C2 compiles without spilling. */
     static final int NB = 2 * L;
-    /** Rows of the k-slab a GEMM task dequantizes at a time: KB × NB floats = 16 KiB with AVX2. */
-    static final int KB = 256;
+    /**
+     * Packed blocks a GEMM tile dequantizes side by side: as many as fill the widest {@link Brgemm}
+     * register tile (2 blocks = 4 vectors = 64 columns with AVX-512, 1 block = 2 vectors with AVX2).
+     */
+    static final int TILE_BLOCKS = Math.max(1, Brgemm.NR_MAX / 2);
+    /** Columns of one dequantized GEMM tile. */
+    static final int TILE_COLS = TILE_BLOCKS * NB;
+    /**
+     * Rows of the k-slab a GEMM task dequantizes at a time: KB × TILE_COLS floats = 32 KiB with
+     * AVX-512 (128 × 64) and 16 KiB with AVX2 (256 × 16), within L1.
+     */
+    static final int KB = 256 / TILE_BLOCKS;
+    private static final int[] ZERO_OFFSET = {0};
     /** Rows of X converted and processed together by the GEMM path (bounds the fp32 copy of X). */
     static final int ROW_CHUNK = 256;
     /**
@@ -410,65 +420,58 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             });
             int rowBlocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
             int rowsPerBlock = (rows + rowBlocks - 1) / rowBlocks;
-            long tasks = (long) rowBlocks * p.blocks;
-            long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB * Math.max(1, rowsPerBlock / 8)));
+            int tiles = (p.blocks + TILE_BLOCKS - 1) / TILE_BLOCKS;
+            long tasks = (long) rowBlocks * tiles;
+            long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * TILE_COLS * Math.max(1, rowsPerBlock / 8)));
             CpuThreads.forRange(tasks, grain, (from, to) -> {
                 TaskBuffers tb = taskBuffers.get();
-                float[] wt = tb.tile(KB * NB);
-                float[] yt = tb.rows(rowsPerBlock * NB);
+                float[] wt = tb.tile(KB * TILE_COLS);
+                float[] yt = tb.rows(rowsPerBlock * TILE_COLS);
                 for (long t = from; t < to; t++) {
-                    int rb = (int) (t / p.blocks);
-                    int b = (int) (t % p.blocks);
+                    int rb = (int) (t / tiles);
+                    int b0 = (int) (t % tiles) * TILE_BLOCKS;
+                    int nb = Math.min(TILE_BLOCKS, p.blocks - b0);
                     int i0 = rb * rowsPerBlock;
                     int nRows = Math.min(rowsPerBlock, rows - i0);
                     if (nRows <= 0) {
                         continue;
                     }
-                    gemmTile(data, p, b, xf, i0, nRows, wt, yt);
-                    int col = b * NB;
-                    int cols = Math.min(NB, p.n - col);
+                    gemmTile(data, p, b0, nb, xf, i0, nRows, wt, yt, tb.offsets);
+                    int col = b0 * NB;
+                    int cols = Math.min(nb * NB, p.n - col);
                     for (int i = 0; i < nRows; i++) {
-                        finish(yt, i * NB, cols, biasF, col);
-                        narrowRow(yt, i * NB, cols, ySeg, y.rowByteOffset(chunkStart + i0 + i) + 2L * col, yType);
+                        finish(yt, i * nb * NB, cols, biasF, col);
+                        narrowRow(yt, i * nb * NB, cols, ySeg, y.rowByteOffset(chunkStart + i0 + i) + 2L * col, yType);
                     }
                 }
             });
         }
     }
 
-    /** Rows {@code [i0, i0 + nRows)} of xf times column block {@code b}, into {@code yt[i][NB]} (fp32). */
-    private static void gemmTile(int[] d, Packed p, int b, float[] xf, int i0, int nRows, float[] wt, float[] yt) {
+    /**
+     * Rows {@code [i0, i0 + nRows)} of xf times column blocks {@code b0 .. b0+nb−1}, into
+     * {@code yt[i][nb·NB]} (fp32): per k-slab, DEQUANT the blocks side by side into {@code wt},
+     * then one {@link Brgemm#fp32} call reduces the slab into yt.
+     */
+    private static void gemmTile(int[] d, Packed p, int b0, int nb, float[] xf, int i0, int nRows, float[] wt, float[] yt,
+                                 int[] offsets) {
         int k = p.k;
+        int width = nb * NB;
         for (int k0 = 0; k0 < k; k0 += KB) {
             int kb = Math.min(KB, k - k0);
-            dequantize(d, p, b, k0, kb, wt);
-            boolean first = k0 == 0;
-            int i = 0;
-            for (; i + 6 <= nRows; i += 6) {
-                micro6(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
+            for (int j = 0; j < nb; j++) {
+                dequantize(d, p, b0 + j, k0, kb, wt, j * NB, width);
             }
-            // Tails in as few passes over the tile as possible: each pass reloads all of it.
-            int left = nRows - i;
-            if (left >= 4) {
-                micro4(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
-                i += 4;
-                left -= 4;
-            }
-            if (left == 3) {
-                micro3(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
-            } else if (left == 2) {
-                micro2(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
-            } else if (left == 1) {
-                micro1(wt, kb, xf, (i0 + i) * k + k0, yt, i * NB, first);
-            }
+            offsets[0] = i0 * k + k0; // A_0 = rows i0.. of X, columns k0..
+            Brgemm.fp32(nRows, width, kb, 1, xf, offsets, k, wt, ZERO_OFFSET, width, yt, 0, width, k0 > 0);
         }
     }
 
-    /** Rows {@code [k0, k0 + kb)} of block {@code b} as fp32 weights {@code wt[kk][NB]}. */
-    private static void dequantize(int[] d, Packed p, int b, int k0, int kb, float[] wt) {
+    /** Rows {@code [k0, k0 + kb)} of block {@code b} as fp32 weights {@code wt[kk][col .. col+NB)}, row stride {@code ld}. */
+    private static void dequantize(int[] d, Packed p, int b, int k0, int kb, float[] wt, int col, int ld) {
         IntVector nibble = IntVector.broadcast(IS, 0xF);
         int g = p.groupSize;
-        int o = 0;
+        int o = col;
         for (int kk = k0; kk < k0 + kb; kk += 8) {
             int gi = kk / g;
             int gp = b * p.blockInts + gi * p.groupInts;
@@ -479,182 +482,13 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             FloatVector z1 = IntVector.fromArray(IS, d, gp + NB + L).reinterpretAsFloats();
             IntVector w0 = IntVector.fromArray(IS, d, q);
             IntVector w1 = IntVector.fromArray(IS, d, q + L);
-            for (int i = 0; i < 8; i++, o += NB) {
+            for (int i = 0; i < 8; i++, o += ld) {
                 ((FloatVector) w0.and(nibble).convert(VectorOperators.I2F, 0)).fma(s0, z0).intoArray(wt, o);
                 ((FloatVector) w1.and(nibble).convert(VectorOperators.I2F, 0)).fma(s1, z1).intoArray(wt, o + L);
                 w0 = w0.lanewise(VectorOperators.LSHR, 4);
                 w1 = w1.lanewise(VectorOperators.LSHR, 4);
             }
         }
-    }
-
-    /** Six rows of X (starting at xf[xo], row stride k) times the tile, accumulated into yt. */
-    private static void micro6(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
-        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
-        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
-        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
-        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
-        FloatVector a20 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB);
-        FloatVector a21 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
-        FloatVector a30 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 3 * NB);
-        FloatVector a31 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 3 * NB + L);
-        FloatVector a40 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 4 * NB);
-        FloatVector a41 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 4 * NB + L);
-        FloatVector a50 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 5 * NB);
-        FloatVector a51 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 5 * NB + L);
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
-            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
-            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
-            a00 = w0.fma(x0, a00);
-            a01 = w1.fma(x0, a01);
-            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
-            a10 = w0.fma(x1, a10);
-            a11 = w1.fma(x1, a11);
-            FloatVector x2 = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
-            a20 = w0.fma(x2, a20);
-            a21 = w1.fma(x2, a21);
-            FloatVector x3 = FloatVector.broadcast(FS, xf[xo + 3 * k + kk]);
-            a30 = w0.fma(x3, a30);
-            a31 = w1.fma(x3, a31);
-            FloatVector x4 = FloatVector.broadcast(FS, xf[xo + 4 * k + kk]);
-            a40 = w0.fma(x4, a40);
-            a41 = w1.fma(x4, a41);
-            FloatVector x5 = FloatVector.broadcast(FS, xf[xo + 5 * k + kk]);
-            a50 = w0.fma(x5, a50);
-            a51 = w1.fma(x5, a51);
-        }
-        a00.intoArray(yt, yo + 0 * NB);
-        a01.intoArray(yt, yo + 0 * NB + L);
-        a10.intoArray(yt, yo + 1 * NB);
-        a11.intoArray(yt, yo + 1 * NB + L);
-        a20.intoArray(yt, yo + 2 * NB);
-        a21.intoArray(yt, yo + 2 * NB + L);
-        a30.intoArray(yt, yo + 3 * NB);
-        a31.intoArray(yt, yo + 3 * NB + L);
-        a40.intoArray(yt, yo + 4 * NB);
-        a41.intoArray(yt, yo + 4 * NB + L);
-        a50.intoArray(yt, yo + 5 * NB);
-        a51.intoArray(yt, yo + 5 * NB + L);
-    }
-
-    /** Four rows of X (starting at xf[xo], row stride k) times the tile, accumulated into yt. */
-    private static void micro4(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
-        FloatVector a00;
-        FloatVector a01;
-        FloatVector a10;
-        FloatVector a11;
-        FloatVector a20;
-        FloatVector a21;
-        FloatVector a30;
-        FloatVector a31;
-        if (first) {
-            a00 = FloatVector.zero(FS);
-            a01 = a00;
-            a10 = a00;
-            a11 = a00;
-            a20 = a00;
-            a21 = a00;
-            a30 = a00;
-            a31 = a00;
-        } else {
-            a00 = FloatVector.fromArray(FS, yt, yo);
-            a01 = FloatVector.fromArray(FS, yt, yo + L);
-            a10 = FloatVector.fromArray(FS, yt, yo + NB);
-            a11 = FloatVector.fromArray(FS, yt, yo + NB + L);
-            a20 = FloatVector.fromArray(FS, yt, yo + 2 * NB);
-            a21 = FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
-            a30 = FloatVector.fromArray(FS, yt, yo + 3 * NB);
-            a31 = FloatVector.fromArray(FS, yt, yo + 3 * NB + L);
-        }
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
-            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
-            FloatVector xv = FloatVector.broadcast(FS, xf[xo + kk]);
-            a00 = w0.fma(xv, a00);
-            a01 = w1.fma(xv, a01);
-            xv = FloatVector.broadcast(FS, xf[xo + k + kk]);
-            a10 = w0.fma(xv, a10);
-            a11 = w1.fma(xv, a11);
-            xv = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
-            a20 = w0.fma(xv, a20);
-            a21 = w1.fma(xv, a21);
-            xv = FloatVector.broadcast(FS, xf[xo + 3 * k + kk]);
-            a30 = w0.fma(xv, a30);
-            a31 = w1.fma(xv, a31);
-        }
-        a00.intoArray(yt, yo);
-        a01.intoArray(yt, yo + L);
-        a10.intoArray(yt, yo + NB);
-        a11.intoArray(yt, yo + NB + L);
-        a20.intoArray(yt, yo + 2 * NB);
-        a21.intoArray(yt, yo + 2 * NB + L);
-        a30.intoArray(yt, yo + 3 * NB);
-        a31.intoArray(yt, yo + 3 * NB + L);
-    }
-
-    /** Three rows: a row tail of {@link #micro6}. */
-    private static void micro3(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
-        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
-        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
-        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
-        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
-        FloatVector a20 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB);
-        FloatVector a21 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
-            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
-            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
-            a00 = w0.fma(x0, a00);
-            a01 = w1.fma(x0, a01);
-            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
-            a10 = w0.fma(x1, a10);
-            a11 = w1.fma(x1, a11);
-            FloatVector x2 = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
-            a20 = w0.fma(x2, a20);
-            a21 = w1.fma(x2, a21);
-        }
-        a00.intoArray(yt, yo + 0 * NB);
-        a01.intoArray(yt, yo + 0 * NB + L);
-        a10.intoArray(yt, yo + 1 * NB);
-        a11.intoArray(yt, yo + 1 * NB + L);
-        a20.intoArray(yt, yo + 2 * NB);
-        a21.intoArray(yt, yo + 2 * NB + L);
-    }
-
-    /** Two rows: a row tail of {@link #micro6}. */
-    private static void micro2(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
-        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
-        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
-        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
-        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
-            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
-            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
-            a00 = w0.fma(x0, a00);
-            a01 = w1.fma(x0, a01);
-            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
-            a10 = w0.fma(x1, a10);
-            a11 = w1.fma(x1, a11);
-        }
-        a00.intoArray(yt, yo + 0 * NB);
-        a01.intoArray(yt, yo + 0 * NB + L);
-        a10.intoArray(yt, yo + 1 * NB);
-        a11.intoArray(yt, yo + 1 * NB + L);
-    }
-
-    /** One row of X times the tile, accumulated into yt: the last row tail. */
-    private static void micro1(float[] wt, int kb, float[] xf, int xo, float[] yt, int yo, boolean first) {
-        FloatVector a0 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo);
-        FloatVector a1 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + L);
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector xv = FloatVector.broadcast(FS, xf[xo + kk]);
-            a0 = FloatVector.fromArray(FS, wt, o).fma(xv, a0);
-            a1 = FloatVector.fromArray(FS, wt, o + L).fma(xv, a1);
-        }
-        a0.intoArray(yt, yo);
-        a1.intoArray(yt, yo + L);
     }
 
     /** {@code yt[yo + c] += bias[col + c]} for the block's real columns. */
@@ -795,6 +629,8 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         private float[] row = new float[0];
         private float[] tile = new float[0];
         private float[] rows = new float[0];
+        /** The A offset of a {@link Brgemm} call (batch of one). */
+        final int[] offsets = new int[1];
 
         float[] row(int size) {
             if (row.length < size) {
