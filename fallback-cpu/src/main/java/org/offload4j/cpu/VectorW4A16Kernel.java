@@ -128,11 +128,12 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     /** Rows of X converted and processed together by the GEMM path (bounds the fp32 copy of X). */
     static final int ROW_CHUNK = 256;
     /**
-     * Up to this many rows of X run as separate GEMVs: below 4 rows the GEMM's dequantization is
-     * not repaid (measured, 4096², one thread: m = 2 took 2.7 ms as GEMM, 1.5 ms as two GEMVs;
-     * m = 4 was even).
+     * Up to this many rows of X run as one multi-row GEMV ({@link #gemvRows}: the weight is read
+     * and unpacked once, each nibble feeds every row). Before it, m = 2 and 3 ran as separate
+     * one-row GEMVs (measured on Zen 3, 4096², one thread: m = 2 took 2.7 ms as GEMM, 1.5 ms as
+     * two GEMVs; m = 4 was even between the two).
      */
-    static final int GEMV_MAX_ROWS = 3;
+    static final int GEMV_MAX_ROWS = 4;
     /** Rows per GEMM task at most. */
     static final int ROW_BLOCK = 64;
     /** Weights per parallel chunk at least; below it the cost of sharing a loop dominates. */
@@ -264,10 +265,10 @@ final class VectorW4A16Kernel implements W4A16Kernel {
                 biasF = cb.bias(p.n);
                 widenRow(bias.segment(), 0, bias.dtype(), p.n, biasF, 0);
             }
-            if (m <= GEMV_MAX_ROWS) {
-                for (int row = 0; row < m; row++) {
-                    gemv(x, row, p, biasF, y, cb);
-                }
+            if (m == 1) {
+                gemv(x, 0, p, biasF, y, cb);
+            } else if (m <= GEMV_MAX_ROWS) {
+                gemvRows(x, m, p, biasF, y, cb);
             } else {
                 gemm(x, p, biasF, y, cb);
             }
@@ -281,23 +282,9 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     private void gemv(Tensor x, int row, Packed p, float[] biasF, Tensor y, CallBuffers cb) {
         int k = p.k;
         float[] xq = cb.x(k);
-        widenRow(x.segment(), x.rowByteOffset(row), x.dtype(), k, xq, 0);
-        float maxAbs = maxAbs(xq, k);
-        int e = maxAbs == 0 ? 0 : Math.getExponent(maxAbs);
-        int scaleExp = 126 - e;
-        // Group sums before scaling: a sum of values near 2^126 would overflow fp32.
         float[] xsum = cb.groupSums(p.groups);
-        for (int gi = 0; gi < p.groups; gi++) {
-            xsum[gi] = (float) Math.scalb((double) sum(xq, gi * p.groupSize, p.groupSize), scaleExp + SUBNORMAL_EXPONENT);
-        }
-        int firstStep = Math.max(-126, Math.min(127, scaleExp));
-        scaleInPlace(xq, k, Math.scalb(1f, firstStep));
-        if (scaleExp != firstStep) {
-            // max|x| is subnormal or non-finite: 2^E is not a float; the second factor finishes it exactly.
-            scaleInPlace(xq, k, Math.scalb(1f, scaleExp - firstStep));
-        }
+        int back = prepareRow(x, row, p, xq, 0, xsum, 0);
         // y = y' · 2^(149 − E), split in two factors that are each a normal float.
-        int back = -SUBNORMAL_EXPONENT - scaleExp;
         float unscale1 = Math.scalb(1f, back >> 1);
         float unscale2 = Math.scalb(1f, back - (back >> 1));
         MemorySegment ySeg = y.segment();
@@ -315,6 +302,31 @@ final class VectorW4A16Kernel implements W4A16Kernel {
                 narrowRow(yb, 0, cols, ySeg, yOff + 2L * col, yType);
             }
         });
+    }
+
+    /**
+     * Row {@code row} of X widened into {@code xq[at ..]} and scaled by 2^E (E = 126 − exponent of
+     * max|x|), its group sums Σx·2^(E−149) into {@code xsum[sat ..]}; returns 149 − E, the
+     * exponent that scales the block results back.
+     */
+    private static int prepareRow(Tensor x, int row, Packed p, float[] xq, int at, float[] xsum, int sat) {
+        int k = p.k;
+        widenRow(x.segment(), x.rowByteOffset(row), x.dtype(), k, xq, at);
+        float maxAbs = maxAbs(xq, at, k);
+        int e = maxAbs == 0 ? 0 : Math.getExponent(maxAbs);
+        int scaleExp = 126 - e;
+        // Group sums before scaling: a sum of values near 2^126 would overflow fp32.
+        for (int gi = 0; gi < p.groups; gi++) {
+            xsum[sat + gi] = (float) Math.scalb((double) sum(xq, at + gi * p.groupSize, p.groupSize),
+                    scaleExp + SUBNORMAL_EXPONENT);
+        }
+        int firstStep = Math.max(-126, Math.min(127, scaleExp));
+        scaleInPlace(xq, at, k, Math.scalb(1f, firstStep));
+        if (scaleExp != firstStep) {
+            // max|x| is subnormal or non-finite: 2^E is not a float; the second factor finishes it exactly.
+            scaleInPlace(xq, at, k, Math.scalb(1f, scaleExp - firstStep));
+        }
+        return -SUBNORMAL_EXPONENT - scaleExp;
     }
 
     /**
@@ -386,6 +398,358 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         }
         y0.intoArray(yb, 0);
         y1.intoArray(yb, L);
+    }
+
+    // ------------------------------------------------------------------ GEMV, 2 to 4 rows
+
+    /**
+     * Rows 0..m−1 of X (2 ≤ m ≤ 4) in one pass over the weight: each row is prepared as in
+     * {@link #gemv} (widened, scaled by its own 2^E, its own group sums), then every column block
+     * runs {@link #gemvBlock2} or {@link #gemvBlock4} (m = 3 aliases its fourth row to the
+     * third). <b>Instruction choice:</b> per 8 weights × L columns the weight costs one
+     * {@code IntVector} load, and per nibble one {@code and} (vpandd) and one {@code lanewise(LSHR)}
+     * (vpsrld) per vector; the reinterpret to float is free (same register, no instruction).
+     * Each unpacked vector then feeds m {@code fma}s (vfmadd231ps) with m broadcasts of x
+     * (vbroadcastss from memory). At m = 4 that is 8 FMAs per 4 integer ops instead of 2 per 4:
+     * the unpacking, which bounds the one-row GEMV on a core that can stream the weight faster
+     * than it unpacks it, is paid once for all rows, and the weight is read once instead of m
+     * times. (No disassembler, hsdis, is installed on the development machine: the mapping above
+     * is the one of the Vector API intrinsics on x86, not checked instruction by instruction.)
+     */
+    private void gemvRows(Tensor x, int m, Packed p, float[] biasF, Tensor y, CallBuffers cb) {
+        int k = p.k;
+        float[] xq = cb.x((long) m * k);
+        float[] xsum = cb.groupSums(m * p.groups);
+        int[] xo = cb.rowOffsets;
+        int[] so = cb.sumOffsets;
+        float[] u1 = cb.unscale1;
+        float[] u2 = cb.unscale2;
+        for (int r = 0; r < 4; r++) {
+            int src = Math.min(r, m - 1);
+            xo[r] = src * k;
+            so[r] = src * p.groups;
+        }
+        for (int r = 0; r < m; r++) {
+            int back = prepareRow(x, r, p, xq, r * k, xsum, r * p.groups);
+            u1[r] = Math.scalb(1f, back >> 1);
+            u2[r] = Math.scalb(1f, back - (back >> 1));
+        }
+        MemorySegment ySeg = y.segment();
+        DType yType = y.dtype();
+        int[] data = p.data();
+        long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB));
+        CpuThreads.forRange(p.blocks, grain, (from, to) -> {
+            float[] yb = taskBuffers.get().row(4 * NB);
+            for (int b = (int) from; b < to; b++) {
+                if (m == 2) {
+                    gemvBlock2(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo, xsum, so, yb);
+                } else {
+                    gemvBlock4(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo, xsum, so, yb);
+                }
+                int col = b * NB;
+                int cols = Math.min(NB, p.n - col);
+                for (int r = 0; r < m; r++) {
+                    finishAt(yb, r * NB, cols, u1[r], u2[r], biasF, col);
+                    narrowRow(yb, r * NB, cols, ySeg, y.rowByteOffset(r) + 2L * col, yType);
+                }
+            }
+        });
+    }
+
+    /** {@code yb[off + j] += (s0|s1)[j] · (a0|a1)[j] + (z0|z1)[j] · xs} over the block's two vectors. */
+    private static void fold(float[] yb, int off, FloatVector s0, FloatVector s1, FloatVector z0, FloatVector z1,
+                             FloatVector a0, FloatVector a1, float xs) {
+        FloatVector xv = FloatVector.broadcast(FS, xs);
+        s0.fma(a0, z0.fma(xv, FloatVector.fromArray(FS, yb, off))).intoArray(yb, off);
+        s1.fma(a1, z1.fma(xv, FloatVector.fromArray(FS, yb, off + L))).intoArray(yb, off + L);
+    }
+
+    /** {@code yb[off + c] = yb[off + c] · u1 · u2 + bias[col + c]} for the block's columns. */
+    private static void finishAt(float[] yb, int off, int cols, float u1, float u2, float[] biasF, int col) {
+        for (int c = 0; c < cols; c += L) {
+            FloatVector v = FloatVector.fromArray(FS, yb, off + c).mul(u1).mul(u2);
+            if (biasF != null) {
+                v = v.add(FloatVector.fromArray(FS, biasF, col + c));
+            }
+            v.intoArray(yb, off + c);
+        }
+    }
+
+    /**
+     * One column block for four rows of X at once ({@code xo[r]}: row r's offset in {@code xq},
+     * rows past the real ones alias the last; {@code so[r]}: its group sums in {@code xsum}): the nibbles are unpacked once (AND, shift) and
+     * each feeds 4 rows × 2 vectors = 8 FMAs into 8 accumulators; {@code yb[r·NB ..]} gets row
+     * r's scaled result y'. Per group the accumulators are folded into yb through memory (16
+     * loads and stores per 1024 FMAs), which keeps the loop at 8 accumulators + 6 temporaries:
+     * within AVX2's 16 registers as well as AVX-512's 32.
+     */
+    private static void gemvBlock4(int[] d, int base, int groups, int groupInts, int groupSize, float[] xq, int[] xo,
+                                   float[] xsum, int[] so, float[] yb) {
+        IntVector nibble = IntVector.broadcast(IS, 0xF);
+        for (int r = 0; r < 4; r++) {
+            java.util.Arrays.fill(yb, r * NB, (r + 1) * NB, 0f);
+        }
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3];
+        int wordRows = groupSize >>> 3;
+        for (int gi = 0, p = base; gi < groups; gi++, p += groupInts) {
+            FloatVector a00 = FloatVector.zero(FS);
+            FloatVector a01 = FloatVector.zero(FS);
+            FloatVector a10 = FloatVector.zero(FS);
+            FloatVector a11 = FloatVector.zero(FS);
+            FloatVector a20 = FloatVector.zero(FS);
+            FloatVector a21 = FloatVector.zero(FS);
+            FloatVector a30 = FloatVector.zero(FS);
+            FloatVector a31 = FloatVector.zero(FS);
+            int q = p + 2 * NB;
+            int kx = gi * groupSize;
+            for (int r = 0; r < wordRows; r++, q += NB, kx += 8) {
+                IntVector w0 = IntVector.fromArray(IS, d, q);
+                IntVector w1 = IntVector.fromArray(IS, d, q + L);
+                FloatVector n0 = w0.and(nibble).reinterpretAsFloats();
+                FloatVector n1 = w1.and(nibble).reinterpretAsFloats();
+                FloatVector xv = FloatVector.broadcast(FS, xq[x0 + kx + 0]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 0]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 0]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 0]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 1]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 1]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 1]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 1]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 2]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 2]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 2]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 2]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 3]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 3]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 3]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 3]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 4]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 4]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 4]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 4]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 5]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 5]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 5]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 5]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 6]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 6]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 6]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 6]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                // The top nibble needs no mask after the shift.
+                n0 = w0.reinterpretAsFloats();
+                n1 = w1.reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 7]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 7]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 7]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 7]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+            }
+            FloatVector s0 = IntVector.fromArray(IS, d, p).reinterpretAsFloats();
+            FloatVector s1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats();
+            FloatVector z0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats();
+            FloatVector z1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats();
+            fold(yb, 0 * NB, s0, s1, z0, z1, a00, a01, xsum[so[0] + gi]);
+            fold(yb, 1 * NB, s0, s1, z0, z1, a10, a11, xsum[so[1] + gi]);
+            fold(yb, 2 * NB, s0, s1, z0, z1, a20, a21, xsum[so[2] + gi]);
+            fold(yb, 3 * NB, s0, s1, z0, z1, a30, a31, xsum[so[3] + gi]);
+        }
+    }
+
+    /** {@link #gemvBlock4} for two rows: 2 × 2 vectors = 4 FMAs per unpacked nibble pair. */
+    private static void gemvBlock2(int[] d, int base, int groups, int groupInts, int groupSize, float[] xq, int[] xo,
+                                   float[] xsum, int[] so, float[] yb) {
+        IntVector nibble = IntVector.broadcast(IS, 0xF);
+        for (int r = 0; r < 2; r++) {
+            java.util.Arrays.fill(yb, r * NB, (r + 1) * NB, 0f);
+        }
+        int x0 = xo[0], x1 = xo[1];
+        int wordRows = groupSize >>> 3;
+        for (int gi = 0, p = base; gi < groups; gi++, p += groupInts) {
+            FloatVector a00 = FloatVector.zero(FS);
+            FloatVector a01 = FloatVector.zero(FS);
+            FloatVector a10 = FloatVector.zero(FS);
+            FloatVector a11 = FloatVector.zero(FS);
+            int q = p + 2 * NB;
+            int kx = gi * groupSize;
+            for (int r = 0; r < wordRows; r++, q += NB, kx += 8) {
+                IntVector w0 = IntVector.fromArray(IS, d, q);
+                IntVector w1 = IntVector.fromArray(IS, d, q + L);
+                FloatVector n0 = w0.and(nibble).reinterpretAsFloats();
+                FloatVector n1 = w1.and(nibble).reinterpretAsFloats();
+                FloatVector xv = FloatVector.broadcast(FS, xq[x0 + kx + 0]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 0]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 1]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 1]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 2]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 2]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 3]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 3]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 4]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 4]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 5]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 5]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 6]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 6]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                // The top nibble needs no mask after the shift.
+                n0 = w0.reinterpretAsFloats();
+                n1 = w1.reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 7]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 7]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+            }
+            FloatVector s0 = IntVector.fromArray(IS, d, p).reinterpretAsFloats();
+            FloatVector s1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats();
+            FloatVector z0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats();
+            FloatVector z1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats();
+            fold(yb, 0 * NB, s0, s1, z0, z1, a00, a01, xsum[so[0] + gi]);
+            fold(yb, 1 * NB, s0, s1, z0, z1, a10, a11, xsum[so[1] + gi]);
+        }
     }
 
     /** {@code yb[c] = yb[c] · u1 · u2 + bias[col + c]} for the block's real columns. */
@@ -551,30 +915,30 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         }
     }
 
-    private static float maxAbs(float[] v, int count) {
+    private static float maxAbs(float[] v, int at, int count) {
         FloatVector m = FloatVector.zero(FS);
         int i = 0;
         for (; i + L <= count; i += L) {
-            m = m.max(FloatVector.fromArray(FS, v, i).abs());
+            m = m.max(FloatVector.fromArray(FS, v, at + i).abs());
         }
         float r = m.reduceLanes(VectorOperators.MAX);
         for (; i < count; i++) {
-            r = Math.max(r, Math.abs(v[i]));
+            r = Math.max(r, Math.abs(v[at + i]));
         }
         // A NaN anywhere must not be lost by max(); it makes the whole row non-finite anyway.
         return Float.isNaN(r) ? Float.POSITIVE_INFINITY : r;
     }
 
-    private static void scaleInPlace(float[] v, int count, float factor) {
+    private static void scaleInPlace(float[] v, int at, int count, float factor) {
         if (factor == 1f) {
             return;
         }
         int i = 0;
         for (; i + L <= count; i += L) {
-            FloatVector.fromArray(FS, v, i).mul(factor).intoArray(v, i);
+            FloatVector.fromArray(FS, v, at + i).mul(factor).intoArray(v, at + i);
         }
         for (; i < count; i++) {
-            v[i] *= factor;
+            v[at + i] *= factor;
         }
     }
 
@@ -600,6 +964,11 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         private float[] x = new float[0];
         private float[] bias = new float[0];
         private float[] groupSums = new float[0];
+        /** Per-row offsets and unscale factors of {@link #gemvRows}. */
+        final int[] rowOffsets = new int[4];
+        final int[] sumOffsets = new int[4];
+        final float[] unscale1 = new float[4];
+        final float[] unscale2 = new float[4];
 
         float[] x(long size) {
             if (x.length < size) {
