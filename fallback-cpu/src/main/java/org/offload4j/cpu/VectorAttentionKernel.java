@@ -431,11 +431,24 @@ final class VectorAttentionKernel implements AttentionKernel {
     // ---------------------------------------------------------------- QKᵀ
 
     /**
-     * st[j][i] = Σ_c kt[j][c] · qt[c][i] for j &lt; n and the first qvecs vectors of i. Keys are
-     * taken in blocks of 4 (8 for a lone query vector), so up to 7 rows past n are computed from
-     * stale kt rows; they are never read.
+     * st[j][i] = Σ_c kt[j][c] · qt[c][i] for j &lt; n and the first qvecs vectors of i: one
+     * {@link Brgemm#fp32} call, {@code C[n × qvecs·L] = kt[n × d] · qt[d × qvecs·L]} (keys are the
+     * rows, query rows the columns). With AVX-512 a 64-row query tile is 4 vectors wide, so the
+     * register tile is 6 keys × 4 query vectors (24 accumulators) instead of the 4 × 2 below,
+     * which was sized for AVX2's 16 registers and is kept for the comparison in
+     * {@link #scoresAvx2Blocks}.
      */
     static void scores(Scratch s, int n, int qvecs, int d) {
+        Brgemm.fp32(n, qvecs * L, d, 1, s.kt, ZERO_OFFSET, d, s.qt, ZERO_OFFSET, BQ, s.st, 0, BQ, false);
+    }
+
+    private static final int[] ZERO_OFFSET = {0};
+
+    /**
+     * The previous QKᵀ blocking (4 keys × 2 query vectors, and 8 keys × 1 for an odd vector); up
+     * to 7 rows past n are computed from stale kt rows and never read. Kept for A/B measurements.
+     */
+    static void scoresAvx2Blocks(Scratch s, int n, int qvecs, int d) {
         int pairs = qvecs / QK_QVECS * QK_QVECS;
         if (pairs > 0) {
             int keys = (n + QK_KEYS - 1) / QK_KEYS * QK_KEYS;
