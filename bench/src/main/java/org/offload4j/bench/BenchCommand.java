@@ -70,7 +70,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     static final class OpNames extends ArrayList<String> {
         OpNames() {
-            super(Suites.all().stream().map(OpSuite::name).toList());
+            super(java.util.stream.Stream.concat(Suites.all().stream(), Suites.extra().stream()).map(OpSuite::name).toList());
         }
     }
 

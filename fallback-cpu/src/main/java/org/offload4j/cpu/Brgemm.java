@@ -286,7 +286,11 @@ public final class Brgemm {
         int np = panelWidth();
         int panels = (n + np - 1) / np;
         float[] packed = packScratch((long) panels * k * np);
-        float[] af = new float[m * k];
+        Scratch s = SCRATCH.get();
+        if (s.widenedA.length < m * k) {
+            s.widenedA = new float[m * k];
+        }
+        float[] af = s.widenedA;
         CpuThreads.forRange(m, Math.max(1, (1 << 15) / k), (from, to) -> {
             for (int r = (int) from; r < to; r++) {
                 widen(a, r * k, af, r * k, k);
@@ -355,6 +359,7 @@ public final class Brgemm {
         private int[] aOff = new int[0];
         private int[] bOff = new int[0];
         private float[] packed = new float[0];
+        private float[] widenedA = new float[0];
 
         float[] a(int n) {
             return a.length >= n ? a : (a = new float[n]);
