@@ -431,24 +431,18 @@ final class VectorAttentionKernel implements AttentionKernel {
     // ---------------------------------------------------------------- QKᵀ
 
     /**
-     * st[j][i] = Σ_c kt[j][c] · qt[c][i] for j &lt; n and the first qvecs vectors of i: one
-     * {@link Brgemm#fp32} call, {@code C[n × qvecs·L] = kt[n × d] · qt[d × qvecs·L]} (keys are the
-     * rows, query rows the columns). With AVX-512 a 64-row query tile is 4 vectors wide, so the
-     * register tile is 6 keys × 4 query vectors (24 accumulators) instead of the 4 × 2 below,
-     * which was sized for AVX2's 16 registers and is kept for the comparison in
-     * {@link #scoresAvx2Blocks}.
+     * st[j][i] = Σ_c kt[j][c] · qt[c][i] for j &lt; n and the first qvecs vectors of i. Keys are
+     * taken in blocks of 4 (8 for a lone query vector), so up to 7 rows past n are computed from
+     * stale kt rows; they are never read.
+     *
+     * <p>Not on {@link Brgemm}: one {@code Brgemm.fp32(n, qvecs·L, d, …)} call (6 keys × 4 query
+     * vectors with AVX-512) ran this tile (32 keys × 64 rows × D = 128) 1.8× slower than the
+     * blocks below, in an interleaved A/B in one JVM on the shared AVX-512 EPYC (median 17.6
+     * against 9.7 µs; three rounds, all the same way). Each 6-key tile streams all of qt
+     * (D × 64 floats = 32 KiB, the whole L1) while these 2-vector blocks touch half of it; not
+     * investigated further. {@link #scoresBrgemm} keeps that variant for the comparison.
      */
     static void scores(Scratch s, int n, int qvecs, int d) {
-        Brgemm.fp32(n, qvecs * L, d, 1, s.kt, ZERO_OFFSET, d, s.qt, ZERO_OFFSET, BQ, s.st, 0, BQ, false);
-    }
-
-    private static final int[] ZERO_OFFSET = {0};
-
-    /**
-     * The previous QKᵀ blocking (4 keys × 2 query vectors, and 8 keys × 1 for an odd vector); up
-     * to 7 rows past n are computed from stale kt rows and never read. Kept for A/B measurements.
-     */
-    static void scoresAvx2Blocks(Scratch s, int n, int qvecs, int d) {
         int pairs = qvecs / QK_QVECS * QK_QVECS;
         if (pairs > 0) {
             int keys = (n + QK_KEYS - 1) / QK_KEYS * QK_KEYS;
@@ -465,6 +459,13 @@ final class VectorAttentionKernel implements AttentionKernel {
             }
         }
     }
+
+    /** QKᵀ as one {@link Brgemm#fp32} call: the slower variant measured in {@link #scores}. */
+    static void scoresBrgemm(Scratch s, int n, int qvecs, int d) {
+        Brgemm.fp32(n, qvecs * L, d, 1, s.kt, ZERO_OFFSET, d, s.qt, ZERO_OFFSET, BQ, s.st, 0, BQ, false);
+    }
+
+    private static final int[] ZERO_OFFSET = {0};
 
     /**
      * Two query vectors (from lane {@code i}) × four keys (from {@code j}): 8 accumulators.
