@@ -26,9 +26,12 @@ import picocli.CommandLine.Parameters;
  * float64 reference (outputs poisoned first), the median time after warm-up, the achieved GB/s
  * and TFLOP/s, and the percentage of the floor: the larger of bytes / copy bandwidth and
  * FLOPs / fp32 GEMM rate, both measured by the backend ({@link Floors}) at the start of the
- * same run. Exits 1 if any case is incorrect. With {@code --compare torch}, PyTorch's nearest
- * equivalent of each case is timed afterwards by {@code torch_compare.py} on the same kind of
- * device ({@link TorchComparator}), and the report gains the columns torch and ours/torch.
+ * same run. Where the backend measures them, also the percentage of the copy bandwidth, of the
+ * in-place read-modify-write bandwidth and (for ops made of products) of the FMA peak, each
+ * ratio against a ceiling of the same run. Exits 1 if any case is incorrect. With
+ * {@code --compare torch}, PyTorch's nearest equivalent of each case is timed afterwards by
+ * {@code torch_compare.py} on the same kind of device ({@link TorchComparator}), and the report
+ * gains the columns torch and ours/torch.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, subcommands = LaunchCommand.class,
         description = "Benchmark the ops: correctness vs float64, median time, GB/s, %% of the measured floor.")
@@ -90,7 +93,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     static final class OpNames extends ArrayList<String> {
         OpNames() {
-            super(Suites.all().stream().map(OpSuite::name).toList());
+            super(java.util.stream.Stream.concat(Suites.all().stream(), Suites.extra().stream()).map(OpSuite::name).toList());
         }
     }
 
@@ -124,16 +127,21 @@ public final class BenchCommand implements Callable<Integer> {
         Floors floors = b.kernels(Floors.class).orElse(null);
         double copy = Double.NaN;
         double matmul = 0;
+        double inPlace = Double.NaN;
+        double fmaPeak = 0;
         if (floors == null) {
             err.println("Backend " + b.name() + " cannot measure its ceilings: % of floor stays empty.");
         } else {
-            err.println("Measuring the ceilings of " + b.name() + " (copy bandwidth, fp32 GEMM rate) ...");
+            err.println("Measuring the ceilings of " + b.name() + " (copy and in-place bandwidth, FMA peak, fp32 GEMM rate) ...");
             copy = floors.copyBytesPerSecond();
+            inPlace = floors.inPlaceBytesPerSecond();
+            double peak = floors.fmaPeakFlopsPerSecond();
+            fmaPeak = Double.isFinite(peak) ? peak : 0;
             matmul = floors.matmulFlopsPerSecond();
         }
         Reports.RunInfo info = new Reports.RunInfo(b.name(), b.description(), copy, matmul,
                 "Java " + Runtime.version() + " " + System.getProperty("java.vm.name"),
-                ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
+                ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME), inPlace, fmaPeak);
 
         List<BenchResult> results = new ArrayList<>();
         List<Map<String, Object>> torchCases = new ArrayList<>();
@@ -141,7 +149,7 @@ public final class BenchCommand implements Callable<Integer> {
             int done = 0;
             for (Plan p : plan) {
                 bar.update(done, p.suite().name() + " " + p.size() + " " + p.dtype());
-                results.add(runCase(b, p, budget, copy, matmul, torchCases));
+                results.add(runCase(b, p, budget, copy, matmul, inPlace, fmaPeak, torchCases));
                 bar.update(++done, p.suite().name() + " " + p.size() + " " + p.dtype());
             }
         }
@@ -177,14 +185,15 @@ public final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy, double matmul,
-                                List<Map<String, Object>> torchCases) {
+    private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy, double matmul, double inPlace,
+                                double fmaPeak, List<Map<String, Object>> torchCases) {
         try (BenchCase c = p.suite().create(b, p.size(), p.dtype(), seed, full)) {
             torchCases.add(c.torchCase());
             double error = c.check();
             Timing.Measured m = Timing.measure(c::run, budget);
             return new BenchResult(c.op(), c.label(), c.sizeMetric(), c.dtype(), b.name(), error, c.tolerance(),
-                    m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, c.matmulBound() ? matmul : 0);
+                    m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, c.matmulBound() ? matmul : 0, inPlace,
+                    c.matmulBound() ? fmaPeak : 0);
         }
     }
 

@@ -16,24 +16,36 @@ package org.offload4j.bench;
  * @param flops       floating-point operations
  * @param copyBytesPerSecond the measured copy bandwidth (read + written bytes per second)
  * @param flopsPerSecond the measured matrix rate (0 if not measured)
+ * @param inPlaceBytesPerSecond the measured in-place read-modify-write bandwidth (NaN if not measured)
+ * @param fmaPeakFlopsPerSecond the measured FMA peak (0 if not measured or the op is not made of products)
  * @param torch       PyTorch's times for the same case ({@code --compare torch}), or null when not compared
  */
 public record BenchResult(String op, String label, double sizeMetric, String dtype, String backend,
                           double error, double tolerance, double medianNanos, int runs, double bytes, double flops,
-                          double copyBytesPerSecond, double flopsPerSecond, TorchComparator.Timing torch) {
+                          double copyBytesPerSecond, double flopsPerSecond, double inPlaceBytesPerSecond,
+                          double fmaPeakFlopsPerSecond, TorchComparator.Timing torch) {
 
-    /** A result without a torch comparison. */
+    /** With the in-place bandwidth and the FMA peak, without a torch comparison. */
+    public BenchResult(String op, String label, double sizeMetric, String dtype, String backend,
+                       double error, double tolerance, double medianNanos, int runs, double bytes, double flops,
+                       double copyBytesPerSecond, double flopsPerSecond, double inPlaceBytesPerSecond,
+                       double fmaPeakFlopsPerSecond) {
+        this(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
+                copyBytesPerSecond, flopsPerSecond, inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, null);
+    }
+
+    /** Without the in-place bandwidth, the FMA peak (backends that do not measure them) and torch. */
     public BenchResult(String op, String label, double sizeMetric, String dtype, String backend,
                        double error, double tolerance, double medianNanos, int runs, double bytes, double flops,
                        double copyBytesPerSecond, double flopsPerSecond) {
         this(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
-                copyBytesPerSecond, flopsPerSecond, null);
+                copyBytesPerSecond, flopsPerSecond, Double.NaN, 0, null);
     }
 
     /** This result with PyTorch's times for the same case. */
     public BenchResult withTorch(TorchComparator.Timing timing) {
         return new BenchResult(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
-                copyBytesPerSecond, flopsPerSecond, timing);
+                copyBytesPerSecond, flopsPerSecond, inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, timing);
     }
 
     public boolean correct() {
@@ -65,5 +77,20 @@ public record BenchResult(String op, String label, double sizeMetric, String dty
     /** Percentage of the floor reached: 100 · floor / measured. */
     public double percentOfFloor() {
         return 100.0 * floorNanos() / medianNanos;
+    }
+
+    /** Percentage of the copy bandwidth reached: 100 · (bytes / copy bandwidth) / measured. */
+    public double percentOfCopy() {
+        return 100.0 * bytes / copyBytesPerSecond * 1e9 / medianNanos;
+    }
+
+    /** Percentage of the in-place read-modify-write bandwidth reached; NaN when not measured. */
+    public double percentOfInPlace() {
+        return 100.0 * bytes / inPlaceBytesPerSecond * 1e9 / medianNanos;
+    }
+
+    /** Percentage of the FMA peak reached by the op's FLOP rate; NaN when not measured or not a product. */
+    public double percentOfFmaPeak() {
+        return fmaPeakFlopsPerSecond > 0 && flops > 0 ? 100.0 * flops / fmaPeakFlopsPerSecond * 1e9 / medianNanos : Double.NaN;
     }
 }

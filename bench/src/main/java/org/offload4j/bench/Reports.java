@@ -15,19 +15,29 @@ public final class Reports {
      * {@code --compare torch}.
      */
     public record RunInfo(String backend, String backendDescription, double copyBytesPerSecond,
-                          double flopsPerSecond, String jvm, String date, String torch) {
+                          double flopsPerSecond, String jvm, String date, double inPlaceBytesPerSecond,
+                          double fmaPeakFlopsPerSecond, String torch) {
+        /** Without the in-place bandwidth and the FMA peak, without torch. */
         public RunInfo(String backend, String backendDescription, double copyBytesPerSecond, double flopsPerSecond,
                        String jvm, String date) {
-            this(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, null);
+            this(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, Double.NaN, Double.NaN, null);
+        }
+
+        /** With the in-place bandwidth and the FMA peak, without torch. */
+        public RunInfo(String backend, String backendDescription, double copyBytesPerSecond, double flopsPerSecond,
+                       String jvm, String date, double inPlaceBytesPerSecond, double fmaPeakFlopsPerSecond) {
+            this(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, inPlaceBytesPerSecond,
+                    fmaPeakFlopsPerSecond, null);
         }
 
         public RunInfo withTorch(String torch) {
-            return new RunInfo(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, torch);
+            return new RunInfo(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date,
+                    inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch);
         }
     }
 
     private static final String[] HEADER = {"op", "case", "dtype", "backend", "rel.err", "ok", "median", "GB/s",
-            "TFLOP/s", "bound", "% floor"};
+            "TFLOP/s", "bound", "% floor", "% copy", "% in-place", "% FMA peak"};
     private static final String[] TORCH_HEADER = {"torch", "ours/torch"};
 
     /** Whether any result carries a torch comparison (then the torch columns appear). */
@@ -77,6 +87,10 @@ public final class Reports {
         sb.append(String.format(Locale.ROOT, "ceilings measured now: copy %.1f GB/s (read + write)%s%n",
                 info.copyBytesPerSecond() / 1e9,
                 info.flopsPerSecond() > 0 ? String.format(Locale.ROOT, ", fp32 GEMM %.1f GFLOP/s", info.flopsPerSecond() / 1e9) : ""));
+        if (Double.isFinite(info.inPlaceBytesPerSecond()) || Double.isFinite(info.fmaPeakFlopsPerSecond())) {
+            sb.append(String.format(Locale.ROOT, "                       in-place x = -x %.1f GB/s (read + write), FMA peak %.1f GFLOP/s%n",
+                    info.inPlaceBytesPerSecond() / 1e9, info.fmaPeakFlopsPerSecond() / 1e9));
+        }
         boolean torch = compared(results);
         if (info.torch() != null) {
             sb.append("compared with ").append(info.torch()).append(torch && results.stream().anyMatch(
@@ -88,7 +102,7 @@ public final class Reports {
             BenchResult r = results.get(i);
             String[] row = {r.op(), r.label(), r.dtype(), r.backend(), sci(r.error()), r.correct() ? "yes" : "NO",
                     time(r.medianNanos()), fmt(r.gigabytesPerSecond(), 1), fmt(r.teraflopsPerSecond(), 3), r.bound(),
-                    fmt(r.percentOfFloor(), 1)};
+                    fmt(r.percentOfFloor(), 1), pct(r.percentOfCopy()), pct(r.percentOfInPlace()), pct(r.percentOfFmaPeak())};
             rows[i] = torch ? concat(row, new String[] {torchTimes(r.torch()), torchRatios(r)}) : row;
         }
         int[] width = new int[header.length];
@@ -138,12 +152,15 @@ public final class Reports {
     static String csv(List<BenchResult> results) {
         boolean torch = compared(results);
         StringBuilder sb = new StringBuilder("op,case,dtype,backend,rel_error,tolerance,correct,median_ns,runs,bytes,flops,"
-                + "gb_per_s,tflop_per_s,copy_gb_per_s,bound,percent_of_floor" + (torch ? ",torch,ours_over_torch,torch_note" : "") + "\n");
+                + "gb_per_s,tflop_per_s,copy_gb_per_s,bound,percent_of_floor,in_place_gb_per_s,fma_peak_gflop_per_s,"
+                + "percent_of_copy,percent_of_in_place,percent_of_fma_peak" + (torch ? ",torch,ours_over_torch,torch_note" : "") + "\n");
         for (BenchResult r : results) {
             sb.append(String.join(",", r.op(), quoteCsv(r.label()), r.dtype(), r.backend(), num(r.error()),
                     num(r.tolerance()), Boolean.toString(r.correct()), num(r.medianNanos()), Integer.toString(r.runs()),
                     num(r.bytes()), num(r.flops()), num(r.gigabytesPerSecond()), num(r.teraflopsPerSecond()),
-                    num(r.copyBytesPerSecond() / 1e9), r.bound(), num(r.percentOfFloor())));
+                    num(r.copyBytesPerSecond() / 1e9), r.bound(), num(r.percentOfFloor()),
+                    num(r.inPlaceBytesPerSecond() / 1e9), num(r.fmaPeakFlopsPerSecond() / 1e9), num(r.percentOfCopy()),
+                    num(r.percentOfInPlace()), num(r.percentOfFmaPeak())));
             if (torch) {
                 TorchComparator.Timing t = r.torch();
                 boolean times = t != null && !t.variants().isEmpty();
@@ -163,6 +180,8 @@ public final class Reports {
         sb.append("  \"date\": ").append(quoteJson(info.date())).append(",\n");
         sb.append("  \"copy_bytes_per_s\": ").append(num(info.copyBytesPerSecond())).append(",\n");
         sb.append("  \"flops_per_s\": ").append(num(info.flopsPerSecond())).append(",\n");
+        sb.append("  \"in_place_bytes_per_s\": ").append(num(info.inPlaceBytesPerSecond())).append(",\n");
+        sb.append("  \"fma_peak_flops_per_s\": ").append(num(info.fmaPeakFlopsPerSecond())).append(",\n");
         if (info.torch() != null) {
             sb.append("  \"torch\": ").append(quoteJson(info.torch())).append(",\n");
         }
@@ -185,7 +204,10 @@ public final class Reports {
                     .append(", \"gb_per_s\": ").append(num(r.gigabytesPerSecond()))
                     .append(", \"tflop_per_s\": ").append(num(r.teraflopsPerSecond()))
                     .append(", \"bound\": ").append(quoteJson(r.bound()))
-                    .append(", \"percent_of_floor\": ").append(num(r.percentOfFloor()));
+                    .append(", \"percent_of_floor\": ").append(num(r.percentOfFloor()))
+                    .append(", \"percent_of_copy\": ").append(num(r.percentOfCopy()))
+                    .append(", \"percent_of_in_place\": ").append(num(r.percentOfInPlace()))
+                    .append(", \"percent_of_fma_peak\": ").append(num(r.percentOfFmaPeak()));
             if (r.torch() != null) {
                 sb.append(", \"torch\": [");
                 List<TorchComparator.Variant> vs = r.torch().variants();
@@ -215,6 +237,11 @@ public final class Reports {
 
     private static String fmt(double v, int decimals) {
         return String.format(Locale.ROOT, "%." + decimals + "f", v);
+    }
+
+    /** A percentage, or "-" when its ceiling was not measured (or does not apply). */
+    private static String pct(double v) {
+        return Double.isFinite(v) ? fmt(v, 1) : "-";
     }
 
     private static String sci(double v) {

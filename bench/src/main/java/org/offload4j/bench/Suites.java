@@ -12,11 +12,18 @@ public final class Suites {
         return List.of(new HadamardSuite(), new W4A16Suite(), new AttentionSuite(), new MoeSuite());
     }
 
+    /** Suites run only when named: micro-kernels of one backend ({@code brgemm}: the CPU's). */
+    public static List<OpSuite> extra() {
+        return List.of(new BrgemmSuite());
+    }
+
     public static Optional<OpSuite> named(String name) {
-        return all().stream().filter(s -> s.name().equalsIgnoreCase(name)).findFirst();
+        return java.util.stream.Stream.concat(all().stream(), extra().stream())
+                .filter(s -> s.name().equalsIgnoreCase(name)).findFirst();
     }
 
     public static String names() {
-        return all().stream().map(OpSuite::name).collect(Collectors.joining(", "));
+        return java.util.stream.Stream.concat(all().stream(), extra().stream()).map(OpSuite::name)
+                .collect(Collectors.joining(", "));
     }
 }

@@ -32,6 +32,26 @@ class ReportsTest {
     }
 
     @Test
+    void percentagesOfEachCeilingAreSameRunRatios() {
+        // 1e6 bytes in 50 µs: 40 % of a 50 GB/s copy, 50 % of a 40 GB/s in-place stream;
+        // 2e6 flops in 50 µs = 40 GFLOP/s, 20 % of a 200 GFLOP/s FMA peak.
+        BenchResult r = new BenchResult("w4a16", "x", 1, "bf16", "cpu", 0, 1, 50_000, 5, 1e6, 2e6, 50e9, 1e11, 40e9, 200e9);
+        assertEquals(40.0, r.percentOfCopy(), 1e-9);
+        assertEquals(50.0, r.percentOfInPlace(), 1e-9);
+        assertEquals(20.0, r.percentOfFmaPeak(), 1e-9);
+        BenchResult old = result(1e-3, 50_000);
+        assertTrue(Double.isNaN(old.percentOfInPlace()) && Double.isNaN(old.percentOfFmaPeak()));
+        Reports.RunInfo info = new Reports.RunInfo("cpu", "test", 50e9, 1e11, "Java 25", "2026-12-04", 40e9, 200e9);
+        String t = Reports.render(Reports.Format.TABLE, info, List.of(r, old));
+        assertTrue(t.contains("in-place x = -x 40.0 GB/s") && t.contains("FMA peak 200.0 GFLOP/s"), t);
+        String[] lines = t.split("\n");
+        assertTrue(lines[5].matches(".* 40\\.0 +40\\.0 +50\\.0 +20\\.0"), t);
+        assertTrue(lines[6].matches(".* 40\\.0 +40\\.0 +- +-"), t);
+        String j = Reports.render(Reports.Format.JSON, info, List.of(r));
+        assertTrue(j.contains("\"percent_of_in_place\": 50") && j.contains("\"fma_peak_flops_per_s\": 200000000000"), j);
+    }
+
+    @Test
     void tableMarksIncorrectCasesAndAlignsColumns() {
         String t = Reports.render(Reports.Format.TABLE, INFO, List.of(result(1e-3, 50_000), result(Double.NaN, 50_000)));
         String[] lines = t.split("\n");

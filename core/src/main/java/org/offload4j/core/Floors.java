@@ -17,6 +17,24 @@ public interface Floors {
     /** Floating-point operations per second (multiply-add counted as two) of a large fp32 matrix product. */
     double matmulFlopsPerSecond();
 
-    /** One line: how the two were measured (sizes, threads, kernel). */
+    /**
+     * Bytes read plus bytes written per second by an in-place read-modify-write stream over a
+     * buffer far larger than any cache ({@code x = −x}): the ceiling of an in-place transform,
+     * which cannot use the streaming stores a copy may. NaN when the backend does not measure it.
+     */
+    default double inPlaceBytesPerSecond() {
+        return Double.NaN;
+    }
+
+    /**
+     * Peak fp32 multiply-add rate (multiply-add counted as two) of a loop of independent FMAs on
+     * registers, all threads or compute units together: the roof no matrix product can pass.
+     * NaN when the backend does not measure it.
+     */
+    default double fmaPeakFlopsPerSecond() {
+        return Double.NaN;
+    }
+
+    /** One line: how the ceilings were measured (sizes, threads, kernel). */
     String method();
 }

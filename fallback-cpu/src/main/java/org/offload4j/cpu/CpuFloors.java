@@ -2,15 +2,28 @@ package org.offload4j.cpu;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 import org.offload4j.core.Floors;
 
 /**
- * The CPU's ceilings: a 256 MiB copy split over the backend's threads (the same pool the
- * kernels use, so the floor is what they could reach), and the Vector API fp32 GEMM of
- * {@link VectorGemmProbe} at 1024³.
+ * The CPU's ceilings, all split over the backend's threads (the same pool the kernels use, so
+ * each ceiling is what they could reach):
+ * <ul>
+ *   <li><b>copy</b>: a 256 MiB {@code MemorySegment.copy} (the JDK's memcpy);</li>
+ *   <li><b>in place</b>: {@code x = −x} over 256 MiB with the Vector API, one load and one store
+ *       of the same line: the ceiling of an in-place transform such as the Hadamard (a copy may
+ *       use non-temporal stores and skip the read-for-ownership of its destination; an in-place
+ *       pass reads each line anyway, so it moves the same bytes at a different rate);</li>
+ *   <li><b>FMA peak</b>: {@link #fmaPeak()}, independent register FMAs, no memory;</li>
+ *   <li><b>matmul</b>: the Vector API fp32 GEMM of {@link VectorGemmProbe} at 1024³.</li>
+ * </ul>
  */
 final class CpuFloors implements Floors {
+    /** A constant species: the Vector API intrinsics need it to compile to vector instructions. */
+    private static final VectorSpecies<Float> F = CpuBackend.FLOATS;
     static final long COPY_BYTES = 256L << 20;
     private static final int COPY_WARMUPS = 3;
     private static final int COPY_RUNS = 9;
@@ -46,6 +59,129 @@ final class CpuFloors implements Floors {
     }
 
     @Override
+    public double inPlaceBytesPerSecond() {
+        int vb = F.vectorByteSize();
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment x = arena.allocate(COPY_BYTES, 64);
+            // 1.0f everywhere: negation only flips the sign, values stay normal on every pass.
+            x.fill((byte) 0);
+            for (long o = 0; o < COPY_BYTES; o += 4) {
+                x.set(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, o, 1f);
+            }
+            long chunks = CpuThreads.threads() * 4L;
+            long chunk = (COPY_BYTES / chunks) & ~(long) (4 * vb - 1);
+            CpuThreads.RangeBody negate = (from, to) -> {
+                for (long c = from; c < to; c++) {
+                    long off = c * chunk;
+                    long end = c == chunks - 1 ? COPY_BYTES : off + chunk;
+                    negateRange(x, off, end);
+                }
+            };
+            for (int i = 0; i < COPY_WARMUPS; i++) {
+                CpuThreads.forRange(chunks, 1, negate);
+            }
+            long[] nanos = new long[COPY_RUNS];
+            for (int i = 0; i < COPY_RUNS; i++) {
+                long t0 = System.nanoTime();
+                CpuThreads.forRange(chunks, 1, negate);
+                nanos[i] = System.nanoTime() - t0;
+            }
+            Arrays.sort(nanos);
+            return 2.0 * COPY_BYTES / (nanos[COPY_RUNS / 2] * 1e-9);
+        }
+    }
+
+    /** {@code x = −x} on bytes {@code [from, to)}, four vectors per step (a multiple of 4 vectors long). */
+    private static void negateRange(MemorySegment x, long from, long to) {
+        int vb = F.vectorByteSize();
+        ByteOrder le = ByteOrder.nativeOrder();
+        for (long o = from; o < to; o += 4L * vb) {
+            FloatVector.fromMemorySegment(F, x, o, le).neg().intoMemorySegment(x, o, le);
+            FloatVector.fromMemorySegment(F, x, o + vb, le).neg().intoMemorySegment(x, o + vb, le);
+            FloatVector.fromMemorySegment(F, x, o + 2L * vb, le).neg().intoMemorySegment(x, o + 2L * vb, le);
+            FloatVector.fromMemorySegment(F, x, o + 3L * vb, le).neg().intoMemorySegment(x, o + 3L * vb, le);
+        }
+    }
+
+    @Override
+    public double fmaPeakFlopsPerSecond() {
+        return fmaPeak();
+    }
+
+    /** Iterations of {@link #fmaLoop} per chunk: 12 FMAs each, about 10 ms per chunk at 100 GFLOP/s per thread. */
+    private static final int FMA_ITERATIONS = 1 << 21;
+
+    /**
+     * The peak fp32 FMA rate of all {@link CpuThreads} together: each thread runs {@link #fmaLoop}
+     * (12 independent accumulator chains, operands in registers), 4 chunks per thread claimed
+     * from the pool, median of 7 after 3 warm-ups. Twelve chains cover FMA latency × FMA pipes on
+     * every current x86 core (4 cycles × 2 pipes = 8 on Zen 4/5 and Intel since Skylake) and fit
+     * the 16 registers of AVX2 with the two operands.
+     */
+    static double fmaPeak() {
+        // Compile the loop first (short calls, so C2 compiles the method itself, not an OSR copy).
+        float warm = 0;
+        for (int i = 0; i < 20_000; i++) {
+            warm += fmaLoop(64);
+        }
+        long chunks = CpuThreads.threads() * 4L;
+        float[] sink = new float[(int) chunks];
+        CpuThreads.RangeBody body = (from, to) -> {
+            for (long c = from; c < to; c++) {
+                sink[(int) c] += fmaLoop(FMA_ITERATIONS);
+            }
+        };
+        for (int i = 0; i < COPY_WARMUPS; i++) {
+            CpuThreads.forRange(chunks, 1, body);
+        }
+        long[] nanos = new long[7];
+        for (int i = 0; i < nanos.length; i++) {
+            long t0 = System.nanoTime();
+            CpuThreads.forRange(chunks, 1, body);
+            nanos[i] = System.nanoTime() - t0;
+        }
+        Arrays.sort(nanos);
+        if (Float.isNaN(sink[0] + warm)) {
+            throw new AssertionError("unreachable: keeps the loop's result alive");
+        }
+        return chunks * (double) FMA_ITERATIONS * 12 * 2 * F.length() / (nanos[nanos.length / 2] * 1e-9);
+    }
+
+    /** 12 independent chains {@code acc = acc · m + c}, which converge and never overflow. */
+    static float fmaLoop(int iterations) {
+        FloatVector m = FloatVector.broadcast(F, 0.999f);
+        FloatVector c = FloatVector.broadcast(F, 0.001f);
+        FloatVector a0 = FloatVector.broadcast(F, 0.1f);
+        FloatVector a1 = FloatVector.broadcast(F, 0.2f);
+        FloatVector a2 = FloatVector.broadcast(F, 0.3f);
+        FloatVector a3 = FloatVector.broadcast(F, 0.4f);
+        FloatVector a4 = FloatVector.broadcast(F, 0.5f);
+        FloatVector a5 = FloatVector.broadcast(F, 0.6f);
+        FloatVector a6 = FloatVector.broadcast(F, 0.7f);
+        FloatVector a7 = FloatVector.broadcast(F, 0.8f);
+        FloatVector a8 = FloatVector.broadcast(F, 0.9f);
+        FloatVector a9 = FloatVector.broadcast(F, 1.0f);
+        FloatVector a10 = FloatVector.broadcast(F, 1.1f);
+        FloatVector a11 = FloatVector.broadcast(F, 1.2f);
+        for (int i = 0; i < iterations; i++) {
+            a0 = a0.fma(m, c);
+            a1 = a1.fma(m, c);
+            a2 = a2.fma(m, c);
+            a3 = a3.fma(m, c);
+            a4 = a4.fma(m, c);
+            a5 = a5.fma(m, c);
+            a6 = a6.fma(m, c);
+            a7 = a7.fma(m, c);
+            a8 = a8.fma(m, c);
+            a9 = a9.fma(m, c);
+            a10 = a10.fma(m, c);
+            a11 = a11.fma(m, c);
+        }
+        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).add(a8).add(a9).add(a10).add(a11)
+                .reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+    }
+
+    @Override
     public double matmulFlopsPerSecond() {
         return VectorGemmProbe.flopsPerSecond();
     }
@@ -53,6 +189,8 @@ final class CpuFloors implements Floors {
     @Override
     public String method() {
         return "copy: 256 MiB MemorySegment.copy on " + CpuThreads.threads() + " threads, median of " + COPY_RUNS
+                + "; in place: x = -x over 256 MiB, Vector API, same threads, median of " + COPY_RUNS
+                + "; FMA peak: 12 independent " + CpuBackend.FLOATS.length() + "-lane FMA chains per thread, median of 7"
                 + "; matmul: Vector API fp32 GEMM 1024³ (VectorGemmProbe), median of 7";
     }
 }

@@ -434,6 +434,13 @@ final class VectorAttentionKernel implements AttentionKernel {
      * st[j][i] = Σ_c kt[j][c] · qt[c][i] for j &lt; n and the first qvecs vectors of i. Keys are
      * taken in blocks of 4 (8 for a lone query vector), so up to 7 rows past n are computed from
      * stale kt rows; they are never read.
+     *
+     * <p>Not on {@link Brgemm}: one {@code Brgemm.fp32(n, qvecs·L, d, …)} call (6 keys × 4 query
+     * vectors with AVX-512) ran this tile (32 keys × 64 rows × D = 128) 1.8× slower than the
+     * blocks below, in an interleaved A/B in one JVM on the shared AVX-512 EPYC (median 17.6
+     * against 9.7 µs; three rounds, all the same way). Each 6-key tile streams all of qt
+     * (D × 64 floats = 32 KiB, the whole L1) while these 2-vector blocks touch half of it; not
+     * investigated further. {@link #scoresBrgemm} keeps that variant for the comparison.
      */
     static void scores(Scratch s, int n, int qvecs, int d) {
         int pairs = qvecs / QK_QVECS * QK_QVECS;
@@ -452,6 +459,13 @@ final class VectorAttentionKernel implements AttentionKernel {
             }
         }
     }
+
+    /** QKᵀ as one {@link Brgemm#fp32} call: the slower variant measured in {@link #scores}. */
+    static void scoresBrgemm(Scratch s, int n, int qvecs, int d) {
+        Brgemm.fp32(n, qvecs * L, d, 1, s.kt, ZERO_OFFSET, d, s.qt, ZERO_OFFSET, BQ, s.st, 0, BQ, false);
+    }
+
+    private static final int[] ZERO_OFFSET = {0};
 
     /**
      * Two query vectors (from lane {@code i}) × four keys (from {@code j}): 8 accumulators.

@@ -34,7 +34,7 @@ import org.offload4j.w4a16.QuantizedWeight;
  *    (row tokenOfCopy(p),          expert e: rows base(e) .. base(e) + n(e), each expert padded
  *     widened once: bf16 &lt;&lt; 16)   with zero rows to a multiple of MR
  *
- *  W1[e] bf16 ──PACK──▶ panel float[NS][KC][2V]   one task's slivers: sliver s = V gate columns
+ *  W1[e] bf16 ──PACK──▶ panel float[KC][NS·2V]   one task's slivers: sliver s = V gate columns
  *    (widened once per task and      | the same V up columns, KC rows deep; reused by every
  *     k-block, integer shifts;       MR-row tile of the task's rows
  *     other formats: decode)
@@ -55,7 +55,12 @@ import org.offload4j.w4a16.QuantizedWeight;
  *
  * <h2>Blocking, and why</h2>
  * <ul>
- *   <li><b>Register tile MR = 6 rows × 2 vectors</b>: 12 accumulators + 2 panel vectors + 1
+ *   <li><b>The tiles are {@link Brgemm}'s</b>: the task's packed panel is {@code [KC][NS·2V]}
+ *       (its slivers side by side), and one {@link Brgemm#fp32} call per MC rows covers all of
+ *       them, so with AVX-512 a register tile spans two slivers (6 rows × 4 vectors, 24
+ *       accumulators in 32 registers); with AVX2 it is the 6 × 2 tile this bullet's history
+ *       is about.</li>
+ *   <li><b>Register tile MR = 6 rows × 2 vectors</b> (AVX2): 12 accumulators + 2 panel vectors + 1
  *       broadcast = 15 of the 16 AVX2 registers. Per k step: 2 vector loads (L1), 6 broadcasts and
  *       12 FMAs, so the two FMA pipes, not the loads, are the limit, and 12 independent chains
  *       cover the FMA latency × throughput (4 × 2 = 8 on Zen 3). Measured against 4 × 2 (8 chains)
@@ -147,6 +152,9 @@ final class VectorMoeKernel implements MoeKernel {
     static final int TASK_ROWS = 8 * MC;
     /** Slivers per task. */
     static final int NS = 4;
+    /** Row stride of a packed panel: the task's slivers side by side, {@code panel[KC][NS·2V]}. */
+    static final int LDP = NS * SLIVER;
+    private static final int[] ZERO_OFFSET = {0};
     /** Default bound on each scratch buffer, in floats (64 MiB). */
     static final long DEFAULT_MAX_BUFFER_FLOATS = 1L << 24;
     /** Tokens per router tile. */
@@ -515,7 +523,7 @@ final class VectorMoeKernel implements MoeKernel {
         int colBlocks = (slivers + NS - 1) / NS;
         long tasks = (long) wave.taskExpert.length * colBlocks;
         CpuThreads.forRange(tasks, 1, (from, to) -> {
-            float[] panel = new float[NS * KC * SLIVER];
+            float[] panel = new float[KC * LDP];
             float[] partial = swiglu ? new float[wave.maxTaskPadded * NS * SLIVER] : null;
             for (long task = from; task < to; task++) {
                 int b = (int) (task / colBlocks);
@@ -540,21 +548,21 @@ final class VectorMoeKernel implements MoeKernel {
         int row0 = wave.taskRow[b];
         int padded = wave.taskPadded[b];
         int ldp = NS * SLIVER;
+        int[] aOff = new int[1];
         for (int k0 = 0; k0 < k; k0 += KC) {
             int kb = Math.min(KC, k - k0);
             boolean first = k0 == 0;
             pack(w, m, e, k0, kb, s0, ns, swiglu, panel);
+            // One BRGEMM call per MC rows over all ns slivers: the panel's rows are ns·2V wide, so
+            // the register tiles span two slivers with AVX-512 (6 × 4 vectors).
             for (int i0 = 0; i0 < padded; i0 += MC) {
-                int i1 = Math.min(padded, i0 + MC);
-                for (int s = 0; s < ns; s++) {
-                    for (int i = i0; i < i1; i += MR) {
-                        if (swiglu) {
-                            tile(a, (row0 + i) * lda + k0, lda, panel, s * KC * SLIVER, kb, partial, i * ldp + s * SLIVER, ldp, first);
-                        } else {
-                            tile(a, (row0 + i) * lda + k0, lda, panel, s * KC * SLIVER, kb, dst, (row0 + i) * ldd + (s0 + s) * SLIVER,
-                                    ldd, first);
-                        }
-                    }
+                int rows = Math.min(padded, i0 + MC) - i0;
+                aOff[0] = (row0 + i0) * lda + k0;
+                if (swiglu) {
+                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, ZERO_OFFSET, LDP, partial, i0 * ldp, ldp, !first);
+                } else {
+                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, ZERO_OFFSET, LDP, dst,
+                            (row0 + i0) * ldd + s0 * SLIVER, ldd, !first);
                 }
             }
         }
@@ -567,74 +575,6 @@ final class VectorMoeKernel implements MoeKernel {
                 }
             }
         }
-    }
-
-    /**
-     * The register tile: MR rows of {@code a} (stride {@code lda}) times one panel sliver
-     * ({@code kLen} rows of 2V floats) into 12 accumulators, which start at zero ({@code first}) or
-     * from {@code c} and end in {@code c}. Nothing else happens here, so that C2 keeps all 12
-     * accumulators in registers (an epilogue with a call in it, such as the SwiGLU's exp, made the
-     * whole loop 6× slower).
-     */
-    private static void tile(float[] a, int aOff, int lda, float[] b, int bOff, int kLen,
-                             float[] c, int cOff, int ldc, boolean first) {
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-        if (first) {
-            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = FloatVector.zero(F);
-        } else {
-            c00 = FloatVector.fromArray(F, c, cOff);
-            c01 = FloatVector.fromArray(F, c, cOff + V);
-            c10 = FloatVector.fromArray(F, c, cOff + ldc);
-            c11 = FloatVector.fromArray(F, c, cOff + ldc + V);
-            c20 = FloatVector.fromArray(F, c, cOff + 2 * ldc);
-            c21 = FloatVector.fromArray(F, c, cOff + 2 * ldc + V);
-            c30 = FloatVector.fromArray(F, c, cOff + 3 * ldc);
-            c31 = FloatVector.fromArray(F, c, cOff + 3 * ldc + V);
-            c40 = FloatVector.fromArray(F, c, cOff + 4 * ldc);
-            c41 = FloatVector.fromArray(F, c, cOff + 4 * ldc + V);
-            c50 = FloatVector.fromArray(F, c, cOff + 5 * ldc);
-            c51 = FloatVector.fromArray(F, c, cOff + 5 * ldc + V);
-        }
-        int a0 = aOff;
-        int a1 = a0 + lda;
-        int a2 = a1 + lda;
-        int a3 = a2 + lda;
-        int a4 = a3 + lda;
-        int a5 = a4 + lda;
-        for (int kk = 0, bk = bOff; kk < kLen; kk++, bk += SLIVER) {
-            FloatVector b0 = FloatVector.fromArray(F, b, bk);
-            FloatVector b1 = FloatVector.fromArray(F, b, bk + V);
-            FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
-            c00 = x.fma(b0, c00);
-            c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(F, a[a1 + kk]);
-            c10 = x.fma(b0, c10);
-            c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(F, a[a2 + kk]);
-            c20 = x.fma(b0, c20);
-            c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(F, a[a3 + kk]);
-            c30 = x.fma(b0, c30);
-            c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(F, a[a4 + kk]);
-            c40 = x.fma(b0, c40);
-            c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(F, a[a5 + kk]);
-            c50 = x.fma(b0, c50);
-            c51 = x.fma(b1, c51);
-        }
-        c00.intoArray(c, cOff);
-        c01.intoArray(c, cOff + V);
-        c10.intoArray(c, cOff + ldc);
-        c11.intoArray(c, cOff + ldc + V);
-        c20.intoArray(c, cOff + 2 * ldc);
-        c21.intoArray(c, cOff + 2 * ldc + V);
-        c30.intoArray(c, cOff + 3 * ldc);
-        c31.intoArray(c, cOff + 3 * ldc + V);
-        c40.intoArray(c, cOff + 4 * ldc);
-        c41.intoArray(c, cOff + 4 * ldc + V);
-        c50.intoArray(c, cOff + 5 * ldc);
-        c51.intoArray(c, cOff + 5 * ldc + V);
     }
 
     /** SwiGLU of one vector pair: {@code silu(gate) · up = gate / (1 + e^−gate) · up}. */
@@ -670,13 +610,13 @@ final class VectorMoeKernel implements MoeKernel {
                 int c0 = halfStart(s0 + s, hh, swiglu);
                 int shift = swiglu && hh == 1 ? w.dFf() : 0;
                 int valid = Math.max(0, Math.min(V, half - c0));
-                int dst = s * KC * SLIVER + hh * V;
+                int dst = s * SLIVER + hh * V;
                 if (valid > 0) {
-                    w.decode(m, e, k0, kb, shift + c0, valid, panel, dst, SLIVER);
+                    w.decode(m, e, k0, kb, shift + c0, valid, panel, dst, LDP);
                 }
                 if (valid < V) {
                     for (int kk = 0; kk < kb; kk++) {
-                        Arrays.fill(panel, dst + kk * SLIVER + valid, dst + kk * SLIVER + V, 0f);
+                        Arrays.fill(panel, dst + kk * LDP + valid, dst + kk * LDP + V, 0f);
                     }
                 }
             }
@@ -695,7 +635,7 @@ final class VectorMoeKernel implements MoeKernel {
             long row = base + kk * rowBytes;
             long p0 = row + first0;
             long p1 = row + first1;
-            for (int s = 0, d = kk * SLIVER; s < ns; s++, d += KC * SLIVER, p0 += step, p1 += step) {
+            for (int s = 0, d = kk * LDP; s < ns; s++, d += SLIVER, p0 += step, p1 += step) {
                 ((IntVector) ShortVector.fromMemorySegment(S, seg, p0, ORDER).convertShape(VectorOperators.S2I, I, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d);
                 ((IntVector) ShortVector.fromMemorySegment(S, seg, p1, ORDER).convertShape(VectorOperators.S2I, I, 0))

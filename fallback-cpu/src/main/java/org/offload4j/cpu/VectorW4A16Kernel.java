@@ -72,23 +72,22 @@ import org.offload4j.w4a16.W4A16Kernel;
  * the same row, and results below {@code max|x| · 2^−100} in magnitude, lose precision
  * (subnormal range); non-finite X gives non-finite Y.
  *
- * <h2>GEMM (m ≥ 4): dequantize a tile once, reuse it for every row</h2>
+ * <h2>GEMM (m ≥ 4): dequantize a tile once into L1, then BRGEMM</h2>
  * <pre>
  *  X rows (≤ 256 at a time) ──widen──▶ xf[rows][k] fp32                    (parallel over rows)
- *  task = (row block of ≤ 64 rows) × (column block of NB), spread over CpuThreads:
- *    for each k-slab of KB = 256 rows:
- *      DEQUANT  w[kk][j] = fma(float(q), s, −z·s)  ──▶ wt[KB][NB] fp32, 16 KiB, stays in L1
- *      MICRO    for 6 rows at a time: acc[6][2 vectors] += x[row][kk] · wt[kk]  (12 accumulators;
- *               a tail of 1–5 rows in at most two passes); acc round-trips through the fp32
- *               tile yt[rows][NB] between slabs
+ *  task = (row block of ≤ 64 rows) × (TILE_BLOCKS packed blocks = TILE_COLS columns), over CpuThreads:
+ *    for each k-slab of KB rows:
+ *      DEQUANT  w[kk][j] = fma(float(q), s, −z·s)  ──▶ wt[KB][TILE_COLS] fp32, 32 KiB (AVX-512:
+ *               128 × 64) or 16 KiB (AVX2: 256 × 16), stays in L1
+ *      BRGEMM   yt[rows][TILE_COLS] (+)= xf[rows][k-slab] · wt       ({@link Brgemm#fp32}: 6 × 4
+ *               register tiles with AVX-512, 6 × 2 with AVX2; 4-row tiles for m = 8 and tails)
  *    EMIT     y = round(yt + bias) ──▶ y rows
  * </pre>
  * Dequantization (and, convert, fma, store, shift per 8 weights) is paid once per row block and
  * shared by up to 64 rows; the micro-kernel does one FMA per weight and row with both operands
- * from L1. Six rows × two vectors is 12 accumulators + 2 weight vectors + the x broadcasts: the
- * most the 16 AVX2 registers hold, and C2 compiles it without a spill (checked in the
- * disassembly); it ran 5–8% faster than 4 rows, which load 6 operands per 8 FMAs instead of 8
- * per 12.
+ * from L1. With AVX-512 two packed blocks are dequantized side by side so that the register
+ * tile is 4 vectors wide (24 accumulators, 0.42 loads per FMA instead of 0.67 at 6 × 2); the
+ * blocking of the tiles themselves is {@link Brgemm}'s (see there why).
  *
  * <h2>Conversions</h2>
  * bf16 X is widened with integer shifts ({@code short → int, << 16}, a lane-wise op). fp16 X
@@ -113,16 +112,28 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     static final int L = FS.length();
     /** Columns per packed block: two vectors, the widest tile C2 compiles without spilling. */
     static final int NB = 2 * L;
-    /** Rows of the k-slab a GEMM task dequantizes at a time: KB × NB floats = 16 KiB with AVX2. */
-    static final int KB = 256;
+    /**
+     * Packed blocks a GEMM tile dequantizes side by side: as many as fill the widest {@link Brgemm}
+     * register tile (2 blocks = 4 vectors = 64 columns with AVX-512, 1 block = 2 vectors with AVX2).
+     */
+    static final int TILE_BLOCKS = Math.max(1, Brgemm.NR_MAX / 2);
+    /** Columns of one dequantized GEMM tile. */
+    static final int TILE_COLS = TILE_BLOCKS * NB;
+    /**
+     * Rows of the k-slab a GEMM task dequantizes at a time: KB × TILE_COLS floats = 32 KiB with
+     * AVX-512 (128 × 64) and 16 KiB with AVX2 (256 × 16), within L1.
+     */
+    static final int KB = 256 / TILE_BLOCKS;
+    private static final int[] ZERO_OFFSET = {0};
     /** Rows of X converted and processed together by the GEMM path (bounds the fp32 copy of X). */
     static final int ROW_CHUNK = 256;
     /**
-     * Up to this many rows of X run as separate GEMVs: below 4 rows the GEMM's dequantization is
-     * not repaid (measured, 4096², one thread: m = 2 took 2.7 ms as GEMM, 1.5 ms as two GEMVs;
-     * m = 4 was even).
+     * Up to this many rows of X run as one multi-row GEMV ({@link #gemvRows}: the weight is read
+     * and unpacked once, each nibble feeds every row). Before it, m = 2 and 3 ran as separate
+     * one-row GEMVs (measured on Zen 3, 4096², one thread: m = 2 took 2.7 ms as GEMM, 1.5 ms as
+     * two GEMVs; m = 4 was even between the two).
      */
-    static final int GEMV_MAX_ROWS = 3;
+    static final int GEMV_MAX_ROWS = 4;
     /** Rows per GEMM task at most. */
     static final int ROW_BLOCK = 64;
     /** Weights per parallel chunk at least; below it the cost of sharing a loop dominates. */
@@ -254,10 +265,10 @@ final class VectorW4A16Kernel implements W4A16Kernel {
                 biasF = cb.bias(p.n);
                 widenRow(bias.segment(), 0, bias.dtype(), p.n, biasF, 0);
             }
-            if (m <= GEMV_MAX_ROWS) {
-                for (int row = 0; row < m; row++) {
-                    gemv(x, row, p, biasF, y, cb);
-                }
+            if (m == 1) {
+                gemv(x, 0, p, biasF, y, cb);
+            } else if (m <= GEMV_MAX_ROWS) {
+                gemvRows(x, m, p, biasF, y, cb);
             } else {
                 gemm(x, p, biasF, y, cb);
             }
@@ -271,23 +282,13 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     private void gemv(Tensor x, int row, Packed p, float[] biasF, Tensor y, CallBuffers cb) {
         int k = p.k;
         float[] xq = cb.x(k);
-        widenRow(x.segment(), x.rowByteOffset(row), x.dtype(), k, xq, 0);
-        float maxAbs = maxAbs(xq, k);
-        int e = maxAbs == 0 ? 0 : Math.getExponent(maxAbs);
-        int scaleExp = 126 - e;
-        // Group sums before scaling: a sum of values near 2^126 would overflow fp32.
         float[] xsum = cb.groupSums(p.groups);
-        for (int gi = 0; gi < p.groups; gi++) {
-            xsum[gi] = (float) Math.scalb((double) sum(xq, gi * p.groupSize, p.groupSize), scaleExp + SUBNORMAL_EXPONENT);
-        }
-        int firstStep = Math.max(-126, Math.min(127, scaleExp));
-        scaleInPlace(xq, k, Math.scalb(1f, firstStep));
-        if (scaleExp != firstStep) {
-            // max|x| is subnormal or non-finite: 2^E is not a float; the second factor finishes it exactly.
-            scaleInPlace(xq, k, Math.scalb(1f, scaleExp - firstStep));
+        int back = prepareRow(x, row, p, xq, 0, xsum, 0);
+        boolean masked = MASKED_GEMV;
+        if (masked) {
+            prescaleNibbles(xq, k);
         }
         // y = y' · 2^(149 − E), split in two factors that are each a normal float.
-        int back = -SUBNORMAL_EXPONENT - scaleExp;
         float unscale1 = Math.scalb(1f, back >> 1);
         float unscale2 = Math.scalb(1f, back - (back >> 1));
         MemorySegment ySeg = y.segment();
@@ -298,13 +299,127 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         CpuThreads.forRange(p.blocks, grain, (from, to) -> {
             float[] yb = taskBuffers.get().row(NB);
             for (int b = (int) from; b < to; b++) {
-                gemvBlock(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xsum, yb);
+                if (masked) {
+                    gemvBlockMasked(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xsum, yb);
+                } else {
+                    gemvBlock(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xsum, yb);
+                }
                 int col = b * NB;
                 int cols = Math.min(NB, p.n - col);
                 finish(yb, cols, unscale1, unscale2, biasF, col);
                 narrowRow(yb, 0, cols, ySeg, yOff + 2L * col, yType);
             }
         });
+    }
+
+    /**
+     * Row {@code row} of X widened into {@code xq[at ..]} and scaled by 2^E (E = 126 − exponent of
+     * max|x|), its group sums Σx·2^(E−149) into {@code xsum[sat ..]}; returns 149 − E, the
+     * exponent that scales the block results back.
+     */
+    private static int prepareRow(Tensor x, int row, Packed p, float[] xq, int at, float[] xsum, int sat) {
+        int k = p.k;
+        widenRow(x.segment(), x.rowByteOffset(row), x.dtype(), k, xq, at);
+        float maxAbs = maxAbs(xq, at, k);
+        int e = maxAbs == 0 ? 0 : Math.getExponent(maxAbs);
+        int scaleExp = 126 - e;
+        // Group sums before scaling: a sum of values near 2^126 would overflow fp32.
+        for (int gi = 0; gi < p.groups; gi++) {
+            xsum[sat + gi] = (float) Math.scalb((double) sum(xq, at + gi * p.groupSize, p.groupSize),
+                    scaleExp + SUBNORMAL_EXPONENT);
+        }
+        int firstStep = Math.max(-126, Math.min(127, scaleExp));
+        scaleInPlace(xq, at, k, Math.scalb(1f, firstStep));
+        if (scaleExp != firstStep) {
+            // max|x| is subnormal or non-finite: 2^E is not a float; the second factor finishes it exactly.
+            scaleInPlace(xq, at, k, Math.scalb(1f, scaleExp - firstStep));
+        }
+        return -SUBNORMAL_EXPONENT - scaleExp;
+    }
+
+    /**
+     * Whether the one-row GEMV unpacks nibbles 0..5 with masks ({@link #gemvBlockMasked}): with 32
+     * vector registers (AVX-512, 16 floats) the 6 masks stay in registers. Measured in one JVM,
+     * interleaved A/B, one thread, 4096², g = 128, weights rotated from DRAM, on the shared
+     * 2-vCPU AVX-512 EPYC (load 6 from other builds): 4–14 % faster in three rounds (961 vs
+     * 1006 µs median in the quietest), identical outputs. With AVX2's 16 registers the masks
+     * spill (see "Rejected alternatives" above), so the shift chain stays there.
+     */
+    static final boolean MASKED_GEMV = L >= 16;
+
+    /** {@code x[kk] ·= 2^(−4·(kk mod 8))} for {@code kk mod 8 ≤ 5}: the scale the masked nibbles 0..5 carry. */
+    private static void prescaleNibbles(float[] xq, int k) {
+        for (int kk = 0; kk < k; kk += 8) {
+            for (int i = 1; i < 6; i++) {
+                xq[kk + i] *= Math.scalb(1f, -4 * i);
+            }
+        }
+    }
+
+    /**
+     * {@link #gemvBlock} with nibbles 0..5 taken in place by a mask ({@code w & (0xF << 4i)}, read
+     * as the subnormal {@code q · 2^(4i − 149)}; x carries the {@code 2^−4i}, so every product is
+     * exactly the one of the shift chain and the results are bit-identical), and nibbles 6, 7 by
+     * {@code >>> 24} then {@code & 0xF}, and {@code >>> 28}: per word vector 9 integer ops
+     * (vpandd, vpsrld) instead of 14, beside the same 8 FMAs. Nibbles 6 and 7 cannot be masked in
+     * place: bits 24..31 are the float's exponent and sign.
+     */
+    private static void gemvBlockMasked(int[] d, int base, int groups, int groupInts, int groupSize, float[] xq,
+                                        float[] xsum, float[] yb) {
+        IntVector m0 = IntVector.broadcast(IS, 0xF);
+        IntVector m1 = IntVector.broadcast(IS, 0xF0);
+        IntVector m2 = IntVector.broadcast(IS, 0xF00);
+        IntVector m3 = IntVector.broadcast(IS, 0xF000);
+        IntVector m4 = IntVector.broadcast(IS, 0xF0000);
+        IntVector m5 = IntVector.broadcast(IS, 0xF00000);
+        FloatVector y0 = FloatVector.zero(FS);
+        FloatVector y1 = FloatVector.zero(FS);
+        int wordRows = groupSize >>> 3;
+        for (int gi = 0, p = base; gi < groups; gi++, p += groupInts) {
+            FloatVector aE = FloatVector.zero(FS);
+            FloatVector aO = FloatVector.zero(FS);
+            FloatVector bE = FloatVector.zero(FS);
+            FloatVector bO = FloatVector.zero(FS);
+            int q = p + 2 * NB;
+            int kx = gi * groupSize;
+            for (int r = 0; r < wordRows; r++, q += NB, kx += 8) {
+                IntVector w0 = IntVector.fromArray(IS, d, q);
+                IntVector w1 = IntVector.fromArray(IS, d, q + L);
+                FloatVector xv = FloatVector.broadcast(FS, xq[kx]);
+                aE = w0.and(m0).reinterpretAsFloats().fma(xv, aE);
+                bE = w1.and(m0).reinterpretAsFloats().fma(xv, bE);
+                xv = FloatVector.broadcast(FS, xq[kx + 1]);
+                aO = w0.and(m1).reinterpretAsFloats().fma(xv, aO);
+                bO = w1.and(m1).reinterpretAsFloats().fma(xv, bO);
+                xv = FloatVector.broadcast(FS, xq[kx + 2]);
+                aE = w0.and(m2).reinterpretAsFloats().fma(xv, aE);
+                bE = w1.and(m2).reinterpretAsFloats().fma(xv, bE);
+                xv = FloatVector.broadcast(FS, xq[kx + 3]);
+                aO = w0.and(m3).reinterpretAsFloats().fma(xv, aO);
+                bO = w1.and(m3).reinterpretAsFloats().fma(xv, bO);
+                xv = FloatVector.broadcast(FS, xq[kx + 4]);
+                aE = w0.and(m4).reinterpretAsFloats().fma(xv, aE);
+                bE = w1.and(m4).reinterpretAsFloats().fma(xv, bE);
+                xv = FloatVector.broadcast(FS, xq[kx + 5]);
+                aO = w0.and(m5).reinterpretAsFloats().fma(xv, aO);
+                bO = w1.and(m5).reinterpretAsFloats().fma(xv, bO);
+                IntVector t0 = w0.lanewise(VectorOperators.LSHR, 24);
+                IntVector t1 = w1.lanewise(VectorOperators.LSHR, 24);
+                xv = FloatVector.broadcast(FS, xq[kx + 6]);
+                aE = t0.and(m0).reinterpretAsFloats().fma(xv, aE);
+                bE = t1.and(m0).reinterpretAsFloats().fma(xv, bE);
+                xv = FloatVector.broadcast(FS, xq[kx + 7]);
+                aO = w0.lanewise(VectorOperators.LSHR, 28).reinterpretAsFloats().fma(xv, aO);
+                bO = w1.lanewise(VectorOperators.LSHR, 28).reinterpretAsFloats().fma(xv, bO);
+            }
+            FloatVector xs = FloatVector.broadcast(FS, xsum[gi]);
+            y0 = IntVector.fromArray(IS, d, p).reinterpretAsFloats().fma(aE.add(aO), y0);
+            y0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats().fma(xs, y0);
+            y1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats().fma(bE.add(bO), y1);
+            y1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats().fma(xs, y1);
+        }
+        y0.intoArray(yb, 0);
+        y1.intoArray(yb, L);
     }
 
     /**
@@ -378,6 +493,358 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         y1.intoArray(yb, L);
     }
 
+    // ------------------------------------------------------------------ GEMV, 2 to 4 rows
+
+    /**
+     * Rows 0..m−1 of X (2 ≤ m ≤ 4) in one pass over the weight: each row is prepared as in
+     * {@link #gemv} (widened, scaled by its own 2^E, its own group sums), then every column block
+     * runs {@link #gemvBlock2} or {@link #gemvBlock4} (m = 3 aliases its fourth row to the
+     * third). <b>Instruction choice:</b> per 8 weights × L columns the weight costs one
+     * {@code IntVector} load, and per nibble one {@code and} (vpandd) and one {@code lanewise(LSHR)}
+     * (vpsrld) per vector; the reinterpret to float is free (same register, no instruction).
+     * Each unpacked vector then feeds m {@code fma}s (vfmadd231ps) with m broadcasts of x
+     * (vbroadcastss from memory). At m = 4 that is 8 FMAs per 4 integer ops instead of 2 per 4:
+     * the unpacking, which bounds the one-row GEMV on a core that can stream the weight faster
+     * than it unpacks it, is paid once for all rows, and the weight is read once instead of m
+     * times. (No disassembler, hsdis, is installed on the development machine: the mapping above
+     * is the one of the Vector API intrinsics on x86, not checked instruction by instruction.)
+     */
+    private void gemvRows(Tensor x, int m, Packed p, float[] biasF, Tensor y, CallBuffers cb) {
+        int k = p.k;
+        float[] xq = cb.x((long) m * k);
+        float[] xsum = cb.groupSums(m * p.groups);
+        int[] xo = cb.rowOffsets;
+        int[] so = cb.sumOffsets;
+        float[] u1 = cb.unscale1;
+        float[] u2 = cb.unscale2;
+        for (int r = 0; r < 4; r++) {
+            int src = Math.min(r, m - 1);
+            xo[r] = src * k;
+            so[r] = src * p.groups;
+        }
+        for (int r = 0; r < m; r++) {
+            int back = prepareRow(x, r, p, xq, r * k, xsum, r * p.groups);
+            u1[r] = Math.scalb(1f, back >> 1);
+            u2[r] = Math.scalb(1f, back - (back >> 1));
+        }
+        MemorySegment ySeg = y.segment();
+        DType yType = y.dtype();
+        int[] data = p.data();
+        long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB));
+        CpuThreads.forRange(p.blocks, grain, (from, to) -> {
+            float[] yb = taskBuffers.get().row(4 * NB);
+            for (int b = (int) from; b < to; b++) {
+                if (m == 2) {
+                    gemvBlock2(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo, xsum, so, yb);
+                } else {
+                    gemvBlock4(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo, xsum, so, yb);
+                }
+                int col = b * NB;
+                int cols = Math.min(NB, p.n - col);
+                for (int r = 0; r < m; r++) {
+                    finishAt(yb, r * NB, cols, u1[r], u2[r], biasF, col);
+                    narrowRow(yb, r * NB, cols, ySeg, y.rowByteOffset(r) + 2L * col, yType);
+                }
+            }
+        });
+    }
+
+    /** {@code yb[off + j] += (s0|s1)[j] · (a0|a1)[j] + (z0|z1)[j] · xs} over the block's two vectors. */
+    private static void fold(float[] yb, int off, FloatVector s0, FloatVector s1, FloatVector z0, FloatVector z1,
+                             FloatVector a0, FloatVector a1, float xs) {
+        FloatVector xv = FloatVector.broadcast(FS, xs);
+        s0.fma(a0, z0.fma(xv, FloatVector.fromArray(FS, yb, off))).intoArray(yb, off);
+        s1.fma(a1, z1.fma(xv, FloatVector.fromArray(FS, yb, off + L))).intoArray(yb, off + L);
+    }
+
+    /** {@code yb[off + c] = yb[off + c] · u1 · u2 + bias[col + c]} for the block's columns. */
+    private static void finishAt(float[] yb, int off, int cols, float u1, float u2, float[] biasF, int col) {
+        for (int c = 0; c < cols; c += L) {
+            FloatVector v = FloatVector.fromArray(FS, yb, off + c).mul(u1).mul(u2);
+            if (biasF != null) {
+                v = v.add(FloatVector.fromArray(FS, biasF, col + c));
+            }
+            v.intoArray(yb, off + c);
+        }
+    }
+
+    /**
+     * One column block for four rows of X at once ({@code xo[r]}: row r's offset in {@code xq},
+     * rows past the real ones alias the last; {@code so[r]}: its group sums in {@code xsum}): the nibbles are unpacked once (AND, shift) and
+     * each feeds 4 rows × 2 vectors = 8 FMAs into 8 accumulators; {@code yb[r·NB ..]} gets row
+     * r's scaled result y'. Per group the accumulators are folded into yb through memory (16
+     * loads and stores per 1024 FMAs), which keeps the loop at 8 accumulators + 6 temporaries:
+     * within AVX2's 16 registers as well as AVX-512's 32.
+     */
+    private static void gemvBlock4(int[] d, int base, int groups, int groupInts, int groupSize, float[] xq, int[] xo,
+                                   float[] xsum, int[] so, float[] yb) {
+        IntVector nibble = IntVector.broadcast(IS, 0xF);
+        for (int r = 0; r < 4; r++) {
+            java.util.Arrays.fill(yb, r * NB, (r + 1) * NB, 0f);
+        }
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2], x3 = xo[3];
+        int wordRows = groupSize >>> 3;
+        for (int gi = 0, p = base; gi < groups; gi++, p += groupInts) {
+            FloatVector a00 = FloatVector.zero(FS);
+            FloatVector a01 = FloatVector.zero(FS);
+            FloatVector a10 = FloatVector.zero(FS);
+            FloatVector a11 = FloatVector.zero(FS);
+            FloatVector a20 = FloatVector.zero(FS);
+            FloatVector a21 = FloatVector.zero(FS);
+            FloatVector a30 = FloatVector.zero(FS);
+            FloatVector a31 = FloatVector.zero(FS);
+            int q = p + 2 * NB;
+            int kx = gi * groupSize;
+            for (int r = 0; r < wordRows; r++, q += NB, kx += 8) {
+                IntVector w0 = IntVector.fromArray(IS, d, q);
+                IntVector w1 = IntVector.fromArray(IS, d, q + L);
+                FloatVector n0 = w0.and(nibble).reinterpretAsFloats();
+                FloatVector n1 = w1.and(nibble).reinterpretAsFloats();
+                FloatVector xv = FloatVector.broadcast(FS, xq[x0 + kx + 0]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 0]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 0]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 0]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 1]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 1]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 1]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 1]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 2]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 2]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 2]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 2]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 3]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 3]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 3]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 3]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 4]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 4]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 4]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 4]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 5]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 5]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 5]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 5]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 6]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 6]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 6]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 6]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                // The top nibble needs no mask after the shift.
+                n0 = w0.reinterpretAsFloats();
+                n1 = w1.reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 7]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 7]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 7]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                xv = FloatVector.broadcast(FS, xq[x3 + kx + 7]);
+                a30 = n0.fma(xv, a30);
+                a31 = n1.fma(xv, a31);
+            }
+            FloatVector s0 = IntVector.fromArray(IS, d, p).reinterpretAsFloats();
+            FloatVector s1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats();
+            FloatVector z0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats();
+            FloatVector z1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats();
+            fold(yb, 0 * NB, s0, s1, z0, z1, a00, a01, xsum[so[0] + gi]);
+            fold(yb, 1 * NB, s0, s1, z0, z1, a10, a11, xsum[so[1] + gi]);
+            fold(yb, 2 * NB, s0, s1, z0, z1, a20, a21, xsum[so[2] + gi]);
+            fold(yb, 3 * NB, s0, s1, z0, z1, a30, a31, xsum[so[3] + gi]);
+        }
+    }
+
+    /** {@link #gemvBlock4} for two rows: 2 × 2 vectors = 4 FMAs per unpacked nibble pair. */
+    private static void gemvBlock2(int[] d, int base, int groups, int groupInts, int groupSize, float[] xq, int[] xo,
+                                   float[] xsum, int[] so, float[] yb) {
+        IntVector nibble = IntVector.broadcast(IS, 0xF);
+        for (int r = 0; r < 2; r++) {
+            java.util.Arrays.fill(yb, r * NB, (r + 1) * NB, 0f);
+        }
+        int x0 = xo[0], x1 = xo[1];
+        int wordRows = groupSize >>> 3;
+        for (int gi = 0, p = base; gi < groups; gi++, p += groupInts) {
+            FloatVector a00 = FloatVector.zero(FS);
+            FloatVector a01 = FloatVector.zero(FS);
+            FloatVector a10 = FloatVector.zero(FS);
+            FloatVector a11 = FloatVector.zero(FS);
+            int q = p + 2 * NB;
+            int kx = gi * groupSize;
+            for (int r = 0; r < wordRows; r++, q += NB, kx += 8) {
+                IntVector w0 = IntVector.fromArray(IS, d, q);
+                IntVector w1 = IntVector.fromArray(IS, d, q + L);
+                FloatVector n0 = w0.and(nibble).reinterpretAsFloats();
+                FloatVector n1 = w1.and(nibble).reinterpretAsFloats();
+                FloatVector xv = FloatVector.broadcast(FS, xq[x0 + kx + 0]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 0]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 1]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 1]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 2]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 2]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 3]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 3]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 4]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 4]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 5]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 5]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 6]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 6]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                // The top nibble needs no mask after the shift.
+                n0 = w0.reinterpretAsFloats();
+                n1 = w1.reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 7]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 7]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+            }
+            FloatVector s0 = IntVector.fromArray(IS, d, p).reinterpretAsFloats();
+            FloatVector s1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats();
+            FloatVector z0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats();
+            FloatVector z1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats();
+            fold(yb, 0 * NB, s0, s1, z0, z1, a00, a01, xsum[so[0] + gi]);
+            fold(yb, 1 * NB, s0, s1, z0, z1, a10, a11, xsum[so[1] + gi]);
+        }
+    }
+
     /** {@code yb[c] = yb[c] · u1 · u2 + bias[col + c]} for the block's real columns. */
     private static void finish(float[] yb, int cols, float u1, float u2, float[] biasF, int col) {
         for (int c = 0; c < cols; c += L) {
@@ -410,65 +877,58 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             });
             int rowBlocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
             int rowsPerBlock = (rows + rowBlocks - 1) / rowBlocks;
-            long tasks = (long) rowBlocks * p.blocks;
-            long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB * Math.max(1, rowsPerBlock / 8)));
+            int tiles = (p.blocks + TILE_BLOCKS - 1) / TILE_BLOCKS;
+            long tasks = (long) rowBlocks * tiles;
+            long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * TILE_COLS * Math.max(1, rowsPerBlock / 8)));
             CpuThreads.forRange(tasks, grain, (from, to) -> {
                 TaskBuffers tb = taskBuffers.get();
-                float[] wt = tb.tile(KB * NB);
-                float[] yt = tb.rows(rowsPerBlock * NB);
+                float[] wt = tb.tile(KB * TILE_COLS);
+                float[] yt = tb.rows(rowsPerBlock * TILE_COLS);
                 for (long t = from; t < to; t++) {
-                    int rb = (int) (t / p.blocks);
-                    int b = (int) (t % p.blocks);
+                    int rb = (int) (t / tiles);
+                    int b0 = (int) (t % tiles) * TILE_BLOCKS;
+                    int nb = Math.min(TILE_BLOCKS, p.blocks - b0);
                     int i0 = rb * rowsPerBlock;
                     int nRows = Math.min(rowsPerBlock, rows - i0);
                     if (nRows <= 0) {
                         continue;
                     }
-                    gemmTile(data, p, b, xf, i0, nRows, wt, yt);
-                    int col = b * NB;
-                    int cols = Math.min(NB, p.n - col);
+                    gemmTile(data, p, b0, nb, xf, i0, nRows, wt, yt, tb.offsets);
+                    int col = b0 * NB;
+                    int cols = Math.min(nb * NB, p.n - col);
                     for (int i = 0; i < nRows; i++) {
-                        finish(yt, i * NB, cols, biasF, col);
-                        narrowRow(yt, i * NB, cols, ySeg, y.rowByteOffset(chunkStart + i0 + i) + 2L * col, yType);
+                        finish(yt, i * nb * NB, cols, biasF, col);
+                        narrowRow(yt, i * nb * NB, cols, ySeg, y.rowByteOffset(chunkStart + i0 + i) + 2L * col, yType);
                     }
                 }
             });
         }
     }
 
-    /** Rows {@code [i0, i0 + nRows)} of xf times column block {@code b}, into {@code yt[i][NB]} (fp32). */
-    private static void gemmTile(int[] d, Packed p, int b, float[] xf, int i0, int nRows, float[] wt, float[] yt) {
+    /**
+     * Rows {@code [i0, i0 + nRows)} of xf times column blocks {@code b0 .. b0+nb−1}, into
+     * {@code yt[i][nb·NB]} (fp32): per k-slab, DEQUANT the blocks side by side into {@code wt},
+     * then one {@link Brgemm#fp32} call reduces the slab into yt.
+     */
+    private static void gemmTile(int[] d, Packed p, int b0, int nb, float[] xf, int i0, int nRows, float[] wt, float[] yt,
+                                 int[] offsets) {
         int k = p.k;
+        int width = nb * NB;
         for (int k0 = 0; k0 < k; k0 += KB) {
             int kb = Math.min(KB, k - k0);
-            dequantize(d, p, b, k0, kb, wt);
-            boolean first = k0 == 0;
-            int i = 0;
-            for (; i + 6 <= nRows; i += 6) {
-                micro6(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
+            for (int j = 0; j < nb; j++) {
+                dequantize(d, p, b0 + j, k0, kb, wt, j * NB, width);
             }
-            // Tails in as few passes over the tile as possible: each pass reloads all of it.
-            int left = nRows - i;
-            if (left >= 4) {
-                micro4(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
-                i += 4;
-                left -= 4;
-            }
-            if (left == 3) {
-                micro3(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
-            } else if (left == 2) {
-                micro2(wt, kb, xf, (i0 + i) * k + k0, k, yt, i * NB, first);
-            } else if (left == 1) {
-                micro1(wt, kb, xf, (i0 + i) * k + k0, yt, i * NB, first);
-            }
+            offsets[0] = i0 * k + k0; // A_0 = rows i0.. of X, columns k0..
+            Brgemm.fp32(nRows, width, kb, 1, xf, offsets, k, wt, ZERO_OFFSET, width, yt, 0, width, k0 > 0);
         }
     }
 
-    /** Rows {@code [k0, k0 + kb)} of block {@code b} as fp32 weights {@code wt[kk][NB]}. */
-    private static void dequantize(int[] d, Packed p, int b, int k0, int kb, float[] wt) {
+    /** Rows {@code [k0, k0 + kb)} of block {@code b} as fp32 weights {@code wt[kk][col .. col+NB)}, row stride {@code ld}. */
+    private static void dequantize(int[] d, Packed p, int b, int k0, int kb, float[] wt, int col, int ld) {
         IntVector nibble = IntVector.broadcast(IS, 0xF);
         int g = p.groupSize;
-        int o = 0;
+        int o = col;
         for (int kk = k0; kk < k0 + kb; kk += 8) {
             int gi = kk / g;
             int gp = b * p.blockInts + gi * p.groupInts;
@@ -479,182 +939,13 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             FloatVector z1 = IntVector.fromArray(IS, d, gp + NB + L).reinterpretAsFloats();
             IntVector w0 = IntVector.fromArray(IS, d, q);
             IntVector w1 = IntVector.fromArray(IS, d, q + L);
-            for (int i = 0; i < 8; i++, o += NB) {
+            for (int i = 0; i < 8; i++, o += ld) {
                 ((FloatVector) w0.and(nibble).convert(VectorOperators.I2F, 0)).fma(s0, z0).intoArray(wt, o);
                 ((FloatVector) w1.and(nibble).convert(VectorOperators.I2F, 0)).fma(s1, z1).intoArray(wt, o + L);
                 w0 = w0.lanewise(VectorOperators.LSHR, 4);
                 w1 = w1.lanewise(VectorOperators.LSHR, 4);
             }
         }
-    }
-
-    /** Six rows of X (starting at xf[xo], row stride k) times the tile, accumulated into yt. */
-    private static void micro6(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
-        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
-        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
-        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
-        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
-        FloatVector a20 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB);
-        FloatVector a21 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
-        FloatVector a30 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 3 * NB);
-        FloatVector a31 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 3 * NB + L);
-        FloatVector a40 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 4 * NB);
-        FloatVector a41 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 4 * NB + L);
-        FloatVector a50 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 5 * NB);
-        FloatVector a51 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 5 * NB + L);
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
-            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
-            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
-            a00 = w0.fma(x0, a00);
-            a01 = w1.fma(x0, a01);
-            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
-            a10 = w0.fma(x1, a10);
-            a11 = w1.fma(x1, a11);
-            FloatVector x2 = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
-            a20 = w0.fma(x2, a20);
-            a21 = w1.fma(x2, a21);
-            FloatVector x3 = FloatVector.broadcast(FS, xf[xo + 3 * k + kk]);
-            a30 = w0.fma(x3, a30);
-            a31 = w1.fma(x3, a31);
-            FloatVector x4 = FloatVector.broadcast(FS, xf[xo + 4 * k + kk]);
-            a40 = w0.fma(x4, a40);
-            a41 = w1.fma(x4, a41);
-            FloatVector x5 = FloatVector.broadcast(FS, xf[xo + 5 * k + kk]);
-            a50 = w0.fma(x5, a50);
-            a51 = w1.fma(x5, a51);
-        }
-        a00.intoArray(yt, yo + 0 * NB);
-        a01.intoArray(yt, yo + 0 * NB + L);
-        a10.intoArray(yt, yo + 1 * NB);
-        a11.intoArray(yt, yo + 1 * NB + L);
-        a20.intoArray(yt, yo + 2 * NB);
-        a21.intoArray(yt, yo + 2 * NB + L);
-        a30.intoArray(yt, yo + 3 * NB);
-        a31.intoArray(yt, yo + 3 * NB + L);
-        a40.intoArray(yt, yo + 4 * NB);
-        a41.intoArray(yt, yo + 4 * NB + L);
-        a50.intoArray(yt, yo + 5 * NB);
-        a51.intoArray(yt, yo + 5 * NB + L);
-    }
-
-    /** Four rows of X (starting at xf[xo], row stride k) times the tile, accumulated into yt. */
-    private static void micro4(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
-        FloatVector a00;
-        FloatVector a01;
-        FloatVector a10;
-        FloatVector a11;
-        FloatVector a20;
-        FloatVector a21;
-        FloatVector a30;
-        FloatVector a31;
-        if (first) {
-            a00 = FloatVector.zero(FS);
-            a01 = a00;
-            a10 = a00;
-            a11 = a00;
-            a20 = a00;
-            a21 = a00;
-            a30 = a00;
-            a31 = a00;
-        } else {
-            a00 = FloatVector.fromArray(FS, yt, yo);
-            a01 = FloatVector.fromArray(FS, yt, yo + L);
-            a10 = FloatVector.fromArray(FS, yt, yo + NB);
-            a11 = FloatVector.fromArray(FS, yt, yo + NB + L);
-            a20 = FloatVector.fromArray(FS, yt, yo + 2 * NB);
-            a21 = FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
-            a30 = FloatVector.fromArray(FS, yt, yo + 3 * NB);
-            a31 = FloatVector.fromArray(FS, yt, yo + 3 * NB + L);
-        }
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
-            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
-            FloatVector xv = FloatVector.broadcast(FS, xf[xo + kk]);
-            a00 = w0.fma(xv, a00);
-            a01 = w1.fma(xv, a01);
-            xv = FloatVector.broadcast(FS, xf[xo + k + kk]);
-            a10 = w0.fma(xv, a10);
-            a11 = w1.fma(xv, a11);
-            xv = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
-            a20 = w0.fma(xv, a20);
-            a21 = w1.fma(xv, a21);
-            xv = FloatVector.broadcast(FS, xf[xo + 3 * k + kk]);
-            a30 = w0.fma(xv, a30);
-            a31 = w1.fma(xv, a31);
-        }
-        a00.intoArray(yt, yo);
-        a01.intoArray(yt, yo + L);
-        a10.intoArray(yt, yo + NB);
-        a11.intoArray(yt, yo + NB + L);
-        a20.intoArray(yt, yo + 2 * NB);
-        a21.intoArray(yt, yo + 2 * NB + L);
-        a30.intoArray(yt, yo + 3 * NB);
-        a31.intoArray(yt, yo + 3 * NB + L);
-    }
-
-    /** Three rows: a row tail of {@link #micro6}. */
-    private static void micro3(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
-        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
-        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
-        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
-        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
-        FloatVector a20 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB);
-        FloatVector a21 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 2 * NB + L);
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
-            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
-            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
-            a00 = w0.fma(x0, a00);
-            a01 = w1.fma(x0, a01);
-            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
-            a10 = w0.fma(x1, a10);
-            a11 = w1.fma(x1, a11);
-            FloatVector x2 = FloatVector.broadcast(FS, xf[xo + 2 * k + kk]);
-            a20 = w0.fma(x2, a20);
-            a21 = w1.fma(x2, a21);
-        }
-        a00.intoArray(yt, yo + 0 * NB);
-        a01.intoArray(yt, yo + 0 * NB + L);
-        a10.intoArray(yt, yo + 1 * NB);
-        a11.intoArray(yt, yo + 1 * NB + L);
-        a20.intoArray(yt, yo + 2 * NB);
-        a21.intoArray(yt, yo + 2 * NB + L);
-    }
-
-    /** Two rows: a row tail of {@link #micro6}. */
-    private static void micro2(float[] wt, int kb, float[] xf, int xo, int k, float[] yt, int yo, boolean first) {
-        FloatVector a00 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB);
-        FloatVector a01 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 0 * NB + L);
-        FloatVector a10 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB);
-        FloatVector a11 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + 1 * NB + L);
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector w0 = FloatVector.fromArray(FS, wt, o);
-            FloatVector w1 = FloatVector.fromArray(FS, wt, o + L);
-            FloatVector x0 = FloatVector.broadcast(FS, xf[xo + 0 * k + kk]);
-            a00 = w0.fma(x0, a00);
-            a01 = w1.fma(x0, a01);
-            FloatVector x1 = FloatVector.broadcast(FS, xf[xo + 1 * k + kk]);
-            a10 = w0.fma(x1, a10);
-            a11 = w1.fma(x1, a11);
-        }
-        a00.intoArray(yt, yo + 0 * NB);
-        a01.intoArray(yt, yo + 0 * NB + L);
-        a10.intoArray(yt, yo + 1 * NB);
-        a11.intoArray(yt, yo + 1 * NB + L);
-    }
-
-    /** One row of X times the tile, accumulated into yt: the last row tail. */
-    private static void micro1(float[] wt, int kb, float[] xf, int xo, float[] yt, int yo, boolean first) {
-        FloatVector a0 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo);
-        FloatVector a1 = first ? FloatVector.zero(FS) : FloatVector.fromArray(FS, yt, yo + L);
-        for (int kk = 0, o = 0; kk < kb; kk++, o += NB) {
-            FloatVector xv = FloatVector.broadcast(FS, xf[xo + kk]);
-            a0 = FloatVector.fromArray(FS, wt, o).fma(xv, a0);
-            a1 = FloatVector.fromArray(FS, wt, o + L).fma(xv, a1);
-        }
-        a0.intoArray(yt, yo);
-        a1.intoArray(yt, yo + L);
     }
 
     /** {@code yt[yo + c] += bias[col + c]} for the block's real columns. */
@@ -717,30 +1008,30 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         }
     }
 
-    private static float maxAbs(float[] v, int count) {
+    private static float maxAbs(float[] v, int at, int count) {
         FloatVector m = FloatVector.zero(FS);
         int i = 0;
         for (; i + L <= count; i += L) {
-            m = m.max(FloatVector.fromArray(FS, v, i).abs());
+            m = m.max(FloatVector.fromArray(FS, v, at + i).abs());
         }
         float r = m.reduceLanes(VectorOperators.MAX);
         for (; i < count; i++) {
-            r = Math.max(r, Math.abs(v[i]));
+            r = Math.max(r, Math.abs(v[at + i]));
         }
         // A NaN anywhere must not be lost by max(); it makes the whole row non-finite anyway.
         return Float.isNaN(r) ? Float.POSITIVE_INFINITY : r;
     }
 
-    private static void scaleInPlace(float[] v, int count, float factor) {
+    private static void scaleInPlace(float[] v, int at, int count, float factor) {
         if (factor == 1f) {
             return;
         }
         int i = 0;
         for (; i + L <= count; i += L) {
-            FloatVector.fromArray(FS, v, i).mul(factor).intoArray(v, i);
+            FloatVector.fromArray(FS, v, at + i).mul(factor).intoArray(v, at + i);
         }
         for (; i < count; i++) {
-            v[i] *= factor;
+            v[at + i] *= factor;
         }
     }
 
@@ -766,6 +1057,11 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         private float[] x = new float[0];
         private float[] bias = new float[0];
         private float[] groupSums = new float[0];
+        /** Per-row offsets and unscale factors of {@link #gemvRows}. */
+        final int[] rowOffsets = new int[4];
+        final int[] sumOffsets = new int[4];
+        final float[] unscale1 = new float[4];
+        final float[] unscale2 = new float[4];
 
         float[] x(long size) {
             if (x.length < size) {
@@ -795,6 +1091,8 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         private float[] row = new float[0];
         private float[] tile = new float[0];
         private float[] rows = new float[0];
+        /** The A offset of a {@link Brgemm} call (batch of one). */
+        final int[] offsets = new int[1];
 
         float[] row(int size) {
             if (row.length < size) {

@@ -1,0 +1,844 @@
+package org.offload4j.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The batch-reduce GEMM micro-kernel (BRGEMM) under the CPU backend's matrix products:
+ * <pre>
+ *   C[m × n] = (accumulate ? C : 0) + Σ_{i &lt; batch} A_i[m × kb] · B_i[kb × n]
+ *   A_i[r][kk] = a[aOff[i] + r·lda + kk]     row-major, any offsets (a k-slice of X, an expert's rows …)
+ *   B_i[kk][j] = b[bOff[i] + kk·ldb + j]     row-major, usually a packed panel or an L1-resident
+ *                                            tile (a dequantized W4A16 slab, a widened bf16 panel)
+ *   C[r][j]    = c[cAt + r·ldc + j]          fp32
+ * </pre>
+ * The accumulators of a register tile stay in registers across the whole batch: C is loaded
+ * and stored once per call, however many blocks are reduced into it, which is the point of a
+ * batch-reduce kernel (a plain GEMM called per block would round-trip C through L1 per block).
+ * Accumulation is fp32, in batch then k order, one FMA per product.
+ *
+ * <h2>Register blocking, and why</h2>
+ * A tile is {@code MR} rows × {@code NR} vectors of C. Per k step it loads NR vectors of B,
+ * broadcasts MR scalars of A and issues MR·NR FMAs; it needs MR·NR accumulators + NR B vectors
+ * + 1 broadcast register.
+ * <ul>
+ *   <li><b>AVX-512 (16 floats, 32 zmm registers): 6 × 4</b> = 24 accumulators + 4 + 1 = 29
+ *       registers, 64 columns. Loads per FMA: (4 + 6) / 24 = 0.42, well under the two loads per
+ *       cycle of Zen 4/5 and Intel cores, and 24 independent chains cover FMA latency × pipes
+ *       (4 × 2 = 8) three times. The alternatives with ≤ 29 registers: 8 × 3 (24 acc, 0.46
+ *       loads/FMA, 48 columns: an awkward panel width), 14 × 2 (28 acc + 2 + 1 = 31: no room
+ *       for C2's own temporaries, and 0.57 loads/FMA) and 4 × 6 (24 acc + 6 + 1 = 31, same).</li>
+ *   <li><b>AVX2 (8 floats, 16 ymm registers): 6 × 2</b> = 12 + 2 + 1 = 15 registers; the tile
+ *       the MoE and W4A16 kernels measured best on Zen 3 (4 × 3 spills the broadcast; 6 × 4
+ *       would need 29).</li>
+ *   <li>{@link #NR_MAX} is 4 when vectors have ≥ 16 floats, else 2; narrower column strips
+ *       (a B of 2 or 1 vectors, or the strip left over) use NR = 2 or 1 with the same MR.</li>
+ *   <li><b>Row tiles</b> are 6, 4 or 1 rows, chosen per m ({@link #rowTiles}): m = 6q + r runs q
+ *       tiles of 6 and the rest as 5 → one 6-row tile, 3–4 → one 4-row tile, 1–2 after a 6 → the
+ *       last 6 + r rows as 4 + (2 + r) (m = 8 is two 4-row tiles, not 6 + 1 + 1: each pass of a
+ *       tile reloads B). A tile with fewer valid rows than its MR aliases the missing rows to
+ *       its last row: they compute the same values from the same inputs and store them to the
+ *       same place, so no branch is needed in or after the loop.</li>
+ *   <li><b>Column tails</b> (n not a multiple of the vector): the last {@code n mod L} columns
+ *       of B and C go through a zero-padded one-vector scratch strip. Callers that care pad
+ *       their panels to whole vectors instead.</li>
+ * </ul>
+ * Cache blocking is the caller's: keep each B_i within L1/L2 (a 256 × 64 fp32 panel slice is
+ * 64 KiB) and call once per row block. {@link #gemm} is such a caller, for whole matrices.
+ *
+ * <h2>bf16 inputs</h2>
+ * {@link #bf16} takes A and B as bf16 bit patterns ({@code short[]}) and accumulates in fp32.
+ * bf16 → fp32 is exact: the 16 bits move to the high half of an int ({@code short → int}
+ * lane-wise convert, {@code << 16}, reinterpret as float; the Vector API intrinsics compile that
+ * to vpmovsxwd + vpslld). The blocks are widened once per call into thread-local fp32 scratch
+ * (A: m·kb, B: kb·n per block), then the fp32 tiles run: each widened element is reused by n
+ * (A) or m (B) FMAs, so the conversion costs 1/n + 1/m of the arithmetic. Widening inside the k
+ * loop instead repeats the conversion for every row tile, on the same ports as the loads (the
+ * MoE kernel measured it and dropped it).
+ */
+public final class Brgemm {
+    static final VectorSpecies<Float> F = CpuBackend.FLOATS;
+    static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    static final int L = F.length();
+    /** Widest register tile in vectors: 4 with 32 vector registers (AVX-512), 2 with 16. */
+    static final int NR_MAX = L >= 16 ? 4 : 2;
+    /** Tallest register tile in rows. */
+    static final int MR = 6;
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private Brgemm() {}
+
+    /** Floats per vector on this machine. */
+    public static int lanes() {
+        return L;
+    }
+
+    /** Columns of the widest register tile: the panel width {@link #gemm} packs B into. */
+    public static int panelWidth() {
+        return NR_MAX * L;
+    }
+
+    /**
+     * {@code C = (accumulate ? C : 0) + Σ_i A_i · B_i}, fp32 (see the class comment for the
+     * layout). No argument checks beyond the JVM's array bounds: callers are the kernels.
+     */
+    public static void fp32(int m, int n, int kb, int batch, float[] a, int[] aOff, int lda,
+                            float[] b, int[] bOff, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        if (m <= 0 || n <= 0) {
+            return;
+        }
+        if (kb <= 0 || batch <= 0) {
+            if (!accumulate) {
+                for (int r = 0; r < m; r++) {
+                    java.util.Arrays.fill(c, cAt + r * ldc, cAt + r * ldc + n, 0f);
+                }
+            }
+            return;
+        }
+        int j = 0;
+        while (n - j >= L) {
+            int nr = Math.min(NR_MAX, (n - j) / L);
+            nr = nr == 3 ? 2 : nr;
+            strip(nr, m, kb, batch, a, aOff, lda, b, bOff, j, ldb, c, cAt + j, ldc, accumulate);
+            j += nr * L;
+        }
+        if (j < n) {
+            columnTail(m, n - j, kb, batch, a, aOff, lda, b, bOff, j, ldb, c, cAt + j, ldc, accumulate);
+        }
+    }
+
+    /** One column strip of {@code nr} vectors, all rows, in the row tiles of {@link #rowTiles}. */
+    private static void strip(int nr, int m, int kb, int batch, float[] a, int[] aOff, int lda, float[] b, int[] bOff,
+                              int bCol, int ldb, float[] c, int cAt, int ldc, boolean acc) {
+        int row = 0;
+        int q = m / MR;
+        int r = m % MR;
+        int sixes = (r == 1 || r == 2) && q > 0 ? q - 1 : q;
+        for (int t = 0; t < sixes; t++, row += MR) {
+            tile(MR, MR, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc, acc);
+        }
+        int left = m - row;
+        if (left == 5) {
+            tile(MR, 5, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc, acc);
+        } else if (left >= 7) { // 7 or 8: 4 + 3 or 4 + 4
+            tile(4, 4, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc, acc);
+            row += 4;
+            tile(4, left - 4, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc, acc);
+        } else if (left >= 2) {
+            tile(4, left, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc, acc);
+        } else if (left == 1) {
+            tile(1, 1, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc, acc);
+        }
+    }
+
+    /**
+     * The row tiles {@link #fp32} runs for {@code m} rows, as (tile height, valid rows) pairs:
+     * documents and tests the choice.
+     */
+    static int[][] rowTiles(int m) {
+        java.util.List<int[]> out = new java.util.ArrayList<>();
+        int q = m / MR;
+        int r = m % MR;
+        int sixes = (r == 1 || r == 2) && q > 0 ? q - 1 : q;
+        for (int t = 0; t < sixes; t++) {
+            out.add(new int[] {MR, MR});
+        }
+        int left = m - sixes * MR;
+        if (left == 5) {
+            out.add(new int[] {MR, 5});
+        } else if (left >= 7) {
+            out.add(new int[] {4, 4});
+            out.add(new int[] {4, left - 4});
+        } else if (left >= 2) {
+            out.add(new int[] {4, left});
+        } else if (left == 1) {
+            out.add(new int[] {1, 1});
+        }
+        return out.toArray(int[][]::new);
+    }
+
+    private static void tile(int mr, int rows, int nr, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                             float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean acc) {
+        switch (mr * 8 + nr) {
+            case 6 * 8 + 4 -> k6x4(rows, kb, batch, a, aOff, aRow, lda, b, bOff, bCol, ldb, c, cAt, ldc, acc);
+            case 6 * 8 + 2 -> k6x2(rows, kb, batch, a, aOff, aRow, lda, b, bOff, bCol, ldb, c, cAt, ldc, acc);
+            case 6 * 8 + 1 -> k6x1(rows, kb, batch, a, aOff, aRow, lda, b, bOff, bCol, ldb, c, cAt, ldc, acc);
+            case 4 * 8 + 4 -> k4x4(rows, kb, batch, a, aOff, aRow, lda, b, bOff, bCol, ldb, c, cAt, ldc, acc);
+            case 4 * 8 + 2 -> k4x2(rows, kb, batch, a, aOff, aRow, lda, b, bOff, bCol, ldb, c, cAt, ldc, acc);
+            case 4 * 8 + 1 -> k4x1(rows, kb, batch, a, aOff, aRow, lda, b, bOff, bCol, ldb, c, cAt, ldc, acc);
+            case 1 * 8 + 4 -> k1x4(rows, kb, batch, a, aOff, aRow, lda, b, bOff, bCol, ldb, c, cAt, ldc, acc);
+            case 1 * 8 + 2 -> k1x2(rows, kb, batch, a, aOff, aRow, lda, b, bOff, bCol, ldb, c, cAt, ldc, acc);
+            case 1 * 8 + 1 -> k1x1(rows, kb, batch, a, aOff, aRow, lda, b, bOff, bCol, ldb, c, cAt, ldc, acc);
+            default -> throw new AssertionError("no " + mr + " × " + nr + " tile");
+        }
+    }
+
+    /** The last {@code w < L} columns: B_i's and C's columns copied into zero-padded one-vector strips. */
+    private static void columnTail(int m, int w, int kb, int batch, float[] a, int[] aOff, int lda, float[] b,
+                                   int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean acc) {
+        float[] bt = new float[batch * kb * L];
+        int[] bto = new int[batch];
+        for (int i = 0; i < batch; i++) {
+            bto[i] = i * kb * L;
+            for (int kk = 0; kk < kb; kk++) {
+                System.arraycopy(b, bOff[i] + kk * ldb + bCol, bt, bto[i] + kk * L, w);
+            }
+        }
+        float[] ct = new float[m * L];
+        if (acc) {
+            for (int r = 0; r < m; r++) {
+                System.arraycopy(c, cAt + r * ldc, ct, r * L, w);
+            }
+        }
+        strip(1, m, kb, batch, a, aOff, lda, bt, bto, 0, L, ct, 0, L, acc);
+        for (int r = 0; r < m; r++) {
+            System.arraycopy(ct, r * L, c, cAt + r * ldc, w);
+        }
+    }
+
+    /**
+     * {@code C = (accumulate ? C : 0) + Σ_i A_i · B_i} with A and B as bf16 bit patterns and fp32
+     * accumulation; same layout as {@link #fp32}. Each block is widened once into thread-local
+     * scratch (see the class comment), then the fp32 tiles run.
+     */
+    public static void bf16(int m, int n, int kb, int batch, short[] a, int[] aOff, int lda,
+                            short[] b, int[] bOff, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        if (m <= 0 || n <= 0) {
+            return;
+        }
+        Scratch s = SCRATCH.get();
+        int aBlock = m * kb;
+        int bBlock = kb * n;
+        float[] af = s.a(batch * aBlock);
+        float[] bf = s.b(batch * bBlock);
+        int[] ao = s.aOff(batch);
+        int[] bo = s.bOff(batch);
+        for (int i = 0; i < batch; i++) {
+            ao[i] = i * aBlock;
+            bo[i] = i * bBlock;
+            for (int r = 0; r < m; r++) {
+                widen(a, aOff[i] + r * lda, af, ao[i] + r * kb, kb);
+            }
+            for (int kk = 0; kk < kb; kk++) {
+                widen(b, bOff[i] + kk * ldb, bf, bo[i] + kk * n, n);
+            }
+        }
+        fp32(m, n, kb, batch, af, ao, kb, bf, bo, n, c, cAt, ldc, accumulate);
+    }
+
+    /** {@code dst[at ..] = fp32(src[from ..])} for {@code len} bf16 values: shift into the high half. */
+    static void widen(short[] src, int from, float[] dst, int at, int len) {
+        int i = 0;
+        int upper = len - S.length();
+        for (; i <= upper; i += S.length()) {
+            ShortVector h = ShortVector.fromArray(S, src, from + i);
+            ((IntVector) h.convertShape(VectorOperators.S2I, F.withLanes(int.class), 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, at + i);
+        }
+        for (; i < len; i++) {
+            dst[at + i] = Float.intBitsToFloat(src[from + i] << 16);
+        }
+    }
+
+    // ------------------------------------------------------------------ whole-matrix driver
+
+    /** Rows of A per task: 16 six-row tiles; a 96 × 256 block of A (96 KiB) stays in L2. */
+    static final int MC = 96;
+    /** Depth of one panel slice: 256 × 64 floats = 64 KiB (AVX-512), in L2 while the task's row tiles use it. */
+    static final int KC = 256;
+
+    /**
+     * {@code c[m×n] = a[m×k] · b[k×n]}, all row-major fp32, on {@link CpuThreads}: B is packed
+     * once into panels of {@link #panelWidth()} columns ({@code [n/NP][k][NP]}, zero-padded),
+     * then each task (≤ {@value #MC} rows × one panel) walks k in slices of {@value #KC} and
+     * reduces each slice into its block of C with one {@link #fp32} call.
+     */
+    public static void gemm(int m, int n, int k, float[] a, float[] b, float[] c) {
+        checkSizes(m, n, k, a.length, b.length, c.length);
+        int np = panelWidth();
+        int panels = (n + np - 1) / np;
+        float[] packed = packScratch((long) panels * k * np);
+        CpuThreads.forRange(panels, 1, (from, to) -> {
+            for (int p = (int) from; p < to; p++) {
+                int w = Math.min(np, n - p * np);
+                for (int kk = 0; kk < k; kk++) {
+                    int at = (p * k + kk) * np;
+                    System.arraycopy(b, kk * n + p * np, packed, at, w);
+                    java.util.Arrays.fill(packed, at + w, at + np, 0f);
+                }
+            }
+        });
+        run(m, n, k, a, packed, c);
+    }
+
+    /**
+     * {@code c[m×n] = a[m×k] · b[k×n]} with A and B as bf16 bit patterns, fp32 accumulation and
+     * output: A is widened once, B widened while it is packed (both by shifts, in parallel), then
+     * the fp32 path of {@link #gemm} runs.
+     */
+    public static void gemmBf16(int m, int n, int k, short[] a, short[] b, float[] c) {
+        checkSizes(m, n, k, a.length, b.length, c.length);
+        int np = panelWidth();
+        int panels = (n + np - 1) / np;
+        float[] packed = packScratch((long) panels * k * np);
+        Scratch s = SCRATCH.get();
+        if (s.widenedA.length < m * k) {
+            s.widenedA = new float[m * k];
+        }
+        float[] af = s.widenedA;
+        CpuThreads.forRange(m, Math.max(1, (1 << 15) / k), (from, to) -> {
+            for (int r = (int) from; r < to; r++) {
+                widen(a, r * k, af, r * k, k);
+            }
+        });
+        CpuThreads.forRange(panels, 1, (from, to) -> {
+            for (int p = (int) from; p < to; p++) {
+                int w = Math.min(np, n - p * np);
+                for (int kk = 0; kk < k; kk++) {
+                    int at = (p * k + kk) * np;
+                    widen(b, kk * n + p * np, packed, at, w);
+                    java.util.Arrays.fill(packed, at + w, at + np, 0f);
+                }
+            }
+        });
+        run(m, n, k, af, packed, c);
+    }
+
+    private static void run(int m, int n, int k, float[] a, float[] packed, float[] c) {
+        int np = panelWidth();
+        int panels = (n + np - 1) / np;
+        int rowBlocks = (m + MC - 1) / MC;
+        // Tasks panel-major within a row block: consecutive tasks share the row block of A.
+        CpuThreads.forRange((long) rowBlocks * panels, 1, (from, to) -> {
+            int[] aOff = new int[1];
+            int[] bOff = new int[1];
+            for (long t = from; t < to; t++) {
+                int rb = (int) (t / panels);
+                int p = (int) (t % panels);
+                int row0 = rb * MC;
+                int rows = Math.min(MC, m - row0);
+                int w = Math.min(np, n - p * np);
+                for (int k0 = 0; k0 < k; k0 += KC) {
+                    aOff[0] = row0 * k + k0;
+                    bOff[0] = (p * k + k0) * np;
+                    fp32(rows, w, Math.min(KC, k - k0), 1, a, aOff, k, packed, bOff, np, c, row0 * n + p * np, n, k0 > 0);
+                }
+            }
+        });
+    }
+
+    private static void checkSizes(int m, int n, int k, int aLen, int bLen, int cLen) {
+        if (m < 1 || n < 1 || k < 1) {
+            throw new IllegalArgumentException("sizes m = " + m + ", n = " + n + ", k = " + k + " must be positive");
+        }
+        if (aLen < (long) m * k || bLen < (long) k * n || cLen < (long) m * n || (long) m * k > Integer.MAX_VALUE - 64
+                || (long) k * (n + panelWidth()) > Integer.MAX_VALUE - 64) {
+            throw new IllegalArgumentException("arrays hold " + aLen + ", " + bLen + ", " + cLen + " elements; need "
+                    + (long) m * k + ", " + (long) k * n + ", " + (long) m * n + " (each below 2^31)");
+        }
+    }
+
+    /** The caller's packed-B buffer, reused across calls (grow-only). */
+    private static float[] packScratch(long floats) {
+        Scratch s = SCRATCH.get();
+        if (s.packed.length < floats) {
+            s.packed = new float[(int) floats];
+        }
+        return s.packed;
+    }
+
+    /** Per-thread widening buffers of {@link #bf16}; grow on demand, never shrink. */
+    private static final class Scratch {
+        private float[] a = new float[0];
+        private float[] b = new float[0];
+        private int[] aOff = new int[0];
+        private int[] bOff = new int[0];
+        private float[] packed = new float[0];
+        private float[] widenedA = new float[0];
+
+        float[] a(int n) {
+            return a.length >= n ? a : (a = new float[n]);
+        }
+
+        float[] b(int n) {
+            return b.length >= n ? b : (b = new float[n]);
+        }
+
+        int[] aOff(int n) {
+            return aOff.length >= n ? aOff : (aOff = new int[n]);
+        }
+
+        int[] bOff(int n) {
+            return bOff.length >= n ? bOff : (bOff = new int[n]);
+        }
+    }
+
+    // ------------------------------------------------------------------ register tiles (generated pattern: one per MR × NR)
+
+    /** 6 rows (fewer alias the last) × 4 vectors: 24 accumulators. */
+    static void k6x4(int rows, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                     float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        int last = rows - 1;
+        int r1 = Math.min(1, last);
+        int r2 = Math.min(2, last);
+        int r3 = Math.min(3, last);
+        int r4 = Math.min(4, last);
+        int r5 = Math.min(5, last);
+        int c0 = cAt;
+        int c1 = cAt + r1 * ldc;
+        int c2 = cAt + r2 * ldc;
+        int c3 = cAt + r3 * ldc;
+        int c4 = cAt + r4 * ldc;
+        int c5 = cAt + r5 * ldc;
+        FloatVector s00 = accumulate ? FloatVector.fromArray(F, c, c0) : FloatVector.zero(F);
+        FloatVector s01 = accumulate ? FloatVector.fromArray(F, c, c0 + 1 * L) : FloatVector.zero(F);
+        FloatVector s02 = accumulate ? FloatVector.fromArray(F, c, c0 + 2 * L) : FloatVector.zero(F);
+        FloatVector s03 = accumulate ? FloatVector.fromArray(F, c, c0 + 3 * L) : FloatVector.zero(F);
+        FloatVector s10 = accumulate ? FloatVector.fromArray(F, c, c1) : FloatVector.zero(F);
+        FloatVector s11 = accumulate ? FloatVector.fromArray(F, c, c1 + 1 * L) : FloatVector.zero(F);
+        FloatVector s12 = accumulate ? FloatVector.fromArray(F, c, c1 + 2 * L) : FloatVector.zero(F);
+        FloatVector s13 = accumulate ? FloatVector.fromArray(F, c, c1 + 3 * L) : FloatVector.zero(F);
+        FloatVector s20 = accumulate ? FloatVector.fromArray(F, c, c2) : FloatVector.zero(F);
+        FloatVector s21 = accumulate ? FloatVector.fromArray(F, c, c2 + 1 * L) : FloatVector.zero(F);
+        FloatVector s22 = accumulate ? FloatVector.fromArray(F, c, c2 + 2 * L) : FloatVector.zero(F);
+        FloatVector s23 = accumulate ? FloatVector.fromArray(F, c, c2 + 3 * L) : FloatVector.zero(F);
+        FloatVector s30 = accumulate ? FloatVector.fromArray(F, c, c3) : FloatVector.zero(F);
+        FloatVector s31 = accumulate ? FloatVector.fromArray(F, c, c3 + 1 * L) : FloatVector.zero(F);
+        FloatVector s32 = accumulate ? FloatVector.fromArray(F, c, c3 + 2 * L) : FloatVector.zero(F);
+        FloatVector s33 = accumulate ? FloatVector.fromArray(F, c, c3 + 3 * L) : FloatVector.zero(F);
+        FloatVector s40 = accumulate ? FloatVector.fromArray(F, c, c4) : FloatVector.zero(F);
+        FloatVector s41 = accumulate ? FloatVector.fromArray(F, c, c4 + 1 * L) : FloatVector.zero(F);
+        FloatVector s42 = accumulate ? FloatVector.fromArray(F, c, c4 + 2 * L) : FloatVector.zero(F);
+        FloatVector s43 = accumulate ? FloatVector.fromArray(F, c, c4 + 3 * L) : FloatVector.zero(F);
+        FloatVector s50 = accumulate ? FloatVector.fromArray(F, c, c5) : FloatVector.zero(F);
+        FloatVector s51 = accumulate ? FloatVector.fromArray(F, c, c5 + 1 * L) : FloatVector.zero(F);
+        FloatVector s52 = accumulate ? FloatVector.fromArray(F, c, c5 + 2 * L) : FloatVector.zero(F);
+        FloatVector s53 = accumulate ? FloatVector.fromArray(F, c, c5 + 3 * L) : FloatVector.zero(F);
+        for (int i = 0; i < batch; i++) {
+            int a0 = aOff[i] + aRow * lda;
+            int a1 = a0 + r1 * lda;
+            int a2 = a0 + r2 * lda;
+            int a3 = a0 + r3 * lda;
+            int a4 = a0 + r4 * lda;
+            int a5 = a0 + r5 * lda;
+            for (int kk = 0, bk = bOff[i] + bCol; kk < kb; kk++, bk += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, b, bk);
+                FloatVector b1 = FloatVector.fromArray(F, b, bk + 1 * L);
+                FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+                FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+                s00 = x.fma(b0, s00);
+                s01 = x.fma(b1, s01);
+                s02 = x.fma(b2, s02);
+                s03 = x.fma(b3, s03);
+                x = FloatVector.broadcast(F, a[a1 + kk]);
+                s10 = x.fma(b0, s10);
+                s11 = x.fma(b1, s11);
+                s12 = x.fma(b2, s12);
+                s13 = x.fma(b3, s13);
+                x = FloatVector.broadcast(F, a[a2 + kk]);
+                s20 = x.fma(b0, s20);
+                s21 = x.fma(b1, s21);
+                s22 = x.fma(b2, s22);
+                s23 = x.fma(b3, s23);
+                x = FloatVector.broadcast(F, a[a3 + kk]);
+                s30 = x.fma(b0, s30);
+                s31 = x.fma(b1, s31);
+                s32 = x.fma(b2, s32);
+                s33 = x.fma(b3, s33);
+                x = FloatVector.broadcast(F, a[a4 + kk]);
+                s40 = x.fma(b0, s40);
+                s41 = x.fma(b1, s41);
+                s42 = x.fma(b2, s42);
+                s43 = x.fma(b3, s43);
+                x = FloatVector.broadcast(F, a[a5 + kk]);
+                s50 = x.fma(b0, s50);
+                s51 = x.fma(b1, s51);
+                s52 = x.fma(b2, s52);
+                s53 = x.fma(b3, s53);
+            }
+        }
+        s00.intoArray(c, c0);
+        s01.intoArray(c, c0 + 1 * L);
+        s02.intoArray(c, c0 + 2 * L);
+        s03.intoArray(c, c0 + 3 * L);
+        s10.intoArray(c, c1);
+        s11.intoArray(c, c1 + 1 * L);
+        s12.intoArray(c, c1 + 2 * L);
+        s13.intoArray(c, c1 + 3 * L);
+        s20.intoArray(c, c2);
+        s21.intoArray(c, c2 + 1 * L);
+        s22.intoArray(c, c2 + 2 * L);
+        s23.intoArray(c, c2 + 3 * L);
+        s30.intoArray(c, c3);
+        s31.intoArray(c, c3 + 1 * L);
+        s32.intoArray(c, c3 + 2 * L);
+        s33.intoArray(c, c3 + 3 * L);
+        s40.intoArray(c, c4);
+        s41.intoArray(c, c4 + 1 * L);
+        s42.intoArray(c, c4 + 2 * L);
+        s43.intoArray(c, c4 + 3 * L);
+        s50.intoArray(c, c5);
+        s51.intoArray(c, c5 + 1 * L);
+        s52.intoArray(c, c5 + 2 * L);
+        s53.intoArray(c, c5 + 3 * L);
+    }
+
+    /** 6 rows (fewer alias the last) × 2 vectors: 12 accumulators. */
+    static void k6x2(int rows, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                     float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        int last = rows - 1;
+        int r1 = Math.min(1, last);
+        int r2 = Math.min(2, last);
+        int r3 = Math.min(3, last);
+        int r4 = Math.min(4, last);
+        int r5 = Math.min(5, last);
+        int c0 = cAt;
+        int c1 = cAt + r1 * ldc;
+        int c2 = cAt + r2 * ldc;
+        int c3 = cAt + r3 * ldc;
+        int c4 = cAt + r4 * ldc;
+        int c5 = cAt + r5 * ldc;
+        FloatVector s00 = accumulate ? FloatVector.fromArray(F, c, c0) : FloatVector.zero(F);
+        FloatVector s01 = accumulate ? FloatVector.fromArray(F, c, c0 + 1 * L) : FloatVector.zero(F);
+        FloatVector s10 = accumulate ? FloatVector.fromArray(F, c, c1) : FloatVector.zero(F);
+        FloatVector s11 = accumulate ? FloatVector.fromArray(F, c, c1 + 1 * L) : FloatVector.zero(F);
+        FloatVector s20 = accumulate ? FloatVector.fromArray(F, c, c2) : FloatVector.zero(F);
+        FloatVector s21 = accumulate ? FloatVector.fromArray(F, c, c2 + 1 * L) : FloatVector.zero(F);
+        FloatVector s30 = accumulate ? FloatVector.fromArray(F, c, c3) : FloatVector.zero(F);
+        FloatVector s31 = accumulate ? FloatVector.fromArray(F, c, c3 + 1 * L) : FloatVector.zero(F);
+        FloatVector s40 = accumulate ? FloatVector.fromArray(F, c, c4) : FloatVector.zero(F);
+        FloatVector s41 = accumulate ? FloatVector.fromArray(F, c, c4 + 1 * L) : FloatVector.zero(F);
+        FloatVector s50 = accumulate ? FloatVector.fromArray(F, c, c5) : FloatVector.zero(F);
+        FloatVector s51 = accumulate ? FloatVector.fromArray(F, c, c5 + 1 * L) : FloatVector.zero(F);
+        for (int i = 0; i < batch; i++) {
+            int a0 = aOff[i] + aRow * lda;
+            int a1 = a0 + r1 * lda;
+            int a2 = a0 + r2 * lda;
+            int a3 = a0 + r3 * lda;
+            int a4 = a0 + r4 * lda;
+            int a5 = a0 + r5 * lda;
+            for (int kk = 0, bk = bOff[i] + bCol; kk < kb; kk++, bk += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, b, bk);
+                FloatVector b1 = FloatVector.fromArray(F, b, bk + 1 * L);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+                s00 = x.fma(b0, s00);
+                s01 = x.fma(b1, s01);
+                x = FloatVector.broadcast(F, a[a1 + kk]);
+                s10 = x.fma(b0, s10);
+                s11 = x.fma(b1, s11);
+                x = FloatVector.broadcast(F, a[a2 + kk]);
+                s20 = x.fma(b0, s20);
+                s21 = x.fma(b1, s21);
+                x = FloatVector.broadcast(F, a[a3 + kk]);
+                s30 = x.fma(b0, s30);
+                s31 = x.fma(b1, s31);
+                x = FloatVector.broadcast(F, a[a4 + kk]);
+                s40 = x.fma(b0, s40);
+                s41 = x.fma(b1, s41);
+                x = FloatVector.broadcast(F, a[a5 + kk]);
+                s50 = x.fma(b0, s50);
+                s51 = x.fma(b1, s51);
+            }
+        }
+        s00.intoArray(c, c0);
+        s01.intoArray(c, c0 + 1 * L);
+        s10.intoArray(c, c1);
+        s11.intoArray(c, c1 + 1 * L);
+        s20.intoArray(c, c2);
+        s21.intoArray(c, c2 + 1 * L);
+        s30.intoArray(c, c3);
+        s31.intoArray(c, c3 + 1 * L);
+        s40.intoArray(c, c4);
+        s41.intoArray(c, c4 + 1 * L);
+        s50.intoArray(c, c5);
+        s51.intoArray(c, c5 + 1 * L);
+    }
+
+    /** 6 rows (fewer alias the last) × 1 vector: 6 accumulators. */
+    static void k6x1(int rows, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                     float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        int last = rows - 1;
+        int r1 = Math.min(1, last);
+        int r2 = Math.min(2, last);
+        int r3 = Math.min(3, last);
+        int r4 = Math.min(4, last);
+        int r5 = Math.min(5, last);
+        int c0 = cAt;
+        int c1 = cAt + r1 * ldc;
+        int c2 = cAt + r2 * ldc;
+        int c3 = cAt + r3 * ldc;
+        int c4 = cAt + r4 * ldc;
+        int c5 = cAt + r5 * ldc;
+        FloatVector s00 = accumulate ? FloatVector.fromArray(F, c, c0) : FloatVector.zero(F);
+        FloatVector s10 = accumulate ? FloatVector.fromArray(F, c, c1) : FloatVector.zero(F);
+        FloatVector s20 = accumulate ? FloatVector.fromArray(F, c, c2) : FloatVector.zero(F);
+        FloatVector s30 = accumulate ? FloatVector.fromArray(F, c, c3) : FloatVector.zero(F);
+        FloatVector s40 = accumulate ? FloatVector.fromArray(F, c, c4) : FloatVector.zero(F);
+        FloatVector s50 = accumulate ? FloatVector.fromArray(F, c, c5) : FloatVector.zero(F);
+        for (int i = 0; i < batch; i++) {
+            int a0 = aOff[i] + aRow * lda;
+            int a1 = a0 + r1 * lda;
+            int a2 = a0 + r2 * lda;
+            int a3 = a0 + r3 * lda;
+            int a4 = a0 + r4 * lda;
+            int a5 = a0 + r5 * lda;
+            for (int kk = 0, bk = bOff[i] + bCol; kk < kb; kk++, bk += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, b, bk);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+                s00 = x.fma(b0, s00);
+                x = FloatVector.broadcast(F, a[a1 + kk]);
+                s10 = x.fma(b0, s10);
+                x = FloatVector.broadcast(F, a[a2 + kk]);
+                s20 = x.fma(b0, s20);
+                x = FloatVector.broadcast(F, a[a3 + kk]);
+                s30 = x.fma(b0, s30);
+                x = FloatVector.broadcast(F, a[a4 + kk]);
+                s40 = x.fma(b0, s40);
+                x = FloatVector.broadcast(F, a[a5 + kk]);
+                s50 = x.fma(b0, s50);
+            }
+        }
+        s00.intoArray(c, c0);
+        s10.intoArray(c, c1);
+        s20.intoArray(c, c2);
+        s30.intoArray(c, c3);
+        s40.intoArray(c, c4);
+        s50.intoArray(c, c5);
+    }
+
+    /** 4 rows (fewer alias the last) × 4 vectors: 16 accumulators. */
+    static void k4x4(int rows, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                     float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        int last = rows - 1;
+        int r1 = Math.min(1, last);
+        int r2 = Math.min(2, last);
+        int r3 = Math.min(3, last);
+        int c0 = cAt;
+        int c1 = cAt + r1 * ldc;
+        int c2 = cAt + r2 * ldc;
+        int c3 = cAt + r3 * ldc;
+        FloatVector s00 = accumulate ? FloatVector.fromArray(F, c, c0) : FloatVector.zero(F);
+        FloatVector s01 = accumulate ? FloatVector.fromArray(F, c, c0 + 1 * L) : FloatVector.zero(F);
+        FloatVector s02 = accumulate ? FloatVector.fromArray(F, c, c0 + 2 * L) : FloatVector.zero(F);
+        FloatVector s03 = accumulate ? FloatVector.fromArray(F, c, c0 + 3 * L) : FloatVector.zero(F);
+        FloatVector s10 = accumulate ? FloatVector.fromArray(F, c, c1) : FloatVector.zero(F);
+        FloatVector s11 = accumulate ? FloatVector.fromArray(F, c, c1 + 1 * L) : FloatVector.zero(F);
+        FloatVector s12 = accumulate ? FloatVector.fromArray(F, c, c1 + 2 * L) : FloatVector.zero(F);
+        FloatVector s13 = accumulate ? FloatVector.fromArray(F, c, c1 + 3 * L) : FloatVector.zero(F);
+        FloatVector s20 = accumulate ? FloatVector.fromArray(F, c, c2) : FloatVector.zero(F);
+        FloatVector s21 = accumulate ? FloatVector.fromArray(F, c, c2 + 1 * L) : FloatVector.zero(F);
+        FloatVector s22 = accumulate ? FloatVector.fromArray(F, c, c2 + 2 * L) : FloatVector.zero(F);
+        FloatVector s23 = accumulate ? FloatVector.fromArray(F, c, c2 + 3 * L) : FloatVector.zero(F);
+        FloatVector s30 = accumulate ? FloatVector.fromArray(F, c, c3) : FloatVector.zero(F);
+        FloatVector s31 = accumulate ? FloatVector.fromArray(F, c, c3 + 1 * L) : FloatVector.zero(F);
+        FloatVector s32 = accumulate ? FloatVector.fromArray(F, c, c3 + 2 * L) : FloatVector.zero(F);
+        FloatVector s33 = accumulate ? FloatVector.fromArray(F, c, c3 + 3 * L) : FloatVector.zero(F);
+        for (int i = 0; i < batch; i++) {
+            int a0 = aOff[i] + aRow * lda;
+            int a1 = a0 + r1 * lda;
+            int a2 = a0 + r2 * lda;
+            int a3 = a0 + r3 * lda;
+            for (int kk = 0, bk = bOff[i] + bCol; kk < kb; kk++, bk += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, b, bk);
+                FloatVector b1 = FloatVector.fromArray(F, b, bk + 1 * L);
+                FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+                FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+                s00 = x.fma(b0, s00);
+                s01 = x.fma(b1, s01);
+                s02 = x.fma(b2, s02);
+                s03 = x.fma(b3, s03);
+                x = FloatVector.broadcast(F, a[a1 + kk]);
+                s10 = x.fma(b0, s10);
+                s11 = x.fma(b1, s11);
+                s12 = x.fma(b2, s12);
+                s13 = x.fma(b3, s13);
+                x = FloatVector.broadcast(F, a[a2 + kk]);
+                s20 = x.fma(b0, s20);
+                s21 = x.fma(b1, s21);
+                s22 = x.fma(b2, s22);
+                s23 = x.fma(b3, s23);
+                x = FloatVector.broadcast(F, a[a3 + kk]);
+                s30 = x.fma(b0, s30);
+                s31 = x.fma(b1, s31);
+                s32 = x.fma(b2, s32);
+                s33 = x.fma(b3, s33);
+            }
+        }
+        s00.intoArray(c, c0);
+        s01.intoArray(c, c0 + 1 * L);
+        s02.intoArray(c, c0 + 2 * L);
+        s03.intoArray(c, c0 + 3 * L);
+        s10.intoArray(c, c1);
+        s11.intoArray(c, c1 + 1 * L);
+        s12.intoArray(c, c1 + 2 * L);
+        s13.intoArray(c, c1 + 3 * L);
+        s20.intoArray(c, c2);
+        s21.intoArray(c, c2 + 1 * L);
+        s22.intoArray(c, c2 + 2 * L);
+        s23.intoArray(c, c2 + 3 * L);
+        s30.intoArray(c, c3);
+        s31.intoArray(c, c3 + 1 * L);
+        s32.intoArray(c, c3 + 2 * L);
+        s33.intoArray(c, c3 + 3 * L);
+    }
+
+    /** 4 rows (fewer alias the last) × 2 vectors: 8 accumulators. */
+    static void k4x2(int rows, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                     float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        int last = rows - 1;
+        int r1 = Math.min(1, last);
+        int r2 = Math.min(2, last);
+        int r3 = Math.min(3, last);
+        int c0 = cAt;
+        int c1 = cAt + r1 * ldc;
+        int c2 = cAt + r2 * ldc;
+        int c3 = cAt + r3 * ldc;
+        FloatVector s00 = accumulate ? FloatVector.fromArray(F, c, c0) : FloatVector.zero(F);
+        FloatVector s01 = accumulate ? FloatVector.fromArray(F, c, c0 + 1 * L) : FloatVector.zero(F);
+        FloatVector s10 = accumulate ? FloatVector.fromArray(F, c, c1) : FloatVector.zero(F);
+        FloatVector s11 = accumulate ? FloatVector.fromArray(F, c, c1 + 1 * L) : FloatVector.zero(F);
+        FloatVector s20 = accumulate ? FloatVector.fromArray(F, c, c2) : FloatVector.zero(F);
+        FloatVector s21 = accumulate ? FloatVector.fromArray(F, c, c2 + 1 * L) : FloatVector.zero(F);
+        FloatVector s30 = accumulate ? FloatVector.fromArray(F, c, c3) : FloatVector.zero(F);
+        FloatVector s31 = accumulate ? FloatVector.fromArray(F, c, c3 + 1 * L) : FloatVector.zero(F);
+        for (int i = 0; i < batch; i++) {
+            int a0 = aOff[i] + aRow * lda;
+            int a1 = a0 + r1 * lda;
+            int a2 = a0 + r2 * lda;
+            int a3 = a0 + r3 * lda;
+            for (int kk = 0, bk = bOff[i] + bCol; kk < kb; kk++, bk += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, b, bk);
+                FloatVector b1 = FloatVector.fromArray(F, b, bk + 1 * L);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+                s00 = x.fma(b0, s00);
+                s01 = x.fma(b1, s01);
+                x = FloatVector.broadcast(F, a[a1 + kk]);
+                s10 = x.fma(b0, s10);
+                s11 = x.fma(b1, s11);
+                x = FloatVector.broadcast(F, a[a2 + kk]);
+                s20 = x.fma(b0, s20);
+                s21 = x.fma(b1, s21);
+                x = FloatVector.broadcast(F, a[a3 + kk]);
+                s30 = x.fma(b0, s30);
+                s31 = x.fma(b1, s31);
+            }
+        }
+        s00.intoArray(c, c0);
+        s01.intoArray(c, c0 + 1 * L);
+        s10.intoArray(c, c1);
+        s11.intoArray(c, c1 + 1 * L);
+        s20.intoArray(c, c2);
+        s21.intoArray(c, c2 + 1 * L);
+        s30.intoArray(c, c3);
+        s31.intoArray(c, c3 + 1 * L);
+    }
+
+    /** 4 rows (fewer alias the last) × 1 vector: 4 accumulators. */
+    static void k4x1(int rows, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                     float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        int last = rows - 1;
+        int r1 = Math.min(1, last);
+        int r2 = Math.min(2, last);
+        int r3 = Math.min(3, last);
+        int c0 = cAt;
+        int c1 = cAt + r1 * ldc;
+        int c2 = cAt + r2 * ldc;
+        int c3 = cAt + r3 * ldc;
+        FloatVector s00 = accumulate ? FloatVector.fromArray(F, c, c0) : FloatVector.zero(F);
+        FloatVector s10 = accumulate ? FloatVector.fromArray(F, c, c1) : FloatVector.zero(F);
+        FloatVector s20 = accumulate ? FloatVector.fromArray(F, c, c2) : FloatVector.zero(F);
+        FloatVector s30 = accumulate ? FloatVector.fromArray(F, c, c3) : FloatVector.zero(F);
+        for (int i = 0; i < batch; i++) {
+            int a0 = aOff[i] + aRow * lda;
+            int a1 = a0 + r1 * lda;
+            int a2 = a0 + r2 * lda;
+            int a3 = a0 + r3 * lda;
+            for (int kk = 0, bk = bOff[i] + bCol; kk < kb; kk++, bk += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, b, bk);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+                s00 = x.fma(b0, s00);
+                x = FloatVector.broadcast(F, a[a1 + kk]);
+                s10 = x.fma(b0, s10);
+                x = FloatVector.broadcast(F, a[a2 + kk]);
+                s20 = x.fma(b0, s20);
+                x = FloatVector.broadcast(F, a[a3 + kk]);
+                s30 = x.fma(b0, s30);
+            }
+        }
+        s00.intoArray(c, c0);
+        s10.intoArray(c, c1);
+        s20.intoArray(c, c2);
+        s30.intoArray(c, c3);
+    }
+
+    /** 1 rows (fewer alias the last) × 4 vectors: 4 accumulators. */
+    static void k1x4(int rows, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                     float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        int c0 = cAt;
+        FloatVector s00 = accumulate ? FloatVector.fromArray(F, c, c0) : FloatVector.zero(F);
+        FloatVector s01 = accumulate ? FloatVector.fromArray(F, c, c0 + 1 * L) : FloatVector.zero(F);
+        FloatVector s02 = accumulate ? FloatVector.fromArray(F, c, c0 + 2 * L) : FloatVector.zero(F);
+        FloatVector s03 = accumulate ? FloatVector.fromArray(F, c, c0 + 3 * L) : FloatVector.zero(F);
+        for (int i = 0; i < batch; i++) {
+            int a0 = aOff[i] + aRow * lda;
+            for (int kk = 0, bk = bOff[i] + bCol; kk < kb; kk++, bk += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, b, bk);
+                FloatVector b1 = FloatVector.fromArray(F, b, bk + 1 * L);
+                FloatVector b2 = FloatVector.fromArray(F, b, bk + 2 * L);
+                FloatVector b3 = FloatVector.fromArray(F, b, bk + 3 * L);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+                s00 = x.fma(b0, s00);
+                s01 = x.fma(b1, s01);
+                s02 = x.fma(b2, s02);
+                s03 = x.fma(b3, s03);
+            }
+        }
+        s00.intoArray(c, c0);
+        s01.intoArray(c, c0 + 1 * L);
+        s02.intoArray(c, c0 + 2 * L);
+        s03.intoArray(c, c0 + 3 * L);
+    }
+
+    /** 1 rows (fewer alias the last) × 2 vectors: 2 accumulators. */
+    static void k1x2(int rows, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                     float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        int c0 = cAt;
+        FloatVector s00 = accumulate ? FloatVector.fromArray(F, c, c0) : FloatVector.zero(F);
+        FloatVector s01 = accumulate ? FloatVector.fromArray(F, c, c0 + 1 * L) : FloatVector.zero(F);
+        for (int i = 0; i < batch; i++) {
+            int a0 = aOff[i] + aRow * lda;
+            for (int kk = 0, bk = bOff[i] + bCol; kk < kb; kk++, bk += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, b, bk);
+                FloatVector b1 = FloatVector.fromArray(F, b, bk + 1 * L);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+                s00 = x.fma(b0, s00);
+                s01 = x.fma(b1, s01);
+            }
+        }
+        s00.intoArray(c, c0);
+        s01.intoArray(c, c0 + 1 * L);
+    }
+
+    /** 1 rows (fewer alias the last) × 1 vector: 1 accumulators. */
+    static void k1x1(int rows, int kb, int batch, float[] a, int[] aOff, int aRow, int lda,
+                     float[] b, int[] bOff, int bCol, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {
+        int c0 = cAt;
+        FloatVector s00 = accumulate ? FloatVector.fromArray(F, c, c0) : FloatVector.zero(F);
+        for (int i = 0; i < batch; i++) {
+            int a0 = aOff[i] + aRow * lda;
+            for (int kk = 0, bk = bOff[i] + bCol; kk < kb; kk++, bk += ldb) {
+                FloatVector b0 = FloatVector.fromArray(F, b, bk);
+                FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+                s00 = x.fma(b0, s00);
+            }
+        }
+        s00.intoArray(c, c0);
+    }
+}
