@@ -7,14 +7,15 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
  * Number formats inside TornadoVM kernels, written so that TornadoVM's OpenCL and PTX code
  * generators accept them.
  *
- * <p><b>Why arithmetic, not bit casts.</b> Neither back end lowers a reinterpretation
- * ({@code Float.intBitsToFloat}, {@code floatToRawIntBits}: both throw "unimplemented" in
- * TornadoVM 5.2's {@code emitReinterpret}), and PoCL's CPU device has no {@code half} type, so
- * bf16 and fp16 travel as raw 16-bit integers ({@code ShortArray}) and are converted here with
- * integer field extraction and a table of powers of two ({@link #pow2Table()}: entry
- * {@code i} is {@code 2^(i − 150)}, plus +∞ and NaN, uploaded once per plan). FP8 e4m3
- * decodes through a 256-entry table ({@link #e4m3Table()}), built from the project's own
- * {@link Fp8} decoder.
+ * <p><b>Why arithmetic, not bit casts.</b> TornadoVM 5.2's OpenCL and PTX back ends leave the
+ * generic reinterpretation ({@code emitReinterpret}) unimplemented, and TornadoVM's own bf16/fp8
+ * helpers avoid bit casts for its CUDA back end. On OpenCL here {@code Float.floatToRawIntBits}
+ * did compile, but the kernels should not depend on it. PoCL's CPU device has no {@code half}
+ * type either, so bf16 and fp16 travel as raw 16-bit integers ({@code ShortArray}) and are
+ * converted here with integer field extraction and a table of powers of two
+ * ({@link #pow2Table()}: entry {@code i} is {@code 2^(i − 150)}, plus +∞ and NaN, uploaded once
+ * per plan). FP8 e4m3 decodes through a 256-entry table ({@link #e4m3Table()}), built from the
+ * project's own {@link Fp8} decoder.
  *
  * <p><b>Rounding.</b> {@link #encode16} rounds to nearest, ties to even, exactly as the
  * contract asks: the magnitude is scaled by powers of two (exact) so that the kept bits are the
