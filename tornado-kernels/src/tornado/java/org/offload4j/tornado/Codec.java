@@ -1,6 +1,7 @@
 package org.offload4j.tornado;
 
 import org.offload4j.core.numerics.Fp8;
+import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 
 /**
@@ -105,15 +106,30 @@ final class Codec {
             } else if (a > 3.4028235e38f) {
                 mag = infBits;
             } else {
-                // e = floor(log2 a): the largest i in [1, 277] with pow2[i] <= a (9 halvings cover 277).
-                int lo = 1;
-                int hi = 277;
-                for (int it = 0; it < 9; it++) {
-                    int mid = (lo + hi + 1) >> 1;
-                    if (pow2.get(mid) <= a) {
-                        lo = mid;
-                    } else {
-                        hi = mid - 1;
+                // e = floor(log2 a), as lo = the largest i in [1, 277] with pow2[i] <= a. For normal
+                // floats: log2 gives it to within one, and one comparison each way corrects it (the
+                // binary search over the table is nine dependent loads per element). For subnormal
+                // floats, where a device may flush log2's input to zero: the search.
+                int lo;
+                if (a >= pow2.get(POW2_BIAS - 126)) {
+                    int est = (int) TornadoMath.floor(TornadoMath.log2(a)) + POW2_BIAS;
+                    est = est < POW2_BIAS - 126 ? POW2_BIAS - 126 : est > POW2_BIAS + 127 ? POW2_BIAS + 127 : est;
+                    if (pow2.get(est) > a) {
+                        est = est - 1;
+                    } else if (est < POW2_BIAS + 127 && pow2.get(est + 1) <= a) {
+                        est = est + 1;
+                    }
+                    lo = est;
+                } else {
+                    lo = 1;
+                    int hi = 277;
+                    for (int it = 0; it < 9; it++) {
+                        int mid = (lo + hi + 1) >> 1;
+                        if (pow2.get(mid) <= a) {
+                            lo = mid;
+                        } else {
+                            hi = mid - 1;
+                        }
                     }
                 }
                 int e = lo - POW2_BIAS;
