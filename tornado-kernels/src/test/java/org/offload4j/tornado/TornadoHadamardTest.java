@@ -1,0 +1,101 @@
+package org.offload4j.tornado;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+import org.offload4j.hadamard.Hadamard;
+import org.offload4j.hadamard.HadamardReference;
+import org.offload4j.hadamard.HadamardSize;
+import org.offload4j.hadamard.RandomizedRotation;
+
+/**
+ * The TornadoVM Hadamard kernels against the float64 reference, through the facade: both kernel
+ * paths (local memory up to d = 4096, global beyond), every block family, the smallest and
+ * largest d, odd row counts, in place, and the transposed product.
+ */
+@Tag("tornado")
+class TornadoHadamardTest {
+
+    static double tolerance(DType t) {
+        return switch (t) {
+            case BF16 -> 4e-3;
+            case FP16 -> 1e-3;
+            default -> 1e-6;
+        };
+    }
+
+    static void check(DType dtype, int d, int rows, boolean inPlace) {
+        Hadamard hadamard = Hadamard.create(TornadoTests.backend());
+        HadamardSize size = HadamardSize.of(d);
+        for (boolean transpose : new boolean[] {false, true}) {
+            if (transpose && size.isPowerOfTwo() && !inPlace) {
+                continue; // H_d symmetric: the same kernel with the same matrix; covered in place
+            }
+            long seed = TornadoTests.seed(dtype, d, rows, transpose, inPlace);
+            String what = dtype + " d=" + d + " rows=" + rows + (transpose ? " inverse" : " forward") + (inPlace ? " in place" : "");
+            float scale = Hadamard.defaultScale(d);
+            try (Tensor x = TensorFill.gaussian(Tensor.allocate(dtype, rows, d), seed, 1.0);
+                 Tensor y = inPlace ? null : TensorFill.poison(Tensor.allocate(dtype, rows, d))) {
+                double[] want = HadamardReference.compute(x, size, scale, transpose, null, null);
+                Tensor out = inPlace ? x : y;
+                if (transpose) {
+                    hadamard.inverse(x, out);
+                } else {
+                    hadamard.transform(x, out);
+                }
+                TornadoTests.assertClose(want, out, tolerance(dtype), seed, what);
+            }
+        }
+    }
+
+    static Stream<Arguments> sizes() {
+        List<Arguments> out = new ArrayList<>();
+        // d, rows: the smallest d, both kernel paths (LOCAL_D = 4096), the largest d; odd row counts.
+        int[][] fp32 = {{2, 3}, {16, 129}, {1024, 17}, {4096, 5}, {8192, 3}, {32768, 1},
+            {12, 7}, {20, 5}, {28, 3}, {40, 9}, {12 * 256, 3}, {40 * 512, 2}, {28 * 1024, 1}};
+        for (int[] c : fp32) {
+            out.add(Arguments.of(DType.FP32, c[0], c[1]));
+        }
+        int[][] half = {{2, 1}, {256, 33}, {8192, 2}, {12 * 64, 5}, {40 * 256, 1}};
+        for (DType t : new DType[] {DType.BF16, DType.FP16}) {
+            for (int[] c : half) {
+                out.add(Arguments.of(t, c[0], c[1]));
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} d={1} rows={2}")
+    @MethodSource("sizes")
+    void againstReference(DType dtype, int d, int rows) {
+        check(dtype, d, rows, false);
+    }
+
+    @Test
+    void inPlace() {
+        check(DType.BF16, 1024, 7, true);
+        check(DType.FP32, 20, 3, true);
+    }
+
+    @Test
+    void randomizedRotationRoundTrip() {
+        Hadamard hadamard = Hadamard.create(TornadoTests.backend());
+        long seed = TornadoTests.seed("rotation");
+        RandomizedRotation rot = RandomizedRotation.of(hadamard, 96, seed);
+        try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.FP32, 5, 96), seed, 1.0);
+             Tensor y = TensorFill.poison(Tensor.allocate(DType.FP32, 5, 96));
+             Tensor z = TensorFill.poison(Tensor.allocate(DType.FP32, 5, 96))) {
+            rot.rotate(x, y);
+            rot.unrotate(y, z);
+            TornadoTests.assertClose(x.toDoubleArray(), z, 1e-6, seed, "rotation then inverse, d=96");
+        }
+    }
+}

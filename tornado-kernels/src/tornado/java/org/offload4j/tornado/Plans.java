@@ -1,0 +1,166 @@
+package org.offload4j.tornado;
+
+import java.lang.foreign.MemorySegment;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+import org.offload4j.core.Tensor;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.enums.ProfilerMode;
+import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+
+/**
+ * Running TornadoVM execution plans without a silent fallback, caching them, and moving tensors
+ * in and out of TornadoVM's off-heap arrays.
+ *
+ * <p><b>The check on every run.</b> TornadoVM, by default, runs a task graph it cannot compile as
+ * sequential Java and only prints a warning. The provider turns that recovery off
+ * ({@code tornado.recover.bailout=False}), so a failed compilation throws; and every plan runs
+ * with TornadoVM's profiler on ({@link ProfilerMode#SILENT}), so that after each
+ * {@link #run} the device kernel time proves a kernel ran on the device. Either failure becomes a
+ * {@link TornadoKernelException} that names the kernel, the device and TornadoVM's reason.
+ *
+ * <p><b>Plans are cached per shape.</b> TornadoVM compiles a task graph on its first execution
+ * (a second or more); a kernel object keeps its recent plans, keyed by everything that shapes
+ * the graph, and reuses their device buffers, so the data that does not change between calls
+ * (weights, tables) is sent once ({@code FIRST_EXECUTION}) and intermediates never leave the device.
+ */
+final class Plans {
+    private static final AtomicLong IDS = new AtomicLong();
+
+    private Plans() {}
+
+    /** A fresh task-graph name: TornadoVM keys compiled code and buffers by it. */
+    static String graphName(String op) {
+        return op + IDS.incrementAndGet();
+    }
+
+    /** An execution plan on {@code device}, profiled (for the check in {@link #run}). */
+    static TornadoExecutionPlan plan(TornadoDevice device, uk.ac.manchester.tornado.api.ImmutableTaskGraph graph) {
+        return new TornadoExecutionPlan(graph).withDevice(device).withProfiler(ProfilerMode.SILENT);
+    }
+
+    /** Executes {@code plan} and checks that a kernel ran on {@code device}. */
+    static TornadoExecutionResult run(TornadoExecutionPlan plan, String what, TornadoDevice device) {
+        TornadoExecutionResult r;
+        try {
+            r = plan.execute();
+        } catch (RuntimeException e) {
+            throw new TornadoKernelException("TornadoVM could not compile or run " + what + " on " + describe(device)
+                    + ": " + reason(e) + " (run with -Dtornado.debug=True or --printKernel for its log)", e);
+        }
+        long kernelNanos = r.getProfilerResult() == null ? 0 : r.getProfilerResult().getDeviceKernelTime();
+        if (kernelNanos <= 0) {
+            throw new TornadoKernelException("TornadoVM ran " + what + " but reports no kernel time on " + describe(device)
+                    + ": the task graph did not run on the device", null);
+        }
+        return r;
+    }
+
+    static String describe(TornadoDevice device) {
+        return device.getTornadoVMBackend() + " device '" + device.getPhysicalDevice().getDeviceName().trim() + "'";
+    }
+
+    /** The exception chain's messages, outermost first. */
+    private static String reason(Throwable e) {
+        StringBuilder sb = new StringBuilder();
+        for (Throwable t = e; t != null && sb.length() < 2000; t = t.getCause()) {
+            if (!sb.isEmpty()) {
+                sb.append(" <- ");
+            }
+            String msg = String.valueOf(t.getMessage());
+            int cut = msg.indexOf("Stacktrace:");
+            sb.append(t.getClass().getSimpleName()).append(": ").append((cut < 0 ? msg : msg.substring(0, cut)).strip());
+        }
+        return sb.toString();
+    }
+
+    /** A small LRU map of plans that closes what it evicts. Not thread-safe: kernels synchronize. */
+    static final class Cache<K, V extends AutoCloseable> {
+        private final Map<K, V> map;
+
+        Cache(int capacity) {
+            this.map = new LinkedHashMap<>(16, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<K, V> eldest) {
+                    if (size() > capacity) {
+                        closeQuietly(eldest.getValue());
+                        return true;
+                    }
+                    return false;
+                }
+            };
+        }
+
+        V get(K key, Supplier<V> make) {
+            V v = map.get(key);
+            if (v == null) {
+                v = make.get();
+                map.put(key, v);
+            }
+            return v;
+        }
+
+        void clear() {
+            map.values().forEach(Cache::closeQuietly);
+            map.clear();
+        }
+
+        private static void closeQuietly(AutoCloseable c) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                // A plan that fails to free its device memory is not worth failing the next call for.
+            }
+        }
+    }
+
+    // ---- host copies: strided tensor rows <-> contiguous TornadoVM arrays ----
+
+    static void load(Tensor t, ShortArray a) {
+        copyIn(t, a.getSegment(), 2);
+    }
+
+    static void load(Tensor t, FloatArray a) {
+        copyIn(t, a.getSegment(), 4);
+    }
+
+    static void load(Tensor t, ByteArray a) {
+        copyIn(t, a.getSegment(), 1);
+    }
+
+    static void store(ShortArray a, Tensor t) {
+        copyOut(a.getSegment(), t, 2);
+    }
+
+    static void store(FloatArray a, Tensor t) {
+        copyOut(a.getSegment(), t, 4);
+    }
+
+    private static void copyIn(Tensor t, MemorySegment dst, int elementBytes) {
+        long rowBytes = t.cols() * elementBytes;
+        if (t.isContiguous()) {
+            MemorySegment.copy(t.segment(), t.rowByteOffset(0), dst, 0, rowBytes * t.rows());
+            return;
+        }
+        for (long r = 0; r < t.rows(); r++) {
+            MemorySegment.copy(t.segment(), t.rowByteOffset(r), dst, r * rowBytes, rowBytes);
+        }
+    }
+
+    private static void copyOut(MemorySegment src, Tensor t, int elementBytes) {
+        long rowBytes = t.cols() * elementBytes;
+        if (t.isContiguous()) {
+            MemorySegment.copy(src, 0, t.segment(), t.rowByteOffset(0), rowBytes * t.rows());
+            return;
+        }
+        for (long r = 0; r < t.rows(); r++) {
+            MemorySegment.copy(src, r * rowBytes, t.segment(), t.rowByteOffset(r), rowBytes);
+        }
+    }
+}

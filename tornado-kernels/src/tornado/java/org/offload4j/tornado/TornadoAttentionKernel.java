@@ -1,0 +1,110 @@
+package org.offload4j.tornado;
+
+import org.offload4j.attention.AttentionKernel;
+import org.offload4j.attention.AttentionShape;
+import org.offload4j.attention.Fp8Tensor;
+import org.offload4j.core.Tensor;
+import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.WorkerGrid1D;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+
+/**
+ * FP8 attention on TornadoVM ({@link AttentionKernels} has the device code). One plan per shape
+ * and mask, cached; the softmax scale and the fp8 scales are data, not compiled in.
+ */
+final class TornadoAttentionKernel implements AttentionKernel {
+    private final TornadoDevice device;
+    private final Plans.Cache<Key, Plan> plans = new Plans.Cache<>(6);
+
+    TornadoAttentionKernel(TornadoDevice device) {
+        this.device = device;
+    }
+
+    private record Key(AttentionShape shape, boolean causal) {}
+
+    @Override
+    public synchronized void forward(AttentionShape shape, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal,
+                                     float softmaxScale, Tensor out, Tensor lse) {
+        if ((long) shape.batch() * shape.qHeads() * shape.qLen() == 0) {
+            return;
+        }
+        plans.get(new Key(shape, causal), () -> new Plan(shape, causal)).run(q, k, v, softmaxScale, out, lse);
+    }
+
+    private final class Plan implements AutoCloseable {
+        final AttentionShape s;
+        final ByteArray q8;
+        final ByteArray k8;
+        final ByteArray v8;
+        final FloatArray qs;
+        final FloatArray kvs;
+        final FloatArray params = new FloatArray(1);
+        final ShortArray out16;
+        final FloatArray lse32;
+        final TornadoExecutionPlan plan;
+        final String what;
+
+        Plan(AttentionShape s, boolean causal) {
+            this.s = s;
+            int d = s.headDim();
+            int rows = s.batch() * s.qHeads() * s.qLen();
+            int kvRows = s.batch() * s.kvHeads() * s.kvLen();
+            this.what = "fp8 attention " + s + (causal ? " causal" : "");
+            q8 = new ByteArray(rows * d);
+            k8 = new ByteArray(Math.max(1, kvRows * d));
+            v8 = new ByteArray(Math.max(1, kvRows * d));
+            qs = new FloatArray(s.batch() * s.qHeads());
+            kvs = new FloatArray(2 * s.batch() * s.kvHeads());
+            out16 = new ShortArray(rows * d);
+            lse32 = new FloatArray(rows);
+            FloatArray lut = Codec.e4m3Table();
+            FloatArray pow2 = Codec.pow2Table();
+            String name = Plans.graphName("attention");
+            TaskGraph g = new TaskGraph(name)
+                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, lut, pow2)
+                    .transferToDevice(DataTransferMode.EVERY_EXECUTION, q8, k8, v8, qs, kvs, params)
+                    .task("attn", AttentionKernels::forward, new KernelContext(), q8, k8, v8, qs, kvs, params, lut, pow2, out16, lse32,
+                            s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0)
+                    .transferToHost(DataTransferMode.EVERY_EXECUTION, out16, lse32);
+            WorkerGrid1D grid = new WorkerGrid1D(rows * d);
+            grid.setLocalWork(d, 1, 1);
+            plan = Plans.plan(device, g.snapshot()).withGridScheduler(new GridScheduler(name + ".attn", grid));
+        }
+
+        void run(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, float softmaxScale, Tensor out, Tensor lse) {
+            Plans.load(q.data(), q8);
+            if (s.kvLen() > 0) {
+                Plans.load(k.data(), k8);
+                Plans.load(v.data(), v8);
+            }
+            int kvPairs = s.batch() * s.kvHeads();
+            for (int b = 0; b < s.batch(); b++) {
+                for (int h = 0; h < s.qHeads(); h++) {
+                    qs.set(b * s.qHeads() + h, q.scale(b, h));
+                }
+                for (int g = 0; g < s.kvHeads(); g++) {
+                    kvs.set(b * s.kvHeads() + g, k.scale(b, g));
+                    kvs.set(kvPairs + b * s.kvHeads() + g, v.scale(b, g));
+                }
+            }
+            params.set(0, softmaxScale);
+            Plans.run(plan, what, device);
+            Plans.store(out16, out);
+            if (lse != null) {
+                Plans.store(lse32, lse);
+            }
+        }
+
+        @Override
+        public void close() throws Exception {
+            plan.close();
+        }
+    }
+}

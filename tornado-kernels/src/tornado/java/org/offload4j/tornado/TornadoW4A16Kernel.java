@@ -1,0 +1,178 @@
+package org.offload4j.tornado;
+
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.w4a16.PackedWeight;
+import org.offload4j.w4a16.QuantizedWeight;
+import org.offload4j.w4a16.W4A16Kernel;
+import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.WorkerGrid1D;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+
+/**
+ * The W4A16 op on TornadoVM ({@link W4A16Kernels} has the device code and the SplitK layout).
+ *
+ * <p><b>Prepack.</b> {@code qweight} is kept in the GPTQ layout (its {@code [k/8, n]} words are
+ * already what the kernel wants: a row of words per 8 rows of W, columns adjacent); zeros are
+ * unpacked to one int per (group, column) and scales widened to fp32 (exact). Each compiled plan
+ * (one per m and activation dtype, cached on the packed weight) sends the weight to the device
+ * on its first run only.
+ */
+final class TornadoW4A16Kernel implements W4A16Kernel {
+    /** Aim for at least this many work-items before adding splits. */
+    static final int TARGET_ITEMS = 4096;
+    static final int MAX_SPLITS = 32;
+    static final int GROUP_ITEMS = 64;
+
+    private final TornadoDevice device;
+
+    TornadoW4A16Kernel(TornadoDevice device) {
+        this.device = device;
+    }
+
+    @Override
+    public PackedWeight prepack(QuantizedWeight w) {
+        int k = w.k();
+        int n = w.n();
+        int groups = w.groups();
+        IntArray qweight = new IntArray((k / 8) * n);
+        for (int r = 0; r < k / 8; r++) {
+            for (int j = 0; j < n; j++) {
+                qweight.set(r * n + j, w.qweight().getInt(r, j));
+            }
+        }
+        IntArray zeros = new IntArray(groups * n);
+        FloatArray scales = new FloatArray(groups * n);
+        for (int g = 0; g < groups; g++) {
+            for (int j = 0; j < n; j++) {
+                zeros.set(g * n + j, w.zero(g, j));
+                scales.set(g * n + j, w.scale(g, j));
+            }
+        }
+        return new Packed(k, n, w.groupSize(), qweight, zeros, scales);
+    }
+
+    @Override
+    public void matmul(Tensor x, PackedWeight w, Tensor bias, Tensor y) {
+        Packed p = (Packed) w;
+        synchronized (p) {
+            p.ensureOpen();
+            Plan plan = p.plans.get(new Key((int) x.dim(0), x.dtype()), () -> new Plan(p, (int) x.dim(0), x.dtype()));
+            plan.run(x, bias, y);
+        }
+    }
+
+    private record Key(int m, DType xType) {}
+
+    /** The weight on the host in TornadoVM arrays, and the plans compiled for it. */
+    private static final class Packed implements PackedWeight {
+        final int k;
+        final int n;
+        final int groupSize;
+        final IntArray qweight;
+        final IntArray zeros;
+        final FloatArray scales;
+        final Plans.Cache<Key, Plan> plans = new Plans.Cache<>(4);
+        boolean closed;
+
+        Packed(int k, int n, int groupSize, IntArray qweight, IntArray zeros, FloatArray scales) {
+            this.k = k;
+            this.n = n;
+            this.groupSize = groupSize;
+            this.qweight = qweight;
+            this.zeros = zeros;
+            this.scales = scales;
+        }
+
+        void ensureOpen() {
+            if (closed) {
+                throw new IllegalStateException("the packed weight was closed");
+            }
+        }
+
+        @Override
+        public int k() {
+            return k;
+        }
+
+        @Override
+        public int n() {
+            return n;
+        }
+
+        @Override
+        public int groupSize() {
+            return groupSize;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (!closed) {
+                closed = true;
+                plans.clear();
+            }
+        }
+    }
+
+    private final class Plan implements AutoCloseable {
+        final int m;
+        final int n;
+        final ShortArray x16;
+        final ShortArray y16;
+        final FloatArray bias;
+        final TornadoExecutionPlan plan;
+        final String what;
+
+        Plan(Packed w, int m, DType xType) {
+            this.m = m;
+            this.n = w.n;
+            int k = w.k;
+            int k8 = k / 8;
+            int splits = Math.max(1, Math.min(Math.min(MAX_SPLITS, k8), (TARGET_ITEMS + m * n - 1) / (m * n)));
+            int wordsPerSplit = (k8 + splits - 1) / splits;
+            splits = (k8 + wordsPerSplit - 1) / wordsPerSplit;
+            int fmt = xType == DType.BF16 ? Codec.BF16 : Codec.FP16;
+            this.what = "w4a16 m=" + m + " n=" + n + " k=" + k + " g=" + w.groupSize + " splitK=" + splits + " " + xType.shortName();
+            x16 = new ShortArray(m * k);
+            y16 = new ShortArray(m * n);
+            bias = new FloatArray(n);
+            FloatArray xf = new FloatArray(m * k);
+            FloatArray part = new FloatArray(splits * m * n);
+            FloatArray pow2 = Codec.pow2Table();
+            String name = Plans.graphName("w4a16");
+            TaskGraph g = new TaskGraph(name)
+                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, w.qweight, w.zeros, w.scales, pow2, xf, part)
+                    .transferToDevice(DataTransferMode.EVERY_EXECUTION, x16, bias)
+                    .task("loadX", W4A16Kernels::loadX, x16, xf, pow2, m * k, fmt)
+                    .task("splitK", W4A16Kernels::splitK, new KernelContext(), xf, w.qweight, w.zeros, w.scales, part, m, n, k,
+                            w.groupSize, splits, wordsPerSplit)
+                    .task("reduce", W4A16Kernels::reduce, part, bias, y16, pow2, m, n, splits, fmt)
+                    .transferToHost(DataTransferMode.EVERY_EXECUTION, y16);
+            int items = splits * m * n;
+            WorkerGrid1D grid = new WorkerGrid1D((items + GROUP_ITEMS - 1) / GROUP_ITEMS * GROUP_ITEMS);
+            grid.setLocalWork(GROUP_ITEMS, 1, 1);
+            plan = Plans.plan(device, g.snapshot()).withGridScheduler(new GridScheduler(name + ".splitK", grid));
+        }
+
+        void run(Tensor x, Tensor b, Tensor y) {
+            Plans.load(x, x16);
+            for (int j = 0; j < n; j++) {
+                bias.set(j, b == null ? 0.0f : b.getFloat(0, j));
+            }
+            Plans.run(plan, what, device);
+            Plans.store(y16, y);
+        }
+
+        @Override
+        public void close() throws Exception {
+            plan.close();
+        }
+    }
+}

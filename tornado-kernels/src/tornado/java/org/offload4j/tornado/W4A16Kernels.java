@@ -1,0 +1,90 @@
+package org.offload4j.tornado;
+
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.annotations.Parallel;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+
+/**
+ * The W4A16 op's device code: {@code Y = X · W (+ bias)} with W in the GPTQ layout, SplitK over k.
+ * <pre>
+ *   x16 --loadX--> xf fp32 [m, k]
+ *   xf, qweight, zeros, scales --splitK--> part fp32 [S, m, n]     one work-item per (s, i, j)
+ *   part, bias --reduce--> y16 [m, n]                             Σ_s, + bias, rounded once
+ *
+ *   SplitK stripes, k = 8·k8 packed rows, S = 3 splits of wordsPerSplit words each:
+ *
+ *        j →  (n columns, adjacent work-items: adjacent words of a qweight row, coalesced)
+ *     r  +---------------------------+
+ *     ↓  | split 0: words [0, w)     |  part[0, i, j]
+ *        +---------------------------+
+ *        | split 1: words [w, 2w)    |  part[1, i, j]
+ *        +---------------------------+
+ *        | split 2: words [2w, k8)   |  part[2, i, j]   (the last one may be shorter)
+ *        +---------------------------+
+ * </pre>
+ * SplitK trades a second pass over {@code S·m·n} partial sums for {@code S} times more
+ * work-items when {@code m·n} alone cannot fill the device (decode: m = 1). Every group boundary
+ * is a multiple of 8 rows, so each 32-bit word lies in one group: the kernel applies
+ * {@code (q − z)} per nibble and the scale once per word.
+ */
+final class W4A16Kernels {
+    private W4A16Kernels() {}
+
+    /** {@code xf[i] = decode(x16[i])}. */
+    static void loadX(ShortArray x16, FloatArray xf, FloatArray pow2, int total, int fmt) {
+        for (@Parallel int i = 0; i < total; i++) {
+            xf.set(i, Codec.decode16(x16.get(i), fmt, pow2));
+        }
+    }
+
+    /**
+     * One work-item per (split s, row i, column j), j fastest.
+     *
+     * @param qweight GPTQ {@code [k/8, n]}: nibble t of word (r, j) is q[8r + t, j]
+     * @param zeros   {@code [k/g, n]} zero points, unpacked
+     * @param scales  {@code [k/g, n]} fp32
+     * @param part    {@code [splits, m, n]} partial sums
+     */
+    static void splitK(KernelContext ctx, FloatArray xf, IntArray qweight, IntArray zeros, FloatArray scales, FloatArray part,
+                       int m, int n, int k, int groupSize, int splits, int wordsPerSplit) {
+        int gid = ctx.globalIdx;
+        if (gid < splits * m * n) {
+            int j = gid % n;
+            int rest = gid / n;
+            int i = rest % m;
+            int s = rest / m;
+            int w0 = s * wordsPerSplit;
+            int w1 = w0 + wordsPerSplit < k / 8 ? w0 + wordsPerSplit : k / 8;
+            float acc = 0.0f;
+            for (int r = w0; r < w1; r++) {
+                int word = qweight.get(r * n + j);
+                int g = (r * 8) / groupSize;
+                float z = zeros.get(g * n + j);
+                int xb = i * k + r * 8;
+                float dot = 0.0f;
+                for (int t = 0; t < 8; t++) {
+                    // >> and a mask, never >>>: Graal folds (w >>> 28) & 0xF to w >>> 28, and TornadoVM
+                    // 5.2's OpenCL back end prints >>> on an int as C's >>, an arithmetic shift, so
+                    // the top nibble of a word with bit 31 set came out negative.
+                    int q = (word >> (4 * t)) & 0xF;
+                    dot += xf.get(xb + t) * (q - z);
+                }
+                acc += dot * scales.get(g * n + j);
+            }
+            part.set((s * m + i) * n + j, acc);
+        }
+    }
+
+    /** {@code y[i, j] = round16(Σ_s part[s, i, j] + bias[j])}. */
+    static void reduce(FloatArray part, FloatArray bias, ShortArray y16, FloatArray pow2, int m, int n, int splits, int fmt) {
+        for (@Parallel int idx = 0; idx < m * n; idx++) {
+            float acc = bias.get(idx % n);
+            for (int s = 0; s < splits; s++) {
+                acc += part.get(s * m * n + idx);
+            }
+            y16.set(idx, (short) Codec.encode16(acc, fmt, pow2));
+        }
+    }
+}
