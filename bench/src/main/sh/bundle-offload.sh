@@ -71,7 +71,7 @@ selftest() {
     log="$reports/$m/console.log"
     rc=0
     # Each module in its own JVM, as surefire runs them (core's fixtures register fake backends);
-    # the working directory is the report folder, where jqwik keeps its database (target/, as in Maven).
+    # the working directory is the report folder (target/, as in Maven).
     # shellcheck disable=SC2086
     (cd "$reports/$m" && "$java" $flags ${OFFLOAD_JAVA_OPTS-} -jar "$launcher" execute --disable-banner \
       --disable-ansi-colors --details=tree --class-path "$cp" --scan-class-path "$home/test/$m/classes" \

@@ -6,10 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.constraints.DoubleRange;
-import net.jqwik.api.constraints.IntRange;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -172,10 +168,16 @@ class RtnQuantizerTest {
         }
     }
 
-    @Property(tries = 60)
-    void roundTripPropertyOnRandomShapes(@ForAll @IntRange(min = 1, max = 4) int groups, @ForAll @IntRange(min = 1, max = 3) int n8,
-                                         @ForAll boolean symmetric, @ForAll @IntRange(min = -4, max = 3) int log10Std,
-                                         @ForAll long seed) {
+    /** 60 seeded random shapes, symmetric and asymmetric, standard deviations 1e-4 to 1e3. */
+    @Test
+    void roundTripPropertyOnRandomShapes() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(60);
+        for (int i = 0; i < 60; i++) {
+            roundTripOnShape(rnd.nextInt(1, 5), rnd.nextInt(1, 4), rnd.nextBoolean(), rnd.nextInt(-4, 4), rnd.nextLong());
+        }
+    }
+
+    private static void roundTripOnShape(int groups, int n8, boolean symmetric, int log10Std, long seed) {
         int k = 32 * groups;
         double std = Math.pow(10, log10Std);
         try (Tensor w = TensorFill.gaussian(Tensor.allocate(DType.FP32, k, 8 * n8), seed, std);
@@ -184,8 +186,23 @@ class RtnQuantizerTest {
         }
     }
 
-    @Property(tries = 300)
-    void roundUpGivesTheSmallestValueNotBelow(@ForAll @DoubleRange(min = 0, max = 60000) double x) {
+    /** 300 seeded values in [0, 60000] plus the ends and the binade edges. */
+    @Test
+    void roundUpGivesTheSmallestValueNotBelow() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(301);
+        double[] xs = new double[300];
+        xs[1] = 60000;
+        xs[2] = 1;
+        xs[3] = Math.pow(2, -14);
+        for (int i = 4; i < xs.length; i++) {
+            xs[i] = (i & 1) == 0 ? rnd.nextDouble(0, 60000) : Math.pow(2, rnd.nextDouble(-24, 15.8));
+        }
+        for (double x : xs) {
+            checkRoundUp(x);
+        }
+    }
+
+    private static void checkRoundUp(double x) {
         float f16 = RtnQuantizer.roundUp(x, DType.FP16);
         assertTrue(f16 >= x);
         assertTrue(Fp16.toFloat((short) (Fp16.fromFloat(f16) - 1)) < x || f16 == 0);
