@@ -8,9 +8,9 @@ import org.offload4j.core.numerics.Fp8;
 import org.offload4j.core.numerics.Fp8Overflow;
 
 /**
- * {@link HadamardFp8Kernel} for backends without a fused kernel, on host tensors: the backend's
- * transform into a temporary fp32 tensor (so the values are rounded only once, to FP8), then the
- * amax of each group and the quantization in Java.
+ * {@link HadamardFp8Kernel} for backends without a fused kernel, on host tensors: the input
+ * widened to a temporary fp32 tensor, the backend's transform of it in place (so the values are
+ * rounded only once, to FP8), then the amax of each group and the quantization in Java.
  */
 final class Fp8Composite implements HadamardFp8Kernel {
     private final HadamardKernel kernel;
@@ -25,30 +25,25 @@ final class Fp8Composite implements HadamardFp8Kernel {
             throw new UnsupportedOperationException("this backend has no fused FP8 Hadamard kernel for device tensors ("
                     + in.describe() + "); pass host tensors, or rotate and quantize in two steps");
         }
-        try (Tensor y = Tensor.allocate(DType.FP32, in.rows(), in.cols())) {
-            Tensor src = in.isContiguous() ? in : copyContiguous(in);
-            try {
-                kernel.transform(reshaped(src), y, size, scale, false, null, null);
-            } finally {
-                if (src != in) {
-                    src.close();
-                }
-            }
+        // Widened to fp32 first (exact), then transformed in place: the kernel contract wants one
+        // dtype for in and out, and fp32 keeps the values unrounded until the FP8 encoding.
+        try (Tensor y = widen(in)) {
+            kernel.transform(y, y, size, scale, false, null, null);
             quantize(y, out, scales, rowsPerScale);
         }
     }
 
-    private static Tensor reshaped(Tensor t) {
-        return Tensor.wrap(t.segment(), t.dtype(), t.rows(), t.cols());
-    }
-
-    private static Tensor copyContiguous(Tensor t) {
-        Tensor c = Tensor.allocate(t.dtype(), t.rows(), t.cols());
-        long rowBytes = t.dtype().byteSize(t.cols());
-        for (long r = 0; r < t.rows(); r++) {
-            MemorySegment.copy(t.segment(), t.rowByteOffset(r), c.segment(), c.rowByteOffset(r), rowBytes);
+    /** A contiguous fp32 copy of {@code in}'s rows, any dtype and row stride. */
+    private static Tensor widen(Tensor in) {
+        Tensor y = Tensor.allocate(DType.FP32, in.rows(), in.cols());
+        MemorySegment dst = y.segment();
+        long cols = in.cols();
+        for (long r = 0; r < in.rows(); r++) {
+            for (long c = 0; c < cols; c++) {
+                dst.setAtIndex(ValueLayout.JAVA_FLOAT, r * cols + c, in.getFloat(r, c));
+            }
         }
-        return c;
+        return y;
     }
 
     /** Group amax, scale, and e4m3 of y / scale, as {@link HadamardFp8Kernel} defines them. */
