@@ -110,6 +110,15 @@ public final class FfmCudaDriver implements CudaDriver {
         throw new CudaException(call, result, name, text);
     }
 
+    /** A query's answer: {@code CUDA_ERROR_NOT_READY} is "not yet", not an error. */
+    private boolean completed(int result, String call) {
+        if (result == notReady) {
+            return false;
+        }
+        check(result, call);
+        return true;
+    }
+
     @Override
     public void init() {
         check(cuda_h.cuInit(0), "cuInit");
@@ -212,12 +221,7 @@ public final class FfmCudaDriver implements CudaDriver {
 
     @Override
     public boolean streamQuery(long stream) {
-        int result = cuda_h.cuStreamQuery(handle(stream));
-        if (result == notReady) {
-            return false;
-        }
-        check(result, "cuStreamQuery");
-        return true;
+        return completed(cuda_h.cuStreamQuery(handle(stream)), "cuStreamQuery");
     }
 
     @Override
@@ -249,12 +253,7 @@ public final class FfmCudaDriver implements CudaDriver {
 
     @Override
     public boolean eventQuery(long event) {
-        int result = cuda_h.cuEventQuery(handle(event));
-        if (result == notReady) {
-            return false;
-        }
-        check(result, "cuEventQuery");
-        return true;
+        return completed(cuda_h.cuEventQuery(handle(event)), "cuEventQuery");
     }
 
     @Override
