@@ -10,7 +10,7 @@ import java.util.Properties;
  * What the build recorded about the kernels' module image {@code org/offload4j/cuda/offload4j.fatbin}
  * in {@code offload4j.fatbin.properties} (see {@code src/main/cuda/build-fatbin.sh}): whether nvcc
  * ran, its version, the SASS archs, the PTX arch, the build date and the kernel names. The runtime
- * loader is {@link org.offload4j.cuda.KernelImage}; this class is for tests and diagnostics.
+ * loader is {@link org.offload4j.cuda.KernelImage}; this test-side reader checks what the build recorded.
  * Properties written: {@code built}, {@code reason} (when not built), {@code nvcc} (its version, as {@code nvcc.version}), {@code nvcc.path},
  * {@code nvcc.version}, {@code archs}, {@code ptx}, {@code build.date}, {@code kernels},
  * {@code symbol.check}.
