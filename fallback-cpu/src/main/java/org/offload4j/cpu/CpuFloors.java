@@ -18,7 +18,7 @@ import org.offload4j.core.Floors;
  *       use non-temporal stores and skip the read-for-ownership of its destination; an in-place
  *       pass reads each line anyway, so it moves the same bytes at a different rate);</li>
  *   <li><b>FMA peak</b>: {@link #fmaPeak()}, independent register FMAs, no memory;</li>
- *   <li><b>matmul</b>: the Vector API fp32 GEMM of {@link VectorGemmProbe} at 1024³.</li>
+ *   <li><b>matmul</b>: the backend's own whole-matrix fp32 GEMM, {@link Brgemm#gemm}, at 1024³.</li>
  * </ul>
  */
 final class CpuFloors implements Floors {
@@ -183,7 +183,7 @@ final class CpuFloors implements Floors {
 
     @Override
     public double matmulFlopsPerSecond() {
-        return VectorGemmProbe.flopsPerSecond();
+        return Brgemm.gemmFlopsPerSecond(1024, 3, 7);
     }
 
     @Override
@@ -191,6 +191,6 @@ final class CpuFloors implements Floors {
         return "copy: 256 MiB MemorySegment.copy on " + CpuThreads.threads() + " threads, median of " + COPY_RUNS
                 + "; in place: x = -x over 256 MiB, Vector API, same threads, median of " + COPY_RUNS
                 + "; FMA peak: 12 independent " + CpuBackend.FLOATS.length() + "-lane FMA chains per thread, median of 7"
-                + "; matmul: Vector API fp32 GEMM 1024³ (VectorGemmProbe), median of 7";
+                + "; matmul: Brgemm.gemm fp32 1024³, median of 7";
     }
 }

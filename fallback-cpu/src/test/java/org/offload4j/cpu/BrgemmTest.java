@@ -86,6 +86,43 @@ class BrgemmTest {
     }
 
     @Test
+    void gemmRateIsPositiveAndBadArgumentsAreRejected() {
+        assertTrue(Brgemm.gemmFlopsPerSecond(17, 0, 1) > 0);
+        assertThrows(IllegalArgumentException.class, () -> Brgemm.gemmFlopsPerSecond(64, 0, 0));
+        assertThrows(IllegalArgumentException.class, () -> Brgemm.gemmFlopsPerSecond(0, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> Brgemm.gemmFlopsPerSecond(64, -1, 1));
+    }
+
+    /**
+     * The tiles must not lose their speed once both values of {@code accumulate} have been seen:
+     * that is how every caller uses them (first k slice clears, the rest add). Interleaves the two
+     * and checks each result against the other path's arithmetic; the speed itself is a benchmark.
+     */
+    @Test
+    void accumulateAndOverwriteInterleavedGiveTheSameSums() {
+        int m = 13;
+        int n = 3 * L + 3;
+        int kb = 40;
+        float[] a = new float[m * 2 * kb];
+        float[] b = new float[2 * kb * n];
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(5);
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) rnd.nextGaussian();
+        }
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (float) rnd.nextGaussian();
+        }
+        float[] twoCalls = new float[m * n];
+        java.util.Arrays.fill(twoCalls, Float.NaN);
+        Brgemm.fp32(m, n, kb, 1, a, new int[] {0}, 2 * kb, b, new int[] {0}, n, twoCalls, 0, n, false);
+        Brgemm.fp32(m, n, kb, 1, a, new int[] {kb}, 2 * kb, b, new int[] {kb * n}, n, twoCalls, 0, n, true);
+        float[] oneBatch = new float[m * n];
+        java.util.Arrays.fill(oneBatch, Float.NaN);
+        Brgemm.fp32(m, n, kb, 2, a, new int[] {0, kb}, 2 * kb, b, new int[] {0, kb * n}, n, oneBatch, 0, n, false);
+        assertArrayEquals(oneBatch, twoCalls, "a batch of two blocks and two calls add in the same order");
+    }
+
+    @Test
     void bf16WideningIsExact() {
         short[] s = new short[3 * L + 5];
         SplittableRandom rnd = new SplittableRandom(3);
