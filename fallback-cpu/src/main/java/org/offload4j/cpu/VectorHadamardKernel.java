@@ -25,7 +25,7 @@ import org.offload4j.hadamard.HadamardSize;
  * per-thread fp32 scratch with {@link FloatVector} butterflies at the preferred width.
  *
  * <h2>Data flow ({@code d = m·n}, {@code n = 2^k}, V floats per vector, {@code s = log2(n/V)} vector bits per block)</h2>
- * Rows go through in batches of up to {@value #L1_FLOATS} floats (short rows share every pass; a
+ * Rows go through in batches of up to {@value #BATCH_FLOATS} floats (short rows share every pass; a
  * long row is its own batch). With {@code z} the scratch ({@code float[2 · batch]}, reused):
  * <pre>
  *  rows (fp32 | bf16, back to back)                   z: batch in the scratch layout
@@ -46,6 +46,23 @@ import org.offload4j.hadamard.HadamardSize;
  * {@link Plan} gives each pass contiguous bits, so that every pass is a plain counted loop over
  * linear indices and C2 hoists its range checks (the masked-increment loop over arbitrary bits it
  * replaced ran 30–40 % slower), and gives STORE exactly three bits and LOAD the rest of its three.
+ *
+ * <h2>One pass for n = 8V (d = 128 with AVX-512, 64 with AVX2)</h2>
+ * With {@code m = 1} and eight vectors per row, fp32 and bf16 rows skip the scratch: a row is
+ * loaded (bf16: four int chunks split into even and odd halves, as in the paired layout below),
+ * goes through the lane stages and the three vector stages in registers, is scaled, rounded and
+ * stored ({@link Plan#rowF32}, {@link Plan#rowBf16}). Two passes through L1 were half the work of
+ * such a row: on Zen 4, 2^24 elements out of place, one thread, bf16 went from 10.9 to 4.3–4.9 ms
+ * and fp32 from 11.2 to 6.4–7.7 ms.
+ *
+ * <h2>Stores</h2>
+ * A vector store into a {@code MemorySegment} costs C2 about 20 scalar instructions of checks
+ * (liveness, read-only, bounds, the segment's class, re-read after every store because the store
+ * may alias anything); the row's arithmetic is fewer. fp32 results therefore go back into the
+ * scratch (or, for {@code n = 8V}, into it for the first time) and leave in one
+ * {@code MemorySegment.copy} per batch: d = 1024 went from 17.7 to 7.5–9.4 ms with the smaller
+ * batches. bf16 stores half as many vectors, and the extra copy cost more than it saved there
+ * (measured both ways), so bf16 stores go straight to the tensor.
  *
  * <h2>Lane stages</h2>
  * Lane {@code i} becomes {@code x[i ^ s] ± x[i]}: one fma with a ±1 sign vector per stage. The
@@ -120,7 +137,8 @@ import org.offload4j.hadamard.HadamardSize;
  *       fma per vector instead of a one-bit trip through L1): no measurable gain, 27.1–28.1 ms
  *       against 27.3–28.6 ms on one thread, 14.2–14.7 against 14.2–15.0 ms on two. That pass is
  *       nearly free; the 20 % that {@code d = 1024} costs over {@code d = 128} per vector is elsewhere
- *       (not the batch size either: {@code L1_FLOATS} 1024, 2048 and 8192 were within the noise).</li>
+ *       (not the batch size either: batches of 1024, 2048 and 8192 floats were within the noise on that AVX2 machine; on
+ *       AVX-512 Zen 4, 4096-float batches ran 1.4–1.8× slower than 1024 from DRAM, see {@link #BATCH_FLOATS}).</li>
  *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
  *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
@@ -152,11 +170,18 @@ final class VectorHadamardKernel implements HadamardKernel {
     private static final boolean VECTOR_LANES_OK = V >= 4 && V <= 16;
 
     /**
-     * Rows go through in batches of up to this many floats (16 KiB, half an L1), so that short rows
-     * share one pass of each kind; in longer rows the passes whose groups fit in it run sub-range by
-     * sub-range.
+     * In rows longer than a batch, the load pass and the passes whose groups fit in this many floats
+     * (16 KiB, half an L1) run sub-range by sub-range.
      */
     private static final int L1_FLOATS = 4096;
+
+    /**
+     * Rows of up to this many floats go through together (4 KiB of fp32): the batch and its scratch
+     * together stay well inside a 32 KiB L1. With 16 KiB batches, scratch and tensor lines evicted
+     * each other: d = 128 and 1024 ran 1.4–1.8× slower from DRAM on Zen 4 (2^24 elements, one
+     * thread), while the same passes on L2-resident data were unchanged.
+     */
+    private static final int BATCH_FLOATS = 1024;
 
     /** At least this many elements per task, so that small calls do not pay for a fork. */
     private static final long MIN_TASK_ELEMENTS = 1 << 15;
@@ -246,6 +271,8 @@ final class VectorHadamardKernel implements HadamardKernel {
     private static final int KIND_BUF = 2;
     /** No vector passes at all: {@code n < 2V}. */
     private static final int KIND_SCALAR = 3;
+    /** {@code m = 1}, {@code n = 8V}, fp32 or bf16: each row in one pass, in registers ({@link Plan#rowF32}, {@link Plan#rowBf16}). */
+    private static final int KIND_ROW = 4;
 
     /** The plan of one call: kind, layout, passes, signs. Immutable, shared by the worker threads. */
     private static final class Plan {
@@ -296,7 +323,7 @@ final class VectorHadamardKernel implements HadamardKernel {
             this.n = size.n();
             this.nv = n / V;
             this.scale = scale;
-            this.batchRows = Math.max(1, L1_FLOATS / d);
+            this.batchRows = Math.max(1, BATCH_FLOATS / d);
             this.batchFloats = batchRows * d;
             this.ho = batchFloats / 2;
             this.mixOut = batchFloats + MIX_PAD;
@@ -306,7 +333,10 @@ final class VectorHadamardKernel implements HadamardKernel {
                     && vectorAddressable(in.segment()) && vectorAddressable(out.segment());
             this.vectorIo = VECTOR_LANES_OK && S.length() == V && vectorAddressable(in.segment())
                     && vectorAddressable(out.segment());
-            if (io) {
+            boolean addressable = vectorAddressable(in.segment()) && vectorAddressable(out.segment());
+            if (VECTOR_LANES_OK && m == 1 && nv == 8 && dtype != DType.FP16 && addressable) {
+                kind = KIND_ROW;
+            } else if (io) {
                 kind = dtype == DType.FP32 ? KIND_F32 : KIND_BF16;
             } else {
                 kind = VECTOR_LANES_OK && nv >= 2 ? KIND_BUF : KIND_SCALAR;
@@ -314,8 +344,9 @@ final class VectorHadamardKernel implements HadamardKernel {
             boolean scalar = kind == KIND_SCALAR;
             this.preNatural = preSigns;
             this.postNatural = postSigns;
-            this.pre = preSigns == null || scalar ? null : layout(preSigns, 1f);
-            this.postScaled = postSigns == null || scalar ? null : layout(postSigns, scale);
+            this.pre = preSigns == null || scalar ? null : kind == KIND_ROW ? rowLayout(preSigns, 1f) : layout(preSigns, 1f);
+            this.postScaled = postSigns == null || scalar ? null
+                    : kind == KIND_ROW ? rowLayout(postSigns, scale) : layout(postSigns, scale);
             this.mi = m == 40 ? 20 : m;
             this.mix = m == 1 ? null : MIX[mi][transpose ? 1 : 0];
             this.mixFull = m == 1 ? null : MIX[m][transpose ? 1 : 0];
@@ -345,6 +376,23 @@ final class VectorHadamardKernel implements HadamardKernel {
             this.midGlobal = global.toArray(new int[0][]);
         }
 
+        /**
+         * {@code signs} times {@code factor} at the register positions of one {@link #KIND_ROW} row:
+         * position {@code i·V + j} is lane j of register i. fp32: element {@code i·V + j}; bf16: the
+         * registers 0–3 hold the even elements of the four int chunks, 4–7 the odd ones, so position
+         * {@code (4h + c)·V + j} is element {@code 2V·c + 2j + h}.
+         */
+        private float[] rowLayout(float[] signs, float factor) {
+            float[] p = new float[d];
+            for (int x = 0; x < d; x++) {
+                int register = x / V;
+                int lane = x % V;
+                int element = dtype == DType.BF16 ? 2 * V * (register % 4) + 2 * lane + register / 4 : x;
+                p[x] = signs[element] * factor;
+            }
+            return p;
+        }
+
         /** {@code signs} (d values) times {@code factor}, at every scratch position of a full batch. */
         private float[] layout(float[] signs, float factor) {
             float[] p = new float[batchFloats];
@@ -369,6 +417,21 @@ final class VectorHadamardKernel implements HadamardKernel {
         void batch(MemorySegment src, long srcOff, long srcRow, MemorySegment dst, long dstOff, long dstRow, int rows, float[] buf) {
             int count = rows * d;
             switch (kind) {
+                case KIND_ROW -> {
+                    // fp32 results are staged in the heap and copied out in bulk (see "Stores" in the
+                    // class comment); bf16 rows store half as many vectors and go straight out.
+                    if (dtype == DType.FP32) {
+                        for (int r = 0; r < rows; r++) {
+                            rowF32(src, srcOff + r * srcRow, buf, r * d);
+                        }
+                        copyRows(buf, dst, dstOff, dstRow, rows);
+                    } else {
+                        for (int r = 0; r < rows; r++) {
+                            rowBf16(src, srcOff + r * srcRow, dst, dstOff + r * dstRow);
+                        }
+                    }
+                    return;
+                }
                 case KIND_SCALAR -> {
                     for (int r = 0; r < rows; r++) {
                         widen(src, srcOff + r * srcRow, buf, 0);
@@ -440,6 +503,17 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
+        /** {@code rows} rows of d fp32 values, back to back in {@code buf}, to rows {@code dstRow} bytes apart. */
+        private void copyRows(float[] buf, MemorySegment dst, long dstOff, long dstRow, int rows) {
+            if (dstRow == 4L * d) {
+                MemorySegment.copy(buf, 0, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, rows * d);
+                return;
+            }
+            for (int r = 0; r < rows; r++) {
+                MemorySegment.copy(buf, r * d, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff + r * dstRow, d);
+            }
+        }
+
         /** The MID passes whose groups fit in an L1 sub-range, over {@code buf[from, from + count)} (at most one sub-range). */
         private void localMids(float[] buf, int from, int count) {
             for (int[] o : midLocal) {
@@ -460,6 +534,243 @@ final class VectorHadamardKernel implements HadamardKernel {
                 case 2 -> mid4(buf, from, floats, o[0]);
                 default -> mid8(buf, from, floats, o[0]);
             }
+        }
+
+        // ---- ROW (m = 1, n = 8V): one pass per row, in registers ----
+        //
+        // The row's 8 vectors are loaded, go through the lane stages and the three vector stages,
+        // are scaled and stored: one read and one write of each element, no scratch.
+
+        /** One fp32 row of {@code 8V} values at byte {@code srcOff} of {@code src} → {@code out[at, at + 8V)}. */
+        private void rowF32(MemorySegment src, long srcOff, float[] out, int at) {
+            float[] sg = pre;
+            float[] ps = postScaled;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            FloatVector v0 = FloatVector.fromMemorySegment(F, src, srcOff + 0L * V, NATIVE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, src, srcOff + 4L * V, NATIVE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, src, srcOff + 8L * V, NATIVE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, src, srcOff + 12L * V, NATIVE);
+            FloatVector v4 = FloatVector.fromMemorySegment(F, src, srcOff + 16L * V, NATIVE);
+            FloatVector v5 = FloatVector.fromMemorySegment(F, src, srcOff + 20L * V, NATIVE);
+            FloatVector v6 = FloatVector.fromMemorySegment(F, src, srcOff + 24L * V, NATIVE);
+            FloatVector v7 = FloatVector.fromMemorySegment(F, src, srcOff + 28L * V, NATIVE);
+            if (sg != null) {
+                v0 = v0.mul(FloatVector.fromArray(F, sg, 0 * V));
+                v1 = v1.mul(FloatVector.fromArray(F, sg, 1 * V));
+                v2 = v2.mul(FloatVector.fromArray(F, sg, 2 * V));
+                v3 = v3.mul(FloatVector.fromArray(F, sg, 3 * V));
+                v4 = v4.mul(FloatVector.fromArray(F, sg, 4 * V));
+                v5 = v5.mul(FloatVector.fromArray(F, sg, 5 * V));
+                v6 = v6.mul(FloatVector.fromArray(F, sg, 6 * V));
+                v7 = v7.mul(FloatVector.fromArray(F, sg, 7 * V));
+            }
+            v0 = v0.fma(SG1, v0.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v1 = v1.fma(SG1, v1.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v2 = v2.fma(SG1, v2.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v3 = v3.fma(SG1, v3.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v4 = v4.fma(SG1, v4.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v5 = v5.fma(SG1, v5.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v6 = v6.fma(SG1, v6.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v7 = v7.fma(SG1, v7.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v0 = v0.fma(SG2, v0.rearrange(SH2));
+            v1 = v1.fma(SG2, v1.rearrange(SH2));
+            v2 = v2.fma(SG2, v2.rearrange(SH2));
+            v3 = v3.fma(SG2, v3.rearrange(SH2));
+            v4 = v4.fma(SG2, v4.rearrange(SH2));
+            v5 = v5.fma(SG2, v5.rearrange(SH2));
+            v6 = v6.fma(SG2, v6.rearrange(SH2));
+            v7 = v7.fma(SG2, v7.rearrange(SH2));
+            if (V >= 8) {
+                v0 = v0.fma(SG4, v0.rearrange(SH4));
+                v1 = v1.fma(SG4, v1.rearrange(SH4));
+                v2 = v2.fma(SG4, v2.rearrange(SH4));
+                v3 = v3.fma(SG4, v3.rearrange(SH4));
+                v4 = v4.fma(SG4, v4.rearrange(SH4));
+                v5 = v5.fma(SG4, v5.rearrange(SH4));
+                v6 = v6.fma(SG4, v6.rearrange(SH4));
+                v7 = v7.fma(SG4, v7.rearrange(SH4));
+            }
+            if (V >= 16) {
+                v0 = v0.fma(SG8, v0.rearrange(SH8));
+                v1 = v1.fma(SG8, v1.rearrange(SH8));
+                v2 = v2.fma(SG8, v2.rearrange(SH8));
+                v3 = v3.fma(SG8, v3.rearrange(SH8));
+                v4 = v4.fma(SG8, v4.rearrange(SH8));
+                v5 = v5.fma(SG8, v5.rearrange(SH8));
+                v6 = v6.fma(SG8, v6.rearrange(SH8));
+                v7 = v7.fma(SG8, v7.rearrange(SH8));
+            }
+            FloatVector t;
+            t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+            t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+            t = v4; v4 = t.add(v5); v5 = t.sub(v5);
+            t = v6; v6 = t.add(v7); v7 = t.sub(v7);
+            t = v0; v0 = t.add(v2); v2 = t.sub(v2);
+            t = v1; v1 = t.add(v3); v3 = t.sub(v3);
+            t = v4; v4 = t.add(v6); v6 = t.sub(v6);
+            t = v5; v5 = t.add(v7); v7 = t.sub(v7);
+            t = v0; v0 = t.add(v4); v4 = t.sub(v4);
+            t = v1; v1 = t.add(v5); v5 = t.sub(v5);
+            t = v2; v2 = t.add(v6); v6 = t.sub(v6);
+            t = v3; v3 = t.add(v7); v7 = t.sub(v7);
+            if (ps == null) {
+                v0 = v0.mul(sv);
+                v1 = v1.mul(sv);
+                v2 = v2.mul(sv);
+                v3 = v3.mul(sv);
+                v4 = v4.mul(sv);
+                v5 = v5.mul(sv);
+                v6 = v6.mul(sv);
+                v7 = v7.mul(sv);
+            } else {
+                v0 = v0.mul(FloatVector.fromArray(F, ps, 0 * V));
+                v1 = v1.mul(FloatVector.fromArray(F, ps, 1 * V));
+                v2 = v2.mul(FloatVector.fromArray(F, ps, 2 * V));
+                v3 = v3.mul(FloatVector.fromArray(F, ps, 3 * V));
+                v4 = v4.mul(FloatVector.fromArray(F, ps, 4 * V));
+                v5 = v5.mul(FloatVector.fromArray(F, ps, 5 * V));
+                v6 = v6.mul(FloatVector.fromArray(F, ps, 6 * V));
+                v7 = v7.mul(FloatVector.fromArray(F, ps, 7 * V));
+            }
+            v0.intoArray(out, at + 0 * V);
+            v1.intoArray(out, at + 1 * V);
+            v2.intoArray(out, at + 2 * V);
+            v3.intoArray(out, at + 3 * V);
+            v4.intoArray(out, at + 4 * V);
+            v5.intoArray(out, at + 5 * V);
+            v6.intoArray(out, at + 6 * V);
+            v7.intoArray(out, at + 7 * V);
+        }
+
+        /**
+         * One bf16 row of {@code 8V} values: four int chunks of 2V values each, split into their even
+         * (registers 0–3) and odd (4–7) elements as in the paired layout; the chunk bits and the pair
+         * bit are the three vector stages. Rounded once and packed back into the same chunks.
+         */
+        private void rowBf16(MemorySegment src, long srcOff, MemorySegment dst, long dstOff) {
+            float[] sg = pre;
+            float[] ps = postScaled;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            IntVector w0 = IntVector.fromMemorySegment(I, src, srcOff + 0L * V, NATIVE);
+            IntVector w1 = IntVector.fromMemorySegment(I, src, srcOff + 4L * V, NATIVE);
+            IntVector w2 = IntVector.fromMemorySegment(I, src, srcOff + 8L * V, NATIVE);
+            IntVector w3 = IntVector.fromMemorySegment(I, src, srcOff + 12L * V, NATIVE);
+            // On little-endian the even element is the low half of its int.
+            FloatVector v0 = (LITTLE ? w0.lanewise(VectorOperators.LSHL, 16) : w0.and(HI)).reinterpretAsFloats();
+            FloatVector v1 = (LITTLE ? w1.lanewise(VectorOperators.LSHL, 16) : w1.and(HI)).reinterpretAsFloats();
+            FloatVector v2 = (LITTLE ? w2.lanewise(VectorOperators.LSHL, 16) : w2.and(HI)).reinterpretAsFloats();
+            FloatVector v3 = (LITTLE ? w3.lanewise(VectorOperators.LSHL, 16) : w3.and(HI)).reinterpretAsFloats();
+            FloatVector v4 = (LITTLE ? w0.and(HI) : w0.lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            FloatVector v5 = (LITTLE ? w1.and(HI) : w1.lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            FloatVector v6 = (LITTLE ? w2.and(HI) : w2.lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            FloatVector v7 = (LITTLE ? w3.and(HI) : w3.lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            if (sg != null) {
+                v0 = v0.mul(FloatVector.fromArray(F, sg, 0 * V));
+                v1 = v1.mul(FloatVector.fromArray(F, sg, 1 * V));
+                v2 = v2.mul(FloatVector.fromArray(F, sg, 2 * V));
+                v3 = v3.mul(FloatVector.fromArray(F, sg, 3 * V));
+                v4 = v4.mul(FloatVector.fromArray(F, sg, 4 * V));
+                v5 = v5.mul(FloatVector.fromArray(F, sg, 5 * V));
+                v6 = v6.mul(FloatVector.fromArray(F, sg, 6 * V));
+                v7 = v7.mul(FloatVector.fromArray(F, sg, 7 * V));
+            }
+            v0 = v0.fma(SG1, v0.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v1 = v1.fma(SG1, v1.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v2 = v2.fma(SG1, v2.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v3 = v3.fma(SG1, v3.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v4 = v4.fma(SG1, v4.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v5 = v5.fma(SG1, v5.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v6 = v6.fma(SG1, v6.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v7 = v7.fma(SG1, v7.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
+            v0 = v0.fma(SG2, v0.rearrange(SH2));
+            v1 = v1.fma(SG2, v1.rearrange(SH2));
+            v2 = v2.fma(SG2, v2.rearrange(SH2));
+            v3 = v3.fma(SG2, v3.rearrange(SH2));
+            v4 = v4.fma(SG2, v4.rearrange(SH2));
+            v5 = v5.fma(SG2, v5.rearrange(SH2));
+            v6 = v6.fma(SG2, v6.rearrange(SH2));
+            v7 = v7.fma(SG2, v7.rearrange(SH2));
+            if (V >= 8) {
+                v0 = v0.fma(SG4, v0.rearrange(SH4));
+                v1 = v1.fma(SG4, v1.rearrange(SH4));
+                v2 = v2.fma(SG4, v2.rearrange(SH4));
+                v3 = v3.fma(SG4, v3.rearrange(SH4));
+                v4 = v4.fma(SG4, v4.rearrange(SH4));
+                v5 = v5.fma(SG4, v5.rearrange(SH4));
+                v6 = v6.fma(SG4, v6.rearrange(SH4));
+                v7 = v7.fma(SG4, v7.rearrange(SH4));
+            }
+            if (V >= 16) {
+                v0 = v0.fma(SG8, v0.rearrange(SH8));
+                v1 = v1.fma(SG8, v1.rearrange(SH8));
+                v2 = v2.fma(SG8, v2.rearrange(SH8));
+                v3 = v3.fma(SG8, v3.rearrange(SH8));
+                v4 = v4.fma(SG8, v4.rearrange(SH8));
+                v5 = v5.fma(SG8, v5.rearrange(SH8));
+                v6 = v6.fma(SG8, v6.rearrange(SH8));
+                v7 = v7.fma(SG8, v7.rearrange(SH8));
+            }
+            FloatVector t;
+            t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+            t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+            t = v4; v4 = t.add(v5); v5 = t.sub(v5);
+            t = v6; v6 = t.add(v7); v7 = t.sub(v7);
+            t = v0; v0 = t.add(v2); v2 = t.sub(v2);
+            t = v1; v1 = t.add(v3); v3 = t.sub(v3);
+            t = v4; v4 = t.add(v6); v6 = t.sub(v6);
+            t = v5; v5 = t.add(v7); v7 = t.sub(v7);
+            t = v0; v0 = t.add(v4); v4 = t.sub(v4);
+            t = v1; v1 = t.add(v5); v5 = t.sub(v5);
+            t = v2; v2 = t.add(v6); v6 = t.sub(v6);
+            t = v3; v3 = t.add(v7); v7 = t.sub(v7);
+            if (ps == null) {
+                v0 = v0.mul(sv);
+                v1 = v1.mul(sv);
+                v2 = v2.mul(sv);
+                v3 = v3.mul(sv);
+                v4 = v4.mul(sv);
+                v5 = v5.mul(sv);
+                v6 = v6.mul(sv);
+                v7 = v7.mul(sv);
+            } else {
+                v0 = v0.mul(FloatVector.fromArray(F, ps, 0 * V));
+                v1 = v1.mul(FloatVector.fromArray(F, ps, 1 * V));
+                v2 = v2.mul(FloatVector.fromArray(F, ps, 2 * V));
+                v3 = v3.mul(FloatVector.fromArray(F, ps, 3 * V));
+                v4 = v4.mul(FloatVector.fromArray(F, ps, 4 * V));
+                v5 = v5.mul(FloatVector.fromArray(F, ps, 5 * V));
+                v6 = v6.mul(FloatVector.fromArray(F, ps, 6 * V));
+                v7 = v7.mul(FloatVector.fromArray(F, ps, 7 * V));
+            }
+            // Round to nearest even: bits + 0x7FFF + lsb (no NaN test needed, see the class comment).
+            IntVector r0 = v0.reinterpretAsInts();
+            r0 = r0.add(r0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+            IntVector r1 = v1.reinterpretAsInts();
+            r1 = r1.add(r1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+            IntVector r2 = v2.reinterpretAsInts();
+            r2 = r2.add(r2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+            IntVector r3 = v3.reinterpretAsInts();
+            r3 = r3.add(r3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+            IntVector r4 = v4.reinterpretAsInts();
+            r4 = r4.add(r4.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+            IntVector r5 = v5.reinterpretAsInts();
+            r5 = r5.add(r5.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+            IntVector r6 = v6.reinterpretAsInts();
+            r6 = r6.add(r6.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+            IntVector r7 = v7.reinterpretAsInts();
+            r7 = r7.add(r7.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+            IntVector lo0 = LITTLE ? r0 : r4;
+            IntVector hi0 = LITTLE ? r4 : r0;
+            IntVector lo1 = LITTLE ? r1 : r5;
+            IntVector hi1 = LITTLE ? r5 : r1;
+            IntVector lo2 = LITTLE ? r2 : r6;
+            IntVector hi2 = LITTLE ? r6 : r2;
+            IntVector lo3 = LITTLE ? r3 : r7;
+            IntVector hi3 = LITTLE ? r7 : r3;
+            lo0.lanewise(VectorOperators.LSHR, 16).or(hi0.and(HI)).intoMemorySegment(dst, dstOff + 0L * V, NATIVE);
+            lo1.lanewise(VectorOperators.LSHR, 16).or(hi1.and(HI)).intoMemorySegment(dst, dstOff + 4L * V, NATIVE);
+            lo2.lanewise(VectorOperators.LSHR, 16).or(hi2.and(HI)).intoMemorySegment(dst, dstOff + 8L * V, NATIVE);
+            lo3.lanewise(VectorOperators.LSHR, 16).or(hi3.and(HI)).intoMemorySegment(dst, dstOff + 12L * V, NATIVE);
         }
 
         // ---- LOAD: widen, pre-signs, lane stages, up to three vector stages ----
@@ -824,17 +1135,18 @@ final class VectorHadamardKernel implements HadamardKernel {
                     v6 = v6.mul(FloatVector.fromArray(F, ps, p + c + b));
                     v7 = v7.mul(FloatVector.fromArray(F, ps, p + c + b + a));
                 }
-                long q = dstOff + 4L * p;
-                v0.intoMemorySegment(dst, q, NATIVE);
-                v1.intoMemorySegment(dst, q + 4L * a, NATIVE);
-                v2.intoMemorySegment(dst, q + 4L * b, NATIVE);
-                v3.intoMemorySegment(dst, q + 4L * (a + b), NATIVE);
-                v4.intoMemorySegment(dst, q + 4L * c, NATIVE);
-                v5.intoMemorySegment(dst, q + 4L * (c + a), NATIVE);
-                v6.intoMemorySegment(dst, q + 4L * (c + b), NATIVE);
-                v7.intoMemorySegment(dst, q + 4L * (c + b + a), NATIVE);
+                // Back into the scratch where this iteration read them, then out in bulk (see "Stores").
+                v0.intoArray(buf, p);
+                v1.intoArray(buf, p + a);
+                v2.intoArray(buf, p + b);
+                v3.intoArray(buf, p + a + b);
+                v4.intoArray(buf, p + c);
+                v5.intoArray(buf, p + c + a);
+                v6.intoArray(buf, p + c + b);
+                v7.intoArray(buf, p + c + b + a);
               }
             }
+            MemorySegment.copy(buf, 0, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, count);
         }
 
         /**

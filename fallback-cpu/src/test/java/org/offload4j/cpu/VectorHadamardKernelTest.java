@@ -161,7 +161,7 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void stridedTensors(DType dtype) {
-        for (int d : new int[] {8, 64, 1024, 12 * 32}) {
+        for (int d : new int[] {8, 64, 128, 1024, 12 * 32}) {
             int rows = 9;
             long inStride = d + 5;
             long outStride = d + 3;
