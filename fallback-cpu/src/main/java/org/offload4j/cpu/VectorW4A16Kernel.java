@@ -128,12 +128,15 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     /** Rows of X converted and processed together by the GEMM path (bounds the fp32 copy of X). */
     static final int ROW_CHUNK = 256;
     /**
-     * Up to this many rows of X run as one multi-row GEMV ({@link #gemvRows}: the weight is read
-     * and unpacked once, each nibble feeds every row). Before it, m = 2 and 3 ran as separate
-     * one-row GEMVs (measured on Zen 3, 4096², one thread: m = 2 took 2.7 ms as GEMM, 1.5 ms as
-     * two GEMVs; m = 4 was even between the two).
+     * Up to this many rows of X run as a multi-row GEMV ({@link #gemvRows}: the weight is read
+     * and unpacked once per chunk of four rows, each nibble feeds every row of the chunk). Before
+     * it, m = 2 and 3 ran as separate one-row GEMVs (measured on Zen 3, 4096², one thread: m = 2
+     * took 2.7 ms as GEMM, 1.5 ms as two GEMVs). On Zen 4 (AVX-512, one thread, 4096²) two chunks
+     * beat the dequantize-then-BRGEMM path up to m = 8: 3.6–3.8 against 4.3 ms at m = 8, 2.8
+     * against 4.0 ms at m = 5 and 6. At m = 16 the GEMM path (6.8–7.0 ms) beats four chunks
+     * (about 7.3 ms, 4 × m = 4); the crossing between 8 and 16 rows was not measured.
      */
-    static final int GEMV_MAX_ROWS = 4;
+    static final int GEMV_MAX_ROWS = 8;
     /** Rows per GEMM task at most. */
     static final int ROW_BLOCK = 64;
     /** Weights per parallel chunk at least; below it the cost of sharing a loop dominates. */
@@ -513,14 +516,19 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         int k = p.k;
         float[] xq = cb.x((long) m * k);
         float[] xsum = cb.groupSums(m * p.groups);
-        int[] xo = cb.rowOffsets;
-        int[] so = cb.sumOffsets;
+        int[][] xo = cb.rowOffsets;
+        int[][] so = cb.sumOffsets;
         float[] u1 = cb.unscale1;
         float[] u2 = cb.unscale2;
-        for (int r = 0; r < 4; r++) {
-            int src = Math.min(r, m - 1);
-            xo[r] = src * k;
-            so[r] = src * p.groups;
+        // Rows go in chunks of 4 (the last may have 1–4); rows past the chunk's end alias its last.
+        int chunks = (m + 3) / 4;
+        for (int c = 0; c < chunks; c++) {
+            int last = Math.min(m, 4 * c + 4) - 1;
+            for (int r = 0; r < 4; r++) {
+                int src = Math.min(4 * c + r, last);
+                xo[c][r] = src * k;
+                so[c][r] = src * p.groups;
+            }
         }
         for (int r = 0; r < m; r++) {
             int back = prepareRow(x, r, p, xq, r * k, xsum, r * p.groups);
@@ -534,27 +542,23 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         CpuThreads.forRange(p.blocks, grain, (from, to) -> {
             float[] yb = taskBuffers.get().row(4 * NB);
             for (int b = (int) from; b < to; b++) {
-                if (m == 2) {
-                    gemvBlock2(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo, xsum, so, yb);
-                } else {
-                    gemvBlock4(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo, xsum, so, yb);
-                }
                 int col = b * NB;
                 int cols = Math.min(NB, p.n - col);
-                for (int r = 0; r < m; r++) {
-                    finishAt(yb, r * NB, cols, u1[r], u2[r], biasF, col);
-                    narrowRow(yb, r * NB, cols, ySeg, y.rowByteOffset(r) + 2L * col, yType);
+                for (int c = 0; c < chunks; c++) {
+                    int rows = Math.min(4, m - 4 * c);
+                    if (rows <= 2) {
+                        gemvBlock2(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo[c], xsum, so[c], yb);
+                    } else {
+                        gemvBlock4(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo[c], xsum, so[c], yb);
+                    }
+                    for (int r = 0; r < rows; r++) {
+                        int row = 4 * c + r;
+                        finishAt(yb, r * NB, cols, u1[row], u2[row], biasF, col);
+                        narrowRow(yb, r * NB, cols, ySeg, y.rowByteOffset(row) + 2L * col, yType);
+                    }
                 }
             }
         });
-    }
-
-    /** {@code yb[off + j] += (s0|s1)[j] · (a0|a1)[j] + (z0|z1)[j] · xs} over the block's two vectors. */
-    private static void fold(float[] yb, int off, FloatVector s0, FloatVector s1, FloatVector z0, FloatVector z1,
-                             FloatVector a0, FloatVector a1, float xs) {
-        FloatVector xv = FloatVector.broadcast(FS, xs);
-        s0.fma(a0, z0.fma(xv, FloatVector.fromArray(FS, yb, off))).intoArray(yb, off);
-        s1.fma(a1, z1.fma(xv, FloatVector.fromArray(FS, yb, off + L))).intoArray(yb, off + L);
     }
 
     /** {@code yb[off + c] = yb[off + c] · u1 · u2 + bias[col + c]} for the block's columns. */
@@ -730,10 +734,20 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             FloatVector s1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats();
             FloatVector z0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats();
             FloatVector z1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats();
-            fold(yb, 0 * NB, s0, s1, z0, z1, a00, a01, xsum[so[0] + gi]);
-            fold(yb, 1 * NB, s0, s1, z0, z1, a10, a11, xsum[so[1] + gi]);
-            fold(yb, 2 * NB, s0, s1, z0, z1, a20, a21, xsum[so[2] + gi]);
-            fold(yb, 3 * NB, s0, s1, z0, z1, a30, a31, xsum[so[3] + gi]);
+            // Folded here, not in a helper: C2 stops inlining into a method this large
+            // (NodeCountInliningCutoff), and a helper that takes vectors then boxes them.
+            FloatVector xs0 = FloatVector.broadcast(FS, xsum[so[0] + gi]);
+            s0.fma(a00, z0.fma(xs0, FloatVector.fromArray(FS, yb, 0 * NB))).intoArray(yb, 0 * NB);
+            s1.fma(a01, z1.fma(xs0, FloatVector.fromArray(FS, yb, 0 * NB + L))).intoArray(yb, 0 * NB + L);
+            FloatVector xs1 = FloatVector.broadcast(FS, xsum[so[1] + gi]);
+            s0.fma(a10, z0.fma(xs1, FloatVector.fromArray(FS, yb, 1 * NB))).intoArray(yb, 1 * NB);
+            s1.fma(a11, z1.fma(xs1, FloatVector.fromArray(FS, yb, 1 * NB + L))).intoArray(yb, 1 * NB + L);
+            FloatVector xs2 = FloatVector.broadcast(FS, xsum[so[2] + gi]);
+            s0.fma(a20, z0.fma(xs2, FloatVector.fromArray(FS, yb, 2 * NB))).intoArray(yb, 2 * NB);
+            s1.fma(a21, z1.fma(xs2, FloatVector.fromArray(FS, yb, 2 * NB + L))).intoArray(yb, 2 * NB + L);
+            FloatVector xs3 = FloatVector.broadcast(FS, xsum[so[3] + gi]);
+            s0.fma(a30, z0.fma(xs3, FloatVector.fromArray(FS, yb, 3 * NB))).intoArray(yb, 3 * NB);
+            s1.fma(a31, z1.fma(xs3, FloatVector.fromArray(FS, yb, 3 * NB + L))).intoArray(yb, 3 * NB + L);
         }
     }
 
@@ -840,8 +854,14 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             FloatVector s1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats();
             FloatVector z0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats();
             FloatVector z1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats();
-            fold(yb, 0 * NB, s0, s1, z0, z1, a00, a01, xsum[so[0] + gi]);
-            fold(yb, 1 * NB, s0, s1, z0, z1, a10, a11, xsum[so[1] + gi]);
+            // Folded here, not in a helper: C2 stops inlining into a method this large
+            // (NodeCountInliningCutoff), and a helper that takes vectors then boxes them.
+            FloatVector xs0 = FloatVector.broadcast(FS, xsum[so[0] + gi]);
+            s0.fma(a00, z0.fma(xs0, FloatVector.fromArray(FS, yb, 0 * NB))).intoArray(yb, 0 * NB);
+            s1.fma(a01, z1.fma(xs0, FloatVector.fromArray(FS, yb, 0 * NB + L))).intoArray(yb, 0 * NB + L);
+            FloatVector xs1 = FloatVector.broadcast(FS, xsum[so[1] + gi]);
+            s0.fma(a10, z0.fma(xs1, FloatVector.fromArray(FS, yb, 1 * NB))).intoArray(yb, 1 * NB);
+            s1.fma(a11, z1.fma(xs1, FloatVector.fromArray(FS, yb, 1 * NB + L))).intoArray(yb, 1 * NB + L);
         }
     }
 
@@ -1058,10 +1078,10 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         private float[] bias = new float[0];
         private float[] groupSums = new float[0];
         /** Per-row offsets and unscale factors of {@link #gemvRows}. */
-        final int[] rowOffsets = new int[4];
-        final int[] sumOffsets = new int[4];
-        final float[] unscale1 = new float[4];
-        final float[] unscale2 = new float[4];
+        final int[][] rowOffsets = new int[GEMV_MAX_ROWS / 4][4];
+        final int[][] sumOffsets = new int[GEMV_MAX_ROWS / 4][4];
+        final float[] unscale1 = new float[GEMV_MAX_ROWS];
+        final float[] unscale2 = new float[GEMV_MAX_ROWS];
 
         float[] x(long size) {
             if (x.length < size) {

@@ -48,7 +48,7 @@ class VectorW4A16KernelTest {
     }
 
     static Stream<Case> cases() {
-        int[] ms = {1, 2, 3, 4, 7, 8, 17, 64, 129};
+        int[] ms = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 64, 129};
         int[] ns = {8, 24, 136};
         int[][] kg = {{256, 32}, {384, 128}, {192, 64}, {104, -1}, {264, -1}};
         DType[] scaleTypes = {DType.FP16, DType.BF16, DType.FP32};
