@@ -435,12 +435,12 @@ final class VectorAttentionKernel implements AttentionKernel {
      * taken in blocks of 4 (8 for a lone query vector), so up to 7 rows past n are computed from
      * stale kt rows; they are never read.
      *
-     * <p>Not on {@link Brgemm}: one {@code Brgemm.fp32(n, qvecs·L, d, …)} call (6 keys × 4 query
-     * vectors with AVX-512) ran this tile (32 keys × 64 rows × D = 128) 1.8× slower than the
-     * blocks below, in an interleaved A/B in one JVM on the shared AVX-512 EPYC (median 17.6
-     * against 9.7 µs; three rounds, all the same way). Each 6-key tile streams all of qt
-     * (D × 64 floats = 32 KiB, the whole L1) while these 2-vector blocks touch half of it; not
-     * investigated further. {@link #scoresBrgemm} keeps that variant for the comparison.
+     * <p>Not on {@link Brgemm}, by a small margin: one {@code Brgemm.fp32(n, qvecs·L, d, …)} call
+     * (6 keys × 4 query vectors with AVX-512) ran this tile (32 keys × 64 rows × D = 128) in
+     * 4.94 µs (106 GFLOP/s) against 4.68 µs (112 GFLOP/s) for the blocks below, interleaved in one
+     * JVM on the quiet AVX-512 EPYC. (A first comparison had Brgemm 1.8× slower; that was a defect
+     * of Brgemm's tiles at the time, since fixed, see {@link Brgemm#fp32}.) {@link #scoresBrgemm}
+     * keeps the variant for the comparison.
      */
     static void scores(Scratch s, int n, int qvecs, int d) {
         int pairs = qvecs / QK_QVECS * QK_QVECS;
