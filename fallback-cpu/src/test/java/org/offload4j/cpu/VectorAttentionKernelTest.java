@@ -37,6 +37,11 @@ class VectorAttentionKernelTest {
                 Arguments.of(1, 1, 1, 1, 1, 64, false, PT),
                 Arguments.of(1, 1, 1, 1, 1, 64, true, PH),
                 Arguments.of(1, 4, 2, 1, 77, 128, true, PH),      // decode, GQA
+                Arguments.of(2, 8, 2, 1, 300, 128, true, PH),     // decode, G = 4: the fused 4-row QKᵀ
+                Arguments.of(1, 3, 1, 1, 65, 64, false, PT),      // decode, G = 3 (an aliased row)
+                Arguments.of(1, 6, 1, 1, 70, 256, true, PH),      // decode, G = 6: the fused 8-row QKᵀ, D = 256
+                Arguments.of(1, 8, 2, 2, 131, 128, true, PT),     // two decode positions, G = 4: 8 rows, causal offsets
+                Arguments.of(1, 9, 1, 1, 40, 64, false, PH),      // 9 rows: past the fused path
                 Arguments.of(1, 2, 1, 77, 1, 64, true, PT),       // Sq > Skv, causal: most rows see no key
                 Arguments.of(1, 2, 1, 77, 1, 64, false, PT),
                 Arguments.of(2, 3, 1, 50, 130, 256, true, PH),    // MQA, Sq < Skv
