@@ -19,6 +19,8 @@ import jdk.incubator.vector.VectorSpecies;
  * The accumulators of a register tile stay in registers across the whole batch: C is loaded
  * and stored once per call, however many blocks are reduced into it, which is the point of a
  * batch-reduce kernel (a plain GEMM called per block would round-trip C through L1 per block).
+ * Without {@code accumulate} the block of C is first cleared (see {@link #fp32} why), so C must
+ * not overlap any A_i or B_i.
  * Accumulation is fp32, in batch then k order, one FMA per product.
  *
  * <h2>Register blocking, and why</h2>
@@ -87,7 +89,8 @@ public final class Brgemm {
 
     /**
      * {@code C = (accumulate ? C : 0) + Σ_i A_i · B_i}, fp32 (see the class comment for the
-     * layout). No argument checks beyond the JVM's array bounds: callers are the kernels.
+     * layout). C must not overlap A or B. No argument checks beyond the JVM's array bounds:
+     * callers are the kernels.
      */
     public static void fp32(int m, int n, int kb, int batch, float[] a, int[] aOff, int lda,
                             float[] b, int[] bOff, int ldb, float[] c, int cAt, int ldc, boolean accumulate) {

@@ -48,21 +48,26 @@ import org.offload4j.hadamard.HadamardSize;
  * replaced ran 30–40 % slower), and gives STORE exactly three bits and LOAD the rest of its three.
  *
  * <h2>One pass for n = 8V (d = 128 with AVX-512, 64 with AVX2)</h2>
- * With {@code m = 1} and eight vectors per row, fp32 and bf16 rows skip the scratch: a row is
- * loaded (bf16: four int chunks split into even and odd halves, as in the paired layout below),
- * goes through the lane stages and the three vector stages in registers, is scaled, rounded and
- * stored ({@link Plan#rowF32}, {@link Plan#rowBf16}). Two passes through L1 were half the work of
- * such a row: on Zen 4, 2^24 elements out of place, one thread, bf16 went from 10.9 to 4.3–4.9 ms
- * and fp32 from 11.2 to 6.4–7.7 ms.
+ * With {@code m = 1} and eight vectors per row (fp32 or bf16, any row stride), a row makes one
+ * pass: it is loaded (bf16: four int chunks split into even and odd halves, as in the paired
+ * layout below), goes through the lane stages and the three vector stages in registers, is
+ * scaled, rounded and stored ({@link Plan#rowF32}, {@link Plan#rowBf16}); bf16 rows go straight
+ * to the tensor, fp32 rows through the scratch as the next section says. The two passes through
+ * L1 of the other paths were half the work of such a row: on Zen 4, 2^24 elements out of place,
+ * one thread, bf16 went from 10.9 to 4.3–4.9 ms and fp32 from 11.2 to 6.4–7.7 ms (together with
+ * the smaller batches below).
  *
  * <h2>Stores</h2>
  * A vector store into a {@code MemorySegment} costs C2 about 20 scalar instructions of checks
  * (liveness, read-only, bounds, the segment's class, re-read after every store because the store
  * may alias anything); the row's arithmetic is fewer. fp32 results therefore go back into the
- * scratch (or, for {@code n = 8V}, into it for the first time) and leave in one
- * {@code MemorySegment.copy} per batch: d = 1024 went from 17.7 to 7.5–9.4 ms with the smaller
- * batches. bf16 stores half as many vectors, and the extra copy cost more than it saved there
- * (measured both ways), so bf16 stores go straight to the tensor.
+ * scratch (or, for {@code n = 8V}, into it for the first time) and leave in bulk, one
+ * {@code MemorySegment.copy} per batch (per row when the output rows are not back to back). With
+ * the smaller batches ({@link #BATCH_FLOATS}) that took fp32 d = 1024 from 17.7 to 7.5–9.7 ms;
+ * staging alone, measured with 1024-float batches in place from DRAM, was worth 18.5 against
+ * 19.9 cycles per vector at d = 1024 and 29.5–34.7 against 38.5 at d = 4096. bf16 stores half as
+ * many vectors, and the extra copy cost more than it saved there (measured both ways), so bf16
+ * stores go straight to the tensor.
  *
  * <h2>Lane stages</h2>
  * Lane {@code i} becomes {@code x[i ^ s] ± x[i]}: one fma with a ±1 sign vector per stage. The
@@ -90,8 +95,9 @@ import org.offload4j.hadamard.HadamardSize;
  *       scratch and narrowed back; the butterflies in between are the same vector passes. bf16 rows
  *       in addressable memory are widened and narrowed with vectors ({@code short → int} convert
  *       and shift; round, {@code int → short} convert): with AVX-512 ({@code V = 16}) that covers
- *       d = 32..128, which the paired path cannot take, and which the scalar loops ran at 2.7×
- *       (d = 128) and 3.5× (d = 64) the time (2^24 elements, one thread, interleaved A/B in one
+ *       d = 32 and 64 (128 now takes the one-pass row kernel), which the paired path cannot take,
+ *       and which the scalar loops ran at 2.7× (d = 128, measured before the row kernel) and 3.5×
+ *       (d = 64) the time (2^24 elements, one thread, interleaved A/B in one
  *       JVM on the shared AVX-512 EPYC: 16.3 against 43.1 ms at d = 128; identical outputs). fp16
  *       and other memory keep scalar loops ({@code Float.float16ToFloat}, HotSpot's F16C
  *       intrinsic). Below {@code n = 2V} the whole transform is scalar.</li>
@@ -539,7 +545,8 @@ final class VectorHadamardKernel implements HadamardKernel {
         // ---- ROW (m = 1, n = 8V): one pass per row, in registers ----
         //
         // The row's 8 vectors are loaded, go through the lane stages and the three vector stages,
-        // are scaled and stored: one read and one write of each element, no scratch.
+        // are scaled and stored: one read and one write of each element (fp32 through the
+        // scratch and one bulk copy per batch, see "Stores" in the class comment).
 
         /** One fp32 row of {@code 8V} values at byte {@code srcOff} of {@code src} → {@code out[at, at + 8V)}. */
         private void rowF32(MemorySegment src, long srcOff, float[] out, int at) {

@@ -17,7 +17,8 @@ import org.offload4j.w4a16.QuantizedWeight;
 import org.offload4j.w4a16.W4A16Kernel;
 
 /**
- * W4A16 matmul on the CPU with the Vector API: a streaming GEMV for one to three rows of X, and
+ * W4A16 matmul on the CPU with the Vector API: a streaming GEMV for one row of X, a multi-row
+ * GEMV for 2 to {@value #GEMV_MAX_ROWS} rows (chunks of 4 rows share each unpacked nibble), and
  * for more rows a GEMM over weight tiles dequantized once into L1.
  *
  * <h2>Packed layout ({@link #prepack})</h2>
@@ -38,7 +39,7 @@ import org.offload4j.w4a16.W4A16Kernel;
  * {@code −z·s} once, here, instead of on every call. The cost is 8 bytes per column and group
  * instead of GPTQ's 2.5 (fp16 scale, 4-bit zero): 9.0 instead of 8.3 MiB at 4096², g = 128 (+8%).
  *
- * <h2>GEMV (m ≤ 3, row by row): the weight streams once per row, threads split the column blocks</h2>
+ * <h2>GEMV (m = 1; 2 ≤ m ≤ 8 in chunks of 4 rows, see {@link #gemvRows}): the weight streams once per chunk, threads split the column blocks</h2>
  * <pre>
  *  x row (bf16|fp16) ──widen, × 2^E──▶ x'[k] fp32, and per group  Σx·2^(E−149)  (caller thread)
  *  per block, per group:   acc[j] = Σ_kk x'[kk] · asFloat(q[kk, j])          (4 accumulators)
@@ -80,7 +81,7 @@ import org.offload4j.w4a16.W4A16Kernel;
  *      DEQUANT  w[kk][j] = fma(float(q), s, −z·s)  ──▶ wt[KB][TILE_COLS] fp32, 32 KiB (AVX-512:
  *               128 × 64) or 16 KiB (AVX2: 256 × 16), stays in L1
  *      BRGEMM   yt[rows][TILE_COLS] (+)= xf[rows][k-slab] · wt       ({@link Brgemm#fp32}: 6 × 4
- *               register tiles with AVX-512, 6 × 2 with AVX2; 4-row tiles for m = 8 and tails)
+ *               register tiles with AVX-512, 6 × 2 with AVX2; 4-row tiles for tails)
  *    EMIT     y = round(yt + bias) ──▶ y rows
  * </pre>
  * Dequantization (and, convert, fma, store, shift per 8 weights) is paid once per row block and
@@ -496,19 +497,20 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         y1.intoArray(yb, L);
     }
 
-    // ------------------------------------------------------------------ GEMV, 2 to 4 rows
+    // ------------------------------------------------------------------ GEMV, 2 to 8 rows
 
     /**
-     * Rows 0..m−1 of X (2 ≤ m ≤ 4) in one pass over the weight: each row is prepared as in
-     * {@link #gemv} (widened, scaled by its own 2^E, its own group sums), then every column block
-     * runs {@link #gemvBlock2} or {@link #gemvBlock4} (m = 3 aliases its fourth row to the
-     * third). <b>Instruction choice:</b> per 8 weights × L columns the weight costs one
+     * Rows 0..m−1 of X (2 ≤ m ≤ {@value #GEMV_MAX_ROWS}) in chunks of 4 rows, one pass over the
+     * weight per chunk: each row is prepared as in {@link #gemv} (widened, scaled by its own 2^E,
+     * its own group sums), then every column block runs {@link #gemvBlock4} for each chunk of 3–4
+     * rows and {@link #gemvBlock2} for a chunk of 1–2 (rows past a chunk's end alias its last row;
+     * their results are not stored). <b>Instruction choice:</b> per 8 weights × L columns the weight costs one
      * {@code IntVector} load, and per nibble one {@code and} (vpandd) and one {@code lanewise(LSHR)}
      * (vpsrld) per vector; the reinterpret to float is free (same register, no instruction).
      * Each unpacked vector then feeds m {@code fma}s (vfmadd231ps) with m broadcasts of x
      * (vbroadcastss from memory). At m = 4 that is 8 FMAs per 4 integer ops instead of 2 per 4:
      * the unpacking, which bounds the one-row GEMV on a core that can stream the weight faster
-     * than it unpacks it, is paid once for all rows, and the weight is read once instead of m
+     * than it unpacks it, is paid once per chunk, and the weight is read ⌈m/4⌉ times instead of m
      * times. (No disassembler, hsdis, is installed on the development machine: the mapping above
      * is the one of the Vector API intrinsics on x86, not checked instruction by instruction.)
      */
@@ -1078,8 +1080,8 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         private float[] bias = new float[0];
         private float[] groupSums = new float[0];
         /** Per-row offsets and unscale factors of {@link #gemvRows}. */
-        final int[][] rowOffsets = new int[GEMV_MAX_ROWS / 4][4];
-        final int[][] sumOffsets = new int[GEMV_MAX_ROWS / 4][4];
+        final int[][] rowOffsets = new int[(GEMV_MAX_ROWS + 3) / 4][4];
+        final int[][] sumOffsets = new int[(GEMV_MAX_ROWS + 3) / 4][4];
         final float[] unscale1 = new float[GEMV_MAX_ROWS];
         final float[] unscale2 = new float[GEMV_MAX_ROWS];
 

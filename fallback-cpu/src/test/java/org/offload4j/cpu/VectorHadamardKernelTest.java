@@ -137,12 +137,14 @@ class VectorHadamardKernelTest {
             check(dtype, 1024, rows, false);
             check(dtype, 40 * 32, rows, false);
         }
+        // Enough rows of 8 vectors (the one-pass row kernel with AVX-512 or AVX2) to be split across threads.
+        check(dtype, 8 * CpuBackend.FLOATS.length(), 513, false);
     }
 
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void inPlace(DType dtype) {
-        for (int d : new int[] {4, 16, 128, 1024, 4096, 12 * 64, 28 * 16, 40 * 128}) {
+        for (int d : new int[] {4, 16, 64, 128, 1024, 4096, 12 * 64, 28 * 16, 40 * 128}) {
             check(dtype, d, 7, true);
         }
     }
@@ -210,7 +212,7 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void rotationMatchesTheReferenceAndRoundTrips(DType dtype) {
-        for (int d : new int[] {16, 128, 4096, 12 * 256, 40 * 64, 28 * 8}) {
+        for (int d : new int[] {16, 64, 128, 4096, 12 * 256, 40 * 64, 28 * 8}) {
             long seed = seed("rotation", dtype, d);
             RandomizedRotation rot = RandomizedRotation.of(HADAMARD, d, seed);
             assertSame(HADAMARD, rot.hadamard());
@@ -255,7 +257,7 @@ class VectorHadamardKernelTest {
     void roundsOnceToNearestEven(DType dtype) {
         long seed = seed("rounding", dtype);
         SplittableRandom rnd = new SplittableRandom(seed);
-        for (int d : new int[] {8, 64, 512, 4096, 12 * 32}) {
+        for (int d : new int[] {8, 64, 128, 512, 4096, 12 * 32}) {
             HadamardSize size = HadamardSize.of(d);
             int[][] hm = HadamardMatrices.of(size.m());
             int rows = 6;
@@ -309,7 +311,7 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void infinitiesAndNaNsPropagate(DType dtype) {
-        for (int d : new int[] {16, 512, 4096, 12 * 64}) {
+        for (int d : new int[] {16, 64, 128, 512, 4096, 12 * 64}) {
             try (Tensor x = Tensor.allocate(dtype, 3, d); Tensor y = TensorFill.poison(Tensor.allocate(dtype, 3, d))) {
                 x.setFloat(0, 0, Float.POSITIVE_INFINITY);
                 x.setFloat(0, 1, Float.NEGATIVE_INFINITY);

@@ -74,15 +74,19 @@ class VectorW4A16KernelTest {
         b.add(new Case(1, 256, 4104, 128, true, DType.BF16, DType.FP16, null, 8, 0));
         b.add(new Case(3, 128, 4104, 64, false, DType.FP32, DType.FP16, DType.FP16, 0, 8));
         b.add(new Case(17, 64, 4104, -1, true, DType.FP16, DType.BF16, DType.BF16, 0, 0));
-        // Every GEMM row tail (m mod 6 = 2, 3, 4, 5 → micro2, micro3, micro4, micro4 + micro1).
-        b.add(new Case(4, 192, 40, 64, false, DType.FP16, DType.BF16, DType.BF16, 0, 0));
-        b.add(new Case(5, 128, 24, 32, true, DType.BF16, DType.FP16, null, 8, 0));
-        b.add(new Case(8, 256, 24, 128, false, DType.FP32, DType.BF16, DType.FP32, 0, 8));
+        b.add(new Case(7, 128, 4104, 32, true, DType.BF16, DType.BF16, DType.FP32, 0, 8)); // two GEMV chunks, 4 + 3
+        // Every GEMM row-tile tail (m ≥ 9 is GEMM; m mod 6 = 0..5 and the 4 + 4 split of 14).
         b.add(new Case(9, 64, 40, -1, false, DType.FP16, DType.FP16, null, 0, 0));
+        b.add(new Case(10, 192, 40, 64, false, DType.FP16, DType.BF16, DType.BF16, 0, 0));
+        b.add(new Case(11, 128, 24, 32, true, DType.BF16, DType.FP16, null, 8, 0));
+        b.add(new Case(12, 256, 24, 128, false, DType.FP32, DType.BF16, DType.FP32, 0, 8));
+        b.add(new Case(13, 128, 40, 64, true, DType.FP16, DType.BF16, null, 0, 0));
+        b.add(new Case(14, 192, 24, 32, false, DType.BF16, DType.FP16, DType.FP16, 8, 0));
         // Long k: many groups, several GEMM k-slabs, one column block.
         b.add(new Case(1, 4096, 8, 128, false, DType.FP16, DType.BF16, null, 0, 0));
         b.add(new Case(2, 4096, 16, 32, true, DType.BF16, DType.FP16, DType.FP32, 0, 0));
         b.add(new Case(5, 2048, 8, -1, false, DType.FP32, DType.BF16, null, 0, 0));
+        b.add(new Case(11, 2048, 8, -1, false, DType.FP32, DType.BF16, null, 0, 0));
         return b.build();
     }
 
@@ -97,6 +101,7 @@ class VectorW4A16KernelTest {
     void confinedTensorsStayOnTheCallingThread() {
         check(new Case(1, 256, 4104, 64, false, DType.FP16, DType.BF16, DType.FP32, 8, 8), Arena.ofConfined());
         check(new Case(17, 128, 136, 32, true, DType.BF16, DType.FP16, DType.FP16, 0, 16), Arena.ofConfined());
+        check(new Case(6, 128, 1032, 64, false, DType.FP16, DType.BF16, DType.BF16, 0, 8), Arena.ofConfined());
     }
 
     private static void check(Case c, Arena tensorArena) {
