@@ -124,6 +124,10 @@ import org.offload4j.core.numerics.Fp8;
  *       GQA heads but needs {@code Skv·D·8} bytes per head (K and V in fp32), four times the fp8 data;
  *       the per-tile decode is cheap enough (above).</li>
  *   <li><i>A 256-entry lookup table for the decode</i>: scalar per element, or a gather.</li>
+ *   <li><i>The fused QKᵀ's four lane sums at once</i> (halves and quarters of the four rows
+ *       side by side with two-source shuffles, then pairs: about 11 vector ops per key against
+ *       4 × ~8 for {@code reduceLanes}): 467–475 against 455 µs for the decode case, and the
+ *       tests ran 20× longer before C2 compiled it; not adopted.</li>
  *   <li><i>{@code VectorOperators.EXP}</i>: fast only where the JDK ships a vector math stub
  *       for the platform (otherwise every lane goes through {@code Math.exp}); the polynomial
  *       is accurate enough, inlines and is the same everywhere. (Not timed against EXP here.)</li>
