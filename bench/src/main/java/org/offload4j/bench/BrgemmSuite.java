@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import org.offload4j.core.Backend;
 import org.offload4j.core.DType;
+import org.offload4j.core.numerics.Bf16;
 import org.offload4j.cpu.Brgemm;
 
 /**
@@ -165,8 +166,7 @@ final class BrgemmSuite implements OpSuite {
         private static short[] toBf16(float[] x) {
             short[] s = new short[x.length];
             for (int i = 0; i < x.length; i++) {
-                int bits = Float.floatToRawIntBits(x[i]);
-                s[i] = (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+                s[i] = Bf16.fromFloat(x[i]);
             }
             return s;
         }
@@ -174,7 +174,7 @@ final class BrgemmSuite implements OpSuite {
         private static float[] widen(short[] s) {
             float[] x = new float[s.length];
             for (int i = 0; i < s.length; i++) {
-                x[i] = Float.intBitsToFloat(s[i] << 16);
+                x[i] = Bf16.toFloat(s[i]);
             }
             return x;
         }

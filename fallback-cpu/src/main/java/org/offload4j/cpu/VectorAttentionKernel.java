@@ -499,8 +499,9 @@ final class VectorAttentionKernel implements AttentionKernel {
      * (6 keys × 4 query vectors with AVX-512) ran this tile (32 keys × 64 rows × D = 128) in
      * 4.94 µs (106 GFLOP/s) against 4.68 µs (112 GFLOP/s) for the blocks below, interleaved in one
      * JVM on the quiet AVX-512 EPYC. (A first comparison had Brgemm 1.8× slower; that was a defect
-     * of Brgemm's tiles at the time, since fixed, see {@link Brgemm#fp32}.) {@link #scoresBrgemm}
-     * keeps the variant for the comparison.
+     * of Brgemm's tiles at the time, since fixed, see {@link Brgemm#fp32}.) Both were timed with a
+     * throwaway harness, the Brgemm call being
+     * {@code Brgemm.fp32(n, qvecs·L, d, 1, kt, {0}, d, qt, {0}, BQ, st, 0, BQ, false)}.
      */
     static void scores(Scratch s, int n, int qvecs, int d) {
         int pairs = qvecs / QK_QVECS * QK_QVECS;
@@ -719,12 +720,6 @@ final class VectorAttentionKernel implements AttentionKernel {
         }
     }
 
-    /** QKᵀ as one {@link Brgemm#fp32} call: the slower variant measured in {@link #scores}. */
-    static void scoresBrgemm(Scratch s, int n, int qvecs, int d) {
-        Brgemm.fp32(n, qvecs * L, d, 1, s.kt, ZERO_OFFSET, d, s.qt, ZERO_OFFSET, BQ, s.st, 0, BQ, false);
-    }
-
-    private static final int[] ZERO_OFFSET = {0};
 
     /**
      * Two query vectors (from lane {@code i}) × four keys (from {@code j}): 8 accumulators.

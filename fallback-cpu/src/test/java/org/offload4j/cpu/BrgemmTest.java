@@ -9,6 +9,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Test;
+import org.offload4j.core.numerics.Bf16;
 
 /**
  * {@link Brgemm} against a float64 reference on irregular sizes: every row tile (6, 5, 4, 3, 2,
@@ -237,8 +238,7 @@ class BrgemmTest {
     private static short[] bf16(float[] x) {
         short[] s = new short[x.length];
         for (int i = 0; i < x.length; i++) {
-            int bits = Float.floatToRawIntBits(x[i]);
-            s[i] = (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+            s[i] = Bf16.fromFloat(x[i]);
         }
         return s;
     }
@@ -246,7 +246,7 @@ class BrgemmTest {
     private static float[] widen(short[] s) {
         float[] x = new float[s.length];
         for (int i = 0; i < s.length; i++) {
-            x[i] = Float.intBitsToFloat(s[i] << 16);
+            x[i] = Bf16.toFloat(s[i]);
         }
         return x;
     }
