@@ -391,9 +391,8 @@ final class VectorHadamardKernel implements HadamardKernel {
         private float[] rowLayout(float[] signs, float factor) {
             float[] p = new float[d];
             for (int x = 0; x < d; x++) {
-                int register = x / V;
-                int lane = x % V;
-                int element = dtype == DType.BF16 ? 2 * V * (register % 4) + 2 * lane + register / 4 : x;
+                // bf16: registers 0–3 are the row's first half of the paired layout, 4–7 its second.
+                int element = dtype == DType.BF16 ? pairedElement(x, d / 2) : x;
                 p[x] = signs[element] * factor;
             }
             return p;
@@ -405,14 +404,21 @@ final class VectorHadamardKernel implements HadamardKernel {
             for (int x = 0; x < p.length; x++) {
                 int element = x;
                 if (kind == KIND_BF16) {
-                    // Scratch x holds element 2V·chunk + 2·lane + half of the batch (see the class comment).
-                    int half = x >= ho ? 1 : 0;
-                    int y = x - half * ho;
-                    element = 2 * V * (y / V) + 2 * (y % V) + half;
+                    element = pairedElement(x, ho);
                 }
                 p[x] = signs[element % d] * factor;
             }
             return p;
+        }
+
+        /**
+         * The element at position {@code x} of the paired layout whose odd halves start at
+         * {@code ho}: {@code 2V·chunk + 2·lane + half} (see the class comment).
+         */
+        private static int pairedElement(int x, int ho) {
+            int half = x >= ho ? 1 : 0;
+            int y = x - half * ho;
+            return 2 * V * (y / V) + 2 * (y % V) + half;
         }
 
         /**
