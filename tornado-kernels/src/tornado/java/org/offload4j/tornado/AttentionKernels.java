@@ -104,7 +104,7 @@ final class AttentionKernels {
             o = acc * vScale / lRun;
             l = mRun + TornadoMath.log(lRun);
         }
-        out.set(row * d + c, (short) Codec.encode16(o, Codec.BF16, pow2));
+        out.set(row * d + c, (short) Codec.encode16(o, Codec.BF16));
         if (c == 0) {
             lse.set(row, l);
         }

@@ -1,7 +1,6 @@
 package org.offload4j.tornado;
 
 import uk.ac.manchester.tornado.api.KernelContext;
-import uk.ac.manchester.tornado.api.annotations.Parallel;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
@@ -29,30 +28,34 @@ final class HadamardKernels {
     private HadamardKernels() {}
 
     /** {@code work[i] = decode(in[i]) · pre[i mod d]} for 16-bit inputs. */
-    static void load16(ShortArray in, FloatArray work, FloatArray pre, FloatArray pow2, int total, int d, int fmt) {
-        for (@Parallel int i = 0; i < total; i++) {
+    static void load16(KernelContext ctx, ShortArray in, FloatArray work, FloatArray pre, FloatArray pow2, int total, int d, int fmt) {
+        int i = ctx.globalIdx;
+        if (i < total) {
             work.set(i, Codec.decode16(in.get(i), fmt, pow2) * pre.get(i % d));
         }
     }
 
     /** {@code work[i] = in[i] · pre[i mod d]} for fp32 inputs. */
-    static void load32(FloatArray in, FloatArray work, FloatArray pre, int total, int d) {
-        for (@Parallel int i = 0; i < total; i++) {
+    static void load32(KernelContext ctx, FloatArray in, FloatArray work, FloatArray pre, int total, int d) {
+        int i = ctx.globalIdx;
+        if (i < total) {
             work.set(i, in.get(i) * pre.get(i % d));
         }
     }
 
     /** {@code out[i] = round16(work[i] · scale · post[i mod d])}. */
-    static void store16(FloatArray work, ShortArray out, FloatArray post, FloatArray scale, FloatArray pow2, int total, int d,
+    static void store16(KernelContext ctx, FloatArray work, ShortArray out, FloatArray post, FloatArray scale, int total, int d,
                         int fmt) {
-        for (@Parallel int i = 0; i < total; i++) {
-            out.set(i, (short) Codec.encode16(work.get(i) * scale.get(0) * post.get(i % d), fmt, pow2));
+        int i = ctx.globalIdx;
+        if (i < total) {
+            out.set(i, (short) Codec.encode16(work.get(i) * scale.get(0) * post.get(i % d), fmt));
         }
     }
 
     /** {@code out[i] = work[i] · scale · post[i mod d]}. */
-    static void store32(FloatArray work, FloatArray out, FloatArray post, FloatArray scale, int total, int d) {
-        for (@Parallel int i = 0; i < total; i++) {
+    static void store32(KernelContext ctx, FloatArray work, FloatArray out, FloatArray post, FloatArray scale, int total, int d) {
+        int i = ctx.globalIdx;
+        if (i < total) {
             out.set(i, work.get(i) * scale.get(0) * post.get(i % d));
         }
     }
@@ -75,13 +78,15 @@ final class HadamardKernels {
         ctx.localBarrier();
         int half = n >> 1;
         int pairs = d >> 1;
-        // Stage h pairs element i with i + h inside each block of n: pair p of block a is
-        // i = a·n + (q / h)·2h + q mod h, with q = p mod (n/2).
-        for (int h = 1; h < n; h = h << 1) {
+        // Stage h = 2^lh pairs element i with i + h inside each block of n: pair p of block a is
+        // i = a·n + (q / h)·2h + q mod h, with q = p mod (n/2), by shifts and masks (h is not a
+        // compile-time constant, and an integer division per butterfly cost more than the butterfly).
+        for (int lh = 0; (1 << lh) < n; lh++) {
+            int h = 1 << lh;
             for (int p = lid; p < pairs; p += threads) {
                 int a = p / half;
                 int q = p - a * half;
-                int i = a * n + (q / h) * 2 * h + (q % h);
+                int i = a * n + ((q >> lh) << (lh + 1)) + (q & (h - 1));
                 float x = buf[i];
                 float y = buf[i + h];
                 buf[i] = x + y;
@@ -118,11 +123,12 @@ final class HadamardKernels {
         int base = row * d;
         int half = n >> 1;
         int pairs = d >> 1;
-        for (int h = 1; h < n; h = h << 1) {
+        for (int lh = 0; (1 << lh) < n; lh++) {
+            int h = 1 << lh;
             for (int p = lid; p < pairs; p += threads) {
                 int a = p / half;
                 int q = p - a * half;
-                int i = base + a * n + (q / h) * 2 * h + (q % h);
+                int i = base + a * n + ((q >> lh) << (lh + 1)) + (q & (h - 1));
                 float x = work.get(i);
                 float y = work.get(i + h);
                 work.set(i, x + y);

@@ -1,6 +1,6 @@
 package org.offload4j.tornado;
 
-import uk.ac.manchester.tornado.api.annotations.Parallel;
+import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
@@ -24,21 +24,24 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 final class MoeKernels {
     private MoeKernels() {}
 
-    static void toF32(ShortArray in, FloatArray out, FloatArray pow2, int total, int fmt) {
-        for (@Parallel int i = 0; i < total; i++) {
+    static void toF32(KernelContext ctx, ShortArray in, FloatArray out, FloatArray pow2, int total, int fmt) {
+        int i = ctx.globalIdx;
+        if (i < total) {
             out.set(i, Codec.decode16(in.get(i), fmt, pow2));
         }
     }
 
-    static void fromF32(FloatArray in, ShortArray out, FloatArray pow2, int total, int fmt) {
-        for (@Parallel int i = 0; i < total; i++) {
-            out.set(i, (short) Codec.encode16(in.get(i), fmt, pow2));
+    static void fromF32(KernelContext ctx, FloatArray in, ShortArray out, int total, int fmt) {
+        int i = ctx.globalIdx;
+        if (i < total) {
+            out.set(i, (short) Codec.encode16(in.get(i), fmt));
         }
     }
 
     /** {@code logits[t, e] = Σ_c x[t, c] · wr[c, e]}. */
-    static void logits(FloatArray x, FloatArray wr, FloatArray logits, int tokens, int dModel, int experts) {
-        for (@Parallel int idx = 0; idx < tokens * experts; idx++) {
+    static void logits(KernelContext ctx, FloatArray x, FloatArray wr, FloatArray logits, int tokens, int dModel, int experts) {
+        int idx = ctx.globalIdx;
+        if (idx < tokens * experts) {
             int t = idx / experts;
             int e = idx - t * experts;
             float s = 0.0f;
@@ -57,8 +60,9 @@ final class MoeKernels {
      * that carried the previous (value, index) from pass to pass was miscompiled by TornadoVM 5.2
      * on OpenCL: it picked the same expert twice.)
      */
-    static void topk(FloatArray logits, IntArray ids, FloatArray weights, int tokens, int experts, int k, int renormalize) {
-        for (@Parallel int t = 0; t < tokens; t++) {
+    static void topk(KernelContext ctx, FloatArray logits, IntArray ids, FloatArray weights, int tokens, int experts, int k, int renormalize) {
+        int t = ctx.globalIdx;
+        if (t < tokens) {
             int base = t * experts;
             float max = logits.get(base);
             for (int e = 1; e < experts; e++) {
@@ -95,8 +99,9 @@ final class MoeKernels {
     }
 
     /** {@code xp[p, :] = x[copyToToken[p], :]}. */
-    static void gather(FloatArray x, FloatArray xp, IntArray copyToToken, int copies, int dModel) {
-        for (@Parallel int idx = 0; idx < copies * dModel; idx++) {
+    static void gather(KernelContext ctx, FloatArray x, FloatArray xp, IntArray copyToToken, int copies, int dModel) {
+        int idx = ctx.globalIdx;
+        if (idx < copies * dModel) {
             int p = idx / dModel;
             int c = idx - p * dModel;
             xp.set(idx, x.get(copyToToken.get(p) * dModel + c));
@@ -104,8 +109,9 @@ final class MoeKernels {
     }
 
     /** {@code out[p, :] = in[p, :] · W[expertOfCopy[p]]}, W {@code [E, rows, cols]} fp32. */
-    static void gemm(FloatArray in, FloatArray w, IntArray expertOfCopy, FloatArray out, int copies, int rows, int cols) {
-        for (@Parallel int idx = 0; idx < copies * cols; idx++) {
+    static void gemm(KernelContext ctx, FloatArray in, FloatArray w, IntArray expertOfCopy, FloatArray out, int copies, int rows, int cols) {
+        int idx = ctx.globalIdx;
+        if (idx < copies * cols) {
             int p = idx / cols;
             int c = idx - p * cols;
             int wBase = expertOfCopy.get(p) * rows * cols + c;
@@ -119,8 +125,9 @@ final class MoeKernels {
     }
 
     /** {@code a[p, c] = silu(h[p, c]) · h[p, dFf + c]}. */
-    static void swiglu(FloatArray h, FloatArray a, int rows, int dFf) {
-        for (@Parallel int idx = 0; idx < rows * dFf; idx++) {
+    static void swiglu(KernelContext ctx, FloatArray h, FloatArray a, int rows, int dFf) {
+        int idx = ctx.globalIdx;
+        if (idx < rows * dFf) {
             int p = idx / dFf;
             int c = idx - p * dFf;
             float g = h.get(p * 2 * dFf + c);
@@ -130,8 +137,9 @@ final class MoeKernels {
     }
 
     /** {@code out[t, c] = Σ_j weights[t·k + j] · y[tokenSlotToCopy[t·k + j], c]}, in slot order. */
-    static void combine(FloatArray y, FloatArray out, IntArray tokenSlotToCopy, FloatArray weights, int tokens, int k, int dModel) {
-        for (@Parallel int idx = 0; idx < tokens * dModel; idx++) {
+    static void combine(KernelContext ctx, FloatArray y, FloatArray out, IntArray tokenSlotToCopy, FloatArray weights, int tokens, int k, int dModel) {
+        int idx = ctx.globalIdx;
+        if (idx < tokens * dModel) {
             int t = idx / dModel;
             int c = idx - t * dModel;
             float s = 0.0f;

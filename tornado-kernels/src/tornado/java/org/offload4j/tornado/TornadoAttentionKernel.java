@@ -4,11 +4,9 @@ import org.offload4j.attention.AttentionKernel;
 import org.offload4j.attention.AttentionShape;
 import org.offload4j.attention.Fp8Tensor;
 import org.offload4j.core.Tensor;
-import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
-import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
@@ -73,9 +71,7 @@ final class TornadoAttentionKernel implements AttentionKernel {
                     .task("attn", AttentionKernels::forward, new KernelContext(), q8, k8, v8, qs, kvs, params, lut, pow2, out16, lse32,
                             s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0)
                     .transferToHost(DataTransferMode.EVERY_EXECUTION, out16, lse32);
-            WorkerGrid1D grid = new WorkerGrid1D(rows * d);
-            grid.setLocalWork(d, 1, 1);
-            plan = Plans.plan(device, g.snapshot()).withGridScheduler(new GridScheduler(name + ".attn", grid));
+            plan = Plans.plan(device, g.snapshot()).withGridScheduler(new Plans.Grids(name).groups("attn", rows, d).scheduler());
         }
 
         void run(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, float softmaxScale, Tensor out, Tensor lse) {

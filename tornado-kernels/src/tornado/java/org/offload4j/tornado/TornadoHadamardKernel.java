@@ -5,11 +5,9 @@ import org.offload4j.core.Tensor;
 import org.offload4j.hadamard.HadamardKernel;
 import org.offload4j.hadamard.HadamardMatrices;
 import org.offload4j.hadamard.HadamardSize;
-import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
-import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -82,12 +80,12 @@ final class TornadoHadamardKernel implements HadamardKernel {
             TaskGraph g = new TaskGraph(name)
                     .transferToDevice(DataTransferMode.FIRST_EXECUTION, pow2, hm, work, work2)
                     .transferToDevice(DataTransferMode.EVERY_EXECUTION, fp32 ? in32 : in16, pre, post, scale);
-            if (fp32) {
-                g.task("load", HadamardKernels::load32, in32, work, pre, total, d);
-            } else {
-                g.task("load", HadamardKernels::load16, in16, work, pre, pow2, total, d, fmt);
-            }
             KernelContext ctx = new KernelContext();
+            if (fp32) {
+                g.task("load", HadamardKernels::load32, ctx, in32, work, pre, total, d);
+            } else {
+                g.task("load", HadamardKernels::load16, ctx, in16, work, pre, pow2, total, d, fmt);
+            }
             int t = 1 << Math.min(31 - Integer.numberOfLeadingZeros(Math.max(1, d / 2)), 8); // power of two ≤ min(d/2, 256)
             int tr = transpose ? 1 : 0;
             if (d <= HadamardKernels.LOCAL_D) {
@@ -96,14 +94,13 @@ final class TornadoHadamardKernel implements HadamardKernel {
                 g.task("fwht", HadamardKernels::fwhtGlobal, ctx, work, work2, hm, d, m, size.n(), tr);
             }
             if (fp32) {
-                g.task("store", HadamardKernels::store32, work, out32, post, scale, total, d);
+                g.task("store", HadamardKernels::store32, ctx, work, out32, post, scale, total, d);
             } else {
-                g.task("store", HadamardKernels::store16, work, out16, post, scale, pow2, total, d, fmt);
+                g.task("store", HadamardKernels::store16, ctx, work, out16, post, scale, total, d, fmt);
             }
             g.transferToHost(DataTransferMode.EVERY_EXECUTION, fp32 ? out32 : out16);
-            WorkerGrid1D grid = new WorkerGrid1D(rows * t);
-            grid.setLocalWork(t, 1, 1);
-            plan = Plans.plan(device, g.snapshot()).withGridScheduler(new GridScheduler(name + ".fwht", grid));
+            Plans.Grids grids = new Plans.Grids(name).items("load", total).groups("fwht", rows, t).items("store", total);
+            plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
         }
 
         void run(Tensor in, Tensor out, float s, float[] preSigns, float[] postSigns) {

@@ -9,6 +9,7 @@ import org.offload4j.core.Tensor;
 import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.MoeKernel;
 import org.offload4j.moe.Routing;
+import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
@@ -53,9 +54,10 @@ final class TornadoMoeKernel implements MoeKernel {
             FloatArray logits = b.device(tokens * experts);
             IntArray ids = new IntArray(tokens * k);
             FloatArray w = new FloatArray(tokens * k);
-            b.g.task("logits", MoeKernels::logits, xs.f, wr.f, logits, tokens, dModel, experts)
-                    .task("topk", MoeKernels::topk, logits, ids, w, tokens, experts, k, renormalize ? 1 : 0)
+            b.g.task("logits", MoeKernels::logits, new KernelContext(), xs.f, wr.f, logits, tokens, dModel, experts)
+                    .task("topk", MoeKernels::topk, new KernelContext(), logits, ids, w, tokens, experts, k, renormalize ? 1 : 0)
                     .transferToHost(DataTransferMode.EVERY_EXECUTION, ids, w);
+            b.grids.items("logits", (long) tokens * experts).items("topk", tokens);
             return b.build("router T=" + tokens + " E=" + experts + " k=" + k, a -> {
                 xs.load((Tensor) a[0]);
                 wr.load((Tensor) a[1]);
@@ -83,7 +85,8 @@ final class TornadoMoeKernel implements MoeKernel {
             IntArray expertOf = b.ints(copies);
             FloatArray w = b.weights(weights, matrix);
             FloatArray y = b.device(copies * cols);
-            b.g.task("gemm", MoeKernels::gemm, x.f, w, expertOf, y, copies, rows, cols);
+            b.g.task("gemm", MoeKernels::gemm, new KernelContext(), x.f, w, expertOf, y, copies, rows, cols);
+            b.grids.items("gemm", (long) copies * cols);
             Out o = b.out(y, out.dtype(), copies * cols);
             return b.build("grouped GEMM " + matrix + " P=" + copies, a -> {
                 x.load((Tensor) a[0]);
@@ -104,7 +107,8 @@ final class TornadoMoeKernel implements MoeKernel {
             Builder b = new Builder("moeSwiglu");
             In hs = b.in(h.dtype(), rows * 2 * dFf);
             FloatArray af = b.device(rows * dFf);
-            b.g.task("swiglu", MoeKernels::swiglu, hs.f, af, rows, dFf);
+            b.g.task("swiglu", MoeKernels::swiglu, new KernelContext(), hs.f, af, rows, dFf);
+            b.grids.items("swiglu", (long) rows * dFf);
             Out o = b.out(af, a.dtype(), rows * dFf);
             return b.build("swiglu rows=" + rows, x -> hs.load((Tensor) x[0]), x -> o.store((Tensor) x[1]));
         });
@@ -147,7 +151,8 @@ final class TornadoMoeKernel implements MoeKernel {
             IntArray slotToCopy = b.ints(tokens * k);
             FloatArray w = b.floats(tokens * k);
             FloatArray o32 = b.device(tokens * dModel);
-            b.g.task("combine", MoeKernels::combine, ys.f, o32, slotToCopy, w, tokens, k, dModel);
+            b.g.task("combine", MoeKernels::combine, new KernelContext(), ys.f, o32, slotToCopy, w, tokens, k, dModel);
+            b.grids.items("combine", (long) tokens * dModel);
             Out o = b.out(o32, out.dtype(), tokens * dModel);
             return b.build("combine T=" + tokens + " k=" + k, a -> {
                 ys.load((Tensor) a[0]);
@@ -174,10 +179,12 @@ final class TornadoMoeKernel implements MoeKernel {
             IntArray slotToCopy = b.ints(tokens * k);
             FloatArray w = b.floats(tokens * k);
             FloatArray xp = b.device(copies * dModel);
-            b.g.task("gather", MoeKernels::gather, xs.f, xp, copyToToken, copies, dModel);
+            b.g.task("gather", MoeKernels::gather, new KernelContext(), xs.f, xp, copyToToken, copies, dModel);
+            b.grids.items("gather", (long) copies * dModel);
             FloatArray y32 = b.mlp(xp, expertOf, weights, copies);
             FloatArray o32 = b.device(tokens * dModel);
-            b.g.task("combine", MoeKernels::combine, y32, o32, slotToCopy, w, tokens, k, dModel);
+            b.g.task("combine", MoeKernels::combine, new KernelContext(), y32, o32, slotToCopy, w, tokens, k, dModel);
+            b.grids.items("combine", (long) tokens * dModel);
             Out o = b.out(o32, out.dtype(), tokens * dModel);
             return b.build("MoE forward T=" + tokens + " k=" + k + " E=" + weights.experts(), a -> {
                 xs.load((Tensor) a[0]);
@@ -271,12 +278,14 @@ final class TornadoMoeKernel implements MoeKernel {
     private final class Builder {
         final String name;
         final TaskGraph g;
+        final Plans.Grids grids;
         final FloatArray pow2 = Codec.pow2Table();
         int tasks;
 
         Builder(String op) {
             this.name = Plans.graphName(op);
             this.g = new TaskGraph(name).transferToDevice(DataTransferMode.FIRST_EXECUTION, pow2);
+            this.grids = new Plans.Grids(name);
         }
 
         In in(DType t, int n) {
@@ -288,7 +297,9 @@ final class TornadoMoeKernel implements MoeKernel {
             ShortArray raw = new ShortArray(Math.max(1, n));
             g.transferToDevice(DataTransferMode.EVERY_EXECUTION, raw);
             g.transferToDevice(DataTransferMode.FIRST_EXECUTION, f);
-            g.task("in" + tasks++, MoeKernels::toF32, raw, f, pow2, n, t == DType.BF16 ? Codec.BF16 : Codec.FP16);
+            String task = "in" + tasks++;
+            g.task(task, MoeKernels::toF32, new KernelContext(), raw, f, pow2, n, t == DType.BF16 ? Codec.BF16 : Codec.FP16);
+            grids.items(task, n);
             return new In(raw, f);
         }
 
@@ -298,7 +309,9 @@ final class TornadoMoeKernel implements MoeKernel {
                 return new Out(null, f);
             }
             ShortArray raw = new ShortArray(Math.max(1, n));
-            g.task("out" + tasks++, MoeKernels::fromF32, f, raw, pow2, n, t == DType.BF16 ? Codec.BF16 : Codec.FP16);
+            String task = "out" + tasks++;
+            g.task(task, MoeKernels::fromF32, new KernelContext(), f, raw, n, t == DType.BF16 ? Codec.BF16 : Codec.FP16);
+            grids.items(task, n);
             g.transferToHost(DataTransferMode.EVERY_EXECUTION, raw);
             return new Out(raw, null);
         }
@@ -336,14 +349,15 @@ final class TornadoMoeKernel implements MoeKernel {
             FloatArray h = device(copies * 2 * dFf);
             FloatArray a = device(copies * dFf);
             FloatArray y = device(copies * dModel);
-            g.task("gateUp", MoeKernels::gemm, xp, w1, expertOf, h, copies, dModel, 2 * dFf)
-                    .task("swiglu", MoeKernels::swiglu, h, a, copies, dFf)
-                    .task("down", MoeKernels::gemm, a, w2, expertOf, y, copies, dFf, dModel);
+            g.task("gateUp", MoeKernels::gemm, new KernelContext(), xp, w1, expertOf, h, copies, dModel, 2 * dFf)
+                    .task("swiglu", MoeKernels::swiglu, new KernelContext(), h, a, copies, dFf)
+                    .task("down", MoeKernels::gemm, new KernelContext(), a, w2, expertOf, y, copies, dFf, dModel);
+            grids.items("gateUp", (long) copies * 2 * dFf).items("swiglu", (long) copies * dFf).items("down", (long) copies * dModel);
             return y;
         }
 
         Plan build(String what, Consumer<Object[]> before, Consumer<Object[]> after) {
-            return new Plan(Plans.plan(device, g.snapshot()), what, before, after);
+            return new Plan(Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler()), what, before, after);
         }
     }
 

@@ -5,11 +5,9 @@ import org.offload4j.core.Tensor;
 import org.offload4j.w4a16.PackedWeight;
 import org.offload4j.w4a16.QuantizedWeight;
 import org.offload4j.w4a16.W4A16Kernel;
-import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
-import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -150,15 +148,15 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
             TaskGraph g = new TaskGraph(name)
                     .transferToDevice(DataTransferMode.FIRST_EXECUTION, w.qweight, w.zeros, w.scales, pow2, xf, part)
                     .transferToDevice(DataTransferMode.EVERY_EXECUTION, x16, bias)
-                    .task("loadX", W4A16Kernels::loadX, x16, xf, pow2, m * k, fmt)
+                    .task("loadX", W4A16Kernels::loadX, new KernelContext(), x16, xf, pow2, m * k, fmt)
                     .task("splitK", W4A16Kernels::splitK, new KernelContext(), xf, w.qweight, w.zeros, w.scales, part, m, n, k,
                             w.groupSize, splits, wordsPerSplit)
-                    .task("reduce", W4A16Kernels::reduce, part, bias, y16, pow2, m, n, splits, fmt)
+                    .task("reduce", W4A16Kernels::reduce, new KernelContext(), part, bias, y16, m, n, splits, fmt)
                     .transferToHost(DataTransferMode.EVERY_EXECUTION, y16);
             int items = splits * m * n;
-            WorkerGrid1D grid = new WorkerGrid1D((items + GROUP_ITEMS - 1) / GROUP_ITEMS * GROUP_ITEMS);
-            grid.setLocalWork(GROUP_ITEMS, 1, 1);
-            plan = Plans.plan(device, g.snapshot()).withGridScheduler(new GridScheduler(name + ".splitK", grid));
+            Plans.Grids grids = new Plans.Grids(name).items("loadX", (long) m * k)
+                    .groups("splitK", (items + GROUP_ITEMS - 1) / GROUP_ITEMS, GROUP_ITEMS).items("reduce", (long) m * n);
+            plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
         }
 
         void run(Tensor x, Tensor b, Tensor y) {

@@ -1,7 +1,6 @@
 package org.offload4j.tornado;
 
 import uk.ac.manchester.tornado.api.KernelContext;
-import uk.ac.manchester.tornado.api.annotations.Parallel;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
@@ -33,8 +32,9 @@ final class W4A16Kernels {
     private W4A16Kernels() {}
 
     /** {@code xf[i] = decode(x16[i])}. */
-    static void loadX(ShortArray x16, FloatArray xf, FloatArray pow2, int total, int fmt) {
-        for (@Parallel int i = 0; i < total; i++) {
+    static void loadX(KernelContext ctx, ShortArray x16, FloatArray xf, FloatArray pow2, int total, int fmt) {
+        int i = ctx.globalIdx;
+        if (i < total) {
             xf.set(i, Codec.decode16(x16.get(i), fmt, pow2));
         }
     }
@@ -78,13 +78,14 @@ final class W4A16Kernels {
     }
 
     /** {@code y[i, j] = round16(Σ_s part[s, i, j] + bias[j])}. */
-    static void reduce(FloatArray part, FloatArray bias, ShortArray y16, FloatArray pow2, int m, int n, int splits, int fmt) {
-        for (@Parallel int idx = 0; idx < m * n; idx++) {
+    static void reduce(KernelContext ctx, FloatArray part, FloatArray bias, ShortArray y16, int m, int n, int splits, int fmt) {
+        int idx = ctx.globalIdx;
+        if (idx < m * n) {
             float acc = bias.get(idx % n);
             for (int s = 0; s < splits; s++) {
                 acc += part.get(s * m * n + idx);
             }
-            y16.set(idx, (short) Codec.encode16(acc, fmt, pow2));
+            y16.set(idx, (short) Codec.encode16(acc, fmt));
         }
     }
 }
