@@ -10,6 +10,7 @@ import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.WorkerGrid1D;
+import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.ProfilerMode;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
@@ -120,6 +121,14 @@ final class Plans {
         Grids groups(String task, long groups, int groupSize) {
             WorkerGrid1D grid = new WorkerGrid1D(Math.toIntExact(groups * groupSize));
             grid.setLocalWork(groupSize, 1, 1);
+            scheduler.addWorkerGrid(graph + "." + task, grid);
+            return this;
+        }
+
+        /** Task {@code task}, a 2-D {@code KernelContext} kernel: {@code gx × gy} work-groups of {@code lx × ly}. */
+        Grids groups2d(String task, long gx, long gy, int lx, int ly) {
+            WorkerGrid2D grid = new WorkerGrid2D(Math.toIntExact(gx * lx), Math.toIntExact(gy * ly));
+            grid.setLocalWork(lx, ly, 1);
             scheduler.addWorkerGrid(graph + "." + task, grid);
             return this;
         }

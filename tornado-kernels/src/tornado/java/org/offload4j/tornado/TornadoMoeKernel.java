@@ -82,15 +82,14 @@ final class TornadoMoeKernel implements MoeKernel {
         Plan p = plans.get(List.of("gemm", copies, weights, matrix, in.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeGemm");
             In x = b.in(in.dtype(), copies * rows);
-            IntArray expertOf = b.ints(copies);
+            IntArray tiles = b.ints(3 * maxTiles(copies, weights));
             FloatArray w = b.weights(weights, matrix);
             FloatArray y = b.device(copies * cols);
-            b.g.task("gemm", MoeKernels::gemm, new KernelContext(), x.f, w, expertOf, y, copies, rows, cols);
-            b.grids.items("gemm", (long) copies * cols);
+            b.gemm("gemm", x.f, w, tiles, y, copies, rows, cols, weights);
             Out o = b.out(y, out.dtype(), copies * cols);
             return b.build("grouped GEMM " + matrix + " P=" + copies, a -> {
                 x.load((Tensor) a[0]);
-                setExpertOfCopy(expertOf, (Routing) a[1]);
+                setTiles(tiles, (Routing) a[1]);
             }, a -> o.store((Tensor) a[2]));
         });
         p.run(in, routing, out);
@@ -126,12 +125,12 @@ final class TornadoMoeKernel implements MoeKernel {
         Plan p = plans.get(List.of("mlp", copies, weights, xPermuted.dtype(), y.dtype()), () -> {
             Builder b = new Builder("moeMlp");
             In x = b.in(xPermuted.dtype(), copies * dModel);
-            IntArray expertOf = b.ints(copies);
-            FloatArray y32 = b.mlp(x.f, expertOf, weights, copies);
+            IntArray tiles = b.ints(3 * maxTiles(copies, weights));
+            FloatArray y32 = b.mlp(x.f, tiles, weights, copies);
             Out o = b.out(y32, y.dtype(), copies * dModel);
             return b.build("expert MLP P=" + copies, a -> {
                 x.load((Tensor) a[0]);
-                setExpertOfCopy(expertOf, (Routing) a[1]);
+                setTiles(tiles, (Routing) a[1]);
             }, a -> o.store((Tensor) a[2]));
         });
         p.run(xPermuted, routing, y);
@@ -175,13 +174,13 @@ final class TornadoMoeKernel implements MoeKernel {
             Builder b = new Builder("moeForward");
             In xs = b.in(x.dtype(), tokens * dModel);
             IntArray copyToToken = b.ints(copies);
-            IntArray expertOf = b.ints(copies);
+            IntArray tiles = b.ints(3 * maxTiles(copies, weights));
             IntArray slotToCopy = b.ints(tokens * k);
             FloatArray w = b.floats(tokens * k);
             FloatArray xp = b.device(copies * dModel);
             b.g.task("gather", MoeKernels::gather, new KernelContext(), xs.f, xp, copyToToken, copies, dModel);
             b.grids.items("gather", (long) copies * dModel);
-            FloatArray y32 = b.mlp(xp, expertOf, weights, copies);
+            FloatArray y32 = b.mlp(xp, tiles, weights, copies);
             FloatArray o32 = b.device(tokens * dModel);
             b.g.task("combine", MoeKernels::combine, new KernelContext(), y32, o32, slotToCopy, w, tokens, k, dModel);
             b.grids.items("combine", (long) tokens * dModel);
@@ -193,7 +192,7 @@ final class TornadoMoeKernel implements MoeKernel {
                 for (int i = 0; i < ctt.length; i++) {
                     copyToToken.set(i, ctt[i]);
                 }
-                setExpertOfCopy(expertOf, r);
+                setTiles(tiles, r);
                 setCombine(slotToCopy, w, r);
             }, a -> o.store((Tensor) a[2]));
         });
@@ -202,9 +201,26 @@ final class TornadoMoeKernel implements MoeKernel {
 
     // ---- per-call host data ----
 
-    private static void setExpertOfCopy(IntArray expertOf, Routing r) {
-        for (int p = 0; p < r.copies(); p++) {
-            expertOf.set(p, r.expertOfCopy(p));
+    /** Row tiles for {@code copies} permuted rows: each expert's rows split in tiles of TILE, at most one partial tile each. */
+    private static int maxTiles(int copies, ExpertWeights weights) {
+        return (copies + MoeKernels.TILE - 1) / MoeKernels.TILE + weights.experts();
+    }
+
+    /** {@link MoeKernels#gemm}'s tile table: each expert's run of permuted rows in tiles of TILE; unused tiles get 0 rows. */
+    private static void setTiles(IntArray tiles, Routing r) {
+        int t = 0;
+        for (int e = 0; e < r.experts(); e++) {
+            for (int start = r.offset(e); start < r.offset(e + 1); start += MoeKernels.TILE) {
+                tiles.set(3 * t, start);
+                tiles.set(3 * t + 1, Math.min(MoeKernels.TILE, r.offset(e + 1) - start));
+                tiles.set(3 * t + 2, e);
+                t++;
+            }
+        }
+        for (; 3 * t < tiles.getSize(); t++) {
+            tiles.set(3 * t, 0);
+            tiles.set(3 * t + 1, 0);
+            tiles.set(3 * t + 2, 0);
         }
     }
 
@@ -341,7 +357,7 @@ final class TornadoMoeKernel implements MoeKernel {
         }
 
         /** gate/up GEMM, SwiGLU, down GEMM on device buffers; returns y fp32 {@code [copies, d_model]}. */
-        FloatArray mlp(FloatArray xp, IntArray expertOf, ExpertWeights weights, int copies) {
+        FloatArray mlp(FloatArray xp, IntArray tiles, ExpertWeights weights, int copies) {
             int dModel = weights.dModel();
             int dFf = weights.dFf();
             FloatArray w1 = weights(weights, ExpertWeights.Matrix.GATE_UP);
@@ -349,11 +365,19 @@ final class TornadoMoeKernel implements MoeKernel {
             FloatArray h = device(copies * 2 * dFf);
             FloatArray a = device(copies * dFf);
             FloatArray y = device(copies * dModel);
-            g.task("gateUp", MoeKernels::gemm, new KernelContext(), xp, w1, expertOf, h, copies, dModel, 2 * dFf)
-                    .task("swiglu", MoeKernels::swiglu, new KernelContext(), h, a, copies, dFf)
-                    .task("down", MoeKernels::gemm, new KernelContext(), a, w2, expertOf, y, copies, dFf, dModel);
-            grids.items("gateUp", (long) copies * 2 * dFf).items("swiglu", (long) copies * dFf).items("down", (long) copies * dModel);
+            gemm("gateUp", xp, w1, tiles, h, copies, dModel, 2 * dFf, weights);
+            g.task("swiglu", MoeKernels::swiglu, new KernelContext(), h, a, copies, dFf);
+            grids.items("swiglu", (long) copies * dFf);
+            gemm("down", a, w2, tiles, y, copies, dFf, dModel, weights);
             return y;
+        }
+
+        /** A grouped GEMM task {@code out [copies, cols] = in [copies, rows] · W[expert]}, one work-group per TILE × TILE block. */
+        void gemm(String task, FloatArray in, FloatArray w, IntArray tiles, FloatArray out, int copies, int rows, int cols,
+                  ExpertWeights weights) {
+            g.task(task, MoeKernels::gemm, new KernelContext(), in, w, tiles, out, rows, cols);
+            grids.groups2d(task, (cols + MoeKernels.TILE - 1) / MoeKernels.TILE, maxTiles(copies, weights), MoeKernels.TILE,
+                    MoeKernels.GROUP_Y);
         }
 
         Plan build(String what, Consumer<Object[]> before, Consumer<Object[]> after) {
