@@ -123,8 +123,9 @@ final class MoeKernels {
      * work-item, untiled, 8.3 s for the whole layer; tiled with one output per work-item, gate/up
      * 2.6 s; four per work-item, 1.65 s (whole layer 2.5 s).
      *
-     * @param tiles {@code [maxTiles, 3]}: first permuted row, row count (0 for an unused tile:
-     *              the whole work-group skips it), expert
+     * @param tiles {@code [maxTiles, 3]}: first permuted row, row count, expert. An unused tile
+     *              has 0 rows and still runs the loop (it stores nothing): a barrier inside a
+     *              branch, even a uniform one, gave wrong sums on PoCL from run to run.
      */
     static void gemm(KernelContext ctx, FloatArray in, FloatArray w, IntArray tiles, FloatArray out, int rows, int cols) {
         int lx = ctx.localIdx;
@@ -134,35 +135,40 @@ final class MoeKernels {
         int tileRows = tiles.get(3 * tile + 1);
         float[] a = ctx.allocateFloatLocalArray(TILE * TILE);
         float[] b = ctx.allocateFloatLocalArray(TILE * TILE);
-        if (tileRows > 0) {
-            int p0 = tiles.get(3 * tile);
-            int wBase = tiles.get(3 * tile + 2) * rows * cols;
-            float acc0 = 0.0f;
-            float acc1 = 0.0f;
-            float acc2 = 0.0f;
-            float acc3 = 0.0f;
-            for (int r0 = 0; r0 < rows; r0 += TILE) {
-                for (int j = 0; j < ROWS_PER_ITEM; j++) {
-                    int y = ly + j * GROUP_Y;
-                    a[y * TILE + lx] = y < tileRows && r0 + lx < rows ? in.get((p0 + y) * rows + r0 + lx) : 0.0f;
-                    b[y * TILE + lx] = r0 + y < rows && c < cols ? w.get(wBase + (r0 + y) * cols + c) : 0.0f;
+        int p0 = tiles.get(3 * tile);
+        int wBase = tiles.get(3 * tile + 2) * rows * cols;
+        float acc0 = 0.0f;
+        float acc1 = 0.0f;
+        float acc2 = 0.0f;
+        float acc3 = 0.0f;
+        for (int r0 = 0; r0 < rows; r0 += TILE) {
+            for (int y = ly; y < TILE; y += GROUP_Y) {
+                float av = 0.0f;
+                if (y < tileRows && r0 + lx < rows) {
+                    av = in.get((p0 + y) * rows + r0 + lx);
                 }
-                ctx.localBarrier();
-                for (int kk = 0; kk < TILE; kk++) {
-                    float bv = b[kk * TILE + lx];
-                    acc0 += a[ly * TILE + kk] * bv;
-                    acc1 += a[(ly + GROUP_Y) * TILE + kk] * bv;
-                    acc2 += a[(ly + 2 * GROUP_Y) * TILE + kk] * bv;
-                    acc3 += a[(ly + 3 * GROUP_Y) * TILE + kk] * bv;
+                a[y * TILE + lx] = av;
+                float bv = 0.0f;
+                if (r0 + y < rows && c < cols) {
+                    bv = w.get(wBase + (r0 + y) * cols + c);
                 }
-                ctx.localBarrier();
+                b[y * TILE + lx] = bv;
             }
-            if (c < cols) {
-                store(out, p0, ly, tileRows, cols, c, acc0);
-                store(out, p0, ly + GROUP_Y, tileRows, cols, c, acc1);
-                store(out, p0, ly + 2 * GROUP_Y, tileRows, cols, c, acc2);
-                store(out, p0, ly + 3 * GROUP_Y, tileRows, cols, c, acc3);
+            ctx.localBarrier();
+            for (int kk = 0; kk < TILE; kk++) {
+                float bv = b[kk * TILE + lx];
+                acc0 += a[ly * TILE + kk] * bv;
+                acc1 += a[(ly + GROUP_Y) * TILE + kk] * bv;
+                acc2 += a[(ly + 2 * GROUP_Y) * TILE + kk] * bv;
+                acc3 += a[(ly + 3 * GROUP_Y) * TILE + kk] * bv;
             }
+            ctx.localBarrier();
+        }
+        if (c < cols) {
+            store(out, p0, ly, tileRows, cols, c, acc0);
+            store(out, p0, ly + GROUP_Y, tileRows, cols, c, acc1);
+            store(out, p0, ly + 2 * GROUP_Y, tileRows, cols, c, acc2);
+            store(out, p0, ly + 3 * GROUP_Y, tileRows, cols, c, acc3);
         }
     }
 
