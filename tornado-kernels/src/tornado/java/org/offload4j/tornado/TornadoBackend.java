@@ -6,6 +6,7 @@ import java.util.Optional;
 import org.offload4j.attention.AttentionKernel;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Device;
+import org.offload4j.core.Floors;
 import org.offload4j.hadamard.HadamardKernel;
 import org.offload4j.moe.MoeKernel;
 import org.offload4j.w4a16.W4A16Kernel;
@@ -39,6 +40,7 @@ public final class TornadoBackend implements Backend {
         this.device = device;
         this.version = version;
         this.kernels = Map.of(
+                Floors.class, new TornadoFloors(tornadoDevice),
                 HadamardKernel.class, new TornadoHadamardKernel(tornadoDevice),
                 W4A16Kernel.class, new TornadoW4A16Kernel(tornadoDevice),
                 AttentionKernel.class, new TornadoAttentionKernel(tornadoDevice),
