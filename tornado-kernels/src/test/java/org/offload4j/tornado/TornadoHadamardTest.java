@@ -17,12 +17,14 @@ import org.offload4j.hadamard.HadamardSize;
 import org.offload4j.hadamard.RandomizedRotation;
 
 /**
- * The TornadoVM Hadamard kernels against the float64 reference, through the facade: both kernel
- * paths (local memory up to d = 4096, global beyond), every block family, the smallest and
- * largest d, odd row counts, in place, and the transposed product.
+ * The TornadoVM Hadamard kernels against the float64 reference, through the facade: every kernel
+ * path (up to d = 4096 both the fused kernel and the three passes, forced with
+ * {@code offload.tornado.hadamard}; the passes through global memory beyond), every block family,
+ * the smallest and largest d, odd row counts, in place, and the transposed product.
  */
 @Tag("tornado")
 class TornadoHadamardTest {
+    private static final String FORM = "offload.tornado.hadamard";
 
     static double tolerance(DType t) {
         return switch (t) {
@@ -32,7 +34,21 @@ class TornadoHadamardTest {
         };
     }
 
-    static void check(DType dtype, int d, int rows, boolean inPlace) {
+    static void check(String form, DType dtype, int d, int rows, boolean inPlace) {
+        String before = System.getProperty(FORM);
+        System.setProperty(FORM, form);
+        try {
+            check(dtype, d, rows, inPlace);
+        } finally {
+            if (before == null) {
+                System.clearProperty(FORM);
+            } else {
+                System.setProperty(FORM, before);
+            }
+        }
+    }
+
+    private static void check(DType dtype, int d, int rows, boolean inPlace) {
         Hadamard hadamard = Hadamard.create(TornadoTests.backend());
         HadamardSize size = HadamardSize.of(d);
         for (boolean transpose : new boolean[] {false, true}) {
@@ -62,27 +78,37 @@ class TornadoHadamardTest {
         int[][] fp32 = {{2, 3}, {16, 129}, {1024, 17}, {4096, 5}, {8192, 3}, {32768, 1},
             {12, 7}, {20, 5}, {28, 3}, {40, 9}, {12 * 256, 3}, {40 * 512, 2}, {28 * 1024, 1}};
         for (int[] c : fp32) {
-            out.add(Arguments.of(DType.FP32, c[0], c[1]));
+            addForms(out, DType.FP32, c[0], c[1]);
         }
         int[][] half = {{2, 1}, {256, 33}, {8192, 2}, {12 * 64, 5}, {40 * 256, 1}};
         for (DType t : new DType[] {DType.BF16, DType.FP16}) {
             for (int[] c : half) {
-                out.add(Arguments.of(t, c[0], c[1]));
+                addForms(out, t, c[0], c[1]);
             }
         }
         return out.stream();
     }
 
-    @ParameterizedTest(name = "{0} d={1} rows={2}")
+    /** Both forms where d ≤ 4096 (HadamardKernels.LOCAL_D); beyond it the form is not consulted. */
+    private static void addForms(List<Arguments> out, DType t, int d, int rows) {
+        out.add(Arguments.of("passes", t, d, rows));
+        if (d <= 4096) {
+            out.add(Arguments.of("fused", t, d, rows));
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1} d={2} rows={3}")
     @MethodSource("sizes")
-    void againstReference(DType dtype, int d, int rows) {
-        check(dtype, d, rows, false);
+    void againstReference(String form, DType dtype, int d, int rows) {
+        check(form, dtype, d, rows, false);
     }
 
     @Test
     void inPlace() {
-        check(DType.BF16, 1024, 7, true);
-        check(DType.FP32, 20, 3, true);
+        for (String form : new String[] {"passes", "fused"}) {
+            check(form, DType.BF16, 1024, 7, true);
+            check(form, DType.FP32, 20, 3, true);
+        }
     }
 
     @Test

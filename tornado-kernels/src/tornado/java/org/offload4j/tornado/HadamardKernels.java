@@ -6,20 +6,24 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
- * The Hadamard op's device code: three tasks in one task graph, the rows staying on the device
- * in an fp32 workspace between them.
+ * The Hadamard op's device code, one work-group per row, in two forms ({@link TornadoHadamardKernel}
+ * picks one). {@link #fused}, for rows of up to {@value #LOCAL_D} elements: one kernel, one pass
+ * over memory: load, decode and pre-signs into local memory (16 KiB), the butterflies of each
+ * stage spread over the work-items with a barrier between stages, then the cross-block product,
+ * scale, post-signs and the one rounding on the way out. The passes, for any row: three tasks,
+ * the rows staying on the device in an fp32 workspace between them,
  * <pre>
  *   in (fp32 | raw bf16/fp16) --load--> work fp32 [rows, d]  (× preSigns)
- *   work --fwhtLocal | fwhtGlobal--> work                    (H_n per block, then H_m across blocks)
+ *   work --fwhtGlobal--> work                                (H_n per block, then H_m across blocks)
  *   work --store--> out (fp32 | raw bf16/fp16)               (× scale × postSigns, rounded once)
  * </pre>
- * The transform is a {@link KernelContext} kernel: one work-group per row, the butterflies of a
- * stage spread over its work-items, a barrier between stages. Up to {@value #LOCAL_D} elements the
- * row lives in local memory (16 KiB); longer rows are transformed in place in the global
- * workspace with global-memory barriers (still one work-group per row, so the barrier is legal).
- * Rejected: a fused load/transform/store kernel per dtype (three times the kernel code for a
- * saving of two passes over an fp32 row that is in cache on a CPU device), and the
- * {@code @Parallel} loop form (it cannot express the per-stage barrier).
+ * with the stages in place in global memory and global-memory barriers (still one work-group per
+ * row, so the barrier is legal). The passes move 20 bytes per bf16 element (2 in, 4 out, 4 + 4
+ * through the transform, 4 in, 2 out) where the op needs 4: a ceiling of 20 % of the copy floor
+ * on a GPU. On PoCL's CPU device they are nevertheless the faster form (155 against 215 ms for 2^24
+ * bf16 at d = 1024): PoCL vectorizes their loop-free element-wise kernels, not the fused kernel's
+ * per-work-item loops. Rejected: the {@code @Parallel} loop form (it cannot express the per-stage
+ * barrier).
  */
 final class HadamardKernels {
     /** The longest row transformed in local memory. */
@@ -27,53 +31,63 @@ final class HadamardKernels {
 
     private HadamardKernels() {}
 
-    /** {@code work[i] = decode(in[i]) · pre[i mod d]} for 16-bit inputs. */
-    static void load16(KernelContext ctx, ShortArray in, FloatArray work, FloatArray pre, FloatArray pow2, int total, int d, int fmt) {
+    /** {@code work[i] = decode(in[i]) · pre[i mod d]} for 16-bit inputs; {@code signs} as in {@link #fused}. */
+    static void load16(KernelContext ctx, ShortArray in, FloatArray work, FloatArray signs, FloatArray pow2, int total, int d,
+                       int fmt) {
         int i = ctx.globalIdx;
         if (i < total) {
-            work.set(i, Codec.decode16(in.get(i), fmt, pow2) * pre.get(i % d));
+            work.set(i, Codec.decode16(in.get(i), fmt, pow2) * signs.get(i % d));
         }
     }
 
     /** {@code work[i] = in[i] · pre[i mod d]} for fp32 inputs. */
-    static void load32(KernelContext ctx, FloatArray in, FloatArray work, FloatArray pre, int total, int d) {
+    static void load32(KernelContext ctx, FloatArray in, FloatArray work, FloatArray signs, int total, int d) {
         int i = ctx.globalIdx;
         if (i < total) {
-            work.set(i, in.get(i) * pre.get(i % d));
+            work.set(i, in.get(i) * signs.get(i % d));
         }
     }
 
     /** {@code out[i] = round16(work[i] · scale · post[i mod d])}. */
-    static void store16(KernelContext ctx, FloatArray work, ShortArray out, FloatArray post, FloatArray scale, int total, int d,
-                        int fmt) {
+    static void store16(KernelContext ctx, FloatArray work, ShortArray out, FloatArray signs, int total, int d, int fmt) {
         int i = ctx.globalIdx;
         if (i < total) {
-            out.set(i, (short) Codec.encode16(work.get(i) * scale.get(0) * post.get(i % d), fmt));
+            out.set(i, (short) Codec.encode16(work.get(i) * signs.get(2 * d) * signs.get(d + i % d), fmt));
         }
     }
 
     /** {@code out[i] = work[i] · scale · post[i mod d]}. */
-    static void store32(KernelContext ctx, FloatArray work, FloatArray out, FloatArray post, FloatArray scale, int total, int d) {
+    static void store32(KernelContext ctx, FloatArray work, FloatArray out, FloatArray signs, int total, int d) {
         int i = ctx.globalIdx;
         if (i < total) {
-            out.set(i, work.get(i) * scale.get(0) * post.get(i % d));
+            out.set(i, work.get(i) * signs.get(2 * d) * signs.get(d + i % d));
         }
     }
 
+    /** Format code of fp32 rows for {@link #fused} (the 16-bit ones are {@link Codec#BF16} and {@link Codec#FP16}). */
+    static final int FP32 = 2;
+
     /**
-     * One work-group per row ({@code d ≤ LOCAL_D}): {@code work[row] ← work[row] · (H_m ⊗ H_n)}
-     * (or {@code H_mᵀ ⊗ H_n} when {@code transpose == 1}) through local memory.
+     * The whole op for rows of {@code d ≤ LOCAL_D}, one work-group per row, in one pass over memory:
+     * {@code out[row] = round(scale · (in[row] ⊙ pre) · (H_m ⊗ H_n) ⊙ post)} ({@code H_mᵀ} when
+     * {@code transpose == 1}), the row in local memory between the load and the store. Only the
+     * arrays of format {@code fmt} are used; the others are one-element placeholders (a scalar
+     * argument is compiled in as a constant, so the unused branch is not in the kernel).
      *
-     * @param hm {@code H_m} row-major {@code [m, m]} of ±1 ({@code [1]} when {@code m = 1})
+     * @param signs   {@code [2d + 1]}: pre-signs, post-signs, then the scale
+     * @param hm      {@code H_m} row-major {@code [m, m]} of ±1 ({@code [1]} when {@code m = 1})
+     * @param threads the work-group size, passed in so that every loop below has a trip count the
+     *                OpenCL compiler knows (PoCL then vectorizes across work-items)
      */
-    static void fwhtLocal(KernelContext ctx, FloatArray work, IntArray hm, int d, int m, int n, int transpose) {
+    static void fused(KernelContext ctx, ShortArray in16, FloatArray in32, ShortArray out16, FloatArray out32, FloatArray signs,
+                      FloatArray pow2, IntArray hm, int d, int m, int n, int transpose, int fmt, int threads) {
         int row = ctx.groupIdx;
         int lid = ctx.localIdx;
-        int threads = ctx.localGroupSizeX;
         float[] buf = ctx.allocateFloatLocalArray(LOCAL_D);
         int base = row * d;
         for (int i = lid; i < d; i += threads) {
-            buf[i] = work.get(base + i);
+            float x = fmt == FP32 ? in32.get(base + i) : Codec.decode16(in16.get(base + i), fmt, pow2);
+            buf[i] = x * signs.get(i);
         }
         ctx.localBarrier();
         int half = n >> 1;
@@ -94,7 +108,9 @@ final class HadamardKernels {
             }
             ctx.localBarrier();
         }
-        // Across blocks: y[a'·n + b] = Σ_a H_m[a][a'] · u[a·n + b] (transposed: H_m[a'][a]).
+        // Across blocks: y[a'·n + b] = Σ_a H_m[a][a'] · u[a·n + b] (transposed: H_m[a'][a]); then
+        // scale, post-signs and the one rounding.
+        float sc = signs.get(2 * d);
         for (int i = lid; i < d; i += threads) {
             int ao = i / n;
             int b = i - ao * n;
@@ -107,13 +123,19 @@ final class HadamardKernels {
                     s += hv * buf[a * n + b];
                 }
             }
-            work.set(base + i, s);
+            float y = s * sc * signs.get(d + i);
+            if (fmt == FP32) {
+                out32.set(base + i, y);
+            } else {
+                out16.set(base + i, (short) Codec.encode16(y, fmt));
+            }
         }
     }
 
     /**
-     * As {@link #fwhtLocal} for rows longer than {@code LOCAL_D}: the butterflies run in place in
-     * {@code work}, the cross-block product goes through {@code work2} and back.
+     * The transform step of the three-task graph for rows longer than {@code LOCAL_D}, as in
+     * {@link #fused}: the butterflies run in place in {@code work}, the cross-block product goes
+     * through {@code work2} and back.
      */
     static void fwhtGlobal(KernelContext ctx, FloatArray work, FloatArray work2, IntArray hm, int d, int m, int n,
                            int transpose) {

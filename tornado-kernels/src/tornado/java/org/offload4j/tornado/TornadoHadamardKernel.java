@@ -10,13 +10,24 @@ import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.enums.TornadoDeviceType;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
  * The Hadamard op on TornadoVM ({@link HadamardKernels} has the device code). One compiled plan
- * per (dtype, rows, d, transpose), kept for the next call; calls on one instance are serialized.
+ * per (dtype, rows, d, transpose, form), kept for the next call; calls on one instance are
+ * serialized.
+ *
+ * <p><b>Two forms for rows of d ≤ {@value HadamardKernels#LOCAL_D}.</b> {@code fused}: one kernel,
+ * one pass over memory (4 bytes per bf16 element, the op's floor). {@code passes}: load, transform,
+ * store as three tasks through an fp32 workspace (20 bytes per bf16 element). On a GPU the fused
+ * kernel is the one to run; on PoCL's CPU device the passes are faster (2^24 bf16, d = 1024: 155
+ * against 215 ms), because PoCL vectorizes the loop-free element-wise load and store kernels and
+ * not the fused kernel's per-work-item loops. So the default is {@code passes} on a CPU device
+ * and {@code fused} elsewhere; {@code -Doffload.tornado.hadamard=fused|passes} forces one (read at
+ * every call). Longer rows always take the passes.
  */
 final class TornadoHadamardKernel implements HadamardKernel {
     /** Work-items per row: enough to cover a stage's d/2 butterflies in a few rounds. */
@@ -29,22 +40,33 @@ final class TornadoHadamardKernel implements HadamardKernel {
         this.device = device;
     }
 
-    private record Key(DType dtype, long rows, int d, boolean transpose) {}
+    private record Key(DType dtype, long rows, int d, boolean transpose, boolean fused) {}
 
     @Override
     public synchronized void transform(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose,
                                        float[] preSigns, float[] postSigns) {
-        Plan p = plans.get(new Key(in.dtype(), in.rows(), size.d(), transpose), () -> new Plan(in.dtype(), (int) in.rows(), size,
-                transpose));
+        boolean fused = size.d() <= HadamardKernels.LOCAL_D && fused();
+        Plan p = plans.get(new Key(in.dtype(), in.rows(), size.d(), transpose, fused), () -> new Plan(in.dtype(), (int) in.rows(),
+                size, transpose, fused));
         p.run(in, out, scale, preSigns, postSigns);
+    }
+
+    /** Whether rows of d ≤ LOCAL_D take the fused kernel (see the class comment). */
+    private boolean fused() {
+        String form = System.getProperty("offload.tornado.hadamard", "");
+        return switch (form) {
+            case "fused" -> true;
+            case "passes" -> false;
+            case "" -> device.getDeviceType() != TornadoDeviceType.CPU;
+            default -> throw new IllegalArgumentException("-Doffload.tornado.hadamard=" + form + ": expected fused or passes");
+        };
     }
 
     private final class Plan implements AutoCloseable {
         final DType dtype;
         final int d;
-        final FloatArray pre;
-        final FloatArray post;
-        final FloatArray scale = new FloatArray(1);
+        /** Pre-signs {@code [0, d)}, post-signs {@code [d, 2d)}, scale at {@code 2d}. */
+        final FloatArray signs;
         final FloatArray in32;
         final FloatArray out32;
         final ShortArray in16;
@@ -52,15 +74,13 @@ final class TornadoHadamardKernel implements HadamardKernel {
         final TornadoExecutionPlan plan;
         final String what;
 
-        Plan(DType dtype, int rows, HadamardSize size, boolean transpose) {
+        Plan(DType dtype, int rows, HadamardSize size, boolean transpose, boolean fused) {
             this.dtype = dtype;
             this.d = size.d();
             int total = Math.multiplyExact(rows, d);
-            this.what = "hadamard " + size + " rows=" + rows + " " + dtype.shortName() + (transpose ? " (inverse)" : "");
-            pre = new FloatArray(d);
-            post = new FloatArray(d);
-            FloatArray work = new FloatArray(total);
-            FloatArray work2 = new FloatArray(size.d() > HadamardKernels.LOCAL_D && size.m() > 1 ? total : 1);
+            this.what = "hadamard " + size + " rows=" + rows + " " + dtype.shortName() + (transpose ? " (inverse)" : "")
+                    + (fused ? " fused" : "");
+            signs = new FloatArray(2 * d + 1);
             FloatArray pow2 = Codec.pow2Table();
             int m = size.m();
             int[][] h = HadamardMatrices.of(m);
@@ -71,44 +91,51 @@ final class TornadoHadamardKernel implements HadamardKernel {
                 }
             }
             boolean fp32 = dtype == DType.FP32;
-            int fmt = dtype == DType.BF16 ? Codec.BF16 : Codec.FP16;
-            in32 = fp32 ? new FloatArray(total) : null;
-            out32 = fp32 ? new FloatArray(total) : null;
-            in16 = fp32 ? null : new ShortArray(total);
-            out16 = fp32 ? null : new ShortArray(total);
+            int fmt = fp32 ? HadamardKernels.FP32 : dtype == DType.BF16 ? Codec.BF16 : Codec.FP16;
+            // The arrays of the other format are one-element placeholders for the fused kernel.
+            in32 = new FloatArray(fp32 ? total : 1);
+            out32 = new FloatArray(fp32 ? total : 1);
+            in16 = new ShortArray(fp32 ? 1 : total);
+            out16 = new ShortArray(fp32 ? 1 : total);
             String name = Plans.graphName("hadamard");
             TaskGraph g = new TaskGraph(name)
-                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, pow2, hm, work, work2)
-                    .transferToDevice(DataTransferMode.EVERY_EXECUTION, fp32 ? in32 : in16, pre, post, scale);
+                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, pow2, hm)
+                    .transferToDevice(DataTransferMode.EVERY_EXECUTION, fp32 ? in32 : in16, signs);
             KernelContext ctx = new KernelContext();
-            if (fp32) {
-                g.task("load", HadamardKernels::load32, ctx, in32, work, pre, total, d);
-            } else {
-                g.task("load", HadamardKernels::load16, ctx, in16, work, pre, pow2, total, d, fmt);
-            }
             int t = 1 << Math.min(31 - Integer.numberOfLeadingZeros(Math.max(1, d / 2)), 8); // power of two ≤ min(d/2, 256)
             int tr = transpose ? 1 : 0;
-            if (d <= HadamardKernels.LOCAL_D) {
-                g.task("fwht", HadamardKernels::fwhtLocal, ctx, work, hm, d, m, size.n(), tr);
+            Plans.Grids grids = new Plans.Grids(name);
+            if (fused) {
+                g.transferToDevice(DataTransferMode.FIRST_EXECUTION, fp32 ? in16 : in32, out16, out32);
+                g.task("fused", HadamardKernels::fused, ctx, in16, in32, out16, out32, signs, pow2, hm, d, m, size.n(), tr, fmt, t);
+                grids.groups("fused", rows, t);
             } else {
+                FloatArray work = new FloatArray(total);
+                FloatArray work2 = new FloatArray(m > 1 ? total : 1);
+                g.transferToDevice(DataTransferMode.FIRST_EXECUTION, work, work2);
+                if (fp32) {
+                    g.task("load", HadamardKernels::load32, ctx, in32, work, signs, total, d);
+                } else {
+                    g.task("load", HadamardKernels::load16, ctx, in16, work, signs, pow2, total, d, fmt);
+                }
                 g.task("fwht", HadamardKernels::fwhtGlobal, ctx, work, work2, hm, d, m, size.n(), tr);
-            }
-            if (fp32) {
-                g.task("store", HadamardKernels::store32, ctx, work, out32, post, scale, total, d);
-            } else {
-                g.task("store", HadamardKernels::store16, ctx, work, out16, post, scale, total, d, fmt);
+                if (fp32) {
+                    g.task("store", HadamardKernels::store32, ctx, work, out32, signs, total, d);
+                } else {
+                    g.task("store", HadamardKernels::store16, ctx, work, out16, signs, total, d, fmt);
+                }
+                grids.items("load", total).groups("fwht", rows, t).items("store", total);
             }
             g.transferToHost(DataTransferMode.EVERY_EXECUTION, fp32 ? out32 : out16);
-            Plans.Grids grids = new Plans.Grids(name).items("load", total).groups("fwht", rows, t).items("store", total);
             plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
         }
 
         void run(Tensor in, Tensor out, float s, float[] preSigns, float[] postSigns) {
             for (int i = 0; i < d; i++) {
-                pre.set(i, preSigns == null ? 1.0f : preSigns[i]);
-                post.set(i, postSigns == null ? 1.0f : postSigns[i]);
+                signs.set(i, preSigns == null ? 1.0f : preSigns[i]);
+                signs.set(d + i, postSigns == null ? 1.0f : postSigns[i]);
             }
-            scale.set(0, s);
+            signs.set(2 * d, s);
             if (dtype == DType.FP32) {
                 Plans.load(in, in32);
             } else {
