@@ -33,9 +33,12 @@ import org.offload4j.moe.Routing;
 import org.offload4j.moe.W4A16ExpertWeights;
 
 /**
- * The MoE layer on the CPU with int4 (W4A16) experts, which the kernel runs through its generic
- * {@link ExpertWeights#decode} path, against the float64 reference over the same int4 weights.
- * Seeds and poisoned outputs as in {@link VectorMoeKernelTest}.
+ * The MoE layer on the CPU with int4 (W4A16) experts against the float64 reference over the same
+ * int4 weights. Whole slivers take the kernel's vector int4 path ({@code packInt4}), partial ones
+ * the generic {@link ExpertWeights#decode}; the shapes give both, and
+ * {@link #eachPanelIsDecodedOncePerTask} checks the two bit for bit (its counting wrapper hides the
+ * int4 type, so every panel of the counted layer is decoded). Seeds and poisoned outputs as in
+ * {@link VectorMoeKernelTest}.
  */
 class VectorMoeW4A16Test {
 
