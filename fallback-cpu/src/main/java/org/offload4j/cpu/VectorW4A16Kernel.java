@@ -39,7 +39,7 @@ import org.offload4j.w4a16.W4A16Kernel;
  * {@code −z·s} once, here, instead of on every call. The cost is 8 bytes per column and group
  * instead of GPTQ's 2.5 (fp16 scale, 4-bit zero): 9.0 instead of 8.3 MiB at 4096², g = 128 (+8%).
  *
- * <h2>GEMV (m = 1; 2 ≤ m ≤ 8 in chunks of 4 rows, see {@link #gemvRows}): the weight streams once per chunk, threads split the column blocks</h2>
+ * <h2>GEMV (m = 1; 2 ≤ m ≤ 12 in chunks of 4 rows, see {@link #gemvRows}): the weight streams once per chunk, threads split the column blocks</h2>
  * <pre>
  *  x row (bf16|fp16) ──widen, × 2^E──▶ x'[k] fp32, and per group  Σx·2^(E−149)  (caller thread)
  *  per block, per group:   acc[j] = Σ_kk x'[kk] · asFloat(q[kk, j])          (4 accumulators)
@@ -135,9 +135,11 @@ final class VectorW4A16Kernel implements W4A16Kernel {
      * took 2.7 ms as GEMM, 1.5 ms as two GEMVs). On Zen 4 (AVX-512, one thread, 4096²) two chunks
      * beat the dequantize-then-BRGEMM path up to m = 8: 3.6–3.8 against 4.3 ms at m = 8, 2.8
      * against 4.0 ms at m = 5 and 6. At m = 16 the GEMM path (6.8–7.0 ms) beats four chunks
-     * (about 7.3 ms, 4 × m = 4); the crossing between 8 and 16 rows was not measured.
+     * (about 7.3 ms, 4 × m = 4). Between (2026-12-04, quiet Zen 4, -Xbatch, GEMM path → three
+     * chunks): m = 9 5.16 → 4.49 ms on one thread, 2.58 → 2.32 on two; m = 10 2.56 → 2.35 (two);
+     * m = 12 5.76 → 5.30 (one), 2.73 → 2.81 (two, within the noise). So three chunks, up to 12.
      */
-    static final int GEMV_MAX_ROWS = 8;
+    static final int GEMV_MAX_ROWS = 12;
     /** Rows per GEMM task at most. */
     static final int ROW_BLOCK = 64;
     /** Weights per parallel chunk at least; below it the cost of sharing a loop dominates. */
@@ -497,7 +499,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         y1.intoArray(yb, L);
     }
 
-    // ------------------------------------------------------------------ GEMV, 2 to 8 rows
+    // ------------------------------------------------------------------ GEMV, 2 to 12 rows
 
     /**
      * Rows 0..m−1 of X (2 ≤ m ≤ {@value #GEMV_MAX_ROWS}) in chunks of 4 rows, one pass over the

@@ -75,13 +75,18 @@ class VectorW4A16KernelTest {
         b.add(new Case(3, 128, 4104, 64, false, DType.FP32, DType.FP16, DType.FP16, 0, 8));
         b.add(new Case(17, 64, 4104, -1, true, DType.FP16, DType.BF16, DType.BF16, 0, 0));
         b.add(new Case(7, 128, 4104, 32, true, DType.BF16, DType.BF16, DType.FP32, 0, 8)); // two GEMV chunks, 4 + 3
-        // Every GEMM row-tile tail (m ≥ 9 is GEMM; m mod 6 = 0..5 and the 4 + 4 split of 14).
+        // Three GEMV chunks, the last of 1, 2, 3 and 4 rows (m ≤ GEMV_MAX_ROWS = 12).
         b.add(new Case(9, 64, 40, -1, false, DType.FP16, DType.FP16, null, 0, 0));
         b.add(new Case(10, 192, 40, 64, false, DType.FP16, DType.BF16, DType.BF16, 0, 0));
         b.add(new Case(11, 128, 24, 32, true, DType.BF16, DType.FP16, null, 8, 0));
         b.add(new Case(12, 256, 24, 128, false, DType.FP32, DType.BF16, DType.FP32, 0, 8));
+        // Every GEMM row-tile tail (m ≥ 13 is GEMM; m mod 6 = 0..5 and the 4 + 4 split of 14).
         b.add(new Case(13, 128, 40, 64, true, DType.FP16, DType.BF16, null, 0, 0));
         b.add(new Case(14, 192, 24, 32, false, DType.BF16, DType.FP16, DType.FP16, 8, 0));
+        b.add(new Case(15, 64, 40, -1, false, DType.FP16, DType.FP16, null, 0, 0));
+        b.add(new Case(16, 192, 40, 64, false, DType.FP16, DType.BF16, DType.BF16, 0, 0));
+        b.add(new Case(17, 128, 24, 32, true, DType.BF16, DType.FP16, null, 8, 0));
+        b.add(new Case(18, 256, 24, 128, false, DType.FP32, DType.BF16, DType.FP32, 0, 8));
         // Long k: many groups, several GEMM k-slabs, one column block.
         b.add(new Case(1, 4096, 8, 128, false, DType.FP16, DType.BF16, null, 0, 0));
         b.add(new Case(2, 4096, 16, 32, true, DType.BF16, DType.FP16, DType.FP32, 0, 0));
