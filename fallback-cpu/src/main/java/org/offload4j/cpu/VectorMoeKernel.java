@@ -126,9 +126,10 @@ import org.offload4j.w4a16.QuantizedWeight;
  * <p>W4A16 experts ({@code W4A16ExpertWeights}) have their own fast path in {@link #pack}
  * ({@link #packInt4}: one {@link IntVector} load of V columns' words gives 8 panel rows). With
  * the generic scalar {@code decode} (about 0.9 ns per weight on one thread) the int4 layer took
- * 77.8 ms at the shape above on this 2-vCPU Zen 4 VM (2 threads), 1.42× the bf16 layer; with
- * {@code packInt4} 53.1 ms, as fast as bf16 experts (54.4 ms, same run). Partial slivers and
- * weights the Vector API cannot address still take {@code decode}.
+ * 77.8 ms at the shape above on the 2-vCPU Zen 4 VM of 2026-12-04 (2 threads), 1.42× the bf16
+ * layer; with {@code packInt4} 53.1 ms, as fast as bf16 experts (54.4 ms, same run). A task
+ * whose last sliver is partial, and weights the Vector API cannot address, still take
+ * {@code decode} for the whole task.
  *
  * <p>Small batches: an expert with fewer than MR rows still computes a whole MR-row tile; decode
  * (T = 1) is bound by reading the weights, which each task widens once, so the wasted FMAs cost
@@ -609,7 +610,7 @@ final class VectorMoeKernel implements MoeKernel {
             packBf16(t.segment(), base, rowBytes, kb, ns, first0, first1, step, panel);
             return;
         }
-        if (whole && w instanceof W4A16ExpertWeights q4 && q4.isAlive()) {
+        if (whole && w instanceof W4A16ExpertWeights q4) {
             QuantizedWeight q = q4.weight(m, e);
             if (vectorAddressable(q.qweight().segment())) {
                 for (int s = 0; s < ns; s++) {
@@ -671,13 +672,14 @@ final class VectorMoeKernel implements MoeKernel {
      * and the one rounding of {@link W4A16ExpertWeights#decode}, so the panels are identical. The
      * zeros and scales are read through the weight's own accessors once per group (1/g of the
      * work). Replaces the scalar decode, about 0.9 ns per weight on one thread, which was a third
-     * of the int4 MoE layer's time. Needs {@code k0} and {@code kb} multiples of 8 (they are: KC
-     * and d_model, d_ff are) and group sizes that are (32, 64, 128 or k).
+     * of the int4 MoE layer's time. Needs {@code k0} and {@code kb} to be multiples of 8 and every
+     * group boundary to fall on a word boundary; they do, since KC, d_model and d_ff are multiples
+     * of 8 and so is every accepted group size (32, 64, 128 or k).
      */
     private static void packInt4(QuantizedWeight q, int k0, int kb, int col, float[] panel, int dst) {
         MemorySegment words = q.qweight().segment();
         long wordRowBytes = q.qweight().rowByteOffset(1);
-        long colBytes = q.qweight().rowByteOffset(0) + 4L * col;
+        long colBytes = 4L * col;
         int g = q.groupSize();
         for (int r = k0; r < k0 + kb; ) {
             int gi = r / g;

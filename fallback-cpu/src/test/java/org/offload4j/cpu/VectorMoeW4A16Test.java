@@ -18,6 +18,7 @@ import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -34,11 +35,10 @@ import org.offload4j.moe.W4A16ExpertWeights;
 
 /**
  * The MoE layer on the CPU with int4 (W4A16) experts against the float64 reference over the same
- * int4 weights. Whole slivers take the kernel's vector int4 path ({@code packInt4}), partial ones
- * the generic {@link ExpertWeights#decode}; the shapes give both, and
- * {@link #eachPanelIsDecodedOncePerTask} checks the two bit for bit (its counting wrapper hides the
- * int4 type, so every panel of the counted layer is decoded). Seeds and poisoned outputs as in
- * {@link VectorMoeKernelTest}.
+ * int4 weights. Tasks of whole slivers take the kernel's vector int4 path ({@code packInt4}), a
+ * task whose last sliver is partial the generic {@link ExpertWeights#decode}; the shapes give
+ * both, and {@link #int4PackingMatchesDecodeBitForBit} checks that the two give the same fp32
+ * results bit for bit. Seeds and poisoned outputs as in {@link VectorMoeKernelTest}.
  */
 class VectorMoeW4A16Test {
 
@@ -106,6 +106,40 @@ class VectorMoeW4A16Test {
         }
     }
 
+    /**
+     * The vector int4 packing against the generic decode, bit for bit on fp32 results: whole
+     * slivers at every vector width (d_model = 320, d_ff = 96), two k-blocks in GEMM1 (the second
+     * starting at row 256), several groups per k-block (g = 32), both GEMMs. The counting wrapper
+     * hides the int4 type, so the counted layer decodes every panel. (Not the fused MLP, which at
+     * {@code -XX:UseAVX=0} is not bit-reproducible from call to call, see
+     * {@link #eachPanelIsDecodedOncePerTask}.)
+     */
+    @Test
+    void int4PackingMatchesDecodeBitForBit() {
+        int tokens = 40, experts = 4, dModel = 320, dFf = 96;
+        long seed = seed("w4a16 packing");
+        try (Layer l = new Layer(seed, tokens, experts, 2, dModel, dFf, 32, false, DType.FP16)) {
+            MoeLayer decoded = MoeLayer.create(CPU, l.wr, new CountingWeights(l.weights), new MoeOptions(2, true));
+            Routing r = l.layer.route(l.x);
+            Tensor xp = l.poisoned(DType.FP32, r.copies(), dModel);
+            l.layer.permute(l.x, r, xp);
+            Tensor h = l.poisoned(DType.FP32, r.copies(), 2L * dFf);
+            Tensor hDecoded = l.poisoned(DType.FP32, r.copies(), 2L * dFf);
+            l.layer.gateUp(xp, r, h);
+            decoded.gateUp(xp, r, hDecoded);
+            assertArrayEquals(hDecoded.segment().toArray(ValueLayout.JAVA_FLOAT), h.segment().toArray(ValueLayout.JAVA_FLOAT),
+                    why(seed, "gateUp, packed vs decoded"));
+            Tensor a = l.poisoned(DType.FP32, r.copies(), dFf);
+            l.layer.swiglu(h, a);
+            Tensor y = l.poisoned(DType.FP32, r.copies(), dModel);
+            Tensor yDecoded = l.poisoned(DType.FP32, r.copies(), dModel);
+            l.layer.down(a, r, y);
+            decoded.down(a, r, yDecoded);
+            assertArrayEquals(yDecoded.segment().toArray(ValueLayout.JAVA_FLOAT), y.segment().toArray(ValueLayout.JAVA_FLOAT),
+                    why(seed, "down, packed vs decoded"));
+        }
+    }
+
     /** Counts {@link #decode} calls per (matrix, expert, first row, first column) of the block. */
     static final class CountingWeights implements ExpertWeights {
         final ExpertWeights inner;
@@ -133,7 +167,13 @@ class VectorMoeW4A16Test {
      * One expert with {@code hot} rows, one with 20, two with none. Each weight panel is decoded
      * once per task, and a task covers up to {@link VectorMoeKernel#TASK_ROWS} rows of an expert
      * (so once per call below that, twice for a few rows more); experts without rows are never
-     * decoded; the result matches the reference and the uncounted layer bit for bit.
+     * decoded; the result matches the reference, and the gate/up GEMM of the counted layer (every
+     * panel decoded) matches the uncounted one (int4 packing where slivers are whole) bit for bit.
+     * Not the whole forward pass: at {@code -XX:UseAVX=0} the fused MLP is not bit-reproducible
+     * from call to call (the same layer on one thread gave 62 of 216 480 fp32 outputs one ulp
+     * apart in two calls, while the GEMMs alone gave identical bits; the suspect is the SwiGLU's
+     * Vector API {@code EXP}, whose code changes as it gets compiled), so comparing two forward
+     * calls bit for bit failed there now and then.
      */
     @ParameterizedTest(name = "{0} rows on one expert")
     @ValueSource(ints = {130, VectorMoeKernel.TASK_ROWS + 32})
@@ -152,13 +192,19 @@ class VectorMoeW4A16Test {
             assertEquals(hot, r.rowsOf(1));
             CountingWeights counting = new CountingWeights(l.weights);
             MoeLayer counted = MoeLayer.create(CPU, l.wr, counting, MoeOptions.topK(1));
+            Tensor xp = l.poisoned(DType.FP32, r.copies(), dModel);
+            l.layer.permute(l.x, r, xp);
+            Tensor h = l.poisoned(DType.FP32, r.copies(), 2L * dFf);
+            Tensor hCounted = l.poisoned(DType.FP32, r.copies(), 2L * dFf);
+            l.layer.gateUp(xp, r, h);
+            counted.gateUp(xp, r, hCounted);
+            assertArrayEquals(h.segment().toArray(ValueLayout.JAVA_FLOAT), hCounted.segment().toArray(ValueLayout.JAVA_FLOAT),
+                    why(seed, "counted vs plain gate/up GEMM"));
+
+            counting.calls.clear();
             Tensor out = l.poisoned(DType.BF16, tokens, dModel);
             counted.forward(l.x, r, out);
             assertClose(MoeReference.forward(l.x, r, l.weights), out, seed, "forward, " + hot + " rows on expert 1");
-            Tensor plain = l.poisoned(DType.BF16, tokens, dModel);
-            l.layer.forward(l.x, r, plain);
-            assertArrayEquals(plain.segment().toArray(ValueLayout.JAVA_SHORT), out.segment().toArray(ValueLayout.JAVA_SHORT),
-                    why(seed, "counted vs plain layer"));
 
             Map<Integer, TreeSet<Integer>> countsByExpert = new HashMap<>();
             counting.calls.forEach((key, n) -> countsByExpert.computeIfAbsent(key.get(1), e -> new TreeSet<>()).add(n.get()));

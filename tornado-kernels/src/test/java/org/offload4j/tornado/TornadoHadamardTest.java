@@ -2,6 +2,7 @@ package org.offload4j.tornado;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -12,6 +13,7 @@ import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
 import org.offload4j.hadamard.Hadamard;
+import org.offload4j.hadamard.HadamardKernel;
 import org.offload4j.hadamard.HadamardReference;
 import org.offload4j.hadamard.HadamardSize;
 import org.offload4j.hadamard.RandomizedRotation;
@@ -35,10 +37,15 @@ class TornadoHadamardTest {
     }
 
     static void check(String form, DType dtype, int d, int rows, boolean inPlace) {
+        withForm(form, () -> check(dtype, d, rows, inPlace));
+    }
+
+    /** Runs {@code body} with {@code -Doffload.tornado.hadamard=form}, then restores the property. */
+    static void withForm(String form, Runnable body) {
         String before = System.getProperty(FORM);
         System.setProperty(FORM, form);
         try {
-            check(dtype, d, rows, inPlace);
+            body.run();
         } finally {
             if (before == null) {
                 System.clearProperty(FORM);
@@ -108,6 +115,41 @@ class TornadoHadamardTest {
         for (String form : new String[] {"passes", "fused"}) {
             check(form, DType.BF16, 1024, 7, true);
             check(form, DType.FP32, 20, 3, true);
+        }
+    }
+
+    /**
+     * The kernel itself with distinct random pre- and post-signs (the facade passes none), in
+     * both forms, forward and transposed: a swap of the two sign vectors, or one of them ignored,
+     * fails against the reference.
+     */
+    @Test
+    void signsAgainstReference() {
+        HadamardKernel kernel = TornadoTests.backend().kernels(HadamardKernel.class).orElseThrow();
+        for (String form : new String[] {"passes", "fused"}) {
+            for (DType dtype : new DType[] {DType.FP32, DType.BF16}) {
+                for (int d : new int[] {1024, 20, 8192}) {
+                    for (boolean transpose : new boolean[] {false, true}) {
+                        long seed = TornadoTests.seed("signs", form, dtype, d, transpose);
+                        SplittableRandom rnd = new SplittableRandom(seed);
+                        float[] pre = new float[d];
+                        float[] post = new float[d];
+                        for (int i = 0; i < d; i++) {
+                            pre[i] = rnd.nextBoolean() ? 1f : -1f;
+                            post[i] = rnd.nextBoolean() ? 1f : -1f;
+                        }
+                        HadamardSize size = HadamardSize.of(d);
+                        float scale = Hadamard.defaultScale(d);
+                        String what = form + " " + dtype + " d=" + d + (transpose ? " transposed" : "") + " with signs";
+                        try (Tensor x = TensorFill.gaussian(Tensor.allocate(dtype, 3, d), seed, 1.0);
+                             Tensor y = TensorFill.poison(Tensor.allocate(dtype, 3, d))) {
+                            double[] want = HadamardReference.compute(x, size, scale, transpose, pre, post);
+                            withForm(form, () -> kernel.transform(x, y, size, scale, transpose, pre, post));
+                            TornadoTests.assertClose(want, y, tolerance(dtype), seed, what);
+                        }
+                    }
+                }
+            }
         }
     }
 

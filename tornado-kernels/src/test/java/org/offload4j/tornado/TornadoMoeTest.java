@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -121,6 +122,36 @@ class TornadoMoeTest {
                 l.layer.combine(y, r, out);
                 assertClose(MoeReference.combine(y.toDoubleArray(), r, dModel), out, seed, "combine to " + outType);
             }
+        }
+    }
+
+    /**
+     * A skewed routing: 50 rows on one expert (four row tiles of the grouped GEMM, the last
+     * partial), 10 on another, none on two; the layer and the gate/up GEMM against the reference.
+     */
+    @Test
+    void skewedRoutingSpansSeveralRowTiles() {
+        int tokens = 60, experts = 4, dModel = 40, dFf = 24;
+        long seed = TornadoTests.seed("skewed");
+        try (Layer l = new Layer(seed, tokens, experts, 1, dModel, dFf, true, DType.BF16, false)) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            int[] ids = new int[tokens];
+            float[] w = new float[tokens];
+            for (int t = 0; t < tokens; t++) {
+                ids[t] = t % 6 == 5 ? 3 : 1;
+                w[t] = (float) (0.5 + rnd.nextDouble());
+            }
+            Routing r = Routing.of(experts, 1, ids, w);
+            assertEquals(50, r.rowsOf(1));
+            Tensor out = l.poisoned(DType.BF16, tokens, dModel);
+            l.layer.forward(l.x, r, out);
+            assertClose(MoeReference.forward(l.x, r, l.weights), out, seed, "skewed forward");
+            Tensor xp = l.poisoned(DType.FP32, r.copies(), dModel);
+            l.layer.permute(l.x, r, xp);
+            Tensor h = l.poisoned(DType.FP32, r.copies(), 2L * dFf);
+            l.layer.gateUp(xp, r, h);
+            assertClose(MoeReference.groupedGemm(xp.toDoubleArray(), r, l.weights, ExpertWeights.Matrix.GATE_UP), h, seed,
+                    "skewed gateUp");
         }
     }
 

@@ -18,9 +18,9 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  *   work --store--> out (fp32 | raw bf16/fp16)               (× scale × postSigns, rounded once)
  * </pre>
  * with the stages in place in global memory and global-memory barriers (still one work-group per
- * row, so the barrier is legal). The passes move 20 bytes per bf16 element (2 in, 4 out, 4 + 4
- * through the transform, 4 in, 2 out) where the op needs 4: a ceiling of 20 % of the copy floor
- * on a GPU. On PoCL's CPU device they are nevertheless the faster form (155 against 215 ms for 2^24
+ * row, so the barrier is legal). The passes move at least 20 bytes per bf16 element (2 in, 4 out,
+ * 4 + 4 through the transform if its stages stay in cache, 4 in, 2 out; more with {@code work2}
+ * when m > 1) where the op needs 4: a ceiling of 20 % of the copy floor on a GPU. On PoCL's CPU device they are nevertheless the faster form (155 against 215 ms for 2^24
  * bf16 at d = 1024): PoCL vectorizes their loop-free element-wise kernels, not the fused kernel's
  * per-work-item loops. Rejected: the {@code @Parallel} loop form (it cannot express the per-stage
  * barrier).
@@ -133,9 +133,10 @@ final class HadamardKernels {
     }
 
     /**
-     * The transform step of the three-task graph for rows longer than {@code LOCAL_D}, as in
-     * {@link #fused}: the butterflies run in place in {@code work}, the cross-block product goes
-     * through {@code work2} and back.
+     * The transform step of the three passes (any d; on a CPU device also d ≤ {@code LOCAL_D}), as
+     * in {@link #fused}: the butterflies run in place in {@code work}, the cross-block product goes
+     * through {@code work2} and back. (A local-memory variant for d ≤ LOCAL_D was replaced by the
+     * fused kernel; on PoCL this global one is as fast: 77–85 against 85–90 ms at 2^24, d = 1024.)
      */
     static void fwhtGlobal(KernelContext ctx, FloatArray work, FloatArray work2, IntArray hm, int d, int m, int n,
                            int transpose) {

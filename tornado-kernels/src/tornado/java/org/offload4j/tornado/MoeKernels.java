@@ -149,7 +149,7 @@ final class MoeKernels {
                 }
                 a[y * TILE + lx] = av;
                 float bv = 0.0f;
-                if (r0 + y < rows && c < cols) {
+                if (tileRows > 0 && r0 + y < rows && c < cols) {
                     bv = w.get(wBase + (r0 + y) * cols + c);
                 }
                 b[y * TILE + lx] = bv;
