@@ -142,6 +142,7 @@ final class VectorMoeKernel implements MoeKernel {
     static final int V = F.length();
     /** Columns of one register tile and of one packed panel sliver. */
     static final int SLIVER = 2 * V;
+    private static final float LOG2E = (float) (1.0 / Math.log(2.0));
     /** Rows of one register tile. */
     static final int MR = 6;
     /** Depth of one packed panel block. */
@@ -584,9 +585,19 @@ final class VectorMoeKernel implements MoeKernel {
         }
     }
 
-    /** SwiGLU of one vector pair: {@code silu(gate) · up = gate / (1 + e^−gate) · up}. */
+    /**
+     * SwiGLU of one vector pair: {@code silu(gate) · up = gate · σ(gate) · up}, with
+     * {@code t = e^−|gate|} from {@link VectorAttentionKernel#exp2} (arithmetic only) and
+     * {@code σ = 1/(1 + t)} for {@code gate ≥ 0}, {@code t/(1 + t)} below. Rejected: the Vector
+     * API's {@code EXP} ({@code gate / (1 + e^−gate)}, the first version): at
+     * {@code -XX:UseAVX=0} its results changed from call to call as the code got compiled (the
+     * same MLP call, one thread, differed in up to 2709 of 216 480 fp32 outputs), so the layer
+     * was not bit-reproducible there.
+     */
     static FloatVector swish(FloatVector gate, FloatVector up) {
-        return gate.div(gate.neg().lanewise(VectorOperators.EXP).add(1f)).mul(up);
+        FloatVector t = VectorAttentionKernel.exp2(gate.abs().mul(-LOG2E));
+        FloatVector numerator = t.blend(1f, gate.compare(VectorOperators.GE, 0f));
+        return gate.mul(numerator.div(t.add(1f))).mul(up);
     }
 
     /**

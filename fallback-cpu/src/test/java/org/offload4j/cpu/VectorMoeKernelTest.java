@@ -137,6 +137,33 @@ class VectorMoeKernelTest {
         }
     }
 
+    /**
+     * The same call gives the same bits every time, while the JIT compiles the code under it:
+     * with the Vector API's {@code EXP} in the SwiGLU, at {@code -XX:UseAVX=0}, call 1 of this
+     * test already differed from call 0 by an ulp (checked by putting {@code EXP} back; see
+     * {@link VectorMoeKernel#swish}).
+     */
+    @Test
+    void expertMlpIsBitReproducible() {
+        long seed = seed("reproducible");
+        try (Layer l = new Layer(seed, 820, 4, 1, 264, 24, true, DType.FP32)) {
+            Routing r = l.layer.route(l.x);
+            Tensor xp = l.poisoned(DType.FP32, r.copies(), 264);
+            l.layer.permute(l.x, r, xp);
+            float[] first = null;
+            for (int call = 0; call < 6; call++) {
+                Tensor y = l.poisoned(DType.FP32, r.copies(), 264);
+                l.layer.expertMlp(xp, r, y);
+                float[] bits = y.toFloatArray();
+                if (first == null) {
+                    first = bits;
+                } else {
+                    assertArrayEquals(first, bits, why(seed, "expertMlp call " + call + " against call 0"));
+                }
+            }
+        }
+    }
+
     @Test
     void emptyBatch() {
         try (Layer l = new Layer(seed("empty"), 3, 4, 2, 16, 8, true, DType.BF16)) {

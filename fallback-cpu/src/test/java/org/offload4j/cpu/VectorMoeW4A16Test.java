@@ -110,9 +110,8 @@ class VectorMoeW4A16Test {
      * The vector int4 packing against the generic decode, bit for bit on fp32 results: whole
      * slivers at every vector width (d_model = 320, d_ff = 96), two k-blocks in GEMM1 (the second
      * starting at row 256), several groups per k-block (g = 32), both GEMMs. The counting wrapper
-     * hides the int4 type, so the counted layer decodes every panel. (Not the fused MLP, which at
-     * {@code -XX:UseAVX=0} is not bit-reproducible from call to call, see
-     * {@link #eachPanelIsDecodedOncePerTask}.)
+     * hides the int4 type, so the counted layer decodes every panel. Compared on fp32 GEMM
+     * outputs, where a one-ulp difference in a panel shows, rather than on bf16 layer outputs.
      */
     @Test
     void int4PackingMatchesDecodeBitForBit() {
@@ -169,11 +168,9 @@ class VectorMoeW4A16Test {
      * (so once per call below that, twice for a few rows more); experts without rows are never
      * decoded; the result matches the reference, and the gate/up GEMM of the counted layer (every
      * panel decoded) matches the uncounted one (int4 packing where slivers are whole) bit for bit.
-     * Not the whole forward pass: at {@code -XX:UseAVX=0} the fused MLP is not bit-reproducible
-     * from call to call (the same layer on one thread gave 62 of 216 480 fp32 outputs one ulp
-     * apart in two calls, while the GEMMs alone gave identical bits; the suspect is the SwiGLU's
-     * Vector API {@code EXP}, whose code changes as it gets compiled), so comparing two forward
-     * calls bit for bit failed there now and then.
+     * (This compared whole forward passes until the int4 packing: with the SwiGLU on the Vector
+     * API's {@code EXP}, the layer's bits changed from call to call at {@code -XX:UseAVX=0}, and
+     * two different code paths made it show; see {@code VectorMoeKernelTest.expertMlpIsBitReproducible}.)
      */
     @ParameterizedTest(name = "{0} rows on one expert")
     @ValueSource(ints = {130, VectorMoeKernel.TASK_ROWS + 32})
