@@ -87,6 +87,9 @@ public final class Brgemm {
         return NR_MAX * L;
     }
 
+    /** The offsets of a batch of one block starting at index 0. {@link #fp32} only reads its offset arrays; never write this one. */
+    static final int[] NO_OFFSET = {0};
+
     /**
      * {@code C = (accumulate ? C : 0) + Σ_i A_i · B_i}, fp32 (see the class comment for the
      * layout). C must not overlap A or B. No argument checks beyond the JVM's array bounds:

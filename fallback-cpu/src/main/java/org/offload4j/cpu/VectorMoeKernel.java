@@ -167,7 +167,6 @@ final class VectorMoeKernel implements MoeKernel {
     static final int GROUP_PARAMS = KC * LDP;
     /** A panel array: the {@code [KC][LDP]} panel, then the group parameters. */
     static final int PANEL_FLOATS = GROUP_PARAMS + 2 * V;
-    private static final int[] ZERO_OFFSET = {0};
     /** Default bound on each scratch buffer, in floats (64 MiB). */
     static final long DEFAULT_MAX_BUFFER_FLOATS = 1L << 24;
     /** Tokens per router tile. */
@@ -572,9 +571,9 @@ final class VectorMoeKernel implements MoeKernel {
                 int rows = Math.min(padded, i0 + MC) - i0;
                 aOff[0] = (row0 + i0) * lda + k0;
                 if (swiglu) {
-                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, ZERO_OFFSET, LDP, partial, i0 * ldp, ldp, !first);
+                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, Brgemm.NO_OFFSET, LDP, partial, i0 * ldp, ldp, !first);
                 } else {
-                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, ZERO_OFFSET, LDP, dst,
+                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, Brgemm.NO_OFFSET, LDP, dst,
                             (row0 + i0) * ldd + s0 * SLIVER, ldd, !first);
                 }
             }

@@ -125,7 +125,6 @@ final class VectorW4A16Kernel implements W4A16Kernel {
      * AVX-512 (128 × 64) and 16 KiB with AVX2 (256 × 16), within L1.
      */
     static final int KB = 256 / TILE_BLOCKS;
-    private static final int[] ZERO_OFFSET = {0};
     /** Rows of X converted and processed together by the GEMM path (bounds the fp32 copy of X). */
     static final int ROW_CHUNK = 256;
     /**
@@ -951,7 +950,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
                 dequantize(d, p, b0 + j, k0, kb, wt, j * NB, width);
             }
             offsets[0] = i0 * k + k0; // A_0 = rows i0.. of X, columns k0..
-            Brgemm.fp32(nRows, width, kb, 1, xf, offsets, k, wt, ZERO_OFFSET, width, yt, 0, width, k0 > 0);
+            Brgemm.fp32(nRows, width, kb, 1, xf, offsets, k, wt, Brgemm.NO_OFFSET, width, yt, 0, width, k0 > 0);
         }
     }
 

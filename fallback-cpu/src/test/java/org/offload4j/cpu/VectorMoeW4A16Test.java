@@ -120,14 +120,7 @@ class VectorMoeW4A16Test {
         try (Layer l = new Layer(seed, tokens, experts, 2, dModel, dFf, 32, false, DType.FP16)) {
             MoeLayer decoded = MoeLayer.create(CPU, l.wr, new CountingWeights(l.weights), new MoeOptions(2, true));
             Routing r = l.layer.route(l.x);
-            Tensor xp = l.poisoned(DType.FP32, r.copies(), dModel);
-            l.layer.permute(l.x, r, xp);
-            Tensor h = l.poisoned(DType.FP32, r.copies(), 2L * dFf);
-            Tensor hDecoded = l.poisoned(DType.FP32, r.copies(), 2L * dFf);
-            l.layer.gateUp(xp, r, h);
-            decoded.gateUp(xp, r, hDecoded);
-            assertArrayEquals(hDecoded.segment().toArray(ValueLayout.JAVA_FLOAT), h.segment().toArray(ValueLayout.JAVA_FLOAT),
-                    why(seed, "gateUp, packed vs decoded"));
+            Tensor h = assertSameGateUp(l, decoded, r, seed, "gateUp, packed vs decoded");
             Tensor a = l.poisoned(DType.FP32, r.copies(), dFf);
             l.layer.swiglu(h, a);
             Tensor y = l.poisoned(DType.FP32, r.copies(), dModel);
@@ -137,6 +130,20 @@ class VectorMoeW4A16Test {
             assertArrayEquals(yDecoded.segment().toArray(ValueLayout.JAVA_FLOAT), y.segment().toArray(ValueLayout.JAVA_FLOAT),
                     why(seed, "down, packed vs decoded"));
         }
+    }
+
+    /** The fp32 gate/up GEMM of {@code l.layer} and of {@code other} on the permuted x: the same bits. Returns l's. */
+    private static Tensor assertSameGateUp(Layer l, MoeLayer other, Routing r, long seed, String what) {
+        int dModel = l.weights.dModel();
+        long cols = 2L * l.weights.dFf();
+        Tensor xp = l.poisoned(DType.FP32, r.copies(), dModel);
+        l.layer.permute(l.x, r, xp);
+        Tensor h = l.poisoned(DType.FP32, r.copies(), cols);
+        Tensor hOther = l.poisoned(DType.FP32, r.copies(), cols);
+        l.layer.gateUp(xp, r, h);
+        other.gateUp(xp, r, hOther);
+        assertArrayEquals(h.segment().toArray(ValueLayout.JAVA_FLOAT), hOther.segment().toArray(ValueLayout.JAVA_FLOAT), why(seed, what));
+        return h;
     }
 
     /** Counts {@link #decode} calls per (matrix, expert, first row, first column) of the block. */
@@ -189,14 +196,7 @@ class VectorMoeW4A16Test {
             assertEquals(hot, r.rowsOf(1));
             CountingWeights counting = new CountingWeights(l.weights);
             MoeLayer counted = MoeLayer.create(CPU, l.wr, counting, MoeOptions.topK(1));
-            Tensor xp = l.poisoned(DType.FP32, r.copies(), dModel);
-            l.layer.permute(l.x, r, xp);
-            Tensor h = l.poisoned(DType.FP32, r.copies(), 2L * dFf);
-            Tensor hCounted = l.poisoned(DType.FP32, r.copies(), 2L * dFf);
-            l.layer.gateUp(xp, r, h);
-            counted.gateUp(xp, r, hCounted);
-            assertArrayEquals(h.segment().toArray(ValueLayout.JAVA_FLOAT), hCounted.segment().toArray(ValueLayout.JAVA_FLOAT),
-                    why(seed, "counted vs plain gate/up GEMM"));
+            assertSameGateUp(l, counted, r, seed, "counted vs plain gate/up GEMM");
 
             counting.calls.clear();
             Tensor out = l.poisoned(DType.BF16, tokens, dModel);
