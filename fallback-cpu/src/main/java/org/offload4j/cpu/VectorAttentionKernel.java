@@ -176,7 +176,8 @@ final class VectorAttentionKernel implements AttentionKernel {
      */
     private static final boolean FUSED_PV = L >= 16 && BYTE_PARTS == 1;
 
-    private static final float LOG2E = (float) (1.0 / Math.log(2.0));
+    /** log2(e): scores are kept in log2 units so that the softmax needs only {@link #exp2}. */
+    static final float LOG2E = (float) (1.0 / Math.log(2.0));
     private static final double LN2 = Math.log(2.0);
     private static final float TWO_POW_120 = 0x1p120f;
     private static final float ROUND_MAGIC = 0x1.8p23f;

@@ -142,7 +142,6 @@ final class VectorMoeKernel implements MoeKernel {
     static final int V = F.length();
     /** Columns of one register tile and of one packed panel sliver. */
     static final int SLIVER = 2 * V;
-    private static final float LOG2E = (float) (1.0 / Math.log(2.0));
     /** Rows of one register tile. */
     static final int MR = 6;
     /**
@@ -599,7 +598,7 @@ final class VectorMoeKernel implements MoeKernel {
      * was not bit-reproducible there.
      */
     static FloatVector swish(FloatVector gate, FloatVector up) {
-        FloatVector t = VectorAttentionKernel.exp2(gate.abs().mul(-LOG2E));
+        FloatVector t = VectorAttentionKernel.exp2(gate.abs().mul(-VectorAttentionKernel.LOG2E));
         FloatVector numerator = t.blend(1f, gate.compare(VectorOperators.GE, 0f));
         return gate.mul(numerator.div(t.add(1f))).mul(up);
     }

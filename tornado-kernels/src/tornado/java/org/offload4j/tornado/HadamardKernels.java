@@ -76,13 +76,12 @@ final class HadamardKernels {
      *
      * @param signs   {@code [2d + 1]}: pre-signs, post-signs, then the scale
      * @param hm      {@code H_m} row-major {@code [m, m]} of ±1 ({@code [1]} when {@code m = 1})
-     * @param threads the work-group size, passed in so that every loop below has a trip count the
-     *                OpenCL compiler knows (PoCL then vectorizes across work-items)
      */
     static void fused(KernelContext ctx, ShortArray in16, FloatArray in32, ShortArray out16, FloatArray out32, FloatArray signs,
-                      FloatArray pow2, IntArray hm, int d, int m, int n, int transpose, int fmt, int threads) {
+                      FloatArray pow2, IntArray hm, int d, int m, int n, int transpose, int fmt) {
         int row = ctx.groupIdx;
         int lid = ctx.localIdx;
+        int threads = ctx.localGroupSizeX;
         float[] buf = ctx.allocateFloatLocalArray(LOCAL_D);
         int base = row * d;
         for (int i = lid; i < d; i += threads) {

@@ -102,12 +102,12 @@ final class TornadoHadamardKernel implements HadamardKernel {
                     .transferToDevice(DataTransferMode.FIRST_EXECUTION, pow2, hm)
                     .transferToDevice(DataTransferMode.EVERY_EXECUTION, fp32 ? in32 : in16, signs);
             KernelContext ctx = new KernelContext();
-            int t = 1 << Math.min(31 - Integer.numberOfLeadingZeros(Math.max(1, d / 2)), 8); // power of two ≤ min(d/2, 256)
+            int t = Math.min(Integer.highestOneBit(Math.max(1, d / 2)), MAX_THREADS); // power of two ≤ min(d/2, 256)
             int tr = transpose ? 1 : 0;
             Plans.Grids grids = new Plans.Grids(name);
             if (fused) {
                 g.transferToDevice(DataTransferMode.FIRST_EXECUTION, fp32 ? in16 : in32, out16, out32);
-                g.task("fused", HadamardKernels::fused, ctx, in16, in32, out16, out32, signs, pow2, hm, d, m, size.n(), tr, fmt, t);
+                g.task("fused", HadamardKernels::fused, ctx, in16, in32, out16, out32, signs, pow2, hm, d, m, size.n(), tr, fmt);
                 grids.groups("fused", rows, t);
             } else {
                 FloatArray work = new FloatArray(total);
