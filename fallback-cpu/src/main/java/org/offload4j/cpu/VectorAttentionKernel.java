@@ -101,7 +101,15 @@ import org.offload4j.core.numerics.Fp8;
  *       most 4 rows also accumulate PV straight from the fp8 V rows ({@link #pvFused4}). That
  *       case went from 886 to 536 µs on one AVX-512 core with the fused QKᵀ and to 455 µs with
  *       the fused PV too (16 → 31 % of the FMA peak); before the PV fusion its profile was fused
- *       QKᵀ 37 %, V decode into {@code vt} 31 %, PV 15 %, softmax 13 %.</li>
+ *       QKᵀ 37 %, V decode into {@code vt} 31 %, PV 15 %, softmax 13 %. Then (third session,
+ *       1 thread, same machine): the 3-op raw decode with the NaN scan (no change alone: the
+ *       fused QKᵀ was bound by its 4 qn loads per decoded vector), two keys per QKᵀ pass
+ *       (450 → 385 µs), one 4L-byte load widened in quarters instead of four loads (segment
+ *       checks, no net change), key-major scores with {@link #softmaxRows} (→ 362 µs, 39–40 %).
+ *       Rejected on the way: four keys per QKᵀ pass (459 µs; 16 accumulators, C2's register
+ *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
+ *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
+ *       to hide them, ate it: 410–423 µs).</li>
  *   <li><b>Scales folded in.</b> The Q, K and softmax scales and {@code log2 e} are one factor on
  *       Q; the V scale is one factor on the output. The K and V tiles are pure fp8 decodes.</li>
  *   <li><b>exp2 without {@code Math.exp}.</b> Scores are in log2 units, so the softmax needs
@@ -111,7 +119,12 @@ import org.offload4j.core.numerics.Fp8;
  *   <li><b>FP8 decode in the vector lanes.</b> 8 bytes → sign-extended ints ({@code B2I}); the
  *       float with bits {@code sign | (exp·mant) << 20} is the fp8 value times 2<sup>−120</sup>
  *       for normal and subnormal codes alike (fp8 subnormals land on float subnormals), so one
- *       multiply by 2<sup>120</sup> makes it exact; {@code S.1111.111} is blended to NaN.</li>
+ *       multiply by 2<sup>120</sup> makes it exact; {@code S.1111.111} is blended to NaN. The
+ *       fused decode-step products and the V strips use {@code (code << 20) & 0x87F00000} (the
+ *       sign-extension puts the sign in bit 31) and no NaN blend: 3 ops per vector instead of 7–8,
+ *       the 2<sup>120</sup> folded into Q (2<sup>60</sup>, the other 2<sup>60</sup> on the lane
+ *       sums) or into p (the softmax stores p × 2<sup>120</sup>); one byte scan per tile finds NaN codes and a scalar fix-up writes the
+ *       NaNs into the rows that see the key.</li>
  * </ul>
  *
  * <h2>Rejected alternatives</h2>
@@ -180,6 +193,26 @@ final class VectorAttentionKernel implements AttentionKernel {
     static final float LOG2E = (float) (1.0 / Math.log(2.0));
     private static final double LN2 = Math.log(2.0);
     private static final float TWO_POW_120 = 0x1p120f;
+    /**
+     * Sign-extended fp8 code {@code << 20}, masked with this: the sign and the 7 exponent and
+     * mantissa bits in place, i.e. the fp8 value × 2^−120 read as a float (NaN codes excepted).
+     */
+    private static final int E4M3_BITS = 0x87F00000;
+    /**
+     * The fused QKᵀ's split of the 2^120 that its raw decode leaves out: Q rows carry 2^60, the lane
+     * sums are multiplied by the other 2^60 (see {@link #scoresFused4}).
+     */
+    private static final float QK_HALF_SCALE = 0x1p60f;
+    /**
+     * Byte vectors as wide as a float vector: 4L fp8 codes per load. The fused decode-step loops
+     * load this wide and widen each quarter ({@code B2I}, part 0–3): every load from a segment
+     * re-runs about 12 instructions of access checks (the session's liveness among them, which
+     * C2 may not hoist), so one wide load instead of four cut those loops' scalar work by 3/4.
+     */
+    private static final VectorSpecies<Byte> WIDE = VectorSpecies.of(byte.class, F.vectorShape());
+    private static final int WIDE_PARTS = WIDE.length() / L;
+    /** The NaN scan ({@link #anyNan}) reads as wide. */
+    private static final VectorSpecies<Byte> SCAN = WIDE;
     private static final float ROUND_MAGIC = 0x1.8p23f;
     private static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
     /** Taylor coefficients of 2^f = e^(f·ln2): C[k] = ln2^k / k!. */
@@ -215,7 +248,7 @@ final class VectorAttentionKernel implements AttentionKernel {
         final float[] qn;    // [FUSED_ROWS][D]  the same rows row-major, for the fused QKᵀ
         final float[] kt;    // [BK][D]  K tile
         final float[] vt;    // [D/STRIP][BK][STRIP]  V tile in column strips
-        final float[] st;    // [BK][BQ] scores, then probabilities
+        final float[] st;    // [BK][BQ] scores, then probabilities × 2^120 (see softmax)
         final float[] acc;   // [BQ][D]  unnormalized output
         final float[] m;     // [BQ]     running max (log2 units)
         final float[] l;     // [BQ]     running sum of 2^(s − m)
@@ -324,15 +357,18 @@ final class VectorAttentionKernel implements AttentionKernel {
                 }
             }
 
-            boolean fused = rows <= FUSED_ROWS;
-            if (fused) {
-                loadQRows(s, b, bg, rows);
+            boolean fused = rows <= FUSED_ROWS && loadQRows(s, b, bg, rows);
+            // Whole decode step in the fused kernels: scores key-major (st[r][j], see softmaxRows).
+            boolean fusedPv = FUSED_PV && fused && rows <= 4 && d % (4 * L) == 0;
+            int keyStride = fusedPv ? 1 : BQ;
+            int rowStride = fusedPv ? BQ : 1;
+            if (fused && !fusedPv) {
                 // The fused QKᵀ writes the first 4 or 8 lanes of each score row; the softmax reads
                 // qvecs·L. The rest start at 0, like padding rows in qt, and stay finite after.
                 for (int j = 0; j < bk; j++) {
                     Arrays.fill(s.st, j * BQ + (rows <= 4 ? 4 : 8), j * BQ + qvecs * L, 0f);
                 }
-            } else {
+            } else if (!fused) {
                 loadQ(s, b, bg, rows, qvecs * L);
             }
             Arrays.fill(s.m, Float.NEGATIVE_INFINITY);
@@ -341,26 +377,42 @@ final class VectorAttentionKernel implements AttentionKernel {
 
             for (int j0 = 0; j0 < keyEnd; j0 += bk) {
                 int n = Math.min(bk, keyEnd - j0);
-                if (fused && rows <= 4) {
-                    scoresFused4(s, kSeg, (kvRow0 + j0) * kRowBytes, kRowBytes, n, d, rows);
-                } else if (fused) {
-                    scoresFused8(s, kSeg, (kvRow0 + j0) * kRowBytes, kRowBytes, n, d, rows);
+                long kOff = (kvRow0 + j0) * kRowBytes;
+                long vOff = (kvRow0 + j0) * vRowBytes;
+                if (fused) {
+                    if (rows <= 4) {
+                        scoresFused4(s, kSeg, kOff, kRowBytes, n, d, rows, keyStride, rowStride);
+                    } else {
+                        scoresFused8(s, kSeg, kOff, kRowBytes, n, d, rows);
+                    }
+                    if (anyNan(kSeg, kOff, kRowBytes, n, d)) {
+                        nanScores(s, kSeg, kOff, kRowBytes, n, d, rows, keyStride, rowStride);
+                    }
                 } else {
-                    decodeRows(kSeg, (kvRow0 + j0) * kRowBytes, kRowBytes, n, d, s.kt);
+                    decodeRows(kSeg, kOff, kRowBytes, n, d, s.kt);
                     scores(s, n, qvecs, d);
                 }
-                boolean fusedPv = FUSED_PV && fused && rows <= 4 && d % (4 * L) == 0;
                 if (!fusedPv) {
-                    decodeStrips(vSeg, (kvRow0 + j0) * vRowBytes, vRowBytes, n, d, bk, s.vt);
+                    decodeStrips(vSeg, vOff, vRowBytes, n, d, bk, s.vt);
                 }
-                if (j0 + n - 1 > minLast) {
-                    mask(s, j0, n, qvecs);
-                }
-                softmax(s, n, qvecs);
                 if (fusedPv) {
-                    pvFused4(s, vSeg, (kvRow0 + j0) * vRowBytes, vRowBytes, n, d, rows);
+                    if (j0 + n - 1 > minLast) {
+                        maskRows(s, j0, n, rows);
+                    }
+                    softmaxRows(s, n, rows);
+                } else {
+                    if (j0 + n - 1 > minLast) {
+                        mask(s, j0, n, qvecs);
+                    }
+                    softmax(s, n, qvecs);
+                }
+                if (fusedPv) {
+                    pvFused4(s, vSeg, vOff, vRowBytes, n, d, rows);
                 } else {
                     accumulate(s, n, rows, d, bk);
+                }
+                if (anyNan(vSeg, vOff, vRowBytes, n, d)) {
+                    nanColumns(s, vSeg, vOff, vRowBytes, j0, n, d, rows);
                 }
             }
             finish(s, b, rows, vScale[bg]);
@@ -388,17 +440,25 @@ final class VectorAttentionKernel implements AttentionKernel {
             }
         }
 
-        /** qn[r][c] = e4m3(q[row r][c]) · qf(row), as {@link #loadQ} but row-major, for the fused QKᵀ. */
-        private void loadQRows(Scratch s, int b, int bg, int rows) {
-            double kf = (double) kScale[bg] * softmaxScale * LOG2E;
+        /**
+         * qn[r][c] = e4m3(q[row r][c]) · qf(row) · 2^60, as {@link #loadQ} but row-major and with
+         * half of the fused QKᵀ's 2^120 ({@link #QK_HALF_SCALE}). False, with qn unusable, when a
+         * row's largest value (448 · qf · 2^60) would overflow: the item then takes the unfused path.
+         */
+        private boolean loadQRows(Scratch s, int b, int bg, int rows) {
+            double kf = (double) kScale[bg] * softmaxScale * LOG2E * QK_HALF_SCALE;
             for (int r = 0; r < rows; r++) {
                 int bh = b * qHeads + s.head[r];
                 float qf = (float) (qScale[bh] * kf);
+                if (!Float.isFinite(qf * Fp8.E4M3_MAX)) {
+                    return false;
+                }
                 long off = ((long) bh * qLen + s.pos[r]) * qRowBytes;
                 for (int c = 0; c < d; c++) {
                     s.qn[r * d + c] = Fp8.e4m3ToFloat(qSeg.get(ValueLayout.JAVA_BYTE, off + c)) * qf;
                 }
             }
+            return true;
         }
 
         /** The causal mask of a tile that some row may not fully see: st[j][r] = −∞ where key j0 + j &gt; last[r]. */
@@ -410,6 +470,16 @@ final class VectorAttentionKernel implements AttentionKernel {
                     int o = j * BQ + qv * L;
                     VectorMask<Float> hidden = last.lt(j0 + j).cast(F);
                     FloatVector.fromArray(F, s.st, o).blend(minusInf, hidden).intoArray(s.st, o);
+                }
+            }
+        }
+
+        /** {@link #mask} for key-major scores (st[r][j], see {@link #softmaxRows}). */
+        private void maskRows(Scratch s, int j0, int n, int rows) {
+            for (int r = 0; r < rows; r++) {
+                int from = Math.max(0, s.last[r] + 1 - j0);
+                if (from < n) {
+                    Arrays.fill(s.st, r * BQ + from, r * BQ + n, Float.NEGATIVE_INFINITY);
                 }
             }
         }
@@ -461,7 +531,10 @@ final class VectorAttentionKernel implements AttentionKernel {
     /**
      * Decodes {@code n} fp8 rows of {@code d} bytes into column strips of {@link #STRIP} floats:
      * element (j, c) goes to {@code dst[(c / STRIP)·bk·STRIP + j·STRIP + c % STRIP]}, so the PV
-     * loop walks one strip with a constant stride.
+     * loop walks one strip with a constant stride. Raw: the values are the fp8 values × 2^−120
+     * (the softmax leaves p × 2^120 in {@code st}). NaN codes decode to a finite value (480 · 2^−120):
+     * {@link #nanColumns} puts the NaN where it belongs afterwards, into the rows that see the key
+     * only (a NaN decoded here would reach the tile's other rows through p = 0).
      */
     static void decodeStrips(MemorySegment seg, long off, long rowBytes, int n, int d, int bk, float[] dst) {
         for (int j = 0; j < n; j++) {
@@ -471,7 +544,8 @@ final class VectorAttentionKernel implements AttentionKernel {
                 for (int p = 0; p < BYTE_PARTS; p++) {
                     int col = c + p * L;
                     IntVector ints = (IntVector) bytes.convertShape(VectorOperators.B2I, I, p);
-                    decode(ints).intoArray(dst, (col / STRIP) * bk * STRIP + j * STRIP + col % STRIP);
+                    ints.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats()
+                            .intoArray(dst, (col / STRIP) * bk * STRIP + j * STRIP + col % STRIP);
                 }
             }
         }
@@ -487,6 +561,74 @@ final class VectorAttentionKernel implements AttentionKernel {
         IntVector bits = magnitude.lanewise(VectorOperators.LSHL, 20).or(codes.and(0x80000000));
         FloatVector f = bits.reinterpretAsFloats().mul(TWO_POW_120);
         return f.blend(Float.NaN, magnitude.eq(0x7F).cast(F));
+    }
+
+    // ---------------------------------------------------------------- NaN codes
+
+    /*
+     * The fused QKᵀ and PV and the V strips decode without a NaN test (3 vector ops instead of 7
+     * per vector: {@link #E4M3_BITS}); a NaN code decodes to a finite value. One scan per tile
+     * finds whether the tile holds a NaN code at all, and only then do the fix-ups below write
+     * the NaNs that IEEE arithmetic would have produced, restricted to the rows that see the key
+     * (as the float64 reference and the CUDA kernel do: a masked key is skipped, not multiplied
+     * by 0).
+     */
+
+    /**
+     * Whether {@code n} fp8 rows of {@code d} bytes hold a NaN code ({@code S.1111.111}):
+     * {@code (code & 0x7F) + 1} sets the byte's sign bit for those codes only.
+     */
+    static boolean anyNan(MemorySegment seg, long off, long rowBytes, int n, int d) {
+        ByteVector any = ByteVector.zero(SCAN);
+        int vectorEnd = d - d % SCAN.length();
+        boolean tail = false;
+        for (int j = 0; j < n; j++) {
+            long base = off + j * rowBytes;
+            for (int c = 0; c < vectorEnd; c += SCAN.length()) {
+                any = any.or(ByteVector.fromMemorySegment(SCAN, seg, base + c, ByteOrder.LITTLE_ENDIAN).and((byte) 0x7F).add((byte) 1));
+            }
+            for (int c = vectorEnd; c < d; c++) {
+                tail |= isNanCode(seg.get(ValueLayout.JAVA_BYTE, base + c));
+            }
+        }
+        return tail || any.lt((byte) 0).anyTrue();
+    }
+
+    private static boolean isNanCode(byte code) {
+        return (code & 0x7F) == 0x7F;
+    }
+
+    /**
+     * st[j·keyStride + r·rowStride] = NaN for every key j &lt; n of the tile whose K row holds a NaN
+     * code, r &lt; rows (the mask comes after).
+     */
+    static void nanScores(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows,
+                          int keyStride, int rowStride) {
+        for (int j = 0; j < n; j++) {
+            for (int c = 0; c < d; c++) {
+                if (isNanCode(seg.get(ValueLayout.JAVA_BYTE, off + j * rowBytes + c))) {
+                    for (int r = 0; r < rows; r++) {
+                        s.st[j * keyStride + r * rowStride] = Float.NaN;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /** acc[r][c] = NaN where V (key j0 + j, column c) is a NaN code and row r sees key j0 + j; after the tile's PV. */
+    static void nanColumns(Scratch s, MemorySegment seg, long off, long rowBytes, int j0, int n, int d, int rows) {
+        for (int j = 0; j < n; j++) {
+            for (int c = 0; c < d; c++) {
+                if (isNanCode(seg.get(ValueLayout.JAVA_BYTE, off + j * rowBytes + c))) {
+                    for (int r = 0; r < rows; r++) {
+                        if (j0 + j <= s.last[r]) {
+                            s.acc[r * d + c] = Float.NaN;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- QKᵀ
@@ -523,44 +665,73 @@ final class VectorAttentionKernel implements AttentionKernel {
     }
 
     /**
-     * st[j][r] = Σ_c e4m3(k[j][c]) · qn[r][c] for j &lt; n and the first 4 rows (rows past
-     * {@code rows} alias the last), straight from the fp8 K rows: each decoded vector of a key
+     * st[j·keyStride + r·rowStride] = Σ_c e4m3(k[j][c]) · qn[r][c] for j &lt; n and the first 4
+     * rows (rows past {@code rows} alias the last; strides (BQ, 1): the usual layout, (1, BQ): the
+     * key-major one of {@link #softmaxRows}), straight from the fp8 K rows, two keys at a time
+     * (each qn vector loaded feeds 8 FMAs; one key at a time, qn loads were half the loop's work): each decoded vector of a key
      * feeds 4 FMAs, and one lane sum per (key, row) ends it. For a decode step (G·Sq ≤ 8) this
      * replaces decoding K into {@code kt} and the score blocks, whose query vectors would be
-     * mostly padding (4 of 16 lanes at G = 4 with AVX-512). The decode is written out (not
-     * {@link #decode}) so that it does not depend on C2 inlining a helper into this method.
+     * mostly padding (4 of 16 lanes at G = 4 with AVX-512).
+     *
+     * <p>K is decoded raw: {@code (code << 20) & E4M3_BITS} is the fp8 value × 2^−120, with no
+     * multiply and no NaN test (3 vector ops per vector instead of 8; NaN codes: {@link #nanScores}).
+     * qn carries 2^60 ({@link Job#loadQRows}) and each lane sum is multiplied by the other 2^60,
+     * both exact; the products sit 2^60 below the true ones, so nothing overflows, and only
+     * scores below about 2^−66 in magnitude could lose bits to the subnormal range. The decode is
+     * written out so that it does not depend on C2 inlining a helper into this method.
      */
-    static void scoresFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
+    static void scoresFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows,
+                             int keyStride, int rowStride) {
         float[] qn = s.qn;
         float[] st = s.st;
         int q1 = Math.min(1, rows - 1) * d;
         int q2 = Math.min(2, rows - 1) * d;
         int q3 = Math.min(3, rows - 1) * d;
-        for (int j = 0; j < n; j++) {
-            long base = off + j * rowBytes;
+        for (int j = 0; j < n; j += 2) {
+            int j1 = Math.min(j + 1, n - 1); // an odd last key is computed twice
+            long base0 = off + j * rowBytes;
+            long base1 = off + j1 * rowBytes;
             FloatVector a0 = FloatVector.zero(F);
             FloatVector a1 = FloatVector.zero(F);
             FloatVector a2 = FloatVector.zero(F);
             FloatVector a3 = FloatVector.zero(F);
-            for (int c = 0; c < d; c += B.length()) {
-                ByteVector bytes = ByteVector.fromMemorySegment(B, seg, base + c, ByteOrder.LITTLE_ENDIAN);
-                for (int part = 0; part < BYTE_PARTS; part++) {
-                    IntVector codes = (IntVector) bytes.convertShape(VectorOperators.B2I, I, part);
-                    IntVector magnitude = codes.and(0x7F);
-                    FloatVector k = magnitude.lanewise(VectorOperators.LSHL, 20).or(codes.and(0x80000000))
-                            .reinterpretAsFloats().mul(TWO_POW_120).blend(Float.NaN, magnitude.eq(0x7F).cast(F));
+            FloatVector b0 = FloatVector.zero(F);
+            FloatVector b1 = FloatVector.zero(F);
+            FloatVector b2 = FloatVector.zero(F);
+            FloatVector b3 = FloatVector.zero(F);
+            for (int c = 0; c < d; c += WIDE.length()) {
+                ByteVector bytes0 = ByteVector.fromMemorySegment(WIDE, seg, base0 + c, ByteOrder.LITTLE_ENDIAN);
+                ByteVector bytes1 = ByteVector.fromMemorySegment(WIDE, seg, base1 + c, ByteOrder.LITTLE_ENDIAN);
+                for (int part = 0; part < WIDE_PARTS; part++) {
                     int cc = c + part * L;
-                    a0 = k.fma(FloatVector.fromArray(F, qn, cc), a0);
-                    a1 = k.fma(FloatVector.fromArray(F, qn, q1 + cc), a1);
-                    a2 = k.fma(FloatVector.fromArray(F, qn, q2 + cc), a2);
-                    a3 = k.fma(FloatVector.fromArray(F, qn, q3 + cc), a3);
+                    FloatVector x0 = FloatVector.fromArray(F, qn, cc);
+                    FloatVector x1 = FloatVector.fromArray(F, qn, q1 + cc);
+                    FloatVector x2 = FloatVector.fromArray(F, qn, q2 + cc);
+                    FloatVector x3 = FloatVector.fromArray(F, qn, q3 + cc);
+                    IntVector codes0 = (IntVector) bytes0.convertShape(VectorOperators.B2I, I, part);
+                    FloatVector k0 = codes0.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
+                    a0 = k0.fma(x0, a0);
+                    a1 = k0.fma(x1, a1);
+                    a2 = k0.fma(x2, a2);
+                    a3 = k0.fma(x3, a3);
+                    IntVector codes1 = (IntVector) bytes1.convertShape(VectorOperators.B2I, I, part);
+                    FloatVector k1 = codes1.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
+                    b0 = k1.fma(x0, b0);
+                    b1 = k1.fma(x1, b1);
+                    b2 = k1.fma(x2, b2);
+                    b3 = k1.fma(x3, b3);
                 }
             }
-            int o = j * BQ;
-            st[o] = a0.reduceLanes(VectorOperators.ADD);
-            st[o + 1] = a1.reduceLanes(VectorOperators.ADD);
-            st[o + 2] = a2.reduceLanes(VectorOperators.ADD);
-            st[o + 3] = a3.reduceLanes(VectorOperators.ADD);
+            int o = j * keyStride;
+            st[o] = a0.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + rowStride] = a1.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + 2 * rowStride] = a2.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + 3 * rowStride] = a3.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            int o1 = j1 * keyStride;
+            st[o1] = b0.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o1 + rowStride] = b1.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o1 + 2 * rowStride] = b2.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o1 + 3 * rowStride] = b3.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
         }
     }
 
@@ -569,8 +740,8 @@ final class VectorAttentionKernel implements AttentionKernel {
      * {@code rows} alias the last), straight from the fp8 K rows: each decoded vector of a key
      * feeds 8 FMAs, and one lane sum per (key, row) ends it. For a decode step (G·Sq ≤ 8) this
      * replaces decoding K into {@code kt} and the score blocks, whose query vectors would be
-     * mostly padding (4 of 16 lanes at G = 4 with AVX-512). The decode is written out (not
-     * {@link #decode}) so that it does not depend on C2 inlining a helper into this method.
+     * mostly padding (4 of 16 lanes at G = 4 with AVX-512). K is decoded raw, as in
+     * {@link #scoresFused4}.
      */
     static void scoresFused8(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
         float[] qn = s.qn;
@@ -592,13 +763,11 @@ final class VectorAttentionKernel implements AttentionKernel {
             FloatVector a5 = FloatVector.zero(F);
             FloatVector a6 = FloatVector.zero(F);
             FloatVector a7 = FloatVector.zero(F);
-            for (int c = 0; c < d; c += B.length()) {
-                ByteVector bytes = ByteVector.fromMemorySegment(B, seg, base + c, ByteOrder.LITTLE_ENDIAN);
-                for (int part = 0; part < BYTE_PARTS; part++) {
+            for (int c = 0; c < d; c += WIDE.length()) {
+                ByteVector bytes = ByteVector.fromMemorySegment(WIDE, seg, base + c, ByteOrder.LITTLE_ENDIAN);
+                for (int part = 0; part < WIDE_PARTS; part++) {
                     IntVector codes = (IntVector) bytes.convertShape(VectorOperators.B2I, I, part);
-                    IntVector magnitude = codes.and(0x7F);
-                    FloatVector k = magnitude.lanewise(VectorOperators.LSHL, 20).or(codes.and(0x80000000))
-                            .reinterpretAsFloats().mul(TWO_POW_120).blend(Float.NaN, magnitude.eq(0x7F).cast(F));
+                    FloatVector k = codes.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
                     int cc = c + part * L;
                     a0 = k.fma(FloatVector.fromArray(F, qn, cc), a0);
                     a1 = k.fma(FloatVector.fromArray(F, qn, q1 + cc), a1);
@@ -611,14 +780,14 @@ final class VectorAttentionKernel implements AttentionKernel {
                 }
             }
             int o = j * BQ;
-            st[o] = a0.reduceLanes(VectorOperators.ADD);
-            st[o + 1] = a1.reduceLanes(VectorOperators.ADD);
-            st[o + 2] = a2.reduceLanes(VectorOperators.ADD);
-            st[o + 3] = a3.reduceLanes(VectorOperators.ADD);
-            st[o + 4] = a4.reduceLanes(VectorOperators.ADD);
-            st[o + 5] = a5.reduceLanes(VectorOperators.ADD);
-            st[o + 6] = a6.reduceLanes(VectorOperators.ADD);
-            st[o + 7] = a7.reduceLanes(VectorOperators.ADD);
+            st[o] = a0.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + 1] = a1.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + 2] = a2.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + 3] = a3.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + 4] = a4.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + 5] = a5.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + 6] = a6.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            st[o + 7] = a7.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
         }
     }
 
@@ -627,7 +796,9 @@ final class VectorAttentionKernel implements AttentionKernel {
      * past {@code rows} alias the last: they load, compute and store the same values), straight
      * from the fp8 V rows, 4 vectors of D at a time: each decoded vector feeds 4 FMAs, with no
      * {@code vt} tile written and read back. The decode step's counterpart of {@link #scoresFused4}
-     * (see there); AVX-512 only ({@link #FUSED_PV}).
+     * (see there); AVX-512 only ({@link #FUSED_PV}). V is decoded raw (× 2^−120) and st holds
+     * p × 2^120, so each product is exactly the one of the true values and the sums are bit for
+     * bit those of a full decode; NaN codes: {@link #nanColumns}.
      */
     static void pvFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
         float[] acc = s.acc;
@@ -659,44 +830,32 @@ final class VectorAttentionKernel implements AttentionKernel {
             FloatVector c32 = FloatVector.fromArray(F, acc, a3 + 2 * L).mul(alpha[r3]);
             FloatVector c33 = FloatVector.fromArray(F, acc, a3 + 3 * L).mul(alpha[r3]);
             for (int j = 0; j < n; j++) {
-                long base = off + j * rowBytes + c;
-                IntVector codes0 = (IntVector) ByteVector.fromMemorySegment(B, seg, base, ByteOrder.LITTLE_ENDIAN)
-                        .convertShape(VectorOperators.B2I, I, 0);
-                IntVector mag0 = codes0.and(0x7F);
-                FloatVector v0 = mag0.lanewise(VectorOperators.LSHL, 20).or(codes0.and(0x80000000))
-                        .reinterpretAsFloats().mul(TWO_POW_120).blend(Float.NaN, mag0.eq(0x7F).cast(F));
-                IntVector codes1 = (IntVector) ByteVector.fromMemorySegment(B, seg, base + 1 * L, ByteOrder.LITTLE_ENDIAN)
-                        .convertShape(VectorOperators.B2I, I, 0);
-                IntVector mag1 = codes1.and(0x7F);
-                FloatVector v1 = mag1.lanewise(VectorOperators.LSHL, 20).or(codes1.and(0x80000000))
-                        .reinterpretAsFloats().mul(TWO_POW_120).blend(Float.NaN, mag1.eq(0x7F).cast(F));
-                IntVector codes2 = (IntVector) ByteVector.fromMemorySegment(B, seg, base + 2 * L, ByteOrder.LITTLE_ENDIAN)
-                        .convertShape(VectorOperators.B2I, I, 0);
-                IntVector mag2 = codes2.and(0x7F);
-                FloatVector v2 = mag2.lanewise(VectorOperators.LSHL, 20).or(codes2.and(0x80000000))
-                        .reinterpretAsFloats().mul(TWO_POW_120).blend(Float.NaN, mag2.eq(0x7F).cast(F));
-                IntVector codes3 = (IntVector) ByteVector.fromMemorySegment(B, seg, base + 3 * L, ByteOrder.LITTLE_ENDIAN)
-                        .convertShape(VectorOperators.B2I, I, 0);
-                IntVector mag3 = codes3.and(0x7F);
-                FloatVector v3 = mag3.lanewise(VectorOperators.LSHL, 20).or(codes3.and(0x80000000))
-                        .reinterpretAsFloats().mul(TWO_POW_120).blend(Float.NaN, mag3.eq(0x7F).cast(F));
+                ByteVector codes = ByteVector.fromMemorySegment(WIDE, seg, off + j * rowBytes + c, ByteOrder.LITTLE_ENDIAN);
+                IntVector codes0 = (IntVector) codes.convertShape(VectorOperators.B2I, I, 0);
+                FloatVector v0 = codes0.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
+                IntVector codes1 = (IntVector) codes.convertShape(VectorOperators.B2I, I, 1);
+                FloatVector v1 = codes1.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
+                IntVector codes2 = (IntVector) codes.convertShape(VectorOperators.B2I, I, 2);
+                FloatVector v2 = codes2.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
+                IntVector codes3 = (IntVector) codes.convertShape(VectorOperators.B2I, I, 3);
+                FloatVector v3 = codes3.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
                 FloatVector p;
-                p = FloatVector.broadcast(F, st[j * BQ + r0]);
+                p = FloatVector.broadcast(F, st[r0 * BQ + j]);
                 c00 = v0.fma(p, c00);
                 c01 = v1.fma(p, c01);
                 c02 = v2.fma(p, c02);
                 c03 = v3.fma(p, c03);
-                p = FloatVector.broadcast(F, st[j * BQ + r1]);
+                p = FloatVector.broadcast(F, st[r1 * BQ + j]);
                 c10 = v0.fma(p, c10);
                 c11 = v1.fma(p, c11);
                 c12 = v2.fma(p, c12);
                 c13 = v3.fma(p, c13);
-                p = FloatVector.broadcast(F, st[j * BQ + r2]);
+                p = FloatVector.broadcast(F, st[r2 * BQ + j]);
                 c20 = v0.fma(p, c20);
                 c21 = v1.fma(p, c21);
                 c22 = v2.fma(p, c22);
                 c23 = v3.fma(p, c23);
-                p = FloatVector.broadcast(F, st[j * BQ + r3]);
+                p = FloatVector.broadcast(F, st[r3 * BQ + j]);
                 c30 = v0.fma(p, c30);
                 c31 = v1.fma(p, c31);
                 c32 = v2.fma(p, c32);
@@ -801,7 +960,8 @@ final class VectorAttentionKernel implements AttentionKernel {
 
     /**
      * For each query vector: the new running max, α = 2^(m_old − m_new), the probabilities
-     * 2^(s − m_new) in place in st, and l = α·l + Σ p. A row with no visible key so far keeps
+     * 2^(s − m_new) in place in st, times 2^120 (exact: V tiles are decoded raw, × 2^−120, so
+     * each PV product is that of the true values), and l = α·l + Σ p. A row with no visible key so far keeps
      * m = −∞ and l = 0 (its exponent base is taken as 0, so no −∞ − (−∞)).
      */
     static void softmax(Scratch s, int n, int qvecs) {
@@ -820,12 +980,45 @@ final class VectorAttentionKernel implements AttentionKernel {
             for (int j = 0; j < n; j++) {
                 int o = j * BQ + i;
                 FloatVector p = exp2(FloatVector.fromArray(F, st, o).sub(base));
-                p.intoArray(st, o);
+                p.mul(TWO_POW_120).intoArray(st, o); // for the raw (× 2^−120) V decode of the PV products
                 sum = sum.add(p);
             }
             FloatVector.fromArray(F, s.l, i).fma(alpha, sum).intoArray(s.l, i);
             mNew.intoArray(s.m, i);
             alpha.intoArray(s.alpha, i);
+        }
+    }
+
+    /**
+     * {@link #softmax} for key-major scores, {@code st[r·BQ + j]}: keys in the lanes. A decode
+     * step has 4 query rows, so with rows in the lanes 12 of 16 lanes of every exp2 were padding
+     * (the softmax was 18 % of the step); here each row's keys fill whole vectors, and the row's
+     * max, α and l are scalars. Leaves p × 2^120 in st for {@link #pvFused4}.
+     */
+    static void softmaxRows(Scratch s, int n, int rows) {
+        float[] st = s.st;
+        int vecs = (n + L - 1) / L;
+        for (int r = 0; r < rows; r++) {
+            int o = r * BQ;
+            Arrays.fill(st, o + n, o + vecs * L, Float.NEGATIVE_INFINITY); // lanes past the tile: p = 0
+            FloatVector max = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            for (int v = 0; v < vecs; v++) {
+                max = max.max(FloatVector.fromArray(F, st, o + v * L));
+            }
+            float mOld = s.m[r];
+            float mNew = Math.max(mOld, max.reduceLanes(VectorOperators.MAX));
+            float base = mNew == Float.NEGATIVE_INFINITY ? 0f : mNew;
+            FloatVector baseV = FloatVector.broadcast(F, base);
+            FloatVector sum = FloatVector.zero(F);
+            for (int v = 0; v < vecs; v++) {
+                FloatVector p = exp2(FloatVector.fromArray(F, st, o + v * L).sub(baseV));
+                p.mul(TWO_POW_120).intoArray(st, o + v * L);
+                sum = sum.add(p);
+            }
+            float alpha = exp2(FloatVector.broadcast(F, mOld - base)).lane(0);
+            s.l[r] = Math.fma(s.l[r], alpha, sum.reduceLanes(VectorOperators.ADD));
+            s.m[r] = mNew;
+            s.alpha[r] = alpha;
         }
     }
 

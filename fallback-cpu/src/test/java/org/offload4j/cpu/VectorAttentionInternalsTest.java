@@ -31,7 +31,31 @@ class VectorAttentionInternalsTest {
                 assertSameFloat(want, rows[b], "code " + b + " (rows)");
                 int j = b / 64;
                 int c = b % 64;
-                assertSameFloat(want, strips[(c / strip) * 4 * strip + j * strip + c % strip], "code " + b + " (strips)");
+                // The strips are raw, × 2^−120, and leave NaN codes finite (S.1111.111 reads as ±480);
+                // nanColumns puts the NaNs in.
+                float wantStrip = (Float.isNaN(want) ? Math.copySign(480f, (byte) b) : want) * 0x1p-120f;
+                assertSameFloat(wantStrip, strips[(c / strip) * 4 * strip + j * strip + c % strip], "code " + b + " (strips)");
+            }
+        }
+    }
+
+    @Test
+    void nanScanFindsEachNanCodeAtEveryPositionAndNothingElse() {
+        int rowBytes = 203; // rows of d bytes with gaps: only the first d bytes of a row count
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(3L * rowBytes);
+            for (int d : new int[] {64, 128, 200}) { // 200: a scalar tail past the vector loop
+                for (int b = 0; b < 256; b++) {
+                    boolean nan = (b & 0x7F) == 0x7F;
+                    for (int at : new int[] {0, d / 2 + 1, d - 1, rowBytes + 5, 2 * rowBytes + d - 1}) {
+                        seg.fill((byte) 0x7E); // 448, the largest finite code
+                        for (int j = 0; j < 3; j++) {
+                            seg.asSlice((long) j * rowBytes + d, rowBytes - d).fill((byte) 0x7F); // NaN in the gaps
+                        }
+                        seg.set(ValueLayout.JAVA_BYTE, at, (byte) b);
+                        assertEquals(nan, VectorAttentionKernel.anyNan(seg, 0, rowBytes, 3, d), "code " + b + " at " + at + ", d = " + d);
+                    }
+                }
             }
         }
     }

@@ -41,6 +41,8 @@ class VectorAttentionKernelTest {
                 Arguments.of(1, 3, 1, 1, 65, 64, false, PT),      // decode, G = 3 (an aliased row)
                 Arguments.of(1, 6, 1, 1, 70, 256, true, PH),      // decode, G = 6: the fused 8-row QKᵀ, D = 256
                 Arguments.of(1, 8, 2, 2, 131, 128, true, PT),     // two decode positions, G = 4: 8 rows, causal offsets
+                Arguments.of(1, 2, 1, 2, 100, 128, true, PH),     // 4 rows, causal offsets: key-major scores, row mask
+                Arguments.of(1, 1, 1, 4, 33, 64, true, PT),       // the same at D = 64: one partial key vector per row
                 Arguments.of(1, 9, 1, 1, 40, 64, false, PH),      // 9 rows: past the fused path
                 Arguments.of(1, 2, 1, 77, 1, 64, true, PT),       // Sq > Skv, causal: most rows see no key
                 Arguments.of(1, 2, 1, 77, 1, 64, false, PT),
@@ -160,6 +162,57 @@ class VectorAttentionKernelTest {
                 assertEquals(i < 2, Float.isFinite(lse.getFloat(0, i)), "lse row " + i);
                 for (int c = 0; c < 64; c++) {
                     assertEquals(i < 2, Float.isFinite(out.getFloat(i, c)), "out row " + i + " col " + c);
+                }
+            }
+        }
+    }
+
+    static Stream<Arguments> nanCases() {
+        return Stream.of(
+                // Hq, Hkv, Sq, Skv, D: the fused 4-row QKᵀ and PV (decode, G = 4), the fused
+                // 8-row QKᵀ (G = 8), two decode positions (causal offsets inside one item), prefill
+                Arguments.of(4, 1, 1, 70, 128),
+                Arguments.of(8, 1, 1, 40, 64),
+                Arguments.of(2, 1, 2, 33, 64),
+                Arguments.of(1, 1, 4, 50, 128),
+                Arguments.of(1, 1, 70, 70, 64));
+    }
+
+    /**
+     * A NaN code in K row {@code jk} makes the scores of every row that sees key {@code jk} NaN; one
+     * in V at (jv, cv) makes column cv NaN for exactly the rows that see key jv, as in the float64
+     * reference. Causal, so some rows of each work item cannot see the poisoned keys and stay finite.
+     */
+    @ParameterizedTest(name = "Hq={0} Hkv={1} Sq={2} Skv={3} D={4}")
+    @MethodSource("nanCases")
+    void nanCodesReachExactlyTheRowsThatSeeThem(int hq, int hkv, int sq, int skv, int d) {
+        int jk = skv - 3;
+        int jv = skv - 2;
+        int cv = d - 3;
+        for (boolean inK : new boolean[] {true, false}) {
+            try (Fp8Tensor q = AttentionInputs.fp8(11, PH, 1, hq, sq, d);
+                 Fp8Tensor k = AttentionInputs.fp8(12, PH, 1, hkv, skv, d);
+                 Fp8Tensor v = AttentionInputs.fp8(13, PH, 1, hkv, skv, d);
+                 Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, hq, sq, d));
+                 Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, hq, sq))) {
+                if (inK) {
+                    k.data().segment().set(ValueLayout.JAVA_BYTE, (long) jk * d + 7, Fp8.CANONICAL_NAN);
+                } else {
+                    v.data().segment().set(ValueLayout.JAVA_BYTE, (long) jv * d + cv, (byte) 0xFF);
+                }
+                ATTENTION.forward(q, k, v, AttentionOptions.defaults().withCausal(true), out, lse);
+                for (int h = 0; h < hq; h++) {
+                    for (int i = 0; i < sq; i++) {
+                        int last = i + skv - sq;
+                        String where = (inK ? "K" : "V") + " NaN, head " + h + " row " + i;
+                        boolean seesK = inK && last >= jk;
+                        boolean seesV = !inK && last >= jv;
+                        assertEquals(!seesK, Float.isFinite(lse.getFloat(h, i)), "lse, " + where);
+                        for (int c = 0; c < d; c++) {
+                            boolean nan = seesK || (seesV && c == cv);
+                            assertEquals(!nan, Float.isFinite(out.getFloat((long) h * sq + i, c)), "out col " + c + ", " + where);
+                        }
+                    }
                 }
             }
         }
