@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -40,12 +41,42 @@ class TornadoAttentionTest {
                 Arguments.of(2, 3, 1, 50, 130, 256, true, PH),    // MQA, Sq < Skv
                 Arguments.of(1, 2, 1, 64, 200, 64, false, PT),    // several key blocks
                 Arguments.of(1, 8, 2, 33, 100, 128, true, PT),    // GQA, causal, bottom-right
-                Arguments.of(1, 2, 2, 5, 0, 128, false, PT));     // no keys at all
+                Arguments.of(1, 2, 2, 5, 0, 128, false, PT),      // no keys at all
+                Arguments.of(1, 4, 2, 1, 1000, 64, false, PH),    // decode over 16 key splits, the last one partial
+                Arguments.of(1, 8, 2, 2, 777, 128, true, PT),     // two decode positions, 7 splits
+                Arguments.of(1, 1, 1, 200, 260, 64, true, PH));   // 3 splits of 128 keys, empty for the early rows
     }
 
     @ParameterizedTest(name = "B={0} Hq={1} Hkv={2} Sq={3} Skv={4} D={5} causal={6} {7}")
     @MethodSource("cases")
     void matchesReference(int b, int hq, int hkv, int sq, int skv, int d, boolean causal, ScaleGranularity g) {
+        run(b, hq, hkv, sq, skv, d, causal, g);
+    }
+
+    /**
+     * The same cases with the first pass aiming at 4096 work-groups, as on a large GPU: on PoCL's
+     * 2 compute units the default keeps one split per row for most of them. Every case with more
+     * than one D-key block then splits, with empty splits for the early rows of causal ones.
+     */
+    @ParameterizedTest(name = "B={0} Hq={1} Hkv={2} Sq={3} Skv={4} D={5} causal={6} {7}")
+    @MethodSource("cases")
+    void matchesReferenceWithManyKeySplits(int b, int hq, int hkv, int sq, int skv, int d, boolean causal, ScaleGranularity g) {
+        String before = System.getProperty(GROUPS);
+        System.setProperty(GROUPS, "4096");
+        try {
+            run(b, hq, hkv, sq, skv, d, causal, g);
+        } finally {
+            if (before == null) {
+                System.clearProperty(GROUPS);
+            } else {
+                System.setProperty(GROUPS, before);
+            }
+        }
+    }
+
+    private static final String GROUPS = "offload.tornado.attention.groups";
+
+    private static void run(int b, int hq, int hkv, int sq, int skv, int d, boolean causal, ScaleGranularity g) {
         Attention attention = Attention.create(TornadoTests.backend());
         long seed = TornadoTests.seed(b, hq, hkv, sq, skv, d, causal, g);
         String where = TornadoTests.why(seed, "B=" + b + " Hq=" + hq + " Hkv=" + hkv + " Sq=" + sq + " Skv=" + skv + " D=" + d
@@ -59,6 +90,34 @@ class TornadoAttentionTest {
             attention.forward(q, k, v, opts, out, lse);
             check(AttentionReference.forward(q, k, v, opts), out, lse, d, where);
         }
+    }
+
+    @Test
+    void keySplitsCoverEveryKeyOnceAndAimAtTheTargetGroupCount() {
+        for (int target : new int[] {8, 528}) { // PoCL here (2 compute units), an H100 (132 SMs)
+            for (int rows : new int[] {1, 4, 8, 37, 511, 512, 513, 8192}) {
+                for (int skv : new int[] {0, 1, 63, 64, 65, 1000, 4096, 32768}) {
+                    for (int d : new int[] {64, 128, 256}) {
+                        int splits = AttentionKernels.splits(rows, skv, d, target);
+                        int chunk = AttentionKernels.chunk(skv, d, splits);
+                        String where = "target " + target + " rows " + rows + " Skv " + skv + " D " + d + ": " + splits + " × " + chunk;
+                        assertTrue(splits >= 1 && chunk % d == 0, where);
+                        assertTrue((long) splits * chunk >= skv, "keys past the last split, " + where);
+                        assertTrue((long) (splits - 1) * chunk < Math.max(1, skv), "an empty last split, " + where);
+                        int blocks = Math.max(1, (skv + d - 1) / d);
+                        if ((long) rows * blocks >= target) {
+                            assertTrue((long) rows * splits >= target / 2, "too few work-groups, " + where);
+                        } else {
+                            assertEquals(blocks, splits, "one block per split when blocks are scarce, " + where);
+                        }
+                        assertTrue(rows >= target ? splits == 1 : (long) rows * splits < 2L * target + rows,
+                                "more splits than needed, " + where);
+                    }
+                }
+            }
+        }
+        assertEquals(32, AttentionKernels.splits(8, 4096, 128, 528)); // Hq = 8 decode at Skv = 4096 on an H100: 256 groups
+        assertEquals(1, AttentionKernels.splits(8, 4096, 128, 8));
     }
 
     /** N(0, 64²) fp8 values with scales in [0.01, 0.03]: real values near N(0, 1.3²). */

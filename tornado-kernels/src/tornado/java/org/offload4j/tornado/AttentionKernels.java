@@ -7,34 +7,70 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
- * FP8 attention on the device: one work-group per query row {@code (b, h, i)}, one work-item per
- * head dimension {@code c} (the work-group size is D = 64, 128 or 256), online softmax over key
- * blocks of D keys.
+ * FP8 attention on the device, split over the keys (flash-decoding): pass 1 ({@link #partial})
+ * runs one work-group per (query row {@code (b, h, i)}, key split), one work-item per head
+ * dimension {@code c} (the work-group size is D = 64, 128 or 256), online softmax over blocks of
+ * D keys; pass 2 ({@link #combine}) merges each row's splits. The partial results stay on the
+ * device between the passes.
  * <pre>
- *   qLoc[c]  = e4m3(q[row, c]) · qScale · softmaxScale          (local memory, D floats)
- *   for each block of D keys j0 … j0+D−1 (only the visible ones):
- *     work-item t:  sLoc[t] = kScale · Σ_c qLoc[c] · e4m3(k[j0+t, c])      (one logit each)
- *     barrier
- *     work-item t:  pLoc[t] = exp(sLoc[t] − max), max the running max over the block too
- *     barrier
- *     every work-item: rescale its running (max, sum, acc[c]) and add Σ_t pLoc[t] · e4m3(v[j0+t, c])
- *     barrier
- *   out[row, c] = bf16(acc · vScale / sum),  lse[row] = max + ln(sum)
+ *   pass 1, work-group (row, s), keys [s·chunk, min((s+1)·chunk, last+1)):
+ *     qLoc[c]  = e4m3(q[row, c]) · qScale · softmaxScale          (local memory, D floats)
+ *     for each block of D keys j0 … j0+D−1 of the split:
+ *       work-item t:  sLoc[t] = kScale · Σ_c qLoc[c] · e4m3(k[j0+t, c])      (one logit each)
+ *       barrier
+ *       work-item t:  pLoc[t] = exp(sLoc[t] − max), max the running max over the block too
+ *       barrier
+ *       every work-item: rescale its running (max, sum, acc[c]) and add Σ_t pLoc[t] · e4m3(v[j0+t, c])
+ *       barrier
+ *     pm[row, s] = max,  pl[row, s] = sum,  pacc[row, s, c] = acc      (an empty split: −∞, 0, 0)
+ *   pass 2, work-group row, work-item c:
+ *     M = max_s pm[row, s];  w_s = exp(pm[row, s] − M)
+ *     out[row, c] = bf16(vScale · Σ_s w_s·pacc[row, s, c] / Σ_s w_s·pl[row, s]),  lse[row] = M + ln Σ_s w_s·pl[row, s]
  * </pre>
  * Every work-item keeps the same running max and sum (they are computed from the same local
  * logits and probabilities), so no reduction is needed for them. The fp8 bytes are decoded
  * through a 256-entry table in global memory. Rows with no visible key (causal, Sq &gt; Skv)
- * write 0 and −∞. (Before {@code pLoc}, every work-item computed all D exponentials of a block
- * itself, D times the work: on PoCL, Hq = 8, Hkv = 2, S = 1024, D = 128 took 2.51 s (causal
- * 1.97 s, decode at Skv = 4096 11.4 ms); with {@code pLoc} 1.80 s (0.68 s, 8.2 ms).)
+ * write 0 and −∞; keys past a row's last visible one are never read, so a NaN code there cannot
+ * leak into it.
+ *
+ * <p>Why split: one work-group per query row gives a decode step (Sq = 1) only B·Hq work-groups,
+ * 8 for Hq = 8, against the 132 SMs of an H100; {@link #splits} cuts the keys so that the first
+ * pass has about {@link #GROUPS_PER_UNIT} work-groups per compute unit (on an H100 about 528: 256
+ * for that decode step at Skv = 4096, one split per D-key block). Prefill, and every shape on a
+ * CPU OpenCL device with few compute units, keeps one split per row (the combine pass then costs
+ * a read and write of B·Hq·Sq·D floats). Not measured on a GPU yet; on PoCL (2 compute units,
+ * so one split) the decode step went from 8.2 to 9.5 ms with the second pass. (Before {@code pLoc}, every work-item computed all D exponentials of a block itself,
+ * D times the work: on PoCL, Hq = 8, Hkv = 2, S = 1024, D = 128 took 2.51 s (causal 1.97 s,
+ * decode at Skv = 4096 11.4 ms); with {@code pLoc} 1.80 s (0.68 s, 8.2 ms).)
  */
 final class AttentionKernels {
     /** The largest head dimension: the size of the three local arrays. */
     static final int MAX_D = 256;
+    /** Work-groups the first pass aims at per compute unit (an SM; an H100 has 132, PoCL here 2). */
+    static final int GROUPS_PER_UNIT = 4;
 
     private AttentionKernels() {}
 
     /**
+     * Key splits per query row: enough that {@code rows · splits} reaches {@code targetGroups}
+     * ({@link #GROUPS_PER_UNIT} per compute unit of the device), at least one D-key block per split.
+     */
+    static int splits(long rows, int skv, int d, int targetGroups) {
+        int blocks = Math.max(1, (skv + d - 1) / d);
+        long wanted = Math.max(1, (targetGroups + rows - 1) / rows);
+        int perSplit = (int) ((blocks + Math.min(blocks, wanted) - 1) / Math.min(blocks, wanted));
+        return (blocks + perSplit - 1) / perSplit;
+    }
+
+    /** Keys per split: whole D-key blocks, so that {@code splits} splits cover every key. */
+    static int chunk(int skv, int d, int splits) {
+        int blocks = Math.max(1, (skv + d - 1) / d);
+        return (blocks + splits - 1) / splits * d;
+    }
+
+    /**
+     * Pass 1: work-group {@code row·splits + s} attends query row {@code row} over key split s.
+     *
      * @param q       e4m3 {@code [B, Hq, Sq, D]}, contiguous
      * @param k       e4m3 {@code [B, Hkv, Skv, D]}, contiguous
      * @param v       e4m3 {@code [B, Hkv, Skv, D]}, contiguous
@@ -43,13 +79,17 @@ final class AttentionKernels {
      * @param params  {@code [softmaxScale]}
      * @param lut     e4m3 byte → float
      * @param pow2    {@link Codec#pow2Table()} (also holds +∞)
-     * @param out     bf16 bits {@code [B, Hq, Sq, D]}
-     * @param lse     {@code [B·Hq·Sq]}
+     * @param pm      the split's running max, {@code [rows·splits]}
+     * @param pl      the split's sum of exponentials, {@code [rows·splits]}
+     * @param pacc    the split's unnormalized output (without the V scale), {@code [rows·splits·D]}
+     * @param chunk   keys per split, a multiple of D
      */
-    static void forward(KernelContext ctx, ByteArray q, ByteArray k, ByteArray v, FloatArray qs, FloatArray kvs,
-                        FloatArray params, FloatArray lut, FloatArray pow2, ShortArray out, FloatArray lse,
-                        int batch, int hq, int hkv, int sq, int skv, int d, int causal) {
-        int row = ctx.groupIdx;
+    static void partial(KernelContext ctx, ByteArray q, ByteArray k, ByteArray v, FloatArray qs, FloatArray kvs,
+                        FloatArray params, FloatArray lut, FloatArray pow2, FloatArray pm, FloatArray pl, FloatArray pacc,
+                        int hq, int hkv, int sq, int skv, int d, int causal, int splits, int chunk) {
+        int group = ctx.groupIdx;
+        int row = group / splits;
+        int split = group % splits;
         int c = ctx.localIdx;
         float[] qLoc = ctx.allocateFloatLocalArray(MAX_D);
         float[] sLoc = ctx.allocateFloatLocalArray(MAX_D);
@@ -62,17 +102,20 @@ final class AttentionKernels {
         int bg = b * hkv + h / (hq / hkv);
         int kvBase = bg * skv;
         float kScale = kvs.get(bg);
-        float vScale = kvs.get(batch * hkv + bg);
         qLoc[c] = lut.get(q.get(row * d + c) & 0xFF) * qs.get(bh) * params.get(0);
         ctx.localBarrier();
         int last = skv - 1;
         if (causal == 1 && i + skv - sq < last) {
             last = i + skv - sq;
         }
+        int first = split * chunk;
+        if (first + chunk - 1 < last) {
+            last = first + chunk - 1;
+        }
         float mRun = negInf;
         float lRun = 0.0f;
         float acc = 0.0f;
-        for (int j0 = 0; j0 <= last; j0 += d) {
+        for (int j0 = first; j0 <= last; j0 += d) {
             int j = j0 + c;
             float s = negInf;
             if (j <= last) {
@@ -106,11 +149,47 @@ final class AttentionKernels {
             mRun = mNew;
             ctx.localBarrier();
         }
+        pacc.set(group * d + c, acc);
+        if (c == 0) {
+            pm.set(group, mRun);
+            pl.set(group, lRun);
+        }
+    }
+
+    /**
+     * Pass 2: work-group {@code row} merges the row's {@code splits} partial results and writes
+     * the bf16 output row and its lse (a row whose splits saw no key: 0 and −∞).
+     *
+     * @param out     bf16 bits {@code [B, Hq, Sq, D]}
+     * @param lse     {@code [B·Hq·Sq]}
+     */
+    static void combine(KernelContext ctx, FloatArray pm, FloatArray pl, FloatArray pacc, FloatArray kvs, FloatArray pow2,
+                        ShortArray out, FloatArray lse, int batch, int hq, int hkv, int sq, int d, int splits) {
+        int row = ctx.groupIdx;
+        int c = ctx.localIdx;
+        float negInf = -pow2.get(Codec.INF);
+        int bh = row / sq;
+        int h = bh % hq;
+        int b = bh / hq;
+        int bg = b * hkv + h / (hq / hkv);
+        float vScale = kvs.get(batch * hkv + bg);
+        int base = row * splits;
+        float m = negInf;
+        for (int s = 0; s < splits; s++) {
+            m = TornadoMath.max(m, pm.get(base + s));
+        }
         float o = 0.0f;
         float l = negInf;
-        if (last >= 0) {
-            o = acc * vScale / lRun;
-            l = mRun + TornadoMath.log(lRun);
+        if (m > negInf) {
+            float sum = 0.0f;
+            float acc = 0.0f;
+            for (int s = 0; s < splits; s++) {
+                float w = TornadoMath.exp(pm.get(base + s) - m); // 0 for an empty split (−∞)
+                sum += w * pl.get(base + s);
+                acc += w * pacc.get((base + s) * d + c);
+            }
+            o = acc * vScale / sum;
+            l = m + TornadoMath.log(sum);
         }
         out.set(row * d + c, (short) Codec.encode16(o, Codec.BF16));
         if (c == 0) {

@@ -14,8 +14,11 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
- * FP8 attention on TornadoVM ({@link AttentionKernels} has the device code). One plan per shape
- * and mask, cached; the softmax scale and the fp8 scales are data, not compiled in.
+ * FP8 attention on TornadoVM ({@link AttentionKernels} has the device code). One plan per shape,
+ * mask and split count, cached; the softmax scale and the fp8 scales are data, not compiled in.
+ * The first pass aims at {@link AttentionKernels#GROUPS_PER_UNIT} work-groups per compute unit of
+ * the device; {@code -Doffload.tornado.attention.groups=N} sets that total instead (read at every
+ * call; the tests use it to split the keys on PoCL's 2 compute units).
  */
 final class TornadoAttentionKernel implements AttentionKernel {
     private final TornadoDevice device;
@@ -25,7 +28,7 @@ final class TornadoAttentionKernel implements AttentionKernel {
         this.device = device;
     }
 
-    private record Key(AttentionShape shape, boolean causal) {}
+    private record Key(AttentionShape shape, boolean causal, int splits) {}
 
     @Override
     public synchronized void forward(AttentionShape shape, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal,
@@ -33,7 +36,25 @@ final class TornadoAttentionKernel implements AttentionKernel {
         if ((long) shape.batch() * shape.qHeads() * shape.qLen() == 0) {
             return;
         }
-        plans.get(new Key(shape, causal), () -> new Plan(shape, causal)).run(q, k, v, softmaxScale, out, lse);
+        int rows = shape.batch() * shape.qHeads() * shape.qLen();
+        int splits = AttentionKernels.splits(rows, shape.kvLen(), shape.headDim(), targetGroups());
+        plans.get(new Key(shape, causal, splits), () -> new Plan(shape, causal, splits)).run(q, k, v, softmaxScale, out, lse);
+    }
+
+    private int targetGroups() {
+        String forced = System.getProperty("offload.tornado.attention.groups", "");
+        if (!forced.isEmpty()) {
+            try {
+                int n = Integer.parseInt(forced);
+                if (n >= 1) {
+                    return n;
+                }
+            } catch (NumberFormatException e) {
+                // reported below
+            }
+            throw new IllegalArgumentException("-Doffload.tornado.attention.groups=" + forced + ": expected a positive integer");
+        }
+        return AttentionKernels.GROUPS_PER_UNIT * Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits());
     }
 
     private final class Plan implements AutoCloseable {
@@ -44,17 +65,20 @@ final class TornadoAttentionKernel implements AttentionKernel {
         final FloatArray qs;
         final FloatArray kvs;
         final FloatArray params = new FloatArray(1);
+        final FloatArray pm;
+        final FloatArray pl;
+        final FloatArray pacc;
         final ShortArray out16;
         final FloatArray lse32;
         final TornadoExecutionPlan plan;
         final String what;
 
-        Plan(AttentionShape s, boolean causal) {
+        Plan(AttentionShape s, boolean causal, int splits) {
             this.s = s;
             int d = s.headDim();
             int rows = s.batch() * s.qHeads() * s.qLen();
             int kvRows = s.batch() * s.kvHeads() * s.kvLen();
-            this.what = "fp8 attention " + s + (causal ? " causal" : "");
+            this.what = "fp8 attention " + s + (causal ? " causal" : "") + (splits > 1 ? ", " + splits + " key splits" : "");
             q8 = new ByteArray(rows * d);
             k8 = new ByteArray(Math.max(1, kvRows * d));
             v8 = new ByteArray(Math.max(1, kvRows * d));
@@ -62,16 +86,23 @@ final class TornadoAttentionKernel implements AttentionKernel {
             kvs = new FloatArray(2 * s.batch() * s.kvHeads());
             out16 = new ShortArray(rows * d);
             lse32 = new FloatArray(rows);
+            int chunk = AttentionKernels.chunk(s.kvLen(), d, splits);
+            pm = new FloatArray(rows * splits);
+            pl = new FloatArray(rows * splits);
+            pacc = new FloatArray(rows * splits * d);
             FloatArray lut = Codec.e4m3Table();
             FloatArray pow2 = Codec.pow2Table();
             String name = Plans.graphName("attention");
             TaskGraph g = new TaskGraph(name)
-                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, lut, pow2)
+                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, lut, pow2, pm, pl, pacc) // pm, pl, pacc: device-only
                     .transferToDevice(DataTransferMode.EVERY_EXECUTION, q8, k8, v8, qs, kvs, params)
-                    .task("attn", AttentionKernels::forward, new KernelContext(), q8, k8, v8, qs, kvs, params, lut, pow2, out16, lse32,
-                            s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0)
+                    .task("partial", AttentionKernels::partial, new KernelContext(), q8, k8, v8, qs, kvs, params, lut, pow2,
+                            pm, pl, pacc, s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0, splits, chunk)
+                    .task("combine", AttentionKernels::combine, new KernelContext(), pm, pl, pacc, kvs, pow2, out16, lse32,
+                            s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), d, splits)
                     .transferToHost(DataTransferMode.EVERY_EXECUTION, out16, lse32);
-            plan = Plans.plan(device, g.snapshot()).withGridScheduler(new Plans.Grids(name).groups("attn", rows, d).scheduler());
+            plan = Plans.plan(device, g.snapshot()).withGridScheduler(new Plans.Grids(name)
+                    .groups("partial", (long) rows * splits, d).groups("combine", rows, d).scheduler());
         }
 
         void run(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, float softmaxScale, Tensor out, Tensor lse) {
