@@ -42,7 +42,10 @@ class TornadoW4A16Test {
         return Stream.of(
                 new Case(1, 4096, 8, 128, false, DType.FP16, DType.BF16, null, 0),
                 new Case(1, 256, 136, 32, true, DType.BF16, DType.FP16, DType.FP32, 0),
+                new Case(2, 256, 72, 32, false, DType.BF16, DType.BF16, DType.FP32, 0),   // one row block, 2 rows aliased
                 new Case(3, 384, 24, 128, false, DType.FP32, DType.BF16, DType.BF16, 8),
+                new Case(4, 256, 56, 64, true, DType.FP16, DType.FP16, null, 0),         // one full row block
+                new Case(5, 128, 40, 128, false, DType.BF16, DType.BF16, null, 4),        // a full block and a 1-row one
                 new Case(7, 192, 40, 64, false, DType.FP16, DType.FP16, DType.FP16, 0),
                 new Case(17, 104, 136, -1, true, DType.BF16, DType.BF16, null, 16),
                 new Case(64, 512, 264, 64, false, DType.FP16, DType.BF16, DType.FP32, 0),

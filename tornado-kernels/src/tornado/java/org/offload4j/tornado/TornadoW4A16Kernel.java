@@ -139,7 +139,8 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
             this.n = w.n;
             int k = w.k;
             int k8 = k / 8;
-            int splits = Math.max(1, Math.min(Math.min(MAX_SPLITS, k8), (TARGET_ITEMS + m * n - 1) / (m * n)));
+            int rowItems = m == 1 ? 1 : (m + 3) / 4; // splitK4 for m > 1: 4 rows per work-item
+            int splits = Math.max(1, Math.min(Math.min(MAX_SPLITS, k8), (TARGET_ITEMS + rowItems * n - 1) / (rowItems * n)));
             int wordsPerSplit = (k8 + splits - 1) / splits;
             splits = (k8 + wordsPerSplit - 1) / wordsPerSplit;
             int fmt = xType == DType.BF16 ? Codec.BF16 : Codec.FP16;
@@ -154,12 +155,17 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
             TaskGraph g = new TaskGraph(name)
                     .transferToDevice(DataTransferMode.FIRST_EXECUTION, w.qweight, w.zeros, w.scales, pow2, xf, part)
                     .transferToDevice(DataTransferMode.EVERY_EXECUTION, x16, bias)
-                    .task("loadX", W4A16Kernels::loadX, new KernelContext(), x16, xf, pow2, m * k, fmt)
-                    .task("splitK", W4A16Kernels::splitK, new KernelContext(), xf, w.qweight, w.zeros, w.scales, part, m, n, k,
-                            w.groupSize, splits, wordsPerSplit)
-                    .task("reduce", W4A16Kernels::reduce, new KernelContext(), part, bias, y16, m, n, splits, fmt)
+                    .task("loadX", W4A16Kernels::loadX, new KernelContext(), x16, xf, pow2, m * k, fmt);
+            if (m == 1) {
+                g.task("splitK", W4A16Kernels::splitK, new KernelContext(), xf, w.qweight, w.zeros, w.scales, part, m, n, k,
+                        w.groupSize, splits, wordsPerSplit);
+            } else {
+                g.task("splitK", W4A16Kernels::splitK4, new KernelContext(), xf, w.qweight, w.zeros, w.scales, part, m, n, k,
+                        w.groupSize, splits, wordsPerSplit);
+            }
+            g.task("reduce", W4A16Kernels::reduce, new KernelContext(), part, bias, y16, m, n, splits, fmt)
                     .transferToHost(DataTransferMode.EVERY_EXECUTION, y16);
-            int items = splits * m * n;
+            int items = splits * rowItems * n;
             Plans.Grids grids = new Plans.Grids(name).items("loadX", (long) m * k)
                     .groups("splitK", (items + GROUP_ITEMS - 1) / GROUP_ITEMS, GROUP_ITEMS).items("reduce", (long) m * n);
             plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
