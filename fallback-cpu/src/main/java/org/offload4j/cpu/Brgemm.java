@@ -34,15 +34,22 @@ import jdk.incubator.vector.VectorSpecies;
  *       (4 × 2 = 8) three times. The alternatives with ≤ 29 registers: 8 × 3 (24 acc, 0.46
  *       loads/FMA, 48 columns: an awkward panel width), 14 × 2 (28 acc + 2 + 1 = 31: no room
  *       for C2's own temporaries, and 0.57 loads/FMA) and 4 × 6 (24 acc + 6 + 1 = 31, same).</li>
- *   <li><b>AVX2 (8 floats, 16 ymm registers): 6 × 2</b> = 12 + 2 + 1 = 15 registers; the tile
- *       the MoE and W4A16 kernels measured best on Zen 3 (4 × 3 spills the broadcast; 6 × 4
- *       would need 29).</li>
+ *   <li><b>AVX2 and SSE (8 or 4 floats, 16 registers): 4 × 2</b> = 8 + 2 + 1 = 11 registers, 8
+ *       FMA chains (latency 4 × 2 pipes). 6 × 2 (12 + 2 + 1 = 15) was the choice first, and it is
+ *       what the MoE kernel's own tile measured best on Zen 3 before it moved onto this class,
+ *       but here C2 (JDK 25) runs out of the 16 general registers (six A row offsets, six C row
+ *       offsets, the batch and k indices, the arrays), parks int values in ymm registers, and
+ *       then keeps several accumulators on the stack: every FMA a load and a store. At
+ *       {@code -XX:UseAVX=2} on Zen 4 that ran at 36–43 % of the FMA peak (1024³: 47.8 ms);
+ *       4 × 2 runs at 68–75 % (28.2 ms). Keeping only {@code cAt} live across the loop did not
+ *       save 6 × 2 (48.6 ms). 4 × 3 spills the broadcast; 6 × 4 would need 29 registers.</li>
  *   <li>{@link #NR_MAX} is 4 when vectors have ≥ 16 floats, else 2; narrower column strips
  *       (a B of 2 or 1 vectors, or the strip left over) use NR = 2 or 1 with the same MR.</li>
- *   <li><b>Row tiles</b> are 6, 4 or 1 rows, chosen per m ({@link #rowTiles}): m = 6q + r runs q
- *       tiles of 6 and the rest as 5 → one 6-row tile, 3–4 → one 4-row tile, 1–2 after a 6 → the
- *       last 6 + r rows as 4 + (2 + r) (m = 8 is two 4-row tiles, not 6 + 1 + 1: each pass of a
- *       tile reloads B). A tile with fewer valid rows than its MR aliases the missing rows to
+ *   <li><b>Row tiles</b> ({@link #rowTiles}). With MR = 6: tiles of 6, 4 or 1 rows: m = 6q + r
+ *       runs q tiles of 6 and the rest as 5 → one 6-row tile, 3–4 → one 4-row tile, 1–2 after a
+ *       6 → the last 6 + r rows as 4 + (2 + r) (m = 8 is two 4-row tiles, not 6 + 1 + 1: each
+ *       pass of a tile reloads B). With MR = 4: tiles of 4, the rest as one 4-row tile (2–3 rows)
+ *       or a 1-row tile. A tile with fewer valid rows than its height aliases the missing rows to
  *       its last row: they compute the same values from the same inputs and store them to the
  *       same place, so no branch is needed in or after the loop.</li>
  *   <li><b>Column tails</b> (n not a multiple of the vector): the last {@code n mod L} columns
@@ -70,8 +77,8 @@ public final class Brgemm {
     static final int L = F.length();
     /** Widest register tile in vectors: 4 with 32 vector registers (AVX-512), 2 with 16. */
     static final int NR_MAX = L >= 16 ? 4 : 2;
-    /** Tallest register tile in rows. */
-    static final int MR = 6;
+    /** Tallest register tile in rows: 6 with 32 vector registers, 4 with 16 (see the class comment). */
+    static final int MR = L >= 16 ? 6 : 4;
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
@@ -128,6 +135,18 @@ public final class Brgemm {
     private static void strip(int nr, int m, int kb, int batch, float[] a, int[] aOff, int lda, float[] b, int[] bOff,
                               int bCol, int ldb, float[] c, int cAt, int ldc) {
         int row = 0;
+        if (MR == 4) {
+            for (; m - row >= 4; row += 4) {
+                tile(4, 4, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
+            }
+            int left = m - row;
+            if (left >= 2) {
+                tile(4, left, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
+            } else if (left == 1) {
+                tile(1, 1, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
+            }
+            return;
+        }
         int q = m / MR;
         int r = m % MR;
         int sixes = (r == 1 || r == 2) && q > 0 ? q - 1 : q;
@@ -154,6 +173,18 @@ public final class Brgemm {
      */
     static int[][] rowTiles(int m) {
         java.util.List<int[]> out = new java.util.ArrayList<>();
+        if (MR == 4) {
+            int row = 0;
+            for (; m - row >= 4; row += 4) {
+                out.add(new int[] {4, 4});
+            }
+            if (m - row >= 2) {
+                out.add(new int[] {4, m - row});
+            } else if (m - row == 1) {
+                out.add(new int[] {1, 1});
+            }
+            return out.toArray(int[][]::new);
+        }
         int q = m / MR;
         int r = m % MR;
         int sixes = (r == 1 || r == 2) && q > 0 ? q - 1 : q;

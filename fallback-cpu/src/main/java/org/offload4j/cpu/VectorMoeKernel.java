@@ -28,7 +28,7 @@ import org.offload4j.w4a16.QuantizedWeight;
  * The MoE layer on the CPU: a Vector API router, and the expert MLPs as register-blocked grouped
  * GEMMs over the rows of each expert, spread over {@link CpuThreads}.
  *
- * <h2>Data flow of {@link #forward} (V floats per vector, 8 with AVX2; MR = {@value #MR})</h2>
+ * <h2>Data flow of {@link #forward} (V floats per vector, 8 with AVX2; MR = {@link Brgemm#MR}: 6 with AVX-512, 4 with AVX2)</h2>
  * <pre>
  *  x [T, d_model] bf16 ──GATHER──▶ A   float[rows][lda]      the copies of one wave, grouped by
  *    (row tokenOfCopy(p),          expert e: rows base(e) .. base(e) + n(e), each expert padded
@@ -39,7 +39,7 @@ import org.offload4j.w4a16.QuantizedWeight;
  *     k-block, integer shifts;       MR-row tile of the task's rows
  *     other formats: decode)
  *
- *  GEMM1  tile MR × 2V: acc[r][0] = Σ_k A[r][k]·gate, acc[r][1] = Σ_k A[r][k]·up   (12 FMA chains)
+ *  GEMM1  tile MR × 2V: acc[r][0] = Σ_k A[r][k]·gate, acc[r][1] = Σ_k A[r][k]·up   (2·MR FMA chains)
  *         ──▶ task block P float[≤ TASK_ROWS][NS·2V]  (24 KiB per MC rows, L2; carries the sums
  *             across k-blocks)
  *  SwiGLU after the task's last k-block: a = g · sigmoid(g) · u, per vector pair of P
@@ -58,13 +58,12 @@ import org.offload4j.w4a16.QuantizedWeight;
  *   <li><b>The tiles are {@link Brgemm}'s</b>: the task's packed panel is {@code [KC][NS·2V]}
  *       (its slivers side by side), and one {@link Brgemm#fp32} call per MC rows covers all of
  *       them, so with AVX-512 a register tile spans two slivers (6 rows × 4 vectors, 24
- *       accumulators in 32 registers); with AVX2 it is the 6 × 2 tile this bullet's history
- *       is about.</li>
- *   <li><b>Register tile MR = 6 rows × 2 vectors</b> (AVX2): 12 accumulators + 2 panel vectors + 1
- *       broadcast = 15 of the 16 AVX2 registers. Per k step: 2 vector loads (L1), 6 broadcasts and
- *       12 FMAs, so the two FMA pipes, not the loads, are the limit, and 12 independent chains
- *       cover the FMA latency × throughput (4 × 2 = 8 on Zen 3). Measured against 4 × 2 (8 chains)
- *       in an interleaved A/B on this 2-core Zen 3 VM, 6 × 2 won 7 of 8 rounds on one thread.</li>
+ *       accumulators in 32 registers); with AVX2 it is 4 rows × one sliver (see {@link Brgemm}
+ *       for why not 6 × 2).</li>
+ *   <li><b>History of the AVX2 tile</b>: this kernel's own 6 × 2 tile (12 accumulators + 2
+ *       panel vectors + 1 broadcast = 15 of the 16 registers) beat 4 × 2 in 7 of 8 interleaved
+ *       rounds on a 2-core Zen 3 VM; inside {@link Brgemm}, whose batch loop keeps more integers
+ *       live, C2 spills that tile's accumulators, and 4 × 2 is 1.7× faster there.</li>
  *   <li><b>Sliver = 2V columns</b>: for GEMM1 it is V gate and the same V up columns, so that gate
  *       and up of one output element sit in the same tile and the SwiGLU needs nothing from
  *       another task: {@code h} never leaves the task.</li>
@@ -142,8 +141,8 @@ final class VectorMoeKernel implements MoeKernel {
     static final int V = F.length();
     /** Columns of one register tile and of one packed panel sliver. */
     static final int SLIVER = 2 * V;
-    /** Rows of one register tile. */
-    static final int MR = 6;
+    /** Rows of one register tile: {@link Brgemm#MR} (6 with AVX-512, 4 with AVX2), so that padded row blocks are whole tiles. */
+    static final int MR = Brgemm.MR;
     /**
      * Depth of one packed panel block. With AVX-512 a sliver is then 32 KiB, all of Zen 4's L1;
      * KC = 128 (16 KiB slivers) was measured no faster (2026-12-04, quick suite, 2 threads, two
@@ -151,8 +150,8 @@ final class VectorMoeKernel implements MoeKernel {
      * 53.4–54.0 ms).
      */
     static final int KC = 256;
-    /** Rows of one cache block: the tiles of a task walk its rows MC at a time (a multiple of MR). */
-    static final int MC = 16 * MR;
+    /** Rows of one cache block: the tiles of a task walk its rows MC at a time (a multiple of both tile heights, 6 and 4). */
+    static final int MC = 96;
     /**
      * Most rows of one task (a multiple of MC): the task's panel is packed once per k-block and
      * reused by all of them, so up to this many rows of an expert share one decode of its weights.
