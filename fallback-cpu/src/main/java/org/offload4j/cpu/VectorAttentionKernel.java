@@ -50,7 +50,8 @@ import org.offload4j.core.numerics.Fp8;
  *  for each key tile j0..j0+BK  (BK·D = 4096 floats; up to the largest last[r] of the tile only)
  *    fp8 K rows ──vector decode──▶ kt [BK][D]   fp32, unscaled (the K scale is in qf)
  *    fp8 V rows ──vector decode──▶ vt [D/2L][BK][2L]   column strips of two vectors, fp32,
- *                                                      unscaled (the V scale is applied at the end)
+ *                                                      raw: × 2^−120, NaN codes finite (see below);
+ *                                                      the V scale is applied at the end
  *
  *    scores   st[j][i] = Σ_d kt[j][d] · qt[d][i]            log2 units; a BK × BQ tile, never Sq × Skv
  *             register block: 4 keys × 2 query vectors = 8 accumulators; per d: 2 loads of qt,
@@ -58,8 +59,10 @@ import org.offload4j.core.numerics.Fp8;
  *    mask     only on tiles past some row's last[r]: st[j][r] = −∞ where j0 + j &gt; last[r]
  *             (a lane-wise compare and blend)
  *    softmax  per query vector (lanes = query rows, so no horizontal reductions):
- *             m' = max(m, max_j st[j]);  α = 2^(m − m');  p = 2^(st − m');  l = α·l + Σ_j p
- *    PV       acc[i][:] = α_i · acc[i][:] + Σ_j p[j][i] · vt[j][:]
+ *             m' = max(m, max_j st[j]);  α = 2^(m − m');  p = 2^(st − m');  l = α·l + Σ_j p;
+ *             st[j] = p · 2^120 (exact; it cancels the raw decode's 2^−120 in PV)
+ *    PV       acc[i][:] = α_i · acc[i][:] + Σ_j st[j][i] · vt[j][:]
+ *    NaN      only when the tile holds a NaN V code: acc[i][c] = NaN for the rows i that see it
  *             register block: 4 query rows × one strip (2 vectors of D) = 8 accumulators; per key:
  *             2 loads of vt, 4 broadcasts of p, 8 FMAs
  *
@@ -105,13 +108,14 @@ import org.offload4j.core.numerics.Fp8;
  *       1 thread, same machine): the 3-op raw decode with the NaN scan (no change alone: the
  *       fused QKᵀ was bound by its 4 qn loads per decoded vector), two keys per QKᵀ pass
  *       (450 → 385 µs), one 4L-byte load widened in quarters instead of four loads (segment
- *       checks, no net change), key-major scores with {@link #softmaxRows} (→ 362 µs, 39–40 %).
+ *       checks, no net change), key-major scores with {@link #softmaxRows} (→ 361 µs, 39.5 %).
  *       Rejected on the way: four keys per QKᵀ pass (459 µs; 16 accumulators, C2's register
  *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
  *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
- *       to hide them, ate it: 410–423 µs).</li>
+ *       to hide them, ate it: 410–443 µs).</li>
  *   <li><b>Scales folded in.</b> The Q, K and softmax scales and {@code log2 e} are one factor on
- *       Q; the V scale is one factor on the output. The K and V tiles are pure fp8 decodes.</li>
+ *       Q; the V scale is one factor on the output. The K tiles are pure fp8 decodes, the V
+ *       tiles raw ones (× 2^−120, cancelled by the softmax's p × 2^120).</li>
  *   <li><b>exp2 without {@code Math.exp}.</b> Scores are in log2 units, so the softmax needs
  *       {@code 2^x} for {@code x ≤ 0}: round-to-nearest by the {@code 1.5·2^23} trick, a degree-6
  *       polynomial on {@code [−½, ½]} (relative error 2.2e-7 at worst over 16 M samples; the test bounds it by 4e-7), and the exponent built
@@ -184,10 +188,9 @@ final class VectorAttentionKernel implements AttentionKernel {
     static final int FUSED_ROWS = 8;
     /**
      * Whether work items of at most 4 rows also take the fused PV ({@link #pvFused4}): its 16
-     * accumulators + 4 decoded vectors need AVX-512's 32 registers, and it reads one fp8 byte per
-     * lane (a byte vector as long as a float vector).
+     * accumulators + 4 decoded vectors need AVX-512's 32 registers.
      */
-    private static final boolean FUSED_PV = L >= 16 && BYTE_PARTS == 1;
+    private static final boolean FUSED_PV = L >= 16;
 
     /** log2(e): scores are kept in log2 units so that the softmax needs only {@link #exp2}. */
     static final float LOG2E = (float) (1.0 / Math.log(2.0));
@@ -248,7 +251,7 @@ final class VectorAttentionKernel implements AttentionKernel {
         final float[] qn;    // [FUSED_ROWS][D]  the same rows row-major, for the fused QKᵀ
         final float[] kt;    // [BK][D]  K tile
         final float[] vt;    // [D/STRIP][BK][STRIP]  V tile in column strips
-        final float[] st;    // [BK][BQ] scores, then probabilities × 2^120 (see softmax)
+        final float[] st;    // [BK][BQ] scores, then probabilities × 2^120 (see softmax); key-major [rows][BQ] in the fused PV path
         final float[] acc;   // [BQ][D]  unnormalized output
         final float[] m;     // [BQ]     running max (log2 units)
         final float[] l;     // [BQ]     running sum of 2^(s − m)
@@ -357,9 +360,10 @@ final class VectorAttentionKernel implements AttentionKernel {
                 }
             }
 
-            boolean fused = rows <= FUSED_ROWS && loadQRows(s, b, bg, rows);
+            // The fused kernels load 4L codes at a time (WIDE): true for D ∈ {64, 128, 256} up to 16 lanes.
+            boolean fused = rows <= FUSED_ROWS && d % WIDE.length() == 0 && loadQRows(s, b, bg, rows);
             // Whole decode step in the fused kernels: scores key-major (st[r][j], see softmaxRows).
-            boolean fusedPv = FUSED_PV && fused && rows <= 4 && d % (4 * L) == 0;
+            boolean fusedPv = FUSED_PV && fused && rows <= 4;
             int keyStride = fusedPv ? 1 : BQ;
             int rowStride = fusedPv ? BQ : 1;
             if (fused && !fusedPv) {
@@ -392,23 +396,18 @@ final class VectorAttentionKernel implements AttentionKernel {
                     decodeRows(kSeg, kOff, kRowBytes, n, d, s.kt);
                     scores(s, n, qvecs, d);
                 }
-                if (!fusedPv) {
-                    decodeStrips(vSeg, vOff, vRowBytes, n, d, bk, s.vt);
-                }
                 if (fusedPv) {
                     if (j0 + n - 1 > minLast) {
                         maskRows(s, j0, n, rows);
                     }
                     softmaxRows(s, n, rows);
+                    pvFused4(s, vSeg, vOff, vRowBytes, n, d, rows);
                 } else {
+                    decodeStrips(vSeg, vOff, vRowBytes, n, d, bk, s.vt);
                     if (j0 + n - 1 > minLast) {
                         mask(s, j0, n, qvecs);
                     }
                     softmax(s, n, qvecs);
-                }
-                if (fusedPv) {
-                    pvFused4(s, vSeg, vOff, vRowBytes, n, d, rows);
-                } else {
                     accumulate(s, n, rows, d, bk);
                 }
                 if (anyNan(vSeg, vOff, vRowBytes, n, d)) {
@@ -566,8 +565,8 @@ final class VectorAttentionKernel implements AttentionKernel {
     // ---------------------------------------------------------------- NaN codes
 
     /*
-     * The fused QKᵀ and PV and the V strips decode without a NaN test (3 vector ops instead of 7
-     * per vector: {@link #E4M3_BITS}); a NaN code decodes to a finite value. One scan per tile
+     * The fused QKᵀ and PV and the V strips decode without a NaN test (3 vector ops instead of
+     * 7–8 per vector: E4M3_BITS); a NaN code decodes to a finite value. One scan per tile
      * finds whether the tile holds a NaN code at all, and only then do the fix-ups below write
      * the NaNs that IEEE arithmetic would have produced, restricted to the rows that see the key
      * (as the float64 reference and the CUDA kernel do: a masked key is skipped, not multiplied

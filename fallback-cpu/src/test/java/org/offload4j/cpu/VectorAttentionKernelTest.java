@@ -174,6 +174,7 @@ class VectorAttentionKernelTest {
                 Arguments.of(4, 1, 1, 70, 128),
                 Arguments.of(8, 1, 1, 40, 64),
                 Arguments.of(2, 1, 2, 33, 64),
+                Arguments.of(4, 1, 2, 40, 64),          // 8 rows with causal offsets: the fused 8-row QKᵀ, a blind row
                 Arguments.of(1, 1, 4, 50, 128),
                 Arguments.of(1, 1, 70, 70, 64));
     }
@@ -186,7 +187,7 @@ class VectorAttentionKernelTest {
     @ParameterizedTest(name = "Hq={0} Hkv={1} Sq={2} Skv={3} D={4}")
     @MethodSource("nanCases")
     void nanCodesReachExactlyTheRowsThatSeeThem(int hq, int hkv, int sq, int skv, int d) {
-        int jk = skv - 3;
+        int jk = skv - 1;
         int jv = skv - 2;
         int cv = d - 3;
         for (boolean inK : new boolean[] {true, false}) {
@@ -215,6 +216,25 @@ class VectorAttentionKernelTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Scales so large that the fused QKᵀ's Q rows (× 2^60, see loadQRows) would overflow: such
+     * items take the tiled path, and the result still matches the reference.
+     */
+    @Test
+    void hugeScalesTakeTheTiledPathAndStayCorrect() {
+        long seed = AttentionInputs.seed();
+        int hq = 4, hkv = 1, sq = 1, skv = 90, d = 128;
+        try (Fp8Tensor q = AttentionInputs.fp8(seed, PH, 1, hq, sq, d, 1e12);
+             Fp8Tensor k = AttentionInputs.fp8(seed + 1, PH, 1, hkv, skv, d, 1e12);
+             Fp8Tensor v = AttentionInputs.fp8(seed + 2, PH, 1, hkv, skv, d);
+             Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, hq, sq, d));
+             Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, hq, sq))) {
+            AttentionOptions opts = AttentionOptions.defaults();
+            ATTENTION.forward(q, k, v, opts, out, lse);
+            check(AttentionReference.forward(q, k, v, opts), out, lse, d, "huge scales, seed " + seed);
         }
     }
 

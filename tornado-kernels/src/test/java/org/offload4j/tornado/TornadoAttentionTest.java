@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
@@ -41,9 +42,11 @@ class TornadoAttentionTest {
                 Arguments.of(1, 2, 1, 64, 200, 64, false, PT),    // several key blocks
                 Arguments.of(1, 8, 2, 33, 100, 128, true, PT),    // GQA, causal, bottom-right
                 Arguments.of(1, 2, 2, 5, 0, 128, false, PT),      // no keys at all
-                Arguments.of(1, 4, 2, 1, 1000, 64, false, PH),    // decode over 16 key splits, the last one partial
+                // Key splits with 4096 groups forced (matchesReferenceWithManyKeySplits); on PoCL's
+                // default 8 groups: 2, 1 and 1 split
+                Arguments.of(1, 4, 2, 1, 1000, 64, false, PH),    // decode over 16 splits, the last one partial
                 Arguments.of(1, 8, 2, 2, 777, 128, true, PT),     // two decode positions, 7 splits
-                Arguments.of(1, 1, 1, 200, 260, 64, true, PH));   // 3 splits of 128 keys, empty for the early rows
+                Arguments.of(1, 1, 1, 200, 260, 64, true, PH));   // 5 splits of 64 keys, empty for the early rows
     }
 
     @ParameterizedTest(name = "B={0} Hq={1} Hkv={2} Sq={3} Skv={4} D={5} causal={6} {7}")
@@ -74,6 +77,74 @@ class TornadoAttentionTest {
     }
 
     private static final String GROUPS = "offload.tornado.attention.groups";
+
+    static Stream<Arguments> nanCases() {
+        return Stream.of(
+                // Hq, Hkv, Sq, Skv, D, forced work-groups (0: the device's default)
+                Arguments.of(4, 1, 1, 300, 64, 0),
+                Arguments.of(4, 1, 1, 300, 64, 4096),   // 5 key splits
+                Arguments.of(2, 1, 3, 200, 128, 0),
+                Arguments.of(2, 1, 3, 200, 128, 4096),  // 2 key splits, causal offsets
+                Arguments.of(1, 1, 70, 70, 64, 0));
+    }
+
+    /**
+     * As the float64 reference (and the CPU and CUDA backends): a NaN code in K at key jk makes out
+     * and lse NaN for every query that sees jk; one in V at (jv, cv) makes column cv NaN for the
+     * queries that see jv; one in a Q row makes that row NaN (its running max stays −∞, and the
+     * row must not pass for one that saw no key). Causal, so some rows cannot see the keys and stay
+     * finite.
+     */
+    @ParameterizedTest(name = "Hq={0} Hkv={1} Sq={2} Skv={3} D={4} groups={5}")
+    @MethodSource("nanCases")
+    void nanCodesReachExactlyTheRowsThatSeeThem(int hq, int hkv, int sq, int skv, int d, int groups) {
+        String before = System.getProperty(GROUPS);
+        if (groups > 0) {
+            System.setProperty(GROUPS, Integer.toString(groups));
+        }
+        try {
+            Attention attention = Attention.create(TornadoTests.backend());
+            int jk = skv - 1;
+            int jv = skv - 2;
+            int cv = d - 3;
+            int qRow = Math.min(1, hq * sq - 1); // stacked row (head 0, position 1) or (head 1, position 0)
+            for (int where = 0; where < 3; where++) { // K, V, Q
+                try (Fp8Tensor q = fp8(11, PH, 1, hq, sq, d);
+                     Fp8Tensor k = fp8(12, PH, 1, hkv, skv, d);
+                     Fp8Tensor v = fp8(13, PH, 1, hkv, skv, d);
+                     Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, hq, sq, d));
+                     Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, hq, sq))) {
+                    if (where == 0) {
+                        k.data().segment().set(ValueLayout.JAVA_BYTE, (long) jk * d + 7, (byte) 0x7F);
+                    } else if (where == 1) {
+                        v.data().segment().set(ValueLayout.JAVA_BYTE, (long) jv * d + cv, (byte) 0xFF);
+                    } else {
+                        q.data().segment().set(ValueLayout.JAVA_BYTE, (long) qRow * d + 5, (byte) 0x7F);
+                    }
+                    attention.forward(q, k, v, AttentionOptions.defaults().withCausal(true), out, lse);
+                    for (int h = 0; h < hq; h++) {
+                        for (int i = 0; i < sq; i++) {
+                            int last = i + skv - sq;
+                            String at = new String[] {"K", "V", "Q"}[where] + " NaN, head " + h + " row " + i + ", groups " + groups;
+                            boolean rowNan = where == 0 && last >= jk || where == 2 && h * sq + i == qRow;
+                            boolean colNan = where == 1 && last >= jv;
+                            assertEquals(!rowNan, Float.isFinite(lse.getFloat(h, i)), "lse, " + at);
+                            for (int c = 0; c < d; c++) {
+                                boolean nan = rowNan || colNan && c == cv;
+                                assertEquals(!nan, Float.isFinite(out.getFloat((long) h * sq + i, c)), "out col " + c + ", " + at);
+                            }
+                        }
+                    }
+                }
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty(GROUPS);
+            } else {
+                System.setProperty(GROUPS, before);
+            }
+        }
+    }
 
     private static void run(int b, int hq, int hkv, int sq, int skv, int d, boolean causal, ScaleGranularity g) {
         Attention attention = Attention.create(TornadoTests.backend());

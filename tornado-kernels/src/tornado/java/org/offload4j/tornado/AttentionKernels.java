@@ -4,6 +4,7 @@ import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
@@ -23,6 +24,7 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  *       every work-item: rescale its running (max, sum, acc[c]) and add Σ_t pLoc[t] · e4m3(v[j0+t, c])
  *       barrier
  *     pm[row, s] = max,  pl[row, s] = sum,  pacc[row, s, c] = acc      (an empty split: −∞, 0, 0)
+ *     (one split per row: out and lse as below, straight from max, sum, acc; no pass 2)
  *   pass 2, work-group row, work-item c:
  *     M = max_s pm[row, s];  w_s = exp(pm[row, s] − M)
  *     out[row, c] = bf16(vScale · Σ_s w_s·pacc[row, s, c] / Σ_s w_s·pl[row, s]),  lse[row] = M + ln Σ_s w_s·pl[row, s]
@@ -30,13 +32,15 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  * Every work-item keeps the same running max and sum (they are computed from the same local
  * logits and probabilities), so no reduction is needed for them. The fp8 bytes are decoded
  * through a 256-entry table in global memory. Rows with no visible key (causal, Sq &gt; Skv)
- * write 0 and −∞; keys past a row's last visible one are never read, so a NaN code there cannot
- * leak into it.
+ * write 0 and −∞, decided from the mask ({@link #lastKey}), not from the running max: a row whose
+ * logits are all NaN (a NaN code in its Q row) keeps the max at −∞ ({@code fmax} skips NaN) and
+ * must still come out NaN. Keys past a row's last visible one are never read, so a NaN code
+ * there cannot leak into it.
  *
  * <p>Why split: one work-group per query row gives a decode step (Sq = 1) only B·Hq work-groups,
  * 8 for Hq = 8, against the 132 SMs of an H100; {@link #splits} cuts the keys so that the first
  * pass has about {@link #GROUPS_PER_UNIT} work-groups per compute unit (on an H100 about 528: 256
- * for that decode step at Skv = 4096, one split per D-key block). Prefill, and every shape on a
+ * for that decode step at Skv = 4096, one split per D-key block). Prefill, and most shapes on a
  * CPU OpenCL device with few compute units, keeps one split per row (the combine pass then costs
  * a read and write of B·Hq·Sq·D floats). Not measured on a GPU yet; on PoCL (2 compute units,
  * so one split) the decode step went from 8.2 to 9.5 ms with the second pass. (Before {@code pLoc}, every work-item computed all D exponentials of a block itself,
@@ -44,6 +48,8 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  * decode at Skv = 4096 11.4 ms); with {@code pLoc} 1.80 s (0.68 s, 8.2 ms).)
  */
 final class AttentionKernels {
+    /** Entries of {@link #partial}'s {@code dims} array. */
+    static final int DIMS = 9;
     /** The largest head dimension: the size of the three local arrays. */
     static final int MAX_D = 256;
     /** Work-groups the first pass aims at per compute unit (an SM; an H100 has 132, PoCL here 2). */
@@ -82,11 +88,24 @@ final class AttentionKernels {
      * @param pm      the split's running max, {@code [rows·splits]}
      * @param pl      the split's sum of exponentials, {@code [rows·splits]}
      * @param pacc    the split's unnormalized output (without the V scale), {@code [rows·splits·D]}
-     * @param chunk   keys per split, a multiple of D
+     * @param out     bf16 bits {@code [B, Hq, Sq, D]}, written here when {@code splits = 1}
+     * @param lse     {@code [B·Hq·Sq]}, likewise
+     * @param dims    {@code [B, Hq, Hkv, Sq, Skv, D, causal (0/1), splits, chunk]} ({@link #DIMS}; an
+     *                array because a TornadoVM task takes at most 20 arguments), chunk = keys per
+     *                split, a multiple of D
      */
     static void partial(KernelContext ctx, ByteArray q, ByteArray k, ByteArray v, FloatArray qs, FloatArray kvs,
                         FloatArray params, FloatArray lut, FloatArray pow2, FloatArray pm, FloatArray pl, FloatArray pacc,
-                        int hq, int hkv, int sq, int skv, int d, int causal, int splits, int chunk) {
+                        ShortArray out, FloatArray lse, IntArray dims) {
+        int batch = dims.get(0);
+        int hq = dims.get(1);
+        int hkv = dims.get(2);
+        int sq = dims.get(3);
+        int skv = dims.get(4);
+        int d = dims.get(5);
+        int causal = dims.get(6);
+        int splits = dims.get(7);
+        int chunk = dims.get(8);
         int group = ctx.groupIdx;
         int row = group / splits;
         int split = group % splits;
@@ -95,7 +114,6 @@ final class AttentionKernels {
         float[] sLoc = ctx.allocateFloatLocalArray(MAX_D);
         float[] pLoc = ctx.allocateFloatLocalArray(MAX_D);
         float negInf = -pow2.get(Codec.INF);
-        int i = row % sq;
         int bh = row / sq;
         int h = bh % hq;
         int b = bh / hq;
@@ -104,10 +122,8 @@ final class AttentionKernels {
         float kScale = kvs.get(bg);
         qLoc[c] = lut.get(q.get(row * d + c) & 0xFF) * qs.get(bh) * params.get(0);
         ctx.localBarrier();
-        int last = skv - 1;
-        if (causal == 1 && i + skv - sq < last) {
-            last = i + skv - sq;
-        }
+        int rowLast = lastKey(row, sq, skv, causal);
+        int last = rowLast;
         int first = split * chunk;
         if (first + chunk - 1 < last) {
             last = first + chunk - 1;
@@ -149,22 +165,46 @@ final class AttentionKernels {
             mRun = mNew;
             ctx.localBarrier();
         }
-        pacc.set(group * d + c, acc);
-        if (c == 0) {
-            pm.set(group, mRun);
-            pl.set(group, lRun);
+        if (splits == 1) {
+            float o = 0.0f;
+            float l = negInf;
+            if (rowLast >= 0) {
+                o = acc * kvs.get(batch * hkv + bg) / lRun;
+                l = mRun + TornadoMath.log(lRun);
+            }
+            out.set(row * d + c, (short) Codec.encode16(o, Codec.BF16));
+            if (c == 0) {
+                lse.set(row, l);
+            }
+        } else {
+            pacc.set(group * d + c, acc);
+            if (c == 0) {
+                pm.set(group, mRun);
+                pl.set(group, lRun);
+            }
         }
     }
 
+    /** The last key query row {@code row} sees: {@code Skv − 1}, or with the causal mask {@code i + Skv − Sq} (below 0: none). */
+    static int lastKey(int row, int sq, int skv, int causal) {
+        int last = skv - 1;
+        int i = row % sq;
+        if (causal == 1 && i + skv - sq < last) {
+            last = i + skv - sq;
+        }
+        return last;
+    }
+
     /**
-     * Pass 2: work-group {@code row} merges the row's {@code splits} partial results and writes
-     * the bf16 output row and its lse (a row whose splits saw no key: 0 and −∞).
+     * Pass 2 (only with {@code splits > 1}): work-group {@code row} merges the row's partial
+     * results and writes the bf16 output row and its lse (a row that sees no key: 0 and −∞).
      *
      * @param out     bf16 bits {@code [B, Hq, Sq, D]}
      * @param lse     {@code [B·Hq·Sq]}
      */
     static void combine(KernelContext ctx, FloatArray pm, FloatArray pl, FloatArray pacc, FloatArray kvs, FloatArray pow2,
-                        ShortArray out, FloatArray lse, int batch, int hq, int hkv, int sq, int d, int splits) {
+                        ShortArray out, FloatArray lse, int batch, int hq, int hkv, int sq, int skv, int d, int causal,
+                        int splits) {
         int row = ctx.groupIdx;
         int c = ctx.localIdx;
         float negInf = -pow2.get(Codec.INF);
@@ -180,11 +220,12 @@ final class AttentionKernels {
         }
         float o = 0.0f;
         float l = negInf;
-        if (m > negInf) {
+        if (lastKey(row, sq, skv, causal) >= 0) {
             float sum = 0.0f;
             float acc = 0.0f;
             for (int s = 0; s < splits; s++) {
-                float w = TornadoMath.exp(pm.get(base + s) - m); // 0 for an empty split (−∞)
+                // 0 for an empty split (−∞) when m is finite; NaN for all when m stayed −∞ (NaN logits)
+                float w = TornadoMath.exp(pm.get(base + s) - m);
                 sum += w * pl.get(base + s);
                 acc += w * pacc.get((base + s) * d + c);
             }

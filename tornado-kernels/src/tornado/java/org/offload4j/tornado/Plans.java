@@ -13,6 +13,7 @@ import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.ProfilerMode;
+import uk.ac.manchester.tornado.api.enums.TornadoVMBackendType;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
@@ -45,9 +46,19 @@ final class Plans {
         return op + IDS.incrementAndGet();
     }
 
-    /** An execution plan on {@code device}, profiled (for the check in {@link #run}). */
+    /**
+     * OpenCL build options of every plan: TornadoVM's default adds {@code -cl-fast-relaxed-math},
+     * which lets the OpenCL compiler assume that no value is NaN or infinite. On PoCL that folded
+     * {@code v != v} in {@link Codec#encode16} to false, so an attention row that was NaN came out
+     * as a finite bf16 value (found by {@code TornadoAttentionTest.nanCodesReachExactlyTheRowsThatSeeThem});
+     * the ops' contracts let non-finite values propagate, so the kernels are built IEEE-strict.
+     */
+    static final String OPENCL_FLAGS = "-cl-mad-enable -w";
+
+    /** An execution plan on {@code device}, profiled (for the check in {@link #run}), built with {@link #OPENCL_FLAGS}. */
     static TornadoExecutionPlan plan(TornadoDevice device, uk.ac.manchester.tornado.api.ImmutableTaskGraph graph) {
-        return new TornadoExecutionPlan(graph).withDevice(device).withProfiler(ProfilerMode.SILENT);
+        return new TornadoExecutionPlan(graph).withDevice(device).withProfiler(ProfilerMode.SILENT)
+                .withCompilerFlags(TornadoVMBackendType.OPENCL, OPENCL_FLAGS);
     }
 
     /** Executes {@code plan} and checks that a kernel ran on {@code device}. */

@@ -11,6 +11,7 @@ import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
@@ -23,6 +24,8 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 final class TornadoAttentionKernel implements AttentionKernel {
     private final TornadoDevice device;
     private final Plans.Cache<Key, Plan> plans = new Plans.Cache<>(6);
+    /** The device's compute units, asked once (0: not yet). */
+    private int computeUnits;
 
     TornadoAttentionKernel(TornadoDevice device) {
         this.device = device;
@@ -54,7 +57,10 @@ final class TornadoAttentionKernel implements AttentionKernel {
             }
             throw new IllegalArgumentException("-Doffload.tornado.attention.groups=" + forced + ": expected a positive integer");
         }
-        return AttentionKernels.GROUPS_PER_UNIT * Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits());
+        if (computeUnits == 0) {
+            computeUnits = Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits());
+        }
+        return AttentionKernels.GROUPS_PER_UNIT * computeUnits;
     }
 
     private final class Plan implements AutoCloseable {
@@ -87,22 +93,29 @@ final class TornadoAttentionKernel implements AttentionKernel {
             out16 = new ShortArray(rows * d);
             lse32 = new FloatArray(rows);
             int chunk = AttentionKernels.chunk(s.kvLen(), d, splits);
-            pm = new FloatArray(rows * splits);
-            pl = new FloatArray(rows * splits);
-            pacc = new FloatArray(rows * splits * d);
+            // The partial results exist only with more than one split (one split writes out and lse itself).
+            int parts = splits > 1 ? Math.multiplyExact(rows, splits) : 1;
+            pm = new FloatArray(parts);
+            pl = new FloatArray(parts);
+            pacc = new FloatArray(Math.multiplyExact(parts, splits > 1 ? d : 1));
             FloatArray lut = Codec.e4m3Table();
             FloatArray pow2 = Codec.pow2Table();
+            IntArray dims = IntArray.fromElements(s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0,
+                    splits, chunk);
             String name = Plans.graphName("attention");
             TaskGraph g = new TaskGraph(name)
-                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, lut, pow2, pm, pl, pacc) // pm, pl, pacc: device-only
+                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, lut, pow2, dims, pm, pl, pacc) // pm, pl, pacc: device-only
                     .transferToDevice(DataTransferMode.EVERY_EXECUTION, q8, k8, v8, qs, kvs, params)
                     .task("partial", AttentionKernels::partial, new KernelContext(), q8, k8, v8, qs, kvs, params, lut, pow2,
-                            pm, pl, pacc, s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0, splits, chunk)
-                    .task("combine", AttentionKernels::combine, new KernelContext(), pm, pl, pacc, kvs, pow2, out16, lse32,
-                            s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), d, splits)
-                    .transferToHost(DataTransferMode.EVERY_EXECUTION, out16, lse32);
-            plan = Plans.plan(device, g.snapshot()).withGridScheduler(new Plans.Grids(name)
-                    .groups("partial", (long) rows * splits, d).groups("combine", rows, d).scheduler());
+                            pm, pl, pacc, out16, lse32, dims);
+            Plans.Grids grids = new Plans.Grids(name).groups("partial", (long) rows * splits, d);
+            if (splits > 1) {
+                g.task("combine", AttentionKernels::combine, new KernelContext(), pm, pl, pacc, kvs, pow2, out16, lse32,
+                        s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0, splits);
+                grids.groups("combine", rows, d);
+            }
+            g.transferToHost(DataTransferMode.EVERY_EXECUTION, out16, lse32);
+            plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
         }
 
         void run(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, float softmaxScale, Tensor out, Tensor lse) {
