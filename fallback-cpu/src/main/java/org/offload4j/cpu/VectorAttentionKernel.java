@@ -211,11 +211,10 @@ final class VectorAttentionKernel implements AttentionKernel {
      * load this wide and widen each quarter ({@code B2I}, part 0–3): every load from a segment
      * re-runs about 12 instructions of access checks (the session's liveness among them, which
      * C2 may not hoist), so one wide load instead of four cut those loops' scalar work by 3/4.
+     * The NaN scan ({@link #anyNan}) reads as wide.
      */
     private static final VectorSpecies<Byte> WIDE = VectorSpecies.of(byte.class, F.vectorShape());
     private static final int WIDE_PARTS = WIDE.length() / L;
-    /** The NaN scan ({@link #anyNan}) reads as wide. */
-    private static final VectorSpecies<Byte> SCAN = WIDE;
     private static final float ROUND_MAGIC = 0x1.8p23f;
     private static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
     /** Taylor coefficients of 2^f = e^(f·ln2): C[k] = ln2^k / k!. */
@@ -578,13 +577,13 @@ final class VectorAttentionKernel implements AttentionKernel {
      * {@code (code & 0x7F) + 1} sets the byte's sign bit for those codes only.
      */
     static boolean anyNan(MemorySegment seg, long off, long rowBytes, int n, int d) {
-        ByteVector any = ByteVector.zero(SCAN);
-        int vectorEnd = d - d % SCAN.length();
+        ByteVector any = ByteVector.zero(WIDE);
+        int vectorEnd = d - d % WIDE.length();
         boolean tail = false;
         for (int j = 0; j < n; j++) {
             long base = off + j * rowBytes;
-            for (int c = 0; c < vectorEnd; c += SCAN.length()) {
-                any = any.or(ByteVector.fromMemorySegment(SCAN, seg, base + c, ByteOrder.LITTLE_ENDIAN).and((byte) 0x7F).add((byte) 1));
+            for (int c = 0; c < vectorEnd; c += WIDE.length()) {
+                any = any.or(ByteVector.fromMemorySegment(WIDE, seg, base + c, ByteOrder.LITTLE_ENDIAN).and((byte) 0x7F).add((byte) 1));
             }
             for (int c = vectorEnd; c < d; c++) {
                 tail |= isNanCode(seg.get(ValueLayout.JAVA_BYTE, base + c));
