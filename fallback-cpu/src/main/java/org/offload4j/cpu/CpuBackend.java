@@ -50,10 +50,30 @@ final class CpuBackend implements Backend {
         return "cpu";
     }
 
+    /** Appended to {@link #description()} when the JVM has no FMA instruction ({@link #hardwareFma}). */
+    static final String NO_FMA = "no hardware FMA in this JVM (-XX:UseAVX=0, or an x86 CPU without FMA3): every "
+            + "multiply-add is computed in software (Math.fma through BigDecimal), hundreds of times slower";
+
     @Override
     public String description() {
         return device.name() + ", " + CpuThreads.threads() + " threads, " + FLOATS.vectorBitSize()
-                + "-bit vectors (" + FLOATS.length() + " floats)";
+                + "-bit vectors (" + FLOATS.length() + " floats)" + (hardwareFma() ? "" : "; " + NO_FMA);
+    }
+
+    /**
+     * Whether HotSpot compiles {@code Math.fma}, and with it the Vector API's {@code fma}, to an
+     * FMA instruction ({@code -XX:+UseFMA}). Without one (x86 needs AVX for it: {@code UseAVX=0},
+     * or a CPU from before FMA3) each lane falls back to {@code Math.fma}'s {@code BigDecimal}
+     * code: a 1024³ BRGEMM at {@code -XX:UseAVX=0} on the Zen 4 VM did not finish in 20 minutes.
+     * A JVM that does not report the flag (not HotSpot) is assumed to have it.
+     */
+    static boolean hardwareFma() {
+        try {
+            var bean = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            return bean == null || !"false".equals(bean.getVMOption("UseFMA").getValue());
+        } catch (RuntimeException | LinkageError e) {
+            return true;
+        }
     }
 
     @Override
