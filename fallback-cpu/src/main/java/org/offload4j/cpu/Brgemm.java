@@ -41,7 +41,7 @@ import jdk.incubator.vector.VectorSpecies;
  *       offsets, the batch and k indices, the arrays), parks int values in ymm registers, and
  *       then keeps several accumulators on the stack: every FMA a load and a store. At
  *       {@code -XX:UseAVX=2} on Zen 4 that ran at 36–43 % of the FMA peak (1024³: 47.8 ms);
- *       4 × 2 runs at 68–75 % (28.2 ms). Keeping only {@code cAt} live across the loop did not
+ *       4 × 2 runs at 69–77 % (28.0 ms). Keeping only {@code cAt} live across the loop did not
  *       save 6 × 2 (48.6 ms). 4 × 3 spills the broadcast; 6 × 4 would need 29 registers.</li>
  *   <li>{@link #NR_MAX} is 4 when vectors have ≥ 16 floats, else 2; narrower column strips
  *       (a B of 2 or 1 vectors, or the strip left over) use NR = 2 or 1 with the same MR.</li>
@@ -77,7 +77,7 @@ public final class Brgemm {
     static final int L = F.length();
     /** Widest register tile in vectors: 4 with 32 vector registers (AVX-512), 2 with 16. */
     static final int NR_MAX = L >= 16 ? 4 : 2;
-    /** Tallest register tile in rows: 6 with 32 vector registers, 4 with 16 (see the class comment). */
+    /** Tallest register tile in rows: 6 with 16-float vectors (AVX-512, 32 registers), else 4 (AVX2/SSE: 16 registers; NEON too, conservatively). */
     static final int MR = L >= 16 ? 6 : 4;
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -288,7 +288,7 @@ public final class Brgemm {
 
     // ------------------------------------------------------------------ whole-matrix driver
 
-    /** Rows of A per task: 16 six-row tiles; a 96 × 256 block of A (96 KiB) stays in L2. */
+    /** Rows of A per task: 16 six-row or 24 four-row tiles; a 96 × 256 block of A (96 KiB) stays in L2. */
     static final int MC = 96;
     /** Depth of one panel slice: 256 × 64 floats = 64 KiB (AVX-512), in L2 while the task's row tiles use it. */
     static final int KC = 256;

@@ -69,8 +69,9 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       another task: {@code h} never leaves the task.</li>
  *   <li><b>KC = {@value #KC}</b>: one sliver of the panel is KC·2V·4 B = 16 KiB (AVX2), half of
  *       L1, and stays there while the task's MR-row tiles stream by; the A rows of a task
- *       (≤ MC × KC floats, 96 KiB) sit in L2. Across k-blocks the sums go through memory: 12
- *       loads and 12 stores per tile per KC·12 FMAs.</li>
+ *       (≤ MC × KC floats, 96 KiB) sit in L2. Across k-blocks the sums go through memory: one
+ *       load and one store per accumulator of a tile (8 with AVX2, 24 with AVX-512) per KC FMAs
+ *       into it.</li>
  *   <li><b>Task = (≤ TASK_ROWS = {@value #TASK_ROWS} rows of one expert) × (NS = {@value #NS}
  *       slivers)</b>: per k-block the panel is packed (bf16 widened, any other format decoded)
  *       once and reused by all the task's row tiles, walked MC = {@value #MC} rows at a time so
@@ -100,8 +101,8 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       75 GFLOP/s). The tile now only loads, accumulates and stores; the SwiGLU pass reads the
  *       task's accumulator block while it is still in L1/L2.</li>
  *   <li>Widening bf16 weights inside the k loop (load 2V bf16, convert, FMA): the conversion then
- *       runs once per row tile instead of once per task, 16 times more often at 96 rows, on the
- *       same ports as the loads.</li>
+ *       runs once per row tile instead of once per task, MC / MR times (16 or 24) more often at
+ *       96 rows, on the same ports as the loads.</li>
  *   <li>MR = 4 × 3 vectors: 12 accumulators too, but 3 panel vectors leave one register for the
  *       broadcast and the loop spills (measured at half the rate of 6 × 2 on a plain fp32 GEMM); and a
  *       3-vector sliver cannot hold V gate + V up columns.</li>

@@ -81,7 +81,7 @@ import org.offload4j.w4a16.W4A16Kernel;
  *      DEQUANT  w[kk][j] = fma(float(q), s, −z·s)  ──▶ wt[KB][TILE_COLS] fp32, 32 KiB (AVX-512:
  *               128 × 64) or 16 KiB (AVX2: 256 × 16), stays in L1
  *      BRGEMM   yt[rows][TILE_COLS] (+)= xf[rows][k-slab] · wt       ({@link Brgemm#fp32}: 6 × 4
- *               register tiles with AVX-512, 6 × 2 with AVX2; 4-row tiles for tails)
+ *               register tiles with AVX-512, 4 × 2 with AVX2; 4-row tiles for tails)
  *    EMIT     y = round(yt + bias) ──▶ y rows
  * </pre>
  * Dequantization (and, convert, fma, store, shift per 8 weights) is paid once per row block and

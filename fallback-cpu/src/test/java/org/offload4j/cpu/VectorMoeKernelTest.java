@@ -143,6 +143,16 @@ class VectorMoeKernelTest {
      * test already differed from call 0 by an ulp (checked by putting {@code EXP} back; see
      * {@link VectorMoeKernel#swish}).
      */
+    /** Row blocks are padded to whole register tiles: MC and TASK_ROWS must be multiples of the tile height (both 6 and 4). */
+    @Test
+    void rowBlocksAreWholeTiles() {
+        assertEquals(0, VectorMoeKernel.MC % VectorMoeKernel.MR, "MC % MR");
+        assertEquals(0, VectorMoeKernel.MC % 6, "MC % 6");
+        assertEquals(0, VectorMoeKernel.MC % 4, "MC % 4");
+        assertEquals(0, VectorMoeKernel.TASK_ROWS % VectorMoeKernel.MC, "TASK_ROWS % MC");
+        assertEquals(Brgemm.MR, VectorMoeKernel.MR);
+    }
+
     @Test
     void expertMlpIsBitReproducible() {
         long seed = seed("reproducible");

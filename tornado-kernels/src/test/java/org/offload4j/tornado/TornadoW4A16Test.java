@@ -49,10 +49,12 @@ class TornadoW4A16Test {
                 new Case(7, 192, 40, 64, false, DType.FP16, DType.FP16, DType.FP16, 0),
                 new Case(17, 104, 136, -1, true, DType.BF16, DType.BF16, null, 16),
                 new Case(64, 512, 264, 64, false, DType.FP16, DType.BF16, DType.FP32, 0),
-                // SplitK edges (2^17 work-items targeted): m·n = 2^17 gives one split; k/8 = 45 words in
-                // 23 splits of 2 leaves a last split of 1 word.
-                new Case(64, 64, 2048, 32, false, DType.FP16, DType.BF16, null, 0),
-                new Case(1, 360, 8, -1, false, DType.BF16, DType.FP16, DType.FP32, 0));
+                // SplitK edges (2^17 work-items targeted, ⌈m/4⌉·n per split for m > 1): ⌈m/4⌉·n = 2^17
+                // gives one split; k/8 = 45 words in 23 splits of 2 leaves a last split of 1 word.
+                new Case(64, 64, 8192, 32, false, DType.FP16, DType.BF16, null, 0),
+                new Case(64, 64, 2048, 32, false, DType.FP16, DType.BF16, null, 0),      // 4 splits
+                new Case(1, 360, 8, -1, false, DType.BF16, DType.FP16, DType.FP32, 0),
+                new Case(6, 360, 8, -1, false, DType.BF16, DType.BF16, null, 0));        // the same at m > 1
     }
 
     @ParameterizedTest(name = "{0}")

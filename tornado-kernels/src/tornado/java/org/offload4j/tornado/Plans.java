@@ -51,7 +51,9 @@ final class Plans {
      * which lets the OpenCL compiler assume that no value is NaN or infinite. On PoCL that folded
      * {@code v != v} in {@link Codec#encode16} to false, so an attention row that was NaN came out
      * as a finite bf16 value (found by {@code TornadoAttentionTest.nanCodesReachExactlyTheRowsThatSeeThem});
-     * the ops' contracts let non-finite values propagate, so the kernels are built IEEE-strict.
+     * the ops' contracts let non-finite values propagate, so the kernels are built without it
+     * ({@code -cl-mad-enable} stays: it may fuse a·b + c, which changes no NaN or infinity).
+     * PTX and SPIR-V keep TornadoVM's defaults. This overrides {@code -Dtornado.opencl.compiler.flags}.
      */
     static final String OPENCL_FLAGS = "-cl-mad-enable -w";
 
