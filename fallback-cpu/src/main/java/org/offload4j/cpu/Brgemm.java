@@ -134,73 +134,38 @@ public final class Brgemm {
     /** One column strip of {@code nr} vectors, all rows, in the row tiles of {@link #rowTiles}. */
     private static void strip(int nr, int m, int kb, int batch, float[] a, int[] aOff, int lda, float[] b, int[] bOff,
                               int bCol, int ldb, float[] c, int cAt, int ldc) {
-        int row = 0;
-        if (MR == 4) {
-            for (; m - row >= 4; row += 4) {
-                tile(4, 4, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
-            }
-            int left = m - row;
-            if (left >= 2) {
-                tile(4, left, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
-            } else if (left == 1) {
-                tile(1, 1, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
-            }
-            return;
-        }
-        int q = m / MR;
-        int r = m % MR;
-        int sixes = (r == 1 || r == 2) && q > 0 ? q - 1 : q;
-        for (int t = 0; t < sixes; t++, row += MR) {
-            tile(MR, MR, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
-        }
-        int left = m - row;
-        if (left == 5) {
-            tile(MR, 5, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
-        } else if (left >= 7) { // 7 or 8: 4 + 3 or 4 + 4
-            tile(4, 4, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
-            row += 4;
-            tile(4, left - 4, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
-        } else if (left >= 2) {
-            tile(4, left, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
-        } else if (left == 1) {
-            tile(1, 1, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
+        for (int row = 0; row < m; ) {
+            int height = tileHeight(m - row);
+            int rows = Math.min(height, m - row);
+            tile(height, rows, nr, kb, batch, a, aOff, row, lda, b, bOff, bCol, ldb, c, cAt + row * ldc, ldc);
+            row += rows;
         }
     }
 
     /**
-     * The row tiles {@link #fp32} runs for {@code m} rows, as (tile height, valid rows) pairs:
-     * documents and tests the choice.
+     * The height of the next row tile when {@code left} rows remain (the class comment's row
+     * tiles): with MR = 6, 6 while at least 9 rows or exactly 5 or 6 remain, so that the last 7
+     * or 8 rows go as 4 + 3 or 4 + 4 and the last 2–4 as one 4-row tile; with MR = 4, 4; a lone
+     * last row, 1.
+     */
+    static int tileHeight(int left) {
+        if (MR == 6 && (left >= 9 || left == 5 || left == 6)) {
+            return 6;
+        }
+        return left == 1 ? 1 : 4;
+    }
+
+    /**
+     * The row tiles {@link #fp32} runs for {@code m} rows, as (tile height, valid rows) pairs, in
+     * the order {@link #strip} runs them: documents and tests the choice.
      */
     static int[][] rowTiles(int m) {
         java.util.List<int[]> out = new java.util.ArrayList<>();
-        if (MR == 4) {
-            int row = 0;
-            for (; m - row >= 4; row += 4) {
-                out.add(new int[] {4, 4});
-            }
-            if (m - row >= 2) {
-                out.add(new int[] {4, m - row});
-            } else if (m - row == 1) {
-                out.add(new int[] {1, 1});
-            }
-            return out.toArray(int[][]::new);
-        }
-        int q = m / MR;
-        int r = m % MR;
-        int sixes = (r == 1 || r == 2) && q > 0 ? q - 1 : q;
-        for (int t = 0; t < sixes; t++) {
-            out.add(new int[] {MR, MR});
-        }
-        int left = m - sixes * MR;
-        if (left == 5) {
-            out.add(new int[] {MR, 5});
-        } else if (left >= 7) {
-            out.add(new int[] {4, 4});
-            out.add(new int[] {4, left - 4});
-        } else if (left >= 2) {
-            out.add(new int[] {4, left});
-        } else if (left == 1) {
-            out.add(new int[] {1, 1});
+        for (int row = 0; row < m; ) {
+            int height = tileHeight(m - row);
+            int rows = Math.min(height, m - row);
+            out.add(new int[] {height, rows});
+            row += rows;
         }
         return out.toArray(int[][]::new);
     }
