@@ -1,5 +1,6 @@
 package org.offload4j.bench;
 
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -14,13 +15,16 @@ import org.offload4j.hadamard.HadamardReference;
 import org.offload4j.hadamard.HadamardSize;
 
 /**
- * Hadamard cases: {@code y = x · H_d / sqrt(d)} out of place over {@code elements / d} rows.
- * Size syntax {@code d} or {@code d@elements}; the default tensor is 2^25 elements (64 MiB of
- * bf16), larger than the last-level cache, so the floor is DRAM bandwidth.
+ * Hadamard cases: {@code y = x · H_d / sqrt(d)} over {@code elements / d} rows, out of place, or
+ * in place with the suffix {@code :inplace}. Size syntax {@code d[@elements][:inplace]}; the
+ * default tensor is 2^25 elements (64 MiB of bf16), larger than the last-level cache, so the floor
+ * is DRAM bandwidth. In place, a transform reads and writes each line once (no write-allocate of a
+ * second tensor), so its ceiling is the in-place stream, not the copy.
  */
 final class HadamardSuite implements OpSuite {
     static final long DEFAULT_ELEMENTS = 1L << 25;
     private static final int SAMPLE_ROWS = 4;
+    private static final String IN_PLACE = ":inplace";
 
     @Override
     public String name() {
@@ -29,7 +33,8 @@ final class HadamardSuite implements OpSuite {
 
     @Override
     public String sizeSyntax() {
-        return "d or d@elements (d = 2^k ≤ 32768 or m·2^k, m ∈ {12, 20, 28, 40}; elements default 2^25)";
+        return "d[@elements][:inplace] (d = 2^k ≤ 32768 or m·2^k, m ∈ {12, 20, 28, 40}; elements default 2^25;"
+                + " :inplace transforms the tensor in place)";
     }
 
     @Override
@@ -52,7 +57,12 @@ final class HadamardSuite implements OpSuite {
 
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
-        String[] parts = size.split("@", 2);
+        String spec = size.trim();
+        boolean inPlace = spec.endsWith(IN_PLACE);
+        if (inPlace) {
+            spec = spec.substring(0, spec.length() - IN_PLACE.length());
+        }
+        String[] parts = spec.split("@", 2);
         int d;
         long elements;
         try {
@@ -63,7 +73,7 @@ final class HadamardSuite implements OpSuite {
         }
         HadamardSize plan = HadamardSize.of(d);
         long rows = Math.max(1, elements / d);
-        return new Case(Hadamard.create(backend), DeviceTensors.forBackend(backend), plan, rows, dtype, seed);
+        return new Case(Hadamard.create(backend), DeviceTensors.forBackend(backend), plan, rows, dtype, seed, inPlace);
     }
 
     private static final class Case implements BenchCase {
@@ -77,14 +87,17 @@ final class HadamardSuite implements OpSuite {
         private final DeviceTensors device;
         private final Tensor deviceIn;
         private final Tensor deviceOut;
+        /** In place: {@code deviceOut} is transformed in place; a check first copies {@code in} into it. */
+        private final boolean inPlace;
 
-        Case(Hadamard op, DeviceTensors device, HadamardSize plan, long rows, DType dtype, long seed) {
+        Case(Hadamard op, DeviceTensors device, HadamardSize plan, long rows, DType dtype, long seed, boolean inPlace) {
             this.op = op;
             this.device = device;
             this.plan = plan;
             this.rows = rows;
             this.dtype = dtype;
             this.seed = seed;
+            this.inPlace = inPlace;
             this.in = TensorFill.gaussian(Tensor.allocate(dtype, rows, plan.d()), seed, 1.0);
             this.out = Tensor.allocate(dtype, rows, plan.d());
             this.deviceIn = device.mirror(in);
@@ -98,7 +111,7 @@ final class HadamardSuite implements OpSuite {
 
         @Override
         public String label() {
-            return "d=" + plan.d() + " rows=" + rows;
+            return "d=" + plan.d() + " rows=" + rows + (inPlace ? " in place" : "");
         }
 
         @Override
@@ -135,12 +148,19 @@ final class HadamardSuite implements OpSuite {
 
         @Override
         public void run() {
-            op.transform(deviceIn, deviceOut);
+            // In place, repeated runs alternate between x and its transform (H·H/d = I), so the
+            // values neither grow nor vanish.
+            op.transform(inPlace ? deviceOut : deviceIn, deviceOut);
         }
 
         @Override
         public double check() {
-            TensorFill.poison(out);
+            if (inPlace) {
+                // Both host tensors are allocated back to back with the same shape.
+                MemorySegment.copy(in.segment(), 0, out.segment(), 0, in.segment().byteSize());
+            } else {
+                TensorFill.poison(out);
+            }
             device.upload(out, deviceOut);
             run();
             device.download(deviceOut, out);
