@@ -110,6 +110,7 @@ import org.offload4j.core.numerics.Fp8;
  *       (450 → 385 µs), one 4L-byte load widened in quarters instead of four loads (segment
  *       checks, no net change), key-major scores with {@link #softmaxRows} (→ 361 µs, 39.5 %), the NaN flag
  *       taken from the bytes the kernels load instead of a scan per tile (→ 322–328 µs, 44 %).
+ *       Fourth session: the quad layout below (→ 271–280 µs, 51–53 %).
  *       Rejected on the way: four keys per QKᵀ pass (459 µs; 16 accumulators, C2's register
  *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
  *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
@@ -130,6 +131,16 @@ import org.offload4j.core.numerics.Fp8;
  *       the 2<sup>120</sup> folded into Q (2<sup>60</sup>, the other 2<sup>60</sup> on the lane
  *       sums) or into p (the softmax stores p × 2<sup>120</sup>); the loops flag NaN codes from the
  *       bytes they load, and a scalar fix-up writes the NaNs into the rows that see the key.</li>
+ *   <li><b>The quad layout of the fused decode-step kernels.</b> They load 4L codes as L ints
+ *       and decode byte k of every int into one vector: {@code (w << (24 − 8k)) >> 4} (arithmetic;
+ *       k = 3 needs no left shift) {@code & 0x87F00000} is the same raw value as above, the
+ *       sign landing in bit 31 and the exponent and mantissa in bits 20–26. That vector holds
+ *       columns {@code g + 4i + k} of the 4L-column group g, not consecutive ones, so qn and the
+ *       fused PV's accumulators keep each group in that order ({@link #quad}); a dot product does
+ *       not care, and {@code finish} and {@link #nanColumns} map the columns back. Per 4L codes
+ *       that is 11 lane-wise ops where the {@code B2I} widening took 15 (three of its four parts
+ *       need an extract before the cross-lane sign extension): 322–328 → 271–280 µs for the
+ *       decode case on one core, 167–171 → 144 µs on two.</li>
  * </ul>
  *
  * <h2>Rejected alternatives</h2>
@@ -145,7 +156,10 @@ import org.offload4j.core.numerics.Fp8;
  *   <li><i>The fused QKᵀ's four lane sums at once</i> (halves and quarters of the four rows
  *       side by side with two-source shuffles, then pairs: about 11 vector ops per key against
  *       4 × ~8 for {@code reduceLanes}): 467–475 against 455 µs for the decode case, and the
- *       tests ran 20× longer before C2 compiled it; not adopted.</li>
+ *       tests ran 20× longer before C2 compiled it; not adopted. Tried again on the quad layout
+ *       (fourth session) with one-source swaps and blends, four keys × four rows folded into one
+ *       vector in 15 steps of 2 blends, a swap and an add, stored with four masked stores:
+ *       290–296 against 271–275 µs, interleaved; not adopted either.</li>
  *   <li><i>{@code VectorOperators.EXP}</i>: fast only where the JDK ships a vector math stub
  *       for the platform (otherwise every lane goes through {@code Math.exp}); the polynomial
  *       is accurate enough, inlines and is the same everywhere. (Not timed against EXP here.)</li>
@@ -207,14 +221,17 @@ final class VectorAttentionKernel implements AttentionKernel {
      * sums are multiplied by the other 2^60 (see {@link #scoresFused4}).
      */
     private static final float QK_HALF_SCALE = 0x1p60f;
+    /** The NaN flag of four codes in an int: {@code (w & LOW7) + ONES} sets a byte's top bit (SIGNS) for a NaN code only. */
+    private static final int LOW7 = 0x7F7F7F7F;
+    private static final int ONES = 0x01010101;
+    private static final int SIGNS = 0x80808080;
     /**
-     * Byte vectors as wide as a float vector: 4L fp8 codes per load. The fused decode-step loops
-     * load this wide and widen each quarter ({@code B2I}, part 0–3): every load from a segment
-     * re-runs about 12 instructions of access checks (the session's liveness among them, which
-     * C2 may not hoist), so one wide load instead of four cut those loops' scalar work by 3/4.
+     * fp8 codes per load of the fused decode-step loops: one vector of L ints (the quad layout,
+     * see the class comment). Every load from a segment re-runs about 12 instructions of access
+     * checks (the session's liveness among them, which C2 may not hoist), so one wide load
+     * instead of four narrow ones cuts those loops' scalar work by 3/4.
      */
-    private static final VectorSpecies<Byte> WIDE = VectorSpecies.of(byte.class, F.vectorShape());
-    private static final int WIDE_PARTS = WIDE.length() / L;
+    static final int QUAD_CODES = 4 * L;
     private static final float ROUND_MAGIC = 0x1.8p23f;
     private static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
     /** Taylor coefficients of 2^f = e^(f·ln2): C[k] = ln2^k / k!. */
@@ -247,11 +264,11 @@ final class VectorAttentionKernel implements AttentionKernel {
     /** Per-thread working memory (see the class description for the layouts). */
     static final class Scratch {
         final float[] qt;    // [D][BQ]  Q tile, transposed, × the row's qf
-        final float[] qn;    // [FUSED_ROWS][D]  the same rows row-major, for the fused QKᵀ
+        final float[] qn;    // [FUSED_ROWS][D]  the same rows row-major, columns in the quad layout, for the fused QKᵀ
         final float[] kt;    // [BK][D]  K tile
         final float[] vt;    // [D/STRIP][BK][STRIP]  V tile in column strips
         final float[] st;    // [BK][BQ] scores, then probabilities × 2^120 (see softmax); key-major [rows][BQ] in the fused PV path
-        final float[] acc;   // [BQ][D]  unnormalized output
+        final float[] acc;   // [BQ][D]  unnormalized output (columns in the quad layout in the fused PV path)
         final float[] m;     // [BQ]     running max (log2 units)
         final float[] l;     // [BQ]     running sum of 2^(s − m)
         final float[] alpha; // [BQ]     rescale factor of the current key tile
@@ -359,8 +376,8 @@ final class VectorAttentionKernel implements AttentionKernel {
                 }
             }
 
-            // The fused kernels load 4L codes at a time (WIDE): true for D ∈ {64, 128, 256} up to 16 lanes.
-            boolean fused = rows <= FUSED_ROWS && d % WIDE.length() == 0 && loadQRows(s, b, bg, rows);
+            // The fused kernels load 4L codes at a time (QUAD_CODES): true for D ∈ {64, 128, 256} up to 16 lanes.
+            boolean fused = rows <= FUSED_ROWS && d % QUAD_CODES == 0 && loadQRows(s, b, bg, rows);
             // Whole decode step in the fused kernels: scores key-major (st[r][j], see softmaxRows).
             boolean fusedPv = FUSED_PV && fused && rows <= 4;
             int keyStride = fusedPv ? 1 : BQ;
@@ -409,10 +426,10 @@ final class VectorAttentionKernel implements AttentionKernel {
                     accumulate(s, n, rows, d, bk);
                 }
                 if (vNan) {
-                    nanColumns(s, vSeg, vOff, vRowBytes, j0, n, d, rows);
+                    nanColumns(s, vSeg, vOff, vRowBytes, j0, n, d, rows, fusedPv);
                 }
             }
-            finish(s, b, rows, vScale[bg]);
+            finish(s, b, rows, vScale[bg], fusedPv);
         }
 
         /**
@@ -438,7 +455,7 @@ final class VectorAttentionKernel implements AttentionKernel {
         }
 
         /**
-         * qn[r][c] = e4m3(q[row r][c]) · qf(row) · 2^60, as {@link #loadQ} but row-major and with
+         * qn[r][quad(c)] = e4m3(q[row r][c]) · qf(row) · 2^60, as {@link #loadQ} but row-major, in the quad layout and with
          * half of the fused QKᵀ's 2^120 ({@link #QK_HALF_SCALE}). False, with qn unusable, when a
          * row's largest value (448 · qf · 2^60) would overflow: the item then takes the unfused path.
          */
@@ -452,7 +469,7 @@ final class VectorAttentionKernel implements AttentionKernel {
                 }
                 long off = ((long) bh * qLen + s.pos[r]) * qRowBytes;
                 for (int c = 0; c < d; c++) {
-                    s.qn[r * d + c] = Fp8.e4m3ToFloat(qSeg.get(ValueLayout.JAVA_BYTE, off + c)) * qf;
+                    s.qn[r * d + quad(c)] = Fp8.e4m3ToFloat(qSeg.get(ValueLayout.JAVA_BYTE, off + c)) * qf;
                 }
             }
             return true;
@@ -482,7 +499,7 @@ final class VectorAttentionKernel implements AttentionKernel {
         }
 
         /** Writes out = acc · vScale / l (bf16) and lse = ln2 · m + ln l; rows that saw no key get 0 and −∞. */
-        private void finish(Scratch s, int b, int rows, float vs) {
+        private void finish(Scratch s, int b, int rows, float vs, boolean quadAcc) {
             for (int r = 0; r < rows; r++) {
                 int bh = b * qHeads + s.head[r];
                 long off = ((long) bh * qLen + s.pos[r]) * outRowBytes;
@@ -497,7 +514,7 @@ final class VectorAttentionKernel implements AttentionKernel {
                     float f = vs / lr;
                     int a = r * d;
                     for (int c = 0; c < d; c++) {
-                        outSeg.set(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * c, Bf16.fromFloat(s.acc[a + c] * f));
+                        outSeg.set(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * c, Bf16.fromFloat(s.acc[a + (quadAcc ? quad(c) : c)] * f));
                     }
                     lseValue = (float) (LN2 * s.m[r] + Math.log(lr));
                 }
@@ -563,6 +580,18 @@ final class VectorAttentionKernel implements AttentionKernel {
         return f.blend(Float.NaN, magnitude.eq(0x7F).cast(F));
     }
 
+    /**
+     * Where column {@code c} of a row sits in the quad layout of the fused decode-step kernels: an
+     * int load of 4L codes holds columns {@code g + 4i + k} (group g, lane i, byte k), and byte k of
+     * every lane is decoded into one vector, so that vector holds columns {@code g + 4i + k},
+     * i &lt; L, and goes to {@code g + k·L + i}.
+     */
+    static int quad(int c) {
+        int g = c - c % QUAD_CODES;
+        int e = c - g;
+        return g + (e % 4) * L + e / 4;
+    }
+
     // ---------------------------------------------------------------- NaN codes
 
     /*
@@ -599,13 +628,13 @@ final class VectorAttentionKernel implements AttentionKernel {
     }
 
     /** acc[r][c] = NaN where V (key j0 + j, column c) is a NaN code and row r sees key j0 + j; after the tile's PV. */
-    static void nanColumns(Scratch s, MemorySegment seg, long off, long rowBytes, int j0, int n, int d, int rows) {
+    static void nanColumns(Scratch s, MemorySegment seg, long off, long rowBytes, int j0, int n, int d, int rows, boolean quadAcc) {
         for (int j = 0; j < n; j++) {
             for (int c = 0; c < d; c++) {
                 if (isNanCode(seg.get(ValueLayout.JAVA_BYTE, off + j * rowBytes + c))) {
                     for (int r = 0; r < rows; r++) {
                         if (j0 + j <= s.last[r]) {
-                            s.acc[r * d + c] = Float.NaN;
+                            s.acc[r * d + (quadAcc ? quad(c) : c)] = Float.NaN;
                         }
                     }
                 }
@@ -647,7 +676,7 @@ final class VectorAttentionKernel implements AttentionKernel {
     }
 
     /**
-     * st[j·keyStride + r·rowStride] = Σ_c e4m3(k[j][c]) · qn[r][c] for j &lt; n and the first 4
+     * st[j·keyStride + r·rowStride] = Σ_c e4m3(k[j][c]) · qn[r][quad(c)] for j &lt; n and the first 4
      * rows (rows past {@code rows} alias the last; strides (BQ, 1): the usual layout, (1, BQ): the
      * key-major one of {@link #softmaxRows}), straight from the fp8 K rows, two keys at a time
      * (each qn vector loaded feeds 8 FMAs; one key at a time, qn loads were half the loop's work): each decoded vector of a key
@@ -655,8 +684,8 @@ final class VectorAttentionKernel implements AttentionKernel {
      * replaces decoding K into {@code kt} and the score blocks, whose query vectors would be
      * mostly padding (4 of 16 lanes at G = 4 with AVX-512).
      *
-     * <p>K is decoded raw: {@code (code << 20) & E4M3_BITS} is the fp8 value × 2^−120, with no
-     * multiply and no NaN test (3 vector ops per vector instead of 8; NaN codes: {@link #nanScores}).
+     * <p>K is decoded raw, in the quad layout (class comment; qn is in it too): the fp8 value ×
+     * 2^−120, with no multiply and no NaN test (NaN codes: {@link #nanScores}).
      * qn carries 2^60 ({@link Job#loadQRows}) and each lane sum is multiplied by the other 2^60,
      * both exact; the products sit 2^60 below the true ones, so nothing overflows, and only
      * scores below about 2^−66 in magnitude could lose bits to the subnormal range. The decode is
@@ -669,7 +698,7 @@ final class VectorAttentionKernel implements AttentionKernel {
         int q1 = Math.min(1, rows - 1) * d;
         int q2 = Math.min(2, rows - 1) * d;
         int q3 = Math.min(3, rows - 1) * d;
-        ByteVector nan = ByteVector.zero(WIDE);
+        IntVector nan = IntVector.zero(I);
         for (int j = 0; j < n; j += 2) {
             int j1 = Math.min(j + 1, n - 1); // an odd last key is computed twice
             long base0 = off + j * rowBytes;
@@ -682,24 +711,73 @@ final class VectorAttentionKernel implements AttentionKernel {
             FloatVector b1 = FloatVector.zero(F);
             FloatVector b2 = FloatVector.zero(F);
             FloatVector b3 = FloatVector.zero(F);
-            for (int c = 0; c < d; c += WIDE.length()) {
-                ByteVector bytes0 = ByteVector.fromMemorySegment(WIDE, seg, base0 + c, ByteOrder.LITTLE_ENDIAN);
-                ByteVector bytes1 = ByteVector.fromMemorySegment(WIDE, seg, base1 + c, ByteOrder.LITTLE_ENDIAN);
-                nan = nan.or(bytes0.and((byte) 0x7F).add((byte) 1)).or(bytes1.and((byte) 0x7F).add((byte) 1));
-                for (int part = 0; part < WIDE_PARTS; part++) {
-                    int cc = c + part * L;
+            for (int c = 0; c < d; c += QUAD_CODES) {
+                IntVector w0 = IntVector.fromMemorySegment(I, seg, base0 + c, ByteOrder.LITTLE_ENDIAN);
+                IntVector w1 = IntVector.fromMemorySegment(I, seg, base1 + c, ByteOrder.LITTLE_ENDIAN);
+                nan = nan.or(w0.and(LOW7).add(ONES)).or(w1.and(LOW7).add(ONES));
+                {
+                    int cc = c + 0 * L;
                     FloatVector x0 = FloatVector.fromArray(F, qn, cc);
                     FloatVector x1 = FloatVector.fromArray(F, qn, q1 + cc);
                     FloatVector x2 = FloatVector.fromArray(F, qn, q2 + cc);
                     FloatVector x3 = FloatVector.fromArray(F, qn, q3 + cc);
-                    IntVector codes0 = (IntVector) bytes0.convertShape(VectorOperators.B2I, I, part);
-                    FloatVector k0 = codes0.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
+                    FloatVector k0 = w0.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
                     a0 = k0.fma(x0, a0);
                     a1 = k0.fma(x1, a1);
                     a2 = k0.fma(x2, a2);
                     a3 = k0.fma(x3, a3);
-                    IntVector codes1 = (IntVector) bytes1.convertShape(VectorOperators.B2I, I, part);
-                    FloatVector k1 = codes1.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
+                    FloatVector k1 = w1.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    b0 = k1.fma(x0, b0);
+                    b1 = k1.fma(x1, b1);
+                    b2 = k1.fma(x2, b2);
+                    b3 = k1.fma(x3, b3);
+                }
+                {
+                    int cc = c + 1 * L;
+                    FloatVector x0 = FloatVector.fromArray(F, qn, cc);
+                    FloatVector x1 = FloatVector.fromArray(F, qn, q1 + cc);
+                    FloatVector x2 = FloatVector.fromArray(F, qn, q2 + cc);
+                    FloatVector x3 = FloatVector.fromArray(F, qn, q3 + cc);
+                    FloatVector k0 = w0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    a0 = k0.fma(x0, a0);
+                    a1 = k0.fma(x1, a1);
+                    a2 = k0.fma(x2, a2);
+                    a3 = k0.fma(x3, a3);
+                    FloatVector k1 = w1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    b0 = k1.fma(x0, b0);
+                    b1 = k1.fma(x1, b1);
+                    b2 = k1.fma(x2, b2);
+                    b3 = k1.fma(x3, b3);
+                }
+                {
+                    int cc = c + 2 * L;
+                    FloatVector x0 = FloatVector.fromArray(F, qn, cc);
+                    FloatVector x1 = FloatVector.fromArray(F, qn, q1 + cc);
+                    FloatVector x2 = FloatVector.fromArray(F, qn, q2 + cc);
+                    FloatVector x3 = FloatVector.fromArray(F, qn, q3 + cc);
+                    FloatVector k0 = w0.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    a0 = k0.fma(x0, a0);
+                    a1 = k0.fma(x1, a1);
+                    a2 = k0.fma(x2, a2);
+                    a3 = k0.fma(x3, a3);
+                    FloatVector k1 = w1.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    b0 = k1.fma(x0, b0);
+                    b1 = k1.fma(x1, b1);
+                    b2 = k1.fma(x2, b2);
+                    b3 = k1.fma(x3, b3);
+                }
+                {
+                    int cc = c + 3 * L;
+                    FloatVector x0 = FloatVector.fromArray(F, qn, cc);
+                    FloatVector x1 = FloatVector.fromArray(F, qn, q1 + cc);
+                    FloatVector x2 = FloatVector.fromArray(F, qn, q2 + cc);
+                    FloatVector x3 = FloatVector.fromArray(F, qn, q3 + cc);
+                    FloatVector k0 = w0.lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    a0 = k0.fma(x0, a0);
+                    a1 = k0.fma(x1, a1);
+                    a2 = k0.fma(x2, a2);
+                    a3 = k0.fma(x3, a3);
+                    FloatVector k1 = w1.lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
                     b0 = k1.fma(x0, b0);
                     b1 = k1.fma(x1, b1);
                     b2 = k1.fma(x2, b2);
@@ -717,11 +795,11 @@ final class VectorAttentionKernel implements AttentionKernel {
             st[o1 + 2 * rowStride] = b2.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
             st[o1 + 3 * rowStride] = b3.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
         }
-        return nan.lt((byte) 0).anyTrue();
+        return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }
 
     /**
-     * st[j][r] = Σ_c e4m3(k[j][c]) · qn[r][c] for j &lt; n and the first 8 rows (rows past
+     * st[j][r] = Σ_c e4m3(k[j][c]) · qn[r][quad(c)] for j &lt; n and the first 8 rows (rows past
      * {@code rows} alias the last), straight from the fp8 K rows: each decoded vector of a key
      * feeds 8 FMAs, and one lane sum per (key, row) ends it. For a decode step (G·Sq ≤ 8) this
      * replaces decoding K into {@code kt} and the score blocks, whose query vectors would be
@@ -729,7 +807,7 @@ final class VectorAttentionKernel implements AttentionKernel {
      * {@link #scoresFused4}.
      */
     static boolean scoresFused8(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
-        ByteVector nan = ByteVector.zero(WIDE);
+        IntVector nan = IntVector.zero(I);
         float[] qn = s.qn;
         float[] st = s.st;
         int q1 = Math.min(1, rows - 1) * d;
@@ -749,13 +827,48 @@ final class VectorAttentionKernel implements AttentionKernel {
             FloatVector a5 = FloatVector.zero(F);
             FloatVector a6 = FloatVector.zero(F);
             FloatVector a7 = FloatVector.zero(F);
-            for (int c = 0; c < d; c += WIDE.length()) {
-                ByteVector bytes = ByteVector.fromMemorySegment(WIDE, seg, base + c, ByteOrder.LITTLE_ENDIAN);
-                nan = nan.or(bytes.and((byte) 0x7F).add((byte) 1));
-                for (int part = 0; part < WIDE_PARTS; part++) {
-                    IntVector codes = (IntVector) bytes.convertShape(VectorOperators.B2I, I, part);
-                    FloatVector k = codes.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
-                    int cc = c + part * L;
+            for (int c = 0; c < d; c += QUAD_CODES) {
+                IntVector w = IntVector.fromMemorySegment(I, seg, base + c, ByteOrder.LITTLE_ENDIAN);
+                nan = nan.or(w.and(LOW7).add(ONES));
+                {
+                    FloatVector k = w.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    int cc = c + 0 * L;
+                    a0 = k.fma(FloatVector.fromArray(F, qn, cc), a0);
+                    a1 = k.fma(FloatVector.fromArray(F, qn, q1 + cc), a1);
+                    a2 = k.fma(FloatVector.fromArray(F, qn, q2 + cc), a2);
+                    a3 = k.fma(FloatVector.fromArray(F, qn, q3 + cc), a3);
+                    a4 = k.fma(FloatVector.fromArray(F, qn, q4 + cc), a4);
+                    a5 = k.fma(FloatVector.fromArray(F, qn, q5 + cc), a5);
+                    a6 = k.fma(FloatVector.fromArray(F, qn, q6 + cc), a6);
+                    a7 = k.fma(FloatVector.fromArray(F, qn, q7 + cc), a7);
+                }
+                {
+                    FloatVector k = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    int cc = c + 1 * L;
+                    a0 = k.fma(FloatVector.fromArray(F, qn, cc), a0);
+                    a1 = k.fma(FloatVector.fromArray(F, qn, q1 + cc), a1);
+                    a2 = k.fma(FloatVector.fromArray(F, qn, q2 + cc), a2);
+                    a3 = k.fma(FloatVector.fromArray(F, qn, q3 + cc), a3);
+                    a4 = k.fma(FloatVector.fromArray(F, qn, q4 + cc), a4);
+                    a5 = k.fma(FloatVector.fromArray(F, qn, q5 + cc), a5);
+                    a6 = k.fma(FloatVector.fromArray(F, qn, q6 + cc), a6);
+                    a7 = k.fma(FloatVector.fromArray(F, qn, q7 + cc), a7);
+                }
+                {
+                    FloatVector k = w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    int cc = c + 2 * L;
+                    a0 = k.fma(FloatVector.fromArray(F, qn, cc), a0);
+                    a1 = k.fma(FloatVector.fromArray(F, qn, q1 + cc), a1);
+                    a2 = k.fma(FloatVector.fromArray(F, qn, q2 + cc), a2);
+                    a3 = k.fma(FloatVector.fromArray(F, qn, q3 + cc), a3);
+                    a4 = k.fma(FloatVector.fromArray(F, qn, q4 + cc), a4);
+                    a5 = k.fma(FloatVector.fromArray(F, qn, q5 + cc), a5);
+                    a6 = k.fma(FloatVector.fromArray(F, qn, q6 + cc), a6);
+                    a7 = k.fma(FloatVector.fromArray(F, qn, q7 + cc), a7);
+                }
+                {
+                    FloatVector k = w.lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    int cc = c + 3 * L;
                     a0 = k.fma(FloatVector.fromArray(F, qn, cc), a0);
                     a1 = k.fma(FloatVector.fromArray(F, qn, q1 + cc), a1);
                     a2 = k.fma(FloatVector.fromArray(F, qn, q2 + cc), a2);
@@ -776,20 +889,21 @@ final class VectorAttentionKernel implements AttentionKernel {
             st[o + 6] = a6.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
             st[o + 7] = a7.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
         }
-        return nan.lt((byte) 0).anyTrue();
+        return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }
 
     /**
-     * acc[r][:] = α_r · acc[r][:] + Σ_{j &lt; n} p[j][r] · e4m3(v[j][:]) for the first 4 rows (rows
+     * acc[r][quad(c)] = α_r · acc[r][quad(c)] + Σ_{j &lt; n} p[j][r] · e4m3(v[j][c]) for the first 4 rows (rows
      * past {@code rows} alias the last: they load, compute and store the same values), straight
      * from the fp8 V rows, 4 vectors of D at a time: each decoded vector feeds 4 FMAs, with no
      * {@code vt} tile written and read back. The decode step's counterpart of {@link #scoresFused4}
      * (see there); AVX-512 only ({@link #FUSED_PV}). V is decoded raw (× 2^−120) and st holds
      * p × 2^120, so each product is exactly the one of the true values and the sums are bit for
-     * bit those of a full decode; NaN codes: {@link #nanColumns}.
+     * bit those of a full decode (in another order: the quad layout, see the class comment); NaN
+     * codes: {@link #nanColumns}.
      */
     static boolean pvFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
-        ByteVector nan = ByteVector.zero(WIDE);
+        IntVector nan = IntVector.zero(I);
         float[] acc = s.acc;
         float[] st = s.st;
         float[] alpha = s.alpha;
@@ -797,7 +911,7 @@ final class VectorAttentionKernel implements AttentionKernel {
         int r1 = Math.min(1, rows - 1);
         int r2 = Math.min(2, rows - 1);
         int r3 = Math.min(3, rows - 1);
-        for (int c = 0; c < d; c += 4 * L) {
+        for (int c = 0; c < d; c += QUAD_CODES) {
             int a0 = c;
             int a1 = r1 * d + c;
             int a2 = r2 * d + c;
@@ -819,16 +933,12 @@ final class VectorAttentionKernel implements AttentionKernel {
             FloatVector c32 = FloatVector.fromArray(F, acc, a3 + 2 * L).mul(alpha[r3]);
             FloatVector c33 = FloatVector.fromArray(F, acc, a3 + 3 * L).mul(alpha[r3]);
             for (int j = 0; j < n; j++) {
-                ByteVector codes = ByteVector.fromMemorySegment(WIDE, seg, off + j * rowBytes + c, ByteOrder.LITTLE_ENDIAN);
-                nan = nan.or(codes.and((byte) 0x7F).add((byte) 1));
-                IntVector codes0 = (IntVector) codes.convertShape(VectorOperators.B2I, I, 0);
-                FloatVector v0 = codes0.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
-                IntVector codes1 = (IntVector) codes.convertShape(VectorOperators.B2I, I, 1);
-                FloatVector v1 = codes1.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
-                IntVector codes2 = (IntVector) codes.convertShape(VectorOperators.B2I, I, 2);
-                FloatVector v2 = codes2.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
-                IntVector codes3 = (IntVector) codes.convertShape(VectorOperators.B2I, I, 3);
-                FloatVector v3 = codes3.lanewise(VectorOperators.LSHL, 20).and(E4M3_BITS).reinterpretAsFloats();
+                IntVector w = IntVector.fromMemorySegment(I, seg, off + j * rowBytes + c, ByteOrder.LITTLE_ENDIAN);
+                nan = nan.or(w.and(LOW7).add(ONES));
+                FloatVector v0 = w.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                FloatVector v1 = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                FloatVector v2 = w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                FloatVector v3 = w.lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
                 FloatVector p;
                 p = FloatVector.broadcast(F, st[r0 * BQ + j]);
                 c00 = v0.fma(p, c00);
@@ -868,7 +978,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             c32.intoArray(acc, a3 + 2 * L);
             c33.intoArray(acc, a3 + 3 * L);
         }
-        return nan.lt((byte) 0).anyTrue();
+        return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }
 
 

@@ -107,4 +107,134 @@ class VectorAttentionInternalsTest {
         assertEquals(1f, ys[2 % L]);
         assertTrue(worst < 4e-7);
     }
+    /** The quad layout: column g + 4i + k of each 4L-column group sits at g + k·L + i. */
+    @Test
+    void quadLayoutPermutesEachGroupOfFourLColumns() {
+        int q = VectorAttentionKernel.QUAD_CODES;
+        assertEquals(4 * L, q);
+        assertEquals(0, VectorAttentionKernel.quad(0));
+        assertEquals(L, VectorAttentionKernel.quad(1));
+        assertEquals(3 * L, VectorAttentionKernel.quad(3));
+        assertEquals(1, VectorAttentionKernel.quad(4));
+        assertEquals(q + 2 * L + 1, VectorAttentionKernel.quad(q + 6));
+        for (int d : new int[] {64, 128, 256}) {
+            boolean[] hit = new boolean[d];
+            for (int c = 0; c < d; c++) {
+                int at = VectorAttentionKernel.quad(c);
+                assertEquals(c / q, at / q, "column " + c + " leaves its group");
+                assertTrue(!hit[at], "two columns at " + at);
+                hit[at] = true;
+            }
+        }
+    }
+
+    /**
+     * The fused decode-step kernels against scalar sums, every fp8 code in every column position:
+     * QKᵀ for 1–8 rows (both kernels, both score layouts) and PV for 1–4 rows, K and V rows
+     * holding codes (7·j + 13·c) mod 256. NaN codes count as their raw value (±480 · 2^−120)
+     * and must raise the flag; a tile without them must not.
+     */
+    @Test
+    void fusedKernelsMatchScalarSumsForEveryCodeAndPosition() {
+        int bq = VectorAttentionKernel.BQ;
+        for (int d : new int[] {64, 128, 256}) {
+            int n = 9;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment seg = arena.allocate((long) n * d);
+                for (boolean withNan : new boolean[] {true, false}) {
+                    for (int j = 0; j < n; j++) {
+                        for (int c = 0; c < d; c++) {
+                            int code = (7 * j + 13 * c) & 0xFF;
+                            if (!withNan && (code & 0x7F) == 0x7F) {
+                                code ^= 1;
+                            }
+                            seg.set(ValueLayout.JAVA_BYTE, (long) j * d + c, (byte) code);
+                        }
+                    }
+                    java.util.SplittableRandom rnd = new java.util.SplittableRandom(d);
+                    for (int rows = 1; rows <= 8; rows++) {
+                        VectorAttentionKernel.Scratch s = new VectorAttentionKernel.Scratch(d, n);
+                        double[][] q = new double[rows][d];
+                        for (int r = 0; r < rows; r++) {
+                            for (int c = 0; c < d; c++) {
+                                q[r][c] = (float) rnd.nextDouble(-1, 1);
+                                s.qn[r * d + VectorAttentionKernel.quad(c)] = (float) q[r][c] * 0x1p60f;
+                            }
+                        }
+                        String where = "d = " + d + ", rows = " + rows + (withNan ? ", NaN codes" : "");
+                        boolean flag;
+                        if (rows <= 4) {
+                            flag = VectorAttentionKernel.scoresFused4(s, seg, 0, d, n, d, rows, 1, bq);
+                            checkScores(seg, q, s.st, n, d, 1, bq, where + ", key-major");
+                            assertEquals(withNan, VectorAttentionKernel.scoresFused4(s, seg, 0, d, n, d, rows, bq, 1), where);
+                            checkScores(seg, q, s.st, n, d, bq, 1, where + ", row-major");
+                        } else {
+                            flag = VectorAttentionKernel.scoresFused8(s, seg, 0, d, n, d, rows);
+                            checkScores(seg, q, s.st, n, d, bq, 1, where);
+                        }
+                        assertEquals(withNan, flag, where);
+                        if (rows <= 4 && L >= 16) {
+                            checkPv(s, seg, rnd, n, d, rows, withNan, where);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static double rawCode(MemorySegment seg, long at) {
+        byte b = seg.get(ValueLayout.JAVA_BYTE, at);
+        double v = Fp8.e4m3ToFloat(b);
+        return (Double.isNaN(v) ? Math.copySign(480.0, b) : v);
+    }
+
+    private static void checkScores(MemorySegment seg, double[][] q, float[] st, int n, int d, int keyStride, int rowStride,
+                                    String where) {
+        for (int r = 0; r < q.length; r++) {
+            for (int j = 0; j < n; j++) {
+                double want = 0;
+                double scale = 0;
+                for (int c = 0; c < d; c++) {
+                    double term = rawCode(seg, (long) j * d + c) * q[r][c];
+                    want += term;
+                    scale += Math.abs(term);
+                }
+                float got = st[j * keyStride + r * rowStride];
+                assertTrue(Math.abs(got - want) <= 1e-6 * scale, where + ": score key " + j + " row " + r + " = " + got + ", want " + want);
+            }
+        }
+    }
+
+    private static void checkPv(VectorAttentionKernel.Scratch s, MemorySegment seg, java.util.SplittableRandom rnd, int n, int d,
+                                int rows, boolean withNan, String where) {
+        int bq = VectorAttentionKernel.BQ;
+        double[][] want = new double[rows][d];
+        double[][] scale = new double[rows][d];
+        for (int r = 0; r < rows; r++) {
+            s.alpha[r] = (float) rnd.nextDouble(0, 1);
+            for (int c = 0; c < d; c++) {
+                float a = (float) rnd.nextDouble(-1, 1);
+                s.acc[r * d + VectorAttentionKernel.quad(c)] = a;
+                want[r][c] = (double) a * s.alpha[r];
+                scale[r][c] = Math.abs(want[r][c]);
+            }
+            for (int j = 0; j < n; j++) {
+                float p = (float) rnd.nextDouble(0, 1);
+                s.st[r * bq + j] = p * 0x1p120f; // the softmax leaves p × 2^120
+                for (int c = 0; c < d; c++) {
+                    double term = p * rawCode(seg, (long) j * d + c);
+                    want[r][c] += term;
+                    scale[r][c] += Math.abs(term);
+                }
+            }
+        }
+        assertEquals(withNan, VectorAttentionKernel.pvFused4(s, seg, 0, d, n, d, rows), where + " (PV)");
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < d; c++) {
+                float got = s.acc[r * d + VectorAttentionKernel.quad(c)];
+                assertTrue(Math.abs(got - want[r][c]) <= 1e-6 * scale[r][c] + 1e-30,
+                        where + ": PV row " + r + " column " + c + " = " + got + ", want " + want[r][c]);
+            }
+        }
+    }
 }
