@@ -25,6 +25,8 @@ final class HadamardSuite implements OpSuite {
     static final long DEFAULT_ELEMENTS = 1L << 25;
     private static final int SAMPLE_ROWS = 4;
     private static final String IN_PLACE = ":inplace";
+    /** The end of an in-place case's label. */
+    static final String IN_PLACE_LABEL = " in place";
 
     @Override
     public String name() {
@@ -40,13 +42,16 @@ final class HadamardSuite implements OpSuite {
     @Override
     public List<String> defaultSizes(boolean full) {
         if (!full) {
-            return List.of("128", "1024", "4096", "32768", "12288");
+            return List.of("128", "1024", "4096", "32768", "12288", "1024" + IN_PLACE);
         }
         List<String> sizes = new ArrayList<>();
         for (int d = 16; d <= HadamardSize.MAX_D; d *= 2) {
             sizes.add(Integer.toString(d));
         }
         sizes.addAll(List.of("12288", "10240", "14336", "20480"));
+        for (int d : new int[] {128, 1024, 4096, 16384}) {
+            sizes.add(d + IN_PLACE);
+        }
         return sizes;
     }
 
@@ -111,7 +116,7 @@ final class HadamardSuite implements OpSuite {
 
         @Override
         public String label() {
-            return "d=" + plan.d() + " rows=" + rows + (inPlace ? " in place" : "");
+            return "d=" + plan.d() + " rows=" + rows + (inPlace ? IN_PLACE_LABEL : "");
         }
 
         @Override

@@ -127,7 +127,9 @@ public final class Plots {
         Map<String, List<BenchResult>> series = new LinkedHashMap<>();
         Map<String, Double> floors = new LinkedHashMap<>();
         for (BenchResult r : rs) {
-            series.computeIfAbsent(r.backend() + " " + r.dtype(), k -> new ArrayList<>()).add(r);
+            // In-place Hadamard cases are their own line: at the same d they sit above the out-of-place ones.
+            String variant = r.label().endsWith(HadamardSuite.IN_PLACE_LABEL) ? HadamardSuite.IN_PLACE_LABEL : "";
+            series.computeIfAbsent(r.backend() + " " + r.dtype() + variant, k -> new ArrayList<>()).add(r);
             floors.putIfAbsent(r.backend(), r.copyBytesPerSecond() / 1e9);
         }
         int legend = 0;

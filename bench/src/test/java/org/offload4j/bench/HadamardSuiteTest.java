@@ -1,0 +1,38 @@
+package org.offload4j.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.offload4j.core.Backend;
+import org.offload4j.core.Backends;
+import org.offload4j.core.DType;
+
+class HadamardSuiteTest {
+
+    /**
+     * In place, the case transforms its working tensor in place: the check compares the transform
+     * of the input with float64, and repeated runs alternate between x and its transform, so a
+     * check after several runs still starts from the input.
+     */
+    @Test
+    void inPlaceCasesAreCorrectAfterAnyNumberOfRuns() {
+        Backend cpu = Backends.named("cpu");
+        OpSuite s = Suites.named("hadamard").orElseThrow();
+        for (DType t : s.dtypes()) {
+            for (String size : new String[] {"128@1280:inplace", "1024@4096:inplace", "12288@24576:inplace", "64@640"}) {
+                try (BenchCase c = s.create(cpu, size, t, 5, false)) {
+                    assertEquals(size.endsWith(":inplace"), c.label().endsWith(HadamardSuite.IN_PLACE_LABEL), c.label());
+                    for (int runs = 0; runs < 3; runs++) {
+                        double err = c.check();
+                        assertTrue(err <= c.tolerance(), size + " " + t + " after " + runs + " runs: " + err);
+                        c.run();
+                    }
+                }
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> s.create(cpu, "128:inplce", DType.FP32, 1, false));
+        assertTrue(s.defaultSizes(false).contains("1024:inplace"));
+    }
+}
