@@ -1,5 +1,6 @@
 package org.offload4j.cpu;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -90,7 +91,16 @@ import org.offload4j.hadamard.HadamardSize;
  *       one int store, which undoes {@code π} for free. LOAD reads each chunk twice, once per half
  *       (the second read hits L1), to keep 8 vectors in registers. Sign vectors are laid out once per
  *       call. Used when a half block holds at least 8 vectors ({@code n ≥ 16V}).</li>
- *   <li><b>fp16</b>, rows with {@code n < 8V} (bf16: {@code 16V}), and memory the Vector API
+ *   <li><b>fp16, staged</b> ({@code n ≥ 8V}): the fp32 kinds (ROW, F32) on an fp32 copy. A loop
+ *       of {@code Float.float16ToFloat} widens the batch into the scratch (C2 vectorizes it into
+ *       {@code vcvtph2ps}), one bulk copy puts it into a per-thread native stage the vector loads
+ *       read, and the results leave the scratch through a loop of {@code Float.floatToFloat16}
+ *       ({@code vcvtps2ph}, rounding once). The Vector API has no fp16 conversion, and the same
+ *       loops between two segments stay scalar (C2 cannot tell the segments apart): 0.83 against
+ *       0.2 ns per element there and back. Against the scratch path below, 2^24 elements in
+ *       place, one thread: d = 128 13.1 → 7.2 ms, 1024 10.0 → 7.1 ms, 4096 10.0 → 8.8 ms.</li>
+ *   <li><b>fp16</b> rows with {@code n < 8V}, bf16 rows with {@code n < 16V}, and fp32 and bf16
+ *       rows in memory the Vector API
  *       cannot address (a heap segment not backed by {@code byte[]}): each row is widened into the
  *       scratch and narrowed back; the butterflies in between are the same vector passes. bf16 rows
  *       in addressable memory are widened and narrowed with vectors ({@code short → int} convert
@@ -99,7 +109,7 @@ import org.offload4j.hadamard.HadamardSize;
  *       and which the scalar loops ran at 2.7× (d = 128, measured before the row kernel) and 3.5×
  *       (d = 64) the time (2^24 elements, one thread, interleaved A/B in one
  *       JVM on the shared AVX-512 EPYC: 16.3 against 43.1 ms at d = 128; identical outputs). fp16
- *       and other memory keep scalar loops ({@code Float.float16ToFloat}, HotSpot's F16C
+ *       and other memory keep element loops ({@code Float.float16ToFloat}, HotSpot's F16C
  *       intrinsic). Below {@code n = 2V} the whole transform is scalar.</li>
  * </ul>
  *
@@ -196,6 +206,8 @@ final class VectorHadamardKernel implements HadamardKernel {
     private static final int MIX_PAD = 64;
 
     private static final ThreadLocal<float[]> SCRATCH = new ThreadLocal<>();
+    /** Per-thread native fp32 stage of the fp16 rows ({@code Plan.staged}). */
+    private static final ThreadLocal<MemorySegment> STAGE = new ThreadLocal<>();
 
     /** ±1 tables of the m-point stages, {@code [m][transpose ? 1 : 0][ao·m + a]}: input block a's factor in output block ao. */
     private static final float[][][] MIX = new float[41][][];
@@ -290,6 +302,12 @@ final class VectorHadamardKernel implements HadamardKernel {
         final int kind;
         /** Rows widened and narrowed by the scratch path may use vector loads and stores (bf16 rows, n &lt; 16V). */
         final boolean vectorIo;
+        /**
+         * fp16 rows run the fp32 kinds (ROW, F32): widened into the scratch by a loop C2 vectorizes
+         * ({@code Float.float16ToFloat}), copied into a native stage the vector loads read, and
+         * narrowed from the scratch by another such loop (see "fp16" in the class comment).
+         */
+        final boolean staged;
         final float scale;
         /** Rows per batch and the scratch floats they take (the scratch holds twice that). */
         final int batchRows;
@@ -334,16 +352,18 @@ final class VectorHadamardKernel implements HadamardKernel {
             this.ho = batchFloats / 2;
             this.mixOut = batchFloats + MIX_PAD;
             int s = Integer.numberOfTrailingZeros(Math.max(1, nv));
-            // F32 needs 8 vectors per block for a load group, BF16 8 per half block.
-            boolean io = VECTOR_LANES_OK && dtype != DType.FP16 && s >= (dtype == DType.BF16 ? 4 : 3)
-                    && vectorAddressable(in.segment()) && vectorAddressable(out.segment());
-            this.vectorIo = VECTOR_LANES_OK && S.length() == V && vectorAddressable(in.segment())
-                    && vectorAddressable(out.segment());
             boolean addressable = vectorAddressable(in.segment()) && vectorAddressable(out.segment());
-            if (VECTOR_LANES_OK && m == 1 && nv == 8 && dtype != DType.FP16 && addressable) {
+            // fp16 rows with at least 8 vectors per block take the fp32 kinds through a staging segment.
+            this.staged = dtype == DType.FP16 && VECTOR_LANES_OK && s >= 3;
+            // The vector loads and stores reach the rows (fp32, bf16) or the stage (fp16).
+            boolean direct = staged || (dtype != DType.FP16 && addressable);
+            // F32 needs 8 vectors per block for a load group, BF16 8 per half block.
+            boolean io = VECTOR_LANES_OK && s >= (dtype == DType.BF16 ? 4 : 3) && direct;
+            this.vectorIo = VECTOR_LANES_OK && S.length() == V && addressable;
+            if (VECTOR_LANES_OK && m == 1 && nv == 8 && direct) {
                 kind = KIND_ROW;
             } else if (io) {
-                kind = dtype == DType.FP32 ? KIND_F32 : KIND_BF16;
+                kind = dtype == DType.BF16 ? KIND_BF16 : KIND_F32;
             } else {
                 kind = VECTOR_LANES_OK && nv >= 2 ? KIND_BUF : KIND_SCALAR;
             }
@@ -428,11 +448,16 @@ final class VectorHadamardKernel implements HadamardKernel {
          */
         void batch(MemorySegment src, long srcOff, long srcRow, MemorySegment dst, long dstOff, long dstRow, int rows, float[] buf) {
             int count = rows * d;
+            if (staged) {
+                src = stage(src, srcOff, srcRow, rows, buf);
+                srcOff = 0;
+                srcRow = 4L * d;
+            }
             switch (kind) {
                 case KIND_ROW -> {
                     // fp32 results are staged in the heap and copied out in bulk (see "Stores" in the
                     // class comment); bf16 rows store half as many vectors and go straight out.
-                    if (dtype == DType.FP32) {
+                    if (dtype != DType.BF16) {
                         for (int r = 0; r < rows; r++) {
                             rowF32(src, srcOff + r * srcRow, buf, r * d);
                         }
@@ -505,7 +530,7 @@ final class VectorHadamardKernel implements HadamardKernel {
                 mix(buf, rows);
             }
             switch (kind) {
-                case KIND_F32 -> MemorySegment.copy(buf, mixOut, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, count);
+                case KIND_F32 -> writeF32(buf, mixOut, dst, dstOff, count);
                 case KIND_BF16 -> emitBf16(buf, dst, dstOff, count / 2);
                 default -> {
                     for (int r = 0; r < rows; r++) {
@@ -517,13 +542,50 @@ final class VectorHadamardKernel implements HadamardKernel {
 
         /** {@code rows} rows of d fp32 values, back to back in {@code buf}, to rows {@code dstRow} bytes apart. */
         private void copyRows(float[] buf, MemorySegment dst, long dstOff, long dstRow, int rows) {
-            if (dstRow == 4L * d) {
-                MemorySegment.copy(buf, 0, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, rows * d);
+            if (dstRow == dtype.byteSize(d)) {
+                writeF32(buf, 0, dst, dstOff, rows * d);
                 return;
             }
             for (int r = 0; r < rows; r++) {
-                MemorySegment.copy(buf, r * d, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff + r * dstRow, d);
+                writeF32(buf, r * d, dst, dstOff + r * dstRow, d);
             }
+        }
+
+        /**
+         * {@code count} fp32 results {@code buf[from, from + count)} to back-to-back elements at
+         * {@code dstOff}: one bulk copy, or, staged, rounded once to fp16 by a loop C2 vectorizes.
+         */
+        private void writeF32(float[] buf, int from, MemorySegment dst, long dstOff, int count) {
+            if (!staged) {
+                MemorySegment.copy(buf, from, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, count);
+                return;
+            }
+            for (int i = 0; i < count; i++) {
+                dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, dstOff + 2L * i, Fp16.fromFloat(buf[from + i]));
+            }
+        }
+
+        /**
+         * Widens {@code rows} fp16 rows into the MIX output region of the scratch (free until MIX
+         * runs, after the load pass) and copies them into this thread's native stage, back to back;
+         * returns the stage. Widening straight into a segment is a loop C2 does not vectorize (it
+         * cannot tell the two segments apart): 0.83 against 0.2 ns per element there and back.
+         */
+        private MemorySegment stage(MemorySegment src, long srcOff, long srcRow, int rows, float[] buf) {
+            for (int r = 0; r < rows; r++) {
+                long off = srcOff + r * srcRow;
+                int at = mixOut + r * d;
+                for (int i = 0; i < d; i++) {
+                    buf[at + i] = Fp16.toFloat(src.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i));
+                }
+            }
+            MemorySegment stage = STAGE.get();
+            if (stage == null || stage.byteSize() < 4L * batchFloats) {
+                stage = Arena.ofAuto().allocate(Math.max(4L * batchFloats, 4L * L1_FLOATS), 64);
+                STAGE.set(stage);
+            }
+            MemorySegment.copy(buf, mixOut, stage, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, rows * d);
+            return stage;
         }
 
         /** The MID passes whose groups fit in an L1 sub-range, over {@code buf[from, from + count)} (at most one sub-range). */
@@ -1159,7 +1221,7 @@ final class VectorHadamardKernel implements HadamardKernel {
                 v7.intoArray(buf, p + c + b + a);
               }
             }
-            MemorySegment.copy(buf, 0, dst, ValueLayout.JAVA_FLOAT_UNALIGNED, dstOff, count);
+            writeF32(buf, 0, dst, dstOff, count);
         }
 
         /**
