@@ -220,6 +220,38 @@ class VectorAttentionKernelTest {
     }
 
     /**
+     * Each worker keeps its scratch from call to call: a call whose K and V are all NaN codes
+     * (every score, probability and accumulator NaN) must leave nothing that the next call of the
+     * same shape reads. Decode steps (fused 4- and 8-row kernels) and a prefill (tiled path).
+     */
+    @Test
+    void scratchLeftByAnEarlierCallLeavesNoTrace() {
+        long seed = AttentionInputs.seed();
+        int[][] shapes = {{8, 2, 1, 300, 128}, {6, 1, 1, 70, 256}, {4, 2, 97, 97, 64}};
+        for (int[] sh : shapes) {
+            int hq = sh[0], hkv = sh[1], sq = sh[2], skv = sh[3], d = sh[4];
+            String where = "Hq=" + hq + " Hkv=" + hkv + " Sq=" + sq + " Skv=" + skv + " D=" + d + ", seed " + seed;
+            AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
+            try (Fp8Tensor q = AttentionInputs.fp8(seed, PH, 1, hq, sq, d);
+                 Fp8Tensor k = AttentionInputs.fp8(seed + 1, PH, 1, hkv, skv, d);
+                 Fp8Tensor v = AttentionInputs.fp8(seed + 2, PH, 1, hkv, skv, d);
+                 Fp8Tensor kNan = AttentionInputs.fp8(seed + 1, PH, 1, hkv, skv, d);
+                 Fp8Tensor vNan = AttentionInputs.fp8(seed + 2, PH, 1, hkv, skv, d);
+                 Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, hq, sq, d));
+                 Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, hq, sq))) {
+                kNan.data().segment().fill(Fp8.CANONICAL_NAN);
+                vNan.data().segment().fill(Fp8.CANONICAL_NAN);
+                ATTENTION.forward(q, kNan, vNan, opts, out, lse);
+                assertTrue(Float.isNaN(out.getFloat(0, 0)), "the poisoning call made NaNs, " + where);
+                TensorFill.poison(out);
+                TensorFill.poison(lse);
+                ATTENTION.forward(q, k, v, opts, out, lse);
+                check(AttentionReference.forward(q, k, v, opts), out, lse, d, "after an all-NaN call, " + where);
+            }
+        }
+    }
+
+    /**
      * Scales so large that the fused QKᵀ's Q rows (× 2^60, see loadQRows) would overflow: such
      * items take the tiled path, and the result still matches the reference.
      */
