@@ -200,7 +200,7 @@ final class VectorMoeKernel implements MoeKernel {
         if ((long) dModel * ep > Integer.MAX_VALUE - 64) {
             throw new UnsupportedOperationException("router panel of " + dModel + " × " + ep + " floats is too large");
         }
-        float[] panel = new float[dModel * ep];
+        float[] panel = Buffers.get(Buffers.ROUTER_PANEL, dModel * ep);
         CpuThreads.forRange(dModel, Math.max(1, 4096 / ep), (from, to) -> {
             for (long i = from; i < to; i++) {
                 widenRow(routerWeights, i, panel, (int) i * ep, experts);
@@ -208,8 +208,8 @@ final class VectorMoeKernel implements MoeKernel {
         });
         int grainTiles = Math.max(1, (int) (65536L / ((long) dModel * ep + 1)));
         CpuThreads.forRange((tokens + ROUTER_ROWS - 1) / ROUTER_ROWS, grainTiles, (from, to) -> {
-            float[] xr = new float[ROUTER_ROWS * dModel];
-            float[] logits = new float[ROUTER_ROWS * ep];
+            float[] xr = Buffers.get(Buffers.ROUTER_ROWS, ROUTER_ROWS * dModel);
+            float[] logits = Buffers.get(Buffers.LOGITS, ROUTER_ROWS * ep);
             float[] topVal = new float[k];
             int[] topIdx = new int[k];
             for (long tile = from; tile < to; tile++) {
@@ -350,9 +350,9 @@ final class VectorMoeKernel implements MoeKernel {
         for (Wave wave : waves) {
             rows = Math.max(rows, wave.rows);
         }
-        float[] a = new float[rows * lda];
-        float[] h = new float[rows * ldh];
-        float[] y = mode == Mode.GEMM ? null : new float[rows * ldy];
+        float[] a = Buffers.get(Buffers.A, rows * lda);
+        float[] h = Buffers.get(Buffers.H, rows * ldh);
+        float[] y = mode == Mode.GEMM ? null : Buffers.get(Buffers.Y, rows * ldy);
         for (Wave wave : waves) {
             gather(wave, in, mode == Mode.FORWARD ? routing : null, a, lda, kIn);
             if (mode == Mode.GEMM) {
@@ -373,6 +373,45 @@ final class VectorMoeKernel implements MoeKernel {
     /** Row length of a scratch buffer: whole slivers plus one cache line of skew. */
     private static int ld(int n) {
         return roundUp(n, SLIVER) + 16;
+    }
+
+    /**
+     * Grow-only float arrays kept per thread, one per use, so that a call allocates only its plan:
+     * the wave's rows (A, H, Y) on the calling thread, panels, partial sums and router rows on every
+     * thread that runs a task (the caller runs tasks too, hence separate slots). Before, a call
+     * allocated and zeroed them anew: at T = 256 about 10 MB for the rows and 0.5 MB per task
+     * range. Every use writes what it reads first (gather zero-fills the padding rows), so what an
+     * earlier call left behind is never read. Arrays over {@link #KEEP_FLOATS} are not kept, so a
+     * thread that once ran a huge batch does not hold its buffers for good.
+     */
+    static final class Buffers {
+        static final int A = 0;
+        static final int H = 1;
+        static final int Y = 2;
+        static final int ROUTER_PANEL = 3;
+        static final int PANEL = 4;
+        static final int PARTIAL = 5;
+        static final int ROUTER_ROWS = 6;
+        static final int LOGITS = 7;
+        static final int ROW = 8;
+        private static final int SLOTS = 9;
+        /** The largest array kept: 4 Mi floats (16 MiB). */
+        static final int KEEP_FLOATS = 1 << 22;
+        private static final ThreadLocal<float[][]> KEPT = ThreadLocal.withInitial(() -> new float[SLOTS][]);
+
+        private Buffers() {}
+
+        /** This thread's array for {@code slot}, at least {@code floats} long; contents undefined. */
+        static float[] get(int slot, int floats) {
+            float[][] kept = KEPT.get();
+            float[] b = kept[slot];
+            if (b != null && b.length >= floats) {
+                return b;
+            }
+            b = new float[floats];
+            kept[slot] = floats <= KEEP_FLOATS ? b : null;
+            return b;
+        }
     }
 
     static int roundUp(int n, int m) {
@@ -534,8 +573,8 @@ final class VectorMoeKernel implements MoeKernel {
         int colBlocks = (slivers + NS - 1) / NS;
         long tasks = (long) wave.taskExpert.length * colBlocks;
         CpuThreads.forRange(tasks, 1, (from, to) -> {
-            float[] panel = new float[PANEL_FLOATS];
-            float[] partial = swiglu ? new float[wave.maxTaskPadded * NS * SLIVER] : null;
+            float[] panel = Buffers.get(Buffers.PANEL, PANEL_FLOATS);
+            float[] partial = swiglu ? Buffers.get(Buffers.PARTIAL, wave.maxTaskPadded * NS * SLIVER) : null;
             for (long task = from; task < to; task++) {
                 int b = (int) (task / colBlocks);
                 int s0 = (int) (task % colBlocks) * NS;
@@ -735,12 +774,12 @@ final class VectorMoeKernel implements MoeKernel {
     private static void combineWave(Wave wave, Routing r, float[] y, int ldy, int n, Tensor out) {
         int k = r.k();
         CpuThreads.forRange(wave.t1 - wave.t0, Math.max(1, 16384 / (n * k)), (from, to) -> {
-            float[] acc = new float[roundUp(n, V)];
+            float[] acc = Buffers.get(Buffers.ROW, roundUp(n, V));
             for (int t = wave.t0 + (int) from; t < wave.t0 + to; t++) {
                 for (int j = 0; j < k; j++) {
                     int row = wave.rowOf(r.expert(t, j), r.copyOf(t, j)) * ldy;
                     FloatVector wj = FloatVector.broadcast(F, r.weight(t, j));
-                    for (int c = 0; c < acc.length; c += V) {
+                    for (int c = 0; c < roundUp(n, V); c += V) {
                         FloatVector yv = FloatVector.fromArray(F, y, row + c);
                         (j == 0 ? yv.mul(wj) : yv.fma(wj, FloatVector.fromArray(F, acc, c))).intoArray(acc, c);
                     }

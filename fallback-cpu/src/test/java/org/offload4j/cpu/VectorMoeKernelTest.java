@@ -138,6 +138,33 @@ class VectorMoeKernelTest {
     }
 
     /**
+     * Each thread keeps its row, panel and router buffers from call to call
+     * ({@code VectorMoeKernel.Buffers}): a call on all-NaN tokens (every buffer row NaN) must
+     * leave nothing that the next call of the same shape reads. Dims on no block boundary, so
+     * padding rows, columns and slivers are all in play.
+     */
+    @Test
+    void buffersLeftByAnEarlierCallLeaveNoTrace() {
+        long seed = seed("buffers");
+        int tokens = 37, experts = 8, k = 2, dModel = 37, dFf = 45;
+        try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, true, DType.FP32)) {
+            Routing routing = l.layer.route(l.x);
+            Tensor nanX = l.poisoned(DType.BF16, tokens, dModel);
+            for (int t = 0; t < tokens; t++) {
+                for (int c = 0; c < dModel; c++) {
+                    nanX.setFloat(t, c, Float.NaN);
+                }
+            }
+            Tensor out = l.poisoned(DType.BF16, tokens, dModel);
+            l.layer.forward(nanX, routing, out);
+            assertTrue(Float.isNaN(out.getFloat(0, 0)), why(seed, "the poisoning call made NaNs"));
+            Tensor clean = l.poisoned(DType.BF16, tokens, dModel);
+            l.layer.forward(l.x, routing, clean);
+            assertClose(MoeReference.forward(l.x, routing, l.weights), clean, seed, "after an all-NaN call");
+        }
+    }
+
+    /**
      * The same call gives the same bits every time, while the JIT compiles the code under it:
      * with the Vector API's {@code EXP} in the SwiGLU, at {@code -XX:UseAVX=0}, call 1 of this
      * test already differed from call 0 by an ulp (checked by putting {@code EXP} back; see
