@@ -81,7 +81,7 @@ final class HadamardSuite implements OpSuite {
         return new Case(Hadamard.create(backend), DeviceTensors.forBackend(backend), plan, rows, dtype, seed, inPlace);
     }
 
-    private static final class Case implements BenchCase {
+    static final class Case implements BenchCase {
         private final Hadamard op;
         private final HadamardSize plan;
         private final long rows;
@@ -153,8 +153,9 @@ final class HadamardSuite implements OpSuite {
 
         @Override
         public void run() {
-            // In place, repeated runs alternate between x and its transform (H·H/d = I), so the
-            // values neither grow nor vanish.
+            // In place, repeated runs keep transforming the same tensor. H/√d is orthogonal, so
+            // the values neither grow nor vanish (for powers of two, H·H/d = I: runs alternate
+            // between x and its transform).
             op.transform(inPlace ? deviceOut : deviceIn, deviceOut);
         }
 
@@ -198,6 +199,17 @@ final class HadamardSuite implements OpSuite {
         private static Tensor row(Tensor t, long r) {
             long bytes = t.dtype().byteSize(t.cols());
             return Tensor.wrap(t.segment().asSlice(t.rowByteOffset(r), bytes), t.dtype(), 1, t.cols());
+        }
+
+        /** The host copy of the output (in place: of the transformed tensor), for tests. */
+        Tensor output() {
+            device.download(deviceOut, out);
+            return out;
+        }
+
+        /** The host input. */
+        Tensor input() {
+            return in;
         }
 
         @Override

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
+import org.offload4j.core.Accuracy;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Backends;
 import org.offload4j.core.DType;
@@ -31,6 +32,15 @@ class HadamardSuiteTest {
                     }
                 }
             }
+        }
+        // In place for real: after the check (out = Hx/√d), one more run gives back x (H·H/d = I
+        // for powers of two); run out of place, it would give Hx/√d again.
+        try (BenchCase c = s.create(cpu, "256@2560:inplace", DType.FP32, 7, false)) {
+            c.check();
+            c.run();
+            HadamardSuite.Case hc = (HadamardSuite.Case) c;
+            double err = Accuracy.relativeL2(hc.input().toDoubleArray(), hc.output());
+            assertTrue(err < 1e-6, "two in-place runs should give x back: " + err);
         }
         assertThrows(IllegalArgumentException.class, () -> s.create(cpu, "128:inplce", DType.FP32, 1, false));
         assertTrue(s.defaultSizes(false).contains("1024:inplace"));

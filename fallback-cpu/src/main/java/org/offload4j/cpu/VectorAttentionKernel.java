@@ -4,6 +4,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -35,8 +37,8 @@ import org.offload4j.core.numerics.Fp8;
  * Every row of a tile reads the same K and V, so each decoded K/V tile serves all of them, and a
  * decode step fills G lanes instead of one. GQA and MQA need no copy: rows read the caller's fp8
  * segments. {@link CpuThreads#forRange} spreads the {@code B · Hkv · ⌈G·Sq/64⌉} items over the
- * pool; each chunk of items gets its own {@link Scratch} (about 100 KiB at D = 128, allocated
- * once per chunk, at most four chunks per thread and call, never per element). Items are
+ * pool; each thread keeps its {@link Scratch} arrays (about 110 KB at D = 128) from call to
+ * call ({@link Scratch#forThread}), so a call allocates no arrays. Items are
  * independent: no locks, no reductions across threads. When a tensor lives in a confined arena
  * ({@code Arena.ofConfined()}), which only its owner thread may access, the items run on the
  * calling thread instead.
@@ -126,8 +128,9 @@ import org.offload4j.core.numerics.Fp8;
  *       float with bits {@code sign | (exp·mant) << 20} is the fp8 value times 2<sup>−120</sup>
  *       for normal and subnormal codes alike (fp8 subnormals land on float subnormals), so one
  *       multiply by 2<sup>120</sup> makes it exact; {@code S.1111.111} is blended to NaN. The
- *       fused decode-step products and the V strips use {@code (code << 20) & 0x87F00000} (the
- *       sign-extension puts the sign in bit 31) and no NaN blend: 3 ops per vector instead of 7–8,
+ *       V strips use {@code (code << 20) & 0x87F00000} (the sign-extension puts the sign in bit
+ *       31) and no NaN blend, 3 ops per vector instead of 7–8, and the fused decode-step kernels
+ *       the same raw value from int loads (the quad layout below),
  *       the 2<sup>120</sup> folded into Q (2<sup>60</sup>, the other 2<sup>60</sup> on the lane
  *       sums) or into p (the softmax stores p × 2<sup>120</sup>); the loops flag NaN codes from the
  *       bytes they load, and a scalar fix-up writes the NaNs into the rows that see the key.</li>
@@ -276,43 +279,47 @@ final class VectorAttentionKernel implements AttentionKernel {
         final int[] pos;     // [BQ]     query position i of each tile row
         final int[] last;    // [BQ]     last key the row may see (−1: none); padding rows: Skv − 1
 
-        /** The sizes this scratch was made for. */
-        final int d;
-        final int bk;
-
         /**
-         * This thread's scratch for head dimension d and key tile bk, made on first use and kept:
-         * a call allocates nothing (the sizes of ~110 KB at D = 128 showed up at 1.4 % of a decode
-         * step's profile as allocation and zeroing). Every work item initializes what it reads
-         * ({@code Job.run}), so what an earlier call left behind does not matter.
+         * This thread's scratch for head dimension d (key tile {@code bk = keyTile(d)}), its arrays
+         * made on first use and kept: a call allocates one small object, not ~110 KB of arrays
+         * (whose allocation and zeroing showed up at 1.4 % of a decode step's profile). One set per
+         * head dimension, so a draft model at D = 64 beside a target at D = 128 does not make them
+         * anew on every switch. The thread-local holds only JDK types (a map of arrays), so a
+         * caller's thread does not keep this library's classes alive. Every work item initializes
+         * what it reads ({@code Job.run}), so what an earlier call left behind does not matter.
          */
         static Scratch forThread(int d, int bk) {
-            Scratch s = CACHE.get();
-            if (s == null || s.d != d || s.bk != bk) {
-                s = new Scratch(d, bk);
-                CACHE.set(s);
-            }
-            return s;
+            return new Scratch(KEPT.get().computeIfAbsent(d, key -> arrays(d, bk)));
         }
 
-        private static final ThreadLocal<Scratch> CACHE = new ThreadLocal<>();
+        private static final ThreadLocal<Map<Integer, Object[]>> KEPT = ThreadLocal.withInitial(HashMap::new);
+
+        /** The arrays of a scratch, in field order. */
+        private static Object[] arrays(int d, int bk) {
+            int bq = BQ;
+            return new Object[] {
+                new float[d * bq], new float[FUSED_ROWS * d], new float[bk * d], new float[bk * d],
+                new float[bk * bq], new float[bq * d], new float[bq], new float[bq], new float[bq],
+                new int[bq], new int[bq], new int[bq]};
+        }
 
         Scratch(int d, int bk) {
-            this.d = d;
-            this.bk = bk;
-            int bq = BQ;
-            qt = new float[d * bq];
-            qn = new float[FUSED_ROWS * d];
-            kt = new float[bk * d];
-            vt = new float[bk * d];
-            st = new float[bk * bq];
-            acc = new float[bq * d];
-            m = new float[bq];
-            l = new float[bq];
-            alpha = new float[bq];
-            head = new int[bq];
-            pos = new int[bq];
-            last = new int[bq];
+            this(arrays(d, bk));
+        }
+
+        private Scratch(Object[] a) {
+            qt = (float[]) a[0];
+            qn = (float[]) a[1];
+            kt = (float[]) a[2];
+            vt = (float[]) a[3];
+            st = (float[]) a[4];
+            acc = (float[]) a[5];
+            m = (float[]) a[6];
+            l = (float[]) a[7];
+            alpha = (float[]) a[8];
+            head = (int[]) a[9];
+            pos = (int[]) a[10];
+            last = (int[]) a[11];
         }
     }
 
@@ -922,8 +929,8 @@ final class VectorAttentionKernel implements AttentionKernel {
      * {@code vt} tile written and read back. The decode step's counterpart of {@link #scoresFused4}
      * (see there); AVX-512 only ({@link #FUSED_PV}). V is decoded raw (× 2^−120) and st holds
      * p × 2^120, so each product is exactly the one of the true values and the sums are bit for
-     * bit those of a full decode (in another order: the quad layout, see the class comment); NaN
-     * codes: {@link #nanColumns}.
+     * bit those of a full decode (the accumulators hold the columns in the quad layout, see the
+     * class comment); NaN codes: {@link #nanColumns}.
      */
     static boolean pvFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
         IntVector nan = IntVector.zero(I);

@@ -49,7 +49,8 @@ import org.offload4j.hadamard.HadamardSize;
  * replaced ran 30–40 % slower), and gives STORE exactly three bits and LOAD the rest of its three.
  *
  * <h2>One pass for n = 8V (d = 128 with AVX-512, 64 with AVX2)</h2>
- * With {@code m = 1} and eight vectors per row (fp32 or bf16, any row stride), a row makes one
+ * With {@code m = 1} and eight vectors per row (fp32 or bf16, any row stride; fp16 through the
+ * stage, see "fp16, staged"), a row makes one
  * pass: it is loaded (bf16: four int chunks split into even and odd halves, as in the paired
  * layout below), goes through the lane stages and the three vector stages in registers, is
  * scaled, rounded and stored ({@link Plan#rowF32}, {@link Plan#rowBf16}); bf16 rows go straight
@@ -260,9 +261,10 @@ final class VectorHadamardKernel implements HadamardKernel {
         long grain = Math.max(batch, MIN_TASK_ELEMENTS / size.d());
         CpuThreads.forRange(in.rows(), grain, (from, to) -> {
             float[] buf = scratch(2 * plan.batchFloats + MIX_PAD);
+            MemorySegment stage = plan.stageFor();
             for (long r = from; r < to; r += batch) {
                 int rows = (int) Math.min(batch, to - r);
-                plan.batch(src, in.rowByteOffset(r), srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf);
+                plan.batch(src, in.rowByteOffset(r), srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf, stage);
             }
         });
     }
@@ -281,7 +283,7 @@ final class VectorHadamardKernel implements HadamardKernel {
         return s.isNative() || s.heapBase().map(o -> o instanceof byte[]).orElse(false);
     }
 
-    /** Vectors load from / store to fp32 tensor memory. */
+    /** Vectors load fp32 tensor memory (or the fp32 stage of fp16 rows); results leave the scratch in bulk. */
     private static final int KIND_F32 = 0;
     /** Vectors load from / store to bf16 tensor memory, scratch in the paired layout. */
     private static final int KIND_BF16 = 1;
@@ -289,7 +291,7 @@ final class VectorHadamardKernel implements HadamardKernel {
     private static final int KIND_BUF = 2;
     /** No vector passes at all: {@code n < 2V}. */
     private static final int KIND_SCALAR = 3;
-    /** {@code m = 1}, {@code n = 8V}, fp32 or bf16: each row in one pass, in registers ({@link Plan#rowF32}, {@link Plan#rowBf16}). */
+    /** {@code m = 1}, {@code n = 8V}, fp32, bf16 or staged fp16: each row in one pass, in registers ({@link Plan#rowF32}, {@link Plan#rowBf16}). */
     private static final int KIND_ROW = 4;
 
     /** The plan of one call: kind, layout, passes, signs. Immutable, shared by the worker threads. */
@@ -444,12 +446,15 @@ final class VectorHadamardKernel implements HadamardKernel {
         /**
          * {@code rows} rows starting {@code srcOff}/{@code dstOff} bytes into the segments, row
          * strides {@code srcRow}/{@code dstRow} bytes; for F32 and BF16 the rows must be back to back
-         * (or {@code rows = 1}). {@code buf} holds {@code 2 · batchFloats + MIX_PAD} floats.
+         * (or {@code rows = 1}; staged fp16 needs that of the output rows only). {@code buf} holds
+         * {@code 2 · batchFloats + MIX_PAD} floats; {@code stage} is this thread's stage when
+         * {@link #staged} ({@link #stageFor}), else null.
          */
-        void batch(MemorySegment src, long srcOff, long srcRow, MemorySegment dst, long dstOff, long dstRow, int rows, float[] buf) {
+        void batch(MemorySegment src, long srcOff, long srcRow, MemorySegment dst, long dstOff, long dstRow, int rows, float[] buf,
+                   MemorySegment stage) {
             int count = rows * d;
             if (staged) {
-                src = stage(src, srcOff, srcRow, rows, buf);
+                src = stage(src, srcOff, srcRow, rows, buf, stage);
                 srcOff = 0;
                 srcRow = 4L * d;
             }
@@ -571,7 +576,7 @@ final class VectorHadamardKernel implements HadamardKernel {
          * returns the stage. Widening straight into a segment is a loop C2 does not vectorize (it
          * cannot tell the two segments apart): 0.83 against 0.2 ns per element there and back.
          */
-        private MemorySegment stage(MemorySegment src, long srcOff, long srcRow, int rows, float[] buf) {
+        private MemorySegment stage(MemorySegment src, long srcOff, long srcRow, int rows, float[] buf, MemorySegment stage) {
             for (int r = 0; r < rows; r++) {
                 long off = srcOff + r * srcRow;
                 int at = mixOut + r * d;
@@ -579,12 +584,20 @@ final class VectorHadamardKernel implements HadamardKernel {
                     buf[at + i] = Fp16.toFloat(src.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i));
                 }
             }
+            MemorySegment.copy(buf, mixOut, stage, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, rows * d);
+            return stage;
+        }
+
+        /** This thread's native stage for {@link #staged} plans (grown to a batch), else null. */
+        MemorySegment stageFor() {
+            if (!staged) {
+                return null;
+            }
             MemorySegment stage = STAGE.get();
             if (stage == null || stage.byteSize() < 4L * batchFloats) {
                 stage = Arena.ofAuto().allocate(Math.max(4L * batchFloats, 4L * L1_FLOATS), 64);
                 STAGE.set(stage);
             }
-            MemorySegment.copy(buf, mixOut, stage, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, rows * d);
             return stage;
         }
 

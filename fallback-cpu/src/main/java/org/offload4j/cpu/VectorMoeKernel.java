@@ -204,6 +204,7 @@ final class VectorMoeKernel implements MoeKernel {
         CpuThreads.forRange(dModel, Math.max(1, 4096 / ep), (from, to) -> {
             for (long i = from; i < to; i++) {
                 widenRow(routerWeights, i, panel, (int) i * ep, experts);
+                Arrays.fill(panel, (int) i * ep + experts, (int) (i + 1) * ep, 0f);
             }
         });
         int grainTiles = Math.max(1, (int) (65536L / ((long) dModel * ep + 1)));
@@ -380,9 +381,13 @@ final class VectorMoeKernel implements MoeKernel {
      * the wave's rows (A, H, Y) on the calling thread, panels, partial sums and router rows on every
      * thread that runs a task (the caller runs tasks too, hence separate slots). Before, a call
      * allocated and zeroed them anew: at T = 256 about 10 MB for the rows and 0.5 MB per task
-     * range. Every use writes what it reads first (gather zero-fills the padding rows), so what an
-     * earlier call left behind is never read. Arrays over {@link #KEEP_FLOATS} are not kept, so a
-     * thread that once ran a huge batch does not hold its buffers for good.
+     * range. Every use writes what it reads first (gather zero-fills the padding rows, the router
+     * panel its padding columns), so what an earlier call left behind is never read. Arrays over
+     * {@link #KEEP_FLOATS} serve one call and are not kept, so a thread that once ran a huge batch
+     * does not hold its buffers for good; larger batches (T = 1024, k = 2, d_ff = 2816 needs 5.8 M
+     * floats for H) still allocate per call. The cost: each thread that calls the MoE keeps up to
+     * three arrays of at most 16 MiB (rows) and each pool thread a few hundred KB, for as long as
+     * it lives. The thread-local holds JDK types only, so it keeps no class of this library alive.
      */
     static final class Buffers {
         static final int A = 0;
@@ -409,7 +414,9 @@ final class VectorMoeKernel implements MoeKernel {
                 return b;
             }
             b = new float[floats];
-            kept[slot] = floats <= KEEP_FLOATS ? b : null;
+            if (floats <= KEEP_FLOATS) {
+                kept[slot] = b; // a larger array serves this call only, and the kept one stays
+            }
             return b;
         }
     }

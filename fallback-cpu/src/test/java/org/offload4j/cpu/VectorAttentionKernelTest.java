@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -220,34 +221,47 @@ class VectorAttentionKernelTest {
     }
 
     /**
-     * Each worker keeps its scratch from call to call: a call whose K and V are all NaN codes
-     * (every score, probability and accumulator NaN) must leave nothing that the next call of the
-     * same shape reads. Decode steps (fused 4- and 8-row kernels) and a prefill (tiled path).
+     * Each thread keeps its scratch arrays from call to call, one set per head dimension: a call
+     * whose K and V are all NaN codes (every score, probability and accumulator NaN) must leave
+     * nothing that a later call reads, whether it has the same shape or another one (decode steps
+     * on the fused 4- and 8-row kernels, prefills on the tiled path, D = 64, 128, 256).
      */
     @Test
     void scratchLeftByAnEarlierCallLeavesNoTrace() {
         long seed = AttentionInputs.seed();
-        int[][] shapes = {{8, 2, 1, 300, 128}, {6, 1, 1, 70, 256}, {4, 2, 97, 97, 64}};
-        for (int[] sh : shapes) {
-            int hq = sh[0], hkv = sh[1], sq = sh[2], skv = sh[3], d = sh[4];
-            String where = "Hq=" + hq + " Hkv=" + hkv + " Sq=" + sq + " Skv=" + skv + " D=" + d + ", seed " + seed;
-            AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
-            try (Fp8Tensor q = AttentionInputs.fp8(seed, PH, 1, hq, sq, d);
-                 Fp8Tensor k = AttentionInputs.fp8(seed + 1, PH, 1, hkv, skv, d);
-                 Fp8Tensor v = AttentionInputs.fp8(seed + 2, PH, 1, hkv, skv, d);
-                 Fp8Tensor kNan = AttentionInputs.fp8(seed + 1, PH, 1, hkv, skv, d);
-                 Fp8Tensor vNan = AttentionInputs.fp8(seed + 2, PH, 1, hkv, skv, d);
-                 Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, hq, sq, d));
-                 Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, hq, sq))) {
-                kNan.data().segment().fill(Fp8.CANONICAL_NAN);
-                vNan.data().segment().fill(Fp8.CANONICAL_NAN);
-                ATTENTION.forward(q, kNan, vNan, opts, out, lse);
-                assertTrue(Float.isNaN(out.getFloat(0, 0)), "the poisoning call made NaNs, " + where);
-                TensorFill.poison(out);
-                TensorFill.poison(lse);
-                ATTENTION.forward(q, k, v, opts, out, lse);
-                check(AttentionReference.forward(q, k, v, opts), out, lse, d, "after an all-NaN call, " + where);
+        // Hq, Hkv, Sq, Skv, D
+        int[][] shapes = {{8, 2, 1, 300, 128}, {6, 1, 1, 70, 256}, {4, 2, 97, 97, 64}, {4, 1, 1, 90, 64},
+            {2, 2, 70, 140, 128}, {8, 1, 1, 50, 64}};
+        AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
+        for (int i = 0; i < shapes.length; i++) {
+            runAllNan(shapes[i], seed, opts);
+            for (int[] next : new int[][] {shapes[i], shapes[(i + 1) % shapes.length]}) {
+                int hq = next[0], hkv = next[1], sq = next[2], skv = next[3], d = next[4];
+                String where = "Hq=" + hq + " Hkv=" + hkv + " Sq=" + sq + " Skv=" + skv + " D=" + d
+                        + " after an all-NaN call of shape " + Arrays.toString(shapes[i]) + ", seed " + seed;
+                try (Fp8Tensor q = AttentionInputs.fp8(seed, PH, 1, hq, sq, d);
+                     Fp8Tensor k = AttentionInputs.fp8(seed + 1, PH, 1, hkv, skv, d);
+                     Fp8Tensor v = AttentionInputs.fp8(seed + 2, PH, 1, hkv, skv, d);
+                     Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, hq, sq, d));
+                     Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, hq, sq))) {
+                    ATTENTION.forward(q, k, v, opts, out, lse);
+                    check(AttentionReference.forward(q, k, v, opts), out, lse, d, where);
+                }
             }
+        }
+    }
+
+    private static void runAllNan(int[] shape, long seed, AttentionOptions opts) {
+        int hq = shape[0], hkv = shape[1], sq = shape[2], skv = shape[3], d = shape[4];
+        try (Fp8Tensor q = AttentionInputs.fp8(seed, PH, 1, hq, sq, d);
+             Fp8Tensor k = AttentionInputs.fp8(seed + 1, PH, 1, hkv, skv, d);
+             Fp8Tensor v = AttentionInputs.fp8(seed + 2, PH, 1, hkv, skv, d);
+             Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, hq, sq, d));
+             Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, hq, sq))) {
+            k.data().segment().fill(Fp8.CANONICAL_NAN);
+            v.data().segment().fill(Fp8.CANONICAL_NAN);
+            ATTENTION.forward(q, k, v, opts, out, lse);
+            assertTrue(Float.isNaN(out.getFloat(0, 0)), "the poisoning call made NaNs, shape " + Arrays.toString(shape));
         }
     }
 

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -231,6 +232,52 @@ class VectorHadamardKernelTest {
                 assertTrue(err <= 2 * tolerance(dtype), why(seed, dtype + " round trip d=" + d + ": " + err));
                 rot.unrotate(y, y);
                 assertArrayEquals(z.toFloatArray(), y.toFloatArray(), why(seed, dtype + " unrotate in place d=" + d));
+            }
+        }
+    }
+
+    /**
+     * fp16 rows run the fp32 kernels on an exact fp32 copy and round once: every fp16 output is
+     * {@code Float.floatToFloat16} of the fp32 kernel's output on the widened input, bit for bit,
+     * forward and inverse, with rotation signs, in place too, from a {@code short[]} heap segment,
+     * and on every kind (one-pass rows at 8V, load/store passes, m-point sizes).
+     */
+    @Test
+    void fp16IsTheFp32KernelRoundedOnce() {
+        for (int d : new int[] {128, 256, 1024, 4096, 32768, 12 * 256, 20 * 512, 28 * 512, 40 * 512}) {
+            long seed = seed("fp16 staged", d);
+            int rows = Math.max(1, 6000 / d + 1);
+            RandomizedRotation rot = RandomizedRotation.of(HADAMARD, d, seed);
+            try (Tensor x16 = TensorFill.gaussian(Tensor.allocate(DType.FP16, rows, d), seed, 3.0);
+                 Tensor x32 = Tensor.allocate(DType.FP32, rows, d);
+                 Tensor y32 = Tensor.allocate(DType.FP32, rows, d);
+                 Tensor y16 = TensorFill.poison(Tensor.allocate(DType.FP16, rows, d))) {
+                x32.copyFrom(x16.toFloatArray());
+                for (int variant = 0; variant < 4; variant++) {
+                    Tensor out16 = y16;
+                    switch (variant) {
+                        case 0 -> { HADAMARD.transform(x32, y32); HADAMARD.transform(x16, y16); }
+                        case 1 -> { HADAMARD.inverse(x32, y32); HADAMARD.inverse(x16, y16); }
+                        case 2 -> { rot.rotate(x32, y32); MemorySegment.copy(x16.segment(), 0, y16.segment(), 0, y16.segment().byteSize()); rot.rotate(y16, y16); }
+                        default -> {
+                            HADAMARD.transform(x32, y32);
+                            out16 = Tensor.wrap(MemorySegment.ofArray(new short[rows * d]), DType.FP16, new long[] {rows, d});
+                            Tensor in16 = Tensor.wrap(MemorySegment.ofArray(x16.segment().toArray(ValueLayout.JAVA_SHORT)), DType.FP16,
+                                    new long[] {rows, d});
+                            HADAMARD.transform(in16, out16);
+                        }
+                    }
+                    float[] want = y32.toFloatArray();
+                    short[] got = out16.segment().toArray(ValueLayout.JAVA_SHORT);
+                    for (int i = 0; i < want.length; i++) {
+                        short w = Float.floatToFloat16(want[i]);
+                        if (w != got[i]) {
+                            fail(why(seed, "d=" + d + " variant " + variant + " element " + i + ": fp16 " + Float.float16ToFloat(got[i])
+                                    + ", the fp32 kernel's " + want[i] + " rounds to " + Float.float16ToFloat(w)));
+                        }
+                    }
+                    TensorFill.poison(y16);
+                }
             }
         }
     }

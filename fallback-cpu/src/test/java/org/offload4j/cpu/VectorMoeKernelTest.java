@@ -137,6 +137,19 @@ class VectorMoeKernelTest {
         }
     }
 
+    /** Buffers: kept and handed out again up to KEEP_FLOATS; a larger one serves once and leaves the kept one in place. */
+    @Test
+    void buffersAreKeptUpToTheLimitAndALargerOneDoesNotEvictThem() {
+        int slot = VectorMoeKernel.Buffers.ROW;
+        float[] small = VectorMoeKernel.Buffers.get(slot, 1000);
+        assertTrue(small.length >= 1000);
+        assertTrue(small == VectorMoeKernel.Buffers.get(slot, 999), "kept");
+        float[] huge = VectorMoeKernel.Buffers.get(slot, VectorMoeKernel.Buffers.KEEP_FLOATS + 1);
+        assertTrue(huge != small && huge.length > VectorMoeKernel.Buffers.KEEP_FLOATS);
+        assertTrue(small == VectorMoeKernel.Buffers.get(slot, 1000), "the huge one did not evict the kept one");
+        assertTrue(huge != VectorMoeKernel.Buffers.get(slot, VectorMoeKernel.Buffers.KEEP_FLOATS + 1), "the huge one is not kept");
+    }
+
     /**
      * Each thread keeps its row, panel and router buffers from call to call
      * ({@code VectorMoeKernel.Buffers}): a call on all-NaN tokens (every buffer row NaN) must
