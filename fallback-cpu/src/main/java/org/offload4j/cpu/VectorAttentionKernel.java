@@ -204,6 +204,8 @@ final class VectorAttentionKernel implements AttentionKernel {
      * QKᵀ of {@link #scoresFused4}/{@link #scoresFused8} instead of decoding K into a tile.
      */
     static final int FUSED_ROWS = 8;
+    /** Keys per tile of the fused PV path (see {@code Job.run}); the scratch's st holds 4 rows of BQ keys whatever bk is. */
+    static final int FUSED_TILE = BQ;
     /**
      * Whether work items of at most 4 rows also take the fused PV ({@link #pvFused4}): its 16
      * accumulators + 4 decoded vectors need AVX-512's 32 registers.
@@ -425,8 +427,12 @@ final class VectorAttentionKernel implements AttentionKernel {
             Arrays.fill(s.l, 0f);
             Arrays.fill(s.acc, 0, rows * d, 0f);
 
-            for (int j0 = 0; j0 < keyEnd; j0 += bk) {
-                int n = Math.min(bk, keyEnd - j0);
+            // The fused PV path keeps no K/V tile, and its key-major scores (st[r·BQ + j], 4 rows)
+            // fit BQ keys: tiles of BQ keys halve its per-tile work at D = 128 (reductions, exp2 of
+            // α, calls): decode case 268–271 → 255–262 µs on one core.
+            int keyTile = fusedPv ? FUSED_TILE : bk;
+            for (int j0 = 0; j0 < keyEnd; j0 += keyTile) {
+                int n = Math.min(keyTile, keyEnd - j0);
                 long kOff = (kvRow0 + j0) * kRowBytes;
                 long vOff = (kvRow0 + j0) * vRowBytes;
                 if (fused) {
