@@ -112,7 +112,8 @@ import org.offload4j.core.numerics.Fp8;
  *       (450 → 385 µs), one 4L-byte load widened in quarters instead of four loads (segment
  *       checks, no net change), key-major scores with {@link #softmaxRows} (→ 361 µs, 39.5 %), the NaN flag
  *       taken from the bytes the kernels load instead of a scan per tile (→ 322–328 µs, 44 %).
- *       Fourth session: the quad layout below (→ 271–280 µs, 51–53 %).
+ *       Fourth session: the quad layout below (→ 271–280 µs, 51–53 %), the scratch kept per
+ *       thread, and 64-key tiles for the fused-PV items (→ 254–257 µs, 56 %).
  *       Rejected on the way: four keys per QKᵀ pass (459 µs; 16 accumulators, C2's register
  *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
  *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
