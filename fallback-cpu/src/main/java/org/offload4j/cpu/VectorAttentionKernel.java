@@ -752,6 +752,8 @@ final class VectorAttentionKernel implements AttentionKernel {
                 IntVector w0 = IntVector.fromMemorySegment(I, seg, base0 + c, ByteOrder.LITTLE_ENDIAN);
                 IntVector w1 = IntVector.fromMemorySegment(I, seg, base1 + c, ByteOrder.LITTLE_ENDIAN);
                 nan = nan.or(w0.and(LOW7).add(ONES)).or(w1.and(LOW7).add(ONES));
+                // Bytes 0–3 of each int, written out: as a loop over the byte (shift 24 − 8·part)
+                // the decode step ran 260–265 against 252–255 µs, interleaved.
                 {
                     int cc = c + 0 * L;
                     FloatVector x0 = FloatVector.fromArray(F, qn, cc);
