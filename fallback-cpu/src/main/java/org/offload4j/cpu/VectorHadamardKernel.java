@@ -575,6 +575,9 @@ final class VectorHadamardKernel implements HadamardKernel {
          * runs, after the load pass) and copies them into this thread's native stage, back to back;
          * returns the stage. Widening straight into a segment is a loop C2 does not vectorize (it
          * cannot tell the two segments apart): 0.83 against 0.2 ns per element there and back.
+         * The loops here and in {@link #writeF32} repeat the fp16 branches of {@link #widen} and
+         * {@link #narrow} on purpose: calling those per row (their dtype switch and checks each
+         * time) measured 7.1 → 8.6 ms at d = 1024 and 8.0 → 10.5 ms at d = 128.
          */
         private MemorySegment stage(MemorySegment src, long srcOff, long srcRow, int rows, float[] buf, MemorySegment stage) {
             for (int r = 0; r < rows; r++) {
