@@ -780,13 +780,14 @@ final class VectorMoeKernel implements MoeKernel {
     /** {@code out[t] = Σ_j w[t, j] · y[row of copy (t, j)]} for the wave's tokens. */
     private static void combineWave(Wave wave, Routing r, float[] y, int ldy, int n, Tensor out) {
         int k = r.k();
+        int np = roundUp(n, V);
         CpuThreads.forRange(wave.t1 - wave.t0, Math.max(1, 16384 / (n * k)), (from, to) -> {
-            float[] acc = Buffers.get(Buffers.ROW, roundUp(n, V));
+            float[] acc = Buffers.get(Buffers.ROW, np);
             for (int t = wave.t0 + (int) from; t < wave.t0 + to; t++) {
                 for (int j = 0; j < k; j++) {
                     int row = wave.rowOf(r.expert(t, j), r.copyOf(t, j)) * ldy;
                     FloatVector wj = FloatVector.broadcast(F, r.weight(t, j));
-                    for (int c = 0; c < roundUp(n, V); c += V) {
+                    for (int c = 0; c < np; c += V) {
                         FloatVector yv = FloatVector.fromArray(F, y, row + c);
                         (j == 0 ? yv.mul(wj) : yv.fma(wj, FloatVector.fromArray(F, acc, c))).intoArray(acc, c);
                     }
