@@ -44,11 +44,11 @@ final class AttentionSuite implements OpSuite {
     @Override
     public List<String> defaultSizes(boolean full) {
         if (!full) {
-            return List.of("8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x1x4096x128");
+            return List.of("8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x1x4096x128", "16x2x1x4096x128");
         }
         return List.of("8x2x512x512x128", "8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x2048x2048x128c",
                 "8x2x1024x1024x64", "8x2x1024x1024x256", "8x8x1024x1024x128", "8x1x1024x1024x128",
-                "8x2x1x4096x128", "32x8x1x8192x128");
+                "8x2x1x4096x128", "16x2x1x4096x128", "32x8x1x8192x128");
     }
 
     @Override

@@ -113,7 +113,9 @@ import org.offload4j.core.numerics.Fp8;
  *       checks, no net change), key-major scores with {@link #softmaxRows} (→ 361 µs, 39.5 %), the NaN flag
  *       taken from the bytes the kernels load instead of a scan per tile (→ 322–328 µs, 44 %).
  *       Fourth session: the quad layout below (→ 271–280 µs, 51–53 %), the scratch kept per
- *       thread, and 64-key tiles for the fused-PV items (→ 254–257 µs, 56 %).
+ *       thread, and 64-key tiles for the fused-PV items (→ 254–257 µs, 56 %). Fifth session:
+ *       up to {@link #SPLIT_ROWS} rows are cut into 4-row items, so a G = 8 decode step runs two
+ *       fused 4-row items instead of the fused 8-row QKᵀ and the blocked PV (40 → 56 %).
  *       Rejected on the way: four keys per QKᵀ pass (459 µs; 16 accumulators, C2's register
  *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
  *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
@@ -212,6 +214,17 @@ final class VectorAttentionKernel implements AttentionKernel {
      * accumulators + 4 decoded vectors need AVX-512's 32 registers.
      */
     private static final boolean FUSED_PV = L >= 16;
+    /**
+     * With the fused PV, a (b, KV head) with at most this many stacked query rows is split into
+     * work items of 4 rows, each a whole decode step in the fused kernels, rather than one item
+     * of up to 8 rows (fused QKᵀ, then V decoded into a tile for the blocked PV) or of up to 16
+     * (the blocked path). K and V are then decoded once per 4 rows instead of once, and that still
+     * pays: one AVX-512 core, Skv = 4096, D = 128, interleaved, 8 rows (G = 8 decode) 702–719 →
+     * 506–512 µs (40–41 → 56 % of the FMA peak), 12 rows 514–522 → 387–401 µs, 16 rows (G = 8,
+     * Sq = 2) 552–558 → 515–529 µs; at 24 rows it is even, and at 32 and 48 the blocked path is
+     * 15–20 % faster.
+     */
+    static final int SPLIT_ROWS = 16;
 
     /** log2(e): scores are kept in log2 units so that the softmax needs only {@link #exp2}. */
     static final float LOG2E = (float) (1.0 / Math.log(2.0));
@@ -328,7 +341,7 @@ final class VectorAttentionKernel implements AttentionKernel {
 
     /** One call: the inputs resolved to segments, byte strides and scale arrays, read once. */
     private static final class Job {
-        final int batch, qHeads, kvHeads, group, qLen, kvLen, d, bk, tiles, keyOffset;
+        final int batch, qHeads, kvHeads, group, qLen, kvLen, d, bk, tileRows, tiles, keyOffset;
         final long groupRows, items;
         final boolean causal;
         final float softmaxScale;
@@ -347,7 +360,8 @@ final class VectorAttentionKernel implements AttentionKernel {
             keyOffset = s.keyOffset();
             bk = keyTile(d);
             groupRows = (long) group * qLen;
-            tiles = Math.toIntExact((groupRows + BQ - 1) / BQ);
+            tileRows = FUSED_PV && groupRows <= SPLIT_ROWS ? 4 : BQ;
+            tiles = Math.toIntExact((groupRows + tileRows - 1) / tileRows);
             items = (long) batch * kvHeads * tiles;
             this.causal = causal;
             this.softmaxScale = softmaxScale;
@@ -377,7 +391,8 @@ final class VectorAttentionKernel implements AttentionKernel {
         }
 
         /**
-         * Work item {@code item}: tile {@code item % tiles} of the stacked query rows of
+         * Work item {@code item}: tile {@code item % tiles} ({@code tileRows} rows: BQ, or 4, see
+         * {@link #SPLIT_ROWS}) of the stacked query rows of
          * (b, KV head g) = {@code item / tiles}. The G = Hq/Hkv query heads that read KV head g are
          * stacked, head after head: stacked row {@code r} is query position {@code r % Sq} of
          * head {@code g·G + r / Sq}. So every query row that reads the same K and V shares the
@@ -388,8 +403,8 @@ final class VectorAttentionKernel implements AttentionKernel {
             int bg = (int) (item / tiles);
             int b = bg / kvHeads;
             int g = bg % kvHeads;
-            long r0 = (long) tile * BQ;
-            int rows = (int) Math.min(BQ, groupRows - r0);
+            long r0 = (long) tile * tileRows;
+            int rows = (int) Math.min(tileRows, groupRows - r0);
             int qvecs = (rows + L - 1) / L;
             long kvRow0 = (long) bg * kvLen;
 

@@ -44,7 +44,11 @@ class VectorAttentionKernelTest {
                 Arguments.of(1, 8, 2, 2, 131, 128, true, PT),     // two decode positions, G = 4: 8 rows, causal offsets
                 Arguments.of(1, 2, 1, 2, 100, 128, true, PH),     // 4 rows, causal offsets: key-major scores, row mask
                 Arguments.of(1, 1, 1, 4, 33, 64, true, PT),       // the same at D = 64: one partial key vector per row
-                Arguments.of(1, 9, 1, 1, 40, 64, false, PH),      // 9 rows: past the fused path
+                Arguments.of(1, 9, 1, 1, 40, 64, false, PH),      // 9 rows: past the fused path (AVX-512: 3 items of ≤ 4 rows)
+                Arguments.of(1, 4, 1, 3, 90, 128, true, PT),      // 12 rows, causal offsets: AVX-512 splits them into 3 items of 4
+                Arguments.of(2, 16, 2, 1, 129, 128, true, PH),    // G = 8 decode: AVX-512 splits it into two 4-row items
+                Arguments.of(1, 8, 1, 2, 70, 64, true, PT),       // 16 rows, the most AVX-512 splits (SPLIT_ROWS)
+                Arguments.of(1, 17, 1, 1, 70, 64, false, PH),     // 17 rows: one blocked item everywhere
                 Arguments.of(1, 2, 1, 77, 1, 64, true, PT),       // Sq > Skv, causal: most rows see no key
                 Arguments.of(1, 2, 1, 77, 1, 64, false, PT),
                 Arguments.of(2, 3, 1, 50, 130, 256, true, PH),    // MQA, Sq < Skv
