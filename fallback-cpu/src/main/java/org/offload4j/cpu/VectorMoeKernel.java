@@ -377,17 +377,16 @@ final class VectorMoeKernel implements MoeKernel {
     }
 
     /**
-     * Grow-only float arrays kept per thread, one per use, so that a call allocates only its plan:
+     * The kernel's {@link ThreadArrays} slots, one per use, so that a call allocates only its plan:
      * the wave's rows (A, H, Y) on the calling thread, panels, partial sums and router rows on every
      * thread that runs a task (the caller runs tasks too, hence separate slots). Before, a call
      * allocated and zeroed them anew: at T = 256 about 10 MB for the rows and 0.5 MB per task
      * range. Every use writes what it reads first (gather zero-fills the padding rows, the router
      * panel its padding columns), so what an earlier call left behind is never read. Arrays over
-     * {@link #KEEP_FLOATS} serve one call and are not kept, so a thread that once ran a huge batch
-     * does not hold its buffers for good; larger batches (T = 1024, k = 2, d_ff = 2816 needs 5.8 M
-     * floats for H) still allocate per call. The cost: each thread that calls the MoE keeps up to
-     * three arrays of at most 16 MiB (rows) and each pool thread a few hundred KB, for as long as
-     * it lives. The thread-local holds JDK types only, so it keeps no class of this library alive.
+     * {@link #KEEP_FLOATS} serve one call and are not kept (larger batches, e.g. T = 1024, k = 2,
+     * d_ff = 2816 with 5.8 M floats for H, allocate per call). The cost: each thread that calls
+     * the MoE keeps up to three arrays of at most 16 MiB (rows) and each pool thread a few hundred
+     * KB, for as long as it lives.
      */
     static final class Buffers {
         static final int A = 0;
@@ -401,23 +400,14 @@ final class VectorMoeKernel implements MoeKernel {
         static final int ROW = 8;
         private static final int SLOTS = 9;
         /** The largest array kept: 4 Mi floats (16 MiB). */
-        static final int KEEP_FLOATS = 1 << 22;
-        private static final ThreadLocal<float[][]> KEPT = ThreadLocal.withInitial(() -> new float[SLOTS][]);
+        static final int KEEP_FLOATS = (int) (ThreadArrays.KEEP_BYTES / 4);
+        private static final ThreadArrays KEPT = new ThreadArrays(SLOTS, ThreadArrays.KEEP_BYTES);
 
         private Buffers() {}
 
         /** This thread's array for {@code slot}, at least {@code floats} long; contents undefined. */
         static float[] get(int slot, int floats) {
-            float[][] kept = KEPT.get();
-            float[] b = kept[slot];
-            if (b != null && b.length >= floats) {
-                return b;
-            }
-            b = new float[floats];
-            if (floats <= KEEP_FLOATS) {
-                kept[slot] = b; // a larger array serves this call only, and the kept one stays
-            }
-            return b;
+            return KEPT.floats(slot, floats);
         }
     }
 

@@ -103,8 +103,10 @@ import org.offload4j.w4a16.W4A16Kernel;
  *
  * <h2>Scratch</h2>
  * Per-call buffers (X in fp32, bias, group sums) belong to the calling thread and per-task tiles
- * to each worker, in {@link ThreadLocal}s that grow on demand: nothing is allocated per element,
- * and steady-state calls allocate nothing but the loop descriptor of {@link CpuThreads#forRange}.
+ * to each thread that runs tasks, in {@link ThreadArrays} slots that grow on demand (arrays over
+ * 16 MiB serve one call): nothing is allocated per element, and steady-state calls allocate
+ * nothing but the loop descriptor of {@link CpuThreads#forRange} and a small view of the
+ * buffers.
  */
 final class VectorW4A16Kernel implements W4A16Kernel {
     static final VectorSpecies<Float> FS = CpuBackend.FLOATS;
@@ -150,8 +152,22 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     /** 2^−149 (Float.MIN_VALUE): the value of the subnormal whose bits are 1. */
     private static final int SUBNORMAL_EXPONENT = -149;
 
-    private final ThreadLocal<CallBuffers> callBuffers = ThreadLocal.withInitial(CallBuffers::new);
-    private final ThreadLocal<TaskBuffers> taskBuffers = ThreadLocal.withInitial(TaskBuffers::new);
+    /** Per-thread scratch ({@link ThreadArrays}): {@link CallBuffers}' arrays on the calling thread, a task's tiles on each thread that runs tasks. */
+    private static final ThreadArrays SCRATCH = new ThreadArrays(12, ThreadArrays.KEEP_BYTES);
+    private static final int CALL_X = 0;
+    private static final int CALL_BIAS = 1;
+    private static final int CALL_GROUP_SUMS = 2;
+    private static final int CALL_ROW_OFFSETS = 3;
+    private static final int CALL_SUM_OFFSETS = 4;
+    private static final int CALL_UNSCALE1 = 5;
+    private static final int CALL_UNSCALE2 = 6;
+    /** {@code int[1]}: 1 while a call on this thread uses the CALL_ slots. */
+    private static final int CALL_BUSY = 7;
+    private static final int TASK_ROW = 8;
+    private static final int TASK_TILE = 9;
+    private static final int TASK_ROWS = 10;
+    /** {@code int[1]}: the A offset of a {@link Brgemm} call (a batch of one). */
+    private static final int TASK_OFFSETS = 11;
 
     // ------------------------------------------------------------------ prepack
 
@@ -257,13 +273,12 @@ final class VectorW4A16Kernel implements W4A16Kernel {
 
     private void run(Tensor x, Packed p, Tensor bias, Tensor y) {
         int m = (int) x.dim(0);
-        CallBuffers cb = callBuffers.get();
-        if (cb.inUse) {
-            // A matmul re-entered on this thread (from a parallel chunk of an outer op that calls
-            // it) must not overwrite the buffers of the outer call.
-            cb = new CallBuffers();
-        }
-        cb.inUse = true;
+        int[] busy = SCRATCH.fixed(CALL_BUSY, () -> new int[1]);
+        // A matmul re-entered on this thread (from a parallel chunk of an outer op that calls it)
+        // must not overwrite the buffers of the outer call: it gets arrays of its own.
+        boolean nested = busy[0] != 0;
+        CallBuffers cb = new CallBuffers(nested, m, p);
+        busy[0] = 1;
         try {
             float[] biasF = null;
             if (bias != null) {
@@ -284,7 +299,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
                 gemm(x, p, biasF, y, cb);
             }
         } finally {
-            cb.inUse = false;
+            busy[0] = nested ? 1 : 0;
         }
     }
 
@@ -308,7 +323,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         int[] data = p.data();
         long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB));
         CpuThreads.forRange(p.blocks, grain, (from, to) -> {
-            float[] yb = taskBuffers.get().row(NB);
+            float[] yb = SCRATCH.floats(TASK_ROW, NB);
             for (int b = (int) from; b < to; b++) {
                 if (masked) {
                     gemvBlockMasked(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xsum, yb);
@@ -550,7 +565,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         int[] data = p.data();
         long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * NB));
         CpuThreads.forRange(p.blocks, grain, (from, to) -> {
-            float[] yb = taskBuffers.get().row(4 * NB);
+            float[] yb = SCRATCH.floats(TASK_ROW, 4 * NB);
             for (int b = (int) from; b < to; b++) {
                 int col = b * NB;
                 int cols = Math.min(NB, p.n - col);
@@ -911,9 +926,9 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             long tasks = (long) rowBlocks * tiles;
             long grain = Math.max(1, MIN_WEIGHTS_PER_TASK / ((long) k * TILE_COLS * Math.max(1, rowsPerBlock / 8)));
             CpuThreads.forRange(tasks, grain, (from, to) -> {
-                TaskBuffers tb = taskBuffers.get();
-                float[] wt = tb.tile(KB * TILE_COLS);
-                float[] yt = tb.rows(rowsPerBlock * TILE_COLS);
+                float[] wt = SCRATCH.floats(TASK_TILE, KB * TILE_COLS);
+                float[] yt = SCRATCH.floats(TASK_ROWS, rowsPerBlock * TILE_COLS);
+                int[] offsets = SCRATCH.fixed(TASK_OFFSETS, () -> new int[1]);
                 for (long t = from; t < to; t++) {
                     int rb = (int) (t / tiles);
                     int b0 = (int) (t % tiles) * TILE_BLOCKS;
@@ -923,7 +938,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
                     if (nRows <= 0) {
                         continue;
                     }
-                    gemmTile(data, p, b0, nb, xf, i0, nRows, wt, yt, tb.offsets);
+                    gemmTile(data, p, b0, nb, xf, i0, nRows, wt, yt, offsets);
                     int col = b0 * NB;
                     int cols = Math.min(nb * NB, p.n - col);
                     for (int i = 0; i < nRows; i++) {
@@ -1080,69 +1095,55 @@ final class VectorW4A16Kernel implements W4A16Kernel {
 
     // ------------------------------------------------------------------ scratch
 
-    /** Buffers of one matmul call, owned by the calling thread. */
+    /**
+     * The buffers of one matmul call: the calling thread's {@link #SCRATCH} slots, or, for a call
+     * nested in another on the same thread, arrays of its own. A view made per call, with every
+     * array fetched up front: the GEMV methods then only read fields, as they did when this
+     * object itself was kept per thread (fetching from the thread-local inside them cost the
+     * m = 4–8 GEMV 8–10 %, reproducibly, though none of it ran in the inner loops).
+     */
     private static final class CallBuffers {
-        /** Set while a call on this thread uses the buffers. */
-        boolean inUse;
-        private float[] x = new float[0];
-        private float[] bias = new float[0];
-        private float[] groupSums = new float[0];
+        /** X in fp32: m·k floats for the GEMV paths, ROW_CHUNK·k (at most) for the GEMM path. */
+        private final float[] x;
+        /** Per-row group sums of the GEMV paths. */
+        private final float[] groupSums;
+        /** n + NB floats, so that a padded block's last vector stays in bounds. */
+        private final float[] bias;
         /** Per-row offsets and unscale factors of {@link #gemvRows}. */
-        final int[][] rowOffsets = new int[(GEMV_MAX_ROWS + 3) / 4][4];
-        final int[][] sumOffsets = new int[(GEMV_MAX_ROWS + 3) / 4][4];
-        final float[] unscale1 = new float[GEMV_MAX_ROWS];
-        final float[] unscale2 = new float[GEMV_MAX_ROWS];
+        final int[][] rowOffsets;
+        final int[][] sumOffsets;
+        final float[] unscale1;
+        final float[] unscale2;
+
+        CallBuffers(boolean nested, int m, Packed p) {
+            long xFloats = (long) (m <= GEMV_MAX_ROWS ? m : Math.min(m, ROW_CHUNK)) * p.k;
+            int sums = m <= GEMV_MAX_ROWS ? m * p.groups : 0;
+            x = nested ? new float[Math.toIntExact(xFloats)] : SCRATCH.floats(CALL_X, xFloats);
+            groupSums = nested ? new float[sums] : SCRATCH.floats(CALL_GROUP_SUMS, sums);
+            bias = nested ? new float[p.n + NB] : SCRATCH.floats(CALL_BIAS, p.n + NB);
+            rowOffsets = nested ? offsetTable() : SCRATCH.fixed(CALL_ROW_OFFSETS, CallBuffers::offsetTable);
+            sumOffsets = nested ? offsetTable() : SCRATCH.fixed(CALL_SUM_OFFSETS, CallBuffers::offsetTable);
+            unscale1 = nested ? new float[GEMV_MAX_ROWS] : SCRATCH.fixed(CALL_UNSCALE1, () -> new float[GEMV_MAX_ROWS]);
+            unscale2 = nested ? new float[GEMV_MAX_ROWS] : SCRATCH.fixed(CALL_UNSCALE2, () -> new float[GEMV_MAX_ROWS]);
+        }
+
+        private static int[][] offsetTable() {
+            return new int[(GEMV_MAX_ROWS + 3) / 4][4];
+        }
 
         float[] x(long size) {
-            if (x.length < size) {
-                x = new float[Math.toIntExact(size)];
-            }
+            assert x.length >= size;
             return x;
         }
 
-        /** At least {@code n + NB} floats, so that a padded block's last vector stays in bounds. */
         float[] bias(int n) {
-            if (bias.length < n + NB) {
-                bias = new float[n + NB];
-            }
+            assert bias.length >= n + NB;
             return bias;
         }
 
         float[] groupSums(int groups) {
-            if (groupSums.length < groups) {
-                groupSums = new float[groups];
-            }
+            assert groupSums.length >= groups;
             return groupSums;
-        }
-    }
-
-    /** Tiles of one task, owned by the worker thread that runs it. */
-    private static final class TaskBuffers {
-        private float[] row = new float[0];
-        private float[] tile = new float[0];
-        private float[] rows = new float[0];
-        /** The A offset of a {@link Brgemm} call (batch of one). */
-        final int[] offsets = new int[1];
-
-        float[] row(int size) {
-            if (row.length < size) {
-                row = new float[size];
-            }
-            return row;
-        }
-
-        float[] tile(int size) {
-            if (tile.length < size) {
-                tile = new float[size];
-            }
-            return tile;
-        }
-
-        float[] rows(int size) {
-            if (rows.length < size) {
-                rows = new float[size];
-            }
-            return rows;
         }
     }
 }
