@@ -387,7 +387,7 @@ public final class Brgemm {
         }
     }
 
-    /** The caller's packed-B buffer, reused across calls up to {@link ThreadArrays#KEEP_BYTES}. */
+    /** The caller's packed-B buffer, reused across calls (kept up to {@link #SCRATCH}'s 256 MiB bound). */
     private static float[] packScratch(long floats) {
         return SCRATCH.floats(PACKED_B, floats);
     }

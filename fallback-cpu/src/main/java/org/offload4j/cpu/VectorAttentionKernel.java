@@ -27,7 +27,8 @@ import org.offload4j.core.numerics.Fp8;
  * <h2>Work split</h2>
  * The G = Hq/Hkv query heads that read one KV head are stacked into one column of
  * {@code G · Sq} query rows (head after head); one work item is a tile of {@code BQ = 64}
- * consecutive stacked rows of one (batch, KV head):
+ * consecutive stacked rows of one (batch, KV head), or of 4 when a group of at most
+ * {@link #SPLIT_ROWS} rows runs as fused decode-step items with AVX-512 ({@link #itemRows}):
  * <pre>
  *   G = 4, Sq = 1 (a decode step)          G = 2, Sq = 100
  *   stacked row   0    1    2    3         stacked rows   0 … 63 | 64 … 99  100 … 127 | 128 … 191 | 192 … 199
@@ -36,7 +37,7 @@ import org.offload4j.core.numerics.Fp8;
  * </pre>
  * Every row of a tile reads the same K and V, so each decoded K/V tile serves all of them, and a
  * decode step fills G lanes instead of one. GQA and MQA need no copy: rows read the caller's fp8
- * segments. {@link CpuThreads#forRange} spreads the {@code B · Hkv · ⌈G·Sq/64⌉} items over the
+ * segments. {@link CpuThreads#forRange} spreads the {@code B · Hkv · ⌈G·Sq/tile⌉} items over the
  * pool; each thread keeps its {@link Scratch} arrays (about 110 KB at D = 128) from call to
  * call ({@link Scratch#forThread}), so a call allocates no arrays. Items are
  * independent: no locks, no reductions across threads. When a tensor lives in a confined arena
@@ -102,8 +103,9 @@ import org.offload4j.core.numerics.Fp8;
  *       most of the rest in the score loop, whose query vectors were 4 of 16 lanes full. Work
  *       items of at most {@link #FUSED_ROWS} rows therefore compute QKᵀ straight from the fp8 K
  *       rows with D in the lanes ({@link #scoresFused4}, {@link #scoresFused8}: each decoded
- *       vector feeds 4 or 8 FMAs, one lane sum per key and row), and with AVX-512 items of at
- *       most 4 rows also accumulate PV straight from the fp8 V rows ({@link #pvFused4}). That
+ *       vector feeds 4 or 8 FMAs, one lane sum per key and row), and items of at most 4 rows
+ *       also accumulate PV straight from the fp8 V rows ({@link #pvFused4}; AVX-512 only until
+ *       the fifth session, see {@code pvFused4Halves} for 16 registers). That
  *       case went from 886 to 536 µs on one AVX-512 core with the fused QKᵀ and to 455 µs with
  *       the fused PV too (16 → 31 % of the FMA peak); before the PV fusion its profile was fused
  *       QKᵀ 37 %, V decode into {@code vt} 31 %, PV 15 %, softmax 13 %. Then (third session,
@@ -115,7 +117,10 @@ import org.offload4j.core.numerics.Fp8;
  *       Fourth session: the quad layout below (→ 271–280 µs, 51–53 %), the scratch kept per
  *       thread, and 64-key tiles for the fused-PV items (→ 254–257 µs, 56 %). Fifth session:
  *       up to {@link #SPLIT_ROWS} rows are cut into 4-row items, so a G = 8 decode step runs two
- *       fused 4-row items instead of the fused 8-row QKᵀ and the blocked PV (40 → 56 %).
+ *       fused 4-row items instead of the fused 8-row QKᵀ and the blocked PV (40 → 56 %); and
+ *       with 16 vector registers (AVX2 width) items of at most 4 rows take the fused PV in two
+ *       passes ({@code pvFused4Halves}): the G = 4 decode step 586–606 → 407 µs (27 → 40 % of
+ *       that width's FMA peak, one thread on the Zen 4 at {@code -XX:UseAVX=2}).
  *       Rejected on the way: four keys per QKᵀ pass (459 µs; 16 accumulators, C2's register
  *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
  *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
@@ -210,12 +215,15 @@ final class VectorAttentionKernel implements AttentionKernel {
     /** Keys per tile of the fused PV path (see {@code Job.run}); the scratch's st holds 4 rows of BQ keys whatever bk is. */
     static final int FUSED_TILE = BQ;
     /**
-     * Whether work items of at most 4 rows also take the fused PV ({@link #pvFused4}): its 16
-     * accumulators + 4 decoded vectors need AVX-512's 32 registers.
+     * Whether a group of at most {@link #SPLIT_ROWS} rows is cut into 4-row items: with 32 vector
+     * registers (AVX-512), where {@link #pvFused4} keeps 16 accumulators and decodes each int once.
+     * With 16 registers it takes two passes per column group ({@code pvFused4Halves}) and the cut
+     * does not pay (AVX2 width, one thread: 8 rows 785–855 µs either way, 12 rows 560–599 against
+     * 610–613, 16 rows 608–649 against 811–824).
      */
-    private static final boolean FUSED_PV = L >= 16;
+    private static final boolean SPLIT = L >= 16;
     /**
-     * With the fused PV, a (b, KV head) with at most this many stacked query rows is split into
+     * With AVX-512, a (b, KV head) with at most this many stacked query rows is split into
      * work items of 4 rows, each a whole decode step in the fused kernels, rather than one item
      * of up to 8 rows (fused QKᵀ, then V decoded into a tile for the blocked PV) or of up to 16
      * (the blocked path). K and V are then decoded once per 4 rows instead of once, and that still
@@ -225,6 +233,11 @@ final class VectorAttentionKernel implements AttentionKernel {
      * 15–20 % faster.
      */
     static final int SPLIT_ROWS = 16;
+
+    /** Query rows per work item for a (batch, KV head) of {@code groupRows} stacked rows: 4 (see {@link #SPLIT_ROWS}) or BQ. */
+    static int itemRows(long groupRows, int d) {
+        return SPLIT && groupRows <= SPLIT_ROWS && d % QUAD_CODES == 0 ? 4 : BQ;
+    }
 
     /** log2(e): scores are kept in log2 units so that the softmax needs only {@link #exp2}. */
     static final float LOG2E = (float) (1.0 / Math.log(2.0));
@@ -360,7 +373,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             keyOffset = s.keyOffset();
             bk = keyTile(d);
             groupRows = (long) group * qLen;
-            tileRows = FUSED_PV && groupRows <= SPLIT_ROWS ? 4 : BQ;
+            tileRows = itemRows(groupRows, d);
             tiles = Math.toIntExact((groupRows + tileRows - 1) / tileRows);
             items = (long) batch * kvHeads * tiles;
             this.causal = causal;
@@ -427,7 +440,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             // The fused kernels load 4L codes at a time (QUAD_CODES): true for D ∈ {64, 128, 256} up to 16 lanes.
             boolean fused = rows <= FUSED_ROWS && d % QUAD_CODES == 0 && loadQRows(s, b, bg, rows);
             // Whole decode step in the fused kernels: scores key-major (st[r][j], see softmaxRows).
-            boolean fusedPv = FUSED_PV && fused && rows <= 4;
+            boolean fusedPv = fused && rows <= 4;
             int keyStride = fusedPv ? 1 : BQ;
             int rowStride = fusedPv ? BQ : 1;
             if (fused && !fusedPv) {
@@ -468,7 +481,8 @@ final class VectorAttentionKernel implements AttentionKernel {
                         maskRows(s, j0, n, rows);
                     }
                     softmaxRows(s, n, rows);
-                    vNan = pvFused4(s, vSeg, vOff, vRowBytes, n, d, rows);
+                    vNan = L >= 16 ? pvFused4(s, vSeg, vOff, vRowBytes, n, d, rows)
+                            : pvFused4Halves(s, vSeg, vOff, vRowBytes, n, d, rows);
                 } else {
                     vNan = decodeStrips(vSeg, vOff, vRowBytes, n, d, bk, s.vt);
                     if (j0 + n - 1 > minLast) {
@@ -917,7 +931,7 @@ final class VectorAttentionKernel implements AttentionKernel {
      * past {@code rows} alias the last: they load, compute and store the same values), straight
      * from the fp8 V rows, 4 vectors of D at a time: each decoded vector feeds 4 FMAs, with no
      * {@code vt} tile written and read back. The decode step's counterpart of {@link #scoresFused4}
-     * (see there); AVX-512 only ({@link #FUSED_PV}). V is decoded raw (× 2^−120) and st holds
+     * (see there); with 16 vector registers, {@code pvFused4Halves}. V is decoded raw (× 2^−120) and st holds
      * p × 2^120, so each product is exactly the one of the true values and the sums are bit for
      * bit those of a full decode (the accumulators hold the columns in the quad layout, see the
      * class comment); NaN codes: {@link #nanColumns}.
@@ -1001,6 +1015,74 @@ final class VectorAttentionKernel implements AttentionKernel {
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }
 
+
+    /**
+     * {@link #pvFused4} for 16 vector registers (AVX2, SSE, NEON): 4 rows × 4 decoded vectors would
+     * need 16 accumulators and 4 operands, so each 4L-column group takes two passes over the keys,
+     * parts {0, 1} of the quad layout and then {2, 3}: 8 accumulators, one int load and two
+     * decodes per key and pass. The int load is repeated in the second pass (from L1: the tile's
+     * keys × 4L bytes), and the NaN flag is taken in the first. Same sums, bit for bit, as
+     * {@link #pvFused4}.
+     */
+    static boolean pvFused4Halves(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
+        IntVector nan = IntVector.zero(I);
+        float[] acc = s.acc;
+        float[] st = s.st;
+        float[] alpha = s.alpha;
+        int r0 = 0;
+        int r1 = Math.min(1, rows - 1);
+        int r2 = Math.min(2, rows - 1);
+        int r3 = Math.min(3, rows - 1);
+        for (int c = 0; c < d; c += QUAD_CODES) {
+            for (int h = 0; h < 2; h++) {
+                // Part k of an int is ((w << (24 − 8k)) >> 4) & E4M3_BITS: parts 2h and 2h + 1.
+                int shiftA = 24 - 16 * h;
+                int shiftB = 16 - 16 * h;
+                int a0 = c + 2 * h * L;
+                int a1 = r1 * d + a0;
+                int a2 = r2 * d + a0;
+                int a3 = r3 * d + a0;
+                FloatVector c00 = FloatVector.fromArray(F, acc, a0).mul(alpha[r0]);
+                FloatVector c01 = FloatVector.fromArray(F, acc, a0 + L).mul(alpha[r0]);
+                FloatVector c10 = FloatVector.fromArray(F, acc, a1).mul(alpha[r1]);
+                FloatVector c11 = FloatVector.fromArray(F, acc, a1 + L).mul(alpha[r1]);
+                FloatVector c20 = FloatVector.fromArray(F, acc, a2).mul(alpha[r2]);
+                FloatVector c21 = FloatVector.fromArray(F, acc, a2 + L).mul(alpha[r2]);
+                FloatVector c30 = FloatVector.fromArray(F, acc, a3).mul(alpha[r3]);
+                FloatVector c31 = FloatVector.fromArray(F, acc, a3 + L).mul(alpha[r3]);
+                for (int j = 0; j < n; j++) {
+                    IntVector w = IntVector.fromMemorySegment(I, seg, off + j * rowBytes + c, ByteOrder.LITTLE_ENDIAN);
+                    if (h == 0) {
+                        nan = nan.or(w.and(LOW7).add(ONES));
+                    }
+                    FloatVector v0 = w.lanewise(VectorOperators.LSHL, shiftA).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    FloatVector v1 = w.lanewise(VectorOperators.LSHL, shiftB).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                    FloatVector p;
+                    p = FloatVector.broadcast(F, st[r0 * BQ + j]);
+                    c00 = v0.fma(p, c00);
+                    c01 = v1.fma(p, c01);
+                    p = FloatVector.broadcast(F, st[r1 * BQ + j]);
+                    c10 = v0.fma(p, c10);
+                    c11 = v1.fma(p, c11);
+                    p = FloatVector.broadcast(F, st[r2 * BQ + j]);
+                    c20 = v0.fma(p, c20);
+                    c21 = v1.fma(p, c21);
+                    p = FloatVector.broadcast(F, st[r3 * BQ + j]);
+                    c30 = v0.fma(p, c30);
+                    c31 = v1.fma(p, c31);
+                }
+                c00.intoArray(acc, a0);
+                c01.intoArray(acc, a0 + L);
+                c10.intoArray(acc, a1);
+                c11.intoArray(acc, a1 + L);
+                c20.intoArray(acc, a2);
+                c21.intoArray(acc, a2 + L);
+                c30.intoArray(acc, a3);
+                c31.intoArray(acc, a3 + L);
+            }
+        }
+        return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
+    }
 
     /**
      * Two query vectors (from lane {@code i}) × four keys (from {@code j}): 8 accumulators.

@@ -273,11 +273,11 @@ final class VectorW4A16Kernel implements W4A16Kernel {
 
     private void run(Tensor x, Packed p, Tensor bias, Tensor y) {
         int m = (int) x.dim(0);
-        int[] busy = SCRATCH.fixed(CALL_BUSY, () -> new int[1]);
+        int[] busy = callBusyFlag();
         // A matmul re-entered on this thread (from a parallel chunk of an outer op that calls it)
         // must not overwrite the buffers of the outer call: it gets arrays of its own.
         boolean nested = busy[0] != 0;
-        CallBuffers cb = new CallBuffers(nested, m, p);
+        CallBuffers cb = new CallBuffers(nested, m, p, bias != null);
         busy[0] = 1;
         try {
             float[] biasF = null;
@@ -301,6 +301,11 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         } finally {
             busy[0] = nested ? 1 : 0;
         }
+    }
+
+    /** This thread's flag ({@code int[1]}): 1 while a call on it uses the CALL_ slots. Package-private for the tests. */
+    static int[] callBusyFlag() {
+        return SCRATCH.fixed(CALL_BUSY, () -> new int[1]);
     }
 
     // ------------------------------------------------------------------ GEMV
@@ -1107,7 +1112,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         private final float[] x;
         /** Per-row group sums of the GEMV paths. */
         private final float[] groupSums;
-        /** n + NB floats, so that a padded block's last vector stays in bounds. */
+        /** n + NB floats, so that a padded block's last vector stays in bounds; null for a call without bias. */
         private final float[] bias;
         /** Per-row offsets and unscale factors of {@link #gemvRows}. */
         final int[][] rowOffsets;
@@ -1115,12 +1120,12 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         final float[] unscale1;
         final float[] unscale2;
 
-        CallBuffers(boolean nested, int m, Packed p) {
+        CallBuffers(boolean nested, int m, Packed p, boolean withBias) {
             long xFloats = (long) (m <= GEMV_MAX_ROWS ? m : Math.min(m, ROW_CHUNK)) * p.k;
             int sums = m <= GEMV_MAX_ROWS ? m * p.groups : 0;
             x = nested ? new float[Math.toIntExact(xFloats)] : SCRATCH.floats(CALL_X, xFloats);
             groupSums = nested ? new float[sums] : SCRATCH.floats(CALL_GROUP_SUMS, sums);
-            bias = nested ? new float[p.n + NB] : SCRATCH.floats(CALL_BIAS, p.n + NB);
+            bias = !withBias ? null : nested ? new float[p.n + NB] : SCRATCH.floats(CALL_BIAS, p.n + NB);
             rowOffsets = nested ? offsetTable() : SCRATCH.fixed(CALL_ROW_OFFSETS, CallBuffers::offsetTable);
             sumOffsets = nested ? offsetTable() : SCRATCH.fixed(CALL_SUM_OFFSETS, CallBuffers::offsetTable);
             unscale1 = nested ? new float[GEMV_MAX_ROWS] : SCRATCH.fixed(CALL_UNSCALE1, () -> new float[GEMV_MAX_ROWS]);

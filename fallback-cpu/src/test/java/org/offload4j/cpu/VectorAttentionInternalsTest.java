@@ -173,7 +173,7 @@ class VectorAttentionInternalsTest {
                             checkScores(seg, q, s.st, n, d, bq, 1, where);
                         }
                         assertEquals(withNan, flag, where);
-                        if (rows <= 4 && L >= 16) {
+                        if (rows <= 4) {
                             checkPv(s, seg, rnd, n, d, rows, withNan, where);
                         }
                     }
@@ -228,7 +228,9 @@ class VectorAttentionInternalsTest {
                 }
             }
         }
-        assertEquals(withNan, VectorAttentionKernel.pvFused4(s, seg, 0, d, n, d, rows), where + " (PV)");
+        boolean flag = L >= 16 ? VectorAttentionKernel.pvFused4(s, seg, 0, d, n, d, rows)
+                : VectorAttentionKernel.pvFused4Halves(s, seg, 0, d, n, d, rows);
+        assertEquals(withNan, flag, where + " (PV)");
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < d; c++) {
                 float got = s.acc[r * d + VectorAttentionKernel.quad(c)];

@@ -40,13 +40,14 @@ class VectorAttentionKernelTest {
                 Arguments.of(1, 4, 2, 1, 77, 128, true, PH),      // decode, GQA
                 Arguments.of(2, 8, 2, 1, 300, 128, true, PH),     // decode, G = 4: the fused 4-row QKᵀ
                 Arguments.of(1, 3, 1, 1, 65, 64, false, PT),      // decode, G = 3 (an aliased row)
-                Arguments.of(1, 6, 1, 1, 70, 256, true, PH),      // decode, G = 6: the fused 8-row QKᵀ, D = 256
+                Arguments.of(1, 6, 1, 1, 70, 256, true, PH),      // decode, G = 6, D = 256: the fused 8-row QKᵀ (AVX-512: 4 + 2 rows)
+                Arguments.of(1, 1, 1, 69, 80, 128, true, PH),     // 64 + 5 rows: a 5-row item, so AVX-512 runs the fused 8-row QKᵀ too
                 Arguments.of(1, 8, 2, 2, 131, 128, true, PT),     // two decode positions, G = 4: 8 rows, causal offsets
                 Arguments.of(1, 2, 1, 2, 100, 128, true, PH),     // 4 rows, causal offsets: key-major scores, row mask
                 Arguments.of(1, 1, 1, 4, 33, 64, true, PT),       // the same at D = 64: one partial key vector per row
-                Arguments.of(1, 9, 1, 1, 40, 64, false, PH),      // 9 rows: past the fused path (AVX-512: 3 items of ≤ 4 rows)
-                Arguments.of(1, 4, 1, 3, 90, 128, true, PT),      // 12 rows, causal offsets: AVX-512 splits them into 3 items of 4
-                Arguments.of(2, 16, 2, 1, 129, 128, true, PH),    // G = 8 decode: AVX-512 splits it into two 4-row items
+                Arguments.of(1, 9, 1, 1, 40, 64, false, PH),      // 9 rows: past the fused path (AVX-512: 4 + 4 + 1 rows)
+                Arguments.of(1, 4, 1, 3, 90, 128, true, PT),      // 12 rows, causal offsets (AVX-512: 3 items of 4)
+                Arguments.of(2, 16, 2, 1, 129, 128, true, PH),    // G = 8 decode (AVX-512: two 4-row items)
                 Arguments.of(1, 8, 1, 2, 70, 64, true, PT),       // 16 rows, the most AVX-512 splits (SPLIT_ROWS)
                 Arguments.of(1, 17, 1, 1, 70, 64, false, PH),     // 17 rows: one blocked item everywhere
                 Arguments.of(1, 2, 1, 77, 1, 64, true, PT),       // Sq > Skv, causal: most rows see no key
@@ -175,11 +176,13 @@ class VectorAttentionKernelTest {
     static Stream<Arguments> nanCases() {
         return Stream.of(
                 // Hq, Hkv, Sq, Skv, D: the fused 4-row QKᵀ and PV (decode, G = 4), the fused
-                // 8-row QKᵀ (G = 8), two decode positions (causal offsets inside one item), prefill
+                // 8-row QKᵀ (G = 8; with AVX-512 two 4-row items, and 64 + 5 rows for the 8-row
+                // kernel), two decode positions (causal offsets inside one item), prefill
                 Arguments.of(4, 1, 1, 70, 128),
                 Arguments.of(8, 1, 1, 40, 64),
                 Arguments.of(2, 1, 2, 33, 64),
-                Arguments.of(4, 1, 2, 40, 64),          // 8 rows with causal offsets: the fused 8-row QKᵀ, a blind row
+                Arguments.of(4, 1, 2, 40, 64),          // 8 rows with causal offsets, a blind row
+                Arguments.of(1, 1, 69, 80, 128),        // 64 + 5 rows: the 5-row item takes the fused 8-row QKᵀ everywhere
                 Arguments.of(1, 1, 4, 50, 128),
                 Arguments.of(1, 1, 70, 70, 64));
     }
@@ -224,11 +227,23 @@ class VectorAttentionKernelTest {
         }
     }
 
+    /** Groups of up to SPLIT_ROWS rows run as 4-row items with AVX-512 only, and only where the fused kernels take D. */
+    @Test
+    void smallGroupsSplitIntoFourRowItemsWithAvx512Only() {
+        boolean split = VectorAttentionKernel.L >= 16;
+        for (long rows : new long[] {1, 5, 8, 12, VectorAttentionKernel.SPLIT_ROWS}) {
+            assertEquals(split ? 4 : VectorAttentionKernel.BQ, VectorAttentionKernel.itemRows(rows, 128), rows + " rows");
+        }
+        assertEquals(VectorAttentionKernel.BQ, VectorAttentionKernel.itemRows(VectorAttentionKernel.SPLIT_ROWS + 1, 128));
+        assertEquals(VectorAttentionKernel.BQ, VectorAttentionKernel.itemRows(8, 80), "D = 80 is not a whole number of quad groups");
+    }
+
     /**
      * Each thread keeps its scratch arrays from call to call, one set per head dimension: a call
      * whose K and V are all NaN codes (every score, probability and accumulator NaN) must leave
      * nothing that a later call reads, whether it has the same shape or another one (decode steps
-     * on the fused 4- and 8-row kernels, prefills on the tiled path, D = 64, 128, 256).
+     * on the fused kernels (4-row items; 8-row ones where the vectors are narrower than 512
+     * bits), prefills on the tiled path, D = 64, 128, 256).
      */
     @Test
     void scratchLeftByAnEarlierCallLeavesNoTrace() {

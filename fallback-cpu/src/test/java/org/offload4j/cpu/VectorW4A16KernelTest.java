@@ -215,8 +215,9 @@ class VectorW4A16KernelTest {
 
     /**
      * Calls made from inside the worker pool, as an op built on this one would make them, run
-     * concurrently and nested. A smoke test: whether a waiting worker runs another call in the
-     * middle of its own (the case the kernel's in-use guard covers) depends on timing.
+     * concurrently, each on its own thread's buffers. (A call never starts on a thread in the middle
+     * of another there: a caller works only on its own loop. The guard for that case is tested in
+     * {@link #aCallNestedInAnotherOnItsThreadGetsBuffersOfItsOwn}.)
      */
     @Test
     void concurrentCallsFromPoolWorkers() {
@@ -245,6 +246,45 @@ class VectorW4A16KernelTest {
                 xs[c].close();
                 ys[c].close();
             }
+        }
+    }
+
+    /**
+     * A call that starts while another call on the same thread holds the thread's buffers (the
+     * busy flag set, as an op that nests calls would leave it) must use arrays of its own, on every
+     * path (GEMV, 4-row chunks with and without a last single row, GEMM), leave the flag as it
+     * found it, and clear it after a call that throws.
+     */
+    @Test
+    void aCallNestedInAnotherOnItsThreadGetsBuffersOfItsOwn() {
+        VectorW4A16Kernel kernel = new VectorW4A16Kernel();
+        int[] busy = VectorW4A16Kernel.callBusyFlag();
+        try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, 512, 264), 41, 0.05);
+             QuantizedWeight w = RtnQuantizer.quantize(wf, 64, false, DType.FP16)) {
+            org.offload4j.w4a16.PackedWeight packed = kernel.prepack(w);
+            for (int m : new int[] {1, 3, 5, 12, 13, 300}) {
+                for (int outer = 0; outer <= 1; outer++) {
+                    busy[0] = outer;
+                    boolean withBias = m % 2 == 1;
+                    try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, m, 512), m, 1);
+                         Tensor bias = TensorFill.gaussian(Tensor.allocate(DType.FP32, 264), m + 1, 1);
+                         Tensor y = TensorFill.poison(Tensor.allocate(DType.BF16, m, 264))) {
+                        kernel.matmul(x, packed, withBias ? bias : null, y);
+                        double err = Accuracy.relativeL2(W4A16Reference.product(x, w, withBias ? bias : null), y);
+                        assertTrue(err <= TOLERANCE, "m = " + m + ", nested = " + (outer == 1) + ": " + err);
+                        assertEquals(outer, busy[0], "the flag is left as the call found it");
+                    }
+                }
+            }
+            busy[0] = 0;
+            packed.close();
+            try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, 5, 512), 7, 1);
+                 Tensor y = TensorFill.poison(Tensor.allocate(DType.BF16, 5, 264))) {
+                org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> kernel.matmul(x, packed, null, y));
+                assertEquals(0, busy[0], "cleared after a call that threw");
+            }
+        } finally {
+            busy[0] = 0;
         }
     }
 
