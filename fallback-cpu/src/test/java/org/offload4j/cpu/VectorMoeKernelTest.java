@@ -137,6 +137,38 @@ class VectorMoeKernelTest {
         }
     }
 
+    /**
+     * A decode step (no expert sees more than STREAM_ROWS rows) streams the bf16 weight rows
+     * instead of packing panels. It takes the same sums in the same order, so each token alone
+     * must give, bit for bit, its row of a batch that takes the panel path (here about 20 rows per
+     * expert). d_ff = 40 is no whole number of 16- or 32-float vectors at AVX-512 width and falls
+     * back to the panel path there.
+     */
+    @ParameterizedTest(name = "d = {0}, d_ff = {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"64, 48", "96, 160", "48, 40", "32, 1040"})
+    void decodeStepsGiveTheBatchRowsBitForBit(int dModel, int dFf) {
+        int tokens = 40;
+        int experts = 4;
+        int k = 2;
+        long seed = seed("stream", dModel, dFf);
+        try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, true, DType.FP32)) {
+            Tensor out = l.poisoned(DType.BF16, tokens, dModel);
+            Routing batch = l.layer.forward(l.x, out);
+            long rowBytes = 2L * dModel;
+            for (int t = 0; t < tokens; t += 3) {
+                Tensor xt = Tensor.wrap(l.x.segment().asSlice(l.x.rowByteOffset(t), rowBytes), DType.BF16, 1, dModel);
+                Tensor ot = l.poisoned(DType.BF16, 1, dModel);
+                Routing alone = l.layer.forward(xt, ot);
+                for (int j = 0; j < k; j++) {
+                    assertEquals(batch.expert(t, j), alone.expert(0, j), why(seed, "token " + t + ": expert " + j));
+                }
+                assertArrayEquals(out.segment().asSlice(out.rowByteOffset(t), rowBytes).toArray(ValueLayout.JAVA_SHORT),
+                        ot.segment().toArray(ValueLayout.JAVA_SHORT), why(seed, "token " + t + " alone differs from its batch row"));
+            }
+            assertClose(MoeReference.forward(l.x, batch, l.weights), out, seed, "the batch");
+        }
+    }
+
     /** Buffers: kept and handed out again up to KEEP_FLOATS; a larger one serves once and leaves the kept one in place. */
     @Test
     void buffersAreKeptUpToTheLimitAndALargerOneDoesNotEvictThem() {
