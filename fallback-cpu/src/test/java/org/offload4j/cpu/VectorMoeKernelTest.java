@@ -141,24 +141,32 @@ class VectorMoeKernelTest {
      * A decode step (no expert sees more than STREAM_ROWS rows) streams the bf16 weight rows
      * instead of packing panels. It takes the same sums in the same order, so each token alone
      * must give, bit for bit, its row of a batch that takes the panel path (here about 20 rows per
-     * expert). d_ff = 40 is no whole number of 16- or 32-float vectors at AVX-512 width and falls
-     * back to the panel path there.
+     * expert, or 40 with k = 1). Each GEMM streams only where its columns are whole vectors, so
+     * d_model = 37 and 38 stream the first GEMM (inner dimensions 37 and 38 also run the 1- and
+     * 2-row tails of the four-row trips) and pack the second; d_ff = 40 at 16 floats per vector the
+     * other way round; k = 1 gives one task, which is cut into column ranges for the threads.
      */
-    @ParameterizedTest(name = "d = {0}, d_ff = {1}")
-    @org.junit.jupiter.params.provider.CsvSource({"64, 48", "96, 160", "48, 40", "32, 1040"})
-    void decodeStepsGiveTheBatchRowsBitForBit(int dModel, int dFf) {
+    @ParameterizedTest(name = "d = {0}, d_ff = {1}, k = {2}")
+    @org.junit.jupiter.params.provider.CsvSource({"64, 48, 2", "96, 160, 2", "48, 40, 2", "32, 1040, 2", "37, 48, 2",
+        "38, 48, 1", "64, 64, 1"})
+    void decodeStepsGiveTheBatchRowsBitForBit(int dModel, int dFf, int k) {
         int tokens = 40;
         int experts = 4;
-        int k = 2;
-        long seed = seed("stream", dModel, dFf);
+        int v = VectorMoeKernel.V;
+        long seed = seed("stream", dModel, dFf, k);
         try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, true, DType.FP32)) {
             Tensor out = l.poisoned(DType.BF16, tokens, dModel);
             Routing batch = l.layer.forward(l.x, out);
+            assertEquals(false, VectorMoeKernel.streams(new VectorMoeKernel.Wave(batch, 0, tokens, true), l.weights,
+                    ExpertWeights.Matrix.GATE_UP, true), "the batch takes the panel path");
             long rowBytes = 2L * dModel;
             for (int t = 0; t < tokens; t += 3) {
                 Tensor xt = Tensor.wrap(l.x.segment().asSlice(l.x.rowByteOffset(t), rowBytes), DType.BF16, 1, dModel);
                 Tensor ot = l.poisoned(DType.BF16, 1, dModel);
                 Routing alone = l.layer.forward(xt, ot);
+                VectorMoeKernel.Wave wave = new VectorMoeKernel.Wave(alone, 0, 1, true);
+                assertEquals(dFf % v == 0, VectorMoeKernel.streams(wave, l.weights, ExpertWeights.Matrix.GATE_UP, true), "GEMM1 streams");
+                assertEquals(dModel % v == 0, VectorMoeKernel.streams(wave, l.weights, ExpertWeights.Matrix.DOWN, false), "GEMM2 streams");
                 for (int j = 0; j < k; j++) {
                     assertEquals(batch.expert(t, j), alone.expert(0, j), why(seed, "token " + t + ": expert " + j));
                 }
