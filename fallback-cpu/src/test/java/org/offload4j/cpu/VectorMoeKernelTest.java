@@ -142,8 +142,8 @@ class VectorMoeKernelTest {
      * instead of packing panels. It takes the same sums in the same order, so each token alone
      * must give, bit for bit, its row of a batch that takes the panel path (here about 20 rows per
      * expert, or 40 with k = 1). Each GEMM streams only where its columns are whole vectors, so
-     * d_model = 37 and 38 stream the first GEMM (inner dimensions 37 and 38 also run the 1- and
-     * 2-row tails of the four-row trips) and pack the second; d_ff = 40 at 16 floats per vector the
+     * d_model = 37 and 38 stream the first GEMM (inner dimensions 37 and 38 also run the one-row
+     * steps after the four-row trips) and pack the second; d_ff = 40 at 16 floats per vector the
      * other way round; k = 1 gives one task, which is cut into column ranges for the threads.
      */
     @ParameterizedTest(name = "d = {0}, d_ff = {1}, k = {2}")
