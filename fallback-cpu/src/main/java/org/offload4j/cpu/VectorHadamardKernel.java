@@ -206,7 +206,8 @@ final class VectorHadamardKernel implements HadamardKernel {
     /** Floats between the batch and MIX's output region in the scratch: 256 bytes, see {@code Plan.mixOut}. */
     private static final int MIX_PAD = 64;
 
-    private static final ThreadLocal<float[]> SCRATCH = new ThreadLocal<>();
+    /** Per-thread scratch ({@link ThreadArrays}, one slot): at most 2 · (40 · 32768) floats + pad, always under its bound. */
+    private static final ThreadArrays SCRATCH = new ThreadArrays(1, ThreadArrays.KEEP_BYTES);
     /** Per-thread native fp32 stage of the fp16 rows ({@code Plan.staged}). */
     private static final ThreadLocal<MemorySegment> STAGE = new ThreadLocal<>();
 
@@ -270,12 +271,7 @@ final class VectorHadamardKernel implements HadamardKernel {
     }
 
     private static float[] scratch(int floats) {
-        float[] b = SCRATCH.get();
-        if (b == null || b.length < floats) {
-            b = new float[Math.max(floats, 2 * L1_FLOATS)];
-            SCRATCH.set(b);
-        }
-        return b;
+        return SCRATCH.floats(0, Math.max(floats, 2 * L1_FLOATS));
     }
 
     /** True when the Vector API can load from and store to the segment. */
