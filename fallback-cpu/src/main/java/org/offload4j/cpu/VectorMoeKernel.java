@@ -31,8 +31,8 @@ import org.offload4j.w4a16.QuantizedWeight;
  * <h2>Data flow of {@link #forward} (V floats per vector, 8 with AVX2; MR = {@link Brgemm#MR}: 6 with AVX-512, 4 with AVX2)</h2>
  * <pre>
  *  x [T, d_model] bf16 ──GATHER──▶ A   float[rows][lda]      the copies of one wave, grouped by
- *    (row tokenOfCopy(p),          expert e: rows base(e) .. base(e) + n(e), each expert padded
- *     widened once: bf16 &lt;&lt; 16)   with zero rows to a multiple of MR
+ *    (row tokenOfCopy(p),          expert e: rows base(e) .. base(e) + n(e), no padding rows
+ *     widened once: bf16 &lt;&lt; 16)   (Brgemm's last tile of a task aliases its missing rows)
  *
  *  W1[e] bf16 ──PACK──▶ panel float[KC][NS·2V]   one task's slivers: sliver s = V gate columns
  *    (widened once per task and      | the same V up columns, KC rows deep; reused by every
@@ -91,6 +91,13 @@ import org.offload4j.w4a16.QuantizedWeight;
  *   <li><b>Padding</b>: rows of A/H/Y are padded to a multiple of 2V plus 16 floats, so that tile
  *       stores are whole vectors and rows a multiple of 4 KiB apart do not all map to the same L1
  *       set.</li>
+ *   <li><b>No padding rows</b>: an expert's rows go to {@link Brgemm#fp32} as they are, and the
+ *       last tile of a task aliases its missing rows to its last row ({@link Brgemm#rowTiles}),
+ *       so n rows cost at most two rows more (n = 2: one 4-row tile), not n rounded up to a
+ *       multiple of MR (2.5 rows more on average). Computing those zero rows cost E = 64, k = 6,
+ *       T = 256 (24 rows per expert on average) 4.5 % more time on one thread (108.4–109.9
+ *       against 103.4–105.5 ms) and 3 % on two (54.8–56.2 against 52.9–55.1 ms); E = 8, k = 2,
+ *       2.5–3.5 % (Zen 4 VM, interleaved runs).</li>
  * </ul>
  *
  * <h2>Rejected alternatives</h2>
@@ -135,8 +142,8 @@ import org.offload4j.w4a16.QuantizedWeight;
  * weights are bf16, both GEMMs stream the weight rows instead ({@link #streamGemm}): each row of
  * W1/W2 is read whole, widened once and fed to one FMA per token, with the sums in the panel
  * path's order (bit for bit the same results). The panel path read 2·NS·2V bytes of each weight
- * row at a time (5.6 GB/s for such strided reads here, against 15.4 for whole rows) and padded
- * every token to an MR-row tile. T = 1, E = 8, k = 2, d = 4096, d_ff = 14336 (Mixtral's shape):
+ * row at a time (5.6 GB/s for such strided reads here, against 15.4 for whole rows) and then
+ * padded every token to an MR-row tile. T = 1, E = 8, k = 2, d = 4096, d_ff = 14336 (Mixtral's shape):
  * 142–144 → 43 ms on one thread, 73–75 → 23.4–23.8 ms on two (20 → 58–60 % of the copy
  * bandwidth); T = 1 at d = 1024, d_ff = 2816: 6.5–6.6 → 2.7–3.4 ms (one thread).
  */
@@ -147,7 +154,10 @@ final class VectorMoeKernel implements MoeKernel {
     static final int V = F.length();
     /** Columns of one register tile and of one packed panel sliver. */
     static final int SLIVER = 2 * V;
-    /** Rows of one register tile: {@link Brgemm#MR} (6 with AVX-512, 4 with AVX2), so that padded row blocks are whole tiles. */
+    /**
+     * Rows of the tallest register tile: {@link Brgemm#MR} (6 with AVX-512, 4 with AVX2). MC is a
+     * multiple of it, so cutting a task into MC-row blocks adds no partial tile.
+     */
     static final int MR = Brgemm.MR;
     /**
      * Depth of one packed panel block. With AVX-512 a sliver is then 32 KiB, all of Zen 4's L1;
@@ -441,20 +451,17 @@ final class VectorMoeKernel implements MoeKernel {
         final int[] lo;
         final int[] base;
         final int rows;
-        // Row blocks: expert, first copy, first scratch row, real rows, rows padded to MR.
+        // Row blocks (≤ MC rows of one expert): expert, first copy, first scratch row, rows.
         final int[] blockExpert;
         final int[] blockCopy;
         final int[] blockRow;
         final int[] blockRows;
-        final int[] blockPadded;
-        // GEMM tasks' rows: expert, first scratch row, rows padded to MR (≤ TASK_ROWS: whole row blocks).
+        // GEMM tasks' rows (≤ TASK_ROWS of one expert: whole row blocks): expert, first scratch row, rows.
         final int[] taskExpert;
         final int[] taskRow;
-        final int[] taskPadded;
-        /** Real (unpadded) rows of each task. */
-        final int[] taskReal;
-        /** The most padded rows of one task. */
-        final int maxTaskPadded;
+        final int[] taskRows;
+        /** The most rows of one task. */
+        final int maxTaskRows;
 
         Wave(Routing r, int t0, int t1, boolean all) {
             this.t0 = t0;
@@ -471,7 +478,7 @@ final class VectorMoeKernel implements MoeKernel {
                 hi[e] = all ? r.offset(e + 1) : firstCopyFrom(r, lo[e], r.offset(e + 1), t1);
                 base[e] = total;
                 int n = hi[e] - lo[e];
-                total += roundUp(n, MR);
+                total += n;
                 blocks += (n + MC - 1) / MC;
                 tasks += (n + TASK_ROWS - 1) / TASK_ROWS;
             }
@@ -480,7 +487,6 @@ final class VectorMoeKernel implements MoeKernel {
             blockCopy = new int[blocks];
             blockRow = new int[blocks];
             blockRows = new int[blocks];
-            blockPadded = new int[blocks];
             int b = 0;
             for (int e = 0; e < experts; e++) {
                 int n = hi[e] - lo[e];
@@ -489,14 +495,12 @@ final class VectorMoeKernel implements MoeKernel {
                     blockCopy[b] = lo[e] + r0;
                     blockRow[b] = base[e] + r0;
                     blockRows[b] = Math.min(MC, n - r0);
-                    blockPadded[b] = roundUp(blockRows[b], MR);
                     b++;
                 }
             }
             taskExpert = new int[tasks];
             taskRow = new int[tasks];
-            taskPadded = new int[tasks];
-            taskReal = new int[tasks];
+            taskRows = new int[tasks];
             int most = 0;
             int t = 0;
             for (int e = 0; e < experts; e++) {
@@ -504,13 +508,12 @@ final class VectorMoeKernel implements MoeKernel {
                 for (int r0 = 0; r0 < n; r0 += TASK_ROWS) {
                     taskExpert[t] = e;
                     taskRow[t] = base[e] + r0;
-                    taskReal[t] = Math.min(TASK_ROWS, n - r0);
-                    taskPadded[t] = roundUp(taskReal[t], MR);
-                    most = Math.max(most, taskPadded[t]);
+                    taskRows[t] = Math.min(TASK_ROWS, n - r0);
+                    most = Math.max(most, taskRows[t]);
                     t++;
                 }
             }
-            maxTaskPadded = most;
+            maxTaskRows = most;
         }
 
         int blocks() {
@@ -542,10 +545,10 @@ final class VectorMoeKernel implements MoeKernel {
     List<Wave> plan(Routing r, int widest) {
         int tokens = r.tokens();
         int k = r.k();
-        long capRows = Math.max(MR, maxBufferFloats / widest);
+        long capRows = Math.max(k, maxBufferFloats / widest);
         long perWave = Math.max(1, capRows / k);
-        // Hard limit: even fully padded (each copy its own MR rows) a wave must index an int array.
-        perWave = Math.min(perWave, Math.max(1, (Integer.MAX_VALUE - 64) / ((long) k * MR * widest)));
+        // Hard limit: a wave's scratch (one row per copy) must index an int array.
+        perWave = Math.min(perWave, Math.max(1, (Integer.MAX_VALUE - 64) / ((long) k * widest)));
         List<Wave> waves = new ArrayList<>();
         if (perWave >= tokens) {
             waves.add(new Wave(r, 0, tokens, true));
@@ -558,10 +561,8 @@ final class VectorMoeKernel implements MoeKernel {
     }
 
     /**
-     * Widens the wave's input rows into {@code a} (fp32, row length {@code k}, stride {@code lda}),
-     * zero-filling each expert's padding rows (not for correctness: rows of a GEMM are independent
-     * and padding rows are never written out; it keeps stale NaN or subnormal values of an earlier
-     * wave out of the FMAs). {@code byToken}: the rows come from
+     * Widens the wave's input rows into {@code a} (fp32, row length {@code k}, stride {@code lda}).
+     * {@code byToken}: the rows come from
      * {@code in[tokenOfCopy(p)]} (forward), else from {@code in[p]} (permuted input).
      */
     private static void gather(Wave wave, Tensor in, Routing byToken, float[] a, int lda, int k) {
@@ -571,9 +572,6 @@ final class VectorMoeKernel implements MoeKernel {
                 for (int i = 0; i < wave.blockRows[b]; i++) {
                     int p = wave.blockCopy[b] + i;
                     widenRow(in, byToken == null ? p : byToken.tokenOfCopy(p), a, (row + i) * lda, k);
-                }
-                for (int i = wave.blockRows[b]; i < wave.blockPadded[b]; i++) {
-                    Arrays.fill(a, (row + i) * lda, (row + i) * lda + k, 0f);
                 }
             }
         });
@@ -595,7 +593,7 @@ final class VectorMoeKernel implements MoeKernel {
         long tasks = (long) wave.taskExpert.length * colBlocks;
         CpuThreads.forRange(tasks, 1, (from, to) -> {
             float[] panel = Buffers.get(Buffers.PANEL, PANEL_FLOATS);
-            float[] partial = swiglu ? Buffers.get(Buffers.PARTIAL, wave.maxTaskPadded * NS * SLIVER) : null;
+            float[] partial = swiglu ? Buffers.get(Buffers.PARTIAL, wave.maxTaskRows * NS * SLIVER) : null;
             for (long task = from; task < to; task++) {
                 int b = (int) (task / colBlocks);
                 int s0 = (int) (task % colBlocks) * NS;
@@ -611,15 +609,15 @@ final class VectorMoeKernel implements MoeKernel {
      * memory the Vector API can address, and the columns of each half are whole vectors.
      */
     static boolean streams(Wave wave, ExpertWeights w, Matrix m, boolean swiglu) {
-        if (wave.taskReal.length == 0 || !(w instanceof Bf16ExpertWeights bf) || !vectorAddressable(bf.tensor(m).segment())) {
+        if (wave.taskRows.length == 0 || !(w instanceof Bf16ExpertWeights bf) || !vectorAddressable(bf.tensor(m).segment())) {
             return false;
         }
         int half = swiglu ? w.dFf() : m.cols(w);
         if (half % V != 0) {
             return false;
         }
-        for (int real : wave.taskReal) {
-            if (real > STREAM_ROWS) {
+        for (int rows : wave.taskRows) {
+            if (rows > STREAM_ROWS) {
                 return false;
             }
         }
@@ -635,8 +633,8 @@ final class VectorMoeKernel implements MoeKernel {
      * <p>Why: in a decode step the panel path spends its time in {@link #pack}, which reads
      * 2·NS·2V bytes of each weight row and moves on to the next (a strided walk). On the Zen 4 VM
      * such reads ran at 5.6 GB/s (256–512 bytes per row) against 15.4 GB/s for whole rows (a
-     * micro-benchmark widening 6 × 1024 rows of 11 KiB); and each routed token was padded to an
-     * MR-row tile. Here every weight element is loaded and widened once and feeds one FMA per
+     * micro-benchmark widening 6 × 1024 rows of 11 KiB); and (until the rows stopped being padded)
+     * each routed token took a whole MR-row tile. Here every weight element is loaded and widened once and feeds one FMA per
      * row, in the order of the panel path's tiles (k ascending, one fma each, from +0), so the
      * results are bit for bit those of the panel path.
      */
@@ -661,7 +659,7 @@ final class VectorMoeKernel implements MoeKernel {
                 }
                 int e = wave.taskExpert[b];
                 int row0 = wave.taskRow[b];
-                int rows = wave.taskReal[b];
+                int rows = wave.taskRows[b];
                 int width = (v1 - v0) * V;
                 float[] acc = Buffers.get(Buffers.STREAM, rows * halves * width);
                 Arrays.fill(acc, 0, rows * halves * width, 0f);
@@ -677,12 +675,6 @@ final class VectorMoeKernel implements MoeKernel {
                         FloatVector g = FloatVector.fromArray(F, acc, at + c);
                         (swiglu ? swish(g, FloatVector.fromArray(F, acc, at + width + c)) : g).intoArray(dst, out + c);
                     }
-                }
-                // The padding rows get the zeros the panel path leaves there (its tiles compute them
-                // from zero rows of A), so a panel-path GEMM that reads them next sees no stale values.
-                for (int i = rows; i < wave.taskPadded[b]; i++) {
-                    int out = (row0 + i) * ldd + v0 * V;
-                    Arrays.fill(dst, out, out + width, 0f);
                 }
             }
         });
@@ -750,7 +742,7 @@ final class VectorMoeKernel implements MoeKernel {
                                 boolean swiglu, float[] dst, int ldd, float[] panel, float[] partial) {
         int e = wave.taskExpert[b];
         int row0 = wave.taskRow[b];
-        int padded = wave.taskPadded[b];
+        int taskRows = wave.taskRows[b];
         int ldp = NS * SLIVER;
         int[] aOff = new int[1];
         for (int k0 = 0; k0 < k; k0 += KC) {
@@ -759,8 +751,8 @@ final class VectorMoeKernel implements MoeKernel {
             pack(w, m, e, k0, kb, s0, ns, swiglu, panel);
             // One BRGEMM call per MC rows over all ns slivers: the panel's rows are ns·2V wide, so
             // the register tiles span two slivers with AVX-512 (6 × 4 vectors).
-            for (int i0 = 0; i0 < padded; i0 += MC) {
-                int rows = Math.min(padded, i0 + MC) - i0;
+            for (int i0 = 0; i0 < taskRows; i0 += MC) {
+                int rows = Math.min(taskRows, i0 + MC) - i0;
                 aOff[0] = (row0 + i0) * lda + k0;
                 if (swiglu) {
                     Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, Brgemm.NO_OFFSET, LDP, partial, i0 * ldp, ldp, !first);
@@ -771,7 +763,7 @@ final class VectorMoeKernel implements MoeKernel {
             }
         }
         if (swiglu) {
-            for (int i = 0; i < padded; i++) {
+            for (int i = 0; i < taskRows; i++) {
                 for (int s = 0; s < ns; s++) {
                     int at = i * ldp + s * SLIVER;
                     swish(FloatVector.fromArray(F, partial, at), FloatVector.fromArray(F, partial, at + V))

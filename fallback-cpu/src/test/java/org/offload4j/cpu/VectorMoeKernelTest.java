@@ -194,7 +194,7 @@ class VectorMoeKernelTest {
      * Each thread keeps its row, panel and router buffers from call to call
      * ({@code VectorMoeKernel.Buffers}): a call on all-NaN tokens (every buffer row NaN) must
      * leave nothing that the next call of the same shape reads. Dims on no block boundary, so
-     * padding rows, columns and slivers are all in play.
+     * partial row tiles, columns and slivers are all in play.
      */
     @Test
     void buffersLeftByAnEarlierCallLeaveNoTrace() {
@@ -223,7 +223,7 @@ class VectorMoeKernelTest {
      * test already differed from call 0 by an ulp (checked by putting {@code EXP} back; see
      * {@link VectorMoeKernel#swish}).
      */
-    /** Row blocks are padded to whole register tiles: MC and TASK_ROWS must be multiples of the tile height (both 6 and 4). */
+    /** MC and TASK_ROWS are whole numbers of register tiles (6 and 4 rows), so cutting a task into MC-row blocks adds no partial tile. */
     @Test
     void rowBlocksAreWholeTiles() {
         assertEquals(0, VectorMoeKernel.MC % VectorMoeKernel.MR, "MC % MR");
