@@ -138,8 +138,9 @@ import org.offload4j.w4a16.QuantizedWeight;
  * whose last sliver is partial, and weights the Vector API cannot address, still take
  * {@code decode} for the whole task.
  *
- * <p>Decode steps: when no expert of a wave has more than {@link #STREAM_ROWS} rows and the
- * weights are bf16, both GEMMs stream the weight rows instead ({@link #streamGemm}): each row of
+ * <p>Decode steps and small batches: the experts (tasks) of a wave with at most
+ * {@link #STREAM_ROWS} rows stream their bf16 weight rows instead ({@link #streamGemm}), the
+ * others take the panel path in the same call: each row of
  * W1/W2 is read whole, widened once and fed to one FMA per token, with the sums in the panel
  * path's order (bit for bit the same results). The panel path read 2·NS·2V bytes of each weight
  * row at a time (5.6 GB/s for such strided reads here, against 15.4 for whole rows) and then
@@ -584,18 +585,26 @@ final class VectorMoeKernel implements MoeKernel {
      */
     private static void gemm(Wave wave, float[] a, int lda, int k, ExpertWeights w, Matrix m, boolean swiglu,
                              float[] dst, int ldd) {
-        if (streams(wave, w, m, swiglu)) {
-            streamGemm(wave, a, lda, k, (Bf16ExpertWeights) w, m, swiglu, dst, ldd);
-            return;
+        int[] streamed = streamedTasks(wave, w, m, swiglu);
+        if (streamed.length > 0) {
+            streamGemm(wave, streamed, a, lda, k, (Bf16ExpertWeights) w, m, swiglu, dst, ldd);
         }
+        if (streamed.length < wave.taskRows.length) {
+            panelGemm(wave, otherTasks(wave, streamed), a, lda, k, w, m, swiglu, dst, ldd);
+        }
+    }
+
+    /** The panel path of {@link #gemm} for tasks {@code ids}: each task × column block packs its panels ({@link #runTask}). */
+    private static void panelGemm(Wave wave, int[] ids, float[] a, int lda, int k, ExpertWeights w, Matrix m, boolean swiglu,
+                                  float[] dst, int ldd) {
         int slivers = swiglu ? (w.dFf() + V - 1) / V : (m.cols(w) + SLIVER - 1) / SLIVER;
         int colBlocks = (slivers + NS - 1) / NS;
-        long tasks = (long) wave.taskExpert.length * colBlocks;
+        long tasks = (long) ids.length * colBlocks;
         CpuThreads.forRange(tasks, 1, (from, to) -> {
             float[] panel = Buffers.get(Buffers.PANEL, PANEL_FLOATS);
             float[] partial = swiglu ? Buffers.get(Buffers.PARTIAL, wave.maxTaskRows * NS * SLIVER) : null;
             for (long task = from; task < to; task++) {
-                int b = (int) (task / colBlocks);
+                int b = ids[(int) (task / colBlocks)];
                 int s0 = (int) (task % colBlocks) * NS;
                 int ns = Math.min(NS, slivers - s0);
                 runTask(wave, b, s0, ns, a, lda, k, w, m, swiglu, dst, ldd, panel, partial);
@@ -604,44 +613,58 @@ final class VectorMoeKernel implements MoeKernel {
     }
 
     /**
-     * Whether the wave's GEMM takes {@link #streamGemm}: every task has at most {@link #STREAM_ROWS}
-     * real rows (a decode step: each routed expert sees a token or a few), the weights are bf16 in
-     * memory the Vector API can address, and the columns of each half are whole vectors.
+     * The tasks of the wave's GEMM that take {@link #streamGemm}, ascending: those with at most
+     * {@link #STREAM_ROWS} rows (in a decode step every routed expert sees a token or a few; in a
+     * small batch, most do), when the weights are bf16 in memory the Vector API can address and
+     * the columns of each half are whole vectors; else none. The other tasks take the panel path
+     * in the same call: both give the same bits, so the cut does not change the results.
      */
-    static boolean streams(Wave wave, ExpertWeights w, Matrix m, boolean swiglu) {
-        if (wave.taskRows.length == 0 || !(w instanceof Bf16ExpertWeights bf) || !vectorAddressable(bf.tensor(m).segment())) {
-            return false;
+    static int[] streamedTasks(Wave wave, ExpertWeights w, Matrix m, boolean swiglu) {
+        if (!(w instanceof Bf16ExpertWeights bf) || !vectorAddressable(bf.tensor(m).segment())
+                || (swiglu ? w.dFf() : m.cols(w)) % V != 0) {
+            return new int[0];
         }
-        int half = swiglu ? w.dFf() : m.cols(w);
-        if (half % V != 0) {
-            return false;
-        }
-        for (int rows : wave.taskRows) {
-            if (rows > STREAM_ROWS) {
-                return false;
+        int[] ids = new int[wave.taskRows.length];
+        int n = 0;
+        for (int b = 0; b < ids.length; b++) {
+            if (wave.taskRows[b] <= STREAM_ROWS) {
+                ids[n++] = b;
             }
         }
-        return true;
+        return Arrays.copyOf(ids, n);
+    }
+
+    /** The wave's tasks not in {@code streamed} (ascending), ascending. */
+    private static int[] otherTasks(Wave wave, int[] streamed) {
+        int[] ids = new int[wave.taskRows.length - streamed.length];
+        for (int b = 0, i = 0, n = 0; b < wave.taskRows.length; b++) {
+            if (i < streamed.length && streamed[i] == b) {
+                i++;
+            } else {
+                ids[n++] = b;
+            }
+        }
+        return ids;
     }
 
     /**
-     * The GEMM of a wave whose experts have at most {@link #STREAM_ROWS} rows each, straight from
-     * the bf16 weight rows: {@code dst[i][c] = Σ_k a[i][k] · M[e][k][c]}, read row after row of M
+     * The GEMM of tasks {@code ids} (at most {@link #STREAM_ROWS} rows each), straight from the
+     * bf16 weight rows: {@code dst[i][c] = Σ_k a[i][k] · M[e][k][c]}, read row after row of M
      * (with SwiGLU, gate and up columns of the same row, then the SwiGLU pass). Tasks are
      * (expert's rows) × (a contiguous range of columns), as few ranges as keep the threads busy.
      *
      * <p>Why: in a decode step the panel path spends its time in {@link #pack}, which reads
      * 2·NS·2V bytes of each weight row and moves on to the next (a strided walk). On the Zen 4 VM
      * such reads ran at 5.6 GB/s (256–512 bytes per row) against 15.4 GB/s for whole rows (a
-     * micro-benchmark widening 6 × 1024 rows of 11 KiB); and (until the rows stopped being padded)
-     * each routed token took a whole MR-row tile. Here every weight element is loaded and widened once and feeds one FMA per
-     * row, in the order of the panel path's tiles (k ascending, one fma each, from +0), so the
+     * micro-benchmark widening 6 × 1024 rows of 11 KiB); and (until the rows stopped being
+     * padded) each routed token took a whole MR-row tile. Here every weight element is loaded and
+     * widened once and feeds one FMA per row, in the order of the panel path's tiles (k ascending, one fma each, from +0), so the
      * results are bit for bit those of the panel path.
      */
-    private static void streamGemm(Wave wave, float[] a, int lda, int k, Bf16ExpertWeights w, Matrix m, boolean swiglu,
+    private static void streamGemm(Wave wave, int[] ids, float[] a, int lda, int k, Bf16ExpertWeights w, Matrix m, boolean swiglu,
                                    float[] dst, int ldd) {
         int half = swiglu ? w.dFf() : m.cols(w);
-        int tasks = wave.taskExpert.length;
+        int tasks = ids.length;
         int vectors = half / V;
         int chunks = Math.max(1, Math.min(vectors, (CpuThreads.threads() + tasks - 1) / tasks));
         Tensor t = w.tensor(m);
@@ -650,7 +673,7 @@ final class VectorMoeKernel implements MoeKernel {
         int halves = swiglu ? 2 : 1;
         CpuThreads.forRange((long) tasks * chunks, 1, (from, to) -> {
             for (long task = from; task < to; task++) {
-                int b = (int) (task / chunks);
+                int b = ids[(int) (task / chunks)];
                 int chunk = (int) (task % chunks);
                 int v0 = (int) ((long) vectors * chunk / chunks);
                 int v1 = (int) ((long) vectors * (chunk + 1) / chunks);

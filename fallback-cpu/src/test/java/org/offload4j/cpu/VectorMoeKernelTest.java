@@ -157,16 +157,18 @@ class VectorMoeKernelTest {
         try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, true, DType.FP32)) {
             Tensor out = l.poisoned(DType.BF16, tokens, dModel);
             Routing batch = l.layer.forward(l.x, out);
-            assertEquals(false, VectorMoeKernel.streams(new VectorMoeKernel.Wave(batch, 0, tokens, true), l.weights,
-                    ExpertWeights.Matrix.GATE_UP, true), "the batch takes the panel path");
+            assertEquals(0, VectorMoeKernel.streamedTasks(new VectorMoeKernel.Wave(batch, 0, tokens, true), l.weights,
+                    ExpertWeights.Matrix.GATE_UP, true).length, "the batch takes the panel path");
             long rowBytes = 2L * dModel;
             for (int t = 0; t < tokens; t += 3) {
                 Tensor xt = Tensor.wrap(l.x.segment().asSlice(l.x.rowByteOffset(t), rowBytes), DType.BF16, 1, dModel);
                 Tensor ot = l.poisoned(DType.BF16, 1, dModel);
                 Routing alone = l.layer.forward(xt, ot);
                 VectorMoeKernel.Wave wave = new VectorMoeKernel.Wave(alone, 0, 1, true);
-                assertEquals(dFf % v == 0, VectorMoeKernel.streams(wave, l.weights, ExpertWeights.Matrix.GATE_UP, true), "GEMM1 streams");
-                assertEquals(dModel % v == 0, VectorMoeKernel.streams(wave, l.weights, ExpertWeights.Matrix.DOWN, false), "GEMM2 streams");
+                assertEquals(dFf % v == 0 ? k : 0, VectorMoeKernel.streamedTasks(wave, l.weights, ExpertWeights.Matrix.GATE_UP, true).length,
+                        "GEMM1 streams");
+                assertEquals(dModel % v == 0 ? k : 0, VectorMoeKernel.streamedTasks(wave, l.weights, ExpertWeights.Matrix.DOWN, false).length,
+                        "GEMM2 streams");
                 for (int j = 0; j < k; j++) {
                     assertEquals(batch.expert(t, j), alone.expert(0, j), why(seed, "token " + t + ": expert " + j));
                 }
@@ -174,6 +176,43 @@ class VectorMoeKernelTest {
                         ot.segment().toArray(ValueLayout.JAVA_SHORT), why(seed, "token " + t + " alone differs from its batch row"));
             }
             assertClose(MoeReference.forward(l.x, batch, l.weights), out, seed, "the batch");
+        }
+    }
+
+    /**
+     * A small batch whose experts see few rows and many: expert 0 gets every token (the panel
+     * path), experts 1–3 the second slots, at most STREAM_ROWS rows each (streamed), in one wave.
+     * Each token alone streams everything, so it must give its batch row bit for bit.
+     */
+    @Test
+    void wavesMixingStreamedAndPackedExpertsGiveTheRowsBitForBit() {
+        int tokens = 12, experts = 4, k = 2, dModel = 64, dFf = 48;
+        long seed = seed("mixed");
+        try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, true, DType.FP32)) {
+            int[] ids = new int[tokens * k];
+            float[] weights = new float[tokens * k];
+            for (int t = 0; t < tokens; t++) {
+                ids[t * k] = 0;
+                ids[t * k + 1] = 1 + t % 3;
+                weights[t * k] = 0.25f + t / 64f;
+                weights[t * k + 1] = 0.75f - t / 64f;
+            }
+            Routing batch = Routing.of(experts, k, ids, weights);
+            VectorMoeKernel.Wave wave = new VectorMoeKernel.Wave(batch, 0, tokens, true);
+            assertArrayEquals(new int[] {1, 2, 3}, VectorMoeKernel.streamedTasks(wave, l.weights, ExpertWeights.Matrix.GATE_UP, true),
+                    "experts 1-3 stream, expert 0 packs");
+            Tensor out = l.poisoned(DType.BF16, tokens, dModel);
+            l.layer.forward(l.x, batch, out);
+            long rowBytes = 2L * dModel;
+            for (int t = 0; t < tokens; t++) {
+                Tensor xt = Tensor.wrap(l.x.segment().asSlice(l.x.rowByteOffset(t), rowBytes), DType.BF16, 1, dModel);
+                Tensor ot = l.poisoned(DType.BF16, 1, dModel);
+                l.layer.forward(xt, Routing.of(experts, k, new int[] {ids[t * k], ids[t * k + 1]},
+                        new float[] {weights[t * k], weights[t * k + 1]}), ot);
+                assertArrayEquals(out.segment().asSlice(out.rowByteOffset(t), rowBytes).toArray(ValueLayout.JAVA_SHORT),
+                        ot.segment().toArray(ValueLayout.JAVA_SHORT), why(seed, "token " + t + " alone differs from its batch row"));
+            }
+            assertClose(MoeReference.forward(l.x, batch, l.weights), out, seed, "the mixed batch");
         }
     }
 
