@@ -161,10 +161,10 @@ final class VectorMoeKernel implements MoeKernel {
      */
     static final int MR = Brgemm.MR;
     /**
-     * Depth of one packed panel block. With AVX-512 a sliver is then 32 KiB, all of Zen 4's L1;
-     * KC = 128 (16 KiB slivers) was measured no faster (2026-12-04, quick suite, 2 threads, two
-     * runs each: E = 64, k = 6 57.0 / 57.4 against 55.8 / 62.0 ms; E = 8 55.3–56.9 against
-     * 53.4–54.0 ms).
+     * Depth of one packed panel block of {@link #NARROW}. With AVX-512 a sliver is then 32 KiB, all
+     * of Zen 4's L1; KC = 128 (16 KiB slivers) was measured no faster (2026-12-04, quick suite, 2
+     * threads, two runs each: E = 64, k = 6 57.0 / 57.4 against 55.8 / 62.0 ms; E = 8 55.3–56.9
+     * against 53.4–54.0 ms).
      */
     static final int KC = 256;
     /** Rows of one cache block: the tiles of a task walk its rows MC at a time (a multiple of both tile heights, 6 and 4). */
@@ -184,14 +184,47 @@ final class VectorMoeKernel implements MoeKernel {
      * rows.)
      */
     static final int STREAM_ROWS = 4;
-    /** Slivers per task. */
+    /** Slivers per task of {@link #NARROW}. */
     static final int NS = 4;
-    /** Row stride of a packed panel: the task's slivers side by side, {@code panel[KC][NS·2V]}. */
-    static final int LDP = NS * SLIVER;
-    /** Where a panel array keeps {@link #packInt4}'s zeros and scales of one group (2V floats), after the panel itself. */
-    static final int GROUP_PARAMS = KC * LDP;
-    /** A panel array: the {@code [KC][LDP]} panel, then the group parameters. */
-    static final int PANEL_FLOATS = GROUP_PARAMS + 2 * V;
+
+    /**
+     * The shape of a task's packed panel: {@code ns} slivers side by side ({@code panel[kc][ldp]},
+     * {@code ldp = ns·2V}), {@code kc} weight rows deep, then {@link #packInt4}'s zeros and scales
+     * of one group (2V floats) at {@code groupParams}.
+     */
+    record PanelShape(int ns, int kc) {
+        int ldp() {
+            return ns * SLIVER;
+        }
+
+        int groupParams() {
+            return kc * ldp();
+        }
+
+        int floats() {
+            return groupParams() + 2 * V;
+        }
+    }
+
+    /** Tasks of many rows: slivers that stay in L1 while the tiles sweep them (see "Blocking"). */
+    static final PanelShape NARROW = new PanelShape(NS, KC);
+    /**
+     * Tasks of at most {@link #WIDE_ROWS} rows: 48 slivers, 64 rows deep (384 KiB with AVX-512, in
+     * L2). The pack then reads 48·V-column pieces of each weight row (1.5 KiB of bf16 with
+     * AVX-512, twice for SwiGLU) instead of 4·V-column ones (128 B); long pieces read near the
+     * speed of whole rows, and with few rows the pack's reads are most of a task's time.
+     */
+    static final PanelShape WIDE = new PanelShape(48, 64);
+    /**
+     * Most rows of a task that packs {@link #WIDE} panels (bf16 weights only). Measured with E = 8,
+     * d = 1024, d_ff = 2816 on the Zen 4 VM, one thread: T = 16 / 32 / 64 (4 / 8 / 16 rows per
+     * expert) 20–21 → 18.8, 29.6–31.6 → 25.8–26.2, 40.8–41.2 → 36.9–37.2 ms; two threads T = 32
+     * 15.5–16.1 → 13.6–13.9 ms. At T = 256 (64 rows per expert) the wide shape was 2–4 % slower
+     * (one thread, tried for every task), hence the cut-off. W4A16 experts keep the narrow shape:
+     * their group parameters are read once per panel block, so the shallow wide blocks read them
+     * more often, and T = 32 ran 30 → 40 ms with wide panels.
+     */
+    static final int WIDE_ROWS = 48;
     /** Default bound on each scratch buffer, in floats (64 MiB). */
     static final long DEFAULT_MAX_BUFFER_FLOATS = 1L << 24;
     /** Tokens per router tile. */
@@ -481,7 +514,7 @@ final class VectorMoeKernel implements MoeKernel {
                 int n = hi[e] - lo[e];
                 total += n;
                 blocks += (n + MC - 1) / MC;
-                tasks += (n + TASK_ROWS - 1) / TASK_ROWS;
+                tasks += (n + taskShare(n) - 1) / taskShare(n);
             }
             rows = total;
             blockExpert = new int[blocks];
@@ -506,10 +539,11 @@ final class VectorMoeKernel implements MoeKernel {
             int t = 0;
             for (int e = 0; e < experts; e++) {
                 int n = hi[e] - lo[e];
-                for (int r0 = 0; r0 < n; r0 += TASK_ROWS) {
+                int share = taskShare(n);
+                for (int r0 = 0; r0 < n; r0 += share) {
                     taskExpert[t] = e;
                     taskRow[t] = base[e] + r0;
-                    taskRows[t] = Math.min(TASK_ROWS, n - r0);
+                    taskRows[t] = Math.min(share, n - r0);
                     most = Math.max(most, taskRows[t]);
                     t++;
                 }
@@ -519,6 +553,16 @@ final class VectorMoeKernel implements MoeKernel {
 
         int blocks() {
             return blockExpert.length;
+        }
+
+        /**
+         * Rows per task of an expert with {@code n} rows: equal shares of at most TASK_ROWS (800 rows
+         * make 400 + 400, not 768 + 32), so the threads stay balanced and all tasks of an expert
+         * take the same path and panel shape.
+         */
+        static int taskShare(int n) {
+            int tasks = Math.max(1, (n + TASK_ROWS - 1) / TASK_ROWS);
+            return Math.max(1, (n + tasks - 1) / tasks);
         }
 
         /** The scratch row of permuted copy {@code p} of expert {@code e} (a copy of this wave). */
@@ -590,24 +634,36 @@ final class VectorMoeKernel implements MoeKernel {
             streamGemm(wave, streamed, a, lda, k, (Bf16ExpertWeights) w, m, swiglu, dst, ldd);
         }
         if (streamed.length < wave.taskRows.length) {
-            panelGemm(wave, otherTasks(wave, streamed), a, lda, k, w, m, swiglu, dst, ldd);
+            int[] packed = otherTasks(wave, streamed);
+            boolean bf16 = w instanceof Bf16ExpertWeights;
+            int[] wide = Arrays.stream(packed).filter(b -> bf16 && wave.taskRows[b] <= WIDE_ROWS).toArray();
+            int[] narrow = Arrays.stream(packed).filter(b -> !bf16 || wave.taskRows[b] > WIDE_ROWS).toArray();
+            if (wide.length > 0) {
+                panelGemm(wave, wide, WIDE, a, lda, k, w, m, swiglu, dst, ldd);
+            }
+            if (narrow.length > 0) {
+                panelGemm(wave, narrow, NARROW, a, lda, k, w, m, swiglu, dst, ldd);
+            }
         }
     }
 
-    /** The panel path of {@link #gemm} for tasks {@code ids}: each task × column block packs its panels ({@link #runTask}). */
-    private static void panelGemm(Wave wave, int[] ids, float[] a, int lda, int k, ExpertWeights w, Matrix m, boolean swiglu,
-                                  float[] dst, int ldd) {
+    /**
+     * The panel path of {@link #gemm} for tasks {@code ids}: each task × column block of
+     * {@code shape.ns()} slivers packs its panels ({@link #runTask}).
+     */
+    private static void panelGemm(Wave wave, int[] ids, PanelShape shape, float[] a, int lda, int k, ExpertWeights w, Matrix m,
+                                  boolean swiglu, float[] dst, int ldd) {
         int slivers = swiglu ? (w.dFf() + V - 1) / V : (m.cols(w) + SLIVER - 1) / SLIVER;
-        int colBlocks = (slivers + NS - 1) / NS;
+        int colBlocks = (slivers + shape.ns() - 1) / shape.ns();
         long tasks = (long) ids.length * colBlocks;
         CpuThreads.forRange(tasks, 1, (from, to) -> {
-            float[] panel = Buffers.get(Buffers.PANEL, PANEL_FLOATS);
-            float[] partial = swiglu ? Buffers.get(Buffers.PARTIAL, wave.maxTaskRows * NS * SLIVER) : null;
+            float[] panel = Buffers.get(Buffers.PANEL, shape.floats());
+            float[] partial = swiglu ? Buffers.get(Buffers.PARTIAL, wave.maxTaskRows * shape.ldp()) : null;
             for (long task = from; task < to; task++) {
                 int b = ids[(int) (task / colBlocks)];
-                int s0 = (int) (task % colBlocks) * NS;
-                int ns = Math.min(NS, slivers - s0);
-                runTask(wave, b, s0, ns, a, lda, k, w, m, swiglu, dst, ldd, panel, partial);
+                int s0 = (int) (task % colBlocks) * shape.ns();
+                int ns = Math.min(shape.ns(), slivers - s0);
+                runTask(wave, b, shape, s0, ns, a, lda, k, w, m, swiglu, dst, ldd, panel, partial);
             }
         });
     }
@@ -761,26 +817,26 @@ final class VectorMoeKernel implements MoeKernel {
      * k-blocks. SwiGLU: gate and up accumulate in {@code partial} ({@code [rows][NS·2V]}), and a
      * pass after the last k-block turns each sliver's pairs into V activations in {@code dst}.
      */
-    private static void runTask(Wave wave, int b, int s0, int ns, float[] a, int lda, int k, ExpertWeights w, Matrix m,
-                                boolean swiglu, float[] dst, int ldd, float[] panel, float[] partial) {
+    private static void runTask(Wave wave, int b, PanelShape shape, int s0, int ns, float[] a, int lda, int k, ExpertWeights w,
+                                Matrix m, boolean swiglu, float[] dst, int ldd, float[] panel, float[] partial) {
         int e = wave.taskExpert[b];
         int row0 = wave.taskRow[b];
         int taskRows = wave.taskRows[b];
-        int ldp = NS * SLIVER;
+        int ldp = shape.ldp();
         int[] aOff = new int[1];
-        for (int k0 = 0; k0 < k; k0 += KC) {
-            int kb = Math.min(KC, k - k0);
+        for (int k0 = 0; k0 < k; k0 += shape.kc()) {
+            int kb = Math.min(shape.kc(), k - k0);
             boolean first = k0 == 0;
-            pack(w, m, e, k0, kb, s0, ns, swiglu, panel);
+            pack(w, m, e, k0, kb, s0, ns, swiglu, panel, shape);
             // One BRGEMM call per MC rows over all ns slivers: the panel's rows are ns·2V wide, so
             // the register tiles span two slivers with AVX-512 (6 × 4 vectors).
             for (int i0 = 0; i0 < taskRows; i0 += MC) {
                 int rows = Math.min(taskRows, i0 + MC) - i0;
                 aOff[0] = (row0 + i0) * lda + k0;
                 if (swiglu) {
-                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, Brgemm.NO_OFFSET, LDP, partial, i0 * ldp, ldp, !first);
+                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, Brgemm.NO_OFFSET, ldp, partial, i0 * ldp, ldp, !first);
                 } else {
-                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, Brgemm.NO_OFFSET, LDP, dst,
+                    Brgemm.fp32(rows, ns * SLIVER, kb, 1, a, aOff, lda, panel, Brgemm.NO_OFFSET, ldp, dst,
                             (row0 + i0) * ldd + s0 * SLIVER, ldd, !first);
                 }
             }
@@ -813,11 +869,13 @@ final class VectorMoeKernel implements MoeKernel {
 
     /**
      * Packs rows {@code k0 .. k0+kb−1} of slivers {@code s0 .. s0+ns−1} of expert {@code e}'s
-     * matrix into {@code panel[s][k][2V]} (sliver stride KC·2V), widened to fp32, zero beyond
+     * matrix into {@code panel[kk][shape.ldp()]} (sliver s at columns {@code s·2V}), widened to fp32, zero beyond
      * the matrix. A sliver's two halves: for SwiGLU, V gate columns {@code sV..} and the same V up
      * columns {@code d_ff + sV..}; otherwise the 2V consecutive columns {@code 2sV..}.
      */
-    private static void pack(ExpertWeights w, Matrix m, int e, int k0, int kb, int s0, int ns, boolean swiglu, float[] panel) {
+    private static void pack(ExpertWeights w, Matrix m, int e, int k0, int kb, int s0, int ns, boolean swiglu, float[] panel,
+                             PanelShape shape) {
+        int ldp = shape.ldp();
         int half = swiglu ? w.dFf() : m.cols(w);  // columns in each half's own range
         int lastStart = halfStart(s0 + ns - 1, 1, swiglu);
         boolean whole = lastStart + V <= half;     // every half of every sliver is V real columns
@@ -829,7 +887,7 @@ final class VectorMoeKernel implements MoeKernel {
             long first0 = 2L * halfStart(s0, 0, swiglu);
             long first1 = 2L * ((swiglu ? w.dFf() : 0) + halfStart(s0, 1, swiglu));
             long step = 2L * (swiglu ? V : SLIVER);
-            packBf16(t.segment(), base, rowBytes, kb, ns, first0, first1, step, panel);
+            packBf16(t.segment(), base, rowBytes, kb, ns, first0, first1, step, panel, ldp);
             return;
         }
         if (whole && w instanceof W4A16ExpertWeights q4) {
@@ -838,7 +896,7 @@ final class VectorMoeKernel implements MoeKernel {
                 for (int s = 0; s < ns; s++) {
                     for (int hh = 0; hh < 2; hh++) {
                         int col = (swiglu && hh == 1 ? w.dFf() : 0) + halfStart(s0 + s, hh, swiglu);
-                        packInt4(q, k0, kb, col, panel, s * SLIVER + hh * V);
+                        packInt4(q, k0, kb, col, panel, s * SLIVER + hh * V, ldp, shape.groupParams());
                     }
                 }
                 return;
@@ -853,11 +911,11 @@ final class VectorMoeKernel implements MoeKernel {
                 int valid = Math.max(0, Math.min(V, half - c0));
                 int dst = s * SLIVER + hh * V;
                 if (valid > 0) {
-                    w.decode(m, e, k0, kb, shift + c0, valid, panel, dst, LDP);
+                    w.decode(m, e, k0, kb, shift + c0, valid, panel, dst, ldp);
                 }
                 if (valid < V) {
                     for (int kk = 0; kk < kb; kk++) {
-                        Arrays.fill(panel, dst + kk * LDP + valid, dst + kk * LDP + V, 0f);
+                        Arrays.fill(panel, dst + kk * ldp + valid, dst + kk * ldp + V, 0f);
                     }
                 }
             }
@@ -871,12 +929,12 @@ final class VectorMoeKernel implements MoeKernel {
      * called per V elements it ran 15× slower than this.
      */
     private static void packBf16(MemorySegment seg, long base, long rowBytes, int kb, int ns,
-                                 long first0, long first1, long step, float[] panel) {
+                                 long first0, long first1, long step, float[] panel, int ldp) {
         for (int kk = 0; kk < kb; kk++) {
             long row = base + kk * rowBytes;
             long p0 = row + first0;
             long p1 = row + first1;
-            for (int s = 0, d = kk * LDP; s < ns; s++, d += SLIVER, p0 += step, p1 += step) {
+            for (int s = 0, d = kk * ldp; s < ns; s++, d += SLIVER, p0 += step, p1 += step) {
                 ((IntVector) ShortVector.fromMemorySegment(S, seg, p0, ORDER).convertShape(VectorOperators.S2I, I, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d);
                 ((IntVector) ShortVector.fromMemorySegment(S, seg, p1, ORDER).convertShape(VectorOperators.S2I, I, 0))
@@ -887,7 +945,7 @@ final class VectorMoeKernel implements MoeKernel {
 
     /**
      * The W4A16 fast path of {@link #pack}: rows {@code k0 .. k0+kb−1} of the V columns from
-     * {@code col} into {@code panel[dst + kk·LDP ..]}. In the GPTQ layout a word holds 8 rows of
+     * {@code col} into {@code panel[dst + kk·ldp ..]}. In the GPTQ layout a word holds 8 rows of
      * one column and the words of adjacent columns are adjacent, so one {@link IntVector} load of
      * V words gives 8 panel rows: nibble t of every lane is {@code (w >>> 4t) & 0xF}, converted
      * and turned into {@code (q − z) · s} with the group's V zeros and scales, the same arithmetic
@@ -895,10 +953,11 @@ final class VectorMoeKernel implements MoeKernel {
      * zeros and scales are read through the weight's own accessors once per group (1/g of the
      * work). Replaces the scalar decode, about 0.9 ns per weight on one thread, which was a third
      * of the int4 MoE layer's time. Needs {@code k0} and {@code kb} to be multiples of 8 and every
-     * group boundary to fall on a word boundary; they do, since KC, d_model and d_ff are multiples
-     * of 8 and so is every accepted group size (32, 64, 128 or k).
+     * group boundary to fall on a word boundary; they do, since both panel depths, d_model and
+     * d_ff are multiples of 8 and so is every accepted group size (32, 64, 128 or k). The group's
+     * zeros and scales pass through {@code panel[params, params + 2V)}.
      */
-    private static void packInt4(QuantizedWeight q, int k0, int kb, int col, float[] panel, int dst) {
+    private static void packInt4(QuantizedWeight q, int k0, int kb, int col, float[] panel, int dst, int ldp, int params) {
         MemorySegment words = q.qweight().segment();
         long wordRowBytes = q.qweight().rowByteOffset(1);
         long colBytes = 4L * col;
@@ -907,15 +966,15 @@ final class VectorMoeKernel implements MoeKernel {
             int gi = r / g;
             int groupEnd = Math.min(k0 + kb, (gi + 1) * g);
             for (int c = 0; c < V; c++) {
-                panel[GROUP_PARAMS + c] = q.zero(gi, col + c);
-                panel[GROUP_PARAMS + V + c] = q.scale(gi, col + c);
+                panel[params + c] = q.zero(gi, col + c);
+                panel[params + V + c] = q.scale(gi, col + c);
             }
-            FloatVector z = FloatVector.fromArray(F, panel, GROUP_PARAMS);
-            FloatVector sc = FloatVector.fromArray(F, panel, GROUP_PARAMS + V);
+            FloatVector z = FloatVector.fromArray(F, panel, params);
+            FloatVector sc = FloatVector.fromArray(F, panel, params + V);
             for (; r < groupEnd; r += 8) {
                 IntVector w = IntVector.fromMemorySegment(I, words, (r >>> 3) * wordRowBytes + colBytes, ORDER);
-                int d = dst + (r - k0) * LDP;
-                for (int t = 0; t < 8; t++, d += LDP) {
+                int d = dst + (r - k0) * ldp;
+                for (int t = 0; t < 8; t++, d += ldp) {
                     ((FloatVector) w.lanewise(VectorOperators.LSHR, 4 * t).and(0xF).convert(VectorOperators.I2F, 0))
                             .sub(z).mul(sc).intoArray(panel, d);
                 }

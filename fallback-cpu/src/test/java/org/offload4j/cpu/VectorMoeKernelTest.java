@@ -108,7 +108,8 @@ class VectorMoeKernelTest {
                 Arguments.of("k = E", 11, 5, 5, 24, 20, true),
                 Arguments.of("k = 8", 7, 10, 8, 16, 8, false),
                 Arguments.of("E = 64, k = 6", 50, 64, 6, 32, 16, true),
-                Arguments.of("K deeper than one panel block in both GEMMs", 9, 3, 2, 300, 260, false));
+                Arguments.of("K deeper than one panel block in both GEMMs", 9, 3, 2, 300, 260, false),
+                Arguments.of("k = E = 2: 200 rows per expert, narrow panels, two k-blocks", 200, 2, 2, 264, 72, true));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -216,6 +217,29 @@ class VectorMoeKernelTest {
             }
             assertClose(MoeReference.forward(l.x, batch, l.weights), out, seed, "the mixed batch");
         }
+    }
+
+    /**
+     * Task rows and panel shapes: an expert's rows are cut into equal shares of at most TASK_ROWS,
+     * so all its tasks fall on one side of STREAM_ROWS and WIDE_ROWS; both panel shapes have a
+     * depth that is a multiple of 8 (int4 words) and fit the thread's kept buffers.
+     */
+    @Test
+    void tasksShareAnExpertsRowsEquallyAndPanelsKeepTheirInvariants() {
+        int most = VectorMoeKernel.TASK_ROWS;
+        for (int n : new int[] {1, 4, 5, 48, 49, most - 1, most, most + 1, 800, 2 * most + 1, 5 * most - 7}) {
+            int share = VectorMoeKernel.Wave.taskShare(n);
+            int tasks = (n + share - 1) / share;
+            assertEquals((n + most - 1) / most, tasks, "tasks of " + n + " rows");
+            assertTrue(share <= most && n - (tasks - 1) * share <= share && n - (tasks - 1) * share > share - tasks,
+                    "shares of " + n + " rows: " + share);
+        }
+        assertEquals(400, VectorMoeKernel.Wave.taskShare(800));
+        for (VectorMoeKernel.PanelShape shape : List.of(VectorMoeKernel.NARROW, VectorMoeKernel.WIDE)) {
+            assertEquals(0, shape.kc() % 8, shape + ": depth");
+            assertTrue(shape.floats() <= VectorMoeKernel.Buffers.KEEP_FLOATS, shape + ": kept between calls");
+        }
+        assertTrue(VectorMoeKernel.STREAM_ROWS < VectorMoeKernel.WIDE_ROWS && VectorMoeKernel.WIDE_ROWS < VectorMoeKernel.TASK_ROWS / 2);
     }
 
     /** Buffers: kept and handed out again up to KEEP_FLOATS; a larger one serves once and leaves the kept one in place. */
