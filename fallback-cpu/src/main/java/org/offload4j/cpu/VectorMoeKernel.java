@@ -34,14 +34,14 @@ import org.offload4j.w4a16.QuantizedWeight;
  *    (row tokenOfCopy(p),          expert e: rows base(e) .. base(e) + n(e), no padding rows
  *     widened once: bf16 &lt;&lt; 16)   (Brgemm's last tile of a task aliases its missing rows)
  *
- *  W1[e] bf16 ──PACK──▶ panel float[KC][NS·2V]   one task's slivers: sliver s = V gate columns
- *    (widened once per task and      | the same V up columns, KC rows deep; reused by every
- *     k-block, integer shifts;       MR-row tile of the task's rows
- *     other formats: decode)
+ *  W1[e] bf16 ──PACK──▶ panel float[kc][ns·2V]   one task's slivers: sliver s = V gate columns
+ *    (widened once per task and      | the same V up columns, kc rows deep; reused by every
+ *     k-block, integer shifts;       MR-row tile of the task's rows. NARROW: ns = 4,
+ *     other formats: decode)         kc = 256 (L1); WIDE (bf16, ≤ 48 rows): ns = 48, kc = 64 (L2)
  *
  *  GEMM1  tile MR × 2V: acc[r][0] = Σ_k A[r][k]·gate, acc[r][1] = Σ_k A[r][k]·up   (2·MR FMA chains)
- *         ──▶ task block P float[≤ TASK_ROWS][NS·2V]  (24 KiB per MC rows, L2; carries the sums
- *             across k-blocks)
+ *         ──▶ task block P float[task rows][ns·2V]  (NARROW: 24 KiB per MC rows, L2; carries
+ *             the sums across k-blocks)
  *  SwiGLU after the task's last k-block: a = g · sigmoid(g) · u, per vector pair of P
  *         ──▶ H float[rows][ldh]   (fp32; h itself is never stored outside the task)
  *
@@ -79,11 +79,17 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       panel; the conversion costs about 1/rows of the FMA work. So an expert of up to
  *       TASK_ROWS rows has each panel converted once per call. (When a task was one MC block, a
  *       256-row expert decoded its int4 panels 3 times; the change made W4A16 experts 8–9%
- *       faster on such a skewed routing, bf16 2–5%, measured A/B in one JVM.) The cap bounds
+ *       faster on such a skewed routing, bf16 2–5%, measured A/B in one JVM.) An expert of more
+ *       rows is cut into equal shares ({@link Wave#taskShare}). The cap bounds
  *       the SwiGLU block P per thread (192 KiB with AVX2). Tasks are numbered expert major, so a
  *       thread walks the column blocks of one expert's rows with its A rows hot, and each weight
  *       panel is read from memory once per task. Experts without copies make no task and read
  *       no weights.</li>
+ *   <li><b>Few rows: {@link #WIDE} panels</b>. The pack reads NS·V columns of each weight row at a
+ *       time (128 B of bf16 with AVX-512), a strided walk that ran at 5.6 GB/s here against 15.4
+ *       for whole rows; with many rows that cost hides behind the tiles, with few it is most of
+ *       the task. bf16 tasks of at most {@link #WIDE_ROWS} rows therefore pack 48 slivers, 64
+ *       rows deep: 1.5 KiB pieces of each row, a 384 KiB panel in L2 (numbers at WIDE_ROWS).</li>
  *   <li><b>Waves</b>: scratch is bounded ({@code maxBufferFloats} per buffer): the tokens are cut
  *       into waves whose copies fit; each wave gathers, runs both GEMMs and combines its tokens
  *       completely, so the results do not depend on the cut. For the usual sizes there is one
