@@ -228,9 +228,12 @@ final class VectorMoeKernel implements MoeKernel {
      * 15.5–16.1 → 13.6–13.9 ms. At T = 256 (64 rows per expert) the wide shape was 2–4 % slower
      * (one thread, tried for every task), hence the cut-off. W4A16 experts keep the narrow shape:
      * their group parameters are read once per panel block, so the shallow wide blocks read them
-     * more often, and T = 32 ran 30 → 40 ms with wide panels.
+     * more often, and T = 32 ran 30 → 40 ms with wide panels. With 4-row tiles (AVX2 and
+     * narrower, MR = 4) each FMA needs more of the panel, which then comes from L2 instead of L1:
+     * at {@code -XX:UseAVX=2}, one thread, wide panels made T = 16 / 32 8 % / 11 % faster, T = 64
+     * no faster, and E = 64, T = 256 (24 rows per expert) 8–20 % slower; there the cut-off is 12.
      */
-    static final int WIDE_ROWS = 48;
+    static final int WIDE_ROWS = MR == 6 ? 48 : 12;
     /** Default bound on each scratch buffer, in floats (64 MiB). */
     static final long DEFAULT_MAX_BUFFER_FLOATS = 1L << 24;
     /** Tokens per router tile. */
