@@ -55,8 +55,8 @@ import org.offload4j.w4a16.QuantizedWeight;
  *
  * <h2>Blocking, and why</h2>
  * <ul>
- *   <li><b>The tiles are {@link Brgemm}'s</b>: the task's packed panel is {@code [KC][NS·2V]}
- *       (its slivers side by side), and one {@link Brgemm#fp32} call per MC rows covers all of
+ *   <li><b>The tiles are {@link Brgemm}'s</b>: the task's packed panel is {@code [kc][ns·2V]}
+ *       (its slivers side by side, {@link PanelShape}), and one {@link Brgemm#fp32} call per MC rows covers all of
  *       them, so with AVX-512 a register tile spans two slivers (6 rows × 4 vectors, 24
  *       accumulators in 32 registers); with AVX2 it is 4 rows × one sliver (see {@link Brgemm}
  *       for why not 6 × 2).</li>
@@ -149,8 +149,8 @@ import org.offload4j.w4a16.QuantizedWeight;
  * others take the panel path in the same call: each row of
  * W1/W2 is read whole, widened once and fed to one FMA per token, with the sums in the panel
  * path's order (bit for bit the same results). The panel path read 2·NS·2V bytes of each weight
- * row at a time (5.6 GB/s for such strided reads here, against 15.4 for whole rows) and then
- * padded every token to an MR-row tile. T = 1, E = 8, k = 2, d = 4096, d_ff = 14336 (Mixtral's shape):
+ * row at a time (5.6 GB/s for such strided reads here, against 15.4 for whole rows; before the
+ * WIDE panels) and then padded every token to an MR-row tile. T = 1, E = 8, k = 2, d = 4096, d_ff = 14336 (Mixtral's shape):
  * 142–144 → 43 ms on one thread, 73–75 → 23.4–23.8 ms on two (20 → 58–60 % of the copy
  * bandwidth); T = 1 at d = 1024, d_ff = 2816: 6.5–6.6 → 2.7–3.4 ms (one thread).
  */
@@ -181,13 +181,14 @@ final class VectorMoeKernel implements MoeKernel {
      */
     static final int TASK_ROWS = 8 * MC;
     /**
-     * Most real rows per task for which a wave's GEMMs stream the bf16 weights ({@link #streamGemm})
-     * instead of packing panels. One expert, d = 1024, d_ff = 2816, one thread: with AVX-512, 4
+     * Most rows of a task that streams its bf16 weights ({@link #streamGemm}) instead of packing
+     * panels (the choice is made per task). One expert, d = 1024, d_ff = 2816, one thread: with AVX-512, 4
      * streamed rows 1.44 ms against 2.18 for 5 packed ones, but 6 rows 2.72 streamed against 2.36
      * packed and 8 rows 3.21 against 3.14; at AVX2 width 4 streamed rows 2.71 against 3.60 for 5
      * packed, 6 rows 3.98 against 4.77, 8 rows 5.22 against 4.29. (Each streamed row adds an
      * accumulator load and store per weight vector; a packed tile amortizes its panel over 6 or 4
-     * rows.)
+     * rows.) Checked again with the choice per task (sixth session): 6 or 8 rows streamed made
+     * E = 8, T = 8–32 no faster.
      */
     static final int STREAM_ROWS = 4;
     /** Slivers per task of {@link #NARROW}. */
@@ -218,7 +219,9 @@ final class VectorMoeKernel implements MoeKernel {
      * Tasks of at most {@link #WIDE_ROWS} rows: 48 slivers, 64 rows deep (384 KiB with AVX-512, in
      * L2). The pack then reads 48·V-column pieces of each weight row (1.5 KiB of bf16 with
      * AVX-512, twice for SwiGLU) instead of 4·V-column ones (128 B); long pieces read near the
-     * speed of whole rows, and with few rows the pack's reads are most of a task's time.
+     * speed of whole rows, and with few rows the pack's reads are most of a task's time. Taken
+     * only where the wide tasks × their column blocks keep every thread busy: with d_model = 1024
+     * a wide GEMM2 task is one work unit, against 8 narrow ones.
      */
     static final PanelShape WIDE = new PanelShape(48, 64);
     /**
@@ -449,12 +452,13 @@ final class VectorMoeKernel implements MoeKernel {
      * the wave's rows (A, H, Y) on the calling thread, panels, partial sums and router rows on every
      * thread that runs a task (the caller runs tasks too, hence separate slots). Before, a call
      * allocated and zeroed them anew: at T = 256 about 10 MB for the rows and 0.5 MB per task
-     * range. Every use writes what it reads first (gather zero-fills the padding rows, the router
-     * panel its padding columns), so what an earlier call left behind is never read. Arrays over
+     * range. Every use writes what it reads first (the router panel zero-fills its padding columns),
+     * so what an earlier call left behind is never read. Arrays over
      * {@link #KEEP_FLOATS} serve one call and are not kept (larger batches, e.g. T = 1024, k = 2,
      * d_ff = 2816 with 5.8 M floats for H, allocate per call). The cost: each thread that calls
-     * the MoE keeps up to three arrays of at most 16 MiB (rows) and each pool thread a few hundred
-     * KB, for as long as it lives.
+     * the MoE keeps up to three arrays of at most 16 MiB (rows) and each pool thread its panel
+     * (128 KiB narrow, 384 KiB wide) and partial sums (up to TASK_ROWS × 4 slivers, or
+     * WIDE_ROWS × 48 slivers: 1.5 MiB), for as long as it lives.
      */
     static final class Buffers {
         static final int A = 0;
@@ -499,12 +503,10 @@ final class VectorMoeKernel implements MoeKernel {
         final int[] blockCopy;
         final int[] blockRow;
         final int[] blockRows;
-        // GEMM tasks' rows (≤ TASK_ROWS of one expert: whole row blocks): expert, first scratch row, rows.
+        // GEMM tasks' rows (equal shares of one expert's rows, ≤ TASK_ROWS, see taskShare): expert, first scratch row, rows.
         final int[] taskExpert;
         final int[] taskRow;
         final int[] taskRows;
-        /** The most rows of one task. */
-        final int maxTaskRows;
 
         Wave(Routing r, int t0, int t1, boolean all) {
             this.t0 = t0;
@@ -544,7 +546,6 @@ final class VectorMoeKernel implements MoeKernel {
             taskExpert = new int[tasks];
             taskRow = new int[tasks];
             taskRows = new int[tasks];
-            int most = 0;
             int t = 0;
             for (int e = 0; e < experts; e++) {
                 int n = hi[e] - lo[e];
@@ -553,11 +554,9 @@ final class VectorMoeKernel implements MoeKernel {
                     taskExpert[t] = e;
                     taskRow[t] = base[e] + r0;
                     taskRows[t] = Math.min(share, n - r0);
-                    most = Math.max(most, taskRows[t]);
                     t++;
                 }
             }
-            maxTaskRows = most;
         }
 
         int blocks() {
@@ -644,9 +643,12 @@ final class VectorMoeKernel implements MoeKernel {
         }
         if (streamed.length < wave.taskRows.length) {
             int[] packed = otherTasks(wave, streamed);
+            // WIDE needs bf16 weights, and enough tasks × column blocks to keep the threads busy.
             boolean bf16 = w instanceof Bf16ExpertWeights;
-            int[] wide = Arrays.stream(packed).filter(b -> bf16 && wave.taskRows[b] <= WIDE_ROWS).toArray();
-            int[] narrow = Arrays.stream(packed).filter(b -> !bf16 || wave.taskRows[b] > WIDE_ROWS).toArray();
+            long fewRows = Arrays.stream(packed).filter(b -> wave.taskRows[b] <= WIDE_ROWS).count();
+            boolean wideOk = bf16 && fewRows * colBlocks(w, m, swiglu, WIDE) >= CpuThreads.threads();
+            int[] wide = Arrays.stream(packed).filter(b -> wideOk && wave.taskRows[b] <= WIDE_ROWS).toArray();
+            int[] narrow = Arrays.stream(packed).filter(b -> !wideOk || wave.taskRows[b] > WIDE_ROWS).toArray();
             if (wide.length > 0) {
                 panelGemm(wave, wide, WIDE, a, lda, k, w, m, swiglu, dst, ldd);
             }
@@ -662,12 +664,13 @@ final class VectorMoeKernel implements MoeKernel {
      */
     private static void panelGemm(Wave wave, int[] ids, PanelShape shape, float[] a, int lda, int k, ExpertWeights w, Matrix m,
                                   boolean swiglu, float[] dst, int ldd) {
-        int slivers = swiglu ? (w.dFf() + V - 1) / V : (m.cols(w) + SLIVER - 1) / SLIVER;
-        int colBlocks = (slivers + shape.ns() - 1) / shape.ns();
+        int slivers = slivers(w, m, swiglu);
+        int colBlocks = colBlocks(w, m, swiglu, shape);
         long tasks = (long) ids.length * colBlocks;
+        int mostRows = Arrays.stream(ids).map(b -> wave.taskRows[b]).max().orElse(0);
         CpuThreads.forRange(tasks, 1, (from, to) -> {
             float[] panel = Buffers.get(Buffers.PANEL, shape.floats());
-            float[] partial = swiglu ? Buffers.get(Buffers.PARTIAL, wave.maxTaskRows * shape.ldp()) : null;
+            float[] partial = swiglu ? Buffers.get(Buffers.PARTIAL, mostRows * shape.ldp()) : null;
             for (long task = from; task < to; task++) {
                 int b = ids[(int) (task / colBlocks)];
                 int s0 = (int) (task % colBlocks) * shape.ns();
@@ -675,6 +678,16 @@ final class VectorMoeKernel implements MoeKernel {
                 runTask(wave, b, shape, s0, ns, a, lda, k, w, m, swiglu, dst, ldd, panel, partial);
             }
         });
+    }
+
+    /** Slivers of the GEMM's output columns: for SwiGLU V gate + V up columns each, else 2V columns. */
+    private static int slivers(ExpertWeights w, Matrix m, boolean swiglu) {
+        return swiglu ? (w.dFf() + V - 1) / V : (m.cols(w) + SLIVER - 1) / SLIVER;
+    }
+
+    /** Column blocks of one task in the given panel shape. */
+    private static int colBlocks(ExpertWeights w, Matrix m, boolean swiglu, PanelShape shape) {
+        return (slivers(w, m, swiglu) + shape.ns() - 1) / shape.ns();
     }
 
     /**
@@ -718,8 +731,9 @@ final class VectorMoeKernel implements MoeKernel {
      * (with SwiGLU, gate and up columns of the same row, then the SwiGLU pass). Tasks are
      * (expert's rows) × (a contiguous range of columns), as few ranges as keep the threads busy.
      *
-     * <p>Why: in a decode step the panel path spends its time in {@link #pack}, which reads
-     * 2·NS·2V bytes of each weight row and moves on to the next (a strided walk). On the Zen 4 VM
+     * <p>Why: in a decode step the panel path spends its time in {@link #pack}, which read
+     * 2·NS·2V bytes of each weight row and moved on to the next (a strided walk; WIDE panels read
+     * longer pieces now). On the Zen 4 VM
      * such reads ran at 5.6 GB/s (256–512 bytes per row) against 15.4 GB/s for whole rows (a
      * micro-benchmark widening 6 × 1024 rows of 11 KiB); and (until the rows stopped being
      * padded) each routed token took a whole MR-row tile. Here every weight element is loaded and
@@ -820,10 +834,10 @@ final class VectorMoeKernel implements MoeKernel {
 
     /**
      * One task: the rows of task {@code b} (≤ TASK_ROWS rows of one expert) times slivers
-     * {@code s0 .. s0+ns−1} of its expert's matrix. Per k-block the panel is packed (widened or
+     * {@code s0 .. s0+ns−1} ({@code ns ≤ shape.ns()}) of its expert's matrix. Per k-block the panel is packed (widened or
      * decoded) once, then the rows are walked MC at a time (that block of A stays in L2 while its
      * tiles sweep the slivers). Plain: the tiles accumulate straight in {@code dst} across
-     * k-blocks. SwiGLU: gate and up accumulate in {@code partial} ({@code [rows][NS·2V]}), and a
+     * k-blocks. SwiGLU: gate and up accumulate in {@code partial} ({@code [rows][shape.ldp()]}), and a
      * pass after the last k-block turns each sliver's pairs into V activations in {@code dst}.
      */
     private static void runTask(Wave wave, int b, PanelShape shape, int s0, int ns, float[] a, int lda, int k, ExpertWeights w,

@@ -183,39 +183,53 @@ class VectorMoeKernelTest {
     }
 
     /**
-     * A small batch whose experts see few rows and many: expert 0 gets every token (the panel
-     * path), experts 1–3 the second slots, at most STREAM_ROWS rows each (streamed), in one wave.
-     * Each token alone streams everything, so it must give its batch row bit for bit.
+     * A small batch whose experts see few rows and many: expert 0 gets all 13 tokens (the panel
+     * path: WIDE panels with AVX-512, where d_model = 80 makes two k-blocks and d_ff = 784 two
+     * column blocks in GEMM1 and 13 k-blocks in GEMM2; NARROW with 4-row tiles; 13 rows end in an
+     * aliased tile either way), experts 1–4 the second slots, 3–4 rows each (streamed), in one
+     * wave. Each token alone streams everything, so the fp32 expert outputs of its two copies
+     * must equal those of its batch copies bit for bit: a different order of the FMAs would show
+     * there (in bf16 outputs it would mostly round away).
      */
     @Test
     void wavesMixingStreamedAndPackedExpertsGiveTheRowsBitForBit() {
-        int tokens = 12, experts = 4, k = 2, dModel = 64, dFf = 48;
+        int tokens = 13, experts = 5, k = 2, dModel = 80, dFf = 784;
         long seed = seed("mixed");
         try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, true, DType.FP32)) {
             int[] ids = new int[tokens * k];
             float[] weights = new float[tokens * k];
             for (int t = 0; t < tokens; t++) {
                 ids[t * k] = 0;
-                ids[t * k + 1] = 1 + t % 3;
+                ids[t * k + 1] = 1 + t % 4;
                 weights[t * k] = 0.25f + t / 64f;
                 weights[t * k + 1] = 0.75f - t / 64f;
             }
             Routing batch = Routing.of(experts, k, ids, weights);
             VectorMoeKernel.Wave wave = new VectorMoeKernel.Wave(batch, 0, tokens, true);
-            assertArrayEquals(new int[] {1, 2, 3}, VectorMoeKernel.streamedTasks(wave, l.weights, ExpertWeights.Matrix.GATE_UP, true),
-                    "experts 1-3 stream, expert 0 packs");
-            Tensor out = l.poisoned(DType.BF16, tokens, dModel);
-            l.layer.forward(l.x, batch, out);
-            long rowBytes = 2L * dModel;
-            for (int t = 0; t < tokens; t++) {
-                Tensor xt = Tensor.wrap(l.x.segment().asSlice(l.x.rowByteOffset(t), rowBytes), DType.BF16, 1, dModel);
-                Tensor ot = l.poisoned(DType.BF16, 1, dModel);
-                l.layer.forward(xt, Routing.of(experts, k, new int[] {ids[t * k], ids[t * k + 1]},
-                        new float[] {weights[t * k], weights[t * k + 1]}), ot);
-                assertArrayEquals(out.segment().asSlice(out.rowByteOffset(t), rowBytes).toArray(ValueLayout.JAVA_SHORT),
-                        ot.segment().toArray(ValueLayout.JAVA_SHORT), why(seed, "token " + t + " alone differs from its batch row"));
+            for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
+                assertArrayEquals(new int[] {1, 2, 3, 4}, VectorMoeKernel.streamedTasks(wave, l.weights, m, m == ExpertWeights.Matrix.GATE_UP),
+                        m + ": experts 1-4 stream, expert 0 packs");
             }
-            assertClose(MoeReference.forward(l.x, batch, l.weights), out, seed, "the mixed batch");
+            Tensor xp = l.poisoned(DType.FP32, batch.copies(), dModel);
+            l.layer.permute(l.x, batch, xp);
+            Tensor y = l.poisoned(DType.FP32, batch.copies(), dModel);
+            l.layer.expertMlp(xp, batch, y);
+            assertClose(MoeReference.expertMlp(xp.toDoubleArray(), batch, l.weights), y, seed, "the mixed batch");
+            for (int t = 0; t < tokens; t++) {
+                Routing alone = Routing.of(experts, k, new int[] {ids[t * k], ids[t * k + 1]},
+                        new float[] {weights[t * k], weights[t * k + 1]});
+                Tensor xt = Tensor.wrap(l.x.segment().asSlice(l.x.rowByteOffset(t), 2L * dModel), DType.BF16, 1, dModel);
+                Tensor xpt = l.poisoned(DType.FP32, k, dModel);
+                l.layer.permute(xt, alone, xpt);
+                Tensor yt = l.poisoned(DType.FP32, k, dModel);
+                l.layer.expertMlp(xpt, alone, yt);
+                for (int j = 0; j < k; j++) {
+                    long rowBytes = 4L * dModel;
+                    assertArrayEquals(y.segment().asSlice(y.rowByteOffset(batch.copyOf(t, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
+                            yt.segment().asSlice(yt.rowByteOffset(alone.copyOf(0, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
+                            why(seed, "token " + t + ", copy " + j + ": alone differs from its batch row"));
+                }
+            }
         }
     }
 
@@ -235,6 +249,15 @@ class VectorMoeKernelTest {
                     "shares of " + n + " rows: " + share);
         }
         assertEquals(400, VectorMoeKernel.Wave.taskShare(800));
+        int[] ids = new int[2 * 820];
+        for (int t = 0; t < 820; t++) {
+            ids[2 * t] = t < 800 ? 1 : 0;   // expert 1: 800 rows; expert 0: 20 + 820 rows
+            ids[2 * t + 1] = t < 800 ? 0 : 2;
+        }
+        VectorMoeKernel.Wave wave = new VectorMoeKernel.Wave(Routing.of(3, 2, ids, new float[2 * 820]), 0, 820, true);
+        assertArrayEquals(new int[] {0, 0, 1, 1, 2}, wave.taskExpert, "tasks by expert");
+        assertArrayEquals(new int[] {410, 410, 400, 400, 20}, wave.taskRows, "task rows");
+        assertArrayEquals(new int[] {0, 410, 820, 1220, 1620}, wave.taskRow, "first scratch row of each task");
         for (VectorMoeKernel.PanelShape shape : List.of(VectorMoeKernel.NARROW, VectorMoeKernel.WIDE)) {
             assertEquals(0, shape.kc() % 8, shape + ": depth");
             assertTrue(shape.floats() <= VectorMoeKernel.Buffers.KEEP_FLOATS, shape + ": kept between calls");
@@ -282,22 +305,21 @@ class VectorMoeKernelTest {
         }
     }
 
+    /** MC is a whole number of register tiles (6 and 4 rows), so cutting a task into MC-row blocks adds no partial tile. */
+    @Test
+    void rowBlocksAreWholeTiles() {
+        assertEquals(0, VectorMoeKernel.MC % VectorMoeKernel.MR, "MC % MR");
+        assertEquals(0, VectorMoeKernel.MC % 6, "MC % 6");
+        assertEquals(0, VectorMoeKernel.MC % 4, "MC % 4");
+        assertEquals(Brgemm.MR, VectorMoeKernel.MR);
+    }
+
     /**
      * The same call gives the same bits every time, while the JIT compiles the code under it:
      * with the Vector API's {@code EXP} in the SwiGLU, at {@code -XX:UseAVX=0}, call 1 of this
      * test already differed from call 0 by an ulp (checked by putting {@code EXP} back; see
      * {@link VectorMoeKernel#swish}).
      */
-    /** MC and TASK_ROWS are whole numbers of register tiles (6 and 4 rows), so cutting a task into MC-row blocks adds no partial tile. */
-    @Test
-    void rowBlocksAreWholeTiles() {
-        assertEquals(0, VectorMoeKernel.MC % VectorMoeKernel.MR, "MC % MR");
-        assertEquals(0, VectorMoeKernel.MC % 6, "MC % 6");
-        assertEquals(0, VectorMoeKernel.MC % 4, "MC % 4");
-        assertEquals(0, VectorMoeKernel.TASK_ROWS % VectorMoeKernel.MC, "TASK_ROWS % MC");
-        assertEquals(Brgemm.MR, VectorMoeKernel.MR);
-    }
-
     @Test
     void expertMlpIsBitReproducible() {
         long seed = seed("reproducible");
