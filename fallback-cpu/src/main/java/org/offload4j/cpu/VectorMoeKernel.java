@@ -182,15 +182,16 @@ final class VectorMoeKernel implements MoeKernel {
     static final int TASK_ROWS = 8 * MC;
     /**
      * Most rows of a task that streams its bf16 weights ({@link #streamGemm}) instead of packing
-     * panels (the choice is made per task). One expert, d = 1024, d_ff = 2816, one thread: with AVX-512, 4
-     * streamed rows 1.44 ms against 2.18 for 5 packed ones, but 6 rows 2.72 streamed against 2.36
-     * packed and 8 rows 3.21 against 3.14; at AVX2 width 4 streamed rows 2.71 against 3.60 for 5
-     * packed, 6 rows 3.98 against 4.77, 8 rows 5.22 against 4.29. (Each streamed row adds an
-     * accumulator load and store per weight vector; a packed tile amortizes its panel over 6 or 4
-     * rows.) Checked again with the choice per task (sixth session): 6 or 8 rows streamed made
-     * E = 8, T = 8–32 no faster.
+     * panels (the choice is made per task). Each streamed row costs an accumulator load and store
+     * per weight vector and trip, while a packed tile amortizes its panel over 6 or 4 rows. With
+     * 4-row trips (fifth session) the cut-off was 4 (one expert, d = 1024, d_ff = 2816, AVX-512: 4
+     * rows streamed 1.44 ms against 2.18 for 5 packed, 6 rows 2.72 against 2.36). With 8-row
+     * trips (sixth session; E = 8, d = 1024, d_ff = 2816, one thread), 8 rows beat 4: T = 8 / 16 /
+     * 32 10.9 / 13.6–15.3 / 23.3–24.2 against 12.5 / 16.9 / 26.6 ms, and E = 64, T = 16 20.3
+     * against 23.5 ms; 12 rows were no better than 8, 16 rows made T = 64 10–20 % slower. At
+     * {@code -XX:UseAVX=2}: T = 8 / 16 / 32 13.7 / 20.4 / 36.9 ms against 16.1 / 23.3 / 40.3.
      */
-    static final int STREAM_ROWS = 4;
+    static final int STREAM_ROWS = 8;
     /** Slivers per task of {@link #NARROW}. */
     static final int NS = 4;
 
@@ -784,15 +785,61 @@ final class VectorMoeKernel implements MoeKernel {
 
     /**
      * {@code acc[i·ldAcc + at + c] += Σ_{kk < k} a[aAt + i·lda + kk] · widen(W[kk][c])} for
-     * {@code i < rows} (≤ 4) and {@code c < width}: W row kk starts at byte {@code first + kk·rowBytes}.
-     * Four weight rows per trip (the last k mod 4 one at a time), so each accumulator vector is loaded and
-     * stored once per four FMAs (their order stays k ascending: two per trip measured 4.2 against
-     * 3.0–3.1 ms at T = 1, d = 1024, d_ff = 2816), and each weight vector is widened once for all rows. The
-     * widening is written out: as a helper it may stay a call, which boxes its vectors.
+     * {@code i < rows} (≤ STREAM_ROWS) and {@code c < width}: W row kk starts at byte
+     * {@code first + kk·rowBytes}. Eight weight rows per trip (then one trip of four and single
+     * rows for the last k mod 8), so each accumulator vector is loaded and stored once per eight
+     * FMAs, their order staying k ascending, and each weight vector is widened once for all rows.
+     * Trip lengths measured at T = 1, d = 1024, d_ff = 2816, one thread: two rows 4.2 ms, four
+     * 3.0–3.1 (fifth session), eight 2.0–2.1 against 2.8–3.0 for four in the same build (sixth
+     * session; Mixtral's shape 43.6–43.8 → 34.0–34.3 ms); sixteen were no faster than eight at
+     * d = 1024 and slower at Mixtral's shape (41–43 ms). The widening is written out: as a helper
+     * it may stay a call, which boxes its vectors.
      */
     private static void streamRows(MemorySegment seg, long first, long rowBytes, int k, float[] a, int aAt, int lda,
                                    int rows, float[] acc, int at, int ldAcc, int width) {
         int kk = 0;
+        for (; kk + 8 <= k; kk += 8) {
+            long p0 = first + kk * rowBytes;
+            long p1 = p0 + rowBytes;
+            long p2 = p1 + rowBytes;
+            long p3 = p2 + rowBytes;
+            long p4 = p3 + rowBytes;
+            long p5 = p4 + rowBytes;
+            long p6 = p5 + rowBytes;
+            long p7 = p6 + rowBytes;
+            for (int c = 0; c < width; c += V) {
+                FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p0 + 2L * c, ORDER)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector w1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p1 + 2L * c, ORDER)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector w2 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p2 + 2L * c, ORDER)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector w3 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p3 + 2L * c, ORDER)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector w4 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p4 + 2L * c, ORDER)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector w5 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p5 + 2L * c, ORDER)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector w6 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p6 + 2L * c, ORDER)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector w7 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p7 + 2L * c, ORDER)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                for (int i = 0; i < rows; i++) {
+                    int o = i * ldAcc + at + c;
+                    int x = aAt + i * lda + kk;
+                    FloatVector sum = FloatVector.fromArray(F, acc, o);
+                    sum = w0.fma(FloatVector.broadcast(F, a[x]), sum);
+                    sum = w1.fma(FloatVector.broadcast(F, a[x + 1]), sum);
+                    sum = w2.fma(FloatVector.broadcast(F, a[x + 2]), sum);
+                    sum = w3.fma(FloatVector.broadcast(F, a[x + 3]), sum);
+                    sum = w4.fma(FloatVector.broadcast(F, a[x + 4]), sum);
+                    sum = w5.fma(FloatVector.broadcast(F, a[x + 5]), sum);
+                    sum = w6.fma(FloatVector.broadcast(F, a[x + 6]), sum);
+                    sum = w7.fma(FloatVector.broadcast(F, a[x + 7]), sum);
+                    sum.intoArray(acc, o);
+                }
+            }
+        }
         for (; kk + 4 <= k; kk += 4) {
             long p0 = first + kk * rowBytes;
             long p1 = p0 + rowBytes;
