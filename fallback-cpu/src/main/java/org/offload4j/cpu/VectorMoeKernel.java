@@ -152,7 +152,9 @@ import org.offload4j.w4a16.QuantizedWeight;
  * row at a time (5.6 GB/s for such strided reads here, against 15.4 for whole rows; before the
  * WIDE panels) and then padded every token to an MR-row tile. T = 1, E = 8, k = 2, d = 4096, d_ff = 14336 (Mixtral's shape):
  * 142–144 → 43 ms on one thread, 73–75 → 23.4–23.8 ms on two (20 → 58–60 % of the copy
- * bandwidth); T = 1 at d = 1024, d_ff = 2816: 6.5–6.6 → 2.7–3.4 ms (one thread).
+ * bandwidth); T = 1 at d = 1024, d_ff = 2816: 6.5–6.6 → 2.7–3.4 ms (one thread). With eight
+ * weight rows per trip ({@link #streamRows}, sixth session) Mixtral's shape takes 33.7 ms and
+ * the smaller one 2.1 ms on one thread.
  */
 final class VectorMoeKernel implements MoeKernel {
     static final VectorSpecies<Float> F = CpuBackend.FLOATS;
