@@ -144,8 +144,8 @@ class VectorMoeKernelTest {
      * must give, bit for bit, its row of a batch whose experts (about 20 rows each, or 10 with
      * k = 1; by chance a few may have no more than STREAM_ROWS and stream too) pack panels. Each
      * GEMM streams only where its columns are whole vectors, so
-     * d_model = 37 and 38 stream the first GEMM (inner dimensions 37 and 38 also run the four-row
-     * trip and the one-row steps after the eight-row trips) and pack the second; d_ff = 40 at 16 floats per vector the
+     * d_model = 37 and 38 stream the first GEMM (inner dimensions 37 and 38 also run the one-row
+     * steps after the eight-row trips) and pack the second; d_ff = 40 at 16 floats per vector the
      * other way round; k = 1 gives one task, which is cut into column ranges for the threads.
      */
     @ParameterizedTest(name = "d = {0}, d_ff = {1}, k = {2}")
