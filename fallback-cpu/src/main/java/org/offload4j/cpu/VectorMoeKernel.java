@@ -6,6 +6,8 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.IntPredicate;
+import java.util.stream.IntStream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -528,7 +530,8 @@ final class VectorMoeKernel implements MoeKernel {
                 int n = hi[e] - lo[e];
                 total += n;
                 blocks += (n + MC - 1) / MC;
-                tasks += (n + taskShare(n) - 1) / taskShare(n);
+                int share = taskShare(n);
+                tasks += (n + share - 1) / share;
             }
             rows = total;
             blockExpert = new int[blocks];
@@ -640,25 +643,28 @@ final class VectorMoeKernel implements MoeKernel {
      */
     private static void gemm(Wave wave, float[] a, int lda, int k, ExpertWeights w, Matrix m, boolean swiglu,
                              float[] dst, int ldd) {
-        int[] streamed = streamedTasks(wave, w, m, swiglu);
+        boolean stream = canStream(w, m, swiglu);
+        IntPredicate streams = rows -> stream && rows <= STREAM_ROWS;
+        int[] streamed = tasksWhere(wave, streams);
         if (streamed.length > 0) {
             streamGemm(wave, streamed, a, lda, k, (Bf16ExpertWeights) w, m, swiglu, dst, ldd);
         }
-        if (streamed.length < wave.taskRows.length) {
-            int[] packed = otherTasks(wave, streamed);
-            // WIDE needs bf16 weights, and enough tasks × column blocks to keep the threads busy.
-            boolean bf16 = w instanceof Bf16ExpertWeights;
-            long fewRows = Arrays.stream(packed).filter(b -> wave.taskRows[b] <= WIDE_ROWS).count();
-            boolean wideOk = bf16 && fewRows * colBlocks(w, m, swiglu, WIDE) >= CpuThreads.threads();
-            int[] wide = Arrays.stream(packed).filter(b -> wideOk && wave.taskRows[b] <= WIDE_ROWS).toArray();
-            int[] narrow = Arrays.stream(packed).filter(b -> !wideOk || wave.taskRows[b] > WIDE_ROWS).toArray();
-            if (wide.length > 0) {
-                panelGemm(wave, wide, WIDE, a, lda, k, w, m, swiglu, dst, ldd);
-            }
-            if (narrow.length > 0) {
-                panelGemm(wave, narrow, NARROW, a, lda, k, w, m, swiglu, dst, ldd);
-            }
+        // The others pack panels: WIDE needs bf16 weights, and enough tasks × column blocks to keep
+        // the threads busy.
+        int[] few = tasksWhere(wave, rows -> !streams.test(rows) && rows <= WIDE_ROWS);
+        boolean wide = w instanceof Bf16ExpertWeights && (long) few.length * colBlocks(w, m, swiglu, WIDE) >= CpuThreads.threads();
+        int[] narrow = tasksWhere(wave, rows -> !streams.test(rows) && (!wide || rows > WIDE_ROWS));
+        if (wide && few.length > 0) {
+            panelGemm(wave, few, WIDE, a, lda, k, w, m, swiglu, dst, ldd);
         }
+        if (narrow.length > 0) {
+            panelGemm(wave, narrow, NARROW, a, lda, k, w, m, swiglu, dst, ldd);
+        }
+    }
+
+    /** The wave's tasks whose row count passes {@code test}, ascending. */
+    private static int[] tasksWhere(Wave wave, IntPredicate test) {
+        return IntStream.range(0, wave.taskRows.length).filter(b -> test.test(wave.taskRows[b])).toArray();
     }
 
     /**
@@ -701,31 +707,14 @@ final class VectorMoeKernel implements MoeKernel {
      * in the same call: both give the same bits, so the cut does not change the results.
      */
     static int[] streamedTasks(Wave wave, ExpertWeights w, Matrix m, boolean swiglu) {
-        if (!(w instanceof Bf16ExpertWeights bf) || !vectorAddressable(bf.tensor(m).segment())
-                || (swiglu ? w.dFf() : m.cols(w)) % V != 0) {
-            return new int[0];
-        }
-        int[] ids = new int[wave.taskRows.length];
-        int n = 0;
-        for (int b = 0; b < ids.length; b++) {
-            if (wave.taskRows[b] <= STREAM_ROWS) {
-                ids[n++] = b;
-            }
-        }
-        return Arrays.copyOf(ids, n);
+        boolean stream = canStream(w, m, swiglu);
+        return tasksWhere(wave, rows -> stream && rows <= STREAM_ROWS);
     }
 
-    /** The wave's tasks not in {@code streamed} (ascending), ascending. */
-    private static int[] otherTasks(Wave wave, int[] streamed) {
-        int[] ids = new int[wave.taskRows.length - streamed.length];
-        for (int b = 0, i = 0, n = 0; b < wave.taskRows.length; b++) {
-            if (i < streamed.length && streamed[i] == b) {
-                i++;
-            } else {
-                ids[n++] = b;
-            }
-        }
-        return ids;
+    /** Whether the GEMM's weights can stream: bf16 the Vector API can address, each half's columns whole vectors. */
+    private static boolean canStream(ExpertWeights w, Matrix m, boolean swiglu) {
+        return w instanceof Bf16ExpertWeights bf && vectorAddressable(bf.tensor(m).segment())
+                && (swiglu ? w.dFf() : m.cols(w)) % V == 0;
     }
 
     /**
