@@ -41,6 +41,8 @@ import org.offload4j.hadamard.HadamardSize;
  *  m > 1: MIX    y[a'] = Σ_a ±z[a] across the m blocks, × scale (⊙ postSigns) ──▶ z[batch, 2·batch)
  *         EMIT   round once ───────────────────────────────────────────────────▶ out rows
  * </pre>
+ * fp32 rows of at least {@value #IN_ROWS_MIN_FLOATS} floats with {@code m = 1} use no scratch: z is the
+ * output rows themselves (see "Working in the rows").
  * A block of {@code 2^k} floats makes {@code ⌈(k − log2 V) / 3⌉} trips through L1 (3 for
  * {@code d = 4096} at V = 8, 2 up to {@code d = 512}), the first fused with the load and the last
  * with the store. Butterflies of different index bits commute, so any pass may take any bits;
@@ -60,6 +62,7 @@ import org.offload4j.hadamard.HadamardSize;
  * the smaller batches below).
  *
  * <h2>Stores</h2>
+ * (fp32 rows shorter than {@value #IN_ROWS_MIN_FLOATS} floats, and m &gt; 1.)
  * A vector store into a {@code MemorySegment} costs C2 about 20 scalar instructions of checks
  * (liveness, read-only, bounds, the segment's class, re-read after every store because the store
  * may alias anything); the row's arithmetic is fewer. fp32 results therefore go back into the
@@ -70,6 +73,21 @@ import org.offload4j.hadamard.HadamardSize;
  * 19.9 cycles per vector at d = 1024 and 29.5–34.7 against 38.5 at d = 4096. bf16 stores half as
  * many vectors, and the extra copy cost more than it saved there (measured both ways), so bf16
  * stores go straight to the tensor.
+ *
+ * <h2>Working in the rows (fp32, m = 1, d ≥ {@value #IN_ROWS_MIN_FLOATS})</h2>
+ * LOAD reads the input rows and writes the output rows; MID and STORE then run in place there, so a
+ * batch touches only its own rows' lines, as an in-place C kernel does. Through the scratch, these
+ * rows ran about 1.5× slower from DRAM than the same passes on L2-resident data, most likely
+ * because the tensor's lines and the scratch's push each other out of L1 (d = 4096: 16 KiB each)
+ * and L2. A C kernel built both ways for this measurement (AVX-512 intrinsics, gcc 12 -O3, not part
+ * of the project) showed the same on Zen 4: 2^24 elements in place, one thread, 5.5 against 8.2 ms
+ * at d = 4096 and 7.5 against 11.4 ms at d = 16384, and prefetching the next row during the later
+ * passes won back only part of it. Here: d = 4096 in place 8.3 → 6.2 ms, d = 16384 11.0 → 7.9 ms,
+ * out of place d = 4096 14.6 → 9.5 ms; two threads, d = 4096 4.9 → 2.8 ms. Shorter rows stay on
+ * the scratch: every segment store costs its checks again (see "Stores"), and at d ≤ 1024 that
+ * outweighed what it saved (d = 1024, one thread, 4.5 → 5.2 ms; a wash on two). bf16 and fp16 rows
+ * are too narrow to hold their fp32 intermediates, and fp16 rows are already transformed in an
+ * L1-resident stage.
  *
  * <h2>Lane stages</h2>
  * Lane {@code i} becomes {@code x[i ^ s] ± x[i]}: one fma with a ±1 sign vector per stage. The
@@ -200,6 +218,9 @@ final class VectorHadamardKernel implements HadamardKernel {
      */
     private static final int BATCH_FLOATS = 1024;
 
+    /** fp32 rows of at least this many floats are transformed in the output rows, see "Working in the rows". */
+    private static final int IN_ROWS_MIN_FLOATS = 2048;
+
     /** At least this many elements per task, so that small calls do not pay for a fork. */
     private static final long MIN_TASK_ELEMENTS = 1 << 15;
 
@@ -279,7 +300,7 @@ final class VectorHadamardKernel implements HadamardKernel {
         return s.isNative() || s.heapBase().map(o -> o instanceof byte[]).orElse(false);
     }
 
-    /** Vectors load fp32 tensor memory (or the fp32 stage of fp16 rows); results leave the scratch in bulk. */
+    /** Vectors load fp32 tensor memory (or the fp32 stage of fp16 rows); results leave the scratch in bulk, or never enter it ({@link Plan#inRows}). */
     private static final int KIND_F32 = 0;
     /** Vectors load from / store to bf16 tensor memory, scratch in the paired layout. */
     private static final int KIND_BF16 = 1;
@@ -337,6 +358,8 @@ final class VectorHadamardKernel implements HadamardKernel {
         /** MID passes as {lowest offset in floats, bit count}; the local ones run per L1-sized sub-range. */
         final int[][] midLocal;
         final int[][] midGlobal;
+        /** fp32 rows, m = 1, at least {@link #IN_ROWS_MIN_FLOATS} long: every pass works in the output rows ({@link #inRowsF32}). */
+        final boolean inRows;
 
         Plan(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose, float[] preSigns, float[] postSigns) {
             this.dtype = in.dtype();
@@ -396,6 +419,7 @@ final class VectorHadamardKernel implements HadamardKernel {
                 int bits = Math.min(3, endMid - b);
                 ((V << (b + bits)) <= L1_FLOATS ? local : global).add(new int[] {V << b, bits});
             }
+            this.inRows = kind == KIND_F32 && m == 1 && !staged && d >= IN_ROWS_MIN_FLOATS;
             this.midLocal = local.toArray(new int[0][]);
             this.midGlobal = global.toArray(new int[0][]);
         }
@@ -491,9 +515,13 @@ final class VectorHadamardKernel implements HadamardKernel {
                 // Load and the local passes run sub-range by sub-range, so a long row is transformed in L1
                 // as it arrives (blocked stages) before the global passes and the store go through L2.
                 case KIND_F32 -> {
+                    if (inRows) {
+                        inRowsF32(src, srcOff, dst, dstOff, count);
+                        return;
+                    }
                     for (int sub = 0; sub < count; sub += L1_FLOATS) {
                         int len = Math.min(L1_FLOATS, count - sub);
-                        loadF32(src, srcOff + 4L * sub, buf, sub, len);
+                        loadF32(src, srcOff + 4L * sub, null, 0, buf, sub, len);
                         localMids(buf, sub, len);
                     }
                     globalMids(buf, 0, count);
@@ -600,6 +628,25 @@ final class VectorHadamardKernel implements HadamardKernel {
             return stage;
         }
 
+        /**
+         * fp32, m = 1: {@code count} floats of back-to-back rows from byte {@code srcOff} of
+         * {@code src}, transformed in {@code work} from byte {@code workOff} on (the output rows, or
+         * the stage): LOAD writes there, the MID passes and STORE work there in place.
+         */
+        private void inRowsF32(MemorySegment src, long srcOff, MemorySegment work, long workOff, int count) {
+            for (int sub = 0; sub < count; sub += L1_FLOATS) {
+                int len = Math.min(L1_FLOATS, count - sub);
+                loadF32(src, srcOff + 4L * sub, work, workOff + 4L * sub, null, sub, len);
+                for (int[] o : midLocal) {
+                    mid(work, workOff + 4L * sub, len, o);
+                }
+            }
+            for (int[] o : midGlobal) {
+                mid(work, workOff, count, o);
+            }
+            storeF32(work, workOff, count);
+        }
+
         /** The MID passes whose groups fit in an L1 sub-range, over {@code buf[from, from + count)} (at most one sub-range). */
         private void localMids(float[] buf, int from, int count) {
             for (int[] o : midLocal) {
@@ -619,6 +666,15 @@ final class VectorHadamardKernel implements HadamardKernel {
                 case 1 -> mid2(buf, from, floats, o[0]);
                 case 2 -> mid4(buf, from, floats, o[0]);
                 default -> mid8(buf, from, floats, o[0]);
+            }
+        }
+
+        /** As {@link #mid(float[], int, int, int[])} on fp32 rows in memory, from byte {@code base} on. */
+        private static void mid(MemorySegment work, long base, int floats, int[] o) {
+            switch (o[1]) {
+                case 1 -> mid2(work, base, floats, o[0]);
+                case 2 -> mid4(work, base, floats, o[0]);
+                default -> mid8(work, base, floats, o[0]);
             }
         }
 
@@ -865,8 +921,12 @@ final class VectorHadamardKernel implements HadamardKernel {
         // A load group is 8 consecutive vectors of the scratch (vector bits 0–2), so the loops are
         // plain counted loops and C2 hoists their range checks.
 
-        /** {@code count} floats of back-to-back rows starting {@code off} bytes into {@code src} → {@code buf[at, at + count)}. */
-        private void loadF32(MemorySegment src, long off, float[] buf, int at, int count) {
+        /**
+         * {@code count} floats of back-to-back rows starting {@code off} bytes into {@code src} →
+         * {@code work} from byte {@code workOff} on (m = 1, see "Working in the rows"), or, when
+         * {@code work} is null, {@code buf[at, at + count)}. {@code at} is the batch position either way.
+         */
+        private void loadF32(MemorySegment src, long off, MemorySegment work, long workOff, float[] buf, int at, int count) {
             int k = loadStages;
             float[] sg = pre;
             for (int x = 0; x < count; x += 8 * V) {
@@ -946,6 +1006,18 @@ final class VectorHadamardKernel implements HadamardKernel {
                     t = v1; v1 = t.add(v5); v5 = t.sub(v5);
                     t = v2; v2 = t.add(v6); v6 = t.sub(v6);
                     t = v3; v3 = t.add(v7); v7 = t.sub(v7);
+                }
+                if (work != null) {
+                    long w = workOff + 4L * x;
+                    v0.intoMemorySegment(work, w, NATIVE);
+                    v1.intoMemorySegment(work, w + 4L * V, NATIVE);
+                    v2.intoMemorySegment(work, w + 8L * V, NATIVE);
+                    v3.intoMemorySegment(work, w + 12L * V, NATIVE);
+                    v4.intoMemorySegment(work, w + 16L * V, NATIVE);
+                    v5.intoMemorySegment(work, w + 20L * V, NATIVE);
+                    v6.intoMemorySegment(work, w + 24L * V, NATIVE);
+                    v7.intoMemorySegment(work, w + 28L * V, NATIVE);
+                    continue;
                 }
                 v0.intoArray(buf, p);
                 v1.intoArray(buf, p + V);
@@ -1171,6 +1243,80 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
+        // The same three passes on fp32 rows in memory (m = 1, see "Working in the rows"); byte
+        // offsets, {@code a} still in floats. Written twice because a float[] and a MemorySegment
+        // share no vector load the JIT compiles to a plain vmovups.
+
+        private static void mid2(MemorySegment work, long base, int floats, int a) {
+            long ab = 4L * a;
+            for (int blk = 0; blk < floats; blk += 2 * a) {
+                for (int p = blk; p < blk + a; p += V) {
+                    long q = base + 4L * p;
+                    FloatVector v0 = FloatVector.fromMemorySegment(F, work, q, NATIVE);
+                    FloatVector v1 = FloatVector.fromMemorySegment(F, work, q + ab, NATIVE);
+                    v0.add(v1).intoMemorySegment(work, q, NATIVE);
+                    v0.sub(v1).intoMemorySegment(work, q + ab, NATIVE);
+                }
+            }
+        }
+
+        private static void mid4(MemorySegment work, long base, int floats, int a) {
+            long ab = 4L * a;
+            long bb = 2 * ab;
+            for (int blk = 0; blk < floats; blk += 4 * a) {
+                for (int p = blk; p < blk + a; p += V) {
+                    long q = base + 4L * p;
+                    FloatVector v0 = FloatVector.fromMemorySegment(F, work, q, NATIVE);
+                    FloatVector v1 = FloatVector.fromMemorySegment(F, work, q + ab, NATIVE);
+                    FloatVector v2 = FloatVector.fromMemorySegment(F, work, q + bb, NATIVE);
+                    FloatVector v3 = FloatVector.fromMemorySegment(F, work, q + ab + bb, NATIVE);
+                    FloatVector t;
+                    t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+                    t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+                    v0.add(v2).intoMemorySegment(work, q, NATIVE);
+                    v0.sub(v2).intoMemorySegment(work, q + bb, NATIVE);
+                    v1.add(v3).intoMemorySegment(work, q + ab, NATIVE);
+                    v1.sub(v3).intoMemorySegment(work, q + ab + bb, NATIVE);
+                }
+            }
+        }
+
+        private static void mid8(MemorySegment work, long base, int floats, int a) {
+            long ab = 4L * a;
+            long bb = 2 * ab;
+            long cb = 4 * ab;
+            for (int blk = 0; blk < floats; blk += 8 * a) {
+                for (int p = blk; p < blk + a; p += V) {
+                    long q = base + 4L * p;
+                    FloatVector v0 = FloatVector.fromMemorySegment(F, work, q, NATIVE);
+                    FloatVector v1 = FloatVector.fromMemorySegment(F, work, q + ab, NATIVE);
+                    FloatVector v2 = FloatVector.fromMemorySegment(F, work, q + bb, NATIVE);
+                    FloatVector v3 = FloatVector.fromMemorySegment(F, work, q + ab + bb, NATIVE);
+                    FloatVector v4 = FloatVector.fromMemorySegment(F, work, q + cb, NATIVE);
+                    FloatVector v5 = FloatVector.fromMemorySegment(F, work, q + cb + ab, NATIVE);
+                    FloatVector v6 = FloatVector.fromMemorySegment(F, work, q + cb + bb, NATIVE);
+                    FloatVector v7 = FloatVector.fromMemorySegment(F, work, q + cb + bb + ab, NATIVE);
+                    FloatVector t;
+                    t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+                    t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+                    t = v4; v4 = t.add(v5); v5 = t.sub(v5);
+                    t = v6; v6 = t.add(v7); v7 = t.sub(v7);
+                    t = v0; v0 = t.add(v2); v2 = t.sub(v2);
+                    t = v1; v1 = t.add(v3); v3 = t.sub(v3);
+                    t = v4; v4 = t.add(v6); v6 = t.sub(v6);
+                    t = v5; v5 = t.add(v7); v7 = t.sub(v7);
+                    v0.add(v4).intoMemorySegment(work, q, NATIVE);
+                    v0.sub(v4).intoMemorySegment(work, q + cb, NATIVE);
+                    v1.add(v5).intoMemorySegment(work, q + ab, NATIVE);
+                    v1.sub(v5).intoMemorySegment(work, q + cb + ab, NATIVE);
+                    v2.add(v6).intoMemorySegment(work, q + bb, NATIVE);
+                    v2.sub(v6).intoMemorySegment(work, q + cb + bb, NATIVE);
+                    v3.add(v7).intoMemorySegment(work, q + ab + bb, NATIVE);
+                    v3.sub(v7).intoMemorySegment(work, q + cb + bb + ab, NATIVE);
+                }
+            }
+        }
+
         // ---- STORE (m = 1): the top three vector stages, scale, round once ----
 
         /** {@code buf[0, count)} → {@code count} floats of back-to-back rows at {@code dstOff}. */
@@ -1234,6 +1380,72 @@ final class VectorHadamardKernel implements HadamardKernel {
               }
             }
             writeF32(buf, 0, dst, dstOff, count);
+        }
+
+        /**
+         * STORE (fp32, m = 1) in place on the rows in {@code work} from byte {@code base} on: the top
+         * three vector bits of each block, times scale (⊙ post-signs). {@code count} floats.
+         */
+        private void storeF32(MemorySegment work, long base, int count) {
+            int a = storeA;
+            long ab = 4L * a;
+            long bb = 2 * ab;
+            long cb = 4 * ab;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            float[] ps = postScaled;
+            for (int blk = 0; blk < count; blk += n) {
+              for (int p = blk; p < blk + a; p += V) {
+                long q = base + 4L * p;
+                FloatVector v0 = FloatVector.fromMemorySegment(F, work, q, NATIVE);
+                FloatVector v1 = FloatVector.fromMemorySegment(F, work, q + ab, NATIVE);
+                FloatVector v2 = FloatVector.fromMemorySegment(F, work, q + bb, NATIVE);
+                FloatVector v3 = FloatVector.fromMemorySegment(F, work, q + ab + bb, NATIVE);
+                FloatVector v4 = FloatVector.fromMemorySegment(F, work, q + cb, NATIVE);
+                FloatVector v5 = FloatVector.fromMemorySegment(F, work, q + cb + ab, NATIVE);
+                FloatVector v6 = FloatVector.fromMemorySegment(F, work, q + cb + bb, NATIVE);
+                FloatVector v7 = FloatVector.fromMemorySegment(F, work, q + cb + bb + ab, NATIVE);
+                FloatVector t;
+                t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+                t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+                t = v4; v4 = t.add(v5); v5 = t.sub(v5);
+                t = v6; v6 = t.add(v7); v7 = t.sub(v7);
+                t = v0; v0 = t.add(v2); v2 = t.sub(v2);
+                t = v1; v1 = t.add(v3); v3 = t.sub(v3);
+                t = v4; v4 = t.add(v6); v6 = t.sub(v6);
+                t = v5; v5 = t.add(v7); v7 = t.sub(v7);
+                t = v0; v0 = t.add(v4); v4 = t.sub(v4);
+                t = v1; v1 = t.add(v5); v5 = t.sub(v5);
+                t = v2; v2 = t.add(v6); v6 = t.sub(v6);
+                t = v3; v3 = t.add(v7); v7 = t.sub(v7);
+                if (ps == null) {
+                    v0 = v0.mul(sv);
+                    v1 = v1.mul(sv);
+                    v2 = v2.mul(sv);
+                    v3 = v3.mul(sv);
+                    v4 = v4.mul(sv);
+                    v5 = v5.mul(sv);
+                    v6 = v6.mul(sv);
+                    v7 = v7.mul(sv);
+                } else {
+                    v0 = v0.mul(FloatVector.fromArray(F, ps, p));
+                    v1 = v1.mul(FloatVector.fromArray(F, ps, p + a));
+                    v2 = v2.mul(FloatVector.fromArray(F, ps, p + 2 * a));
+                    v3 = v3.mul(FloatVector.fromArray(F, ps, p + 3 * a));
+                    v4 = v4.mul(FloatVector.fromArray(F, ps, p + 4 * a));
+                    v5 = v5.mul(FloatVector.fromArray(F, ps, p + 5 * a));
+                    v6 = v6.mul(FloatVector.fromArray(F, ps, p + 6 * a));
+                    v7 = v7.mul(FloatVector.fromArray(F, ps, p + 7 * a));
+                }
+                v0.intoMemorySegment(work, q, NATIVE);
+                v1.intoMemorySegment(work, q + ab, NATIVE);
+                v2.intoMemorySegment(work, q + bb, NATIVE);
+                v3.intoMemorySegment(work, q + ab + bb, NATIVE);
+                v4.intoMemorySegment(work, q + cb, NATIVE);
+                v5.intoMemorySegment(work, q + cb + ab, NATIVE);
+                v6.intoMemorySegment(work, q + cb + bb, NATIVE);
+                v7.intoMemorySegment(work, q + cb + bb + ab, NATIVE);
+              }
+            }
         }
 
         /**
