@@ -174,6 +174,16 @@ import org.offload4j.hadamard.HadamardSize;
  *       nearly free; the 20 % that {@code d = 1024} costs over {@code d = 128} per vector is elsewhere
  *       (not the batch size either: batches of 1024, 2048 and 8192 floats were within the noise on that AVX2 machine; on
  *       AVX-512 Zen 4, 4096-float batches ran 1.4–1.8× slower than 1024 from DRAM, see {@link #BATCH_FLOATS}).</li>
+ *   <li>bf16 rows of 1024 and more in the natural layout ({@code ShortVector → IntVector} S2I on
+ *       load, I2S on store, as {@code Plan.widen} does for short rows), to escape what the paired
+ *       layout loses from DRAM: a C kernel written both ways (see "Working in the rows") ran the
+ *       paired one 20–30 % slower from DRAM at d ≥ 4096 (7.0–8.0 against 5.7–5.9 ms at d = 4096;
+ *       cause not found: not the two sweeps, not the store width, not 4K aliasing). Here the
+ *       conversions inside the unrolled passes compiled into spills and calls: L2-resident
+ *       d = 4096, 2^17 elements, 45.8 → 64.4 µs; from DRAM 7.9 → 9.1 ms.</li>
+ *   <li>Writing STORE's results straight into the rows for fp32 rows shorter than 2048 (no bulk
+ *       copy): d = 256 and 1024 in place no faster, out of place 2× slower (strided stores into
+ *       cold lines).</li>
  *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
  *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
