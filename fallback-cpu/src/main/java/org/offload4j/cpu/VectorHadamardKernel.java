@@ -23,7 +23,8 @@ import org.offload4j.hadamard.HadamardSize;
 
 /**
  * The Hadamard transform on the CPU: rows spread over {@link CpuThreads}, transformed in a
- * per-thread fp32 scratch with {@link FloatVector} butterflies at the preferred width.
+ * per-thread fp32 scratch (long fp32 rows: in the output rows themselves) with
+ * {@link FloatVector} butterflies at the preferred width.
  *
  * <h2>Data flow ({@code d = m·n}, {@code n = 2^k}, V floats per vector, {@code s = log2(n/V)} vector bits per block)</h2>
  * Rows go through in batches of up to {@value #BATCH_FLOATS} floats (short rows share every pass; a
@@ -62,8 +63,8 @@ import org.offload4j.hadamard.HadamardSize;
  * the smaller batches below).
  *
  * <h2>Stores</h2>
- * (fp32 rows shorter than {@value #IN_ROWS_MIN_FLOATS} floats, and m &gt; 1.)
- * A vector store into a {@code MemorySegment} costs C2 about 20 scalar instructions of checks
+ * This section is about fp32 rows shorter than {@value #IN_ROWS_MIN_FLOATS} floats and those with
+ * m &gt; 1 (the longer ones, see the next section), and about bf16 rows. A vector store into a {@code MemorySegment} costs C2 about 20 scalar instructions of checks
  * (liveness, read-only, bounds, the segment's class, re-read after every store because the store
  * may alias anything); the row's arithmetic is fewer. fp32 results therefore go back into the
  * scratch (or, for {@code n = 8V}, into it for the first time) and leave in bulk, one
@@ -77,17 +78,20 @@ import org.offload4j.hadamard.HadamardSize;
  * <h2>Working in the rows (fp32, m = 1, d ≥ {@value #IN_ROWS_MIN_FLOATS})</h2>
  * LOAD reads the input rows and writes the output rows; MID and STORE then run in place there, so a
  * batch touches only its own rows' lines, as an in-place C kernel does. Through the scratch, these
- * rows ran about 1.5× slower from DRAM than the same passes on L2-resident data, most likely
- * because the tensor's lines and the scratch's push each other out of L1 (d = 4096: 16 KiB each)
- * and L2. A C kernel built both ways for this measurement (AVX-512 intrinsics, gcc 12 -O3, not part
- * of the project) showed the same on Zen 4: 2^24 elements in place, one thread, 5.5 against 8.2 ms
- * at d = 4096 and 7.5 against 11.4 ms at d = 16384, and prefetching the next row during the later
- * passes won back only part of it. Here: d = 4096 in place 8.3 → 6.2 ms, d = 16384 11.0 → 7.9 ms,
- * out of place d = 4096 14.6 → 9.5 ms; two threads, d = 4096 4.9 → 2.8 ms. Shorter rows stay on
- * the scratch: every segment store costs its checks again (see "Stores"), and at d ≤ 1024 that
- * outweighed what it saved (d = 1024, one thread, 4.5 → 5.2 ms; a wash on two). bf16 and fp16 rows
- * are too narrow to hold their fp32 intermediates, and fp16 rows are already transformed in an
- * L1-resident stage.
+ * rows ran 1.6–2× slower from DRAM than the same passes on L2-resident data (2^24 against 128 ×
+ * 2^17 elements), most likely because the tensor's lines and the scratch's push each other out of
+ * L1 (d = 4096: 16 KiB each) and L2. A C kernel built both ways for this measurement (AVX-512
+ * intrinsics, gcc 12 -O3, not part of the project) showed the same on Zen 4: 2^24 elements in
+ * place, one thread, 5.3–5.5 against 8.2–9.6 ms at d = 4096 and 7.0–7.5 against 11.4–12.4 ms at
+ * d = 16384; prefetching the next row during the later passes won back only part of it, and
+ * moving the scratch by 0–4 KiB (4K aliasing) changed nothing. Here, one thread: d = 4096 in place
+ * 8.3–9.4 → 6.0–6.4 ms, d = 16384 11.0–12.5 → 7.4–7.9 ms, out of place d = 4096 14.6–16.0 →
+ * 8.6–9.5 ms; two threads: d = 4096 4.6 → 3.0–3.1 ms. d = 2048 gains on two threads (3.8–4.1 →
+ * 3.2–3.4 ms) and is even on one (6.3 → 6.4 ms). Shorter rows stay on the scratch: every segment
+ * store repeats its checks (see "Stores"), and at d ≤ 1024 that outweighed what it saved (d = 1024,
+ * one thread, 4.5 → 5.2 ms; a wash on two). bf16 and fp16 rows are too narrow to hold their fp32
+ * intermediates, and fp16 rows are transformed in a per-thread stage that the widening loop has
+ * just written.
  *
  * <h2>Lane stages</h2>
  * Lane {@code i} becomes {@code x[i ^ s] ± x[i]}: one fma with a ±1 sign vector per stage. The
@@ -174,13 +178,14 @@ import org.offload4j.hadamard.HadamardSize;
  *       nearly free; the 20 % that {@code d = 1024} costs over {@code d = 128} per vector is elsewhere
  *       (not the batch size either: batches of 1024, 2048 and 8192 floats were within the noise on that AVX2 machine; on
  *       AVX-512 Zen 4, 4096-float batches ran 1.4–1.8× slower than 1024 from DRAM, see {@link #BATCH_FLOATS}).</li>
- *   <li>bf16 rows of 1024 and more in the natural layout ({@code ShortVector → IntVector} S2I on
+ *   <li>(Zen 4, seventh session.) bf16 rows of 1024 and more in the natural layout ({@code ShortVector → IntVector} S2I on
  *       load, I2S on store, as {@code Plan.widen} does for short rows), to escape what the paired
  *       layout loses from DRAM: a C kernel written both ways (see "Working in the rows") ran the
  *       paired one 20–30 % slower from DRAM at d ≥ 4096 (7.0–8.0 against 5.7–5.9 ms at d = 4096;
  *       cause not found: not the two sweeps, not the store width, not 4K aliasing). Here the
  *       conversions inside the unrolled passes compiled into spills and calls: L2-resident
- *       d = 4096, 2^17 elements, 45.8 → 64.4 µs; from DRAM 7.9 → 9.1 ms.</li>
+ *       d = 4096, 2^17 elements, 45.8 → 64.4 µs; from DRAM 7.9 → 9.1 ms. Narrowing into a
+ *       {@code short[]} with one bulk copy per row instead: 48.5 → 51.7 µs, 7.9 → 8.4 ms.</li>
  *   <li>Writing STORE's results straight into the rows for fp32 rows shorter than 2048 (no bulk
  *       copy): d = 256 and 1024 in place no faster, out of place 2× slower (strided stores into
  *       cold lines).</li>
@@ -292,7 +297,7 @@ final class VectorHadamardKernel implements HadamardKernel {
         int batch = plan.kind >= KIND_BUF || (in.isContiguous() && out.isContiguous()) ? plan.batchRows : 1;
         long grain = Math.max(batch, MIN_TASK_ELEMENTS / size.d());
         CpuThreads.forRange(in.rows(), grain, (from, to) -> {
-            float[] buf = scratch(2 * plan.batchFloats + MIX_PAD);
+            float[] buf = plan.inRows ? null : scratch(2 * plan.batchFloats + MIX_PAD); // in-rows plans need none
             MemorySegment stage = plan.stageFor();
             for (long r = from; r < to; r += batch) {
                 int rows = (int) Math.min(batch, to - r);
@@ -432,6 +437,9 @@ final class VectorHadamardKernel implements HadamardKernel {
             this.inRows = kind == KIND_F32 && m == 1 && !staged && d >= IN_ROWS_MIN_FLOATS;
             this.midLocal = local.toArray(new int[0][]);
             this.midGlobal = global.toArray(new int[0][]);
+            if (inRows && midGlobal.length > 0) {
+                throw new IllegalStateException("d = " + d + ": a MID pass spans more than one sub-range; inRowsF32 runs local passes only");
+            }
         }
 
         /**
@@ -638,8 +646,10 @@ final class VectorHadamardKernel implements HadamardKernel {
 
         /**
          * fp32, m = 1: {@code count} floats of back-to-back rows from byte {@code srcOff} of
-         * {@code src}, transformed in {@code work} from byte {@code workOff} on (the output rows, or
-         * the stage): LOAD writes there, the MID passes and STORE work there in place.
+         * {@code src}, transformed in the output rows ({@code work} from byte {@code workOff} on):
+         * LOAD writes there, the MID passes and STORE work there in place. With m = 1 every MID
+         * group spans at most n/8 ≤ 4096 floats ({@code HadamardSize.MAX_D} = 32768), so all MID
+         * passes are local to a sub-range (the constructor checks this).
          */
         private void inRowsF32(MemorySegment src, long srcOff, MemorySegment work, long workOff, int count) {
             for (int sub = 0; sub < count; sub += L1_FLOATS) {
@@ -648,9 +658,6 @@ final class VectorHadamardKernel implements HadamardKernel {
                 for (int[] o : midLocal) {
                     mid(work, workOff + 4L * sub, len, o);
                 }
-            }
-            for (int[] o : midGlobal) {
-                mid(work, workOff, count, o);
             }
             storeF32(work, workOff, count);
         }
@@ -1262,9 +1269,10 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        // The same three passes on fp32 rows in memory (m = 1, see "Working in the rows"); byte
-        // offsets, {@code a} still in floats. Written twice because a float[] and a MemorySegment
-        // share no vector load the JIT compiles to a plain vmovups.
+        // The same three passes on fp32 rows in memory (m = 1, see "Working in the rows"): base and
+        // q in bytes, a still in floats; ab, bb and cb are the byte offsets of a, 2a and 4a. Written
+        // twice because a float[] and a MemorySegment share no vector load that compiles to a plain
+        // vmovups.
 
         private static void mid2(MemorySegment work, long base, int floats, int a) {
             long ab = 4L * a;

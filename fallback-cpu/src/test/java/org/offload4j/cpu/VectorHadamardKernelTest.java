@@ -146,7 +146,7 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void inPlace(DType dtype) {
-        for (int d : new int[] {4, 16, 64, 128, 1024, 4096, 12 * 64, 28 * 16, 40 * 128}) {
+        for (int d : new int[] {4, 16, 64, 128, 1024, 4096, 16384, 12 * 64, 28 * 16, 40 * 128}) {
             check(dtype, d, 7, true);
         }
     }
@@ -210,6 +210,9 @@ class VectorHadamardKernelTest {
                     HADAMARD.transform(x, y);
                     assertClose(HadamardReference.compute(x, HadamardSize.of(d), Hadamard.defaultScale(d), false, null, null), y, seed,
                             dtype + " into a heap segment of " + seg.heapBase().orElseThrow().getClass().getSimpleName());
+                    double[] again = HadamardReference.compute(y, HadamardSize.of(d), Hadamard.defaultScale(d), false, null, null);
+                    HADAMARD.transform(y, y);
+                    assertClose(again, y, seed, dtype + " in place in a heap segment of " + seg.heapBase().orElseThrow().getClass().getSimpleName());
                 }
             }
         }
@@ -218,7 +221,7 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void rotationMatchesTheReferenceAndRoundTrips(DType dtype) {
-        for (int d : new int[] {16, 64, 128, 4096, 12 * 256, 40 * 64, 28 * 8}) {
+        for (int d : new int[] {16, 64, 128, 4096, 16384, 12 * 256, 40 * 64, 28 * 8}) {
             long seed = seed("rotation", dtype, d);
             RandomizedRotation rot = RandomizedRotation.of(HADAMARD, d, seed);
             assertSame(HADAMARD, rot.hadamard());
