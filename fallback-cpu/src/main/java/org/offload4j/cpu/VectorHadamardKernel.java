@@ -42,7 +42,7 @@ import org.offload4j.hadamard.HadamardSize;
  *  m > 1: MIX    y[a'] = Σ_a ±z[a] across the m blocks, × scale (⊙ postSigns) ──▶ z[batch, 2·batch)
  *         EMIT   round once ───────────────────────────────────────────────────▶ out rows
  * </pre>
- * fp32 rows of at least {@value #IN_ROWS_MIN_FLOATS} floats with {@code m = 1} use no scratch: z is the
+ * fp32 rows of at least {@link #IN_ROWS_MIN_FLOATS} floats with {@code m = 1} use no scratch: z is the
  * output rows themselves (see "Working in the rows").
  * A block of {@code 2^k} floats makes {@code ⌈(k − log2 V) / 3⌉} trips through L1 (3 for
  * {@code d = 4096} at V = 8, 2 up to {@code d = 512}), the first fused with the load and the last
@@ -63,7 +63,7 @@ import org.offload4j.hadamard.HadamardSize;
  * the smaller batches below).
  *
  * <h2>Stores</h2>
- * This section is about fp32 rows shorter than {@value #IN_ROWS_MIN_FLOATS} floats and those with
+ * This section is about fp32 rows shorter than {@link #IN_ROWS_MIN_FLOATS} floats and those with
  * m &gt; 1 (the longer ones, see the next section), and about bf16 rows. A vector store into a {@code MemorySegment} costs C2 about 20 scalar instructions of checks
  * (liveness, read-only, bounds, the segment's class, re-read after every store because the store
  * may alias anything); the row's arithmetic is fewer. fp32 results therefore go back into the
@@ -75,7 +75,7 @@ import org.offload4j.hadamard.HadamardSize;
  * many vectors, and the extra copy cost more than it saved there (measured both ways), so bf16
  * stores go straight to the tensor.
  *
- * <h2>Working in the rows (fp32, m = 1, d ≥ {@value #IN_ROWS_MIN_FLOATS})</h2>
+ * <h2>Working in the rows (fp32, m = 1, d ≥ 2048 with AVX-512, ≥ 4096 with narrower vectors)</h2>
  * LOAD reads the input rows and writes the output rows; MID and STORE then run in place there, so a
  * batch touches only its own rows' lines, as an in-place C kernel does. Through the scratch, these
  * rows ran 1.6–2× slower from DRAM than the same passes on L2-resident data (2^24 against 128 ×
@@ -87,7 +87,9 @@ import org.offload4j.hadamard.HadamardSize;
  * moving the scratch by 0–4 KiB (4K aliasing) changed nothing. Here, one thread: d = 4096 in place
  * 8.3–9.4 → 6.0–6.4 ms, d = 16384 11.0–12.5 → 7.4–7.9 ms, out of place d = 4096 14.6–16.0 →
  * 8.6–9.5 ms; two threads: d = 4096 4.6 → 3.0–3.1 ms. d = 2048 gains on two threads (3.8–4.1 →
- * 3.2–3.4 ms) and is even on one (6.3 → 6.4 ms). Shorter rows stay on the scratch: every segment
+ * 3.2–3.4 ms) and is even on one (6.3 → 6.4 ms); with AVX2 (8-float vectors, twice the stores per
+ * row) d = 2048 lost 10 % on one thread, so there the rows path starts at 4096 (d = 4096 9.0–9.4 →
+ * 7.8–7.9 ms, 16384 12.0–12.3 → 9.7–9.8 ms, one thread, {@code -XX:UseAVX=2}). Shorter rows stay on the scratch: every segment
  * store repeats its checks (see "Stores"), and at d ≤ 1024 that outweighed what it saved (d = 1024,
  * one thread, 4.5 → 5.2 ms; a wash on two). bf16 and fp16 rows are too narrow to hold their fp32
  * intermediates, and fp16 rows are transformed in a per-thread stage that the widening loop has
@@ -240,8 +242,12 @@ final class VectorHadamardKernel implements HadamardKernel {
      */
     private static final int BATCH_FLOATS = 1024;
 
-    /** fp32 rows of at least this many floats are transformed in the output rows, see "Working in the rows". */
-    private static final int IN_ROWS_MIN_FLOATS = 2048;
+    /**
+     * fp32 rows of at least this many floats are transformed in the output rows, see "Working in the
+     * rows". With 8-float vectors a row takes twice the segment stores, and d = 2048 ran 10 % slower
+     * in the rows on one thread (7.0–7.3 → 8.0 ms; even on two), d = 4096 still 16 % faster.
+     */
+    private static final int IN_ROWS_MIN_FLOATS = V >= 16 ? 2048 : 4096;
 
     /** At least this many elements per task, so that small calls do not pay for a fork. */
     private static final long MIN_TASK_ELEMENTS = 1 << 15;
