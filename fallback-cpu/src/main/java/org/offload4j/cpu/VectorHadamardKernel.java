@@ -195,9 +195,10 @@ import org.offload4j.hadamard.HadamardSize;
  *       up to its first sign, one of eight patterns, so each group's eight combos
  *       {@code z0 ± z1 ± z2 ± z3} can be formed once (12 adds) and each output takes m/4 FMAs
  *       instead of m (7 instead of 28 for m = 28). Correct, and no faster: d = 14336 bf16 19.7 →
- *       19.1 ms, d = 12288 15.5 → 17.0 ms (2^24 elements in place, one thread). MIX is bound by
- *       memory, not FMAs: its m input blocks (and their odd halves) sit 2 KiB apart and fall into
- *       two L1 sets, so every vector it reads comes from L2.</li>
+ *       19.1 ms, d = 12288 15.5 → 17.0 ms (2^24 elements in place, one thread). So MIX is not
+ *       bound by its FMAs. Nor by its m input blocks falling into one or two L1 sets (they sit
+ *       2–4 KiB apart): copying them into a layout padded by 64 bytes per block first left MIX
+ *       as slow (L2-resident d = 12288: 96–99 against 95–99 µs). What binds it is not found.</li>
  *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
  *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
