@@ -643,8 +643,7 @@ final class VectorMoeKernel implements MoeKernel {
      */
     private static void gemm(Wave wave, float[] a, int lda, int k, ExpertWeights w, Matrix m, boolean swiglu,
                              float[] dst, int ldd) {
-        boolean stream = canStream(w, m, swiglu);
-        IntPredicate streams = rows -> stream && rows <= STREAM_ROWS;
+        IntPredicate streams = streamsRows(w, m, swiglu);
         int[] streamed = tasksWhere(wave, streams);
         if (streamed.length > 0) {
             streamGemm(wave, streamed, a, lda, k, (Bf16ExpertWeights) w, m, swiglu, dst, ldd);
@@ -707,8 +706,13 @@ final class VectorMoeKernel implements MoeKernel {
      * in the same call: both give the same bits, so the cut does not change the results.
      */
     static int[] streamedTasks(Wave wave, ExpertWeights w, Matrix m, boolean swiglu) {
+        return tasksWhere(wave, streamsRows(w, m, swiglu));
+    }
+
+    /** Which task row counts stream their weights in this GEMM ({@link #streamedTasks}): none when the weights cannot. */
+    private static IntPredicate streamsRows(ExpertWeights w, Matrix m, boolean swiglu) {
         boolean stream = canStream(w, m, swiglu);
-        return tasksWhere(wave, rows -> stream && rows <= STREAM_ROWS);
+        return rows -> stream && rows <= STREAM_ROWS;
     }
 
     /** Whether the GEMM's weights can stream: bf16 the Vector API can address, each half's columns whole vectors. */
