@@ -41,6 +41,7 @@ import org.offload4j.hadamard.HadamardSize;
  *  m = 1: STORE  the top 3 vector bits, × scale (⊙ postSigns), round once ─────────▶ out rows
  *  m > 1: MIX    y[a'] = Σ_a ±z[a] across the m blocks, × scale (⊙ postSigns) ──▶ z[batch, 2·batch)
  *         EMIT   round once ───────────────────────────────────────────────────▶ out rows
+ *  m > 1, bf16: MIX with the pair-bit butterfly, scale, rounding and packing fused in ──▶ out rows
  * </pre>
  * fp32 rows of at least {@link #IN_ROWS_MIN_FLOATS} floats with {@code m = 1} use no scratch: z is the
  * output rows themselves (see "Working in the rows").
@@ -151,6 +152,12 @@ import org.offload4j.hadamard.HadamardSize;
  * as a ±1 combination of the {@code m} input blocks: an fma with a broadcast ±1, no branch on the
  * sign, {@code m} fmas per output vector. {@code H_40 = H_2 ⊗ H_20} is done as a 20-point stage on
  * both halves and one butterfly between them: 21 instead of 40 operations per output.
+ * With bf16 (paired layout) MIX also does the pair bit's stage and writes the rows: MIX acts alike on
+ * a block's even and odd halves, so it commutes with their butterfly, which then costs two adds
+ * where MIX holds both halves anyway; the separate pair pass and EMIT (a load and a store of the
+ * whole batch each) are gone. 2^24 elements in place, one thread: d = 12288 16.4 → 15.5 ms,
+ * 14336 19.3 → 19.3 ms (L2-resident 119.7 → 114.7 µs), 20480 23.7 → 23.1 ms, 10240 19.3 → 19.1 ms:
+ * a few per cent, so MIX's FMAs, not its passes, are what these sizes pay for.
  *
  * <h2>Why the code is written out</h2>
  * The hot methods call no helper of their own: once a method passes C2's node-count inlining
@@ -437,7 +444,7 @@ final class VectorHadamardKernel implements HadamardKernel {
                 // With m = 1 the store pass always stages three bits and the load pass what is left of its own three.
                 stages = m == 1 ? Math.min(3, s - 3) : 3;
                 firstMid = 3;
-                endMid = m == 1 ? s - 3 : inHalf; // paired, m > 1: the pair bit gets its own pass
+                endMid = m == 1 ? s - 3 : inHalf; // paired, m > 1: MIX stages the pair bit as it emits
             } else if (kind == KIND_BUF) {
                 endMid = s;
             }
@@ -581,7 +588,13 @@ final class VectorHadamardKernel implements HadamardKernel {
                 return;
             }
             if (kind == KIND_BF16) {
-                pairStage(buf, count / 2);
+                // MIX with the pair butterfly, rounding and packing fused in, straight into the rows.
+                if (m == 40) {
+                    mix40Bf16(buf, rows, dst, dstOff);
+                } else {
+                    mixBf16(buf, rows, dst, dstOff);
+                }
+                return;
             }
             if (m == 40) {
                 mix40(buf, rows);
@@ -590,7 +603,6 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
             switch (kind) {
                 case KIND_F32 -> writeF32(buf, mixOut, dst, dstOff, count);
-                case KIND_BF16 -> emitBf16(buf, dst, dstOff, count / 2);
                 default -> {
                     for (int r = 0; r < rows; r++) {
                         narrow(buf, mixOut + r * d, dst, dstOff + r * dstRow, false);
@@ -1582,16 +1594,6 @@ final class VectorHadamardKernel implements HadamardKernel {
         // Block a of row r and its output pair partner: natural layout, blocks n floats apart, pairs of
         // adjacent vectors; paired layout, half blocks n/2 apart, the odd half ho further.
 
-        /** The pair-bit butterflies of the paired layout ({@code half} = count / 2), before MIX. */
-        private void pairStage(float[] buf, int half) {
-            for (int x = 0; x < half; x += V) {
-                FloatVector e = FloatVector.fromArray(F, buf, x);
-                FloatVector o = FloatVector.fromArray(F, buf, x + ho);
-                e.add(o).intoArray(buf, x);
-                e.sub(o).intoArray(buf, x + ho);
-            }
-        }
-
         /**
          * {@code y[ao] = scale · Σ_a mix[ao][a] · z[a]} (⊙ post-signs), for each pair of column vectors.
          * Four outputs at a time (m ∈ {12, 20, 28} is a multiple of 4): each input vector loaded once
@@ -1602,10 +1604,10 @@ final class VectorHadamardKernel implements HadamardKernel {
             int k = mi;
             float[] h = mix;
             float[] ps = postScaled;
-            boolean paired = kind == KIND_BF16;
-            int bs = paired ? n / 2 : n;
-            int po = paired ? ho : V;
-            int step = paired ? V : 2 * V;
+            // Natural layout (the paired one has mixBf16): blocks n apart, pairs of adjacent vectors.
+            int bs = n;
+            int po = V;
+            int step = 2 * V;
             int out = mixOut;
             FloatVector sv = FloatVector.broadcast(F, scale);
             for (int r = 0; r < rows; r++) {
@@ -1671,10 +1673,10 @@ final class VectorHadamardKernel implements HadamardKernel {
         private void mix40(float[] buf, int rows) {
             int k = mi;
             float[] h = mix;
-            boolean paired = kind == KIND_BF16;
-            int bs = paired ? n / 2 : n;
-            int po = paired ? ho : V;
-            int step = paired ? V : 2 * V;
+            // Natural layout (the paired one has mixBf16): blocks n apart, pairs of adjacent vectors.
+            int bs = n;
+            int po = V;
+            int step = 2 * V;
             int half = k * bs;
             int out = mixOut;
             for (int r = 0; r < rows; r++) {
@@ -1741,17 +1743,215 @@ final class VectorHadamardKernel implements HadamardKernel {
             yo1.intoArray(buf, out + q + half + po);
         }
 
-        /** The MIX output (paired layout, final values) rounded to bf16 and packed into back-to-back rows. */
-        private void emitBf16(float[] buf, MemorySegment dst, long dstOff, int half) {
-            int out = mixOut;
-            for (int x = 0; x < half; x += V) {
-                IntVector re = FloatVector.fromArray(F, buf, out + x).reinterpretAsInts();
-                IntVector ro = FloatVector.fromArray(F, buf, out + ho + x).reinterpretAsInts();
-                re = re.add(re.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                ro = ro.add(ro.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                IntVector lo = LITTLE ? re : ro;
-                IntVector hi = LITTLE ? ro : re;
-                lo.lanewise(VectorOperators.LSHR, 16).or(hi.and(HI)).intoMemorySegment(dst, dstOff + 4L * x, NATIVE);
+        /**
+         * MIX of the paired layout (bf16, m ∈ {12, 20, 28}), fused with what followed it: the pair-bit
+         * butterfly, the scale (⊙ post-signs), rounding and packing into the rows. MIX acts alike on
+         * the even and odd halves of a block, so it commutes with the pair butterfly: MIX runs on the
+         * halves as LOAD and MID left them ({@code Y_e}, {@code Y_o}), and the butterfly
+         * {@code Y_e ± Y_o} comes after, where the two halves of a chunk meet anyway. Four output
+         * blocks at a time, as in {@link #mix}.
+         */
+        private void mixBf16(float[] buf, int rows, MemorySegment dst, long dstOff) {
+            int k = mi;
+            float[] h = mix;
+            float[] ps = postScaled;
+            int bs = n / 2;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            for (int r = 0; r < rows; r++) {
+                int rb = r * m * bs;
+                for (int col = rb; col < rb + bs; col += V) {
+                    for (int ao = 0; ao < k; ao += 4) {
+                        FloatVector e0 = FloatVector.zero(F);
+                        FloatVector e1 = FloatVector.zero(F);
+                        FloatVector e2 = FloatVector.zero(F);
+                        FloatVector e3 = FloatVector.zero(F);
+                        FloatVector o0 = FloatVector.zero(F);
+                        FloatVector o1 = FloatVector.zero(F);
+                        FloatVector o2 = FloatVector.zero(F);
+                        FloatVector o3 = FloatVector.zero(F);
+                        int h0 = ao * k;
+                        for (int a = 0; a < k; a++) {
+                            int p = col + a * bs;
+                            FloatVector ze = FloatVector.fromArray(F, buf, p);
+                            FloatVector zo = FloatVector.fromArray(F, buf, p + ho);
+                            FloatVector s0 = FloatVector.broadcast(F, h[h0 + a]);
+                            FloatVector s1 = FloatVector.broadcast(F, h[h0 + k + a]);
+                            FloatVector s2 = FloatVector.broadcast(F, h[h0 + 2 * k + a]);
+                            FloatVector s3 = FloatVector.broadcast(F, h[h0 + 3 * k + a]);
+                            e0 = ze.fma(s0, e0);
+                            o0 = zo.fma(s0, o0);
+                            e1 = ze.fma(s1, e1);
+                            o1 = zo.fma(s1, o1);
+                            e2 = ze.fma(s2, e2);
+                            o2 = zo.fma(s2, o2);
+                            e3 = ze.fma(s3, e3);
+                            o3 = zo.fma(s3, o3);
+                        }
+                        int q = col + ao * bs;
+                        // The pair butterfly, scale (⊙ post-signs), rounding and packing, written out: as a call
+                        // (a helper taking the two sums) it was not inlined and boxed its vectors (4× slower).
+                        FloatVector u0 = e0.add(o0);
+                        FloatVector w0 = e0.sub(o0);
+                        FloatVector u1 = e1.add(o1);
+                        FloatVector w1 = e1.sub(o1);
+                        FloatVector u2 = e2.add(o2);
+                        FloatVector w2 = e2.sub(o2);
+                        FloatVector u3 = e3.add(o3);
+                        FloatVector w3 = e3.sub(o3);
+                        if (ps == null) {
+                            u0 = u0.mul(sv);
+                            w0 = w0.mul(sv);
+                            u1 = u1.mul(sv);
+                            w1 = w1.mul(sv);
+                            u2 = u2.mul(sv);
+                            w2 = w2.mul(sv);
+                            u3 = u3.mul(sv);
+                            w3 = w3.mul(sv);
+                        } else {
+                            u0 = u0.mul(FloatVector.fromArray(F, ps, q));
+                            w0 = w0.mul(FloatVector.fromArray(F, ps, q + ho));
+                            u1 = u1.mul(FloatVector.fromArray(F, ps, q + bs));
+                            w1 = w1.mul(FloatVector.fromArray(F, ps, q + bs + ho));
+                            u2 = u2.mul(FloatVector.fromArray(F, ps, q + 2 * bs));
+                            w2 = w2.mul(FloatVector.fromArray(F, ps, q + 2 * bs + ho));
+                            u3 = u3.mul(FloatVector.fromArray(F, ps, q + 3 * bs));
+                            w3 = w3.mul(FloatVector.fromArray(F, ps, q + 3 * bs + ho));
+                        }
+                        IntVector re0 = u0.reinterpretAsInts();
+                        IntVector ro0 = w0.reinterpretAsInts();
+                        re0 = re0.add(re0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        ro0 = ro0.add(ro0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        IntVector re1 = u1.reinterpretAsInts();
+                        IntVector ro1 = w1.reinterpretAsInts();
+                        re1 = re1.add(re1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        ro1 = ro1.add(ro1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        IntVector re2 = u2.reinterpretAsInts();
+                        IntVector ro2 = w2.reinterpretAsInts();
+                        re2 = re2.add(re2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        ro2 = ro2.add(ro2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        IntVector re3 = u3.reinterpretAsInts();
+                        IntVector ro3 = w3.reinterpretAsInts();
+                        re3 = re3.add(re3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        ro3 = ro3.add(ro3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        long at = dstOff + 4L * q;
+                        (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro0 : re0).and(HI))
+                                .intoMemorySegment(dst, at, NATIVE);
+                        (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro1 : re1).and(HI))
+                                .intoMemorySegment(dst, at + 4L * bs, NATIVE);
+                        (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro2 : re2).and(HI))
+                                .intoMemorySegment(dst, at + 8L * bs, NATIVE);
+                        (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro3 : re3).and(HI))
+                                .intoMemorySegment(dst, at + 12L * bs, NATIVE);
+                    }
+                }
+            }
+        }
+
+        /**
+         * {@link #mix40} for the paired layout, fused like {@link #mixBf16}: {@code H_40 = H_2 ⊗ H_20},
+         * then the pair butterfly, scale, rounding and packing into the rows.
+         */
+        private void mix40Bf16(float[] buf, int rows, MemorySegment dst, long dstOff) {
+            int k = mi;
+            float[] h = mix;
+            float[] ps = postScaled;
+            int bs = n / 2;
+            int half = k * bs;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            for (int r = 0; r < rows; r++) {
+                int rb = r * m * bs;
+                for (int col = rb; col < rb + bs; col += V) {
+                    for (int ao = 0; ao < k; ao += 2) {
+                        FloatVector e0 = FloatVector.zero(F);
+                        FloatVector o0 = FloatVector.zero(F);
+                        FloatVector e1 = FloatVector.zero(F);
+                        FloatVector o1 = FloatVector.zero(F);
+                        FloatVector f0 = FloatVector.zero(F);
+                        FloatVector p0 = FloatVector.zero(F);
+                        FloatVector f1 = FloatVector.zero(F);
+                        FloatVector p1 = FloatVector.zero(F);
+                        int h0 = ao * k;
+                        for (int a = 0; a < k; a++) {
+                            FloatVector s = FloatVector.broadcast(F, h[h0 + a]);
+                            FloatVector t = FloatVector.broadcast(F, h[h0 + k + a]);
+                            int p = col + a * bs;
+                            FloatVector ze = FloatVector.fromArray(F, buf, p);
+                            FloatVector zo = FloatVector.fromArray(F, buf, p + ho);
+                            FloatVector we = FloatVector.fromArray(F, buf, p + half);
+                            FloatVector wo = FloatVector.fromArray(F, buf, p + half + ho);
+                            e0 = ze.fma(s, e0);
+                            o0 = zo.fma(s, o0);
+                            e1 = we.fma(s, e1);
+                            o1 = wo.fma(s, o1);
+                            f0 = ze.fma(t, f0);
+                            p0 = zo.fma(t, p0);
+                            f1 = we.fma(t, f1);
+                            p1 = wo.fma(t, p1);
+                        }
+                        int q = col + ao * bs;
+                        // H_2 across the halves (blocks ao, ao + 20; ao + 1, ao + 21), then the pair butterfly,
+                        // scale (⊙ post-signs), rounding and packing, written out as in mixBf16.
+                        FloatVector ye0 = e0.add(e1);
+                        FloatVector yo0 = o0.add(o1);
+                        FloatVector ye1 = e0.sub(e1);
+                        FloatVector yo1 = o0.sub(o1);
+                        FloatVector ye2 = f0.add(f1);
+                        FloatVector yo2 = p0.add(p1);
+                        FloatVector ye3 = f0.sub(f1);
+                        FloatVector yo3 = p0.sub(p1);
+                        FloatVector u0 = ye0.add(yo0);
+                        FloatVector w0 = ye0.sub(yo0);
+                        FloatVector u1 = ye1.add(yo1);
+                        FloatVector w1 = ye1.sub(yo1);
+                        FloatVector u2 = ye2.add(yo2);
+                        FloatVector w2 = ye2.sub(yo2);
+                        FloatVector u3 = ye3.add(yo3);
+                        FloatVector w3 = ye3.sub(yo3);
+                        if (ps == null) {
+                            u0 = u0.mul(sv);
+                            w0 = w0.mul(sv);
+                            u1 = u1.mul(sv);
+                            w1 = w1.mul(sv);
+                            u2 = u2.mul(sv);
+                            w2 = w2.mul(sv);
+                            u3 = u3.mul(sv);
+                            w3 = w3.mul(sv);
+                        } else {
+                            u0 = u0.mul(FloatVector.fromArray(F, ps, q));
+                            w0 = w0.mul(FloatVector.fromArray(F, ps, q + ho));
+                            u1 = u1.mul(FloatVector.fromArray(F, ps, q + half));
+                            w1 = w1.mul(FloatVector.fromArray(F, ps, q + half + ho));
+                            u2 = u2.mul(FloatVector.fromArray(F, ps, q + bs));
+                            w2 = w2.mul(FloatVector.fromArray(F, ps, q + bs + ho));
+                            u3 = u3.mul(FloatVector.fromArray(F, ps, q + bs + half));
+                            w3 = w3.mul(FloatVector.fromArray(F, ps, q + bs + half + ho));
+                        }
+                        IntVector re0 = u0.reinterpretAsInts();
+                        IntVector ro0 = w0.reinterpretAsInts();
+                        re0 = re0.add(re0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        ro0 = ro0.add(ro0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        IntVector re1 = u1.reinterpretAsInts();
+                        IntVector ro1 = w1.reinterpretAsInts();
+                        re1 = re1.add(re1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        ro1 = ro1.add(ro1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        IntVector re2 = u2.reinterpretAsInts();
+                        IntVector ro2 = w2.reinterpretAsInts();
+                        re2 = re2.add(re2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        ro2 = ro2.add(ro2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        IntVector re3 = u3.reinterpretAsInts();
+                        IntVector ro3 = w3.reinterpretAsInts();
+                        re3 = re3.add(re3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        ro3 = ro3.add(ro3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                        (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro0 : re0).and(HI))
+                                .intoMemorySegment(dst, dstOff + 4L * (q), NATIVE);
+                        (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro1 : re1).and(HI))
+                                .intoMemorySegment(dst, dstOff + 4L * (q + half), NATIVE);
+                        (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro2 : re2).and(HI))
+                                .intoMemorySegment(dst, dstOff + 4L * (q + bs), NATIVE);
+                        (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro3 : re3).and(HI))
+                                .intoMemorySegment(dst, dstOff + 4L * (q + bs + half), NATIVE);
+                    }
+                }
             }
         }
 

@@ -146,7 +146,7 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void inPlace(DType dtype) {
-        for (int d : new int[] {4, 16, 64, 128, 1024, 4096, 16384, 12 * 64, 28 * 16, 40 * 128}) {
+        for (int d : new int[] {4, 16, 64, 128, 1024, 4096, 16384, 12 * 64, 28 * 16, 40 * 128, 12 * 256, 28 * 512, 40 * 256}) {
             check(dtype, d, 7, true);
         }
     }
@@ -221,7 +221,7 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void rotationMatchesTheReferenceAndRoundTrips(DType dtype) {
-        for (int d : new int[] {16, 64, 128, 4096, 16384, 12 * 256, 40 * 64, 28 * 8}) {
+        for (int d : new int[] {16, 64, 128, 4096, 16384, 12 * 256, 40 * 64, 28 * 8, 40 * 256, 28 * 512}) {
             long seed = seed("rotation", dtype, d);
             RandomizedRotation rot = RandomizedRotation.of(HADAMARD, d, seed);
             assertSame(HADAMARD, rot.hadamard());
