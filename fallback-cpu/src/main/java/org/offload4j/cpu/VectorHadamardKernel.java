@@ -206,6 +206,15 @@ import org.offload4j.hadamard.HadamardSize;
  *       bound by its FMAs. Nor by its m input blocks falling into one or two L1 sets (they sit
  *       2–4 KiB apart): copying them into a layout padded by 64 bytes per block first left MIX
  *       as slow (L2-resident d = 12288: 96–99 against 95–99 µs). What binds it is not found.</li>
+ *   <li>(Zen 4, eighth session.) MIX by index lists: with {@code T = Σ_a z[a]} per column, each
+ *       output is {@code 2·Σ_{+} z − T} or {@code T − 2·Σ_{−} z}, whichever list is shorter (at most
+ *       m/2 − 1 loads and adds instead of m FMAs: 13 against 28 for m = 28). Four outputs at a
+ *       time, lists padded with a zero block. Slower: d = 14336 bf16 18.9 → 22.6 ms from DRAM,
+ *       113 → 138 µs L2-resident; d = 12288 even from DRAM, 90 → 104 µs L2-resident. C2 compiled
+ *       each list step (8 vector adds) into about 60 instructions: index loads, a bounds check per
+ *       vector load, GPRs spilled to vector registers. It also broke the infinities' contract
+ *       ({@code T − 2·Σ} is ∞ − ∞ where one input is infinite) and would have needed a dense
+ *       fallback per column.</li>
  *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
  *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
