@@ -155,9 +155,9 @@ import org.offload4j.hadamard.HadamardSize;
  * With bf16 (paired layout) MIX also does the pair bit's stage and writes the rows: MIX acts alike on
  * a block's even and odd halves, so it commutes with their butterfly, which then costs two adds
  * where MIX holds both halves anyway; the separate pair pass and EMIT (a load and a store of the
- * whole batch each) are gone. 2^24 elements in place, one thread: d = 12288 16.4 → 15.5 ms,
- * 14336 19.3 → 19.3 ms (L2-resident 119.7 → 114.7 µs), 20480 23.7 → 23.1 ms, 10240 19.3 → 19.1 ms:
- * a few per cent, so MIX's FMAs, not its passes, are what these sizes pay for.
+ * whole batch each) are gone. 2^24 elements in place, one thread, medians of four interleaved
+ * runs: d = 12288 16.2 → 14.9 ms, 14336 19.5 → 18.4 ms (L2-resident 120 → 112 µs), 10240 20.4 →
+ * 18.6 ms: 6–9 %, so MIX's FMAs, not its passes, are most of what these sizes pay for.
  *
  * <h2>Why the code is written out</h2>
  * The hot methods call no helper of their own: once a method passes C2's node-count inlining
@@ -215,6 +215,10 @@ import org.offload4j.hadamard.HadamardSize;
  *       vector load, GPRs spilled to vector registers. It also broke the infinities' contract
  *       ({@code T − 2·Σ} is ∞ − ∞ where one input is infinite) and would have needed a dense
  *       fallback per column.</li>
+ *   <li>(Zen 4, eighth session.) Half of MIX's FMAs as a sign flip ({@code xor} with a broadcast
+ *       mask) and an add, to use the add pipes beside the FMA pipes: one early run showed
+ *       d = 14336 bf16 19 → 16 ms, five interleaved rounds then 18.2 → 17.7 ms and d = 12288
+ *       14.6 → 15.5 ms, L2-resident 109 → 113 µs. No gain.</li>
  *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
  *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
