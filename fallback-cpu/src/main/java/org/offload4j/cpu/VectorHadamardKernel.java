@@ -113,8 +113,8 @@ import org.offload4j.hadamard.HadamardSize;
  *       halves {@code z[batch/2, batch)} ({@code ho} in the code). Within a block this is a
  *       permutation {@code π} of the index bits (the pair bit moves to the top), and
  *       {@code H_n[π(i)][π(j)] = H_n[i][j]}, so the transform of the permuted row is the permuted
- *       transform; STORE stages the pair bit last and packs the two halves of each chunk back into
- *       one int store, which undoes {@code π} for free. LOAD reads each chunk twice, once per half
+ *       transform; STORE (m = 1) or MIX (m &gt; 1) stages the pair bit last and packs the two halves
+ *       of each chunk back into one int store, which undoes {@code π} for free. LOAD reads each chunk twice, once per half
  *       (the second read hits L1), to keep 8 vectors in registers. Sign vectors are laid out once per
  *       call. Used when a half block holds at least 8 vectors ({@code n ≥ 16V}).</li>
  *   <li><b>fp16, staged</b> ({@code n ≥ 8V}): the fp32 kinds (ROW, F32) on an fp32 copy. A loop
@@ -381,11 +381,12 @@ final class VectorHadamardKernel implements HadamardKernel {
         final int batchRows;
         final int batchFloats;
         /**
-         * Where MIX writes its output in the scratch: just past the batch, plus {@link #MIX_PAD}. MIX
-         * reads m blocks n/2 or n floats apart and writes the same offsets in the output region; were
-         * that region exactly batchFloats (a multiple of 4 KiB) further on, every store would alias
-         * the following loads in the low 12 address bits (4K aliasing: the loads wait on the stores),
-         * which measured 5× slower for d = 12·1024.
+         * Where MIX writes its output in the scratch (natural layout; the paired one writes the rows):
+         * just past the batch, plus {@link #MIX_PAD}. MIX reads m blocks n floats apart and writes the
+         * same offsets in the output region; were that region exactly batchFloats (a multiple of 4 KiB)
+         * further on, every store would alias the following loads in the low 12 address bits (4K
+         * aliasing: the loads wait on the stores), which measured 5× slower for d = 12·1024 (then
+         * with bf16 in the paired layout, which no longer writes here).
          */
         final int mixOut;
         /** Paired layout: where the odd halves start in the scratch (batchFloats / 2). */
@@ -600,19 +601,14 @@ final class VectorHadamardKernel implements HadamardKernel {
                 }
                 return;
             }
-            if (kind == KIND_BF16) {
-                // MIX with the pair butterfly, rounding and packing fused in, straight into the rows.
-                if (m == 40) {
-                    mix40Bf16(buf, rows, dst, dstOff);
-                } else {
-                    mixBf16(buf, rows, dst, dstOff);
-                }
-                return;
-            }
+            // bf16 (paired): MIX does the pair butterfly, rounding and packing and writes the rows itself.
             if (m == 40) {
-                mix40(buf, rows);
+                mix40(buf, rows, dst, dstOff);
             } else {
-                mix(buf, rows);
+                mix(buf, rows, dst, dstOff);
+            }
+            if (kind == KIND_BF16) {
+                return;
             }
             switch (kind) {
                 case KIND_F32 -> writeF32(buf, mixOut, dst, dstOff, count);
@@ -1602,7 +1598,7 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        // ---- MIX (m > 1): the m-point stage across blocks, into buf[mixOut, mixOut + batchFloats) ----
+        // ---- MIX (m > 1): the m-point stage across blocks, into buf[mixOut, mixOut + batchFloats) (bf16: into the rows) ----
         //
         // Block a of row r and its output pair partner: natural layout, blocks n floats apart, pairs of
         // adjacent vectors; paired layout, half blocks n/2 apart, the odd half ho further.
@@ -1612,15 +1608,22 @@ final class VectorHadamardKernel implements HadamardKernel {
          * Four outputs at a time (m ∈ {12, 20, 28} is a multiple of 4): each input vector loaded once
          * feeds eight independent FMA chains. One output at a time had two chains, so every FMA waited
          * on the previous one's latency; that ran 4–5× slower.
+         *
+         * <p>Paired layout (bf16): MIX also does what followed it, the pair-bit butterfly, the scale
+         * (⊙ post-signs), rounding and packing, and stores into the rows at {@code dstOff}. MIX acts
+         * alike on the even and odd halves of a block, so it commutes with their butterfly: MIX runs
+         * on the halves as LOAD and MID left them ({@code Y_e}, {@code Y_o}), and {@code Y_e ± Y_o}
+         * comes after, where the two halves of a chunk meet anyway. The natural layout writes the
+         * scratch, and {@code dst} is unused.
          */
-        private void mix(float[] buf, int rows) {
+        private void mix(float[] buf, int rows, MemorySegment dst, long dstOff) {
             int k = mi;
             float[] h = mix;
             float[] ps = postScaled;
-            // Natural layout (the paired one has mixBf16): blocks n apart, pairs of adjacent vectors.
-            int bs = n;
-            int po = V;
-            int step = 2 * V;
+            boolean paired = kind == KIND_BF16;
+            int bs = paired ? n / 2 : n;
+            int po = paired ? ho : V;
+            int step = paired ? V : 2 * V;
             int out = mixOut;
             FloatVector sv = FloatVector.broadcast(F, scale);
             for (int r = 0; r < rows; r++) {
@@ -1654,6 +1657,63 @@ final class VectorHadamardKernel implements HadamardKernel {
                             o3 = zo.fma(s3, o3);
                         }
                         int q = col + ao * bs;
+                        if (paired) {
+                            // The pair butterfly, scale (⊙ post-signs), rounding and packing, written out: as a call
+                            // (a helper taking the two sums) it was not inlined and boxed its vectors (4× slower).
+                            FloatVector u0 = e0.add(o0);
+                            FloatVector w0 = e0.sub(o0);
+                            FloatVector u1 = e1.add(o1);
+                            FloatVector w1 = e1.sub(o1);
+                            FloatVector u2 = e2.add(o2);
+                            FloatVector w2 = e2.sub(o2);
+                            FloatVector u3 = e3.add(o3);
+                            FloatVector w3 = e3.sub(o3);
+                            if (ps == null) {
+                                u0 = u0.mul(sv);
+                                w0 = w0.mul(sv);
+                                u1 = u1.mul(sv);
+                                w1 = w1.mul(sv);
+                                u2 = u2.mul(sv);
+                                w2 = w2.mul(sv);
+                                u3 = u3.mul(sv);
+                                w3 = w3.mul(sv);
+                            } else {
+                                u0 = u0.mul(FloatVector.fromArray(F, ps, q));
+                                w0 = w0.mul(FloatVector.fromArray(F, ps, q + ho));
+                                u1 = u1.mul(FloatVector.fromArray(F, ps, q + bs));
+                                w1 = w1.mul(FloatVector.fromArray(F, ps, q + bs + ho));
+                                u2 = u2.mul(FloatVector.fromArray(F, ps, q + 2 * bs));
+                                w2 = w2.mul(FloatVector.fromArray(F, ps, q + 2 * bs + ho));
+                                u3 = u3.mul(FloatVector.fromArray(F, ps, q + 3 * bs));
+                                w3 = w3.mul(FloatVector.fromArray(F, ps, q + 3 * bs + ho));
+                            }
+                            IntVector re0 = u0.reinterpretAsInts();
+                            IntVector ro0 = w0.reinterpretAsInts();
+                            re0 = re0.add(re0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            ro0 = ro0.add(ro0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            IntVector re1 = u1.reinterpretAsInts();
+                            IntVector ro1 = w1.reinterpretAsInts();
+                            re1 = re1.add(re1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            ro1 = ro1.add(ro1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            IntVector re2 = u2.reinterpretAsInts();
+                            IntVector ro2 = w2.reinterpretAsInts();
+                            re2 = re2.add(re2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            ro2 = ro2.add(ro2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            IntVector re3 = u3.reinterpretAsInts();
+                            IntVector ro3 = w3.reinterpretAsInts();
+                            re3 = re3.add(re3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            ro3 = ro3.add(ro3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            long at = dstOff + 4L * q;
+                            (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro0 : re0).and(HI))
+                                    .intoMemorySegment(dst, at, NATIVE);
+                            (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro1 : re1).and(HI))
+                                    .intoMemorySegment(dst, at + 4L * bs, NATIVE);
+                            (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro2 : re2).and(HI))
+                                    .intoMemorySegment(dst, at + 8L * bs, NATIVE);
+                            (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro3 : re3).and(HI))
+                                    .intoMemorySegment(dst, at + 12L * bs, NATIVE);
+                            continue;
+                        }
                         if (ps == null) {
                             e0.mul(sv).intoArray(buf, out + q);
                             o0.mul(sv).intoArray(buf, out + q + po);
@@ -1681,17 +1741,19 @@ final class VectorHadamardKernel implements HadamardKernel {
         /**
          * {@code H_40 = H_2 ⊗ H_20}: the 20-point stage on both halves, then one butterfly between them.
          * Two outputs of the 20-point stage at a time, so eight FMA chains run side by side (see
-         * {@link #mix} for why).
+         * {@link #mix} for why). Paired layout (bf16): into the rows, as {@link #mix} says.
          */
-        private void mix40(float[] buf, int rows) {
+        private void mix40(float[] buf, int rows, MemorySegment dst, long dstOff) {
             int k = mi;
             float[] h = mix;
-            // Natural layout (the paired one has mixBf16): blocks n apart, pairs of adjacent vectors.
-            int bs = n;
-            int po = V;
-            int step = 2 * V;
+            float[] ps = postScaled;
+            boolean paired = kind == KIND_BF16;
+            int bs = paired ? n / 2 : n;
+            int po = paired ? ho : V;
+            int step = paired ? V : 2 * V;
             int half = k * bs;
             int out = mixOut;
+            FloatVector sv = FloatVector.broadcast(F, scale);
             for (int r = 0; r < rows; r++) {
                 int rb = r * m * bs;
                 for (int col = rb; col < rb + bs; col += step) {
@@ -1723,6 +1785,70 @@ final class VectorHadamardKernel implements HadamardKernel {
                             p1 = wo.fma(t, p1);
                         }
                         int q = col + ao * bs;
+                        if (paired) {
+                            // H_2 across the halves (blocks ao, ao + 20; ao + 1, ao + 21), then the pair butterfly,
+                            // scale (⊙ post-signs), rounding and packing, written out as in mix.
+                            FloatVector ye0 = e0.add(e1);
+                            FloatVector yo0 = o0.add(o1);
+                            FloatVector ye1 = e0.sub(e1);
+                            FloatVector yo1 = o0.sub(o1);
+                            FloatVector ye2 = f0.add(f1);
+                            FloatVector yo2 = p0.add(p1);
+                            FloatVector ye3 = f0.sub(f1);
+                            FloatVector yo3 = p0.sub(p1);
+                            FloatVector u0 = ye0.add(yo0);
+                            FloatVector w0 = ye0.sub(yo0);
+                            FloatVector u1 = ye1.add(yo1);
+                            FloatVector w1 = ye1.sub(yo1);
+                            FloatVector u2 = ye2.add(yo2);
+                            FloatVector w2 = ye2.sub(yo2);
+                            FloatVector u3 = ye3.add(yo3);
+                            FloatVector w3 = ye3.sub(yo3);
+                            if (ps == null) {
+                                u0 = u0.mul(sv);
+                                w0 = w0.mul(sv);
+                                u1 = u1.mul(sv);
+                                w1 = w1.mul(sv);
+                                u2 = u2.mul(sv);
+                                w2 = w2.mul(sv);
+                                u3 = u3.mul(sv);
+                                w3 = w3.mul(sv);
+                            } else {
+                                u0 = u0.mul(FloatVector.fromArray(F, ps, q));
+                                w0 = w0.mul(FloatVector.fromArray(F, ps, q + ho));
+                                u1 = u1.mul(FloatVector.fromArray(F, ps, q + half));
+                                w1 = w1.mul(FloatVector.fromArray(F, ps, q + half + ho));
+                                u2 = u2.mul(FloatVector.fromArray(F, ps, q + bs));
+                                w2 = w2.mul(FloatVector.fromArray(F, ps, q + bs + ho));
+                                u3 = u3.mul(FloatVector.fromArray(F, ps, q + bs + half));
+                                w3 = w3.mul(FloatVector.fromArray(F, ps, q + bs + half + ho));
+                            }
+                            IntVector re0 = u0.reinterpretAsInts();
+                            IntVector ro0 = w0.reinterpretAsInts();
+                            re0 = re0.add(re0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            ro0 = ro0.add(ro0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            IntVector re1 = u1.reinterpretAsInts();
+                            IntVector ro1 = w1.reinterpretAsInts();
+                            re1 = re1.add(re1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            ro1 = ro1.add(ro1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            IntVector re2 = u2.reinterpretAsInts();
+                            IntVector ro2 = w2.reinterpretAsInts();
+                            re2 = re2.add(re2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            ro2 = ro2.add(ro2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            IntVector re3 = u3.reinterpretAsInts();
+                            IntVector ro3 = w3.reinterpretAsInts();
+                            re3 = re3.add(re3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            ro3 = ro3.add(ro3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
+                            (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro0 : re0).and(HI))
+                                    .intoMemorySegment(dst, dstOff + 4L * (q), NATIVE);
+                            (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro1 : re1).and(HI))
+                                    .intoMemorySegment(dst, dstOff + 4L * (q + half), NATIVE);
+                            (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro2 : re2).and(HI))
+                                    .intoMemorySegment(dst, dstOff + 4L * (q + bs), NATIVE);
+                            (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro3 : re3).and(HI))
+                                    .intoMemorySegment(dst, dstOff + 4L * (q + bs + half), NATIVE);
+                            continue;
+                        }
                         emit40(buf, out, q, po, half, e0, o0, e1, o1);
                         emit40(buf, out, q + bs, po, half, f0, p0, f1, p1);
                     }
@@ -1756,217 +1882,7 @@ final class VectorHadamardKernel implements HadamardKernel {
             yo1.intoArray(buf, out + q + half + po);
         }
 
-        /**
-         * MIX of the paired layout (bf16, m ∈ {12, 20, 28}), fused with what followed it: the pair-bit
-         * butterfly, the scale (⊙ post-signs), rounding and packing into the rows. MIX acts alike on
-         * the even and odd halves of a block, so it commutes with the pair butterfly: MIX runs on the
-         * halves as LOAD and MID left them ({@code Y_e}, {@code Y_o}), and the butterfly
-         * {@code Y_e ± Y_o} comes after, where the two halves of a chunk meet anyway. Four output
-         * blocks at a time, as in {@link #mix}.
-         */
-        private void mixBf16(float[] buf, int rows, MemorySegment dst, long dstOff) {
-            int k = mi;
-            float[] h = mix;
-            float[] ps = postScaled;
-            int bs = n / 2;
-            FloatVector sv = FloatVector.broadcast(F, scale);
-            for (int r = 0; r < rows; r++) {
-                int rb = r * m * bs;
-                for (int col = rb; col < rb + bs; col += V) {
-                    for (int ao = 0; ao < k; ao += 4) {
-                        FloatVector e0 = FloatVector.zero(F);
-                        FloatVector e1 = FloatVector.zero(F);
-                        FloatVector e2 = FloatVector.zero(F);
-                        FloatVector e3 = FloatVector.zero(F);
-                        FloatVector o0 = FloatVector.zero(F);
-                        FloatVector o1 = FloatVector.zero(F);
-                        FloatVector o2 = FloatVector.zero(F);
-                        FloatVector o3 = FloatVector.zero(F);
-                        int h0 = ao * k;
-                        for (int a = 0; a < k; a++) {
-                            int p = col + a * bs;
-                            FloatVector ze = FloatVector.fromArray(F, buf, p);
-                            FloatVector zo = FloatVector.fromArray(F, buf, p + ho);
-                            FloatVector s0 = FloatVector.broadcast(F, h[h0 + a]);
-                            FloatVector s1 = FloatVector.broadcast(F, h[h0 + k + a]);
-                            FloatVector s2 = FloatVector.broadcast(F, h[h0 + 2 * k + a]);
-                            FloatVector s3 = FloatVector.broadcast(F, h[h0 + 3 * k + a]);
-                            e0 = ze.fma(s0, e0);
-                            o0 = zo.fma(s0, o0);
-                            e1 = ze.fma(s1, e1);
-                            o1 = zo.fma(s1, o1);
-                            e2 = ze.fma(s2, e2);
-                            o2 = zo.fma(s2, o2);
-                            e3 = ze.fma(s3, e3);
-                            o3 = zo.fma(s3, o3);
-                        }
-                        int q = col + ao * bs;
-                        // The pair butterfly, scale (⊙ post-signs), rounding and packing, written out: as a call
-                        // (a helper taking the two sums) it was not inlined and boxed its vectors (4× slower).
-                        FloatVector u0 = e0.add(o0);
-                        FloatVector w0 = e0.sub(o0);
-                        FloatVector u1 = e1.add(o1);
-                        FloatVector w1 = e1.sub(o1);
-                        FloatVector u2 = e2.add(o2);
-                        FloatVector w2 = e2.sub(o2);
-                        FloatVector u3 = e3.add(o3);
-                        FloatVector w3 = e3.sub(o3);
-                        if (ps == null) {
-                            u0 = u0.mul(sv);
-                            w0 = w0.mul(sv);
-                            u1 = u1.mul(sv);
-                            w1 = w1.mul(sv);
-                            u2 = u2.mul(sv);
-                            w2 = w2.mul(sv);
-                            u3 = u3.mul(sv);
-                            w3 = w3.mul(sv);
-                        } else {
-                            u0 = u0.mul(FloatVector.fromArray(F, ps, q));
-                            w0 = w0.mul(FloatVector.fromArray(F, ps, q + ho));
-                            u1 = u1.mul(FloatVector.fromArray(F, ps, q + bs));
-                            w1 = w1.mul(FloatVector.fromArray(F, ps, q + bs + ho));
-                            u2 = u2.mul(FloatVector.fromArray(F, ps, q + 2 * bs));
-                            w2 = w2.mul(FloatVector.fromArray(F, ps, q + 2 * bs + ho));
-                            u3 = u3.mul(FloatVector.fromArray(F, ps, q + 3 * bs));
-                            w3 = w3.mul(FloatVector.fromArray(F, ps, q + 3 * bs + ho));
-                        }
-                        IntVector re0 = u0.reinterpretAsInts();
-                        IntVector ro0 = w0.reinterpretAsInts();
-                        re0 = re0.add(re0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        ro0 = ro0.add(ro0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        IntVector re1 = u1.reinterpretAsInts();
-                        IntVector ro1 = w1.reinterpretAsInts();
-                        re1 = re1.add(re1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        ro1 = ro1.add(ro1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        IntVector re2 = u2.reinterpretAsInts();
-                        IntVector ro2 = w2.reinterpretAsInts();
-                        re2 = re2.add(re2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        ro2 = ro2.add(ro2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        IntVector re3 = u3.reinterpretAsInts();
-                        IntVector ro3 = w3.reinterpretAsInts();
-                        re3 = re3.add(re3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        ro3 = ro3.add(ro3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        long at = dstOff + 4L * q;
-                        (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro0 : re0).and(HI))
-                                .intoMemorySegment(dst, at, NATIVE);
-                        (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro1 : re1).and(HI))
-                                .intoMemorySegment(dst, at + 4L * bs, NATIVE);
-                        (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro2 : re2).and(HI))
-                                .intoMemorySegment(dst, at + 8L * bs, NATIVE);
-                        (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro3 : re3).and(HI))
-                                .intoMemorySegment(dst, at + 12L * bs, NATIVE);
-                    }
-                }
-            }
-        }
 
-        /**
-         * {@link #mix40} for the paired layout, fused like {@link #mixBf16}: {@code H_40 = H_2 ⊗ H_20},
-         * then the pair butterfly, scale, rounding and packing into the rows.
-         */
-        private void mix40Bf16(float[] buf, int rows, MemorySegment dst, long dstOff) {
-            int k = mi;
-            float[] h = mix;
-            float[] ps = postScaled;
-            int bs = n / 2;
-            int half = k * bs;
-            FloatVector sv = FloatVector.broadcast(F, scale);
-            for (int r = 0; r < rows; r++) {
-                int rb = r * m * bs;
-                for (int col = rb; col < rb + bs; col += V) {
-                    for (int ao = 0; ao < k; ao += 2) {
-                        FloatVector e0 = FloatVector.zero(F);
-                        FloatVector o0 = FloatVector.zero(F);
-                        FloatVector e1 = FloatVector.zero(F);
-                        FloatVector o1 = FloatVector.zero(F);
-                        FloatVector f0 = FloatVector.zero(F);
-                        FloatVector p0 = FloatVector.zero(F);
-                        FloatVector f1 = FloatVector.zero(F);
-                        FloatVector p1 = FloatVector.zero(F);
-                        int h0 = ao * k;
-                        for (int a = 0; a < k; a++) {
-                            FloatVector s = FloatVector.broadcast(F, h[h0 + a]);
-                            FloatVector t = FloatVector.broadcast(F, h[h0 + k + a]);
-                            int p = col + a * bs;
-                            FloatVector ze = FloatVector.fromArray(F, buf, p);
-                            FloatVector zo = FloatVector.fromArray(F, buf, p + ho);
-                            FloatVector we = FloatVector.fromArray(F, buf, p + half);
-                            FloatVector wo = FloatVector.fromArray(F, buf, p + half + ho);
-                            e0 = ze.fma(s, e0);
-                            o0 = zo.fma(s, o0);
-                            e1 = we.fma(s, e1);
-                            o1 = wo.fma(s, o1);
-                            f0 = ze.fma(t, f0);
-                            p0 = zo.fma(t, p0);
-                            f1 = we.fma(t, f1);
-                            p1 = wo.fma(t, p1);
-                        }
-                        int q = col + ao * bs;
-                        // H_2 across the halves (blocks ao, ao + 20; ao + 1, ao + 21), then the pair butterfly,
-                        // scale (⊙ post-signs), rounding and packing, written out as in mixBf16.
-                        FloatVector ye0 = e0.add(e1);
-                        FloatVector yo0 = o0.add(o1);
-                        FloatVector ye1 = e0.sub(e1);
-                        FloatVector yo1 = o0.sub(o1);
-                        FloatVector ye2 = f0.add(f1);
-                        FloatVector yo2 = p0.add(p1);
-                        FloatVector ye3 = f0.sub(f1);
-                        FloatVector yo3 = p0.sub(p1);
-                        FloatVector u0 = ye0.add(yo0);
-                        FloatVector w0 = ye0.sub(yo0);
-                        FloatVector u1 = ye1.add(yo1);
-                        FloatVector w1 = ye1.sub(yo1);
-                        FloatVector u2 = ye2.add(yo2);
-                        FloatVector w2 = ye2.sub(yo2);
-                        FloatVector u3 = ye3.add(yo3);
-                        FloatVector w3 = ye3.sub(yo3);
-                        if (ps == null) {
-                            u0 = u0.mul(sv);
-                            w0 = w0.mul(sv);
-                            u1 = u1.mul(sv);
-                            w1 = w1.mul(sv);
-                            u2 = u2.mul(sv);
-                            w2 = w2.mul(sv);
-                            u3 = u3.mul(sv);
-                            w3 = w3.mul(sv);
-                        } else {
-                            u0 = u0.mul(FloatVector.fromArray(F, ps, q));
-                            w0 = w0.mul(FloatVector.fromArray(F, ps, q + ho));
-                            u1 = u1.mul(FloatVector.fromArray(F, ps, q + half));
-                            w1 = w1.mul(FloatVector.fromArray(F, ps, q + half + ho));
-                            u2 = u2.mul(FloatVector.fromArray(F, ps, q + bs));
-                            w2 = w2.mul(FloatVector.fromArray(F, ps, q + bs + ho));
-                            u3 = u3.mul(FloatVector.fromArray(F, ps, q + bs + half));
-                            w3 = w3.mul(FloatVector.fromArray(F, ps, q + bs + half + ho));
-                        }
-                        IntVector re0 = u0.reinterpretAsInts();
-                        IntVector ro0 = w0.reinterpretAsInts();
-                        re0 = re0.add(re0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        ro0 = ro0.add(ro0.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        IntVector re1 = u1.reinterpretAsInts();
-                        IntVector ro1 = w1.reinterpretAsInts();
-                        re1 = re1.add(re1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        ro1 = ro1.add(ro1.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        IntVector re2 = u2.reinterpretAsInts();
-                        IntVector ro2 = w2.reinterpretAsInts();
-                        re2 = re2.add(re2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        ro2 = ro2.add(ro2.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        IntVector re3 = u3.reinterpretAsInts();
-                        IntVector ro3 = w3.reinterpretAsInts();
-                        re3 = re3.add(re3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        ro3 = ro3.add(ro3.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF));
-                        (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro0 : re0).and(HI))
-                                .intoMemorySegment(dst, dstOff + 4L * (q), NATIVE);
-                        (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro1 : re1).and(HI))
-                                .intoMemorySegment(dst, dstOff + 4L * (q + half), NATIVE);
-                        (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro2 : re2).and(HI))
-                                .intoMemorySegment(dst, dstOff + 4L * (q + bs), NATIVE);
-                        (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro3 : re3).and(HI))
-                                .intoMemorySegment(dst, dstOff + 4L * (q + bs + half), NATIVE);
-                    }
-                }
-            }
-        }
 
         // ---- scalar conversions and the scalar path ----
 

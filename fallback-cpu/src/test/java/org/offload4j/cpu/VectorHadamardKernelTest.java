@@ -139,6 +139,9 @@ class VectorHadamardKernelTest {
             check(dtype, 1024, rows, false);
             check(dtype, 40 * 32, rows, false);
         }
+        // Paired m-point rows (MIX stores into the rows) split across threads, out of place and in place.
+        check(dtype, 12 * 256, 45, false);
+        check(dtype, 12 * 256, 45, true);
         // Enough rows of 8 vectors (the one-pass row kernel with AVX-512 or AVX2) to be split across threads.
         check(dtype, 8 * CpuBackend.FLOATS.length(), 513, false);
     }
@@ -166,7 +169,7 @@ class VectorHadamardKernelTest {
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void stridedTensors(DType dtype) {
         // 2048: fp32 rows that long are transformed in the output rows themselves; the gaps stay untouched.
-        for (int d : new int[] {8, 64, 128, 1024, 2048, 12 * 32}) {
+        for (int d : new int[] {8, 64, 128, 1024, 2048, 12 * 32, 12 * 256, 40 * 256}) {
             int rows = 9;
             long inStride = d + 5;
             long outStride = d + 3;
@@ -312,7 +315,8 @@ class VectorHadamardKernelTest {
     void roundsOnceToNearestEven(DType dtype) {
         long seed = seed("rounding", dtype);
         SplittableRandom rnd = new SplittableRandom(seed);
-        for (int d : new int[] {8, 64, 128, 512, 4096, 12 * 32}) {
+        // 12·256 and 40·256 take the paired m-point path (MIX rounds and stores) at every width, 12·64 and 40·64 with 4-float vectors.
+        for (int d : new int[] {8, 64, 128, 512, 4096, 12 * 32, 12 * 64, 40 * 64, 12 * 256, 40 * 256}) {
             HadamardSize size = HadamardSize.of(d);
             int[][] hm = HadamardMatrices.of(size.m());
             int rows = 6;
@@ -366,7 +370,7 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void infinitiesAndNaNsPropagate(DType dtype) {
-        for (int d : new int[] {16, 64, 128, 512, 4096, 12 * 64}) {
+        for (int d : new int[] {16, 64, 128, 512, 4096, 12 * 64, 12 * 256, 40 * 256}) {
             try (Tensor x = Tensor.allocate(dtype, 3, d); Tensor y = TensorFill.poison(Tensor.allocate(dtype, 3, d))) {
                 x.setFloat(0, 0, Float.POSITIVE_INFINITY);
                 x.setFloat(0, 1, Float.NEGATIVE_INFINITY);
