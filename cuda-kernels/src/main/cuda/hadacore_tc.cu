@@ -202,7 +202,7 @@ template <> struct Parts<float> { static constexpr int value = 3; };
 // The fused rotate-and-quantize runs the same transform twice (two launches): MODE_AMAX reduces
 // max |y| of every scale group (rowsPerScale consecutive rows) into amaxBits[group] with atomicMax
 // on the float's bits (non-negative floats order like their bits); MODE_FP8 recomputes y and writes
-// e4m3(y / s) with s = amax / 448 (1 when amax = 0), saturating, round to nearest even — the
+// e4m3(y / s) with s = max(amax / 448, FLT_MIN) (1 when amax = 0), saturating, round to nearest even — the
 // convention of the attention module's Fp8Quantizer — and the scales. Recomputing costs one more
 // read of the input (5 bytes per bf16 element in all) against 9 for a rounded bf16 transform followed
 // by a separate quantize pass, and the quantized values come from fp32, not from a bf16 rounding.
@@ -221,7 +221,8 @@ struct Fp8Out {
 
 __device__ __forceinline__ float fp8_scale_of(unsigned amaxBits) {
     float amax = __uint_as_float(amaxBits);
-    return amax == 0.0f ? 1.0f : amax / 448.0f;
+    // The floor (FLT_MIN) keeps tiny groups' scale non-zero and 1 / s finite, as Fp8Composite.scaleOf.
+    return amax == 0.0f ? 1.0f : fmaxf(amax / 448.0f, 1.17549435e-38f);
 }
 
 __device__ __forceinline__ uint32_t fp8x4(const float (&v)[4], float inv) {

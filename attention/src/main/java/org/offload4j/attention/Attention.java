@@ -299,34 +299,29 @@ public final class Attention {
 
     private static void checkOutputs(AttentionShape s, List<Named> inputs, Tensor out, Tensor lse) {
         Args.live(out, "out");
+        Args.writable(out, "out");
         Args.dtype(out, "out", DType.BF16);
         Args.shape(out, "out", s.batch(), s.qHeads(), s.qLen(), s.headDim());
         if (lse != null) {
             Args.live(lse, "lse");
+            Args.writable(lse, "lse");
             Args.dtype(lse, "lse", DType.FP32);
             Args.shape(lse, "lse", s.batch(), s.qHeads(), s.qLen());
         }
         Tensor first = inputs.getFirst().tensor();
         for (Named n : inputs) {
-            sameDevice(first, inputs.getFirst().name(), n.tensor(), n.name());
+            Args.sameDevice(first, inputs.getFirst().name(), n.tensor(), n.name());
         }
-        sameDevice(first, inputs.getFirst().name(), out, "out");
+        Args.sameDevice(first, inputs.getFirst().name(), out, "out");
         for (Named n : inputs) {
             Args.disjoint(n.tensor(), n.name(), out, "out");
         }
         if (lse != null) {
-            sameDevice(first, inputs.getFirst().name(), lse, "lse");
+            Args.sameDevice(first, inputs.getFirst().name(), lse, "lse");
             for (Named n : inputs) {
                 Args.disjoint(n.tensor(), n.name(), lse, "lse");
             }
             Args.disjoint(out, "out", lse, "lse");
-        }
-    }
-
-    private static void sameDevice(Tensor ref, String refName, Tensor t, String name) {
-        if (!t.device().equals(ref.device())) {
-            throw new IllegalArgumentException(name + " is on " + t.device() + "; expected the device of " + refName + ", "
-                    + ref.device());
         }
     }
 

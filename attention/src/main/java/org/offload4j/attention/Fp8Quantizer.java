@@ -17,7 +17,8 @@ import org.offload4j.core.numerics.Fp8Overflow;
  * <p><b>Scales.</b> For each group (the whole tensor, or one (batch, head) slice):
  * <pre>
  *   amax  = max |x| over the group
- *   scale = amax / 448        (448 = largest finite E4M3 value; fp32 division)
+ *   scale = amax / 448        (448 = largest finite E4M3 value; fp32 division; at least
+ *                              Float.MIN_NORMAL, so that tiny groups get a usable scale)
  *   scale = 1                 when amax = 0 (an all-zero group; any positive scale would do)
  *   q     = e4m3(x / scale)   round to nearest even, saturating (Fp8Overflow.SATURATE)
  * </pre>
@@ -55,12 +56,16 @@ public final class Fp8Quantizer {
         return quantizeChecked(x, "x", granularity, rotation);
     }
 
-    /** The scale for a group whose largest magnitude is {@code amax}: {@code amax / 448}, or 1 when {@code amax = 0}. */
+    /**
+     * The scale for a group whose largest magnitude is {@code amax}: {@code amax / 448}, at least
+     * {@code Float.MIN_NORMAL} (below amax ≈ 6e-43 the quotient underflows to 0); 1 when
+     * {@code amax = 0}.
+     */
     public static float amaxScale(float amax) {
         if (!(amax >= 0) || Float.isInfinite(amax)) {
             throw new IllegalArgumentException("amax = " + amax + " must be finite and ≥ 0");
         }
-        return amax == 0 ? 1f : amax / E4M3_MAX;
+        return amax == 0 ? 1f : Math.max(amax / E4M3_MAX, Float.MIN_NORMAL);
     }
 
     /** The checks on a bf16 input, naming it {@code name}. */

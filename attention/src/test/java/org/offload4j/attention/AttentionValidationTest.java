@@ -267,6 +267,14 @@ class AttentionValidationTest {
         assertRejected(this::run, "out", "is closed");
     }
 
+    @Test
+    void readOnlyOutputs() {
+        Tensor roOut = view(out.segment().asReadOnly(), 0, DType.BF16, B, HQ, SQ, D);
+        assertRejected(() -> attention.forward(q, k, v, AttentionOptions.defaults(), roOut, lse), "out (", "is read-only");
+        Tensor roLse = view(lse.segment().asReadOnly(), 0, DType.FP32, B, HQ, SQ);
+        assertRejected(() -> attention.forward(q, k, v, AttentionOptions.defaults(), out, roLse), "lse (", "is read-only");
+    }
+
     // ------------------------------------------------------------------ overlap
 
     /** A view of {@code bytes} at {@code offset} of {@code seg} (Tensor.wrap with the shape as an array: the varargs overloads are ambiguous). */

@@ -81,6 +81,10 @@ class Fp8QuantizerTest {
             }
         }
         assertEquals(1f, Fp8Quantizer.amaxScale(0f));
+        // amax / 448 underflows to 0 below ~6e-43; the scale stops at the smallest normal float.
+        assertEquals(Float.MIN_NORMAL, Fp8Quantizer.amaxScale(1e-44f));
+        assertEquals(Float.MIN_NORMAL, Fp8Quantizer.amaxScale(Float.MIN_VALUE));
+        assertEquals(Float.MIN_NORMAL * 4, Fp8Quantizer.amaxScale(448 * Float.MIN_NORMAL * 4));
         assertThrows(IllegalArgumentException.class, () -> Fp8Quantizer.amaxScale(-1f));
         assertThrows(IllegalArgumentException.class, () -> Fp8Quantizer.amaxScale(Float.NaN));
         assertThrows(IllegalArgumentException.class, () -> Fp8Quantizer.amaxScale(Float.POSITIVE_INFINITY));

@@ -80,6 +80,21 @@ public final class Args {
         }
     }
 
+    /** An output must be writable: refused here, before any work, rather than at the kernel's first store. */
+    public static void writable(Tensor out, String name) {
+        if (out.isReadOnly()) {
+            throw new IllegalArgumentException(name + " (" + out.describe() + ") is read-only memory; outputs must be writable");
+        }
+    }
+
+    /** {@code t} must live on the device of {@code ref}. */
+    public static void sameDevice(Tensor ref, String refName, Tensor t, String name) {
+        if (!t.device().equals(ref.device())) {
+            throw new IllegalArgumentException(name + " is on " + t.device() + "; expected the device of " + refName + ", "
+                    + ref.device());
+        }
+    }
+
     /** The output must not share a byte with an input. */
     public static void disjoint(Tensor in, String inName, Tensor out, String outName) {
         if (in.overlaps(out)) {

@@ -263,19 +263,43 @@ public final class Tensor implements AutoCloseable {
         if (base != otherBase) {
             return false;
         }
+        // The bytes the tensors use, not their whole segments: disjoint views of one buffer must not clash.
         long a0 = segment.address();
-        long a1 = a0 + segment.byteSize();
+        long a1 = a0 + extentBytes();
         long b0 = other.segment.address();
-        long b1 = b0 + other.segment.byteSize();
-        return a0 < b1 && b0 < a1;
+        long b1 = b0 + other.extentBytes();
+        return a0 < b1 && b0 < a1 && !rowsInterleave(other, b0 - a0);
     }
 
-    /** True when both tensors view exactly the same bytes with the same layout. */
+    /** Bytes from the first element to just past the last ({@code 0} when empty). */
+    private long extentBytes() {
+        return rows == 0 || cols == 0 ? 0 : dtype.byteSize((rows - 1) * rowStride + cols);
+    }
+
+    /**
+     * True when both tensors' rows repeat with the same byte stride and every row of {@code other}
+     * ({@code delta} bytes after this one's start) falls in the gaps between this one's rows: their
+     * spans overlap, yet they share no byte. Seen modulo the stride, this one's rows cover
+     * {@code [0, rowBytes)} and the other's {@code [r, r + otherRowBytes)}.
+     */
+    private boolean rowsInterleave(Tensor other, long delta) {
+        long stride = dtype.byteSize(rowStride);
+        if (stride != other.dtype.byteSize(other.rowStride)) {
+            return false;
+        }
+        long r = Math.floorMod(delta, stride);
+        return dtype.byteSize(cols) <= r && r + other.dtype.byteSize(other.cols) <= stride;
+    }
+
+    /**
+     * True when both tensors view exactly the same bytes with the same layout: the same first
+     * byte, dtype, row stride, rows and columns (their segments may differ in length).
+     */
     public boolean sameStorage(Tensor other) {
         return segment.heapBase().orElse(null) == other.segment.heapBase().orElse(null)
                 && segment.address() == other.segment.address()
-                && segment.byteSize() == other.segment.byteSize()
-                && rowStride == other.rowStride && dtype == other.dtype;
+                && rowStride == other.rowStride && dtype == other.dtype
+                && rows == other.rows && cols == other.cols;
     }
 
     /** Element ({@code row}, {@code col}) as a float (int types: their integer value). */

@@ -475,6 +475,48 @@ class TensorTest {
         }
     }
 
+    /** Overlap is decided on the bytes a tensor uses, not on its (possibly larger) segment. */
+    @Test
+    void overlapsLooksAtTheBytesInUse() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(512, 64);
+            // Views that keep the rest of the buffer in their segment.
+            Tensor first = contiguous(seg, DType.FP32, 4, 8);                   // bytes [0, 128)
+            Tensor second = contiguous(seg.asSlice(128), DType.FP32, 4, 8);     // bytes [128, 256)
+            assertFalse(first.overlaps(second), "disjoint views of one buffer");
+            assertFalse(second.overlaps(first));
+            Tensor straddling = contiguous(seg.asSlice(124), DType.FP32, 2);    // bytes [124, 132)
+            assertTrue(first.overlaps(straddling));
+            assertTrue(second.overlaps(straddling));
+
+            Tensor sameBytes = contiguous(seg.asSlice(0, 128), DType.FP32, 4, 8);
+            assertTrue(first.overlaps(sameBytes));
+            assertTrue(first.sameStorage(sameBytes), "same first byte and layout; the segments' lengths differ");
+            assertFalse(first.sameStorage(contiguous(seg, DType.FP32, 2, 8)), "fewer rows");
+            assertFalse(first.sameStorage(contiguous(seg, DType.FP32, 4, 4)), "fewer columns");
+
+            // Rows of 8 floats every 16: a second tensor in the gaps shares no byte, one shifted by a float does.
+            Tensor even = strided(seg, DType.FP32, 16, 4, 8);                   // [64k, 64k + 32)
+            Tensor inGaps = strided(seg.asSlice(32), DType.FP32, 16, 4, 8);     // [64k + 32, 64k + 64)
+            Tensor shifted = strided(seg.asSlice(28), DType.FP32, 16, 4, 8);
+            Tensor otherStride = strided(seg.asSlice(32), DType.FP32, 12, 4, 8);
+            assertFalse(even.overlaps(inGaps), "interleaved rows");
+            assertFalse(inGaps.overlaps(even));
+            assertTrue(even.overlaps(shifted), "each row shares its last float");
+            assertTrue(even.overlaps(otherStride), "other strides: judged by the spans");
+            assertTrue(even.overlaps(contiguous(seg.asSlice(24), DType.FP32, 2)), "two floats inside a row");
+            assertFalse(even.overlaps(strided(seg.asSlice(36), DType.FP32, 16, 4, 6)), "narrower rows in the gaps");
+
+            // int4: a row of 6 values takes 3 bytes; rows 4 bytes apart leave one free byte each.
+            Tensor nibbles = strided(seg, DType.INT4, 8, 4, 6);
+            assertFalse(nibbles.overlaps(strided(seg.asSlice(3), DType.INT4, 8, 4, 2)));
+            assertTrue(nibbles.overlaps(strided(seg.asSlice(2), DType.INT4, 8, 4, 2)));
+
+            Tensor empty = contiguous(seg, DType.FP32, 0, 8);
+            assertFalse(empty.overlaps(first), "an empty tensor uses no byte");
+        }
+    }
+
     // ------------------------------------------------------------------ lifetime
 
     /** Every operation that touches the elements, for the close tests. */

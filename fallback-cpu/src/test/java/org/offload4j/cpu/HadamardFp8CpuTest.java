@@ -54,4 +54,30 @@ class HadamardFp8CpuTest {
             }
         }
     }
+
+    /**
+     * Finite fp32 rows so small that amax / 448 underflows: the scale stops at
+     * {@code Float.MIN_NORMAL} (not 0, which gave NaN codes), and every code is a number.
+     */
+    @Test
+    void tinyFp32GroupsGetTheSmallestNormalScale() {
+        try (Tensor in = Tensor.of(DType.FP32, new float[] {1e-44f, 1e-44f, 0f, 0f, 3e-39f, -2e-39f, 1e-39f, 0f}, 2, 4);
+             Tensor q = TensorFill.poison(Tensor.allocate(DType.FP8_E4M3FN, 2, 4));
+             Tensor scales = Tensor.allocate(DType.FP32, 2)) {
+            hadamard.transformToFp8(in, q, scales, 1);
+            double[] y = HadamardReference.compute(in, HadamardSize.of(4), 0.5, false, null, null);
+            for (int r = 0; r < 2; r++) {
+                float s = scales.getFloat(0, r);
+                assertEquals(Float.MIN_NORMAL, s, "row " + r + " scale");
+                for (int c = 0; c < 4; c++) {
+                    float code = q.getFloat(r, c);
+                    assertTrue(Float.isFinite(code), "row " + r + " code " + c + " = " + code);
+                    // One E4M3 rounding of y / s: at most half the subnormal step (2^-10) or 2^-4 relative.
+                    double want = y[r * 4 + c] / s;
+                    assertTrue(Math.abs(code - want) <= Math.max(0x1p-10, Math.abs(want) * 0x1p-4),
+                            "row " + r + " code " + c + " = " + code + ", want " + want);
+                }
+            }
+        }
+    }
 }

@@ -72,8 +72,12 @@ final class Fp8Composite implements HadamardFp8Kernel {
         }
     }
 
-    /** {@code amax / 448}, or 1 for an all-zero group. */
+    /**
+     * {@code amax / 448}, at least {@code Float.MIN_NORMAL}; 1 for an all-zero group. The floor keeps
+     * a group of tiny fp32 values (amax below ~6e-43, where amax / 448 underflows to 0) from getting
+     * a zero scale and NaN codes, and keeps {@code 1 / s} finite for kernels that multiply by it.
+     */
     static float scaleOf(float amax) {
-        return amax == 0f ? 1f : amax / Fp8.E4M3_MAX;
+        return amax == 0f ? 1f : Math.max(amax / Fp8.E4M3_MAX, Float.MIN_NORMAL);
     }
 }

@@ -119,7 +119,7 @@ public final class Hadamard {
      * Rotates and quantizes to FP8 E4M3 in one call, the way Q and K are prepared for FP8
      * attention: for every row {@code y = x · H_d / √d}, kept in fp32 (never rounded to
      * {@code in}'s dtype); then for every group of {@code rowsPerScale} consecutive rows
-     * {@code s = amax|y| / 448} (1 for an all-zero group), {@code out = e4m3(y / s)} (round to
+     * {@code s = max(amax|y| / 448, Float.MIN_NORMAL)} (1 for an all-zero group), {@code out = e4m3(y / s)} (round to
      * nearest even, saturating) and {@code scales[g] = s}, so that {@code out · s} dequantizes.
      * {@code rowsPerScale = rows} gives one scale per tensor; the sequence length of a
      * {@code [B, H, S, D]} tensor gives one per (batch, head), as the attention op's

@@ -13,7 +13,7 @@ public interface HadamardFp8Kernel {
 
     /**
      * For every row {@code x} of {@code in}: {@code y = scale · x · H_d}, kept in fp32; for every
-     * group of {@code rowsPerScale} consecutive rows {@code s = amax|y| / 448} (1 when the amax is
+     * group of {@code rowsPerScale} consecutive rows {@code s = max(amax|y| / 448, Float.MIN_NORMAL)} (1 when the amax is
      * 0), {@code out = e4m3(y / s)} (saturating, round to nearest even), {@code scales[g] = s}.
      *
      * @param in           rows of {@code size.d()} elements, BF16, FP16 or FP32

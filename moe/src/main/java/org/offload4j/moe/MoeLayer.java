@@ -401,8 +401,10 @@ public final class MoeLayer {
         Args.shape(t, name, rows, cols);
     }
 
-    /** The output shares no byte with the input or with any weight. */
+    /** The output is writable, on the input's device, and shares no byte with the input or with any weight. */
     private void checkOutput(Tensor out, String outName, Tensor in, String inName) {
+        Args.writable(out, outName);
+        Args.sameDevice(in, inName, out, outName);
         Args.disjoint(in, inName, out, outName);
         Args.disjoint(routerWeights, "routerWeights", out, outName);
         if (experts.overlaps(out)) {

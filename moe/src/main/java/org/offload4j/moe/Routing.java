@@ -74,15 +74,15 @@ public final class Routing {
      * The routing of {@code expertIds.length / k} tokens with the given choices and weights (both
      * token-major, {@code [t·k + j]}), with the permutation computed here.
      *
-     * @param experts   the number of experts {@code E ≥ 1}
+     * @param experts   the number of experts, {@code 1 ≤ E ≤} {@value MoeLayer#MAX_EXPERTS}
      * @param k         choices per token, {@code 1 ≤ k ≤ min(}{@value MoeLayer#MAX_K}{@code , E)}
      * @param expertIds {@code T·k} expert indices in {@code 0..E−1}, distinct within each token
      * @param weights   {@code T·k} finite weights
      * @throws IllegalArgumentException naming the argument that breaks one of the above
      */
     public static Routing of(int experts, int k, int[] expertIds, float[] weights) {
-        if (experts < 1) {
-            throw new IllegalArgumentException("experts = " + experts + "; accepted: at least 1");
+        if (experts < 1 || experts > MoeLayer.MAX_EXPERTS) {
+            throw new IllegalArgumentException("experts = " + experts + "; accepted: 1 ≤ E ≤ " + MoeLayer.MAX_EXPERTS);
         }
         checkK(k, "k");
         if (k > experts) {

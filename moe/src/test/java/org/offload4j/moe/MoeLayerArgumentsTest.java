@@ -13,6 +13,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import org.offload4j.core.DType;
+import org.offload4j.core.Device;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
 
@@ -178,6 +179,15 @@ class MoeLayerArgumentsTest {
         MoeLayer doomed = MoeLayer.create(backend, ownWr, weights, MoeOptions.topK(K));
         ownWr.close();
         rejected("routerWeights", () -> doomed.forward(x, out), out);
+    }
+
+    @Test
+    void outputsMustBeWritableAndOnTheInputsDevice() {
+        Tensor readOnly = Tensor.wrap(out.segment().asReadOnly(), DType.BF16, new long[] {T, D});
+        rejected("out (bf16[" + T + ", " + D + "]@host) is read-only", () -> layer.forward(x, readOnly), out);
+        Tensor onGpu = Tensor.wrapDevice(null, arena.allocate(2L * T * D), new Device("fake", 0, "fake gpu", false),
+                DType.BF16, D, T, D);
+        rejected("out is on", () -> layer.forward(x, onGpu), out);
     }
 
     @Test

@@ -87,6 +87,8 @@ class RoutingTest {
     @Test
     void rejectsBadChoices() {
         rejected("experts", () -> Routing.of(0, 1, new int[0], new float[0]));
+        rejected("experts", () -> Routing.of(MoeLayer.MAX_EXPERTS + 1, 1, new int[] {0}, new float[] {1}));
+        rejected("experts", () -> Routing.of(Integer.MAX_VALUE, 1, new int[] {0}, new float[] {1}));
         rejected("k = 0", () -> Routing.of(4, 0, new int[0], new float[0]));
         rejected("k = 9", () -> Routing.of(16, 9, new int[0], new float[0]));
         rejected("k = 3 exceeds", () -> Routing.of(2, 3, new int[3], new float[3]));

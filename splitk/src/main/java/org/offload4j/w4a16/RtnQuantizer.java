@@ -33,11 +33,14 @@ public final class RtnQuantizer {
     private RtnQuantizer() {}
 
     private static final Set<DType> WEIGHT_TYPES = Set.of(DType.FP32, DType.BF16, DType.FP16);
+    /** The most values of {@code w} one call takes: they are held in Java arrays. */
+    public static final int MAX_ELEMENTS = Integer.MAX_VALUE - 8;
 
     /**
      * Quantizes {@code w}.
      *
-     * @param w         FP32, BF16 or FP16 {@code [k, n]}, every value finite; k a multiple of 8, n of 8
+     * @param w         FP32, BF16 or FP16 {@code [k, n]}, every value finite; k a multiple of 8, n of 8;
+     *                  {@code k · n ≤} {@link #MAX_ELEMENTS}
      * @param groupSize 32, 64, 128 or k ({@code -1} also means k); k must be a multiple of it
      * @param symmetric true for the symmetric variant (no qzeros, zero 8)
      * @param scaleType FP16, BF16 or FP32
@@ -54,6 +57,9 @@ public final class RtnQuantizer {
         int g = QuantizedWeight.checkSizes(w.dim(0), w.dim(1), groupSize);
         int k = (int) w.dim(0);
         int n = (int) w.dim(1);
+        Args.require((long) k * n <= MAX_ELEMENTS, "w has k · n = " + k + " · " + n + " = " + (long) k * n
+                + " values; this quantizer holds them in Java arrays and takes at most " + MAX_ELEMENTS
+                + " (quantize a larger weight in slices of columns)");
         int groups = k / g;
         float[] values = w.toFloatArray();
         for (int i = 0; i < values.length; i++) {

@@ -180,8 +180,11 @@ public final class W4A16 {
     private static void checkCall(Tensor x, int k, int n, Tensor bias, Tensor y) {
         Args.live(x, "x");
         Args.live(y, "y");
+        Args.writable(y, "y");
+        Args.sameDevice(x, "x", y, "y");
         if (bias != null) {
             Args.live(bias, "bias");
+            Args.sameDevice(x, "x", bias, "bias");
         }
         Args.dtype(x, "x", ACTIVATION_TYPES);
         Args.require(y.dtype() == x.dtype(), "y has dtype " + y.dtype() + "; expected " + x.dtype() + " (the dtype of x)");

@@ -4,9 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.RandomAccessFile;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -211,5 +217,26 @@ class RtnQuantizerTest {
         assertTrue(Bf16.toFloat((short) (Bf16.fromFloat(b16) - 1)) < x || b16 == 0);
         float f32 = RtnQuantizer.roundUp(x, DType.FP32);
         assertTrue(f32 >= x && Math.nextDown(f32) < x || f32 == 0);
+    }
+
+    /**
+     * k · n beyond a Java array (here 2^31 values, which checkSizes accepts) is refused up front,
+     * naming w, instead of failing with an overflow inside. The weight is a sparse read-only mapping.
+     */
+    @Test
+    void refusesWeightsTooLargeForItsArrays(@TempDir Path dir) throws Exception {
+        long k = 65536;
+        long n = 32768;
+        Path file = dir.resolve("huge.bin");
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            raf.setLength(2 * k * n);
+        }
+        try (FileChannel ch = FileChannel.open(file); Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, 2 * k * n, arena);
+            Tensor w = Tensor.wrap(seg, DType.BF16, k, n);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> RtnQuantizer.quantize(w, 128, false, DType.FP16));
+            assertTrue(e.getMessage().startsWith("w has k · n = 65536 · 32768"), e.getMessage());
+        }
     }
 }

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.offload4j.core.Accuracy;
 import org.offload4j.core.DType;
+import org.offload4j.core.Device;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
 
@@ -117,6 +118,20 @@ class W4A16FacadeTest {
         }
         assertArrayEquals(before, bytesOf(out), "y changed by a rejected call");
         assertEquals(matmuls, backend.kernel.matmuls, "kernel ran for a rejected call");
+    }
+
+    @Test
+    void rejectsAReadOnlyOutputAndTensorsOnAnotherDevice() {
+        Tensor readOnly = Tensor.wrap(y.segment().asReadOnly(), DType.BF16, M, N);
+        rejects(y, () -> op.matmul(x, prepared, bias, readOnly), "y (bf16[" + M + ", " + N + "]@host) is read-only");
+        rejects(y, () -> op.matmul(x, weight, bias, readOnly), "y (", "is read-only");
+        Device gpu = new Device("fake", 0, "fake gpu", false);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor yOnGpu = Tensor.wrapDevice(null, arena.allocate(2L * M * N), gpu, DType.BF16, N, M, N);
+            Tensor biasOnGpu = Tensor.wrapDevice(null, arena.allocate(4L * N), gpu, DType.FP32, N, N);
+            rejects(y, () -> op.matmul(x, prepared, bias, yOnGpu), "y is on", "expected the device of x");
+            rejects(y, () -> op.matmul(x, prepared, biasOnGpu, y), "bias is on", "expected the device of x");
+        }
     }
 
     @Test
