@@ -58,7 +58,8 @@ import org.offload4j.core.Tensor;
  *   <li>Calls: {@code x [T, d_model]} bf16 ({@code T ≥ 0}); intermediates ({@code xp}, {@code h},
  *       {@code a}, {@code y}) bf16 or fp32 of the shapes above; {@code out [T, d_model]} bf16 (or
  *       fp32); a {@link Routing} with this layer's {@code E} and {@code x}'s {@code T}; every tensor
- *       open, any row stride; no output sharing a byte with an input or with the layer's weights.</li>
+ *       open, any row stride; outputs writable and on the input's device, sharing no byte with an
+ *       input or with the layer's weights.</li>
  * </ul>
  * Everything is checked before any work; a violation throws {@link IllegalArgumentException}
  * naming the argument, what was given and what is accepted, and the outputs are left untouched.
