@@ -44,9 +44,14 @@ public enum DType {
         return floatingPoint;
     }
 
-    /** Bytes needed for {@code elements} contiguous elements (INT4 rounds up to whole bytes). */
+    /**
+     * Bytes needed for {@code elements} contiguous elements (INT4 rounds up to whole bytes).
+     *
+     * @throws ArithmeticException when the count of bits overflows a long (tensors never get there:
+     *                             their construction checks their size)
+     */
     public long byteSize(long elements) {
-        return (elements * bits + 7) / 8;
+        return Math.addExact(Math.multiplyExact(elements, (long) bits), 7) / 8;
     }
 
     /** Parses a short name ({@code bf16}) or an enum name ({@code BF16}), case-insensitively. */

@@ -97,11 +97,18 @@ public final class Tensor implements AutoCloseable {
         if (rowStride < cols) {
             throw new IllegalArgumentException("rowStride = " + rowStride + " must be ≥ cols = " + cols);
         }
-        if (dtype == DType.INT4 && rowStride % 2 != 0) {
+        long rows = elementCount(s) / Math.max(1, cols);
+        if (dtype == DType.INT4 && rowStride % 2 != 0 && rows > 1) {
             throw new IllegalArgumentException("rowStride = " + rowStride + " must be even for int4 (rows start on a byte)");
         }
-        long rows = elementCount(s) / Math.max(1, cols);
-        long needed = rows == 0 || cols == 0 ? 0 : dtype.byteSize((rows - 1) * rowStride + cols);
+        long needed;
+        try {
+            // Exact: an overflow here would let rows alias each other (and rowByteOffset wrap) unnoticed.
+            needed = rows == 0 || cols == 0 ? 0 : dtype.byteSize(Math.addExact(Math.multiplyExact(rows - 1, rowStride), cols));
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("shape " + Arrays.toString(s) + " of " + dtype + " with rowStride " + rowStride
+                    + " spans more bytes than a long can count");
+        }
         if (segment.byteSize() < needed) {
             throw new IllegalArgumentException("segment holds " + segment.byteSize() + " bytes; shape "
                     + Arrays.toString(s) + " of " + dtype + " with rowStride " + rowStride + " needs " + needed);
@@ -160,6 +167,12 @@ public final class Tensor implements AutoCloseable {
             }
         }
         long[] s = shape.clone();
+        try {
+            dtype.byteSize(elementCount(s));
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("shape " + Arrays.toString(s) + " of " + dtype + " is too large: its size in bytes"
+                    + " overflows a long");
+        }
         if (dtype == DType.INT4 && s[s.length - 1] % 2 != 0 && elementCount(s) != s[s.length - 1]) {
             throw new IllegalArgumentException("int4 tensors with more than one row need an even last dimension, got "
                     + Arrays.toString(s));

@@ -475,6 +475,28 @@ class TensorTest {
         }
     }
 
+    /** Sizes whose byte counts overflow a long are refused, not wrapped around. */
+    @Test
+    void sizesThatOverflowAreRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Tensor.allocate(DType.FP32, 1L << 60));
+        assertTrue(e.getMessage().contains("too large"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Tensor.allocate(DType.BF16, 1L << 40, 1L << 40));
+        MemorySegment small = MemorySegment.ofArray(new byte[16]);
+        e = assertThrows(IllegalArgumentException.class, () -> Tensor.wrapStrided(small, DType.FP32, 1L << 61, 3, 4));
+        assertTrue(e.getMessage().contains("rowStride"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Tensor.wrapStrided(small, DType.FP32, Long.MAX_VALUE, 2, 1));
+    }
+
+    /** A single int4 row of odd length: allocate takes it, and so does wrap (there is no second row to align). */
+    @Test
+    void oneOddInt4RowWraps() {
+        try (Tensor a = Tensor.allocate(DType.INT4, 5)) {
+            assertDoesNotThrow(() -> Tensor.wrap(a.segment(), DType.INT4, 5));
+            assertDoesNotThrow(() -> Tensor.wrap(a.segment(), DType.INT4, 1, 5));
+            assertThrows(IllegalArgumentException.class, () -> Tensor.wrapStrided(a.segment(), DType.INT4, 5, 2, 5));
+        }
+    }
+
     /** Overlap is decided on the bytes a tensor uses, not on its (possibly larger) segment. */
     @Test
     void overlapsLooksAtTheBytesInUse() {

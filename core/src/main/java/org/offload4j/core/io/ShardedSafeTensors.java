@@ -53,7 +53,7 @@ public final class ShardedSafeTensors implements TensorSource {
         if (map == null || !map.isObject()) {
             throw new TensorFileException(name, null, "\"weight_map\" is missing or not an object");
         }
-        Path dir = index.toAbsolutePath().getParent();
+        Path dir = index.toAbsolutePath().normalize().getParent(); // normalized like the shard paths below
         Map<String, Path> shardOf = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> e : map.properties()) {
             shardOf.put(e.getKey(), shardPath(name, dir, e.getKey(), e.getValue()));

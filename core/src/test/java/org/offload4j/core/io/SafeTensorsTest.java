@@ -131,6 +131,24 @@ class SafeTensorsTest {
         }
     }
 
+    /** Paths with '.' or '..' elements reach the same checkpoint (the shard check compares normalized paths). */
+    @Test
+    void shardedCheckpointsOpenThroughDotPaths() throws IOException {
+        Path ckpt = Files.createDirectory(dir.resolve("ckpt"));
+        TensorData a = new TensorData(ElementType.F32, new long[] {2}, java.lang.foreign.MemorySegment.ofArray(new float[] {1, 2}));
+        SafeTensors.write(ckpt.resolve("s1.safetensors"), Map.of("a", a));
+        Files.writeString(ckpt.resolve(SafeTensors.INDEX_FILE), "{\"weight_map\": {\"a\": \"s1.safetensors\"}}");
+        for (Path index : List.of(dir.resolve(".").resolve("ckpt").resolve(SafeTensors.INDEX_FILE),
+                dir.resolve("ckpt").resolve("..").resolve("ckpt").resolve(SafeTensors.INDEX_FILE))) {
+            try (ShardedSafeTensors s = ShardedSafeTensors.open(index)) {
+                assertEquals(2f, s.tensor("a").getFloat(0, 1), index.toString());
+            }
+        }
+        try (TensorSource viaDir = SafeTensors.open(dir.resolve("ckpt").resolve("..").resolve("ckpt"))) {
+            assertEquals(List.of("a"), viaDir.names());
+        }
+    }
+
     @Test
     void shardedIndexProblemsNameTheIndexAndTensor() throws IOException {
         Path shard = dir.resolve("s1.safetensors");
