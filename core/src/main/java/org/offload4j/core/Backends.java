@@ -137,6 +137,11 @@ public final class Backends {
             return new BackendStatus(provider.name(), provider.priority(), b, null);
         } catch (UnsupportedOperationException e) {
             return new BackendStatus(provider.name(), provider.priority(), null, e.getMessage());
+        } catch (RuntimeException | LinkageError e) {
+            // A provider that fails unexpectedly (a bad setting, a broken native library) is unavailable
+            // like one that declines: it must not take the survey, and so every other backend, down with it.
+            LOG.log(System.Logger.Level.WARNING, "Backend {0} failed to start: {1}", provider.name(), e.toString());
+            return new BackendStatus(provider.name(), provider.priority(), null, e.getClass().getSimpleName() + ": " + e.getMessage());
         }
     }
 

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.offload4j.core.fixtures.FakeAvailableBackendProvider;
 import org.offload4j.core.fixtures.FakeBareBackendProvider;
+import org.offload4j.core.fixtures.FakeBrokenBackendProvider;
 import org.offload4j.core.fixtures.FakeDecliningBackendProvider;
 import org.offload4j.core.fixtures.FakeKernel;
 
@@ -29,6 +30,7 @@ class BackendsTest {
     private static final String DECLINING = FakeDecliningBackendProvider.NAME;
     private static final String BARE = FakeBareBackendProvider.NAME;
     private static final String AVAILABLE = FakeAvailableBackendProvider.NAME;
+    private static final String BROKEN = FakeBrokenBackendProvider.NAME;
 
     @BeforeEach
     void noForcingFromTheEnvironment() {
@@ -71,14 +73,19 @@ class BackendsTest {
     @Test
     void surveyListsEveryProviderByDecreasingPriorityWithReasons() {
         List<BackendStatus> survey = Backends.survey();
-        assertEquals(List.of(DECLINING, BARE, AVAILABLE), survey.stream().map(BackendStatus::name).toList());
-        assertEquals(List.of(50, 7, 5), survey.stream().map(BackendStatus::priority).toList());
+        assertEquals(List.of(DECLINING, BARE, AVAILABLE, BROKEN), survey.stream().map(BackendStatus::name).toList());
+        assertEquals(List.of(50, 7, 5, 3), survey.stream().map(BackendStatus::priority).toList());
 
         BackendStatus declining = survey.get(0);
         assertFalse(declining.available());
         assertNull(declining.backend());
         assertEquals(FakeDecliningBackendProvider.REASON, declining.reason());
         assertTrue(declining.backendIfAvailable().isEmpty());
+
+        // A provider failing with anything else than UnsupportedOperationException is unavailable too, with its message.
+        BackendStatus broken = survey.get(3);
+        assertFalse(broken.available());
+        assertEquals("IllegalStateException: " + FakeBrokenBackendProvider.MESSAGE, broken.reason());
 
         for (BackendStatus s : survey.subList(1, 3)) {
             assertTrue(s.available(), s.name());
