@@ -62,6 +62,11 @@ final class AttentionSuite implements OpSuite {
         return new Case(Attention.create(backend), s.shape(), s.causal(), seed);
     }
 
+    @Override
+    public void validate(Backend backend, String size) {
+        parse(size);
+    }
+
     /** A parsed size: batch 1, the heads and lengths, causal or not. */
     record Size(AttentionShape shape, boolean causal) {}
 

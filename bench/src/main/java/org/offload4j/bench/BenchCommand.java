@@ -44,11 +44,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--backend", paramLabel = "B", description = "backend to run on (default: the best available, or -Doffload.backend)")
     String backend;
 
-    @Option(names = "--sizes", split = ",", paramLabel = "SIZE",
+    @Option(names = "--sizes", paramLabel = "SIZE",
             description = "sizes, comma-separated, in each op's syntax (hadamard: d or d@elements; w4a16: MxNxK or MxNxK:g)")
     List<String> sizes;
 
-    @Option(names = "--dtype", split = ",", paramLabel = "T", description = "activation dtypes (default: each op's first)")
+    @Option(names = "--dtype", paramLabel = "T", description = "activation dtypes (default: each op's first)")
     List<String> dtypes;
 
     @Option(names = "--full", description = "the full sweep and longer timing (default: the quick suite, under a minute on 2 cores)")
@@ -105,8 +105,11 @@ public final class BenchCommand implements Callable<Integer> {
         if (compare != null && !compare.equalsIgnoreCase("torch")) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--compare " + compare + " is unknown; accepted: torch");
         }
+        List<String> sizes = items(this.sizes, "--sizes");
+        List<String> dtypes = items(this.dtypes, "--dtype");
         if (accuracy) {
-            return accuracyReport(b);
+            refuseBesideAccuracy("--json", "--format", "--plot", "--dtype", "--full", "--compare");
+            return accuracyReport(b, sizes);
         }
         Timing.Budget budget = full ? Timing.Budget.FULL : Timing.Budget.QUICK;
 
@@ -121,6 +124,15 @@ public final class BenchCommand implements Callable<Integer> {
                 for (String size : sizes == null ? s.defaultSizes(full) : sizes) {
                     plan.add(new Plan(s, size, t));
                 }
+            }
+        }
+        // Every size is checked before the ceilings are measured or a case runs: a typo in the last
+        // size must not cost the minutes of the others, nor their results.
+        for (Plan p : plan) {
+            try {
+                p.suite().validate(b, p.size());
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
             }
         }
 
@@ -197,12 +209,51 @@ public final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    private int accuracyReport(Backend b) throws IOException {
+    /**
+     * The comma-separated items of a repeatable option ({@code --sizes 128,256 --sizes 512}), or
+     * null when it was not given; an empty item ({@code 128,}, {@code ,128}, {@code 128,,256}) is a
+     * usage error, not silently dropped.
+     */
+    private List<String> items(List<String> raw, String option) {
+        if (raw == null) {
+            return null;
+        }
+        List<String> out = new ArrayList<>();
+        for (String arg : raw) {
+            for (String item : arg.split(",", -1)) {
+                if (item.isBlank()) {
+                    throw new CommandLine.ParameterException(spec.commandLine(), option + " '" + arg + "' has an empty item");
+                }
+                out.add(item.trim());
+            }
+        }
+        return out;
+    }
+
+    /** --accuracy writes its own text report: options it would ignore are refused instead. */
+    private void refuseBesideAccuracy(String... options) {
+        for (String o : options) {
+            if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
+                throw new CommandLine.ParameterException(spec.commandLine(), o + " does not apply to --accuracy"
+                        + " (its report is text, written to the terminal and to --out)");
+            }
+        }
+    }
+
+    private int accuracyReport(Backend b, List<String> sizes) throws IOException {
         if (!ops.equals(List.of("attention"))) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--accuracy applies to attention alone: offload bench attention --accuracy");
         }
+        List<String> cases = sizes == null ? AttentionSuite.accuracySizes() : sizes;
+        for (String size : cases) {
+            try {
+                AttentionSuite.parse(size);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            }
+        }
         StringBuilder report = new StringBuilder();
-        for (String size : sizes == null ? AttentionSuite.accuracySizes() : sizes) {
+        for (String size : cases) {
             String one = AttentionSuite.accuracy(b, size, seed);
             System.out.print(one);
             report.append(one);

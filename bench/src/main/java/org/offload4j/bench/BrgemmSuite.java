@@ -39,12 +39,21 @@ final class BrgemmSuite implements OpSuite {
 
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
+        int[] d = parse(backend, size);
+        return new Case(d[0], d[1], d[2], dtype, seed);
+    }
+
+    @Override
+    public void validate(Backend backend, String size) {
+        parse(backend, size);
+    }
+
+    private int[] parse(Backend backend, String size) {
         if (!backend.name().equals("cpu")) {
             throw new IllegalArgumentException("brgemm is the CPU backend's micro-kernel; run it with --backend cpu (got "
                     + backend.name() + ")");
         }
-        int[] d = size.contains("x") || size.contains("X") ? OpSuite.dims(size, 3, this) : square(size);
-        return new Case(d[0], d[1], d[2], dtype, seed);
+        return size.contains("x") || size.contains("X") ? OpSuite.dims(size, 3, this) : square(size);
     }
 
     private int[] square(String size) {

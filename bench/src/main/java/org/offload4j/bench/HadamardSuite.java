@@ -62,6 +62,19 @@ final class HadamardSuite implements OpSuite {
 
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
+        Spec s = parse(size);
+        return new Case(Hadamard.create(backend), DeviceTensors.forBackend(backend), s.plan(), s.rows(), dtype, seed, s.inPlace());
+    }
+
+    @Override
+    public void validate(Backend backend, String size) {
+        parse(size);
+    }
+
+    /** A parsed size: the transform's size, the rows ({@code ⌊elements / d⌋}), in place or not. */
+    record Spec(HadamardSize plan, long rows, boolean inPlace) {}
+
+    static Spec parse(String size) {
         String spec = size.trim();
         boolean inPlace = spec.endsWith(IN_PLACE);
         if (inPlace) {
@@ -74,11 +87,14 @@ final class HadamardSuite implements OpSuite {
             d = Integer.parseInt(parts[0].trim());
             elements = parts.length == 2 ? Long.parseLong(parts[1].trim()) : DEFAULT_ELEMENTS;
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("hadamard size '" + size + "' is not " + sizeSyntax());
+            throw new IllegalArgumentException("hadamard size '" + size + "' is not " + new HadamardSuite().sizeSyntax());
         }
         HadamardSize plan = HadamardSize.of(d);
-        long rows = Math.max(1, elements / d);
-        return new Case(Hadamard.create(backend), DeviceTensors.forBackend(backend), plan, rows, dtype, seed, inPlace);
+        if (elements < d) {
+            throw new IllegalArgumentException("hadamard size '" + size + "' asks for " + elements + " elements, fewer than one row of d = "
+                    + d);
+        }
+        return new Spec(plan, elements / d, inPlace);
     }
 
     static final class Case implements BenchCase {

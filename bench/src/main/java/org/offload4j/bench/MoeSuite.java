@@ -53,10 +53,21 @@ final class MoeSuite implements OpSuite {
 
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
-        boolean int4 = size.trim().toLowerCase(java.util.Locale.ROOT).endsWith(":w4");
-        String dims = int4 ? size.trim().substring(0, size.trim().length() - 3) : size;
-        int[] v = OpSuite.dims(dims, 5, this);
-        return new Case(backend, v[0], v[1], v[2], v[3], v[4], int4, seed);
+        int[] v = dims(size);
+        return new Case(backend, v[0], v[1], v[2], v[3], v[4], int4(size), seed);
+    }
+
+    @Override
+    public void validate(Backend backend, String size) {
+        dims(size);
+    }
+
+    private static boolean int4(String size) {
+        return size.trim().toLowerCase(java.util.Locale.ROOT).endsWith(":w4");
+    }
+
+    private int[] dims(String size) {
+        return OpSuite.dims(int4(size) ? size.trim().substring(0, size.trim().length() - 3) : size, 5, this);
     }
 
     private static final class Case implements BenchCase {

@@ -29,11 +29,19 @@ public interface OpSuite {
     BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full);
 
     /**
+     * Checks {@code size} as {@link #create} would (its grammar, the op's limits, the backend when
+     * the op needs a particular one) without allocating anything: the benchmark checks every size
+     * before it measures or runs anything. Throws IllegalArgumentException naming the size.
+     */
+    void validate(Backend backend, String size);
+
+    /**
      * Parses {@code count} positive integers separated by {@code x} ({@code 8x2x1024}); throws
      * IllegalArgumentException quoting {@code size} and the suite's {@link #sizeSyntax()}.
      */
     static int[] dims(String size, int count, OpSuite suite) {
-        String[] parts = size.trim().toLowerCase(java.util.Locale.ROOT).split("x");
+        // limit −1: a trailing "x" leaves an empty last part, which is refused, not dropped.
+        String[] parts = size.trim().toLowerCase(java.util.Locale.ROOT).split("x", -1);
         int[] v = new int[count];
         try {
             if (parts.length != count) {

@@ -56,18 +56,29 @@ final class W4A16Suite implements OpSuite {
     }
 
     @Override
-    public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
+    public void validate(Backend backend, String size) {
+        parse(size);
+    }
+
+    /** {m, n, k, g} of a size; g defaults to 128. */
+    private int[] parse(String size) {
         String[] dims = size.split(":", 2);
         int[] mnk = OpSuite.dims(dims[0], 3, this);
-        int m = mnk[0];
-        int n = mnk[1];
-        int k = mnk[2];
-        int g;
         try {
-            g = dims.length == 2 ? Integer.parseInt(dims[1].trim()) : 128;
+            int g = dims.length == 2 ? Integer.parseInt(dims[1].trim()) : 128;
+            return new int[] {mnk[0], mnk[1], mnk[2], g};
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("w4a16 size '" + size + "' is not " + sizeSyntax());
         }
+    }
+
+    @Override
+    public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
+        int[] v = parse(size);
+        int m = v[0];
+        int n = v[1];
+        int k = v[2];
+        int g = v[3];
         return new Case(W4A16.create(backend), DeviceTensors.forBackend(backend), m, n, k, g == k ? -1 : g, dtype, seed);
     }
 

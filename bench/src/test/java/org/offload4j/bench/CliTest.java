@@ -44,10 +44,33 @@ class CliTest {
         }
     }
 
+    /**
+     * A size that does not parse, or that the op refuses, is a usage error (2), found before anything
+     * is measured or run, wherever it sits in the list; so are empty items and trailing separators.
+     */
     @Test
     void badSizeIsReportedWithTheSyntax() {
-        assertEquals(1, OffloadCli.execute("bench", "hadamard", "--sizes", "24x"));
-        assertEquals(1, OffloadCli.execute("bench", "w4a16", "--sizes", "1x4096"));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "24x"));
+        assertEquals(2, OffloadCli.execute("bench", "w4a16", "--sizes", "1x4096"));
+        assertEquals(2, OffloadCli.execute("bench", "w4a16", "--sizes", "1x64x128x"));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128@-5"));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128@100"));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "7"));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128,"));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128,,256"));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--dtype", "bf16,"));
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream said = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(said, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128@1048576,nope"));
+        } finally {
+            System.setErr(err);
+        }
+        String log = said.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(log.contains("'nope'") && !log.contains("Measuring the ceilings"), "checked only after measuring: " + log);
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--json", "x.json"));
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--sizes", "8x2x64"));
     }
 
     @Test

@@ -51,6 +51,21 @@ class ReportsTest {
         assertTrue(j.contains("\"percent_of_in_place\": 50") && j.contains("\"fma_peak_flops_per_s\": 200000000000"), j);
     }
 
+    /** A backend that measures only copy and GEMM (CUDA), or nothing: no NaN in the ceilings or the % columns. */
+    @Test
+    void unmeasuredCeilingsAreLeftOutNotPrintedAsNaN() {
+        BenchResult r = new BenchResult("w4a16", "x", 1, "bf16", "cuda", 0, 1, 50_000, 5, 1e6, 2e6, 50e9, 1e11, Double.NaN, 0);
+        Reports.RunInfo cudaLike = new Reports.RunInfo("cuda", "test", 50e9, 1e11, "Java 25", "2026-12-05", Double.NaN, 0);
+        String t = Reports.render(Reports.Format.TABLE, cudaLike, List.of(r));
+        assertTrue(t.contains("copy 50.0 GB/s (read + write), fp32 GEMM 100.0 GFLOP/s"), t);
+        assertFalse(t.contains("NaN") || t.contains("x = -x") || t.contains("FMA peak 0"), t);
+        BenchResult bare = new BenchResult("w4a16", "x", 1, "bf16", "bare", 0, 1, 50_000, 5, 1e6, 2e6, Double.NaN, 0);
+        Reports.RunInfo none = new Reports.RunInfo("bare", "test", Double.NaN, 0, "Java 25", "2026-12-05", Double.NaN, 0);
+        t = Reports.render(Reports.Format.TABLE, none, List.of(bare));
+        assertTrue(t.contains("ceilings measured now: none"), t);
+        assertFalse(t.contains("NaN"), t);
+    }
+
     @Test
     void tableMarksIncorrectCasesAndAlignsColumns() {
         String t = Reports.render(Reports.Format.TABLE, INFO, List.of(result(1e-3, 50_000), result(Double.NaN, 50_000)));
