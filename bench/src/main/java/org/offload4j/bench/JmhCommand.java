@@ -1,6 +1,7 @@
 package org.offload4j.bench;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -24,7 +25,61 @@ public final class JmhCommand implements Callable<Integer> {
                     + "run ./offload jmh in a checkout");
             return 1;
         }
-        org.openjdk.jmh.Main.main(jmhArgs.toArray(String[]::new));
-        return 0;
+        return Jmh.run(jmhArgs);
+    }
+
+    /**
+     * What JMH's own {@code Main} does, but with an exit status: JMH's {@code Main} exits 0 when
+     * every benchmark failed. A failing benchmark stops the run ({@code -foe true}, unless the
+     * arguments set {@code -foe}) and gives 1; bad JMH options give 2. Kept apart so that the
+     * command loads without JMH on the class path.
+     */
+    static final class Jmh {
+        private Jmh() {
+        }
+
+        static int run(List<String> args) throws Exception {
+            List<String> all = new ArrayList<>();
+            if (!args.contains("-foe")) {
+                all.add("-foe");
+                all.add("true");
+            }
+            all.addAll(args);
+            org.openjdk.jmh.runner.options.CommandLineOptions options;
+            try {
+                options = new org.openjdk.jmh.runner.options.CommandLineOptions(all.toArray(String[]::new));
+            } catch (org.openjdk.jmh.runner.options.CommandLineOptionException e) {
+                System.err.println("offload jmh: " + e.getMessage());
+                return 2;
+            }
+            org.openjdk.jmh.runner.Runner runner = new org.openjdk.jmh.runner.Runner(options);
+            if (options.shouldHelp()) {
+                options.showHelp();
+            } else if (options.shouldList()) {
+                runner.list();
+            } else if (options.shouldListWithParams()) {
+                runner.listWithParams(options);
+            } else if (options.shouldListProfilers()) {
+                options.listProfilers();
+            } else if (options.shouldListResultFormats()) {
+                options.listResultFormats();
+            } else {
+                Collection<org.openjdk.jmh.results.RunResult> results;
+                try {
+                    results = runner.run();
+                } catch (org.openjdk.jmh.runner.RunnerException e) {
+                    String why = e.getMessage() == null && e.getCause() == null ? "no benchmark matched the arguments"
+                            : e.getMessage() == null ? e.getCause().toString()
+                            : e.getCause() == null ? e.getMessage() : e.getMessage() + ": " + e.getCause();
+                    System.err.println("offload jmh: " + why);
+                    return 1;
+                }
+                if (results.isEmpty()) {
+                    System.err.println("offload jmh: no benchmark ran (none matched, or all failed)");
+                    return 1;
+                }
+            }
+            return 0;
+        }
     }
 }

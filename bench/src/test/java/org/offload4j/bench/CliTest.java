@@ -48,6 +48,18 @@ class CliTest {
      * A size that does not parse, or that the op refuses, is a usage error (2), found before anything
      * is measured or run, wherever it sits in the list; so are empty items and trailing separators.
      */
+    /** {@code offload jmh} reports a failing benchmark (JMH's own Main exits 0), and bad JMH options, in its exit status. */
+    @Test
+    void jmhFailuresAreTheExitStatus() {
+        // In-process (-f 0) JMH keeps a failed trial's state for the next run in this JVM: the good run goes first.
+        assertEquals(0, OffloadCli.execute("jmh", "-f", "0", "-wi", "0", "-i", "1", "-r", "100ms", "-p", "d=128", "-p",
+                "elements=4096", "HadamardJmh"));
+        assertEquals(1, OffloadCli.execute("jmh", "-f", "0", "-wi", "0", "-i", "1", "-r", "100ms", "-p", "d=7", "-p",
+                "elements=1024", "HadamardJmh"));
+        assertEquals(1, OffloadCli.execute("jmh", "-f", "0", "NoSuchBenchmarkAnywhere"));
+        assertEquals(2, OffloadCli.execute("jmh", "-wi", "many"));
+    }
+
     @Test
     void badSizeIsReportedWithTheSyntax() {
         assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "24x"));
