@@ -37,7 +37,7 @@ public final class CudaBackendProvider implements BackendProvider {
         if (count == 0) {
             throw new UnsupportedOperationException("the CUDA driver reports no device");
         }
-        int ordinal = Integer.getInteger(DEVICE_PROPERTY, 0);
+        int ordinal = deviceOrdinal();
         if (ordinal < 0 || ordinal >= count) {
             throw new UnsupportedOperationException("-D" + DEVICE_PROPERTY + "=" + ordinal + " but the driver has "
                     + count + " device(s), 0.." + (count - 1));
@@ -54,5 +54,18 @@ public final class CudaBackendProvider implements BackendProvider {
                     + e.getMessage(), e);
         }
         return new CudaBackend(driver, device, image.image().get());
+    }
+
+    /** {@code -Doffload.cuda.device}, 0 when unset; a value that is not an integer declines the backend (naming it). */
+    private static int deviceOrdinal() {
+        String raw = System.getProperty(DEVICE_PROPERTY);
+        if (raw == null || raw.isBlank()) {
+            return 0;
+        }
+        try {
+            return Integer.parseInt(raw.trim());
+        } catch (NumberFormatException e) {
+            throw new UnsupportedOperationException("-D" + DEVICE_PROPERTY + "=" + raw + " is not a device ordinal");
+        }
     }
 }

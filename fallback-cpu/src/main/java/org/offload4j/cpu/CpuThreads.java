@@ -4,6 +4,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import org.offload4j.core.Settings;
 import org.offload4j.core.Tensor;
 
 /**
@@ -31,14 +32,13 @@ import org.offload4j.core.Tensor;
 public final class CpuThreads {
     public static final String THREADS_PROPERTY = "offload.cpu.threads";
 
-    private static final int THREADS = Math.max(1, Integer.getInteger(THREADS_PROPERTY,
-            Runtime.getRuntime().availableProcessors()));
+    private static final int THREADS = Settings.integer(THREADS_PROPERTY, Runtime.getRuntime().availableProcessors(), 1, 1 << 16);
 
     /** Overrides {@link #SPIN_NANOS}: 0 makes workers park at once (passive waiting, no idle CPU use). */
     public static final String SPIN_PROPERTY = "offload.cpu.spin.nanos";
 
     /** How long a worker looks for new work before it parks (default 2 ms). */
-    private static final long SPIN_NANOS = Math.max(0, Long.getLong(SPIN_PROPERTY, 2_000_000L));
+    private static final long SPIN_NANOS = Settings.integer(SPIN_PROPERTY, 2_000_000L, 0L, 60_000_000_000L);
 
     /** Loops that may still have unclaimed chunks. */
     private static final ConcurrentLinkedQueue<Loop> LOOPS = new ConcurrentLinkedQueue<>();

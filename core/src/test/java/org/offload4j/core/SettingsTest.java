@@ -1,0 +1,40 @@
+package org.offload4j.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class SettingsTest {
+    private static final String P = "offload.test.settings";
+
+    @AfterEach
+    void clear() {
+        System.clearProperty(P);
+    }
+
+    private static int read(String value) {
+        if (value == null) {
+            System.clearProperty(P);
+        } else {
+            System.setProperty(P, value);
+        }
+        return Settings.integer(P, 7, 1, 100);
+    }
+
+    @Test
+    void integersInRangeAreTakenOthersFallBack() {
+        assertEquals(7, read(null), "unset");
+        assertEquals(7, read("  "), "blank");
+        assertEquals(3, read("3"));
+        assertEquals(3, read(" 3 "), "surrounding blanks");
+        assertEquals(100, read("100"));
+        assertEquals(1, read("1"));
+        assertEquals(7, read("two"), "not a number");
+        assertEquals(7, read("0"), "below the range");
+        assertEquals(7, read("-3"), "below the range");
+        assertEquals(7, read("101"), "above the range");
+        assertEquals(7, read("99999999999999999999"), "beyond a long");
+        assertEquals(7, read("2.5"), "not an integer");
+    }
+}
