@@ -241,9 +241,10 @@ extern "C" __global__ void __launch_bounds__(MOE_ROUTER_THREADS) o4j_moe_router_
 }
 
 // ================================== o4j_moe_router_topk ========================================
-// Per token t (a warp): mx = max_e logits, sum = Σ_e expf(l_e − mx) (lane-strided partial sums,
-// then a butterfly), the k largest logits in descending order with ties to the lower expert
-// (moe_topk_key), weight_j = expf(l_j − mx) / sum, divided by Σ_j weight_j when renormalize.
+// Per token t (a warp): mx = max_e logits (fmaxf skips NaN), sum = Σ_e term(l_e) (lane-strided
+// partial sums, then a butterfly), the k largest logits in descending order with ties to the lower
+// expert (moe_topk_key), weight_j = term(l_j) / sum, divided by Σ_j weight_j when renormalize;
+// term = moe_softmax_term: expf(l − mx), with ±∞ maxima and NaN logits handled there.
 //   const float* logits       fp32 [T, E] contiguous (o4j_moe_router_logits' output)
 //   int          tokens       T ≥ 1
 //   int          experts      E ≥ 1
@@ -263,7 +264,7 @@ extern "C" __global__ void __launch_bounds__(MOE_TOPK_WARPS * 32) o4j_moe_router
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, o));
     float sum = 0.0f;
-    for (int e = lane; e < experts; e += 32) sum += expf(row[e] - mx);
+    for (int e = lane; e < experts; e += 32) sum += moe_softmax_term(row[e], mx);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
 
@@ -280,7 +281,7 @@ extern "C" __global__ void __launch_bounds__(MOE_TOPK_WARPS * 32) o4j_moe_router
         }
         best = moe_warp_max_u64(best);
         const int id = moe_topk_key_expert(best);
-        const float p = expf(row[id] - mx) / sum;
+        const float p = moe_softmax_term(row[id], mx) / sum;
         chosen_sum += p;
         if (lane == j) { p_lane = p; id_lane = id; }
         prev = best;

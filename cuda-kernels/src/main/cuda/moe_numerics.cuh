@@ -79,6 +79,17 @@ MOE_HD unsigned long long moe_topk_key(float logit, int expert) {
     return ((unsigned long long) ord << 32) | (unsigned long long) (0xFFFFFFFFu - (uint32_t) expert);
 }
 
+// The router's softmax numerator of logit v, given mx = the largest non-NaN logit (−∞ if none):
+// exp(v − mx) for a finite mx, NaN → 0. When fp32 logits overflow, mx = +∞ and exp(∞ − ∞) would
+// be NaN: the +∞ logits share the weight (the limit of the softmax), the rest get 0. With no
+// logit above −∞ (all −∞ or NaN, as a NaN x row gives) every expert weighs 1: uniform weights,
+// and the token's output is NaN through its x. The same rule as VectorMoeKernel and MoeReference.
+MOE_HD float moe_softmax_term(float v, float mx) {
+    if (mx == INFINITY) return v == INFINITY ? 1.0f : 0.0f;
+    if (mx == -INFINITY) return 1.0f;
+    return v != v ? 0.0f : expf(v - mx);
+}
+
 MOE_HD int moe_topk_key_expert(unsigned long long key) {
     return (int) (0xFFFFFFFFu - (uint32_t) (key & 0xFFFFFFFFull));
 }

@@ -101,6 +101,11 @@ int main(int argc, char** argv) {
         CHECK(got == std::vector<int>({2, 0, 4, 1, 3}), "NaN order %d %d %d %d %d", got[0], got[1], got[2], got[3], got[4]);
     }
     CHECK(moe_topk_key_expert(moe_topk_key(-5.0f, 65535)) == 65535, "expert round trip");
+    // softmax terms: finite max as expf, NaN → 0; +inf max: the +inf logits share; -inf max: uniform
+    CHECK(moe_softmax_term(1.0f, 1.0f) == 1.0f && moe_softmax_term(0.0f, 1.0f) == expf(-1.0f), "finite terms");
+    CHECK(moe_softmax_term(NAN, 2.0f) == 0.0f && moe_softmax_term(-INFINITY, 2.0f) == 0.0f, "NaN and -inf terms");
+    CHECK(moe_softmax_term(INFINITY, INFINITY) == 1.0f && moe_softmax_term(3e38f, INFINITY) == 0.0f, "+inf max");
+    CHECK(moe_softmax_term(NAN, -INFINITY) == 1.0f && moe_softmax_term(-INFINITY, -INFINITY) == 1.0f, "-inf max");
 
     // 2. fp16
     for (uint32_t h = 0; h < 65536; h++) {

@@ -327,7 +327,7 @@ final class VectorMoeKernel implements MoeKernel {
 
     /**
      * Softmax (double, max subtracted) and top-k of one token's logits; writes k ids and weights
-     * at {@code out}. NaN logits rank below every number.
+     * at {@code out}. NaN logits rank below every number; weights as {@link #softmaxTerm} says.
      */
     private static void selectTopK(float[] logits, int off, int experts, int k, boolean renormalize,
                                    float[] topVal, int[] topIdx, int[] ids, float[] weights, int out) {
@@ -354,18 +354,35 @@ final class VectorMoeKernel implements MoeKernel {
         }
         double sum = 0;
         for (int e = 0; e < experts; e++) {
-            float v = logits[off + e];
-            sum += v != v ? 0 : Math.exp((double) v - max);
+            sum += softmaxTerm(logits[off + e], max);
         }
         double chosen = 0;
         for (int j = 0; j < k; j++) {
-            chosen += Math.exp((double) topVal[j] - max);
+            chosen += softmaxTerm(topVal[j], max);
         }
         double norm = renormalize ? chosen : sum;
         for (int j = 0; j < k; j++) {
             ids[out + j] = topIdx[j];
-            weights[out + j] = (float) (Math.exp((double) topVal[j] - max) / norm);
+            weights[out + j] = (float) (softmaxTerm(topVal[j], max) / norm);
         }
+    }
+
+    /**
+     * The softmax numerator of logit {@code v} given {@code max}, the largest non-NaN logit (−∞ if
+     * none): {@code exp(v − max)}, NaN → 0. fp32 logits can overflow to +∞ for finite x (the float64
+     * reference's cannot): then the +∞ logits share the weight, the limit of the softmax, instead of
+     * {@code exp(∞ − ∞)} = NaN. With no logit above −∞ (a NaN x row) every expert weighs 1: the token
+     * gets uniform weights and, through its x, NaN outputs. The CUDA router and {@code MoeReference}
+     * use the same rule.
+     */
+    static double softmaxTerm(float v, float max) {
+        if (max == Float.POSITIVE_INFINITY) {
+            return v == Float.POSITIVE_INFINITY ? 1 : 0;
+        }
+        if (max == Float.NEGATIVE_INFINITY) {
+            return 1;
+        }
+        return v != v ? 0 : Math.exp((double) v - max);
     }
 
     // =========================================================================================

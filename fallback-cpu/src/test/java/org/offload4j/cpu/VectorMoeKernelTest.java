@@ -279,6 +279,43 @@ class VectorMoeKernelTest {
     }
 
     /**
+     * Router logits that overflow fp32 for a finite x (the float64 reference's do not) and a token
+     * whose x is NaN: routing gives the reference's ids and weights (the +∞ logit takes the whole
+     * weight; the NaN token uniform weights, lowest experts first) instead of failing on NaN weights,
+     * and the NaN token's output is NaN while the others are untouched by it.
+     */
+    @Test
+    void overflowingAndNaNRouterLogitsRoute() {
+        long seed = seed("router extremes");
+        int tokens = 4, experts = 4, k = 2, dModel = 8, dFf = 8;
+        try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, false, DType.FP32)) {
+            l.wr.setFloat(0, 0, 2f);
+            for (int e = 1; e < experts; e++) {
+                l.wr.setFloat(0, e, 0.5f);
+            }
+            l.x.setFloat(0, 0, 3e38f);   // logit 0 of token 0 ≈ 6e38: +∞ in fp32
+            for (int c = 0; c < dModel; c++) {
+                l.x.setFloat(1, c, Float.NaN);
+            }
+            Routing got = l.layer.route(l.x);
+            Routing want = MoeReference.route(l.x, l.wr, k, false);
+            assertArrayEquals(want.expertIds(), got.expertIds(), why(seed, "ids"));
+            assertArrayEquals(new float[] {1f, 0f}, java.util.Arrays.copyOfRange(got.weights(), 0, 2), why(seed, "token 0"));
+            assertArrayEquals(new int[] {0, 1}, java.util.Arrays.copyOfRange(got.expertIds(), 2, 4), why(seed, "NaN token ids"));
+            assertArrayEquals(new float[] {0.25f, 0.25f}, java.util.Arrays.copyOfRange(got.weights(), 2, 4), why(seed, "NaN token"));
+            for (int i = 4; i < 8; i++) {
+                assertEquals(want.weights()[i], got.weights()[i], 1e-6, why(seed, "weight " + i));
+            }
+            Tensor out = l.poisoned(DType.BF16, tokens, dModel);
+            l.layer.forward(l.x, got, out);
+            for (int c = 0; c < dModel; c++) {
+                assertTrue(Float.isNaN(out.getFloat(1, c)), why(seed, "NaN token output " + c));
+                assertTrue(Float.isFinite(out.getFloat(2, c)) && Float.isFinite(out.getFloat(3, c)), why(seed, "other tokens " + c));
+            }
+        }
+    }
+
+    /**
      * Each thread keeps its row, panel and router buffers from call to call
      * ({@code VectorMoeKernel.Buffers}): a call on all-NaN tokens (every buffer row NaN) must
      * leave nothing that the next call of the same shape reads. Dims on no block boundary, so

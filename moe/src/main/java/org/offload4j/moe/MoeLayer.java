@@ -75,7 +75,10 @@ import org.offload4j.core.Tensor;
  * one, each output is rounded to its tensor's dtype: pass fp32 intermediates to reproduce
  * {@code forward}, bf16 ones to model a bf16 pipeline. The router's logits are fp32 sums, so a
  * token whose two logits differ by less than their rounding error may choose differently from the
- * float64 router.
+ * float64 router. They can also overflow to ±∞ where the float64 ones do not: the +∞ logits then
+ * share the weight (the softmax's limit). NaN logits rank below every number with weight 0; a token
+ * with no logit above −∞ (its x holds a NaN) gets experts 0, 1, … with uniform weights (1/E, or
+ * 1/k renormalized) and a NaN output; the call does not fail. The CUDA router follows the same rule.
  *
  * <p>An instance holds its backend, weights and options, and is safe for concurrent use as long as
  * the weights stay open.

@@ -45,8 +45,9 @@ public final class MoeReference {
 
     /**
      * Softmax and top-k over given logits ({@code [T·E]}, token-major): the {@code k} largest in
-     * descending order, ties to the lower expert index; weights the softmax probabilities
-     * (renormalized over the {@code k} when asked).
+     * descending order, ties to the lower expert index, NaN below every number; weights the softmax
+     * probabilities (renormalized over the {@code k} when asked), with infinite and NaN logits as
+     * {@link #softmaxTerm} says.
      */
     public static Routing routeFromLogits(double[] logits, int experts, int k, boolean renormalize) {
         int tokens = logits.length / experts;
@@ -56,11 +57,13 @@ public final class MoeReference {
             int base = t * experts;
             double max = Double.NEGATIVE_INFINITY;
             for (int e = 0; e < experts; e++) {
-                max = Math.max(max, logits[base + e]);
+                if (!Double.isNaN(logits[base + e])) {
+                    max = Math.max(max, logits[base + e]);
+                }
             }
             double sum = 0;
             for (int e = 0; e < experts; e++) {
-                sum += Math.exp(logits[base + e] - max);
+                sum += softmaxTerm(logits[base + e], max);
             }
             boolean[] taken = new boolean[experts];
             double chosen = 0;
@@ -68,13 +71,13 @@ public final class MoeReference {
             for (int j = 0; j < k; j++) {
                 int best = -1;
                 for (int e = 0; e < experts; e++) {
-                    if (!taken[e] && (best < 0 || logits[base + e] > logits[base + best])) {
-                        best = e;  // strict '>': among equal logits the lowest index stays
+                    if (!taken[e] && (best < 0 || ranksAbove(logits[base + e], logits[base + best]))) {
+                        best = e;  // strict: among equal logits the lowest index stays
                     }
                 }
                 taken[best] = true;
                 ids[t * k + j] = best;
-                p[j] = Math.exp(logits[base + best] - max) / sum;
+                p[j] = softmaxTerm(logits[base + best], max) / sum;
                 chosen += p[j];
             }
             for (int j = 0; j < k; j++) {
@@ -82,6 +85,27 @@ public final class MoeReference {
             }
         }
         return Routing.of(experts, k, ids, weights);
+    }
+
+    /** Larger, or a number against NaN: NaN logits rank below every number. */
+    private static boolean ranksAbove(double a, double b) {
+        return a > b || (Double.isNaN(b) && !Double.isNaN(a));
+    }
+
+    /**
+     * The softmax numerator of logit {@code v} given {@code max}, the largest non-NaN logit (−∞ if
+     * none): {@code exp(v − max)}, NaN → 0; with {@code max = +∞} the +∞ logits share the weight
+     * (1 each, 0 for the rest), with {@code max = −∞} (every logit −∞ or NaN, as a NaN x row gives)
+     * every expert weighs 1. The kernels (fp32 logits, which can overflow) follow the same rule.
+     */
+    static double softmaxTerm(double v, double max) {
+        if (max == Double.POSITIVE_INFINITY) {
+            return v == Double.POSITIVE_INFINITY ? 1 : 0;
+        }
+        if (max == Double.NEGATIVE_INFINITY) {
+            return 1;
+        }
+        return Double.isNaN(v) ? 0 : Math.exp(v - max);
     }
 
     /** {@code xp[p] = x[tokenOfCopy(p)]}: {@code [P, d_model]}. */

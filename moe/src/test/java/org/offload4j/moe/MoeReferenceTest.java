@@ -39,6 +39,26 @@ class MoeReferenceTest {
         assertEquals((float) (1 / (1 + Math.exp(-1))), big.weight(0, 0));
     }
 
+    /** Infinite and NaN logits: +∞ ones share the weight, NaN ranks last with weight 0, no number at all gives uniform weights. */
+    @Test
+    void infiniteAndNaNLogitsGiveWeightsNotNaN() {
+        double inf = Double.POSITIVE_INFINITY;
+        double nan = Double.NaN;
+        Routing r = MoeReference.routeFromLogits(new double[] {1, inf, 2, inf}, 4, 3, false);
+        assertArrayEquals(new int[] {1, 3, 2}, r.expertIds());
+        assertArrayEquals(new float[] {0.5f, 0.5f, 0f}, r.weights());
+        r = MoeReference.routeFromLogits(new double[] {nan, 1, nan, 1}, 4, 3, false);
+        assertArrayEquals(new int[] {1, 3, 0}, r.expertIds(), "NaN after every number, lower index first");
+        assertArrayEquals(new float[] {0.5f, 0.5f, 0f}, r.weights());
+        r = MoeReference.routeFromLogits(new double[] {nan, nan, nan, nan}, 4, 2, false);
+        assertArrayEquals(new int[] {0, 1}, r.expertIds());
+        assertArrayEquals(new float[] {0.25f, 0.25f}, r.weights(), "a NaN row: uniform over E");
+        r = MoeReference.routeFromLogits(new double[] {nan, nan, nan, nan}, 4, 2, true);
+        assertArrayEquals(new float[] {0.5f, 0.5f}, r.weights(), "renormalized over k");
+        r = MoeReference.routeFromLogits(new double[] {-inf, nan, -inf}, 3, 2, false);
+        assertArrayEquals(new int[] {0, 2}, r.expertIds());
+    }
+
     @Test
     void swigluIsSiluOfGateTimesUp() {
         double[] h = {0, 1, -2, /* up */ 3, 4, 5};

@@ -29,18 +29,13 @@ class MoeHostTest {
             int e = Integer.parseInt(f[1]);
             int k = Integer.parseInt(f[2]);
             double[] logits = new double[e];
-            boolean finite = true;
             for (int i = 0; i < e; i++) {
                 float x = Float.intBitsToFloat(Integer.parseUnsignedInt(f[3 + i]));
-                finite &= Float.isFinite(x);
                 logits[i] = x;
             }
             int[] got = new int[k];
             for (int j = 0; j < k; j++) {
                 got[j] = Integer.parseInt(f[3 + e + j]);
-            }
-            if (!finite) {
-                continue;   // with ±inf the reference's softmax weights are NaN, which Routing.of rejects
             }
             Routing r = MoeReference.routeFromLogits(logits, e, k, true);
             assertArrayEquals(r.expertIds(), got, line);
