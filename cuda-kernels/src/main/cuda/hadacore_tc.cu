@@ -221,8 +221,10 @@ struct Fp8Out {
 
 __device__ __forceinline__ float fp8_scale_of(unsigned amaxBits) {
     float amax = __uint_as_float(amaxBits);
-    // The floor (FLT_MIN) keeps tiny groups' scale non-zero and 1 / s finite, as Fp8Composite.scaleOf.
-    return amax == 0.0f ? 1.0f : fmaxf(amax / 448.0f, 1.17549435e-38f);
+    // The floor (FLT_MIN) keeps tiny groups' scale non-zero and 1 / s finite, as Fp8Composite.scaleOf;
+    // written as a comparison, not fmaxf, so that a NaN amax stays NaN (as Java's Math.max keeps it).
+    const float s = amax / 448.0f;
+    return amax == 0.0f ? 1.0f : (s < 1.17549435e-38f ? 1.17549435e-38f : s);
 }
 
 __device__ __forceinline__ uint32_t fp8x4(const float (&v)[4], float inv) {

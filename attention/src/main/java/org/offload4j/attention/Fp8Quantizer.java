@@ -22,7 +22,8 @@ import org.offload4j.core.numerics.Fp8Overflow;
  *   scale = 1                 when amax = 0 (an all-zero group; any positive scale would do)
  *   q     = e4m3(x / scale)   round to nearest even, saturating (Fp8Overflow.SATURATE)
  * </pre>
- * so that the largest magnitude of each group maps to 448 and dequantizes as
+ * so that the largest magnitude of each group maps to 448 (below for groups whose scale the floor
+ * raised) and dequantizes as
  * {@code e4m3 × scale}. The division is in fp32; when it lands a hair above 448 the saturating
  * conversion clamps it to 448.
  *

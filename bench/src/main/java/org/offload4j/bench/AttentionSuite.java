@@ -64,7 +64,12 @@ final class AttentionSuite implements OpSuite {
 
     @Override
     public void validate(Backend backend, String size) {
-        parse(size);
+        AttentionShape s = parse(size).shape();
+        if (!org.offload4j.attention.Attention.HEAD_DIMS.contains(s.headDim()) || s.qHeads() % s.kvHeads() != 0) {
+            throw new IllegalArgumentException("attention size '" + size + "': D = " + s.headDim() + " must be one of "
+                    + org.offload4j.attention.Attention.HEAD_DIMS + " and Hq = " + s.qHeads() + " a multiple of Hkv = "
+                    + s.kvHeads());
+        }
     }
 
     /** A parsed size: batch 1, the heads and lengths, causal or not. */

@@ -115,7 +115,7 @@ public final class BenchCommand implements Callable<Integer> {
 
         List<Plan> plan = new ArrayList<>();
         for (OpSuite s : suites) {
-            List<DType> types = dtypes == null ? List.of(s.dtypes().get(0)) : dtypes.stream().map(DType::parse).toList();
+            List<DType> types = dtypes == null ? List.of(s.dtypes().get(0)) : dtypes.stream().map(this::dtype).toList();
             for (DType t : types) {
                 if (!s.dtypes().contains(t)) {
                     throw new CommandLine.ParameterException(spec.commandLine(), "--dtype " + t + " is not accepted by "
@@ -228,6 +228,14 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
         return out;
+    }
+
+    private DType dtype(String name) {
+        try {
+            return DType.parse(name);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--dtype: " + e.getMessage());
+        }
     }
 
     /** --accuracy writes its own text report: options it would ignore are refused instead. */

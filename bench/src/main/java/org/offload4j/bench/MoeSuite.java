@@ -59,7 +59,29 @@ final class MoeSuite implements OpSuite {
 
     @Override
     public void validate(Backend backend, String size) {
-        dims(size);
+        int[] v = dims(size);
+        int experts = v[1];
+        int k = v[2];
+        int dModel = v[3];
+        int dFf = v[4];
+        String why = null;
+        if (k > Math.min(org.offload4j.moe.MoeLayer.MAX_K, experts) || experts > org.offload4j.moe.MoeLayer.MAX_EXPERTS) {
+            why = "k = " + k + " must be at most min(" + org.offload4j.moe.MoeLayer.MAX_K + ", E = " + experts + "), E at most "
+                    + org.offload4j.moe.MoeLayer.MAX_EXPERTS;
+        } else if (dModel > org.offload4j.moe.MoeLayer.MAX_DIM || dFf > org.offload4j.moe.MoeLayer.MAX_DIM) {
+            why = "d_model and d_ff must be at most " + org.offload4j.moe.MoeLayer.MAX_DIM;
+        } else if (int4(size)) {
+            try {
+                // The int4 experts are quantized with groups of 128 (see Case).
+                org.offload4j.w4a16.QuantizedWeight.checkSizes(dModel, 2L * dFf, 128);
+                org.offload4j.w4a16.QuantizedWeight.checkSizes(dFf, dModel, 128);
+            } catch (IllegalArgumentException e) {
+                why = "int4 experts: " + e.getMessage();
+            }
+        }
+        if (why != null) {
+            throw new IllegalArgumentException("moe size '" + size + "': " + why);
+        }
     }
 
     private static boolean int4(String size) {

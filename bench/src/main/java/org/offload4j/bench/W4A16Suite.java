@@ -57,7 +57,12 @@ final class W4A16Suite implements OpSuite {
 
     @Override
     public void validate(Backend backend, String size) {
-        parse(size);
+        int[] v = parse(size);
+        try {
+            org.offload4j.w4a16.QuantizedWeight.checkSizes(v[2], v[1], v[3]);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("w4a16 size '" + size + "': " + e.getMessage());
+        }
     }
 
     /** {m, n, k, g} of a size; g defaults to 128. */

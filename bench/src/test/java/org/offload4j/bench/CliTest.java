@@ -44,10 +44,19 @@ class CliTest {
         }
     }
 
-    /**
-     * A size that does not parse, or that the op refuses, is a usage error (2), found before anything
-     * is measured or run, wherever it sits in the list; so are empty items and trailing separators.
-     */
+    /** Every default size, quick and full, passes the check that now runs before anything is measured. */
+    @Test
+    void everyDefaultSizeValidates() {
+        org.offload4j.core.Backend cpu = org.offload4j.core.Backends.named("cpu");
+        for (OpSuite s : java.util.stream.Stream.concat(Suites.all().stream(), Suites.extra().stream()).toList()) {
+            for (boolean full : new boolean[] {false, true}) {
+                for (String size : s.defaultSizes(full)) {
+                    org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> s.validate(cpu, size), s.name() + " " + size);
+                }
+            }
+        }
+    }
+
     /** {@code offload jmh} reports a failing benchmark (JMH's own Main exits 0), and bad JMH options, in its exit status. */
     @Test
     void jmhFailuresAreTheExitStatus() {
@@ -60,6 +69,10 @@ class CliTest {
         assertEquals(2, OffloadCli.execute("jmh", "-wi", "many"));
     }
 
+    /**
+     * A size that does not parse, or that the op refuses, is a usage error (2), found before anything
+     * is measured or run, wherever it sits in the list; so are empty items and trailing separators.
+     */
     @Test
     void badSizeIsReportedWithTheSyntax() {
         assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "24x"));
@@ -71,6 +84,13 @@ class CliTest {
         assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128,"));
         assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128,,256"));
         assertEquals(2, OffloadCli.execute("bench", "hadamard", "--dtype", "bf16,"));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--dtype", "bogus"));
+        assertEquals(2, OffloadCli.execute("bench", "w4a16", "--sizes", "1x64x128:0"));
+        assertEquals(2, OffloadCli.execute("bench", "w4a16", "--sizes", "1x60x128"));
+        assertEquals(2, OffloadCli.execute("bench", "moe", "--sizes", "1x4x9x64x64"));
+        assertEquals(2, OffloadCli.execute("bench", "moe", "--sizes", "1x4x2x64x64:w4"));
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x2x64x64x96"));
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x3x64x64x64"));
         java.io.PrintStream err = System.err;
         java.io.ByteArrayOutputStream said = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(said, true, java.nio.charset.StandardCharsets.UTF_8));

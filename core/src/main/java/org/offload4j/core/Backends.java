@@ -119,7 +119,14 @@ public final class Backends {
     private static List<BackendStatus> probeAll() {
         List<BackendStatus> out = new ArrayList<>();
         for (ServiceLoader.Provider<BackendProvider> p : ServiceLoader.load(BackendProvider.class).stream().toList()) {
-            BackendProvider provider = p.get();
+            BackendProvider provider;
+            try {
+                provider = p.get();
+            } catch (java.util.ServiceConfigurationError | RuntimeException | LinkageError e) {
+                // A provider class that cannot even be made: listed under its class name, unavailable.
+                out.add(new BackendStatus(p.type().getName(), Integer.MIN_VALUE, null, e.getClass().getSimpleName() + ": " + e.getMessage()));
+                continue;
+            }
             out.add(probe(provider));
         }
         out.sort(Comparator.comparingInt(BackendStatus::priority).reversed().thenComparing(BackendStatus::name));
@@ -140,7 +147,6 @@ public final class Backends {
         } catch (RuntimeException | LinkageError e) {
             // A provider that fails unexpectedly (a bad setting, a broken native library) is unavailable
             // like one that declines: it must not take the survey, and so every other backend, down with it.
-            LOG.log(System.Logger.Level.WARNING, "Backend {0} failed to start: {1}", provider.name(), e.toString());
             return new BackendStatus(provider.name(), provider.priority(), null, e.getClass().getSimpleName() + ": " + e.getMessage());
         }
     }

@@ -17,8 +17,8 @@ import org.offload4j.core.numerics.Fp8Overflow;
  * {@code rows() = d0·…·dr-2} rows and {@code cols() = dr-1} columns (a rank-1 tensor is one
  * row). Row {@code i} starts {@code i · rowStride()} elements after the first; within a row the
  * elements are contiguous. {@code rowStride() ≥ cols()}; it equals {@code cols()} for tensors
- * made by {@link #allocate}. For {@link DType#INT4} the row stride must be even, so that every
- * row starts on a byte.
+ * made by {@link #allocate}. For {@link DType#INT4} with more than one row the row stride must be
+ * even, so that every row starts on a byte.
  *
  * <p><b>Lifetime.</b> A tensor is tied to an {@link Arena}: {@link #allocate(DType, long...)}
  * gives it its own (shared) arena, freed by {@link #close()}; {@link #allocate(Arena, DType,
@@ -268,7 +268,12 @@ public final class Tensor implements AutoCloseable {
         return !closed && segment.scope().isAlive();
     }
 
-    /** True when the two tensors' memory ranges share at least one byte. */
+    /**
+     * True when the two tensors may share a byte of their elements. Exact for contiguous tensors,
+     * single rows, and strided tensors with the same byte stride (rows in each other's gaps share
+     * nothing); strided tensors with different strides are judged by their spans, so they may be
+     * reported as overlapping when their rows only interleave.
+     */
     public boolean overlaps(Tensor other) {
         // Heap segments' address() is an offset within their array: only the same array can overlap.
         Object base = segment.heapBase().orElse(null);
@@ -277,11 +282,14 @@ public final class Tensor implements AutoCloseable {
             return false;
         }
         // The bytes the tensors use, not their whole segments: disjoint views of one buffer must not clash.
+        long aBytes = extentBytes();
+        long bBytes = other.extentBytes();
+        if (aBytes == 0 || bBytes == 0) {
+            return false; // an empty tensor has no byte to share
+        }
         long a0 = segment.address();
-        long a1 = a0 + extentBytes();
         long b0 = other.segment.address();
-        long b1 = b0 + other.extentBytes();
-        return a0 < b1 && b0 < a1 && !rowsInterleave(other, b0 - a0);
+        return a0 < b0 + bBytes && b0 < a0 + aBytes && !rowsInterleave(other, b0 - a0);
     }
 
     /** Bytes from the first element to just past the last ({@code 0} when empty). */
@@ -296,8 +304,10 @@ public final class Tensor implements AutoCloseable {
      * {@code [0, rowBytes)} and the other's {@code [r, r + otherRowBytes)}.
      */
     private boolean rowsInterleave(Tensor other, long delta) {
-        long stride = dtype.byteSize(rowStride);
-        if (stride != other.dtype.byteSize(other.rowStride)) {
+        // A single row repeats with any stride: take the other tensor's (one row each: the spans were exact).
+        long stride = rows > 1 ? dtype.byteSize(rowStride) : other.rows > 1 ? other.dtype.byteSize(other.rowStride) : 0;
+        long otherStride = other.rows > 1 ? other.dtype.byteSize(other.rowStride) : stride;
+        if (stride == 0 || stride != otherStride) {
             return false;
         }
         long r = Math.floorMod(delta, stride);
@@ -306,13 +316,14 @@ public final class Tensor implements AutoCloseable {
 
     /**
      * True when both tensors view exactly the same bytes with the same layout: the same first
-     * byte, dtype, row stride, rows and columns (their segments may differ in length).
+     * byte, dtype, rows and columns, and row stride (which a single row does not have); their
+     * segments may differ in length.
      */
     public boolean sameStorage(Tensor other) {
         return segment.heapBase().orElse(null) == other.segment.heapBase().orElse(null)
                 && segment.address() == other.segment.address()
-                && rowStride == other.rowStride && dtype == other.dtype
-                && rows == other.rows && cols == other.cols;
+                && dtype == other.dtype && rows == other.rows && cols == other.cols
+                && (rowStride == other.rowStride || rows <= 1);
     }
 
     /** Element ({@code row}, {@code col}) as a float (int types: their integer value). */

@@ -27,7 +27,9 @@ final class TensorCopies {
         boolean dstHost = dst.device().hostAddressable();
         checkOn(device, src, "src");
         checkOn(device, dst, "dst");
-        if (src.rowStride() == dst.rowStride()) {
+        // One copy of the whole span only where dst has no gaps: the bytes between strided rows may
+        // belong to another tensor (rows of two tensors can interleave), and must not be overwritten.
+        if (dst.isContiguous() && src.isContiguous()) {
             copySpan(stream, src, 0, dst, 0, spanBytes(src), srcHost, dstHost);
             return;
         }

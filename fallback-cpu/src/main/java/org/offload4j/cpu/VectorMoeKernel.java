@@ -329,22 +329,21 @@ final class VectorMoeKernel implements MoeKernel {
      * Softmax (double, max subtracted) and top-k of one token's logits; writes k ids and weights
      * at {@code out}. NaN logits rank below every number; weights as {@link #softmaxTerm} says.
      */
-    private static void selectTopK(float[] logits, int off, int experts, int k, boolean renormalize,
+    static void selectTopK(float[] logits, int off, int experts, int k, boolean renormalize,
                                    float[] topVal, int[] topIdx, int[] ids, float[] weights, int out) {
         int n = 0;
         float max = Float.NEGATIVE_INFINITY;
         for (int e = 0; e < experts; e++) {
             float v = logits[off + e];
-            if (v != v) {
-                v = Float.NEGATIVE_INFINITY;
+            if (v == v) {
+                max = Math.max(max, v);
             }
-            max = Math.max(max, v);
-            if (n == k && !(v > topVal[k - 1])) {
+            if (n == k && !ranksAbove(v, topVal[k - 1])) {
                 continue;
             }
             int pos = n < k ? n++ : k - 1;
-            // Strict '>' keeps an equal value that came first (the lower index) ahead.
-            while (pos > 0 && v > topVal[pos - 1]) {
+            // Strict: an equal value that came first (the lower index) stays ahead.
+            while (pos > 0 && ranksAbove(v, topVal[pos - 1])) {
                 topVal[pos] = topVal[pos - 1];
                 topIdx[pos] = topIdx[pos - 1];
                 pos--;
@@ -365,6 +364,11 @@ final class VectorMoeKernel implements MoeKernel {
             ids[out + j] = topIdx[j];
             weights[out + j] = (float) (softmaxTerm(topVal[j], max) / norm);
         }
+    }
+
+    /** Larger, or a number against NaN: NaN ranks below every number, −∞ included (as the CUDA key and MoeReference). */
+    private static boolean ranksAbove(float a, float b) {
+        return a > b || (b != b && a == a);
     }
 
     /**

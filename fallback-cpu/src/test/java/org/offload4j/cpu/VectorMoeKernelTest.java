@@ -279,6 +279,37 @@ class VectorMoeKernelTest {
     }
 
     /**
+     * The router's top-k and weights on logits with NaN and ±∞ mixed in: the same ids (NaN below
+     * −∞, ties to the lower index) and weights as {@code MoeReference.routeFromLogits}, the order the
+     * CUDA router's keys give too.
+     */
+    @Test
+    void topKOrdersNaNBelowMinusInfinityAsTheReference() {
+        float[] pool = {1f, -1f, 2.5f, 2.5f, 0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+        SplittableRandom rnd = new SplittableRandom(seed("top-k extremes"));
+        for (int iter = 0; iter < 2000; iter++) {
+            int experts = 1 + rnd.nextInt(12);
+            int k = 1 + rnd.nextInt(Math.min(8, experts));
+            boolean renormalize = rnd.nextBoolean();
+            float[] logits = new float[experts];
+            double[] wide = new double[experts];
+            for (int e = 0; e < experts; e++) {
+                logits[e] = pool[rnd.nextInt(pool.length)];
+                wide[e] = logits[e];
+            }
+            int[] ids = new int[k];
+            float[] weights = new float[k];
+            VectorMoeKernel.selectTopK(logits, 0, experts, k, renormalize, new float[k], new int[k], ids, weights, 0);
+            Routing want = MoeReference.routeFromLogits(wide, experts, k, renormalize);
+            String what = java.util.Arrays.toString(logits) + " k=" + k;
+            assertArrayEquals(want.expertIds(), ids, what);
+            for (int j = 0; j < k; j++) {
+                assertEquals(want.weights()[j], weights[j], 1e-6, what + " weight " + j);
+            }
+        }
+    }
+
+    /**
      * Router logits that overflow fp32 for a finite x (the float64 reference's do not) and a token
      * whose x is NaN: routing gives the reference's ids and weights (the +∞ logit takes the whole
      * weight; the NaN token uniform weights, lowest experts first) instead of failing on NaN weights,

@@ -186,11 +186,13 @@ public final class QuantizedWeight implements AutoCloseable {
     }
 
     /**
-     * Checks k, n and the group size alone (the facade uses it for weights a backend reports too).
+     * Checks k, n and the group size alone (the facade uses it for weights a backend reports too,
+     * the benchmark for its sizes before it runs anything).
      *
      * @return the group size with {@code -1} resolved to {@code k}
+     * @throws IllegalArgumentException naming the size that is not accepted
      */
-    static int checkSizes(long k, long n, long groupSize) {
+    public static int checkSizes(long k, long n, long groupSize) {
         Args.require(k > 0 && k % 8 == 0 && k <= Integer.MAX_VALUE,
                 "k = " + k + " is not accepted; k must be a positive multiple of 8");
         Args.require(n > 0 && n % 8 == 0 && n <= Integer.MAX_VALUE,

@@ -21,6 +21,7 @@ class MoeHostTest {
         HostPrograms.Run run = HostPrograms.compileAndRun("moe_host_test", "--dump");
         assertEquals(0, run.status(), () -> String.join("\n", run.lines().stream().filter(l -> !l.startsWith("topk ")).toList()));
         int cases = 0;
+        int withInfinities = 0;
         for (String line : run.lines()) {
             if (!line.startsWith("topk ")) {
                 continue;
@@ -29,10 +30,13 @@ class MoeHostTest {
             int e = Integer.parseInt(f[1]);
             int k = Integer.parseInt(f[2]);
             double[] logits = new double[e];
+            boolean infinite = false;
             for (int i = 0; i < e; i++) {
                 float x = Float.intBitsToFloat(Integer.parseUnsignedInt(f[3 + i]));
                 logits[i] = x;
+                infinite |= Float.isInfinite(x);
             }
+            withInfinities += infinite ? 1 : 0;
             int[] got = new int[k];
             for (int j = 0; j < k; j++) {
                 got[j] = Integer.parseInt(f[3 + e + j]);
@@ -42,5 +46,6 @@ class MoeHostTest {
             cases++;
         }
         assertTrue(cases > 50, "compared " + cases + " cases");
+        assertTrue(withInfinities > 10, "compared " + withInfinities + " cases with ±inf logits");
     }
 }
