@@ -536,6 +536,16 @@ class TensorTest {
 
             Tensor empty = contiguous(seg, DType.FP32, 0, 8);
             assertFalse(empty.overlaps(first), "an empty tensor uses no byte");
+            assertFalse(first.overlaps(contiguous(seg.asSlice(64), DType.FP32, 0, 8)), "not even one inside another's span");
+
+            // A single row has no stride of its own: against strided rows it is judged by their stride.
+            Tensor rowInGap = strided(seg.asSlice(32), DType.FP32, Long.MAX_VALUE / 8, 1, 8);
+            assertFalse(even.overlaps(rowInGap), "a row in the gaps, whatever its nominal stride");
+            assertFalse(rowInGap.overlaps(even));
+            assertTrue(strided(seg, DType.FP32, Long.MAX_VALUE / 8, 1, 8).overlaps(even), "the first row itself");
+            assertTrue(first.sameStorage(strided(seg, DType.FP32, 8, 4, 8)), "same rows, same stride");
+            Tensor oneRow = strided(seg, DType.FP32, 8, 1, 8);
+            assertTrue(oneRow.sameStorage(strided(seg, DType.FP32, 99, 1, 8)), "one row: the stride does not matter");
         }
     }
 
