@@ -219,6 +219,11 @@ import org.offload4j.hadamard.HadamardSize;
  *       mask) and an add, to use the add pipes beside the FMA pipes: one early run showed
  *       d = 14336 bf16 19 → 16 ms, five interleaved rounds then 18.2 → 17.7 ms and d = 12288
  *       14.6 → 15.5 ms, L2-resident 109 → 113 µs. No gain.</li>
+ *   <li>(Zen 4, eighth session.) Two bf16 rows per call of the one-pass row kernel, statement by
+ *       statement interleaved, to overlap one row's ~70-cycle dependency chain (lane stages, vector
+ *       stages, rounding) with the other's: 16 data vectors live at once, and C2's code for it was
+ *       much slower (L2-resident d = 128: 32.4 → 49 µs; from DRAM 4.2 → 5.7 ms, some runs 160 ms,
+ *       the signature of vectors boxed in the interpreter or in calls).</li>
  *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
  *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
