@@ -38,4 +38,28 @@ public final class Settings {
     public static int integer(String property, int fallback, int min, int max) {
         return (int) integer(property, (long) fallback, min, max);
     }
+
+    /**
+     * The property as one of {@code accepted} (trimmed, case-insensitive; returned as listed), or
+     * {@code fallback} when it is unset, blank or not one of them (that last case logged).
+     */
+    public static String choice(String property, String fallback, String... accepted) {
+        String raw = System.getProperty(property);
+        if (raw == null || raw.isBlank()) {
+            return fallback;
+        }
+        for (String a : accepted) {
+            if (a.equalsIgnoreCase(raw.trim())) {
+                return a;
+            }
+        }
+        LOG.log(System.Logger.Level.WARNING, "-D{0}={1} is not one of {2}; using {3}", property, raw,
+                String.join(", ", accepted), fallback);
+        return fallback;
+    }
+
+    /** A switch: {@code true} or {@code false} (case-insensitive); unset, blank or anything else (logged) is false. */
+    public static boolean flag(String property) {
+        return choice(property, "false", "true", "false").equals("true");
+    }
 }

@@ -37,4 +37,22 @@ class SettingsTest {
         assertEquals(7, read("99999999999999999999"), "beyond a long");
         assertEquals(7, read("2.5"), "not an integer");
     }
+
+    @Test
+    void choicesAndFlagsAreStrictToo() {
+        System.setProperty(P, " Cuda-Cores ");
+        assertEquals("cuda-cores", Settings.choice(P, "tensor-cores", "tensor-cores", "cuda-cores"));
+        System.setProperty(P, "cuda_cores");
+        assertEquals("tensor-cores", Settings.choice(P, "tensor-cores", "tensor-cores", "cuda-cores"), "unknown: the default");
+        System.clearProperty(P);
+        assertEquals("tensor-cores", Settings.choice(P, "tensor-cores", "tensor-cores", "cuda-cores"));
+        for (String yes : new String[] {"true", "TRUE", " true "}) {
+            System.setProperty(P, yes);
+            assertEquals(true, Settings.flag(P), yes);
+        }
+        for (String no : new String[] {"false", "yes", "1", ""}) {
+            System.setProperty(P, no);
+            assertEquals(false, Settings.flag(P), no);
+        }
+    }
 }

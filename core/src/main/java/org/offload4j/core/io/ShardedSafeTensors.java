@@ -53,7 +53,8 @@ public final class ShardedSafeTensors implements TensorSource {
         if (map == null || !map.isObject()) {
             throw new TensorFileException(name, null, "\"weight_map\" is missing or not an object");
         }
-        Path dir = index.toAbsolutePath().normalize().getParent(); // normalized like the shard paths below
+        // The real directory (symlinks and . or .. resolved, as the OS did to read the index); shard paths are normalized in it.
+        Path dir = index.toRealPath().getParent();
         Map<String, Path> shardOf = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> e : map.properties()) {
             shardOf.put(e.getKey(), shardPath(name, dir, e.getKey(), e.getValue()));

@@ -147,6 +147,13 @@ class SafeTensorsTest {
         try (TensorSource viaDir = SafeTensors.open(dir.resolve("ckpt").resolve("..").resolve("ckpt"))) {
             assertEquals(List.of("a"), viaDir.names());
         }
+        // Through a symlink and '..': the OS reads ckpt/sub/.. = ckpt; shards must resolve there too, not
+        // against the text "link/.." (= dir).
+        Files.createDirectory(ckpt.resolve("sub"));
+        Path link = Files.createSymbolicLink(dir.resolve("link"), ckpt.resolve("sub"));
+        try (ShardedSafeTensors s = ShardedSafeTensors.open(link.resolve("..").resolve(SafeTensors.INDEX_FILE))) {
+            assertEquals(1f, s.tensor("a").getFloat(0, 0));
+        }
     }
 
     @Test

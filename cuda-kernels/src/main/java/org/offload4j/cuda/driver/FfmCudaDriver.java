@@ -72,7 +72,7 @@ public final class FfmCudaDriver implements CudaDriver {
         if (failure.isPresent()) {
             throw new UnsupportedOperationException(failure.get());
         }
-        return new FfmCudaDriver(Boolean.getBoolean(CRITICAL_LAUNCH_PROPERTY));
+        return new FfmCudaDriver(org.offload4j.core.Settings.flag(CRITICAL_LAUNCH_PROPERTY));
     }
 
     /** The value of an enumerator of {@code cuda.h}, through the generated constant of that name. */

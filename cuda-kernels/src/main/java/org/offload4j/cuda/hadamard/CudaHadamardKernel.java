@@ -24,10 +24,12 @@ import org.offload4j.hadamard.HadamardSize;
 public final class CudaHadamardKernel implements HadamardKernel {
     /**
      * {@code -Doffload.cuda.hadamard=cuda-cores} runs every size on the CUDA-core kernel; the
-     * default uses the tensor-core kernels (hadacore_tc.cu) wherever they apply.
+     * default ({@code tensor-cores}) uses the tensor-core kernels (hadacore_tc.cu) wherever they
+     * apply. Another value is logged as a warning and the default used.
      */
     public static final String PATH_PROPERTY = "offload.cuda.hadamard";
-    private static final boolean TENSOR_CORES = !"cuda-cores".equals(System.getProperty(PATH_PROPERTY));
+    private static final boolean TENSOR_CORES =
+            "tensor-cores".equals(org.offload4j.core.Settings.choice(PATH_PROPERTY, "tensor-cores", "tensor-cores", "cuda-cores"));
 
     private final CudaDevice device;
 
