@@ -129,11 +129,7 @@ public final class BenchCommand implements Callable<Integer> {
         // Every size is checked before the ceilings are measured or a case runs: a typo in the last
         // size must not cost the minutes of the others, nor their results.
         for (Plan p : plan) {
-            try {
-                p.suite().validate(b, p.size());
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-            }
+            usage(() -> p.suite().validate(b, p.size()));
         }
 
         Floors floors = b.kernels(Floors.class).orElse(null);
@@ -231,10 +227,17 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private DType dtype(String name) {
+        DType[] t = new DType[1];
+        usage(() -> t[0] = DType.parse(name));
+        return t[0];
+    }
+
+    /** Runs a check; its IllegalArgumentException becomes a usage error (exit 2) with the same message. */
+    private void usage(Runnable check) {
         try {
-            return DType.parse(name);
+            check.run();
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--dtype: " + e.getMessage());
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
     }
 
@@ -254,11 +257,7 @@ public final class BenchCommand implements Callable<Integer> {
         }
         List<String> cases = sizes == null ? AttentionSuite.accuracySizes() : sizes;
         for (String size : cases) {
-            try {
-                AttentionSuite.parse(size);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-            }
+            usage(() -> AttentionSuite.parse(size));
         }
         StringBuilder report = new StringBuilder();
         for (String size : cases) {

@@ -33,10 +33,12 @@ final class HadamardSuite implements OpSuite {
         return "hadamard";
     }
 
+    private static final String SIZE_SYNTAX = "d[@elements][:inplace] (d = 2^k ≤ 32768 or m·2^k, m ∈ {12, 20, 28, 40};"
+            + " elements default 2^25; :inplace transforms the tensor in place)";
+
     @Override
     public String sizeSyntax() {
-        return "d[@elements][:inplace] (d = 2^k ≤ 32768 or m·2^k, m ∈ {12, 20, 28, 40}; elements default 2^25;"
-                + " :inplace transforms the tensor in place)";
+        return SIZE_SYNTAX;
     }
 
     @Override
@@ -87,7 +89,7 @@ final class HadamardSuite implements OpSuite {
             d = Integer.parseInt(parts[0].trim());
             elements = parts.length == 2 ? Long.parseLong(parts[1].trim()) : DEFAULT_ELEMENTS;
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("hadamard size '" + size + "' is not " + new HadamardSuite().sizeSyntax());
+            throw new IllegalArgumentException("hadamard size '" + size + "' is not " + SIZE_SYNTAX);
         }
         HadamardSize plan = HadamardSize.of(d);
         if (elements < d) {
