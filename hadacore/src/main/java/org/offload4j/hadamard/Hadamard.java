@@ -155,9 +155,8 @@ public final class Hadamard {
         if (out.rowStride() % 4 != 0 && out.rows() > 1) {
             throw new IllegalArgumentException("out has row stride " + out.rowStride() + "; expected a multiple of 4");
         }
-        if (out.isReadOnly() || scales.isReadOnly()) {
-            throw new IllegalArgumentException("out and scales must be writable");
-        }
+        Args.writable(out, "out");
+        Args.writable(scales, "scales");
         long rows = in.rows();
         if (rowsPerScale < 1 || (rows > 0 && rows % rowsPerScale != 0)) {
             throw new IllegalArgumentException("rowsPerScale = " + rowsPerScale + " must be ≥ 1 and divide the " + rows
@@ -168,13 +167,11 @@ public final class Hadamard {
             throw new IllegalArgumentException("scales (" + scales.describe() + ") must be contiguous with " + groups
                     + " elements, one per group of " + rowsPerScale + " rows");
         }
-        if (!in.device().equals(out.device()) || !in.device().equals(scales.device())) {
-            throw new IllegalArgumentException("in, out and scales must be on one device; got " + in.device() + ", "
-                    + out.device() + ", " + scales.device());
-        }
-        if (in.overlaps(out) || in.overlaps(scales) || out.overlaps(scales)) {
-            throw new IllegalArgumentException("in, out and scales must not share memory");
-        }
+        Args.sameDevice(in, "in", out, "out");
+        Args.sameDevice(in, "in", scales, "scales");
+        Args.disjoint(in, "in", out, "out");
+        Args.disjoint(in, "in", scales, "scales");
+        Args.disjoint(out, "out", scales, "scales");
         if (rows == 0) {
             return;
         }
@@ -193,9 +190,7 @@ public final class Hadamard {
     static HadamardSize check(Tensor in, Tensor out) {
         Args.live(in, "in");
         Args.live(out, "out");
-        if (out.isReadOnly()) {
-            throw new IllegalArgumentException("out (" + out.describe() + ") is read-only; it must be writable memory");
-        }
+        Args.writable(out, "out");
         Args.dtype(in, "in", DTYPES);
         if (out.dtype() != in.dtype()) {
             throw new IllegalArgumentException("out has dtype " + out.dtype() + "; expected the dtype of in, " + in.dtype());
@@ -204,9 +199,7 @@ public final class Hadamard {
             throw new IllegalArgumentException("out has shape " + Arrays.toString(out.shape())
                     + "; expected the shape of in, " + Arrays.toString(in.shape()));
         }
-        if (!in.device().equals(out.device())) {
-            throw new IllegalArgumentException("out is on " + out.device() + "; expected the device of in, " + in.device());
-        }
+        Args.sameDevice(in, "in", out, "out");
         long d = in.cols();
         if (!HadamardSize.isSupported(d)) {
             throw new IllegalArgumentException("in has last dimension d = " + d + " (shape "
