@@ -201,7 +201,8 @@ template <> struct Parts<float> { static constexpr int value = 3; };
 //
 // The fused rotate-and-quantize runs the same transform twice (two launches): MODE_AMAX reduces
 // max |y| of every scale group (rowsPerScale consecutive rows) into amaxBits[group] with atomicMax
-// on the float's bits (non-negative floats order like their bits); MODE_FP8 recomputes y and writes
+// on the float's bits (non-negative floats order like their bits, NaN above +∞; amax_join, in the
+// header, takes the larger the same way within a warp); MODE_FP8 recomputes y and writes
 // e4m3(y / s) with s = max(amax / 448, FLT_MIN) (1 when amax = 0), saturating, round to nearest even — the
 // convention of the attention module's Fp8Quantizer — and the scales. Recomputing costs one more
 // read of the input (5 bytes per bf16 element in all) against 9 for a rounded bf16 transform followed
@@ -220,11 +221,7 @@ struct Fp8Out {
 };
 
 __device__ __forceinline__ float fp8_scale_of(unsigned amaxBits) {
-    float amax = __uint_as_float(amaxBits);
-    // The floor (FLT_MIN) keeps tiny groups' scale non-zero and 1 / s finite, as Fp8Composite.scaleOf;
-    // written as a comparison, not fmaxf, so that a NaN amax stays NaN (as Java's Math.max keeps it).
-    const float s = amax / 448.0f;
-    return amax == 0.0f ? 1.0f : (s < 1.17549435e-38f ? 1.17549435e-38f : s);
+    return fp8_scale_of_amax(__uint_as_float(amaxBits));
 }
 
 __device__ __forceinline__ uint32_t fp8x4(const float (&v)[4], float inv) {
@@ -243,7 +240,7 @@ __device__ __forceinline__ void write_scales(const Fp8Out& o) {
 
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, off));
+    for (int off = 16; off > 0; off >>= 1) v = amax_join(v, __shfl_xor_sync(0xFFFFFFFFu, v, off));
     return v;
 }
 
@@ -329,9 +326,9 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
                 }
                 if (MODE == MODE_AMAX) {
                     // Vector rows only (k ≥ 2): the adapter sends d = 2 to the composite path.
-                    float m4 = row < rows ? fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3]))) : 0.0f;
+                    float m4 = row < rows ? amax_join(amax_join(fabsf(v[0]), fabsf(v[1])), amax_join(fabsf(v[2]), fabsf(v[3]))) : 0.0f;
                     if (oneScaleGroup) {
-                        laneMax = fmaxf(laneMax, m4);
+                        laneMax = amax_join(laneMax, m4);
                     } else if (row < rows) {
                         atomicMax(fp8.amaxBits + row / fp8.rowsPerScale, __float_as_uint(m4));
                     }
@@ -435,7 +432,7 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
 #pragma unroll
             for (int e = 0; e < 4; e++) v[e] *= scale * (post ? post[4 * q + e] : 1.0f);
             if (MODE == MODE_AMAX) {
-                threadMax = fmaxf(threadMax, fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3]))));
+                threadMax = amax_join(threadMax, amax_join(amax_join(fabsf(v[0]), fabsf(v[1])), amax_join(fabsf(v[2]), fabsf(v[3]))));
             } else if (MODE == MODE_FP8) {
                 *reinterpret_cast<uint32_t*>(fp8.q + row * fp8.qStride + 4 * q) = fp8x4(v, s8);
             } else {

@@ -213,4 +213,25 @@ HCTC_HD void split(float x, uint16_t (&parts)[NPARTS]) {
     }
 }
 
+// ---- the fused FP8 path's scale ------------------------------------------------------------------
+
+// The larger of two amax partials (values of |y|, so the sign bit is clear), NaN winning: for such
+// floats the unsigned order of the bits is the numeric order, with +∞ above every finite value and
+// every NaN above +∞. fmaxf returns the other operand when one is NaN, so a group holding a NaN got
+// the finite scale of its other values; here its scale is NaN, as Java's amax loop makes it.
+HCTC_HD float amax_join(float a, float b) {
+    uint32_t ua, ub;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    return ua >= ub ? a : b;
+}
+
+// s = amax / 448, at least FLT_MIN (so that a group of tiny values keeps a usable scale and 1 / s
+// stays finite, as Fp8Composite.scaleOf), 1 for an all-zero group; NaN stays NaN and +∞ stays +∞
+// (a comparison, not fmaxf, which would turn NaN into FLT_MIN).
+HCTC_HD float fp8_scale_of_amax(float amax) {
+    const float s = amax / 448.0f;
+    return amax == 0.0f ? 1.0f : (s < 1.17549435e-38f ? 1.17549435e-38f : s);
+}
+
 }  // namespace hctc

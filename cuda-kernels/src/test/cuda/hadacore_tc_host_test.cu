@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -448,6 +449,43 @@ static void check_case(int k, long rows, bool signs, std::mt19937& rng, double t
     }
 }
 
+// The fused FP8 path's group amax and scale: a NaN anywhere in a group wins the reduction (lane
+// partials joined the way warp_max's xor butterfly joins them), +∞ wins over every finite value,
+// and the scale keeps NaN and +∞ and floors tiny groups at FLT_MIN, as Fp8Composite does in Java.
+static void check_fp8_scale(std::mt19937& rng) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const float nan = std::nanf(""), inf = INFINITY;
+    for (float special : {nan, -nan, inf, -inf, 0.0f}) {
+        for (int at = 0; at < 32; at++) {
+            float lane[32];
+            double want = 0;
+            for (int l = 0; l < 32; l++) {
+                lane[l] = std::fabs(l == at ? special : normal(rng));
+                want = std::fmax(want, lane[l]);
+            }
+            for (int off = 16; off > 0; off >>= 1) {
+                float next[32];
+                for (int l = 0; l < 32; l++) next[l] = amax_join(lane[l], lane[l ^ off]);
+                std::memcpy(lane, next, sizeof lane);
+            }
+            for (int l = 0; l < 32; l++) {
+                if (std::isnan(special)) {
+                    CHECK(std::isnan(lane[l]), "NaN at lane %d lost by the reduction (lane %d: %g)", at, l, lane[l]);
+                } else {
+                    CHECK(lane[l] == (float) want, "amax %g at lane %d: lane %d got %g", want, at, l, lane[l]);
+                }
+            }
+        }
+    }
+    CHECK(amax_join(0.0f, 0.0f) == 0.0f && amax_join(2.0f, 3.0f) == 3.0f && amax_join(inf, 3e38f) == inf, "amax_join order");
+    CHECK(fp8_scale_of_amax(0.0f) == 1.0f, "all-zero group: scale 1");
+    CHECK(fp8_scale_of_amax(448.0f) == 1.0f && fp8_scale_of_amax(896.0f) == 2.0f, "scale = amax / 448");
+    CHECK(fp8_scale_of_amax(1e-40f) == 1.17549435e-38f && fp8_scale_of_amax(1e-44f) == 1.17549435e-38f, "tiny group: FLT_MIN floor");
+    CHECK(fp8_scale_of_amax(448.0f * 1.17549435e-38f) == 1.17549435e-38f, "at the floor");
+    CHECK(std::isnan(fp8_scale_of_amax(nan)), "NaN group: NaN scale");
+    CHECK(fp8_scale_of_amax(inf) == inf, "infinite group: infinite scale");
+}
+
 int main() {
     std::mt19937 rng(20261204);
     int cases = 0;
@@ -483,6 +521,7 @@ int main() {
     // The bf16 rounding helper agrees with round-to-nearest-even on ties.
     CHECK(bf16_rn_bits(1.00390625f) == 0x3F80, "tie to even down");
     CHECK(bf16_rn_bits(1.01171875f) == 0x3F82, "tie to even up");
+    check_fp8_scale(rng);
     std::printf("hadacore_tc_host_test: %d cases; before the final rounding: worst error %.2e (2-part split),"
                 " %.2e (3-part); after rounding to bf16 %.2e; worst pass-B bank conflict %d-way; %d failures\n",
                 cases, worst_np2, worst_np3, worst_bf16, worst_conflict, failures);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
@@ -34,21 +35,42 @@ class HadamardFp8CpuTest {
                     Tensor q = TensorFill.poison(Tensor.allocate(arena, DType.FP8_E4M3FN, rows, d));
                     Tensor scales = Tensor.allocate(arena, DType.FP32, 3);
                     hadamard.transformToFp8(x, q, scales, 4);
-                    double[] y = HadamardReference.compute(x, HadamardSize.of(d), 1.0 / Math.sqrt(d), false, null, null);
-                    for (int g = 0; g < 3; g++) {
-                        double amax = 0;
-                        for (int i = g * 4 * d; i < (g + 1) * 4 * d; i++) {
-                            amax = Math.max(amax, Math.abs(y[i]));
+                    assertEquals(Optional.empty(), HadamardReference.fp8Mismatch(x, 1.0 / Math.sqrt(d), q, scales, 4),
+                            dtype + " d=" + d);
+                }
+            }
+        }
+    }
+
+    /**
+     * The rows of {@code HadamardFp8Test.withExtremes} (a NaN, −∞, two rows of normal values near
+     * 3e-37, none subnormal) through the Vector API transform: NaN scale for the NaN group,
+     * non-finite for the −∞ one, the {@code Float.MIN_NORMAL} floor for the tiny ones
+     * ({@link HadamardReference#fp8Mismatch}).
+     */
+    @Test
+    void nanInfiniteAndTinyGroupsKeepTheContract() {
+        for (DType dtype : new DType[] {DType.BF16, DType.FP32}) {
+            for (int d : new int[] {64, 1024}) {
+                for (long rowsPerScale : new long[] {1, 2}) {
+                    try (Arena arena = Arena.ofConfined()) {
+                        Tensor x = TensorFill.gaussian(Tensor.allocate(arena, dtype, 8, d), d, 1.0);
+                        x.setFloat(0, 5, Float.NaN);
+                        x.setFloat(3, d - 1, Float.NEGATIVE_INFINITY);
+                        for (long r = 4; r < 6; r++) {
+                            for (int c = 0; c < d; c++) {
+                                float g = x.getFloat(r, c);
+                                x.setFloat(r, c, (g >= 0 ? 0.5f + g : g - 0.5f) * 3e-37f);
+                            }
                         }
-                        float s = scales.getFloat(0, g);
-                        assertEquals(amax / 448, s, 1e-5 * amax / 448, dtype + " d=" + d + " scale " + g);
-                        for (int i = g * 4 * d; i < (g + 1) * 4 * d; i++) {
-                            double got = (double) q.getFloat(i / d, i % d) * s;
-                            double bound = Math.max(Math.abs(y[i]) / 16, s * Math.pow(2, -10)) * 1.001 + 1e-6 * amax;
-                            int at = i;
-                            assertTrue(Math.abs(got - y[i]) <= bound,
-                                    () -> dtype + " d=" + d + " element " + at + ": " + got + " vs " + y[at]);
-                        }
+                        Tensor q = TensorFill.poison(Tensor.allocate(arena, DType.FP8_E4M3FN, 8, d));
+                        Tensor scales = Tensor.allocate(arena, DType.FP32, 8 / rowsPerScale);
+                        hadamard.transformToFp8(x, q, scales, rowsPerScale);
+                        String what = dtype + " d=" + d + " rows per scale " + rowsPerScale;
+                        assertEquals(Optional.empty(), HadamardReference.fp8Mismatch(x, 1.0 / Math.sqrt(d), q, scales, rowsPerScale),
+                                what);
+                        assertTrue(Float.isNaN(scales.getFloat(0, 0)), what + ": the NaN row's group");
+                        assertEquals(Float.MIN_NORMAL, scales.getFloat(0, 4 / rowsPerScale), what + ": a tiny group");
                     }
                 }
             }

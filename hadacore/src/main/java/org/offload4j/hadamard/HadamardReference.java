@@ -1,5 +1,6 @@
 package org.offload4j.hadamard;
 
+import java.util.Optional;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 
@@ -65,6 +66,61 @@ public final class HadamardReference {
     /** The reference as a {@link HadamardKernel}, for facade tests that need no backend. */
     public static HadamardKernel kernel() {
         return (in, out, size, scale, transpose, pre, post) -> transform(in, out, size, scale, transpose, pre, post);
+    }
+
+    /**
+     * Checks a {@link Hadamard#transformToFp8} result against the float64 rotation
+     * {@code y = scale · x · H_d} of {@code in}: empty when it keeps the contract, otherwise the
+     * first departure. Per group of {@code rowsPerScale} rows, with {@code amax = max |y|}:
+     * <ul>
+     *   <li>finite amax: the scale is {@code amax / 448}, at least {@code Float.MIN_NORMAL}, 1 for an
+     *       all-zero group (to 1e-5 relative, as the fp32 transform gives amax), and every
+     *       {@code code · s} is within one E4M3 rounding of {@code y}: half a unit in the last place
+     *       ({@code |y| / 16}) or half the subnormal step ({@code 2^-10 · s}), whichever is larger;</li>
+     *   <li>a NaN in the group: the scale is NaN; an infinite amax: the scale is NaN or +∞ (the
+     *       tensor-core splits of ±∞ give NaN); either way every element whose {@code y} is not
+     *       finite is the NaN code, and the group's other codes are left unchecked.</li>
+     * </ul>
+     */
+    public static Optional<String> fp8Mismatch(Tensor in, double scale, Tensor q, Tensor scales, long rowsPerScale) {
+        int d = Math.toIntExact(in.cols());
+        double[] y = compute(in, HadamardSize.of(d), scale, false, null, null);
+        for (long g = 0; g < in.rows() / rowsPerScale; g++) {
+            long first = g * rowsPerScale * d;
+            long end = first + rowsPerScale * d;
+            double amax = 0;
+            for (long i = first; i < end; i++) {
+                amax = Math.max(amax, Math.abs(y[(int) i]));
+            }
+            float s = scales.getFloat(0, g);
+            String group = "group " + g + " (amax " + amax + ", scale " + s + "): ";
+            if (!Double.isFinite(amax)) {
+                boolean scaleOk = Double.isNaN(amax) ? Float.isNaN(s) : Float.isNaN(s) || s == Float.POSITIVE_INFINITY;
+                if (!scaleOk) {
+                    return Optional.of(group + "a group with " + (Double.isNaN(amax) ? "NaN needs a NaN" : "±∞ needs a NaN or +∞")
+                            + " scale");
+                }
+                for (long i = first; i < end; i++) {
+                    float code = q.getFloat(i / d, i % d);
+                    if (!Double.isFinite(y[(int) i]) && !Float.isNaN(code)) {
+                        return Optional.of(group + "(" + i / d + ", " + i % d + "): y = " + y[(int) i] + " but code " + code);
+                    }
+                }
+                continue;
+            }
+            double want = amax == 0 ? 1 : Math.max(amax / 448, Float.MIN_NORMAL);
+            if (!(Math.abs(s - want) <= 1e-5 * want)) {
+                return Optional.of(group + "scale should be " + want);
+            }
+            for (long i = first; i < end; i++) {
+                double got = (double) q.getFloat(i / d, i % d) * s;
+                double bound = Math.max(Math.abs(y[(int) i]) / 16, s * 0x1p-10) * 1.001 + 1e-6 * amax;
+                if (!(Math.abs(got - y[(int) i]) <= bound)) {
+                    return Optional.of(group + "(" + i / d + ", " + i % d + "): code · s = " + got + ", y = " + y[(int) i]);
+                }
+            }
+        }
+        return Optional.empty();
     }
 
     /**

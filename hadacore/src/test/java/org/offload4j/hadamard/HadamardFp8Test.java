@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
@@ -25,31 +26,10 @@ class HadamardFp8Test {
             for (long r = 0; r < x.rows(); r++) {
                 x.setFloat(r, 3 % x.cols(), 40f);
             }
-            long rows = x.rows();
-            int d = (int) x.cols();
-            try (Tensor scales = Tensor.allocate(DType.FP32, rows / rowsPerScale)) {
+            try (Tensor scales = Tensor.allocate(DType.FP32, x.rows() / rowsPerScale)) {
                 TensorFill.poison(q);
                 hadamard.transformToFp8(x, q, scales, rowsPerScale);
-                double[] y = HadamardReference.compute(x, HadamardSize.of(d), 1.0 / Math.sqrt(d), false, null, null);
-                for (long g = 0; g < rows / rowsPerScale; g++) {
-                    double amax = 0;
-                    for (long i = g * rowsPerScale * d; i < (g + 1) * rowsPerScale * d; i++) {
-                        amax = Math.max(amax, Math.abs(y[(int) i]));
-                    }
-                    float s = scales.getFloat(0, g);
-                    assertEquals(amax / 448, s, 1e-5 * amax / 448, "scale of group " + g);
-                    for (long r = g * rowsPerScale; r < (g + 1) * rowsPerScale; r++) {
-                        for (int c = 0; c < d; c++) {
-                            double want = y[(int) (r * d + c)];
-                            double got = (double) q.getFloat(r, c) * s;
-                            // One E4M3 rounding: half a unit in the last place (2^-4 relative) or half
-                            // the subnormal step 2^-9 · s, whichever is larger.
-                            double bound = Math.max(Math.abs(want) / 16, s * Math.pow(2, -10)) * 1.001 + 1e-6 * amax;
-                            assertTrue(Math.abs(got - want) <= bound,
-                                    "(" + r + ", " + c + "): " + got + " vs " + want + " (scale " + s + ")");
-                        }
-                    }
-                }
+                assertEquals(Optional.empty(), HadamardReference.fp8Mismatch(x, 1.0 / Math.sqrt(x.cols()), q, scales, rowsPerScale));
             }
         }
     }
@@ -60,6 +40,41 @@ class HadamardFp8Test {
         check(DType.BF16, new long[] {2, 3, 5, 128}, 5, 2);
         check(DType.FP16, new long[] {7, 256}, 1, 3);
         check(DType.FP32, new long[] {4, 12 * 16}, 2, 4);
+    }
+
+    /**
+     * Gaussian rows with a NaN in row 0, −∞ in row 3, and rows 4 and 5 of normal values near 3e-37
+     * (none subnormal; amax / 448 below {@code Float.MIN_NORMAL}); the GPU and CPU tests use the
+     * same rows.
+     */
+    static Tensor withExtremes(Tensor x, long seed) {
+        TensorFill.gaussian(x, seed, 1.0);
+        int d = (int) x.cols();
+        x.setFloat(0, 5 % d, Float.NaN);
+        x.setFloat(3, d - 1, Float.NEGATIVE_INFINITY);
+        for (long r = 4; r < 6; r++) {
+            for (int c = 0; c < d; c++) {
+                float g = x.getFloat(r, c);
+                x.setFloat(r, c, (g >= 0 ? 0.5f + g : g - 0.5f) * 3e-37f);
+            }
+        }
+        return x;
+    }
+
+    @Test
+    void nanInfiniteAndTinyGroupsKeepTheContract() {
+        for (DType dtype : new DType[] {DType.BF16, DType.FP32}) {
+            for (long rowsPerScale : new long[] {1, 2}) {
+                try (Tensor x = withExtremes(Tensor.allocate(dtype, 8, 64), 9);
+                     Tensor q = TensorFill.poison(Tensor.allocate(DType.FP8_E4M3FN, 8, 64));
+                     Tensor scales = Tensor.allocate(DType.FP32, 8 / rowsPerScale)) {
+                    hadamard.transformToFp8(x, q, scales, rowsPerScale);
+                    assertEquals(Optional.empty(), HadamardReference.fp8Mismatch(x, 1.0 / 8, q, scales, rowsPerScale));
+                    assertTrue(Float.isNaN(scales.getFloat(0, 0)), "the NaN row's group");
+                    assertEquals(Float.MIN_NORMAL, scales.getFloat(0, 4 / rowsPerScale), "a tiny group");
+                }
+            }
+        }
     }
 
     @Test

@@ -4,9 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.Random;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
 import org.offload4j.cuda.GpuAvailable;
 import org.offload4j.cuda.GpuTest;
 import org.offload4j.moe.Bf16ExpertWeights;
@@ -96,6 +98,52 @@ class CudaMoeKernelGpuTest {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /**
+     * The CPU test's router extremes on the CUDA router (moe_softmax_term): a logit that overflows
+     * fp32 for a finite x (the float64 reference's does not) takes the whole weight, a token whose x
+     * is NaN gets uniform weights on the lowest experts, and the forward pass makes that token's
+     * output NaN and leaves the others finite.
+     */
+    @GpuTest
+    void overflowingAndNaNRouterLogitsRouteAsTheReference() {
+        int tokens = 4, experts = 4, k = 2;
+        Random rnd = new Random(77);
+        float[] router = new float[D_MODEL * experts];
+        for (int i = 0; i < router.length; i++) {
+            router[i] = (float) (rnd.nextGaussian() / Math.sqrt(D_MODEL));
+        }
+        router[0] = 2f;                   // wr[0][0]
+        for (int e = 1; e < experts; e++) {
+            router[e] = 0.5f;             // wr[0][e]
+        }
+        try (Tensor wr = Tensor.of(DType.FP32, router, D_MODEL, experts);
+             Tensor w1 = random(rnd, 0.15, experts, D_MODEL, 2 * D_FF);
+             Tensor w2 = random(rnd, 0.15, experts, D_FF, D_MODEL);
+             Tensor x = random(rnd, 1.0, tokens, D_MODEL);
+             Tensor out = Tensor.allocate(DType.BF16, tokens, D_MODEL)) {
+            x.setFloat(0, 0, 3e38f);      // logit 0 of token 0 ≈ 6e38: +∞ in fp32
+            for (int c = 0; c < D_MODEL; c++) {
+                x.setFloat(1, c, Float.NaN);
+            }
+            MoeLayer layer = MoeLayer.create(GpuAvailable.backend(), wr, Bf16ExpertWeights.of(w1, w2), new MoeOptions(k, false));
+            Routing got = layer.route(x);
+            Routing want = MoeReference.route(x, wr, k, false);
+            assertArrayEquals(want.expertIds(), got.expertIds(), "ids");
+            assertArrayEquals(new float[] {1f, 0f}, Arrays.copyOfRange(got.weights(), 0, 2), "token 0");
+            assertArrayEquals(new int[] {0, 1}, Arrays.copyOfRange(got.expertIds(), 2, 4), "NaN token ids");
+            assertArrayEquals(new float[] {0.25f, 0.25f}, Arrays.copyOfRange(got.weights(), 2, 4), "NaN token");
+            for (int i = 4; i < 8; i++) {
+                assertEquals(want.weights()[i], got.weights()[i], 1e-5, "weight " + i);
+            }
+            TensorFill.poison(out);
+            layer.forward(x, got, out);
+            for (int c = 0; c < D_MODEL; c++) {
+                assertTrue(Float.isNaN(out.getFloat(1, c)), "NaN token output " + c);
+                assertTrue(Float.isFinite(out.getFloat(2, c)) && Float.isFinite(out.getFloat(3, c)), "other tokens " + c);
             }
         }
     }
