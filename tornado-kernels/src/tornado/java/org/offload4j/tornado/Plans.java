@@ -5,6 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
+import org.offload4j.core.Settings;
 import org.offload4j.core.Tensor;
 import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
@@ -36,8 +37,11 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  */
 final class Plans {
     private static final AtomicLong IDS = new AtomicLong();
-    /** {@code -Doffload.tornado.profile=true}: one line per run on stderr with TornadoVM's time breakdown. */
-    private static final boolean PROFILE = Boolean.getBoolean("offload.tornado.profile");
+    /**
+     * {@code -Doffload.tornado.profile=true}: one line per run on stderr with TornadoVM's time
+     * breakdown; a value other than true or false is logged (Settings.flag), not taken as false silently.
+     */
+    private static final boolean PROFILE = Settings.flag("offload.tornado.profile");
 
     private Plans() {}
 
