@@ -57,15 +57,20 @@ import org.offload4j.hadamard.HadamardSize;
  * stage, see "fp16, staged"), a row makes one
  * pass: it is loaded (bf16: four int chunks split into even and odd halves, as in the paired
  * layout below), goes through the lane stages and the three vector stages in registers, is
- * scaled, rounded and stored ({@link Plan#rowF32}, {@link Plan#rowBf16}); bf16 rows go straight
- * to the tensor, fp32 rows through the scratch as the next section says. The two passes through
+ * scaled, rounded and stored ({@link Plan#rowF32}, {@link Plan#rowBf16}) straight into the output
+ * rows (staged fp16 rows: into the scratch, then narrowed). The two passes through
  * L1 of the other paths were half the work of such a row: on Zen 4, 2^24 elements out of place,
  * one thread, bf16 went from 10.9 to 4.3–4.9 ms and fp32 from 11.2 to 6.4–7.7 ms (together with
- * the smaller batches below).
+ * the smaller batches below). On Zen 4, fp32 rows went through the scratch and one bulk copy per
+ * batch (see "Stores"); on Zen 5 (family 26, the issue's machine kind; 2026-12-05, ninth session)
+ * storing straight into the rows took d = 128, 2^24 elements, one thread, from 4.65 to 3.00 ms in
+ * place and from 7.20 to 3.63 ms out of place (medians of four interleaved runs; L2-resident
+ * 20.2 → 20.7 µs), so fp32 rows are stored directly now.
  *
  * <h2>Stores</h2>
  * This section is about fp32 rows shorter than {@link #IN_ROWS_MIN_FLOATS} floats and those with
- * m &gt; 1 (the longer ones, see the next section), and about bf16 rows. A vector store into a {@code MemorySegment} costs C2 about 20 scalar instructions of checks
+ * m &gt; 1 (the longer ones, see the next section), and about bf16 rows; it was measured on Zen 4,
+ * where it held for fp32 d ≤ 1024 (with AVX-512 the rows path below now starts at 256). A vector store into a {@code MemorySegment} costs C2 about 20 scalar instructions of checks
  * (liveness, read-only, bounds, the segment's class, re-read after every store because the store
  * may alias anything); the row's arithmetic is fewer. fp32 results therefore go back into the
  * scratch (or, for {@code n = 8V}, into it for the first time) and leave in bulk, one
@@ -76,7 +81,7 @@ import org.offload4j.hadamard.HadamardSize;
  * many vectors, and the extra copy cost more than it saved there (measured both ways), so bf16
  * stores go straight to the tensor.
  *
- * <h2>Working in the rows (fp32, m = 1, d ≥ 2048 with AVX-512, ≥ 4096 with narrower vectors)</h2>
+ * <h2>Working in the rows (fp32, m = 1, d ≥ 256 with AVX-512, ≥ 4096 with narrower vectors)</h2>
  * LOAD reads the input rows and writes the output rows; MID and STORE then run in place there, so a
  * batch touches only its own rows' lines, as an in-place C kernel does. Through the scratch, these
  * rows ran 1.6–2× slower from DRAM than the same passes on L2-resident data (2^24 against 128 ×
@@ -90,9 +95,11 @@ import org.offload4j.hadamard.HadamardSize;
  * 8.6–9.5 ms; two threads: d = 4096 4.6 → 3.0–3.1 ms. d = 2048 gains on two threads (3.8–4.1 →
  * 3.2–3.4 ms) and is even on one (6.3 → 6.4 ms); with AVX2 (8-float vectors, twice the stores per
  * row) d = 2048 lost 10 % on one thread, so there the rows path starts at 4096 (d = 4096 9.0–9.4 →
- * 7.8–7.9 ms, 16384 12.0–12.3 → 9.7–9.8 ms, one thread, {@code -XX:UseAVX=2}). Shorter rows stay on the scratch: every segment
- * store repeats its checks (see "Stores"), and at d ≤ 1024 that outweighed what it saved (d = 1024,
- * one thread, 4.5 → 5.2 ms; a wash on two). bf16 and fp16 rows are too narrow to hold their fp32
+ * 7.8–7.9 ms, 16384 12.0–12.3 → 9.7–9.8 ms, one thread, {@code -XX:UseAVX=2}). On Zen 4 shorter
+ * rows stayed on the scratch: every segment store repeats its checks (see "Stores"), and at
+ * d ≤ 1024 that outweighed what it saved (d = 1024, one thread, 4.5 → 5.2 ms; a wash on two). On
+ * Zen 5 the rows path wins from d = 256 on ({@link #IN_ROWS_MIN_FLOATS}), so with AVX-512 it now
+ * takes every fp32 row of 256 and more (m = 1). bf16 and fp16 rows are too narrow to hold their fp32
  * intermediates, and fp16 rows are transformed in a per-thread stage that the widening loop has
  * just written.
  *
@@ -258,7 +265,7 @@ final class VectorHadamardKernel implements HadamardKernel {
      * In rows longer than a batch, the load pass and the passes whose groups fit in this many floats
      * (16 KiB, half an L1) run sub-range by sub-range.
      */
-    private static final int L1_FLOATS = 4096;
+        private static final int L1_FLOATS = 4096;
 
     /**
      * Rows of up to this many floats go through together (4 KiB of fp32): the batch and its scratch
@@ -271,9 +278,12 @@ final class VectorHadamardKernel implements HadamardKernel {
     /**
      * fp32 rows of at least this many floats are transformed in the output rows, see "Working in the
      * rows". With 8-float vectors a row takes twice the segment stores, and d = 2048 ran 10 % slower
-     * in the rows on one thread (7.0–7.3 → 8.0 ms; even on two), d = 4096 still 16 % faster.
+     * in the rows on one thread (7.0–7.3 → 8.0 ms; even on two), d = 4096 still 16 % faster (Zen 4).
+     * With 16-float vectors every row of 256 and more: on Zen 5 (the issue's machine kind) d = 256
+     * in place 5.25 → 3.62 ms and d = 1024 out of place 7.29 → 4.35 ms, d = 1024 in place even
+     * (3.78 against 4.00 ms, within the noise); on Zen 4 d = 1024 in place had lost 15 % (4.5 → 5.2 ms).
      */
-    private static final int IN_ROWS_MIN_FLOATS = V >= 16 ? 2048 : 4096;
+    private static final int IN_ROWS_MIN_FLOATS = V >= 16 ? 256 : 4096;
 
     /** At least this many elements per task, so that small calls do not pay for a fork. */
     private static final long MIN_TASK_ELEMENTS = 1 << 15;
@@ -538,11 +548,14 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
             switch (kind) {
                 case KIND_ROW -> {
-                    // fp32 results are staged in the heap and copied out in bulk (see "Stores" in the
-                    // class comment); bf16 rows store half as many vectors and go straight out.
+                    // Straight into the rows (see "One pass for n = 8V"); staged fp16 through the scratch.
                     if (dtype != DType.BF16) {
-                        rowF32(src, srcOff, srcRow, rows, buf);
-                        copyRows(buf, dst, dstOff, dstRow, rows);
+                        if (staged) {
+                            rowF32(src, srcOff, srcRow, rows, buf, null, 0, 0);
+                            copyRows(buf, dst, dstOff, dstRow, rows);
+                        } else {
+                            rowF32(src, srcOff, srcRow, rows, null, dst, dstOff, dstRow);
+                        }
                     } else {
                         for (int r = 0; r < rows; r++) {
                             rowBf16(src, srcOff + r * srcRow, dst, dstOff + r * dstRow);
@@ -736,18 +749,19 @@ final class VectorHadamardKernel implements HadamardKernel {
         // ---- ROW (m = 1, n = 8V): one pass per row, in registers ----
         //
         // The row's 8 vectors are loaded, go through the lane stages and the three vector stages,
-        // are scaled and stored: one read and one write of each element (fp32 through the
-        // scratch and one bulk copy per batch, see "Stores" in the class comment).
+        // are scaled and stored: one read and one write of each element, straight into the output
+        // rows (staged fp16: into the scratch, narrowed by the caller).
 
         /**
          * {@code rows} fp32 rows of {@code 8V} values, {@code srcRow} bytes apart from byte {@code srcOff}
-         * of {@code src} → {@code out[0, rows · 8V)}. The loop over the rows is in here so that the sign
+         * of {@code src} → rows {@code dstRow} bytes apart from byte {@code dstOff} of {@code dst}, or,
+         * with {@code dst} null, → {@code out[0, rows · 8V)}. The loop over the rows is in here so that the sign
          * and shuffle constants stay in registers: a call per row reloaded them and paid its entry and
          * exit, about 40 instructions per 8 vectors (d = 128, 2^24 elements in place, one thread:
          * 4.02 → 3.81 ms). The same loop in {@link #rowBf16}, whose rounding constants take more
          * registers, ran 5 % slower (4.43 → 4.64 ms), so bf16 rows keep a call each.
          */
-        private void rowF32(MemorySegment src, long srcOff, long srcRow, int rows, float[] out) {
+        private void rowF32(MemorySegment src, long srcOff, long srcRow, int rows, float[] out, MemorySegment dst, long dstOff, long dstRow) {
             float[] sg = pre;
             float[] ps = postScaled;
             FloatVector sv = FloatVector.broadcast(F, scale);
@@ -839,6 +853,18 @@ final class VectorHadamardKernel implements HadamardKernel {
                     v5 = v5.mul(FloatVector.fromArray(F, ps, 5 * V));
                     v6 = v6.mul(FloatVector.fromArray(F, ps, 6 * V));
                     v7 = v7.mul(FloatVector.fromArray(F, ps, 7 * V));
+                }
+                if (dst != null) {
+                    long o = dstOff + r * dstRow;
+                    v0.intoMemorySegment(dst, o + 0L * V, NATIVE);
+                    v1.intoMemorySegment(dst, o + 4L * V, NATIVE);
+                    v2.intoMemorySegment(dst, o + 8L * V, NATIVE);
+                    v3.intoMemorySegment(dst, o + 12L * V, NATIVE);
+                    v4.intoMemorySegment(dst, o + 16L * V, NATIVE);
+                    v5.intoMemorySegment(dst, o + 20L * V, NATIVE);
+                    v6.intoMemorySegment(dst, o + 24L * V, NATIVE);
+                    v7.intoMemorySegment(dst, o + 28L * V, NATIVE);
+                    continue;
                 }
                 v0.intoArray(out, at + 0 * V);
                 v1.intoArray(out, at + 1 * V);

@@ -390,10 +390,19 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     /**
      * {@link #gemvBlock} with nibbles 0..5 taken in place by a mask ({@code w & (0xF << 4i)}, read
      * as the subnormal {@code q · 2^(4i − 149)}; x carries the {@code 2^−4i}, so every product is
-     * exactly the one of the shift chain and the results are bit-identical), and nibbles 6, 7 by
-     * {@code >>> 24} then {@code & 0xF}, and {@code >>> 28}: per word vector 9 integer ops
-     * (vpandd, vpsrld) instead of 14, beside the same 8 FMAs. Nibbles 6 and 7 cannot be masked in
-     * place: bits 24..31 are the float's exponent and sign.
+     * exactly the one of the shift chain), and nibbles 6, 7 by {@code >>> 24} then {@code & 0xF},
+     * and {@code >>> 28}: per word vector 9 integer ops (vpandd, vpsrld) instead of 14, beside the
+     * same 8 FMAs. Nibbles 6 and 7 cannot be masked in place: bits 24..31 are the float's exponent
+     * and sign.
+     * <p><b>Eight accumulators</b> (nibble {@code i} of each column vector into chain {@code i mod 4}),
+     * not {@link #gemvBlock}'s four: a core with two full-width 512-bit FMA pipes and a 4-cycle
+     * latency needs 8 independent chains to keep them busy, and 32 registers hold them (8 sums, 6
+     * masks, 2 words, x, temporaries). On Zen 5 (2026-12-05, two threads, four interleaved rounds)
+     * 4096² went from 220–236 to 178–206 µs and 14336 × 4096 from 778–906 to 663–862 µs; one
+     * thread was unchanged (443–494 against 342–441 µs, noisy): it streams the weight at about
+     * 20 GB/s, what one core reads there (a plain vector read loop: 19–24 GB/s). The sums are
+     * added in another order than with four chains, so results differ from the AVX2 path in the
+     * last fp32 bits.
      */
     private static void gemvBlockMasked(int[] d, int base, int groups, int groupInts, int groupSize, float[] xq,
                                         float[] xsum, float[] yb) {
@@ -407,46 +416,50 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         FloatVector y1 = FloatVector.zero(FS);
         int wordRows = groupSize >>> 3;
         for (int gi = 0, p = base; gi < groups; gi++, p += groupInts) {
-            FloatVector aE = FloatVector.zero(FS);
-            FloatVector aO = FloatVector.zero(FS);
-            FloatVector bE = FloatVector.zero(FS);
-            FloatVector bO = FloatVector.zero(FS);
+            FloatVector a0 = FloatVector.zero(FS);
+            FloatVector a1 = FloatVector.zero(FS);
+            FloatVector a2 = FloatVector.zero(FS);
+            FloatVector a3 = FloatVector.zero(FS);
+            FloatVector b0 = FloatVector.zero(FS);
+            FloatVector b1 = FloatVector.zero(FS);
+            FloatVector b2 = FloatVector.zero(FS);
+            FloatVector b3 = FloatVector.zero(FS);
             int q = p + 2 * NB;
             int kx = gi * groupSize;
             for (int r = 0; r < wordRows; r++, q += NB, kx += 8) {
                 IntVector w0 = IntVector.fromArray(IS, d, q);
                 IntVector w1 = IntVector.fromArray(IS, d, q + L);
                 FloatVector xv = FloatVector.broadcast(FS, xq[kx]);
-                aE = w0.and(m0).reinterpretAsFloats().fma(xv, aE);
-                bE = w1.and(m0).reinterpretAsFloats().fma(xv, bE);
+                a0 = w0.and(m0).reinterpretAsFloats().fma(xv, a0);
+                b0 = w1.and(m0).reinterpretAsFloats().fma(xv, b0);
                 xv = FloatVector.broadcast(FS, xq[kx + 1]);
-                aO = w0.and(m1).reinterpretAsFloats().fma(xv, aO);
-                bO = w1.and(m1).reinterpretAsFloats().fma(xv, bO);
+                a1 = w0.and(m1).reinterpretAsFloats().fma(xv, a1);
+                b1 = w1.and(m1).reinterpretAsFloats().fma(xv, b1);
                 xv = FloatVector.broadcast(FS, xq[kx + 2]);
-                aE = w0.and(m2).reinterpretAsFloats().fma(xv, aE);
-                bE = w1.and(m2).reinterpretAsFloats().fma(xv, bE);
+                a2 = w0.and(m2).reinterpretAsFloats().fma(xv, a2);
+                b2 = w1.and(m2).reinterpretAsFloats().fma(xv, b2);
                 xv = FloatVector.broadcast(FS, xq[kx + 3]);
-                aO = w0.and(m3).reinterpretAsFloats().fma(xv, aO);
-                bO = w1.and(m3).reinterpretAsFloats().fma(xv, bO);
+                a3 = w0.and(m3).reinterpretAsFloats().fma(xv, a3);
+                b3 = w1.and(m3).reinterpretAsFloats().fma(xv, b3);
                 xv = FloatVector.broadcast(FS, xq[kx + 4]);
-                aE = w0.and(m4).reinterpretAsFloats().fma(xv, aE);
-                bE = w1.and(m4).reinterpretAsFloats().fma(xv, bE);
+                a0 = w0.and(m4).reinterpretAsFloats().fma(xv, a0);
+                b0 = w1.and(m4).reinterpretAsFloats().fma(xv, b0);
                 xv = FloatVector.broadcast(FS, xq[kx + 5]);
-                aO = w0.and(m5).reinterpretAsFloats().fma(xv, aO);
-                bO = w1.and(m5).reinterpretAsFloats().fma(xv, bO);
+                a1 = w0.and(m5).reinterpretAsFloats().fma(xv, a1);
+                b1 = w1.and(m5).reinterpretAsFloats().fma(xv, b1);
                 IntVector t0 = w0.lanewise(VectorOperators.LSHR, 24);
                 IntVector t1 = w1.lanewise(VectorOperators.LSHR, 24);
                 xv = FloatVector.broadcast(FS, xq[kx + 6]);
-                aE = t0.and(m0).reinterpretAsFloats().fma(xv, aE);
-                bE = t1.and(m0).reinterpretAsFloats().fma(xv, bE);
+                a2 = t0.and(m0).reinterpretAsFloats().fma(xv, a2);
+                b2 = t1.and(m0).reinterpretAsFloats().fma(xv, b2);
                 xv = FloatVector.broadcast(FS, xq[kx + 7]);
-                aO = w0.lanewise(VectorOperators.LSHR, 28).reinterpretAsFloats().fma(xv, aO);
-                bO = w1.lanewise(VectorOperators.LSHR, 28).reinterpretAsFloats().fma(xv, bO);
+                a3 = w0.lanewise(VectorOperators.LSHR, 28).reinterpretAsFloats().fma(xv, a3);
+                b3 = w1.lanewise(VectorOperators.LSHR, 28).reinterpretAsFloats().fma(xv, b3);
             }
             FloatVector xs = FloatVector.broadcast(FS, xsum[gi]);
-            y0 = IntVector.fromArray(IS, d, p).reinterpretAsFloats().fma(aE.add(aO), y0);
+            y0 = IntVector.fromArray(IS, d, p).reinterpretAsFloats().fma(a0.add(a1).add(a2.add(a3)), y0);
             y0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats().fma(xs, y0);
-            y1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats().fma(bE.add(bO), y1);
+            y1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats().fma(b0.add(b1).add(b2.add(b3)), y1);
             y1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats().fma(xs, y1);
         }
         y0.intoArray(yb, 0);
