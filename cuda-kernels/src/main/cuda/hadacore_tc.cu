@@ -265,6 +265,9 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
 
     for (long long grp = warp; grp < groups; grp += warps) {
         float x[R][8];
+        // Rows shorter than a tile (k < 8) come only to the LOGR = 0 kernels; the others compile without the screen.
+        const bool screen = LOGR == 0 && k < 8;
+        RowFlags flags = {0u, 0u, 0u, 0u};  // screen only: rows of this group with a non-finite input
         // Element (tile r, j): flat offset f = 256·r + pass_a_offset within the group; row and column
         // follow from d (for k ≤ 8 one group holds 256/d rows).
 #pragma unroll
@@ -287,9 +290,18 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     int c = vec ? col + e : (f + e) & (d - 1);
-                    x[r][4 * half + e] = pre ? v[e] * pre[c] : v[e];
+                    float xe = pre ? v[e] * pre[c] : v[e];
+                    x[r][4 * half + e] = screen ? screen_nonfinite(xe, (f + e) >> k, flags) : xe;
                 }
             }
+        }
+        // One vote per group; the flags are OR-ed only when some lane saw a non-finite value.
+        const bool anyFlagged = screen && __any_sync(0xFFFFFFFFu, any_flagged(flags));
+        if (anyFlagged) {
+            flags.w0 = __reduce_or_sync(0xFFFFFFFFu, flags.w0);
+            flags.w1 = __reduce_or_sync(0xFFFFFFFFu, flags.w1);
+            flags.w2 = __reduce_or_sync(0xFFFFFFFFu, flags.w2);
+            flags.w3 = __reduce_or_sync(0xFFFFFFFFu, flags.w3);
         }
 #pragma unroll
         for (int r = 0; r < R; r++) tile_transform<NP>(x[r], m);
@@ -323,6 +335,7 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
                 for (int e = 0; e < 4; e++) {
                     int c = vec ? col + e : (f + e) & (d - 1);
                     v[e] = x[r][4 * half + e] * scale * (post ? post[c] : 1.0f);
+                    if (anyFlagged && row_flagged(flags, (f + e) >> k)) v[e] = quiet_nan();
                 }
                 if (MODE == MODE_AMAX) {
                     // Vector rows only (k ≥ 2): the adapter sends d = 2 to the composite path.

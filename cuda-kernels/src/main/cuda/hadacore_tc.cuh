@@ -213,6 +213,55 @@ HCTC_HD void split(float x, uint16_t (&parts)[NPARTS]) {
     }
 }
 
+// ---- non-finite inputs of short rows ---------------------------------------------------------
+//
+// For k < 8 one 256-element tile holds 2^(8−k) rows (up to 128, k = 1), and the tile matrices join
+// them with zero weights. 0·NaN and 0·∞ are NaN, so a NaN or ±∞ in one row would turn every row of
+// its tile into NaN. The register kernel therefore screens the loads: a non-finite value enters
+// the tile as 0 and sets its row's flag (the row within the tile group, f >> k); the flags are
+// OR-ed across the warp, and every output of a flagged row is written as NaN — what the tensor
+// cores make of such a row anyway (the bf16 split of ±∞ is ∞ and ∞ − ∞ = NaN), so rows of every
+// length behave alike. Rows without a non-finite value are untouched: the screen adds one compare
+// per element and one warp vote per tile group.
+struct RowFlags {
+    // Bit i of word i / 32: row i of the tile group holds a non-finite input. Four named words, not
+    // an array: the row index depends on the lane, and a dynamically indexed array would live in
+    // local memory (ptxas put it on the stack and spilled).
+    uint32_t w0, w1, w2, w3;
+};
+
+HCTC_HD bool is_nonfinite(float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return (u & 0x7F800000u) == 0x7F800000u;
+}
+
+HCTC_HD float screen_nonfinite(float v, int rowInGroup, RowFlags& flags) {
+    if (!is_nonfinite(v)) return v;
+    const uint32_t bit = 1u << (rowInGroup & 31);
+    const int word = rowInGroup >> 5;
+    flags.w0 |= word == 0 ? bit : 0u;
+    flags.w1 |= word == 1 ? bit : 0u;
+    flags.w2 |= word == 2 ? bit : 0u;
+    flags.w3 |= word == 3 ? bit : 0u;
+    return 0.0f;
+}
+
+HCTC_HD bool row_flagged(const RowFlags& flags, int rowInGroup) {
+    const int word = rowInGroup >> 5;
+    const uint32_t w = word == 0 ? flags.w0 : word == 1 ? flags.w1 : word == 2 ? flags.w2 : flags.w3;
+    return (w >> (rowInGroup & 31)) & 1u;
+}
+
+HCTC_HD bool any_flagged(const RowFlags& flags) { return (flags.w0 | flags.w1 | flags.w2 | flags.w3) != 0u; }
+
+HCTC_HD float quiet_nan() {
+    const uint32_t u = 0x7FC00000u;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 // ---- the fused FP8 path's scale ------------------------------------------------------------------
 
 // The larger of two amax partials (values of |y|, so the sign bit is clear), NaN winning: for such

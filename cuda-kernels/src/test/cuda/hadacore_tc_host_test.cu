@@ -161,6 +161,7 @@ static void run_regs(const std::vector<float>& in, std::vector<float>& out, long
     for (long grp = 0; grp < groups; grp++) {
         std::vector<float> x(R * 32 * 8);
         auto X = [&](int r, int lane, int j) -> float& { return x[(r * 32 + lane) * 8 + j]; };
+        RowFlags laneFlags[32] = {};
         for (int r = 0; r < R; r++)
             for (int lane = 0; lane < 32; lane++)
                 for (int j = 0; j < 8; j++) {
@@ -168,8 +169,17 @@ static void run_regs(const std::vector<float>& in, std::vector<float>& out, long
                     long row = (grp << rowsPerGroupLog) + (f >> k);
                     int col = f & (d - 1);
                     float v = row < rows ? in[row * d + col] : 0.f;
-                    X(r, lane, j) = pre ? v * pre[col] : v;
+                    float xe = pre ? v * pre[col] : v;
+                    X(r, lane, j) = k < 8 ? screen_nonfinite(xe, f >> k, laneFlags[lane]) : xe;
                 }
+        // The warp's __reduce_or_sync of the row flags.
+        RowFlags flags = {};
+        for (int lane = 0; lane < 32; lane++) {
+            flags.w0 |= laneFlags[lane].w0;
+            flags.w1 |= laneFlags[lane].w1;
+            flags.w2 |= laneFlags[lane].w2;
+            flags.w3 |= laneFlags[lane].w3;
+        }
         for (int r = 0; r < R; r++) {
             float tile[32][8];
             for (int lane = 0; lane < 32; lane++)
@@ -193,7 +203,9 @@ static void run_regs(const std::vector<float>& in, std::vector<float>& out, long
                     int f = 256 * r + pass_a_offset(lane, j);
                     long row = (grp << rowsPerGroupLog) + (f >> k);
                     int col = f & (d - 1);
-                    if (row < rows) out[row * d + col] = X(r, lane, j) * scale * (post ? post[col] : 1.0f);
+                    float y = X(r, lane, j) * scale * (post ? post[col] : 1.0f);
+                    if (k < 8 && row_flagged(flags, f >> k)) y = quiet_nan();
+                    if (row < rows) out[row * d + col] = y;
                 }
     }
 }
@@ -486,6 +498,40 @@ static void check_fp8_scale(std::mt19937& rng) {
     CHECK(fp8_scale_of_amax(inf) == inf, "infinite group: infinite scale");
 }
 
+// Non-finite inputs stay in their row. For k < 8 one 16×16 tile holds 256/d rows and the ±1/0 tile
+// matrices combine them with zero weights; 0·NaN and 0·∞ are NaN, so without the screen a NaN or ±∞
+// in one row made every row of its tile NaN. Row r0 gets a NaN, row r1 a −∞: their outputs must be
+// all NaN (the tensor cores' split of ±∞ gives NaN anyway), every other row must match the float64
+// transform as in check_case.
+static void check_nonfinite_rows(int k, std::mt19937& rng) {
+    const int d = 1 << k;
+    const long rows = k < 8 ? 3L << (8 - k) : 3;  // three tile groups' worth of rows
+    std::normal_distribution<float> normal(0.f, 1.f);
+    std::vector<float> in(rows * d), out(rows * d, 0.f);
+    for (auto& v : in) v = round_bf16(normal(rng));
+    const long r0 = 1, r1 = rows - 2;
+    in[r0 * d + (d > 1 ? 1 : 0)] = NAN;
+    in[r1 * d] = -INFINITY;
+    float scale = (float) (1.0 / std::sqrt((double) d));
+    run_regs<2>(in, out, rows, k, nullptr, nullptr, scale);
+    int leaked = 0, kept = 0;
+    for (long r = 0; r < rows; r++) {
+        std::vector<double> v(d);
+        for (int i = 0; i < d; i++) v[i] = in[r * d + i];
+        fwht(v);
+        for (int i = 0; i < d; i++) {
+            float got = out[r * d + i];
+            if (r == r0 || r == r1) {
+                kept += std::isnan(got) ? 0 : 1;
+            } else if (!(std::fabs(got - v[i] * scale) <= 1e-4 * (1 + std::fabs(v[i] * scale)))) {
+                leaked++;
+            }
+        }
+    }
+    CHECK(leaked == 0, "k=%d: %d outputs of finite rows wrong next to a NaN / -inf row", k, leaked);
+    CHECK(kept == 0, "k=%d: %d outputs of the NaN / -inf rows not NaN", k, kept);
+}
+
 int main() {
     std::mt19937 rng(20261204);
     int cases = 0;
@@ -522,6 +568,10 @@ int main() {
     CHECK(bf16_rn_bits(1.00390625f) == 0x3F80, "tie to even down");
     CHECK(bf16_rn_bits(1.01171875f) == 0x3F82, "tie to even up");
     check_fp8_scale(rng);
+    for (int k = 1; k <= 11; k++) {
+        check_nonfinite_rows(k, rng);
+        cases++;
+    }
     std::printf("hadacore_tc_host_test: %d cases; before the final rounding: worst error %.2e (2-part split),"
                 " %.2e (3-part); after rounding to bf16 %.2e; worst pass-B bank conflict %d-way; %d failures\n",
                 cases, worst_np2, worst_np3, worst_bf16, worst_conflict, failures);

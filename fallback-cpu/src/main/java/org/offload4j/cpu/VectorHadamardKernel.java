@@ -70,10 +70,11 @@ import org.offload4j.hadamard.HadamardSize;
  * <h2>Stores</h2>
  * This section is about fp32 rows shorter than {@link #IN_ROWS_MIN_FLOATS} floats and those with
  * m &gt; 1 (the longer ones, see the next section), and about bf16 rows; it was measured on Zen 4,
- * where it held for fp32 d ≤ 1024 (with AVX-512 the rows path below now starts at 256). A vector store into a {@code MemorySegment} costs C2 about 20 scalar instructions of checks
- * (liveness, read-only, bounds, the segment's class, re-read after every store because the store
- * may alias anything); the row's arithmetic is fewer. fp32 results therefore go back into the
- * scratch (or, for {@code n = 8V}, into it for the first time) and leave in bulk, one
+ * where it held for fp32 d ≤ 1024 (with AVX-512 the rows path below now starts at 256, and rows
+ * of 8V are stored directly). A vector store into a {@code MemorySegment} costs C2 about 20 scalar
+ * instructions of checks (liveness, read-only, bounds, the segment's class, re-read after every
+ * store because the store may alias anything); the row's arithmetic is fewer. fp32 results
+ * therefore went back into the scratch (or, for {@code n = 8V}, into it for the first time) and left in bulk, one
  * {@code MemorySegment.copy} per batch (per row when the output rows are not back to back). With
  * the smaller batches ({@link #BATCH_FLOATS}) that took fp32 d = 1024 from 17.7 to 7.5–9.7 ms;
  * staging alone, measured with 1024-float batches in place from DRAM, was worth 18.5 against
@@ -202,9 +203,9 @@ import org.offload4j.hadamard.HadamardSize;
  *       conversions inside the unrolled passes compiled into spills and calls: L2-resident
  *       d = 4096, 2^17 elements, 45.8 → 64.4 µs; from DRAM 7.9 → 9.1 ms. Narrowing into a
  *       {@code short[]} with one bulk copy per row instead: 48.5 → 51.7 µs, 7.9 → 8.4 ms.</li>
- *   <li>Writing STORE's results straight into the rows for fp32 rows shorter than 2048 (no bulk
- *       copy): d = 256 and 1024 in place no faster, out of place 2× slower (strided stores into
- *       cold lines).</li>
+ *   <li>(Zen 4; overturned on Zen 5, see "Working in the rows".) Writing STORE's results straight
+ *       into the rows for fp32 rows shorter than 2048 (no bulk copy): d = 256 and 1024 in place no
+ *       faster, out of place 2× slower (strided stores into cold lines).</li>
  *   <li>(Zen 4, seventh session.) MIX by groups of four inputs: a ±1 row restricted to four inputs is,
  *       up to its first sign, one of eight patterns, so each group's eight combos
  *       {@code z0 ± z1 ± z2 ± z3} can be formed once (12 adds) and each output takes m/4 FMAs
@@ -265,7 +266,7 @@ final class VectorHadamardKernel implements HadamardKernel {
      * In rows longer than a batch, the load pass and the passes whose groups fit in this many floats
      * (16 KiB, half an L1) run sub-range by sub-range.
      */
-        private static final int L1_FLOATS = 4096;
+    private static final int L1_FLOATS = 4096;
 
     /**
      * Rows of up to this many floats go through together (4 KiB of fp32): the batch and its scratch

@@ -42,7 +42,7 @@ import org.offload4j.w4a16.W4A16Kernel;
  * <h2>GEMV (m = 1; 2 ≤ m ≤ 12 in chunks of 4 rows, see {@link #gemvRows}): the weight streams once per chunk, threads split the column blocks</h2>
  * <pre>
  *  x row (bf16|fp16) ──widen, × 2^E──▶ x'[k] fp32, and per group  Σx·2^(E−149)  (caller thread)
- *  per block, per group:   acc[j] = Σ_kk x'[kk] · asFloat(q[kk, j])          (4 accumulators)
+ *  per block, per group:   acc[j] = Σ_kk x'[kk] · asFloat(q[kk, j])          (4 accumulators; 8 with AVX-512)
  *                          y'[j] += s[j]·acc[j] + (−z·s)[j]·Σx·2^(E−149)
  *  per block:              y[j] = round(y'[j] · 2^(149−E) + bias[j])  ──▶ y row
  * </pre>
@@ -373,7 +373,8 @@ final class VectorW4A16Kernel implements W4A16Kernel {
      * vector registers (AVX-512, 16 floats) the 6 masks stay in registers. Measured in one JVM,
      * interleaved A/B, one thread, 4096², g = 128, weights rotated from DRAM, on the shared
      * 2-vCPU AVX-512 EPYC (load 6 from other builds): 4–14 % faster in three rounds (961 vs
-     * 1006 µs median in the quietest), identical outputs. With AVX2's 16 registers the masks
+     * 1006 µs median in the quietest), identical outputs (then; the 8 accumulators since change the
+     * order of the sums). With AVX2's 16 registers the masks
      * spill (see "Rejected alternatives" above), so the shift chain stays there.
      */
     static final boolean MASKED_GEMV = L >= 16;

@@ -47,6 +47,42 @@ class CudaHadaCoreGpuTest {
         }
     }
 
+    /**
+     * A NaN in one row and −∞ in another stay in their rows: for d &lt; 256 one tensor-core tile holds
+     * several rows joined by zero weights, and 0·NaN = NaN spread them to the whole tile before the
+     * kernel screened its loads (hadacore_tc.cuh, "non-finite inputs of short rows"). Every output
+     * of those two rows is not finite; every other row matches the float64 transform.
+     */
+    @GpuTest
+    void nonFiniteInputsStayInTheirRow() {
+        Hadamard op = Hadamard.create(GpuAvailable.backend());
+        for (int d : new int[] {2, 4, 16, 64, 128, 256, 4096}) {
+            for (DType dtype : new DType[] {DType.BF16, DType.FP16, DType.FP32}) {
+                int rows = 40;
+                try (Tensor in = TensorFill.gaussian(Tensor.allocate(dtype, rows, d), d + 3L * dtype.ordinal(), 1.0);
+                     Tensor out = TensorFill.poison(Tensor.allocate(dtype, rows, d))) {
+                    in.setFloat(1, d - 1, Float.NaN);
+                    in.setFloat(rows - 2, 0, Float.NEGATIVE_INFINITY);
+                    op.transform(in, out);
+                    double[] ref = HadamardReference.compute(in, HadamardSize.of(d), Hadamard.defaultScale(d), false, null, null);
+                    String what = "d = " + d + " " + dtype;
+                    for (int r = 0; r < rows; r++) {
+                        for (int c = 0; c < d; c++) {
+                            float got = out.getFloat(r, c);
+                            if (r == 1 || r == rows - 2) {
+                                assertFalse(Float.isFinite(got), what + ": row " + r + " col " + c + " = " + got);
+                            } else {
+                                double want = ref[r * d + c];
+                                assertTrue(Math.abs(got - want) <= 1e-2 * (1 + Math.abs(want)),
+                                        what + ": finite row " + r + " col " + c + " = " + got + ", want " + want);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @GpuTest
     void deviceTensorsInPlaceMatchHostTensors() {
         var device = GpuAvailable.backend().device();
