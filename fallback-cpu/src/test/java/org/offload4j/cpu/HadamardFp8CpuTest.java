@@ -43,8 +43,8 @@ class HadamardFp8CpuTest {
     }
 
     /**
-     * The rows of {@code HadamardFp8Test.withExtremes} (a NaN, −∞, two rows of normal values near
-     * 3e-37, none subnormal) through the Vector API transform: NaN scale for the NaN group,
+     * The rows of {@link HadamardReference#fillFp8Extremes} (a NaN, −∞, two rows of normal values
+     * near 3e-37, none subnormal) through the Vector API transform: NaN scale for the NaN group,
      * non-finite for the −∞ one, the {@code Float.MIN_NORMAL} floor for the tiny ones
      * ({@link HadamardReference#fp8Mismatch}).
      */
@@ -54,15 +54,7 @@ class HadamardFp8CpuTest {
             for (int d : new int[] {64, 1024}) {
                 for (long rowsPerScale : new long[] {1, 2}) {
                     try (Arena arena = Arena.ofConfined()) {
-                        Tensor x = TensorFill.gaussian(Tensor.allocate(arena, dtype, 8, d), d, 1.0);
-                        x.setFloat(0, 5, Float.NaN);
-                        x.setFloat(3, d - 1, Float.NEGATIVE_INFINITY);
-                        for (long r = 4; r < 6; r++) {
-                            for (int c = 0; c < d; c++) {
-                                float g = x.getFloat(r, c);
-                                x.setFloat(r, c, (g >= 0 ? 0.5f + g : g - 0.5f) * 3e-37f);
-                            }
-                        }
+                        Tensor x = HadamardReference.fillFp8Extremes(Tensor.allocate(arena, dtype, 8, d), d);
                         Tensor q = TensorFill.poison(Tensor.allocate(arena, DType.FP8_E4M3FN, 8, d));
                         Tensor scales = Tensor.allocate(arena, DType.FP32, 8 / rowsPerScale);
                         hadamard.transformToFp8(x, q, scales, rowsPerScale);

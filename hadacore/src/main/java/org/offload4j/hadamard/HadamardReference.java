@@ -3,6 +3,7 @@ package org.offload4j.hadamard;
 import java.util.Optional;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
 
 /**
  * The float64 reference of the Hadamard op, the oracle every backend is tested against: slow,
@@ -66,6 +67,26 @@ public final class HadamardReference {
     /** The reference as a {@link HadamardKernel}, for facade tests that need no backend. */
     public static HadamardKernel kernel() {
         return (in, out, size, scale, transpose, pre, post) -> transform(in, out, size, scale, transpose, pre, post);
+    }
+
+    /**
+     * Test rows for the FP8 path's edge cases (at least 8 rows, d ≥ 8): Gaussian rows with a NaN in
+     * row 0, −∞ in row 3, and rows 4 and 5 of normal values near 3e-37, none subnormal, so that
+     * their amax / 448 falls below {@code Float.MIN_NORMAL} and the scale floor applies. Returns
+     * {@code x}. The CPU and GPU tests fill their inputs with this and check with {@link #fp8Mismatch}.
+     */
+    public static Tensor fillFp8Extremes(Tensor x, long seed) {
+        TensorFill.gaussian(x, seed, 1.0);
+        int d = Math.toIntExact(x.cols());
+        x.setFloat(0, 5, Float.NaN);
+        x.setFloat(3, d - 1, Float.NEGATIVE_INFINITY);
+        for (long r = 4; r < 6; r++) {
+            for (int c = 0; c < d; c++) {
+                float g = x.getFloat(r, c);
+                x.setFloat(r, c, (g >= 0 ? 0.5f + g : g - 0.5f) * 3e-37f);
+            }
+        }
+        return x;
     }
 
     /**

@@ -42,30 +42,12 @@ class HadamardFp8Test {
         check(DType.FP32, new long[] {4, 12 * 16}, 2, 4);
     }
 
-    /**
-     * Gaussian rows with a NaN in row 0, −∞ in row 3, and rows 4 and 5 of normal values near 3e-37
-     * (none subnormal; amax / 448 below {@code Float.MIN_NORMAL}); the GPU and CPU tests use the
-     * same rows.
-     */
-    static Tensor withExtremes(Tensor x, long seed) {
-        TensorFill.gaussian(x, seed, 1.0);
-        int d = (int) x.cols();
-        x.setFloat(0, 5 % d, Float.NaN);
-        x.setFloat(3, d - 1, Float.NEGATIVE_INFINITY);
-        for (long r = 4; r < 6; r++) {
-            for (int c = 0; c < d; c++) {
-                float g = x.getFloat(r, c);
-                x.setFloat(r, c, (g >= 0 ? 0.5f + g : g - 0.5f) * 3e-37f);
-            }
-        }
-        return x;
-    }
-
+    /** The edge-case rows of {@link HadamardReference#fillFp8Extremes}: NaN, −∞ and tiny groups. */
     @Test
     void nanInfiniteAndTinyGroupsKeepTheContract() {
         for (DType dtype : new DType[] {DType.BF16, DType.FP32}) {
             for (long rowsPerScale : new long[] {1, 2}) {
-                try (Tensor x = withExtremes(Tensor.allocate(dtype, 8, 64), 9);
+                try (Tensor x = HadamardReference.fillFp8Extremes(Tensor.allocate(dtype, 8, 64), 9);
                      Tensor q = TensorFill.poison(Tensor.allocate(DType.FP8_E4M3FN, 8, 64));
                      Tensor scales = Tensor.allocate(DType.FP32, 8 / rowsPerScale)) {
                     hadamard.transformToFp8(x, q, scales, rowsPerScale);

@@ -123,8 +123,8 @@ class CudaHadaCoreGpuTest {
     }
 
     /**
-     * The fused kernels on the CPU tests' extreme rows (a NaN, −∞, two rows of normal values near
-     * 3e-37, none subnormal; see HadamardFp8CpuTest): the NaN group's scale is NaN (the amax reduction keeps NaN, where fmaxf
+     * The fused kernels on {@link HadamardReference#fillFp8Extremes}' rows (a NaN, −∞, two rows of
+     * normal values near 3e-37, none subnormal), as the CPU tests: the NaN group's scale is NaN (the amax reduction keeps NaN, where fmaxf
      * dropped it), the −∞ group's is not finite, tiny groups get {@code Float.MIN_NORMAL}. d = 64 and
      * 128 put several rows in one warp's tile (per-row and per-warp reductions), 4096 runs the
      * shared-memory kernel.
@@ -134,17 +134,9 @@ class CudaHadaCoreGpuTest {
         Hadamard op = Hadamard.create(GpuAvailable.backend());
         for (int d : new int[] {64, 128, 4096}) {
             for (long rowsPerScale : new long[] {1, 2, 4}) {
-                try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, 8, d), d, 1.0);
+                try (Tensor x = HadamardReference.fillFp8Extremes(Tensor.allocate(DType.BF16, 8, d), d);
                      Tensor q = TensorFill.poison(Tensor.allocate(DType.FP8_E4M3FN, 8, d));
                      Tensor scales = Tensor.allocate(DType.FP32, 8 / rowsPerScale)) {
-                    x.setFloat(0, 5, Float.NaN);
-                    x.setFloat(3, d - 1, Float.NEGATIVE_INFINITY);
-                    for (long r = 4; r < 6; r++) {
-                        for (int c = 0; c < d; c++) {
-                            float g = x.getFloat(r, c);
-                            x.setFloat(r, c, (g >= 0 ? 0.5f + g : g - 0.5f) * 3e-37f);
-                        }
-                    }
                     op.transformToFp8(x, q, scales, rowsPerScale);
                     String what = "d = " + d + ", rows per scale " + rowsPerScale;
                     assertEquals(Optional.empty(), HadamardReference.fp8Mismatch(x, 1.0 / Math.sqrt(d), q, scales, rowsPerScale),
