@@ -624,9 +624,10 @@ final class VectorW4A16Kernel implements W4A16Kernel {
      * loads and stores per 1024 FMAs), which keeps the loop at 8 accumulators + 6 temporaries:
      * within AVX2's 16 registers as well as AVX-512's 32.
      * <p>The word-row loop counts with {@code kx}, the index into x, itself (not a separate row
-     * counter beside it): its 32 broadcasts {@code xq[x_r + kx + i]} are then linear in the loop's
+     * counter beside it): its broadcasts {@code xq[x_r + kx + i]} (32 per word row here, 16 in
+     * {@link #gemvBlock2}) are then linear in the loop's
      * own variable, the form whose range checks C2 hoists out of the loop. On Zen 5 (2026-12-05,
-     * one thread, 4096², three interleaved rounds) m = 8 went from 2.57–3.02 to 2.13–2.16 ms (45
+     * one thread, 4096², three interleaved rounds) m = 8 went from 2.57–3.02 to 2.13–2.16 ms (43–47
      * → 53–58 % of the FMA peak) and m = 12 from 3.71–3.86 to 2.94–3.07 ms; m = 2 and 4 were even.
      * The one-row kernels keep their counter: the same change there measured slightly slower.
      */
