@@ -503,33 +503,40 @@ static void check_fp8_scale(std::mt19937& rng) {
 // in one row made every row of its tile NaN. Row r0 gets a NaN, row r1 a −∞: their outputs must be
 // all NaN (the tensor cores' split of ±∞ gives NaN anyway), every other row must match the float64
 // transform as in check_case.
-static void check_nonfinite_rows(int k, std::mt19937& rng) {
+static void check_nonfinite_rows(int k, bool signs, std::mt19937& rng) {
     const int d = 1 << k;
-    const long rows = k < 8 ? 3L << (8 - k) : 3;  // three tile groups' worth of rows
+    // Three tile groups' worth of rows, the last one partial (its missing rows load as 0).
+    const long rows = k < 8 ? (3L << (8 - k)) - 1 : 3;
     std::normal_distribution<float> normal(0.f, 1.f);
     std::vector<float> in(rows * d), out(rows * d, 0.f);
     for (auto& v : in) v = round_bf16(normal(rng));
     const long r0 = 1, r1 = rows - 2;
     in[r0 * d + (d > 1 ? 1 : 0)] = NAN;
     in[r1 * d] = -INFINITY;
+    std::vector<float> pre(d), post(d);
+    for (int i = 0; i < d; i++) {
+        pre[i] = (rng() & 1) ? 1.f : -1.f;
+        post[i] = (rng() & 1) ? 1.f : -1.f;
+    }
     float scale = (float) (1.0 / std::sqrt((double) d));
-    run_regs<2>(in, out, rows, k, nullptr, nullptr, scale);
+    run_regs<2>(in, out, rows, k, signs ? pre.data() : nullptr, signs ? post.data() : nullptr, scale);
     int leaked = 0, kept = 0;
     for (long r = 0; r < rows; r++) {
         std::vector<double> v(d);
-        for (int i = 0; i < d; i++) v[i] = in[r * d + i];
+        for (int i = 0; i < d; i++) v[i] = (double) in[r * d + i] * (signs ? pre[i] : 1.0);
         fwht(v);
         for (int i = 0; i < d; i++) {
             float got = out[r * d + i];
+            double want = v[i] * scale * (signs ? post[i] : 1.0);
             if (r == r0 || r == r1) {
                 kept += std::isnan(got) ? 0 : 1;
-            } else if (!(std::fabs(got - v[i] * scale) <= 1e-4 * (1 + std::fabs(v[i] * scale)))) {
+            } else if (!(std::fabs(got - want) <= 1e-4 * (1 + std::fabs(want)))) {
                 leaked++;
             }
         }
     }
-    CHECK(leaked == 0, "k=%d: %d outputs of finite rows wrong next to a NaN / -inf row", k, leaked);
-    CHECK(kept == 0, "k=%d: %d outputs of the NaN / -inf rows not NaN", k, kept);
+    CHECK(leaked == 0, "k=%d signs=%d: %d outputs of finite rows wrong next to a NaN / -inf row", k, signs, leaked);
+    CHECK(kept == 0, "k=%d signs=%d: %d outputs of the NaN / -inf rows not NaN", k, signs, kept);
 }
 
 int main() {
@@ -569,8 +576,10 @@ int main() {
     CHECK(bf16_rn_bits(1.01171875f) == 0x3F82, "tie to even up");
     check_fp8_scale(rng);
     for (int k = 1; k <= 11; k++) {
-        check_nonfinite_rows(k, rng);
-        cases++;
+        for (int signs = 0; signs < 2; signs++) {
+            check_nonfinite_rows(k, signs, rng);
+            cases++;
+        }
     }
     std::printf("hadacore_tc_host_test: %d cases; before the final rounding: worst error %.2e (2-part split),"
                 " %.2e (3-part); after rounding to bf16 %.2e; worst pass-B bank conflict %d-way; %d failures\n",
