@@ -276,7 +276,7 @@ HCTC_HD float amax_join(float a, float b) {
 }
 
 // s = amax / 448, at least FLT_MIN (so that a group of tiny values keeps a usable scale and 1 / s
-// stays finite, as Fp8Composite.scaleOf), 1 for an all-zero group; NaN stays NaN and +∞ stays +∞
+// stays finite, as Java's Fp8.e4m3Scale), 1 for an all-zero group; NaN stays NaN and +∞ stays +∞
 // (a comparison, not fmaxf, which would turn NaN into FLT_MIN).
 HCTC_HD float fp8_scale_of_amax(float amax) {
     const float s = amax / 448.0f;

@@ -66,7 +66,7 @@ public final class Fp8Quantizer {
         if (!(amax >= 0) || Float.isInfinite(amax)) {
             throw new IllegalArgumentException("amax = " + amax + " must be finite and ≥ 0");
         }
-        return amax == 0 ? 1f : Math.max(amax / E4M3_MAX, Float.MIN_NORMAL);
+        return Fp8.e4m3Scale(amax);
     }
 
     /** The checks on a bf16 input, naming it {@code name}. */

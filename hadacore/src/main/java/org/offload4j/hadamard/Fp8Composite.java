@@ -60,7 +60,7 @@ final class Fp8Composite implements HadamardFp8Kernel {
                     amax = a > amax || Float.isNaN(a) ? a : amax;
                 }
             }
-            float s = scaleOf(amax);
+            float s = Fp8.e4m3Scale(amax);
             scales.segment().setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, g, s);
             for (long r = g * rowsPerScale; r < (g + 1) * rowsPerScale; r++) {
                 long off = out.rowByteOffset(r);
@@ -70,14 +70,5 @@ final class Fp8Composite implements HadamardFp8Kernel {
                 }
             }
         }
-    }
-
-    /**
-     * {@code amax / 448}, at least {@code Float.MIN_NORMAL}; 1 for an all-zero group. The floor keeps
-     * a group of tiny fp32 values (amax below ~6e-43, where amax / 448 underflows to 0) from getting
-     * a zero scale and NaN codes, and keeps {@code 1 / s} finite for kernels that multiply by it.
-     */
-    static float scaleOf(float amax) {
-        return amax == 0f ? 1f : Math.max(amax / Fp8.E4M3_MAX, Float.MIN_NORMAL);
     }
 }

@@ -29,6 +29,16 @@ public final class Fp8 {
     public static final float E4M3_MAX = 448f;
     public static final float E5M2_MAX = 57344f;
 
+    /**
+     * The e4m3 scale of a group whose largest magnitude is {@code amax}: {@code amax / 448}, at least
+     * {@code Float.MIN_NORMAL} (below amax ≈ 6e-43 the quotient underflows to 0, which would give
+     * NaN codes and an infinite {@code 1 / s}); 1 for an all-zero group. NaN stays NaN and +∞ stays
+     * +∞. The one copy of the rule on the host; CUDA's is {@code fp8_scale_of_amax} (hadacore_tc.cuh).
+     */
+    public static float e4m3Scale(float amax) {
+        return amax == 0 ? 1f : Math.max(amax / E4M3_MAX, Float.MIN_NORMAL);
+    }
+
     private static final float[] E4M3_TO_FLOAT = new float[256];
     private static final float[] E5M2_TO_FLOAT = new float[256];
 

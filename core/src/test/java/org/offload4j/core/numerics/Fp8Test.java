@@ -321,4 +321,16 @@ class Fp8Test {
         assertEquals(0x1p-16f, Fp8.roundE5m2(0x1.000002p-17f));
         assertTrue(Float.isNaN(Fp8.roundE5m2(Float.NaN)));
     }
+
+    /** The group scale rule: amax / 448 with the MIN_NORMAL floor, 1 for zero, NaN and +∞ passed on. */
+    @Test
+    void e4m3ScaleFloorsTinyGroupsAndPassesNonFiniteOn() {
+        assertEquals(1f, Fp8.e4m3Scale(0f));
+        assertEquals(2f, Fp8.e4m3Scale(896f));
+        assertEquals(Float.MIN_NORMAL, Fp8.e4m3Scale(1e-44f));
+        assertEquals(Float.MIN_NORMAL, Fp8.e4m3Scale(448 * Float.MIN_NORMAL));
+        assertEquals(Float.MIN_NORMAL * 4, Fp8.e4m3Scale(448 * Float.MIN_NORMAL * 4));
+        assertTrue(Float.isNaN(Fp8.e4m3Scale(Float.NaN)));
+        assertEquals(Float.POSITIVE_INFINITY, Fp8.e4m3Scale(Float.POSITIVE_INFINITY));
+    }
 }
