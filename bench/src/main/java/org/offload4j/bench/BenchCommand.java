@@ -227,15 +227,21 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private DType dtype(String name) {
-        DType[] t = new DType[1];
-        usage(() -> t[0] = DType.parse(name));
-        return t[0];
+        return usage(() -> DType.parse(name));
     }
 
     /** Runs a check; its IllegalArgumentException becomes a usage error (exit 2) with the same message. */
     private void usage(Runnable check) {
-        try {
+        usage(() -> {
             check.run();
+            return null;
+        });
+    }
+
+    /** As {@link #usage(Runnable)} for a check that returns what it parsed. */
+    private <T> T usage(java.util.function.Supplier<T> parse) {
+        try {
+            return parse.get();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -256,8 +262,10 @@ public final class BenchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--accuracy applies to attention alone: offload bench attention --accuracy");
         }
         List<String> cases = sizes == null ? AttentionSuite.accuracySizes() : sizes;
+        // The same up-front check as the timed path: a bad size is a usage error before any case runs.
+        OpSuite attention = new AttentionSuite();
         for (String size : cases) {
-            usage(() -> AttentionSuite.parse(size));
+            usage(() -> attention.validate(b, size));
         }
         StringBuilder report = new StringBuilder();
         for (String size : cases) {

@@ -103,6 +103,10 @@ class CliTest {
         assertTrue(log.contains("'nope'") && !log.contains("Measuring the ceilings"), "checked only after measuring: " + log);
         assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--json", "x.json"));
         assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--sizes", "8x2x64"));
+        // A size that parses but breaks the op's rules (D = 96 is not a head dimension, Hq not a
+        // multiple of Hkv) is a usage error before any case runs, as on the timed path.
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--sizes", "8x2x64x64x96"));
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--sizes", "8x3x64x64x64"));
     }
 
     @Test

@@ -4,6 +4,7 @@ import java.util.Optional;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
+import org.offload4j.core.numerics.Fp8;
 
 /**
  * The float64 reference of the Hadamard op, the oracle every backend is tested against: slow,
@@ -129,7 +130,7 @@ public final class HadamardReference {
                 }
                 continue;
             }
-            double want = amax == 0 ? 1 : Math.max(amax / 448, Float.MIN_NORMAL);
+            double want = amax == 0 ? 1 : Math.max(amax / Fp8.E4M3_MAX, Float.MIN_NORMAL);
             if (!(Math.abs(s - want) <= 1e-5 * want)) {
                 return Optional.of(group + "scale should be " + want);
             }
