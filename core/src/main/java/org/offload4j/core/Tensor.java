@@ -282,8 +282,8 @@ public final class Tensor implements AutoCloseable {
             return false;
         }
         // The bytes the tensors use, not their whole segments: disjoint views of one buffer must not clash.
-        long aBytes = extentBytes();
-        long bBytes = other.extentBytes();
+        long aBytes = spanBytes();
+        long bBytes = other.spanBytes();
         if (aBytes == 0 || bBytes == 0) {
             return false; // an empty tensor has no byte to share
         }
@@ -292,8 +292,11 @@ public final class Tensor implements AutoCloseable {
         return a0 < b0 + bBytes && b0 < a0 + aBytes && !rowsInterleave(other, b0 - a0);
     }
 
-    /** Bytes from the first element to just past the last ({@code 0} when empty). */
-    private long extentBytes() {
+    /**
+     * The bytes the rows span, from the first element to just past the last, gaps between strided
+     * rows included ({@code 0} when empty): what a copy of the whole span moves.
+     */
+    public long spanBytes() {
         return rows == 0 || cols == 0 ? 0 : dtype.byteSize((rows - 1) * rowStride + cols);
     }
 

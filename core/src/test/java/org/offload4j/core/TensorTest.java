@@ -691,4 +691,17 @@ class TensorTest {
                     () -> Tensor.wrapDevice(null, range, gpu, DType.FP32, 4, 5, 4));
         }
     }
+
+    /** spanBytes: first element to just past the last, gaps between strided rows included. */
+    @Test
+    void spanBytesCountsTheGapsBetweenRowsButNotAfterTheLast() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(1024, 64);
+            assertEquals(3 * 5 * 2, Tensor.wrapStrided(seg, DType.BF16, 5, 3, 5).spanBytes());
+            assertEquals(2 * (2 * 8 + 5), Tensor.wrapStrided(seg, DType.BF16, 8, 3, 5).spanBytes());
+            assertEquals(4 * 7, Tensor.wrapStrided(seg, DType.FP32, 100, 1, 7).spanBytes());
+            assertEquals(0, Tensor.wrapStrided(seg, DType.FP32, 8, 0, 5).spanBytes());
+            assertEquals(0, Tensor.wrapStrided(seg, DType.FP32, 8, 3, 0).spanBytes());
+        }
+    }
 }

@@ -93,7 +93,7 @@ public final class CudaCall implements AutoCloseable {
                 return s.address();
             }
         }
-        long bytes = TensorCopies.spanBytes(t);
+        long bytes = t.spanBytes();
         long address = lane.slot(nextSlot++, bytes);
         if (copyIn && bytes > 0) {
             TensorCopies.toDevice(lane.stream(), seg.asSlice(0, bytes), address);
@@ -172,7 +172,7 @@ public final class CudaCall implements AutoCloseable {
     private void copyBack(Tensor t, long address) {
         MemorySegment seg = t.segment();
         if (t.isContiguous()) {
-            long bytes = TensorCopies.spanBytes(t);
+            long bytes = t.spanBytes();
             if (bytes > 0) {
                 TensorCopies.toHost(lane.stream(), seg.asSlice(0, bytes), address);
             }

@@ -10,14 +10,6 @@ final class TensorCopies {
     private TensorCopies() {
     }
 
-    /** The bytes a tensor's rows span: from its first element to its last, gaps included. */
-    static long spanBytes(Tensor t) {
-        if (t.rows() == 0 || t.cols() == 0) {
-            return 0;
-        }
-        return t.dtype().byteSize((t.rows() - 1) * t.rowStride() + t.cols());
-    }
-
     static void copy(CudaDevice device, CudaStream stream, Tensor src, Tensor dst) {
         if (src.dtype() != dst.dtype() || !Arrays.equals(src.shape(), dst.shape())) {
             throw new IllegalArgumentException("copy from " + src.describe() + " to " + dst.describe()
@@ -30,7 +22,7 @@ final class TensorCopies {
         // One copy of the whole span only where dst has no gaps: the bytes between strided rows may
         // belong to another tensor (rows of two tensors can interleave), and must not be overwritten.
         if (dst.isContiguous() && src.isContiguous()) {
-            copySpan(stream, src, 0, dst, 0, spanBytes(src), srcHost, dstHost);
+            copySpan(stream, src, 0, dst, 0, src.spanBytes(), srcHost, dstHost);
             return;
         }
         long rowBytes = src.dtype().byteSize(src.cols());
