@@ -124,7 +124,7 @@ public final class Backends {
                 provider = p.get();
             } catch (java.util.ServiceConfigurationError | RuntimeException | LinkageError e) {
                 // A provider class that cannot even be made: listed under its class name, unavailable.
-                out.add(new BackendStatus(p.type().getName(), Integer.MIN_VALUE, null, e.getClass().getSimpleName() + ": " + e.getMessage()));
+                out.add(new BackendStatus(p.type().getName(), Integer.MIN_VALUE, null, failure(e)));
                 continue;
             }
             out.add(probe(provider));
@@ -147,8 +147,13 @@ public final class Backends {
         } catch (RuntimeException | LinkageError e) {
             // A provider that fails unexpectedly (a bad setting, a broken native library) is unavailable
             // like one that declines: it must not take the survey, and so every other backend, down with it.
-            return new BackendStatus(provider.name(), provider.priority(), null, e.getClass().getSimpleName() + ": " + e.getMessage());
+            return new BackendStatus(provider.name(), provider.priority(), null, failure(e));
         }
+    }
+
+    /** The reason shown for a provider that failed unexpectedly: the exception's kind and message. */
+    private static String failure(Throwable e) {
+        return e.getClass().getSimpleName() + ": " + e.getMessage();
     }
 
     private static String knownNames() {
