@@ -264,15 +264,35 @@ public final class Brgemm {
 
     // ------------------------------------------------------------------ whole-matrix driver
 
-    /** Rows of A per task: 16 six-row or 24 four-row tiles; a 96 × 256 block of A (96 KiB) stays in L2. */
-    static final int MC = 96;
+    /**
+     * Most rows of A per task: 64 six-row tiles with AVX-512, 48 four-row tiles with narrower
+     * vectors. A task's {@code MC × KC} block of A (384 KiB with AVX-512) stays in L2 while its row
+     * tiles sweep the panel slice, and each slice of B, fetched from memory once per task and k
+     * step, serves MC rows: the larger MC, the less B traffic per FLOP. With 96 rows (Zen 5, one
+     * thread, 4096³ fp32) B's slices came from DRAM at about 12 GB/s at the FMA peak, and the
+     * kernel ran at 66–71 % of that peak against 80–82 % at 384 rows (2 threads: 64–69 against
+     * 75 %; 192 rows: 77–78 and 73–75 %); see docs/results/2026-12-05j-cpu-zen5.md. AVX2 and SSE
+     * machines keep 192: some of them have 256 KiB of L2.
+     */
+    static final int MC = Brgemm.L >= 16 ? 384 : 192;
     /** Depth of one panel slice: 256 × 64 floats = 64 KiB (AVX-512), in L2 while the task's row tiles use it. */
     static final int KC = 256;
 
     /**
+     * Rows per task for m rows: m cut into {@code ⌈m / MC⌉} blocks of nearly equal height, rounded
+     * up to whole register tiles, so that no block is a thin remainder (m = 512: 258 + 254 rather
+     * than 384 + 128).
+     */
+    static int rowBlock(int m) {
+        int blocks = (m + MC - 1) / MC;
+        int rows = (m + blocks - 1) / blocks;
+        return (rows + MR - 1) / MR * MR;
+    }
+
+    /**
      * {@code c[m×n] = a[m×k] · b[k×n]}, all row-major fp32, on {@link CpuThreads}: B is packed
      * once into panels of {@link #panelWidth()} columns ({@code [n/NP][k][NP]}, zero-padded),
-     * then each task (≤ {@value #MC} rows × one panel) walks k in slices of {@value #KC} and
+     * then each task (≤ {@link #MC} rows × one panel) walks k in slices of {@value #KC} and
      * reduces each slice into its block of C with one {@link #fp32} call.
      */
     public static void gemm(int m, int n, int k, float[] a, float[] b, float[] c) {
@@ -325,7 +345,8 @@ public final class Brgemm {
     private static void run(int m, int n, int k, float[] a, float[] packed, float[] c) {
         int np = panelWidth();
         int panels = (n + np - 1) / np;
-        int rowBlocks = (m + MC - 1) / MC;
+        int mc = rowBlock(m);
+        int rowBlocks = (m + mc - 1) / mc;
         // Tasks panel-major within a row block: consecutive tasks share the row block of A.
         CpuThreads.forRange((long) rowBlocks * panels, 1, (from, to) -> {
             int[] aOff = new int[1];
@@ -333,8 +354,8 @@ public final class Brgemm {
             for (long t = from; t < to; t++) {
                 int rb = (int) (t / panels);
                 int p = (int) (t % panels);
-                int row0 = rb * MC;
-                int rows = Math.min(MC, m - row0);
+                int row0 = rb * mc;
+                int rows = Math.min(mc, m - row0);
                 int w = Math.min(np, n - p * np);
                 for (int k0 = 0; k0 < k; k0 += KC) {
                     aOff[0] = row0 * k + k0;

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 import org.offload4j.core.numerics.Bf16;
 
@@ -47,8 +48,21 @@ class BrgemmTest {
         }
     }
 
+    /** The driver's row blocks: whole register tiles, at most MC rows, ⌈m / MC⌉ of them, covering m. */
+    @ParameterizedTest(name = "m = {0}")
+    @ValueSource(ints = {1, 5, 6, 7, 95, 96, 97, 191, 192, 193, 383, 384, 385, 512, 769, 1000, 4096, 4099})
+    void rowBlocksAreWholeTilesAndBalanced(int m) {
+        int mc = Brgemm.rowBlock(m);
+        int blocks = (m + mc - 1) / mc;
+        assertEquals(0, mc % Brgemm.MR, "a whole number of register tiles");
+        assertTrue(mc <= Brgemm.MC, "at most MC = " + Brgemm.MC + " rows, got " + mc);
+        assertEquals((m + Brgemm.MC - 1) / Brgemm.MC, blocks, "as few blocks as MC allows");
+        int last = m - (blocks - 1) * mc;
+        assertTrue(last > 0 && mc - last < Brgemm.MR * blocks, "blocks of nearly equal height: " + mc + " and a last of " + last);
+    }
+
     @ParameterizedTest(name = "{0}x{1}x{2}")
-    @CsvSource({"1,1,1", "7,17,129", "17,129,7", "129,129,300", "96,64,256", "200,70,513"})
+    @CsvSource({"1,1,1", "7,17,129", "17,129,7", "129,129,300", "96,64,256", "200,70,513", "401,70,300", "777,33,65"})
     void gemmDriverMatchesFloat64(int m, int n, int k) {
         SplittableRandom rnd = new SplittableRandom(m * 131L + n * 7L + k);
         float[] a = gaussian(rnd, m * k);
