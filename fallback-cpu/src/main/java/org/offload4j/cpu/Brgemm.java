@@ -271,22 +271,30 @@ public final class Brgemm {
      * step, serves MC rows: the larger MC, the less B traffic per FLOP. With 96 rows (Zen 5, one
      * thread, 4096³ fp32) B's slices came from DRAM at about 12 GB/s at the FMA peak, and the
      * kernel ran at 66–71 % of that peak against 80–82 % at 384 rows (2 threads: 64–69 against
-     * 75 %; 192 rows: 77–78 and 73–75 %); see docs/results/2026-12-05j-cpu-zen5.md. AVX2 and SSE
-     * machines keep 192: some of them have 256 KiB of L2.
+     * 75 %; 192 rows: 77–78 and 73–75 %); see docs/results/2026-12-05j-cpu-zen5.md. Narrower
+     * vectors (AVX2, SSE) take 192 rows (192 KiB of A), as some of those machines have 256 KiB of
+     * L2; on the same Zen 5 at AVX2 width 4096³ ran 1.63–1.80 s with 192 rows, 1.74–2.73 s with 96.
      */
-    static final int MC = Brgemm.L >= 16 ? 384 : 192;
+    static final int MC = L >= 16 ? 384 : 192;
     /** Depth of one panel slice: 256 × 64 floats = 64 KiB (AVX-512), in L2 while the task's row tiles use it. */
     static final int KC = 256;
 
     /**
-     * Rows per task for m rows: m cut into {@code ⌈m / MC⌉} blocks of nearly equal height, rounded
-     * up to whole register tiles, so that no block is a thin remainder (m = 512: 258 + 254 rather
-     * than 384 + 128).
+     * Rows per task for m rows and {@code panels} column panels: m cut into
+     * {@code ⌈m / MC⌉} blocks of nearly equal height, rounded up to whole register tiles, so that
+     * no block is a thin remainder (m = 512: 258 + 254 rather than 384 + 128); into more blocks
+     * when there would be fewer tasks than threads (a narrow C), as far as whole tiles allow.
      */
-    static int rowBlock(int m) {
-        int blocks = (m + MC - 1) / MC;
+    static int rowBlock(int m, int panels, int threads) {
+        int blocks = Math.max((m + MC - 1) / MC, (threads + panels - 1) / panels);
+        blocks = Math.min(blocks, (m + MR - 1) / MR);
         int rows = (m + blocks - 1) / blocks;
-        return (rows + MR - 1) / MR * MR;
+        int mc = (rows + MR - 1) / MR * MR;
+        // Rounding up to whole tiles can drop a block; give it back where threads would idle.
+        while (mc > MR && (long) ((m + mc - 1) / mc) * panels < threads) {
+            mc -= MR;
+        }
+        return mc;
     }
 
     /**
@@ -345,7 +353,7 @@ public final class Brgemm {
     private static void run(int m, int n, int k, float[] a, float[] packed, float[] c) {
         int np = panelWidth();
         int panels = (n + np - 1) / np;
-        int mc = rowBlock(m);
+        int mc = rowBlock(m, panels, CpuThreads.threads());
         int rowBlocks = (m + mc - 1) / mc;
         // Tasks panel-major within a row block: consecutive tasks share the row block of A.
         CpuThreads.forRange((long) rowBlocks * panels, 1, (from, to) -> {

@@ -52,13 +52,25 @@ class BrgemmTest {
     @ParameterizedTest(name = "m = {0}")
     @ValueSource(ints = {1, 5, 6, 7, 95, 96, 97, 191, 192, 193, 383, 384, 385, 512, 769, 1000, 4096, 4099})
     void rowBlocksAreWholeTilesAndBalanced(int m) {
-        int mc = Brgemm.rowBlock(m);
+        int mc = Brgemm.rowBlock(m, 64, 2);
         int blocks = (m + mc - 1) / mc;
         assertEquals(0, mc % Brgemm.MR, "a whole number of register tiles");
         assertTrue(mc <= Brgemm.MC, "at most MC = " + Brgemm.MC + " rows, got " + mc);
         assertEquals((m + Brgemm.MC - 1) / Brgemm.MC, blocks, "as few blocks as MC allows");
         int last = m - (blocks - 1) * mc;
         assertTrue(last > 0 && mc - last < Brgemm.MR * blocks, "blocks of nearly equal height: " + mc + " and a last of " + last);
+    }
+
+    /** A narrow C (fewer panels than threads) is cut into more row blocks, so that every thread gets a task. */
+    @ParameterizedTest(name = "m = {0}, {1} panel(s), {2} threads")
+    @CsvSource({"200,1,2", "200,1,8", "300,3,8", "7,1,4", "1,1,2", "4096,1,16"})
+    void narrowProductsStillFeedEveryThread(int m, int panels, int threads) {
+        int mc = Brgemm.rowBlock(m, panels, threads);
+        int tasks = (m + mc - 1) / mc * panels;
+        int tiles = (m + Brgemm.MR - 1) / Brgemm.MR;
+        assertTrue(tasks >= Math.min(threads, tiles * panels), tasks + " tasks for " + threads + " threads");
+        assertEquals(0, mc % Brgemm.MR, "a whole number of register tiles");
+        assertTrue(mc <= Brgemm.MC && mc * ((m + mc - 1) / mc) >= m, "blocks of at most MC rows covering m");
     }
 
     @ParameterizedTest(name = "{0}x{1}x{2}")
