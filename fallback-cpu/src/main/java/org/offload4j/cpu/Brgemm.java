@@ -268,8 +268,9 @@ public final class Brgemm {
      * Most rows of A per task: 64 six-row tiles with AVX-512, 48 four-row tiles with narrower
      * vectors. A task's {@code MC × KC} block of A (384 KiB with AVX-512) stays in L2 while its row
      * tiles sweep the panel slice, and each slice of B, fetched from memory once per task and k
-     * step, serves MC rows: the larger MC, the less B traffic per FLOP. With 96 rows (Zen 5, one
-     * thread, 4096³ fp32) B's slices came from DRAM at about 12 GB/s at the FMA peak, and the
+     * step, serves MC rows: the larger MC, the less B traffic per FLOP (A's traffic per FLOP is set
+     * by the panel width, not by MC). With 96 rows (Zen 5, one thread, 4096³ fp32) B's slices alone
+     * streamed about 4.8 GB/s at the FMA peak, beside about 7 GB/s of A's rows from L3, and the
      * kernel ran at 66–71 % of that peak against 80–82 % at 384 rows (2 threads: 64–69 against
      * 75 %; 192 rows: 77–78 and 73–75 %); see docs/results/2026-12-05j-cpu-zen5.md. Narrower
      * vectors (AVX2, SSE) take 192 rows (192 KiB of A), as some of those machines have 256 KiB of
@@ -283,15 +284,16 @@ public final class Brgemm {
      * Rows per task for m rows and {@code panels} column panels: m cut into
      * {@code ⌈m / MC⌉} blocks of nearly equal height, rounded up to whole register tiles, so that
      * no block is a thin remainder (m = 512: 258 + 254 rather than 384 + 128); into more blocks
-     * when there would be fewer tasks than threads (a narrow C), as far as whole tiles allow.
+     * when there would be fewer tasks than threads (a narrow C), as far as whole tiles allow, even
+     * where that leaves one short extra block (m = 200, one panel, 8 threads: 8 × 24 + 8 rows
+     * rather than 7 blocks of up to 30).
      */
     static int rowBlock(int m, int panels, int threads) {
-        int blocks = Math.max((m + MC - 1) / MC, (threads + panels - 1) / panels);
-        blocks = Math.min(blocks, (m + MR - 1) / MR);
-        int rows = (m + blocks - 1) / blocks;
-        int mc = (rows + MR - 1) / MR * MR;
+        int blocks = Math.max(Math.ceilDiv(m, MC), Math.ceilDiv(threads, panels));
+        blocks = Math.min(blocks, Math.ceilDiv(m, MR));
+        int mc = Math.ceilDiv(Math.ceilDiv(m, blocks), MR) * MR;
         // Rounding up to whole tiles can drop a block; give it back where threads would idle.
-        while (mc > MR && (long) ((m + mc - 1) / mc) * panels < threads) {
+        while (mc > MR && (long) Math.ceilDiv(m, mc) * panels < threads) {
             mc -= MR;
         }
         return mc;
@@ -354,7 +356,7 @@ public final class Brgemm {
         int np = panelWidth();
         int panels = (n + np - 1) / np;
         int mc = rowBlock(m, panels, CpuThreads.threads());
-        int rowBlocks = (m + mc - 1) / mc;
+        int rowBlocks = Math.ceilDiv(m, mc);
         // Tasks panel-major within a row block: consecutive tasks share the row block of A.
         CpuThreads.forRange((long) rowBlocks * panels, 1, (from, to) -> {
             int[] aOff = new int[1];

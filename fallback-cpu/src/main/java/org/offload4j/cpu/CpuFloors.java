@@ -149,11 +149,12 @@ final class CpuFloors implements Floors {
 
     /**
      * 12 independent chains {@code acc = m · c + acc}: the accumulator is the addend, as in every
-     * GEMM tile ({@code b.fma(a, acc)}), and grows by 0.001 per step, far from overflow. Chained
-     * through the multiplicand instead ({@code acc = acc · m + c}), the loop read 86–96 GFLOP/s
-     * at AVX2 width on Zen 5 (66–69 with 8 chains), below the 98–113 of this form and below the
-     * ~80 that {@code Brgemm.gemm} reached there, so "% of the FMA peak" read over 100 %; with
-     * AVX-512 both forms gave 207–228 GFLOP/s.
+     * GEMM tile ({@code b.fma(a, acc)}), and grows by m · c ≈ 0.001 per step, far from overflow.
+     * Chained through the multiplicand instead ({@code acc = acc · m + c}), the probe read 60–65
+     * GFLOP/s in the bench at AVX2 width on Zen 5, below the ~80 that {@code Brgemm.gemm} reached
+     * there, so "% of the FMA peak" read over 100 %; a standalone loop gave 86–96 GFLOP/s for that
+     * form (66–69 with 8 chains) against 98–113 for this one. With AVX-512 both forms gave
+     * 207–228 GFLOP/s.
      */
     static float fmaLoop(int iterations) {
         FloatVector m = FloatVector.broadcast(F, 0.999f);
