@@ -39,7 +39,7 @@ import org.offload4j.w4a16.QuantizedWeight;
  *  W1[e] bf16 ──PACK──▶ panel float[kc][ns·2V]   one task's slivers: sliver s = V gate columns
  *    (widened once per task and      | the same V up columns, kc rows deep; reused by every
  *     k-block, integer shifts;       MR-row tile of the task's rows. NARROW: ns = 4,
- *     other formats: decode)         kc = 256 (L1); WIDE (bf16, ≤ 48 rows): ns = 48, kc = 64 (L2)
+ *     other formats: decode)         kc = 256 (L1); WIDE (bf16, ≤ 48 rows): ns = 22, kc = 128 (L2)
  *
  *  GEMM1  tile MR × 2V: acc[r][0] = Σ_k A[r][k]·gate, acc[r][1] = Σ_k A[r][k]·up   (2·MR FMA chains)
  *         ──▶ task block P float[task rows][ns·2V]  (NARROW: 24 KiB per MC rows, L2; carries
@@ -90,8 +90,9 @@ import org.offload4j.w4a16.QuantizedWeight;
  *   <li><b>Few rows: {@link #WIDE} panels</b>. The pack reads NS·V columns of each weight row at a
  *       time (128 B of bf16 with AVX-512), a strided walk that ran at 5.6 GB/s here against 15.4
  *       for whole rows; with many rows that cost hides behind the tiles, with few it is most of
- *       the task. bf16 tasks of at most {@link #WIDE_ROWS} rows therefore pack 48 slivers, 64
- *       rows deep: 1.5 KiB pieces of each row, a 384 KiB panel in L2 (numbers at WIDE_ROWS).</li>
+ *       the task. bf16 tasks of at most {@link #WIDE_ROWS} rows therefore pack 22 slivers, 128
+ *       rows deep: 704 B pieces of each row (twice for SwiGLU), a 352 KiB panel in L2 (numbers
+ *       at WIDE and WIDE_ROWS).</li>
  *   <li><b>Waves</b>: scratch is bounded ({@code maxBufferFloats} per buffer): the tokens are cut
  *       into waves whose copies fit; each wave gathers, runs both GEMMs and combines its tokens
  *       completely, so the results do not depend on the cut. For the usual sizes there is one
@@ -221,14 +222,24 @@ final class VectorMoeKernel implements MoeKernel {
     /** Tasks of many rows: slivers that stay in L1 while the tiles sweep them (see "Blocking"). */
     static final PanelShape NARROW = new PanelShape(NS, KC);
     /**
-     * Tasks of at most {@link #WIDE_ROWS} rows: 48 slivers, 64 rows deep (384 KiB with AVX-512, in
-     * L2). The pack then reads 48·V-column pieces of each weight row (1.5 KiB of bf16 with
+     * Tasks of at most {@link #WIDE_ROWS} rows: 22 slivers, 128 rows deep (352 KiB with AVX-512, in
+     * L2). The pack then reads 22·V-column pieces of each weight row (704 B of bf16 with
      * AVX-512, twice for SwiGLU) instead of 4·V-column ones (128 B); long pieces read near the
      * speed of whole rows, and with few rows the pack's reads are most of a task's time. Taken
      * only where the wide tasks × their column blocks keep every thread busy: with d_model = 1024
-     * a wide GEMM2 task is one work unit, against 8 narrow ones.
+     * a wide GEMM2 task is one or two work units, against 8 narrow ones.
+     *
+     * <p>Why 22 × 128 and not the first shape, 48 × 64 (same panel size): each tile loads and
+     * stores its 24 accumulators once per k-block, so 128-deep blocks halve that traffic (the task
+     * block of sums, 24 rows × 1408 floats in GEMM1, is in L2, not L1), and the profile of E = 64,
+     * T = 256 put about 37 % of its time in the pack and 63 % in the tiles at 65 % of the FMA
+     * peak. Zen 5 VM, one thread, 8 interleaved runs: E = 64, T = 256 (24 rows per expert)
+     * 62.0–83.8 ms (median about 70) → 59.0–77.4 ms (about 61); two threads 35.9–46.3 →
+     * 33.8–42.7 ms; E = 8, T = 32 / 64 (8 / 16 rows) within the noise (15.6–22.2 against
+     * 15.5–23.3 ms, 26.1–26.2 against 24.1–26.5 ms). 11 × 256 was about as fast at E = 64 and
+     * slower at T = 32.
      */
-    static final PanelShape WIDE = new PanelShape(48, 64);
+    static final PanelShape WIDE = new PanelShape(22, 128);
     /**
      * Most rows of a task that packs {@link #WIDE} panels (bf16 weights only). Measured with E = 8,
      * d = 1024, d_ff = 2816 on the Zen 4 VM, one thread: T = 16 / 32 / 64 (4 / 8 / 16 rows per

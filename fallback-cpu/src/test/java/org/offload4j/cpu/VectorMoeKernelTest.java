@@ -184,8 +184,8 @@ class VectorMoeKernelTest {
 
     /**
      * A small batch whose experts see few rows and many: expert 0 gets all 13 tokens (the panel
-     * path: WIDE panels with AVX-512, where d_model = 80 makes two k-blocks and d_ff = 784 two
-     * column blocks in GEMM1 and 13 k-blocks in GEMM2; NARROW with 4-row tiles; 13 rows end in an
+     * path: WIDE panels with AVX-512, where d_model = 160 makes two k-blocks and d_ff = 784 three
+     * column blocks in GEMM1 and 7 k-blocks in GEMM2; NARROW with 4-row tiles; 13 rows end in an
      * aliased tile either way), experts 1 and 2 the second slots, 7 and 6 rows (streamed), in
      * one wave. Each token alone streams everything, so the fp32 expert outputs of its two copies
      * must equal those of its batch copies bit for bit: a different order of the FMAs would show
@@ -193,7 +193,7 @@ class VectorMoeKernelTest {
      */
     @Test
     void wavesMixingStreamedAndPackedExpertsGiveTheRowsBitForBit() {
-        int tokens = 13, experts = 3, k = 2, dModel = 80, dFf = 784;
+        int tokens = 13, experts = 3, k = 2, dModel = 160, dFf = 784;
         long seed = seed("mixed");
         try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, true, DType.FP32)) {
             int[] ids = new int[tokens * k];
