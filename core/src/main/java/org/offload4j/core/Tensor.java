@@ -385,9 +385,25 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** The elements in row-major order, widened exactly to float. */
+    /**
+     * The most elements {@link #toFloatArray} and {@link #toDoubleArray} copy out: the largest
+     * array HotSpot allocates ({@code Integer.MAX_VALUE − 8}; a few more elements would fail with
+     * an {@code OutOfMemoryError}, more than {@code int} can count with an overflow).
+     */
+    public static final int MAX_ARRAY_ELEMENTS = Integer.MAX_VALUE - 8;
+
+    /**
+     * The elements in row-major order, widened exactly to float.
+     *
+     * @throws IllegalStateException when the tensor has more than {@link #MAX_ARRAY_ELEMENTS} elements
+     */
     public float[] toFloatArray() {
-        float[] out = new float[Math.toIntExact(elementCount())];
+        long count = elementCount();
+        if (count > MAX_ARRAY_ELEMENTS) {
+            throw new IllegalStateException("this " + dtype + " tensor of shape " + Arrays.toString(shape) + " has " + count
+                    + " elements; a Java array holds at most " + MAX_ARRAY_ELEMENTS + " (read it row by row with getFloat)");
+        }
+        float[] out = new float[(int) count];
         int k = 0;
         for (long r = 0; r < rows; r++) {
             for (long c = 0; c < cols; c++) {
@@ -397,7 +413,11 @@ public final class Tensor implements AutoCloseable {
         return out;
     }
 
-    /** The elements in row-major order as doubles (exact). */
+    /**
+     * The elements in row-major order as doubles (exact).
+     *
+     * @throws IllegalStateException when the tensor has more than {@link #MAX_ARRAY_ELEMENTS} elements
+     */
     public double[] toDoubleArray() {
         float[] f = toFloatArray();
         double[] out = new double[f.length];

@@ -155,6 +155,20 @@ class TensorTest {
         assertMentions(assertThrows(IllegalArgumentException.class, () -> Tensor.allocate(null, DType.FP32, 4)), "arena");
     }
 
+    /** One element past what a Java array holds (an int4 tensor of 1 GiB): refused by name, not an overflow or an OOM. */
+    @Test
+    void toFloatArrayRefusesMoreElementsThanAJavaArrayHolds() {
+        long cols = (Tensor.MAX_ARRAY_ELEMENTS + 1L) / 2;
+        try (Tensor big = Tensor.allocate(DType.INT4, 2, cols)) {
+            assertEquals(Tensor.MAX_ARRAY_ELEMENTS + 1L, big.elementCount());
+            assertMentions(assertThrows(IllegalStateException.class, big::toFloatArray), "2147483640 elements", "at most 2147483639");
+            assertMentions(assertThrows(IllegalStateException.class, big::toDoubleArray), "2147483640 elements");
+        }
+        try (Tensor small = Tensor.of(DType.FP32, new float[] {1f, -2f, 3.5f}, 3)) {
+            assertArrayEquals(new float[] {1f, -2f, 3.5f}, small.toFloatArray());
+        }
+    }
+
     @Test
     void int4AllowsAnOddLengthOnlyInASingleRow() {
         try (Tensor a = Tensor.allocate(DType.INT4, 5); Tensor b = Tensor.allocate(DType.INT4, 1, 5)) {

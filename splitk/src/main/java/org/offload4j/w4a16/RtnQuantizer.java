@@ -33,8 +33,8 @@ public final class RtnQuantizer {
     private RtnQuantizer() {}
 
     private static final Set<DType> WEIGHT_TYPES = Set.of(DType.FP32, DType.BF16, DType.FP16);
-    /** The most values of {@code w} one call takes: they are held in Java arrays. */
-    public static final int MAX_ELEMENTS = Integer.MAX_VALUE - 8;
+    /** The most values of {@code w} one call takes: they are held in Java arrays ({@link Tensor#MAX_ARRAY_ELEMENTS}). */
+    public static final int MAX_ELEMENTS = Tensor.MAX_ARRAY_ELEMENTS;
 
     /**
      * Quantizes {@code w}.
