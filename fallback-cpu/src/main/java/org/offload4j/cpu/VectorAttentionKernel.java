@@ -88,7 +88,15 @@ import org.offload4j.core.numerics.Fp8;
  *       operand vectors plus broadcast temporaries fit, and 8 independent chains still cover the
  *       FMA latency (checked in the disassembly: no spills, no bounds checks in either loop; a
  *       4 × 2 block alone, L1-resident, ran at about 98 GFLOP/s on one core here, near the
- *       2 × 8-lane FMA peak).</li>
+ *       2 × 8-lane FMA peak).
+ *       With AVX-512 (32 registers) the blocks are 4 × 4 vectors instead ({@link #WIDE_BLOCKS}:
+ *       4 query vectors × 4 keys, 4 rows × two V strips; 16 accumulators, 0.5 loads per FMA):
+ *       Zen 5 runs two full-width FMAs per cycle at a latency of 4, so 8 chains are the bare
+ *       minimum there. Same sums in the same order, so the same bits. Zen 5 VM, Hq = 8, Hkv = 2,
+ *       D = 128, three interleaved rounds in one build: two threads S = 1024 18.7–19.0 →
+ *       16.8–17.0 ms, causal 10.1–10.7 → 9.0–11.6 ms, S = 4096 causal 149–183 → 131–135 ms; one
+ *       thread S = 4096 causal 282–370 → 248–304 ms, S = 1024 within the noise (30.9–40.3
+ *       against 32.1–38.1 ms).</li>
  *   <li><b>Constant strides.</b> {@code BQ} is a compile-time constant and V is stored in column
  *       strips, so every inner-loop index is {@code constant · j + invariant}: C2 then removes the
  *       array bounds checks from the loops (with {@code j · d} or {@code j · bq} for a variable it
@@ -206,6 +214,12 @@ final class VectorAttentionKernel implements AttentionKernel {
     private static final int PV_ROWS = 4;
     private static final int PV_DVECS = 2;
     private static final int STRIP = PV_DVECS * L;
+    /**
+     * With 32 vector registers (16-float vectors) the score and PV blocks are 4 × 4 vectors (16
+     * accumulators; {@link #scoreBlock4x4}, {@link #pvBlock4x4}) instead of the 8-accumulator blocks
+     * sized for AVX2's 16 registers.
+     */
+    static final boolean WIDE_BLOCKS = L >= 16;
     private static final int KV_TILE_FLOATS = 4096;
     /**
      * Work items with at most this many query rows (a decode step: G·Sq rows) take the fused
@@ -724,11 +738,15 @@ final class VectorAttentionKernel implements AttentionKernel {
      * {@code Brgemm.fp32(n, qvecs·L, d, 1, kt, {0}, d, qt, {0}, BQ, st, 0, BQ, false)}.
      */
     static void scores(Scratch s, int n, int qvecs, int d) {
-        int pairs = qvecs / QK_QVECS * QK_QVECS;
+        int quads = WIDE_BLOCKS ? qvecs / 4 * 4 : 0;
+        int pairs = quads + (qvecs - quads) / QK_QVECS * QK_QVECS;
         if (pairs > 0) {
             int keys = (n + QK_KEYS - 1) / QK_KEYS * QK_KEYS;
             for (int j = 0; j < keys; j += QK_KEYS) {
-                for (int qv = 0; qv < pairs; qv += QK_QVECS) {
+                for (int qv = 0; qv < quads; qv += 4) {
+                    scoreBlock4x4(s.qt, s.kt, s.st, j, qv * L, d);
+                }
+                for (int qv = quads; qv < pairs; qv += QK_QVECS) {
                     scoreBlock2x4(s.qt, s.kt, s.st, j, qv * L, d);
                 }
             }
@@ -1085,6 +1103,64 @@ final class VectorAttentionKernel implements AttentionKernel {
     }
 
     /**
+     * Four query vectors (from lane {@code i}) × four keys (from {@code j}): 16 accumulators, for
+     * 32 vector registers ({@link #WIDE_BLOCKS}). Per c: 4 loads of qt, 4 broadcasts, 16 FMAs.
+     */
+    private static void scoreBlock4x4(float[] qt, float[] kt, float[] st, int j, int i, int d) {
+        FloatVector s00 = FloatVector.zero(F), s01 = FloatVector.zero(F), s02 = FloatVector.zero(F), s03 = FloatVector.zero(F);
+        FloatVector s10 = FloatVector.zero(F), s11 = FloatVector.zero(F), s12 = FloatVector.zero(F), s13 = FloatVector.zero(F);
+        FloatVector s20 = FloatVector.zero(F), s21 = FloatVector.zero(F), s22 = FloatVector.zero(F), s23 = FloatVector.zero(F);
+        FloatVector s30 = FloatVector.zero(F), s31 = FloatVector.zero(F), s32 = FloatVector.zero(F), s33 = FloatVector.zero(F);
+        int k0 = j * d;
+        int k1 = k0 + d;
+        int k2 = k1 + d;
+        int k3 = k2 + d;
+        for (int c = 0; c < d; c++) {
+            FloatVector q0 = FloatVector.fromArray(F, qt, c * BQ + i);
+            FloatVector q1 = FloatVector.fromArray(F, qt, c * BQ + i + L);
+            FloatVector q2 = FloatVector.fromArray(F, qt, c * BQ + i + 2 * L);
+            FloatVector q3 = FloatVector.fromArray(F, qt, c * BQ + i + 3 * L);
+            FloatVector kv = FloatVector.broadcast(F, kt[k0 + c]);
+            s00 = q0.fma(kv, s00);
+            s10 = q1.fma(kv, s10);
+            s20 = q2.fma(kv, s20);
+            s30 = q3.fma(kv, s30);
+            kv = FloatVector.broadcast(F, kt[k1 + c]);
+            s01 = q0.fma(kv, s01);
+            s11 = q1.fma(kv, s11);
+            s21 = q2.fma(kv, s21);
+            s31 = q3.fma(kv, s31);
+            kv = FloatVector.broadcast(F, kt[k2 + c]);
+            s02 = q0.fma(kv, s02);
+            s12 = q1.fma(kv, s12);
+            s22 = q2.fma(kv, s22);
+            s32 = q3.fma(kv, s32);
+            kv = FloatVector.broadcast(F, kt[k3 + c]);
+            s03 = q0.fma(kv, s03);
+            s13 = q1.fma(kv, s13);
+            s23 = q2.fma(kv, s23);
+            s33 = q3.fma(kv, s33);
+        }
+        int o = j * BQ + i;
+        s00.intoArray(st, o);
+        s10.intoArray(st, o + L);
+        s20.intoArray(st, o + 2 * L);
+        s30.intoArray(st, o + 3 * L);
+        s01.intoArray(st, o + BQ);
+        s11.intoArray(st, o + BQ + L);
+        s21.intoArray(st, o + BQ + 2 * L);
+        s31.intoArray(st, o + BQ + 3 * L);
+        s02.intoArray(st, o + 2 * BQ);
+        s12.intoArray(st, o + 2 * BQ + L);
+        s22.intoArray(st, o + 2 * BQ + 2 * L);
+        s32.intoArray(st, o + 2 * BQ + 3 * L);
+        s03.intoArray(st, o + 3 * BQ);
+        s13.intoArray(st, o + 3 * BQ + L);
+        s23.intoArray(st, o + 3 * BQ + 2 * L);
+        s33.intoArray(st, o + 3 * BQ + 3 * L);
+    }
+
+    /**
      * Two query vectors (from lane {@code i}) × four keys (from {@code j}): 8 accumulators.
      * (Three vectors, 12 accumulators, make C2 spill on AVX2's 16 registers.)
      */
@@ -1249,7 +1325,22 @@ final class VectorAttentionKernel implements AttentionKernel {
 
     /** acc[i][:] = α_i · acc[i][:] + Σ_{j &lt; n} p[j][i] · vt[j][:] for the tile's {@code rows} rows. */
     static void accumulate(Scratch s, int n, int rows, int d, int bk) {
-        for (int c = 0; c < d; c += STRIP) {
+        int c0 = 0;
+        if (WIDE_BLOCKS && rows >= PV_ROWS) {
+            for (; c0 + 2 * STRIP <= d; c0 += 2 * STRIP) {
+                int strip = c0 / STRIP * bk * STRIP;
+                int strip2 = strip + bk * STRIP;
+                int i = 0;
+                for (; i + PV_ROWS <= rows; i += PV_ROWS) {
+                    pvBlock4x4(s.acc, s.vt, s.st, s.alpha, i, c0, strip, strip2, n, d);
+                }
+                for (; i < rows; i++) {
+                    pvBlock1x2(s.acc, s.vt, s.st, s.alpha, i, c0, strip, n, d);
+                    pvBlock1x2(s.acc, s.vt, s.st, s.alpha, i, c0 + STRIP, strip2, n, d);
+                }
+            }
+        }
+        for (int c = c0; c < d; c += STRIP) {
             int strip = c / STRIP * bk * STRIP;
             int i = 0;
             for (; i + PV_ROWS <= rows; i += PV_ROWS) {
@@ -1259,6 +1350,77 @@ final class VectorAttentionKernel implements AttentionKernel {
                 pvBlock1x2(s.acc, s.vt, s.st, s.alpha, i, c, strip, n, d);
             }
         }
+    }
+
+    /**
+     * Four rows (from {@code i}) × two strips of two vectors (columns from {@code c}, strip data
+     * from {@code strip} and {@code strip2}): 16 accumulators, for 32 vector registers
+     * ({@link #WIDE_BLOCKS}). Per key: 4 loads of vt, 4 broadcasts, 16 FMAs.
+     */
+    private static void pvBlock4x4(float[] acc, float[] vt, float[] st, float[] alpha, int i, int c, int strip, int strip2,
+                                   int n, int d) {
+        int a0 = i * d + c;
+        int a1 = a0 + d;
+        int a2 = a1 + d;
+        int a3 = a2 + d;
+        FloatVector c00 = FloatVector.fromArray(F, acc, a0).mul(alpha[i]);
+        FloatVector c01 = FloatVector.fromArray(F, acc, a0 + L).mul(alpha[i]);
+        FloatVector c02 = FloatVector.fromArray(F, acc, a0 + 2 * L).mul(alpha[i]);
+        FloatVector c03 = FloatVector.fromArray(F, acc, a0 + 3 * L).mul(alpha[i]);
+        FloatVector c10 = FloatVector.fromArray(F, acc, a1).mul(alpha[i + 1]);
+        FloatVector c11 = FloatVector.fromArray(F, acc, a1 + L).mul(alpha[i + 1]);
+        FloatVector c12 = FloatVector.fromArray(F, acc, a1 + 2 * L).mul(alpha[i + 1]);
+        FloatVector c13 = FloatVector.fromArray(F, acc, a1 + 3 * L).mul(alpha[i + 1]);
+        FloatVector c20 = FloatVector.fromArray(F, acc, a2).mul(alpha[i + 2]);
+        FloatVector c21 = FloatVector.fromArray(F, acc, a2 + L).mul(alpha[i + 2]);
+        FloatVector c22 = FloatVector.fromArray(F, acc, a2 + 2 * L).mul(alpha[i + 2]);
+        FloatVector c23 = FloatVector.fromArray(F, acc, a2 + 3 * L).mul(alpha[i + 2]);
+        FloatVector c30 = FloatVector.fromArray(F, acc, a3).mul(alpha[i + 3]);
+        FloatVector c31 = FloatVector.fromArray(F, acc, a3 + L).mul(alpha[i + 3]);
+        FloatVector c32 = FloatVector.fromArray(F, acc, a3 + 2 * L).mul(alpha[i + 3]);
+        FloatVector c33 = FloatVector.fromArray(F, acc, a3 + 3 * L).mul(alpha[i + 3]);
+        for (int j = 0; j < n; j++) {
+            FloatVector v0 = FloatVector.fromArray(F, vt, strip + j * STRIP);
+            FloatVector v1 = FloatVector.fromArray(F, vt, strip + j * STRIP + L);
+            FloatVector v2 = FloatVector.fromArray(F, vt, strip2 + j * STRIP);
+            FloatVector v3 = FloatVector.fromArray(F, vt, strip2 + j * STRIP + L);
+            FloatVector p = FloatVector.broadcast(F, st[j * BQ + i]);
+            c00 = v0.fma(p, c00);
+            c01 = v1.fma(p, c01);
+            c02 = v2.fma(p, c02);
+            c03 = v3.fma(p, c03);
+            p = FloatVector.broadcast(F, st[j * BQ + i + 1]);
+            c10 = v0.fma(p, c10);
+            c11 = v1.fma(p, c11);
+            c12 = v2.fma(p, c12);
+            c13 = v3.fma(p, c13);
+            p = FloatVector.broadcast(F, st[j * BQ + i + 2]);
+            c20 = v0.fma(p, c20);
+            c21 = v1.fma(p, c21);
+            c22 = v2.fma(p, c22);
+            c23 = v3.fma(p, c23);
+            p = FloatVector.broadcast(F, st[j * BQ + i + 3]);
+            c30 = v0.fma(p, c30);
+            c31 = v1.fma(p, c31);
+            c32 = v2.fma(p, c32);
+            c33 = v3.fma(p, c33);
+        }
+        c00.intoArray(acc, a0);
+        c01.intoArray(acc, a0 + L);
+        c02.intoArray(acc, a0 + 2 * L);
+        c03.intoArray(acc, a0 + 3 * L);
+        c10.intoArray(acc, a1);
+        c11.intoArray(acc, a1 + L);
+        c12.intoArray(acc, a1 + 2 * L);
+        c13.intoArray(acc, a1 + 3 * L);
+        c20.intoArray(acc, a2);
+        c21.intoArray(acc, a2 + L);
+        c22.intoArray(acc, a2 + 2 * L);
+        c23.intoArray(acc, a2 + 3 * L);
+        c30.intoArray(acc, a3);
+        c31.intoArray(acc, a3 + L);
+        c32.intoArray(acc, a3 + 2 * L);
+        c33.intoArray(acc, a3 + 3 * L);
     }
 
     /**
