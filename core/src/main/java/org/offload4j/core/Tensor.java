@@ -386,9 +386,11 @@ public final class Tensor implements AutoCloseable {
     }
 
     /**
-     * The most elements {@link #toFloatArray} and {@link #toDoubleArray} copy out: the largest
-     * array HotSpot allocates ({@code Integer.MAX_VALUE − 8}; a few more elements would fail with
-     * an {@code OutOfMemoryError}, more than {@code int} can count with an overflow).
+     * The most elements {@link #toFloatArray} and {@link #toDoubleArray} copy out:
+     * {@code Integer.MAX_VALUE − 8}, the length the JDK's own growable arrays stop at (the VM's
+     * hard limit is a few elements higher and differs between VMs; past it an allocation fails
+     * with an {@code OutOfMemoryError}, past {@code Integer.MAX_VALUE} the count does not fit an
+     * {@code int}).
      */
     public static final int MAX_ARRAY_ELEMENTS = Integer.MAX_VALUE - 8;
 

@@ -58,7 +58,7 @@ import org.offload4j.core.numerics.Fp8;
  *
  *    scores   st[j][i] = Σ_d kt[j][d] · qt[d][i]            log2 units; a BK × BQ tile, never Sq × Skv
  *             register block: 4 keys × 2 query vectors = 8 accumulators; per d: 2 loads of qt,
- *             4 broadcasts of kt, 8 FMAs
+ *             4 broadcasts of kt, 8 FMAs (AVX-512: 4 keys × 4 query vectors, 16 accumulators)
  *    mask     only on tiles past some row's last[r]: st[j][r] = −∞ where j0 + j &gt; last[r]
  *             (a lane-wise compare and blend)
  *    softmax  per query vector (lanes = query rows, so no horizontal reductions):
@@ -67,7 +67,7 @@ import org.offload4j.core.numerics.Fp8;
  *    PV       acc[i][:] = α_i · acc[i][:] + Σ_j st[j][i] · vt[j][:]
  *    NaN      only when the tile holds a NaN V code: acc[i][c] = NaN for the rows i that see it
  *             register block: 4 query rows × one strip (2 vectors of D) = 8 accumulators; per key:
- *             2 loads of vt, 4 broadcasts of p, 8 FMAs
+ *             2 loads of vt, 4 broadcasts of p, 8 FMAs (AVX-512: two strips, 16 accumulators)
  *
  *  out[i][:] = bf16(acc[i][:] · vScale / l_i)      lse_i = ln2 · m_i + ln l_i
  *  rows with l_i = 0 saw no key:   out = 0, lse = −∞
@@ -82,7 +82,7 @@ import org.offload4j.core.numerics.Fp8;
  *       ({@code BQ·D} scalar stores) and amortized over all {@code Skv/BK} key tiles.</li>
  *   <li><b>D in the vector lanes for PV.</b> The output row is the natural vector axis; the
  *       probabilities are broadcast from {@code st} (contiguous per key).</li>
- *   <li><b>8 accumulators, not 12.</b> With 12 (3 × 4 scores, 6 × 2 PV) C2 spilled one or two
+ *   <li><b>8 accumulators, not 12 (16 with AVX-512).</b> With 12 (3 × 4 scores, 6 × 2 PV) C2 spilled one or two
  *       accumulators to the stack on AVX2's 16 vector registers, putting a store-load round trip
  *       on the FMA dependency chain; that ran at about half the rate. 8 accumulators plus 2
  *       operand vectors plus broadcast temporaries fit, and 8 independent chains still cover the
@@ -1106,7 +1106,7 @@ final class VectorAttentionKernel implements AttentionKernel {
      * Four query vectors (from lane {@code i}) × four keys (from {@code j}): 16 accumulators, for
      * 32 vector registers ({@link #WIDE_BLOCKS}). Per c: 4 loads of qt, 4 broadcasts, 16 FMAs.
      */
-    private static void scoreBlock4x4(float[] qt, float[] kt, float[] st, int j, int i, int d) {
+    static void scoreBlock4x4(float[] qt, float[] kt, float[] st, int j, int i, int d) {
         FloatVector s00 = FloatVector.zero(F), s01 = FloatVector.zero(F), s02 = FloatVector.zero(F), s03 = FloatVector.zero(F);
         FloatVector s10 = FloatVector.zero(F), s11 = FloatVector.zero(F), s12 = FloatVector.zero(F), s13 = FloatVector.zero(F);
         FloatVector s20 = FloatVector.zero(F), s21 = FloatVector.zero(F), s22 = FloatVector.zero(F), s23 = FloatVector.zero(F);
@@ -1164,7 +1164,7 @@ final class VectorAttentionKernel implements AttentionKernel {
      * Two query vectors (from lane {@code i}) × four keys (from {@code j}): 8 accumulators.
      * (Three vectors, 12 accumulators, make C2 spill on AVX2's 16 registers.)
      */
-    private static void scoreBlock2x4(float[] qt, float[] kt, float[] st, int j, int i, int d) {
+    static void scoreBlock2x4(float[] qt, float[] kt, float[] st, int j, int i, int d) {
         FloatVector s00 = FloatVector.zero(F), s01 = FloatVector.zero(F), s02 = FloatVector.zero(F), s03 = FloatVector.zero(F);
         FloatVector s10 = FloatVector.zero(F), s11 = FloatVector.zero(F), s12 = FloatVector.zero(F), s13 = FloatVector.zero(F);
         int k0 = j * d;
@@ -1357,7 +1357,7 @@ final class VectorAttentionKernel implements AttentionKernel {
      * from {@code strip} and {@code strip2}): 16 accumulators, for 32 vector registers
      * ({@link #WIDE_BLOCKS}). Per key: 4 loads of vt, 4 broadcasts, 16 FMAs.
      */
-    private static void pvBlock4x4(float[] acc, float[] vt, float[] st, float[] alpha, int i, int c, int strip, int strip2,
+    static void pvBlock4x4(float[] acc, float[] vt, float[] st, float[] alpha, int i, int c, int strip, int strip2,
                                    int n, int d) {
         int a0 = i * d + c;
         int a1 = a0 + d;
@@ -1427,7 +1427,7 @@ final class VectorAttentionKernel implements AttentionKernel {
      * Four rows (from {@code i}) × one strip of two vectors (columns from {@code c}, strip data from
      * {@code strip}): 8 accumulators. (Six rows, 12 accumulators, spill on AVX2.)
      */
-    private static void pvBlock4x2(float[] acc, float[] vt, float[] st, float[] alpha, int i, int c, int strip, int n, int d) {
+    static void pvBlock4x2(float[] acc, float[] vt, float[] st, float[] alpha, int i, int c, int strip, int n, int d) {
         int a0 = i * d + c;
         int a1 = a0 + d;
         int a2 = a1 + d;

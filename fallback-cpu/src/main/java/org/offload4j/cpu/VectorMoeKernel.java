@@ -227,17 +227,21 @@ final class VectorMoeKernel implements MoeKernel {
      * AVX-512, twice for SwiGLU) instead of 4·V-column ones (128 B); long pieces read near the
      * speed of whole rows, and with few rows the pack's reads are most of a task's time. Taken
      * only where the wide tasks × their column blocks keep every thread busy: with d_model = 1024
-     * a wide GEMM2 task is one or two work units, against 8 narrow ones.
+     * a wide GEMM2 task is two work units with AVX-512 (22 + 10 slivers), against 8 narrow ones.
      *
      * <p>Why 22 × 128 and not the first shape, 48 × 64 (same panel size): each tile loads and
-     * stores its 24 accumulators once per k-block, so 128-deep blocks halve that traffic (the task
-     * block of sums, 24 rows × 1408 floats in GEMM1, is in L2, not L1), and the profile of E = 64,
-     * T = 256 put about 37 % of its time in the pack and 63 % in the tiles at 65 % of the FMA
-     * peak. Zen 5 VM, one thread, 8 interleaved runs: E = 64, T = 256 (24 rows per expert)
-     * 62.0–83.8 ms (median about 70) → 59.0–77.4 ms (about 61); two threads 35.9–46.3 →
-     * 33.8–42.7 ms; E = 8, T = 32 / 64 (8 / 16 rows) within the noise (15.6–22.2 against
-     * 15.5–23.3 ms, 26.1–26.2 against 24.1–26.5 ms). 11 × 256 was about as fast at E = 64 and
-     * slower at T = 32.
+     * stores its 24 accumulators once per k-block, so 128-deep blocks halve that traffic, and the
+     * task's block of sums shrinks with the slivers (24 rows × 1536 floats, 144 KiB, at 48
+     * slivers; 24 × 704, 66 KiB, at 22). The profile of E = 64, T = 256 had put about 37 % of its
+     * time in the pack and 63 % in the tiles, at 65 % of the FMA peak. Zen 5 VM, one thread, 8
+     * interleaved rounds of the shape alone: E = 64, T = 256 (24 rows per expert) 62.0–83.8 ms
+     * (median about 70) → 59.0–77.4 ms (about 61); against the previous build, two threads
+     * 37.0–43.3 → 31.9–41.6 ms (medians 37.9 → 35.7), and E = 8, T = 16 / 32 / 64 (4 / 8 / 16
+     * rows) no slower (T = 64, one thread, 26.9–32.5 → 23.0–24.9 ms; T = 32 within the noise).
+     * 16 × 192 ran 60.7–63.8 ms in the rounds where 22 × 128 ran 59.0–61.9; 11 × 256 was about as
+     * fast at E = 64 and slower at T = 32. Results do not depend on the shape: the sums pass
+     * through fp32 memory between k-blocks in the same order. WIDE_ROWS and the AVX2 figures
+     * below were measured with 48 × 64 and not again.
      */
     static final PanelShape WIDE = new PanelShape(22, 128);
     /**
@@ -494,8 +498,8 @@ final class VectorMoeKernel implements MoeKernel {
      * {@link #KEEP_FLOATS} serve one call and are not kept (larger batches, e.g. T = 1024, k = 2,
      * d_ff = 2816 with 5.8 M floats for H, allocate per call). The cost: each thread that calls
      * the MoE keeps up to three arrays of at most 16 MiB (rows) and each pool thread its panel
-     * (128 KiB narrow, 384 KiB wide) and partial sums (up to TASK_ROWS × 4 slivers, or
-     * WIDE_ROWS × 48 slivers: 1.5 MiB), for as long as it lives.
+     * (128 KiB narrow, 352 KiB wide) and partial sums (up to TASK_ROWS × 4 slivers, or
+     * WIDE_ROWS × 22 slivers: 132 KiB with AVX-512), for as long as it lives.
      */
     static final class Buffers {
         static final int A = 0;

@@ -1,5 +1,6 @@
 package org.offload4j.cpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -73,6 +74,53 @@ class VectorAttentionInternalsTest {
         } else {
             assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(got), what + ": expected " + want + ", got " + got);
         }
+    }
+
+    /**
+     * The 16-accumulator blocks (AVX-512) give the bits of two 8-accumulator blocks side by side:
+     * the same FMAs per element in the same order. At any vector width, on seeded N(0, 1) data, with
+     * a second strip and key tile that start past the first (BK = 32 keys, D = 128).
+     */
+    @Test
+    void wideBlocksGiveTheBitsOfTwoNarrowOnes() {
+        int bq = VectorAttentionKernel.BQ;
+        int d = 128;
+        int bk = 32;
+        int strip = 2 * L;
+        java.util.Random random = new java.util.Random(20261205);
+        float[] qt = gaussian(random, d * bq);
+        float[] kt = gaussian(random, bk * d);
+        float[] wide = new float[bk * bq];
+        float[] narrow = new float[bk * bq];
+        for (int j = 0; j + 4 <= bk; j += 4) {
+            VectorAttentionKernel.scoreBlock4x4(qt, kt, wide, j, 0, d);
+            VectorAttentionKernel.scoreBlock2x4(qt, kt, narrow, j, 0, d);
+            VectorAttentionKernel.scoreBlock2x4(qt, kt, narrow, j, 2 * L, d);
+        }
+        assertArrayEquals(narrow, wide, "scores: 4 × 4 against two 2 × 4 blocks");
+        assertTrue(wide[5 * bq + 3 * L + 1] != 0f, "the block wrote its last query vector");
+
+        float[] vt = gaussian(random, d * bk);
+        float[] st = gaussian(random, bk * bq);
+        float[] alpha = gaussian(random, bq);
+        float[] accWide = gaussian(random, bq * d);
+        float[] accNarrow = accWide.clone();
+        int c = strip * 2;                       // the second pair of strips
+        int strip0 = c / strip * bk * strip;
+        for (int i = 0; i + 4 <= 12; i += 4) {  // rows 0–11 of 64
+            VectorAttentionKernel.pvBlock4x4(accWide, vt, st, alpha, i, c, strip0, strip0 + bk * strip, bk, d);
+            VectorAttentionKernel.pvBlock4x2(accNarrow, vt, st, alpha, i, c, strip0, bk, d);
+            VectorAttentionKernel.pvBlock4x2(accNarrow, vt, st, alpha, i, c + strip, strip0 + bk * strip, bk, d);
+        }
+        assertArrayEquals(accNarrow, accWide, "PV: 4 rows × two strips against two 4 × 2 blocks");
+    }
+
+    private static float[] gaussian(java.util.Random random, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        return x;
     }
 
     @Test
