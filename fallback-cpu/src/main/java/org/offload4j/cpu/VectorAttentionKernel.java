@@ -738,6 +738,11 @@ final class VectorAttentionKernel implements AttentionKernel {
      * of Brgemm's tiles at the time, since fixed, see {@link Brgemm#fp32}.) Both were timed with a
      * throwaway harness, the Brgemm call being
      * {@code Brgemm.fp32(n, qvecs·L, d, 1, kt, {0}, d, qt, {0}, BQ, st, 0, BQ, false)}.
+     * Measured again against the 4 × 4 blocks on Zen 5 (eleventh session; that call for full
+     * 64-row items, switched by a property in one build, three interleaved rounds, Hq = 8, Hkv = 2,
+     * D = 128, S = 4096 causal): one thread 267–322 against 248–257 ms, two threads 167–170
+     * against 152–163 ms; so {@link #scoreBlock4x4} stays, though its loop has the shape of
+     * Brgemm's tiles.
      */
     static void scores(Scratch s, int n, int qvecs, int d) {
         int quads = WIDE_BLOCKS ? qvecs / 4 * 4 : 0;
@@ -1360,7 +1365,7 @@ final class VectorAttentionKernel implements AttentionKernel {
      * ({@link #WIDE_BLOCKS}). Per key: 4 loads of vt, 4 broadcasts, 16 FMAs.
      */
     static void pvBlock4x4(float[] acc, float[] vt, float[] st, float[] alpha, int i, int c, int strip, int strip2,
-                                   int n, int d) {
+                           int n, int d) {
         int a0 = i * d + c;
         int a1 = a0 + d;
         int a2 = a1 + d;
