@@ -155,6 +155,84 @@ class VectorAttentionInternalsTest {
         assertEquals(1f, ys[2 % L]);
         assertTrue(worst < 4e-7);
     }
+    /** The α of the row softmax comes from the scalar exp2: it must give each lane's bits of the vector one. */
+    @Test
+    void scalarExp2GivesTheBitsOfTheVectorLanes() {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(7);
+        float[] xs = new float[L];
+        float[] ys = new float[L];
+        float[] special = {Float.NEGATIVE_INFINITY, -0f, 0f, -127f, -127.5f, -126.99f, -0.5f, -1e-30f, Float.NaN, -200f};
+        for (int n = 0; n < 20_000; n++) {
+            for (int i = 0; i < L; i++) {
+                xs[i] = n < special.length ? special[(n + i) % special.length] : (float) random.nextDouble(-140, 0);
+            }
+            VectorAttentionKernel.exp2(FloatVector.fromArray(VectorAttentionKernel.F, xs, 0)).intoArray(ys, 0);
+            for (int i = 0; i < L; i++) {
+                assertEquals(Float.floatToIntBits(ys[i]), Float.floatToIntBits(VectorAttentionKernel.exp2(xs[i])), "2^" + xs[i]);
+            }
+        }
+    }
+
+    /**
+     * The row softmax of the decode step runs its four rows together (rows past {@code rows}
+     * aliasing the last); each row must get the bits of the same steps run on that row alone:
+     * max, p = 2^(s − base) stored × 2^120, l = α·l + Σ p, m, α. Tiles of 1, 17 and 64 keys, a
+     * first tile (m = −∞) and a second one with a larger and a smaller max.
+     */
+    @Test
+    void rowSoftmaxGivesEachRowTheBitsOfOneRowAlone() {
+        int bq = VectorAttentionKernel.BQ;
+        java.util.SplittableRandom random = new java.util.SplittableRandom(11);
+        for (int rows = 1; rows <= 4; rows++) {
+            for (int n : new int[] {1, 17, 64}) {
+                VectorAttentionKernel.Scratch s = new VectorAttentionKernel.Scratch(128, 32);
+                java.util.Arrays.fill(s.m, Float.NEGATIVE_INFINITY);
+                java.util.Arrays.fill(s.l, 0f);
+                float[] m = new float[rows];
+                float[] l = new float[rows];
+                java.util.Arrays.fill(m, Float.NEGATIVE_INFINITY);
+                for (int tile = 0; tile < 3; tile++) {
+                    float[][] want = new float[rows][];
+                    for (int r = 0; r < rows; r++) {
+                        for (int j = 0; j < n; j++) {
+                            s.st[r * bq + j] = (float) random.nextDouble(-30, 30) + (tile == 1 ? 8 : 0);
+                        }
+                        if (tile == 2 && r == 0) {
+                            java.util.Arrays.fill(s.st, 0, n, Float.NEGATIVE_INFINITY); // a row that sees none of this tile
+                        }
+                        want[r] = java.util.Arrays.copyOfRange(s.st, r * bq, r * bq + n);
+                    }
+                    VectorAttentionKernel.softmaxRows(s, n, rows);
+                    for (int r = 0; r < rows; r++) {
+                        float[] row = java.util.Arrays.copyOf(want[r], (n + L - 1) / L * L);
+                        java.util.Arrays.fill(row, n, row.length, Float.NEGATIVE_INFINITY);
+                        FloatVector max = FloatVector.broadcast(VectorAttentionKernel.F, Float.NEGATIVE_INFINITY);
+                        for (int v = 0; v < row.length; v += L) {
+                            max = max.max(FloatVector.fromArray(VectorAttentionKernel.F, row, v));
+                        }
+                        float mNew = Math.max(m[r], max.reduceLanes(jdk.incubator.vector.VectorOperators.MAX));
+                        float base = mNew == Float.NEGATIVE_INFINITY ? 0f : mNew;
+                        FloatVector sum = FloatVector.zero(VectorAttentionKernel.F);
+                        String where = "rows = " + rows + ", n = " + n + ", tile " + tile + ", row " + r;
+                        for (int v = 0; v < row.length; v += L) {
+                            FloatVector p = VectorAttentionKernel.exp2(FloatVector.fromArray(VectorAttentionKernel.F, row, v).sub(base));
+                            sum = sum.add(p);
+                            for (int i = 0; i < L && v + i < n; i++) {
+                                assertEquals(Float.floatToIntBits(p.lane(i) * 0x1p120f), Float.floatToIntBits(s.st[r * bq + v + i]), where + ", key " + (v + i));
+                            }
+                        }
+                        float alpha = VectorAttentionKernel.exp2(FloatVector.broadcast(VectorAttentionKernel.F, m[r] - base)).lane(0);
+                        l[r] = Math.fma(l[r], alpha, sum.reduceLanes(jdk.incubator.vector.VectorOperators.ADD));
+                        m[r] = mNew;
+                        assertEquals(Float.floatToIntBits(alpha), Float.floatToIntBits(s.alpha[r]), where + ": α");
+                        assertEquals(Float.floatToIntBits(l[r]), Float.floatToIntBits(s.l[r]), where + ": l");
+                        assertEquals(Float.floatToIntBits(m[r]), Float.floatToIntBits(s.m[r]), where + ": m");
+                    }
+                }
+            }
+        }
+    }
+
     /** The quad layout: column g + 4i + k of each 4L-column group sits at g + k·L + i. */
     @Test
     void quadLayoutPermutesEachGroupOfFourLColumns() {
