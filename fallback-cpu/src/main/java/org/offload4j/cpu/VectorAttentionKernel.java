@@ -130,7 +130,12 @@ import org.offload4j.core.numerics.Fp8;
  *       fused 4-row items instead of the fused 8-row QKᵀ and the blocked PV (40 → 56 %); and
  *       with 16 vector registers (AVX2 width) items of at most 4 rows take the fused PV in two
  *       passes ({@code pvFused4Halves}): the G = 4 decode step 586–606 → 407 µs (27 → 40 % of
- *       that width's FMA peak, one thread on the Zen 4 at {@code -XX:UseAVX=2}).
+ *       that width's FMA peak, one thread on the Zen 4 at {@code -XX:UseAVX=2}). On Zen 5
+ *       (twice Zen 4's FMAs per cycle) the G = 4 step ran 180–200 µs, 36–40 % of the peak;
+ *       twelfth session: the four rows' softmax steps together ({@link #softmaxRows}) and the
+ *       fused QKᵀ with the chunks outside and the keys inside ({@link #scoresFused4}), a few
+ *       per cent each (see there); the step's time per key is the same from L2 (Skv = 512) to
+ *       L3 (Skv = 16384), so it is bound in the core, not by memory.
  *       Rejected on the way: four keys per QKᵀ pass (459 µs; 16 accumulators, C2's register
  *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
  *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
@@ -324,6 +329,7 @@ final class VectorAttentionKernel implements AttentionKernel {
         final int[] pos;     // [BQ]     query position i of each tile row
         final int[] last;    // [BQ]     last key the row may see (−1: none); padding rows: Skv − 1
         final float[] rowBase; // [4]      softmaxRows: each row's max (0 for a row that saw no key yet)
+        final float[] part;    // [BQ][4][L] scoresFused4: each key's 4 row sums between chunks
 
         /**
          * This thread's scratch for head dimension d (key tile {@code bk = keyTile(d)}), its arrays
@@ -346,7 +352,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             return new Object[] {
                 new float[d * bq], new float[FUSED_ROWS * d], new float[bk * d], new float[bk * d],
                 new float[bk * bq], new float[bq * d], new float[bq], new float[bq], new float[bq],
-                new int[bq], new int[bq], new int[bq], new float[4]};
+                new int[bq], new int[bq], new int[bq], new float[4], new float[bq * 4 * L]};
         }
 
         Scratch(int d, int bk) {
@@ -367,6 +373,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             pos = (int[]) a[10];
             last = (int[]) a[11];
             rowBase = (float[]) a[12];
+            part = (float[]) a[13];
         }
     }
 
@@ -484,7 +491,7 @@ final class VectorAttentionKernel implements AttentionKernel {
                 long vOff = (kvRow0 + j0) * vRowBytes;
                 if (fused) {
                     boolean kNan = rows <= 4
-                            ? scoresFused4(s, kSeg, kOff, kRowBytes, n, d, rows, keyStride, rowStride)
+                            ? scoresFused4(s, kSeg, kOff, kRowBytes, n, d, rows)
                             : scoresFused8(s, kSeg, kOff, kRowBytes, n, d, rows);
                     if (kNan) {
                         nanScores(s, kSeg, kOff, kRowBytes, n, d, rows, keyStride, rowStride);
@@ -769,126 +776,117 @@ final class VectorAttentionKernel implements AttentionKernel {
     }
 
     /**
-     * st[j·keyStride + r·rowStride] = Σ_c e4m3(k[j][c]) · qn[r][quad(c)] for j &lt; n and the first 4
-     * rows (rows past {@code rows} alias the last; strides (BQ, 1): the usual layout, (1, BQ): the
-     * key-major one of {@link #softmaxRows}), straight from the fp8 K rows, two keys at a time
-     * (each qn vector loaded feeds 8 FMAs; one key at a time, qn loads were half the loop's work): each decoded vector of a key
-     * feeds 4 FMAs, and one lane sum per (key, row) ends it. For a decode step (G·Sq ≤ 8) this
-     * replaces decoding K into {@code kt} and the score blocks, whose query vectors would be
-     * mostly padding (4 of 16 lanes at G = 4 with AVX-512).
+     * st[r·BQ + j] = Σ_c e4m3(k[j][c]) · qn[r][quad(c)] for j &lt; n and the first 4 rows (rows
+     * past {@code rows} alias the last), key-major (see {@link #softmaxRows}), straight from the
+     * fp8 K rows: the decode step's QKᵀ. Chunk by chunk of 4L codes: the chunk's 16 query
+     * vectors (4 rows × the 4 bytes of an int) stay in registers while every key of the tile
+     * goes by, each key's int vector decoded into 4 vectors that feed 4 FMAs each; the four
+     * per-row sums of a key go to {@code part} between chunks and end in one lane sum each
+     * after the last.
+     *
+     * <p>Why chunks outside and keys inside: with the keys outside (two at a time, the chunks
+     * an inner loop of D/4L trips, the query vectors loaded per use), C2 compiled each pair of
+     * keys into about 360 instructions, a hundred of them the inner loop's set-up (pre-loop,
+     * range checks of the segment loads, spilled induction variables), beside 64 FMAs. Here a
+     * key's chunk is about 40 instructions with 16 FMAs, the last chunk's 75 with the lane sums.
+     * Zen 5, one thread, the kernel alone on a 64-key tile: 20.7 → 11.7 ns per key (the old
+     * loop compiled worse there than inside the attention call); the G = 4 decode step 181–310
+     * → 177–262 µs over five interleaved rounds (medians; 0–15 % per round), G = 8 within the
+     * noise. Tried here and not kept, one thread, kernel alone: the two chunks of D = 128
+     * written out (C2 hoisted all 32 query vectors and spilled them; the step got slower), and
+     * keys in the lanes: four keys' ints transposed in 128-bit blocks with two-source
+     * {@code IntVector.selectFrom} ({@code vpermi2d}), so that the lane sums become one
+     * in-block transpose-add per 16 keys and row instead of 16 {@code reduceLanes}: 14–17
+     * against 11.6–14.3 ns per key, because each decoded vector then needs its own query
+     * pattern (4 columns × 4 keys), one load per FMA instead of 16 registers per chunk. Left
+     * out of this kernel one at a time, the lane sums are worth about 4.5 ns per key, the
+     * decode 2.5, the NaN flags 1.
      *
      * <p>K is decoded raw, in the quad layout (class comment; qn is in it too): the fp8 value ×
-     * 2^−120, with no multiply and no NaN test (NaN codes: {@link #nanScores}).
-     * qn carries 2^60 ({@link Job#loadQRows}) and each lane sum is multiplied by the other 2^60,
-     * both exact; the products sit 2^60 below the true ones, so nothing overflows, and only
-     * scores below about 2^−66 in magnitude could lose bits to the subnormal range. The decode is
-     * written out so that it does not depend on C2 inlining a helper into this method.
+     * 2^−120, with no multiply and no NaN test (NaN codes: {@link #nanScores}). qn carries 2^60
+     * ({@link Job#loadQRows}) and each lane sum is multiplied by the other 2^60, both exact; the
+     * products sit 2^60 below the true ones, so nothing overflows, and only scores below about
+     * 2^−66 in magnitude could lose bits to the subnormal range.
      */
-    static boolean scoresFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows,
-                                int keyStride, int rowStride) {
+    static boolean scoresFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
         float[] qn = s.qn;
         float[] st = s.st;
+        float[] part = s.part;
+        int q0 = 0;
         int q1 = Math.min(1, rows - 1) * d;
         int q2 = Math.min(2, rows - 1) * d;
         int q3 = Math.min(3, rows - 1) * d;
         IntVector nan = IntVector.zero(I);
-        for (int j = 0; j < n; j += 2) {
-            int j1 = Math.min(j + 1, n - 1); // an odd last key is computed twice
-            long base0 = off + j * rowBytes;
-            long base1 = off + j1 * rowBytes;
-            FloatVector a0 = FloatVector.zero(F);
-            FloatVector a1 = FloatVector.zero(F);
-            FloatVector a2 = FloatVector.zero(F);
-            FloatVector a3 = FloatVector.zero(F);
-            FloatVector b0 = FloatVector.zero(F);
-            FloatVector b1 = FloatVector.zero(F);
-            FloatVector b2 = FloatVector.zero(F);
-            FloatVector b3 = FloatVector.zero(F);
-            for (int c = 0; c < d; c += QUAD_CODES) {
-                IntVector w0 = IntVector.fromMemorySegment(I, seg, base0 + c, ByteOrder.LITTLE_ENDIAN);
-                IntVector w1 = IntVector.fromMemorySegment(I, seg, base1 + c, ByteOrder.LITTLE_ENDIAN);
-                nan = nan.or(w0.and(LOW7).add(ONES)).or(w1.and(LOW7).add(ONES));
-                // Bytes 0–3 of each int, written out: as a loop over the byte (shift 24 − 8·part)
-                // the decode step ran 260–265 against 252–255 µs, interleaved.
-                {
-                    int cc = c + 0 * L;
-                    FloatVector x0 = FloatVector.fromArray(F, qn, cc);
-                    FloatVector x1 = FloatVector.fromArray(F, qn, q1 + cc);
-                    FloatVector x2 = FloatVector.fromArray(F, qn, q2 + cc);
-                    FloatVector x3 = FloatVector.fromArray(F, qn, q3 + cc);
-                    FloatVector k0 = w0.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
-                    a0 = k0.fma(x0, a0);
-                    a1 = k0.fma(x1, a1);
-                    a2 = k0.fma(x2, a2);
-                    a3 = k0.fma(x3, a3);
-                    FloatVector k1 = w1.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
-                    b0 = k1.fma(x0, b0);
-                    b1 = k1.fma(x1, b1);
-                    b2 = k1.fma(x2, b2);
-                    b3 = k1.fma(x3, b3);
+        for (int c = 0; c < d; c += QUAD_CODES) {
+            boolean first = c == 0;
+            boolean last = c + QUAD_CODES >= d;
+            FloatVector x00 = FloatVector.fromArray(F, qn, q0 + c + 0 * L);
+            FloatVector x10 = FloatVector.fromArray(F, qn, q1 + c + 0 * L);
+            FloatVector x20 = FloatVector.fromArray(F, qn, q2 + c + 0 * L);
+            FloatVector x30 = FloatVector.fromArray(F, qn, q3 + c + 0 * L);
+            FloatVector x01 = FloatVector.fromArray(F, qn, q0 + c + 1 * L);
+            FloatVector x11 = FloatVector.fromArray(F, qn, q1 + c + 1 * L);
+            FloatVector x21 = FloatVector.fromArray(F, qn, q2 + c + 1 * L);
+            FloatVector x31 = FloatVector.fromArray(F, qn, q3 + c + 1 * L);
+            FloatVector x02 = FloatVector.fromArray(F, qn, q0 + c + 2 * L);
+            FloatVector x12 = FloatVector.fromArray(F, qn, q1 + c + 2 * L);
+            FloatVector x22 = FloatVector.fromArray(F, qn, q2 + c + 2 * L);
+            FloatVector x32 = FloatVector.fromArray(F, qn, q3 + c + 2 * L);
+            FloatVector x03 = FloatVector.fromArray(F, qn, q0 + c + 3 * L);
+            FloatVector x13 = FloatVector.fromArray(F, qn, q1 + c + 3 * L);
+            FloatVector x23 = FloatVector.fromArray(F, qn, q2 + c + 3 * L);
+            FloatVector x33 = FloatVector.fromArray(F, qn, q3 + c + 3 * L);
+            for (int j = 0; j < n; j++) {
+                IntVector w = IntVector.fromMemorySegment(I, seg, off + j * rowBytes + c, ByteOrder.LITTLE_ENDIAN);
+                nan = nan.or(w.and(LOW7).add(ONES));
+                int p = j * 4 * L;
+                FloatVector a0;
+                FloatVector a1;
+                FloatVector a2;
+                FloatVector a3;
+                if (first) {
+                    a0 = FloatVector.zero(F);
+                    a1 = a0;
+                    a2 = a0;
+                    a3 = a0;
+                } else {
+                    a0 = FloatVector.fromArray(F, part, p);
+                    a1 = FloatVector.fromArray(F, part, p + L);
+                    a2 = FloatVector.fromArray(F, part, p + 2 * L);
+                    a3 = FloatVector.fromArray(F, part, p + 3 * L);
                 }
-                {
-                    int cc = c + 1 * L;
-                    FloatVector x0 = FloatVector.fromArray(F, qn, cc);
-                    FloatVector x1 = FloatVector.fromArray(F, qn, q1 + cc);
-                    FloatVector x2 = FloatVector.fromArray(F, qn, q2 + cc);
-                    FloatVector x3 = FloatVector.fromArray(F, qn, q3 + cc);
-                    FloatVector k0 = w0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
-                    a0 = k0.fma(x0, a0);
-                    a1 = k0.fma(x1, a1);
-                    a2 = k0.fma(x2, a2);
-                    a3 = k0.fma(x3, a3);
-                    FloatVector k1 = w1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
-                    b0 = k1.fma(x0, b0);
-                    b1 = k1.fma(x1, b1);
-                    b2 = k1.fma(x2, b2);
-                    b3 = k1.fma(x3, b3);
-                }
-                {
-                    int cc = c + 2 * L;
-                    FloatVector x0 = FloatVector.fromArray(F, qn, cc);
-                    FloatVector x1 = FloatVector.fromArray(F, qn, q1 + cc);
-                    FloatVector x2 = FloatVector.fromArray(F, qn, q2 + cc);
-                    FloatVector x3 = FloatVector.fromArray(F, qn, q3 + cc);
-                    FloatVector k0 = w0.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
-                    a0 = k0.fma(x0, a0);
-                    a1 = k0.fma(x1, a1);
-                    a2 = k0.fma(x2, a2);
-                    a3 = k0.fma(x3, a3);
-                    FloatVector k1 = w1.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
-                    b0 = k1.fma(x0, b0);
-                    b1 = k1.fma(x1, b1);
-                    b2 = k1.fma(x2, b2);
-                    b3 = k1.fma(x3, b3);
-                }
-                {
-                    int cc = c + 3 * L;
-                    FloatVector x0 = FloatVector.fromArray(F, qn, cc);
-                    FloatVector x1 = FloatVector.fromArray(F, qn, q1 + cc);
-                    FloatVector x2 = FloatVector.fromArray(F, qn, q2 + cc);
-                    FloatVector x3 = FloatVector.fromArray(F, qn, q3 + cc);
-                    FloatVector k0 = w0.lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
-                    a0 = k0.fma(x0, a0);
-                    a1 = k0.fma(x1, a1);
-                    a2 = k0.fma(x2, a2);
-                    a3 = k0.fma(x3, a3);
-                    FloatVector k1 = w1.lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
-                    b0 = k1.fma(x0, b0);
-                    b1 = k1.fma(x1, b1);
-                    b2 = k1.fma(x2, b2);
-                    b3 = k1.fma(x3, b3);
+                FloatVector k0 = w.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                a0 = k0.fma(x00, a0);
+                a1 = k0.fma(x10, a1);
+                a2 = k0.fma(x20, a2);
+                a3 = k0.fma(x30, a3);
+                FloatVector k1 = w.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                a0 = k1.fma(x01, a0);
+                a1 = k1.fma(x11, a1);
+                a2 = k1.fma(x21, a2);
+                a3 = k1.fma(x31, a3);
+                FloatVector k2 = w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                a0 = k2.fma(x02, a0);
+                a1 = k2.fma(x12, a1);
+                a2 = k2.fma(x22, a2);
+                a3 = k2.fma(x32, a3);
+                FloatVector k3 = w.lanewise(VectorOperators.ASHR, 4).and(E4M3_BITS).reinterpretAsFloats();
+                a0 = k3.fma(x03, a0);
+                a1 = k3.fma(x13, a1);
+                a2 = k3.fma(x23, a2);
+                a3 = k3.fma(x33, a3);
+                if (last) {
+                    st[j] = a0.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+                    st[BQ + j] = a1.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+                    st[2 * BQ + j] = a2.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+                    st[3 * BQ + j] = a3.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+                } else {
+                    a0.intoArray(part, p);
+                    a1.intoArray(part, p + L);
+                    a2.intoArray(part, p + 2 * L);
+                    a3.intoArray(part, p + 3 * L);
                 }
             }
-            int o = j * keyStride;
-            st[o] = a0.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + rowStride] = a1.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + 2 * rowStride] = a2.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + 3 * rowStride] = a3.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            int o1 = j1 * keyStride;
-            st[o1] = b0.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o1 + rowStride] = b1.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o1 + 2 * rowStride] = b2.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o1 + 3 * rowStride] = b3.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
         }
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }

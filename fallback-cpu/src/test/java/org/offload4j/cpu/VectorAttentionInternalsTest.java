@@ -256,7 +256,7 @@ class VectorAttentionInternalsTest {
 
     /**
      * The fused decode-step kernels against scalar sums, every fp8 code in every column position:
-     * QKᵀ for 1–8 rows (both kernels, both score layouts) and PV for 1–4 rows, K and V rows
+     * QKᵀ for 1–8 rows (both kernels: key-major scores up to 4 rows, row-major above) and PV for 1–4 rows, K and V rows
      * holding codes (7·j + 13·c) mod 256. NaN codes count as their raw value (±480 · 2^−120)
      * and must raise the flag; a tile without them must not.
      */
@@ -264,43 +264,42 @@ class VectorAttentionInternalsTest {
     void fusedKernelsMatchScalarSumsForEveryCodeAndPosition() {
         int bq = VectorAttentionKernel.BQ;
         for (int d : new int[] {64, 128, 256}) {
-            int n = 9;
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment seg = arena.allocate((long) n * d);
-                for (boolean withNan : new boolean[] {true, false}) {
-                    for (int j = 0; j < n; j++) {
-                        for (int c = 0; c < d; c++) {
-                            int code = (7 * j + 13 * c) & 0xFF;
-                            if (!withNan && (code & 0x7F) == 0x7F) {
-                                code ^= 1;
-                            }
-                            seg.set(ValueLayout.JAVA_BYTE, (long) j * d + c, (byte) code);
-                        }
-                    }
-                    java.util.SplittableRandom rnd = new java.util.SplittableRandom(d);
-                    for (int rows = 1; rows <= 8; rows++) {
-                        VectorAttentionKernel.Scratch s = new VectorAttentionKernel.Scratch(d, n);
-                        double[][] q = new double[rows][d];
-                        for (int r = 0; r < rows; r++) {
+            for (int n : new int[] {9, bq}) { // an odd count, and a whole tile (the fused kernels' largest)
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment seg = arena.allocate((long) n * d);
+                    for (boolean withNan : new boolean[] {true, false}) {
+                        for (int j = 0; j < n; j++) {
                             for (int c = 0; c < d; c++) {
-                                q[r][c] = (float) rnd.nextDouble(-1, 1);
-                                s.qn[r * d + VectorAttentionKernel.quad(c)] = (float) q[r][c] * 0x1p60f;
+                                int code = (7 * j + 13 * c) & 0xFF;
+                                if (!withNan && (code & 0x7F) == 0x7F) {
+                                    code ^= 1;
+                                }
+                                seg.set(ValueLayout.JAVA_BYTE, (long) j * d + c, (byte) code);
                             }
                         }
-                        String where = "d = " + d + ", rows = " + rows + (withNan ? ", NaN codes" : "");
-                        boolean flag;
-                        if (rows <= 4) {
-                            flag = VectorAttentionKernel.scoresFused4(s, seg, 0, d, n, d, rows, 1, bq);
-                            checkScores(seg, q, s.st, n, d, 1, bq, where + ", key-major");
-                            assertEquals(withNan, VectorAttentionKernel.scoresFused4(s, seg, 0, d, n, d, rows, bq, 1), where);
-                            checkScores(seg, q, s.st, n, d, bq, 1, where + ", row-major");
-                        } else {
-                            flag = VectorAttentionKernel.scoresFused8(s, seg, 0, d, n, d, rows);
-                            checkScores(seg, q, s.st, n, d, bq, 1, where);
-                        }
-                        assertEquals(withNan, flag, where);
-                        if (rows <= 4) {
-                            checkPv(s, seg, rnd, n, d, rows, withNan, where);
+                        java.util.SplittableRandom rnd = new java.util.SplittableRandom(d);
+                        for (int rows = 1; rows <= 8; rows++) {
+                            VectorAttentionKernel.Scratch s = new VectorAttentionKernel.Scratch(d, n);
+                            double[][] q = new double[rows][d];
+                            for (int r = 0; r < rows; r++) {
+                                for (int c = 0; c < d; c++) {
+                                    q[r][c] = (float) rnd.nextDouble(-1, 1);
+                                    s.qn[r * d + VectorAttentionKernel.quad(c)] = (float) q[r][c] * 0x1p60f;
+                                }
+                            }
+                            String where = "d = " + d + ", n = " + n + ", rows = " + rows + (withNan ? ", NaN codes" : "");
+                            boolean flag;
+                            if (rows <= 4) {
+                                flag = VectorAttentionKernel.scoresFused4(s, seg, 0, d, n, d, rows);
+                                checkScores(seg, q, s.st, n, d, 1, bq, where + ", key-major");
+                            } else {
+                                flag = VectorAttentionKernel.scoresFused8(s, seg, 0, d, n, d, rows);
+                                checkScores(seg, q, s.st, n, d, bq, 1, where);
+                            }
+                            assertEquals(withNan, flag, where);
+                            if (rows <= 4) {
+                                checkPv(s, seg, rnd, n, d, rows, withNan, where);
+                            }
                         }
                     }
                 }
