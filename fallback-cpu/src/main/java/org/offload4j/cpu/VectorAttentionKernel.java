@@ -185,7 +185,12 @@ import org.offload4j.core.numerics.Fp8;
  *       tests ran 20× longer before C2 compiled it; not adopted. Tried again on the quad layout
  *       (fourth session) with one-source swaps and blends, four keys × four rows folded into one
  *       vector in 15 steps of 2 blends, a swap and an add, stored with four masked stores:
- *       290–296 against 271–275 µs, interleaved; not adopted either.</li>
+ *       290–296 against 271–275 µs, interleaved; not adopted either; and a third time on Zen 5
+ *       (eleventh session) with {@code FloatVector.selectFrom(v1, v2)}, whose float indices C2
+ *       converts on every use. What finally paid (twelfth session, {@link #foldScores4}) is
+ *       the same fold out of the key loop: the sums stored, then folded from memory with
+ *       {@code IntVector} two-source selects (one {@code vpermi2d} each), with no accumulators
+ *       competing for registers.</li>
  *   <li><i>{@code VectorOperators.EXP}</i>: fast only where the JDK ships a vector math stub
  *       for the platform (otherwise every lane goes through {@code Math.exp}); the polynomial
  *       is accurate enough, inlines and is the same everywhere. (Not timed against EXP here.)</li>
