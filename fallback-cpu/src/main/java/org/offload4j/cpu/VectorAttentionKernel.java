@@ -38,7 +38,7 @@ import org.offload4j.core.numerics.Fp8;
  * Every row of a tile reads the same K and V, so each decoded K/V tile serves all of them, and a
  * decode step fills G lanes instead of one. GQA and MQA need no copy: rows read the caller's fp8
  * segments. {@link CpuThreads#forRange} spreads the {@code B · Hkv · ⌈G·Sq/tile⌉} items over the
- * pool; each thread keeps its {@link Scratch} arrays (about 110 KB at D = 128) from call to
+ * pool; each thread keeps its {@link Scratch} arrays (about 130 KB at D = 128 with AVX-512) from call to
  * call ({@link Scratch#forThread}), so a call allocates no arrays. Items are
  * independent: no locks, no reductions across threads. When a tensor lives in a confined arena
  * ({@code Arena.ofConfined()}), which only its owner thread may access, the items run on the
@@ -113,7 +113,8 @@ import org.offload4j.core.numerics.Fp8;
  *       most of the rest in the score loop, whose query vectors were 4 of 16 lanes full. Work
  *       items of at most {@link #FUSED_ROWS} rows therefore compute QKᵀ straight from the fp8 K
  *       rows with D in the lanes ({@link #scoresFused4}, {@link #scoresFused8}: each decoded
- *       vector feeds 4 or 8 FMAs, one lane sum per key and row), and items of at most 4 rows
+ *       vector feeds 4 or 8 FMAs, one lane sum per key and row, folded four keys at a time
+ *       with AVX-512), and items of at most 4 rows
  *       also accumulate PV straight from the fp8 V rows ({@link #pvFused4}; AVX-512 only until
  *       the fifth session, see {@code pvFused4Halves} for 16 registers). That
  *       case went from 886 to 536 µs on one AVX-512 core with the fused QKᵀ and to 455 µs with
@@ -131,11 +132,13 @@ import org.offload4j.core.numerics.Fp8;
  *       with 16 vector registers (AVX2 width) items of at most 4 rows take the fused PV in two
  *       passes ({@code pvFused4Halves}): the G = 4 decode step 586–606 → 407 µs (27 → 40 % of
  *       that width's FMA peak, one thread on the Zen 4 at {@code -XX:UseAVX=2}). On Zen 5
- *       (twice Zen 4's FMAs per cycle) the G = 4 step ran 180–200 µs, 36–40 % of the peak;
- *       twelfth session: the four rows' softmax steps together ({@link #softmaxRows}) and the
- *       fused QKᵀ with the chunks outside and the keys inside ({@link #scoresFused4}), a few
- *       per cent each (see there); the step's time per key is the same from L2 (Skv = 512) to
- *       L3 (Skv = 16384), so it is bound in the core, not by memory.
+ *       (twice Zen 4's FMAs per cycle) the G = 4 step ran 171–208 µs, 35–43 % of the peak;
+ *       twelfth session: the four rows' softmax steps together ({@link #softmaxRows}), the
+ *       fused QKᵀ with the chunks outside and the keys inside ({@link #scoresFused4}) and its
+ *       lane sums folded ({@link #foldScores4}): 144–180 µs (typically 150, 47–50 %), G = 8
+ *       343–376 → 300–326 µs (best of three per JVM, six rounds). The step's time per key is
+ *       the same from L2 (Skv = 512) to L3 (Skv = 16384): it is bound in the core, not by
+ *       memory.
  *       Rejected on the way: four keys per QKᵀ pass (459 µs; 16 accumulators, C2's register
  *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
  *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
@@ -320,18 +323,25 @@ final class VectorAttentionKernel implements AttentionKernel {
     private static final float C6 = (float) (Math.pow(LN2, 6) / 720);
 
     /**
-     * The select indices of one fold level with halves of {@code h} lanes: output unit k (h lanes)
-     * is the sum of units 2⌊k/2⌋ and 2⌊k/2⌋+1 of u (k even) or of v (k odd); indices ≥ 16 pick from v.
-     * Only meaningful for 16 lanes ({@link #FOLD}); narrower species get an unused vector.
+     * The select indices of one fold level with halves of {@code h} lanes, for 16 lanes: output
+     * unit k (h lanes) is the sum of units 2⌊k/2⌋ and 2⌊k/2⌋+1 ({@code upper} picks the second)
+     * of u (k even) or of v (k odd); indices ≥ 16 pick from v. After the levels h = 8, 4, 2, 1
+     * over inputs paired in order, input i's sum is in lane bitrev₄(i)
+     * ({@code foldLevelsPutInputIInLaneBitrevI} in the tests).
      */
-    static IntVector foldIndex(int h, boolean upper) {
-        int[] index = new int[Math.max(16, L)];
+    static int[] foldLanes(int h, boolean upper) {
+        int[] index = new int[16];
         for (int lane = 0; lane < 16; lane++) {
             int k = lane / h;
             int unit = (k / 2) * 2 + (upper ? 1 : 0);
             index[lane] = (k % 2 == 0 ? 0 : 16) + unit * h + lane % h;
         }
-        return IntVector.fromArray(I, index, 0);
+        return index;
+    }
+
+    /** {@link #foldLanes} as the select vector; only meaningful for 16 lanes ({@link #FOLD}), narrower species get its first lanes, unused. */
+    private static IntVector foldIndex(int h, boolean upper) {
+        return IntVector.fromArray(I, foldLanes(h, upper), 0);
     }
 
     /** Lanes 4r … 4r+3 (row r of a folded vector, {@link #foldScores4}). */
@@ -382,7 +392,9 @@ final class VectorAttentionKernel implements AttentionKernel {
          * head dimension, so a draft model at D = 64 beside a target at D = 128 does not make them
          * anew on every switch. The thread-local holds only JDK types (a map of arrays), so a
          * caller's thread does not keep this library's classes alive. Every work item initializes
-         * what it reads ({@code Job.run}), so what an earlier call left behind does not matter.
+         * what its results depend on ({@code Job.run}; {@link #foldScores4} also reads stale
+         * {@code part} entries, into lanes that are overwritten), so what an earlier call left
+         * behind does not matter.
          */
         static Scratch forThread(int d, int bk) {
             return new Scratch(KEPT.get().computeIfAbsent(d, key -> arrays(d, bk)));
@@ -513,10 +525,10 @@ final class VectorAttentionKernel implements AttentionKernel {
             int keyStride = fusedPv ? 1 : BQ;
             int rowStride = fusedPv ? BQ : 1;
             if (fused && !fusedPv) {
-                // The fused QKᵀ writes the first 4 or 8 lanes of each score row; the softmax reads
+                // The fused 8-row QKᵀ writes the first 8 lanes of each score row; the softmax reads
                 // qvecs·L. The rest start at 0, like padding rows in qt, and stay finite after.
                 for (int j = 0; j < bk; j++) {
-                    Arrays.fill(s.st, j * BQ + (rows <= 4 ? 4 : 8), j * BQ + qvecs * L, 0f);
+                    Arrays.fill(s.st, j * BQ + 8, j * BQ + qvecs * L, 0f);
                 }
             } else if (!fused) {
                 loadQ(s, b, bg, rows, qvecs * L);
@@ -825,8 +837,9 @@ final class VectorAttentionKernel implements AttentionKernel {
      * fp8 K rows: the decode step's QKᵀ. Chunk by chunk of 4L codes: the chunk's 16 query
      * vectors (4 rows × the 4 bytes of an int) stay in registers while every key of the tile
      * goes by, each key's int vector decoded into 4 vectors that feed 4 FMAs each; the four
-     * per-row sums of a key go to {@code part} between chunks and end in one lane sum each
-     * after the last.
+     * per-row sums of a key go to {@code part} between chunks, and after the last chunk they
+     * are folded four keys at a time ({@link #foldScores4}, with 16-float vectors) or end in
+     * one lane sum each.
      *
      * <p>Why chunks outside and keys inside: with the keys outside (two at a time, the chunks
      * an inner loop of D/4L trips, the query vectors loaded per use), C2 compiled each pair of
@@ -834,17 +847,16 @@ final class VectorAttentionKernel implements AttentionKernel {
      * range checks of the segment loads, spilled induction variables), beside 64 FMAs. Here a
      * key's chunk is about 40 instructions with 16 FMAs, the last chunk's 75 with the lane sums.
      * Zen 5, one thread, the kernel alone on a 64-key tile: 20.7 → 11.7 ns per key (the old
-     * loop compiled worse there than inside the attention call); the G = 4 decode step 181–310
-     * → 177–262 µs over five interleaved rounds (medians; 0–15 % per round), G = 8 within the
-     * noise. Tried here and not kept, one thread, kernel alone: the two chunks of D = 128
+     * loop compiled worse there than inside the attention call); the G = 4 decode step 171–208
+     * → 166–177 µs (best of three per JVM, six interleaved rounds), G = 8 343–376 → 333–372 µs. Tried here and not kept, one thread, kernel alone: the two chunks of D = 128
      * written out (C2 hoisted all 32 query vectors and spilled them; the step got slower), and
      * keys in the lanes: four keys' ints transposed in 128-bit blocks with two-source
      * {@code IntVector.selectFrom} ({@code vpermi2d}), so that the lane sums become one
      * in-block transpose-add per 16 keys and row instead of 16 {@code reduceLanes}: 14–17
      * against 11.6–14.3 ns per key, because each decoded vector then needs its own query
      * pattern (4 columns × 4 keys), one load per FMA instead of 16 registers per chunk. Left
-     * out of this kernel one at a time, the lane sums are worth about 4.5 ns per key, the
-     * decode 2.5, the NaN flags 1.
+     * out of this kernel one at a time (before the fold), the lane sums were worth about 4.5 ns
+     * per key, the decode 2.5, the NaN flags 1; with the fold the sums cost about 2.
      *
      * <p>K is decoded raw, in the quad layout (class comment; qn is in it too): the fp8 value ×
      * 2^−120, with no multiply and no NaN test (NaN codes: {@link #nanScores}). qn carries 2^60
@@ -944,33 +956,37 @@ final class VectorAttentionKernel implements AttentionKernel {
      * each) are folded into one vector in four levels, each pairing two vectors and adding their
      * lower and upper halves (256-bit halves, then 128, 64, 32) side by side, two
      * {@code vpermi2d} and an add per pair: 45 vector ops, where 16 {@code reduceLanes} take
-     * about 10 each. With the inputs taken in bit-reversed order the result holds row r's four
-     * keys in lanes 4r … 4r+3, stored with four masked stores at {@code st[r·BQ + j]}. Lanes
+     * about 10 each. The level-by-level pairing leaves input i's sum in output lane
+     * bitrev₄(i), so input i is loaded as the sums of (row r, key j + a) with 4r + a =
+     * bitrev₄(i); then row r's four keys sit in lanes 4r … 4r+3, stored with four masked stores
+     * at {@code st[r·BQ + j]}. Lanes
      * of keys past {@code n} are written below {@code ⌈n/4⌉·4} and overwritten by
-     * {@link #softmaxRows}. Zen 5, one thread, the QKᵀ kernel alone: 10.9–13.6 → 9.2–10.6 ns
-     * per key (without any lane sums it would take 7.4).
+     * {@link #softmaxRows} (so this reads {@code part} entries no call of this tile wrote;
+     * their sums land only in those lanes). Zen 5, one thread, the QKᵀ kernel alone: 10.9–13.6
+     * → 9.2–10.6 ns per key (without any lane sums it would take 7.4); the G = 4 decode step
+     * 166–177 → 144–180 µs.
      */
     static void foldScores4(Scratch s, int n) {
         float[] part = s.part;
         float[] st = s.st;
         for (int j = 0; j < n; j += 4) {
             int p = j * 4 * L;
-            IntVector x0 = FloatVector.fromArray(F, part, p + 0 * L + 0 * L).reinterpretAsInts();
-            IntVector x1 = FloatVector.fromArray(F, part, p + 0 * L + 2 * L).reinterpretAsInts();
-            IntVector x2 = FloatVector.fromArray(F, part, p + 0 * L + 1 * L).reinterpretAsInts();
-            IntVector x3 = FloatVector.fromArray(F, part, p + 0 * L + 3 * L).reinterpretAsInts();
-            IntVector x4 = FloatVector.fromArray(F, part, p + 8 * L + 0 * L).reinterpretAsInts();
-            IntVector x5 = FloatVector.fromArray(F, part, p + 8 * L + 2 * L).reinterpretAsInts();
-            IntVector x6 = FloatVector.fromArray(F, part, p + 8 * L + 1 * L).reinterpretAsInts();
-            IntVector x7 = FloatVector.fromArray(F, part, p + 8 * L + 3 * L).reinterpretAsInts();
-            IntVector x8 = FloatVector.fromArray(F, part, p + 4 * L + 0 * L).reinterpretAsInts();
-            IntVector x9 = FloatVector.fromArray(F, part, p + 4 * L + 2 * L).reinterpretAsInts();
-            IntVector x10 = FloatVector.fromArray(F, part, p + 4 * L + 1 * L).reinterpretAsInts();
-            IntVector x11 = FloatVector.fromArray(F, part, p + 4 * L + 3 * L).reinterpretAsInts();
-            IntVector x12 = FloatVector.fromArray(F, part, p + 12 * L + 0 * L).reinterpretAsInts();
-            IntVector x13 = FloatVector.fromArray(F, part, p + 12 * L + 2 * L).reinterpretAsInts();
-            IntVector x14 = FloatVector.fromArray(F, part, p + 12 * L + 1 * L).reinterpretAsInts();
-            IntVector x15 = FloatVector.fromArray(F, part, p + 12 * L + 3 * L).reinterpretAsInts();
+            IntVector x0 = FloatVector.fromArray(F, part, p + (4 * 0 + 0) * L).reinterpretAsInts(); // row 0, key j + 0
+            IntVector x1 = FloatVector.fromArray(F, part, p + (4 * 0 + 2) * L).reinterpretAsInts(); // row 2, key j + 0
+            IntVector x2 = FloatVector.fromArray(F, part, p + (4 * 0 + 1) * L).reinterpretAsInts(); // row 1, key j + 0
+            IntVector x3 = FloatVector.fromArray(F, part, p + (4 * 0 + 3) * L).reinterpretAsInts(); // row 3, key j + 0
+            IntVector x4 = FloatVector.fromArray(F, part, p + (4 * 2 + 0) * L).reinterpretAsInts(); // row 0, key j + 2
+            IntVector x5 = FloatVector.fromArray(F, part, p + (4 * 2 + 2) * L).reinterpretAsInts(); // row 2, key j + 2
+            IntVector x6 = FloatVector.fromArray(F, part, p + (4 * 2 + 1) * L).reinterpretAsInts(); // row 1, key j + 2
+            IntVector x7 = FloatVector.fromArray(F, part, p + (4 * 2 + 3) * L).reinterpretAsInts(); // row 3, key j + 2
+            IntVector x8 = FloatVector.fromArray(F, part, p + (4 * 1 + 0) * L).reinterpretAsInts(); // row 0, key j + 1
+            IntVector x9 = FloatVector.fromArray(F, part, p + (4 * 1 + 2) * L).reinterpretAsInts(); // row 2, key j + 1
+            IntVector x10 = FloatVector.fromArray(F, part, p + (4 * 1 + 1) * L).reinterpretAsInts(); // row 1, key j + 1
+            IntVector x11 = FloatVector.fromArray(F, part, p + (4 * 1 + 3) * L).reinterpretAsInts(); // row 3, key j + 1
+            IntVector x12 = FloatVector.fromArray(F, part, p + (4 * 3 + 0) * L).reinterpretAsInts(); // row 0, key j + 3
+            IntVector x13 = FloatVector.fromArray(F, part, p + (4 * 3 + 2) * L).reinterpretAsInts(); // row 2, key j + 3
+            IntVector x14 = FloatVector.fromArray(F, part, p + (4 * 3 + 1) * L).reinterpretAsInts(); // row 1, key j + 3
+            IntVector x15 = FloatVector.fromArray(F, part, p + (4 * 3 + 3) * L).reinterpretAsInts(); // row 3, key j + 3
             IntVector y00 = FOLD_LO0.selectFrom(x0, x1).reinterpretAsFloats().add(FOLD_HI0.selectFrom(x0, x1).reinterpretAsFloats()).reinterpretAsInts();
             IntVector y01 = FOLD_LO0.selectFrom(x2, x3).reinterpretAsFloats().add(FOLD_HI0.selectFrom(x2, x3).reinterpretAsFloats()).reinterpretAsInts();
             IntVector y02 = FOLD_LO0.selectFrom(x4, x5).reinterpretAsFloats().add(FOLD_HI0.selectFrom(x4, x5).reinterpretAsFloats()).reinterpretAsInts();
@@ -1400,9 +1416,12 @@ final class VectorAttentionKernel implements AttentionKernel {
         float[] st = s.st;
         float[] base = s.rowBase;
         int vecs = (n + L - 1) / L;
-        int o1 = Math.min(1, rows - 1) * BQ;
-        int o2 = Math.min(2, rows - 1) * BQ;
-        int o3 = Math.min(3, rows - 1) * BQ;
+        int r1 = Math.min(1, rows - 1);
+        int r2 = Math.min(2, rows - 1);
+        int r3 = Math.min(3, rows - 1);
+        int o1 = r1 * BQ;
+        int o2 = r2 * BQ;
+        int o3 = r3 * BQ;
         for (int r = 0; r < rows; r++) {
             Arrays.fill(st, r * BQ + n, r * BQ + vecs * L, Float.NEGATIVE_INFINITY); // lanes past the tile: p = 0
         }
@@ -1419,9 +1438,9 @@ final class VectorAttentionKernel implements AttentionKernel {
         }
         // Rows past `rows` alias the last one's state: computed from the old values, written last.
         float mNew0 = Math.max(s.m[0], max0.reduceLanes(VectorOperators.MAX));
-        float mNew1 = Math.max(s.m[o1 / BQ], max1.reduceLanes(VectorOperators.MAX));
-        float mNew2 = Math.max(s.m[o2 / BQ], max2.reduceLanes(VectorOperators.MAX));
-        float mNew3 = Math.max(s.m[o3 / BQ], max3.reduceLanes(VectorOperators.MAX));
+        float mNew1 = Math.max(s.m[r1], max1.reduceLanes(VectorOperators.MAX));
+        float mNew2 = Math.max(s.m[r2], max2.reduceLanes(VectorOperators.MAX));
+        float mNew3 = Math.max(s.m[r3], max3.reduceLanes(VectorOperators.MAX));
         base[0] = mNew0 == Float.NEGATIVE_INFINITY ? 0f : mNew0;
         base[1] = mNew1 == Float.NEGATIVE_INFINITY ? 0f : mNew1;
         base[2] = mNew2 == Float.NEGATIVE_INFINITY ? 0f : mNew2;
@@ -1456,25 +1475,25 @@ final class VectorAttentionKernel implements AttentionKernel {
             }
         }
         float alpha0 = exp2(s.m[0] - base[0]);
-        float alpha1 = exp2(s.m[o1 / BQ] - base[1]);
-        float alpha2 = exp2(s.m[o2 / BQ] - base[2]);
-        float alpha3 = exp2(s.m[o3 / BQ] - base[3]);
+        float alpha1 = exp2(s.m[r1] - base[1]);
+        float alpha2 = exp2(s.m[r2] - base[2]);
+        float alpha3 = exp2(s.m[r3] - base[3]);
         float l0 = Math.fma(s.l[0], alpha0, sum0.reduceLanes(VectorOperators.ADD));
-        float l1 = Math.fma(s.l[o1 / BQ], alpha1, sum1.reduceLanes(VectorOperators.ADD));
-        float l2 = Math.fma(s.l[o2 / BQ], alpha2, sum2.reduceLanes(VectorOperators.ADD));
-        float l3 = Math.fma(s.l[o3 / BQ], alpha3, sum3.reduceLanes(VectorOperators.ADD));
+        float l1 = Math.fma(s.l[r1], alpha1, sum1.reduceLanes(VectorOperators.ADD));
+        float l2 = Math.fma(s.l[r2], alpha2, sum2.reduceLanes(VectorOperators.ADD));
+        float l3 = Math.fma(s.l[r3], alpha3, sum3.reduceLanes(VectorOperators.ADD));
         s.l[0] = l0;
-        s.l[o1 / BQ] = l1;
-        s.l[o2 / BQ] = l2;
-        s.l[o3 / BQ] = l3;
+        s.l[r1] = l1;
+        s.l[r2] = l2;
+        s.l[r3] = l3;
         s.m[0] = mNew0;
-        s.m[o1 / BQ] = mNew1;
-        s.m[o2 / BQ] = mNew2;
-        s.m[o3 / BQ] = mNew3;
+        s.m[r1] = mNew1;
+        s.m[r2] = mNew2;
+        s.m[r3] = mNew3;
         s.alpha[0] = alpha0;
-        s.alpha[o1 / BQ] = alpha1;
-        s.alpha[o2 / BQ] = alpha2;
-        s.alpha[o3 / BQ] = alpha3;
+        s.alpha[r1] = alpha1;
+        s.alpha[r2] = alpha2;
+        s.alpha[r3] = alpha3;
     }
 
     /**

@@ -164,7 +164,7 @@ class VectorAttentionInternalsTest {
         float[] special = {Float.NEGATIVE_INFINITY, -0f, 0f, -127f, -127.5f, -126.99f, -0.5f, -1e-30f, Float.NaN, -200f};
         for (int n = 0; n < 20_000; n++) {
             for (int i = 0; i < L; i++) {
-                xs[i] = n < special.length ? special[(n + i) % special.length] : (float) random.nextDouble(-140, 0);
+                xs[i] = n % 1000 < special.length ? special[(n + i) % special.length] : (float) random.nextDouble(-140, 0);
             }
             VectorAttentionKernel.exp2(FloatVector.fromArray(VectorAttentionKernel.F, xs, 0)).intoArray(ys, 0);
             for (int i = 0; i < L; i++) {
@@ -197,8 +197,9 @@ class VectorAttentionInternalsTest {
                         for (int j = 0; j < n; j++) {
                             s.st[r * bq + j] = (float) random.nextDouble(-30, 30) + (tile == 1 ? 8 : 0);
                         }
-                        if (tile == 2 && r == 0) {
-                            java.util.Arrays.fill(s.st, 0, n, Float.NEGATIVE_INFINITY); // a row that sees none of this tile
+                        if (tile == 2 && r == 0 || tile == 0 && r == 1) {
+                            // a row that sees none of this tile: after finite ones, and before any (m stays −∞, base 0)
+                            java.util.Arrays.fill(s.st, r * bq, r * bq + n, Float.NEGATIVE_INFINITY);
                         }
                         want[r] = java.util.Arrays.copyOfRange(s.st, r * bq, r * bq + n);
                     }
@@ -230,6 +231,52 @@ class VectorAttentionInternalsTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * The fold of the decode step's lane sums ({@code foldScores4}): four levels of pairing,
+     * each output lane the sum of the two lanes its select indices name. Followed on the sets
+     * of (input, lane) terms each lane holds, no term may be added twice, and lane bitrev₄(i)
+     * must end with exactly the 16 lanes of input i, which is what the kernel's load order
+     * relies on. Checked on the index tables, so at every vector width.
+     */
+    @Test
+    void foldLevelsPutInputIInLaneBitrevI() {
+        java.util.List<java.util.List<java.util.Set<Integer>>> vectors = new java.util.ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            java.util.List<java.util.Set<Integer>> v = new java.util.ArrayList<>();
+            for (int lane = 0; lane < 16; lane++) {
+                v.add(java.util.Set.of(16 * i + lane));
+            }
+            vectors.add(v);
+        }
+        for (int h = 8; h >= 1; h /= 2) {
+            int[] lo = VectorAttentionKernel.foldLanes(h, false);
+            int[] hi = VectorAttentionKernel.foldLanes(h, true);
+            java.util.List<java.util.List<java.util.Set<Integer>>> next = new java.util.ArrayList<>();
+            for (int pair = 0; pair < vectors.size(); pair += 2) {
+                java.util.List<java.util.Set<Integer>> both = new java.util.ArrayList<>(vectors.get(pair));
+                both.addAll(vectors.get(pair + 1));
+                java.util.List<java.util.Set<Integer>> w = new java.util.ArrayList<>();
+                for (int lane = 0; lane < 16; lane++) {
+                    java.util.Set<Integer> sum = new java.util.HashSet<>(both.get(lo[lane]));
+                    assertTrue(java.util.Collections.disjoint(sum, both.get(hi[lane])), "h = " + h + ", lane " + lane + " adds a term twice");
+                    sum.addAll(both.get(hi[lane]));
+                    w.add(sum);
+                }
+                next.add(w);
+            }
+            vectors = next;
+        }
+        assertEquals(1, vectors.size());
+        for (int i = 0; i < 16; i++) {
+            int lane = Integer.reverse(i) >>> 28;
+            java.util.Set<Integer> all = new java.util.HashSet<>();
+            for (int l = 0; l < 16; l++) {
+                all.add(16 * i + l);
+            }
+            assertEquals(all, vectors.get(0).get(lane), "input " + i);
         }
     }
 
@@ -290,7 +337,8 @@ class VectorAttentionInternalsTest {
                             String where = "d = " + d + ", n = " + n + ", rows = " + rows + (withNan ? ", NaN codes" : "");
                             boolean flag;
                             if (rows <= 4) {
-                                flag = VectorAttentionKernel.scoresFused4(s, seg, 0, d, n, d, rows);
+                                java.util.Arrays.fill(s.part, Float.NaN); // what an earlier tile left must not leak in
+                            flag = VectorAttentionKernel.scoresFused4(s, seg, 0, d, n, d, rows);
                                 checkScores(seg, q, s.st, n, d, 1, bq, where + ", key-major");
                             } else {
                                 flag = VectorAttentionKernel.scoresFused8(s, seg, 0, d, n, d, rows);
