@@ -168,8 +168,8 @@ public final class Reports {
             sb.append(String.join(",", r.op(), quoteCsv(r.label()), r.dtype(), r.backend(), num(r.error()),
                     num(r.tolerance()), Boolean.toString(r.correct()), num(r.medianNanos()), Integer.toString(r.runs()),
                     num(r.bytes()), num(r.flops()), num(r.gigabytesPerSecond()), num(r.teraflopsPerSecond()),
-                    num(r.copyBytesPerSecond() / 1e9), r.bound(), num(r.percentOfFloor()),
-                    num(r.inPlaceBytesPerSecond() / 1e9), num(r.fmaPeakFlopsPerSecond() / 1e9), num(r.percentOfCopy()),
+                    ceiling(r.copyBytesPerSecond() / 1e9), r.bound(), num(r.percentOfFloor()),
+                    ceiling(r.inPlaceBytesPerSecond() / 1e9), ceiling(r.fmaPeakFlopsPerSecond() / 1e9), num(r.percentOfCopy()),
                     num(r.percentOfInPlace()), num(r.percentOfFmaPeak())));
             if (torch) {
                 TorchComparator.Timing t = r.torch();
@@ -188,10 +188,10 @@ public final class Reports {
         sb.append("  \"backend_description\": ").append(quoteJson(info.backendDescription())).append(",\n");
         sb.append("  \"jvm\": ").append(quoteJson(info.jvm())).append(",\n");
         sb.append("  \"date\": ").append(quoteJson(info.date())).append(",\n");
-        sb.append("  \"copy_bytes_per_s\": ").append(num(info.copyBytesPerSecond())).append(",\n");
-        sb.append("  \"flops_per_s\": ").append(num(info.flopsPerSecond())).append(",\n");
-        sb.append("  \"in_place_bytes_per_s\": ").append(num(info.inPlaceBytesPerSecond())).append(",\n");
-        sb.append("  \"fma_peak_flops_per_s\": ").append(num(info.fmaPeakFlopsPerSecond())).append(",\n");
+        sb.append("  \"copy_bytes_per_s\": ").append(ceiling(info.copyBytesPerSecond())).append(",\n");
+        sb.append("  \"flops_per_s\": ").append(ceiling(info.flopsPerSecond())).append(",\n");
+        sb.append("  \"in_place_bytes_per_s\": ").append(ceiling(info.inPlaceBytesPerSecond())).append(",\n");
+        sb.append("  \"fma_peak_flops_per_s\": ").append(ceiling(info.fmaPeakFlopsPerSecond())).append(",\n");
         if (info.torch() != null) {
             sb.append("  \"torch\": ").append(quoteJson(info.torch())).append(",\n");
         }
@@ -259,6 +259,15 @@ public final class Reports {
     }
 
     /** JSON has no NaN or Infinity: those become null. */
+    /**
+     * A measured ceiling, or {@code null} where it was not measured: the records mark that with
+     * NaN (in-place bandwidth) or 0 (GEMM rate, FMA peak), and a JSON or CSV reader should not
+     * have to know which, nor divide by a 0 it took for a rate.
+     */
+    private static String ceiling(double v) {
+        return v > 0 ? num(v) : "null";
+    }
+
     private static String num(double v) {
         if (!Double.isFinite(v)) {
             return "null";

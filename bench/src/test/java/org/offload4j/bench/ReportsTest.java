@@ -64,6 +64,16 @@ class ReportsTest {
         t = Reports.render(Reports.Format.TABLE, none, List.of(bare));
         assertTrue(t.contains("ceilings measured now: none"), t);
         assertFalse(t.contains("NaN"), t);
+        // Machine-readable output says null for every ceiling not measured, whether the record holds NaN or 0.
+        String j = Reports.render(Reports.Format.JSON, cudaLike, List.of(r));
+        assertTrue(j.contains("\"flops_per_s\": 100000000000") && j.contains("\"in_place_bytes_per_s\": null")
+                && j.contains("\"fma_peak_flops_per_s\": null"), j);
+        String c = Reports.render(Reports.Format.CSV, none, List.of(bare));
+        String[] header = c.split("\n")[0].split(",");
+        String[] row = c.split("\n")[1].split(",");
+        for (String column : new String[] {"copy_gb_per_s", "in_place_gb_per_s", "fma_peak_gflop_per_s"}) {
+            assertEquals("null", row[java.util.Arrays.asList(header).indexOf(column)], column + " in " + c);
+        }
     }
 
     @Test
