@@ -1502,7 +1502,10 @@ final class VectorAttentionKernel implements AttentionKernel {
      * (½·ln2)^7/7! ≈ 1.2e-7), 2^n from the integer lanes.
      */
     static FloatVector exp2(FloatVector x) {
-        FloatVector xc = x.max(-127f);
+        // x < −127 → −127 by a compare and a blend: MAX follows Math.max (NaN and ±0 rules), which
+        // C2 compiles into five instructions (vmaxps, vcmpunordps, two blends); here a NaN x stays
+        // NaN and ±0 cannot arise, so the result is Math.max's, bit for bit.
+        FloatVector xc = x.blend(-127f, x.lt(-127f));
         FloatVector t = xc.add(ROUND_MAGIC); // round to nearest integer in the low mantissa bits
         FloatVector f = xc.sub(t.sub(ROUND_MAGIC));
         IntVector n = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS - 127); // n + 127, in [0, 127]
