@@ -258,7 +258,6 @@ public final class Reports {
         return Double.isFinite(v) ? String.format(Locale.ROOT, "%.2e", v) : "NaN";
     }
 
-    /** JSON has no NaN or Infinity: those become null. */
     /**
      * A measured ceiling, or {@code null} where it was not measured: the records mark that with
      * NaN (in-place bandwidth) or 0 (GEMM rate, FMA peak), and a JSON or CSV reader should not
@@ -268,6 +267,7 @@ public final class Reports {
         return v > 0 ? num(v) : "null";
     }
 
+    /** JSON has no NaN or Infinity: those become null. */
     private static String num(double v) {
         if (!Double.isFinite(v)) {
             return "null";
