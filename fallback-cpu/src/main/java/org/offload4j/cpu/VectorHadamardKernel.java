@@ -122,8 +122,8 @@ import org.offload4j.hadamard.HadamardSize;
  *       permutation {@code π} of the index bits (the pair bit moves to the top), and
  *       {@code H_n[π(i)][π(j)] = H_n[i][j]}, so the transform of the permuted row is the permuted
  *       transform; STORE (m = 1) or MIX (m &gt; 1) stages the pair bit last and packs the two halves
- *       of each chunk back into one int store, which undoes {@code π} for free. LOAD reads each chunk twice, once per half
- *       (the second read hits L1), to keep 8 vectors in registers. Sign vectors are laid out once per
+ *       of each chunk back into one int store, which undoes {@code π} for free. LOAD reads each group of 8 chunks twice,
+ *       once per half and back to back (the second read hits L1), to keep 8 vectors in registers. Sign vectors are laid out once per
  *       call. Used when a half block holds at least 8 vectors ({@code n ≥ 16V}).</li>
  *   <li><b>fp16, staged</b> ({@code n ≥ 8V}): the fp32 kinds (ROW, F32) on an fp32 copy. A loop
  *       of {@code Float.float16ToFloat} widens the batch into the scratch (C2 vectorizes it into
@@ -1132,18 +1132,27 @@ final class VectorHadamardKernel implements HadamardKernel {
         /**
          * As {@link #loadF32}, from bf16 into the paired layout: chunk c of the batch (2V values, V ints)
          * gives its even elements to scratch floats [cV, cV + V) and its odd ones to the same place
-         * {@code ho} further. One sweep per half keeps the loop body at 8 vectors; the second sweep
-         * re-reads the chunks from L1. Chunks from {@code off} on fill {@code buf[at, at + len)} and
-         * {@code buf[ho + at, ho + at + len)}.
+         * {@code ho} further. One half at a time keeps the loop body at 8 vectors; the odd half of a
+         * group of 8 chunks is taken right after its even half, re-reading the chunks from L1. Chunks
+         * from {@code off} on fill {@code buf[at, at + len)} and {@code buf[ho + at, ho + at + len)}.
+         * <p>
+         * The halves used to be two sweeps over the sub-range (all even halves, then all odd ones), so
+         * the first sweep read from memory with half the arithmetic between its misses, and from DRAM
+         * the pass ran bimodal with the order in which C2 happened to issue the 8 loads (see
+         * docs/results/2026-12-05j-cpu-zen5.md: 1.7× between two compiles). With both halves of a group
+         * back to back, 2^24 elements in place, one thread, three interleaved runs each: d = 1024
+         * 4.7–7.1 → 3.50–3.57 ms, first size in its JVM or not; 4096 5.75–5.99 → 4.95–5.11 ms; 16384
+         * 7.1–7.8 → 6.32–6.47 ms; out of place d = 1024 6.4–7.7 → 3.6–4.3 ms; two threads d = 1024
+         * 2.33–3.16 → 1.72–1.81 ms (docs/results/2026-12-06-cpu-hadamard-bf16-load-order.md).
          */
         private void loadBf16(MemorySegment src, long off, float[] buf, int at, int len) {
             int k = loadStages;
             float[] sg = pre;
-            for (int h = 0; h < 2; h++) {
-                boolean upper = (h == 1) == LITTLE; // the odd element is the upper half of the int on little-endian
-                for (int x = 0; x < len; x += 8 * V) {
+            for (int x = 0; x < len; x += 8 * V) {
+                long q = off + 4L * x;
+                for (int h = 0; h < 2; h++) {
+                    boolean upper = (h == 1) == LITTLE; // the odd element is the upper half of the int on little-endian
                     int p = h * ho + at + x;
-                    long q = off + 4L * x;
                     IntVector w0 = IntVector.fromMemorySegment(I, src, q, NATIVE);
                     IntVector w1 = IntVector.fromMemorySegment(I, src, q + 4L * V, NATIVE);
                     IntVector w2 = IntVector.fromMemorySegment(I, src, q + 8L * V, NATIVE);
