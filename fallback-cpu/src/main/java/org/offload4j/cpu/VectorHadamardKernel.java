@@ -154,12 +154,14 @@ import org.offload4j.hadamard.HadamardSize;
  * arithmetic only quiets and passes on payloads, so its low 16 bits are zero, the bias cannot
  * carry, and the result is the quiet NaN {@code Bf16.fromFloat} gives. This saves a compare and a
  * blend per vector; {@code roundsOnceToNearestEven} in the tests pins NaN, ties and overflow.
- * It is written {@code (bits + 0x7FFF) + ((bits >>> 16) & 1)}: the bias add runs beside the shift
- * and the mask, so the dependent chain is three integer operations, not four. On Zen 5 each costs
- * 2 cycles at 512 bits, and the one-pass row kernel is bound by its chain's latency (a bf16 row of
- * 128: about 65 cycles of dependent operations, 73 measured per row; its FMA-pipe work alone needs
- * 32): d = 128 in place, 2^24 elements, one thread, 2.78–2.84 → 2.60–2.69 ms (four interleaved
- * runs each; L2-resident 20.0–20.4 → 18.9–19.7 µs per 1024 rows). Other sizes did not move.
+ * The row kernel and the store and MIX passes write it {@code (bits + 0x7FFF) + ((bits >>> 16) & 1)}:
+ * the bias add runs beside the shift and the mask, so the dependent chain is three integer
+ * operations, not four. On Zen 5 each costs 2 cycles at 512 bits, and the one-pass row kernel is
+ * bound by its chain's latency (a bf16 row of 128, before this change: about 65 cycles of dependent
+ * operations, 73 measured per row; its FMA-pipe work alone needs 32): d = 128 in place, 2^24
+ * elements, one thread, 2.78–2.84 → 2.60–2.69 ms (four interleaved runs each; L2-resident
+ * 20.0–20.4 → 18.9–19.7 µs per 1024 rows). Other sizes did not move (their passes are loops whose
+ * iterations overlap), so the narrowing loop of short rows ({@code narrow}) keeps the old order.
  *
  * <h2>The m-point stage</h2>
  * For {@code m ∈ {12, 20, 28}} MIX computes, for each pair of column vectors, every output block
@@ -1140,10 +1142,11 @@ final class VectorHadamardKernel implements HadamardKernel {
          * the first sweep read from memory with half the arithmetic between its misses, and from DRAM
          * the pass ran bimodal with the order in which C2 happened to issue the 8 loads (see
          * docs/results/2026-12-05j-cpu-zen5.md: 1.7× between two compiles). With both halves of a group
-         * back to back, 2^24 elements in place, one thread, three interleaved runs each: d = 1024
-         * 4.7–7.1 → 3.50–3.57 ms, first size in its JVM or not; 4096 5.75–5.99 → 4.95–5.11 ms; 16384
-         * 7.1–7.8 → 6.32–6.47 ms; out of place d = 1024 6.4–7.7 → 3.6–4.3 ms; two threads d = 1024
-         * 2.33–3.16 → 1.72–1.81 ms (docs/results/2026-12-06-cpu-hadamard-bf16-load-order.md).
+         * back to back, 2^24 elements in place, one thread, interleaved runs: d = 1024 6.14–8.70 →
+         * 3.45–3.54 ms after a d = 128 call (the suite's order), 4.69–7.09 → 3.50–3.57 ms as the first
+         * size in its JVM; 4096 5.75–6.57 → 4.84–5.11 ms; 16384 7.1–9.6 → 6.32–6.88 ms; out of place
+         * d = 1024 6.43–7.74 → 3.62–4.33 ms; two threads d = 1024 2.33–3.16 → 1.72–1.81 ms
+         * (docs/results/2026-12-06-cpu-hadamard-bf16-load-order.md).
          */
         private void loadBf16(MemorySegment src, long off, float[] buf, int at, int len) {
             int k = loadStages;
