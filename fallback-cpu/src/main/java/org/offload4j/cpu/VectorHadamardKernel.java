@@ -263,6 +263,8 @@ final class VectorHadamardKernel implements HadamardKernel {
     private static final VectorShuffle<Float> SH4 = swap(4);
     private static final VectorShuffle<Float> SH8 = swap(8);
     private static final FloatVector SG1 = laneSigns(1);
+    /** The high half of every int lane: the mask of the bf16 packing's blend ({@link Plan#rowBf16}). */
+    private static final IntVector HI_BITS = IntVector.broadcast(I, HI);
     private static final FloatVector SG2 = laneSigns(2);
     private static final FloatVector SG4 = laneSigns(4);
     private static final FloatVector SG8 = laneSigns(8);
@@ -1011,10 +1013,14 @@ final class VectorHadamardKernel implements HadamardKernel {
             IntVector hi2 = LITTLE ? r6 : r2;
             IntVector lo3 = LITTLE ? r3 : r7;
             IntVector hi3 = LITTLE ? r7 : r3;
-            lo0.lanewise(VectorOperators.LSHR, 16).or(hi0.and(HI)).intoMemorySegment(dst, dstOff + 0L * V, NATIVE);
-            lo1.lanewise(VectorOperators.LSHR, 16).or(hi1.and(HI)).intoMemorySegment(dst, dstOff + 4L * V, NATIVE);
-            lo2.lanewise(VectorOperators.LSHR, 16).or(hi2.and(HI)).intoMemorySegment(dst, dstOff + 8L * V, NATIVE);
-            lo3.lanewise(VectorOperators.LSHR, 16).or(hi3.and(HI)).intoMemorySegment(dst, dstOff + 12L * V, NATIVE);
+            // (lo >>> 16) | (hi & 0xFFFF0000) as one bitwise blend: with a separate `and` and `or`, about
+            // one two-thread JVM in 15 compiled this method with the species checks of those two
+            // operations unpruned, which keeps their vectors as objects allocated on every row
+            // (5–70× slower; docs/results/2026-12-06b-cpu-rare-slow-compile.md). 0 of 64 with the blend.
+            lo0.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi0, HI_BITS).intoMemorySegment(dst, dstOff + 0L * V, NATIVE);
+            lo1.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi1, HI_BITS).intoMemorySegment(dst, dstOff + 4L * V, NATIVE);
+            lo2.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi2, HI_BITS).intoMemorySegment(dst, dstOff + 8L * V, NATIVE);
+            lo3.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi3, HI_BITS).intoMemorySegment(dst, dstOff + 12L * V, NATIVE);
         }
 
         // ---- LOAD: widen, pre-signs, lane stages, up to three vector stages ----
