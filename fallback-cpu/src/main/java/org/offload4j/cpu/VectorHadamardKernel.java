@@ -1016,7 +1016,7 @@ final class VectorHadamardKernel implements HadamardKernel {
             // (lo >>> 16) | (hi & 0xFFFF0000) as one bitwise blend: with a separate `and` and `or`, about
             // one two-thread JVM in 15 compiled this method with the species checks of those two
             // operations unpruned, which keeps their vectors as objects allocated on every row
-            // (5–70× slower; docs/results/2026-12-06b-cpu-rare-slow-compile.md). 0 of 64 with the blend.
+            // (5–70× slower; docs/results/2026-12-06b-cpu-rare-slow-compile.md). 0 of 124 with the blend.
             lo0.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi0, HI_BITS).intoMemorySegment(dst, dstOff + 0L * V, NATIVE);
             lo1.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi1, HI_BITS).intoMemorySegment(dst, dstOff + 4L * V, NATIVE);
             lo2.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi2, HI_BITS).intoMemorySegment(dst, dstOff + 8L * V, NATIVE);
