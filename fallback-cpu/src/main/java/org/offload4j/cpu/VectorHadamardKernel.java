@@ -192,8 +192,8 @@ import org.offload4j.hadamard.HadamardSize;
  *       the segment access checks cost more than the split cache lines; the store pass ran ~20 %
  *       slower.</li>
  *   <li>{@code DoubleVector}/{@code LongVector} permutes for the stride-2 and stride-4 lane stages:
- *       5 % slower than {@code vpermps}. Packing bf16 pairs with a 16-bit blend instead of
- *       shift/and/or: 50 % slower store pass.</li>
+ *       5 % slower than {@code vpermps}. Packing bf16 pairs with a blend of 16-bit lanes
+ *       ({@code ShortVector}) instead of a 32-bit shift and a bitwise op: 50 % slower store pass.</li>
  *   <li>An 8×8 transpose so that the lane stages become vector stages: through the Vector API
  *       every shuffle is a {@code vpermps}, and the transpose there and back costs more than the
  *       lane stages it removes.</li>
@@ -263,7 +263,11 @@ final class VectorHadamardKernel implements HadamardKernel {
     private static final VectorShuffle<Float> SH4 = swap(4);
     private static final VectorShuffle<Float> SH8 = swap(8);
     private static final FloatVector SG1 = laneSigns(1);
-    /** The high half of every int lane: the mask of the bf16 packing's blend ({@link Plan#rowBf16}). */
+    /**
+     * The high half of every int lane: the mask of the blend that packs two rounded bf16 values into
+     * one int, {@code (lo >>> 16) | (hi & 0xFFFF0000)}, at every packing site (why a blend, not
+     * {@code and} + {@code or}: {@link Plan#rowBf16}).
+     */
     private static final IntVector HI_BITS = IntVector.broadcast(I, HI);
     private static final FloatVector SG2 = laneSigns(2);
     private static final FloatVector SG4 = laneSigns(4);
@@ -1646,10 +1650,10 @@ final class VectorHadamardKernel implements HadamardKernel {
                 IntVector lo3 = LITTLE ? r3 : r7;
                 IntVector hi3 = LITTLE ? r7 : r3;
                 long q = dstOff + 4L * p;
-                lo0.lanewise(VectorOperators.LSHR, 16).or(hi0.and(HI)).intoMemorySegment(dst, q, NATIVE);
-                lo1.lanewise(VectorOperators.LSHR, 16).or(hi1.and(HI)).intoMemorySegment(dst, q + 4L * a, NATIVE);
-                lo2.lanewise(VectorOperators.LSHR, 16).or(hi2.and(HI)).intoMemorySegment(dst, q + 4L * b, NATIVE);
-                lo3.lanewise(VectorOperators.LSHR, 16).or(hi3.and(HI)).intoMemorySegment(dst, q + 4L * (a + b), NATIVE);
+                lo0.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi0, HI_BITS).intoMemorySegment(dst, q, NATIVE);
+                lo1.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi1, HI_BITS).intoMemorySegment(dst, q + 4L * a, NATIVE);
+                lo2.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi2, HI_BITS).intoMemorySegment(dst, q + 4L * b, NATIVE);
+                lo3.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi3, HI_BITS).intoMemorySegment(dst, q + 4L * (a + b), NATIVE);
               }
             }
         }
@@ -1760,13 +1764,13 @@ final class VectorHadamardKernel implements HadamardKernel {
                             re3 = re3.add(0x7FFF).add(re3.lanewise(VectorOperators.LSHR, 16).and(1));
                             ro3 = ro3.add(0x7FFF).add(ro3.lanewise(VectorOperators.LSHR, 16).and(1));
                             long at = dstOff + 4L * q;
-                            (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro0 : re0).and(HI))
+                            (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro0 : re0, HI_BITS)
                                     .intoMemorySegment(dst, at, NATIVE);
-                            (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro1 : re1).and(HI))
+                            (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro1 : re1, HI_BITS)
                                     .intoMemorySegment(dst, at + 4L * bs, NATIVE);
-                            (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro2 : re2).and(HI))
+                            (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro2 : re2, HI_BITS)
                                     .intoMemorySegment(dst, at + 8L * bs, NATIVE);
-                            (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro3 : re3).and(HI))
+                            (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro3 : re3, HI_BITS)
                                     .intoMemorySegment(dst, at + 12L * bs, NATIVE);
                             continue;
                         }
@@ -1895,13 +1899,13 @@ final class VectorHadamardKernel implements HadamardKernel {
                             IntVector ro3 = w3.reinterpretAsInts();
                             re3 = re3.add(0x7FFF).add(re3.lanewise(VectorOperators.LSHR, 16).and(1));
                             ro3 = ro3.add(0x7FFF).add(ro3.lanewise(VectorOperators.LSHR, 16).and(1));
-                            (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro0 : re0).and(HI))
+                            (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro0 : re0, HI_BITS)
                                     .intoMemorySegment(dst, dstOff + 4L * (q), NATIVE);
-                            (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro1 : re1).and(HI))
+                            (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro1 : re1, HI_BITS)
                                     .intoMemorySegment(dst, dstOff + 4L * (q + half), NATIVE);
-                            (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro2 : re2).and(HI))
+                            (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro2 : re2, HI_BITS)
                                     .intoMemorySegment(dst, dstOff + 4L * (q + bs), NATIVE);
-                            (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).or((LITTLE ? ro3 : re3).and(HI))
+                            (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro3 : re3, HI_BITS)
                                     .intoMemorySegment(dst, dstOff + 4L * (q + bs + half), NATIVE);
                             continue;
                         }
