@@ -73,7 +73,8 @@ import org.offload4j.hadamard.HadamardSize;
  * where it held for fp32 d ≤ 1024 (with AVX-512 the rows path below now starts at 256, and rows
  * of 8V are stored directly). A vector store into a {@code MemorySegment} costs C2 about 20 scalar
  * instructions of checks (liveness, read-only, bounds, the segment's class, re-read after every
- * store because the store may alias anything); the row's arithmetic is fewer. fp32 results
+ * store because the store may alias anything; gone since each loop works on a slice of its own, see
+ * "Segment access", which came later); the row's arithmetic is fewer. fp32 results
  * therefore went back into the scratch (or, for {@code n = 8V}, into it for the first time) and left in bulk, one
  * {@code MemorySegment.copy} per batch (per row when the output rows are not back to back). With
  * the smaller batches ({@link #BATCH_FLOATS}) that took fp32 d = 1024 from 17.7 to 7.5–9.7 ms;
@@ -81,6 +82,22 @@ import org.offload4j.hadamard.HadamardSize;
  * 19.9 cycles per vector at d = 1024 and 29.5–34.7 against 38.5 at d = 4096. bf16 stores half as
  * many vectors, and the extra copy cost more than it saved there (measured both ways), so bf16
  * stores go straight to the tensor.
+ *
+ * <h2>Segment access: each loop works on a slice taken in its own method</h2>
+ * Every method that loops over tensor memory ({@code rowF32}, {@code rowBf16}, {@code loadF32},
+ * {@code loadBf16}, the {@code mid} passes on rows, {@code storeF32} on rows, {@code storeBf16},
+ * {@code mix}, {@code mix40}) first takes {@code asSlice} of the caller's segment over exactly the
+ * bytes it touches and addresses that slice from 0. Disassembled (hsdis, C2 of JDK 25, Zen 4): on
+ * the caller's segment, {@code storeBf16}'s loop re-read the segment's class word, read-only flag,
+ * length, scope and base and re-checked them before each of its four vector stores, about 25
+ * instructions a store and 100 per 8 vectors beside 70 vector operations; on the slice the loop has
+ * no check at all (the slice is a fresh object whose fields C2 knows, which is most likely why).
+ * Compiled sizes: {@code rowF32} 4241 → 958 instructions, {@code loadF32} 3771 → 1346,
+ * {@code storeBf16} 2213 → 932, {@code rowBf16} 1384 → 622. On Zen 4, 2^24 elements in place, one
+ * thread, three interleaved rounds: fp32 d = 128 / 1024 / 4096 / 16384 3.90–4.07 / 5.02–5.10 /
+ * 5.79–5.94 / 7.44–7.58 → 2.84–2.88 / 4.27–4.30 / 4.97–5.02 / 6.85–6.96 ms; bf16 d = 1024 5.22–5.42
+ * → 4.76–4.97 ms, 16384 9.1–11.7 → 8.6–9.0 ms, d = 12288 (MIX) 14.1–15.0 → 11.6–13.9 ms; the d = 128
+ * bf16 row kernel, bound by its dependent chain, 4.28–4.30 → 4.17–4.19 ms.
  *
  * <h2>Working in the rows (fp32, m = 1, d ≥ 256 with AVX-512, ≥ 4096 with narrower vectors)</h2>
  * LOAD reads the input rows and writes the output rows; MID and STORE then run in place there, so a
@@ -776,7 +793,13 @@ final class VectorHadamardKernel implements HadamardKernel {
          * 4.02 → 3.81 ms). The same loop in {@link #rowBf16}, whose rounding constants take more
          * registers, ran 5 % slower (4.43 → 4.64 ms), so bf16 rows keep a call each.
          */
-        private void rowF32(MemorySegment src, long srcOff, long srcRow, int rows, float[] out, MemorySegment dst, long dstOff, long dstRow) {
+        private void rowF32(MemorySegment source, long sourceOff, long srcRow, int rows, float[] out, MemorySegment target, long targetOff,
+                            long dstRow) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment src = source.asSlice(sourceOff, (rows - 1) * srcRow + 4L * d);
+            MemorySegment dst = target == null ? null : target.asSlice(targetOff, (rows - 1) * dstRow + 4L * d);
+            long srcOff = 0;
+            long dstOff = 0;
             float[] sg = pre;
             float[] ps = postScaled;
             FloatVector sv = FloatVector.broadcast(F, scale);
@@ -897,7 +920,12 @@ final class VectorHadamardKernel implements HadamardKernel {
          * (registers 0–3) and odd (4–7) elements as in the paired layout; the chunk bits and the pair
          * bit are the three vector stages. Rounded once and packed back into the same chunks.
          */
-        private void rowBf16(MemorySegment src, long srcOff, MemorySegment dst, long dstOff) {
+        private void rowBf16(MemorySegment source, long sourceOff, MemorySegment target, long targetOff) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment src = source.asSlice(sourceOff, 2L * d);
+            MemorySegment dst = target.asSlice(targetOff, 2L * d);
+            long srcOff = 0;
+            long dstOff = 0;
             float[] sg = pre;
             float[] ps = postScaled;
             FloatVector sv = FloatVector.broadcast(F, scale);
@@ -1037,7 +1065,12 @@ final class VectorHadamardKernel implements HadamardKernel {
          * {@code work} from byte {@code workOff} on (m = 1, see "Working in the rows"), or, when
          * {@code work} is null, {@code buf[at, at + count)}. {@code at} is the batch position either way.
          */
-        private void loadF32(MemorySegment src, long off, MemorySegment work, long workOff, float[] buf, int at, int count) {
+        private void loadF32(MemorySegment source, long sourceOff, MemorySegment rows, long rowsOff, float[] buf, int at, int count) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment src = source.asSlice(sourceOff, 4L * count);
+            MemorySegment work = rows == null ? null : rows.asSlice(rowsOff, 4L * count);
+            long off = 0;
+            long workOff = 0;
             int k = loadStages;
             float[] sg = pre;
             for (int x = 0; x < count; x += 8 * V) {
@@ -1158,7 +1191,10 @@ final class VectorHadamardKernel implements HadamardKernel {
          * d = 1024 6.43–7.74 → 3.62–4.33 ms; two threads d = 1024 2.33–3.16 → 1.72–1.81 ms
          * (docs/results/2026-12-06-cpu-hadamard-bf16-load-order.md).
          */
-        private void loadBf16(MemorySegment src, long off, float[] buf, int at, int len) {
+        private void loadBf16(MemorySegment source, long sourceOff, float[] buf, int at, int len) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment src = source.asSlice(sourceOff, 4L * len);
+            long off = 0;
             int k = loadStages;
             float[] sg = pre;
             for (int x = 0; x < len; x += 8 * V) {
@@ -1369,7 +1405,10 @@ final class VectorHadamardKernel implements HadamardKernel {
         // twice because a float[] and a MemorySegment share no vector load that compiles to a plain
         // vmovups.
 
-        private static void mid2(MemorySegment work, long base, int floats, int a) {
+        private static void mid2(MemorySegment rows, long rowsOff, int floats, int a) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment work = rows.asSlice(rowsOff, 4L * floats);
+            long base = 0;
             long ab = 4L * a;
             for (int blk = 0; blk < floats; blk += 2 * a) {
                 for (int p = blk; p < blk + a; p += V) {
@@ -1382,7 +1421,10 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        private static void mid4(MemorySegment work, long base, int floats, int a) {
+        private static void mid4(MemorySegment rows, long rowsOff, int floats, int a) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment work = rows.asSlice(rowsOff, 4L * floats);
+            long base = 0;
             long ab = 4L * a;
             long bb = 2 * ab;
             for (int blk = 0; blk < floats; blk += 4 * a) {
@@ -1403,7 +1445,10 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        private static void mid8(MemorySegment work, long base, int floats, int a) {
+        private static void mid8(MemorySegment rows, long rowsOff, int floats, int a) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment work = rows.asSlice(rowsOff, 4L * floats);
+            long base = 0;
             long ab = 4L * a;
             long bb = 2 * ab;
             long cb = 4 * ab;
@@ -1508,7 +1553,10 @@ final class VectorHadamardKernel implements HadamardKernel {
          * STORE (fp32, m = 1) in place on the rows in {@code work} from byte {@code base} on: the top
          * three vector bits of each block, times scale (⊙ post-signs). {@code count} floats.
          */
-        private void storeF32(MemorySegment work, long base, int count) {
+        private void storeF32(MemorySegment rows, long rowsOff, int count) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment work = rows.asSlice(rowsOff, 4L * count);
+            long base = 0;
             int a = storeA;
             long ab = 4L * a;
             long bb = 2 * ab;
@@ -1575,7 +1623,10 @@ final class VectorHadamardKernel implements HadamardKernel {
          * (v2, v6), (v3, v7) are the even and odd halves of one bf16 chunk each: the chunk whose even
          * half sits at scratch float x starts at element 2x, byte 4x. {@code half} = count / 2.
          */
-        private void storeBf16(float[] buf, MemorySegment dst, long dstOff, int half) {
+        private void storeBf16(float[] buf, MemorySegment target, long targetOff, int half) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment dst = target.asSlice(targetOff, 4L * half);
+            long dstOff = 0;
             int a = storeA;
             int b = 2 * a;
             int c = ho;
@@ -1676,7 +1727,10 @@ final class VectorHadamardKernel implements HadamardKernel {
          * comes after, where the two halves of a chunk meet anyway. The natural layout writes the
          * scratch, and {@code dst} is unused.
          */
-        private void mix(float[] buf, int rows, MemorySegment dst, long dstOff) {
+        private void mix(float[] buf, int rows, MemorySegment target, long targetOff) {
+            // bf16 writes the rows here. A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment dst = kind == KIND_BF16 ? target.asSlice(targetOff, 2L * rows * d) : null;
+            long dstOff = 0;
             int k = mi;
             float[] h = mix;
             float[] ps = postScaled;
@@ -1803,7 +1857,10 @@ final class VectorHadamardKernel implements HadamardKernel {
          * Two outputs of the 20-point stage at a time, so eight FMA chains run side by side (see
          * {@link #mix} for why). Paired layout (bf16): into the rows, as {@link #mix} says.
          */
-        private void mix40(float[] buf, int rows, MemorySegment dst, long dstOff) {
+        private void mix40(float[] buf, int rows, MemorySegment target, long targetOff) {
+            // bf16 writes the rows here. A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment dst = kind == KIND_BF16 ? target.asSlice(targetOff, 2L * rows * d) : null;
+            long dstOff = 0;
             int k = mi;
             float[] h = mix;
             float[] ps = postScaled;
