@@ -86,7 +86,7 @@ import org.offload4j.hadamard.HadamardSize;
  * <h2>Segment access: each loop works on a slice taken in its own method</h2>
  * Every method that loops over tensor memory ({@code rowF32}, {@code rowBf16}, {@code loadF32},
  * {@code loadBf16}, the {@code mid} passes on rows, {@code storeF32} on rows, {@code storeBf16},
- * {@code mix}, {@code mix40}) first takes {@code asSlice} of the caller's segment over exactly the
+ * {@code mix}, {@code mix40Bf16}) first takes {@code asSlice} of the caller's segment over exactly the
  * bytes it touches and addresses that slice from 0. Disassembled (hsdis, C2 of JDK 25, Zen 4): on
  * the caller's segment, {@code storeBf16}'s loop re-read the segment's class word, read-only flag,
  * length, scope and base and re-checked them before each of its four vector stores, about 25
@@ -652,8 +652,10 @@ final class VectorHadamardKernel implements HadamardKernel {
                 return;
             }
             // bf16 (paired): MIX does the pair butterfly, rounding and packing and writes the rows itself.
-            if (m == 40) {
-                mix40(buf, rows, dst, dstOff);
+            if (m == 40 && kind == KIND_BF16) {
+                mix40Bf16(buf, rows, dst, dstOff);
+            } else if (m == 40) {
+                mix40(buf, rows);
             } else {
                 mix(buf, rows, dst, dstOff);
             }
@@ -1855,21 +1857,74 @@ final class VectorHadamardKernel implements HadamardKernel {
         /**
          * {@code H_40 = H_2 ⊗ H_20}: the 20-point stage on both halves, then one butterfly between them.
          * Two outputs of the 20-point stage at a time, so eight FMA chains run side by side (see
-         * {@link #mix} for why). Paired layout (bf16): into the rows, as {@link #mix} says.
+         * {@link #mix} for why). Natural layout: into the scratch's MIX output region (the paired
+         * layout has {@link #mix40Bf16}).
          */
-        private void mix40(float[] buf, int rows, MemorySegment target, long targetOff) {
-            // bf16 writes the rows here. A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
-            MemorySegment dst = kind == KIND_BF16 ? target.asSlice(targetOff, 2L * rows * d) : null;
+        private void mix40(float[] buf, int rows) {
+            int k = mi;
+            float[] h = mix;
+            int bs = n;
+            int po = V;
+            int step = 2 * V;
+            int half = k * bs;
+            int out = mixOut;
+            for (int r = 0; r < rows; r++) {
+                int rb = r * m * bs;
+                for (int col = rb; col < rb + bs; col += step) {
+                    for (int ao = 0; ao < k; ao += 2) {
+                        FloatVector e0 = FloatVector.zero(F);
+                        FloatVector o0 = FloatVector.zero(F);
+                        FloatVector e1 = FloatVector.zero(F);
+                        FloatVector o1 = FloatVector.zero(F);
+                        FloatVector f0 = FloatVector.zero(F);
+                        FloatVector p0 = FloatVector.zero(F);
+                        FloatVector f1 = FloatVector.zero(F);
+                        FloatVector p1 = FloatVector.zero(F);
+                        int h0 = ao * k;
+                        for (int a = 0; a < k; a++) {
+                            FloatVector s = FloatVector.broadcast(F, h[h0 + a]);
+                            FloatVector t = FloatVector.broadcast(F, h[h0 + k + a]);
+                            int p = col + a * bs;
+                            FloatVector ze = FloatVector.fromArray(F, buf, p);
+                            FloatVector zo = FloatVector.fromArray(F, buf, p + po);
+                            FloatVector we = FloatVector.fromArray(F, buf, p + half);
+                            FloatVector wo = FloatVector.fromArray(F, buf, p + half + po);
+                            e0 = ze.fma(s, e0);
+                            o0 = zo.fma(s, o0);
+                            e1 = we.fma(s, e1);
+                            o1 = wo.fma(s, o1);
+                            f0 = ze.fma(t, f0);
+                            p0 = zo.fma(t, p0);
+                            f1 = we.fma(t, f1);
+                            p1 = wo.fma(t, p1);
+                        }
+                        int q = col + ao * bs;
+                        emit40(buf, out, q, po, half, e0, o0, e1, o1);
+                        emit40(buf, out, q + bs, po, half, f0, p0, f1, p1);
+                    }
+                }
+            }
+        }
+
+        /**
+         * {@link #mix40} in the paired layout (bf16): the pair butterfly, scale, rounding and packing
+         * fused in, into the rows, as {@link #mix} says. A method of its own, not a branch of
+         * {@link #mix40}: with both in one method, a JVM that had run one dtype recompiled it when
+         * the other came, and the recompiled code ran 5–15× slower (d = 20480, 2^24 elements in
+         * place, one thread, Zen 4: bf16 after fp32 99 ms instead of 20; fp32 after bf16 116 ms
+         * instead of 18), most likely with {@link #emit40} no longer inlined and its vectors boxed.
+         */
+        private void mix40Bf16(float[] buf, int rows, MemorySegment target, long targetOff) {
+            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
+            MemorySegment dst = target.asSlice(targetOff, 2L * rows * d);
             long dstOff = 0;
             int k = mi;
             float[] h = mix;
             float[] ps = postScaled;
-            boolean paired = kind == KIND_BF16;
-            int bs = paired ? n / 2 : n;
-            int po = paired ? ho : V;
-            int step = paired ? V : 2 * V;
+            int bs = n / 2;
+            int po = ho;
+            int step = V;
             int half = k * bs;
-            int out = mixOut;
             FloatVector sv = FloatVector.broadcast(F, scale);
             for (int r = 0; r < rows; r++) {
                 int rb = r * m * bs;
@@ -1902,72 +1957,67 @@ final class VectorHadamardKernel implements HadamardKernel {
                             p1 = wo.fma(t, p1);
                         }
                         int q = col + ao * bs;
-                        if (paired) {
-                            // H_2 across the halves (blocks ao, ao + 20; ao + 1, ao + 21), then the pair butterfly,
-                            // scale (⊙ post-signs), rounding and packing, written out as in mix.
-                            FloatVector ye0 = e0.add(e1);
-                            FloatVector yo0 = o0.add(o1);
-                            FloatVector ye1 = e0.sub(e1);
-                            FloatVector yo1 = o0.sub(o1);
-                            FloatVector ye2 = f0.add(f1);
-                            FloatVector yo2 = p0.add(p1);
-                            FloatVector ye3 = f0.sub(f1);
-                            FloatVector yo3 = p0.sub(p1);
-                            FloatVector u0 = ye0.add(yo0);
-                            FloatVector w0 = ye0.sub(yo0);
-                            FloatVector u1 = ye1.add(yo1);
-                            FloatVector w1 = ye1.sub(yo1);
-                            FloatVector u2 = ye2.add(yo2);
-                            FloatVector w2 = ye2.sub(yo2);
-                            FloatVector u3 = ye3.add(yo3);
-                            FloatVector w3 = ye3.sub(yo3);
-                            if (ps == null) {
-                                u0 = u0.mul(sv);
-                                w0 = w0.mul(sv);
-                                u1 = u1.mul(sv);
-                                w1 = w1.mul(sv);
-                                u2 = u2.mul(sv);
-                                w2 = w2.mul(sv);
-                                u3 = u3.mul(sv);
-                                w3 = w3.mul(sv);
-                            } else {
-                                u0 = u0.mul(FloatVector.fromArray(F, ps, q));
-                                w0 = w0.mul(FloatVector.fromArray(F, ps, q + ho));
-                                u1 = u1.mul(FloatVector.fromArray(F, ps, q + half));
-                                w1 = w1.mul(FloatVector.fromArray(F, ps, q + half + ho));
-                                u2 = u2.mul(FloatVector.fromArray(F, ps, q + bs));
-                                w2 = w2.mul(FloatVector.fromArray(F, ps, q + bs + ho));
-                                u3 = u3.mul(FloatVector.fromArray(F, ps, q + bs + half));
-                                w3 = w3.mul(FloatVector.fromArray(F, ps, q + bs + half + ho));
-                            }
-                            IntVector re0 = u0.reinterpretAsInts();
-                            IntVector ro0 = w0.reinterpretAsInts();
-                            re0 = re0.add(0x7FFF).add(re0.lanewise(VectorOperators.LSHR, 16).and(1));
-                            ro0 = ro0.add(0x7FFF).add(ro0.lanewise(VectorOperators.LSHR, 16).and(1));
-                            IntVector re1 = u1.reinterpretAsInts();
-                            IntVector ro1 = w1.reinterpretAsInts();
-                            re1 = re1.add(0x7FFF).add(re1.lanewise(VectorOperators.LSHR, 16).and(1));
-                            ro1 = ro1.add(0x7FFF).add(ro1.lanewise(VectorOperators.LSHR, 16).and(1));
-                            IntVector re2 = u2.reinterpretAsInts();
-                            IntVector ro2 = w2.reinterpretAsInts();
-                            re2 = re2.add(0x7FFF).add(re2.lanewise(VectorOperators.LSHR, 16).and(1));
-                            ro2 = ro2.add(0x7FFF).add(ro2.lanewise(VectorOperators.LSHR, 16).and(1));
-                            IntVector re3 = u3.reinterpretAsInts();
-                            IntVector ro3 = w3.reinterpretAsInts();
-                            re3 = re3.add(0x7FFF).add(re3.lanewise(VectorOperators.LSHR, 16).and(1));
-                            ro3 = ro3.add(0x7FFF).add(ro3.lanewise(VectorOperators.LSHR, 16).and(1));
-                            (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro0 : re0, HI_BITS)
-                                    .intoMemorySegment(dst, dstOff + 4L * (q), NATIVE);
-                            (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro1 : re1, HI_BITS)
-                                    .intoMemorySegment(dst, dstOff + 4L * (q + half), NATIVE);
-                            (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro2 : re2, HI_BITS)
-                                    .intoMemorySegment(dst, dstOff + 4L * (q + bs), NATIVE);
-                            (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro3 : re3, HI_BITS)
-                                    .intoMemorySegment(dst, dstOff + 4L * (q + bs + half), NATIVE);
-                            continue;
+                        // H_2 across the halves (blocks ao, ao + 20; ao + 1, ao + 21), then the pair butterfly,
+                        // scale (⊙ post-signs), rounding and packing, written out as in mix.
+                        FloatVector ye0 = e0.add(e1);
+                        FloatVector yo0 = o0.add(o1);
+                        FloatVector ye1 = e0.sub(e1);
+                        FloatVector yo1 = o0.sub(o1);
+                        FloatVector ye2 = f0.add(f1);
+                        FloatVector yo2 = p0.add(p1);
+                        FloatVector ye3 = f0.sub(f1);
+                        FloatVector yo3 = p0.sub(p1);
+                        FloatVector u0 = ye0.add(yo0);
+                        FloatVector w0 = ye0.sub(yo0);
+                        FloatVector u1 = ye1.add(yo1);
+                        FloatVector w1 = ye1.sub(yo1);
+                        FloatVector u2 = ye2.add(yo2);
+                        FloatVector w2 = ye2.sub(yo2);
+                        FloatVector u3 = ye3.add(yo3);
+                        FloatVector w3 = ye3.sub(yo3);
+                        if (ps == null) {
+                            u0 = u0.mul(sv);
+                            w0 = w0.mul(sv);
+                            u1 = u1.mul(sv);
+                            w1 = w1.mul(sv);
+                            u2 = u2.mul(sv);
+                            w2 = w2.mul(sv);
+                            u3 = u3.mul(sv);
+                            w3 = w3.mul(sv);
+                        } else {
+                            u0 = u0.mul(FloatVector.fromArray(F, ps, q));
+                            w0 = w0.mul(FloatVector.fromArray(F, ps, q + ho));
+                            u1 = u1.mul(FloatVector.fromArray(F, ps, q + half));
+                            w1 = w1.mul(FloatVector.fromArray(F, ps, q + half + ho));
+                            u2 = u2.mul(FloatVector.fromArray(F, ps, q + bs));
+                            w2 = w2.mul(FloatVector.fromArray(F, ps, q + bs + ho));
+                            u3 = u3.mul(FloatVector.fromArray(F, ps, q + bs + half));
+                            w3 = w3.mul(FloatVector.fromArray(F, ps, q + bs + half + ho));
                         }
-                        emit40(buf, out, q, po, half, e0, o0, e1, o1);
-                        emit40(buf, out, q + bs, po, half, f0, p0, f1, p1);
+                        IntVector re0 = u0.reinterpretAsInts();
+                        IntVector ro0 = w0.reinterpretAsInts();
+                        re0 = re0.add(0x7FFF).add(re0.lanewise(VectorOperators.LSHR, 16).and(1));
+                        ro0 = ro0.add(0x7FFF).add(ro0.lanewise(VectorOperators.LSHR, 16).and(1));
+                        IntVector re1 = u1.reinterpretAsInts();
+                        IntVector ro1 = w1.reinterpretAsInts();
+                        re1 = re1.add(0x7FFF).add(re1.lanewise(VectorOperators.LSHR, 16).and(1));
+                        ro1 = ro1.add(0x7FFF).add(ro1.lanewise(VectorOperators.LSHR, 16).and(1));
+                        IntVector re2 = u2.reinterpretAsInts();
+                        IntVector ro2 = w2.reinterpretAsInts();
+                        re2 = re2.add(0x7FFF).add(re2.lanewise(VectorOperators.LSHR, 16).and(1));
+                        ro2 = ro2.add(0x7FFF).add(ro2.lanewise(VectorOperators.LSHR, 16).and(1));
+                        IntVector re3 = u3.reinterpretAsInts();
+                        IntVector ro3 = w3.reinterpretAsInts();
+                        re3 = re3.add(0x7FFF).add(re3.lanewise(VectorOperators.LSHR, 16).and(1));
+                        ro3 = ro3.add(0x7FFF).add(ro3.lanewise(VectorOperators.LSHR, 16).and(1));
+                        (LITTLE ? re0 : ro0).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro0 : re0, HI_BITS)
+                                .intoMemorySegment(dst, dstOff + 4L * (q), NATIVE);
+                        (LITTLE ? re1 : ro1).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro1 : re1, HI_BITS)
+                                .intoMemorySegment(dst, dstOff + 4L * (q + half), NATIVE);
+                        (LITTLE ? re2 : ro2).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro2 : re2, HI_BITS)
+                                .intoMemorySegment(dst, dstOff + 4L * (q + bs), NATIVE);
+                        (LITTLE ? re3 : ro3).lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, LITTLE ? ro3 : re3, HI_BITS)
+                                .intoMemorySegment(dst, dstOff + 4L * (q + bs + half), NATIVE);
                     }
                 }
             }
