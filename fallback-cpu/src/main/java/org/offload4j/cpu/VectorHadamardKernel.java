@@ -84,7 +84,7 @@ import org.offload4j.hadamard.HadamardSize;
  * stores go straight to the tensor.
  *
  * <h2>Segment access: each loop works on a slice taken in its own method</h2>
- * Every method that loops over tensor memory ({@code rowF32}, {@code rowBf16}, {@code loadF32},
+ * Every method that loops over tensor memory ({@code rowF32}, {@code loadF32},
  * {@code loadBf16}, the {@code mid} passes on rows, {@code storeF32} on rows, {@code storeBf16},
  * {@code mix}, {@code mix40Bf16}) first takes {@code asSlice} of the caller's segment over exactly the
  * bytes it touches and addresses that slice from 0. Disassembled (hsdis, C2 of JDK 25, Zen 4): on
@@ -93,11 +93,15 @@ import org.offload4j.hadamard.HadamardSize;
  * instructions a store and 100 per 8 vectors beside 70 vector operations; on the slice the loop has
  * no check at all (the slice is a fresh object whose fields C2 knows, which is most likely why).
  * Compiled sizes: {@code rowF32} 4241 → 958 instructions, {@code loadF32} 3771 → 1346,
- * {@code storeBf16} 2213 → 932, {@code rowBf16} 1384 → 622. On Zen 4, 2^24 elements in place, one
+ * {@code storeBf16} 2213 → 932. On Zen 4, 2^24 elements in place, one
  * thread, three interleaved rounds: fp32 d = 128 / 1024 / 4096 / 16384 3.90–4.07 / 5.02–5.10 /
  * 5.79–5.94 / 7.44–7.58 → 2.84–2.88 / 4.27–4.30 / 4.97–5.02 / 6.85–6.96 ms; bf16 d = 1024 5.22–5.42
- * → 4.76–4.97 ms, 16384 9.1–11.7 → 8.6–9.0 ms, d = 12288 (MIX) 14.1–15.0 → 11.6–13.9 ms; the d = 128
- * bf16 row kernel, bound by its dependent chain, 4.28–4.30 → 4.17–4.19 ms.
+ * → 4.76–4.97 ms, 16384 9.1–11.7 → 8.6–9.0 ms, d = 12288 (MIX) 14.1–15.0 → 11.6–13.9 ms. The one
+ * exception is {@link Plan#rowBf16}, one call per 128-value row and bound by its dependent chain:
+ * with a slice it compiled to 622 instead of 1384 instructions but ran only 2–3 % faster
+ * (4.28–4.30 → 4.17–4.19 ms), and one of the first 50 two-thread JVMs with it took 90 instead of
+ * 4–8 ms for its first transform, the rare slow compile the packing comment in {@code rowBf16}
+ * describes (0 of 80 without the slice), so it keeps the caller's segment.
  *
  * <h2>Working in the rows (fp32, m = 1, d ≥ 256 with AVX-512, ≥ 4096 with narrower vectors)</h2>
  * LOAD reads the input rows and writes the output rows; MID and STORE then run in place there, so a
@@ -922,12 +926,9 @@ final class VectorHadamardKernel implements HadamardKernel {
          * (registers 0–3) and odd (4–7) elements as in the paired layout; the chunk bits and the pair
          * bit are the three vector stages. Rounded once and packed back into the same chunks.
          */
-        private void rowBf16(MemorySegment source, long sourceOff, MemorySegment target, long targetOff) {
-            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
-            MemorySegment src = source.asSlice(sourceOff, 2L * d);
-            MemorySegment dst = target.asSlice(targetOff, 2L * d);
-            long srcOff = 0;
-            long dstOff = 0;
+        private void rowBf16(MemorySegment src, long srcOff, MemorySegment dst, long dstOff) {
+            // No slice here (see "Segment access"): this one call per row is bound by its dependent chain,
+            // the slice gained 2–3 %, and the first two-thread JVMs with it had the rare boxed compile once in 50.
             float[] sg = pre;
             float[] ps = postScaled;
             FloatVector sv = FloatVector.broadcast(F, scale);
