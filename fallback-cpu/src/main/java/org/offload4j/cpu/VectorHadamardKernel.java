@@ -71,10 +71,11 @@ import org.offload4j.hadamard.HadamardSize;
  * This section is about fp32 rows shorter than {@link #IN_ROWS_MIN_FLOATS} floats and those with
  * m &gt; 1 (the longer ones, see the next section), and about bf16 rows; it was measured on Zen 4,
  * where it held for fp32 d ≤ 1024 (with AVX-512 the rows path below now starts at 256, and rows
- * of 8V are stored directly). A vector store into a {@code MemorySegment} costs C2 about 20 scalar
+ * of 8V are stored directly). A vector store into a {@code MemorySegment} cost C2 about 20 scalar
  * instructions of checks (liveness, read-only, bounds, the segment's class, re-read after every
- * store because the store may alias anything; gone since each loop works on a slice of its own, see
- * "Segment access", which came later); the row's arithmetic is fewer. fp32 results
+ * store); the row's arithmetic is fewer. (Measured before the slices of "Segment access", which
+ * took those checks out of the loops; the staging choices below have not been re-measured since.)
+ * fp32 results
  * therefore went back into the scratch (or, for {@code n = 8V}, into it for the first time) and left in bulk, one
  * {@code MemorySegment.copy} per batch (per row when the output rows are not back to back). With
  * the smaller batches ({@link #BATCH_FLOATS}) that took fp32 d = 1024 from 17.7 to 7.5–9.7 ms;
@@ -83,25 +84,28 @@ import org.offload4j.hadamard.HadamardSize;
  * many vectors, and the extra copy cost more than it saved there (measured both ways), so bf16
  * stores go straight to the tensor.
  *
- * <h2>Segment access: each loop works on a slice taken in its own method</h2>
- * Every method that loops over tensor memory ({@code rowF32}, {@code loadF32},
+ * <h2>Segment access: the hot passes work on a slice taken in their own method</h2>
+ * The vector passes of the F32, BF16 and ROW kinds ({@code rowF32}, {@code loadF32},
  * {@code loadBf16}, the {@code mid} passes on rows, {@code storeF32} on rows, {@code storeBf16},
- * {@code mix}, {@code mix40Bf16}) first takes {@code asSlice} of the caller's segment over exactly the
- * bytes it touches and addresses that slice from 0. Disassembled (hsdis, C2 of JDK 25, Zen 4): on
- * the caller's segment, {@code storeBf16}'s loop re-read the segment's class word, read-only flag,
- * length, scope and base and re-checked them before each of its four vector stores, about 25
- * instructions a store and 100 per 8 vectors beside 70 vector operations; on the slice the loop has
- * no check at all (the slice is a fresh object whose fields C2 knows, which is most likely why).
- * Compiled sizes: {@code rowF32} 4241 → 958 instructions, {@code loadF32} 3771 → 1346,
- * {@code storeBf16} 2213 → 932. On Zen 4, 2^24 elements in place, one
- * thread, three interleaved rounds: fp32 d = 128 / 1024 / 4096 / 16384 3.90–4.07 / 5.02–5.10 /
- * 5.79–5.94 / 7.44–7.58 → 2.84–2.88 / 4.27–4.30 / 4.97–5.02 / 6.85–6.96 ms; bf16 d = 1024 5.22–5.42
- * → 4.76–4.97 ms, 16384 9.1–11.7 → 8.6–9.0 ms, d = 12288 (MIX) 14.1–15.0 → 11.6–13.9 ms. The one
- * exception is {@link Plan#rowBf16}, one call per 128-value row and bound by its dependent chain:
- * with a slice it compiled to 622 instead of 1384 instructions but ran only 2–3 % faster
- * (4.28–4.30 → 4.17–4.19 ms), and one of the first 50 two-thread JVMs with it took 90 instead of
- * 4–8 ms for its first transform, the rare slow compile the packing comment in {@code rowBf16}
- * describes (0 of 80 without the slice), so it keeps the caller's segment.
+ * {@code mix}, {@code mix40Bf16}), but not {@code rowBf16} (below), first take {@code asSlice} of the
+ * caller's segment over exactly the bytes they touch and address that slice from 0 ({@code widen},
+ * {@code narrow} and the fp16 staging loops keep the caller's segment). Disassembled (hsdis, C2 of
+ * JDK 25, Zen 4): on the caller's segment, {@code storeBf16}'s loop re-read the segment's class
+ * word, read-only flag, length, scope and base and re-checked them before each of its four vector
+ * stores, about 25 instructions a store and 100 per 8 vectors beside 70 vector operations; on the
+ * slice the loop has no check at all (most likely because the slice is an object created in the
+ * method, whose fields C2 knows). Compiled sizes, for example: {@code rowF32} 4241 → 958
+ * instructions, {@code loadF32} 3771 → 1346, {@code storeBf16} 2213 → 932. On Zen 4, 2^24 elements
+ * in place, one thread, three interleaved rounds: fp32 d = 128 / 1024 / 4096 / 16384 3.90–4.07 /
+ * 5.02–5.10 / 5.79–5.94 / 7.44–7.58 → 2.84–2.88 / 4.27–4.30 / 4.97–5.02 / 6.85–6.96 ms; bf16
+ * d = 1024 5.22–5.42 → 4.76–4.97 ms, 16384 9.1–11.7 → 8.6–9.0 ms, d = 12288 (MIX) 14.1–15.0 →
+ * 11.6–13.9 ms; bf16 d = 4096 from DRAM did not move (6.90–7.67 → 7.31–7.49 ms; in L2 45.1–46.9 →
+ * 37.3–37.8 µs). {@link Plan#rowBf16}, one call per 128-value row and bound by its dependent
+ * chain, keeps the caller's segment: with a slice it compiled to 622 instead of 1384 instructions
+ * but ran only 2–3 % faster (4.28–4.30 → 4.17–4.19 ms), and one of 50 two-thread JVMs with it had a
+ * median of 90 instead of 4.3–4.7 ms, which looks like the rare slow compile described at its
+ * packing (not confirmed with a compile log, and 1 of 50 against 0 of 80 without the slice is too
+ * few to show a difference); a 2–3 % gain was not worth that risk.
  *
  * <h2>Working in the rows (fp32, m = 1, d ≥ 256 with AVX-512, ≥ 4096 with narrower vectors)</h2>
  * LOAD reads the input rows and writes the output rows; MID and STORE then run in place there, so a
@@ -118,7 +122,7 @@ import org.offload4j.hadamard.HadamardSize;
  * 3.2–3.4 ms) and is even on one (6.3 → 6.4 ms); with AVX2 (8-float vectors, twice the stores per
  * row) d = 2048 lost 10 % on one thread, so there the rows path starts at 4096 (d = 4096 9.0–9.4 →
  * 7.8–7.9 ms, 16384 12.0–12.3 → 9.7–9.8 ms, one thread, {@code -XX:UseAVX=2}). On Zen 4 shorter
- * rows stayed on the scratch: every segment store repeats its checks (see "Stores"), and at
+ * rows stayed on the scratch: every segment store repeated its checks then (see "Stores"), and at
  * d ≤ 1024 that outweighed what it saved (d = 1024, one thread, 4.5 → 5.2 ms; a wash on two). On
  * Zen 5 the rows path wins from d = 256 on ({@link #IN_ROWS_MIN_FLOATS}), so with AVX-512 it now
  * takes every fp32 row of 256 and more (m = 1). bf16 and fp16 rows are too narrow to hold their fp32
@@ -211,7 +215,7 @@ import org.offload4j.hadamard.HadamardSize;
  *       3, load/store bound.</li>
  *   <li>A native, 64-byte aligned scratch segment instead of the (16-byte aligned) {@code float[]}:
  *       the segment access checks cost more than the split cache lines; the store pass ran ~20 %
- *       slower.</li>
+ *       slower (before the slices of "Segment access"; not re-measured).</li>
  *   <li>{@code DoubleVector}/{@code LongVector} permutes for the stride-2 and stride-4 lane stages:
  *       5 % slower than {@code vpermps}. Packing bf16 pairs with a blend of 16-bit lanes
  *       ({@code ShortVector}) instead of a 32-bit shift and a bitwise op: 50 % slower store pass.</li>
@@ -313,7 +317,8 @@ final class VectorHadamardKernel implements HadamardKernel {
 
     /**
      * fp32 rows of at least this many floats are transformed in the output rows, see "Working in the
-     * rows". With 8-float vectors a row takes twice the segment stores, and d = 2048 ran 10 % slower
+     * rows". With 8-float vectors a row takes twice the segment stores, and (before the slices of
+     * "Segment access", so a candidate to re-measure) d = 2048 ran 10 % slower
      * in the rows on one thread (7.0–7.3 → 8.0 ms; even on two), d = 4096 still 16 % faster (Zen 4).
      * With 16-float vectors every row of 256 and more: on Zen 5 (the issue's machine kind) d = 256
      * in place 5.25 → 3.62 ms and d = 1024 out of place 7.29 → 4.35 ms, d = 1024 in place even
@@ -791,9 +796,9 @@ final class VectorHadamardKernel implements HadamardKernel {
         // rows (staged fp16: into the scratch, narrowed by the caller).
 
         /**
-         * {@code rows} fp32 rows of {@code 8V} values, {@code srcRow} bytes apart from byte {@code srcOff}
-         * of {@code src} → rows {@code dstRow} bytes apart from byte {@code dstOff} of {@code dst}, or,
-         * with {@code dst} null, → {@code out[0, rows · 8V)}. The loop over the rows is in here so that the sign
+         * {@code rows} fp32 rows of {@code 8V} values, {@code srcRow} bytes apart from byte {@code sourceOff}
+         * of {@code source} → rows {@code dstRow} bytes apart from byte {@code targetOff} of {@code target}, or,
+         * with {@code target} null, → {@code out[0, rows · 8V)}. The loop over the rows is in here so that the sign
          * and shuffle constants stay in registers: a call per row reloaded them and paid its entry and
          * exit, about 40 instructions per 8 vectors (d = 128, 2^24 elements in place, one thread:
          * 4.02 → 3.81 ms). The same loop in {@link #rowBf16}, whose rounding constants take more
@@ -928,7 +933,7 @@ final class VectorHadamardKernel implements HadamardKernel {
          */
         private void rowBf16(MemorySegment src, long srcOff, MemorySegment dst, long dstOff) {
             // No slice here (see "Segment access"): this one call per row is bound by its dependent chain,
-            // the slice gained 2–3 %, and the first two-thread JVMs with it had the rare boxed compile once in 50.
+            // a slice gained 2–3 %, and one of 50 two-thread JVMs with it looked like the rare slow compile.
             float[] sg = pre;
             float[] ps = postScaled;
             FloatVector sv = FloatVector.broadcast(F, scale);
@@ -1064,14 +1069,14 @@ final class VectorHadamardKernel implements HadamardKernel {
         // plain counted loops and C2 hoists their range checks.
 
         /**
-         * {@code count} floats of back-to-back rows starting {@code off} bytes into {@code src} →
-         * {@code work} from byte {@code workOff} on (m = 1, see "Working in the rows"), or, when
-         * {@code work} is null, {@code buf[at, at + count)}. {@code at} is the batch position either way.
+         * {@code count} floats of back-to-back rows starting {@code sourceOff} bytes into {@code source} →
+         * {@code target} from byte {@code targetOff} on (m = 1, see "Working in the rows"), or, when
+         * {@code target} is null, {@code buf[at, at + count)}. {@code at} is the batch position either way.
          */
-        private void loadF32(MemorySegment source, long sourceOff, MemorySegment rows, long rowsOff, float[] buf, int at, int count) {
+        private void loadF32(MemorySegment source, long sourceOff, MemorySegment target, long targetOff, float[] buf, int at, int count) {
             // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
             MemorySegment src = source.asSlice(sourceOff, 4L * count);
-            MemorySegment work = rows == null ? null : rows.asSlice(rowsOff, 4L * count);
+            MemorySegment work = target == null ? null : target.asSlice(targetOff, 4L * count);
             long off = 0;
             long workOff = 0;
             int k = loadStages;
@@ -1182,7 +1187,7 @@ final class VectorHadamardKernel implements HadamardKernel {
          * gives its even elements to scratch floats [cV, cV + V) and its odd ones to the same place
          * {@code ho} further. One half at a time keeps the loop body at 8 vectors; the odd half of a
          * group of 8 chunks is taken right after its even half, re-reading the chunks from L1. Chunks
-         * from {@code off} on fill {@code buf[at, at + len)} and {@code buf[ho + at, ho + at + len)}.
+         * from byte {@code sourceOff} of {@code source} on fill {@code buf[at, at + len)} and {@code buf[ho + at, ho + at + len)}.
          * <p>
          * The halves used to be two sweeps over the sub-range (all even halves, then all odd ones), so
          * the first sweep read from memory with half the arithmetic between its misses, and from DRAM
@@ -1408,9 +1413,9 @@ final class VectorHadamardKernel implements HadamardKernel {
         // twice because a float[] and a MemorySegment share no vector load that compiles to a plain
         // vmovups.
 
-        private static void mid2(MemorySegment rows, long rowsOff, int floats, int a) {
+        private static void mid2(MemorySegment outRows, long outRowsOff, int floats, int a) {
             // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
-            MemorySegment work = rows.asSlice(rowsOff, 4L * floats);
+            MemorySegment work = outRows.asSlice(outRowsOff, 4L * floats);
             long base = 0;
             long ab = 4L * a;
             for (int blk = 0; blk < floats; blk += 2 * a) {
@@ -1424,9 +1429,9 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        private static void mid4(MemorySegment rows, long rowsOff, int floats, int a) {
+        private static void mid4(MemorySegment outRows, long outRowsOff, int floats, int a) {
             // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
-            MemorySegment work = rows.asSlice(rowsOff, 4L * floats);
+            MemorySegment work = outRows.asSlice(outRowsOff, 4L * floats);
             long base = 0;
             long ab = 4L * a;
             long bb = 2 * ab;
@@ -1448,9 +1453,9 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
         }
 
-        private static void mid8(MemorySegment rows, long rowsOff, int floats, int a) {
+        private static void mid8(MemorySegment outRows, long outRowsOff, int floats, int a) {
             // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
-            MemorySegment work = rows.asSlice(rowsOff, 4L * floats);
+            MemorySegment work = outRows.asSlice(outRowsOff, 4L * floats);
             long base = 0;
             long ab = 4L * a;
             long bb = 2 * ab;
@@ -1553,12 +1558,12 @@ final class VectorHadamardKernel implements HadamardKernel {
         }
 
         /**
-         * STORE (fp32, m = 1) in place on the rows in {@code work} from byte {@code base} on: the top
+         * STORE (fp32, m = 1) in place on the rows in {@code outRows} from byte {@code outRowsOff} on: the top
          * three vector bits of each block, times scale (⊙ post-signs). {@code count} floats.
          */
-        private void storeF32(MemorySegment rows, long rowsOff, int count) {
+        private void storeF32(MemorySegment outRows, long outRowsOff, int count) {
             // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
-            MemorySegment work = rows.asSlice(rowsOff, 4L * count);
+            MemorySegment work = outRows.asSlice(outRowsOff, 4L * count);
             long base = 0;
             int a = storeA;
             long ab = 4L * a;
@@ -1724,11 +1729,11 @@ final class VectorHadamardKernel implements HadamardKernel {
          * on the previous one's latency; that ran 4–5× slower.
          *
          * <p>Paired layout (bf16): MIX also does what followed it, the pair-bit butterfly, the scale
-         * (⊙ post-signs), rounding and packing, and stores into the rows at {@code dstOff}. MIX acts
+         * (⊙ post-signs), rounding and packing, and stores into the rows at {@code targetOff}. MIX acts
          * alike on the even and odd halves of a block, so it commutes with their butterfly: MIX runs
          * on the halves as LOAD and MID left them ({@code Y_e}, {@code Y_o}), and {@code Y_e ± Y_o}
          * comes after, where the two halves of a chunk meet anyway. The natural layout writes the
-         * scratch, and {@code dst} is unused.
+         * scratch, and {@code target} is unused.
          */
         private void mix(float[] buf, int rows, MemorySegment target, long targetOff) {
             // bf16 writes the rows here. A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
@@ -1911,9 +1916,9 @@ final class VectorHadamardKernel implements HadamardKernel {
          * {@link #mix40} in the paired layout (bf16): the pair butterfly, scale, rounding and packing
          * fused in, into the rows, as {@link #mix} says. A method of its own, not a branch of
          * {@link #mix40}: with both in one method, a JVM that had run one dtype recompiled it when
-         * the other came, and the recompiled code ran 5–15× slower (d = 20480, 2^24 elements in
-         * place, one thread, Zen 4: bf16 after fp32 99 ms instead of 20; fp32 after bf16 116 ms
-         * instead of 18), most likely with {@link #emit40} no longer inlined and its vectors boxed.
+         * the other came, and the recompiled code ran 4–5× slower (d = 20480, 2^24 elements in
+         * place, one thread, Zen 4: bf16 after fp32 92.7 ms against 22.3 when first; fp32 after bf16
+         * 115.7 against 22.9), possibly with {@link #emit40} no longer inlined and its vectors boxed.
          */
         private void mix40Bf16(float[] buf, int rows, MemorySegment target, long targetOff) {
             // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").

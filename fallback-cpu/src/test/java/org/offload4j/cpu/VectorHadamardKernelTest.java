@@ -196,6 +196,40 @@ class VectorHadamardKernelTest {
     }
 
     /**
+     * Segments exactly as long as their rows need ({@code (rows − 1)·stride + d} elements, the least
+     * {@code Tensor.wrapStrided} accepts), so that a kernel pass touching a byte past the last row,
+     * or a slice of its segment taken a byte too long, fails; contiguous and strided, in place and
+     * out of place, across the one-pass, rows, paired, and m-point paths.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
+    void segmentsEndWithTheLastRow(DType dtype) {
+        for (int d : new int[] {128, 256, 1024, 4096, 12 * 256, 40 * 256}) {
+            for (long gap : new long[] {0, 3}) {
+                for (boolean inPlace : new boolean[] {false, true}) {
+                    int rows = 5;
+                    long stride = d + gap;
+                    long elements = (rows - 1) * stride + d;
+                    long seed = seed("exact", dtype, d, gap, inPlace);
+                    String what = dtype + " d=" + d + " stride=" + stride + (inPlace ? " in place" : "");
+                    try (Arena arena = Arena.ofConfined()) {
+                        MemorySegment inSeg = arena.allocate(dtype.byteSize(elements), 64);
+                        Tensor x = TensorFill.gaussian(Tensor.wrapStrided(inSeg, dtype, stride, new long[] {rows, d}), seed, 1.0);
+                        double[] want = HadamardReference.compute(x, HadamardSize.of(d), Hadamard.defaultScale(d), false, null, null);
+                        Tensor y = x;
+                        if (!inPlace) {
+                            MemorySegment outSeg = arena.allocate(dtype.byteSize(elements), 64);
+                            y = TensorFill.poison(Tensor.wrapStrided(outSeg, dtype, stride, new long[] {rows, d}));
+                        }
+                        HADAMARD.transform(x, y);
+                        assertClose(want, y, seed, what);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * Heap memory: byte[]-backed segments take the vector path (fp32 rows of 2048 work in the heap
      * rows themselves), other arrays the scalar-conversion path.
      */
