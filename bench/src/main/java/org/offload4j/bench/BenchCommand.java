@@ -29,6 +29,8 @@ import picocli.CommandLine.Parameters;
  * same run. Where the backend measures them, also the percentage of the copy bandwidth, of the
  * in-place read-modify-write bandwidth and (for ops made of products) of the FMA peak, each
  * ratio against a ceiling of the same run. Exits 1 if any case is incorrect. With
+ * {@code --recheck}, every case is timed again after all have run once ({@link Recheck}), and the
+ * command exits 3 when one got more than {@value Recheck#SLOWER} times slower (1 still wins). With
  * {@code --compare torch}, PyTorch's nearest equivalent of each case is timed afterwards by
  * {@code torch_compare.py} on the same kind of device ({@link TorchComparator}), and the report
  * gains the columns torch and ours/torch.
@@ -88,6 +90,10 @@ public final class BenchCommand implements Callable<Integer> {
             description = "how long the whole torch comparison may take (default: ${DEFAULT-VALUE})")
     long compareTimeoutSeconds;
 
+    @Option(names = "--recheck", description = "after every case ran once, time each again in the same JVM and flag one that got "
+            + "more than " + Recheck.SLOWER + "x slower (a kernel the JIT recompiled worse once other cases had run); exit status 3 if any did")
+    boolean recheck;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -108,7 +114,7 @@ public final class BenchCommand implements Callable<Integer> {
         List<String> sizes = items(this.sizes, "--sizes");
         List<String> dtypes = items(this.dtypes, "--dtype");
         if (accuracy) {
-            refuseBesideAccuracy("--json", "--format", "--plot", "--dtype", "--full", "--compare");
+            refuseBesideAccuracy("--json", "--format", "--plot", "--dtype", "--full", "--compare", "--recheck");
             return accuracyReport(b, sizes);
         }
         Timing.Budget budget = full ? Timing.Budget.FULL : Timing.Budget.QUICK;
@@ -173,7 +179,13 @@ public final class BenchCommand implements Callable<Integer> {
             info = info.withTorch(o.unavailable() == null ? "torch " + o.torchVersion() + " on " + o.device()
                     : "torch (not run: " + o.unavailable() + ")");
         }
+        List<Recheck.Entry> rechecks = recheck ? recheck(b, plan, budget, results, copy, matmul, inPlace, fmaPeak) : List.of();
         String report = Reports.render(format, info, results);
+        if (recheck && format == Reports.Format.TABLE) {
+            report += "\n" + Recheck.table(rechecks);
+        } else if (recheck) {
+            err.print("\n" + Recheck.table(rechecks)); // json and csv stay parseable
+        }
         System.out.print(report);
         if (out != null) {
             Files.writeString(out, report, StandardCharsets.UTF_8);
@@ -185,12 +197,34 @@ public final class BenchCommand implements Callable<Integer> {
             Plots.write(plot, results);
             err.println("Plot written to " + plot);
         }
-        long wrong = results.stream().filter(r -> !r.correct()).count();
+        long wrong = results.stream().filter(r -> !r.correct()).count()
+                + rechecks.stream().filter(e -> !e.again().correct()).count();
         if (wrong > 0) {
-            err.println(wrong + " case(s) exceeded the contract's tolerance (column ok = NO).");
+            err.println(wrong + " case(s) exceeded the contract's tolerance (column ok = NO, or ok again = NO).");
             return 1;
         }
+        long slower = Recheck.slowerCount(rechecks);
+        if (slower > 0) {
+            err.println(slower + " case(s) ran more than " + Recheck.SLOWER + "x slower the second time (--recheck).");
+            return 3;
+        }
         return 0;
+    }
+
+    /** The second pass of {@code --recheck}: each case of {@code plan} again, in the same order. */
+    private List<Recheck.Entry> recheck(Backend b, List<Plan> plan, Timing.Budget budget, List<BenchResult> first,
+                                        double copy, double matmul, double inPlace, double fmaPeak) {
+        List<Recheck.Entry> entries = new ArrayList<>();
+        List<Map<String, Object>> unused = new ArrayList<>();
+        try (ProgressBar bar = new ProgressBar(System.err, plan.size(), ProgressBar.terminalAttached())) {
+            for (int i = 0; i < plan.size(); i++) {
+                Plan p = plan.get(i);
+                bar.update(i, "recheck " + p.suite().name() + " " + p.size() + " " + p.dtype());
+                entries.add(new Recheck.Entry(first.get(i), runCase(b, p, budget, copy, matmul, inPlace, fmaPeak, unused)));
+                bar.update(i + 1, "recheck " + p.suite().name() + " " + p.size() + " " + p.dtype());
+            }
+        }
+        return entries;
     }
 
     private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy, double matmul, double inPlace,

@@ -234,7 +234,7 @@ public final class Reports {
         return sb.toString();
     }
 
-    private static String time(double nanos) {
+    static String time(double nanos) {
         if (nanos < 1e3) {
             return fmt(nanos, 0) + " ns";
         } else if (nanos < 1e6) {
