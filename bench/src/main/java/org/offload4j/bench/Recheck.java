@@ -50,7 +50,7 @@ final class Recheck {
 
     /** A plain-text table: case, first and second median, ratio, and a flag on the slower ones. */
     static String table(List<Entry> entries) {
-        String[] header = {"op", "case", "dtype", "first", "again", "again/first", "ok again", ""};
+        String[] header = {"op", "case", "dtype", "first", "again", "again/first", "ok again", "note"};
         String[][] rows = new String[entries.size()][];
         for (int i = 0; i < rows.length; i++) {
             Entry e = entries.get(i);

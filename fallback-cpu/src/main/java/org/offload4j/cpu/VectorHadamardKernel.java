@@ -266,6 +266,14 @@ import org.offload4j.hadamard.HadamardSize;
  *       stages, rounding) with the other's: 16 data vectors live at once, and C2's code for it was
  *       much slower (L2-resident d = 128: 32.4 → 49 µs; from DRAM 4.2 → 5.7 ms, some runs 160 ms,
  *       the signature of vectors boxed in the interpreter or in calls).</li>
+ *   <li>(Zen 4, sixteenth session.) A radix-16 MID pass (four vector stages, 16 vectors in
+ *       registers, AVX-512 only) where it makes fewer passes than radix 8, which for m = 1 is
+ *       d = 16384 alone (MID bits 3–6 in one pass instead of {@code mid8} + {@code mid2}). 2^24
+ *       elements in place, one thread, two interleaved rounds: fp32 (rows path) 6.74–6.81 → 9.48–9.71 ms,
+ *       L2-resident (2^17) 43.1–43.7 → 60.3–61.0 µs; bf16 9.3–12.6 → 8.4–9.1 ms with L2-resident
+ *       unchanged (47–52 against 45–53 µs); fp16 10.9–11.1 → 10.4–10.5 ms. As with the two-row
+ *       kernel above, 16 live vectors and their 16 addresses made C2's loop slower than the pass it
+ *       saved (not disassembled).</li>
  *   <li>Branching on each ±1 of the m-point stage: the pattern is too long for the branch
  *       predictor; an fma with a broadcast sign costs the same as an add.</li>
  * </ul>
