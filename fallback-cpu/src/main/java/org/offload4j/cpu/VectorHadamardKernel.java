@@ -58,7 +58,7 @@ import org.offload4j.hadamard.HadamardSize;
  * pass: it is loaded (bf16: four int chunks split into even and odd halves, as in the paired
  * layout below), goes through the lane stages and the three vector stages in registers, is
  * scaled, rounded and stored ({@link Plan#rowF32}, {@link Plan#rowBf16}) straight into the output
- * rows (staged fp16 rows: into the scratch, then narrowed). The two passes through
+ * rows (staged fp16 rows: in place in the stage, copied back into the scratch, then narrowed). The two passes through
  * L1 of the other paths were half the work of such a row: on Zen 4, 2^24 elements out of place,
  * one thread, bf16 went from 10.9 to 4.3–4.9 ms and fp32 from 11.2 to 6.4–7.7 ms (together with
  * the smaller batches below). On Zen 4, fp32 rows went through the scratch and one bulk copy per
@@ -85,7 +85,7 @@ import org.offload4j.hadamard.HadamardSize;
  * stores go straight to the tensor.
  *
  * <h2>Segment access: the hot passes work on a slice taken in their own method</h2>
- * The vector passes of the F32, BF16 and ROW kinds ({@code rowF32}, {@code rowF32Staged},
+ * The vector passes of the F32, BF16 and ROW kinds ({@code rowF32},
  * {@code loadF32}, {@code loadF32Rows}, {@code loadBf16}, the {@code mid} passes on rows, {@code storeF32} on rows, {@code storeBf16},
  * {@code mix}, {@code mix40Bf16}), but not {@code rowBf16} (below), first take {@code asSlice} of the
  * caller's segment over exactly the bytes they touch and address that slice from 0 ({@code widen},
@@ -155,7 +155,9 @@ import org.offload4j.hadamard.HadamardSize;
  *       of {@code Float.float16ToFloat} widens the batch into the scratch (C2 vectorizes it into
  *       {@code vcvtph2ps}), one bulk copy puts it into a per-thread native stage the vector loads
  *       read, and the results leave the scratch through a loop of {@code Float.floatToFloat16}
- *       ({@code vcvtps2ph}, rounding once). The Vector API has no fp16 conversion, and the same
+ *       ({@code vcvtps2ph}, rounding once). ROW rows are transformed in place in the stage by
+ *       {@code rowF32} and copied back into the scratch in bulk (one 4 KiB copy per batch, in L1)
+ *       rather than by a copy of {@code rowF32} that writes the scratch. The Vector API has no fp16 conversion, and the same
  *       loops between two segments stay scalar (C2 cannot tell the segments apart): 0.83 against
  *       0.2 ns per element there and back. Against the scratch path below, 2^24 elements in
  *       place, one thread: d = 128 13.1 → 7.2 ms, 1024 10.0 → 7.1 ms, 4096 10.0 → 8.8 ms.</li>
@@ -601,7 +603,9 @@ final class VectorHadamardKernel implements HadamardKernel {
                     // Straight into the rows (see "One pass for n = 8V"); staged fp16 through the scratch.
                     if (dtype != DType.BF16) {
                         if (staged) {
-                            rowF32Staged(src, srcOff, srcRow, rows, buf);
+                            // In place in the stage, then back into the scratch, whose loop narrows to fp16.
+                            rowF32(src, srcOff, srcRow, rows, src, srcOff, srcRow);
+                            MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, buf, 0, rows * d);
                             copyRows(buf, dst, dstOff, dstRow, rows);
                         } else {
                             rowF32(src, srcOff, srcRow, rows, dst, dstOff, dstRow);
@@ -802,13 +806,12 @@ final class VectorHadamardKernel implements HadamardKernel {
         //
         // The row's 8 vectors are loaded, go through the lane stages and the three vector stages,
         // are scaled and stored: one read and one write of each element, straight into the output
-        // rows (staged fp16: into the scratch, narrowed by the caller).
+        // rows (staged fp16: in place in the stage, narrowed by the caller).
 
         /**
          * {@code rows} fp32 rows of {@code 8V} values, {@code srcRow} bytes apart from byte {@code sourceOff}
          * of {@code source} → rows {@code dstRow} bytes apart from byte {@code targetOff} of {@code target}
-         * (staged fp16 rows: {@link #rowF32Staged}, a method of its own for the reason
-         * {@link #loadF32} gives). The loop over the rows is in here so that the sign
+         * (staged fp16 rows: in place in the stage). The loop over the rows is in here so that the sign
          * and shuffle constants stay in registers: a call per row reloaded them and paid its entry and
          * exit, about 40 instructions per 8 vectors (d = 128, 2^24 elements in place, one thread:
          * 4.02 → 3.81 ms). The same loop in {@link #rowBf16}, whose rounding constants take more
@@ -920,122 +923,6 @@ final class VectorHadamardKernel implements HadamardKernel {
                 v5.intoMemorySegment(dst, o + 20L * V, NATIVE);
                 v6.intoMemorySegment(dst, o + 24L * V, NATIVE);
                 v7.intoMemorySegment(dst, o + 28L * V, NATIVE);
-            }
-        }
-
-        /**
-         * {@link #rowF32} for staged fp16 rows: {@code rows} rows of {@code 8V} fp32 values,
-         * {@code srcRow} bytes apart from byte {@code sourceOff} of {@code source} (the stage) →
-         * {@code out[0, rows · 8V)}, narrowed by the caller. The loop over the rows is in here so that the sign
-         * and shuffle constants stay in registers: a call per row reloaded them and paid its entry and
-         * exit, about 40 instructions per 8 vectors (d = 128, 2^24 elements in place, one thread:
-         * 4.02 → 3.81 ms). The same loop in {@link #rowBf16}, whose rounding constants take more
-         * registers, ran 5 % slower (4.43 → 4.64 ms), so bf16 rows keep a call each.
-         */
-        private void rowF32Staged(MemorySegment source, long sourceOff, long srcRow, int rows, float[] out) {
-            // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
-            MemorySegment src = source.asSlice(sourceOff, (rows - 1) * srcRow + 4L * d);
-            long srcOff = 0;
-            float[] sg = pre;
-            float[] ps = postScaled;
-            FloatVector sv = FloatVector.broadcast(F, scale);
-            for (int r = 0; r < rows; r++) {
-                long so = srcOff + r * srcRow;
-                int at = r * d;
-                FloatVector v0 = FloatVector.fromMemorySegment(F, src, so + 0L * V, NATIVE);
-                FloatVector v1 = FloatVector.fromMemorySegment(F, src, so + 4L * V, NATIVE);
-                FloatVector v2 = FloatVector.fromMemorySegment(F, src, so + 8L * V, NATIVE);
-                FloatVector v3 = FloatVector.fromMemorySegment(F, src, so + 12L * V, NATIVE);
-                FloatVector v4 = FloatVector.fromMemorySegment(F, src, so + 16L * V, NATIVE);
-                FloatVector v5 = FloatVector.fromMemorySegment(F, src, so + 20L * V, NATIVE);
-                FloatVector v6 = FloatVector.fromMemorySegment(F, src, so + 24L * V, NATIVE);
-                FloatVector v7 = FloatVector.fromMemorySegment(F, src, so + 28L * V, NATIVE);
-                if (sg != null) {
-                    v0 = v0.mul(FloatVector.fromArray(F, sg, 0 * V));
-                    v1 = v1.mul(FloatVector.fromArray(F, sg, 1 * V));
-                    v2 = v2.mul(FloatVector.fromArray(F, sg, 2 * V));
-                    v3 = v3.mul(FloatVector.fromArray(F, sg, 3 * V));
-                    v4 = v4.mul(FloatVector.fromArray(F, sg, 4 * V));
-                    v5 = v5.mul(FloatVector.fromArray(F, sg, 5 * V));
-                    v6 = v6.mul(FloatVector.fromArray(F, sg, 6 * V));
-                    v7 = v7.mul(FloatVector.fromArray(F, sg, 7 * V));
-                }
-                v0 = v0.fma(SG1, v0.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
-                v1 = v1.fma(SG1, v1.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
-                v2 = v2.fma(SG1, v2.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
-                v3 = v3.fma(SG1, v3.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
-                v4 = v4.fma(SG1, v4.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
-                v5 = v5.fma(SG1, v5.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
-                v6 = v6.fma(SG1, v6.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
-                v7 = v7.fma(SG1, v7.reinterpretAsLongs().lanewise(VectorOperators.ROL, 32).reinterpretAsFloats());
-                v0 = v0.fma(SG2, v0.rearrange(SH2));
-                v1 = v1.fma(SG2, v1.rearrange(SH2));
-                v2 = v2.fma(SG2, v2.rearrange(SH2));
-                v3 = v3.fma(SG2, v3.rearrange(SH2));
-                v4 = v4.fma(SG2, v4.rearrange(SH2));
-                v5 = v5.fma(SG2, v5.rearrange(SH2));
-                v6 = v6.fma(SG2, v6.rearrange(SH2));
-                v7 = v7.fma(SG2, v7.rearrange(SH2));
-                if (V >= 8) {
-                    v0 = v0.fma(SG4, v0.rearrange(SH4));
-                    v1 = v1.fma(SG4, v1.rearrange(SH4));
-                    v2 = v2.fma(SG4, v2.rearrange(SH4));
-                    v3 = v3.fma(SG4, v3.rearrange(SH4));
-                    v4 = v4.fma(SG4, v4.rearrange(SH4));
-                    v5 = v5.fma(SG4, v5.rearrange(SH4));
-                    v6 = v6.fma(SG4, v6.rearrange(SH4));
-                    v7 = v7.fma(SG4, v7.rearrange(SH4));
-                }
-                if (V >= 16) {
-                    v0 = v0.fma(SG8, v0.rearrange(SH8));
-                    v1 = v1.fma(SG8, v1.rearrange(SH8));
-                    v2 = v2.fma(SG8, v2.rearrange(SH8));
-                    v3 = v3.fma(SG8, v3.rearrange(SH8));
-                    v4 = v4.fma(SG8, v4.rearrange(SH8));
-                    v5 = v5.fma(SG8, v5.rearrange(SH8));
-                    v6 = v6.fma(SG8, v6.rearrange(SH8));
-                    v7 = v7.fma(SG8, v7.rearrange(SH8));
-                }
-                FloatVector t;
-                t = v0; v0 = t.add(v1); v1 = t.sub(v1);
-                t = v2; v2 = t.add(v3); v3 = t.sub(v3);
-                t = v4; v4 = t.add(v5); v5 = t.sub(v5);
-                t = v6; v6 = t.add(v7); v7 = t.sub(v7);
-                t = v0; v0 = t.add(v2); v2 = t.sub(v2);
-                t = v1; v1 = t.add(v3); v3 = t.sub(v3);
-                t = v4; v4 = t.add(v6); v6 = t.sub(v6);
-                t = v5; v5 = t.add(v7); v7 = t.sub(v7);
-                t = v0; v0 = t.add(v4); v4 = t.sub(v4);
-                t = v1; v1 = t.add(v5); v5 = t.sub(v5);
-                t = v2; v2 = t.add(v6); v6 = t.sub(v6);
-                t = v3; v3 = t.add(v7); v7 = t.sub(v7);
-                if (ps == null) {
-                    v0 = v0.mul(sv);
-                    v1 = v1.mul(sv);
-                    v2 = v2.mul(sv);
-                    v3 = v3.mul(sv);
-                    v4 = v4.mul(sv);
-                    v5 = v5.mul(sv);
-                    v6 = v6.mul(sv);
-                    v7 = v7.mul(sv);
-                } else {
-                    v0 = v0.mul(FloatVector.fromArray(F, ps, 0 * V));
-                    v1 = v1.mul(FloatVector.fromArray(F, ps, 1 * V));
-                    v2 = v2.mul(FloatVector.fromArray(F, ps, 2 * V));
-                    v3 = v3.mul(FloatVector.fromArray(F, ps, 3 * V));
-                    v4 = v4.mul(FloatVector.fromArray(F, ps, 4 * V));
-                    v5 = v5.mul(FloatVector.fromArray(F, ps, 5 * V));
-                    v6 = v6.mul(FloatVector.fromArray(F, ps, 6 * V));
-                    v7 = v7.mul(FloatVector.fromArray(F, ps, 7 * V));
-                }
-                v0.intoArray(out, at + 0 * V);
-                v1.intoArray(out, at + 1 * V);
-                v2.intoArray(out, at + 2 * V);
-                v3.intoArray(out, at + 3 * V);
-                v4.intoArray(out, at + 4 * V);
-                v5.intoArray(out, at + 5 * V);
-                v6.intoArray(out, at + 6 * V);
-                v7.intoArray(out, at + 7 * V);
             }
         }
 
