@@ -29,8 +29,9 @@ import picocli.CommandLine.Parameters;
  * same run. Where the backend measures them, also the percentage of the copy bandwidth, of the
  * in-place read-modify-write bandwidth and (for ops made of products) of the FMA peak, each
  * ratio against a ceiling of the same run. Exits 1 if any case is incorrect. With
- * {@code --recheck}, every case is timed again after all have run once ({@link Recheck}), and the
- * command exits 3 when one got more than {@value Recheck#SLOWER} times slower (1 still wins). With
+ * {@code --recheck}, every case is also timed again after all have run once and alone in a fresh
+ * JVM ({@link Recheck}), and the command exits 3 when a case ran more than {@value Recheck#SLOWER}
+ * times slower in the run than alone (1 still wins). With
  * {@code --compare torch}, PyTorch's nearest equivalent of each case is timed afterwards by
  * {@code torch_compare.py} on the same kind of device ({@link TorchComparator}), and the report
  * gains the columns torch and ours/torch.
@@ -90,9 +91,14 @@ public final class BenchCommand implements Callable<Integer> {
             description = "how long the whole torch comparison may take (default: ${DEFAULT-VALUE})")
     long compareTimeoutSeconds;
 
-    @Option(names = "--recheck", description = "after every case ran once, time each again in the same JVM and flag one that got "
-            + "more than " + Recheck.SLOWER + "x slower (a kernel the JIT recompiled worse once other cases had run); exit status 3 if any did")
+    @Option(names = "--recheck", description = "time every case again after all ran once, and alone in a fresh JVM; flag one "
+            + "that ran more than " + Recheck.SLOWER + "x slower in the run than alone (a kernel the JIT recompiled worse "
+            + "because of the other cases); exit status 3 if any did")
     boolean recheck;
+
+    /** --recheck's fresh JVM: check and time the one case given, print its median, nothing else. */
+    @Option(names = "--time-alone", hidden = true)
+    boolean timeAlone;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -136,6 +142,9 @@ public final class BenchCommand implements Callable<Integer> {
         // size must not cost the minutes of the others, nor their results.
         for (Plan p : plan) {
             usage(() -> p.suite().validate(b, p.size()));
+        }
+        if (timeAlone) {
+            return timeAlone(b, plan, budget);
         }
 
         Floors floors = b.kernels(Floors.class).orElse(null);
@@ -197,34 +206,87 @@ public final class BenchCommand implements Callable<Integer> {
             Plots.write(plot, results);
             err.println("Plot written to " + plot);
         }
-        long wrong = results.stream().filter(r -> !r.correct()).count()
-                + rechecks.stream().filter(e -> !e.again().correct()).count();
+        long wrong = rechecks.isEmpty() ? results.stream().filter(r -> !r.correct()).count()
+                : rechecks.stream().filter(e -> !e.correct()).count();
         if (wrong > 0) {
             err.println(wrong + " case(s) exceeded the contract's tolerance (column ok = NO, or ok again = NO).");
             return 1;
         }
         long slower = Recheck.slowerCount(rechecks);
         if (slower > 0) {
-            err.println(slower + " case(s) ran more than " + Recheck.SLOWER + "x slower the second time (--recheck).");
+            err.println(slower + " case(s) ran more than " + Recheck.SLOWER + "x slower in this run than alone (--recheck).");
             return 3;
         }
         return 0;
     }
 
-    /** The second pass of {@code --recheck}: each case of {@code plan} again, in the same order. */
+    /**
+     * {@code --recheck} after the first pass: each case of {@code plan} again, in the same order,
+     * then each alone in a fresh JVM (after the second pass, so that this JVM is idle meanwhile),
+     * then each candidate once more here and once more alone ({@link Recheck}).
+     */
     private List<Recheck.Entry> recheck(Backend b, List<Plan> plan, Timing.Budget budget, List<BenchResult> first,
                                         double copy, double matmul, double inPlace, double fmaPeak) {
-        List<Recheck.Entry> entries = new ArrayList<>();
+        List<BenchResult> again = new ArrayList<>();
         List<Map<String, Object>> unused = new ArrayList<>();
         try (ProgressBar bar = new ProgressBar(System.err, plan.size(), ProgressBar.terminalAttached())) {
             for (int i = 0; i < plan.size(); i++) {
                 Plan p = plan.get(i);
-                bar.update(i, "recheck " + p.suite().name() + " " + p.size() + " " + p.dtype());
-                entries.add(new Recheck.Entry(first.get(i), runCase(b, p, budget, copy, matmul, inPlace, fmaPeak, unused)));
-                bar.update(i + 1, "recheck " + p.suite().name() + " " + p.size() + " " + p.dtype());
+                bar.update(i, "again " + p.suite().name() + " " + p.size() + " " + p.dtype());
+                again.add(runCase(b, p, budget, copy, matmul, inPlace, fmaPeak, unused));
+                bar.update(i + 1, "again " + p.suite().name() + " " + p.size() + " " + p.dtype());
             }
         }
+        List<Recheck.Entry> entries = new ArrayList<>();
+        try (ProgressBar bar = new ProgressBar(System.err, plan.size(), ProgressBar.terminalAttached())) {
+            for (int i = 0; i < plan.size(); i++) {
+                Plan p = plan.get(i);
+                bar.update(i, "alone " + p.suite().name() + " " + p.size() + " " + p.dtype());
+                Recheck.Alone alone = Recheck.timeAlone(aloneArgs(b, p));
+                entries.add(new Recheck.Entry(first.get(i), again.get(i), alone.medianNanos(), alone.error()));
+                bar.update(i + 1, "alone " + p.suite().name() + " " + p.size() + " " + p.dtype());
+            }
+        }
+        for (int i = 0; i < plan.size(); i++) {
+            Recheck.Entry e = entries.get(i);
+            if (!e.candidate()) {
+                continue;
+            }
+            Plan p = plan.get(i);
+            System.err.println("recheck: " + p.suite().name() + " " + p.size() + " " + p.dtype() + " looks slower among the others; timing it once more");
+            BenchResult confirm = runCase(b, p, budget, copy, matmul, inPlace, fmaPeak, unused);
+            double alone = e.aloneNanos();
+            if (Double.isFinite(alone)) {
+                Recheck.Alone second = Recheck.timeAlone(aloneArgs(b, p));
+                alone = Double.isFinite(second.medianNanos()) ? Math.min(alone, second.medianNanos()) : alone;
+            }
+            entries.set(i, new Recheck.Entry(e.first(), e.again(), alone, e.aloneError(), confirm));
+        }
         return entries;
+    }
+
+    /** The arguments of the fresh JVM that times case {@code p} alone. */
+    private List<String> aloneArgs(Backend b, Plan p) {
+        List<String> args = new ArrayList<>(List.of("bench", p.suite().name(), "--backend", b.name(), "--sizes", p.size(),
+                "--dtype", p.dtype().shortName(), "--seed", Long.toString(seed), "--time-alone"));
+        if (full) {
+            args.add("--full");
+        }
+        return args;
+    }
+
+    /** {@code --time-alone}: the one case's check and timing, as in a run's first pass, and its median on stdout. */
+    private int timeAlone(Backend b, List<Plan> plan, Timing.Budget budget) {
+        if (plan.size() != 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--time-alone takes exactly one case, not " + plan.size());
+        }
+        Plan p = plan.get(0);
+        try (BenchCase c = p.suite().create(b, p.size(), p.dtype(), seed, full)) {
+            c.check();
+            Timing.Measured m = Timing.measure(c::run, budget);
+            System.out.println(Recheck.ALONE_PREFIX + m.medianNanos());
+        }
+        return 0;
     }
 
     private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy, double matmul, double inPlace,

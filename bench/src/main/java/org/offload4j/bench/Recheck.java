@@ -1,45 +1,100 @@
 package org.offload4j.bench;
 
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.TimeUnit;
 
 /**
- * {@code offload bench --recheck}: every case timed a second time in the same JVM, after all cases
- * have run once, and compared with its first median.
+ * {@code offload bench --recheck}: each case's time among the others compared with its time alone.
  *
  * <p>Why: the JIT compiles a kernel from the profiles of the calls it has seen. A kernel method
  * shared by several dtypes or layouts can be recompiled, once another case has run, into code that
- * is several times slower for the rest of the JVM's life. Two such slowdowns were found in the
- * CPU Hadamard kernel (fp32 2–2.7× slower after fp16 and bf16 had run; m = 40 in a JVM's second
- * dtype 4–5× slower; docs/results/2026-12-06c-cpu-zen4.md), and neither shows in a run of one
- * dtype, nor in the first pass of a run of several: the case that suffers has already been timed
- * when the polluting case runs. The second pass times each case after every other case, so such
- * a recompile shows as a ratio.
+ * is several times slower for the rest of the JVM's life. Two such slowdowns were found in the CPU
+ * Hadamard kernel (fp32 2–2.7× slower after fp16 and bf16 had run; m = 40 as a JVM's second dtype
+ * 4–5× slower; docs/results/2026-12-06c-cpu-zen4.md); a run of one dtype never shows them, and a
+ * run of several shows them only as a slow figure, nothing marks it.
  *
- * <p>A case is flagged when its second median is more than {@link #SLOWER} times its first. The
- * factor is well above this project's run-to-run noise on a shared 2-vCPU VM (copy bandwidth moving
- * ±30 % within minutes), and well below the slowdowns it is meant to catch. The second pass also
- * checks each case's correctness again.
+ * <p>So each case is measured three times: in the run's first pass (after the cases before it),
+ * in a second pass after every case has run once (after all the others), and alone, in a fresh
+ * JVM started with the same java, JVM options and class path that runs only that case (its
+ * correctness check and then its timing, as in the first pass, without the ceilings). A case
+ * slowed by the cases before it is slow in both passes; one slowed by the cases after it, in the
+ * second. A case whose slower in-run median is more than {@link #SLOWER} times its median alone
+ * is a candidate, and is timed once more in this JVM and once more alone: it is flagged only if
+ * both of its last two in-run medians (the second pass and this one) are still more than
+ * {@link #SLOWER} times the better of its two medians alone. A recompile that made a kernel slower
+ * stays for the life of the JVM; the noise of a shared VM (on the 2-vCPU development VM one run's
+ * medians alone moved by up to 2× within minutes) rarely hits the same case twice. Where the
+ * fresh JVM could not run, the in-run medians are compared with the first pass's instead.
  */
 final class Recheck {
     private Recheck() {}
 
-    /** Second median over first above which a case is flagged. */
+    /** Slower in-run median over the median alone above which a case is flagged. */
     static final double SLOWER = 1.5;
 
+    /** What the fresh JVM prints before the median, in nanoseconds, of the one case it ran. */
+    static final String ALONE_PREFIX = "offload-bench-alone-median-nanos ";
+
+    /** How long one fresh JVM may take (start-up, the check, warm-up and timing of one case). */
+    private static final long ALONE_TIMEOUT_SECONDS = 300;
+
     /**
-     * One case, timed twice.
+     * One case: timed in the run twice, alone once, and, when those make it a candidate, once more
+     * in the run and once more alone.
      *
-     * @param first the case's result in the first pass
-     * @param again the same case's result in the second pass
+     * @param first      the case's result in the first pass
+     * @param again      the same case's result in the second pass
+     * @param aloneNanos its best median alone in a fresh JVM, or NaN where that JVM failed
+     * @param aloneError why the fresh JVM gave no median, or null
+     * @param confirm    its result when timed once more in this run (candidates only), or null
      */
-    record Entry(BenchResult first, BenchResult again) {
-        double ratio() {
-            return again.medianNanos() / first.medianNanos();
+    record Entry(BenchResult first, BenchResult again, double aloneNanos, String aloneError, BenchResult confirm) {
+        /** Before a candidate is timed once more. */
+        Entry(BenchResult first, BenchResult again, double aloneNanos, String aloneError) {
+            this(first, again, aloneNanos, aloneError, null);
         }
 
+        private boolean aloneKnown() {
+            return Double.isFinite(aloneNanos) && aloneNanos > 0;
+        }
+
+        /** What the in-run medians are compared with: the best median alone, else the first pass's. */
+        private double reference() {
+            return aloneKnown() ? aloneNanos : first.medianNanos();
+        }
+
+        /** Whether the first two in-run medians make this case worth timing once more. */
+        boolean candidate() {
+            double inRun = aloneKnown() ? Math.max(first.medianNanos(), again.medianNanos()) : again.medianNanos();
+            return inRun > SLOWER * reference();
+        }
+
+        /**
+         * The in-run median over the reference: for a case timed once more, the better of its last
+         * two in-run medians; otherwise the slower of the two passes (the second where there is no
+         * time alone).
+         */
+        double ratio() {
+            if (confirm != null) {
+                return Math.min(again.medianNanos(), confirm.medianNanos()) / reference();
+            }
+            return (aloneKnown() ? Math.max(first.medianNanos(), again.medianNanos()) : again.medianNanos()) / reference();
+        }
+
+        /** A candidate whose last two in-run medians are both still above the factor. */
         boolean slower() {
-            return ratio() > SLOWER;
+            return confirm != null && ratio() > SLOWER;
+        }
+
+        boolean correct() {
+            return first.correct() && again.correct() && (confirm == null || confirm.correct());
         }
     }
 
@@ -48,20 +103,88 @@ final class Recheck {
         return entries.stream().filter(Entry::slower).count();
     }
 
-    /** A plain-text table: case, first and second median, ratio, and a flag on the slower ones. */
+    /**
+     * The command that starts a fresh JVM like this one (same java, JVM options and class path)
+     * on {@link OffloadCli}, without its arguments.
+     */
+    static List<String> javaCommand() {
+        String java = ProcessHandle.current().info().command()
+                .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> command = new ArrayList<>();
+        command.add(java);
+        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+        command.add("-cp");
+        command.add(System.getProperty("java.class.path"));
+        command.add(OffloadCli.class.getName());
+        return command;
+    }
+
+    /** Outcome of one fresh JVM: its median, or NaN and why not. */
+    record Alone(double medianNanos, String error) {}
+
+    /** Runs {@code benchArgs} ({@code bench OP … --time-alone}) in a fresh JVM and reads its median. */
+    static Alone timeAlone(List<String> benchArgs) {
+        List<String> command = javaCommand();
+        command.addAll(benchArgs);
+        Path log = null;
+        Process p = null;
+        try {
+            // Into a file, not a pipe: a pipe read would block past the timeout if the child hung.
+            log = Files.createTempFile("offload-bench-alone", ".log");
+            p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            if (!p.waitFor(ALONE_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return new Alone(Double.NaN, "the fresh JVM ran over " + ALONE_TIMEOUT_SECONDS + " s");
+            }
+            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+            for (String line : lines.reversed()) {
+                if (line.startsWith(ALONE_PREFIX)) {
+                    return new Alone(Double.parseDouble(line.substring(ALONE_PREFIX.length()).trim()), null);
+                }
+            }
+            return new Alone(Double.NaN, "the fresh JVM exited " + p.exitValue() + " without a median"
+                    + (lines.isEmpty() ? "" : "; its last line: " + lines.getLast()));
+        } catch (IOException e) {
+            return new Alone(Double.NaN, "the fresh JVM (" + command.get(0) + ") failed: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Alone(Double.NaN, "interrupted");
+        } finally {
+            if (p != null && p.isAlive()) {
+                p.destroyForcibly();
+            }
+            if (log != null) {
+                try {
+                    Files.deleteIfExists(log);
+                } catch (IOException ignored) {
+                    // a temporary file left behind is harmless
+                }
+            }
+        }
+    }
+
+    /** A plain-text table: case, median alone, first and second pass, ratio, and a flag on the slower ones. */
     static String table(List<Entry> entries) {
-        String[] header = {"op", "case", "dtype", "first", "again", "again/first", "ok again", "note"};
+        String[] header = {"op", "case", "dtype", "alone", "first", "again", "once more", "ratio", "ok", "note"};
         String[][] rows = new String[entries.size()][];
         for (int i = 0; i < rows.length; i++) {
             Entry e = entries.get(i);
             BenchResult r = e.first();
-            rows[i] = new String[] {r.op(), r.label(), r.dtype(), Reports.time(r.medianNanos()),
-                    Reports.time(e.again().medianNanos()), String.format(Locale.ROOT, "%.2f", e.ratio()),
-                    e.again().correct() ? "yes" : "NO",
-                    e.slower() ? String.format(Locale.ROOT, "SLOWER (> %.1fx)", SLOWER) : ""};
+            boolean alone = Double.isFinite(e.aloneNanos());
+            String note = e.slower() ? String.format(Locale.ROOT, "SLOWER (> %.1fx)", SLOWER)
+                    : e.confirm() != null ? "not confirmed" : "";
+            if (!alone) {
+                note = (note.isEmpty() ? "" : note + "; ") + "vs the first pass (no time alone: " + e.aloneError() + ")";
+            }
+            rows[i] = new String[] {r.op(), r.label(), r.dtype(), alone ? Reports.time(e.aloneNanos()) : "-",
+                    Reports.time(r.medianNanos()), Reports.time(e.again().medianNanos()),
+                    e.confirm() == null ? "-" : Reports.time(e.confirm().medianNanos()),
+                    String.format(Locale.ROOT, "%.2f", e.ratio()), e.correct() ? "yes" : "NO", note};
         }
         StringBuilder sb = new StringBuilder();
-        sb.append("recheck: every case timed again in the same JVM, after all cases ran once\n");
+        sb.append("recheck: each case in this run (first pass, again after all cases) against its time alone in a fresh JVM;\n");
+        sb.append("ratio: in-run time / time alone (the slower pass, or for a case timed once more the better of its last two);\n");
+        sb.append("flagged: both of the last two in-run times over ").append(SLOWER).append("x the better of two times alone\n");
         int[] width = new int[header.length];
         for (int c = 0; c < header.length; c++) {
             width[c] = header[c].length();
@@ -81,12 +204,12 @@ final class Recheck {
         return sb.toString();
     }
 
-    /** Cells padded to their column's width; the three numeric columns (times, ratio) right-aligned. */
+    /** Cells padded to their column's width; the numeric columns (times, ratio) right-aligned. */
     private static void appendRow(StringBuilder sb, String[] cells, int[] width) {
         StringBuilder line = new StringBuilder();
         for (int c = 0; c < cells.length; c++) {
             String pad = " ".repeat(width[c] - cells[c].length());
-            line.append(c >= 3 && c <= 5 ? pad + cells[c] : cells[c] + pad).append(c + 1 < cells.length ? "  " : "");
+            line.append(c >= 3 && c <= 7 ? pad + cells[c] : cells[c] + pad).append(c + 1 < cells.length ? "  " : "");
         }
         sb.append(line.toString().stripTrailing()).append('\n');
     }
