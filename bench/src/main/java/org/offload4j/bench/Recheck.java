@@ -185,13 +185,7 @@ final class Recheck {
         sb.append("recheck: each case in this run (first pass, again after all cases) against its time alone in a fresh JVM;\n");
         sb.append("ratio: in-run time / time alone (the slower pass, or for a case timed once more the better of its last two);\n");
         sb.append("flagged: both of the last two in-run times over ").append(SLOWER).append("x the better of two times alone\n");
-        int[] width = new int[header.length];
-        for (int c = 0; c < header.length; c++) {
-            width[c] = header[c].length();
-            for (String[] row : rows) {
-                width[c] = Math.max(width[c], row[c].length());
-            }
-        }
+        int[] width = Reports.columnWidths(header, rows);
         appendRow(sb, header, width);
         String[] rule = new String[header.length];
         for (int c = 0; c < rule.length; c++) {

@@ -115,13 +115,7 @@ public final class Reports {
                     pct(r.percentOfFloor()), pct(r.percentOfCopy()), pct(r.percentOfInPlace()), pct(r.percentOfFmaPeak())};
             rows[i] = torch ? concat(row, new String[] {torchTimes(r.torch()), torchRatios(r)}) : row;
         }
-        int[] width = new int[header.length];
-        for (int c = 0; c < header.length; c++) {
-            width[c] = header[c].length();
-            for (String[] row : rows) {
-                width[c] = Math.max(width[c], row[c].length());
-            }
-        }
+        int[] width = columnWidths(header, rows);
         appendRow(sb, header, width);
         StringBuilder rule = new StringBuilder();
         for (int c = 0; c < width.length; c++) {
@@ -138,6 +132,18 @@ public final class Reports {
             }
         }
         return sb.toString();
+    }
+
+    /** Each column's width: its longest cell, header included. */
+    static int[] columnWidths(String[] header, String[][] rows) {
+        int[] width = new int[header.length];
+        for (int c = 0; c < header.length; c++) {
+            width[c] = header[c].length();
+            for (String[] row : rows) {
+                width[c] = Math.max(width[c], row[c].length());
+            }
+        }
+        return width;
     }
 
     private static String[] concat(String[] a, String[] b) {
