@@ -5,7 +5,6 @@ import java.io.InputStream;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.management.ManagementFactory;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -389,23 +388,16 @@ public final class LaunchCommand implements Callable<Integer> {
         if (ffm.isPresent() && !ffm.get().ran()) {
             return LaunchRow.notRun(label, "the ffm binding did not run (above)");
         }
-        List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (!a.startsWith("-D" + CRITICAL_PROPERTY) && !a.startsWith("-D" + CudaDrivers.PROPERTY)
-                    && !a.startsWith("-agentlib") && !a.startsWith("-javaagent")) {
-                cmd.add(a);
-            }
-        }
-        cmd.addAll(List.of("-D" + CRITICAL_PROPERTY + "=true", "-cp", System.getProperty("java.class.path"),
-                OffloadCli.class.getName(), "bench", "launch", "--rows-only", "--bindings", "ffm",
+        List<String> args = new ArrayList<>(List.of("bench", "launch", "--rows-only", "--bindings", "ffm",
                 "--launches", Integer.toString(launches), "--batch", Integer.toString(batch),
                 "--rounds", Integer.toString(rounds), "--copies", Integer.toString(copies), "--device", Integer.toString(device)));
         if (fatbin != null) {
-            cmd.addAll(List.of("--fatbin", fatbin.toString()));
+            args.addAll(List.of("--fatbin", fatbin.toString()));
         }
+        List<String> cmd = ChildJvm.command(List.of("-D" + CRITICAL_PROPERTY, "-D" + CudaDrivers.PROPERTY),
+                List.of("-D" + CRITICAL_PROPERTY + "=true"), args);
         try {
-            Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            Process p = ChildJvm.builder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
             p.getOutputStream().close();
             String text;
             try (InputStream in = p.getInputStream()) {

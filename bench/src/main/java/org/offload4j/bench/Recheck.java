@@ -1,7 +1,6 @@
 package org.offload4j.bench;
 
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,8 +21,10 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>So each case is measured three times: in the run's first pass (after the cases before it),
  * in a second pass after every case has run once (after all the others), and alone, in a fresh
- * JVM started with the same java, JVM options and class path that runs only that case (its
- * correctness check and then its timing, as in the first pass, without the ceilings). A case
+ * JVM ({@link ChildJvm}: the same java, JVM options less agents and file outputs, class path) that
+ * runs only that case (its correctness check and then its timing, as in the first pass, without
+ * the ceilings; the ceilings' GEMM probe is another kernel, so a flag on a GEMM-like case could
+ * also come from it) and names the case it ran, so that a median of another case is refused. A case
  * slowed by the cases before it is slow in both passes; one slowed by the cases after it, in the
  * second. A case whose slower in-run median is more than {@link #SLOWER} times its median alone
  * is a candidate, and is timed once more in this JVM and once more alone: it is flagged only if
@@ -42,9 +43,6 @@ final class Recheck {
     /** What the fresh JVM prints before the median, in nanoseconds, of the one case it ran. */
     static final String ALONE_PREFIX = "offload-bench-alone-median-nanos ";
 
-    /** How long one fresh JVM may take (start-up, the check, warm-up and timing of one case). */
-    private static final long ALONE_TIMEOUT_SECONDS = 300;
-
     /**
      * One case: timed in the run twice, alone once, and, when those make it a candidate, once more
      * in the run and once more alone.
@@ -53,15 +51,17 @@ final class Recheck {
      * @param again      the same case's result in the second pass
      * @param aloneNanos its best median alone in a fresh JVM, or NaN where that JVM failed
      * @param aloneError why the fresh JVM gave no median, or null
+     * @param aloneWrong whether the case failed its correctness check in the fresh JVM
      * @param confirm    its result when timed once more in this run (candidates only), or null
      */
-    record Entry(BenchResult first, BenchResult again, double aloneNanos, String aloneError, BenchResult confirm) {
+    record Entry(BenchResult first, BenchResult again, double aloneNanos, String aloneError, boolean aloneWrong,
+                 BenchResult confirm) {
         /** Before a candidate is timed once more. */
-        Entry(BenchResult first, BenchResult again, double aloneNanos, String aloneError) {
-            this(first, again, aloneNanos, aloneError, null);
+        Entry(BenchResult first, BenchResult again, Alone alone) {
+            this(first, again, alone.medianNanos(), alone.error(), alone.wrong(), null);
         }
 
-        private boolean aloneKnown() {
+        boolean aloneKnown() {
             return Double.isFinite(aloneNanos) && aloneNanos > 0;
         }
 
@@ -94,7 +94,7 @@ final class Recheck {
         }
 
         boolean correct() {
-            return first.correct() && again.correct() && (confirm == null || confirm.correct());
+            return first.correct() && again.correct() && !aloneWrong && (confirm == null || confirm.correct());
         }
     }
 
@@ -104,54 +104,72 @@ final class Recheck {
     }
 
     /**
-     * The command that starts a fresh JVM like this one (same java, JVM options and class path)
-     * on {@link OffloadCli}, without its arguments.
+     * Outcome of one fresh JVM.
+     *
+     * @param medianNanos its median, or NaN where it gave none
+     * @param error       why it gave none, or null
+     * @param wrong       whether the case failed its correctness check there
      */
-    static List<String> javaCommand() {
-        String java = ProcessHandle.current().info().command()
-                .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        List<String> command = new ArrayList<>();
-        command.add(java);
-        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
-        command.add("-cp");
-        command.add(System.getProperty("java.class.path"));
-        command.add(OffloadCli.class.getName());
-        return command;
-    }
+    record Alone(double medianNanos, String error, boolean wrong) {}
 
-    /** Outcome of one fresh JVM: its median, or NaN and why not. */
-    record Alone(double medianNanos, String error) {}
+    /** What the fresh JVM prints, instead of a median, when the case fails its check. */
+    static final String ALONE_WRONG_PREFIX = "offload-bench-alone-wrong ";
 
-    /** Runs {@code benchArgs} ({@code bench OP … --time-alone}) in a fresh JVM and reads its median. */
-    static Alone timeAlone(List<String> benchArgs) {
-        List<String> command = javaCommand();
-        command.addAll(benchArgs);
+    /**
+     * Runs {@code benchArgs} ({@code bench OP … --time-alone}) in a fresh JVM ({@link ChildJvm})
+     * and reads its median; gives up after {@code timeoutSeconds}.
+     */
+    static Alone timeAlone(List<String> benchArgs, BenchResult first, Timing.Budget budget) {
+        if (Thread.currentThread().isInterrupted()) {
+            return new Alone(Double.NaN, "interrupted", false);
+        }
+        // Start-up and the check, then at most the warm-up and timed runs the budget allows, at thrice the first pass's median.
+        long timeoutSeconds = 120 + (long) (3e-9 * (budget.minWarmupRuns() + budget.maxRuns()) * first.medianNanos());
+        String expected = identity(first.op(), first.label(), first.dtype());
+        List<String> command = ChildJvm.command(List.of(), List.of(), benchArgs);
         Path log = null;
         Process p = null;
+        Thread killer = null;
         try {
             // Into a file, not a pipe: a pipe read would block past the timeout if the child hung.
             log = Files.createTempFile("offload-bench-alone", ".log");
-            p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-            if (!p.waitFor(ALONE_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return new Alone(Double.NaN, "the fresh JVM ran over " + ALONE_TIMEOUT_SECONDS + " s");
+            p = ChildJvm.builder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            Process child = p;
+            killer = new Thread(child::destroyForcibly); // a parent stopped by a signal takes its child with it
+            Runtime.getRuntime().addShutdownHook(killer);
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                return new Alone(Double.NaN, "the fresh JVM ran over " + timeoutSeconds + " s", false);
             }
-            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+            // Latin-1 reads any bytes; the lines looked for are ASCII, log lines in other encodings are only skipped.
+            List<String> lines = Files.readAllLines(log, StandardCharsets.ISO_8859_1);
             for (String line : lines.reversed()) {
                 if (line.startsWith(ALONE_PREFIX)) {
-                    return new Alone(Double.parseDouble(line.substring(ALONE_PREFIX.length()).trim()), null);
+                    String[] parts = line.substring(ALONE_PREFIX.length()).trim().split(" ", 2);
+                    if (parts.length < 2 || !parts[1].equals(expected)) {
+                        return new Alone(Double.NaN, "the fresh JVM ran another case: " + shorten(line), false);
+                    }
+                    return new Alone(Double.parseDouble(parts[0]), null, false);
+                }
+                if (line.startsWith(ALONE_WRONG_PREFIX)) {
+                    return new Alone(Double.NaN, "wrong in a fresh JVM: " + line.substring(ALONE_WRONG_PREFIX.length()).trim(), true);
                 }
             }
-            return new Alone(Double.NaN, "the fresh JVM exited " + p.exitValue() + " without a median"
-                    + (lines.isEmpty() ? "" : "; its last line: " + lines.getLast()));
+            return new Alone(Double.NaN, "the fresh JVM exited " + p.exitValue() + " without a median" + reason(lines), false);
         } catch (IOException e) {
-            return new Alone(Double.NaN, "the fresh JVM (" + command.get(0) + ") failed: " + e.getMessage());
+            return new Alone(Double.NaN, "the fresh JVM (" + command.get(0) + ") failed: " + e.getMessage(), false);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return new Alone(Double.NaN, "interrupted");
+            return new Alone(Double.NaN, "interrupted", false);
         } finally {
             if (p != null && p.isAlive()) {
                 p.destroyForcibly();
+            }
+            if (killer != null) {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(killer);
+                } catch (IllegalStateException shuttingDown) {
+                    // the hook is running or about to: it only kills a child that has ended anyway
+                }
             }
             if (log != null) {
                 try {
@@ -163,6 +181,26 @@ final class Recheck {
         }
     }
 
+    /** How the fresh JVM names its case, for the parent to check it ran the same one. */
+    static String identity(String op, String label, String dtype) {
+        return (op + "|" + label + "|" + dtype).replace(' ', '_');
+    }
+
+    /** The child's own one-line reason ({@code offload bench: …}), else its exception's line, else nothing. */
+    private static String reason(List<String> lines) {
+        for (String line : lines.reversed()) {
+            if (line.startsWith("offload bench:")) {
+                return "; " + shorten(line);
+            }
+        }
+        return lines.stream().filter(l -> l.contains("Exception") || l.contains("Error:")).findFirst()
+                .map(l -> "; " + shorten(l.strip())).orElse("");
+    }
+
+    private static String shorten(String line) {
+        return line.length() <= 160 ? line : line.substring(0, 157) + "...";
+    }
+
     /** A plain-text table: case, median alone, first and second pass, ratio, and a flag on the slower ones. */
     static String table(List<Entry> entries) {
         String[] header = {"op", "case", "dtype", "alone", "first", "again", "once more", "ratio", "ok", "note"};
@@ -170,7 +208,7 @@ final class Recheck {
         for (int i = 0; i < rows.length; i++) {
             Entry e = entries.get(i);
             BenchResult r = e.first();
-            boolean alone = Double.isFinite(e.aloneNanos());
+            boolean alone = e.aloneKnown();
             String note = e.slower() ? String.format(Locale.ROOT, "SLOWER (> %.1fx)", SLOWER)
                     : e.confirm() != null ? "not confirmed" : "";
             if (!alone) {

@@ -16,13 +16,17 @@ class RecheckTest {
     }
 
     private static Recheck.Entry entry(double alone, double first, double again) {
-        return new Recheck.Entry(result("x", first, 1e-3), result("x", again, 1e-3), alone,
-                Double.isNaN(alone) ? "it failed" : null);
+        return new Recheck.Entry(result("x", first, 1e-3), result("x", again, 1e-3),
+                new Recheck.Alone(alone, Double.isNaN(alone) ? "it failed" : null, false));
+    }
+
+    private static Recheck.Alone alone(double nanos) {
+        return new Recheck.Alone(nanos, null, false);
     }
 
     /** {@code e} after its once-more timing gave {@code confirm} and its second time alone {@code alone2}. */
     private static Recheck.Entry confirmed(Recheck.Entry e, double confirm, double alone2) {
-        return new Recheck.Entry(e.first(), e.again(), Math.min(e.aloneNanos(), alone2), e.aloneError(), result("x", confirm, 1e-3));
+        return new Recheck.Entry(e.first(), e.again(), Math.min(e.aloneNanos(), alone2), e.aloneError(), false, result("x", confirm, 1e-3));
     }
 
     @Test
@@ -64,10 +68,11 @@ class RecheckTest {
     @Test
     void theTableFlagsSlowerAndIncorrectCasesAndSaysWhenThereIsNoTimeAlone() {
         String table = Recheck.table(List.of(
-                confirmed(new Recheck.Entry(result("d=1024", 9.1e6, 1e-3), result("d=1024", 9.3e6, 1e-3), 4.2e6, null), 9.0e6, 4.4e6),
-                new Recheck.Entry(result("d=128", 2.9e6, 1e-3), result("d=128", 2.8e6, 0.5), 2.9e6, null),
-                new Recheck.Entry(result("d=256", 5e6, 1e-3), result("d=256", 5.1e6, 1e-3), Double.NaN, "could not start java"),
-                confirmed(new Recheck.Entry(result("d=4096", 5e6, 1e-3), result("d=4096", 9e6, 1e-3), 5e6, null), 5.1e6, 5e6)));
+                confirmed(new Recheck.Entry(result("d=1024", 9.1e6, 1e-3), result("d=1024", 9.3e6, 1e-3), alone(4.2e6)), 9.0e6, 4.4e6),
+                new Recheck.Entry(result("d=128", 2.9e6, 1e-3), result("d=128", 2.8e6, 0.5), alone(2.9e6)),
+                new Recheck.Entry(result("d=256", 5e6, 1e-3), result("d=256", 5.1e6, 1e-3),
+                        new Recheck.Alone(Double.NaN, "could not start java", false)),
+                confirmed(new Recheck.Entry(result("d=4096", 5e6, 1e-3), result("d=4096", 9e6, 1e-3), alone(5e6)), 5.1e6, 5e6)));
         String[] lines = table.split("\n");
         assertEquals(9, lines.length, table);
         assertTrue(lines[5].contains("d=1024") && lines[5].contains("4.20 ms") && lines[5].contains("9.10 ms")
@@ -82,10 +87,33 @@ class RecheckTest {
     }
 
     @Test
+    void aCaseWrongAloneIsWrong() {
+        Recheck.Entry e = new Recheck.Entry(result("x", 1e6, 1e-3), result("x", 1e6, 1e-3),
+                new Recheck.Alone(Double.NaN, "wrong in a fresh JVM: rel. err 0.5", true));
+        assertFalse(e.correct());
+        assertTrue(Recheck.table(List.of(e)).contains("NO"));
+    }
+
+    @Test
     void aFreshJvmThatFailsGivesNoMedianAndSaysWhy() {
-        Recheck.Alone alone = Recheck.timeAlone(List.of("bench", "no-such-op", "--time-alone"));
+        Recheck.Alone alone = Recheck.timeAlone(List.of("bench", "no-such-op", "--time-alone"), result("x", 1e6, 1e-3),
+                Timing.Budget.QUICK);
         assertTrue(Double.isNaN(alone.medianNanos()));
         assertTrue(alone.error().contains("exited 2"), alone.error());
+        assertFalse(alone.wrong());
+    }
+
+    /** The fresh JVM names the case it ran; a median of another case is not taken. */
+    @Test
+    void aFreshJvmMustRunTheSameCase() {
+        Recheck.Alone same = Recheck.timeAlone(List.of("bench", "hadamard", "--backend", "cpu", "--sizes", "128@4096", "--dtype", "fp32",
+                "--time-alone"), new BenchResult("hadamard", "d=128 rows=32", 128, "fp32", "cpu", 1e-7, 1e-5, 1e3, 9, 1e4, 0, 4e10, 0),
+                Timing.Budget.QUICK);
+        assertTrue(same.medianNanos() > 0, String.valueOf(same.error()));
+        Recheck.Alone other = Recheck.timeAlone(List.of("bench", "hadamard", "--backend", "cpu", "--sizes", "128@4096", "--dtype", "bf16",
+                "--time-alone"), new BenchResult("hadamard", "d=128 rows=32", 128, "fp32", "cpu", 1e-7, 1e-5, 1e3, 9, 1e4, 0, 4e10, 0),
+                Timing.Budget.QUICK);
+        assertTrue(Double.isNaN(other.medianNanos()) && other.error().contains("another case"), String.valueOf(other.error()));
     }
 
     /** The command times every case twice in this JVM and once alone, and appends the comparison to the table report. */
