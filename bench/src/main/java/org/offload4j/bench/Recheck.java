@@ -201,6 +201,16 @@ final class Recheck {
         return line.length() <= 160 ? line : line.substring(0, 157) + "...";
     }
 
+    /** The entry's note: flagged, a candidate not confirmed, and why there is no time alone; or empty. */
+    static String note(Entry e) {
+        String note = e.slower() ? String.format(Locale.ROOT, "SLOWER (> %.1fx)", SLOWER)
+                : e.confirm() != null ? "not confirmed" : "";
+        if (!e.aloneKnown()) {
+            note = (note.isEmpty() ? "" : note + "; ") + "vs the first pass (no time alone: " + e.aloneError() + ")";
+        }
+        return note;
+    }
+
     /** A plain-text table: case, median alone, first and second pass, ratio, and a flag on the slower ones. */
     static String table(List<Entry> entries) {
         String[] header = {"op", "case", "dtype", "alone", "first", "again", "once more", "ratio", "ok", "note"};
@@ -209,11 +219,7 @@ final class Recheck {
             Entry e = entries.get(i);
             BenchResult r = e.first();
             boolean alone = e.aloneKnown();
-            String note = e.slower() ? String.format(Locale.ROOT, "SLOWER (> %.1fx)", SLOWER)
-                    : e.confirm() != null ? "not confirmed" : "";
-            if (!alone) {
-                note = (note.isEmpty() ? "" : note + "; ") + "vs the first pass (no time alone: " + e.aloneError() + ")";
-            }
+            String note = note(e);
             rows[i] = new String[] {r.op(), r.label(), r.dtype(), alone ? Reports.time(e.aloneNanos()) : "-",
                     Reports.time(r.medianNanos()), Reports.time(e.again().medianNanos()),
                     e.confirm() == null ? "-" : Reports.time(e.confirm().medianNanos()),

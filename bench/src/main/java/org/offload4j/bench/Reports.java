@@ -189,6 +189,15 @@ public final class Reports {
     }
 
     static String json(RunInfo info, List<BenchResult> results) {
+        return json(info, results, List.of());
+    }
+
+    /**
+     * The JSON report; with {@code rechecks} (one per result, same order: {@code --recheck}), each
+     * result also carries a {@code "recheck"} object with the medians alone, again and once more,
+     * the ratio, whether it was flagged, and the note.
+     */
+    static String json(RunInfo info, List<BenchResult> results, List<Recheck.Entry> rechecks) {
         StringBuilder sb = new StringBuilder("{\n");
         sb.append("  \"backend\": ").append(quoteJson(info.backend())).append(",\n");
         sb.append("  \"backend_description\": ").append(quoteJson(info.backendDescription())).append(",\n");
@@ -233,6 +242,16 @@ public final class Reports {
                             .append(", \"ours_over_torch\": ").append(num(r.medianNanos() / vs.get(v).medianNanos())).append('}');
                 }
                 sb.append("], \"torch_note\": ").append(r.torch().note() == null ? "null" : quoteJson(r.torch().note()));
+            }
+            if (!rechecks.isEmpty()) {
+                Recheck.Entry e = rechecks.get(i);
+                sb.append(", \"recheck\": {\"alone_ns\": ").append(num(e.aloneKnown() ? e.aloneNanos() : Double.NaN))
+                        .append(", \"again_ns\": ").append(num(e.again().medianNanos()))
+                        .append(", \"once_more_ns\": ").append(e.confirm() == null ? "null" : num(e.confirm().medianNanos()))
+                        .append(", \"ratio\": ").append(num(e.ratio()))
+                        .append(", \"correct\": ").append(e.correct())
+                        .append(", \"flagged\": ").append(e.slower())
+                        .append(", \"note\": ").append(quoteJson(Recheck.note(e))).append('}');
             }
             sb.append('}');
         }

@@ -137,6 +137,27 @@ class RecheckTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void theJsonReportCarriesEachCasesRecheck() {
+        List<BenchResult> results = List.of(result("d=1024", 9.1e6, 1e-3), result("d=256", 5e6, 1e-3));
+        List<Recheck.Entry> rechecks = List.of(
+                confirmed(new Recheck.Entry(results.get(0), result("d=1024", 9.3e6, 1e-3), alone(4.2e6)), 9.0e6, 4.4e6),
+                new Recheck.Entry(results.get(1), result("d=256", 5.1e6, 1e-3), new Recheck.Alone(Double.NaN, "could not start java", false)));
+        Reports.RunInfo info = new Reports.RunInfo("cpu", "test", 4e10, 1e11, "jvm", "now", 5e10, 1e11, null);
+        java.util.Map<String, Object> report = (java.util.Map<String, Object>) MiniJson.parse(Reports.json(info, results, rechecks));
+        List<Object> cases = (List<Object>) report.get("results");
+        java.util.Map<String, Object> flagged = (java.util.Map<String, Object>) ((java.util.Map<String, Object>) cases.get(0)).get("recheck");
+        assertEquals(4.2e6, ((Number) flagged.get("alone_ns")).doubleValue());
+        assertEquals(9.0e6, ((Number) flagged.get("once_more_ns")).doubleValue());
+        assertEquals(Boolean.TRUE, flagged.get("flagged"));
+        java.util.Map<String, Object> noAlone = (java.util.Map<String, Object>) ((java.util.Map<String, Object>) cases.get(1)).get("recheck");
+        assertTrue(noAlone.containsKey("alone_ns") && noAlone.get("alone_ns") == null, noAlone.toString());
+        assertEquals(Boolean.FALSE, noAlone.get("flagged"));
+        assertTrue(((String) noAlone.get("note")).contains("could not start java"));
+        assertFalse(Reports.json(info, results).contains("recheck"), "no recheck object without --recheck");
+    }
+
+    @Test
     void recheckIsRefusedBesideAccuracy() {
         assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--recheck"));
     }
