@@ -189,18 +189,16 @@ public final class BenchCommand implements Callable<Integer> {
                     : "torch (not run: " + o.unavailable() + ")");
         }
         List<Recheck.Entry> rechecks = recheck ? recheck(b, plan, budget, results, copy, matmul, inPlace, fmaPeak) : List.of();
-        String report = format == Reports.Format.JSON ? Reports.json(info, results, rechecks) : Reports.render(format, info, results);
-        if (recheck && format == Reports.Format.TABLE) {
-            report += "\n" + Recheck.table(rechecks);
-        } else if (recheck) {
-            err.print("\n" + Recheck.table(rechecks)); // beside json (which carries it too) and csv, so that they stay parseable
+        String report = Reports.render(format, info, results, rechecks);
+        if (recheck && format != Reports.Format.TABLE) {
+            err.print("\n" + Recheck.table(rechecks)); // readable beside json and csv, which stay parseable on stdout
         }
         System.out.print(report);
         if (out != null) {
             Files.writeString(out, report, StandardCharsets.UTF_8);
         }
         if (json != null) {
-            Files.writeString(json, Reports.json(info, results, rechecks), StandardCharsets.UTF_8);
+            Files.writeString(json, Reports.render(Reports.Format.JSON, info, results, rechecks), StandardCharsets.UTF_8);
         }
         if (plot != null) {
             Plots.write(plot, results);

@@ -75,9 +75,17 @@ public final class Reports {
     }
 
     public static String render(Format format, RunInfo info, List<BenchResult> results) {
+        return render(format, info, results, List.of());
+    }
+
+    /**
+     * The report with {@code --recheck}'s entries (one per result, same order; empty without it):
+     * the table gains the recheck table, JSON a {@code "recheck"} object per case; CSV has none.
+     */
+    static String render(Format format, RunInfo info, List<BenchResult> results, List<Recheck.Entry> rechecks) {
         return switch (format) {
-            case TABLE -> table(info, results);
-            case JSON -> json(info, results);
+            case TABLE -> table(info, results) + (rechecks.isEmpty() ? "" : "\n" + Recheck.table(rechecks));
+            case JSON -> json(info, results, rechecks);
             case CSV -> csv(results);
         };
     }
