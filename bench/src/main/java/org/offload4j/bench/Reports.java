@@ -80,13 +80,14 @@ public final class Reports {
 
     /**
      * The report with {@code --recheck}'s entries (one per result, same order; empty without it):
-     * the table gains the recheck table, JSON a {@code "recheck"} object per case; CSV has none.
+     * the table gains the recheck table, JSON a {@code "recheck"} object per case, CSV the same
+     * fields as columns {@code recheck_*}.
      */
     static String render(Format format, RunInfo info, List<BenchResult> results, List<Recheck.Entry> rechecks) {
         return switch (format) {
             case TABLE -> table(info, results) + (rechecks.isEmpty() ? "" : "\n" + Recheck.table(rechecks));
             case JSON -> json(info, results, rechecks);
-            case CSV -> csv(results);
+            case CSV -> csv(results, rechecks);
         };
     }
 
@@ -174,11 +175,19 @@ public final class Reports {
     }
 
     static String csv(List<BenchResult> results) {
+        return csv(results, List.of());
+    }
+
+    /** The CSV report; with {@code rechecks} (one per result, same order), the recheck's fields as the last columns. */
+    static String csv(List<BenchResult> results, List<Recheck.Entry> rechecks) {
         boolean torch = compared(results);
         StringBuilder sb = new StringBuilder("op,case,dtype,backend,rel_error,tolerance,correct,median_ns,runs,bytes,flops,"
                 + "gb_per_s,tflop_per_s,copy_gb_per_s,bound,percent_of_floor,in_place_gb_per_s,fma_peak_gflop_per_s,"
-                + "percent_of_copy,percent_of_in_place,percent_of_fma_peak" + (torch ? ",torch,ours_over_torch,torch_note" : "") + "\n");
-        for (BenchResult r : results) {
+                + "percent_of_copy,percent_of_in_place,percent_of_fma_peak" + (torch ? ",torch,ours_over_torch,torch_note" : "")
+                + (rechecks.isEmpty() ? "" : ",recheck_alone_ns,recheck_again_ns,recheck_once_more_ns,recheck_ratio,recheck_correct,"
+                        + "recheck_flagged,recheck_note") + "\n");
+        for (int i = 0; i < results.size(); i++) {
+            BenchResult r = results.get(i);
             sb.append(String.join(",", r.op(), quoteCsv(r.label()), r.dtype(), r.backend(), num(r.error()),
                     num(r.tolerance()), Boolean.toString(r.correct()), num(r.medianNanos()), Integer.toString(r.runs()),
                     num(r.bytes()), num(r.flops()), num(r.gigabytesPerSecond()), num(r.teraflopsPerSecond()),
@@ -190,6 +199,16 @@ public final class Reports {
                 boolean times = t != null && !t.variants().isEmpty();
                 sb.append(',').append(quoteCsv(times ? torchTimes(t) : "")).append(',').append(quoteCsv(times ? torchRatios(r) : ""))
                         .append(',').append(quoteCsv(t == null || t.note() == null ? "" : t.note()));
+            }
+            if (!rechecks.isEmpty()) {
+                Recheck.Entry e = rechecks.get(i);
+                sb.append(',').append(num(e.aloneKnown() ? e.aloneNanos() : Double.NaN))
+                        .append(',').append(num(e.again().medianNanos()))
+                        .append(',').append(num(e.confirm() == null ? Double.NaN : e.confirm().medianNanos()))
+                        .append(',').append(num(e.ratio()))
+                        .append(',').append(e.correct())
+                        .append(',').append(e.slower())
+                        .append(',').append(quoteCsv(Recheck.note(e)));
             }
             sb.append('\n');
         }

@@ -158,6 +158,31 @@ class RecheckTest {
     }
 
     @Test
+    void theCsvReportCarriesEachCasesRecheckAsColumns() {
+        List<BenchResult> results = List.of(result("d=1024", 9.1e6, 1e-3), result("d=256", 5e6, 1e-3));
+        List<Recheck.Entry> rechecks = List.of(
+                confirmed(new Recheck.Entry(results.get(0), result("d=1024", 9.3e6, 1e-3), alone(4.2e6)), 9.0e6, 4.4e6),
+                new Recheck.Entry(results.get(1), result("d=256", 5.1e6, 1e-3), new Recheck.Alone(Double.NaN, "could not start java", false)));
+        String[] lines = Reports.csv(results, rechecks).split("\n");
+        assertEquals(3, lines.length);
+        List<String> header = List.of(lines[0].split(","));
+        int alone = header.indexOf("recheck_alone_ns");
+        assertTrue(alone > 0 && header.indexOf("recheck_note") == header.size() - 1, lines[0]);
+        // Labels hold no commas here, so a plain split finds the columns; the notes are the last column.
+        List<String> flagged = List.of(lines[1].split(",", header.size()));
+        assertEquals("4200000", flagged.get(alone));
+        assertEquals("9300000", flagged.get(header.indexOf("recheck_again_ns")));
+        assertEquals("9000000", flagged.get(header.indexOf("recheck_once_more_ns")));
+        assertEquals("true", flagged.get(header.indexOf("recheck_flagged")));
+        List<String> noAlone = List.of(lines[2].split(",", header.size()));
+        assertEquals("null", noAlone.get(alone));
+        assertEquals("null", noAlone.get(header.indexOf("recheck_once_more_ns")));
+        assertEquals("false", noAlone.get(header.indexOf("recheck_flagged")));
+        assertTrue(noAlone.get(header.size() - 1).contains("could not start java"), lines[2]);
+        assertFalse(Reports.csv(results).contains("recheck"), "no recheck columns without --recheck");
+    }
+
+    @Test
     void recheckIsRefusedBesideAccuracy() {
         assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--recheck"));
     }
