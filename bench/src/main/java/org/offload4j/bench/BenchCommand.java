@@ -48,7 +48,12 @@ public final class BenchCommand implements Callable<Integer> {
     String backend;
 
     @Option(names = "--sizes", paramLabel = "SIZE",
-            description = "sizes, comma-separated, in each op's syntax (hadamard: d or d@elements; w4a16: MxNxK or MxNxK:g)")
+            description = "sizes, comma-separated, in each op's syntax:%n"
+                    + "  hadamard   d[@elements][:inplace] (rows = elements / d, rounded down)%n"
+                    + "  w4a16      MxNxK[:g]%n"
+                    + "  attention  HqxHkvxSqxSkvxD[c] (c: causal)%n"
+                    + "  moe        TxExKxDMODELxDFF[:w4]%n"
+                    + "  brgemm     N or MxNxK")
     List<String> sizes;
 
     @Option(names = "--dtype", paramLabel = "T", description = "activation dtypes (default: each op's first)")
@@ -143,6 +148,7 @@ public final class BenchCommand implements Callable<Integer> {
         for (Plan p : plan) {
             usage(() -> p.suite().validate(b, p.size()));
         }
+        checkOutputFiles();
         if (timeAlone) {
             return timeAlone(b, plan, budget);
         }
@@ -195,13 +201,14 @@ public final class BenchCommand implements Callable<Integer> {
         }
         System.out.print(report);
         if (out != null) {
-            Files.writeString(out, report, StandardCharsets.UTF_8);
+            OutputFiles.write("--out", out, f -> Files.writeString(f, report, StandardCharsets.UTF_8));
         }
         if (json != null) {
-            Files.writeString(json, Reports.render(Reports.Format.JSON, info, results, rechecks), StandardCharsets.UTF_8);
+            String jsonReport = Reports.render(Reports.Format.JSON, info, results, rechecks);
+            OutputFiles.write("--json", json, f -> Files.writeString(f, jsonReport, StandardCharsets.UTF_8));
         }
         if (plot != null) {
-            Plots.write(plot, results);
+            OutputFiles.write("--plot", plot, f -> Plots.write(f, results));
             err.println("Plot written to " + plot);
         }
         long wrong = rechecks.isEmpty() ? results.stream().filter(r -> !r.correct()).count()
@@ -304,6 +311,11 @@ public final class BenchCommand implements Callable<Integer> {
             return new BenchResult(c.op(), c.label(), c.sizeMetric(), c.dtype(), b.name(), error, c.tolerance(),
                     m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, c.matmulBound() ? matmul : 0, inPlace,
                     c.matmulBound() ? fmaPeak : 0);
+        } catch (OutOfMemoryError e) {
+            // A size too large for this machine or heap: the user's to change, in one line.
+            throw new IllegalArgumentException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()
+                    + ") does not fit in this machine's or this JVM's memory (" + e.getMessage() + "); choose a smaller size"
+                    + " or give the JVM more (-Xmx, OFFLOAD_JAVA_OPTS)", e);
         }
     }
 
@@ -326,6 +338,20 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
         return out;
+    }
+
+    /** The files the results go to, checked before anything is measured (a usage error, exit 2). */
+    private void checkOutputFiles() {
+        if (out != null) {
+            usage(() -> OutputFiles.checkWritable("--out", out));
+        }
+        if (json != null) {
+            usage(() -> OutputFiles.checkWritable("--json", json));
+        }
+        if (plot != null) {
+            usage(() -> Plots.checkFileName(plot));
+            usage(() -> OutputFiles.checkWritable("--plot", plot));
+        }
     }
 
     private DType dtype(String name) {
@@ -369,6 +395,7 @@ public final class BenchCommand implements Callable<Integer> {
         for (String size : cases) {
             usage(() -> attention.validate(b, size));
         }
+        checkOutputFiles();
         StringBuilder report = new StringBuilder();
         for (String size : cases) {
             String one = AttentionSuite.accuracy(b, size, seed);
@@ -376,7 +403,7 @@ public final class BenchCommand implements Callable<Integer> {
             report.append(one);
         }
         if (out != null) {
-            Files.writeString(out, report, StandardCharsets.UTF_8);
+            OutputFiles.write("--out", out, f -> Files.writeString(f, report, StandardCharsets.UTF_8));
         }
         return 0;
     }

@@ -53,8 +53,17 @@ final class BrgemmSuite implements OpSuite {
             throw new IllegalArgumentException("brgemm is the CPU backend's micro-kernel; run it with --backend cpu (got "
                     + backend.name() + ")");
         }
-        return size.contains("x") || size.contains("X") ? OpSuite.dims(size, 3, this) : square(size);
+        int[] mnk = size.contains("x") || size.contains("X") ? OpSuite.dims(size, 3, this) : square(size);
+        long largest = Math.max((long) mnk[0] * mnk[2], Math.max((long) mnk[2] * mnk[1], (long) mnk[0] * mnk[1]));
+        if (largest > MAX_ARRAY_FLOATS) {
+            throw new IllegalArgumentException("brgemm size '" + size + "': a matrix of " + largest + " values; the benchmark "
+                    + "keeps A, B and C in Java arrays, at most " + MAX_ARRAY_FLOATS + " values each");
+        }
+        return mnk;
     }
+
+    /** The longest float[] the JVM allocates (a few words below Integer.MAX_VALUE). */
+    private static final int MAX_ARRAY_FLOATS = Integer.MAX_VALUE - 8;
 
     private int[] square(String size) {
         int n = OpSuite.dims(size, 1, this)[0];

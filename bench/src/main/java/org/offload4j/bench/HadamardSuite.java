@@ -34,7 +34,7 @@ final class HadamardSuite implements OpSuite {
     }
 
     private static final String SIZE_SYNTAX = "d[@elements][:inplace] (d = 2^k ≤ 32768 or m·2^k, m ∈ {12, 20, 28, 40};"
-            + " elements default 2^25; :inplace transforms the tensor in place)";
+            + " elements default 2^25, rows = elements / d rounded down; :inplace transforms the tensor in place)";
 
     @Override
     public String sizeSyntax() {
@@ -91,7 +91,12 @@ final class HadamardSuite implements OpSuite {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("hadamard size '" + size + "' is not " + SIZE_SYNTAX);
         }
-        HadamardSize plan = HadamardSize.of(d);
+        HadamardSize plan;
+        try {
+            plan = HadamardSize.of(d);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("hadamard size '" + size + "': " + e.getMessage());
+        }
         if (elements < d) {
             throw new IllegalArgumentException("hadamard size '" + size + "' asks for " + elements + " elements, fewer than one row of d = "
                     + d);

@@ -39,8 +39,26 @@ public final class Plots {
     private static final int DARK_GRAY = 0x404040;
     private static final int GRAY = 0x808080;
 
-    /** Writes the plot; the format follows the extension ({@code .svg} or {@code .png}). */
+    /**
+     * Throws IllegalArgumentException when {@link #write} would refuse {@code file}: a name not ending
+     * in {@code .svg} or {@code .png}, or PNG in a runtime without {@code java.desktop}.
+     */
+    public static void checkFileName(Path file) {
+        String name = file.getFileName() == null ? "" : file.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (name.endsWith(".png")) {
+            // Checked before Png links: verifying Png loads java.awt classes.
+            if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
+                throw new IllegalArgumentException("--plot " + file + ": PNG needs the java.desktop module, which this "
+                        + "Java runtime lacks (the offload bundle leaves it out); write .svg instead");
+            }
+        } else if (!name.endsWith(".svg")) {
+            throw new IllegalArgumentException("--plot " + file + ": the file name must end in .svg or .png");
+        }
+    }
+
+    /** Writes the plot; the format follows the extension ({@code .svg} or {@code .png}, see {@link #checkFileName}). */
     public static void write(Path file, List<BenchResult> results) throws IOException {
+        checkFileName(file);
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
         Map<String, List<BenchResult>> byOp = new LinkedHashMap<>();
         for (BenchResult r : results) {
@@ -51,15 +69,8 @@ public final class Plots {
             SvgCanvas c = new SvgCanvas(PANEL_W, height);
             draw(c, byOp);
             Files.writeString(file, c.finish(), StandardCharsets.UTF_8);
-        } else if (name.endsWith(".png")) {
-            // Checked before Png links: verifying Png loads java.awt classes.
-            if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
-                throw new IllegalArgumentException("--plot " + file + ": PNG needs the java.desktop module, which this "
-                        + "Java runtime lacks (the offload bundle leaves it out); write .svg instead");
-            }
-            Png.write(file, height, byOp);
         } else {
-            throw new IllegalArgumentException("--plot " + file + ": the file name must end in .svg or .png");
+            Png.write(file, height, byOp);
         }
     }
 

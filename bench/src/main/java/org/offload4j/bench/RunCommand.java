@@ -98,8 +98,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--rotate", description = "attention: Hadamard rotation of Q and K before FP8 quantization")
     boolean rotate;
 
-    @Option(names = "--top-k", paramLabel = "K", defaultValue = "2", description = "moe: experts per token (default: ${DEFAULT-VALUE})")
-    int topK;
+    /** Null when not given (then 2): an explicit --top-k for another op is refused, whatever its value. */
+    @Option(names = "--top-k", paramLabel = "K", description = "moe: experts per token (default: 2)")
+    Integer topK;
 
     @Option(names = "--renormalize", description = "moe: divide the top-k weights by their sum")
     boolean renormalize;
@@ -107,8 +108,11 @@ public final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         checkOptionsApply();
-        Backend b = backend == null ? Backends.best() : Backends.named(backend);
         DType convert = dtype == null ? null : DType.parse(dtype);
+        Args.require(convert == null || convert.isFloatingPoint(), "--dtype " + dtype
+                + " is not a floating-point dtype; it rounds floating-point inputs (e.g. --dtype bf16)");
+        OutputFiles.checkWritable("--out", out);
+        Backend b = backend == null ? Backends.best() : Backends.named(backend);
         long start = System.nanoTime();
         try (Tensor result = switch (op) {
             case hadamard -> hadamard(b, convert);
@@ -129,7 +133,7 @@ public final class RunCommand implements Callable<Integer> {
         only(scale != null, "--scale", Op.hadamard, Op.attention);
         only(gptq != null || layer != null || groupSize != null, "--gptq, --layer and --group-size", Op.w4a16);
         only(causal || rotate, "--causal and --rotate", Op.attention);
-        only(renormalize || topK != 2, "--top-k and --renormalize", Op.moe);
+        only(renormalize || topK != null, "--top-k and --renormalize", Op.moe);
         Args.require(zeros.equals("v1") || zeros.equals("v2"), "--zeros " + zeros + " is not accepted; accepted: v1, v2");
     }
 
@@ -248,7 +252,7 @@ public final class RunCommand implements Callable<Integer> {
              Tensor router = input(1, "router", Set.of(DType.BF16, DType.FP32), convert);
              Tensor w1 = input(2, "w1", bf16, convert);
              Tensor w2 = input(3, "w2", bf16, convert)) {
-            MoeLayer layer = MoeLayer.create(b, router, Bf16ExpertWeights.of(w1, w2), new MoeOptions(topK, renormalize));
+            MoeLayer layer = MoeLayer.create(b, router, Bf16ExpertWeights.of(w1, w2), new MoeOptions(topK == null ? 2 : topK, renormalize));
             Args.require(x.rank() == 2, "x has shape " + Arrays.toString(x.shape()) + "; expected [T, d_model]");
             Tensor o = Tensor.allocate(DType.BF16, x.dim(0), layer.dModel());
             try {
@@ -261,12 +265,13 @@ public final class RunCommand implements Callable<Integer> {
         }
     }
 
-    private void write(Tensor result, Backend b) throws IOException {
+    private void write(Tensor result, Backend b) {
         TensorData data = TensorData.of(result);
         if (out.getFileName() != null && out.getFileName().toString().endsWith(".npy")) {
-            Npy.write(out, data);
+            OutputFiles.write("--out", out, f -> Npy.write(f, data));
         } else {
-            SafeTensors.write(out, Map.of(outName, data), Map.of("producer", "offload run " + op, "backend", b.name()));
+            OutputFiles.write("--out", out, f -> SafeTensors.write(f, Map.of(outName, data),
+                    Map.of("producer", "offload run " + op, "backend", b.name())));
         }
     }
 }

@@ -56,7 +56,11 @@ final class TensorInputs {
             if (!convert && accepted.contains(own)) {
                 return data.copy();
             }
-            if (!convert || !accepted.contains(convertTo)) {
+            if (convert && !accepted.contains(convertTo)) {
+                throw new IllegalArgumentException("--dtype " + convertTo + " does not suit " + role + " (" + ref + ", " + own
+                        + "): " + role + " accepts " + names(accepted));
+            }
+            if (!convert) {
                 throw new IllegalArgumentException(role + " (" + ref + ") is " + own + "; accepted: " + names(accepted)
                         + (own.isFloatingPoint() && convertTo == null ? " (--dtype T rounds floating-point inputs to T)" : ""));
             }

@@ -91,6 +91,7 @@ class CliTest {
         assertEquals(2, OffloadCli.execute("bench", "moe", "--sizes", "1x4x2x64x64:w4"));
         assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x2x64x64x96"));
         assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x3x64x64x64"));
+        assertEquals(2, OffloadCli.execute("bench", "brgemm", "--backend", "cpu", "--sizes", "50000"), "50000² floats: no Java array");
         java.io.PrintStream err = System.err;
         java.io.ByteArrayOutputStream said = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(said, true, java.nio.charset.StandardCharsets.UTF_8));
@@ -107,6 +108,33 @@ class CliTest {
         // multiple of Hkv) is a usage error before any case runs, as on the timed path.
         assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--sizes", "8x2x64x64x96"));
         assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--sizes", "8x3x64x64x64"));
+    }
+
+    /** Files the results would go to are checked before anything is measured: a usage error (2), not a lost run. */
+    @Test
+    void unwritableOutputFilesAreUsageErrors(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        String nowhere = dir.resolve("no/such/dir/r.json").toString();
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128@4096", "--json", nowhere));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128@4096", "--out", nowhere));
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128@4096", "--out", dir.toString()), "a directory");
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "128@4096", "--plot", dir.resolve("p.txt").toString()));
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--out", nowhere));
+    }
+
+    /** A size whose tensors no machine can hold fails in one line naming it (after the ceilings: it parses). */
+    @Test
+    void aCaseTooLargeForMemoryFailsInOneLine() {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream said = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(said, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            // 2^55 bf16 values: 64 PiB, beyond any address space, and no overflow of a long byte count.
+            assertEquals(1, OffloadCli.execute("bench", "--backend", "cpu", "hadamard", "--sizes", "128@36028797018963968"));
+        } finally {
+            System.setErr(err);
+        }
+        String log = said.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(log.contains("hadamard size '128@36028797018963968'") && log.contains("memory") && !log.contains("\tat "), log);
     }
 
     @Test

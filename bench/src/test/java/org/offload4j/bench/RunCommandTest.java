@@ -294,6 +294,13 @@ class RunCommandTest {
             String badSize = stderrOf(1, "run", "hadamard", "--in", npy("odd", Tensor.allocate(DType.FP32, 2, 7)).toString(),
                     "--out", y.toString());
             assertTrue(badSize.startsWith("offload run: "), badSize);
+            // Checked before the op runs, in one line naming the option.
+            String nowhere = stderrOf(1, "run", "hadamard", "--in", in, "--out", dir.resolve("no/such/dir/y.npy").toString());
+            assertTrue(nowhere.contains("--out ") && nowhere.contains("does not exist") && nowhere.strip().lines().count() == 1, nowhere);
+            String notFloat = stderrOf(1, "run", "hadamard", "--in", in, "--out", y.toString(), "--dtype", "int32");
+            assertTrue(notFloat.contains("--dtype int32 is not a floating-point dtype"), notFloat);
+            String topK = stderrOf(1, "run", "hadamard", "--in", in, "--out", y.toString(), "--top-k", "2");
+            assertTrue(topK.contains("--top-k and --renormalize does not apply to hadamard"), "an explicit default is refused too: " + topK);
         }
         Path broken = Files.write(dir.resolve("broken.safetensors"), new byte[] {1, 0, 0, 0, 0, 0, 0, 0, '{'});
         String bad = stderrOf(1, "run", "hadamard", "--in", broken.toString(), "--out", y.toString());
