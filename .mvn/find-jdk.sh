@@ -1,6 +1,6 @@
-# Sourced by ./mvnw and ./offload: makes JAVA_HOME point at a JDK >= 22 (FFM is final
+# Sourced by ./mvnw and ./offload: makes JAVA_HOME point at a JDK >= 25 (the release the build targets; FFM is final
 # from 22 on; the Vector API incubator module ships with it).  Order: $JAVA_HOME if it is
-# new enough, then the newest JDK >= 22 under the usual install roots.  Fails with one line.
+# new enough, then the newest JDK >= 25 under the usual install roots.  Fails with one line.
 offload_jdk_feature() { # $1 = JDK home; prints the feature release (17, 25, ...) or nothing
   if [ -r "$1/release" ]; then
     sed -n 's/^JAVA_VERSION="\{0,1\}\([0-9][0-9]*\).*/\1/p' "$1/release" | head -n 1
@@ -9,7 +9,7 @@ offload_jdk_feature() { # $1 = JDK home; prints the feature release (17, 25, ...
   fi
 }
 offload_find_jdk() {
-  offload_min=22
+  offload_min=25
   if [ -n "${JAVA_HOME-}" ] && [ -x "$JAVA_HOME/bin/javac" ]; then
     offload_v=$(offload_jdk_feature "$JAVA_HOME")
     if [ -n "$offload_v" ] && [ "$offload_v" -ge "$offload_min" ]; then return 0; fi
