@@ -4,8 +4,9 @@
 //   For every row x (d = 2^k elements, 1 ≤ k ≤ 15) of `in`:  out = scale · ((x ⊙ pre) · H_d) ⊙ post,
 //   H_d the Sylvester Hadamard matrix (H_d[i][j] = (−1)^popcount(i & j), symmetric, so the
 //   transpose flag of the op contract changes nothing here). bf16, fp16 or fp32 in and out; in
-//   place (in == out) or disjoint. The m·2^k sizes (d = m·2^kn, m ∈ {12, 20, 28, 40}) have their own
-//   kernel below; unaligned rows and the other cases HadaCoreLaunch lists go to the CUDA-core kernel
+//   place (in == out) or disjoint. That is the 2^k kernels' contract; the m·2^k sizes (d = m·2^kn,
+//   m ∈ {12, 20, 28, 40}: H_m ⊗ H_n) have their own kernel at the end of this file ("the m·2^k
+//   kernel"). Unaligned rows and the other cases HadaCoreLaunch lists go to the CUDA-core kernel
 //   (hadamard.cu); the adapter decides (CudaHadamardKernel).
 //
 // HOW: 16-point stages as 16×16 matrix products (mma.sync.m16n8k16, bf16 operands, fp32 accumulate)

@@ -16,6 +16,7 @@ import org.offload4j.core.Backend;
 import org.offload4j.core.Backends;
 import org.offload4j.core.DType;
 import org.offload4j.core.Floors;
+import org.offload4j.cuda.driver.CudaOutOfMemoryException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -312,10 +313,13 @@ public final class BenchCommand implements Callable<Integer> {
                     m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, c.matmulBound() ? matmul : 0, inPlace,
                     c.matmulBound() ? fmaPeak : 0);
         } catch (OutOfMemoryError e) {
-            // A size too large for this machine or heap: the user's to change, in one line.
+            // Most likely a size too large for this machine or heap: the user's to change, in one line.
             throw new IllegalArgumentException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()
-                    + ") does not fit in this machine's or this JVM's memory (" + e.getMessage() + "); choose a smaller size"
-                    + " or give the JVM more (-Xmx, OFFLOAD_JAVA_OPTS)", e);
+                    + ") ran out of memory (" + e.getMessage() + "); choose a smaller size or give the JVM more"
+                    + " (-Xmx, OFFLOAD_JAVA_OPTS)", e);
+        } catch (CudaOutOfMemoryException e) {
+            throw new IllegalArgumentException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()
+                    + ") does not fit in the GPU's memory (" + e.getMessage() + "); choose a smaller size", e);
         }
     }
 

@@ -30,7 +30,7 @@ final class OutputFiles {
         if (Files.isDirectory(absolute)) {
             why = "is a directory";
         } else if (dir != null && !Files.isDirectory(dir)) {
-            why = "its directory " + dir + " does not exist";
+            why = Files.exists(dir) ? dir + " is not a directory" : "its directory " + dir + " does not exist";
         } else if (Files.exists(absolute) && !Files.isWritable(absolute)) {
             why = "the file is not writable";
         } else if (!Files.exists(absolute) && dir != null && !Files.isWritable(dir)) {
