@@ -13,9 +13,22 @@ import picocli.CommandLine.Command;
         description = "List every backend, available or not (and why not), and which one the ops use.")
 public final class DevicesCommand implements Callable<Integer> {
 
+    /**
+     * The ladder's logger, held here while {@code devices} runs (a logger only weakly referenced
+     * could be collected and lose its level).
+     */
+    private static final java.util.logging.Logger LADDER_LOG = java.util.logging.Logger.getLogger(Backends.class.getName());
+
     @Override
     public Integer call() {
-        print(System.out);
+        // The table gives every backend's reason; the ladder's log lines would say the same again.
+        java.util.logging.Level level = LADDER_LOG.getLevel();
+        LADDER_LOG.setLevel(java.util.logging.Level.WARNING);
+        try {
+            print(System.out);
+        } finally {
+            LADDER_LOG.setLevel(level);
+        }
         return 0;
     }
 

@@ -15,8 +15,22 @@ public final class OffloadCli implements Runnable {
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
+        oneLineLogRecords();
         System.exit(execute(args));
     }
+
+    /**
+     * The backends log one sentence per fallback (why CUDA or TornadoVM is unavailable); the JDK's
+     * default format spreads each over two lines behind a timestamp. On the command line they read
+     * as {@code INFO: Backend cuda is unavailable: …}. A format the user set is kept.
+     */
+    static void oneLineLogRecords() {
+        if (System.getProperty(LOG_FORMAT) == null) {
+            System.setProperty(LOG_FORMAT, "%4$s: %5$s%6$s%n");
+        }
+    }
+
+    private static final String LOG_FORMAT = "java.util.logging.SimpleFormatter.format";
 
     /** Runs the CLI in-process and returns its exit code (used by tests). */
     public static int execute(String... args) {

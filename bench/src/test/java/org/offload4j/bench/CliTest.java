@@ -18,6 +18,15 @@ class CliTest {
         assertTrue(out.contains("Ops run on: cpu"), out);
     }
 
+    /** The backends' fallback sentences read as one line each on the command line, without a timestamp line. */
+    @Test
+    void logRecordsAreOneLineEach() {
+        OffloadCli.oneLineLogRecords();
+        String line = new java.util.logging.SimpleFormatter().format(
+                new java.util.logging.LogRecord(java.util.logging.Level.INFO, "Backend cuda is unavailable: no driver"));
+        assertEquals("INFO: Backend cuda is unavailable: no driver" + System.lineSeparator(), line);
+    }
+
     @Test
     void unknownOpIsAUsageError() {
         assertEquals(2, OffloadCli.execute("bench", "no-such-op"));

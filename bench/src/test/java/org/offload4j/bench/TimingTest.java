@@ -11,7 +11,7 @@ class TimingTest {
     void warmsUpThenTimesAtLeastTheMinimumRuns() {
         AtomicInteger calls = new AtomicInteger();
         Timing.Budget b = new Timing.Budget(3, 0, 5, 7, 0);
-        Timing.Measured m = Timing.measure(calls::incrementAndGet, b);
+        Timing.Measured m = Timing.measure(calls::incrementAndGet, b, () -> true, 0);
         assertEquals(5, m.runs());
         assertEquals(8, calls.get(), "3 warm-up runs + 5 timed");
         assertTrue(m.medianNanos() >= 0);
@@ -29,6 +29,45 @@ class TimingTest {
             }
         }, b);
         assertTrue(m.medianNanos() < 100e6, "median " + m.medianNanos());
+    }
+
+    /** Warm-up goes on while the JIT is busy, until it is seen idle twice in a row. */
+    @Test
+    void warmUpWaitsForTheJit() {
+        AtomicInteger calls = new AtomicInteger();
+        AtomicInteger polls = new AtomicInteger();
+        Timing.Budget b = new Timing.Budget(1, 0, 3, 3, 0);
+        long t0 = System.nanoTime();
+        Timing.measure(() -> {
+            calls.incrementAndGet();
+            sleep(1);
+        }, b, () -> polls.incrementAndGet() > 3, 60_000_000_000L);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(5, polls.get(), "three busy answers, then two idle ones");
+        assertTrue(seconds >= 0.2, "at least 50 ms of warm-up runs between polls: " + seconds + " s");
+        assertTrue(calls.get() >= 1 + 4 + 3, calls.get() + " calls");
+    }
+
+    /** A JIT that never goes quiet delays timing by the cap, no more. */
+    @Test
+    void warmUpGivesUpOnTheJitAfterTheCap() {
+        Timing.Budget b = new Timing.Budget(0, 0, 3, 3, 0);
+        long t0 = System.nanoTime();
+        Timing.Measured m = Timing.measure(() -> sleep(1), b, () -> false, 300_000_000L);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(3, m.runs());
+        assertTrue(seconds >= 0.3 && seconds < 5, seconds + " s");
+    }
+
+    @Test
+    void theCompilerQueueTextIsRead() {
+        assertTrue(JitWatch.queueIsEmpty("Current compiles: \n\nC1 compile queue:\nEmpty\n\nC2 compile queue:\nEmpty\n\n"));
+        assertTrue(!JitWatch.queueIsEmpty("Current compiles: \nC2 CompilerThread0  1852       4       a.B::c (103 bytes)\n\n"
+                + "C1 compile queue:\nEmpty\n\nC2 compile queue:\nEmpty\n"), "a compile running");
+        assertTrue(!JitWatch.queueIsEmpty("Current compiles: \n\nC1 compile queue:\n1895       2       a.B::equal (23 bytes)\n\n"
+                + "C2 compile queue:\nEmpty\n"), "a compile queued");
+        // This JVM's own queue reads as something the parser understands (idle or not, no exception).
+        JitWatch.system().idle();
     }
 
     private static void sleep(long ms) {
