@@ -48,6 +48,18 @@ class TimingTest {
         assertTrue(calls.get() >= 1 + 4 + 3, calls.get() + " calls");
     }
 
+    /** An idle JIT counts only over runs: slow runs get 5 between the two looks, not just 50 ms. */
+    @Test
+    void idleIsJudgedOverRunsNotJustTime() {
+        AtomicInteger calls = new AtomicInteger();
+        Timing.Budget b = new Timing.Budget(0, 0, 1, 1, 0);
+        Timing.measure(() -> {
+            calls.incrementAndGet();
+            sleep(20);
+        }, b, () -> true, 60_000_000_000L);
+        assertEquals(5 + 1, calls.get(), "5 runs between the two idle looks, then the one timed run");
+    }
+
     /** A JIT that never goes quiet delays timing by the cap, no more. */
     @Test
     void warmUpGivesUpOnTheJitAfterTheCap() {
