@@ -123,6 +123,10 @@ public final class BenchCommand implements Callable<Integer> {
         if (compare != null && !compare.equalsIgnoreCase("torch")) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--compare " + compare + " is unknown; accepted: torch");
         }
+        if (compareTimeoutSeconds < 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--compare-timeout " + compareTimeoutSeconds
+                    + " must be at least 1 (seconds)");
+        }
         List<String> sizes = items(this.sizes, "--sizes");
         List<String> dtypes = items(this.dtypes, "--dtype");
         if (accuracy) {

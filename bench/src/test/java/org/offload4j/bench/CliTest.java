@@ -101,6 +101,7 @@ class CliTest {
         assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x2x64x64x96"));
         assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x3x64x64x64"));
         assertEquals(2, OffloadCli.execute("bench", "brgemm", "--backend", "cpu", "--sizes", "50000"), "50000² floats: no Java array");
+        assertEquals(2, OffloadCli.execute("bench", "hadamard", "--compare", "torch", "--compare-timeout", "-5"));
         java.io.PrintStream err = System.err;
         java.io.ByteArrayOutputStream said = new java.io.ByteArrayOutputStream();
         System.setErr(new java.io.PrintStream(said, true, java.nio.charset.StandardCharsets.UTF_8));
