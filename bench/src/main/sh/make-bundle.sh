@@ -140,7 +140,8 @@ cp "$root/bench/src/main/sh/run-gpu-suite.sh" "$out/run-gpu-suite.sh"
 chmod +x "$out/bin/offload" "$out/run-gpu-suite.sh"
 
 # The runtime: the JDK modules the jars use, plus the two the CLI names on its command line,
-# jdk.management (JMH's gc profiler reaches it by reflection) and jdk.zipfs (JUnit scans the test
+# jdk.management (JMH's gc profiler reaches it by reflection; the bench's warm-up reads the JIT's compile queue
+# through its DiagnosticCommand MBean) and jdk.zipfs (JUnit scans the test
 # jars through the jar file system). Modular jars (JUnit) say what
 # they require in their descriptor (multi-release ones under META-INF/versions; "static" requires are
 # optional at run time and left out: jackson's java.xml, java.desktop); jdeps reads the others (as one class path: a modular jar given
