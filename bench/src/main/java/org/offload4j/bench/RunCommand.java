@@ -131,15 +131,21 @@ public final class RunCommand implements Callable<Integer> {
     private void checkOptionsApply() {
         only(inverse, "--inverse", Op.hadamard);
         only(scale != null, "--scale", Op.hadamard, Op.attention);
-        only(gptq != null || layer != null || groupSize != null, "--gptq, --layer and --group-size", Op.w4a16);
-        only(causal || rotate, "--causal and --rotate", Op.attention);
-        only(renormalize || topK != null, "--top-k and --renormalize", Op.moe);
+        only(gptq != null, "--gptq", Op.w4a16);
+        only(layer != null, "--layer", Op.w4a16);
+        only(groupSize != null, "--group-size", Op.w4a16);
+        only(causal, "--causal", Op.attention);
+        only(rotate, "--rotate", Op.attention);
+        only(topK != null, "--top-k", Op.moe);
+        only(renormalize, "--renormalize", Op.moe);
         Args.require(zeros.equals("v1") || zeros.equals("v2"), "--zeros " + zeros + " is not accepted; accepted: v1, v2");
+        Args.require(topK == null || (topK >= 1 && topK <= MoeLayer.MAX_K), "--top-k " + topK + " is not accepted; accepted: 1 to "
+                + MoeLayer.MAX_K + ", at most the number of experts");
     }
 
     private void only(boolean given, String option, Op... ops) {
         Args.require(!given || Arrays.asList(ops).contains(op), option + " does not apply to " + op + "; it is for "
-                + Arrays.toString(ops));
+                + String.join(" and ", Arrays.stream(ops).map(Op::name).toList()));
     }
 
     private void inputCount(int min, int max, String roles) {
@@ -149,6 +155,11 @@ public final class RunCommand implements Callable<Integer> {
 
     private Tensor input(int i, String role, Set<DType> accepted, DType convert) {
         return TensorInputs.read(inputs.get(i), role, accepted, convert);
+    }
+
+    /** A w4a16 weight tensor: taken in its own dtype, which --dtype never changes. */
+    private Tensor weight(int i, String role, Set<DType> accepted) {
+        return TensorInputs.readAsIs(inputs.get(i), role, accepted);
     }
 
     private Tensor hadamard(Backend b, DType convert) {
@@ -202,11 +213,11 @@ public final class RunCommand implements Callable<Integer> {
     }
 
     private GptqLayer fromTensors() {
-        try (Tensor qweight = input(1, "qweight", Set.of(DType.INT32), null);
-             Tensor scales = input(2, "scales", QuantizedWeight.SCALE_TYPES, null);
-             Tensor stored = inputs.size() > 3 ? input(3, "qzeros", Set.of(DType.INT32), null) : null;
+        try (Tensor qweight = weight(1, "qweight", Set.of(DType.INT32));
+             Tensor scales = weight(2, "scales", QuantizedWeight.SCALE_TYPES);
+             Tensor stored = inputs.size() > 3 ? weight(3, "qzeros", Set.of(DType.INT32)) : null;
              Tensor qzeros = stored != null && zeros.equals("v1") ? QuantizedWeight.fromGptqV1Zeros(stored) : null;
-             Tensor gIdx = inputs.size() > 4 ? input(4, "g_idx", Set.of(DType.INT32), null) : plainGroups(qweight)) {
+             Tensor gIdx = inputs.size() > 4 ? weight(4, "g_idx", Set.of(DType.INT32)) : plainGroups(qweight)) {
             Args.require(qweight.rank() == 2, "qweight has shape " + Arrays.toString(qweight.shape()) + "; expected [k/8, n]");
             int k = Math.toIntExact(qweight.dim(0) * 8);
             int n = Math.toIntExact(qweight.dim(1));
@@ -252,7 +263,10 @@ public final class RunCommand implements Callable<Integer> {
              Tensor router = input(1, "router", Set.of(DType.BF16, DType.FP32), convert);
              Tensor w1 = input(2, "w1", bf16, convert);
              Tensor w2 = input(3, "w2", bf16, convert)) {
-            MoeLayer layer = MoeLayer.create(b, router, Bf16ExpertWeights.of(w1, w2), new MoeOptions(topK == null ? 2 : topK, renormalize));
+            int k = topK == null ? 2 : topK;
+            Args.require(router.rank() != 2 || k <= router.dim(1), "--top-k " + k + " exceeds the number of experts, E = "
+                    + router.dim(1) + " (router " + Arrays.toString(router.shape()) + ")");
+            MoeLayer layer = MoeLayer.create(b, router, Bf16ExpertWeights.of(w1, w2), new MoeOptions(k, renormalize));
             Args.require(x.rank() == 2, "x has shape " + Arrays.toString(x.shape()) + "; expected [T, d_model]");
             Tensor o = Tensor.allocate(DType.BF16, x.dim(0), layer.dModel());
             try {

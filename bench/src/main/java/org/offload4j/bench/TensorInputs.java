@@ -46,6 +46,15 @@ final class TensorInputs {
      * @throws IllegalArgumentException naming the role and the file for every problem
      */
     static Tensor read(String spec, String role, Set<DType> accepted, DType convertTo) {
+        return read(spec, role, accepted, convertTo, true);
+    }
+
+    /** Input {@code role} in its own dtype, which must be accepted; {@code --dtype} does not apply to it. */
+    static Tensor readAsIs(String spec, String role, Set<DType> accepted) {
+        return read(spec, role, accepted, null, false);
+    }
+
+    private static Tensor read(String spec, String role, Set<DType> accepted, DType convertTo, boolean convertible) {
         Ref ref = Ref.parse(spec);
         try (TensorSource source = open(ref)) {
             String name = ref.tensor() != null ? ref.tensor() : onlyTensor(source, role);
@@ -62,7 +71,7 @@ final class TensorInputs {
             }
             if (!convert) {
                 throw new IllegalArgumentException(role + " (" + ref + ") is " + own + "; accepted: " + names(accepted)
-                        + (own.isFloatingPoint() && convertTo == null ? " (--dtype T rounds floating-point inputs to T)" : ""));
+                        + (convertible && own.isFloatingPoint() && convertTo == null ? " (--dtype T rounds floating-point inputs to T)" : ""));
             }
             try (Tensor view = data.view()) {
                 return Tensor.of(convertTo, view.toFloatArray(), data.shape().length == 0 ? new long[] {1} : data.shape());

@@ -268,6 +268,13 @@ class RunCommandTest {
             assertEquals(0, run("run", "moe", "--in", dir.resolve("x.npy").toString(), "--in", dir.resolve("r.npy").toString(),
                     "--in", dir.resolve("w1.npy").toString(), "--in", dir.resolve("w2.npy").toString(), "--dtype", "bf16",
                     "--top-k", "2", "--renormalize", "--out", o.toString()));
+            // --top-k is checked against its range and against E, naming the option.
+            String[] inputs = {"--in", dir.resolve("x.npy").toString(), "--in", dir.resolve("r.npy").toString(),
+                    "--in", dir.resolve("w1.npy").toString(), "--in", dir.resolve("w2.npy").toString(), "--dtype", "bf16", "--out", o.toString()};
+            String zero = stderrOf(1, concat(new String[] {"run", "moe", "--top-k", "0"}, inputs));
+            assertTrue(zero.contains("--top-k 0 is not accepted"), zero);
+            String beyond = stderrOf(1, concat(new String[] {"run", "moe", "--top-k", "5"}, inputs));
+            assertTrue(beyond.contains("--top-k 5 exceeds the number of experts, E = 4"), beyond);
             // --dtype bf16 rounds every floating-point input, the router included.
             try (Tensor w1b = Tensor.of(DType.BF16, w1.toFloatArray(), e, d, 2 * ff);
                  Tensor w2b = Tensor.of(DType.BF16, w2.toFloatArray(), e, ff, d);
@@ -290,7 +297,7 @@ class RunCommandTest {
             String two = stderrOf(1, "run", "hadamard", "--in", in, "--in", in, "--out", y.toString());
             assertTrue(two.contains("hadamard takes 1 --in (x); got 2"), two);
             String misplaced = stderrOf(1, "run", "hadamard", "--in", in, "--causal", "--out", y.toString());
-            assertTrue(misplaced.contains("--causal and --rotate does not apply to hadamard"), misplaced);
+            assertTrue(misplaced.contains("--causal does not apply to hadamard; it is for attention"), misplaced);
             String badSize = stderrOf(1, "run", "hadamard", "--in", npy("odd", Tensor.allocate(DType.FP32, 2, 7)).toString(),
                     "--out", y.toString());
             assertTrue(badSize.startsWith("offload run: "), badSize);
@@ -299,8 +306,12 @@ class RunCommandTest {
             assertTrue(nowhere.contains("--out ") && nowhere.contains("does not exist") && nowhere.strip().lines().count() == 1, nowhere);
             String notFloat = stderrOf(1, "run", "hadamard", "--in", in, "--out", y.toString(), "--dtype", "int32");
             assertTrue(notFloat.contains("--dtype int32 is not a floating-point dtype"), notFloat);
+            // Weight tensors are never rounded, so their dtype errors do not suggest --dtype.
+            String xb = npy("xb", Tensor.allocate(DType.BF16, 2, 64)).toString();
+            String qweight = stderrOf(1, "run", "w4a16", "--in", xb, "--in", in, "--in", in, "--group-size", "32", "--out", y.toString());
+            assertTrue(qweight.contains("qweight (") && qweight.contains("is fp32; accepted: int32") && !qweight.contains("--dtype"), qweight);
             String topK = stderrOf(1, "run", "hadamard", "--in", in, "--out", y.toString(), "--top-k", "2");
-            assertTrue(topK.contains("--top-k and --renormalize does not apply to hadamard"), "an explicit default is refused too: " + topK);
+            assertTrue(topK.contains("--top-k does not apply to hadamard; it is for moe"), "an explicit default is refused too: " + topK);
         }
         Path broken = Files.write(dir.resolve("broken.safetensors"), new byte[] {1, 0, 0, 0, 0, 0, 0, 0, '{'});
         String bad = stderrOf(1, "run", "hadamard", "--in", broken.toString(), "--out", y.toString());
