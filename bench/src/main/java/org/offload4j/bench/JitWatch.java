@@ -19,9 +19,13 @@ interface JitWatch {
     /**
      * This JVM: HotSpot's compile queue ({@code jcmd PID Compiler.queue}, through the
      * DiagnosticCommand MBean) and the total compilation time ({@link CompilationMXBean}); a JVM
-     * that offers neither reads as always idle, so timing proceeds as before.
+     * that offers neither reads as always idle, so the warm-up waits only its two looks. Without
+     * the queue, a long compile still running reads as idle (the total moves when it ends).
      */
     static JitWatch system() {
+        // The first look starts JMX, which queues compiles of its own: start it now, before the
+        // warm-up that follows overlaps them, not at the first poll.
+        compilerQueue();
         CompilationMXBean compilation = ManagementFactory.getCompilationMXBean();
         boolean timed = compilation != null && compilation.isCompilationTimeMonitoringSupported();
         long[] lastTotal = {timed ? compilation.getTotalCompilationTime() : 0};
@@ -37,11 +41,14 @@ interface JitWatch {
         };
     }
 
+    /** HotSpot's DiagnosticCommand MBean (module jdk.management). */
+    String DIAGNOSTIC_COMMAND = "com.sun.management:type=DiagnosticCommand";
+
     /** The text of {@code Compiler.queue}, or null where the DiagnosticCommand MBean is missing or refuses. */
     private static String compilerQueue() {
         try {
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
-            Object text = server.invoke(new ObjectName("com.sun.management:type=DiagnosticCommand"), "compilerQueue",
+            Object text = server.invoke(new ObjectName(DIAGNOSTIC_COMMAND), "compilerQueue",
                     new Object[] {null}, new String[] {String[].class.getName()});
             return text instanceof String q ? q : null;
         } catch (JMException | RuntimeException e) {

@@ -22,10 +22,11 @@ public final class OffloadCli implements Runnable {
     /**
      * The backends log one sentence per fallback (why CUDA or TornadoVM is unavailable); the JDK's
      * default format spreads each over two lines behind a timestamp. On the command line they read
-     * as {@code INFO: Backend cuda is unavailable: …}. A format the user set is kept.
+     * as {@code INFO: Backend cuda is unavailable: …}. A format the user set (as a system property
+     * or in a {@code java.util.logging.config.file}) is kept.
      */
     static void oneLineLogRecords() {
-        if (System.getProperty(LOG_FORMAT) == null) {
+        if (System.getProperty(LOG_FORMAT) == null && java.util.logging.LogManager.getLogManager().getProperty(LOG_FORMAT) == null) {
             System.setProperty(LOG_FORMAT, "%4$s: %5$s%6$s%n");
         }
     }

@@ -123,8 +123,10 @@ final class Recheck {
         if (Thread.currentThread().isInterrupted()) {
             return new Alone(Double.NaN, "interrupted", false);
         }
-        // Start-up and the check, then at most the warm-up and timed runs the budget allows, at thrice the first pass's median.
-        long timeoutSeconds = 120 + (long) (3e-9 * (budget.minWarmupRuns() + budget.maxRuns()) * first.medianNanos());
+        // Start-up and the check, the warm-up's wait for the JIT, then at most the warm-up and timed runs
+        // the budget allows, at thrice the first pass's median.
+        long timeoutSeconds = 120 + Timing.MAX_JIT_WAIT_NANOS / 1_000_000_000L
+                + (long) (3e-9 * (budget.minWarmupRuns() + budget.maxRuns()) * first.medianNanos());
         String expected = identity(first.op(), first.label(), first.dtype());
         List<String> command = ChildJvm.command(List.of(), List.of(), benchArgs);
         Path log = null;

@@ -14,7 +14,8 @@ import java.util.Arrays;
  * and 4 of 6 on two (1.1–2.1 µs in the others, and without the load); its kernels were most
  * likely still running as C1 code, in which every Vector API vector is a Java object. With the
  * warm-up going on until no compile is queued or running: 1.04–1.25 µs in 6 of 6 (6 of 6 at
- * 208–645 µs before, same load, interleaved), for about 0.7 s more per fresh JVM.
+ * 208–645 µs before, same load, interleaved), for 0.7–1 s more per fresh JVM. The wait is capped
+ * at {@link #MAX_JIT_WAIT_NANOS}.
  */
 public final class Timing {
     private Timing() {}

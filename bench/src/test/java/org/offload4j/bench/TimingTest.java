@@ -27,7 +27,7 @@ class TimingTest {
             } else {
                 sleep(2);
             }
-        }, b);
+        }, b, () -> true, 0);
         assertTrue(m.medianNanos() < 100e6, "median " + m.medianNanos());
     }
 
