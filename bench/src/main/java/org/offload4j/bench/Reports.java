@@ -184,8 +184,7 @@ public final class Reports {
         StringBuilder sb = new StringBuilder("op,case,dtype,backend,rel_error,tolerance,correct,median_ns,runs,bytes,flops,"
                 + "gb_per_s,tflop_per_s,copy_gb_per_s,bound,percent_of_floor,in_place_gb_per_s,fma_peak_gflop_per_s,"
                 + "percent_of_copy,percent_of_in_place,percent_of_fma_peak" + (torch ? ",torch,ours_over_torch,torch_note" : "")
-                + (rechecks.isEmpty() ? "" : ",recheck_alone_ns,recheck_again_ns,recheck_once_more_ns,recheck_ratio,recheck_correct,"
-                        + "recheck_flagged,recheck_note") + "\n");
+                + (rechecks.isEmpty() ? "" : ",recheck_" + String.join(",recheck_", RECHECK_FIELDS)) + "\n");
         for (int i = 0; i < results.size(); i++) {
             BenchResult r = results.get(i);
             sb.append(String.join(",", r.op(), quoteCsv(r.label()), r.dtype(), r.backend(), num(r.error()),
@@ -201,14 +200,9 @@ public final class Reports {
                         .append(',').append(quoteCsv(t == null || t.note() == null ? "" : t.note()));
             }
             if (!rechecks.isEmpty()) {
-                Recheck.Entry e = rechecks.get(i);
-                sb.append(',').append(num(e.aloneKnown() ? e.aloneNanos() : Double.NaN))
-                        .append(',').append(num(e.again().medianNanos()))
-                        .append(',').append(num(e.confirm() == null ? Double.NaN : e.confirm().medianNanos()))
-                        .append(',').append(num(e.ratio()))
-                        .append(',').append(e.correct())
-                        .append(',').append(e.slower())
-                        .append(',').append(quoteCsv(Recheck.note(e)));
+                for (Object v : recheckValues(rechecks.get(i))) {
+                    sb.append(',').append(v instanceof String note ? quoteCsv(note) : value(v));
+                }
             }
             sb.append('\n');
         }
@@ -271,19 +265,33 @@ public final class Reports {
                 sb.append("], \"torch_note\": ").append(r.torch().note() == null ? "null" : quoteJson(r.torch().note()));
             }
             if (!rechecks.isEmpty()) {
-                Recheck.Entry e = rechecks.get(i);
-                sb.append(", \"recheck\": {\"alone_ns\": ").append(num(e.aloneKnown() ? e.aloneNanos() : Double.NaN))
-                        .append(", \"again_ns\": ").append(num(e.again().medianNanos()))
-                        .append(", \"once_more_ns\": ").append(e.confirm() == null ? "null" : num(e.confirm().medianNanos()))
-                        .append(", \"ratio\": ").append(num(e.ratio()))
-                        .append(", \"correct\": ").append(e.correct())
-                        .append(", \"flagged\": ").append(e.slower())
-                        .append(", \"note\": ").append(quoteJson(Recheck.note(e))).append('}');
+                Object[] values = recheckValues(rechecks.get(i));
+                sb.append(", \"recheck\": {");
+                for (int f = 0; f < values.length; f++) {
+                    sb.append(f == 0 ? "" : ", ").append(quoteJson(RECHECK_FIELDS.get(f))).append(": ")
+                            .append(values[f] instanceof String note ? quoteJson(note) : value(values[f]));
+                }
+                sb.append('}');
             }
             sb.append('}');
         }
         sb.append(results.isEmpty() ? "]\n}\n" : "\n  ]\n}\n");
         return sb.toString();
+    }
+
+    /** The fields of a case's recheck, as JSON names them (CSV: {@code recheck_} + the name); {@link #recheckValues} in this order. */
+    private static final List<String> RECHECK_FIELDS = List.of("alone_ns", "again_ns", "once_more_ns", "ratio", "correct",
+            "flagged", "note");
+
+    /** A recheck's values in {@link #RECHECK_FIELDS}' order: medians and ratio as doubles (NaN where there is none), flags, the note. */
+    private static Object[] recheckValues(Recheck.Entry e) {
+        return new Object[] {e.aloneKnown() ? e.aloneNanos() : Double.NaN, e.again().medianNanos(),
+                e.confirm() == null ? Double.NaN : e.confirm().medianNanos(), e.ratio(), e.correct(), e.slower(), Recheck.note(e)};
+    }
+
+    /** A number as {@link #num} writes it, or a flag. */
+    private static String value(Object v) {
+        return v instanceof Double d ? num(d) : String.valueOf(v);
     }
 
     static String time(double nanos) {
