@@ -102,6 +102,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--top-k", paramLabel = "K", description = "moe: experts per token (default: 2)")
     Integer topK;
 
+    /** Built from --top-k and --renormalize by {@link #checkOptionsApply}, before any input is read. */
+    private MoeOptions moeOptions;
+
     @Option(names = "--renormalize", description = "moe: divide the top-k weights by their sum")
     boolean renormalize;
 
@@ -139,8 +142,17 @@ public final class RunCommand implements Callable<Integer> {
         only(topK != null, "--top-k", Op.moe);
         only(renormalize, "--renormalize", Op.moe);
         Args.require(zeros.equals("v1") || zeros.equals("v2"), "--zeros " + zeros + " is not accepted; accepted: v1, v2");
-        Args.require(topK == null || (topK >= 1 && topK <= MoeLayer.MAX_K), "--top-k " + topK + " is not accepted; accepted: 1 to "
-                + MoeLayer.MAX_K + ", at most the number of experts");
+        moeOptions = moeOptions();
+    }
+
+    /** The moe op's options; the library checks k's range, the message names --top-k. */
+    private MoeOptions moeOptions() {
+        int k = topK == null ? 2 : topK;
+        try {
+            return new MoeOptions(k, renormalize);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--top-k " + k + " is not accepted (" + e.getMessage() + ")", e);
+        }
     }
 
     private void only(boolean given, String option, Op... ops) {
@@ -263,10 +275,10 @@ public final class RunCommand implements Callable<Integer> {
              Tensor router = input(1, "router", Set.of(DType.BF16, DType.FP32), convert);
              Tensor w1 = input(2, "w1", bf16, convert);
              Tensor w2 = input(3, "w2", bf16, convert)) {
-            int k = topK == null ? 2 : topK;
+            int k = moeOptions.k();
             Args.require(router.rank() != 2 || k <= router.dim(1), "--top-k " + k + " exceeds the number of experts, E = "
                     + router.dim(1) + " (router " + Arrays.toString(router.shape()) + ")");
-            MoeLayer layer = MoeLayer.create(b, router, Bf16ExpertWeights.of(w1, w2), new MoeOptions(k, renormalize));
+            MoeLayer layer = MoeLayer.create(b, router, Bf16ExpertWeights.of(w1, w2), moeOptions);
             Args.require(x.rank() == 2, "x has shape " + Arrays.toString(x.shape()) + "; expected [T, d_model]");
             Tensor o = Tensor.allocate(DType.BF16, x.dim(0), layer.dModel());
             try {
