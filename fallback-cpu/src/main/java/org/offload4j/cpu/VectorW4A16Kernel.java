@@ -18,7 +18,7 @@ import org.offload4j.w4a16.W4A16Kernel;
 
 /**
  * W4A16 matmul on the CPU with the Vector API: a streaming GEMV for one row of X, a multi-row
- * GEMV for 2 to {@value #GEMV_MAX_ROWS} rows (chunks of 4 rows share each unpacked nibble), and
+ * GEMV for 2 to {@value #GEMV_MAX_ROWS} rows (chunks of up to 4 rows share each unpacked nibble), and
  * for more rows a GEMM over weight tiles dequantized once into L1.
  *
  * <h2>Packed layout ({@link #prepack})</h2>
@@ -39,7 +39,7 @@ import org.offload4j.w4a16.W4A16Kernel;
  * {@code −z·s} once, here, instead of on every call. The cost is 8 bytes per column and group
  * instead of GPTQ's 2.5 (fp16 scale, 4-bit zero): 9.0 instead of 8.3 MiB at 4096², g = 128 (+8%).
  *
- * <h2>GEMV (m = 1; 2 ≤ m ≤ 12 in chunks of 4 rows, see {@link #gemvRows}): the weight streams once per chunk, threads split the column blocks</h2>
+ * <h2>GEMV (m = 1; 2 ≤ m ≤ 12 in chunks of up to 4 rows, see {@link #gemvRows}): the weight streams once per chunk, threads split the column blocks</h2>
  * <pre>
  *  x row (bf16|fp16) ──widen, × 2^E──▶ x'[k] fp32, and per group  Σx·2^(E−149)  (caller thread)
  *  per block, per group:   acc[j] = Σ_kk x'[kk] · asFloat(q[kk, j])          (4 accumulators; 8 with AVX-512)
@@ -543,9 +543,9 @@ final class VectorW4A16Kernel implements W4A16Kernel {
     /**
      * Rows 0..m−1 of X (2 ≤ m ≤ {@value #GEMV_MAX_ROWS}) in chunks of 4 rows, one pass over the
      * weight per chunk: each row is prepared as in {@link #gemv} (widened, scaled by its own 2^E,
-     * its own group sums), then every column block runs {@link #gemvBlock4} for each chunk of 3–4
-     * rows and {@link #gemvBlock2} for a chunk of 2 (rows past a chunk's end alias its last row;
-     * their results are not stored). A last chunk of one row does not come here: the caller runs
+     * its own group sums), then every column block runs {@link #gemvBlock4}, {@link #gemvBlock3}
+     * or {@link #gemvBlock2} for each chunk of 4, 3 or 2 rows (the offset tables hold four
+     * entries per chunk; those past a short chunk's end repeat its last row and are not read). A last chunk of one row does not come here: the caller runs
      * it through the one-row {@link #gemv}, which streams the weight once more either way. <b>Instruction choice:</b> per 8 weights × L columns the weight costs one
      * {@code IntVector} load, and per nibble one {@code and} (vpandd) and one {@code lanewise(LSHR)}
      * (vpsrld) per vector; the reinterpret to float is free (same register, no instruction).
@@ -590,7 +590,9 @@ final class VectorW4A16Kernel implements W4A16Kernel {
                 int cols = Math.min(NB, p.n - col);
                 for (int c = 0; c < chunks; c++) {
                     int rows = Math.min(4, m - 4 * c);
-                    if (rows <= 2) {
+                    if (rows == 3) {
+                        gemvBlock3(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo[c], xsum, so[c], yb);
+                    } else if (rows <= 2) {
                         gemvBlock2(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo[c], xsum, so[c], yb);
                     } else {
                         gemvBlock4(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo[c], xsum, so[c], yb);
@@ -618,7 +620,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
 
     /**
      * One column block for four rows of X at once ({@code xo[r]}: row r's offset in {@code xq},
-     * rows past the real ones alias the last; {@code so[r]}: its group sums in {@code xsum}): the nibbles are unpacked once (AND, shift) and
+     * {@code so[r]}: its group sums in {@code xsum}): the nibbles are unpacked once (AND, shift) and
      * each feeds 4 rows × 2 vectors = 8 FMAs into 8 accumulators; {@code yb[r·NB ..]} gets row
      * r's scaled result y'. Per group the accumulators are folded into yb through memory (16
      * loads and stores per 1024 FMAs), which keeps the loop at 8 accumulators + 6 temporaries:
@@ -913,6 +915,156 @@ final class VectorW4A16Kernel implements W4A16Kernel {
             FloatVector xs1 = FloatVector.broadcast(FS, xsum[so[1] + gi]);
             s0.fma(a10, z0.fma(xs1, FloatVector.fromArray(FS, yb, 1 * NB))).intoArray(yb, 1 * NB);
             s1.fma(a11, z1.fma(xs1, FloatVector.fromArray(FS, yb, 1 * NB + L))).intoArray(yb, 1 * NB + L);
+        }
+    }
+
+    /**
+     * {@link #gemvBlock4} for three rows: 6 FMAs per unpacked nibble pair. A chunk of three rows
+     * ran through {@link #gemvBlock4} with its last row repeated, a quarter of its FMAs wasted
+     * (m = 3 took as long as m = 4). Same products and the same order of sums as
+     * {@link #gemvBlock4}, so a row's result does not depend on which of the two took its chunk.
+     * Measured (2026-12-06, Zen 4, 4096², g = 128, -Xbatch, two interleaved rounds): m = 3 1.67
+     * → 1.43–1.47 ms on one thread, 885–890 → 761–821 µs on two, L2-resident 1024² 95 → 75 µs;
+     * m = 7 (4 + 3) 3.26–3.31 → 2.93–2.96 ms; with {@code -XX:UseAVX=2} m = 3 3.21–3.25 →
+     * 2.83–2.84 ms.
+     */
+    private static void gemvBlock3(int[] d, int base, int groups, int groupInts, int groupSize, float[] xq, int[] xo,
+                                   float[] xsum, int[] so, float[] yb) {
+        IntVector nibble = IntVector.broadcast(IS, 0xF);
+        for (int r = 0; r < 3; r++) {
+            java.util.Arrays.fill(yb, r * NB, (r + 1) * NB, 0f);
+        }
+        int x0 = xo[0], x1 = xo[1], x2 = xo[2];
+        int wordRows = groupSize >>> 3;
+        for (int gi = 0, p = base; gi < groups; gi++, p += groupInts) {
+            FloatVector a00 = FloatVector.zero(FS);
+            FloatVector a01 = FloatVector.zero(FS);
+            FloatVector a10 = FloatVector.zero(FS);
+            FloatVector a11 = FloatVector.zero(FS);
+            FloatVector a20 = FloatVector.zero(FS);
+            FloatVector a21 = FloatVector.zero(FS);
+            int q = p + 2 * NB;
+            int kx0 = gi * groupSize;
+            for (int kx = kx0, kEnd = kx0 + 8 * wordRows; kx < kEnd; kx += 8, q += NB) {
+                IntVector w0 = IntVector.fromArray(IS, d, q);
+                IntVector w1 = IntVector.fromArray(IS, d, q + L);
+                FloatVector n0 = w0.and(nibble).reinterpretAsFloats();
+                FloatVector n1 = w1.and(nibble).reinterpretAsFloats();
+                FloatVector xv = FloatVector.broadcast(FS, xq[x0 + kx + 0]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 0]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 0]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 1]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 1]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 1]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 2]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 2]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 2]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 3]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 3]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 3]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 4]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 4]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 4]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 5]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 5]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 5]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                n0 = w0.and(nibble).reinterpretAsFloats();
+                n1 = w1.and(nibble).reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 6]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 6]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 6]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+                w0 = w0.lanewise(VectorOperators.LSHR, 4);
+                w1 = w1.lanewise(VectorOperators.LSHR, 4);
+                // The top nibble needs no mask after the shift.
+                n0 = w0.reinterpretAsFloats();
+                n1 = w1.reinterpretAsFloats();
+                xv = FloatVector.broadcast(FS, xq[x0 + kx + 7]);
+                a00 = n0.fma(xv, a00);
+                a01 = n1.fma(xv, a01);
+                xv = FloatVector.broadcast(FS, xq[x1 + kx + 7]);
+                a10 = n0.fma(xv, a10);
+                a11 = n1.fma(xv, a11);
+                xv = FloatVector.broadcast(FS, xq[x2 + kx + 7]);
+                a20 = n0.fma(xv, a20);
+                a21 = n1.fma(xv, a21);
+            }
+            FloatVector s0 = IntVector.fromArray(IS, d, p).reinterpretAsFloats();
+            FloatVector s1 = IntVector.fromArray(IS, d, p + L).reinterpretAsFloats();
+            FloatVector z0 = IntVector.fromArray(IS, d, p + NB).reinterpretAsFloats();
+            FloatVector z1 = IntVector.fromArray(IS, d, p + NB + L).reinterpretAsFloats();
+            FloatVector xs0 = FloatVector.broadcast(FS, xsum[so[0] + gi]);
+            s0.fma(a00, z0.fma(xs0, FloatVector.fromArray(FS, yb, 0 * NB))).intoArray(yb, 0 * NB);
+            s1.fma(a01, z1.fma(xs0, FloatVector.fromArray(FS, yb, 0 * NB + L))).intoArray(yb, 0 * NB + L);
+            FloatVector xs1 = FloatVector.broadcast(FS, xsum[so[1] + gi]);
+            s0.fma(a10, z0.fma(xs1, FloatVector.fromArray(FS, yb, 1 * NB))).intoArray(yb, 1 * NB);
+            s1.fma(a11, z1.fma(xs1, FloatVector.fromArray(FS, yb, 1 * NB + L))).intoArray(yb, 1 * NB + L);
+            FloatVector xs2 = FloatVector.broadcast(FS, xsum[so[2] + gi]);
+            s0.fma(a20, z0.fma(xs2, FloatVector.fromArray(FS, yb, 2 * NB))).intoArray(yb, 2 * NB);
+            s1.fma(a21, z1.fma(xs2, FloatVector.fromArray(FS, yb, 2 * NB + L))).intoArray(yb, 2 * NB + L);
         }
     }
 

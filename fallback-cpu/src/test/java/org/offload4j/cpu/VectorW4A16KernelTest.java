@@ -288,6 +288,38 @@ class VectorW4A16KernelTest {
         }
     }
 
+    /**
+     * A chunk of three rows (its own kernel) gives those rows the bits the four-row kernel gives
+     * them: same products, same order of sums. m = 3 against the first three rows of m = 4, and
+     * m = 7 (4 + 3) against m = 8, in fp16 (the finer of the two activation types: the output's
+     * rounding hides the least of a difference).
+     */
+    @Test
+    void threeRowChunksMatchTheFourRowKernelBitForBit() {
+        long seed = new SplittableRandom().nextLong();
+        int k = 384;
+        int n = 72;
+        try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, k, n), seed, 0.05);
+             QuantizedWeight w = RtnQuantizer.quantize(wf, 128, false, DType.FP16);
+             W4A16.Prepared prepared = op.prepare(w)) {
+            for (int m : new int[] {3, 7}) {
+                try (Tensor xAll = TensorFill.gaussian(Tensor.allocate(DType.FP16, m + 1, k), seed + m, 1.0);
+                     Tensor yAll = TensorFill.poison(Tensor.allocate(DType.FP16, m + 1, n));
+                     Tensor y = TensorFill.poison(Tensor.allocate(DType.FP16, m, n))) {
+                    Tensor x = Tensor.wrap(xAll.segment().asSlice(0, 2L * m * k), DType.FP16, m, k);
+                    op.matmul(xAll, prepared, null, yAll);
+                    op.matmul(x, prepared, null, y);
+                    for (int r = 0; r < m; r++) {
+                        for (int j = 0; j < n; j++) {
+                            assertEquals(Float.floatToRawIntBits(yAll.getFloat(r, j)), Float.floatToRawIntBits(y.getFloat(r, j)),
+                                    "m = " + m + ", row " + r + ", column " + j + ", seed " + seed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void defaultBackendFindsTheCpuKernel() {
         assertEquals("cpu", W4A16.create().backend().name());
