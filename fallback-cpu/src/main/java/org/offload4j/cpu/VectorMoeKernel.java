@@ -157,7 +157,9 @@ import org.offload4j.w4a16.QuantizedWeight;
  * 142–144 → 43 ms on one thread, 73–75 → 23.4–23.8 ms on two (20 → 58–60 % of the copy
  * bandwidth); T = 1 at d = 1024, d_ff = 2816: 6.5–6.6 → 2.7–3.4 ms (one thread). With eight
  * weight rows per trip ({@link #streamRows}, sixth session) Mixtral's shape takes 33.7 ms and
- * the smaller one 2.1 ms on one thread.
+ * the smaller one 2.1 ms on one thread. W4A16 experts stream their int4 words the same way
+ * ({@link #streamInt4Rows}, eighteenth session): T = 1 at d = 1024 5.9–6.4 → 1.4–1.7 ms and at
+ * Mixtral's shape 109–119 → 33–34 ms on one thread (Zen 4; docs/ops/moe.md).
  */
 final class VectorMoeKernel implements MoeKernel {
     static final VectorSpecies<Float> F = CpuBackend.FLOATS;
@@ -186,8 +188,10 @@ final class VectorMoeKernel implements MoeKernel {
      */
     static final int TASK_ROWS = 8 * MC;
     /**
-     * Most rows of a task that streams its bf16 weights ({@link #streamGemm}) instead of packing
-     * panels (the choice is made per task). Each streamed row costs an accumulator load and store
+     * Most rows of a task that streams its bf16 or int4 weights ({@link #streamGemm}) instead of
+     * packing panels (the choice is made per task). The figures below are for bf16; for int4 the
+     * same cut-off was kept after one check: T = 32 (8 rows per expert on average, so some tasks
+     * stream) 24.6–26.9 ms against 29.6–43.5 with every task packed (one thread, Zen 4). Each streamed row costs an accumulator load and store
      * per weight vector and trip, while a packed tile amortizes its panel over 6 or 4 rows. With
      * 4-row trips (fifth session) the cut-off was 4 (one expert, d = 1024, d_ff = 2816, AVX-512: 4
      * rows streamed 1.44 ms against 2.18 for 5 packed, 6 rows 2.72 against 2.36). With 8-row
@@ -512,7 +516,8 @@ final class VectorMoeKernel implements MoeKernel {
         static final int LOGITS = 7;
         static final int ROW = 8;
         static final int STREAM = 9;
-        private static final int SLOTS = 10;
+        static final int GROUP_PARAMS = 10;
+        private static final int SLOTS = 11;
         /** The largest array kept: 4 Mi floats (16 MiB). */
         static final int KEEP_FLOATS = (int) (ThreadArrays.KEEP_BYTES / 4);
         private static final ThreadArrays KEPT = new ThreadArrays(SLOTS, ThreadArrays.KEEP_BYTES);
@@ -682,7 +687,7 @@ final class VectorMoeKernel implements MoeKernel {
         IntPredicate streams = streamsRows(w, m, swiglu);
         int[] streamed = tasksWhere(wave, streams);
         if (streamed.length > 0) {
-            streamGemm(wave, streamed, a, lda, k, (Bf16ExpertWeights) w, m, swiglu, dst, ldd);
+            streamGemm(wave, streamed, a, lda, k, w, m, swiglu, dst, ldd);
         }
         // The others pack panels: WIDE needs bf16 weights, and enough tasks × column blocks to keep
         // the threads busy.
@@ -737,8 +742,8 @@ final class VectorMoeKernel implements MoeKernel {
     /**
      * The tasks of the wave's GEMM that take {@link #streamGemm}, ascending: those with at most
      * {@link #STREAM_ROWS} rows (in a decode step every routed expert sees a token or a few; in a
-     * small batch, most do), when the weights are bf16 in memory the Vector API can address and
-     * the columns of each half are whole vectors; else none. The other tasks take the panel path
+     * small batch, most do), when the weights are bf16 or int4 in memory the Vector API can
+     * address and the columns of each half are whole vectors; else none. The other tasks take the panel path
      * in the same call: both give the same bits, so the cut does not change the results.
      */
     static int[] streamedTasks(Wave wave, ExpertWeights w, Matrix m, boolean swiglu) {
@@ -751,16 +756,34 @@ final class VectorMoeKernel implements MoeKernel {
         return rows -> stream && rows <= STREAM_ROWS;
     }
 
-    /** Whether the GEMM's weights can stream: bf16 the Vector API can address, each half's columns whole vectors. */
+    /**
+     * Whether the GEMM's weights can stream: each half's columns whole vectors, and bf16 weights
+     * the Vector API can address, or int4 weights whose words and scales it can address.
+     */
     private static boolean canStream(ExpertWeights w, Matrix m, boolean swiglu) {
-        return w instanceof Bf16ExpertWeights bf && vectorAddressable(bf.tensor(m).segment())
-                && (swiglu ? w.dFf() : m.cols(w)) % V == 0;
+        if ((swiglu ? w.dFf() : m.cols(w)) % V != 0) {
+            return false;
+        }
+        if (w instanceof Bf16ExpertWeights bf) {
+            return vectorAddressable(bf.tensor(m).segment());
+        }
+        if (w instanceof W4A16ExpertWeights q4) {
+            for (int e = 0; e < w.experts(); e++) {
+                QuantizedWeight q = q4.weight(m, e);
+                if (!vectorAddressable(q.qweight().segment()) || !vectorAddressable(q.scales().segment())) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        return false;
     }
 
     /**
      * The GEMM of tasks {@code ids} (at most {@link #STREAM_ROWS} rows each), straight from the
-     * bf16 weight rows: {@code dst[i][c] = Σ_k a[i][k] · M[e][k][c]}, read row after row of M
-     * (with SwiGLU, gate and up columns of the same row, then the SwiGLU pass). Tasks are
+     * weight rows: {@code dst[i][c] = Σ_k a[i][k] · M[e][k][c]}, read row after row of M
+     * (with SwiGLU, gate and up columns of the same row, then the SwiGLU pass): bf16 rows by
+     * {@link #streamRows}, int4 word rows (8 weight rows each) by {@link #streamInt4Rows}. Tasks are
      * (expert's rows) × (a contiguous range of columns), as few ranges as keep the threads busy.
      *
      * <p>Why: in a decode step the panel path spends its time in {@link #pack}, which read
@@ -772,15 +795,15 @@ final class VectorMoeKernel implements MoeKernel {
      * widened once and feeds one FMA per row, in the order of the panel path's tiles (k ascending, one fma each, from +0), so the
      * results are bit for bit those of the panel path.
      */
-    private static void streamGemm(Wave wave, int[] ids, float[] a, int lda, int k, Bf16ExpertWeights w, Matrix m, boolean swiglu,
+    private static void streamGemm(Wave wave, int[] ids, float[] a, int lda, int k, ExpertWeights w, Matrix m, boolean swiglu,
                                    float[] dst, int ldd) {
         int half = swiglu ? w.dFf() : m.cols(w);
         int tasks = ids.length;
         int vectors = half / V;
         int chunks = Math.max(1, Math.min(vectors, (CpuThreads.threads() + tasks - 1) / tasks));
-        Tensor t = w.tensor(m);
-        MemorySegment seg = t.segment();
-        long rowBytes = t.rowByteOffset(1) - t.rowByteOffset(0);
+        Tensor t = w instanceof Bf16ExpertWeights bf ? bf.tensor(m) : null;
+        MemorySegment seg = t == null ? null : t.segment();
+        long rowBytes = t == null ? 0 : t.rowByteOffset(1) - t.rowByteOffset(0);
         int halves = swiglu ? 2 : 1;
         CpuThreads.forRange((long) tasks * chunks, 1, (from, to) -> {
             for (long task = from; task < to; task++) {
@@ -797,10 +820,16 @@ final class VectorMoeKernel implements MoeKernel {
                 int width = (v1 - v0) * V;
                 float[] acc = Buffers.get(Buffers.STREAM, rows * halves * width);
                 Arrays.fill(acc, 0, rows * halves * width, 0f);
-                long first = t.rowByteOffset((long) e * m.rows(w)) + 2L * v0 * V;
                 for (int hh = 0; hh < halves; hh++) {
-                    streamRows(seg, first + 2L * hh * half, rowBytes, k, a, row0 * lda, lda, rows, acc, hh * width,
-                            halves * width, width);
+                    if (t != null) {
+                        long first = t.rowByteOffset((long) e * m.rows(w)) + 2L * (v0 * V + hh * half);
+                        streamRows(seg, first, rowBytes, k, a, row0 * lda, lda, rows, acc, hh * width, halves * width, width);
+                    } else {
+                        QuantizedWeight q = ((W4A16ExpertWeights) w).weight(m, e);
+                        float[] params = Buffers.get(Buffers.GROUP_PARAMS, 2 * width);
+                        streamInt4Rows(q, v0 * V + hh * half, k, a, row0 * lda, lda, rows, acc, hh * width, halves * width,
+                                width, params);
+                    }
                 }
                 for (int i = 0; i < rows; i++) {
                     int out = (row0 + i) * ldd + v0 * V;
@@ -882,6 +911,192 @@ final class VectorMoeKernel implements MoeKernel {
                 }
             }
         }
+    }
+
+    /**
+     * {@link #streamRows} for int4 weights: {@code acc[i·ldAcc + at + c] += Σ_{kk < k} a[aAt +
+     * i·lda + kk] · W[kk][col0 + c]} with {@code W = (q − z) · s} decoded as {@link #packInt4}
+     * decodes it (the same arithmetic and one rounding, so the same fp32 weights), and the FMAs in
+     * {@link #streamRows}' order (k ascending, eight per trip): the bits of the panel path. One
+     * {@link IntVector} load of V words is one trip, 8 weight rows of V columns; per group the
+     * zeros and scales of the task's columns are widened once into {@code params}
+     * ({@link #groupParams}). Needs the group size and k to be multiples of 8, which the W4A16
+     * format guarantees.
+     */
+    private static void streamInt4Rows(QuantizedWeight q, int col0, int k, float[] a, int aAt, int lda, int rows, float[] acc,
+                                       int at, int ldAcc, int width, float[] params) {
+        MemorySegment words = q.qweight().segment();
+        long wordRowBytes = q.qweight().rowByteOffset(1);
+        int g = q.groupSize();
+        for (int r0 = 0; r0 < k; r0 += g) {
+            groupParams(q, r0 / g, col0, width, params);
+            for (int kk = r0; kk < r0 + g; kk += 8) {
+                long rowAt = (kk >>> 3) * wordRowBytes + 4L * col0;
+                int c = 0;
+                if (rows == 1) {
+                    c = streamInt4Pairs(words, rowAt, width, a, aAt + kk, acc, at, params);
+                }
+                for (; c < width; c += V) {
+                    IntVector wv = IntVector.fromMemorySegment(I, words, rowAt + 4L * c, ORDER);
+                    FloatVector z = FloatVector.fromArray(F, params, c);
+                    FloatVector sc = FloatVector.fromArray(F, params, width + c);
+                    FloatVector w0 = ((FloatVector) wv.and(0xF).convert(VectorOperators.I2F, 0)).sub(z).mul(sc);
+                    FloatVector w1 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 4).and(0xF).convert(VectorOperators.I2F, 0))
+                            .sub(z).mul(sc);
+                    FloatVector w2 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 8).and(0xF).convert(VectorOperators.I2F, 0))
+                            .sub(z).mul(sc);
+                    FloatVector w3 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 12).and(0xF).convert(VectorOperators.I2F, 0))
+                            .sub(z).mul(sc);
+                    FloatVector w4 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 16).and(0xF).convert(VectorOperators.I2F, 0))
+                            .sub(z).mul(sc);
+                    FloatVector w5 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 20).and(0xF).convert(VectorOperators.I2F, 0))
+                            .sub(z).mul(sc);
+                    FloatVector w6 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 24).and(0xF).convert(VectorOperators.I2F, 0))
+                            .sub(z).mul(sc);
+                    FloatVector w7 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
+                            .sub(z).mul(sc);
+                    for (int i = 0; i < rows; i++) {
+                        int o = i * ldAcc + at + c;
+                        int x = aAt + i * lda + kk;
+                        FloatVector sum = FloatVector.fromArray(F, acc, o);
+                        sum = w0.fma(FloatVector.broadcast(F, a[x]), sum);
+                        sum = w1.fma(FloatVector.broadcast(F, a[x + 1]), sum);
+                        sum = w2.fma(FloatVector.broadcast(F, a[x + 2]), sum);
+                        sum = w3.fma(FloatVector.broadcast(F, a[x + 3]), sum);
+                        sum = w4.fma(FloatVector.broadcast(F, a[x + 4]), sum);
+                        sum = w5.fma(FloatVector.broadcast(F, a[x + 5]), sum);
+                        sum = w6.fma(FloatVector.broadcast(F, a[x + 6]), sum);
+                        sum = w7.fma(FloatVector.broadcast(F, a[x + 7]), sum);
+                        sum.intoArray(acc, o);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * One row of {@link #streamInt4Rows}' trip, two column vectors at a time: each FMA follows
+     * its weight's decode, the two columns' chains interleaved (same FMAs, same order per output).
+     * With one row each column vector's eight FMAs form one dependent chain (about 32 cycles on
+     * Zen 4), and the loop that decoded eight weights and then ran the chain was most likely
+     * bound by it: Mixtral's shape at T = 1 took 36.5 ms that way and 30 ms this way (one
+     * thread, Zen 4, two rounds each). Returns the first column not done (a last single vector is
+     * left to the caller).
+     */
+    private static int streamInt4Pairs(MemorySegment words, long rowAt, int width, float[] a, int x, float[] acc, int at,
+                                       float[] params) {
+        int c = 0;
+        for (; c + 2 * V <= width; c += 2 * V) {
+            IntVector u = IntVector.fromMemorySegment(I, words, rowAt + 4L * c, ORDER);
+            IntVector v = IntVector.fromMemorySegment(I, words, rowAt + 4L * (c + V), ORDER);
+            FloatVector zu = FloatVector.fromArray(F, params, c);
+            FloatVector zv = FloatVector.fromArray(F, params, c + V);
+            FloatVector su = FloatVector.fromArray(F, params, width + c);
+            FloatVector sv = FloatVector.fromArray(F, params, width + c + V);
+            FloatVector sumU = FloatVector.fromArray(F, acc, at + c);
+            FloatVector sumV = FloatVector.fromArray(F, acc, at + c + V);
+            FloatVector xb = FloatVector.broadcast(F, a[x]);
+            sumU = ((FloatVector) u.and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zu).mul(su).fma(xb, sumU);
+            sumV = ((FloatVector) v.and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zv).mul(sv).fma(xb, sumV);
+            xb = FloatVector.broadcast(F, a[x + 1]);
+            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 4).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zu).mul(su).fma(xb, sumU);
+            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zv).mul(sv).fma(xb, sumV);
+            xb = FloatVector.broadcast(F, a[x + 2]);
+            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 8).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zu).mul(su).fma(xb, sumU);
+            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 8).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zv).mul(sv).fma(xb, sumV);
+            xb = FloatVector.broadcast(F, a[x + 3]);
+            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 12).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zu).mul(su).fma(xb, sumU);
+            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 12).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zv).mul(sv).fma(xb, sumV);
+            xb = FloatVector.broadcast(F, a[x + 4]);
+            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 16).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zu).mul(su).fma(xb, sumU);
+            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 16).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zv).mul(sv).fma(xb, sumV);
+            xb = FloatVector.broadcast(F, a[x + 5]);
+            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 20).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zu).mul(su).fma(xb, sumU);
+            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 20).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zv).mul(sv).fma(xb, sumV);
+            xb = FloatVector.broadcast(F, a[x + 6]);
+            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 24).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zu).mul(su).fma(xb, sumU);
+            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 24).and(0xF).convert(VectorOperators.I2F, 0))
+                    .sub(zv).mul(sv).fma(xb, sumV);
+            xb = FloatVector.broadcast(F, a[x + 7]);
+            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
+                    .sub(zu).mul(su).fma(xb, sumU);
+            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
+                    .sub(zv).mul(sv).fma(xb, sumV);
+            sumU.intoArray(acc, at + c);
+            sumV.intoArray(acc, at + c + V);
+        }
+        return c;
+    }
+
+    /**
+     * Group {@code gi}'s zeros into {@code params[0, width)} and scales into
+     * {@code params[width, 2·width)} for columns {@code col0 .. col0+width−1} ({@code width} a
+     * multiple of V), exactly {@link QuantizedWeight#zero} and {@link QuantizedWeight#scale}: the
+     * zeros unpacked from their words (one read per 8 columns), fp32 scales copied, bf16 and fp16
+     * scales widened V at a time ({@link #widenFp16}). One {@link QuantizedWeight#scale} call per
+     * column and group (in an experiment, to fold the zero into the scale) made an int4 decode
+     * step take 2.1 instead of 1.2 ms (T = 1, d = 1024, d_ff = 2816, one thread, Zen 4).
+     */
+    private static void groupParams(QuantizedWeight q, int gi, int col0, int width, float[] params) {
+        Tensor zeros = q.qzeros();
+        if (zeros == null) {
+            Arrays.fill(params, 0, width, QuantizedWeight.SYMMETRIC_ZERO);
+        } else {
+            MemorySegment zs = zeros.segment();
+            long rowAt = zeros.rowByteOffset(gi);
+            for (int c = 0; c < width; ) {
+                int col = col0 + c;
+                int word = zs.get(ValueLayout.JAVA_INT_UNALIGNED, rowAt + 4L * (col >>> 3));
+                for (int end = Math.min(width, c + 8 - (col & 7)); c < end; c++) {
+                    params[c] = (word >>> 4 * ((col0 + c) & 7)) & 0xF;
+                }
+            }
+        }
+        Tensor scales = q.scales();
+        MemorySegment ss = scales.segment();
+        long rowAt = scales.rowByteOffset(gi);
+        switch (scales.dtype()) {
+            case FP32 -> MemorySegment.copy(ss, ValueLayout.JAVA_FLOAT_UNALIGNED, rowAt + 4L * col0, params, width, width);
+            case BF16 -> {
+                for (int c = 0; c < width; c += V) {
+                    ((IntVector) ShortVector.fromMemorySegment(S, ss, rowAt + 2L * (col0 + c), ORDER)
+                            .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
+                            .intoArray(params, width + c);
+                }
+            }
+            case FP16 -> {
+                for (int c = 0; c < width; c += V) {
+                    widenFp16(ShortVector.fromMemorySegment(S, ss, rowAt + 2L * (col0 + c), ORDER)).intoArray(params, width + c);
+                }
+            }
+            default -> throw new IllegalStateException("scales of dtype " + scales.dtype());
+        }
+    }
+
+    /**
+     * V finite fp16 values widened exactly to fp32 ({@link Float#float16ToFloat}; the Vector API
+     * has no half-precision conversion): the 15 bits of exponent and mantissa shifted into a
+     * float's place read as the float {@code |h| · 2^−112} (normal and subnormal halves alike,
+     * the latter as float subnormals), times 2^112, and the sign put back. Infinities and NaN
+     * would come out finite; fp16 scales are finite by {@link QuantizedWeight}'s contract.
+     */
+    static FloatVector widenFp16(ShortVector h) {
+        IntVector bits = (IntVector) h.convertShape(VectorOperators.S2I, I, 0);
+        FloatVector magnitude = bits.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f);
+        return magnitude.reinterpretAsInts().or(bits.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
     }
 
     /**

@@ -36,9 +36,12 @@ import org.offload4j.moe.W4A16ExpertWeights;
 /**
  * The MoE layer on the CPU with int4 (W4A16) experts against the float64 reference over the same
  * int4 weights. Tasks of whole slivers take the kernel's vector int4 path ({@code packInt4}), a
- * task whose last sliver is partial the generic {@link ExpertWeights#decode}; the shapes give
- * both, and {@link #int4PackingMatchesDecodeBitForBit} checks that the two give the same fp32
- * results bit for bit. Seeds and poisoned outputs as in {@link VectorMoeKernelTest}.
+ * task whose last sliver is partial the generic {@link ExpertWeights#decode}, and a task of at
+ * most {@code STREAM_ROWS} rows whose columns are whole vectors streams the words
+ * ({@code streamInt4Rows}); the shapes give all three, and
+ * {@link #int4PackingMatchesDecodeBitForBit} and {@link #streamedInt4ExpertsGiveThePanelPathsBits}
+ * check that they give the same fp32 results bit for bit. Seeds and poisoned outputs as in
+ * {@link VectorMoeKernelTest}.
  */
 class VectorMoeW4A16Test {
 
@@ -129,6 +132,80 @@ class VectorMoeW4A16Test {
             decoded.down(a, r, yDecoded);
             assertArrayEquals(yDecoded.segment().toArray(ValueLayout.JAVA_FLOAT), y.segment().toArray(ValueLayout.JAVA_FLOAT),
                     why(seed, "down, packed vs decoded"));
+        }
+    }
+
+    /**
+     * Int4 experts with few rows stream their words ({@code streamInt4Rows}) instead of packing
+     * panels, with the panel path's weights and order of sums. Expert 0 gets all 13 tokens (panels),
+     * experts 1 and 2 the second slots, 7 and 6 rows (streamed, several rows per trip); each token
+     * alone streams everything with one row (two column vectors at a time). The fp32 expert
+     * outputs of every token alone must equal its batch rows bit for bit. Group sizes 32 and 64
+     * (zeros and scales re-read per group), one group per column with d_model = 272 and d_ff = 400
+     * (an odd number of 16-float vectors, so the one-row loop has a last single vector), every
+     * scale dtype, symmetric and not.
+     */
+    @ParameterizedTest(name = "d = {0}, d_ff = {1}, g = {2}, symmetric = {3}, scales {4}")
+    @org.junit.jupiter.params.provider.CsvSource({"256, 384, 32, false, FP16", "272, 400, -1, true, BF16",
+        "256, 384, 64, false, FP32", "272, 400, -1, false, FP16"})
+    void streamedInt4ExpertsGiveThePanelPathsBits(int dModel, int dFf, int g, boolean symmetric, DType scaleType) {
+        int tokens = 13, experts = 3, k = 2;
+        long seed = seed("w4a16 streamed", dModel, g, symmetric, scaleType);
+        try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, g, symmetric, scaleType)) {
+            int[] ids = new int[tokens * k];
+            float[] weights = new float[tokens * k];
+            for (int t = 0; t < tokens; t++) {
+                ids[t * k] = 0;
+                ids[t * k + 1] = 1 + t % 2;
+                weights[t * k] = 0.25f + t / 64f;
+                weights[t * k + 1] = 0.75f - t / 64f;
+            }
+            Routing batch = Routing.of(experts, k, ids, weights);
+            VectorMoeKernel.Wave wave = new VectorMoeKernel.Wave(batch, 0, tokens, true);
+            for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
+                assertArrayEquals(new int[] {1, 2}, VectorMoeKernel.streamedTasks(wave, l.weights, m, m == ExpertWeights.Matrix.GATE_UP),
+                        m + ": experts 1 and 2 stream, expert 0 packs");
+            }
+            Tensor xp = l.poisoned(DType.FP32, batch.copies(), dModel);
+            l.layer.permute(l.x, batch, xp);
+            Tensor y = l.poisoned(DType.FP32, batch.copies(), dModel);
+            l.layer.expertMlp(xp, batch, y);
+            assertClose(MoeReference.expertMlp(xp.toDoubleArray(), batch, l.weights), y, seed, "the mixed batch");
+            for (int t = 0; t < tokens; t++) {
+                Routing alone = Routing.of(experts, k, new int[] {ids[t * k], ids[t * k + 1]},
+                        new float[] {weights[t * k], weights[t * k + 1]});
+                Tensor xt = Tensor.wrap(l.x.segment().asSlice(l.x.rowByteOffset(t), 2L * dModel), DType.BF16, 1, dModel);
+                Tensor xpt = l.poisoned(DType.FP32, k, dModel);
+                l.layer.permute(xt, alone, xpt);
+                Tensor yt = l.poisoned(DType.FP32, k, dModel);
+                l.layer.expertMlp(xpt, alone, yt);
+                for (int j = 0; j < k; j++) {
+                    long rowBytes = 4L * dModel;
+                    assertArrayEquals(y.segment().asSlice(y.rowByteOffset(batch.copyOf(t, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
+                            yt.segment().asSlice(yt.rowByteOffset(alone.copyOf(0, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
+                            why(seed, "token " + t + ", copy " + j + ": alone differs from its batch row"));
+                }
+            }
+        }
+    }
+
+    /** The vector fp16 widening of the streamed int4 path against {@link Float#float16ToFloat}, every finite half. */
+    @Test
+    void fp16ScalesWidenExactly() {
+        int v = VectorMoeKernel.V;
+        short[] halves = new short[v];
+        float[] got = new float[v];
+        for (int start = 0; start < 1 << 16; start += v) {
+            for (int i = 0; i < v; i++) {
+                int h = start + i;
+                // Infinities and NaN (exponent 31) are outside the contract: scales are finite.
+                halves[i] = (short) ((h & 0x7C00) == 0x7C00 ? 0x3C00 : h);
+            }
+            VectorMoeKernel.widenFp16(jdk.incubator.vector.ShortVector.fromArray(VectorMoeKernel.S, halves, 0)).intoArray(got, 0);
+            for (int i = 0; i < v; i++) {
+                assertEquals(Float.floatToRawIntBits(Float.float16ToFloat(halves[i])), Float.floatToRawIntBits(got[i]),
+                        "fp16 bits 0x" + Integer.toHexString(halves[i] & 0xFFFF));
+            }
         }
     }
 
