@@ -148,7 +148,7 @@ import org.offload4j.w4a16.QuantizedWeight;
  * {@code decode} for the whole task.
  *
  * <p>Decode steps and small batches: the experts (tasks) of a wave with at most
- * {@link #STREAM_ROWS} rows stream their bf16 weight rows instead ({@link #streamGemm}), the
+ * {@link #STREAM_ROWS} rows stream their bf16 weight rows (or int4 words) instead ({@link #streamGemm}), the
  * others take the panel path in the same call: each row of
  * W1/W2 is read whole, widened once and fed to one FMA per token, with the sums in the panel
  * path's order (bit for bit the same results). The panel path read 2·NS·2V bytes of each weight
@@ -189,9 +189,9 @@ final class VectorMoeKernel implements MoeKernel {
     static final int TASK_ROWS = 8 * MC;
     /**
      * Most rows of a task that streams its bf16 or int4 weights ({@link #streamGemm}) instead of
-     * packing panels (the choice is made per task). The figures below are for bf16; for int4 the
-     * same cut-off was kept after one check: T = 32 (8 rows per expert on average, so some tasks
-     * stream) 24.6–26.9 ms against 29.6–43.5 with every task packed (one thread, Zen 4). Each streamed row costs an accumulator load and store
+     * packing panels (the choice is made per task). The figures below are for bf16. For int4 no
+     * other cut-off was tried; streaming up to 8 rows beat packing everything at T = 32 (8 rows
+     * per expert on average, so some tasks stream): 24.6–26.9 against 29.6–43.5 ms (one thread, Zen 4). Each streamed row costs an accumulator load and store
      * per weight vector and trip, while a packed tile amortizes its panel over 6 or 4 rows. With
      * 4-row trips (fifth session) the cut-off was 4 (one expert, d = 1024, d_ff = 2816, AVX-512: 4
      * rows streamed 1.44 ms against 2.18 for 5 packed, 6 rows 2.72 against 2.36). With 8-row
@@ -503,7 +503,9 @@ final class VectorMoeKernel implements MoeKernel {
      * d_ff = 2816 with 5.8 M floats for H, allocate per call). The cost: each thread that calls
      * the MoE keeps up to three arrays of at most 16 MiB (rows) and each pool thread its panel
      * (128 KiB narrow, 352 KiB wide) and partial sums (up to TASK_ROWS × 4 slivers, or
-     * WIDE_ROWS × 22 slivers: 132 KiB with AVX-512), for as long as it lives.
+     * WIDE_ROWS × 22 slivers: 132 KiB with AVX-512), the streamed path's sums (rows × 2 × the
+     * task's columns) and an int4 task's group zeros and scales (2 × its columns), for as long as
+     * it lives.
      */
     static final class Buffers {
         static final int A = 0;
@@ -1045,12 +1047,13 @@ final class VectorMoeKernel implements MoeKernel {
      * Group {@code gi}'s zeros into {@code params[0, width)} and scales into
      * {@code params[width, 2·width)} for columns {@code col0 .. col0+width−1} ({@code width} a
      * multiple of V), exactly {@link QuantizedWeight#zero} and {@link QuantizedWeight#scale}: the
-     * zeros unpacked from their words (one read per 8 columns), fp32 scales copied, bf16 and fp16
-     * scales widened V at a time ({@link #widenFp16}). One {@link QuantizedWeight#scale} call per
+     * zeros unpacked from their words (one scalar read per 8 columns), fp32 scales copied, bf16
+     * scales shifted ({@link #widenRowFrom}), fp16 scales widened V at a time ({@link #widenFp16}).
+     * Package-private for the tests. One {@link QuantizedWeight#scale} call per
      * column and group (in an experiment, to fold the zero into the scale) made an int4 decode
      * step take 2.1 instead of 1.2 ms (T = 1, d = 1024, d_ff = 2816, one thread, Zen 4).
      */
-    private static void groupParams(QuantizedWeight q, int gi, int col0, int width, float[] params) {
+    static void groupParams(QuantizedWeight q, int gi, int col0, int width, float[] params) {
         Tensor zeros = q.qzeros();
         if (zeros == null) {
             Arrays.fill(params, 0, width, QuantizedWeight.SYMMETRIC_ZERO);
@@ -1066,23 +1069,14 @@ final class VectorMoeKernel implements MoeKernel {
             }
         }
         Tensor scales = q.scales();
-        MemorySegment ss = scales.segment();
-        long rowAt = scales.rowByteOffset(gi);
-        switch (scales.dtype()) {
-            case FP32 -> MemorySegment.copy(ss, ValueLayout.JAVA_FLOAT_UNALIGNED, rowAt + 4L * col0, params, width, width);
-            case BF16 -> {
-                for (int c = 0; c < width; c += V) {
-                    ((IntVector) ShortVector.fromMemorySegment(S, ss, rowAt + 2L * (col0 + c), ORDER)
-                            .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
-                            .intoArray(params, width + c);
-                }
+        if (scales.dtype() == DType.FP16) {
+            MemorySegment ss = scales.segment();
+            long rowAt = scales.rowByteOffset(gi);
+            for (int c = 0; c < width; c += V) {
+                widenFp16(ShortVector.fromMemorySegment(S, ss, rowAt + 2L * (col0 + c), ORDER)).intoArray(params, width + c);
             }
-            case FP16 -> {
-                for (int c = 0; c < width; c += V) {
-                    widenFp16(ShortVector.fromMemorySegment(S, ss, rowAt + 2L * (col0 + c), ORDER)).intoArray(params, width + c);
-                }
-            }
-            default -> throw new IllegalStateException("scales of dtype " + scales.dtype());
+        } else {
+            widenRowFrom(scales, gi, col0, params, width, width);  // fp32 copied, bf16 shifted
         }
     }
 

@@ -564,7 +564,8 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         int[][] so = cb.sumOffsets;
         float[] u1 = cb.unscale1;
         float[] u2 = cb.unscale2;
-        // Rows go in chunks of 4 (the last may have 1–4); rows past the chunk's end alias its last.
+        // Rows go in chunks of 4 (the last may have 2–4: a last single row goes to gemv); rows past
+        // the chunk's end alias its last.
         int chunks = (m + 3) / 4;
         for (int c = 0; c < chunks; c++) {
             int last = Math.min(m, 4 * c + 4) - 1;
@@ -592,7 +593,7 @@ final class VectorW4A16Kernel implements W4A16Kernel {
                     int rows = Math.min(4, m - 4 * c);
                     if (rows == 3) {
                         gemvBlock3(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo[c], xsum, so[c], yb);
-                    } else if (rows <= 2) {
+                    } else if (rows == 2) {
                         gemvBlock2(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo[c], xsum, so[c], yb);
                     } else {
                         gemvBlock4(data, b * p.blockInts, p.groups, p.groupInts, p.groupSize, xq, xo[c], xsum, so[c], yb);

@@ -114,7 +114,9 @@ class VectorMoeW4A16Test {
      * slivers at every vector width (d_model = 320, d_ff = 96), two k-blocks in GEMM1 (the second
      * starting at row 256), several groups per k-block (g = 32), both GEMMs. The counting wrapper
      * hides the int4 type, so the counted layer decodes every panel. Compared on fp32 GEMM
-     * outputs, where a one-ulp difference in a panel shows, rather than on bf16 layer outputs.
+     * outputs, where a one-ulp difference in a panel shows, rather than on bf16 layer outputs. An
+     * expert that the random routing gives at most STREAM_ROWS rows streams its words in the
+     * uncounted layer, which must give the same bits as well.
      */
     @Test
     void int4PackingMatchesDecodeBitForBit() {
@@ -142,8 +144,9 @@ class VectorMoeW4A16Test {
      * alone streams everything with one row (two column vectors at a time). The fp32 expert
      * outputs of every token alone must equal its batch rows bit for bit. Group sizes 32 and 64
      * (zeros and scales re-read per group), one group per column with d_model = 272 and d_ff = 400
-     * (an odd number of 16-float vectors, so the one-row loop has a last single vector), every
-     * scale dtype, symmetric and not.
+     * (an odd number of vectors at 16 floats per vector, so there the one-row loop has a last
+     * single vector), every scale dtype, symmetric and not. Column ranges that start inside a
+     * zero word are {@link #groupParamsMatchTheAccessors}' part.
      */
     @ParameterizedTest(name = "d = {0}, d_ff = {1}, g = {2}, symmetric = {3}, scales {4}")
     @org.junit.jupiter.params.provider.CsvSource({"256, 384, 32, false, FP16", "272, 400, -1, true, BF16",
@@ -184,6 +187,38 @@ class VectorMoeW4A16Test {
                     assertArrayEquals(y.segment().asSlice(y.rowByteOffset(batch.copyOf(t, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
                             yt.segment().asSlice(yt.rowByteOffset(alone.copyOf(0, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
                             why(seed, "token " + t + ", copy " + j + ": alone differs from its batch row"));
+                }
+            }
+        }
+    }
+
+    /**
+     * The streamed path's group zeros and scales against {@link QuantizedWeight#zero} and
+     * {@link QuantizedWeight#scale}, for column ranges starting at and between the 8-column zero
+     * words (a range starts at 4 mod 8 only with 4-float vectors and several threads otherwise),
+     * every scale dtype, symmetric and not, every group.
+     */
+    @Test
+    void groupParamsMatchTheAccessors() {
+        int v = VectorMoeKernel.V;
+        int k = 256, n = 96, g = 32;
+        float[] params = new float[2 * 2 * v];
+        for (DType scaleType : new DType[] {DType.FP16, DType.BF16, DType.FP32}) {
+            for (boolean symmetric : new boolean[] {false, true}) {
+                try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, k, n), 5, 0.05);
+                     org.offload4j.w4a16.QuantizedWeight q = org.offload4j.w4a16.RtnQuantizer.quantize(wf, g, symmetric, scaleType)) {
+                    for (int col0 : new int[] {0, 4, 8, 20, n - 2 * v}) {
+                        for (int gi = 0; gi < k / g; gi++) {
+                            int width = 2 * v;
+                            VectorMoeKernel.groupParams(q, gi, col0, width, params);
+                            for (int c = 0; c < width; c++) {
+                                String at = scaleType + (symmetric ? " sym" : " asym") + ", group " + gi + ", column " + (col0 + c);
+                                assertEquals(q.zero(gi, col0 + c), params[c], "zero, " + at);
+                                assertEquals(Float.floatToRawIntBits(q.scale(gi, col0 + c)), Float.floatToRawIntBits(params[width + c]),
+                                        "scale, " + at);
+                            }
+                        }
+                    }
                 }
             }
         }
