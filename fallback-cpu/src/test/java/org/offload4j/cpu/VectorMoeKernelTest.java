@@ -196,39 +196,52 @@ class VectorMoeKernelTest {
         int tokens = 13, experts = 3, k = 2, dModel = 160, dFf = 784;
         long seed = seed("mixed");
         try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, true, DType.FP32)) {
-            int[] ids = new int[tokens * k];
-            float[] weights = new float[tokens * k];
-            for (int t = 0; t < tokens; t++) {
-                ids[t * k] = 0;
-                ids[t * k + 1] = 1 + t % 2;
-                weights[t * k] = 0.25f + t / 64f;
-                weights[t * k + 1] = 0.75f - t / 64f;
-            }
-            Routing batch = Routing.of(experts, k, ids, weights);
-            VectorMoeKernel.Wave wave = new VectorMoeKernel.Wave(batch, 0, tokens, true);
-            for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
-                assertArrayEquals(new int[] {1, 2}, VectorMoeKernel.streamedTasks(wave, l.weights, m, m == ExpertWeights.Matrix.GATE_UP),
-                        m + ": experts 1 and 2 stream, expert 0 packs");
-            }
-            Tensor xp = l.poisoned(DType.FP32, batch.copies(), dModel);
-            l.layer.permute(l.x, batch, xp);
-            Tensor y = l.poisoned(DType.FP32, batch.copies(), dModel);
-            l.layer.expertMlp(xp, batch, y);
-            assertClose(MoeReference.expertMlp(xp.toDoubleArray(), batch, l.weights), y, seed, "the mixed batch");
-            for (int t = 0; t < tokens; t++) {
-                Routing alone = Routing.of(experts, k, new int[] {ids[t * k], ids[t * k + 1]},
-                        new float[] {weights[t * k], weights[t * k + 1]});
-                Tensor xt = Tensor.wrap(l.x.segment().asSlice(l.x.rowByteOffset(t), 2L * dModel), DType.BF16, 1, dModel);
-                Tensor xpt = l.poisoned(DType.FP32, k, dModel);
-                l.layer.permute(xt, alone, xpt);
-                Tensor yt = l.poisoned(DType.FP32, k, dModel);
-                l.layer.expertMlp(xpt, alone, yt);
-                for (int j = 0; j < k; j++) {
-                    long rowBytes = 4L * dModel;
-                    assertArrayEquals(y.segment().asSlice(y.rowByteOffset(batch.copyOf(t, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
-                            yt.segment().asSlice(yt.rowByteOffset(alone.copyOf(0, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
-                            why(seed, "token " + t + ", copy " + j + ": alone differs from its batch row"));
-                }
+            assertMixedBatchRowsBitForBit(l.layer, l.weights, l.x, l.arena, seed);
+        }
+    }
+
+    /**
+     * The check of {@link #wavesMixingStreamedAndPackedExpertsGiveTheRowsBitForBit} (and of the
+     * int4 test alike) on a layer of 3 experts, k = 2, and at least 13 tokens in {@code x}: token
+     * t's copies go to expert 0 and to expert 1 + t mod 2, so that expert 0 packs and experts 1
+     * and 2 stream; the batch's fp32 expert outputs against the float64 reference, then each
+     * token alone against its batch rows, bit for bit.
+     */
+    static void assertMixedBatchRowsBitForBit(MoeLayer layer, ExpertWeights w, Tensor x, Arena arena, long seed) {
+        int tokens = 13, experts = 3, k = 2;
+        int dModel = w.dModel();
+        int[] ids = new int[tokens * k];
+        float[] weights = new float[tokens * k];
+        for (int t = 0; t < tokens; t++) {
+            ids[t * k] = 0;
+            ids[t * k + 1] = 1 + t % 2;
+            weights[t * k] = 0.25f + t / 64f;
+            weights[t * k + 1] = 0.75f - t / 64f;
+        }
+        Routing batch = Routing.of(experts, k, ids, weights);
+        VectorMoeKernel.Wave wave = new VectorMoeKernel.Wave(batch, 0, tokens, true);
+        for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
+            assertArrayEquals(new int[] {1, 2}, VectorMoeKernel.streamedTasks(wave, w, m, m == ExpertWeights.Matrix.GATE_UP),
+                    m + ": experts 1 and 2 stream, expert 0 packs");
+        }
+        Tensor xp = TensorFill.poison(Tensor.allocate(arena, DType.FP32, batch.copies(), dModel));
+        layer.permute(x, batch, xp);
+        Tensor y = TensorFill.poison(Tensor.allocate(arena, DType.FP32, batch.copies(), dModel));
+        layer.expertMlp(xp, batch, y);
+        assertClose(MoeReference.expertMlp(xp.toDoubleArray(), batch, w), y, seed, "the mixed batch");
+        long rowBytes = 4L * dModel;
+        for (int t = 0; t < tokens; t++) {
+            Routing alone = Routing.of(experts, k, new int[] {ids[t * k], ids[t * k + 1]},
+                    new float[] {weights[t * k], weights[t * k + 1]});
+            Tensor xt = Tensor.wrap(x.segment().asSlice(x.rowByteOffset(t), 2L * dModel), DType.BF16, 1, dModel);
+            Tensor xpt = TensorFill.poison(Tensor.allocate(arena, DType.FP32, k, dModel));
+            layer.permute(xt, alone, xpt);
+            Tensor yt = TensorFill.poison(Tensor.allocate(arena, DType.FP32, k, dModel));
+            layer.expertMlp(xpt, alone, yt);
+            for (int j = 0; j < k; j++) {
+                assertArrayEquals(y.segment().asSlice(y.rowByteOffset(batch.copyOf(t, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
+                        yt.segment().asSlice(yt.rowByteOffset(alone.copyOf(0, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
+                        why(seed, "token " + t + ", copy " + j + ": alone differs from its batch row"));
             }
         }
     }

@@ -152,43 +152,9 @@ class VectorMoeW4A16Test {
     @org.junit.jupiter.params.provider.CsvSource({"256, 384, 32, false, FP16", "272, 400, -1, true, BF16",
         "256, 384, 64, false, FP32", "272, 400, -1, false, FP16"})
     void streamedInt4ExpertsGiveThePanelPathsBits(int dModel, int dFf, int g, boolean symmetric, DType scaleType) {
-        int tokens = 13, experts = 3, k = 2;
         long seed = seed("w4a16 streamed", dModel, g, symmetric, scaleType);
-        try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, g, symmetric, scaleType)) {
-            int[] ids = new int[tokens * k];
-            float[] weights = new float[tokens * k];
-            for (int t = 0; t < tokens; t++) {
-                ids[t * k] = 0;
-                ids[t * k + 1] = 1 + t % 2;
-                weights[t * k] = 0.25f + t / 64f;
-                weights[t * k + 1] = 0.75f - t / 64f;
-            }
-            Routing batch = Routing.of(experts, k, ids, weights);
-            VectorMoeKernel.Wave wave = new VectorMoeKernel.Wave(batch, 0, tokens, true);
-            for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
-                assertArrayEquals(new int[] {1, 2}, VectorMoeKernel.streamedTasks(wave, l.weights, m, m == ExpertWeights.Matrix.GATE_UP),
-                        m + ": experts 1 and 2 stream, expert 0 packs");
-            }
-            Tensor xp = l.poisoned(DType.FP32, batch.copies(), dModel);
-            l.layer.permute(l.x, batch, xp);
-            Tensor y = l.poisoned(DType.FP32, batch.copies(), dModel);
-            l.layer.expertMlp(xp, batch, y);
-            assertClose(MoeReference.expertMlp(xp.toDoubleArray(), batch, l.weights), y, seed, "the mixed batch");
-            for (int t = 0; t < tokens; t++) {
-                Routing alone = Routing.of(experts, k, new int[] {ids[t * k], ids[t * k + 1]},
-                        new float[] {weights[t * k], weights[t * k + 1]});
-                Tensor xt = Tensor.wrap(l.x.segment().asSlice(l.x.rowByteOffset(t), 2L * dModel), DType.BF16, 1, dModel);
-                Tensor xpt = l.poisoned(DType.FP32, k, dModel);
-                l.layer.permute(xt, alone, xpt);
-                Tensor yt = l.poisoned(DType.FP32, k, dModel);
-                l.layer.expertMlp(xpt, alone, yt);
-                for (int j = 0; j < k; j++) {
-                    long rowBytes = 4L * dModel;
-                    assertArrayEquals(y.segment().asSlice(y.rowByteOffset(batch.copyOf(t, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
-                            yt.segment().asSlice(yt.rowByteOffset(alone.copyOf(0, j)), rowBytes).toArray(ValueLayout.JAVA_FLOAT),
-                            why(seed, "token " + t + ", copy " + j + ": alone differs from its batch row"));
-                }
-            }
+        try (Layer l = new Layer(seed, 13, 3, 2, dModel, dFf, g, symmetric, scaleType)) {
+            VectorMoeKernelTest.assertMixedBatchRowsBitForBit(l.layer, l.weights, l.x, l.arena, seed);
         }
     }
 
