@@ -191,7 +191,8 @@ final class VectorMoeKernel implements MoeKernel {
      * Most rows of a task that streams its bf16 or int4 weights ({@link #streamGemm}) instead of
      * packing panels (the choice is made per task). The figures below are for bf16. For int4 no
      * other cut-off was tried; streaming up to 8 rows beat packing everything at T = 32 (8 rows
-     * per expert on average, so some tasks stream): 24.6–26.9 against 29.6–43.5 ms (one thread, Zen 4). Each streamed row costs an accumulator load and store
+     * per expert on average, so some tasks stream): 24.6–26.9 against 29.6–43.5 ms (one thread,
+     * Zen 4). Each streamed row costs an accumulator load and store
      * per weight vector and trip, while a packed tile amortizes its panel over 6 or 4 rows. With
      * 4-row trips (fifth session) the cut-off was 4 (one expert, d = 1024, d_ff = 2816, AVX-512: 4
      * rows streamed 1.44 ms against 2.18 for 5 packed, 6 rows 2.72 against 2.36). With 8-row
@@ -745,8 +746,8 @@ final class VectorMoeKernel implements MoeKernel {
      * The tasks of the wave's GEMM that take {@link #streamGemm}, ascending: those with at most
      * {@link #STREAM_ROWS} rows (in a decode step every routed expert sees a token or a few; in a
      * small batch, most do), when the weights are bf16 or int4 in memory the Vector API can
-     * address and the columns of each half are whole vectors; else none. The other tasks take the panel path
-     * in the same call: both give the same bits, so the cut does not change the results.
+     * address and the columns of each half are whole vectors; else none. The other tasks take the
+     * panel path in the same call: both give the same bits, so the cut does not change the results.
      */
     static int[] streamedTasks(Wave wave, ExpertWeights w, Matrix m, boolean swiglu) {
         return tasksWhere(wave, streamsRows(w, m, swiglu));
