@@ -73,6 +73,18 @@
 //                    low mantissa bits, no I2F/F2F per element.
 //   matmul           8 sub-tiles x M_TILES mma.sync.m16n8k16.row.col.f32.{f16,bf16} (fp32 acc).
 //
+// Issue budget: at H100's 3.35 TB/s an SM receives 14.5 B/cycle, so a 4 KiB stage may take 283
+// cycles, about 140 issue slots per warp (4 schedulers, 8 warps). Dequant and mma of a k16 step
+// alone take about 75 (M_TILES = 1). So fetch_to_shared does no index arithmetic beyond adding the
+// stage's k: each thread's share of the copies (its X vectors, at most one scale and one zero
+// vector) is computed once before the main loop (tc_*_copy_* in w4a16_tc.cuh), and the group of a
+// row is a shift (g ∈ {32, 64, 128} whenever G > 1), not a division. In the sm_90a SASS that took
+// the main loop of _bf16_m16_n128 from 1109 instructions (three copy loops with divisions by
+// runtime values: I2F, MUFU.RCP, F2I, IMAD per division) to 265, about 160 issued on a stage
+// without a group change, and the registers from 126 to 108 (docs/results/2026-12-06g-sass-sm90.md).
+// Left: a stage with a group change adds about 90 (the scale and zero registers are rebuilt); two
+// k16 steps per warp per stage would halve the per-stage part (barrier, copies, group check).
+//
 // STAGES = 4: 3 stages (12 KiB of weight per block) in flight; with 2 blocks per SM (M_TILES = 1)
 // that is 24 KiB per SM, above bandwidth x latency per SM on H100 (3.35 TB/s x ~0.7 µs / 132).
 //
@@ -319,48 +331,62 @@ __device__ __forceinline__ void tc_body(
     uint64_t policy;
     asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
 
+    // ---- this thread's copies, fixed for the launch (w4a16_tc.cuh: no division in the loop) ----
+    const int gshift = tc_group_shift(group_size);
+    // weight: its own vector of warp tile (my_slab, k16 step k0/16 + wk); a stage moves k by TK
+    constexpr int W_STEP = NW_K * 32;  // uint4 per stage along k
+    const uint4* w_src = qw_e + ((long long)(slab_ok ? my_slab : 0) * k_tiles16 + k_begin / TC_K16 + wk) * 32 + lane;
+    const int w_dst = (warp * 32 + lane) * 16;
+    // activations: rows a_row + i · A_ROW_STEP (i < A_ITERS, rows < MB), column vector a_c8
+    constexpr int A_VECS = MB * (TK / 8);
+    constexpr int A_ITERS = (A_VECS + TC_THREADS - 1) / TC_THREADS;
+    constexpr int A_ROW_STEP = TC_THREADS / (TK / 8);
+    const int a_row = tc_a_copy_row(tid, TK);
+    const int a_c8 = tc_a_copy_col8(tid, TK);
+    const T* a_src = x_t + (long long)(row0 + a_row) * ldx + k_begin + 8 * a_c8;
+    const long long a_src_step = (long long)A_ROW_STEP * ldx;
+    const int a_dst = 4096 + a_row * A_PITCH + 16 * a_c8;
+    const int a_kcol = k_begin + 8 * a_c8;
+    // scales and zeros: at most one vector each (gps groups from the stage's first group)
+    const bool sc_copies = tid < tc_scale_copy_count(gps, NW_N, esz);
+    const int sc_li = tc_scale_copy_group(tid, NW_N, esz);
+    const int sc_slab = nb * NW_N + tc_scale_copy_slab(tid, NW_N, esz);
+    const bool sc_ok = sc_slab < slabs;
+    const char* sc_src = sc_e + tc_scale_index(0, sc_ok ? sc_slab : 0, 0, slabs) * esz + 16 * tc_scale_copy_part(tid, esz);
+    const long long sc_group_bytes = (long long)slabs * TC_WARP_N * esz;
+    const int sc_dst = 4096 + A_BYTES + ((sc_li * NW_N + tc_scale_copy_slab(tid, NW_N, esz)) * 64) * esz +
+                       16 * tc_scale_copy_part(tid, esz);
+    const bool zr_copies = zr_e != nullptr && tid < tc_zero_copy_count(gps, NW_N);
+    const int zr_li = tc_zero_copy_group(tid, NW_N);
+    const int zr_slab = nb * NW_N + tc_zero_copy_slab(tid, NW_N);
+    const bool zr_ok = zr_slab < slabs;
+    const uint32_t* zr_src = zr_copies ? zr_e + tc_zero_word_index(0, zr_ok ? zr_slab : 0, 0, slabs) + 4 * tc_zero_copy_part(tid)
+                                       : nullptr;
+    const long long zr_group_words = (long long)slabs * 8;
+    const int zr_dst = 4096 + A_BYTES + 1024 + ((zr_li * NW_N + tc_zero_copy_slab(tid, NW_N)) * 8 + 4 * tc_zero_copy_part(tid)) * 4;
+
     // ---- fetch_to_shared ---------------------------------------------------------------------
     auto fetch_to_shared = [&](int slot, int tile) {
         char* st = smem + slot * STAGE_BYTES;
         const int k0 = k_begin + tile * TK;
-        // weight: the thread's own vector (warp tile (my_slab, k0/16 + wk))
-        {
-            const int kt = k0 / TC_K16 + wk;
-            const uint4* src = qw_e + ((long long)(slab_ok ? my_slab : 0) * k_tiles16 + kt) * 32 + lane;
-            cp_async16_stream(st + (warp * 32 + lane) * 16, src, slab_ok, policy);
-        }
-        // activations: MB rows x TK columns, 8 halves per vector
-        char* sa = st + 4096;
-        constexpr int A_VECS = MB * (TK / 8);
-        for (int c = tid; c < A_VECS; c += TC_THREADS) {
-            const int r = c / (TK / 8), c8 = c % (TK / 8);
-            const int kcol = k0 + 8 * c8;
-            const bool ok = r < rows_here && kcol < k;
-            const T* src = ok ? x_t + (long long)(row0 + r) * ldx + kcol : x_t;
-            cp_async16(sa + r * A_PITCH + 16 * c8, src, ok);
-        }
-        // scales and zeros of the gps groups starting at the stage's first group
-        char* ss = sa + A_BYTES;
-        const int g_first = tc_group_of(k0, group_size, groups);
-        const int sc_vecs = 4 * esz;  // 16-byte vectors per (group, slab): 64 scales
-        for (int c = tid; c < gps * NW_N * sc_vecs; c += TC_THREADS) {
-            const int li = c / (NW_N * sc_vecs), w_n = (c / sc_vecs) % NW_N, part = c % sc_vecs;
-            const int gi = min(g_first + li, groups - 1);
-            const int slab = nb * NW_N + w_n;
-            const bool ok = slab < slabs;
-            const char* src = sc_e + tc_scale_index(gi, ok ? slab : 0, 0, slabs) * esz + 16 * part;
-            cp_async16(ss + ((li * NW_N + w_n) * 64) * esz + 16 * part, src, ok);
-        }
-        if (zr_e != nullptr) {
-            uint32_t* sz = reinterpret_cast<uint32_t*>(ss + 1024);
-            for (int c = tid; c < gps * NW_N * 2; c += TC_THREADS) {
-                const int li = c / (NW_N * 2), w_n = (c / 2) % NW_N, part = c % 2;
-                const int gi = min(g_first + li, groups - 1);
-                const int slab = nb * NW_N + w_n;
-                const bool ok = slab < slabs;
-                const uint32_t* src = zr_e + tc_zero_word_index(gi, ok ? slab : 0, 0, slabs) + 4 * part;
-                cp_async16(sz + (li * NW_N + w_n) * 8 + 4 * part, src, ok);
+        cp_async16_stream(st + w_dst, w_src + (long long)tile * W_STEP, slab_ok, policy);
+        const bool k_ok = a_kcol + tile * TK < k;  // zero-fill columns k..kPad-1
+#pragma unroll
+        for (int i = 0; i < A_ITERS; ++i) {
+            const int r = a_row + i * A_ROW_STEP;
+            if (A_VECS % TC_THREADS == 0 || r < MB) {
+                const bool ok = k_ok && r < rows_here;
+                cp_async16(st + a_dst + i * A_ROW_STEP * A_PITCH, ok ? a_src + i * a_src_step + tile * TK : x_t, ok);
             }
+        }
+        const int g_first = tc_group_of_shifted(k0, gshift, groups);
+        if (sc_copies) {
+            const int gi = min(g_first + sc_li, groups - 1);
+            cp_async16(st + sc_dst, sc_src + gi * sc_group_bytes, sc_ok);
+        }
+        if (zr_copies) {
+            const int gi = min(g_first + zr_li, groups - 1);
+            cp_async16(st + zr_dst, zr_src + gi * zr_group_words, zr_ok);
         }
     };
 
@@ -399,10 +425,10 @@ __device__ __forceinline__ void tc_body(
         const int kk = k0 + TC_K16 * wk;
 
         // new group: rebuild the scale / zero registers (uniform per warp)
-        const int gi = tc_group_of(kk, group_size, groups);
+        const int gi = tc_group_of_shifted(kk, gshift, groups);
         if (gi != cur_group) {
             cur_group = gi;
-            const int li = gi - tc_group_of(k0, group_size, groups);
+            const int li = gi - tc_group_of_shifted(k0, gshift, groups);
             const char* ss = st + 4096 + A_BYTES;
             const int gq = lane >> 2;
             const char* sp = ss + ((li * NW_N + wn) * 64 + gq * 8) * esz;

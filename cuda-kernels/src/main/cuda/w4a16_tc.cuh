@@ -161,6 +161,45 @@ TC_HD int tc_group_of(int kk, int group_size, int groups) {
     int gi = kk / group_size;
     return gi < groups ? gi : groups - 1;
 }
+// The same group by a shift, as the kernel's main loop computes it (no integer division there):
+// with G > 1 the group size is 32, 64 or 128 (TcSplitKPlanner accepts nothing else), a power of two;
+// with G = 1 (g = k, any multiple of 8) every row is in group 0 and the shift is not used.
+TC_HD int tc_group_shift(int group_size) {
+    int s = 0;
+    while ((1 << s) < group_size) ++s;
+    return s;
+}
+TC_HD int tc_group_of_shifted(int kk, int shift, int groups) {
+    if (groups == 1) return 0;
+    int gi = kk >> shift;
+    return gi < groups ? gi : groups - 1;
+}
+
+// ---- one thread's share of a stage's copies (fixed for the whole launch) ----------------------
+// The main loop must not spend instructions on index arithmetic: a stage holds only 16 bytes of
+// weight per thread, and at full bandwidth an SM has about 140 issue slots per warp per stage
+// (H100: 3.35 TB/s / 132 SMs = 14.5 B/cycle, 4 KiB a stage = 283 cycles x 4 schedulers / 8 warps).
+// So each thread's role in the copies is computed once, before the loop; a stage only adds its k.
+//
+// Activations: 16·m_tiles rows x tile_k/8 16-byte vectors. Thread tid copies the vectors tid + 256 i
+// (i = 0, 1, …), which are row tc_a_copy_row(tid) + i · tc_a_copy_row_step, column vector
+// tc_a_copy_col8(tid): tile_k/8 ∈ {4, 8, 16} divides 256.
+TC_HD int tc_a_copy_row(int tid, int tile_k) { return tid / (tile_k / 8); }
+TC_HD int tc_a_copy_col8(int tid, int tile_k) { return tid % (tile_k / 8); }
+TC_HD int tc_a_copy_row_step(int tile_k) { return TC_THREADS / (tile_k / 8); }
+// Scales: gps groups x nw_n slabs x 4·esz vectors (64 scales per group and slab). gps · nw_n ≤ 4
+// (gps ≤ tile_k / 32 = 4 / nw_n), so there are at most 4 · 16 = 64 vectors: thread tid < count
+// copies vector tid, the others none.
+TC_HD int tc_scale_copy_count(int gps, int nw_n, int esz) { return gps * nw_n * 4 * esz; }
+TC_HD int tc_scale_copy_group(int tid, int nw_n, int esz) { return tid / (nw_n * 4 * esz); }
+TC_HD int tc_scale_copy_slab(int tid, int nw_n, int esz) { return (tid / (4 * esz)) % nw_n; }
+TC_HD int tc_scale_copy_part(int tid, int esz) { return tid % (4 * esz); }
+// Zeros: gps groups x nw_n slabs x 2 vectors (8 words); at most 8 vectors, thread tid < count.
+TC_HD int tc_zero_copy_count(int gps, int nw_n) { return gps * nw_n * 2; }
+TC_HD int tc_zero_copy_group(int tid, int nw_n) { return tid / (nw_n * 2); }
+TC_HD int tc_zero_copy_slab(int tid, int nw_n) { return (tid / 2) % nw_n; }
+TC_HD int tc_zero_copy_part(int tid) { return tid % 2; }
+
 // Shared memory of one pipeline stage, in bytes: packed weight 4096 + activations
 // (16 m_tiles rows, tile_k + 8 halves pitch: +16 bytes per row keeps ldmatrix conflict-free)
 // + scales 1024 (max over configs: 4 groups x 64 x 4 bytes) + zeros 128.

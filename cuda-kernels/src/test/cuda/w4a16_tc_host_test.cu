@@ -245,37 +245,42 @@ static std::vector<uint16_t> replay(const Problem& p, const Launch& L) {
                         uint8_t* dst = &stage[(warp * 32 + lane) * 16];
                         if (ok) std::memcpy(dst, &p.pqw[tc_qw_word_index(slab, kt, lane, 0, kTiles)], 16);
                         else std::memset(dst, 0, 16);
-                        for (int c = tid; c < MB * (TK / 8); c += TC_THREADS) {
-                            int r = c / (TK / 8), c8 = c % (TK / 8), kcol = k0 + 8 * c8;
+                        // the copy roles the kernel computes once per thread (w4a16_tc.cuh)
+                        const int a_row = tc_a_copy_row(tid, TK), a_c8 = tc_a_copy_col8(tid, TK), kcol = k0 + 8 * a_c8;
+                        for (int i = 0; i * TC_THREADS < MB * (TK / 8); ++i) {
+                            int r = a_row + i * tc_a_copy_row_step(TK);
+                            if (r >= MB) continue;
                             bool aok = r < rows_here && kcol < p.k;
-                            uint8_t* d = &stage[4096 + r * A_PITCH + 16 * c8];
+                            uint8_t* d = &stage[4096 + r * A_PITCH + 16 * a_c8];
                             if (aok) std::memcpy(d, &p.x[(size_t)(row0 + r) * p.k + kcol], 16);
                             else std::memset(d, 0, 16);
                         }
-                        int g_first = tc_group_of(k0, p.g, p.G), sc_vecs = 4 * esz;
-                        for (int c = tid; c < gps * NW_N * sc_vecs; c += TC_THREADS) {
-                            int li = c / (NW_N * sc_vecs), w_n = (c / sc_vecs) % NW_N, part = c % sc_vecs;
+                        int g_first = tc_group_of_shifted(k0, tc_group_shift(p.g), p.G);
+                        if (tid < tc_scale_copy_count(gps, NW_N, esz)) {
+                            int li = tc_scale_copy_group(tid, NW_N, esz), w_n = tc_scale_copy_slab(tid, NW_N, esz);
+                            int part = tc_scale_copy_part(tid, esz);
                             int gi = std::min(g_first + li, p.G - 1), sl = nb * NW_N + w_n;
                             uint8_t* d = &stage[4096 + A_BYTES + ((li * NW_N + w_n) * 64) * esz + 16 * part];
                             if (sl < p.slabs) std::memcpy(d, &p.pscale[tc_scale_index(gi, sl, 0, p.slabs) * esz + 16 * part], 16);
                             else std::memset(d, 0, 16);
                         }
-                        if (!p.sym)
-                            for (int c = tid; c < gps * NW_N * 2; c += TC_THREADS) {
-                                int li = c / (NW_N * 2), w_n = (c / 2) % NW_N, part = c % 2;
-                                int gi = std::min(g_first + li, p.G - 1), sl = nb * NW_N + w_n;
-                                uint8_t* d = &stage[4096 + A_BYTES + 1024 + ((li * NW_N + w_n) * 8 + 4 * part) * 4];
-                                if (sl < p.slabs) std::memcpy(d, &p.pzero[tc_zero_word_index(gi, sl, 0, p.slabs) + 4 * part], 16);
-                                else std::memset(d, 0, 16);
-                            }
+                        if (!p.sym && tid < tc_zero_copy_count(gps, NW_N)) {
+                            int li = tc_zero_copy_group(tid, NW_N), w_n = tc_zero_copy_slab(tid, NW_N), part = tc_zero_copy_part(tid);
+                            int gi = std::min(g_first + li, p.G - 1), sl = nb * NW_N + w_n;
+                            uint8_t* d = &stage[4096 + A_BYTES + 1024 + ((li * NW_N + w_n) * 8 + 4 * part) * 4];
+                            if (sl < p.slabs) std::memcpy(d, &p.pzero[tc_zero_word_index(gi, sl, 0, p.slabs) + 4 * part], 16);
+                            else std::memset(d, 0, 16);
+                        }
                     }
                     // compute, warp by warp
                     for (int warp = 0; warp < TC_WARPS; ++warp) {
                         int wk = warp / NW_N, wn = warp % NW_N, kk = k0 + 16 * wk;
-                        int gi = tc_group_of(kk, p.g, p.G);
+                        int gi = tc_group_of_shifted(kk, tc_group_shift(p.g), p.G);
+                        CHECK(gi == tc_group_of(kk, p.g, p.G), "group of row %d by shift %d, by division %d", kk, gi,
+                              tc_group_of(kk, p.g, p.G));
                         if (gi != cur_group[warp]) {
                             cur_group[warp] = gi;
-                            int li = gi - tc_group_of(k0, p.g, p.G);
+                            int li = gi - tc_group_of_shifted(k0, tc_group_shift(p.g), p.G);
                             CHECK(li >= 0 && li < gps, "stage-local group %d outside 0..%d", li, gps - 1);
                             for (int lane = 0; lane < 32; ++lane) {
                                 int gq = lane >> 2;
@@ -440,6 +445,45 @@ static void check_helpers() {
                 CHECK(act_to_f32(bits & 0xFFFF, bf) == (float)(q - zz) && act_to_f32(bits >> 16, bf) == (float)(q - zz),
                       "magic dequant q=%d z=%d bf16=%d", q, zz, bf);
             }
+    // the copy roles: for every configuration, each vector of a stage is copied by exactly one thread
+    for (int mtiles : {1, 2, 4})
+        for (int nw_n : {1, 2, 4}) {
+            const int TK = tc_tile_k(nw_n), MB = 16 * mtiles;
+            std::vector<int> a(MB * (TK / 8), 0);
+            for (int tid = 0; tid < TC_THREADS; ++tid)
+                for (int i = 0; i * TC_THREADS < MB * (TK / 8); ++i) {
+                    int r = tc_a_copy_row(tid, TK) + i * tc_a_copy_row_step(TK);
+                    if (r < MB) a[r * (TK / 8) + tc_a_copy_col8(tid, TK)]++;
+                }
+            for (int v : a) CHECK(v == 1, "A copy roles (m_tiles %d, nw_n %d) copy a vector %d times", mtiles, nw_n, v);
+        }
+    for (int nw_n : {1, 2, 4})
+        for (int g : {32, 64, 128, 1 << 20}) {
+            const int gps = tc_groups_per_stage(tc_tile_k(nw_n), g, g == 1 << 20 ? 1 : 64);
+            for (int esz : {2, 4}) {
+                const int count = tc_scale_copy_count(gps, nw_n, esz);
+                CHECK(count <= TC_THREADS, "scale copies %d > threads", count);
+                std::vector<int> sc(gps * nw_n * 4 * esz, 0);
+                for (int tid = 0; tid < count; ++tid)
+                    sc[(tc_scale_copy_group(tid, nw_n, esz) * nw_n + tc_scale_copy_slab(tid, nw_n, esz)) * 4 * esz +
+                       tc_scale_copy_part(tid, esz)]++;
+                for (int v : sc) CHECK(v == 1, "scale copy roles (nw_n %d, g %d, esz %d): %d", nw_n, g, esz, v);
+            }
+            const int zc = tc_zero_copy_count(gps, nw_n);
+            std::vector<int> zv(gps * nw_n * 2, 0);
+            for (int tid = 0; tid < zc; ++tid)
+                zv[(tc_zero_copy_group(tid, nw_n) * nw_n + tc_zero_copy_slab(tid, nw_n)) * 2 + tc_zero_copy_part(tid)]++;
+            for (int v : zv) CHECK(v == 1, "zero copy roles (nw_n %d, g %d): %d", nw_n, g, v);
+        }
+    // the group by shift equals the group by division wherever the planner allows the group size
+    for (int g : {32, 64, 128})
+        for (int groups : {1, 2, 3, 32})
+            for (int kk = 0; kk < g * groups + 128; ++kk)
+                CHECK(tc_group_of_shifted(kk, tc_group_shift(g), groups) == tc_group_of(kk, g, groups),
+                      "group of row %d, g %d, G %d", kk, g, groups);
+    for (int k : {8, 200, 4104})  // G = 1: g = k, any multiple of 8
+        for (int kk = 0; kk < k + 128; ++kk)
+            CHECK(tc_group_of_shifted(kk, tc_group_shift(k), 1) == 0 && tc_group_of(kk, k, 1) == 0, "G = 1, row %d", kk);
     // the 16-bit conversions used by the test itself
     CHECK(f32_to_f16_rne(1.0f) == 0x3C00 && f32_to_f16_rne(1024.0f) == 0x6400 && f32_to_bf16_rne(128.0f) == 0x4300, "consts");
     CHECK(f16_to_f32(0x6400) == 1024.f && bf16_to_f32(0x4300) == 128.f, "magic values");
