@@ -81,9 +81,11 @@
 // row is a shift (g ∈ {32, 64, 128} whenever G > 1), not a division. In the sm_90a SASS that took
 // the main loop of _bf16_m16_n128 from 1109 instructions (three copy loops with divisions by
 // runtime values: I2F, MUFU.RCP, F2I, IMAD per division) to 265, about 160 issued on a stage
-// without a group change, and the registers from 126 to 108 (docs/results/2026-12-06g-sass-sm90.md).
-// Left: a stage with a group change adds about 90 (the scale and zero registers are rebuilt); two
-// k16 steps per warp per stage would halve the per-stage part (barrier, copies, group check).
+// without a group change, and the registers from 126 to 109 (docs/results/2026-12-06g-sass-sm90.md).
+// A group change rebuilds the scale and zero registers: scales already in X's dtype are one PRMT
+// each, zeros two LOP3 and one PRMT each (tc_zero_bits_of), about 50 instructions instead of 90.
+// Left: two k16 steps per warp per stage would halve the per-stage part (barrier, copies, group
+// check), but tile k 256 for _n64 needs k padded to 256, a change of the packed layout.
 //
 // STAGES = 4: 3 stages (12 KiB of weight per block) in flight; with 2 blocks per SM (M_TILES = 1)
 // that is 24 KiB per SM, above bandwidth x latency per SM on H100 (3.35 TB/s x ~0.7 µs / 132).
@@ -188,18 +190,17 @@ __device__ __forceinline__ uint32_t lop3_and_or(uint32_t a, uint32_t b, uint32_t
     return d;
 }
 
-// 16-byte async copy; src_size 0 zero-fills the destination without reading memory.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pred) {
-    uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
+// 16-byte async copy to a shared-memory address (32-bit, .shared window); src_size 0 zero-fills the
+// destination without reading memory. The kernel converts its shared base once (see fetch_to_shared).
+__device__ __forceinline__ void cp_async16(uint32_t smem_addr, const void* gmem, bool pred) {
     int n = pred ? 16 : 0;
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr), "l"(gmem), "r"(n));
 }
 // The same with an L2 evict-first policy: the weight is streamed once, keep X and partials in L2.
-__device__ __forceinline__ void cp_async16_stream(void* smem, const void* gmem, bool pred, uint64_t policy) {
-    uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
+__device__ __forceinline__ void cp_async16_stream(uint32_t smem_addr, const void* gmem, bool pred, uint64_t policy) {
     int n = pred ? 16 : 0;
-    asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(s), "l"(gmem), "r"(n),
-                 "l"(policy));
+    asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(smem_addr), "l"(gmem),
+                 "r"(n), "l"(policy));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
@@ -365,9 +366,13 @@ __device__ __forceinline__ void tc_body(
     const long long zr_group_words = (long long)slabs * 8;
     const int zr_dst = 4096 + A_BYTES + 1024 + ((zr_li * NW_N + tc_zero_copy_slab(tid, NW_N)) * 8 + 4 * tc_zero_copy_part(tid)) * 4;
 
+    // The shared base as a .shared-window address, converted once: converting inside every copy
+    // cost about 10 instructions per stage (S2UR SR_CgaCtaId and its arithmetic).
+    const uint32_t smem_s = (uint32_t)__cvta_generic_to_shared(smem);
+
     // ---- fetch_to_shared ---------------------------------------------------------------------
     auto fetch_to_shared = [&](int slot, int tile) {
-        char* st = smem + slot * STAGE_BYTES;
+        const uint32_t st = smem_s + slot * STAGE_BYTES;  // the slot's .shared address
         const int k0 = k_begin + tile * TK;
         cp_async16_stream(st + w_dst, w_src + (long long)tile * W_STEP, slab_ok, policy);
         const bool k_ok = a_kcol + tile * TK < k;  // zero-fill columns k..kPad-1
@@ -432,29 +437,37 @@ __device__ __forceinline__ void tc_body(
             const char* ss = st + 4096 + A_BYTES;
             const int gq = lane >> 2;
             const char* sp = ss + ((li * NW_N + wn) * 64 + gq * 8) * esz;
-            float f[8];
-            if (scale_kind == TC_SCALE_F32) {
-                const float4 v0 = *reinterpret_cast<const float4*>(sp);
-                const float4 v1 = *reinterpret_cast<const float4*>(sp + 16);
-                f[0] = v0.x; f[1] = v0.y; f[2] = v0.z; f[3] = v0.w;
-                f[4] = v1.x; f[5] = v1.y; f[6] = v1.z; f[7] = v1.w;
-            } else {
+            if (scale_kind == (BF16 ? TC_SCALE_BF16 : TC_SCALE_F16)) {
+                // scales already in X's dtype: each is one PRMT into both halves
                 const uint4 v = *reinterpret_cast<const uint4*>(sp);
                 const uint32_t w4[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    f[2 * j] = scale16_to_float(w4[j] & 0xFFFFu, scale_kind);
-                    f[2 * j + 1] = scale16_to_float(w4[j] >> 16, scale_kind);
+                for (int s = 0; s < 8; ++s) sc2[s] = tc_dup_half(w4[s >> 1], s & 1);
+            } else {
+                float f[8];
+                if (scale_kind == TC_SCALE_F32) {
+                    const float4 v0 = *reinterpret_cast<const float4*>(sp);
+                    const float4 v1 = *reinterpret_cast<const float4*>(sp + 16);
+                    f[0] = v0.x; f[1] = v0.y; f[2] = v0.z; f[3] = v0.w;
+                    f[4] = v1.x; f[5] = v1.y; f[6] = v1.z; f[7] = v1.w;
+                } else {
+                    const uint4 v = *reinterpret_cast<const uint4*>(sp);
+                    const uint32_t w4[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+                    for (int j = 0; j < 4; ++j) {
+                        f[2 * j] = scale16_to_float(w4[j] & 0xFFFFu, scale_kind);
+                        f[2 * j + 1] = scale16_to_float(w4[j] >> 16, scale_kind);
+                    }
                 }
+#pragma unroll
+                for (int s = 0; s < 8; ++s) sc2[s] = dup_bits<BF16>(f[s]);
             }
             const uint32_t zw = zr_e != nullptr
                                     ? reinterpret_cast<const uint32_t*>(ss + 1024)[(li * NW_N + wn) * 8 + gq]
                                     : 0x88888888u;
+            const uint32_t z_even = tc_zero_even_bytes(zw), z_odd = tc_zero_odd_bytes(zw);
 #pragma unroll
-            for (int s = 0; s < 8; ++s) {
-                sc2[s] = dup_bits<BF16>(f[s]);
-                zr2[s] = tc_zero_bits((zw >> (4 * s)) & 0xFu, BF16);
-            }
+            for (int s = 0; s < 8; ++s) zr2[s] = tc_zero_bits_of(z_even, z_odd, s, BF16);
         }
 
         // fetch_to_registers

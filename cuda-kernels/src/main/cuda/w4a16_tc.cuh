@@ -120,6 +120,31 @@ TC_HD uint32_t tc_dequant_pair_bits(uint32_t word, int pair, bool bf16) {
 // (magic + z) in both halves, z in [0, 15].
 TC_HD uint32_t tc_zero_bits(uint32_t z, bool bf16) { return (z | (z << 16)) | tc_magic(bf16); }
 
+// ---- the scale and zero registers, rebuilt when a warp's k16 step enters a new group ------------
+// PRMT (__byte_perm): byte i of the result is byte sel[4i+2 : 4i] of the 8 bytes {x0..x3, y0..y3}.
+TC_HD uint32_t tc_byte_perm(uint32_t x, uint32_t y, uint32_t sel) {
+#if defined(__CUDA_ARCH__)
+    return __byte_perm(x, y, sel);
+#else
+    uint64_t v = ((uint64_t)y << 32) | x;
+    uint32_t r = 0;
+    for (int i = 0; i < 4; ++i) r |= (uint32_t)((v >> (8 * ((sel >> (4 * i)) & 7))) & 0xFF) << (8 * i);
+    return r;
+#endif
+}
+// The zeros of a lane group's eight sub-tiles are the nibbles of one word (nibble s: sub-tile s).
+// Split once into the even and the odd nibbles, one per byte (two LOP3, one SHF), each sub-tile's
+// (magic + z) in both halves is then one PRMT: bytes [z, magic high byte, z, magic high byte]
+// (the magic's low bytes are 0). Equal to tc_zero_bits((word >> 4 s) & 0xF, bf16).
+TC_HD uint32_t tc_zero_even_bytes(uint32_t word) { return word & 0x0F0F0F0Fu; }
+TC_HD uint32_t tc_zero_odd_bytes(uint32_t word) { return (word >> 4) & 0x0F0F0F0Fu; }
+TC_HD uint32_t tc_zero_bits_of(uint32_t even, uint32_t odd, int s, bool bf16) {
+    const uint32_t j = (uint32_t)(s >> 1);
+    return tc_byte_perm((s & 1) ? odd : even, tc_magic(bf16), j | (5u << 4) | (j << 8) | (7u << 12));
+}
+// A 16-bit scale already in X's dtype (half h of a word of the packed scales) in both halves.
+TC_HD uint32_t tc_dup_half(uint32_t word, int h) { return tc_byte_perm(word, 0u, h ? 0x3232u : 0x1010u); }
+
 // ---- scale bits -> float (per group and column, not per element) -------------------------------
 TC_HD float tc_bits_to_float(uint32_t bits) {
 #if defined(__CUDA_ARCH__)

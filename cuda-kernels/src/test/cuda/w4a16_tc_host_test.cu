@@ -287,17 +287,27 @@ static std::vector<uint16_t> replay(const Problem& p, const Launch& L) {
                                 const uint8_t* sp = &stage[4096 + A_BYTES + ((li * NW_N + wn) * 64 + gq * 8) * esz];
                                 uint32_t zw = 0x88888888u;
                                 if (!p.sym) std::memcpy(&zw, &stage[4096 + A_BYTES + 1024 + ((li * NW_N + wn) * 8 + gq) * 4], 4);
+                                const bool same_dtype = p.scale_kind == (p.bf16 ? TC_SCALE_BF16 : TC_SCALE_F16);
                                 for (int s = 0; s < 8; ++s) {
-                                    float f;
-                                    if (esz == 4) std::memcpy(&f, sp + 4 * s, 4);
-                                    else {
-                                        uint16_t b;
-                                        std::memcpy(&b, sp + 2 * s, 2);
-                                        f = p.scale_kind == TC_SCALE_BF16 ? bf16_to_f32(b) : f16_to_f32(b);
+                                    uint32_t sbits;
+                                    if (same_dtype) {  // the kernel's PRMT path
+                                        uint32_t w;
+                                        std::memcpy(&w, sp + 4 * (s >> 1), 4);
+                                        sbits = tc_dup_half(w, s & 1);
+                                    } else {
+                                        float f;
+                                        if (esz == 4) std::memcpy(&f, sp + 4 * s, 4);
+                                        else {
+                                            uint16_t b;
+                                            std::memcpy(&b, sp + 2 * s, 2);
+                                            f = p.scale_kind == TC_SCALE_BF16 ? bf16_to_f32(b) : f16_to_f32(b);
+                                        }
+                                        uint32_t hb = f32_to_act(f, p.bf16);
+                                        sbits = hb | (hb << 16);
                                     }
-                                    uint32_t hb = f32_to_act(f, p.bf16);
-                                    sc2[(warp * 32 + lane) * 8 + s] = hb | (hb << 16);
-                                    zr2[(warp * 32 + lane) * 8 + s] = tc_zero_bits((zw >> (4 * s)) & 0xF, p.bf16);
+                                    sc2[(warp * 32 + lane) * 8 + s] = sbits;
+                                    zr2[(warp * 32 + lane) * 8 + s] =
+                                        tc_zero_bits_of(tc_zero_even_bytes(zw), tc_zero_odd_bytes(zw), s, p.bf16);
                                 }
                             }
                         }
@@ -484,6 +494,26 @@ static void check_helpers() {
     for (int k : {8, 200, 4104})  // G = 1: g = k, any multiple of 8
         for (int kk = 0; kk < k + 128; ++kk)
             CHECK(tc_group_of_shifted(kk, tc_group_shift(k), 1) == 0 && tc_group_of(kk, k, 1) == 0, "G = 1, row %d", kk);
+    // the PRMT forms of the scale and zero registers against the plain ones
+    std::mt19937 rng(77);
+    for (int bf = 0; bf < 2; ++bf)
+        for (int t = 0; t < 4096; ++t) {
+            uint32_t word = rng();
+            for (int s = 0; s < 8; ++s)
+                CHECK(tc_zero_bits_of(tc_zero_even_bytes(word), tc_zero_odd_bytes(word), s, bf) ==
+                          tc_zero_bits((word >> (4 * s)) & 0xF, bf),
+                      "zero register of sub-tile %d from %08x", s, word);
+            for (int h = 0; h < 2; ++h) {
+                uint32_t half = (word >> (16 * h)) & 0xFFFF;
+                CHECK(tc_dup_half(word, h) == (half | (half << 16)), "scale half %d of %08x", h, word);
+            }
+        }
+    for (int s = 0; s < 8; ++s)  // every zero value at every position, and the symmetric word
+        for (uint32_t z = 0; z < 16; ++z) {
+            uint32_t word = (0x88888888u & ~(0xFu << (4 * s))) | (z << (4 * s));
+            CHECK(tc_zero_bits_of(tc_zero_even_bytes(word), tc_zero_odd_bytes(word), s, true) == tc_zero_bits(z, true),
+                  "zero %u at sub-tile %d", z, s);
+        }
     // the 16-bit conversions used by the test itself
     CHECK(f32_to_f16_rne(1.0f) == 0x3C00 && f32_to_f16_rne(1024.0f) == 0x6400 && f32_to_bf16_rne(128.0f) == 0x4300, "consts");
     CHECK(f16_to_f32(0x6400) == 1024.f && bf16_to_f32(0x4300) == 128.f, "magic values");
