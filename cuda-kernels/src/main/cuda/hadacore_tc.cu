@@ -97,14 +97,22 @@ struct TileMatrices {
     uint32_t bCol[2][2];
 };
 
+// Hides a value's origin from the compiler (an empty asm with the value as its output): ptxas
+// otherwise recomputed the tile matrices from the lane inside the row loop to save 8 registers,
+// about 110 instructions per tile in the k ≤ 8 kernel (sm_90a SASS), where the loop has 44.
+__device__ __forceinline__ uint32_t opaque(uint32_t v) {
+    asm volatile("" : "+r"(v));
+    return v;
+}
+
 __device__ __forceinline__ TileMatrices tile_matrices(int rowMask, int colMask, int lane) {
     TileMatrices m;
 #pragma unroll
-    for (int r = 0; r < 4; r++) m.aRow[r] = a_frag_of_mask(rowMask, lane, r);
+    for (int r = 0; r < 4; r++) m.aRow[r] = opaque(a_frag_of_mask(rowMask, lane, r));
 #pragma unroll
     for (int nt = 0; nt < 2; nt++)
 #pragma unroll
-        for (int r = 0; r < 2; r++) m.bCol[nt][r] = b_frag_of_mask(colMask, lane, nt, r);
+        for (int r = 0; r < 2; r++) m.bCol[nt][r] = opaque(b_frag_of_mask(colMask, lane, nt, r));
     return m;
 }
 
@@ -114,11 +122,10 @@ __device__ __forceinline__ void tile_transform(float (&x)[8], const TileMatrices
     uint32_t a[NP][4];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        uint16_t lo[NP], hi[NP];
-        split<NP>(x[2 * i], lo);
-        split<NP>(x[2 * i + 1], hi);
+        uint32_t parts[NP];
+        split_pair<NP>(x[2 * i], x[2 * i + 1], parts);
 #pragma unroll
-        for (int p = 0; p < NP; p++) a[p][i] = pack2(lo[p], hi[p]);
+        for (int p = 0; p < NP; p++) a[p][i] = parts[p];
     }
     float z[2][4] = {};
 #pragma unroll
@@ -131,11 +138,10 @@ __device__ __forceinline__ void tile_transform(float (&x)[8], const TileMatrices
     uint32_t b[NP][4];
 #pragma unroll
     for (int q = 0; q < 4; q++) {
-        uint16_t e0[NP], e1[NP];
-        split<NP>(z[q >> 1][2 * (q & 1)], e0);
-        split<NP>(z[q >> 1][2 * (q & 1) + 1], e1);
+        uint32_t parts[NP];
+        split_pair<NP>(z[q >> 1][2 * (q & 1)], z[q >> 1][2 * (q & 1) + 1], parts);
 #pragma unroll
-        for (int p = 0; p < NP; p++) b[p][q] = movmatrix_trans(pack2(e0[p], e1[p]));
+        for (int p = 0; p < NP; p++) b[p][q] = movmatrix_trans(parts[p]);
     }
     float y[2][4] = {};
 #pragma unroll
@@ -248,16 +254,25 @@ __device__ __forceinline__ float warp_max(float v) {
 
 // ---- the register kernel: k ≤ 11 -----------------------------------------------------------------
 
-template <typename T, int LOGR, int MODE = MODE_STORE>
+// The register kernels' block size: HadaCoreLaunch.REGS_BLOCK and their __launch_bounds__. A
+// constant rather than blockDim.x: ptxas kept blockDim.x in local memory across the calls of the
+// FP8 path's IEEE division (a 4-byte spill in regs2_f16_fp8 once the splits got shorter).
+constexpr int REGS_BLOCK = 128;
+
+template <typename T, int LOGR, int MODE = MODE_STORE, int KFIX = 0>
 __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long long rows, int k,
                                           long long inStride, long long outStride, float scale,
                                           const float* __restrict__ pre, const float* __restrict__ post,
                                           Fp8Out fp8 = Fp8Out{}) {
     constexpr int R = 1 << LOGR;
     constexpr int NP = Parts<T>::value;
+    // regs2/4/8 serve exactly k = 8 + LOGR (HadaCoreLaunch): with k known at compile time the row and
+    // column arithmetic folds away, and a group is one row, in one scale group.
+    if (KFIX > 0) k = KFIX;
+    else if (LOGR > 0) k = 8 + LOGR;
     const int lane = threadIdx.x & 31;
-    const long long warp = ((long long) blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    const long long warps = ((long long) gridDim.x * blockDim.x) >> 5;
+    const long long warp = ((long long) blockIdx.x * REGS_BLOCK + threadIdx.x) >> 5;
+    const long long warps = ((long long) gridDim.x * REGS_BLOCK) >> 5;
     const int d = 1 << k;
     const int transformedInTile = k < 8 ? k : 8;
     const int rowsPerGroupLog = k < 8 ? 8 - k : 0;
@@ -323,7 +338,7 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
         // boundary falls inside it (small rowsPerScale with k < 8).
         long long firstRow = grp << rowsPerGroupLog;
         long long lastRow = min(rows, firstRow + (1LL << rowsPerGroupLog)) - 1;
-        bool oneScaleGroup = MODE == MODE_STORE || firstRow / fp8.rowsPerScale == lastRow / fp8.rowsPerScale;
+        bool oneScaleGroup = MODE == MODE_STORE || LOGR > 0 || firstRow / fp8.rowsPerScale == lastRow / fp8.rowsPerScale;
         float laneMax = 0.0f;
 #pragma unroll
         for (int r = 0; r < R; r++) {
@@ -375,6 +390,24 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
     if (MODE == MODE_FP8) write_scales(fp8);
 }
 
+// The k ≤ 8 kernels: the common head sizes d = 64, 128, 256 get a body compiled for their k (one
+// uniform switch per launch), in which the row/column arithmetic of the loads and stores and the
+// non-finite screen fold to constants; other k run the general body. sm_90a SASS, bf16, one
+// 256-element tile per warp and iteration: k = 8 loop 1825 → 133 instructions (with the splits and
+// the pinned tile matrices above), against about 280 issue slots that full bandwidth allows.
+template <typename T, int MODE = MODE_STORE>
+__device__ __forceinline__ void regs1_body(const T* __restrict__ in, T* out, long long rows, int k,
+                                           long long inStride, long long outStride, float scale,
+                                           const float* __restrict__ pre, const float* __restrict__ post,
+                                           Fp8Out fp8 = Fp8Out{}) {
+    switch (k) {
+        case 6: regs_body<T, 0, MODE, 6>(in, out, rows, k, inStride, outStride, scale, pre, post, fp8); break;
+        case 7: regs_body<T, 0, MODE, 7>(in, out, rows, k, inStride, outStride, scale, pre, post, fp8); break;
+        case 8: regs_body<T, 0, MODE, 8>(in, out, rows, k, inStride, outStride, scale, pre, post, fp8); break;
+        default: regs_body<T, 0, MODE>(in, out, rows, k, inStride, outStride, scale, pre, post, fp8); break;
+    }
+}
+
 // ---- the shared-memory kernel: 12 ≤ k ≤ 15 -------------------------------------------------------
 
 template <typename T, int K, int MODE = MODE_STORE>
@@ -395,6 +428,12 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
     const int warps = blockDim.x >> 5;
     const TileMatrices ma = tile_matrices(row_mask(PASS_A, 0, 0, 8), col_mask(PASS_A, 0, 0, 8), lane);
     const TileMatrices mb = tile_matrices(row_mask(PASS_B, NU, 8, 8 + NU), col_mask(PASS_B, NU, 8, 8 + NU), lane);
+    // pass B's word of element (lane, j, pair) in tile 0; a tile XORs in its free v bits
+    uint32_t wordB[PAIRS][8];
+#pragma unroll
+    for (int pr = 0; pr < PAIRS; pr++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) wordB[pr][j] = opaque((uint32_t) pass_b_word_fixed(lane, j, pr, NU));
 
     for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
         const T* src = in + row * inStride;
@@ -418,11 +457,12 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
         }
         __syncthreads();
         for (int tile = warp; tile < TILES_B; tile += warps) {
+            const uint32_t tileWord = (uint32_t) pass_b_word_of_tile(tile, NU);
             float x[PAIRS][8];
 #pragma unroll
             for (int pr = 0; pr < PAIRS; pr++)
 #pragma unroll
-                for (int j = 0; j < 8; j++) x[pr][j] = smem[smem_word(pass_b_index(lane, j, tile, pr, NU))];
+                for (int j = 0; j < 8; j++) x[pr][j] = smem[wordB[pr][j] ^ tileWord];
 #pragma unroll
             for (int pr = 0; pr < PAIRS; pr++) tile_transform<NP>(x[pr], mb);
             if (PAIRS == 2) {
@@ -436,7 +476,7 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
 #pragma unroll
             for (int pr = 0; pr < PAIRS; pr++)
 #pragma unroll
-                for (int j = 0; j < 8; j++) smem[smem_word(pass_b_index(lane, j, tile, pr, NU))] = x[pr][j];
+                for (int j = 0; j < 8; j++) smem[wordB[pr][j] ^ tileWord] = x[pr][j];
         }
         __syncthreads();
         float threadMax = 0.0f;
@@ -576,15 +616,15 @@ __device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long
 //       of 3-part splits need more than 255 registers on sm_80 (ptxas spilled 20 bytes); fp32 rows
 //       of 2048 go to the CUDA-core kernel.
 //   o4j_hadamard_tc_smem<K>_<type>(in, out, rows, inStride, outStride, scale, pre, post)   K = k
-extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<__nv_bfloat16, 0>(in, out, rows, k, inStride, outStride, scale, pre, post); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs1_body<__nv_bfloat16>(in, out, rows, k, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<__nv_bfloat16, 1>(in, out, rows, k, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs4_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<__nv_bfloat16, 2>(in, out, rows, k, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs8_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<__nv_bfloat16, 3>(in, out, rows, k, inStride, outStride, scale, pre, post); }
-extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f16(const __half* in, __half* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<__half, 0>(in, out, rows, k, inStride, outStride, scale, pre, post); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f16(const __half* in, __half* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs1_body<__half>(in, out, rows, k, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_f16(const __half* in, __half* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<__half, 1>(in, out, rows, k, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs4_f16(const __half* in, __half* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<__half, 2>(in, out, rows, k, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs8_f16(const __half* in, __half* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<__half, 3>(in, out, rows, k, inStride, outStride, scale, pre, post); }
-extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f32(const float* in, float* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<float, 0>(in, out, rows, k, inStride, outStride, scale, pre, post); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f32(const float* in, float* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs1_body<float>(in, out, rows, k, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_f32(const float* in, float* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<float, 1>(in, out, rows, k, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs4_f32(const float* in, float* out, long long rows, int k, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::regs_body<float, 2>(in, out, rows, k, inStride, outStride, scale, pre, post); }
 extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem12_bf16(const __nv_bfloat16* in, __nv_bfloat16* out, long long rows, long long inStride, long long outStride, float scale, const float* pre, const float* post) { hctc::smem_body<__nv_bfloat16, 12>(in, out, rows, inStride, outStride, scale, pre, post); }
@@ -616,8 +656,8 @@ extern "C" __global__ void __launch_bounds__(256) o4j_hadamard_tc_m_r4_f32(const
 //   o4j_hadamard_tc_{regs<R>|smem<K>}_<type>_fp8(in, q, rows, k, inStride, qStride, scale, rowsPerScale,
 //                                                 amaxBits, scales, groups)       (k unused by smem<K>)
 //       the fused rotate-and-quantize to FP8 E4M3 (bf16 and fp16 rows, d = 2^k ≥ 4): MODE_AMAX, MODE_FP8
-extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__nv_bfloat16, 0, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
-extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__nv_bfloat16, 0, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs1_body<__nv_bfloat16, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs1_body<__nv_bfloat16, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__nv_bfloat16, 1, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__nv_bfloat16, 1, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs4_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__nv_bfloat16, 2, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
@@ -632,8 +672,8 @@ extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem14_bf16_am
 extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem14_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__nv_bfloat16, 14, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
 extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem15_bf16_amax(const __nv_bfloat16* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::smem_body<__nv_bfloat16, 15, hctc::MODE_AMAX>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
 extern "C" __global__ void __launch_bounds__(512) o4j_hadamard_tc_smem15_bf16_fp8(const __nv_bfloat16* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::smem_body<__nv_bfloat16, 15, hctc::MODE_FP8>(in, nullptr, rows, inStride, 0, scale, nullptr, nullptr, o); }
-extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__half, 0, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
-extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__half, 0, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs1_body<__half, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
+extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs1_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs1_body<__half, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__half, 1, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs2_f16_fp8(const __half* in, unsigned char* q, long long rows, int k, long long inStride, long long qStride, float scale, long long rowsPerScale, const unsigned* amaxBits, float* scales, long long groups) { hctc::Fp8Out o{q, qStride, rowsPerScale, nullptr, amaxBits, scales, groups}; hctc::regs_body<__half, 1, hctc::MODE_FP8>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }
 extern "C" __global__ void __launch_bounds__(128) o4j_hadamard_tc_regs4_f16_amax(const __half* in, long long rows, int k, long long inStride, float scale, long long rowsPerScale, unsigned* amaxBits) { hctc::Fp8Out o{}; o.rowsPerScale = rowsPerScale; o.amaxBits = amaxBits; hctc::regs_body<__half, 2, hctc::MODE_AMAX>(in, nullptr, rows, k, inStride, 0, scale, nullptr, nullptr, o); }

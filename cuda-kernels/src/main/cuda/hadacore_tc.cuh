@@ -115,6 +115,16 @@ HCTC_HD int smem_word(int index) {
     return (u << 8) | ((((v >> 2) ^ swizzle_of_chunk(u)) & 63) << 2) | (v & 3);
 }
 
+// Pass B's word addresses split into a part fixed per (lane, j, pair) and a part fixed per tile.
+// The tile number only fills the free v bits, index bits fv..7 (fv = pass_b_first_free_v(nu) ≥ 2),
+// which lie in v >> 2 and are disjoint from the fixed bits; the swizzle XORs v >> 2 with s(u), and
+// u does not depend on the tile. So smem_word(pass_b_index(lane, j, tile, pair, nu)) =
+// pass_b_word_fixed(lane, j, pair, nu) ^ pass_b_word_of_tile(tile, nu), and the kernel computes
+// the fixed words once: the bit-by-bit index of every element and tile was most of pass B (sm_90a
+// SASS: a 2340-instruction loop for one tile at k = 14, 4313 for a pair at k = 15).
+HCTC_HD int pass_b_word_fixed(int lane, int j, int pair, int nu) { return smem_word(pass_b_index(lane, j, 0, pair, nu)); }
+HCTC_HD int pass_b_word_of_tile(int tile, int nu) { return (tile << pass_b_first_free_v(nu)) & 0xFF; }
+
 // ---- the constant ±1/0 matrices ------------------------------------------------------------------
 //
 // M_mask[a][b] over 4 index bits: Π_i (mask bit i ? (−1)^(a_i·b_i) : [a_i = b_i]), i.e. H_2 on the
@@ -211,6 +221,35 @@ HCTC_HD void split(float x, uint16_t (&parts)[NPARTS]) {
         parts[i] = bf16_rn_bits(rest);
         rest = rest - bf16_bits_to_float(parts[i]);
     }
+}
+
+// Two values split at once, each part packed as a bf16x2 register (x0 in the low half), as the
+// mma operands take them. On the device each part is one cvt.rn.bf16x2.f32 (round to nearest even,
+// the same bits as bf16_rn_bits for every non-NaN input; NaN stays NaN) and the remainder two bit
+// operations and two subtractions: about 3 instructions per element and part. The integer
+// rounding of split() took about 9 (NaN test, shift, mask, add, shift, rebuild), and the splits
+// were most of the tile transform's instructions (sm_90a SASS: a k = 8 bf16 tile issued about 540
+// per warp against about 280 that full bandwidth allows; docs/results/2026-12-06g-sass-sm90.md).
+template <int NPARTS>
+HCTC_HD void split_pair(float x0, float x1, uint32_t (&packed)[NPARTS]) {
+#if defined(__CUDA_ARCH__)
+    float r0 = x0, r1 = x1;
+#pragma unroll
+    for (int i = 0; i < NPARTS; i++) {
+        uint32_t p;
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(p) : "f"(r1), "f"(r0));  // a → high half, b → low
+        packed[i] = p;
+        if (i + 1 < NPARTS) {
+            r0 = r0 - __uint_as_float(p << 16);
+            r1 = r1 - __uint_as_float(p & 0xFFFF0000u);
+        }
+    }
+#else
+    uint16_t lo[NPARTS], hi[NPARTS];
+    split<NPARTS>(x0, lo);
+    split<NPARTS>(x1, hi);
+    for (int i = 0; i < NPARTS; i++) packed[i] = pack2(lo[i], hi[i]);
+#endif
 }
 
 // ---- non-finite inputs of short rows ---------------------------------------------------------

@@ -100,10 +100,9 @@ static void tile_transform_warp(float x[32][8], const WarpMatrices& m) {
     uint32_t a[NP][32][4];
     for (int lane = 0; lane < 32; lane++)
         for (int i = 0; i < 4; i++) {
-            uint16_t lo[NP], hi[NP];
-            split<NP>(x[lane][2 * i], lo);
-            split<NP>(x[lane][2 * i + 1], hi);
-            for (int p = 0; p < NP; p++) a[p][lane][i] = pack2(lo[p], hi[p]);
+            uint32_t parts[NP];
+            split_pair<NP>(x[lane][2 * i], x[lane][2 * i + 1], parts);
+            for (int p = 0; p < NP; p++) a[p][lane][i] = parts[p];
         }
     float z[2][32][4] = {};
     for (int nt = 0; nt < 2; nt++)
@@ -112,10 +111,9 @@ static void tile_transform_warp(float x[32][8], const WarpMatrices& m) {
     for (int q = 0; q < 4; q++) {
         uint32_t packed[NP][32];
         for (int lane = 0; lane < 32; lane++) {
-            uint16_t e0[NP], e1[NP];
-            split<NP>(z[q >> 1][lane][2 * (q & 1)], e0);
-            split<NP>(z[q >> 1][lane][2 * (q & 1) + 1], e1);
-            for (int p = 0; p < NP; p++) packed[p][lane] = pack2(e0[p], e1[p]);
+            uint32_t parts[NP];
+            split_pair<NP>(z[q >> 1][lane][2 * (q & 1)], z[q >> 1][lane][2 * (q & 1) + 1], parts);
+            for (int p = 0; p < NP; p++) packed[p][lane] = parts[p];
         }
         for (int p = 0; p < NP; p++) emu_movmatrix(b[p][q], packed[p]);
     }
@@ -281,7 +279,9 @@ static void run_smem(const std::vector<float>& in, std::vector<float>& out, long
                     std::vector<int> words;
                     for (int lane = 0; lane < 32; lane++) {
                         int idx = pass_b_index(lane, j, tile, pr, nu);
-                        int w = smem_word(idx);
+                        // the kernel's split address: fixed per (lane, j, pair), XOR the tile's bits
+                        int w = pass_b_word_fixed(lane, j, pr, nu) ^ pass_b_word_of_tile(tile, nu);
+                        CHECK(w == smem_word(idx), "pass B word of lane %d j %d tile %d pair %d (k=%d)", lane, j, tile, pr, k);
                         words.push_back(w);
                         x[pr][lane][j] = smem[w];
                         seenB[idx]++;
@@ -299,7 +299,8 @@ static void run_smem(const std::vector<float>& in, std::vector<float>& out, long
                     }
             for (int pr = 0; pr < pairs; pr++)
                 for (int lane = 0; lane < 32; lane++)
-                    for (int j = 0; j < 8; j++) smem[smem_word(pass_b_index(lane, j, tile, pr, nu))] = x[pr][lane][j];
+                    for (int j = 0; j < 8; j++)
+                        smem[pass_b_word_fixed(lane, j, pr, nu) ^ pass_b_word_of_tile(tile, nu)] = x[pr][lane][j];
         }
         for (int i = 0; i < d; i++) CHECK(seenB[i] == 1, "pass B covered index %d %d times (k=%d)", i, seenB[i], k);
         for (int q = 0; q < d / 4; q++)
