@@ -13,6 +13,7 @@
 #   bin/offload       the CLI on the bundled runtime, plus `selftest` and `info`
 #   bin/launch_loop   the C launch loop of `offload bench launch`, where the build could make it
 #   run-gpu-suite.sh  the one command for a GPU host: sh run-gpu-suite.sh "$OUT"
+#   sass-summary.sh   its SASS step: the fatbin's sm_90a kernels as the host's cuobjdump reads them
 #   build-info.txt    commit, date, JDK, modules, fatbin architectures
 # and target/offload-bundle.tgz, the same folder packed (for a transfer that carries more beside it).
 #
@@ -137,6 +138,7 @@ fi
 cp "$root/bench/src/main/python/torch_compare.py" "$out/python/"
 cp "$root/bench/src/main/sh/bundle-offload.sh" "$out/bin/offload"
 cp "$root/bench/src/main/sh/run-gpu-suite.sh" "$out/run-gpu-suite.sh"
+cp "$root/bench/src/main/sh/sass-summary.sh" "$out/sass-summary.sh"
 chmod +x "$out/bin/offload" "$out/run-gpu-suite.sh"
 
 # The runtime: the JDK modules the jars use, plus the two the CLI names on its command line,

@@ -5,6 +5,7 @@
 # of them inside OFFLOAD_SUITE_SECONDS (default 480) in total:
 #   info.txt                       java -version, nvidia-smi, build info, python3/torch versions
 #   devices.txt                    offload devices
+#   sass.txt, sass-*.txt           the fatbin's sm_90a SASS summarized per kernel (sass-summary.sh)
 #   selftest-gpu.txt, selftest.txt bin/offload selftest --gpu, then every test; reports in selftest-reports/
 #   bench-cuda.txt / .json         offload bench --backend cuda (quick suite)
 #   bench-launch.txt               offload bench launch (where this build has it)
@@ -43,6 +44,7 @@ step() {
 
 step info 30 "$off" info
 step devices 60 "$off" devices
+step sass 60 sh "$here/sass-summary.sh" "$out"
 step selftest-gpu 150 "$off" selftest --gpu --reports "$out/selftest-reports/gpu"
 step bench-cuda 150 "$off" bench --backend cuda --out "$out/bench-cuda.table.txt" --json "$out/bench-cuda.json"
 if "$off" bench --help 2>/dev/null | grep -qw launch; then

@@ -74,7 +74,7 @@ class BundleScriptsTest {
 
     @Test
     void theScriptsParseAsPosixSh() throws Exception {
-        for (String s : new String[] {"make-bundle.sh", "bundle-offload.sh", "run-gpu-suite.sh"}) {
+        for (String s : new String[] {"make-bundle.sh", "bundle-offload.sh", "run-gpu-suite.sh", "sass-summary.sh"}) {
             Process p = new ProcessBuilder("sh", "-n", SH.resolve(s).toString()).redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes());
             assertTrue(p.waitFor(30, TimeUnit.SECONDS));
