@@ -5,11 +5,11 @@
 # of them inside OFFLOAD_SUITE_SECONDS (default 480) in total:
 #   info.txt                       java -version, nvidia-smi, build info, python3/torch versions
 #   devices.txt                    offload devices
-#   sass.txt, sass-*.txt           the fatbin's sm_90a SASS summarized per kernel (sass-summary.sh)
 #   selftest-gpu.txt, selftest.txt bin/offload selftest --gpu, then every test; reports in selftest-reports/
 #   bench-cuda.txt / .json         offload bench --backend cuda (quick suite)
 #   bench-launch.txt               offload bench launch (where this build has it)
 #   compare-torch.txt / .json      offload bench --backend cuda --compare torch
+#   sass.txt, sass-*.txt           the fatbin's sm_90a SASS per kernel (sass-summary.sh; no GPU needed)
 #   summary.txt                    each step: exit code and seconds (also printed last)
 # Exits 1 if any step failed or was not run for lack of time (the others still ran).
 set -u
@@ -44,7 +44,6 @@ step() {
 
 step info 30 "$off" info
 step devices 60 "$off" devices
-step sass 60 sh "$here/sass-summary.sh" "$out"
 step selftest-gpu 150 "$off" selftest --gpu --reports "$out/selftest-reports/gpu"
 step bench-cuda 150 "$off" bench --backend cuda --out "$out/bench-cuda.table.txt" --json "$out/bench-cuda.json"
 if "$off" bench --help 2>/dev/null | grep -qw launch; then
@@ -53,6 +52,7 @@ else
   echo "bench-launch: not run (this build's bench has no launch subcommand)" | tee -a "$out/summary.txt"
 fi
 step compare-torch 180 "$off" bench --backend cuda --compare torch --out "$out/compare-torch.table.txt" --json "$out/compare-torch.json"
+step sass 60 sh "$here/sass-summary.sh" "$out"
 step selftest 240 "$off" selftest --reports "$out/selftest-reports/all"
 echo "== summary (logs in $out)"
 cat "$out/summary.txt"

@@ -97,9 +97,10 @@ struct TileMatrices {
     uint32_t bCol[2][2];
 };
 
-// Hides a value's origin from the compiler (an empty asm with the value as its output): ptxas
-// otherwise recomputed the tile matrices from the lane inside the row loop to save 8 registers,
-// about 110 instructions per tile in the k ≤ 8 kernel (sm_90a SASS), where the loop has 44.
+// Hides a value's origin from the compiler's optimizer (an empty asm with the value as its output;
+// it emits no instruction). Without it, CUDA 13.0 recomputed the tile matrices from the lane inside
+// the row loop, about 110 instructions per tile in the k ≤ 8 kernel (sm_90a SASS), although that
+// kernel uses only 44 registers. Observed with this toolkit: recheck the SASS after an upgrade.
 __device__ __forceinline__ uint32_t opaque(uint32_t v) {
     asm volatile("" : "+r"(v));
     return v;
@@ -393,8 +394,9 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
 // The k ≤ 8 kernels: the common head sizes d = 64, 128, 256 get a body compiled for their k (one
 // uniform switch per launch), in which the row/column arithmetic of the loads and stores and the
 // non-finite screen fold to constants; other k run the general body. sm_90a SASS, bf16, one
-// 256-element tile per warp and iteration: k = 8 loop 1825 → 133 instructions (with the splits and
-// the pinned tile matrices above), against about 280 issue slots that full bandwidth allows.
+// 256-element tile per warp and iteration: the one body for every k ≤ 8 had a 2085-instruction loop;
+// the k = 8 body's loop is 198 (every pre/post variant; 133 on the path without them), k = 7 and 6
+// 321 and 331 (with the non-finite screen), against about 280 issue slots that full bandwidth allows.
 template <typename T, int MODE = MODE_STORE>
 __device__ __forceinline__ void regs1_body(const T* __restrict__ in, T* out, long long rows, int k,
                                            long long inStride, long long outStride, float scale,

@@ -91,8 +91,9 @@
 // that is 24 KiB per SM, above bandwidth x latency per SM on H100 (3.35 TB/s x ~0.7 µs / 132).
 //
 // Scales: a warp keeps, per sub-tile, s (in X's dtype, both halves) and (magic + z) in registers,
-// rebuilt from shared memory only when its k16 step enters a new group (uniform branch). The scale
-// goes to X's dtype by one cvt per group and column; fp16 scales with fp16 X are exact.
+// rebuilt from shared memory only when its k16 step enters a new group (uniform branch). A scale
+// stored in X's dtype (fp16 with fp16 X, bf16 with bf16 X) goes into both halves with one PRMT;
+// other scale dtypes go to X's dtype by one cvt per group and column.
 //
 // ================================================================================================
 // 3. Reductions: in-block over k-warps, then SplitK across blocks
@@ -333,19 +334,19 @@ __device__ __forceinline__ void tc_body(
     asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
 
     // ---- this thread's copies, fixed for the launch (w4a16_tc.cuh: no division in the loop) ----
-    const int gshift = tc_group_shift(group_size);
+    const int gshift = groups > 1 ? tc_group_shift(group_size) : 0;
     // weight: its own vector of warp tile (my_slab, k16 step k0/16 + wk); a stage moves k by TK
-    constexpr int W_STEP = NW_K * 32;  // uint4 per stage along k
-    const uint4* w_src = qw_e + ((long long)(slab_ok ? my_slab : 0) * k_tiles16 + k_begin / TC_K16 + wk) * 32 + lane;
+    constexpr int W_STEP = tc_qw_copy_step(NW_N);  // uint4 per stage along k
+    const uint4* w_src = qw_e + tc_qw_copy_base(slab_ok ? my_slab : 0, k_begin, wk, lane, k_tiles16);
     const int w_dst = (warp * 32 + lane) * 16;
     // activations: rows a_row + i · A_ROW_STEP (i < A_ITERS, rows < MB), column vector a_c8
     constexpr int A_VECS = MB * (TK / 8);
     constexpr int A_ITERS = (A_VECS + TC_THREADS - 1) / TC_THREADS;
-    constexpr int A_ROW_STEP = TC_THREADS / (TK / 8);
+    constexpr int A_ROW_STEP = tc_a_copy_row_step(TK);
     const int a_row = tc_a_copy_row(tid, TK);
     const int a_c8 = tc_a_copy_col8(tid, TK);
-    const T* a_src = x_t + (long long)(row0 + a_row) * ldx + k_begin + 8 * a_c8;
-    const long long a_src_step = (long long)A_ROW_STEP * ldx;
+    const T* a_src = x_t + tc_x_copy_base(row0, tid, TK, k_begin, ldx);
+    const long long a_src_step = tc_x_copy_row_step(TK, ldx);
     const int a_dst = 4096 + a_row * A_PITCH + 16 * a_c8;
     const int a_kcol = k_begin + 8 * a_c8;
     // scales and zeros: at most one vector each (gps groups from the stage's first group)
@@ -354,7 +355,7 @@ __device__ __forceinline__ void tc_body(
     const int sc_slab = nb * NW_N + tc_scale_copy_slab(tid, NW_N, esz);
     const bool sc_ok = sc_slab < slabs;
     const char* sc_src = sc_e + tc_scale_index(0, sc_ok ? sc_slab : 0, 0, slabs) * esz + 16 * tc_scale_copy_part(tid, esz);
-    const long long sc_group_bytes = (long long)slabs * TC_WARP_N * esz;
+    const long long sc_group_bytes = tc_scale_group_bytes(slabs, esz);
     const int sc_dst = 4096 + A_BYTES + ((sc_li * NW_N + tc_scale_copy_slab(tid, NW_N, esz)) * 64) * esz +
                        16 * tc_scale_copy_part(tid, esz);
     const bool zr_copies = zr_e != nullptr && tid < tc_zero_copy_count(gps, NW_N);
@@ -363,7 +364,7 @@ __device__ __forceinline__ void tc_body(
     const bool zr_ok = zr_slab < slabs;
     const uint32_t* zr_src = zr_copies ? zr_e + tc_zero_word_index(0, zr_ok ? zr_slab : 0, 0, slabs) + 4 * tc_zero_copy_part(tid)
                                        : nullptr;
-    const long long zr_group_words = (long long)slabs * 8;
+    const long long zr_group_words = tc_zero_group_words(slabs);
     const int zr_dst = 4096 + A_BYTES + 1024 + ((zr_li * NW_N + tc_zero_copy_slab(tid, NW_N)) * 8 + 4 * tc_zero_copy_part(tid)) * 4;
 
     // The shared base as a .shared-window address, converted once: converting inside every copy

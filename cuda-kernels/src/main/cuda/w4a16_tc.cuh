@@ -191,7 +191,7 @@ TC_HD int tc_group_of(int kk, int group_size, int groups) {
 // with G = 1 (g = k, any multiple of 8) every row is in group 0 and the shift is not used.
 TC_HD int tc_group_shift(int group_size) {
     int s = 0;
-    while ((1 << s) < group_size) ++s;
+    while (s < 30 && (1 << s) < group_size) ++s;
     return s;
 }
 TC_HD int tc_group_of_shifted(int kk, int shift, int groups) {
@@ -211,7 +211,7 @@ TC_HD int tc_group_of_shifted(int kk, int shift, int groups) {
 // tc_a_copy_col8(tid): tile_k/8 ∈ {4, 8, 16} divides 256.
 TC_HD int tc_a_copy_row(int tid, int tile_k) { return tid / (tile_k / 8); }
 TC_HD int tc_a_copy_col8(int tid, int tile_k) { return tid % (tile_k / 8); }
-TC_HD int tc_a_copy_row_step(int tile_k) { return TC_THREADS / (tile_k / 8); }
+TC_HD constexpr int tc_a_copy_row_step(int tile_k) { return TC_THREADS / (tile_k / 8); }
 // Scales: gps groups x nw_n slabs x 4·esz vectors (64 scales per group and slab). gps · nw_n ≤ 4
 // (gps ≤ tile_k / 32 = 4 / nw_n), so there are at most 4 · 16 = 64 vectors: thread tid < count
 // copies vector tid, the others none.
@@ -219,6 +219,21 @@ TC_HD int tc_scale_copy_count(int gps, int nw_n, int esz) { return gps * nw_n * 
 TC_HD int tc_scale_copy_group(int tid, int nw_n, int esz) { return tid / (nw_n * 4 * esz); }
 TC_HD int tc_scale_copy_slab(int tid, int nw_n, int esz) { return (tid / (4 * esz)) % nw_n; }
 TC_HD int tc_scale_copy_part(int tid, int esz) { return tid % (4 * esz); }
+// The same copies as a base fixed for the launch plus strides, as fetch_to_shared adds them (the
+// host replay checks each against the direct indices tc_qw_word_index, tc_scale_index, ...):
+//   weight vector (uint4 units) of stage t:  tc_qw_copy_base(…) + t · tc_qw_copy_step(nw_n)
+//   X element of copy i of stage t:         tc_x_copy_base(…) + i · tc_x_copy_row_step(…) + t · tile_k
+//   scales (bytes) / zeros (words) of group gi: base of group 0 + gi · tc_scale_group_bytes / tc_zero_group_words
+TC_HD int64_t tc_qw_copy_base(int slab, int k_begin, int wk, int lane, int kTiles) {
+    return ((int64_t)slab * kTiles + k_begin / TC_K16 + wk) * 32 + lane;
+}
+TC_HD constexpr int tc_qw_copy_step(int nw_n) { return (TC_WARPS / nw_n) * 32; }
+TC_HD int64_t tc_x_copy_base(int row0, int tid, int tile_k, int k_begin, int ldx) {
+    return (int64_t)(row0 + tc_a_copy_row(tid, tile_k)) * ldx + k_begin + 8 * tc_a_copy_col8(tid, tile_k);
+}
+TC_HD int64_t tc_x_copy_row_step(int tile_k, int ldx) { return (int64_t)tc_a_copy_row_step(tile_k) * ldx; }
+TC_HD int64_t tc_scale_group_bytes(int slabs, int esz) { return (int64_t)slabs * TC_WARP_N * esz; }
+TC_HD int64_t tc_zero_group_words(int slabs) { return (int64_t)slabs * 8; }
 // Zeros: gps groups x nw_n slabs x 2 vectors (8 words); at most 8 vectors, thread tid < count.
 TC_HD int tc_zero_copy_count(int gps, int nw_n) { return gps * nw_n * 2; }
 TC_HD int tc_zero_copy_group(int tid, int nw_n) { return tid / (nw_n * 2); }

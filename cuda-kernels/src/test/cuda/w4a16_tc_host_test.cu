@@ -243,7 +243,11 @@ static std::vector<uint16_t> replay(const Problem& p, const Launch& L) {
                         bool ok = slab < p.slabs;
                         int kt = k0 / 16 + wk;
                         uint8_t* dst = &stage[(warp * 32 + lane) * 16];
-                        if (ok) std::memcpy(dst, &p.pqw[tc_qw_word_index(slab, kt, lane, 0, kTiles)], 16);
+                        // the kernel's base + stride, against the direct index
+                        const int64_t wv = tc_qw_copy_base(ok ? slab : 0, k_begin, wk, lane, kTiles) +
+                                           (int64_t)it * tc_qw_copy_step(NW_N);
+                        CHECK(!ok || wv * 4 == tc_qw_word_index(slab, kt, lane, 0, kTiles), "weight vector of stage %d", it);
+                        if (ok) std::memcpy(dst, &p.pqw[wv * 4], 16);
                         else std::memset(dst, 0, 16);
                         // the copy roles the kernel computes once per thread (w4a16_tc.cuh)
                         const int a_row = tc_a_copy_row(tid, TK), a_c8 = tc_a_copy_col8(tid, TK), kcol = k0 + 8 * a_c8;
@@ -252,7 +256,10 @@ static std::vector<uint16_t> replay(const Problem& p, const Launch& L) {
                             if (r >= MB) continue;
                             bool aok = r < rows_here && kcol < p.k;
                             uint8_t* d = &stage[4096 + r * A_PITCH + 16 * a_c8];
-                            if (aok) std::memcpy(d, &p.x[(size_t)(row0 + r) * p.k + kcol], 16);
+                            const int64_t xi = tc_x_copy_base(row0, tid, TK, k_begin, p.k) + i * tc_x_copy_row_step(TK, p.k) +
+                                               (int64_t)it * TK;
+                            CHECK(xi == (int64_t)(row0 + r) * p.k + kcol, "X element of copy %d, stage %d", i, it);
+                            if (aok) std::memcpy(d, &p.x[xi], 16);
                             else std::memset(d, 0, 16);
                         }
                         int g_first = tc_group_of_shifted(k0, tc_group_shift(p.g), p.G);
@@ -261,14 +268,20 @@ static std::vector<uint16_t> replay(const Problem& p, const Launch& L) {
                             int part = tc_scale_copy_part(tid, esz);
                             int gi = std::min(g_first + li, p.G - 1), sl = nb * NW_N + w_n;
                             uint8_t* d = &stage[4096 + A_BYTES + ((li * NW_N + w_n) * 64) * esz + 16 * part];
-                            if (sl < p.slabs) std::memcpy(d, &p.pscale[tc_scale_index(gi, sl, 0, p.slabs) * esz + 16 * part], 16);
+                            const int64_t sb = tc_scale_index(0, sl < p.slabs ? sl : 0, 0, p.slabs) * esz + 16 * part +
+                                               gi * tc_scale_group_bytes(p.slabs, esz);
+                            CHECK(sl >= p.slabs || sb == tc_scale_index(gi, sl, 0, p.slabs) * esz + 16 * part, "scale vector");
+                            if (sl < p.slabs) std::memcpy(d, &p.pscale[sb], 16);
                             else std::memset(d, 0, 16);
                         }
                         if (!p.sym && tid < tc_zero_copy_count(gps, NW_N)) {
                             int li = tc_zero_copy_group(tid, NW_N), w_n = tc_zero_copy_slab(tid, NW_N), part = tc_zero_copy_part(tid);
                             int gi = std::min(g_first + li, p.G - 1), sl = nb * NW_N + w_n;
                             uint8_t* d = &stage[4096 + A_BYTES + 1024 + ((li * NW_N + w_n) * 8 + 4 * part) * 4];
-                            if (sl < p.slabs) std::memcpy(d, &p.pzero[tc_zero_word_index(gi, sl, 0, p.slabs) + 4 * part], 16);
+                            const int64_t zw = tc_zero_word_index(0, sl < p.slabs ? sl : 0, 0, p.slabs) + 4 * part +
+                                               gi * tc_zero_group_words(p.slabs);
+                            CHECK(sl >= p.slabs || zw == tc_zero_word_index(gi, sl, 0, p.slabs) + 4 * part, "zero vector");
+                            if (sl < p.slabs) std::memcpy(d, &p.pzero[zw], 16);
                             else std::memset(d, 0, 16);
                         }
                     }
