@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: sh sass-summary.sh OUTDIR}
 mkdir -p "$out"
 kernels="o4j_w4a16_tc_bf16_m16_n128 o4j_hadamard_tc_regs1_bf16 o4j_hadamard_tc_regs2_bf16 o4j_hadamard_tc_regs8_bf16
-o4j_hadamard_tc_smem12_bf16 o4j_hadamard_tc_smem14_bf16 o4j_hadamard_tc_smem15_bf16"
+o4j_hadamard_tc_smem12_bf16 o4j_hadamard_tc_smem14_bf16 o4j_hadamard_tc_smem15_bf16 o4j_hadamard_tc_m_r1_bf16"
 
 # summarize < listing: per sm_90/sm_90a function, the counts above; exit 2 if it found no function
 summarize() {

@@ -515,11 +515,26 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
 //           butterflies across the R = n/256 tiles of a segment when kn > 8; fp32 to shared memory
 //           (16-byte stores of 4 consecutive elements: conflict-free)
 //   pass M  thread per column b: y[a'] = Σ_a H_m[a][a'] · u[a] (H_m[a'][a] when transposed), the
-//           m values in registers (unrolled to 40 with a bound on m: no local memory), H_m read from
-//           shared memory as a broadcast; consecutive threads read consecutive words (no conflicts)
+//           m values in registers, compiled for each m (pass_m<M>: nothing predicated off); G (H_m
+//           or its transpose, laid out once) read from shared memory as 16-byte broadcasts that
+//           feed four outputs each; consecutive threads read consecutive words (no conflicts)
 //   store   × scale × post, one rounding, 4-element vector stores
 // Arguments: in, out, rows, kn, m, inStride, outStride, scale, transpose, hm (m·m floats, row-major
 // H_m exactly as Java's HadamardMatrices builds it), pre, post. Dynamic shared memory 4·(m·n + m²).
+// Pass M for every column b: the column's m values in registers, then pass_m_column (hadacore_tc.cuh).
+// Each thread owns its columns, so the results go back in place.
+template <int M>
+__device__ __forceinline__ void pass_m(float* row_smem, const float* h_smem, int n) {
+    for (int b = threadIdx.x; b < n; b += blockDim.x) {
+        float u[M], y[M];
+#pragma unroll
+        for (int a = 0; a < M; a++) u[a] = row_smem[a * n + b];
+        pass_m_column<M>(h_smem, u, y);
+#pragma unroll
+        for (int ao = 0; ao < M; ao++) row_smem[ao * n + b] = y[ao];
+    }
+}
+
 template <typename T, int LOGR>
 __device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long long rows, int kn, int m,
                                           long long inStride, long long outStride, float scale, int transpose,
@@ -541,7 +556,8 @@ __device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long
     const int transformedInTile = kn < 8 ? kn : 8;
     const TileMatrices mt = tile_matrices(row_mask(PASS_A, 0, 0, transformedInTile),
                                           col_mask(PASS_A, 0, 0, transformedInTile), lane);
-    for (int i = threadIdx.x; i < m * m; i += blockDim.x) h_smem[i] = hm[i];
+    // G (H_m or its transpose) row-major, so that pass M reads four consecutive outputs' entries at once
+    for (int i = threadIdx.x; i < m * m; i += blockDim.x) h_smem[i] = mseg_g(hm, m, transpose != 0, i / m, i % m);
 
     for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
         const T* src = in + row * inStride;
@@ -581,20 +597,12 @@ __device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long
                 }
         }
         __syncthreads();
-        for (int b = threadIdx.x; b < n; b += blockDim.x) {
-            float u[MAX_M];
-#pragma unroll
-            for (int a = 0; a < MAX_M; a++) u[a] = a < m ? row_smem[a * n + b] : 0.f;
-#pragma unroll
-            for (int ao = 0; ao < MAX_M; ao++) {
-                if (ao < m) {
-                    float acc = 0.f;
-#pragma unroll
-                    for (int a = 0; a < MAX_M; a++)
-                        if (a < m) acc = fmaf(transpose ? h_smem[ao * m + a] : h_smem[a * m + ao], u[a], acc);
-                    row_smem[ao * n + b] = acc;
-                }
-            }
+        switch (m) {  // HadamardSize admits m ∈ {12, 20, 28, 40} only
+            case 12: pass_m<12>(row_smem, h_smem, n); break;
+            case 20: pass_m<20>(row_smem, h_smem, n); break;
+            case 28: pass_m<28>(row_smem, h_smem, n); break;
+            case 40: pass_m<MAX_M>(row_smem, h_smem, n); break;
+            default: __trap();  // unreachable through the API; loud rather than wrong
         }
         __syncthreads();
         T* dst = out + row * outStride;

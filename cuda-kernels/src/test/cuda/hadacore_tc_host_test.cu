@@ -374,13 +374,27 @@ static void run_mseg(const std::vector<float>& in, std::vector<float>& out, long
                     }
         }
         for (int i = 0; i < d; i++) CHECK(!std::isnan(smem[i]), "m kernel pass A missed element %d (m=%d kn=%d)", i, m, kn);
+        // pass M as the kernel runs it: G laid out once, then pass_m_column per column
+        std::vector<float> g(m * m);
+        for (int i = 0; i < m * m; i++) g[i] = mseg_g(hm.data(), m, transpose, i / m, i % m);
         for (int b = 0; b < n; b++) {
-            std::vector<float> u(m);
+            float u[40], y[40], ref[40];
             for (int a = 0; a < m; a++) u[a] = smem[a * n + b];
-            for (int ao = 0; ao < m; ao++) {
+            for (int ao = 0; ao < m; ao++) {  // the plain sum, in the same order
                 float acc = 0.f;
                 for (int a = 0; a < m; a++) acc = std::fma(transpose ? hm[ao * m + a] : hm[a * m + ao], u[a], acc);
-                smem[ao * n + b] = acc;
+                ref[ao] = acc;
+            }
+            switch (m) {
+                case 12: pass_m_column<12>(g.data(), reinterpret_cast<const float(&)[12]>(u), reinterpret_cast<float(&)[12]>(y)); break;
+                case 20: pass_m_column<20>(g.data(), reinterpret_cast<const float(&)[20]>(u), reinterpret_cast<float(&)[20]>(y)); break;
+                case 28: pass_m_column<28>(g.data(), reinterpret_cast<const float(&)[28]>(u), reinterpret_cast<float(&)[28]>(y)); break;
+                case 40: pass_m_column<40>(g.data(), u, y); break;
+                default: CHECK(false, "m = %d has no pass M", m);
+            }
+            for (int ao = 0; ao < m; ao++) {
+                CHECK(y[ao] == ref[ao] || (std::isnan(y[ao]) && std::isnan(ref[ao])), "pass M output %d of column %d (m=%d)", ao, b, m);
+                smem[ao * n + b] = y[ao];
             }
         }
         for (int i = 0; i < d; i++) out[row * d + i] = smem[i] * scale * (post ? post[i] : 1.0f);
