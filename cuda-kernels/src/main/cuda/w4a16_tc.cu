@@ -80,8 +80,10 @@
 // vector) is computed once before the main loop (tc_*_copy_* in w4a16_tc.cuh), and the group of a
 // row is a shift (g ∈ {32, 64, 128} whenever G > 1), not a division. In the sm_90a SASS that took
 // the main loop of _bf16_m16_n128 from 1109 instructions (three copy loops with divisions by
-// runtime values: I2F, MUFU.RCP, F2I, IMAD per division) to 265, about 160 issued on a stage
-// without a group change, and the registers from 126 to 109 (docs/results/2026-12-06g-sass-sm90.md).
+// runtime values: I2F, MUFU.RCP, F2I, IMAD per division) to 254, and the registers from 126 to 109
+// (docs/results/2026-12-06g-sass-sm90.md). Warps none of whose lanes copies a scale or zero vector
+// branch around those copies (a warp-uniform test) rather than issue them predicated off: a stage
+// without a group change issues about 125 per warp that copies only its weight, 145 on average.
 // A group change rebuilds the scale and zero registers: scales already in X's dtype are one PRMT
 // each, zeros two LOP3 and one PRMT each (tc_zero_bits_of), about 50 instructions instead of 90.
 // Left: two k16 steps per warp per stage would halve the per-stage part (barrier, copies, group
@@ -366,6 +368,9 @@ __device__ __forceinline__ void tc_body(
                                        : nullptr;
     const long long zr_group_words = tc_zero_group_words(slabs);
     const int zr_dst = 4096 + A_BYTES + 1024 + ((zr_li * NW_N + tc_zero_copy_slab(tid, NW_N)) * 8 + 4 * tc_zero_copy_part(tid)) * 4;
+    // Whether any lane of this warp copies a scale or zero vector: the other warps branch around
+    // that code (about 35 instructions a stage) instead of issuing it predicated off.
+    const bool sz_warp = 32 * warp < max(tc_scale_copy_count(gps, NW_N, esz), zr_e != nullptr ? tc_zero_copy_count(gps, NW_N) : 0);
 
     // The shared base as a .shared-window address, converted once: converting inside every copy
     // cost about 10 instructions per stage (S2UR SR_CgaCtaId and its arithmetic).
@@ -385,14 +390,16 @@ __device__ __forceinline__ void tc_body(
                 cp_async16(st + a_dst + i * A_ROW_STEP * A_PITCH, ok ? a_src + i * a_src_step + tile * TK : x_t, ok);
             }
         }
-        const int g_first = tc_group_of_shifted(k0, gshift, groups);
-        if (sc_copies) {
-            const int gi = min(g_first + sc_li, groups - 1);
-            cp_async16(st + sc_dst, sc_src + gi * sc_group_bytes, sc_ok);
-        }
-        if (zr_copies) {
-            const int gi = min(g_first + zr_li, groups - 1);
-            cp_async16(st + zr_dst, zr_src + gi * zr_group_words, zr_ok);
+        if (sz_warp) {  // warp-uniform: only the first one or two warps copy scales and zeros
+            const int g_first = tc_group_of_shifted(k0, gshift, groups);
+            if (sc_copies) {
+                const int gi = min(g_first + sc_li, groups - 1);
+                cp_async16(st + sc_dst, sc_src + gi * sc_group_bytes, sc_ok);
+            }
+            if (zr_copies) {
+                const int gi = min(g_first + zr_li, groups - 1);
+                cp_async16(st + zr_dst, zr_src + gi * zr_group_words, zr_ok);
+            }
         }
     };
 
