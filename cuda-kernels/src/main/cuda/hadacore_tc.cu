@@ -162,7 +162,7 @@ __device__ __forceinline__ void tile_transform(float (&x)[8], const TileMatrices
 // The same for a tile of bf16 data with no pre-multiplication, given as loaded: word i holds the
 // lane's elements 2i (low half) and 2i + 1, which is the A fragment itself. A bf16 value splits into
 // itself and a zero remainder, so the first product is one mma per n-tile with no conversion or
-// split, and the results are the same bits as tile_transform's (its remainder mma adds +0 products
+// split, and the results are the same bits as tile_transform's (its remainder mma adds ±0 products
 // to +0 accumulators before the value's). About 30 instructions fewer per tile (unpacking, two
 // splits of four pairs, two mma).
 template <int NP>

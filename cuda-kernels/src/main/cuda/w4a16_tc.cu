@@ -83,7 +83,7 @@
 // runtime values: I2F, MUFU.RCP, F2I, IMAD per division) to 254, and the registers from 126 to 109
 // (docs/results/2026-12-06g-sass-sm90.md). Warps none of whose lanes copies a scale or zero vector
 // branch around those copies (a warp-uniform test) rather than issue them predicated off: a stage
-// without a group change issues about 125 per warp that copies only its weight, 145 on average.
+// without a group change issues about 125 per warp that copies only its weight, about 140 on average.
 // A group change rebuilds the scale and zero registers: scales already in X's dtype are one PRMT
 // each, zeros two LOP3 and one PRMT each (tc_zero_bits_of), about 50 instructions instead of 90.
 // Left: two k16 steps per warp per stage would halve the per-stage part (barrier, copies, group

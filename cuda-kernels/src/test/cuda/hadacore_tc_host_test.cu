@@ -586,6 +586,20 @@ int main() {
             CHECK(mask_matrix(0, a, b) == (a == b ? 1.f : 0.f), "identity mask");
             CHECK(mask_matrix(15, a, b) == ((__builtin_popcount(a & b) & 1) ? -1.f : 1.f), "H16 mask");
         }
+    // tile_transform_bf16's premise: two finite bf16 values split into their own word (the word a
+    // bf16 row holds them in, the lower element in the low half) and a zero remainder, so the kernel
+    // may feed the loaded words to the first product and skip the remainder's.
+    {
+        std::mt19937 wr(7);
+        const uint16_t edges[] = {0x0000, 0x8000, 0x0001, 0x8001, 0x007F, 0x0080, 0x7F7F, 0xFF7F, 0x3F80, 0xBF80};
+        for (int t = 0; t < 200000 + 100; t++) {
+            uint16_t lo = t < 100 ? edges[t % 10] : (uint16_t) wr(), hi = t < 100 ? edges[(t / 10) % 10] : (uint16_t) wr();
+            if ((lo & 0x7F80) == 0x7F80 || (hi & 0x7F80) == 0x7F80) continue;  // ±∞ and NaN: not finite
+            uint32_t parts[2];
+            split_pair<2>(bf16_bits_to_float(lo), bf16_bits_to_float(hi), parts);
+            CHECK(parts[0] == pack2(lo, hi) && parts[1] == 0u, "bf16 words %04x %04x split to %08x + %08x", lo, hi, parts[0], parts[1]);
+        }
+    }
     // The bf16 rounding helper agrees with round-to-nearest-even on ties.
     CHECK(bf16_rn_bits(1.00390625f) == 0x3F80, "tie to even down");
     CHECK(bf16_rn_bits(1.01171875f) == 0x3F82, "tie to even up");
