@@ -564,46 +564,132 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
 
 // ---- the m·2^k kernel: d = m·n, m ∈ {12, 20, 28, 40}, n = 2^kn ≤ 2048 ----------------------------
 //
-// One CTA per row, 256 threads, the row in shared memory as fp32 (plain layout: 4·d bytes) plus
-// H_m (4·m² bytes). Row index i = a·n + b (a < m: the segment, b < n).
+// One CTA per row, 256 threads, the row in shared memory as fp32 (plain layout: 4·d bytes). Row
+// index i = a·n + b (a < m: the segment, b < n).
 //   pass A  the regs kernel's flow over the row: groups of max(256, n) contiguous elements; each
 //           tile transforms index bits below kn (bits ≥ kn select the segment and are carried),
 //           butterflies across the R = n/256 tiles of a segment when kn > 8; fp32 to shared memory
 //           (16-byte stores of 4 consecutive elements: conflict-free)
-//   pass M  thread per column b: y[a'] = Σ_a H_m[a][a'] · u[a] (H_m[a'][a] when transposed), the
-//           m values in registers, compiled for each m (pass_m<M>: nothing predicated off); G (H_m
-//           or its transpose, laid out once) read from shared memory as 16-byte broadcasts that
-//           feed four outputs each; consecutive threads read consecutive words (no conflicts)
+//   pass M  y[a'][b] = Σ_a H_m[a][a'] · u[a][b] (H_m[a'][a] when transposed) as mma.m16n8k16
+//           products Gᵀ · U, compiled for each m (pass_m_tc<NP, M>): the Gᵀ fragments (±1, exact)
+//           in registers, U read per 8 columns and split into bf16 parts as the tile transform's Z
+//           is; each warp owns its columns and writes them back in place
 //   store   × scale × post, one rounding, 4-element vector stores
 // Arguments: in, out, rows, kn, m, inStride, outStride, scale, transpose, hm (m·m floats, row-major
-// H_m exactly as Java's HadamardMatrices builds it), pre, post. Dynamic shared memory 4·(m·n + m²).
-// Pass M for every column b: the column's m values in registers, then pass_m_column (hadacore_tc.cuh).
-// Each thread owns its columns, so the results go back in place.
+// H_m exactly as Java's HadamardMatrices builds it), pre, post. Dynamic shared memory 4·m·n.
+// Pass M on tensor cores (hadacore_tc.cuh, "pass M of the m·2^k kernel"): Y = Gᵀ · U for M = m.
+// A warp takes the n tiles of 8 columns b ≡ warp (mod warps): it reads the tile's U (every k tile,
+// split into NP bf16 parts as B fragments), multiplies by the Gᵀ fragments it holds, and writes
+// the 8 columns back in place (no other warp reads them). Before, a thread per column ran the m²
+// FMAs on CUDA cores with a load of G for every four: about 1.25 m² instructions per column, at
+// d = 14336 (m = 28) about 17k warp instructions a row, against about 16k that full bandwidth
+// allows for the whole row; here 125 per 8 columns at m = 28 (sm_90a), about 8k a row.
+template <int M> constexpr int MSEG_T16 = (M + 15) / 16;  // m tiles = k tiles of pass M
+
+// The Gᵀ fragments a lane holds for pass M, built once per CTA from hm (global memory).
 template <int M>
-__device__ __forceinline__ void pass_m(float* row_smem, const float* h_smem, int n) {
-    for (int b = threadIdx.x; b < n; b += blockDim.x) {
-        float u[M], y[M];
+__device__ __forceinline__ void pass_m_fragments(uint32_t (&ga)[MSEG_T16<M>][MSEG_T16<M>][4], const float* __restrict__ hm,
+                                                 int transpose) {
+    const int lane = threadIdx.x & 31;
 #pragma unroll
-        for (int a = 0; a < M; a++) u[a] = row_smem[a * n + b];
-        pass_m_column<M>(h_smem, u, y);
+    for (int mt = 0; mt < MSEG_T16<M>; mt++)
 #pragma unroll
-        for (int ao = 0; ao < M; ao++) row_smem[ao * n + b] = y[ao];
+        for (int kt = 0; kt < MSEG_T16<M>; kt++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) ga[mt][kt][r] = opaque(mseg_a_frag(hm, M, transpose != 0, mt, kt, lane, r));
+}
+
+// Shared-memory accesses by a 32-bit .shared address computed once: with generic pointers the
+// compiler rebuilt the shared window base (S2UR SR_CgaCtaId, UMOV, ULEA) at every access of pass M.
+__device__ __forceinline__ float lds_f32(uint32_t addr) {
+    float v;
+    asm volatile("ld.shared.f32 %0, [%1];\n" : "=f"(v) : "r"(addr) : "memory");
+    return v;
+}
+__device__ __forceinline__ void sts_f32(uint32_t addr, float v) {
+    asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(addr), "f"(v) : "memory");
+}
+
+template <int NP, int M>
+__device__ __forceinline__ void pass_m_tc(float* row_smem, int n, const uint32_t (&ga)[MSEG_T16<M>][MSEG_T16<M>][4]) {
+    constexpr int T16 = MSEG_T16<M>;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int warps = blockDim.x >> 5;
+    const uint32_t row_s = (uint32_t) __cvta_generic_to_shared(row_smem);
+    // The lane's U rows (byte offsets a · n · 4; rows ≥ M read row 0 and are zeroed) and output rows.
+    uint32_t in_off[T16][2][2], out_off[T16][2];
+#pragma unroll
+    for (int kt = 0; kt < T16; kt++)
+#pragma unroll
+        for (int r = 0; r < 2; r++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int a = 16 * kt + mseg_b_row(lane, r, h);
+                in_off[kt][r][h] = a < M ? (uint32_t) (4 * a * n) : 0u;
+            }
+#pragma unroll
+    for (int mt = 0; mt < T16; mt++)
+#pragma unroll
+        for (int q = 0; q < 2; q++) out_off[mt][q] = (uint32_t) (4 * (16 * mt + mseg_d_row(lane, 2 * q)) * n);
+    const int ntiles = (n + 7) / 8;
+    for (int nt = warp; nt < ntiles; nt += warps) {
+        const int colB = 8 * nt + mseg_b_col(lane);      // the lane's B column
+        const int colD = 8 * nt + mseg_d_col(lane, 0);   // its first D column (the second is + 1)
+        const bool okB = colB < n;                       // n ≥ 8 (kn ≥ 3): always
+        const uint32_t baseB = row_s + 4u * (uint32_t) (okB ? colB : 0);
+        uint32_t bu[T16][NP][2];
+#pragma unroll
+        for (int kt = 0; kt < T16; kt++)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float v[2];
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const float x = lds_f32(baseB + in_off[kt][r][h]);
+                    const bool rowOk = 16 * kt + mseg_b_row(lane, r, h) < M;
+                    v[h] = (rowOk && okB) ? x : 0.0f;
+                }
+                uint32_t parts[NP];
+                split_pair<NP>(v[0], v[1], parts);
+#pragma unroll
+                for (int p = 0; p < NP; p++) bu[kt][p][r] = parts[p];
+            }
+        float y[T16][4];
+#pragma unroll
+        for (int mt = 0; mt < T16; mt++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) y[mt][i] = 0.0f;
+#pragma unroll
+            for (int kt = 0; kt < T16; kt++)
+#pragma unroll
+                for (int p = NP - 1; p >= 0; p--) mma_bf16(y[mt], ga[mt][kt], bu[kt][p][0], bu[kt][p][1]);
+        }
+        __syncwarp();  // every lane's reads of these columns are done before any lane writes them
+        const uint32_t baseD = row_s + 4u * (uint32_t) colD;
+#pragma unroll
+        for (int mt = 0; mt < T16; mt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int ao = 16 * mt + mseg_d_row(lane, i);
+                if ((M % 16 == 0 || ao < M) && colD + (i & 1) < n) sts_f32(baseD + out_off[mt][i >> 1] + 4u * (i & 1), y[mt][i]);
+            }
     }
 }
 
-template <typename T, int LOGR>
-__device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long long rows, int kn, int m,
+template <typename T, int LOGR, int M>
+__device__ __forceinline__ void mseg_rows(const T* __restrict__ in, T* out, long long rows, int kn,
                                           long long inStride, long long outStride, float scale, int transpose,
                                           const float* __restrict__ hm, const float* __restrict__ pre,
                                           const float* __restrict__ post) {
     constexpr int R = 1 << LOGR;
     constexpr int NP = Parts<T>::value;
-    constexpr int MAX_M = 40;
     extern __shared__ float4 smem4[];
     float* row_smem = reinterpret_cast<float*>(smem4);
     const int n = 1 << kn;
-    const int d = m * n;
-    float* h_smem = row_smem + d;
+    const int d = M * n;
+    uint32_t ga[MSEG_T16<M>][MSEG_T16<M>][4];
+    pass_m_fragments<M>(ga, hm, transpose);
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int warps = blockDim.x >> 5;
@@ -612,8 +698,6 @@ __device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long
     const int transformedInTile = kn < 8 ? kn : 8;
     const TileMatrices mt = tile_matrices(row_mask(PASS_A, 0, 0, transformedInTile),
                                           col_mask(PASS_A, 0, 0, transformedInTile), lane);
-    // G (H_m or its transpose) row-major, so that pass M reads four consecutive outputs' entries at once
-    for (int i = threadIdx.x; i < m * m; i += blockDim.x) h_smem[i] = mseg_g(hm, m, transpose != 0, i / m, i % m);
 
     for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
         const T* src = in + row * inStride;
@@ -653,13 +737,7 @@ __device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long
                 }
         }
         __syncthreads();
-        switch (m) {  // HadamardSize admits m ∈ {12, 20, 28, 40} only
-            case 12: pass_m<12>(row_smem, h_smem, n); break;
-            case 20: pass_m<20>(row_smem, h_smem, n); break;
-            case 28: pass_m<28>(row_smem, h_smem, n); break;
-            case 40: pass_m<MAX_M>(row_smem, h_smem, n); break;
-            default: __trap();  // unreachable through the API; loud rather than wrong
-        }
+        pass_m_tc<NP, M>(row_smem, n, ga);
         __syncthreads();
         T* dst = out + row * outStride;
         for (int q = threadIdx.x; q < d / 4; q += blockDim.x) {
@@ -670,6 +748,37 @@ __device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long
             Vec4<T>::store(dst + 4 * q, v);
         }
         __syncthreads();
+    }
+}
+
+// The m·2^k kernels dispatch on m once per launch, so that each body holds only its own Gᵀ
+// fragments (up to 36 registers at m = 40) and only the (m, R) pairs that d ≤ 32768 admits are
+// compiled: R = 2^(kn − 8) tiles per segment, d = m · 256 · R for R > 1 (m ≤ 32 for R = 4, m = 12
+// for R = 8). Anything else traps: HadamardSize admits m ∈ {12, 20, 28, 40} only.
+template <int LOGR, int M> constexpr bool MSEG_ADMITS = M * (256 << LOGR) <= 32768 || LOGR == 0;
+
+template <typename T, int LOGR, int M>
+__device__ __forceinline__ void mseg_if_admitted(const T* in, T* out, long long rows, int kn, long long inStride,
+                                                 long long outStride, float scale, int transpose, const float* hm,
+                                                 const float* pre, const float* post) {
+    if constexpr (MSEG_ADMITS<LOGR, M>) {
+        mseg_rows<T, LOGR, M>(in, out, rows, kn, inStride, outStride, scale, transpose, hm, pre, post);
+    } else {
+        __trap();
+    }
+}
+
+template <typename T, int LOGR>
+__device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long long rows, int kn, int m,
+                                          long long inStride, long long outStride, float scale, int transpose,
+                                          const float* __restrict__ hm, const float* __restrict__ pre,
+                                          const float* __restrict__ post) {
+    switch (m) {
+        case 12: mseg_if_admitted<T, LOGR, 12>(in, out, rows, kn, inStride, outStride, scale, transpose, hm, pre, post); break;
+        case 20: mseg_if_admitted<T, LOGR, 20>(in, out, rows, kn, inStride, outStride, scale, transpose, hm, pre, post); break;
+        case 28: mseg_if_admitted<T, LOGR, 28>(in, out, rows, kn, inStride, outStride, scale, transpose, hm, pre, post); break;
+        case 40: mseg_if_admitted<T, LOGR, 40>(in, out, rows, kn, inStride, outStride, scale, transpose, hm, pre, post); break;
+        default: __trap();  // unreachable through the API; loud rather than wrong
     }
 }
 

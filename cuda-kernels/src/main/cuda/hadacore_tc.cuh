@@ -125,43 +125,6 @@ HCTC_HD int smem_word(int index) {
 HCTC_HD int pass_b_word_fixed(int lane, int j, int pair, int nu) { return smem_word(pass_b_index(lane, j, 0, pair, nu)); }
 HCTC_HD int pass_b_word_of_tile(int tile, int nu) { return (tile << pass_b_first_free_v(nu)) & 0xFF; }
 
-// ---- pass M of the m·2^k kernel: the m-point stage of one column ---------------------------------
-// G is H_m, or its transpose for the transposed op, row-major in shared memory: g[a·m + a'] =
-// mseg_g(hm, m, transpose, a, a'), hm row-major as HadamardMatrices builds it.
-HCTC_HD float mseg_g(const float* hm, int m, bool transpose, int a, int ao) {
-    return transpose ? hm[ao * m + a] : hm[a * m + ao];
-}
-// y[a'] = Σ_a G[a][a'] · u[a], the FMAs in ascending a (the order of the sums is the old one). Four
-// outputs per sweep over a, so that one 16-byte load of G feeds four FMAs: 1.25 instructions a term
-// instead of a broadcast load and an FMA; M a compile-time constant (m ∈ {12, 20, 28, 40}, all
-// multiples of 4), so nothing is issued predicated off. Before, m ≤ 40 ran 40 × 40 unrolled terms
-// per column with the ones past m predicated off (sm_90a SASS: 3282 LDS and 3200 FFMA per kernel).
-template <int M>
-HCTC_HD void pass_m_column(const float* g, const float (&u)[M], float (&y)[M]) {
-    static_assert(M % 4 == 0, "four outputs per sweep");
-#pragma unroll
-    for (int ao = 0; ao < M; ao += 4) {
-        float acc0 = 0.f, acc1 = 0.f, acc2 = 0.f, acc3 = 0.f;
-#pragma unroll
-        for (int a = 0; a < M; a++) {
-#if defined(__CUDA_ARCH__)
-            const float4 h = *reinterpret_cast<const float4*>(g + a * M + ao);  // 16-byte aligned: M, ao ≡ 0 mod 4
-            const float h0 = h.x, h1 = h.y, h2 = h.z, h3 = h.w;
-#else
-            const float h0 = g[a * M + ao], h1 = g[a * M + ao + 1], h2 = g[a * M + ao + 2], h3 = g[a * M + ao + 3];
-#endif
-            acc0 = fmaf(h0, u[a], acc0);
-            acc1 = fmaf(h1, u[a], acc1);
-            acc2 = fmaf(h2, u[a], acc2);
-            acc3 = fmaf(h3, u[a], acc3);
-        }
-        y[ao] = acc0;
-        y[ao + 1] = acc1;
-        y[ao + 2] = acc2;
-        y[ao + 3] = acc3;
-    }
-}
-
 // ---- the constant ±1/0 matrices ------------------------------------------------------------------
 //
 // M_mask[a][b] over 4 index bits: Π_i (mask bit i ? (−1)^(a_i·b_i) : [a_i = b_i]), i.e. H_2 on the
@@ -226,6 +189,42 @@ HCTC_HD int col_mask(int pass, int nu, int lo, int hi) {
     }
     return m;
 }
+
+// ---- pass M of the m·2^k kernel on tensor cores -------------------------------------------------
+// After pass A a row is U[a][b] = row_smem[a·n + b] (a < m segments, b < n columns). Pass M is
+// Y = Gᵀ · U with G = H_m (or its transpose for the transposed op): y[a'][b] = Σ_a G[a][a'] · U[a][b].
+// As mma.m16n8k16: A = a 16 × 16 tile of Gᵀ (rows a', columns a; ±1 and 0 past m: exact in bf16),
+// B = a 16 × 8 tile of U (rows a, columns b; split into bf16 parts like the tile transform's Z),
+// D = 16 × 8 outputs (rows a', columns b), fp32. m is padded to 16 · ceil(m / 16) with zeros.
+//
+//   mseg_g(hm, m, transpose, a, a')        G[a][a'] from hm, H_m row-major as HadamardMatrices builds it
+//   mseg_a_frag(hm, m, tr, mt, kt, lane, r)  register r of the A fragment of Gᵀ tile (mt, kt)
+//   mseg_b_row(lane, r, h), mseg_b_col(lane) the U element (row a within the k tile, column b within
+//                                          the n tile) in half h of B register r
+//   mseg_d_row(lane, i), mseg_d_col(lane, i) the output (a' within the m tile, b within the n tile) of
+//                                          accumulator i
+// The bf16 bits of a float that is a bf16 value exactly (H_m's ±1): its top half, no compare.
+HCTC_HD uint16_t bf16_bits_of_exact(float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return (uint16_t) (u >> 16);
+}
+HCTC_HD float mseg_g(const float* hm, int m, bool transpose, int a, int ao) {
+    return transpose ? hm[ao * m + a] : hm[a * m + ao];
+}
+HCTC_HD uint32_t mseg_a_frag(const float* hm, int m, bool transpose, int mt, int kt, int lane, int reg) {
+    uint16_t e[2];
+    for (int h = 0; h < 2; h++) {
+        const int j = 2 * reg + h;
+        const int ao = 16 * mt + frag_row(lane, j), a = 16 * kt + frag_col(lane, j);
+        e[h] = (ao < m && a < m) ? bf16_bits_of_exact(mseg_g(hm, m, transpose, a, ao)) : (uint16_t) 0;
+    }
+    return pack2(e[0], e[1]);
+}
+HCTC_HD int mseg_b_row(int lane, int reg, int h) { return 2 * (lane & 3) + h + 8 * reg; }
+HCTC_HD int mseg_b_col(int lane) { return lane >> 2; }
+HCTC_HD int mseg_d_row(int lane, int i) { return (lane >> 2) + 8 * (i >> 1); }
+HCTC_HD int mseg_d_col(int lane, int i) { return 2 * (lane & 3) + (i & 1); }
 
 // ---- exact splits of fp32 into bf16 parts ---------------------------------------------------------
 //

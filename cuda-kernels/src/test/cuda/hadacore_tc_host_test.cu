@@ -374,29 +374,49 @@ static void run_mseg(const std::vector<float>& in, std::vector<float>& out, long
                     }
         }
         for (int i = 0; i < d; i++) CHECK(!std::isnan(smem[i]), "m kernel pass A missed element %d (m=%d kn=%d)", i, m, kn);
-        // pass M as the kernel runs it: G laid out once, then pass_m_column per column
-        std::vector<float> g(m * m);
-        for (int i = 0; i < m * m; i++) g[i] = mseg_g(hm.data(), m, transpose, i / m, i % m);
-        for (int b = 0; b < n; b++) {
-            float u[40], y[40], ref[40];
-            for (int a = 0; a < m; a++) u[a] = smem[a * n + b];
-            for (int ao = 0; ao < m; ao++) {  // the plain sum, in the same order
-                float acc = 0.f;
-                for (int a = 0; a < m; a++) acc = std::fma(transpose ? hm[ao * m + a] : hm[a * m + ao], u[a], acc);
-                ref[ao] = acc;
-            }
-            switch (m) {
-                case 12: pass_m_column<12>(g.data(), reinterpret_cast<const float(&)[12]>(u), reinterpret_cast<float(&)[12]>(y)); break;
-                case 20: pass_m_column<20>(g.data(), reinterpret_cast<const float(&)[20]>(u), reinterpret_cast<float(&)[20]>(y)); break;
-                case 28: pass_m_column<28>(g.data(), reinterpret_cast<const float(&)[28]>(u), reinterpret_cast<float(&)[28]>(y)); break;
-                case 40: pass_m_column<40>(g.data(), u, y); break;
-                default: CHECK(false, "m = %d has no pass M", m);
-            }
-            for (int ao = 0; ao < m; ao++) {
-                CHECK(y[ao] == ref[ao] || (std::isnan(y[ao]) && std::isnan(ref[ao])), "pass M output %d of column %d (m=%d)", ao, b, m);
-                smem[ao * n + b] = y[ao];
-            }
+        // pass M as the kernel runs it: Gᵀ · U as mma.m16n8k16 per n tile of 8 columns (pass_m_tc),
+        // with the fragments placed by the header's mseg_* maps and U split into NP bf16 parts
+        const int T16 = (m + 15) / 16;
+        std::vector<float> u0 = smem;  // the exact pass-M input, for the fp64 check below
+        for (int nt = 0; nt < (n + 7) / 8; nt++) {
+            float y[3][32][4] = {};
+            for (int mt = 0; mt < T16; mt++)
+                for (int kt = 0; kt < T16; kt++) {
+                    uint32_t a[32][4], bu[NP][32][2];
+                    for (int lane = 0; lane < 32; lane++) {
+                        for (int r = 0; r < 4; r++) a[lane][r] = mseg_a_frag(hm.data(), m, transpose, mt, kt, lane, r);
+                        for (int r = 0; r < 2; r++) {
+                            float v[2];
+                            for (int h = 0; h < 2; h++) {
+                                int aa = 16 * kt + mseg_b_row(lane, r, h), col = 8 * nt + mseg_b_col(lane);
+                                v[h] = (aa < m && col < n) ? u0[aa * n + col] : 0.0f;
+                            }
+                            uint32_t parts[NP];
+                            split_pair<NP>(v[0], v[1], parts);
+                            for (int p = 0; p < NP; p++) bu[p][lane][r] = parts[p];
+                        }
+                    }
+                    for (int p = NP - 1; p >= 0; p--) emu_mma(y[mt], a, bu[p], y[mt]);
+                }
+            for (int mt = 0; mt < T16; mt++)
+                for (int lane = 0; lane < 32; lane++)
+                    for (int i = 0; i < 4; i++) {
+                        int ao = 16 * mt + mseg_d_row(lane, i), col = 8 * nt + mseg_d_col(lane, i);
+                        if (ao < m && col < n) smem[ao * n + col] = y[mt][lane][i];
+                    }
         }
+        // every output of pass M against the fp64 product of the same input (split error 2^-17 for
+        // NP = 2 relative to the column's values, exact parts for NP = 3)
+        for (int b = 0; b < n; b++)
+            for (int ao = 0; ao < m; ao++) {
+                double want = 0, mag = 0;
+                for (int a = 0; a < m; a++) {
+                    want += (double) mseg_g(hm.data(), m, transpose, a, ao) * u0[a * n + b];
+                    mag += std::fabs((double) u0[a * n + b]);
+                }
+                CHECK(std::fabs(smem[ao * n + b] - want) <= (NP == 2 ? 1e-5 : 1e-6) * mag + 1e-30,
+                      "pass M output %d of column %d (m=%d): %.9g, want %.9g", ao, b, m, smem[ao * n + b], want);
+            }
         for (int i = 0; i < d; i++) out[row * d + i] = smem[i] * scale * (post ? post[i] : 1.0f);
     }
 }

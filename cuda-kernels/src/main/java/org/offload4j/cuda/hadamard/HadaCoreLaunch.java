@@ -19,7 +19,7 @@ import org.offload4j.hadamard.HadamardSize;
  *                     block 512, grid min(rows, 4·SMs), dynamic shared memory 4·d bytes
  *                     args in, out, rows, inStride, outStride, scale, pre, post
  *   d = m·2^kn        o4j_hadamard_tc_m_r{R}_{type}   R = 1 (kn ≤ 8), else 2^(kn−8)
- *                     block 256, grid min(rows, 4·SMs), dynamic shared memory 4·(d + m²) bytes
+ *                     block 256, grid min(rows, 4·SMs), dynamic shared memory 4·d bytes
  *                     args in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post
  * </pre>
  *
@@ -116,7 +116,7 @@ public record HadaCoreLaunch(KernelName kernel, Kind kind, int gridX, int blockX
         if (kn == 11 && dtype == DType.FP32) {
             return Optional.empty();
         }
-        int smem = 4 * (size.d() + size.m() * size.m());
+        int smem = 4 * size.d();
         if (smem > smemOptin) {
             return Optional.empty();
         }
