@@ -564,8 +564,9 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
 
 // ---- the m·2^k kernel: d = m·n, m ∈ {12, 20, 28, 40}, n = 2^kn ≤ 2048 ----------------------------
 //
-// One CTA per row, 256 threads, the row in shared memory as fp32 (plain layout: 4·d bytes). Row
-// index i = a·n + b (a < m: the segment, b < n).
+// One CTA per row, 256 threads, the row in shared memory as fp32, segment a at word a·S (S = n + 4
+// from n = 8 on, against bank conflicts in pass M: mseg_stride). Row index i = a·n + b (a < m: the
+// segment, b < n).
 //   pass A  the regs kernel's flow over the row: groups of max(256, n) contiguous elements; each
 //           tile transforms index bits below kn (bits ≥ kn select the segment and are carried),
 //           butterflies across the R = n/256 tiles of a segment when kn > 8; fp32 to shared memory
@@ -576,14 +577,14 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
 //           is; each warp owns its columns and writes them back in place
 //   store   × scale × post, one rounding, 4-element vector stores
 // Arguments: in, out, rows, kn, m, inStride, outStride, scale, transpose, hm (m·m floats, row-major
-// H_m exactly as Java's HadamardMatrices builds it), pre, post. Dynamic shared memory 4·m·n.
+// H_m exactly as Java's HadamardMatrices builds it), pre, post. Dynamic shared memory 4·m·S bytes.
 // Pass M on tensor cores (hadacore_tc.cuh, "pass M of the m·2^k kernel"): Y = Gᵀ · U for M = m.
 // A warp takes the n tiles of 8 columns b ≡ warp (mod warps): it reads the tile's U (every k tile,
 // split into NP bf16 parts as B fragments), multiplies by the Gᵀ fragments it holds, and writes
 // the 8 columns back in place (no other warp reads them). Before, a thread per column ran the m²
 // FMAs on CUDA cores with a load of G for every four: about 1.25 m² instructions per column, at
 // d = 14336 (m = 28) about 17k warp instructions a row, against about 16k that full bandwidth
-// allows for the whole row; here 125 per 8 columns at m = 28 (sm_90a), about 8k a row.
+// allows for the whole row; here about 85 per 8 columns at m = 28 (sm_90a), about 5.4k a row.
 template <int M> constexpr int MSEG_T16 = (M + 15) / 16;  // m tiles = k tiles of pass M
 
 // The Gᵀ fragments a lane holds for pass M, built once per CTA from hm (global memory).
@@ -601,23 +602,33 @@ __device__ __forceinline__ void pass_m_fragments(uint32_t (&ga)[MSEG_T16<M>][MSE
 
 // Shared-memory accesses by a 32-bit .shared address computed once: with generic pointers the
 // compiler rebuilt the shared window base (S2UR SR_CgaCtaId, UMOV, ULEA) at every access of pass M.
-__device__ __forceinline__ float lds_f32(uint32_t addr) {
-    float v;
-    asm volatile("ld.shared.f32 %0, [%1];\n" : "=f"(v) : "r"(addr) : "memory");
+// The load is done by the lanes where ok holds; the others read nothing (0), so that padding rows
+// do not touch a bank that a real row of the same instruction uses.
+__device__ __forceinline__ float lds_f32_if(uint32_t addr, bool ok) {
+    float v = 0.0f;
+    asm volatile(
+        "{\n .reg .pred p;\n setp.ne.u32 p, %2, 0;\n @p ld.shared.f32 %0, [%1];\n}\n"
+        : "+f"(v)
+        : "r"(addr), "r"((uint32_t) ok)
+        : "memory");
     return v;
 }
-__device__ __forceinline__ void sts_f32(uint32_t addr, float v) {
-    asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(addr), "f"(v) : "memory");
+// The store likewise by the lanes where ok holds (one predicated instruction, no branch).
+__device__ __forceinline__ void sts_f32_if(uint32_t addr, float v, bool ok) {
+    asm volatile("{\n .reg .pred p;\n setp.ne.u32 p, %2, 0;\n @p st.shared.f32 [%0], %1;\n}\n" ::"r"(addr), "f"(v),
+                 "r"((uint32_t) ok)
+                 : "memory");
 }
 
 template <int NP, int M>
-__device__ __forceinline__ void pass_m_tc(float* row_smem, int n, const uint32_t (&ga)[MSEG_T16<M>][MSEG_T16<M>][4]) {
+__device__ __forceinline__ void pass_m_tc(float* row_smem, int kn, const uint32_t (&ga)[MSEG_T16<M>][MSEG_T16<M>][4]) {
+    const int n = 1 << kn;
     constexpr int T16 = MSEG_T16<M>;
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int warps = blockDim.x >> 5;
     const uint32_t row_s = (uint32_t) __cvta_generic_to_shared(row_smem);
-    // The lane's U rows (byte offsets a · n · 4; rows ≥ M read row 0 and are zeroed) and output rows.
+    // The lane's U rows (byte offsets; rows ≥ M are not read, 0) and output rows.
     uint32_t in_off[T16][2][2], out_off[T16][2];
 #pragma unroll
     for (int kt = 0; kt < T16; kt++)
@@ -626,12 +637,12 @@ __device__ __forceinline__ void pass_m_tc(float* row_smem, int n, const uint32_t
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 const int a = 16 * kt + mseg_b_row(lane, r, h);
-                in_off[kt][r][h] = a < M ? (uint32_t) (4 * a * n) : 0u;
+                in_off[kt][r][h] = opaque(a < M ? (uint32_t) (4 * mseg_word(a, 0, kn)) : 0u);
             }
 #pragma unroll
     for (int mt = 0; mt < T16; mt++)
 #pragma unroll
-        for (int q = 0; q < 2; q++) out_off[mt][q] = (uint32_t) (4 * (16 * mt + mseg_d_row(lane, 2 * q)) * n);
+        for (int q = 0; q < 2; q++) out_off[mt][q] = opaque((uint32_t) (4 * mseg_word(16 * mt + mseg_d_row(lane, 2 * q), 0, kn)));
     const int ntiles = (n + 7) / 8;
     for (int nt = warp; nt < ntiles; nt += warps) {
         const int colB = 8 * nt + mseg_b_col(lane);      // the lane's B column
@@ -646,9 +657,8 @@ __device__ __forceinline__ void pass_m_tc(float* row_smem, int n, const uint32_t
                 float v[2];
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
-                    const float x = lds_f32(baseB + in_off[kt][r][h]);
                     const bool rowOk = 16 * kt + mseg_b_row(lane, r, h) < M;
-                    v[h] = (rowOk && okB) ? x : 0.0f;
+                    v[h] = lds_f32_if(baseB + in_off[kt][r][h], rowOk && okB);
                 }
                 uint32_t parts[NP];
                 split_pair<NP>(v[0], v[1], parts);
@@ -672,7 +682,7 @@ __device__ __forceinline__ void pass_m_tc(float* row_smem, int n, const uint32_t
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const int ao = 16 * mt + mseg_d_row(lane, i);
-                if ((M % 16 == 0 || ao < M) && colD + (i & 1) < n) sts_f32(baseD + out_off[mt][i >> 1] + 4u * (i & 1), y[mt][i]);
+                sts_f32_if(baseD + out_off[mt][i >> 1] + 4u * (i & 1), y[mt][i], ao < M && colD + (i & 1) < n);
             }
     }
 }
@@ -732,16 +742,16 @@ __device__ __forceinline__ void mseg_rows(const T* __restrict__ in, T* out, long
                 for (int half = 0; half < 2; half++) {
                     int f = grp * groupSize + 256 * r + pass_a_offset(lane, 4 * half);
                     if (f < d)
-                        *reinterpret_cast<float4*>(row_smem + f) =
+                        *reinterpret_cast<float4*>(row_smem + mseg_word_of(f, kn)) =
                                 make_float4(x[r][4 * half], x[r][4 * half + 1], x[r][4 * half + 2], x[r][4 * half + 3]);
                 }
         }
         __syncthreads();
-        pass_m_tc<NP, M>(row_smem, n, ga);
+        pass_m_tc<NP, M>(row_smem, kn, ga);
         __syncthreads();
         T* dst = out + row * outStride;
         for (int q = threadIdx.x; q < d / 4; q += blockDim.x) {
-            float4 g = *reinterpret_cast<const float4*>(row_smem + 4 * q);
+            float4 g = *reinterpret_cast<const float4*>(row_smem + mseg_word_of(4 * q, kn));
             float v[4] = {g.x, g.y, g.z, g.w};
 #pragma unroll
             for (int e = 0; e < 4; e++) v[e] *= scale * (post ? post[4 * q + e] : 1.0f);

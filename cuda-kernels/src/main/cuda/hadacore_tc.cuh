@@ -221,6 +221,15 @@ HCTC_HD uint32_t mseg_a_frag(const float* hm, int m, bool transpose, int mt, int
     }
     return pack2(e[0], e[1]);
 }
+// The row in shared memory: segment a at word a · S, S = n + 4 for n ≥ 8 (else n). With S = n (a
+// multiple of 32 from n = 32 on) the B loads put a lane group's four rows 2t… in one bank (4-way)
+// and the D stores eight rows g in one (8-way); with S = n + 4 a row moves 4 banks: loads
+// conflict-free, stores 2-way. Elements keep their order inside a segment, so pass A's and the
+// store pass's 4-element vectors stay whole and 16-byte aligned (4 divides n and S).
+HCTC_HD int mseg_stride(int kn) { return (1 << kn) + (kn >= 3 ? 4 : 0); }
+HCTC_HD int mseg_word(int a, int b, int kn) { return a * mseg_stride(kn) + b; }
+// Element i = a · n + b of the row (pass A's and the store pass's flat index).
+HCTC_HD int mseg_word_of(int i, int kn) { return mseg_word(i >> kn, i & ((1 << kn) - 1), kn); }
 HCTC_HD int mseg_b_row(int lane, int reg, int h) { return 2 * (lane & 3) + h + 8 * reg; }
 HCTC_HD int mseg_b_col(int lane) { return lane >> 2; }
 HCTC_HD int mseg_d_row(int lane, int i) { return (lane >> 2) + 8 * (i >> 1); }

@@ -338,7 +338,8 @@ static void run_mseg(const std::vector<float>& in, std::vector<float>& out, long
     const int transformed = kn < 8 ? kn : 8;
     WarpMatrices mt = warp_matrices(row_mask(PASS_A, 0, 0, transformed), col_mask(PASS_A, 0, 0, transformed));
     for (long row = 0; row < rows; row++) {
-        std::vector<float> smem(d, NAN);
+        // the kernel's padded layout: segment a at word a · S (mseg_stride)
+        std::vector<float> smem(m * mseg_stride(kn), NAN);
         for (int grp = 0; grp < groups; grp++) {
             std::vector<float> x(R * 32 * 8);
             auto X = [&](int r, int lane, int j) -> float& { return x[(r * 32 + lane) * 8 + j]; };
@@ -370,10 +371,10 @@ static void run_mseg(const std::vector<float>& in, std::vector<float>& out, long
                 for (int lane = 0; lane < 32; lane++)
                     for (int j = 0; j < 8; j++) {
                         int f = grp * groupSize + 256 * r + pass_a_offset(lane, j);
-                        if (f < d) smem[f] = X(r, lane, j);
+                        if (f < d) smem[mseg_word_of(f, kn)] = X(r, lane, j);
                     }
         }
-        for (int i = 0; i < d; i++) CHECK(!std::isnan(smem[i]), "m kernel pass A missed element %d (m=%d kn=%d)", i, m, kn);
+        for (int i = 0; i < d; i++) CHECK(!std::isnan(smem[mseg_word_of(i, kn)]), "m kernel pass A missed element %d (m=%d kn=%d)", i, m, kn);
         // pass M as the kernel runs it: Gᵀ · U as mma.m16n8k16 per n tile of 8 columns (pass_m_tc),
         // with the fragments placed by the header's mseg_* maps and U split into NP bf16 parts
         const int T16 = (m + 15) / 16;
@@ -389,7 +390,7 @@ static void run_mseg(const std::vector<float>& in, std::vector<float>& out, long
                             float v[2];
                             for (int h = 0; h < 2; h++) {
                                 int aa = 16 * kt + mseg_b_row(lane, r, h), col = 8 * nt + mseg_b_col(lane);
-                                v[h] = (aa < m && col < n) ? u0[aa * n + col] : 0.0f;
+                                v[h] = (aa < m && col < n) ? u0[mseg_word(aa, col, kn)] : 0.0f;
                             }
                             uint32_t parts[NP];
                             split_pair<NP>(v[0], v[1], parts);
@@ -402,22 +403,36 @@ static void run_mseg(const std::vector<float>& in, std::vector<float>& out, long
                 for (int lane = 0; lane < 32; lane++)
                     for (int i = 0; i < 4; i++) {
                         int ao = 16 * mt + mseg_d_row(lane, i), col = 8 * nt + mseg_d_col(lane, i);
-                        if (ao < m && col < n) smem[ao * n + col] = y[mt][lane][i];
+                        if (ao < m && col < n) smem[mseg_word(ao, col, kn)] = y[mt][lane][i];
                     }
         }
+        // pass M's shared-memory accesses from n = 8 on: B loads conflict-free, D stores at most 2-way
+        if (kn >= 3)
+            for (int kt = 0; kt < T16; kt++)
+                for (int r = 0; r < 2; r++)
+                    for (int h = 0; h < 2; h++) {
+                        std::vector<int> ld, st;
+                        for (int lane = 0; lane < 32; lane++) {
+                            int aa = 16 * kt + mseg_b_row(lane, r, h);
+                            if (aa < m) ld.push_back(mseg_word(aa, mseg_b_col(lane), kn));  // padding rows load nothing
+                            st.push_back(mseg_word(16 * kt + mseg_d_row(lane, 2 * r), mseg_d_col(lane, h), kn));
+                        }
+                        CHECK(worst_conflict_words(ld) == 1, "pass M load conflict %d-way (m=%d kn=%d)", worst_conflict_words(ld), m, kn);
+                        CHECK(worst_conflict_words(st) <= 2, "pass M store conflict %d-way (m=%d kn=%d)", worst_conflict_words(st), m, kn);
+                    }
         // every output of pass M against the fp64 product of the same input (split error 2^-17 for
         // NP = 2 relative to the column's values, exact parts for NP = 3)
         for (int b = 0; b < n; b++)
             for (int ao = 0; ao < m; ao++) {
                 double want = 0, mag = 0;
                 for (int a = 0; a < m; a++) {
-                    want += (double) mseg_g(hm.data(), m, transpose, a, ao) * u0[a * n + b];
-                    mag += std::fabs((double) u0[a * n + b]);
+                    want += (double) mseg_g(hm.data(), m, transpose, a, ao) * u0[mseg_word(a, b, kn)];
+                    mag += std::fabs((double) u0[mseg_word(a, b, kn)]);
                 }
-                CHECK(std::fabs(smem[ao * n + b] - want) <= (NP == 2 ? 1e-5 : 1e-6) * mag + 1e-30,
-                      "pass M output %d of column %d (m=%d): %.9g, want %.9g", ao, b, m, smem[ao * n + b], want);
+                CHECK(std::fabs(smem[mseg_word(ao, b, kn)] - want) <= (NP == 2 ? 1e-5 : 1e-6) * mag + 1e-30,
+                      "pass M output %d of column %d (m=%d): %.9g, want %.9g", ao, b, m, smem[mseg_word(ao, b, kn)], want);
             }
-        for (int i = 0; i < d; i++) out[row * d + i] = smem[i] * scale * (post ? post[i] : 1.0f);
+        for (int i = 0; i < d; i++) out[row * d + i] = smem[mseg_word_of(i, kn)] * scale * (post ? post[i] : 1.0f);
     }
 }
 
@@ -597,6 +612,10 @@ int main() {
         for (int tr = 0; tr < 2; tr++) {
             check_mseg<2>(mk[0], mk[1], mk[1] >= 10 ? 1 : 3, tr, tr, rng, 3e-5);
             cases++;
+            if (mk[1] <= 10 && (mk[0] == 12 || mk[0] == 40 || mk[1] == 5)) {  // the fp32 kernels' 3-part pass M
+                check_mseg<3>(mk[0], mk[1], 1, tr, !tr, rng, 1e-6);
+                cases++;
+            }
         }
     }
     CHECK(worst_conflict == 1, "pass B reads: %d-way bank conflict", worst_conflict);

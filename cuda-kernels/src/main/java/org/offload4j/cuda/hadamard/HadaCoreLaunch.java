@@ -16,7 +16,7 @@ import org.offload4j.hadamard.HadamardSize;
  *                     a group is 256·R elements: one row, or 256/d rows when k &lt; 8
  *                     args in, out, rows, k, inStride, outStride, scale, pre, post
  *   d = 2^k, k ≥ 12   o4j_hadamard_tc_smem{k}_{type}
- *                     block 512, grid min(rows, 4·SMs), dynamic shared memory 4·d bytes
+ *                     block 512, grid min(rows, 4·SMs), dynamic shared memory 4·m·S bytes (S = n, or n + 4 from n = 8 on)
  *                     args in, out, rows, inStride, outStride, scale, pre, post
  *   d = m·2^kn        o4j_hadamard_tc_m_r{R}_{type}   R = 1 (kn ≤ 8), else 2^(kn−8)
  *                     block 256, grid min(rows, 4·SMs), dynamic shared memory 4·d bytes
@@ -116,7 +116,9 @@ public record HadaCoreLaunch(KernelName kernel, Kind kind, int gridX, int blockX
         if (kn == 11 && dtype == DType.FP32) {
             return Optional.empty();
         }
-        int smem = 4 * size.d();
+        // the row in shared memory with each segment's stride padded by 4 words from n = 8 on (hadacore_tc.cuh, mseg_stride)
+        int stride = (1 << kn) + (kn >= 3 ? 4 : 0);
+        int smem = 4 * size.m() * stride;
         if (smem > smemOptin) {
             return Optional.empty();
         }
