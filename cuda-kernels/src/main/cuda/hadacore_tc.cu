@@ -570,7 +570,7 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
 //   pass A  the regs kernel's flow over the row: groups of max(256, n) contiguous elements; each
 //           tile transforms index bits below kn (bits ≥ kn select the segment and are carried),
 //           butterflies across the R = n/256 tiles of a segment when kn > 8; fp32 to shared memory
-//           (16-byte stores of 4 consecutive elements: conflict-free)
+//           (16-byte stores of 4 consecutive elements: conflict-free, 2-way at n = 8, 16 by the padding)
 //   pass M  y[a'][b] = Σ_a H_m[a][a'] · u[a][b] (H_m[a'][a] when transposed) as mma.m16n8k16
 //           products Gᵀ · U, compiled for each m (pass_m_tc<NP, M>): the Gᵀ fragments (±1, exact)
 //           in registers, U read per 8 columns and split into bf16 parts as the tile transform's Z
@@ -584,7 +584,7 @@ __device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long
 // the 8 columns back in place (no other warp reads them). Before, a thread per column ran the m²
 // FMAs on CUDA cores with a load of G for every four: about 1.25 m² instructions per column, at
 // d = 14336 (m = 28) about 17k warp instructions a row, against about 16k that full bandwidth
-// allows for the whole row; here about 85 per 8 columns at m = 28 (sm_90a), about 5.4k a row.
+// allows for the whole row; here about 84 per 8 columns at m = 28 (sm_90a), about 5.4k a row.
 template <int M> constexpr int MSEG_T16 = (M + 15) / 16;  // m tiles = k tiles of pass M
 
 // The Gᵀ fragments a lane holds for pass M, built once per CTA from hm (global memory).

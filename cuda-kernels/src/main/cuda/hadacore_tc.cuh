@@ -224,7 +224,8 @@ HCTC_HD uint32_t mseg_a_frag(const float* hm, int m, bool transpose, int mt, int
 // The row in shared memory: segment a at word a · S, S = n + 4 for n ≥ 8 (else n). With S = n (a
 // multiple of 32 from n = 32 on) the B loads put a lane group's four rows 2t… in one bank (4-way)
 // and the D stores eight rows g in one (8-way); with S = n + 4 a row moves 4 banks: loads
-// conflict-free, stores 2-way. Elements keep their order inside a segment, so pass A's and the
+// conflict-free, stores 2-way (pass A's and the store pass's 16-byte accesses become 2-way at
+// n = 8 and 16, rows of at most 640 elements). Elements keep their order inside a segment, so pass A's and the
 // store pass's 4-element vectors stay whole and 16-byte aligned (4 divides n and S).
 HCTC_HD int mseg_stride(int kn) { return (1 << kn) + (kn >= 3 ? 4 : 0); }
 HCTC_HD int mseg_word(int a, int b, int kn) { return a * mseg_stride(kn) + b; }

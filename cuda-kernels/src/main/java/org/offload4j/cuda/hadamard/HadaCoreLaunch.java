@@ -16,17 +16,17 @@ import org.offload4j.hadamard.HadamardSize;
  *                     a group is 256·R elements: one row, or 256/d rows when k &lt; 8
  *                     args in, out, rows, k, inStride, outStride, scale, pre, post
  *   d = 2^k, k ≥ 12   o4j_hadamard_tc_smem{k}_{type}
- *                     block 512, grid min(rows, 4·SMs), dynamic shared memory 4·m·S bytes (S = n, or n + 4 from n = 8 on)
+ *                     block 512, grid min(rows, 4·SMs), dynamic shared memory 4·d bytes
  *                     args in, out, rows, inStride, outStride, scale, pre, post
  *   d = m·2^kn        o4j_hadamard_tc_m_r{R}_{type}   R = 1 (kn ≤ 8), else 2^(kn−8)
- *                     block 256, grid min(rows, 4·SMs), dynamic shared memory 4·d bytes
+ *                     block 256, grid min(rows, 4·SMs), dynamic shared memory 4·m·S bytes (S = n, or n + 4 from n = 8 on)
  *                     args in, out, rows, kn, m, inStride, outStride, scale, transpose, hm, pre, post
  * </pre>
  *
  * <p>Not covered (the CUDA-core kernel of {@link HadamardLaunch} runs these): fp32 rows with a
  * 2048-element power-of-two part (no spill-free register variant); rows whose strides or base addresses are
- * not multiples of 4 elements when k ≥ 2 (the kernels access 4 elements at a time); a 4·d-byte
- * row that does not fit the GPU's shared memory per block.
+ * not multiples of 4 elements when k ≥ 2 (the kernels access 4 elements at a time); a row (4·d
+ * bytes, 4·m·S for m·2^k) that does not fit the GPU's shared memory per block.
  */
 public record HadaCoreLaunch(KernelName kernel, Kind kind, int gridX, int blockX, int dynamicSmemBytes) {
 

@@ -60,7 +60,7 @@ class HadaCoreLaunchTest {
 
     @Test
     void mTimesPowerOfTwoSizesUseTheSegmentKernel() {
-        int[][] cases = {{12, 1, 1}, {12, 256, 1}, {12, 512, 2}, {12, 2048, 8}, {28, 1024, 4}, {40, 512, 2}, {20, 1, 1}};
+        int[][] cases = {{12, 1, 1}, {12, 4, 1}, {28, 32, 1}, {12, 256, 1}, {12, 512, 2}, {12, 2048, 8}, {28, 1024, 4}, {40, 512, 2}, {20, 1, 1}};
         for (int[] c : cases) {
             int d = c[0] * c[1];
             HadaCoreLaunch l = plan(d, DType.BF16, 5).orElseThrow(() -> new AssertionError("no plan for d = " + d));
@@ -70,7 +70,7 @@ class HadaCoreLaunchTest {
             assertEquals(256, l.blockX());
             assertEquals(5, l.gridX());
         }
-        // 28·1024 = 28672 elements: 4·(28672 + 784) = 117 824 bytes, over a 99 KiB part's limit.
+        // 28·1024 = 28672 elements, segments padded to 1028 words: 4·28·1028 = 115 136 bytes, over a 99 KiB part's limit.
         assertFalse(HadaCoreLaunch.plan(HadamardSize.of(28 * 1024), DType.BF16, 4, 28672, 28672, 0, 0, SM86_SMEM, 84)
                 .isPresent());
     }
