@@ -998,6 +998,9 @@ final class VectorMoeKernel implements MoeKernel {
             FloatVector sv = FloatVector.fromArray(F, params, width + c + V);
             FloatVector sumU = FloatVector.fromArray(F, acc, at + c);
             FloatVector sumV = FloatVector.fromArray(F, acc, at + c + V);
+            // The eight nibbles written out: as a loop over n (shift 4n) the same operations ran about
+            // 5 % slower (T = 1 int4 MoE, d = 1024 / 4096: 1.33–1.37 → 1.42–1.44 ms, 32.2–32.9 →
+            // 33.2–34.5 ms, one thread, Zen 4, three interleaved rounds), so they stay unrolled.
             FloatVector xb = FloatVector.broadcast(F, a[x]);
             sumU = ((FloatVector) u.and(0xF).convert(VectorOperators.I2F, 0))
                     .sub(zu).mul(su).fma(xb, sumU);
