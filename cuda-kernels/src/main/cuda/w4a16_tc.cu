@@ -354,20 +354,22 @@ __device__ __forceinline__ void tc_body(
     // scales and zeros: at most one vector each (gps groups from the stage's first group)
     const bool sc_copies = tid < tc_scale_copy_count(gps, NW_N, esz);
     const int sc_li = tc_scale_copy_group(tid, NW_N, esz);
-    const int sc_slab = nb * NW_N + tc_scale_copy_slab(tid, NW_N, esz);
+    const int sc_wn = tc_scale_copy_slab(tid, NW_N, esz);
+    const int sc_part = tc_scale_copy_part(tid, esz);
+    const int sc_slab = nb * NW_N + sc_wn;
     const bool sc_ok = sc_slab < slabs;
-    const char* sc_src = sc_e + tc_scale_index(0, sc_ok ? sc_slab : 0, 0, slabs) * esz + 16 * tc_scale_copy_part(tid, esz);
+    const char* sc_src = sc_e + tc_scale_index(0, sc_ok ? sc_slab : 0, 0, slabs) * esz + 16 * sc_part;
     const long long sc_group_bytes = tc_scale_group_bytes(slabs, esz);
-    const int sc_dst = 4096 + A_BYTES + ((sc_li * NW_N + tc_scale_copy_slab(tid, NW_N, esz)) * 64) * esz +
-                       16 * tc_scale_copy_part(tid, esz);
+    const int sc_dst = 4096 + A_BYTES + ((sc_li * NW_N + sc_wn) * 64) * esz + 16 * sc_part;
     const bool zr_copies = zr_e != nullptr && tid < tc_zero_copy_count(gps, NW_N);
     const int zr_li = tc_zero_copy_group(tid, NW_N);
-    const int zr_slab = nb * NW_N + tc_zero_copy_slab(tid, NW_N);
+    const int zr_wn = tc_zero_copy_slab(tid, NW_N);
+    const int zr_part = tc_zero_copy_part(tid);
+    const int zr_slab = nb * NW_N + zr_wn;
     const bool zr_ok = zr_slab < slabs;
-    const uint32_t* zr_src = zr_copies ? zr_e + tc_zero_word_index(0, zr_ok ? zr_slab : 0, 0, slabs) + 4 * tc_zero_copy_part(tid)
-                                       : nullptr;
+    const uint32_t* zr_src = zr_copies ? zr_e + tc_zero_word_index(0, zr_ok ? zr_slab : 0, 0, slabs) + 4 * zr_part : nullptr;
     const long long zr_group_words = tc_zero_group_words(slabs);
-    const int zr_dst = 4096 + A_BYTES + 1024 + ((zr_li * NW_N + tc_zero_copy_slab(tid, NW_N)) * 8 + 4 * tc_zero_copy_part(tid)) * 4;
+    const int zr_dst = 4096 + A_BYTES + 1024 + ((zr_li * NW_N + zr_wn) * 8 + 4 * zr_part) * 4;
     // Whether any lane of this warp copies a scale or zero vector: the other warps branch around
     // that code (about 35 instructions a stage) instead of issuing it predicated off.
     const bool sz_warp = 32 * warp < max(tc_scale_copy_count(gps, NW_N, esz), zr_e != nullptr ? tc_zero_copy_count(gps, NW_N) : 0);
