@@ -130,6 +130,37 @@ import org.offload4j.hadamard.HadamardSize;
  * intermediates, and fp16 rows are transformed in a per-thread stage that the widening loop has
  * just written.
  *
+ * <h2>Touching the next row (bf16, m = 1, batches of more than {@value #L1_FLOATS} floats: d ≥ 8192)</h2>
+ * A row's reads all fall in LOAD; MID and STORE read nothing from memory. Timed pass by pass on
+ * Zen 4 (d = 4096, 2^24 elements in place, one thread, the other passes skipped), LOAD alone took
+ * 4.3 ms from DRAM against 2.9–3.5 ms on L2-resident rows, and LOAD + MID + STORE from DRAM added
+ * up to the whole transform: the memory system idles while a row is stored. Java has no prefetch
+ * instruction, and a load that misses holds up retirement, so reads cannot simply be issued early;
+ * but a slow, steady sequential stream of them is one the hardware prefetcher runs ahead of. With
+ * {@link Plan#touchesNext}, STORE ({@link Plan#storeBf16Ahead}) reads one int of each line of the
+ * next row at the offsets it is storing, 4 lines per iteration, so that row is in L2 when its LOAD
+ * comes. There STORE works from L2 (the scratch is larger than L1) and is slow enough for the
+ * prefetcher. 2^24 elements in place, one thread, medians of 6–8 interleaved runs: d = 8192 8.5 →
+ * 7.6 ms, 16384 8.8 → 6.9 ms, 32768 9.2 → 7.8 ms (a plain driver calling {@code Hadamard.transform});
+ * in the bench, two threads, d = 8192 / 16384 / 32768 4.8 / 4.9 / 4.8 → 3.6 / 3.8 / 3.9 ms and
+ * 16384 out of place 5.2 → 4.2 ms. d = 16384 in place remains bimodal per JVM on one thread (about
+ * 7.4 or 11 ms; the build before this had 8–10 ms). Tried and not kept:
+ * <ul>
+ *   <li>Touching at d ≤ 4096, where STORE runs from L1 and each touch's miss stalls it: d = 1024
+ *       5.2 → 5.5 ms, 2048 6.5 → 8.8 ms, 4096 7.2 → 7.7 ms. A branch on the plan inside
+ *       {@link Plan#storeBf16}'s loop instead of a second method cost d = 1024 and 256 3 % (4.80 →
+ *       4.96 and 5.04 → 5.20 ms, five interleaved runs).</li>
+ *   <li>Touching two rows ahead: no better than one. Touching the first half of the next row in LOAD
+ *       and the second half in STORE: within the noise at d = 4096, worse at 1024.</li>
+ *   <li>The same in fp32's STORE on the rows ({@link Plan#inRows}): 8 lines per iteration, too dense;
+ *       slower at every d from 2048 to 32768 (16384: 7.4 → 8.9 ms).</li>
+ *   <li>Smaller LOAD sub-ranges (as small as the local MID passes allow), to interleave the reads with
+ *       MID: slower (more calls), d = 4096 7.3 → 7.7 ms.</li>
+ *   <li>Lane stages moved out of LOAD into their own pass over the sub-range in L1 (they are about
+ *       half of LOAD's time: without them LOAD took 1.3 instead of 2.9 ms in L2): slower, d = 4096
+ *       5.0 → 6.0–7.0 ms in L2. Transparent huge pages for the tensor ({@code madvise}): no change.</li>
+ * </ul>
+ *
  * <h2>Lane stages</h2>
  * Lane {@code i} becomes {@code x[i ^ s] ± x[i]}: one fma with a ±1 sign vector per stage. The
  * partner is a {@code rearrange} ({@code vpermps} on AVX2) for {@code s ≥ 2}; for {@code s = 1} it
@@ -402,7 +433,9 @@ final class VectorHadamardKernel implements HadamardKernel {
             MemorySegment stage = plan.stageFor();
             for (long r = from; r < to; r += batch) {
                 int rows = (int) Math.min(batch, to - r);
-                plan.batch(src, in.rowByteOffset(r), srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf, stage);
+                // The task's next batch, which STORE touches (see "Touching the next row"); this one when it is the last.
+                long next = in.rowByteOffset(plan.touchesNext && r + 2L * batch <= to ? r + batch : r);
+                plan.batch(src, in.rowByteOffset(r), srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf, stage, next);
             }
         });
     }
@@ -477,6 +510,8 @@ final class VectorHadamardKernel implements HadamardKernel {
         final int[][] midGlobal;
         /** fp32 rows, m = 1, at least {@link #IN_ROWS_MIN_FLOATS} long: every pass works in the output rows ({@link #inRowsF32}). */
         final boolean inRows;
+        /** bf16, m = 1, batches larger than an L1 sub-range: STORE reads one int of each line of the next batch ("Touching the next row"). */
+        final boolean touchesNext;
 
         Plan(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose, float[] preSigns, float[] postSigns) {
             this.dtype = in.dtype();
@@ -537,6 +572,7 @@ final class VectorHadamardKernel implements HadamardKernel {
                 ((V << (b + bits)) <= L1_FLOATS ? local : global).add(new int[] {V << b, bits});
             }
             this.inRows = kind == KIND_F32 && m == 1 && !staged && d >= IN_ROWS_MIN_FLOATS;
+            this.touchesNext = kind == KIND_BF16 && m == 1 && batchFloats > L1_FLOATS;
             this.midLocal = local.toArray(new int[0][]);
             this.midGlobal = global.toArray(new int[0][]);
             if (inRows && midGlobal.length > 0) {
@@ -588,10 +624,11 @@ final class VectorHadamardKernel implements HadamardKernel {
          * strides {@code srcRow}/{@code dstRow} bytes; for F32 and BF16 the rows must be back to back
          * (or {@code rows = 1}; staged fp16 needs that of the output rows only). {@code buf} holds
          * {@code 2 · batchFloats + MIX_PAD} floats; {@code stage} is this thread's stage when
-         * {@link #staged} ({@link #stageFor}), else null.
+         * {@link #staged} ({@link #stageFor}), else null. {@code nextSrcOff}: where in {@code src} the
+         * next batch of as many rows starts, or {@code srcOff} (used when {@link #touchesNext}).
          */
         void batch(MemorySegment src, long srcOff, long srcRow, MemorySegment dst, long dstOff, long dstRow, int rows, float[] buf,
-                   MemorySegment stage) {
+                   MemorySegment stage, long nextSrcOff) {
             int count = rows * d;
             if (staged) {
                 src = stage(src, srcOff, srcRow, rows, buf, stage);
@@ -664,7 +701,13 @@ final class VectorHadamardKernel implements HadamardKernel {
             if (m == 1) {
                 switch (kind) {
                     case KIND_F32 -> storeF32(buf, dst, dstOff, count);
-                    case KIND_BF16 -> storeBf16(buf, dst, dstOff, count / 2);
+                    case KIND_BF16 -> {
+                        if (touchesNext) {
+                            storeBf16Ahead(buf, dst, dstOff, count / 2, src, nextSrcOff);
+                        } else {
+                            storeBf16(buf, dst, dstOff, count / 2);
+                        }
+                    }
                     default -> {
                         for (int r = 0; r < rows; r++) {
                             narrow(buf, r * d, dst, dstOff + r * dstRow, true);
@@ -1807,6 +1850,105 @@ final class VectorHadamardKernel implements HadamardKernel {
                 lo3.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi3, HI_BITS).intoMemorySegment(dst, q + 4L * (a + b), NATIVE);
               }
             }
+        }
+
+        /**
+         * {@link #storeBf16} for {@link #touchesNext} plans: each iteration also reads one int of each
+         * of the four lines at the offsets it stores to, but in the next batch ({@code nextOff} in
+         * {@code source}, which must hold {@code 4 · half} bytes from there), so that those lines
+         * arrive while this batch is stored (see "Touching the next row"). Kept apart from
+         * {@link #storeBf16}: a branch on the plan in that loop cost the rows of 1024 and 256 3 %.
+         */
+        private void storeBf16Ahead(float[] buf, MemorySegment target, long targetOff, int half, MemorySegment source, long nextOff) {
+            // Slices taken here, not the caller's segments: C2 then hoists the access checks (see "Segment access").
+            MemorySegment dst = target.asSlice(targetOff, 4L * half);
+            MemorySegment next = source.asSlice(nextOff, 4L * half);
+            int touched = 0;
+            long dstOff = 0;
+            int a = storeA;
+            int b = 2 * a;
+            int c = ho;
+            FloatVector sv = FloatVector.broadcast(F, scale);
+            float[] ps = postScaled;
+            for (int blk = 0; blk < half; blk += n / 2) {
+              for (int p = blk; p < blk + a; p += V) {
+                FloatVector v0 = FloatVector.fromArray(F, buf, p);
+                FloatVector v1 = FloatVector.fromArray(F, buf, p + a);
+                FloatVector v2 = FloatVector.fromArray(F, buf, p + b);
+                FloatVector v3 = FloatVector.fromArray(F, buf, p + a + b);
+                FloatVector v4 = FloatVector.fromArray(F, buf, p + c);
+                FloatVector v5 = FloatVector.fromArray(F, buf, p + c + a);
+                FloatVector v6 = FloatVector.fromArray(F, buf, p + c + b);
+                FloatVector v7 = FloatVector.fromArray(F, buf, p + c + b + a);
+                FloatVector t;
+                t = v0; v0 = t.add(v1); v1 = t.sub(v1);
+                t = v2; v2 = t.add(v3); v3 = t.sub(v3);
+                t = v4; v4 = t.add(v5); v5 = t.sub(v5);
+                t = v6; v6 = t.add(v7); v7 = t.sub(v7);
+                t = v0; v0 = t.add(v2); v2 = t.sub(v2);
+                t = v1; v1 = t.add(v3); v3 = t.sub(v3);
+                t = v4; v4 = t.add(v6); v6 = t.sub(v6);
+                t = v5; v5 = t.add(v7); v7 = t.sub(v7);
+                t = v0; v0 = t.add(v4); v4 = t.sub(v4);
+                t = v1; v1 = t.add(v5); v5 = t.sub(v5);
+                t = v2; v2 = t.add(v6); v6 = t.sub(v6);
+                t = v3; v3 = t.add(v7); v7 = t.sub(v7);
+                if (ps == null) {
+                    v0 = v0.mul(sv);
+                    v1 = v1.mul(sv);
+                    v2 = v2.mul(sv);
+                    v3 = v3.mul(sv);
+                    v4 = v4.mul(sv);
+                    v5 = v5.mul(sv);
+                    v6 = v6.mul(sv);
+                    v7 = v7.mul(sv);
+                } else {
+                    v0 = v0.mul(FloatVector.fromArray(F, ps, p));
+                    v1 = v1.mul(FloatVector.fromArray(F, ps, p + a));
+                    v2 = v2.mul(FloatVector.fromArray(F, ps, p + b));
+                    v3 = v3.mul(FloatVector.fromArray(F, ps, p + a + b));
+                    v4 = v4.mul(FloatVector.fromArray(F, ps, p + c));
+                    v5 = v5.mul(FloatVector.fromArray(F, ps, p + c + a));
+                    v6 = v6.mul(FloatVector.fromArray(F, ps, p + c + b));
+                    v7 = v7.mul(FloatVector.fromArray(F, ps, p + c + b + a));
+                }
+                // Round to nearest even: bits + 0x7FFF + lsb (no NaN test needed, see the class comment).
+                IntVector r0 = v0.reinterpretAsInts();
+                IntVector r1 = v1.reinterpretAsInts();
+                IntVector r2 = v2.reinterpretAsInts();
+                IntVector r3 = v3.reinterpretAsInts();
+                IntVector r4 = v4.reinterpretAsInts();
+                IntVector r5 = v5.reinterpretAsInts();
+                IntVector r6 = v6.reinterpretAsInts();
+                IntVector r7 = v7.reinterpretAsInts();
+                r0 = r0.add(0x7FFF).add(r0.lanewise(VectorOperators.LSHR, 16).and(1));
+                r1 = r1.add(0x7FFF).add(r1.lanewise(VectorOperators.LSHR, 16).and(1));
+                r2 = r2.add(0x7FFF).add(r2.lanewise(VectorOperators.LSHR, 16).and(1));
+                r3 = r3.add(0x7FFF).add(r3.lanewise(VectorOperators.LSHR, 16).and(1));
+                r4 = r4.add(0x7FFF).add(r4.lanewise(VectorOperators.LSHR, 16).and(1));
+                r5 = r5.add(0x7FFF).add(r5.lanewise(VectorOperators.LSHR, 16).and(1));
+                r6 = r6.add(0x7FFF).add(r6.lanewise(VectorOperators.LSHR, 16).and(1));
+                r7 = r7.add(0x7FFF).add(r7.lanewise(VectorOperators.LSHR, 16).and(1));
+                // Pack: on little-endian the even element is the low half of the int.
+                IntVector lo0 = LITTLE ? r0 : r4;
+                IntVector hi0 = LITTLE ? r4 : r0;
+                IntVector lo1 = LITTLE ? r1 : r5;
+                IntVector hi1 = LITTLE ? r5 : r1;
+                IntVector lo2 = LITTLE ? r2 : r6;
+                IntVector hi2 = LITTLE ? r6 : r2;
+                IntVector lo3 = LITTLE ? r3 : r7;
+                IntVector hi3 = LITTLE ? r7 : r3;
+                long q = dstOff + 4L * p;
+                touched += next.get(ValueLayout.JAVA_INT_UNALIGNED, q) + next.get(ValueLayout.JAVA_INT_UNALIGNED, q + 4L * a)
+                        + next.get(ValueLayout.JAVA_INT_UNALIGNED, q + 4L * b) + next.get(ValueLayout.JAVA_INT_UNALIGNED, q + 4L * (a + b));
+                lo0.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi0, HI_BITS).intoMemorySegment(dst, q, NATIVE);
+                lo1.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi1, HI_BITS).intoMemorySegment(dst, q + 4L * a, NATIVE);
+                lo2.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi2, HI_BITS).intoMemorySegment(dst, q + 4L * b, NATIVE);
+                lo3.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi3, HI_BITS).intoMemorySegment(dst, q + 4L * (a + b), NATIVE);
+              }
+            }
+            // The touched ints must be used, or C2 drops their loads: into the MIX region of the scratch, unused when m = 1.
+            buf[batchFloats] = Float.intBitsToFloat(touched);
         }
 
         // ---- MIX (m > 1): the m-point stage across blocks, into buf[mixOut, mixOut + batchFloats) (bf16: into the rows) ----

@@ -144,6 +144,9 @@ class VectorHadamardKernelTest {
         check(dtype, 12 * 256, 45, true);
         // Enough rows of 8 vectors (the one-pass row kernel with AVX-512 or AVX2) to be split across threads.
         check(dtype, 8 * CpuBackend.FLOATS.length(), 513, false);
+        // Rows whose bf16 STORE reads ahead into the next row of its task (tasks of 4 rows), in and out of place.
+        check(dtype, 8192, 9, false);
+        check(dtype, 8192, 9, true);
     }
 
     @ParameterizedTest
@@ -170,7 +173,7 @@ class VectorHadamardKernelTest {
     void stridedTensors(DType dtype) {
         // fp32 rows of 256 and more (AVX-512; 4096 with narrower vectors) are transformed in the output
         // rows themselves, and d = 128 is stored straight into them: the gaps must stay untouched.
-        for (int d : new int[] {8, 64, 128, 256, 512, 1024, 2048, 4096, 12 * 32, 12 * 256, 40 * 256}) {
+        for (int d : new int[] {8, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 12 * 32, 12 * 256, 40 * 256}) {
             int rows = 9;
             long inStride = d + 5;
             long outStride = d + 3;
@@ -204,7 +207,8 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void segmentsEndWithTheLastRow(DType dtype) {
-        for (int d : new int[] {128, 256, 1024, 4096, 12 * 256, 40 * 256}) {
+        // 8192: bf16 STORE reads ahead into the next row, which the last row must not do past the segment.
+        for (int d : new int[] {128, 256, 1024, 4096, 8192, 12 * 256, 40 * 256}) {
             for (long gap : new long[] {0, 3}) {
                 for (boolean inPlace : new boolean[] {false, true}) {
                     int rows = 5;
