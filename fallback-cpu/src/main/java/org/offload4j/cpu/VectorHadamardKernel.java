@@ -143,8 +143,9 @@ import org.offload4j.hadamard.HadamardSize;
  * prefetcher. 2^24 elements in place, one thread, medians of 6–8 interleaved runs: d = 8192 8.5 →
  * 7.6 ms, 16384 8.8 → 6.9 ms, 32768 9.2 → 7.8 ms (a plain driver calling {@code Hadamard.transform});
  * in the bench, two threads, d = 8192 / 16384 / 32768 4.8 / 4.9 / 4.8 → 3.6 / 3.8 / 3.9 ms and
- * 16384 out of place 5.2 → 4.2 ms. d = 16384 in place remains bimodal per JVM on one thread (about
- * 7.4 or 11 ms; the build before this had 8–10 ms). Tried and not kept:
+ * 16384 out of place 5.2 → 4.2 ms. d = 16384 in place on one thread is bimodal per JVM with or
+ * without this (about 1 JVM in 6 takes 10–12 ms). Details: docs/results/2026-12-06h-cpu-hadamard-touch.md.
+ * Tried and not kept:
  * <ul>
  *   <li>Touching at d ≤ 4096, where STORE runs from L1 and each touch's miss stalls it: d = 1024
  *       5.2 → 5.5 ms, 2048 6.5 → 8.8 ms, 4096 7.2 → 7.7 ms. A branch on the plan inside
@@ -153,12 +154,18 @@ import org.offload4j.hadamard.HadamardSize;
  *   <li>Touching two rows ahead: no better than one. Touching the first half of the next row in LOAD
  *       and the second half in STORE: within the noise at d = 4096, worse at 1024.</li>
  *   <li>The same in fp32's STORE on the rows ({@link Plan#inRows}): 8 lines per iteration, too dense;
- *       slower at every d from 2048 to 32768 (16384: 7.4 → 8.9 ms).</li>
+ *       slower at every d from 2048 to 32768 (16384: 7.4 → 8.9 ms). Half of them (4 of the 8 lines
+ *       of each iteration, the same streams or alternating ones): no change (7.3 → 7.3–7.5 ms). The
+ *       same in the bf16 MIX (m &gt; 1, 4 lines per group of four outputs): no change at d = 14336 to
+ *       28672, d = 12288 14.9 → 15.5 ms; those sizes are bound by MIX's arithmetic.</li>
  *   <li>Smaller LOAD sub-ranges (as small as the local MID passes allow), to interleave the reads with
  *       MID: slower (more calls), d = 4096 7.3 → 7.7 ms.</li>
  *   <li>Lane stages moved out of LOAD into their own pass over the sub-range in L1 (they are about
  *       half of LOAD's time: without them LOAD took 1.3 instead of 2.9 ms in L2): slower, d = 4096
- *       5.0 → 6.0–7.0 ms in L2. Transparent huge pages for the tensor ({@code madvise}): no change.</li>
+ *       5.0 → 6.0–7.0 ms in L2. Transparent huge pages for the tensor ({@code madvise}): no change.
+ *       The lane stages of LOAD as {@code (x ^ signBits) + partner} instead of an fma for s = 1, 2
+ *       (an add pipe instead of an FMA pipe; alone, the four lane stages ran 7.0 → 5.7 cycles per
+ *       vector): within the noise in LOAD, whose adds and shifts already fill the add pipes.</li>
  * </ul>
  *
  * <h2>Lane stages</h2>
