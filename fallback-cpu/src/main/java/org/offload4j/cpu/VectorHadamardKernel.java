@@ -39,6 +39,7 @@ import org.offload4j.hadamard.HadamardSize;
  *         vectors in registers), counted loops         the ones whose groups fit in 16 KiB run
  *                                                      right after LOAD on the same sub-range (L1)
  *  m = 1: STORE  the top 3 vector bits, × scale (⊙ postSigns), round once ─────────▶ out rows
+ *                (bf16, d ≥ 8192: also reads ahead into the next row, "Touching the next row")
  *  m > 1: MIX    y[a'] = Σ_a ±z[a] across the m blocks, × scale (⊙ postSigns) ──▶ z[batch, 2·batch)
  *         EMIT   round once ───────────────────────────────────────────────────▶ out rows
  *  m > 1, bf16: MIX with the pair-bit butterfly, scale, rounding and packing fused in ──▶ out rows
@@ -87,7 +88,7 @@ import org.offload4j.hadamard.HadamardSize;
  * <h2>Segment access: the hot passes work on a slice taken in their own method</h2>
  * The vector passes of the F32, BF16 and ROW kinds ({@code rowF32},
  * {@code loadF32}, {@code loadF32Rows}, {@code loadBf16}, the {@code mid} passes on rows, {@code storeF32} on rows, {@code storeBf16},
- * {@code mix}, {@code mix40Bf16}), but not {@code rowBf16} (below), first take {@code asSlice} of the
+ * {@code storeBf16Ahead}, {@code mix}, {@code mix40Bf16}), but not {@code rowBf16} (below), first take {@code asSlice} of the
  * caller's segment over exactly the bytes they touch and address that slice from 0 ({@code widen},
  * {@code narrow} and the fp16 staging loops keep the caller's segment). Disassembled (hsdis, C2 of
  * JDK 25, Zen 4): on the caller's segment, {@code storeBf16}'s loop re-read the segment's class
@@ -130,34 +131,39 @@ import org.offload4j.hadamard.HadamardSize;
  * intermediates, and fp16 rows are transformed in a per-thread stage that the widening loop has
  * just written.
  *
- * <h2>Touching the next row (bf16, m = 1, batches of more than {@value #L1_FLOATS} floats: d ≥ 8192)</h2>
- * A row's reads all fall in LOAD; MID and STORE read nothing from memory. Timed pass by pass on
- * Zen 4 (d = 4096, 2^24 elements in place, one thread, the other passes skipped), LOAD alone took
- * 4.3 ms from DRAM against 2.9–3.5 ms on L2-resident rows, and LOAD + MID + STORE from DRAM added
- * up to the whole transform: the memory system idles while a row is stored. Java has no prefetch
- * instruction, and a load that misses holds up retirement, so reads cannot simply be issued early;
- * but a slow, steady sequential stream of them is one the hardware prefetcher runs ahead of. With
- * {@link Plan#touchesNext}, STORE ({@link Plan#storeBf16Ahead}) reads one int of each line of the
- * next row at the offsets it is storing, 4 lines per iteration, so that row is in L2 when its LOAD
- * comes. There STORE works from L2 (the scratch is larger than L1) and is slow enough for the
- * prefetcher. 2^24 elements in place, one thread, medians of 6–8 interleaved runs: d = 8192 8.5 →
- * 7.6 ms, 16384 8.8 → 6.9 ms, 32768 9.2 → 7.8 ms (a plain driver calling {@code Hadamard.transform});
- * in the bench, two threads, d = 8192 / 16384 / 32768 4.8 / 4.9 / 4.8 → 3.6 / 3.8 / 3.9 ms and
- * 16384 out of place 5.2 → 4.2 ms. d = 16384 in place on one thread is bimodal per JVM with or
- * without this (about 1 JVM in 6 takes 10–12 ms). Details: docs/results/2026-12-06h-cpu-hadamard-touch.md.
- * Tried and not kept:
+ * <h2>Touching the next row (bf16, m = 1, 16-float vectors, batches of more than {@value #L1_FLOATS} floats: d ≥ 8192)</h2>
+ * Otherwise a row's reads all fall in LOAD; MID and STORE read nothing from memory. Timed pass by
+ * pass on Zen 4 (d = 4096, 2^24 elements in place, one thread, the other passes skipped), LOAD alone
+ * took 3.8–4.3 ms from DRAM against 2.9–3.5 ms on L2-resident rows, and from DRAM the three passes
+ * timed alone added up to the whole transform (in L2 their sum exceeds it): the memory system idles
+ * while a row is stored. Java has no prefetch instruction, and a load that misses holds up
+ * retirement, so reads cannot simply be issued early; but a slow, steady sequential stream of them
+ * is one the hardware prefetcher can run ahead of. With {@link Plan#touchesNext}, STORE
+ * ({@link Plan#storeBf16Ahead}) reads one int of each line of the next row at the offsets it is
+ * storing, 4 lines per iteration, so that row is (most likely; no counters were read) in L2 when
+ * its LOAD comes. At these sizes the scratch (32 KiB and more) no longer fits in L1 beside the row,
+ * STORE reads it from L2 and is slow enough for the prefetcher. 2^24 elements in place, one thread,
+ * medians of 6–8 interleaved runs of a plain driver calling {@code Hadamard.transform}: d = 8192
+ * 8.5 → 7.6 ms, 16384 8.8–9.2 → 6.9–7.7 ms (two sets), 32768 9.2 → 7.8 ms; in the bench, two
+ * threads, medians of three: d = 8192 / 16384 / 32768 4.8 / 4.9 / 4.8 → 3.6 / 3.8 / 3.9 ms and 16384
+ * out of place 5.2 → 4.2 ms. d = 16384 in place on one thread is bimodal per JVM with or without
+ * this (about 1 JVM in 6 takes 10–12 ms). Measured with AVX-512 only, so narrower vectors (whose
+ * four touches per iteration would fall twice or four times on each line) do not read ahead.
+ * Details: docs/results/2026-12-06h-cpu-hadamard-touch.md. Tried and not kept:
  * <ul>
  *   <li>Touching at d ≤ 4096, where STORE runs from L1 and each touch's miss stalls it: d = 1024
  *       5.2 → 5.5 ms, 2048 6.5 → 8.8 ms, 4096 7.2 → 7.7 ms. A branch on the plan inside
  *       {@link Plan#storeBf16}'s loop instead of a second method cost d = 1024 and 256 3 % (4.80 →
  *       4.96 and 5.04 → 5.20 ms, five interleaved runs).</li>
  *   <li>Touching two rows ahead: no better than one. Touching the first half of the next row in LOAD
- *       and the second half in STORE: within the noise at d = 4096, worse at 1024.</li>
+ *       and the second half in STORE: less than STORE alone gives at 16384 (two runs: 8.5–9.0 against
+ *       9.4–9.6 ms), 6.9–7.6 against 7.6–8.0 ms at d = 4096, slower at 1024 (5.9 against 5.2–5.8 ms).</li>
  *   <li>The same in fp32's STORE on the rows ({@link Plan#inRows}): 8 lines per iteration, too dense;
  *       slower at every d from 2048 to 32768 (16384: 7.4 → 8.9 ms). Half of them (4 of the 8 lines
  *       of each iteration, the same streams or alternating ones): no change (7.3 → 7.3–7.5 ms). The
  *       same in the bf16 MIX (m &gt; 1, 4 lines per group of four outputs): no change at d = 14336 to
- *       28672, d = 12288 14.9 → 15.5 ms; those sizes are bound by MIX's arithmetic.</li>
+ *       28672, d = 12288 14.9 → 15.5 ms; those sizes lose less to DRAM (12288: 12.6 ms in L2, 15.5 from
+ *       DRAM).</li>
  *   <li>Smaller LOAD sub-ranges (as small as the local MID passes allow), to interleave the reads with
  *       MID: slower (more calls), d = 4096 7.3 → 7.7 ms.</li>
  *   <li>Lane stages moved out of LOAD into their own pass over the sub-range in L1 (they are about
@@ -165,7 +171,8 @@ import org.offload4j.hadamard.HadamardSize;
  *       5.0 → 6.0–7.0 ms in L2. Transparent huge pages for the tensor ({@code madvise}): no change.
  *       The lane stages of LOAD as {@code (x ^ signBits) + partner} instead of an fma for s = 1, 2
  *       (an add pipe instead of an FMA pipe; alone, the four lane stages ran 7.0 → 5.7 cycles per
- *       vector): within the noise in LOAD, whose adds and shifts already fill the add pipes.</li>
+ *       vector): in LOAD no consistent gain, d = 1024 in L2 4.93 → 4.64–4.82 ms, d = 4096 in L2
+ *       5.04 → 5.52–5.76 ms (LOAD is bound by its chains' latency, not its pipes).</li>
  * </ul>
  *
  * <h2>Lane stages</h2>
@@ -440,7 +447,9 @@ final class VectorHadamardKernel implements HadamardKernel {
             MemorySegment stage = plan.stageFor();
             for (long r = from; r < to; r += batch) {
                 int rows = (int) Math.min(batch, to - r);
-                // The task's next batch, which STORE touches (see "Touching the next row"); this one when it is the last.
+                // The batch STORE reads ahead into ("Touching the next row"): the task's next one, a full batch
+                // (the slice is one batch long); its last batch reads itself, since the rows after it are
+                // another task's (or past the tensor).
                 long next = in.rowByteOffset(plan.touchesNext && r + 2L * batch <= to ? r + batch : r);
                 plan.batch(src, in.rowByteOffset(r), srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf, stage, next);
             }
@@ -579,7 +588,7 @@ final class VectorHadamardKernel implements HadamardKernel {
                 ((V << (b + bits)) <= L1_FLOATS ? local : global).add(new int[] {V << b, bits});
             }
             this.inRows = kind == KIND_F32 && m == 1 && !staged && d >= IN_ROWS_MIN_FLOATS;
-            this.touchesNext = kind == KIND_BF16 && m == 1 && batchFloats > L1_FLOATS;
+            this.touchesNext = kind == KIND_BF16 && m == 1 && batchFloats > L1_FLOATS && V == 16;
             this.midLocal = local.toArray(new int[0][]);
             this.midGlobal = global.toArray(new int[0][]);
             if (inRows && midGlobal.length > 0) {
@@ -632,7 +641,8 @@ final class VectorHadamardKernel implements HadamardKernel {
          * (or {@code rows = 1}; staged fp16 needs that of the output rows only). {@code buf} holds
          * {@code 2 · batchFloats + MIX_PAD} floats; {@code stage} is this thread's stage when
          * {@link #staged} ({@link #stageFor}), else null. {@code nextSrcOff}: where in {@code src} the
-         * next batch of as many rows starts, or {@code srcOff} (used when {@link #touchesNext}).
+         * next batch of as many rows starts, or {@code srcOff}; with {@link #touchesNext}, STORE reads
+         * {@code 2 · count} bytes of {@code src} from there and writes {@code buf[batchFloats]}.
          */
         void batch(MemorySegment src, long srcOff, long srcRow, MemorySegment dst, long dstOff, long dstRow, int rows, float[] buf,
                    MemorySegment stage, long nextSrcOff) {
@@ -1772,6 +1782,8 @@ final class VectorHadamardKernel implements HadamardKernel {
          * As {@link #storeF32}; the third bit is the pair bit (offset {@code ho}), so (v0, v4), (v1, v5),
          * (v2, v6), (v3, v7) are the even and odd halves of one bf16 chunk each: the chunk whose even
          * half sits at scratch float x starts at element 2x, byte 4x. {@code half} = count / 2.
+         * {@link #storeBf16Ahead} is a copy of this method with the reads ahead added: a change here
+         * belongs there too.
          */
         private void storeBf16(float[] buf, MemorySegment target, long targetOff, int half) {
             // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
@@ -1954,7 +1966,7 @@ final class VectorHadamardKernel implements HadamardKernel {
                 lo3.lanewise(VectorOperators.LSHR, 16).lanewise(VectorOperators.BITWISE_BLEND, hi3, HI_BITS).intoMemorySegment(dst, q + 4L * (a + b), NATIVE);
               }
             }
-            // The touched ints must be used, or C2 drops their loads: into the MIX region of the scratch, unused when m = 1.
+            // The touched ints must be used, or C2 drops their loads: into the pad before mixOut, which nothing reads.
             buf[batchFloats] = Float.intBitsToFloat(touched);
         }
 

@@ -144,7 +144,8 @@ class VectorHadamardKernelTest {
         check(dtype, 12 * 256, 45, true);
         // Enough rows of 8 vectors (the one-pass row kernel with AVX-512 or AVX2) to be split across threads.
         check(dtype, 8 * CpuBackend.FLOATS.length(), 513, false);
-        // Rows whose bf16 STORE reads ahead into the next row of its task (tasks of 4 rows), in and out of place.
+        // Rows whose bf16 STORE reads ahead into the next row of its task (9 rows, grain 4: three tasks of 3
+        // rows, each with rows that read ahead and a last row that reads itself), in and out of place.
         check(dtype, 8192, 9, false);
         check(dtype, 8192, 9, true);
     }
@@ -355,7 +356,8 @@ class VectorHadamardKernelTest {
         long seed = seed("rounding", dtype);
         SplittableRandom rnd = new SplittableRandom(seed);
         // 12·256 and 40·256 take the paired m-point path (MIX rounds and stores) at every width, 12·64 and 40·64 with 4-float vectors.
-        for (int d : new int[] {8, 64, 128, 512, 4096, 12 * 32, 12 * 64, 40 * 64, 12 * 256, 40 * 256}) {
+        // 8192: bf16 rows stored by storeBf16Ahead (with AVX-512), a copy of storeBf16's rounding.
+        for (int d : new int[] {8, 64, 128, 512, 4096, 8192, 12 * 32, 12 * 64, 40 * 64, 12 * 256, 40 * 256}) {
             HadamardSize size = HadamardSize.of(d);
             int[][] hm = HadamardMatrices.of(size.m());
             int rows = 6;
@@ -409,7 +411,7 @@ class VectorHadamardKernelTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void infinitiesAndNaNsPropagate(DType dtype) {
-        for (int d : new int[] {16, 64, 128, 512, 4096, 12 * 64, 12 * 256, 40 * 256}) {
+        for (int d : new int[] {16, 64, 128, 512, 4096, 8192, 12 * 64, 12 * 256, 40 * 256}) {
             try (Tensor x = Tensor.allocate(dtype, 3, d); Tensor y = TensorFill.poison(Tensor.allocate(dtype, 3, d))) {
                 x.setFloat(0, 0, Float.POSITIVE_INFINITY);
                 x.setFloat(0, 1, Float.NEGATIVE_INFINITY);
