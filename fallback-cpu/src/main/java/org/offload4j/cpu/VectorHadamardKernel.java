@@ -447,11 +447,12 @@ final class VectorHadamardKernel implements HadamardKernel {
             MemorySegment stage = plan.stageFor();
             for (long r = from; r < to; r += batch) {
                 int rows = (int) Math.min(batch, to - r);
+                long srcAt = in.rowByteOffset(r);
                 // The batch STORE reads ahead into ("Touching the next row"): the task's next one, a full batch
                 // (the slice is one batch long); its last batch reads itself, since the rows after it are
                 // another task's (or past the tensor).
-                long next = in.rowByteOffset(plan.touchesNext && r + 2L * batch <= to ? r + batch : r);
-                plan.batch(src, in.rowByteOffset(r), srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf, stage, next);
+                long next = plan.touchesNext && r + 2L * batch <= to ? in.rowByteOffset(r + batch) : srcAt;
+                plan.batch(src, srcAt, srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf, stage, next);
             }
         });
     }
