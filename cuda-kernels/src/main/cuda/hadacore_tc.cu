@@ -381,10 +381,11 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
                         x[r + h][j] = a - b;
                     }
         // The scale groups this warp's rows fall in: one for the whole group unless a group
-        // boundary falls inside it (small rowsPerScale with k < 8).
+        // boundary falls inside it (small rowsPerScale with k < 8). A group of one row (k ≥ 8,
+        // and a constant in the k = 8 body and regs2/4/8) is one scale group without dividing.
         long long firstRow = grp << rowsPerGroupLog;
         long long lastRow = min(rows, firstRow + (1LL << rowsPerGroupLog)) - 1;
-        bool oneScaleGroup = MODE == MODE_STORE || LOGR > 0 || firstRow / fp8.rowsPerScale == lastRow / fp8.rowsPerScale;
+        bool oneScaleGroup = MODE == MODE_STORE || rowsPerGroupLog == 0 || firstRow / fp8.rowsPerScale == lastRow / fp8.rowsPerScale;
         float laneMax = 0.0f;
 #pragma unroll
         for (int r = 0; r < R; r++) {
