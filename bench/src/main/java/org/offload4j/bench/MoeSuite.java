@@ -18,8 +18,9 @@ import org.offload4j.moe.W4A16ExpertWeights;
 /**
  * MoE layer cases ({@code MoeLayer.forward}: router, top-k, permutation, SwiGLU experts, combine)
  * with bf16 experts, or W4A16 experts (RTN-quantized from the same bf16 weights, g = 128,
- * fp16 scales) when the size ends in {@code :w4}. Size syntax {@code TxExKxDMODELxDFF[:w4]}, e.g.
- * {@code 256x8x2x1024x2816:w4}.
+ * fp16 scales) when the size ends in {@code :w4}; {@code :prep} runs the layer of
+ * {@link MoeLayer#prepared()} (bf16 experts in the backend's own layout). Size syntax
+ * {@code TxExKxDMODELxDFF[:w4|:prep]}, e.g. {@code 256x8x2x1024x2816:w4}.
  *
  * <p>The check compares the first {@value #SAMPLE_TOKENS} tokens with the float64 reference
  * under the same routing (a token's routing and output do not depend on other tokens).
@@ -34,7 +35,8 @@ final class MoeSuite implements OpSuite {
 
     @Override
     public String sizeSyntax() {
-        return "TxExKxDMODELxDFF[:w4] (tokens, experts, top-k, d_model, d_ff; :w4 for W4A16 experts)";
+        return "TxExKxDMODELxDFF[:w4|:prep] (tokens, experts, top-k, d_model, d_ff; :w4 for W4A16 experts, :prep for bf16 "
+                + "experts prepared in the backend's layout)";
     }
 
     @Override
@@ -42,11 +44,12 @@ final class MoeSuite implements OpSuite {
         if (!full) {
             // A decode step with int4 experts too: it ran 3-4x slower than with bf16 experts for
             // sessions before anyone looked (only the full sweep had it).
-            return List.of("256x8x2x1024x2816", "256x64x6x1024x704", "256x8x2x1024x2816:w4", "1x8x2x1024x2816",
-                    "1x8x2x1024x2816:w4", "16x8x2x1024x2816");
+            return List.of("256x8x2x1024x2816", "256x64x6x1024x704", "256x64x6x1024x704:prep", "256x8x2x1024x2816:w4",
+                    "1x8x2x1024x2816", "1x8x2x1024x2816:prep", "1x8x2x1024x2816:w4", "16x8x2x1024x2816");
         }
         return List.of("1x8x2x1024x2816", "16x8x2x1024x2816", "256x8x2x1024x2816", "1024x8x2x1024x2816",
-                "256x64x6x1024x704", "1024x64x6x1024x704", "1x8x2x1024x2816:w4", "256x8x2x1024x2816:w4");
+                "256x64x6x1024x704", "1024x64x6x1024x704", "1x8x2x1024x2816:prep", "256x8x2x1024x2816:prep",
+                "256x64x6x1024x704:prep", "1x8x2x1024x2816:w4", "256x8x2x1024x2816:w4");
     }
 
     @Override
@@ -57,7 +60,7 @@ final class MoeSuite implements OpSuite {
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
         int[] v = dims(size);
-        return new Case(backend, v[0], v[1], v[2], v[3], v[4], int4(size), seed);
+        return new Case(backend, v[0], v[1], v[2], v[3], v[4], int4(size), prepared(size), seed);
     }
 
     @Override
@@ -91,8 +94,14 @@ final class MoeSuite implements OpSuite {
         return size.trim().toLowerCase(java.util.Locale.ROOT).endsWith(":w4");
     }
 
+    private static boolean prepared(String size) {
+        return size.trim().toLowerCase(java.util.Locale.ROOT).endsWith(":prep");
+    }
+
     private int[] dims(String size) {
-        return OpSuite.dims(int4(size) ? size.trim().substring(0, size.trim().length() - 3) : size, 5, this);
+        String s = size.trim();
+        int suffix = int4(s) ? 3 : prepared(s) ? 5 : 0;
+        return OpSuite.dims(s.substring(0, s.length() - suffix), 5, this);
     }
 
     private static final class Case implements BenchCase {
@@ -106,13 +115,15 @@ final class MoeSuite implements OpSuite {
         private final Tensor w2;
         private final ExpertWeights weights;
         private final boolean int4;
+        private final boolean prepared;
         private final MoeLayer layer;
         private final Tensor x;
         private final Tensor out;
         private final int activeExperts;
 
-        Case(Backend backend, int tokens, int experts, int k, int dModel, int dFf, boolean int4, long seed) {
+        Case(Backend backend, int tokens, int experts, int k, int dModel, int dFf, boolean int4, boolean prepared, long seed) {
             this.int4 = int4;
+            this.prepared = prepared;
             this.tokens = tokens;
             this.experts = experts;
             this.k = k;
@@ -122,7 +133,8 @@ final class MoeSuite implements OpSuite {
             this.w1 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dModel, 2L * dFf), seed + 1, 1 / Math.sqrt(dModel));
             this.w2 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dFf, dModel), seed + 2, 1 / Math.sqrt(dFf));
             this.weights = int4 ? W4A16ExpertWeights.quantize(w1, w2, 128, false, DType.FP16) : Bf16ExpertWeights.of(w1, w2);
-            this.layer = MoeLayer.create(backend, router, weights, new MoeOptions(k, true));
+            MoeLayer created = MoeLayer.create(backend, router, weights, new MoeOptions(k, true));
+            this.layer = prepared ? created.prepared() : created;
             this.x = TensorFill.gaussian(Tensor.allocate(DType.BF16, tokens, dModel), seed + 3, 1.0);
             this.out = Tensor.allocate(DType.BF16, tokens, dModel);
             this.activeExperts = layer.route(x).activeExperts();
@@ -135,7 +147,7 @@ final class MoeSuite implements OpSuite {
 
         @Override
         public String label() {
-            return "T=" + tokens + " E=" + experts + " k=" + k + " d=" + dModel + " ff=" + dFf + (int4 ? " int4" : "");
+            return "T=" + tokens + " E=" + experts + " k=" + k + " d=" + dModel + " ff=" + dFf + (int4 ? " int4" : "") + (prepared ? " prepared" : "");
         }
 
         @Override
@@ -196,6 +208,7 @@ final class MoeSuite implements OpSuite {
 
         @Override
         public void close() {
+            layer.close();
             if (weights instanceof W4A16ExpertWeights q) {
                 q.close();
             }

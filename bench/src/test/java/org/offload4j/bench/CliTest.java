@@ -43,7 +43,7 @@ class CliTest {
         java.nio.file.Path json = dir.resolve("r.json");
         java.nio.file.Path svg = dir.resolve("r.svg");
         for (String[] op : new String[][] {{"hadamard", "256@4096"}, {"w4a16", "3x64x256:32"}, {"attention", "4x2x33x65x64c"},
-                {"moe", "9x4x2x64x32"}, {"moe", "9x4x2x128x128:w4"}}) {
+                {"moe", "9x4x2x64x32"}, {"moe", "9x4x2x128x128:w4"}, {"moe", "9x4x2x64x32:prep"}}) {
             int rc = OffloadCli.execute("bench", op[0], "--sizes", op[1], "--format", "json", "--out", json.toString(),
                     "--plot", svg.toString());
             assertEquals(0, rc, op[0] + " failed its correctness check or crashed");

@@ -147,6 +147,26 @@ import org.offload4j.w4a16.QuantizedWeight;
  * whose last sliver is partial, and weights the Vector API cannot address, still take
  * {@code decode} for the whole task.
  *
+ * <h2>Prepared weights ({@link #prepare}, {@link SliverBf16ExpertWeights})</h2>
+ * {@code MoeLayer.prepared()} copies bf16 experts into slivers of 2V columns in 128-row blocks,
+ * in the order the panels want them. Two things change for such weights:
+ * <ul>
+ *   <li><b>The pack reads one run of memory.</b> A WIDE task's k-block is 180 KiB of consecutive
+ *       bf16 instead of 2 × 704 B pieces of 128 rows 2.8 KiB apart, which ran at 10–12 GB/s
+ *       (a third of a sequential read) and was a third of the E = 64 layer's time.</li>
+ *   <li><b>The first row tile of every task does the pack</b> ({@link #fusedHead}): it reads two
+ *       slivers' bf16 rows, widens them in its k loop and stores them to the panel while its
+ *       FMAs run, so the weight reads overlap arithmetic; the other row tiles read the panel as
+ *       before. The same fusion over the row-major tensors was tried and was no faster: its
+ *       reads walked 128 B of each row, 2.8 KiB apart, which no prefetcher follows (see the
+ *       results of 2026-12-05k); over the consecutive slivers the prefetchers keep up.</li>
+ * </ul>
+ * Streamed tasks read, per block, the 128 rows of one sliver ({@link #streamSlivers}): both
+ * vectors of a row in one trip, 128 B apart instead of a row apart.
+ * Measured on the Zen 4 VM (one thread, six interleaved rounds each; docs/results/2026-12-06i):
+ * E = 64, T = 256 about 110 → 87 ms (the copy with the pack alone: 99 ms); E = 8, T = 256 about
+ * 103 → 95 ms; decode steps no slower (T = 1 and 16 faster in the noisier rounds).
+ *
  * <p>Decode steps and small batches: the experts (tasks) of a wave with at most
  * {@link #STREAM_ROWS} rows stream their bf16 weight rows (or int4 words) instead ({@link #streamGemm}), the
  * others take the panel path in the same call: each row of
@@ -437,12 +457,21 @@ final class VectorMoeKernel implements MoeKernel {
         onTensors(() -> run(Mode.GEMM, in, routing, weights, matrix, out), weights, in, out);
     }
 
+    /** bf16 weights: a {@link SliverBf16ExpertWeights} copy (see "Prepared weights" above); any other format as it is. */
+    @Override
+    public ExpertWeights prepare(ExpertWeights weights) {
+        return weights instanceof Bf16ExpertWeights ? SliverBf16ExpertWeights.copyOf(weights) : weights;
+    }
+
     /** {@link CpuThreads#onTensors} over the call's tensors and the experts' (see there why). */
     private static void onTensors(Runnable call, ExpertWeights weights, Tensor in, Tensor out) {
         List<Tensor> touched = new ArrayList<>(List.of(in, out));
         if (weights instanceof Bf16ExpertWeights b) {
             touched.add(b.w1());
             touched.add(b.w2());
+        } else if (weights instanceof SliverBf16ExpertWeights sw) {
+            touched.add(sw.tensor(Matrix.GATE_UP));
+            touched.add(sw.tensor(Matrix.DOWN));
         } else if (weights instanceof W4A16ExpertWeights q) {
             for (Matrix m : Matrix.values()) {
                 for (int e = 0; e < q.experts(); e++) {
@@ -695,7 +724,7 @@ final class VectorMoeKernel implements MoeKernel {
         // The others pack panels: WIDE needs bf16 weights, and enough tasks × column blocks to keep
         // the threads busy.
         int[] few = tasksWhere(wave, rows -> !streams.test(rows) && rows <= WIDE_ROWS);
-        boolean wide = w instanceof Bf16ExpertWeights && (long) few.length * colBlocks(w, m, swiglu, WIDE) >= CpuThreads.threads();
+        boolean wide = (w instanceof Bf16ExpertWeights || w instanceof SliverBf16ExpertWeights) && (long) few.length * colBlocks(w, m, swiglu, WIDE) >= CpuThreads.threads();
         int[] narrow = tasksWhere(wave, rows -> !streams.test(rows) && (!wide || rows > WIDE_ROWS));
         if (wide && few.length > 0) {
             panelGemm(wave, few, WIDE, a, lda, k, w, m, swiglu, dst, ldd);
@@ -770,6 +799,9 @@ final class VectorMoeKernel implements MoeKernel {
         if (w instanceof Bf16ExpertWeights bf) {
             return vectorAddressable(bf.tensor(m).segment());
         }
+        if (w instanceof SliverBf16ExpertWeights sw) {
+            return sw.pairsHalves(m, swiglu);
+        }
         if (w instanceof W4A16ExpertWeights q4) {
             for (int e = 0; e < w.experts(); e++) {
                 QuantizedWeight q = q4.weight(m, e);
@@ -823,10 +855,13 @@ final class VectorMoeKernel implements MoeKernel {
                 int width = (v1 - v0) * V;
                 float[] acc = Buffers.get(Buffers.STREAM, rows * halves * width);
                 Arrays.fill(acc, 0, rows * halves * width, 0f);
-                for (int hh = 0; hh < halves; hh++) {
+                if (w instanceof SliverBf16ExpertWeights sw) {
+                    streamSlivers(sw, m, e, v0, v1, halves, a, row0 * lda, lda, rows, acc);
+                }
+                for (int hh = 0; hh < halves && !(w instanceof SliverBf16ExpertWeights); hh++) {
                     if (t != null) {
                         long first = t.rowByteOffset((long) e * m.rows(w)) + 2L * (v0 * V + hh * half);
-                        streamRows(seg, first, rowBytes, k, a, row0 * lda, lda, rows, acc, hh * width, halves * width, width);
+                        streamRows(seg, first, rowBytes, k, a, row0 * lda, lda, rows, acc, hh * width, V, halves * width, width);
                     } else {
                         QuantizedWeight q = ((W4A16ExpertWeights) w).weight(m, e);
                         float[] params = Buffers.get(Buffers.GROUP_PARAMS, 2 * width);
@@ -847,9 +882,10 @@ final class VectorMoeKernel implements MoeKernel {
     }
 
     /**
-     * {@code acc[i·ldAcc + at + c] += Σ_{kk < k} a[aAt + i·lda + kk] · widen(W[kk][c])} for
-     * {@code i < rows} (≤ STREAM_ROWS) and {@code c < width}: W row kk starts at byte
-     * {@code first + kk·rowBytes}. Eight weight rows per trip (single rows for the last k mod 8:
+     * {@code acc[i·ldAcc + at + ⌊c/V⌋·accStep + c mod V] += Σ_{kk < k} a[aAt + i·lda + kk] · widen(W[kk][c])}
+     * for {@code i < rows} (≤ STREAM_ROWS) and {@code c < width}: W row kk starts at byte
+     * {@code first + kk·rowBytes}; {@code accStep = V} keeps the sums of consecutive columns
+     * consecutive ({@link #streamSlivers} puts a sliver's up vector elsewhere). Eight weight rows per trip (single rows for the last k mod 8:
      * d_model and d_ff are multiples of 8 in the models this serves), so each accumulator vector is loaded and stored once per eight
      * FMAs, their order staying k ascending, and each weight vector is widened once for all rows.
      * Trip lengths measured at T = 1, d = 1024, d_ff = 2816, one thread: two rows 4.2 ms, four
@@ -859,7 +895,7 @@ final class VectorMoeKernel implements MoeKernel {
      * it may stay a call, which boxes its vectors.
      */
     private static void streamRows(MemorySegment seg, long first, long rowBytes, int k, float[] a, int aAt, int lda,
-                                   int rows, float[] acc, int at, int ldAcc, int width) {
+                                   int rows, float[] acc, int at, int accStep, int ldAcc, int width) {
         int kk = 0;
         for (; kk + 8 <= k; kk += 8) {
             long p0 = first + kk * rowBytes;
@@ -888,7 +924,7 @@ final class VectorMoeKernel implements MoeKernel {
                 FloatVector w7 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p7 + 2L * c, ORDER)
                         .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
                 for (int i = 0; i < rows; i++) {
-                    int o = i * ldAcc + at + c;
+                    int o = i * ldAcc + at + c / V * accStep;
                     int x = aAt + i * lda + kk;
                     FloatVector sum = FloatVector.fromArray(F, acc, o);
                     sum = w0.fma(FloatVector.broadcast(F, a[x]), sum);
@@ -909,7 +945,7 @@ final class VectorMoeKernel implements MoeKernel {
                 FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p0 + 2L * c, ORDER)
                         .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
                 for (int i = 0; i < rows; i++) {
-                    int o = i * ldAcc + at + c;
+                    int o = i * ldAcc + at + c / V * accStep;
                     w0.fma(FloatVector.broadcast(F, a[aAt + i * lda + kk]), FloatVector.fromArray(F, acc, o)).intoArray(acc, o);
                 }
             }
@@ -1112,13 +1148,28 @@ final class VectorMoeKernel implements MoeKernel {
         int taskRows = wave.taskRows[b];
         int ldp = shape.ldp();
         int[] aOff = new int[1];
+        boolean fuse = MR == 6 && w instanceof SliverBf16ExpertWeights sw0 && sw0.pairsHalves(m, swiglu);
         for (int k0 = 0; k0 < k; k0 += shape.kc()) {
             int kb = Math.min(shape.kc(), k - k0);
             boolean first = k0 == 0;
-            pack(w, m, e, k0, kb, s0, ns, swiglu, panel, shape);
+            int head = 0;
+            if (fuse) {
+                head = Math.min(MR, taskRows);
+                float[] c = swiglu ? partial : dst;
+                int cAt = swiglu ? 0 : row0 * ldd + s0 * SLIVER;
+                int ldc = swiglu ? ldp : ldd;
+                if (first) {
+                    for (int r = 0; r < head; r++) {
+                        Arrays.fill(c, cAt + r * ldc, cAt + r * ldc + ns * SLIVER, 0f);
+                    }
+                }
+                fusedHead((SliverBf16ExpertWeights) w, m, e, k0, kb, s0, ns, head, a, row0 * lda + k0, lda, panel, ldp, c, cAt, ldc);
+            } else {
+                pack(w, m, e, k0, kb, s0, ns, swiglu, panel, shape);
+            }
             // One BRGEMM call per MC rows over all ns slivers: the panel's rows are ns·2V wide, so
             // the register tiles span two slivers with AVX-512 (6 × 4 vectors).
-            for (int i0 = 0; i0 < taskRows; i0 += MC) {
+            for (int i0 = head; i0 < taskRows; i0 += MC) {
                 int rows = Math.min(taskRows, i0 + MC) - i0;
                 aOff[0] = (row0 + i0) * lda + k0;
                 if (swiglu) {
@@ -1167,6 +1218,10 @@ final class VectorMoeKernel implements MoeKernel {
         int half = swiglu ? w.dFf() : m.cols(w);  // columns in each half's own range
         int lastStart = halfStart(s0 + ns - 1, 1, swiglu);
         boolean whole = lastStart + V <= half;     // every half of every sliver is V real columns
+        if (w instanceof SliverBf16ExpertWeights sw && sw.pairsHalves(m, swiglu)) {
+            packSlivers(sw, m, e, k0, kb, s0, ns, panel, 0, ldp);
+            return;
+        }
         if (whole && w instanceof Bf16ExpertWeights bf && vectorAddressable(bf.tensor(m).segment())) {
             Tensor t = bf.tensor(m);
             long rowStart = (long) e * m.rows(w) + k0;
@@ -1227,6 +1282,218 @@ final class VectorMoeKernel implements MoeKernel {
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d);
                 ((IntVector) ShortVector.fromMemorySegment(S, seg, p1, ORDER).convertShape(VectorOperators.S2I, I, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d + V);
+            }
+        }
+    }
+
+    /**
+     * {@link #pack} from the CPU layout ({@link SliverBf16ExpertWeights}): per 128-row block, the
+     * task's slivers {@code s0 .. s0+ns−1} are one run of memory, {@code depth × 2V} bf16 per
+     * sliver, widened row by row into the panel (zeros included: the layout pads its last
+     * sliver). {@code kc} of both panel shapes is a multiple of the block depth, so a k-block
+     * never starts inside a block.
+     */
+    private static void packSlivers(SliverBf16ExpertWeights sw, Matrix m, int e, int k0, int kb, int s0, int ns,
+                                    float[] panel, int pCol, int ldp) {
+        MemorySegment seg = sw.tensor(m).segment();
+        for (int b0 = k0; b0 < k0 + kb; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
+            int depth = sw.blockDepth(m, b0);
+            long src = 2 * (sw.blockStart(m, e, b0) + (long) s0 * depth * SLIVER);
+            for (int s = 0; s < ns; s++) {
+                for (int kk = 0, d = (b0 - k0) * ldp + pCol + s * SLIVER; kk < depth; kk++, d += ldp, src += 2 * SLIVER) {
+                    ((IntVector) ShortVector.fromMemorySegment(S, seg, src, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d);
+                    ((IntVector) ShortVector.fromMemorySegment(S, seg, src + 2 * V, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d + V);
+                }
+            }
+        }
+    }
+
+    /**
+     * The pack of a task's k-block fused with its first row tile (prepared weights, AVX-512; see
+     * "Prepared weights"): per 128-row block and pair of slivers, {@link #fused6x4} reads the two
+     * slivers' bf16 rows, widens them, stores them to the panel for the task's other rows and
+     * multiplies them by the first {@code rows} (≤ 6) rows of A, accumulating into
+     * {@code c[cAt + r·ldc ..]}. An odd last sliver is packed alone and multiplied by
+     * {@link Brgemm#fp32}. The sums are those of the unfused path: every output element gets its
+     * FMAs in k order from the same fp32 weights.
+     */
+    private static void fusedHead(SliverBf16ExpertWeights sw, Matrix m, int e, int k0, int kb, int s0, int ns, int rows,
+                                  float[] a, int aAt, int lda, float[] panel, int ldp, float[] c, int cAt, int ldc) {
+        MemorySegment seg = sw.tensor(m).segment();
+        int pairs = ns / 2;
+        for (int b0 = k0; b0 < k0 + kb; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
+            int depth = sw.blockDepth(m, b0);
+            long block = 2 * sw.blockStart(m, e, b0);
+            long sliverBytes = 2L * depth * SLIVER;
+            int pRow = (b0 - k0) * ldp;
+            for (int p = 0; p < pairs; p++) {
+                long src = block + (s0 + 2 * p) * sliverBytes;
+                fused6x4(rows, depth, a, aAt + (b0 - k0), lda, seg, src, src + sliverBytes, panel, pRow + 2 * p * SLIVER, ldp,
+                        c, cAt + 2 * p * SLIVER, ldc);
+            }
+        }
+        if (ns % 2 == 1) {
+            int last = ns - 1;
+            packSlivers(sw, m, e, k0, kb, s0 + last, 1, panel, last * SLIVER, ldp);
+            int[] aOff = {aAt};
+            int[] bOff = {last * SLIVER};
+            Brgemm.fp32(rows, SLIVER, kb, 1, a, aOff, lda, panel, bOff, ldp, c, cAt + last * SLIVER, ldc, true);
+        }
+    }
+
+    /**
+     * {@link Brgemm#k6x4} with B from two slivers of the prepared layout: row {@code kk} of the
+     * first sliver at byte {@code p0 + kk·4V}, of the second at {@code p1 + kk·4V} (2V bf16 each),
+     * widened and stored to {@code panel[pAt + kk·ldp ..]} (4V floats) before its 24 FMAs. Rows
+     * beyond {@code rows} alias the last, as in Brgemm. Written out for the same reason as the
+     * Brgemm tiles: C2 keeps the 24 sums in registers only when nothing is called in the loop.
+     */
+    private static void fused6x4(int rows, int depth, float[] a, int aAt, int lda, MemorySegment seg, long p0, long p1,
+                                 float[] panel, int pAt, int ldp, float[] c, int cAt, int ldc) {
+        int last = rows - 1;
+        int r1 = Math.min(1, last);
+        int r2 = Math.min(2, last);
+        int r3 = Math.min(3, last);
+        int r4 = Math.min(4, last);
+        int r5 = Math.min(5, last);
+        int c0 = cAt;
+        int c1 = cAt + r1 * ldc;
+        int c2 = cAt + r2 * ldc;
+        int c3 = cAt + r3 * ldc;
+        int c4 = cAt + r4 * ldc;
+        int c5 = cAt + r5 * ldc;
+        FloatVector s00 = FloatVector.fromArray(F, c, c0);
+        FloatVector s01 = FloatVector.fromArray(F, c, c0 + V);
+        FloatVector s02 = FloatVector.fromArray(F, c, c0 + 2 * V);
+        FloatVector s03 = FloatVector.fromArray(F, c, c0 + 3 * V);
+        FloatVector s10 = FloatVector.fromArray(F, c, c1);
+        FloatVector s11 = FloatVector.fromArray(F, c, c1 + V);
+        FloatVector s12 = FloatVector.fromArray(F, c, c1 + 2 * V);
+        FloatVector s13 = FloatVector.fromArray(F, c, c1 + 3 * V);
+        FloatVector s20 = FloatVector.fromArray(F, c, c2);
+        FloatVector s21 = FloatVector.fromArray(F, c, c2 + V);
+        FloatVector s22 = FloatVector.fromArray(F, c, c2 + 2 * V);
+        FloatVector s23 = FloatVector.fromArray(F, c, c2 + 3 * V);
+        FloatVector s30 = FloatVector.fromArray(F, c, c3);
+        FloatVector s31 = FloatVector.fromArray(F, c, c3 + V);
+        FloatVector s32 = FloatVector.fromArray(F, c, c3 + 2 * V);
+        FloatVector s33 = FloatVector.fromArray(F, c, c3 + 3 * V);
+        FloatVector s40 = FloatVector.fromArray(F, c, c4);
+        FloatVector s41 = FloatVector.fromArray(F, c, c4 + V);
+        FloatVector s42 = FloatVector.fromArray(F, c, c4 + 2 * V);
+        FloatVector s43 = FloatVector.fromArray(F, c, c4 + 3 * V);
+        FloatVector s50 = FloatVector.fromArray(F, c, c5);
+        FloatVector s51 = FloatVector.fromArray(F, c, c5 + V);
+        FloatVector s52 = FloatVector.fromArray(F, c, c5 + 2 * V);
+        FloatVector s53 = FloatVector.fromArray(F, c, c5 + 3 * V);
+        int a0 = aAt;
+        int a1 = a0 + r1 * lda;
+        int a2 = a0 + r2 * lda;
+        int a3 = a0 + r3 * lda;
+        int a4 = a0 + r4 * lda;
+        int a5 = a0 + r5 * lda;
+        for (int kk = 0, pk = pAt; kk < depth; kk++, pk += ldp, p0 += 2 * SLIVER, p1 += 2 * SLIVER) {
+            FloatVector b0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p0, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector b1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p0 + 2 * V, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector b2 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p1, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector b3 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p1 + 2 * V, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0.intoArray(panel, pk);
+            b1.intoArray(panel, pk + V);
+            b2.intoArray(panel, pk + 2 * V);
+            b3.intoArray(panel, pk + 3 * V);
+            FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+            s00 = x.fma(b0, s00);
+            s01 = x.fma(b1, s01);
+            s02 = x.fma(b2, s02);
+            s03 = x.fma(b3, s03);
+            x = FloatVector.broadcast(F, a[a1 + kk]);
+            s10 = x.fma(b0, s10);
+            s11 = x.fma(b1, s11);
+            s12 = x.fma(b2, s12);
+            s13 = x.fma(b3, s13);
+            x = FloatVector.broadcast(F, a[a2 + kk]);
+            s20 = x.fma(b0, s20);
+            s21 = x.fma(b1, s21);
+            s22 = x.fma(b2, s22);
+            s23 = x.fma(b3, s23);
+            x = FloatVector.broadcast(F, a[a3 + kk]);
+            s30 = x.fma(b0, s30);
+            s31 = x.fma(b1, s31);
+            s32 = x.fma(b2, s32);
+            s33 = x.fma(b3, s33);
+            x = FloatVector.broadcast(F, a[a4 + kk]);
+            s40 = x.fma(b0, s40);
+            s41 = x.fma(b1, s41);
+            s42 = x.fma(b2, s42);
+            s43 = x.fma(b3, s43);
+            x = FloatVector.broadcast(F, a[a5 + kk]);
+            s50 = x.fma(b0, s50);
+            s51 = x.fma(b1, s51);
+            s52 = x.fma(b2, s52);
+            s53 = x.fma(b3, s53);
+        }
+        s00.intoArray(c, c0);
+        s01.intoArray(c, c0 + V);
+        s02.intoArray(c, c0 + 2 * V);
+        s03.intoArray(c, c0 + 3 * V);
+        s10.intoArray(c, c1);
+        s11.intoArray(c, c1 + V);
+        s12.intoArray(c, c1 + 2 * V);
+        s13.intoArray(c, c1 + 3 * V);
+        s20.intoArray(c, c2);
+        s21.intoArray(c, c2 + V);
+        s22.intoArray(c, c2 + 2 * V);
+        s23.intoArray(c, c2 + 3 * V);
+        s30.intoArray(c, c3);
+        s31.intoArray(c, c3 + V);
+        s32.intoArray(c, c3 + 2 * V);
+        s33.intoArray(c, c3 + 3 * V);
+        s40.intoArray(c, c4);
+        s41.intoArray(c, c4 + V);
+        s42.intoArray(c, c4 + 2 * V);
+        s43.intoArray(c, c4 + 3 * V);
+        s50.intoArray(c, c5);
+        s51.intoArray(c, c5 + V);
+        s52.intoArray(c, c5 + 2 * V);
+        s53.intoArray(c, c5 + 3 * V);
+    }
+
+    /**
+     * {@link #streamGemm}'s work on vectors {@code v0 .. v1−1} of each of the {@code halves}
+     * halves (2 for SwiGLU: gate and up) from the CPU layout: per 128-row block, vector and half,
+     * {@link #streamRows} over the block's rows of that vector (rows {@code 2·2V} bytes apart in
+     * its sliver), summing into {@code acc[i·ldAcc + hh·width + (v − v0)·V ..]} with
+     * {@code width = (v1 − v0)·V} and {@code ldAcc = halves·width}. Both halves of a sliver are
+     * read while its block (8 KiB with AVX-512) is in L1: with the halves outside the block loop,
+     * as in the row-major path, W1 was read from memory twice. The blocks start at multiples of
+     * 8 rows, so the eight-row trips, and with them every sum, are those of the row-major path.
+     */
+    private static void streamSlivers(SliverBf16ExpertWeights sw, Matrix m, int e, int v0, int v1, int halves, float[] a,
+                                      int aAt, int lda, int rows, float[] acc) {
+        MemorySegment seg = sw.tensor(m).segment();
+        int width = (v1 - v0) * V;
+        int k = m.rows(sw);
+        for (int b0 = 0; b0 < k; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
+            int depth = sw.blockDepth(m, b0);
+            long block = sw.blockStart(m, e, b0);
+            for (int v = v0; v < v1; ) {
+                // One sliver per call, both its vectors in one trip: GATE_UP pairs gate vector v
+                // (sums at (v − v0)·V) with up vector v (width floats further) in sliver v; DOWN
+                // holds vectors 2s and 2s + 1 (consecutive sums) in sliver s, of which a chunk
+                // may own only one.
+                int sliver = halves == 2 ? v : v / 2;
+                int lane = halves == 2 ? 0 : v % 2;
+                int vectors = halves == 2 || (lane == 0 && v + 1 < v1) ? 2 : 1;
+                long first = 2 * (block + (long) sliver * depth * SLIVER + lane * V);
+                streamRows(seg, first, 2L * SLIVER, depth, a, aAt + b0, lda, rows, acc, (v - v0) * V, halves == 2 ? width : V,
+                        halves * width, vectors * V);
+                v += halves == 2 ? 1 : vectors;
             }
         }
     }

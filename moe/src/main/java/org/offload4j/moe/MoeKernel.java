@@ -84,4 +84,17 @@ public interface MoeKernel {
      * @param out {@code [T, d_model]} bf16 or fp32, disjoint from {@code x} and the weights
      */
     void forward(Tensor x, Routing routing, ExpertWeights weights, Tensor out);
+
+    /**
+     * The same weights in this backend's own layout, when it has one for their format, else
+     * {@code weights} itself (the default). A new object is a copy that the caller owns: it is
+     * {@link AutoCloseable}, holds every value (the source may be closed afterwards), and gives
+     * every method of this kernel the same results bit for bit as the source would. Called
+     * through {@link MoeLayer#prepared()}.
+     *
+     * @param weights open weights of any format
+     */
+    default ExpertWeights prepare(ExpertWeights weights) {
+        return weights;
+    }
 }

@@ -83,7 +83,7 @@ import org.offload4j.core.Tensor;
  * <p>An instance holds its backend, weights and options, and is safe for concurrent use as long as
  * the weights stay open.
  */
-public final class MoeLayer {
+public final class MoeLayer implements AutoCloseable {
     /** The largest {@code k}. */
     public static final int MAX_K = 8;
     /** The largest {@code d_model} and {@code d_ff}. */
@@ -99,13 +99,17 @@ public final class MoeLayer {
     private final Tensor routerWeights;
     private final ExpertWeights experts;
     private final MoeOptions options;
+    /** The backend's copy of the weights that {@link #close()} frees; null when the weights are the caller's. */
+    private final AutoCloseable ownedWeights;
 
-    private MoeLayer(Backend backend, MoeKernel kernel, Tensor routerWeights, ExpertWeights experts, MoeOptions options) {
+    private MoeLayer(Backend backend, MoeKernel kernel, Tensor routerWeights, ExpertWeights experts, MoeOptions options,
+                     AutoCloseable ownedWeights) {
         this.backend = backend;
         this.kernel = kernel;
         this.routerWeights = routerWeights;
         this.experts = experts;
         this.options = options;
+        this.ownedWeights = ownedWeights;
     }
 
     /**
@@ -121,7 +125,7 @@ public final class MoeLayer {
     public static MoeLayer create(Tensor routerWeights, ExpertWeights experts, MoeOptions options) {
         checkWeights(routerWeights, experts, options);
         Backends.Selected<MoeKernel> s = Backends.kernelsFor(MoeKernel.class);
-        return new MoeLayer(s.backend(), s.kernels(), routerWeights, experts, options);
+        return new MoeLayer(s.backend(), s.kernels(), routerWeights, experts, options, null);
     }
 
     /**
@@ -133,7 +137,7 @@ public final class MoeLayer {
         Args.notNull(backend, "backend");
         checkWeights(routerWeights, experts, options);
         Backends.Selected<MoeKernel> s = Backends.kernelsFrom(backend, MoeKernel.class);
-        return new MoeLayer(s.backend(), s.kernels(), routerWeights, experts, options);
+        return new MoeLayer(s.backend(), s.kernels(), routerWeights, experts, options, null);
     }
 
     private static void checkWeights(Tensor routerWeights, ExpertWeights experts, MoeOptions options) {
@@ -161,6 +165,48 @@ public final class MoeLayer {
         if (experts.overlaps(routerWeights)) {
             // Harmless for the arithmetic (both are inputs) but never intended: a sign of a wrong slice.
             throw new IllegalArgumentException("routerWeights overlaps the expert weights; they must be separate tensors");
+        }
+    }
+
+    /**
+     * A layer on the same backend, router and options whose expert weights are the backend's own
+     * copy in the layout its kernels read fastest ({@link MoeKernel#prepare}); every call gives the
+     * same results bit for bit as on this layer. The CPU backend copies bf16 weights into column
+     * slivers in 128-row blocks (as much memory again as the weights; about 1.2× faster at
+     * {@code E = 64}, see docs/ops/moe.md); other formats and backends keep the weights as they
+     * are, and the new layer then shares them. The copy holds every value: the caller may close
+     * the original weights once this returns (not the router weights, which stay shared). Close
+     * the returned layer to free the copy; a call after that is refused.
+     *
+     * @throws IllegalArgumentException when the weights were closed
+     */
+    public MoeLayer prepared() {
+        checkWeightsAlive();
+        ExpertWeights copy = kernel.prepare(experts);
+        if (copy == experts) {
+            return new MoeLayer(backend, kernel, routerWeights, experts, options, null);
+        }
+        if (!(copy instanceof AutoCloseable owned)) {
+            throw new IllegalStateException("backend " + backend.name() + " prepared " + copy + ", which cannot be closed");
+        }
+        return new MoeLayer(backend, kernel, routerWeights, copy, options, owned);
+    }
+
+    /**
+     * Frees the weights this layer owns (those of {@link #prepared()}); the caller's weights are
+     * never closed, so for a layer made by {@code create} this does nothing. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (ownedWeights == null) {
+            return;
+        }
+        try {
+            ownedWeights.close();
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("closing the expert weights of " + this + " failed", e);
         }
     }
 

@@ -2,6 +2,7 @@ package org.offload4j.moe;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -179,6 +180,30 @@ class MoeLayerArgumentsTest {
         MoeLayer doomed = MoeLayer.create(backend, ownWr, weights, MoeOptions.topK(K));
         ownWr.close();
         rejected("routerWeights", () -> doomed.forward(x, out), out);
+    }
+
+    /**
+     * A backend without a layout of its own (the default {@code prepare}) gives a layer over the
+     * same weights, whose close frees nothing; closed weights are refused, naming them.
+     */
+    @Test
+    void preparedLayers() {
+        try (MoeLayer prepared = layer.prepared()) {
+            assertSame(weights, prepared.expertWeights());
+            assertSame(wr, prepared.routerWeights());
+            assertEquals(layer.options(), prepared.options());
+            assertSame(backend, prepared.backend());
+        }
+        assertTrue(weights.isAlive(), "closing a layer that shares the caller's weights closed them");
+        try (Arena own = Arena.ofShared()) {
+            Tensor v1 = TensorFill.gaussian(Tensor.allocate(own, DType.BF16, E, D, 2 * FF), 3, 0.3);
+            MoeLayer doomed = MoeLayer.create(backend, wr, Bf16ExpertWeights.of(v1, w2), MoeOptions.topK(K));
+            v1.close();
+            rejected("expert weights", doomed::prepared);
+        }
+        layer.close();
+        layer.forward(x, out);
+        assertTrue(backend.calls.get() > 0, "a closed layer of the caller's weights still runs");
     }
 
     @Test
