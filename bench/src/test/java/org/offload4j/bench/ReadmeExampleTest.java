@@ -11,6 +11,7 @@ import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
 import org.offload4j.hadamard.Hadamard;
+import org.offload4j.moe.Bf16ExpertWeights;
 import org.offload4j.moe.MoeLayer;
 import org.offload4j.moe.MoeOptions;
 import org.offload4j.moe.W4A16ExpertWeights;
@@ -56,6 +57,12 @@ class ReadmeExampleTest {
              Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, 16, 256), 10, 1.0);
              Tensor out = Tensor.allocate(DType.BF16, 16, 256)) {
             MoeLayer.create(router, experts, new MoeOptions(2, true)).forward(x, out);
+            assertTrue(Accuracy.firstNonFinite(out) < 0);
+
+            TensorFill.poison(out);
+            try (MoeLayer moe = MoeLayer.create(router, Bf16ExpertWeights.of(w1, w2), new MoeOptions(2, true)).prepared()) {
+                moe.forward(x, out);
+            }
             assertTrue(Accuracy.firstNonFinite(out) < 0);
         }
     }

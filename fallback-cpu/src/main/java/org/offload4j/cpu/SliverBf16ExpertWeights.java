@@ -13,7 +13,7 @@ import org.offload4j.moe.ExpertWeights;
  * them ({@link VectorMoeKernel#prepare}): the CPU backend's own layout, owned by this object
  * until {@link #close()}.
  *
- * <h2>Layout (V floats per vector: 16 with AVX-512, 8 with AVX2; a sliver is 2V columns)</h2>
+ * <h2>Layout (V floats per vector: 16 with AVX-512, 8 with AVX2, 4 with SSE; a sliver is 2V columns)</h2>
  * <pre>
  *  matrix M [K, N] of expert e, cut into row blocks of BLOCK_ROWS = 128 and column slivers:
  *
@@ -22,7 +22,7 @@ import org.offload4j.moe.ExpertWeights;
  *  (rows     │ 128 × 2V   │ 128 × 2V   │   │ 128 × 2V   │   row after row (64 B per row with
  *   0..127)  ├────────────┼────────────┼ … ┼────────────┤   AVX-512), zero beyond the matrix
  *  block 1   │            │            │   │            │
- *    …       └────────────┴────────────┴ … ┴────────────┘   the last block is K − 128·⌊K/128⌋ deep
+ *    …       └────────────┴────────────┴ … ┴────────────┘   the last block holds the rows left (1–128)
  *
  *  storage: [e][block][sliver][row in block][2V]    (each block's cells one after another)
  *
@@ -30,16 +30,17 @@ import org.offload4j.moe.ExpertWeights;
  *  sliver s of W2 (DOWN):    the 2V consecutive columns 2sV .. 2sV+2V−1
  * </pre>
  * A task of the panel path reads one block of a range of slivers: one contiguous run of memory
- * (180 KiB for a WIDE task: 22 slivers × 128 rows × 64 B) that the hardware prefetchers follow,
+ * (176 KiB for a WIDE task: 22 slivers × 128 rows × 64 B) that the hardware prefetchers follow,
  * instead of 2 × 704 B pieces of 128 weight rows 2.8 KiB apart in the row-major tensors, which
  * no prefetcher follows across pages (see {@link VectorMoeKernel}, "Prepared weights"). A
  * streamed task reads, per block, 128 rows of one sliver from 8 KiB of consecutive memory.
  *
  * <p>Why 128 rows: the WIDE panels are 128 rows deep and the NARROW ones 256 (two blocks). Why the
  * sliver's SwiGLU pairing: it is the panel's, so a block of slivers widens into the panel with
- * unit-stride loads and stores. The plain {@code groupedGemm} of W1 wants 2V consecutive columns
- * instead; it gets them through {@link #decode} (correct, not fast: the hot path is
- * {@code expertMlp}/{@code forward}).
+ * unit-stride loads and stores. The plain {@code groupedGemm} of W1 ({@code MoeLayer.gateUp})
+ * wants 2V consecutive columns instead: it reads them a vector at a time ({@link #plainVector};
+ * half a sliver row each), or, when {@code d_ff} is not a multiple of V (a vector would straddle
+ * gate and up), through {@link #decode}: correct, and slow.
  *
  * <p>The values are the source's bf16 bits, so every result equals the one from the source
  * weights bit for bit (the kernels' order of sums does not depend on the layout).
@@ -55,6 +56,9 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
     private final int dFf;
     private final Tensor w1;
     private final Tensor w2;
+    /** Elements of one expert's W1 and W2 in this layout. */
+    private final long perExpert1;
+    private final long perExpert2;
 
     private SliverBf16ExpertWeights(int experts, int dModel, int dFf, Tensor w1, Tensor w2) {
         this.experts = experts;
@@ -62,13 +66,12 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
         this.dFf = dFf;
         this.w1 = w1;
         this.w2 = w2;
+        this.perExpert1 = perExpert(Matrix.GATE_UP, this);
+        this.perExpert2 = perExpert(Matrix.DOWN, this);
     }
 
-    /**
-     * A copy of {@code source}'s values, which must be bf16 values (exactly representable: the
-     * bits are kept); the source is read through {@link ExpertWeights#decode} and not retained.
-     */
-    static SliverBf16ExpertWeights copyOf(ExpertWeights source) {
+    /** A copy of {@code source}'s bits (bf16 stays bf16: the results do not change); the source is not retained. */
+    static SliverBf16ExpertWeights copyOf(Bf16ExpertWeights source) {
         int e = source.experts();
         Tensor w1 = null;
         Tensor w2 = null;
@@ -77,7 +80,7 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
             w2 = Tensor.allocate(DType.BF16, e, perExpert(Matrix.DOWN, source));
             SliverBf16ExpertWeights copy = new SliverBf16ExpertWeights(e, source.dModel(), source.dFf(), w1, w2);
             for (Matrix m : Matrix.values()) {
-                copy.fill(m, source);
+                copy.fill(m, source.tensor(m));
             }
             return copy;
         } catch (RuntimeException | Error ex) {
@@ -101,27 +104,8 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
         return m == Matrix.GATE_UP ? (w.dFf() + V - 1) / V : (w.dModel() + SLIVER - 1) / SLIVER;
     }
 
-    private void fill(Matrix m, ExpertWeights source) {
-        if (source instanceof Bf16ExpertWeights bf) {
-            copyRuns(m, bf.tensor(m));
-            return;
-        }
-        int k = m.rows(source);
-        int cols = m.cols(source);
-        float[] row = new float[cols];
-        MemorySegment seg = tensor(m).segment();
-        for (int e = 0; e < experts; e++) {
-            for (int r = 0; r < k; r++) {
-                source.decode(m, e, r, 1, 0, cols, row, 0, cols);
-                for (int c = 0; c < cols; c++) {
-                    seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * element(m, e, r, c), (short) (Float.floatToRawIntBits(row[c]) >>> 16));
-                }
-            }
-        }
-    }
-
-    /** {@link #fill} from bf16 tensors: each row's runs of V columns (one sliver half) copied as they are. */
-    private void copyRuns(Matrix m, Tensor src) {
+    /** Each row's runs of V columns (half a sliver) copied as they are from the row-major bf16 tensor. */
+    private void fill(Matrix m, Tensor src) {
         int k = m.rows(this);
         int half = m == Matrix.GATE_UP ? dFf : dModel;
         int halves = m == Matrix.GATE_UP ? 2 : 1;
@@ -160,7 +144,34 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
     /** The element index where row {@code r}'s block of expert {@code e} starts (its sliver 0, row 0). */
     long blockStart(Matrix m, int e, int r) {
         long firstRow = (long) r / BLOCK_ROWS * BLOCK_ROWS;
-        return e * perExpert(m, this) + firstRow * slivers(m, this) * SLIVER;
+        int cols = m == Matrix.GATE_UP ? 2 * ((dFf + V - 1) / V) * V : (dModel + SLIVER - 1) / SLIVER * SLIVER;
+        return e * (m == Matrix.GATE_UP ? perExpert1 : perExpert2) + firstRow * cols;
+    }
+
+    /**
+     * The element index of row {@code b0} (the first row of a block) of column vector {@code j}
+     * (columns {@code jV .. jV+V−1}) of {@code m} in plain column order: W2's sliver {@code j/2},
+     * lanes {@code (j mod 2)·V ..}; W1's gate vector j in sliver j, or its up vector
+     * {@code j − d_ff/V} in that sliver's lanes {@code V ..}. Needs V to divide d_ff for W1
+     * ({@link #readsPlainVectors}). The block's next rows follow every 2V elements.
+     */
+    long plainVector(Matrix m, int e, int b0, int j) {
+        int sliver;
+        int lane;
+        if (m == Matrix.GATE_UP) {
+            int up = j >= dFf / V ? 1 : 0;
+            sliver = j - up * (dFf / V);
+            lane = up * V;
+        } else {
+            sliver = j / 2;
+            lane = (j % 2) * V;
+        }
+        return blockStart(m, e, b0) + (long) sliver * blockDepth(m, b0) * SLIVER + lane;
+    }
+
+    /** Whether {@link #plainVector} serves a GEMM of {@code m} without the SwiGLU pairing. */
+    boolean readsPlainVectors(Matrix m) {
+        return m == Matrix.DOWN || dFf % V == 0;
     }
 
     /** Rows of the block that holds row {@code r}: 128, the last one what is left. */
@@ -172,7 +183,7 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
     /**
      * Whether the slivers of {@code m} are those of a GEMM with ({@code swiglu}) or without the
      * SwiGLU pairing: W1 is stored paired for the expert MLP, W2 plain; W1 without the pairing
-     * (the plain {@code groupedGemm} of GATE_UP) goes through {@link #decode}.
+     * (the plain {@code groupedGemm} of GATE_UP) is read by {@link #plainVector}.
      */
     boolean pairsHalves(Matrix m, boolean swiglu) {
         return swiglu == (m == Matrix.GATE_UP);
@@ -236,8 +247,11 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
     /** Frees the copy; afterwards {@link #isAlive()} is false and a layer using it refuses to run. Idempotent. */
     @Override
     public void close() {
-        w1.close();
-        w2.close();
+        try {
+            w1.close();
+        } finally {
+            w2.close();
+        }
     }
 
     @Override

@@ -116,9 +116,10 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       longer kept the tile's vectors in registers, and GEMM1 ran 6× slower (measured: 6 against
  *       75 GFLOP/s). The tile now only loads, accumulates and stores; the SwiGLU pass reads the
  *       task's accumulator block while it is still in L1/L2.</li>
- *   <li>Widening bf16 weights inside the k loop (load 2V bf16, convert, FMA): the conversion then
- *       runs once per row tile instead of once per task, MC / MR times (16 or 24) more often at
- *       96 rows, on the same ports as the loads.</li>
+ *   <li>Widening bf16 weights inside the k loop of every tile (load 2V bf16, convert, FMA): the
+ *       conversion then runs once per row tile instead of once per task, MC / MR times (16 or
+ *       24) more often at 96 rows, on the same ports as the loads. Only the first row tile of a
+ *       task widens, and only for prepared weights ({@link #fusedHead}).</li>
  *   <li>MR = 4 × 3 vectors: 12 accumulators too, but 3 panel vectors leave one register for the
  *       broadcast and the loop spills (measured at half the rate of 6 × 2 on a plain fp32 GEMM); and a
  *       3-vector sliver cannot hold V gate + V up columns.</li>
@@ -162,10 +163,12 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       results of 2026-12-05k); over the consecutive slivers the prefetchers keep up.</li>
  * </ul>
  * Streamed tasks read, per block, the 128 rows of one sliver ({@link #streamSlivers}): both
- * vectors of a row in one trip, 128 B apart instead of a row apart.
- * Measured on the Zen 4 VM (one thread, six interleaved rounds each; docs/results/2026-12-06i):
- * E = 64, T = 256 about 110 → 87 ms (the copy with the pack alone: 99 ms); E = 8, T = 256 about
- * 103 → 95 ms; decode steps no slower (T = 1 and 16 faster in the noisier rounds).
+ * vectors of a sliver row (64 B with AVX-512) in one trip, rows 64 B apart.
+ * Measured on the Zen 4 VM (four interleaved rounds, each build or layout in its own JVM;
+ * docs/results/2026-12-06i-cpu-moe-prepared.md): E = 64, T = 256 111–148 → 85–89 ms on one
+ * thread (51 → 64–68 % of the FMA peak; with the pack from the copy but not fused, about 99 ms),
+ * 54–65 → 43–50 ms on two; E = 8, T = 256 102–107 → 89–94 ms; decode steps (T = 1, 16) no
+ * slower, faster in the noisier rounds.
  *
  * <p>Decode steps and small batches: the experts (tasks) of a wave with at most
  * {@link #STREAM_ROWS} rows stream their bf16 weight rows (or int4 words) instead ({@link #streamGemm}), the
@@ -460,7 +463,7 @@ final class VectorMoeKernel implements MoeKernel {
     /** bf16 weights: a {@link SliverBf16ExpertWeights} copy (see "Prepared weights" above); any other format as it is. */
     @Override
     public ExpertWeights prepare(ExpertWeights weights) {
-        return weights instanceof Bf16ExpertWeights ? SliverBf16ExpertWeights.copyOf(weights) : weights;
+        return weights instanceof Bf16ExpertWeights bf ? SliverBf16ExpertWeights.copyOf(bf) : weights;
     }
 
     /** {@link CpuThreads#onTensors} over the call's tensors and the experts' (see there why). */
@@ -790,7 +793,9 @@ final class VectorMoeKernel implements MoeKernel {
 
     /**
      * Whether the GEMM's weights can stream: each half's columns whole vectors, and bf16 weights
-     * the Vector API can address, or int4 weights whose words and scales it can address.
+     * the Vector API can address, prepared bf16 weights (for the plain GEMM of W1 only when V
+     * divides d_ff: {@link SliverBf16ExpertWeights#readsPlainVectors}), or int4 weights whose
+     * words and scales it can address.
      */
     private static boolean canStream(ExpertWeights w, Matrix m, boolean swiglu) {
         if ((swiglu ? w.dFf() : m.cols(w)) % V != 0) {
@@ -800,7 +805,7 @@ final class VectorMoeKernel implements MoeKernel {
             return vectorAddressable(bf.tensor(m).segment());
         }
         if (w instanceof SliverBf16ExpertWeights sw) {
-            return sw.pairsHalves(m, swiglu);
+            return swiglu || sw.readsPlainVectors(m);
         }
         if (w instanceof W4A16ExpertWeights q4) {
             for (int e = 0; e < w.experts(); e++) {
@@ -857,16 +862,17 @@ final class VectorMoeKernel implements MoeKernel {
                 Arrays.fill(acc, 0, rows * halves * width, 0f);
                 if (w instanceof SliverBf16ExpertWeights sw) {
                     streamSlivers(sw, m, e, v0, v1, halves, a, row0 * lda, lda, rows, acc);
-                }
-                for (int hh = 0; hh < halves && !(w instanceof SliverBf16ExpertWeights); hh++) {
-                    if (t != null) {
-                        long first = t.rowByteOffset((long) e * m.rows(w)) + 2L * (v0 * V + hh * half);
-                        streamRows(seg, first, rowBytes, k, a, row0 * lda, lda, rows, acc, hh * width, V, halves * width, width);
-                    } else {
-                        QuantizedWeight q = ((W4A16ExpertWeights) w).weight(m, e);
-                        float[] params = Buffers.get(Buffers.GROUP_PARAMS, 2 * width);
-                        streamInt4Rows(q, v0 * V + hh * half, k, a, row0 * lda, lda, rows, acc, hh * width, halves * width,
-                                width, params);
+                } else {
+                    for (int hh = 0; hh < halves; hh++) {
+                        if (t != null) {
+                            long first = t.rowByteOffset((long) e * m.rows(w)) + 2L * (v0 * V + hh * half);
+                            streamRows(seg, first, rowBytes, k, a, row0 * lda, lda, rows, acc, hh * width, V, halves * width, width);
+                        } else {
+                            QuantizedWeight q = ((W4A16ExpertWeights) w).weight(m, e);
+                            float[] params = Buffers.get(Buffers.GROUP_PARAMS, 2 * width);
+                            streamInt4Rows(q, v0 * V + hh * half, k, a, row0 * lda, lda, rows, acc, hh * width, halves * width,
+                                    width, params);
+                        }
                     }
                 }
                 for (int i = 0; i < rows; i++) {
@@ -1222,6 +1228,10 @@ final class VectorMoeKernel implements MoeKernel {
             packSlivers(sw, m, e, k0, kb, s0, ns, panel, 0, ldp);
             return;
         }
+        if (w instanceof SliverBf16ExpertWeights sw && sw.readsPlainVectors(m)) {
+            packPlainVectors(sw, m, e, k0, kb, s0, ns, panel, ldp);
+            return;
+        }
         if (whole && w instanceof Bf16ExpertWeights bf && vectorAddressable(bf.tensor(m).segment())) {
             Tensor t = bf.tensor(m);
             long rowStart = (long) e * m.rows(w) + k0;
@@ -1305,6 +1315,35 @@ final class VectorMoeKernel implements MoeKernel {
                             .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d);
                     ((IntVector) ShortVector.fromMemorySegment(S, seg, src + 2 * V, ORDER).convertShape(VectorOperators.S2I, I, 0))
                             .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d + V);
+                }
+            }
+        }
+    }
+
+    /**
+     * {@link #pack} of W1 from the CPU layout for the plain GEMM ({@code MoeLayer.gateUp}): panel
+     * sliver {@code s} is plain column vectors {@code 2s, 2s + 1}, each {@code depth} rows of half
+     * a stored sliver ({@link SliverBf16ExpertWeights#plainVector}); vectors beyond the matrix
+     * are zero.
+     */
+    private static void packPlainVectors(SliverBf16ExpertWeights sw, Matrix m, int e, int k0, int kb, int s0, int ns,
+                                         float[] panel, int ldp) {
+        MemorySegment seg = sw.tensor(m).segment();
+        int vectors = (m.cols(sw) + V - 1) / V;
+        for (int b0 = k0; b0 < k0 + kb; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
+            int depth = sw.blockDepth(m, b0);
+            for (int j = 2 * s0; j < 2 * (s0 + ns); j++) {
+                int d = (b0 - k0) * ldp + (j - 2 * s0) * V;
+                if (j >= vectors) {
+                    for (int kk = 0; kk < depth; kk++) {
+                        Arrays.fill(panel, d + kk * ldp, d + kk * ldp + V, 0f);
+                    }
+                    continue;
+                }
+                long src = 2 * sw.plainVector(m, e, b0, j);
+                for (int kk = 0; kk < depth; kk++, d += ldp, src += 2 * SLIVER) {
+                    ((IntVector) ShortVector.fromMemorySegment(S, seg, src, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                            .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(panel, d);
                 }
             }
         }
@@ -1466,13 +1505,13 @@ final class VectorMoeKernel implements MoeKernel {
 
     /**
      * {@link #streamGemm}'s work on vectors {@code v0 .. v1−1} of each of the {@code halves}
-     * halves (2 for SwiGLU: gate and up) from the CPU layout: per 128-row block, vector and half,
-     * {@link #streamRows} over the block's rows of that vector (rows {@code 2·2V} bytes apart in
-     * its sliver), summing into {@code acc[i·ldAcc + hh·width + (v − v0)·V ..]} with
-     * {@code width = (v1 − v0)·V} and {@code ldAcc = halves·width}. Both halves of a sliver are
-     * read while its block (8 KiB with AVX-512) is in L1: with the halves outside the block loop,
-     * as in the row-major path, W1 was read from memory twice. The blocks start at multiples of
-     * 8 rows, so the eight-row trips, and with them every sum, are those of the row-major path.
+     * halves (2 for SwiGLU: gate and up) from the CPU layout: per 128-row block and sliver (or
+     * plain vector), {@link #streamRows} over the block's rows (2V bf16 apart), summing vector v
+     * of half hh into {@code acc[i·ldAcc + hh·width + (v − v0)·V ..]} with
+     * {@code width = (v1 − v0)·V} and {@code ldAcc = halves·width}. Both vectors of a sliver go in
+     * one trip while its block (8 KiB with AVX-512) is in L1: with the halves in separate passes,
+     * as in the row-major path, W1 was read from memory twice and T = 16 ran 10 % slower than
+     * from the row-major tensors. Sums in the row-major path's order: k ascending, one FMA each.
      */
     private static void streamSlivers(SliverBf16ExpertWeights sw, Matrix m, int e, int v0, int v1, int halves, float[] a,
                                       int aAt, int lda, int rows, float[] acc) {
@@ -1482,18 +1521,22 @@ final class VectorMoeKernel implements MoeKernel {
         for (int b0 = 0; b0 < k; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
             int depth = sw.blockDepth(m, b0);
             long block = sw.blockStart(m, e, b0);
+            if (halves == 2) {
+                // SwiGLU: sliver v holds gate vector v (sums at (v − v0)·V) and up vector v (sums
+                // width floats further); both in one trip.
+                for (int v = v0; v < v1; v++) {
+                    long first = 2 * (block + (long) v * depth * SLIVER);
+                    streamRows(seg, first, 2L * SLIVER, depth, a, aAt + b0, lda, rows, acc, (v - v0) * V, width, 2 * width, SLIVER);
+                }
+                continue;
+            }
+            // Plain columns: W2's sliver s holds vectors 2s, 2s + 1 (one trip when the chunk owns
+            // both); W1's vectors come one by one (gate and up halves of different slivers).
             for (int v = v0; v < v1; ) {
-                // One sliver per call, both its vectors in one trip: GATE_UP pairs gate vector v
-                // (sums at (v − v0)·V) with up vector v (width floats further) in sliver v; DOWN
-                // holds vectors 2s and 2s + 1 (consecutive sums) in sliver s, of which a chunk
-                // may own only one.
-                int sliver = halves == 2 ? v : v / 2;
-                int lane = halves == 2 ? 0 : v % 2;
-                int vectors = halves == 2 || (lane == 0 && v + 1 < v1) ? 2 : 1;
-                long first = 2 * (block + (long) sliver * depth * SLIVER + lane * V);
-                streamRows(seg, first, 2L * SLIVER, depth, a, aAt + b0, lda, rows, acc, (v - v0) * V, halves == 2 ? width : V,
-                        halves * width, vectors * V);
-                v += halves == 2 ? 1 : vectors;
+                int vectors = m == Matrix.DOWN && v % 2 == 0 && v + 1 < v1 ? 2 : 1;
+                streamRows(seg, 2 * sw.plainVector(m, e, b0, v), 2L * SLIVER, depth, a, aAt + b0, lda, rows, acc, (v - v0) * V,
+                        V, width, vectors * V);
+                v += vectors;
             }
         }
     }

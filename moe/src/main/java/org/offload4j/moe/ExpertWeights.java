@@ -17,8 +17,8 @@ import org.offload4j.core.Tensor;
  * fast path for a format it knows ({@code instanceof}), as the CPU backend does for bf16.
  *
  * <p>Implementations are immutable views over weight tensors (the caller's, or, for
- * {@link W4A16ExpertWeights#quantize}, their own until closed); they must stay open while a layer
- * uses them.
+ * {@link W4A16ExpertWeights#quantize} and a backend's copy from {@link MoeKernel#prepare}, their
+ * own until closed); they must stay open while a layer uses them.
  */
 public interface ExpertWeights {
 

@@ -87,10 +87,11 @@ public interface MoeKernel {
 
     /**
      * The same weights in this backend's own layout, when it has one for their format, else
-     * {@code weights} itself (the default). A new object is a copy that the caller owns: it is
-     * {@link AutoCloseable}, holds every value (the source may be closed afterwards), and gives
-     * every method of this kernel the same results bit for bit as the source would. Called
-     * through {@link MoeLayer#prepared()}.
+     * {@code weights} itself (the default). A new object is a copy that the caller owns: it must
+     * implement {@link AutoCloseable} ({@link MoeLayer#prepared()} refuses it with an
+     * {@link IllegalStateException} otherwise), holds every value (the source may be closed
+     * afterwards), and gives every method of this kernel the same results bit for bit as the
+     * source would. Called through {@link MoeLayer#prepared()}.
      *
      * @param weights open weights of any format
      */

@@ -101,6 +101,7 @@ public final class MoeLayer implements AutoCloseable {
     private final MoeOptions options;
     /** The backend's copy of the weights that {@link #close()} frees; null when the weights are the caller's. */
     private final AutoCloseable ownedWeights;
+    private volatile boolean closed;
 
     private MoeLayer(Backend backend, MoeKernel kernel, Tensor routerWeights, ExpertWeights experts, MoeOptions options,
                      AutoCloseable ownedWeights) {
@@ -172,13 +173,15 @@ public final class MoeLayer implements AutoCloseable {
      * A layer on the same backend, router and options whose expert weights are the backend's own
      * copy in the layout its kernels read fastest ({@link MoeKernel#prepare}); every call gives the
      * same results bit for bit as on this layer. The CPU backend copies bf16 weights into column
-     * slivers in 128-row blocks (as much memory again as the weights; about 1.2× faster at
-     * {@code E = 64}, see docs/ops/moe.md); other formats and backends keep the weights as they
-     * are, and the new layer then shares them. The copy holds every value: the caller may close
-     * the original weights once this returns (not the router weights, which stay shared). Close
-     * the returned layer to free the copy; a call after that is refused.
+     * slivers in 128-row blocks (as much memory again as the weights, about 0.2 s for 277 MB;
+     * the E = 64 layer of the benchmark 1.3× faster, see docs/ops/moe.md); other formats and
+     * backends keep the weights as they are, and the new layer then shares them. When the new
+     * layer {@link #ownsExpertWeights() owns} a copy, the copy holds every value and the caller may
+     * close the weights it passed to {@code create} (not the router weights, which stay shared);
+     * otherwise they must stay open. Close the returned layer when done: that frees the copy.
      *
      * @throws IllegalArgumentException when the weights were closed
+     * @throws IllegalStateException    when this layer was closed
      */
     public MoeLayer prepared() {
         checkWeightsAlive();
@@ -193,11 +196,25 @@ public final class MoeLayer implements AutoCloseable {
     }
 
     /**
-     * Frees the weights this layer owns (those of {@link #prepared()}); the caller's weights are
-     * never closed, so for a layer made by {@code create} this does nothing. Idempotent.
+     * True when this layer's expert weights are a copy it owns ({@link #prepared()} on a backend
+     * with a layout of its own): {@link #close()} frees them, and the caller's weights are no
+     * longer read.
+     */
+    public boolean ownsExpertWeights() {
+        return ownedWeights != null;
+    }
+
+    /**
+     * Closes the layer: every later call throws {@link IllegalStateException}, and the weights it
+     * {@link #ownsExpertWeights() owns} are freed. The caller's tensors are never closed. Call it
+     * only when no call on the layer is running in another thread. Idempotent.
      */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         if (ownedWeights == null) {
             return;
         }
@@ -300,6 +317,7 @@ public final class MoeLayer implements AutoCloseable {
      * @param a {@code [rows, d_ff]} bf16 or fp32
      */
     public void swiglu(Tensor h, Tensor a) {
+        checkOpen();
         Args.live(h, "h");
         Args.dtype(h, "h", ACTIVATION_DTYPES);
         if (h.rank() != 2 || h.dim(1) != 2L * dFf()) {
@@ -349,6 +367,7 @@ public final class MoeLayer implements AutoCloseable {
      * @param out {@code [T, d_model]} bf16 or fp32
      */
     public void combine(Tensor y, Routing routing, Tensor out) {
+        checkOpen();
         Args.notNull(routing, "routing");
         checkRoutingExperts(routing);
         checkActivation(y, "y", routing.copies(), dModel());
@@ -423,7 +442,14 @@ public final class MoeLayer implements AutoCloseable {
         return (int) x.dim(0);
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException(this + " is closed");
+        }
+    }
+
     private void checkWeightsAlive() {
+        checkOpen();
         Args.live(routerWeights, "routerWeights");
         if (!experts.isAlive()) {
             throw new IllegalArgumentException("the expert weights (" + experts + ") have a closed tensor");

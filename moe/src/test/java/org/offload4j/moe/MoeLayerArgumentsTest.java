@@ -2,6 +2,7 @@ package org.offload4j.moe;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -201,9 +202,48 @@ class MoeLayerArgumentsTest {
             v1.close();
             rejected("expert weights", doomed::prepared);
         }
+        assertFalse(layer.ownsExpertWeights());
         layer.close();
-        layer.forward(x, out);
-        assertTrue(backend.calls.get() > 0, "a closed layer of the caller's weights still runs");
+        layer.close(); // idempotent
+        assertTrue(weights.isAlive(), "closing a layer closed the caller's weights");
+        for (Executable call : new Executable[] {() -> layer.forward(x, out), () -> layer.route(x), layer::prepared,
+            () -> layer.swiglu(t(DType.FP32, T, 2 * FF), t(DType.FP32, T, FF)),
+            () -> layer.combine(t(DType.FP32, T * K, D), routing, out)}) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, call);
+            assertTrue(e.getMessage().contains("is closed"), e.getMessage());
+        }
+        assertEquals(0, backend.calls.get(), "a closed layer reached the kernel");
+    }
+
+    /** A backend with a layout of its own: the layer owns its copy, frees it on close, and refuses copies it cannot close. */
+    @Test
+    void preparedLayersOwnTheBackendsCopy() {
+        java.util.concurrent.atomic.AtomicInteger closes = new java.util.concurrent.atomic.AtomicInteger();
+        final class Copy implements ExpertWeights, AutoCloseable {
+            public int experts() { return weights.experts(); }
+            public int dModel() { return weights.dModel(); }
+            public int dFf() { return weights.dFf(); }
+            public String format() { return "copy"; }
+            public boolean isAlive() { return closes.get() == 0; }
+            public boolean overlaps(Tensor t) { return false; }
+            public void decode(Matrix m, int e, int r0, int rows, int c0, int cols, float[] dst, int at, int stride) {
+                weights.decode(m, e, r0, rows, c0, cols, dst, at, stride);
+            }
+            public void close() { closes.incrementAndGet(); }
+        }
+        ReferenceBackend copying = new ReferenceBackend(w -> new Copy());
+        MoeLayer prepared = MoeLayer.create(copying, wr, weights, MoeOptions.topK(K)).prepared();
+        assertTrue(prepared.ownsExpertWeights());
+        assertTrue(prepared.expertWeights() instanceof Copy);
+        prepared.forward(x, out);
+        prepared.close();
+        prepared.close();
+        assertEquals(1, closes.get(), "the copy is closed once");
+        assertTrue(weights.isAlive());
+        ReferenceBackend unclosable = new ReferenceBackend(w -> Bf16ExpertWeights.of(w1, w2));
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> MoeLayer.create(unclosable, wr, weights, MoeOptions.topK(K)).prepared());
+        assertTrue(e.getMessage().contains("cannot be closed"), e.getMessage());
     }
 
     @Test

@@ -3,6 +3,7 @@ package org.offload4j.moe;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.UnaryOperator;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Device;
 import org.offload4j.core.Tensor;
@@ -14,6 +15,16 @@ import org.offload4j.core.Tensor;
  */
 final class ReferenceBackend implements Backend {
     final AtomicInteger calls = new AtomicInteger();
+    /** What {@link MoeKernel#prepare} returns: the weights themselves (the default) unless a test says otherwise. */
+    private final UnaryOperator<ExpertWeights> prepare;
+
+    ReferenceBackend() {
+        this(UnaryOperator.identity());
+    }
+
+    ReferenceBackend(UnaryOperator<ExpertWeights> prepare) {
+        this.prepare = prepare;
+    }
 
     private final MoeKernel kernel = new MoeKernel() {
         @Override
@@ -52,6 +63,11 @@ final class ReferenceBackend implements Backend {
         public void forward(Tensor x, Routing routing, ExpertWeights weights, Tensor out) {
             calls.incrementAndGet();
             store(MoeReference.forward(x, routing, weights), out);
+        }
+
+        @Override
+        public ExpertWeights prepare(ExpertWeights weights) {
+            return prepare.apply(weights);
         }
     };
 
