@@ -460,16 +460,20 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** Frees the memory if this tensor owns its arena; afterwards every use throws. Idempotent. */
+    /**
+     * Frees the memory if this tensor owns its arena; afterwards every use throws. Idempotent.
+     * When the arena cannot close (a shared arena while another thread is inside an access), the
+     * exception propagates and the tensor stays open, so a later close can still free it.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
-        closed = true;
         if (ownedArena != null) {
             ownedArena.close();
         }
+        closed = true;
     }
 
     /** E.g. {@code bf16[4, 128]@host}. */
