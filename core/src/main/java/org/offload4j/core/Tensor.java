@@ -461,19 +461,24 @@ public final class Tensor implements AutoCloseable {
     }
 
     /**
-     * Frees the memory if this tensor owns its arena; afterwards every use throws. Idempotent.
-     * When the arena cannot close (a shared arena while another thread is inside an access), the
-     * exception propagates and the tensor stays open, so a later close can still free it.
+     * Frees the memory if this tensor owns its arena; afterwards every use throws. Idempotent and
+     * safe to call from several threads. When the arena cannot close (it is acquired, e.g. by a
+     * native call that holds one of its segments), the exception propagates and the tensor stays
+     * open, so a later close can still free it; when the arena closed but a cleanup action failed,
+     * the tensor is closed and the exception propagates.
      */
     @Override
-    public void close() {
+    public synchronized void close() {
         if (closed) {
             return;
         }
-        if (ownedArena != null) {
-            ownedArena.close();
+        try {
+            if (ownedArena != null && ownedArena.scope().isAlive()) {
+                ownedArena.close();
+            }
+        } finally {
+            closed = ownedArena == null || !ownedArena.scope().isAlive();
         }
-        closed = true;
     }
 
     /** E.g. {@code bf16[4, 128]@host}. */

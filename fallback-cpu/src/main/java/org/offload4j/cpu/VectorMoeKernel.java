@@ -152,7 +152,7 @@ import org.offload4j.w4a16.QuantizedWeight;
  * {@code MoeLayer.prepared()} copies bf16 experts into slivers of 2V columns in 128-row blocks,
  * in the order the panels want them. Two things change for such weights:
  * <ul>
- *   <li><b>The pack reads one run of memory.</b> A WIDE task's k-block is 180 KiB of consecutive
+ *   <li><b>The pack reads one run of memory.</b> A WIDE task's k-block is 176 KiB of consecutive
  *       bf16 instead of 2 × 704 B pieces of 128 rows 2.8 KiB apart, which ran at 10–12 GB/s
  *       (a third of a sequential read) and was a third of the E = 64 layer's time.</li>
  *   <li><b>The first row tile of every task does the pack</b> ({@link #fusedHead}): it reads two
@@ -166,7 +166,7 @@ import org.offload4j.w4a16.QuantizedWeight;
  * vectors of a sliver row (64 B with AVX-512) in one trip, rows 64 B apart.
  * Measured on the Zen 4 VM (four interleaved rounds, each build or layout in its own JVM;
  * docs/results/2026-12-06i-cpu-moe-prepared.md): E = 64, T = 256 111–148 → 85–89 ms on one
- * thread (51 → 64–68 % of the FMA peak; with the pack from the copy but not fused, about 99 ms),
+ * thread (41–52 → 64–68 % of the FMA peak; with the pack from the copy but not fused, about 99 ms),
  * 54–65 → 43–50 ms on two; E = 8, T = 256 102–107 → 89–94 ms; decode steps (T = 1, 16) no
  * slower, faster in the noisier rounds.
  *
@@ -1323,23 +1323,16 @@ final class VectorMoeKernel implements MoeKernel {
     /**
      * {@link #pack} of W1 from the CPU layout for the plain GEMM ({@code MoeLayer.gateUp}): panel
      * sliver {@code s} is plain column vectors {@code 2s, 2s + 1}, each {@code depth} rows of half
-     * a stored sliver ({@link SliverBf16ExpertWeights#plainVector}); vectors beyond the matrix
-     * are zero.
+     * a stored sliver ({@link SliverBf16ExpertWeights#plainVector}). V divides d_ff here, so every
+     * panel sliver is two whole vectors of the matrix.
      */
     private static void packPlainVectors(SliverBf16ExpertWeights sw, Matrix m, int e, int k0, int kb, int s0, int ns,
                                          float[] panel, int ldp) {
         MemorySegment seg = sw.tensor(m).segment();
-        int vectors = (m.cols(sw) + V - 1) / V;
         for (int b0 = k0; b0 < k0 + kb; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
             int depth = sw.blockDepth(m, b0);
             for (int j = 2 * s0; j < 2 * (s0 + ns); j++) {
                 int d = (b0 - k0) * ldp + (j - 2 * s0) * V;
-                if (j >= vectors) {
-                    for (int kk = 0; kk < depth; kk++) {
-                        Arrays.fill(panel, d + kk * ldp, d + kk * ldp + V, 0f);
-                    }
-                    continue;
-                }
                 long src = 2 * sw.plainVector(m, e, b0, j);
                 for (int kk = 0; kk < depth; kk++, d += ldp, src += 2 * SLIVER) {
                     ((IntVector) ShortVector.fromMemorySegment(S, seg, src, ORDER).convertShape(VectorOperators.S2I, I, 0))

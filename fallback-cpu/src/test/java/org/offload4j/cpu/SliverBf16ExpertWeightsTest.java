@@ -37,14 +37,16 @@ import org.offload4j.moe.W4A16ExpertWeights;
 class SliverBf16ExpertWeightsTest {
     @Test
     void panelDepthsAreWholeBlocks() {
-        // packSlivers assumes a k-block never starts inside a 128-row block.
+        // packSlivers and fusedHead assume a k-block never starts inside a 128-row block.
         assertEquals(0, VectorMoeKernel.KC % SliverBf16ExpertWeights.BLOCK_ROWS, "NARROW depth");
         assertEquals(0, VectorMoeKernel.WIDE.kc() % SliverBf16ExpertWeights.BLOCK_ROWS, "WIDE depth");
-        // streamSlivers assumes every block starts on an eight-row trip of streamRows.
-        assertEquals(0, SliverBf16ExpertWeights.BLOCK_ROWS % 8, "block depth");
     }
 
-    /** Every element decodes to the source's value; the padding of the last sliver is zero. */
+    /**
+     * Every element decodes to the source's value, and the storage, walked in the order of the
+     * layout's diagram (not through the class's index functions), holds each source value where
+     * the diagram puts it and zero in the padding.
+     */
     @ParameterizedTest(name = "E = {0}, d = {1}, d_ff = {2}")
     @CsvSource({"1, 1, 1", "3, 37, 45", "2, 300, 260", "2, 129, 16", "1, 64, 1040"})
     void holdsEveryValueOfTheSource(int experts, int dModel, int dFf) {
@@ -79,22 +81,48 @@ class SliverBf16ExpertWeightsTest {
                             assertTrue(Float.isNaN(part[3 + r * (cols + 1) + cols - 2]), "decode wrote outside its block");
                         }
                     }
-                    assertPaddingIsZero(copy, m);
+                    assertLayout(copy, source, m);
                 }
             }
         }
     }
 
-    private static void assertPaddingIsZero(SliverBf16ExpertWeights copy, Matrix m) {
+    /** [e][block][sliver][row][2V]: W1's lanes V gate | V up columns of sliver s, W2's 2V consecutive ones. */
+    private static void assertLayout(SliverBf16ExpertWeights copy, Bf16ExpertWeights source, Matrix m) {
         short[] all = copy.tensor(m).segment().toArray(ValueLayout.JAVA_SHORT);
-        long real = 0;
-        for (short s : all) {
-            real += s != 0 ? 1 : 0;
+        int v = VectorMoeKernel.V;
+        int k = m.rows(copy);
+        int slivers = m == Matrix.GATE_UP ? (copy.dFf() + v - 1) / v : (copy.dModel() + 2 * v - 1) / (2 * v);
+        assertEquals((long) copy.experts() * k * slivers * 2 * v, all.length, m + ": storage size");
+        Tensor t = source.tensor(m);
+        int at = 0;
+        for (int e = 0; e < copy.experts(); e++) {
+            for (int b0 = 0; b0 < k; b0 += 128) {
+                int depth = Math.min(128, k - b0);
+                for (int s = 0; s < slivers; s++) {
+                    for (int r = 0; r < depth; r++) {
+                        for (int lane = 0; lane < 2 * v; lane++, at++) {
+                            int col;
+                            boolean real;
+                            if (m == Matrix.GATE_UP) {
+                                int j = s * v + lane % v;
+                                real = j < copy.dFf();
+                                col = (lane < v ? 0 : copy.dFf()) + j;
+                            } else {
+                                col = s * 2 * v + lane;
+                                real = col < copy.dModel();
+                            }
+                            float want = real ? t.getFloat((long) e * k + b0 + r, col) : 0f;
+                            float got = Float.intBitsToFloat((all[at] & 0xFFFF) << 16);
+                            if (Float.floatToRawIntBits(want) != Float.floatToRawIntBits(got)) {
+                                throw new AssertionError(m + ": expert " + e + ", block " + b0 + ", sliver " + s + ", row " + r
+                                        + ", lane " + lane + ": " + got + ", expected " + want + (real ? "" : " (padding)"));
+                            }
+                        }
+                    }
+                }
+            }
         }
-        long elements = (long) copy.experts() * m.rows(copy) * m.cols(copy);
-        assertTrue(real <= elements, m + ": " + real + " nonzero values, more than the " + elements + " of the matrix");
-        assertEquals((long) copy.experts() * m.rows(copy) * SliverBf16ExpertWeights.slivers(m, copy) * VectorMoeKernel.SLIVER,
-                all.length, m + ": storage size");
     }
 
     /**
@@ -106,8 +134,9 @@ class SliverBf16ExpertWeightsTest {
      * T = 3 at d = 37, d_ff = 45 (no whole vectors) packs partial slivers with an odd count in a
      * fused task; T = 40, E = 2, k = 1 (about 20 rows per expert) takes WIDE panels with odd
      * sliver counts (GATE_UP 25 = 22 + 3, DOWN 5); T = 12, E = 4 at d = 300 (partial blocks and
-     * slivers) packs every expert; T = 120, E = 2 takes NARROW panels, two blocks per k-block
-     * (K = 264, 400); T = 50, E = 64 mixes streamed and packed one-sliver tasks. The fused first
+     * slivers) packs every expert; T = 120, E = 2 (K = 264 for W1) and T = 100, E = 2, k = 1
+     * (K = 400 for W2, about 50 rows per expert) take NARROW panels with two blocks per k-block;
+     * T = 50, E = 64 mixes streamed and packed one-sliver tasks. The fused first
      * tile runs only with AVX-512 (MR = 6); the AVX2 and SSE runs of this class check the rest.
      */
     @ParameterizedTest(name = "T = {0}, E = {1}, k = {2}, d = {3}, d_ff = {4}")
@@ -136,7 +165,8 @@ class SliverBf16ExpertWeightsTest {
             l.layer.expertMlp(xp, routing, yWant);
             assertSameBits(yWant, y, seed, "expertMlp");
             VectorMoeKernelTest.assertClose(MoeReference.expertMlp(xp.toDoubleArray(), routing, l.weights), y, seed, "expertMlp");
-            // The grouped GEMMs one by one: W1 without the SwiGLU pairing goes through decode.
+            // The grouped GEMMs one by one: W1 without the SwiGLU pairing is read as plain vectors
+            // (through decode where V does not divide d_ff).
             Tensor h = l.poisoned(DType.FP32, copies, 2L * dFf);
             Tensor hWant = l.poisoned(DType.FP32, copies, 2L * dFf);
             prepared.gateUp(xp, routing, h);

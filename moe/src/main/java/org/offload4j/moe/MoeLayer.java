@@ -81,7 +81,8 @@ import org.offload4j.core.Tensor;
  * 1/k renormalized) and a NaN output; the call does not fail. The CUDA router follows the same rule.
  *
  * <p>An instance holds its backend, weights and options, and is safe for concurrent use as long as
- * the weights stay open.
+ * the weights stay open and the layer is not closed ({@link #close()}: only when no call is
+ * running). {@link #prepared()} gives a layer over the backend's own copy of the weights.
  */
 public final class MoeLayer implements AutoCloseable {
     /** The largest {@code k}. */
@@ -102,6 +103,8 @@ public final class MoeLayer implements AutoCloseable {
     /** The backend's copy of the weights that {@link #close()} frees; null when the weights are the caller's. */
     private final AutoCloseable ownedWeights;
     private volatile boolean closed;
+    /** Set once {@link #ownedWeights} closed without an exception; guarded by {@code this}. */
+    private boolean weightsFreed;
 
     private MoeLayer(Backend backend, MoeKernel kernel, Tensor routerWeights, ExpertWeights experts, MoeOptions options,
                      AutoCloseable ownedWeights) {
@@ -178,7 +181,10 @@ public final class MoeLayer implements AutoCloseable {
      * backends keep the weights as they are, and the new layer then shares them. When the new
      * layer {@link #ownsExpertWeights() owns} a copy, the copy holds every value and the caller may
      * close the weights it passed to {@code create} (not the router weights, which stay shared);
-     * otherwise they must stay open. Close the returned layer when done: that frees the copy.
+     * otherwise they must stay open. The copy is a snapshot: later writes to the caller's weights
+     * do not reach it. {@code prepared()} of a layer that owns a copy already returns a layer
+     * sharing that copy (it does not own it: close the owner last). Close the returned layer when
+     * done: that frees the copy.
      *
      * @throws IllegalArgumentException when the weights were closed
      * @throws IllegalStateException    when this layer was closed
@@ -211,19 +217,22 @@ public final class MoeLayer implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (closed) {
-            return;
-        }
         closed = true;
         if (ownedWeights == null) {
             return;
         }
-        try {
-            ownedWeights.close();
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Exception e) {
-            throw new IllegalStateException("closing the expert weights of " + this + " failed", e);
+        synchronized (this) {
+            if (weightsFreed) {
+                return;
+            }
+            try {
+                ownedWeights.close();
+            } catch (RuntimeException e) {
+                throw e; // the layer stays closed; a later close() tries to free the weights again
+            } catch (Exception e) {
+                throw new IllegalStateException("closing the expert weights of " + this + " failed", e);
+            }
+            weightsFreed = true;
         }
     }
 

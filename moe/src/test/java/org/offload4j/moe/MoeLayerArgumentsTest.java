@@ -206,9 +206,14 @@ class MoeLayerArgumentsTest {
         layer.close();
         layer.close(); // idempotent
         assertTrue(weights.isAlive(), "closing a layer closed the caller's weights");
-        for (Executable call : new Executable[] {() -> layer.forward(x, out), () -> layer.route(x), layer::prepared,
-            () -> layer.swiglu(t(DType.FP32, T, 2 * FF), t(DType.FP32, T, FF)),
-            () -> layer.combine(t(DType.FP32, T * K, D), routing, out)}) {
+        Tensor xp = t(DType.FP32, T * K, D);
+        Tensor h = t(DType.FP32, T * K, 2 * FF);
+        Tensor a = t(DType.FP32, T * K, FF);
+        Tensor y = t(DType.FP32, T * K, D);
+        for (Executable call : new Executable[] {() -> layer.forward(x, out), () -> layer.forward(x, routing, out),
+            () -> layer.route(x), layer::prepared, () -> layer.permute(x, routing, xp), () -> layer.gateUp(xp, routing, h),
+            () -> layer.swiglu(h, a), () -> layer.down(a, routing, y), () -> layer.expertMlp(xp, routing, y),
+            () -> layer.combine(y, routing, out)}) {
             IllegalStateException e = assertThrows(IllegalStateException.class, call);
             assertTrue(e.getMessage().contains("is closed"), e.getMessage());
         }
