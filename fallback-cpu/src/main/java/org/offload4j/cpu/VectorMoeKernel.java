@@ -156,9 +156,11 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       bf16 instead of 2 × 704 B pieces of 128 rows 2.8 KiB apart, which ran at 10–12 GB/s
  *       (a third of a sequential read) and was a third of the E = 64 layer's time.</li>
  *   <li><b>The first row tile of every task does the pack</b> ({@link #fusedHead}): it reads two
- *       slivers' bf16 rows, widens them in its k loop and stores them to the panel while its
- *       FMAs run, so the weight reads overlap arithmetic; the other row tiles read the panel as
- *       before. The same fusion over the row-major tensors was tried and was no faster: its
+ *       slivers' bf16 rows (one with AVX2), widens them in its k loop and stores them to the
+ *       panel while its FMAs run, so the weight reads overlap arithmetic; the other row tiles read
+ *       the panel as before. At {@code -XX:UseAVX=2} (4 × 2 tiles) the fusion gained less than with
+ *       AVX-512: E = 64 43–48 % against 42–46 % of the FMA peak (prepared, one thread, three
+ *       clean rounds), E = 8 55–64 against 43–58 %; unprepared E = 64 37–40 %. The same fusion over the row-major tensors was tried and was no faster: its
  *       reads walked 128 B of each row, 2.8 KiB apart, which no prefetcher follows (see the
  *       results of 2026-12-05k); over the consecutive slivers the prefetchers keep up.</li>
  * </ul>
@@ -1154,7 +1156,7 @@ final class VectorMoeKernel implements MoeKernel {
         int taskRows = wave.taskRows[b];
         int ldp = shape.ldp();
         int[] aOff = new int[1];
-        boolean fuse = MR == 6 && w instanceof SliverBf16ExpertWeights sw0 && sw0.pairsHalves(m, swiglu);
+        boolean fuse = w instanceof SliverBf16ExpertWeights sw0 && sw0.pairsHalves(m, swiglu);
         for (int k0 = 0; k0 < k; k0 += shape.kc()) {
             int kb = Math.min(shape.kc(), k - k0);
             boolean first = k0 == 0;
@@ -1343,17 +1345,30 @@ final class VectorMoeKernel implements MoeKernel {
     }
 
     /**
-     * The pack of a task's k-block fused with its first row tile (prepared weights, AVX-512; see
-     * "Prepared weights"): per 128-row block and pair of slivers, {@link #fused6x4} reads the two
-     * slivers' bf16 rows, widens them, stores them to the panel for the task's other rows and
-     * multiplies them by the first {@code rows} (≤ 6) rows of A, accumulating into
-     * {@code c[cAt + r·ldc ..]}. An odd last sliver is packed alone and multiplied by
-     * {@link Brgemm#fp32}. The sums are those of the unfused path: every output element gets its
-     * FMAs in k order from the same fp32 weights.
+     * The pack of a task's k-block fused with its first row tile (prepared weights; see
+     * "Prepared weights"): with AVX-512, per 128-row block and pair of slivers, {@link #fused6x4}
+     * reads the two slivers' bf16 rows, widens them, stores them to the panel for the task's other
+     * rows and multiplies them by the first {@code rows} (≤ MR) rows of A, accumulating into
+     * {@code c[cAt + r·ldc ..]}; an odd last sliver is packed alone and multiplied by
+     * {@link Brgemm#fp32}. With narrower vectors (MR = 4) {@link #fused4x2} does one sliver at a
+     * time. The sums are those of the unfused path: every output element gets its FMAs in k order
+     * from the same fp32 weights.
      */
     private static void fusedHead(SliverBf16ExpertWeights sw, Matrix m, int e, int k0, int kb, int s0, int ns, int rows,
                                   float[] a, int aAt, int lda, float[] panel, int ldp, float[] c, int cAt, int ldc) {
         MemorySegment seg = sw.tensor(m).segment();
+        if (MR == 4) {
+            for (int b0 = k0; b0 < k0 + kb; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
+                int depth = sw.blockDepth(m, b0);
+                long sliverBytes = 2L * depth * SLIVER;
+                long src = 2 * sw.blockStart(m, e, b0) + s0 * sliverBytes;
+                int pRow = (b0 - k0) * ldp;
+                for (int s = 0; s < ns; s++, src += sliverBytes) {
+                    fused4x2(rows, depth, a, aAt + (b0 - k0), lda, seg, src, panel, pRow + s * SLIVER, ldp, c, cAt + s * SLIVER, ldc);
+                }
+            }
+            return;
+        }
         int pairs = ns / 2;
         for (int b0 = k0; b0 < k0 + kb; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
             int depth = sw.blockDepth(m, b0);
@@ -1373,6 +1388,63 @@ final class VectorMoeKernel implements MoeKernel {
             int[] bOff = {last * SLIVER};
             Brgemm.fp32(rows, SLIVER, kb, 1, a, aOff, lda, panel, bOff, ldp, c, cAt + last * SLIVER, ldc, true);
         }
+    }
+
+    /**
+     * {@link Brgemm#k4x2} (AVX2 and narrower) with B from one sliver of the prepared layout: row
+     * {@code kk} at byte {@code p + kk·4V}, widened and stored to {@code panel[pAt + kk·ldp ..]}
+     * (2V floats) before its 8 FMAs; otherwise as {@link #fused6x4}.
+     */
+    private static void fused4x2(int rows, int depth, float[] a, int aAt, int lda, MemorySegment seg, long p,
+                                 float[] panel, int pAt, int ldp, float[] c, int cAt, int ldc) {
+        int last = rows - 1;
+        int r1 = Math.min(1, last);
+        int r2 = Math.min(2, last);
+        int r3 = Math.min(3, last);
+        int c0 = cAt;
+        int c1 = cAt + r1 * ldc;
+        int c2 = cAt + r2 * ldc;
+        int c3 = cAt + r3 * ldc;
+        FloatVector s00 = FloatVector.fromArray(F, c, c0);
+        FloatVector s01 = FloatVector.fromArray(F, c, c0 + V);
+        FloatVector s10 = FloatVector.fromArray(F, c, c1);
+        FloatVector s11 = FloatVector.fromArray(F, c, c1 + V);
+        FloatVector s20 = FloatVector.fromArray(F, c, c2);
+        FloatVector s21 = FloatVector.fromArray(F, c, c2 + V);
+        FloatVector s30 = FloatVector.fromArray(F, c, c3);
+        FloatVector s31 = FloatVector.fromArray(F, c, c3 + V);
+        int a0 = aAt;
+        int a1 = a0 + r1 * lda;
+        int a2 = a0 + r2 * lda;
+        int a3 = a0 + r3 * lda;
+        for (int kk = 0, pk = pAt; kk < depth; kk++, pk += ldp, p += 2 * SLIVER) {
+            FloatVector b0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector b1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, p + 2 * V, ORDER).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            b0.intoArray(panel, pk);
+            b1.intoArray(panel, pk + V);
+            FloatVector x = FloatVector.broadcast(F, a[a0 + kk]);
+            s00 = x.fma(b0, s00);
+            s01 = x.fma(b1, s01);
+            x = FloatVector.broadcast(F, a[a1 + kk]);
+            s10 = x.fma(b0, s10);
+            s11 = x.fma(b1, s11);
+            x = FloatVector.broadcast(F, a[a2 + kk]);
+            s20 = x.fma(b0, s20);
+            s21 = x.fma(b1, s21);
+            x = FloatVector.broadcast(F, a[a3 + kk]);
+            s30 = x.fma(b0, s30);
+            s31 = x.fma(b1, s31);
+        }
+        s00.intoArray(c, c0);
+        s01.intoArray(c, c0 + V);
+        s10.intoArray(c, c1);
+        s11.intoArray(c, c1 + V);
+        s20.intoArray(c, c2);
+        s21.intoArray(c, c2 + V);
+        s30.intoArray(c, c3);
+        s31.intoArray(c, c3 + V);
     }
 
     /**

@@ -137,7 +137,7 @@ class SliverBf16ExpertWeightsTest {
      * slivers) packs every expert; T = 120, E = 2 (K = 264 for W1) and T = 100, E = 2, k = 1
      * (K = 400 for W2, about 50 rows per expert) take NARROW panels with two blocks per k-block;
      * T = 50, E = 64 mixes streamed and packed one-sliver tasks. The fused first
-     * tile runs only with AVX-512 (MR = 6); the AVX2 and SSE runs of this class check the rest.
+     * tile is 6 × 4 vectors with AVX-512 and 4 × 2 in the AVX2 and SSE runs of this class.
      */
     @ParameterizedTest(name = "T = {0}, E = {1}, k = {2}, d = {3}, d_ff = {4}")
     @CsvSource({"1, 8, 2, 64, 48", "1, 4, 1, 48, 48", "1, 4, 1, 160, 64", "3, 4, 2, 37, 45", "40, 2, 1, 160, 400",
