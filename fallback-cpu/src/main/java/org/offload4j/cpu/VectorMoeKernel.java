@@ -157,17 +157,18 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       (a third of a sequential read) and was a third of the E = 64 layer's time.</li>
  *   <li><b>The first row tile of every task does the pack</b> ({@link #fusedHead}): it reads two
  *       slivers' bf16 rows (one with AVX2), widens them in its k loop and stores them to the
- *       panel while its FMAs run, so the weight reads overlap arithmetic; the other row tiles read
- *       the panel as before. At {@code -XX:UseAVX=2} (4 × 2 tiles) the fusion gained less than with
- *       AVX-512: E = 64 43–48 % against 42–46 % of the FMA peak (prepared, one thread, three
- *       clean rounds), E = 8 55–64 against 43–58 %; unprepared E = 64 37–40 %. The same fusion over the row-major tensors was tried and was no faster: its
- *       reads walked 128 B of each row, 2.8 KiB apart, which no prefetcher follows (see the
- *       results of 2026-12-05k); over the consecutive slivers the prefetchers keep up.</li>
+ *       panel while its FMAs run, so the weight reads overlap arithmetic; the other row tiles
+ *       read the panel as before. The same fusion over the row-major tensors was tried and was
+ *       no faster: its reads walked 128 B of each row, 2.8 KiB apart, which no prefetcher
+ *       follows (see the results of 2026-12-05k); over the consecutive slivers the prefetchers
+ *       keep up. At {@code -XX:UseAVX=2} (4 × 2 tiles) the fusion gained less than with AVX-512:
+ *       E = 64 43–48 % against 42–46 % of the FMA peak (prepared, one thread, three clean
+ *       rounds), E = 8 55–64 against 43–58 %; unprepared E = 64 37–40 %.</li>
  * </ul>
  * Streamed tasks read, per block, the 128 rows of one sliver ({@link #streamSlivers}): both
  * vectors of a sliver row (64 B with AVX-512) in one trip, rows 64 B apart.
- * Measured on the Zen 4 VM (four interleaved rounds, each build or layout in its own JVM;
- * docs/results/2026-12-06i-cpu-moe-prepared.md): E = 64, T = 256 111–148 → 85–89 ms on one
+ * Measured on the Zen 4 VM (four rounds, unprepared and prepared layers in the same JVM, order
+ * alternating; docs/results/2026-12-06i-cpu-moe-prepared.md): E = 64, T = 256 111–148 → 85–89 ms on one
  * thread (41–52 → 64–68 % of the FMA peak; with the pack from the copy but not fused, about 99 ms),
  * 54–65 → 43–50 ms on two; E = 8, T = 256 102–107 → 89–94 ms; decode steps (T = 1, 16) no
  * slower, faster in the noisier rounds.
