@@ -176,7 +176,8 @@ public final class MoeLayer implements AutoCloseable {
      * A layer on the same backend, router and options whose expert weights are the backend's own
      * copy in the layout its kernels read fastest ({@link MoeKernel#prepare}); every call gives the
      * same results bit for bit as on this layer. The CPU backend copies bf16 weights into column
-     * slivers in 128-row blocks (as much memory again as the weights, about 0.2 s for 277 MB;
+     * slivers in 128-row blocks (as much memory again as the weights, about 0.15 s for 277 MB on one
+     * thread;
      * the E = 64 layer of the benchmark 1.3× faster, see docs/ops/moe.md); other formats and
      * backends keep the weights as they are, and the new layer then shares them. When the new
      * layer {@link #ownsExpertWeights() owns} a copy, the copy holds every value and the caller may
