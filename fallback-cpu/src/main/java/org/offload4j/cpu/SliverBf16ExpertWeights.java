@@ -109,10 +109,10 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
 
     /**
      * Each row's runs of V columns (half a sliver) copied as they are from the row-major bf16
-     * tensor, row after row of the source: whole runs as one vector load and store, the last
-     * partial run of a half by {@link MemorySegment#copy}. Copying every run with
-     * {@code MemorySegment.copy} to {@link #element}'s index prepared 1.3 GB/s at Mixtral's shape;
-     * this 1.6–1.9 GB/s (one thread, Zen 4; allocating and zeroing the copy is part of both).
+     * tensor to {@link #element}'s index, row after row of the source: whole runs as one vector
+     * load and store, the last partial run of a half by {@link MemorySegment#copy}. Copying every
+     * run with {@code MemorySegment.copy} prepared 1.3 GB/s at Mixtral's shape; this 1.6–1.9 GB/s
+     * (one thread, Zen 4; allocating and zeroing the copy is part of both).
      */
     private void fill(Matrix m, Tensor src) {
         int k = m.rows(this);
@@ -124,15 +124,10 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
         for (int e = 0; e < experts; e++) {
             for (int r = 0; r < k; r++) {
                 long rowAt = src.rowByteOffset((long) e * k + r);
-                long rowStart = 2 * (blockStart(m, e, r) + (long) (r % BLOCK_ROWS) * SLIVER);
-                long sliverBytes = 2L * blockDepth(m, r) * SLIVER;
                 for (int h = 0; h < halves; h++) {
                     for (int j = 0; j < half; j += V) {
                         int c = h * half + j;
-                        // W1: run j / V of half h is sliver j / V, lanes h·V..; W2: sliver j / 2V, lanes j mod 2V.
-                        long dst = m == Matrix.GATE_UP
-                                ? rowStart + (j / V) * sliverBytes + 2L * h * V
-                                : rowStart + (j / SLIVER) * sliverBytes + 2L * (j % SLIVER);
+                        long dst = 2 * element(m, e, r, c);
                         if (vectors && j + V <= half) {
                             ShortVector.fromMemorySegment(VectorMoeKernel.S, from, rowAt + 2L * c, ORDER).intoMemorySegment(to, dst, ORDER);
                         } else {
@@ -163,8 +158,7 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
     /** The element index where row {@code r}'s block of expert {@code e} starts (its sliver 0, row 0). */
     long blockStart(Matrix m, int e, int r) {
         long firstRow = (long) r / BLOCK_ROWS * BLOCK_ROWS;
-        int cols = m == Matrix.GATE_UP ? 2 * ((dFf + V - 1) / V) * V : (dModel + SLIVER - 1) / SLIVER * SLIVER;
-        return e * (m == Matrix.GATE_UP ? perExpert1 : perExpert2) + firstRow * cols;
+        return e * (m == Matrix.GATE_UP ? perExpert1 : perExpert2) + firstRow * slivers(m, this) * SLIVER;
     }
 
     /**
@@ -172,20 +166,11 @@ final class SliverBf16ExpertWeights implements ExpertWeights, AutoCloseable {
      * (columns {@code jV .. jV+V−1}) of {@code m} in plain column order: W2's sliver {@code j/2},
      * lanes {@code (j mod 2)·V ..}; W1's gate vector j in sliver j, or its up vector
      * {@code j − d_ff/V} in that sliver's lanes {@code V ..}. Needs V to divide d_ff for W1
-     * ({@link #readsPlainVectors}). The block's next rows follow every 2V elements.
+     * ({@link #readsPlainVectors}), so that the vector's first column starts a lane run of V.
+     * The block's next rows follow every 2V elements.
      */
     long plainVector(Matrix m, int e, int b0, int j) {
-        int sliver;
-        int lane;
-        if (m == Matrix.GATE_UP) {
-            int up = j >= dFf / V ? 1 : 0;
-            sliver = j - up * (dFf / V);
-            lane = up * V;
-        } else {
-            sliver = j / 2;
-            lane = (j % 2) * V;
-        }
-        return blockStart(m, e, b0) + (long) sliver * blockDepth(m, b0) * SLIVER + lane;
+        return element(m, e, b0, j * V);
     }
 
     /** Whether {@link #plainVector} serves a GEMM of {@code m} without the SwiGLU pairing. */

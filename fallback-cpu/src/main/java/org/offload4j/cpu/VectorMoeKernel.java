@@ -1227,13 +1227,15 @@ final class VectorMoeKernel implements MoeKernel {
         int half = swiglu ? w.dFf() : m.cols(w);  // columns in each half's own range
         int lastStart = halfStart(s0 + ns - 1, 1, swiglu);
         boolean whole = lastStart + V <= half;     // every half of every sliver is V real columns
-        if (w instanceof SliverBf16ExpertWeights sw && sw.pairsHalves(m, swiglu)) {
-            packSlivers(sw, m, e, k0, kb, s0, ns, panel, 0, ldp);
-            return;
-        }
-        if (w instanceof SliverBf16ExpertWeights sw && sw.readsPlainVectors(m)) {
-            packPlainVectors(sw, m, e, k0, kb, s0, ns, panel, ldp);
-            return;
+        if (w instanceof SliverBf16ExpertWeights sw) {
+            if (sw.pairsHalves(m, swiglu)) {
+                packSlivers(sw, m, e, k0, kb, s0, ns, panel, 0, ldp);
+                return;
+            }
+            if (sw.readsPlainVectors(m)) {
+                packPlainVectors(sw, m, e, k0, kb, s0, ns, panel, ldp);
+                return;
+            }
         }
         if (whole && w instanceof Bf16ExpertWeights bf && vectorAddressable(bf.tensor(m).segment())) {
             Tensor t = bf.tensor(m);
