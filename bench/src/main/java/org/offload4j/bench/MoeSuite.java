@@ -134,16 +134,10 @@ final class MoeSuite implements OpSuite {
             this.w2 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dFf, dModel), seed + 2, 1 / Math.sqrt(dFf));
             this.weights = int4 ? W4A16ExpertWeights.quantize(w1, w2, 128, false, DType.FP16) : Bf16ExpertWeights.of(w1, w2);
             MoeLayer created = MoeLayer.create(backend, router, weights, new MoeOptions(k, true));
-            this.layer = prepared ? preparedOrFree(created) : created;
-            try {
-                this.x = TensorFill.gaussian(Tensor.allocate(DType.BF16, tokens, dModel), seed + 3, 1.0);
-                this.out = Tensor.allocate(DType.BF16, tokens, dModel);
-                this.activeExperts = layer.route(x).activeExperts();
-            } catch (RuntimeException | Error e) {
-                layer.close();
-                closeWeights();
-                throw e;
-            }
+            this.layer = prepared ? created.prepared() : created;
+            this.x = TensorFill.gaussian(Tensor.allocate(DType.BF16, tokens, dModel), seed + 3, 1.0);
+            this.out = Tensor.allocate(DType.BF16, tokens, dModel);
+            this.activeExperts = layer.route(x).activeExperts();
         }
 
         @Override
@@ -215,27 +209,14 @@ final class MoeSuite implements OpSuite {
         @Override
         public void close() {
             layer.close();
-            closeWeights();
-            x.close();
-            out.close();
-        }
-
-        private MoeLayer preparedOrFree(MoeLayer created) {
-            try {
-                return created.prepared();
-            } catch (RuntimeException | Error e) {
-                closeWeights();
-                throw e;
-            }
-        }
-
-        private void closeWeights() {
             if (weights instanceof W4A16ExpertWeights q) {
                 q.close();
             }
             w1.close();
             w2.close();
             router.close();
+            x.close();
+            out.close();
         }
     }
 }
