@@ -3,7 +3,10 @@ package org.offload4j.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicIntegerArray;
@@ -64,5 +67,40 @@ class CpuThreadsTest {
             t.join(60_000);
         }
         assertEquals(4L * 20 * 8 * 100, total.get());
+    }
+
+    /**
+     * A worker that helps with loops and spins between them allocates nothing: garbage made while
+     * spinning (it once allocated an iterator per look for work, megabytes a second) brings young
+     * collections that pause every thread.
+     */
+    @Test
+    void workersAllocateNothingWhileHelpingAndSpinning() throws Exception {
+        assumeTrue(CpuThreads.threads() > 1, "no worker threads with one thread");
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        assumeTrue(mx.isThreadAllocatedMemorySupported() && mx.isThreadAllocatedMemoryEnabled(), "no per-thread allocation counts");
+        AtomicLong sum = new AtomicLong();
+        CpuThreads.RangeBody body = (from, to) -> sum.addAndGet(to - from);
+        CpuThreads.forRange(1 << 16, 1, body); // the workers exist and have run once
+        List<Thread> workers = Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("offload-cpu-")).toList();
+        assertEquals(CpuThreads.threads() - 1, workers.size(), "worker threads");
+        long[] before = workers.stream().mapToLong(t -> mx.getThreadAllocatedBytes(t.threadId())).toArray();
+        long calls = 0;
+        long start = System.nanoTime();
+        while (System.nanoTime() - start < 300_000_000L) { // loops 0.2 ms apart: the workers spin between them
+            CpuThreads.forRange(1 << 16, 1, body);
+            calls++;
+            long pause = System.nanoTime();
+            while (System.nanoTime() - pause < 200_000L) {
+                Thread.onSpinWait();
+            }
+        }
+        assertEquals(calls * (1 << 16) + (1 << 16), sum.get(), "every index ran");
+        for (int i = 0; i < workers.size(); i++) {
+            long allocated = mx.getThreadAllocatedBytes(workers.get(i).threadId()) - before[i];
+            assertTrue(allocated < 4096, workers.get(i).getName() + " allocated " + allocated + " bytes over " + calls
+                    + " loops and the spinning between them");
+        }
     }
 }
