@@ -211,9 +211,9 @@ public final class Attention {
         Args.notNull(v, "v");
         Args.notNull(opts, "opts");
         Args.notNull(out, "out");
-        checkFp8Data(q, "q");
-        checkFp8Data(k, "k");
-        checkFp8Data(v, "v");
+        checkFp8Data(q, "q.data");
+        checkFp8Data(k, "k.data");
+        checkFp8Data(v, "v.data");
         AttentionShape s = checkShapes(q.data(), k.data(), v.data(), "q.data", "k.data", "v.data");
         checkScales(q, "q", s.batch(), s.qHeads());
         checkScales(k, "k", s.batch(), s.kvHeads());
@@ -224,12 +224,14 @@ public final class Attention {
         return s;
     }
 
-    private static void checkFp8Data(Fp8Tensor t, String name) {
-        String dn = name + ".data";
-        Args.live(t.data(), dn);
-        Args.dtype(t.data(), dn, DType.FP8_E4M3FN);
-        Args.require(t.data().rank() == 4, dn + " has shape " + Arrays.toString(t.data().shape())
-                + "; expected rank 4, [B, H, S, D]");
+    /** {@code dataName}: how errors name {@code t.data()} ("q.data", ...). */
+    private static void checkFp8Data(Fp8Tensor t, String dataName) {
+        Args.live(t.data(), dataName);
+        Args.dtype(t.data(), dataName, DType.FP8_E4M3FN);
+        if (t.data().rank() != 4) {
+            throw new IllegalArgumentException(dataName + " has shape " + Arrays.toString(t.data().shape())
+                    + "; expected rank 4, [B, H, S, D]");
+        }
     }
 
     /**
@@ -243,11 +245,15 @@ public final class Attention {
             throw new IllegalArgumentException(qn + " has head dimension D = " + d + " (shape " + Arrays.toString(qs)
                     + "); accepted: " + HEAD_DIMS_TEXT);
         }
-        Args.require(qs[0] >= 1 && qs[1] >= 1, qn + " has shape " + Arrays.toString(qs)
-                + "; expected [B, Hq, Sq, D] with B ≥ 1 and Hq ≥ 1");
+        if (qs[0] < 1 || qs[1] < 1) {
+            throw new IllegalArgumentException(qn + " has shape " + Arrays.toString(qs)
+                    + "; expected [B, Hq, Sq, D] with B ≥ 1 and Hq ≥ 1");
+        }
         Args.shape(k, kn, qs[0], -1, -1, d);
         long[] ks = k.shape();
-        Args.require(ks[1] >= 1, kn + " has shape " + Arrays.toString(ks) + "; expected [B, Hkv, Skv, D] with Hkv ≥ 1");
+        if (ks[1] < 1) {
+            throw new IllegalArgumentException(kn + " has shape " + Arrays.toString(ks) + "; expected [B, Hkv, Skv, D] with Hkv ≥ 1");
+        }
         if (qs[1] % ks[1] != 0) {
             throw new IllegalArgumentException(kn + " has Hkv = " + ks[1] + " heads (shape " + Arrays.toString(ks)
                     + "), but Hq = " + qs[1] + " (" + qn + ") must be a multiple of Hkv; accepted Hkv: the divisors of "
@@ -257,8 +263,8 @@ public final class Attention {
             throw new IllegalArgumentException(vn + " has shape " + Arrays.toString(v.shape()) + "; expected the shape of "
                     + kn + ", " + Arrays.toString(ks));
         }
-        for (long x : new long[] {qs[0], qs[1], qs[2], ks[2]}) {
-            Args.require(x <= Integer.MAX_VALUE, "sizes above " + Integer.MAX_VALUE + " are not supported: "
+        if (Math.max(Math.max(qs[0], qs[1]), Math.max(qs[2], ks[2])) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("sizes above " + Integer.MAX_VALUE + " are not supported: "
                     + qn + " " + Arrays.toString(qs) + ", " + kn + " " + Arrays.toString(ks));
         }
         return new AttentionShape((int) qs[0], (int) qs[1], (int) ks[1], (int) qs[2], (int) ks[2], (int) d);

@@ -73,7 +73,9 @@ public final class Fp8Quantizer {
     static void check(Tensor x, String name) {
         Args.live(x, name);
         Args.dtype(x, name, DType.BF16);
-        Args.require(x.rank() == 4, name + " has shape " + Arrays.toString(x.shape()) + "; expected rank 4, [B, H, S, D]");
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException(name + " has shape " + Arrays.toString(x.shape()) + "; expected rank 4, [B, H, S, D]");
+        }
     }
 
     /** Quantizes a checked input; errors about its values name it {@code name}. */

@@ -172,6 +172,28 @@ class AttentionValidationTest {
     }
 
     @Test
+    void emptyBatchOrHeads() {
+        q = fp8(0, HQ, SQ, D, perTensor(1));
+        assertRejected(this::run, "q.data has shape [0, 4, 3, 64]", "B ≥ 1 and Hq ≥ 1");
+        q = fp8(B, 0, SQ, D, perTensor(1));
+        assertRejected(this::run, "q.data has shape [2, 0, 3, 64]", "B ≥ 1 and Hq ≥ 1");
+        q = fp8(B, HQ, SQ, D, perTensor(1));
+        k = fp8(B, 0, SKV, D, perTensor(1));
+        v = fp8(B, 0, SKV, D, perTensor(1));
+        assertRejected(this::run, "k.data has shape [2, 0, 5, 64]", "Hkv ≥ 1");
+    }
+
+    @Test
+    void wrongRankBf16() {
+        Tensor q3 = keep(Tensor.allocate(DType.BF16, B * HQ, SQ, D));
+        Tensor kb = bf16(B, HKV, SKV, D);
+        assertRejected(() -> attention.forward(q3, kb, kb, AttentionOptions.defaults(), out), "q has shape [8, 3, 64]", "rank 4");
+        Tensor qb = bf16(B, HQ, SQ, D);
+        Tensor v3 = keep(Tensor.allocate(DType.BF16, B * HKV, SKV, D));
+        assertRejected(() -> attention.forward(qb, kb, v3, AttentionOptions.defaults(), out), "v has shape [4, 5, 64]", "rank 4");
+    }
+
+    @Test
     void outputShapeMismatches() {
         out = keep(Tensor.allocate(DType.BF16, B, HQ, SQ + 1, D));
         assertRejected(this::run, "out has shape [2, 4, 4, 64]", "[2, 4, 3, 64]");

@@ -57,6 +57,11 @@ public final class Args {
         return t;
     }
 
+    /**
+     * Throws with {@code message} unless {@code condition}. The message is built before the call,
+     * passing or not: checks on an op's every call (the facades' matmul, forward, transform) test
+     * explicitly and build their message only to throw, so that a call makes no garbage strings.
+     */
     public static void require(boolean condition, String message) {
         if (!condition) {
             throw new IllegalArgumentException(message);

@@ -193,14 +193,22 @@ public final class QuantizedWeight implements AutoCloseable {
      * @throws IllegalArgumentException naming the size that is not accepted
      */
     public static int checkSizes(long k, long n, long groupSize) {
-        Args.require(k > 0 && k % 8 == 0 && k <= Integer.MAX_VALUE,
-                "k = " + k + " is not accepted; k must be a positive multiple of 8");
-        Args.require(n > 0 && n % 8 == 0 && n <= Integer.MAX_VALUE,
-                "n = " + n + " is not accepted; n must be a positive multiple of 8");
+        // Explicit tests rather than Args.require: this runs on every matmul, and a message
+        // argument would be concatenated on every call, failing or not.
+        if (k <= 0 || k % 8 != 0 || k > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("k = " + k + " is not accepted; k must be a positive multiple of 8");
+        }
+        if (n <= 0 || n % 8 != 0 || n > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("n = " + n + " is not accepted; n must be a positive multiple of 8");
+        }
         long g = groupSize == -1 ? k : groupSize;
-        Args.require(g == k || (g > 0 && g <= 128 && GROUP_SIZES.contains((int) g)),
-                "groupSize = " + groupSize + " is not accepted; accepted: 32, 64, 128 or k (= " + k + "; -1 also means k)");
-        Args.require(k % g == 0, "k = " + k + " is not a multiple of groupSize = " + g);
+        if (g != k && !(g > 0 && g <= 128 && GROUP_SIZES.contains((int) g))) {
+            throw new IllegalArgumentException("groupSize = " + groupSize + " is not accepted; accepted: 32, 64, 128 or k (= " + k
+                    + "; -1 also means k)");
+        }
+        if (k % g != 0) {
+            throw new IllegalArgumentException("k = " + k + " is not a multiple of groupSize = " + g);
+        }
         return (int) g;
     }
 

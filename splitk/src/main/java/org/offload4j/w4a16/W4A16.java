@@ -113,9 +113,13 @@ public final class W4A16 {
      */
     public void matmul(Tensor x, Prepared w, Tensor bias, Tensor y) {
         Args.notNull(w, "w");
-        Args.require(w.kernel == kernel, "w was prepared by backend '" + w.backendName + "'; this W4A16 runs on '"
-                + backend.name() + "': prepare the weight with this instance's backend");
-        Args.require(w.isAlive(), "w (" + w + ") is closed");
+        if (w.kernel != kernel) {
+            throw new IllegalArgumentException("w was prepared by backend '" + w.backendName + "'; this W4A16 runs on '"
+                    + backend.name() + "': prepare the weight with this instance's backend");
+        }
+        if (!w.isAlive()) {
+            throw new IllegalArgumentException("w (" + w + ") is closed");
+        }
         QuantizedWeight.checkSizes(w.k(), w.n(), w.groupSize());
         checkCall(x, w.k(), w.n(), bias, y);
         if (x.dim(0) == 0) {
@@ -173,7 +177,9 @@ public final class W4A16 {
 
     private static void checkWeight(QuantizedWeight w, String name) {
         Args.notNull(w, name);
-        Args.require(w.isAlive(), name + " (" + w + ") is closed, or one of its tensors is");
+        if (!w.isAlive()) {
+            throw new IllegalArgumentException(name + " (" + w + ") is closed, or one of its tensors is");
+        }
         QuantizedWeight.checkSizes(w.k(), w.n(), w.groupSize());
     }
 
@@ -187,19 +193,27 @@ public final class W4A16 {
             Args.sameDevice(x, "x", bias, "bias");
         }
         Args.dtype(x, "x", ACTIVATION_TYPES);
-        Args.require(y.dtype() == x.dtype(), "y has dtype " + y.dtype() + "; expected " + x.dtype() + " (the dtype of x)");
-        if (bias != null) {
-            Args.require(bias.dtype() == x.dtype() || bias.dtype() == DType.FP32, "bias has dtype " + bias.dtype()
-                    + "; accepted: " + x.dtype() + " (the dtype of x), fp32");
+        if (y.dtype() != x.dtype()) {
+            throw new IllegalArgumentException("y has dtype " + y.dtype() + "; expected " + x.dtype() + " (the dtype of x)");
         }
-        Args.require(x.rank() == 2 && x.dim(1) == k, "x has shape " + shape(x) + "; expected [m, k] = [*, " + k
-                + "] (k of the weight)");
-        Args.require(x.dim(0) <= Integer.MAX_VALUE, "x has " + x.dim(0) + " rows; at most " + Integer.MAX_VALUE + " accepted");
+        if (bias != null && bias.dtype() != x.dtype() && bias.dtype() != DType.FP32) {
+            throw new IllegalArgumentException("bias has dtype " + bias.dtype() + "; accepted: " + x.dtype()
+                    + " (the dtype of x), fp32");
+        }
+        if (x.rank() != 2 || x.dim(1) != k) {
+            throw new IllegalArgumentException("x has shape " + shape(x) + "; expected [m, k] = [*, " + k + "] (k of the weight)");
+        }
+        if (x.dim(0) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("x has " + x.dim(0) + " rows; at most " + Integer.MAX_VALUE + " accepted");
+        }
         long m = x.dim(0);
-        Args.require(y.rank() == 2 && y.dim(0) == m && y.dim(1) == n, "y has shape " + shape(y) + "; expected [m, n] = ["
-                + m + ", " + n + "]");
+        if (y.rank() != 2 || y.dim(0) != m || y.dim(1) != n) {
+            throw new IllegalArgumentException("y has shape " + shape(y) + "; expected [m, n] = [" + m + ", " + n + "]");
+        }
         if (bias != null) {
-            Args.require(bias.rank() == 1 && bias.dim(0) == n, "bias has shape " + shape(bias) + "; expected [n] = [" + n + "]");
+            if (bias.rank() != 1 || bias.dim(0) != n) {
+                throw new IllegalArgumentException("bias has shape " + shape(bias) + "; expected [n] = [" + n + "]");
+            }
             Args.disjoint(bias, "bias", y, "y");
         }
         Args.disjoint(x, "x", y, "y");
