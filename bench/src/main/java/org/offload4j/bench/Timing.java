@@ -1,10 +1,12 @@
 package org.offload4j.bench;
 
 import java.util.Arrays;
+import org.offload4j.core.JitWatch;
+import org.offload4j.core.Warmup;
 
 /**
  * Wall-clock timing of a host-synchronous op: warm-up until both a minimum count and a minimum
- * time are reached and the JIT has gone quiet ({@link JitWatch}), then timed runs until a time
+ * time are reached and the JIT has gone quiet ({@link Warmup}, {@link JitWatch}), then timed runs until a time
  * budget or a run cap is met; the median is reported because it ignores the odd run disturbed by
  * the OS.
  *
@@ -42,11 +44,6 @@ public final class Timing {
     /** The longest the warm-up waits for the JIT beyond the budget's warm-up; then timing starts anyway. */
     static final long MAX_JIT_WAIT_NANOS = 30_000_000_000L;
 
-    /** How often the warm-up asks the JIT, at most: 50 ms and 5 runs apart, or 1 s apart for slow runs. */
-    private static final long JIT_POLL_NANOS = 50_000_000L;
-    private static final int JIT_POLL_RUNS = 5;
-    private static final long JIT_POLL_MAX_NANOS = 1_000_000_000L;
-
     /** {@link #measure(Runnable, Budget)} with the JIT observed through {@code jit}, waiting for it at most {@code maxJitWaitNanos}. */
     static Measured measure(Runnable op, Budget budget, JitWatch jit, long maxJitWaitNanos) {
         long start = System.nanoTime();
@@ -56,25 +53,7 @@ public final class Timing {
         // Then until the JIT has been seen idle twice in a row, with runs between (a compile that ends
         // may queue the next, a deoptimized method's recompile; and a method still in C1 code needs
         // calls to reach C2's thresholds: an idle JIT over too few runs proves nothing).
-        long waitStart = System.nanoTime();
-        long lastPoll = Long.MIN_VALUE;
-        int runsSincePoll = 0;
-        int quiet = 0;
-        while (System.nanoTime() - waitStart < maxJitWaitNanos) {
-            long now = System.nanoTime();
-            long sincePoll = now - lastPoll;
-            if (lastPoll == Long.MIN_VALUE || (sincePoll >= JIT_POLL_NANOS && runsSincePoll >= JIT_POLL_RUNS)
-                    || sincePoll >= JIT_POLL_MAX_NANOS) {
-                lastPoll = now;
-                runsSincePoll = 0;
-                quiet = jit.idle() ? quiet + 1 : 0;
-                if (quiet == 2) {
-                    break;
-                }
-            }
-            op.run();
-            runsSincePoll++;
-        }
+        Warmup.run(op, 0, maxJitWaitNanos, jit);
         long[] samples = new long[budget.maxRuns()];
         int n = 0;
         long measureStart = System.nanoTime();

@@ -71,17 +71,6 @@ class TimingTest {
         assertTrue(seconds >= 0.3 && seconds < 5, seconds + " s");
     }
 
-    @Test
-    void theCompilerQueueTextIsRead() {
-        assertTrue(JitWatch.queueIsEmpty("Current compiles: \n\nC1 compile queue:\nEmpty\n\nC2 compile queue:\nEmpty\n\n"));
-        assertTrue(!JitWatch.queueIsEmpty("Current compiles: \nC2 CompilerThread0  1852       4       a.B::c (103 bytes)\n\n"
-                + "C1 compile queue:\nEmpty\n\nC2 compile queue:\nEmpty\n"), "a compile running");
-        assertTrue(!JitWatch.queueIsEmpty("Current compiles: \n\nC1 compile queue:\n1895       2       a.B::equal (23 bytes)\n\n"
-                + "C2 compile queue:\nEmpty\n"), "a compile queued");
-        // This JVM's own queue reads as something the parser understands (idle or not, no exception).
-        JitWatch.system().idle();
-    }
-
     private static void sleep(long ms) {
         try {
             Thread.sleep(ms);

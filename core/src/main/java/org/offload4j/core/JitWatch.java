@@ -1,4 +1,4 @@
-package org.offload4j.bench;
+package org.offload4j.core;
 
 import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
@@ -8,11 +8,11 @@ import javax.management.ObjectName;
 
 /**
  * Whether this JVM's JIT is idle: nothing being compiled, nothing queued, and no compile finished
- * since the last look. For {@link Timing}'s warm-up, which must not time a kernel before C2 has
- * compiled it.
+ * since the last look. {@link Warmup} asks it, so that a kernel is not served (or timed, by the
+ * benchmark) before C2 has compiled it.
  */
 @FunctionalInterface
-interface JitWatch {
+public interface JitWatch {
     /** True when no compile is running or queued and none has finished since the previous call. */
     boolean idle();
 
@@ -41,14 +41,12 @@ interface JitWatch {
         };
     }
 
-    /** HotSpot's DiagnosticCommand MBean (module jdk.management). */
-    String DIAGNOSTIC_COMMAND = "com.sun.management:type=DiagnosticCommand";
-
     /** The text of {@code Compiler.queue}, or null where the DiagnosticCommand MBean is missing or refuses. */
     private static String compilerQueue() {
         try {
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
-            Object text = server.invoke(new ObjectName(DIAGNOSTIC_COMMAND), "compilerQueue",
+            // HotSpot's DiagnosticCommand MBean (module jdk.management).
+            Object text = server.invoke(new ObjectName("com.sun.management:type=DiagnosticCommand"), "compilerQueue",
                     new Object[] {null}, new String[] {String[].class.getName()});
             return text instanceof String q ? q : null;
         } catch (JMException | RuntimeException e) {
