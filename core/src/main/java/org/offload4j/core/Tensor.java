@@ -144,14 +144,21 @@ public final class Tensor implements AutoCloseable {
 
     /** A new host tensor holding {@code values} (row-major), each rounded to {@code dtype}. */
     public static Tensor of(DType dtype, float[] values, long... shape) {
-        Tensor t = allocate(dtype, shape);
-        if (values.length != t.elementCount()) {
-            t.close();
-            throw new IllegalArgumentException("values has " + values.length + " elements; shape "
-                    + Arrays.toString(shape) + " has " + elementCount(shape));
+        if (values == null) {
+            throw new IllegalArgumentException("values must not be null");
         }
-        t.copyFrom(values);
-        return t;
+        Tensor t = allocate(dtype, shape);
+        try {
+            if (values.length != t.elementCount()) {
+                throw new IllegalArgumentException("values has " + values.length + " elements; shape "
+                        + Arrays.toString(shape) + " has " + elementCount(shape));
+            }
+            t.copyFrom(values);
+            return t;
+        } catch (RuntimeException | Error e) {
+            t.close(); // a value the dtype cannot hold (int4 outside 0..15): free the new memory
+            throw e;
+        }
     }
 
     private static long[] checkShape(DType dtype, long[] shape) {
@@ -406,6 +413,9 @@ public final class Tensor implements AutoCloseable {
                     + " elements; a Java array holds at most " + MAX_ARRAY_ELEMENTS + " (read it row by row with getFloat)");
         }
         float[] out = new float[(int) count];
+        if (count == 0) {
+            return out; // rows may still be huge ([2^40, 0]): no loop over them
+        }
         int k = 0;
         for (long r = 0; r < rows; r++) {
             for (long c = 0; c < cols; c++) {
@@ -433,6 +443,9 @@ public final class Tensor implements AutoCloseable {
     public void copyFrom(float[] values) {
         if (values.length != elementCount()) {
             throw new IllegalArgumentException("values has " + values.length + " elements; tensor has " + elementCount());
+        }
+        if (values.length == 0) {
+            return;
         }
         int k = 0;
         for (long r = 0; r < rows; r++) {

@@ -17,6 +17,9 @@ public final class TensorFill {
     public static Tensor gaussian(Tensor t, long seed, double std) {
         SplittableRandom rnd = new SplittableRandom(seed);
         MemorySegment s = t.segment();
+        if (t.elementCount() == 0) {
+            return t; // rows may still be huge ([2^40, 0]): no loop over them
+        }
         for (long r = 0; r < t.rows(); r++) {
             long base = r * t.rowStride();
             for (long c = 0; c < t.cols(); c++) {
@@ -46,6 +49,9 @@ public final class TensorFill {
      */
     public static Tensor poison(Tensor t) {
         MemorySegment s = t.segment();
+        if (t.elementCount() == 0) {
+            return t;
+        }
         for (long r = 0; r < t.rows(); r++) {
             long off = t.rowByteOffset(r);
             s.asSlice(off, t.dtype().byteSize(t.cols())).fill((byte) 0xFF);

@@ -5,11 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -721,5 +723,31 @@ class TensorTest {
             assertEquals(0, Tensor.wrapStrided(seg, DType.FP32, 8, 0, 5).spanBytes());
             assertEquals(0, Tensor.wrapStrided(seg, DType.FP32, 8, 3, 0).spanBytes());
         }
+    }
+
+    /** No element, however many rows: the row loops must not walk 2^40 empty rows. */
+    @Test
+    void emptyTensorsWithManyRowsAreDoneAtOnce() {
+        try (Tensor t = Tensor.allocate(DType.FP32, 1L << 40, 0); Tensor b = Tensor.allocate(DType.BF16, 1L << 40, 0)) {
+            assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+                assertEquals(0, t.toFloatArray().length);
+                assertEquals(0, t.toDoubleArray().length);
+                t.copyFrom(new float[0]);
+                TensorFill.gaussian(b, 1, 1.0);
+                TensorFill.poison(t);
+                assertFalse(TensorFill.hasPoison(t));
+                assertEquals(-1, Accuracy.firstNonFinite(b));
+            });
+        }
+    }
+
+    @Test
+    void ofRejectsValuesTheDtypeCannotHoldOrNone() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Tensor.of(DType.INT4, new float[] {3, 16}, 2));
+        assertTrue(e.getMessage().contains("16"), e.getMessage());
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Tensor.of(DType.FP32, null, 2)).getMessage()
+                .contains("values must not be null"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Tensor.of(DType.FP32, new float[3], 2)).getMessage()
+                .contains("values has 3 elements"));
     }
 }

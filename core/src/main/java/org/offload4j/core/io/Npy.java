@@ -3,10 +3,8 @@ package org.offload4j.core.io;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.stream.Collectors;
 import org.offload4j.core.Args;
@@ -55,12 +53,11 @@ public final class Npy {
         } else {
             preamble.putInt(header.length);
         }
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
+        FileReplace.write(file, ch -> {
             SafeTensors.writeFully(ch, preamble.flip());
             SafeTensors.writeFully(ch, ByteBuffer.wrap(header));
             SafeTensors.writeSegment(ch, data.bytes());
-        }
+        });
     }
 
     /** The header dict as NumPy writes it, padded with spaces and a final newline to the alignment. */

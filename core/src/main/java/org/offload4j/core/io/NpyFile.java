@@ -122,7 +122,7 @@ public final class NpyFile implements TensorSource {
         long expected;
         try {
             expected = Math.multiplyExact(TensorData.elementCount(ts.shape), ts.type.byteSize());
-        } catch (ArithmeticException e) {
+        } catch (ArithmeticException | IllegalArgumentException e) { // overflow (dimensions are ≥ 0 here)
             throw new TensorFileException(file, tensor, "shape " + Arrays.toString(ts.shape) + " has more elements than a file can hold");
         }
         if (expected != size - dataStart) {

@@ -10,7 +10,6 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -84,15 +83,14 @@ public final class SafeTensors {
         Args.notNull(file, "file");
         Args.notNull(tensors, "tensors");
         byte[] header = header(tensors, metadata == null ? Map.of() : metadata);
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
+        FileReplace.write(file, ch -> {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
             writeFully(ch, len);
             writeFully(ch, ByteBuffer.wrap(header));
             for (TensorData d : tensors.values()) {
                 writeSegment(ch, d.bytes());
             }
-        }
+        });
     }
 
     /** As {@link #write(Path, Map, Map)} without metadata. */

@@ -155,7 +155,7 @@ public final class SafeTensorsFile implements TensorSource {
         long bytes;
         try {
             bytes = Math.multiplyExact(TensorData.elementCount(shape), type.byteSize());
-        } catch (ArithmeticException ex) {
+        } catch (ArithmeticException | IllegalArgumentException ex) { // overflow (dimensions are ≥ 0 here)
             throw new TensorFileException(file, name, "shape " + Arrays.toString(shape) + " has more elements than a file can hold");
         }
         if (bytes != offsets[1] - offsets[0]) {

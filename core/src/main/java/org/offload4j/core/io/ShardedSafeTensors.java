@@ -3,6 +3,7 @@ package org.offload4j.core.io;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -86,9 +87,21 @@ public final class ShardedSafeTensors implements TensorSource {
         if (v == null || !v.isTextual() || v.asText().isEmpty()) {
             throw new TensorFileException(index, tensor, "shard name is not a non-empty string");
         }
-        Path p = dir.resolve(v.asText()).normalize();
-        if (!p.startsWith(dir) || Path.of(v.asText()).isAbsolute()) {
+        Path p;
+        try {
+            if (Path.of(v.asText()).isAbsolute()) {
+                throw new TensorFileException(index, tensor, "shard \"" + v.asText() + "\" lies outside the index's directory");
+            }
+            p = dir.resolve(v.asText()).normalize();
+        } catch (InvalidPathException e) {
+            throw new TensorFileException(index, tensor, "shard name \"" + v.asText() + "\" is not a file name: " + e.getReason());
+        }
+        if (!p.startsWith(dir)) {
             throw new TensorFileException(index, tensor, "shard \"" + v.asText() + "\" lies outside the index's directory");
+        }
+        if (!Files.isRegularFile(p)) {
+            throw new TensorFileException(index, tensor, "shard \"" + v.asText() + "\" is not a file in the index's directory ("
+                    + (Files.exists(p) ? "a directory or other non-file" : "missing") + ")");
         }
         return p;
     }

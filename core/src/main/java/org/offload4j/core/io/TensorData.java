@@ -21,7 +21,11 @@ public record TensorData(ElementType type, long[] shape, MemorySegment bytes) {
         Args.notNull(shape, "shape");
         Args.notNull(bytes, "bytes");
         shape = shape.clone();
-        long expected = Math.multiplyExact(elementCount(shape), type.byteSize());
+        long elements = elementCount(shape);
+        if (elements > Long.MAX_VALUE / type.byteSize()) {
+            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " of " + type + " needs more than 2^63 bytes");
+        }
+        long expected = elements * type.byteSize();
         Args.require(bytes.byteSize() == expected, "bytes holds " + bytes.byteSize() + " bytes; shape "
                 + Arrays.toString(shape) + " of " + type + " needs " + expected);
     }
@@ -35,10 +39,16 @@ public record TensorData(ElementType type, long[] shape, MemorySegment bytes) {
         Args.live(t, "t");
         ElementType type = ElementType.of(t.dtype());
         long rowBytes = t.cols() * type.byteSize();
-        if (t.isContiguous()) {
+        if (t.isContiguous() || t.elementCount() == 0) {
             return new TensorData(type, t.shape(), t.segment().asSlice(0, t.rows() * rowBytes));
         }
-        MemorySegment copy = MemorySegment.ofArray(new byte[Math.toIntExact(t.rows() * rowBytes)]);
+        long bytes = t.rows() * rowBytes; // the tensor exists, so this fits in a long
+        if (bytes > Tensor.MAX_ARRAY_ELEMENTS) {
+            throw new IllegalArgumentException("t (" + t.describe() + ") is strided and holds " + bytes + " bytes; a strided "
+                    + "tensor is copied into one Java array, at most " + Tensor.MAX_ARRAY_ELEMENTS + " bytes: make it "
+                    + "contiguous first");
+        }
+        MemorySegment copy = MemorySegment.ofArray(new byte[(int) bytes]);
         for (long r = 0; r < t.rows(); r++) {
             MemorySegment.copy(t.segment(), t.rowByteOffset(r), copy, r * rowBytes, rowBytes);
         }
@@ -49,8 +59,21 @@ public record TensorData(ElementType type, long[] shape, MemorySegment bytes) {
     public static long elementCount(long[] shape) {
         long n = 1;
         for (long d : shape) {
-            Args.require(d >= 0, "shape " + Arrays.toString(shape) + " has a negative dimension");
-            n = Math.multiplyExact(n, d);
+            if (d < 0) {
+                throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has a negative dimension");
+            }
+        }
+        for (long d : shape) {
+            if (d == 0) {
+                return 0; // before the product, which may overflow on the other dimensions
+            }
+        }
+        for (long d : shape) {
+            try {
+                n = Math.multiplyExact(n, d);
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has more than 2^63 elements");
+            }
         }
         return n;
     }
@@ -78,8 +101,13 @@ public record TensorData(ElementType type, long[] shape, MemorySegment bytes) {
     /** A new contiguous, aligned, writable tensor holding a copy of these bytes; the caller closes it. */
     public Tensor copy() {
         Tensor t = Tensor.allocate(dtypeOrThrow(), tensorShape());
-        MemorySegment.copy(bytes, 0, t.segment(), 0, bytes.byteSize());
-        return t;
+        try {
+            MemorySegment.copy(bytes, 0, t.segment(), 0, bytes.byteSize());
+            return t;
+        } catch (RuntimeException | Error e) {
+            t.close(); // the source file was closed: free the new memory
+            throw e;
+        }
     }
 
     private org.offload4j.core.DType dtypeOrThrow() {

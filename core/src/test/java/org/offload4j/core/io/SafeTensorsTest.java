@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -171,6 +172,73 @@ class SafeTensorsTest {
         Files.writeString(index, "{\"metadata\": {}}");
         var noMap = assertThrows(TensorFileException.class, () -> ShardedSafeTensors.open(index));
         assertTrue(noMap.getMessage().contains("weight_map"), noMap.getMessage());
+        for (String bad : new String[] {".", "model.safetensors.index.json/..", "missing.safetensors"}) {
+            Files.writeString(index, "{\"weight_map\": {\"a\": \"" + bad + "\"}}");
+            var notFile = assertThrows(TensorFileException.class, () -> ShardedSafeTensors.open(index), bad);
+            assertEquals("a", notFile.tensor().orElseThrow());
+            assertTrue(notFile.getMessage().contains("is not a file in the index's directory"), notFile.getMessage());
+        }
+        Files.writeString(index, "{\"weight_map\": {\"a\": \"s1\\u0000.safetensors\"}}");
+        var nul = assertThrows(TensorFileException.class, () -> ShardedSafeTensors.open(index));
+        assertTrue(nul.getMessage().contains(index.toString()) && nul.getMessage().contains("is not a file name"), nul.getMessage());
+    }
+
+    @Test
+    void shapesTooLargeAreRejectedAsArguments() {
+        var elements = assertThrows(IllegalArgumentException.class,
+                () -> new TensorData(ElementType.F32, new long[] {1L << 62, 4}, MemorySegment.NULL));
+        assertTrue(elements.getMessage().contains("more than 2^63 elements"), elements.getMessage());
+        var bytes = assertThrows(IllegalArgumentException.class,
+                () -> new TensorData(ElementType.F32, new long[] {1L << 61, 2}, MemorySegment.NULL));
+        assertTrue(bytes.getMessage().contains("more than 2^63 bytes"), bytes.getMessage());
+        assertEquals(0, TensorData.elementCount(new long[] {1L << 62, 4, 0}), "a zero dimension, whatever the others");
+        assertEquals(0, new TensorData(ElementType.F32, new long[] {1L << 62, 4, 0}, MemorySegment.NULL).elementCount());
+    }
+
+    /** Rewriting a file while it is open (edit the metadata, save) keeps the open file readable and writes the new one whole. */
+    @Test
+    void rewritingAnOpenFileReplacesItWhole() throws IOException {
+        Path file = dir.resolve("w.safetensors");
+        TensorData w = IoTestFiles.random(ElementType.F32, new long[] {256, 1024}, 3);
+        SafeTensors.write(file, Map.of("w", w));
+        try (SafeTensorsFile f = SafeTensorsFile.open(file)) {
+            SafeTensors.write(file, Map.of("w", f.data("w")), Map.of("note", "edited"));
+            assertEquals(w, f.data("w"), "the open file still reads its data");
+        }
+        try (SafeTensorsFile f = SafeTensorsFile.open(file)) {
+            assertEquals(w, f.data("w"));
+            assertEquals(Map.of("note", "edited"), f.metadata());
+        }
+        Path npy = dir.resolve("w.npy");
+        Npy.write(npy, w);
+        try (NpyFile f = NpyFile.open(npy)) {
+            Npy.write(npy, f.data());
+        }
+        try (NpyFile f = NpyFile.open(npy)) {
+            assertEquals(w, f.data());
+        }
+        try (var left = Files.list(dir)) {
+            assertEquals(List.of("w.npy", "w.safetensors"), left.map(p -> p.getFileName().toString()).sorted().toList(),
+                    "no temporary file left behind");
+        }
+    }
+
+    /** A write that fails leaves the old file as it was, and no temporary file. */
+    @Test
+    void aFailedWriteLeavesTheOldFile() throws IOException {
+        Path file = dir.resolve("w.safetensors");
+        TensorData w = IoTestFiles.random(ElementType.F32, new long[] {4, 4}, 3);
+        SafeTensors.write(file, Map.of("w", w));
+        byte[] before = Files.readAllBytes(file);
+        TensorData closed;
+        try (SafeTensorsFile f = SafeTensorsFile.open(file)) {
+            closed = f.data("w");
+        }
+        assertThrows(IllegalStateException.class, () -> SafeTensors.write(file, Map.of("w", closed)));
+        assertArrayEquals(before, Files.readAllBytes(file));
+        try (var left = Files.list(dir)) {
+            assertEquals(1, left.count(), "no temporary file left behind");
+        }
     }
 
     @Test
