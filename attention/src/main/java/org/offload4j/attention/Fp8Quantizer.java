@@ -54,7 +54,13 @@ public final class Fp8Quantizer {
     public static Fp8Tensor quantize(Tensor x, ScaleGranularity granularity, QkRotation rotation) {
         check(x, "x");
         Args.notNull(granularity, "granularity");
-        return quantizeChecked(x, "x", granularity, rotation);
+        return quantizeChecked(x, "x", granularity, rotation, Tensor::allocate);
+    }
+
+    /** Where the quantized tensors and the rotated temporary are allocated. */
+    @FunctionalInterface
+    interface Allocator {
+        Tensor allocate(DType dtype, long... shape);
     }
 
     /**
@@ -79,15 +85,16 @@ public final class Fp8Quantizer {
     }
 
     /** Quantizes a checked input; errors about its values name it {@code name}. */
-    static Fp8Tensor quantizeChecked(Tensor x, String name, ScaleGranularity granularity, QkRotation rotation) {
+    static Fp8Tensor quantizeChecked(Tensor x, String name, ScaleGranularity granularity, QkRotation rotation,
+                                     Allocator allocator) {
         float[] amax = groupAmax(x, name, granularity);
         if (rotation == null) {
-            return encode(x, amax, granularity);
+            return encode(x, amax, granularity, allocator);
         }
-        try (Tensor rotated = Tensor.allocate(DType.BF16, x.shape())) {
+        try (Tensor rotated = allocator.allocate(DType.BF16, x.shape())) {
             rotation.rotate(x, rotated);
             float[] rotatedAmax = groupAmax(rotated, "the rotation's output for " + name, granularity);
-            return encode(rotated, rotatedAmax, granularity);
+            return encode(rotated, rotatedAmax, granularity, allocator);
         }
     }
 
@@ -122,11 +129,17 @@ public final class Fp8Quantizer {
         return amax;
     }
 
-    private static Fp8Tensor encode(Tensor x, float[] amax, ScaleGranularity granularity) {
+    private static Fp8Tensor encode(Tensor x, float[] amax, ScaleGranularity granularity, Allocator allocator) {
         boolean perHead = granularity == ScaleGranularity.PER_HEAD;
         long[] shape = x.shape();
-        Tensor data = Tensor.allocate(DType.FP8_E4M3FN, shape);
-        Tensor scales = perHead ? Tensor.allocate(DType.FP32, shape[0], shape[1]) : Tensor.allocate(DType.FP32, 1);
+        Tensor data = allocator.allocate(DType.FP8_E4M3FN, shape);
+        Tensor scales;
+        try {
+            scales = perHead ? allocator.allocate(DType.FP32, shape[0], shape[1]) : allocator.allocate(DType.FP32, 1);
+        } catch (RuntimeException | Error e) {
+            data.close();
+            throw e;
+        }
         float[] scale = new float[amax.length];
         for (int g = 0; g < amax.length; g++) {
             scale[g] = amaxScale(amax[g]);

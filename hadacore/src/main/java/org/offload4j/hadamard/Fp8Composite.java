@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
+import org.offload4j.core.Workspace;
 import org.offload4j.core.numerics.Fp8;
 import org.offload4j.core.numerics.Fp8Overflow;
 
@@ -27,15 +28,16 @@ final class Fp8Composite implements HadamardFp8Kernel {
         }
         // Widened to fp32 first (exact), then transformed in place: the kernel contract wants one
         // dtype for in and out, and fp32 keeps the values unrounded until the FP8 encoding.
-        try (Tensor y = widen(in)) {
+        // y is a temporary of this call: from the thread's workspace (Workspace says why).
+        try (Workspace ws = Workspace.open()) {
+            Tensor y = widen(in, ws.allocate(DType.FP32, in.rows(), in.cols()));
             kernel.transform(y, y, size, scale, false, null, null);
             quantize(y, out, scales, rowsPerScale);
         }
     }
 
-    /** A contiguous fp32 copy of {@code in}'s rows, any dtype and row stride. */
-    private static Tensor widen(Tensor in) {
-        Tensor y = Tensor.allocate(DType.FP32, in.rows(), in.cols());
+    /** {@code y} (contiguous fp32, in's rows and cols) filled with {@code in}'s rows, any dtype and row stride. */
+    private static Tensor widen(Tensor in, Tensor y) {
         MemorySegment dst = y.segment();
         long cols = in.cols();
         for (long r = 0; r < in.rows(); r++) {

@@ -8,6 +8,7 @@ import org.offload4j.core.Backend;
 import org.offload4j.core.Backends;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
+import org.offload4j.core.Workspace;
 
 /**
  * W4A16 matmul: {@code Y[m,n] = X[m,k] · W[k,n] (+ bias[n])}, X and Y bf16 or fp16, W 4-bit with a
@@ -154,14 +155,20 @@ public final class W4A16 {
             kernel.matmul(x, w, bias, y);
             return;
         }
-        try (Tensor xs = gatherColumns(x, rowOrder)) {
-            kernel.matmul(xs, w, bias, y);
+        if (!x.device().hostAddressable()) {
+            // The gather runs on the host; a device-side gather needs a kernel (not written yet).
+            throw new IllegalArgumentException("x (" + x.describe() + ") is in " + x.device() + " memory, and w is an "
+                    + "act-order weight, whose column gather runs on the host: pass x in host memory");
+        }
+        // The gathered copy is a temporary of this call: from the thread's workspace, not an arena of
+        // its own, whose close alone cost 17–60 µs (Workspace).
+        try (Workspace ws = Workspace.open()) {
+            kernel.matmul(gatherColumns(x, rowOrder, ws.allocate(x.dtype(), x.shape())), w, bias, y);
         }
     }
 
-    /** A new [m, k] tensor whose column r is column order[r] of x (16-bit values copied bit for bit). */
-    static Tensor gatherColumns(Tensor x, int[] order) {
-        Tensor out = Tensor.allocate(x.dtype(), x.shape());
+    /** {@code out} ([m, k], contiguous) with column r = column order[r] of x (16-bit values copied bit for bit). */
+    static Tensor gatherColumns(Tensor x, int[] order, Tensor out) {
         MemorySegment src = x.segment();
         MemorySegment dst = out.segment();
         ValueLayout.OfShort s16 = ValueLayout.JAVA_SHORT_UNALIGNED;

@@ -121,6 +121,25 @@ class ActOrderTest {
         }
     }
 
+    /** The gather runs on the host: device-resident x is refused as an argument, y untouched. */
+    @Test
+    void actOrderNeedsHostActivations() {
+        W4A16 op = W4A16.create(new ReferenceBackend("ref"));
+        org.offload4j.core.Device gpu = new org.offload4j.core.Device("fake", 0, "fake gpu", false);
+        try (QuantizedWeight raw = TestWeights.random(K, N, G, false, DType.FP16, 21);
+             Tensor gIdx = actOrderGIdx(K, G, 8);
+             QuantizedWeight w = QuantizedWeight.fromGptqActOrder(K, N, G, raw.qweight(), raw.qzeros(), raw.scales(), gIdx);
+             W4A16.Prepared p = op.prepare(w);
+             java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Tensor x = Tensor.wrapDevice(null, arena.allocate(2L * 3 * K), gpu, DType.BF16, K, 3, K);
+            Tensor y = Tensor.wrapDevice(null, arena.allocate(2L * 3 * N), gpu, DType.BF16, N, 3, N);
+            for (Runnable call : new Runnable[] {() -> op.matmul(x, p, null, y), () -> op.matmul(x, w, null, y)}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call::run);
+                assertTrue(e.getMessage().contains("act-order") && e.getMessage().contains("host memory"), e.getMessage());
+            }
+        }
+    }
+
     @Test
     void badGIdxIsRejectedWithTheReason() {
         try (QuantizedWeight raw = TestWeights.random(K, N, G, false, DType.FP16, 1);
