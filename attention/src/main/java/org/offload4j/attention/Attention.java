@@ -132,6 +132,22 @@ public final class Attention {
         return backend;
     }
 
+    /**
+     * {@link Fp8Quantizer#quantize(Tensor, ScaleGranularity, QkRotation)} on this backend's
+     * quantization loops when it has them ({@link Fp8QuantizeKernel}; the CPU backend's run about
+     * 20× faster than the plain Java ones): the same result bit for bit. For inputs quantized
+     * once and used in many calls, such as an FP8 KV cache. The result owns new tensors; close it.
+     */
+    public Fp8Tensor quantize(Tensor x, ScaleGranularity granularity, QkRotation rotation) {
+        Fp8Quantizer.check(x, "x");
+        Args.notNull(granularity, "granularity");
+        return Fp8Quantizer.quantizeChecked(x, "x", granularity, rotation, Tensor::allocate, quantizeKernel());
+    }
+
+    private Fp8QuantizeKernel quantizeKernel() {
+        return backend.kernels(Fp8QuantizeKernel.class).orElse(Fp8Quantizer.SCALAR);
+    }
+
     /** FP8 inputs, output only (no log-sum-exp); see the class description. */
     public void forward(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, AttentionOptions opts, Tensor out) {
         forward(q, k, v, opts, out, null);
@@ -189,9 +205,10 @@ public final class Attention {
         // anything is written to out or lse. The FP8 copies are temporaries of this call: from the
         // thread's workspace, not six arenas of their own (closing one cost 17–60 µs, Workspace).
         try (Workspace ws = Workspace.open()) {
-            Fp8Tensor q8 = Fp8Quantizer.quantizeChecked(q, "q", g, opts.rotation(), ws::allocate);
-            Fp8Tensor k8 = Fp8Quantizer.quantizeChecked(k, "k", g, opts.rotation(), ws::allocate);
-            Fp8Tensor v8 = Fp8Quantizer.quantizeChecked(v, "v", g, null, ws::allocate);
+            Fp8QuantizeKernel fq = quantizeKernel();
+            Fp8Tensor q8 = Fp8Quantizer.quantizeChecked(q, "q", g, opts.rotation(), ws::allocate, fq);
+            Fp8Tensor k8 = Fp8Quantizer.quantizeChecked(k, "k", g, opts.rotation(), ws::allocate, fq);
+            Fp8Tensor v8 = Fp8Quantizer.quantizeChecked(v, "v", g, null, ws::allocate, fq);
             run(shape, q8, k8, v8, opts, out, lse);
         }
     }

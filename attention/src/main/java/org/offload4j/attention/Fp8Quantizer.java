@@ -54,8 +54,44 @@ public final class Fp8Quantizer {
     public static Fp8Tensor quantize(Tensor x, ScaleGranularity granularity, QkRotation rotation) {
         check(x, "x");
         Args.notNull(granularity, "granularity");
-        return quantizeChecked(x, "x", granularity, rotation, Tensor::allocate);
+        return quantizeChecked(x, "x", granularity, rotation, Tensor::allocate, SCALAR);
     }
+
+    /** The plain Java loops of {@link Fp8QuantizeKernel}, which every backend's kernel must match bit for bit. */
+    public static final Fp8QuantizeKernel SCALAR = new Fp8QuantizeKernel() {
+        @Override
+        public float amax(Tensor x, long fromRow, long toRow) {
+            MemorySegment seg = x.segment();
+            long cols = x.cols();
+            float m = 0f;
+            for (long r = fromRow; r < toRow; r++) {
+                long off = x.rowByteOffset(r);
+                for (long c = 0; c < cols; c++) {
+                    float a = Math.abs(Bf16.toFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2 * c)));
+                    if (!(a <= Float.MAX_VALUE)) {
+                        return a;
+                    }
+                    m = Math.max(m, a);
+                }
+            }
+            return m;
+        }
+
+        @Override
+        public void encode(Tensor x, long fromRow, long toRow, float scale, Tensor out) {
+            MemorySegment in = x.segment();
+            MemorySegment o = out.segment();
+            long cols = x.cols();
+            for (long r = fromRow; r < toRow; r++) {
+                long inOff = x.rowByteOffset(r);
+                long outOff = out.rowByteOffset(r);
+                for (long c = 0; c < cols; c++) {
+                    float v = Bf16.toFloat(in.get(ValueLayout.JAVA_SHORT_UNALIGNED, inOff + 2 * c));
+                    o.set(ValueLayout.JAVA_BYTE, outOff + c, Fp8.floatToE4m3(v / scale, Fp8Overflow.SATURATE));
+                }
+            }
+        }
+    };
 
     /** Where the quantized tensors and the rotated temporary are allocated. */
     @FunctionalInterface
@@ -86,15 +122,15 @@ public final class Fp8Quantizer {
 
     /** Quantizes a checked input; errors about its values name it {@code name}. */
     static Fp8Tensor quantizeChecked(Tensor x, String name, ScaleGranularity granularity, QkRotation rotation,
-                                     Allocator allocator) {
-        float[] amax = groupAmax(x, name, granularity);
+                                     Allocator allocator, Fp8QuantizeKernel kernel) {
+        float[] amax = groupAmax(x, name, granularity, kernel);
         if (rotation == null) {
-            return encode(x, amax, granularity, allocator);
+            return encode(x, amax, granularity, allocator, kernel);
         }
         try (Tensor rotated = allocator.allocate(DType.BF16, x.shape())) {
             rotation.rotate(x, rotated);
-            float[] rotatedAmax = groupAmax(rotated, "the rotation's output for " + name, granularity);
-            return encode(rotated, rotatedAmax, granularity, allocator);
+            float[] rotatedAmax = groupAmax(rotated, "the rotation's output for " + name, granularity, kernel);
+            return encode(rotated, rotatedAmax, granularity, allocator, kernel);
         }
     }
 
@@ -102,34 +138,42 @@ public final class Fp8Quantizer {
      * The amax of every group (one per tensor, or one per (b, h) in row-major order), throwing
      * when an element is not finite.
      */
-    private static float[] groupAmax(Tensor x, String name, ScaleGranularity granularity) {
-        int heads = (int) x.dim(1);
-        long seqLen = x.dim(2);
-        long cols = x.cols();
+    private static float[] groupAmax(Tensor x, String name, ScaleGranularity granularity, Fp8QuantizeKernel kernel) {
         boolean perHead = granularity == ScaleGranularity.PER_HEAD;
-        float[] amax = new float[perHead ? Math.toIntExact(x.dim(0) * heads) : 1];
-        MemorySegment seg = x.segment();
-        for (long r = 0; r < x.rows(); r++) {
-            long off = x.rowByteOffset(r);
-            int g = perHead ? (int) (r / seqLen) : 0;
-            float m = amax[g];
-            for (long c = 0; c < cols; c++) {
-                float v = Bf16.toFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2 * c));
-                float a = Math.abs(v);
-                if (!(a <= Float.MAX_VALUE)) {
-                    long h = (r / seqLen) % heads;
-                    long b = r / seqLen / heads;
-                    throw new IllegalArgumentException(name + " holds a non-finite value, " + v + ", at [" + b + ", " + h + ", "
-                            + (r % seqLen) + ", " + c + "]; FP8 quantization needs finite inputs");
-                }
-                m = Math.max(m, a);
+        long groupRows = perHead ? x.dim(2) : x.rows();
+        float[] amax = new float[perHead ? Math.toIntExact(x.dim(0) * x.dim(1)) : 1];
+        for (int g = 0; g < amax.length; g++) {
+            amax[g] = kernel.amax(x, g * groupRows, (g + 1) * groupRows);
+            if (!(amax[g] <= Float.MAX_VALUE)) {
+                throw nonFinite(x, name, g * groupRows, (g + 1) * groupRows);
             }
-            amax[g] = m;
         }
         return amax;
     }
 
-    private static Fp8Tensor encode(Tensor x, float[] amax, ScaleGranularity granularity, Allocator allocator) {
+    /** The error for the first non-finite element of rows [fromRow, toRow), which hold one. */
+    private static IllegalArgumentException nonFinite(Tensor x, String name, long fromRow, long toRow) {
+        long heads = x.dim(1);
+        long seqLen = x.dim(2);
+        MemorySegment seg = x.segment();
+        for (long r = fromRow; r < toRow; r++) {
+            long off = x.rowByteOffset(r);
+            for (long c = 0; c < x.cols(); c++) {
+                float v = Bf16.toFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2 * c));
+                if (!Float.isFinite(v)) {
+                    long h = (r / seqLen) % heads;
+                    long b = r / seqLen / heads;
+                    return new IllegalArgumentException(name + " holds a non-finite value, " + v + ", at [" + b + ", " + h + ", "
+                            + (r % seqLen) + ", " + c + "]; FP8 quantization needs finite inputs");
+                }
+            }
+        }
+        throw new IllegalStateException("the FP8 amax kernel reported a non-finite value in rows [" + fromRow + ", " + toRow
+                + ") of " + name + ", which hold none");
+    }
+
+    private static Fp8Tensor encode(Tensor x, float[] amax, ScaleGranularity granularity, Allocator allocator,
+                                    Fp8QuantizeKernel kernel) {
         boolean perHead = granularity == ScaleGranularity.PER_HEAD;
         long[] shape = x.shape();
         Tensor data = allocator.allocate(DType.FP8_E4M3FN, shape);
@@ -140,23 +184,11 @@ public final class Fp8Quantizer {
             data.close();
             throw e;
         }
-        float[] scale = new float[amax.length];
+        long groupRows = perHead ? shape[2] : x.rows();
         for (int g = 0; g < amax.length; g++) {
-            scale[g] = amaxScale(amax[g]);
-            scales.segment().setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, g, scale[g]);
-        }
-        long seqLen = shape[2];
-        long cols = x.cols();
-        MemorySegment in = x.segment();
-        MemorySegment out = data.segment();
-        for (long r = 0; r < x.rows(); r++) {
-            long inOff = x.rowByteOffset(r);
-            long outOff = data.rowByteOffset(r);
-            float s = scale[perHead ? (int) (r / seqLen) : 0];
-            for (long c = 0; c < cols; c++) {
-                float v = Bf16.toFloat(in.get(ValueLayout.JAVA_SHORT_UNALIGNED, inOff + 2 * c));
-                out.set(ValueLayout.JAVA_BYTE, outOff + c, Fp8.floatToE4m3(v / s, Fp8Overflow.SATURATE));
-            }
+            float scale = amaxScale(amax[g]);
+            scales.segment().setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, g, scale);
+            kernel.encode(x, g * groupRows, (g + 1) * groupRows, scale, data);
         }
         return new Fp8Tensor(data, scales);
     }

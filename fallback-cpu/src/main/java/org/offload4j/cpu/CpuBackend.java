@@ -6,6 +6,7 @@ import java.util.Optional;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.offload4j.attention.AttentionKernel;
+import org.offload4j.attention.Fp8QuantizeKernel;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Device;
 import org.offload4j.core.Floors;
@@ -34,11 +35,12 @@ final class CpuBackend implements Backend {
                     + " lanes; the CPU backend needs at least 128-bit vectors");
         }
         Device device = new Device("cpu", 0, cpuName(), true);
-        // One entry per op: the op module's kernel interface and the Vector API implementation.
+        // One entry per kernel interface of the op modules, with its Vector API implementation.
         Map<Class<?>, Object> kernels = Map.ofEntries(
                 Map.entry(HadamardKernel.class, new VectorHadamardKernel()),
                 Map.entry(W4A16Kernel.class, new VectorW4A16Kernel()),
                 Map.entry(AttentionKernel.class, new VectorAttentionKernel()),
+                Map.entry(Fp8QuantizeKernel.class, new VectorFp8Quantize()),
                 Map.entry(MoeKernel.class, new VectorMoeKernel()),
                 Map.entry(Floors.class, new CpuFloors())
         );

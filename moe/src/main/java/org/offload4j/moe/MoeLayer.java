@@ -76,9 +76,12 @@ import org.offload4j.core.Tensor;
  * {@code forward}, bf16 ones to model a bf16 pipeline. The router's logits are fp32 sums, so a
  * token whose two logits differ by less than their rounding error may choose differently from the
  * float64 router. They can also overflow to ±∞ where the float64 ones do not: the +∞ logits then
- * share the weight (the softmax's limit). NaN logits rank below every number with weight 0; a token
- * with no logit above −∞ (its x holds a NaN) gets experts 0, 1, … with uniform weights (1/E, or
- * 1/k renormalized) and a NaN output; the call does not fail. The CUDA router follows the same rule.
+ * share the weight (the softmax's limit). NaN logits rank below every number, −∞ included, with
+ * weight 0 while some logit is above −∞. A token with no logit above −∞ (its x holds a NaN or an
+ * infinity) weighs every logit 1, ranks −∞ above NaN and ties by the lower index, so it gets
+ * uniform weights (1/E, or 1/k renormalized) on the −∞ experts first (experts 0, 1, … when every
+ * logit is NaN) and a NaN output; the call does not fail. The CUDA router is written to the same rule
+ * (its GPU run is owed).
  *
  * <p>An instance holds its backend, weights and options, and is safe for concurrent use as long as
  * the weights stay open and the layer is not closed ({@link #close()}: only when no call is
