@@ -71,9 +71,12 @@ public record AccuracyReport(AttentionShape shape, AttentionOptions options, Err
         Errors plain = null;
         Errors rotated = null;
         for (QkRotation rotation : opts.rotation() == null ? new QkRotation[] {null} : new QkRotation[] {null, opts.rotation()}) {
-            try (Fp8Tensor q8 = Fp8Quantizer.quantizeChecked(q, "q", opts.granularity(), rotation, Tensor::allocate, Fp8Quantizer.SCALAR);
-                 Fp8Tensor k8 = Fp8Quantizer.quantizeChecked(k, "k", opts.granularity(), rotation, Tensor::allocate, Fp8Quantizer.SCALAR);
-                 Fp8Tensor v8 = Fp8Quantizer.quantizeChecked(v, "v", opts.granularity(), null, Tensor::allocate, Fp8Quantizer.SCALAR);
+            try (Fp8Tensor q8 = Fp8Quantizer.quantizeChecked(q, "q", opts.granularity(), rotation, Tensor::allocate,
+                         Fp8Quantizer.SCALAR);
+                 Fp8Tensor k8 = Fp8Quantizer.quantizeChecked(k, "k", opts.granularity(), rotation, Tensor::allocate,
+                         Fp8Quantizer.SCALAR);
+                 Fp8Tensor v8 = Fp8Quantizer.quantizeChecked(v, "v", opts.granularity(), null, Tensor::allocate,
+                         Fp8Quantizer.SCALAR);
                  Tensor out = Tensor.allocate(DType.BF16, q.shape());
                  Tensor lse = Tensor.allocate(DType.FP32, q.dim(0), q.dim(1), q.dim(2))) {
                 attention.forward(q8, k8, v8, opts, out, lse);

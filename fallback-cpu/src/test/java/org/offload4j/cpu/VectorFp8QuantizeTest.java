@@ -94,4 +94,24 @@ class VectorFp8QuantizeTest {
             }
         }
     }
+
+    /** Through the facade: Attention.quantize on the CPU backend equals the static scalar quantizer, with and without rotation. */
+    @Test
+    void attentionQuantizeMatchesTheStaticQuantizer() {
+        org.offload4j.attention.Attention att = org.offload4j.attention.Attention.create(CpuBackend.create());
+        try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, 2, 3, 37, 64), 9, 3.0)) {
+            for (var g : org.offload4j.attention.ScaleGranularity.values()) {
+                for (var r : new org.offload4j.attention.QkRotation[] {null, org.offload4j.attention.QkRotations.hadamard()}) {
+                    try (var want = Fp8Quantizer.quantize(x, g, r); var got = att.quantize(x, g, r)) {
+                        assertArrayEquals(bytes(want.data()), bytes(got.data()), g + ", rotation " + r);
+                        assertArrayEquals(bytes(want.scales()), bytes(got.scales()), g + ", rotation " + r);
+                    }
+                }
+            }
+            x.setFloat(40, 5, Float.NaN);
+            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> att.quantize(x, org.offload4j.attention.ScaleGranularity.PER_HEAD, null));
+            assertTrue(e.getMessage().contains("x holds a non-finite value, NaN, at [0, 1, 3, 5]"), e.getMessage());
+        }
+    }
 }
