@@ -43,6 +43,29 @@ class HadamardFp8CpuTest {
     }
 
     /**
+     * d = 2 (the one accepted size that is not a multiple of 4) with contiguous rows, and output
+     * row strides that are not multiples of 4: the composite path takes any stride (the facade
+     * once refused these, though no backend needed it to).
+     */
+    @Test
+    void anyOutputRowStride() {
+        for (int d : new int[] {2, 12, 64}) {
+            for (long outStride : new long[] {d, d + 1, d + 3}) {
+                int rows = 6;
+                try (Arena arena = Arena.ofConfined()) {
+                    Tensor x = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, rows, d), d, 1.0);
+                    Tensor q = TensorFill.poison(Tensor.wrapStrided(arena.allocate((rows - 1) * outStride + d), DType.FP8_E4M3FN,
+                            outStride, rows, d));
+                    Tensor scales = Tensor.allocate(arena, DType.FP32, 3);
+                    hadamard.transformToFp8(x, q, scales, 2);
+                    assertEquals(Optional.empty(), HadamardReference.fp8Mismatch(x, 1.0 / Math.sqrt(d), q, scales, 2),
+                            "d=" + d + " out stride " + outStride);
+                }
+            }
+        }
+    }
+
+    /**
      * The rows of {@link HadamardReference#fillFp8Extremes} (a NaN, −∞, two rows of normal values
      * near 3e-37, none subnormal) through the Vector API transform: NaN scale for the NaN group,
      * non-finite for the −∞ one, the {@code Float.MIN_NORMAL} floor for the tiny ones

@@ -131,8 +131,9 @@ public final class Hadamard {
      * ±∞ in a group make its scale non-finite.
      *
      * @param in           FP32, BF16 or FP16, last dimension an accepted size, any row stride
-     * @param out          FP8_E4M3FN, the shape of {@code in}, contiguous rows with a row stride
-     *                     that is a multiple of 4, disjoint from {@code in}
+     * @param out          FP8_E4M3FN, the shape of {@code in}, any row stride, disjoint from {@code in}
+     *                     (the fused CUDA kernel takes row strides and addresses that are multiples
+     *                     of 4; other outputs go through the composite path)
      * @param scales       FP32 with {@code rows / rowsPerScale} elements, contiguous, disjoint from both
      * @param rowsPerScale ≥ 1 and dividing the row count of {@code in}
      */
@@ -151,9 +152,6 @@ public final class Hadamard {
         if (!HadamardSize.isSupported(d)) {
             throw new IllegalArgumentException("in has last dimension d = " + d + ", not a supported Hadamard size; accepted: "
                     + HadamardSize.ACCEPTED);
-        }
-        if (out.rowStride() % 4 != 0 && out.rows() > 1) {
-            throw new IllegalArgumentException("out has row stride " + out.rowStride() + "; expected a multiple of 4");
         }
         Args.writable(out, "out");
         Args.writable(scales, "scales");
