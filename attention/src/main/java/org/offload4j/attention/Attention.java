@@ -145,8 +145,16 @@ public final class Attention {
     }
 
     private Fp8QuantizeKernel quantizeKernel() {
-        return backend.kernels(Fp8QuantizeKernel.class).orElse(Fp8Quantizer.SCALAR);
+        Fp8QuantizeKernel k = quantizer;
+        if (k == null) {
+            k = Fp8Quantizer.hostKernel(backend);
+            quantizer = k; // racy but idempotent: every thread computes the same kernel
+        }
+        return k;
     }
+
+    /** {@link Fp8Quantizer#hostKernel} for this backend, looked up at the first bf16 call. */
+    private volatile Fp8QuantizeKernel quantizer;
 
     /** FP8 inputs, output only (no log-sum-exp); see the class description. */
     public void forward(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, AttentionOptions opts, Tensor out) {

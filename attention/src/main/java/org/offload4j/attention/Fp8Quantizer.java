@@ -3,7 +3,11 @@ package org.offload4j.attention;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.Optional;
 import org.offload4j.core.Args;
+import org.offload4j.core.Backend;
+import org.offload4j.core.BackendStatus;
+import org.offload4j.core.Backends;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.numerics.Bf16;
@@ -55,6 +59,23 @@ public final class Fp8Quantizer {
         check(x, "x");
         Args.notNull(granularity, "granularity");
         return quantizeChecked(x, "x", granularity, rotation, Tensor::allocate, SCALAR);
+    }
+
+    /**
+     * The quantization loops for inputs of an op on {@code backend}: its own {@link Fp8QuantizeKernel}
+     * if it has one, else the first available backend's (the loops run on host memory, whatever
+     * backend then takes the FP8 tensors: a GPU backend without them still gets the CPU
+     * backend's vector loops), else {@link #SCALAR}.
+     */
+    public static Fp8QuantizeKernel hostKernel(Backend backend) {
+        Args.notNull(backend, "backend");
+        Optional<Fp8QuantizeKernel> own = backend.kernels(Fp8QuantizeKernel.class);
+        if (own.isPresent()) {
+            return own.get();
+        }
+        return Backends.survey().stream().filter(BackendStatus::available)
+                .flatMap(s -> s.backend().kernels(Fp8QuantizeKernel.class).stream())
+                .findFirst().orElse(SCALAR);
     }
 
     /** The plain Java loops of {@link Fp8QuantizeKernel}, which every backend's kernel must match bit for bit. */

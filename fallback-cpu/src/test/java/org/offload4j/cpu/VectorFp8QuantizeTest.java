@@ -114,4 +114,39 @@ class VectorFp8QuantizeTest {
             assertTrue(e.getMessage().contains("x holds a non-finite value, NaN, at [0, 1, 3, 5]"), e.getMessage());
         }
     }
+
+    /** A backend without the loops (a GPU backend, say) quantizes its bf16 inputs with the first available backend's. */
+    @Test
+    void backendsWithoutTheLoopsBorrowAnAvailableBackends() {
+        org.offload4j.core.Backend cpu = CpuBackend.create();
+        org.offload4j.core.Backend bare = new org.offload4j.core.Backend() {
+            @Override
+            public String name() {
+                return "bare";
+            }
+
+            @Override
+            public String description() {
+                return "the CPU backend without its FP8 quantization loops";
+            }
+
+            @Override
+            public java.util.List<org.offload4j.core.Device> devices() {
+                return cpu.devices();
+            }
+
+            @Override
+            public <K> java.util.Optional<K> kernels(Class<K> kernelType) {
+                return kernelType == Fp8QuantizeKernel.class ? java.util.Optional.empty() : cpu.kernels(kernelType);
+            }
+        };
+        assertTrue(Fp8Quantizer.hostKernel(cpu) instanceof VectorFp8Quantize);
+        assertTrue(Fp8Quantizer.hostKernel(bare) instanceof VectorFp8Quantize, "the CPU backend's, found through Backends");
+        org.offload4j.attention.Attention att = org.offload4j.attention.Attention.create(bare);
+        try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, 2, 9, 64), 3, 1.0);
+             var want = Fp8Quantizer.quantize(x, org.offload4j.attention.ScaleGranularity.PER_TENSOR);
+             var got = att.quantize(x, org.offload4j.attention.ScaleGranularity.PER_TENSOR, null)) {
+            assertArrayEquals(bytes(want.data()), bytes(got.data()));
+        }
+    }
 }
