@@ -53,13 +53,15 @@ final class AttentionSuite implements OpSuite {
 
     @Override
     public List<DType> dtypes() {
-        return List.of(DType.BF16);
+        // fp8_e4m3: inputs quantized once, before timing (the kernel alone); bf16: bf16 inputs,
+        // which the op quantizes to FP8 (per head) inside every call.
+        return List.of(DType.FP8_E4M3FN, DType.BF16);
     }
 
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
         Size s = parse(size);
-        return new Case(Attention.create(backend), s.shape(), s.causal(), seed);
+        return new Case(Attention.create(backend), s.shape(), s.causal(), seed, dtype == DType.BF16);
     }
 
     @Override
@@ -118,25 +120,41 @@ final class AttentionSuite implements OpSuite {
         private final Attention op;
         private final AttentionShape shape;
         private final AttentionOptions options;
+        /** The FP8 inputs: what runs (fp8_e4m3), or what the op makes of the bf16 ones (bf16), for the reference. */
         private final Fp8Tensor q;
         private final Fp8Tensor k;
         private final Fp8Tensor v;
+        /** The bf16 inputs, or null when the case times FP8 inputs. */
+        private final Tensor qb;
+        private final Tensor kb;
+        private final Tensor vb;
         private final Tensor out;
 
-        Case(Attention op, AttentionShape shape, boolean causal, long seed) {
+        Case(Attention op, AttentionShape shape, boolean causal, long seed, boolean bf16Inputs) {
             this.op = op;
             this.shape = shape;
-            this.options = AttentionOptions.defaults().withCausal(causal);
-            this.q = quantized(shape.qHeads(), shape.qLen(), seed);
-            this.k = quantized(shape.kvHeads(), shape.kvLen(), seed + 1);
-            this.v = quantized(shape.kvHeads(), shape.kvLen(), seed + 2);
+            this.options = AttentionOptions.defaults().withCausal(causal).withGranularity(ScaleGranularity.PER_HEAD);
+            Tensor xq = bf16(shape.qHeads(), shape.qLen(), seed);
+            Tensor xk = bf16(shape.kvHeads(), shape.kvLen(), seed + 1);
+            Tensor xv = bf16(shape.kvHeads(), shape.kvLen(), seed + 2);
+            this.q = Fp8Quantizer.quantize(xq, ScaleGranularity.PER_HEAD);
+            this.k = Fp8Quantizer.quantize(xk, ScaleGranularity.PER_HEAD);
+            this.v = Fp8Quantizer.quantize(xv, ScaleGranularity.PER_HEAD);
+            if (bf16Inputs) {
+                qb = xq;
+                kb = xk;
+                vb = xv;
+            } else {
+                xq.close();
+                xk.close();
+                xv.close();
+                qb = kb = vb = null;
+            }
             this.out = Tensor.allocate(DType.BF16, 1, shape.qHeads(), shape.qLen(), shape.headDim());
         }
 
-        private Fp8Tensor quantized(int heads, int len, long seed) {
-            try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, heads, len, shape.headDim()), seed, 1.0)) {
-                return Fp8Quantizer.quantize(x, ScaleGranularity.PER_HEAD);
-            }
+        private Tensor bf16(int heads, int len, long seed) {
+            return TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, heads, len, shape.headDim()), seed, 1.0);
         }
 
         @Override
@@ -157,7 +175,7 @@ final class AttentionSuite implements OpSuite {
 
         @Override
         public String dtype() {
-            return "fp8_e4m3";
+            return qb == null ? "fp8_e4m3" : "bf16";
         }
 
         @Override
@@ -171,7 +189,7 @@ final class AttentionSuite implements OpSuite {
         public double bytesMoved() {
             double qkv = (double) shape.qHeads() * shape.qLen() * shape.headDim()
                     + 2.0 * shape.kvHeads() * shape.kvLen() * shape.headDim();
-            return qkv + 2.0 * shape.qHeads() * shape.qLen() * shape.headDim();
+            return (qb == null ? 1 : 2) * qkv + 2.0 * shape.qHeads() * shape.qLen() * shape.headDim();
         }
 
         @Override
@@ -181,7 +199,11 @@ final class AttentionSuite implements OpSuite {
 
         @Override
         public void run() {
-            op.forward(q, k, v, options, out);
+            if (qb == null) {
+                op.forward(q, k, v, options, out);
+            } else {
+                op.forward(qb, kb, vb, options, out);
+            }
         }
 
         @Override
@@ -224,6 +246,11 @@ final class AttentionSuite implements OpSuite {
             q.close();
             k.close();
             v.close();
+            if (qb != null) {
+                qb.close();
+                kb.close();
+                vb.close();
+            }
             out.close();
         }
     }

@@ -51,6 +51,11 @@ class CliTest {
             assertTrue(report.contains("\"op\": \"" + op[0] + "\"") && report.contains("\"correct\": true"), report);
             assertTrue(java.nio.file.Files.readString(svg).contains(op[0] + ": throughput vs size"));
         }
+        // Attention with bf16 inputs, which the op quantizes inside each call, against the same reference.
+        assertEquals(0, OffloadCli.execute("bench", "attention", "--dtype", "bf16", "--sizes", "4x2x33x65x64c,4x2x1x65x64",
+                "--format", "json", "--out", json.toString()));
+        String report = java.nio.file.Files.readString(json);
+        assertTrue(report.contains("\"dtype\": \"bf16\"") && !report.contains("\"correct\": false"), report);
     }
 
     /** Every default size, quick and full, passes the check that now runs before anything is measured. */
