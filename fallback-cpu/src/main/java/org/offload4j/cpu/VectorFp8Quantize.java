@@ -3,6 +3,7 @@ package org.offload4j.cpu;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -60,11 +61,20 @@ final class VectorFp8Quantize implements Fp8QuantizeKernel {
     private static final int V = F.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    /** Rows a parallel encode task takes at least (about 16 K elements at D = 128). */
+    /** Rows a parallel task takes at least (about 16 K elements at D = 128). */
     private static final long ROWS_PER_TASK = 128;
 
     @Override
     public float amax(Tensor x, long fromRow, long toRow) {
+        // Sign-cleared bit patterns are ordered as the magnitudes (NaN above +∞): chunks merge by an int max.
+        AtomicInteger max = new AtomicInteger();
+        CpuThreads.onTensors(() -> CpuThreads.forRange(toRow - fromRow, ROWS_PER_TASK,
+                (a, b) -> max.accumulateAndGet(amaxBits(x, fromRow + a, fromRow + b), Math::max)), x);
+        return Float.intBitsToFloat(max.get());
+    }
+
+    /** The largest sign-cleared bit pattern in rows [fromRow, toRow), 0 for none. */
+    private static int amaxBits(Tensor x, long fromRow, long toRow) {
         MemorySegment seg = x.segment();
         long cols = x.cols();
         long pairs = cols / 2;
@@ -83,8 +93,7 @@ final class VectorFp8Quantize implements Fp8QuantizeKernel {
                 tail = Math.max(tail, (seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2 * c) << 16) & 0x7FFFFFFF);
             }
         }
-        int m = Math.max(acc.reduceLanes(VectorOperators.MAX), tail);
-        return Float.intBitsToFloat(m);
+        return Math.max(acc.reduceLanes(VectorOperators.MAX), tail);
     }
 
     @Override
