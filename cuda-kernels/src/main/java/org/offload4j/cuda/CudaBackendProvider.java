@@ -53,7 +53,12 @@ public final class CudaBackendProvider implements BackendProvider {
             throw new UnsupportedOperationException("device " + ordinal + " could not load the kernels: "
                     + e.getMessage(), e);
         }
-        return new CudaBackend(driver, device, image.image().get());
+        try {
+            return new CudaBackend(driver, device, image.image().get());
+        } catch (RuntimeException | Error e) {
+            device.close(); // e.g. an unknown -Doffload.cuda.w4a16 value: the module and the context were held
+            throw e;
+        }
     }
 
     /** {@code -Doffload.cuda.device}, 0 when unset; a value that is not an integer declines the backend (naming it). */

@@ -76,6 +76,17 @@ public final class CudaDevice implements AutoCloseable {
 
     /** Makes this device's primary context current on the calling thread. */
     void makeCurrent() {
+        setCurrent(driver, context);
+    }
+
+    /**
+     * Makes {@code context} current on the calling thread through the per-thread record that
+     * {@link #makeCurrent} trusts. Every context switch goes through here: a buffer's free that
+     * set another device's context behind the record's back once left the record naming this
+     * device while the other's context was current, and this device's next allocation, launch or
+     * copy ran in the wrong context (two GPUs).
+     */
+    static void setCurrent(CudaDriver driver, long context) {
         long[] current = CURRENT_CONTEXT.get();
         if (current[0] != context) {
             driver.ctxSetCurrent(context);
@@ -217,7 +228,7 @@ public final class CudaDevice implements AutoCloseable {
         return lane != null ? lane : new Lane(this);
     }
 
-    void releaseLane(Lane lane) {
+    synchronized void releaseLane(Lane lane) { // with close(): a lane offered after close() drained the queue would leak
         if (closed) {
             lane.close();
         } else {

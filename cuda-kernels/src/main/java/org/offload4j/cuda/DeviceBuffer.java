@@ -67,7 +67,7 @@ public final class DeviceBuffer implements AutoCloseable {
             if (!explicit) {
                 Resources.warnLeak("a device buffer of " + bytes + " bytes");
             }
-            driver.ctxSetCurrent(context);
+            CudaDevice.setCurrent(driver, context);
             driver.memFree(address);
         }
     }

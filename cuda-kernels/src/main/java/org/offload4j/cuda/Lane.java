@@ -52,11 +52,13 @@ final class Lane implements AutoCloseable {
         }
         DeviceBuffer b = slots.get(slot);
         if (b == null || b.bytes() < bytes) {
+            long grown = Math.max(bytes, b == null ? 0 : b.bytes() + b.bytes() / 2);
             if (b != null) {
                 b.close();
+                slots.set(slot, null); // an allocation that fails below must not leave the freed buffer in the slot
             }
             // Grow by half again so that slowly rising sizes do not reallocate every call.
-            b = device.allocate(Math.max(bytes, b == null ? 0 : b.bytes() + b.bytes() / 2));
+            b = device.allocate(grown);
             slots.set(slot, b);
         }
         return b.address();
@@ -73,9 +75,10 @@ final class Lane implements AutoCloseable {
             long size = Math.max(MIN_PINNED, 2 * (pinnedUsed + aligned));
             if (pinned != null) {
                 pinned.close();
+                pinned = null; // an allocation that fails below must not leave the freed area here
             }
-            pinned = device.allocatePinned(size);
             pinnedUsed = 0;
+            pinned = device.allocatePinned(size);
         }
         MemorySegment s = pinned.segment().asSlice(pinnedUsed, bytes);
         pinnedUsed += aligned;

@@ -60,7 +60,7 @@ public final class PinnedBuffer implements AutoCloseable {
                 Resources.warnLeak("a pinned host buffer of " + segment.byteSize() + " bytes");
             }
             arena.close();
-            driver.ctxSetCurrent(context);
+            CudaDevice.setCurrent(driver, context);
             driver.memFreeHost(segment);
         }
     }

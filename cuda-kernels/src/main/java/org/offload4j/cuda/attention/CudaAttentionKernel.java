@@ -44,7 +44,7 @@ public final class CudaAttentionKernel implements AttentionKernel {
         Tensor kd = alignedInput(k.data(), "k.data", temps);
         Tensor vd = alignedInput(v.data(), "v.data", temps);
         Tensor outDev = out;
-        if (!AttentionLaunch.outputStrideOk(out.rowStride())) {
+        if (!AttentionLaunch.outputStrideOk(out.rowStride()) || !baseAligned(out)) {
             requireHost(out, "out");
             outDev = Tensor.allocate(temps, out.dtype(), out.shape());
         }
@@ -72,7 +72,7 @@ public final class CudaAttentionKernel implements AttentionKernel {
     }
 
     private static Tensor alignedInput(Tensor t, String name, Arena temps) {
-        if (AttentionLaunch.inputStrideOk(t.dtype().byteSize(t.rowStride()))) {
+        if (AttentionLaunch.inputStrideOk(t.dtype().byteSize(t.rowStride())) && baseAligned(t)) {
             return t;
         }
         requireHost(t, name);
@@ -81,10 +81,20 @@ public final class CudaAttentionKernel implements AttentionKernel {
         return copy;
     }
 
+    /**
+     * Whether the kernel may use the tensor's first element as it is: host tensors are staged
+     * into aligned scratch, a device tensor's own address must be a multiple of 4 (the kernel's
+     * 32-bit loads and stores; an unaligned one faults and poisons the context).
+     */
+    private static boolean baseAligned(Tensor t) {
+        return t.device().hostAddressable() || t.deviceAddress() % 4 == 0;
+    }
+
     private static void requireHost(Tensor t, String name) {
         if (!t.device().hostAddressable()) {
             throw new UnsupportedOperationException(name + " is a device tensor with row stride " + t.rowStride()
-                    + "; the CUDA attention kernel needs fp8 row strides that are multiples of 4 and even bf16 ones");
+                    + " at address 0x" + Long.toHexString(t.deviceAddress()) + "; the CUDA attention kernel needs fp8 row "
+                    + "strides that are multiples of 4, even bf16 ones, and addresses that are multiples of 4");
         }
     }
 

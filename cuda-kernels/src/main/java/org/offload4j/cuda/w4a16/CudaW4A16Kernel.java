@@ -39,7 +39,32 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         int k = w.k();
         int n = w.n();
         int groups = w.groups();
-        Tensor qw = hostView(w.qweight());
+        checkSize(k, n, groups);
+        try (Arena copies = Arena.ofConfined()) {
+            return prepack(w, k, n, groups, copies);
+        }
+    }
+
+    /** At most this many 32-bit words of packed weight (or scales): one Java array. */
+    static final long MAX_WORDS = Integer.MAX_VALUE - 8;
+
+    /**
+     * Refuses a weight too large for this kernel's host arrays. The tensor-core kernel hands the
+     * weights too large for its own layout to this one, so such a weight fits neither: it once
+     * failed here with a NegativeArraySizeException from an int product.
+     */
+    static void checkSize(int k, int n, int groups) {
+        long words = (long) (k / 8) * n;
+        if (words > MAX_WORDS || (long) groups * n > MAX_WORDS) {
+            throw new UnsupportedOperationException("a [" + k + ", " + n + "] int4 weight has " + words + " 32-bit words and "
+                    + (long) groups * n + " scales; the CUDA W4A16 kernels take at most " + MAX_WORDS + " of each: split the "
+                    + "weight by columns");
+        }
+    }
+
+    /** {@link #prepack(QuantizedWeight)} with host copies of device-resident tensors in {@code copies}. */
+    private PackedWeight prepack(QuantizedWeight w, int k, int n, int groups, Arena copies) {
+        Tensor qw = hostView(w.qweight(), copies);
         int[] q = new int[(k / 8) * n];
         for (int r = 0; r < k / 8; r++) {
             for (int j = 0; j < n; j++) {
@@ -48,7 +73,7 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         }
         int[] z = null;
         if (w.qzeros() != null) {
-            Tensor qz = hostView(w.qzeros());
+            Tensor qz = hostView(w.qzeros(), copies);
             z = new int[groups * (n / 8)];
             for (int gi = 0; gi < groups; gi++) {
                 for (int c = 0; c < n / 8; c++) {
@@ -56,7 +81,7 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
                 }
             }
         }
-        Tensor sc = hostView(w.scales());
+        Tensor sc = hostView(w.scales(), copies);
         float[] s = new float[groups * n];
         for (int gi = 0; gi < groups; gi++) {
             for (int j = 0; j < n; j++) {
@@ -124,12 +149,12 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         }
     }
 
-    /** The tensor itself when Java can read it, else a host copy. */
-    private Tensor hostView(Tensor t) {
+    /** The tensor itself when Java can read it, else a host copy in {@code copies} (freed when prepack returns). */
+    private Tensor hostView(Tensor t, Arena copies) {
         if (t.device().hostAddressable()) {
             return t;
         }
-        Tensor host = Tensor.allocate(t.dtype(), t.shape());
+        Tensor host = Tensor.allocate(copies, t.dtype(), t.shape());
         device.copy(t, host);
         return host;
     }

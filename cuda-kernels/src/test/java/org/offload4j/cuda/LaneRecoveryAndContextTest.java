@@ -1,0 +1,121 @@
+package org.offload4j.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import org.junit.jupiter.api.Test;
+import org.offload4j.cuda.driver.CudaOutOfMemoryException;
+
+/**
+ * Recovery of a device's lanes after a failed allocation, and the per-thread context record after
+ * another device's buffer is freed (fake driver; both were bugs found in a review).
+ */
+class LaneRecoveryAndContextTest {
+    private static KernelImage image() {
+        return KernelImage.of(new byte[] {1}, new Properties());
+    }
+
+    /** After an OOM while growing a lane's scratch slot, a later, smaller call on that lane must still work. */
+    @Test
+    void laneSlotStaysUsableAfterGrowOom() {
+        FakeCudaDriver driver = new FakeCudaDriver();
+        CudaDevice device = CudaDevice.open(driver, 0, image());
+        try {
+            try (CudaCall call = CudaCall.begin(device)) {
+                call.scratch(1024);
+                call.finish();
+            }
+            driver.memoryLimit = 1 << 20;
+            assertThrows(CudaOutOfMemoryException.class, () -> {
+                try (CudaCall call = CudaCall.begin(device)) {
+                    call.scratch(2 << 20);
+                }
+            });
+            driver.memoryLimit = Long.MAX_VALUE;
+            try (CudaCall call = CudaCall.begin(device)) {
+                call.scratch(512);   // the freed buffer once stayed in the slot
+                call.finish();
+            }
+        } finally {
+            device.close();
+        }
+    }
+
+    /** Same for the lane's pinned staging area when cuMemAllocHost fails while growing it. */
+    @Test
+    void lanePinnedAreaStaysUsableAfterFailedGrow() {
+        boolean[] fail = {false};
+        FakeCudaDriver driver = new FakeCudaDriver() {
+            @Override
+            public MemorySegment memAllocHost(long bytes) {
+                if (fail[0]) {
+                    throw new CudaOutOfMemoryException("cuMemAllocHost", 2, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory");
+                }
+                return super.memAllocHost(bytes);
+            }
+        };
+        CudaDevice device = CudaDevice.open(driver, 0, image());
+        try {
+            try (CudaCall call = CudaCall.begin(device)) {
+                call.upload(new float[4]);
+                call.finish();
+            }
+            fail[0] = true;
+            assertThrows(CudaOutOfMemoryException.class, () -> {
+                try (CudaCall call = CudaCall.begin(device)) {
+                    call.upload(new float[100_000]);
+                }
+            });
+            fail[0] = false;
+            try (CudaCall call = CudaCall.begin(device)) {
+                call.upload(new float[4]);   // the freed area once stayed in the lane
+                call.finish();
+            }
+        } finally {
+            device.close();
+        }
+    }
+
+    /** Two devices: freeing a buffer of device 1 must not make device 0's next allocation land in device 1's context. */
+    @Test
+    void allocationRunsInTheDevicesOwnContextAfterAnotherDevicesBufferIsFreed() {
+        ThreadLocal<Long> current = ThreadLocal.withInitial(() -> 0L);
+        List<Long> allocContexts = new ArrayList<>();
+        FakeCudaDriver driver = new FakeCudaDriver() {
+            @Override
+            public long devicePrimaryCtxRetain(int device) {
+                return 0xC0 + device;
+            }
+
+            @Override
+            public void ctxSetCurrent(long context) {
+                current.set(context);
+            }
+
+            @Override
+            public synchronized long memAlloc(long bytes) {
+                allocContexts.add(current.get());
+                return super.memAlloc(bytes);
+            }
+        };
+        CudaDevice d0 = CudaDevice.open(driver, 0, image());
+        CudaDevice d1 = CudaDevice.open(driver, 1, image());
+        try {
+            DeviceBuffer b1 = d1.allocate(16);
+            DeviceBuffer b0 = d0.allocate(16);
+            b1.close();  // its free sets device 1's context
+            DeviceBuffer c0 = d0.allocate(16);
+            assertEquals(0xC0L, allocContexts.get(2), "d0.allocate ran with context 0x"
+                    + Long.toHexString(allocContexts.get(2)) + " current");
+            b0.close();
+            c0.close();
+        } finally {
+            d1.close();
+            d0.close();
+        }
+    }
+}
