@@ -53,7 +53,7 @@ public final class BenchCommand implements Callable<Integer> {
                     + "  hadamard   d[@elements][:inplace] (rows = elements / d, rounded down)%n"
                     + "  w4a16      MxNxK[:g]%n"
                     + "  attention  HqxHkvxSqxSkvxD[c] (c: causal)%n"
-                    + "  moe        TxExKxDMODELxDFF[:w4]%n"
+                    + "  moe        TxExKxDMODELxDFF[:w4|:prep] (w4: int4 experts; prep: bf16 experts prepared())%n"
                     + "  brgemm     N or MxNxK")
     List<String> sizes;
 
