@@ -17,7 +17,7 @@ offload_find_jdk() {
   offload_best= offload_best_v=0
   case $- in *f*) offload_noglob=1; set +f ;; *) offload_noglob= ;; esac # mvnw runs with set -f
   for offload_home in /usr/lib/jvm/* /usr/java/* /opt/java/* /opt/jdk* /usr/local/jdk* \
-      "$HOME"/.sdkman/candidates/java/* "$HOME"/.jdks/* /Library/Java/JavaVirtualMachines/*/Contents/Home; do
+      "${HOME-}"/.sdkman/candidates/java/* "${HOME-}"/.jdks/* /Library/Java/JavaVirtualMachines/*/Contents/Home; do
     [ -x "$offload_home/bin/javac" ] || continue
     offload_v=$(offload_jdk_feature "$offload_home")
     [ -n "$offload_v" ] || continue

@@ -63,8 +63,9 @@ copy_entry() {
   [ -f "$1" ] || fail "class-path entry $1 is not a jar (was the module packaged?)"
   [ -f "$2/$(basename "$1")" ] || cp "$1" "$2/"
 }
-# entries FILE: the class-path entries of a build-classpath file, one a line.
-entries() { [ -s "$1" ] || return 0; tr ':' '\n' < "$1"; echo; }
+# entries FILE: the class-path entries of a build-classpath file, one a line, into $out/.entries; the
+# loops read that file line by line (a `for e in $(…)` split a checkout path with a space in two).
+entries() { : > "$out/.entries"; [ -s "$1" ] || return 0; tr ':' '\n' < "$1" > "$out/.entries"; echo >> "$out/.entries"; }
 
 for m in $modules; do
   t="$root/$m/target"
@@ -72,7 +73,11 @@ for m in $modules; do
   jar=$(ls "$t"/*.jar 2>/dev/null | grep -v -e '-tests\.jar$' -e '-sources\.jar$' | head -n 1) ||
     fail "$m has no jar in $m/target"
   copy_entry "$jar" "$out/lib"
-  for e in $(entries "$t/bundle/runtime.classpath"); do skipped "$e" || copy_entry "$e" "$out/lib"; done
+  entries "$t/bundle/runtime.classpath"
+  while IFS= read -r e; do
+    [ -n "$e" ] || continue
+    skipped "$e" || copy_entry "$e" "$out/lib"
+  done < "$out/.entries"
 done
 # JCuda's natives jar carries libJNvPTXCompiler (24 MB, 9 MB packed), the binding of a PTX compiler
 # that offload never calls (it loads fatbins through the driver): the bundle's copy goes without it.
@@ -109,7 +114,9 @@ for m in $modules; do
   # The module's own classes first (build-classpath lists only its dependencies), then the rest.
   jar=$(ls "$t"/*.jar | grep -v -e '-tests\.jar$' -e '-sources\.jar$' | head -n 1)
   echo "lib/$(basename "$jar")" > "$out/test/$m.classpath"
-  for e in $(entries "$t/bundle/test.classpath"); do
+  entries "$t/bundle/test.classpath"
+  while IFS= read -r e; do
+    [ -n "$e" ] || continue
     b=$(basename "$e")
     ! skipped "$e" || continue
     case $b in
@@ -123,8 +130,9 @@ for m in $modules; do
       copy_entry "$e" "$out/test/lib"
       echo "test/lib/$b" >> "$out/test/$m.classpath"
     fi
-  done
+  done < "$out/.entries"
 done
+rm -f "$out/.entries"
 cp "$root/target/bundle/junit-platform-console-standalone-$pv.jar" "$out/test/lib/" ||
   fail "the JUnit console launcher was not copied to target/bundle (build with -Pbundle)"
 
@@ -149,17 +157,17 @@ chmod +x "$out/bin/offload" "$out/run-gpu-suite.sh"
 # optional at run time and left out: jackson's java.xml, java.desktop); jdeps reads the others (as one class path: a modular jar given
 # to jdeps is analysed as a module and fails on the modules it requires).
 echo "offload bundle: jdeps over the jars ..." >&2
-plain= declared=
+declared=
+set -- # the jars without a module descriptor, as separate arguments (their paths may hold spaces)
 for j in "$out"/lib/*.jar "$out"/test/lib/*.jar "$out"/test/*/classes; do
   d=$("$JAVA_HOME/bin/jar" --file "$j" --describe-module --release 25 2>/dev/null || true)
   case $d in
     *module-info.class*) declared="$declared $(echo "$d" | grep -v ' static' | sed -n 's/^requires \(j[a-z]*\.[a-z.]*\).*/\1/p' | grep -E '^(java|jdk)\.' | tr '\n' ' ')" ;;
-    *) plain="$plain $j" ;;
+    *) set -- "$@" "$j" ;;
   esac
 done
-# shellcheck disable=SC2086
 deps=$("$JAVA_HOME/bin/jdeps" --print-module-deps --ignore-missing-deps --multi-release 25 \
-  --class-path "$out/lib/*:$out/test/lib/*" $plain 2>&1) || fail "jdeps failed on the bundle's jars: $deps"
+  --class-path "$out/lib/*:$out/test/lib/*" "$@" 2>&1) || fail "jdeps failed on the bundle's jars: $deps"
 # Keep only module names: jdeps also warns (split packages between the JUnit jars and the console launcher).
 mods=$(printf '%s\n' java.base jdk.incubator.vector jdk.management jdk.zipfs $declared $(echo "$deps" | tr ',' '\n' | grep -E '^(java|jdk)\.[a-z.]+$') |
   grep -v -e '^$' -e '^java.desktop$' -e '^java.compiler$' | sort -u | paste -sd, -)

@@ -119,7 +119,8 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintStream err = System.err;
         List<OpSuite> suites = selectSuites();
-        Backend b = backend == null ? Backends.best() : Backends.named(backend);
+        // An unknown name is a usage error (exit 2); a known backend that cannot run here is not (exit 1).
+        Backend b = backend == null ? Backends.best() : usage(() -> Backends.named(backend));
         if (compare != null && !compare.equalsIgnoreCase("torch")) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--compare " + compare + " is unknown; accepted: torch");
         }
@@ -394,7 +395,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private int accuracyReport(Backend b, List<String> sizes) throws IOException {
-        if (!ops.equals(List.of("attention"))) {
+        if (ops == null || ops.size() != 1 || !ops.get(0).trim().equalsIgnoreCase("attention")) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--accuracy applies to attention alone: offload bench attention --accuracy");
         }
         List<String> cases = sizes == null ? AttentionSuite.accuracySizes() : sizes;

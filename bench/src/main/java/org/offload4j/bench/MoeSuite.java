@@ -28,6 +28,9 @@ import org.offload4j.moe.W4A16ExpertWeights;
 final class MoeSuite implements OpSuite {
     static final int SAMPLE_TOKENS = 16;
 
+    /** The end of a prepared layer's case label (plots give these cases a line of their own). */
+    static final String PREPARED_LABEL = " prepared";
+
     @Override
     public String name() {
         return "moe";
@@ -147,7 +150,8 @@ final class MoeSuite implements OpSuite {
 
         @Override
         public String label() {
-            return "T=" + tokens + " E=" + experts + " k=" + k + " d=" + dModel + " ff=" + dFf + (int4 ? " int4" : "") + (prepared ? " prepared" : "");
+            return "T=" + tokens + " E=" + experts + " k=" + k + " d=" + dModel + " ff=" + dFf + (int4 ? " int4" : "")
+                    + (prepared ? PREPARED_LABEL : "");
         }
 
         @Override

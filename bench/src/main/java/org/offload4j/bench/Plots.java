@@ -138,8 +138,10 @@ public final class Plots {
         Map<String, List<BenchResult>> series = new LinkedHashMap<>();
         Map<String, Double> floors = new LinkedHashMap<>();
         for (BenchResult r : rs) {
-            // In-place Hadamard cases are their own line: at the same d they sit above the out-of-place ones.
-            String variant = r.label().endsWith(HadamardSuite.IN_PLACE_LABEL) ? HadamardSuite.IN_PLACE_LABEL : "";
+            // In-place Hadamard cases and prepared MoE layers are lines of their own: at the same size
+            // they sit beside the out-of-place and unprepared ones.
+            String variant = r.label().endsWith(HadamardSuite.IN_PLACE_LABEL) ? HadamardSuite.IN_PLACE_LABEL
+                    : r.label().endsWith(MoeSuite.PREPARED_LABEL) ? MoeSuite.PREPARED_LABEL : "";
             series.computeIfAbsent(r.backend() + " " + r.dtype() + variant, k -> new ArrayList<>()).add(r);
             floors.putIfAbsent(r.backend(), r.copyBytesPerSecond() / 1e9);
         }

@@ -217,6 +217,10 @@ public final class RunCommand implements Callable<Integer> {
     }
 
     private GptqLayer fromCheckpoint() {
+        if (!java.nio.file.Files.exists(gptq)) {
+            // GptqCheckpoint.open looks in a file's folder, so a mistyped path once reported the parent's contents.
+            throw new IllegalArgumentException("--gptq " + gptq + " does not exist");
+        }
         try (GptqCheckpoint c = GptqCheckpoint.open(gptq)) {
             return c.layer(layer);
         } catch (IOException e) {

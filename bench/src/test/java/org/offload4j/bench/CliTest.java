@@ -33,8 +33,24 @@ class CliTest {
     }
 
     @Test
-    void unknownBackendFailsWithoutRunning() {
-        assertEquals(1, OffloadCli.execute("bench", "--backend", "no-such-backend"));
+    void unknownBackendIsAUsageError() {
+        assertEquals(2, OffloadCli.execute("bench", "--backend", "no-such-backend"));
+    }
+
+    /** The op name is case-insensitive with --accuracy as without it. */
+    @Test
+    void accuracyTakesTheOpNameInAnyCase() {
+        assertEquals(0, OffloadCli.execute("bench", "ATTENTION", "--accuracy", "--sizes", "2x1x16x16x64"));
+    }
+
+    /** Prepared MoE layers get a line of their own in the plot, beside the unprepared ones. */
+    @Test
+    void preparedMoeCasesArePlottedAsTheirOwnLine(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path svg = dir.resolve("moe.svg");
+        assertEquals(0, OffloadCli.execute("bench", "moe", "--sizes", "4x4x2x64x32,4x4x2x64x32:prep", "--plot", svg.toString()));
+        String plot = java.nio.file.Files.readString(svg);
+        assertTrue(plot.contains("— cpu bf16 prepared"), plot);
+        assertEquals(2, plot.split("— cpu bf16", -1).length - 1, "two legend lines, unprepared and prepared: " + plot);
     }
 
     @Test

@@ -203,6 +203,9 @@ class RunCommandTest {
                 double err = Accuracy.relativeL2(product(x, w, false), got);
                 assertTrue(err < 5e-3, "raw tensors (no bias), rel L2 " + err);
             }
+            String noDir = stderrOf(1, "run", "w4a16", "--in", in.toString(), "--gptq", ckpt.resolve("typo").toString(), "--layer", "l",
+                    "--out", raw.toString());
+            assertTrue(noDir.contains("--gptq " + ckpt.resolve("typo") + " does not exist"), noDir);
             String noLayer = stderrOf(1, "run", "w4a16", "--in", in.toString(), "--gptq", ckpt.toString(), "--layer", "m", "--out", raw.toString());
             assertTrue(noLayer.contains("no tensor 'm.qweight'") && noLayer.contains("[l]"), noLayer);
             String noGroup = stderrOf(1, "run", "w4a16", "--in", in.toString(), "--in", st + ":l.qweight", "--in", st + ":l.scales",
