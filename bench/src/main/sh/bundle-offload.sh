@@ -71,10 +71,12 @@ selftest() {
     log="$reports/$m/console.log"
     rc=0
     # Each module in its own JVM, as surefire runs them (core's fixtures register fake backends);
-    # the working directory is the report folder (target/, as in Maven).
+    # the working directory is the report folder (target/, as in Maven). The test class path is the
+    # JVM's own (-cp), not the launcher's --class-path: tests that start a fresh JVM on
+    # java.class.path (bench --recheck) and JMH's in-process runs read it.
     # shellcheck disable=SC2086
-    (cd "$reports/$m" && "$java" $flags ${OFFLOAD_JAVA_OPTS-} -jar "$launcher" execute --disable-banner \
-      --disable-ansi-colors --details=tree --class-path "$cp" --scan-class-path "$home/test/$m/classes" \
+    (cd "$reports/$m" && "$java" $flags ${OFFLOAD_JAVA_OPTS-} -cp "$launcher:$cp" org.junit.platform.console.ConsoleLauncher \
+      execute --disable-banner --disable-ansi-colors --details=tree --scan-class-path "$home/test/$m/classes" \
       $tag --reports-dir "$reports/$m") > "$log" 2>&1 || rc=$?
     [ -z "$linked" ] || rm -f "$reports/$m/src"   # reports hold files only (links do not travel back)
     o=$(count successful "$log") f=$(count failed "$log") s=$(count skipped "$log") a=$(count aborted "$log")

@@ -120,8 +120,8 @@ for m in $modules; do
     b=$(basename "$e")
     ! skipped "$e" || continue
     case $b in
-      # The console launcher (same JUnit version, checked above) already holds these; it runs with
-      # -jar, so they reach the tests from its class loader.
+      # The console launcher (same JUnit version, checked above) already holds these, and it comes
+      # first on the test JVM's class path.
       junit-jupiter-*|junit-platform-*|opentest4j-*|apiguardian-api-*) continue ;;
     esac
     if [ -f "$out/lib/$b" ]; then

@@ -65,7 +65,8 @@ public final class Fp8Quantizer {
      * The quantization loops for inputs of an op on {@code backend}: its own {@link Fp8QuantizeKernel}
      * if it has one, else the first available backend's (the loops run on host memory, whatever
      * backend then takes the FP8 tensors: a GPU backend without them still gets the CPU
-     * backend's vector loops), else {@link #SCALAR}.
+     * backend's vector loops), else {@link #SCALAR}. Looking for another backend's runs
+     * {@code Backends.survey()}, which probes every installed provider once per JVM.
      */
     public static Fp8QuantizeKernel hostKernel(Backend backend) {
         Args.notNull(backend, "backend");
@@ -206,10 +207,16 @@ public final class Fp8Quantizer {
             throw e;
         }
         long groupRows = perHead ? shape[2] : x.rows();
-        for (int g = 0; g < amax.length; g++) {
-            float scale = amaxScale(amax[g]);
-            scales.segment().setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, g, scale);
-            kernel.encode(x, g * groupRows, (g + 1) * groupRows, scale, data);
+        try {
+            for (int g = 0; g < amax.length; g++) {
+                float scale = amaxScale(amax[g]);
+                scales.segment().setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, g, scale);
+                kernel.encode(x, g * groupRows, (g + 1) * groupRows, scale, data);
+            }
+        } catch (RuntimeException | Error e) {
+            data.close(); // the caller gets no tensor to close
+            scales.close();
+            throw e;
         }
         return new Fp8Tensor(data, scales);
     }

@@ -54,8 +54,9 @@ public final class Warmup {
      * start, whichever comes first. Exceptions from {@code call} reach the caller.
      *
      * @param call   the work to warm up, on the sizes that will be served
-     * @param budget the longest the warm-up may take (it takes longer only by the call in progress
-     *               when the budget runs out), positive
+     * @param budget the longest the warm-up may take, counted from its start (it takes longer only
+     *               when its first {@value #MIN_CALLS} calls, which always run, take longer, or by
+     *               the call in progress when the budget runs out), positive
      */
     public static Report run(Runnable call, Duration budget) {
         Args.notNull(call, "call");
@@ -74,9 +75,15 @@ public final class Warmup {
 
     /**
      * {@link #run(Runnable, Duration)} with {@code minCalls} calls before the first look at the JIT,
-     * the JIT seen through {@code jit}, and a budget in nanoseconds (0: the minimum calls only).
+     * the JIT seen through {@code jit}, and a budget in nanoseconds counted from the start,
+     * minimum calls included (0: the minimum calls only).
      */
     public static Report run(Runnable call, int minCalls, long budgetNanos, JitWatch jit) {
+        Args.notNull(call, "call");
+        Args.notNull(jit, "jit");
+        if (minCalls < 0 || budgetNanos < 0) {
+            throw new IllegalArgumentException("minCalls = " + minCalls + " and budgetNanos = " + budgetNanos + " must be ≥ 0");
+        }
         long start = System.nanoTime();
         long calls = 0;
         for (; calls < minCalls; calls++) {

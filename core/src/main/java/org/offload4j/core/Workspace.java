@@ -23,7 +23,10 @@ import java.util.List;
  * another op's facade), last opened first closed. A request that does not fit gets a
  * {@link Tensor#allocate} tensor of its own, freed when the frame closes, and the buffer grows to
  * the frame's need when the thread's outermost frame closes, up to {@value #MAX_KEPT_BYTES} bytes a
- * thread; beyond that every call allocates (its work then dwarfs the 17–60 µs).
+ * thread; beyond that every call allocates (its work then dwarfs the 17–60 µs). A thread pool
+ * therefore keeps up to that much per thread for as long as its threads live. Virtual threads
+ * keep nothing (one per request would grow a buffer it never reuses): there every temporary is a
+ * tensor of its own, as before.
  *
  * <p>A temporary's contents are undefined until written (not zeroed). It must not be used after
  * its frame closes: the next call on the thread reuses the bytes. A frame is used and closed on the
@@ -127,7 +130,7 @@ public final class Workspace implements AutoCloseable {
                 }
             }
         } finally {
-            if (buffer.depth == 0) {
+            if (buffer.depth == 0 && !owner.isVirtual()) {
                 grow();
             }
         }

@@ -230,7 +230,12 @@ public final class CudaDevice implements AutoCloseable {
 
     synchronized void releaseLane(Lane lane) { // with close(): a lane offered after close() drained the queue would leak
         if (closed) {
-            lane.close();
+            try {
+                lane.close();
+            } catch (RuntimeException e) {
+                // The context is already released, and its teardown freed what the lane held; an error
+                // here must not hide the exception of the call that is releasing the lane.
+            }
         } else {
             lanes.offer(lane);
         }

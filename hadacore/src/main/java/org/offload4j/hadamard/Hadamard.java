@@ -131,9 +131,11 @@ public final class Hadamard {
      * ±∞ in a group make its scale non-finite.
      *
      * @param in           FP32, BF16 or FP16, last dimension an accepted size, any row stride
-     * @param out          FP8_E4M3FN, the shape of {@code in}, any row stride, disjoint from {@code in}
-     *                     (the fused CUDA kernel takes row strides and addresses that are multiples
-     *                     of 4; other outputs go through the composite path)
+     * @param out          FP8_E4M3FN, the shape of {@code in}, disjoint from {@code in}; host tensors
+     *                     any row stride (outputs the fused CUDA kernel cannot take go through the
+     *                     composite path); device tensors only what the fused kernel takes (bf16 or
+     *                     fp16 rows of d = 2^k ≥ 4, out's row stride and address multiples of 4), else
+     *                     {@code UnsupportedOperationException}
      * @param scales       FP32 with {@code rows / rowsPerScale} elements, contiguous, disjoint from both
      * @param rowsPerScale ≥ 1 and dividing the row count of {@code in}
      */

@@ -123,6 +123,7 @@ public final class W4A16 {
         }
         QuantizedWeight.checkSizes(w.k(), w.n(), w.groupSize());
         checkCall(x, w.k(), w.n(), bias, y);
+        checkGatherable(x, w.rowOrder);
         if (x.dim(0) == 0) {
             return;
         }
@@ -136,6 +137,7 @@ public final class W4A16 {
     public void matmul(Tensor x, QuantizedWeight w, Tensor bias, Tensor y) {
         checkWeight(w, "w");
         checkCall(x, w.k(), w.n(), bias, y);
+        checkGatherable(x, w.rowOrderShared()); // before the repack, which on a GPU is an upload
         Args.disjoint(w.qweight(), "w.qweight", y, "y");
         Args.disjoint(w.scales(), "w.scales", y, "y");
         if (w.qzeros() != null) {
@@ -155,11 +157,7 @@ public final class W4A16 {
             kernel.matmul(x, w, bias, y);
             return;
         }
-        if (!x.device().hostAddressable()) {
-            // The gather runs on the host; a device-side gather needs a kernel (not written yet).
-            throw new IllegalArgumentException("x (" + x.describe() + ") is in " + x.device() + " memory, and w is an "
-                    + "act-order weight, whose column gather runs on the host: pass x in host memory");
-        }
+
         // The gathered copy is a temporary of this call: from the thread's workspace, not an arena of
         // its own, whose close alone cost 17–60 µs (Workspace).
         try (Workspace ws = Workspace.open()) {
@@ -188,6 +186,14 @@ public final class W4A16 {
             throw new IllegalArgumentException(name + " (" + w + ") is closed, or one of its tensors is");
         }
         QuantizedWeight.checkSizes(w.k(), w.n(), w.groupSize());
+    }
+
+    /** An act-order weight's column gather runs on the host; a device-side gather needs a kernel (not written yet). */
+    private static void checkGatherable(Tensor x, int[] rowOrder) {
+        if (rowOrder != null && !x.device().hostAddressable()) {
+            throw new IllegalArgumentException("x (" + x.describe() + ") is in " + x.device() + " memory, and w is an "
+                    + "act-order weight, whose column gather runs on the host: pass x in host memory");
+        }
     }
 
     private static void checkCall(Tensor x, int k, int n, Tensor bias, Tensor y) {

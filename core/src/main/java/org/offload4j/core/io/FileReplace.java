@@ -2,6 +2,7 @@ package org.offload4j.core.io;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,7 +16,15 @@ import java.util.concurrent.ThreadLocalRandom;
  * file in place, as the writers first did, cut it under any open reader: rewriting a file that was
  * open ({@code SafeTensors.write(p, Map.of("w", f.data("w")), …)} with {@code f} open on {@code p},
  * the "edit the metadata and save" pattern) faulted on its own mapping and left only the header.
- * Now readers keep the old file until they close it, and a failed write leaves it as it was.
+ * Now readers keep the old file until they close it, and a write that fails leaves it as it was
+ * (the new file is forced to disk before the move, so that holds across a crash too).
+ *
+ * <p>What stays as a plain write would have it: a file Java may not write is refused
+ * ({@link AccessDeniedException}), not replaced; a symbolic link is written through (its target
+ * replaced, even when that does not exist yet); the file's POSIX permissions carry over. What
+ * differs: the owner and group of a replaced file are the writer's, ACLs and other hard links to
+ * the old file keep the old contents. Where no temporary file can be made beside the target (a
+ * folder Java may not write, a name at the length limit), the file is written in place as before.
  */
 final class FileReplace {
     private FileReplace() {}
@@ -26,18 +35,24 @@ final class FileReplace {
         void writeTo(FileChannel ch) throws IOException;
     }
 
-    /**
-     * Writes {@code file} (through a symbolic link: its target) with {@code content}; an existing
-     * file's POSIX permissions carry over.
-     */
     static void write(Path file, Content content) throws IOException {
-        Path target = Files.isSymbolicLink(file) ? file.toRealPath() : file;
-        Path name = target.getFileName();
-        Path tmp = target.resolveSibling("." + name + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
+        Path target = resolveLinks(file);
+        if (Files.exists(target) && !Files.isWritable(target)) {
+            throw new AccessDeniedException(target.toString(), null, "the file is not writable");
+        }
+        Path tmp;
+        try {
+            tmp = Files.createFile(target.resolveSibling(".offload-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
+                    + ".tmp"));
+        } catch (IOException | UnsupportedOperationException e) {
+            writeInPlace(target, content);
+            return;
+        }
         boolean moved = false;
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
                 content.writeTo(ch);
+                ch.force(true);
             }
             copyPermissions(target, tmp);
             try {
@@ -50,6 +65,26 @@ final class FileReplace {
             if (!moved) {
                 Files.deleteIfExists(tmp);
             }
+        }
+    }
+
+    /** {@code file} with every symbolic link followed, the last one even when its target is missing. */
+    private static Path resolveLinks(Path file) throws IOException {
+        Path p = file;
+        for (int hops = 0; Files.isSymbolicLink(p); hops++) {
+            if (hops == 40) {
+                throw new IOException(file + ": too many levels of symbolic links");
+            }
+            Path link = Files.readSymbolicLink(p);
+            p = p.resolveSibling(link);
+        }
+        return p;
+    }
+
+    private static void writeInPlace(Path target, Content content) throws IOException {
+        try (FileChannel ch = FileChannel.open(target, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            content.writeTo(ch);
         }
     }
 

@@ -223,6 +223,32 @@ class SafeTensorsTest {
         }
     }
 
+    /** Replacing keeps what a plain write kept: the permissions, and a symbolic link (its target is what changes). */
+    @Test
+    void replacingKeepsPermissionsAndWritesThroughLinks() throws IOException {
+        Path file = dir.resolve("w.npy");
+        TensorData a = IoTestFiles.random(ElementType.F32, new long[] {3, 5}, 1);
+        TensorData b = IoTestFiles.random(ElementType.F32, new long[] {2, 2}, 2);
+        Npy.write(file, a);
+        var perms = java.nio.file.attribute.PosixFilePermissions.fromString("rw-r-----");
+        Files.setPosixFilePermissions(file, perms);
+        Npy.write(file, b);
+        assertEquals(perms, Files.getPosixFilePermissions(file));
+        Path link = dir.resolve("link.npy");
+        Files.createSymbolicLink(link, Path.of("w.npy"));
+        Npy.write(link, a);
+        assertTrue(Files.isSymbolicLink(link), "still a link");
+        try (NpyFile f = NpyFile.open(file)) {
+            assertEquals(a, f.data(), "the link's target was written");
+        }
+        Path dangling = dir.resolve("dangling.npy");
+        Files.createSymbolicLink(dangling, Path.of("made.npy"));
+        Npy.write(dangling, b);
+        try (NpyFile f = NpyFile.open(dir.resolve("made.npy"))) {
+            assertEquals(b, f.data(), "a dangling link's target is created, as a plain write does");
+        }
+    }
+
     /** A write that fails leaves the old file as it was, and no temporary file. */
     @Test
     void aFailedWriteLeavesTheOldFile() throws IOException {
