@@ -6,7 +6,7 @@ import java.util.Arrays;
 import java.util.Optional;
 import org.offload4j.core.Args;
 import org.offload4j.core.Backend;
-import org.offload4j.core.BackendStatus;
+import org.offload4j.core.BackendUnavailableException;
 import org.offload4j.core.Backends;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
@@ -65,8 +65,8 @@ public final class Fp8Quantizer {
      * The quantization loops for inputs of an op on {@code backend}: its own {@link Fp8QuantizeKernel}
      * if it has one, else the first available backend's (the loops run on host memory, whatever
      * backend then takes the FP8 tensors: a GPU backend without them still gets the CPU
-     * backend's vector loops), else {@link #SCALAR}. Looking for another backend's runs
-     * {@code Backends.survey()}, which probes every installed provider once per JVM.
+     * backend's vector loops, found as {@code Backends.kernelsFrom} finds any op's kernels), else
+     * {@link #SCALAR}. Looking for another backend's probes every installed provider once per JVM.
      */
     public static Fp8QuantizeKernel hostKernel(Backend backend) {
         Args.notNull(backend, "backend");
@@ -74,9 +74,11 @@ public final class Fp8Quantizer {
         if (own.isPresent()) {
             return own.get();
         }
-        return Backends.survey().stream().filter(BackendStatus::available)
-                .flatMap(s -> s.backend().kernels(Fp8QuantizeKernel.class).stream())
-                .findFirst().orElse(SCALAR);
+        try {
+            return Backends.kernelsFrom(null, Fp8QuantizeKernel.class).kernels();
+        } catch (BackendUnavailableException e) {
+            return SCALAR;
+        }
     }
 
     /** The plain Java loops of {@link Fp8QuantizeKernel}, which every backend's kernel must match bit for bit. */

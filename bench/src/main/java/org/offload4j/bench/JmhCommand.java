@@ -17,15 +17,22 @@ public final class JmhCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        // Looked up by name first: the offload bundle leaves JMH out (jmh-core, commons-math3, jopt-simple).
-        try {
-            Class.forName("org.openjdk.jmh.Main", false, JmhCommand.class.getClassLoader());
-        } catch (ClassNotFoundException e) {
+        if (!jmhPresent()) {
             System.err.println("offload jmh: JMH is not on this class path (the offload bundle leaves it out): "
                     + "run ./offload jmh in a checkout");
             return 1;
         }
         return Jmh.run(jmhArgs);
+    }
+
+    /** Whether JMH is on the class path: looked up by name, since the offload bundle leaves it out (jmh-core, commons-math3, jopt-simple). */
+    static boolean jmhPresent() {
+        try {
+            Class.forName("org.openjdk.jmh.Main", false, JmhCommand.class.getClassLoader());
+            return true;
+        } catch (ClassNotFoundException e) {
+            return false;
+        }
     }
 
     /**

@@ -91,7 +91,7 @@ class CliTest {
     @Test
     void jmhFailuresAreTheExitStatus() {
         // The offload bundle leaves JMH out (its selftest runs these tests): there the command says so instead.
-        org.junit.jupiter.api.Assumptions.assumeTrue(jmhPresent(), "JMH is not on this class path (the offload bundle)");
+        org.junit.jupiter.api.Assumptions.assumeTrue(JmhCommand.jmhPresent(), "JMH is not on this class path (the offload bundle)");
         // In-process (-f 0) JMH keeps a failed trial's state for the next run in this JVM: the good run goes first.
         assertEquals(0, OffloadCli.execute("jmh", "-f", "0", "-wi", "0", "-i", "1", "-r", "100ms", "-p", "d=128", "-p",
                 "elements=4096", "HadamardJmh"));
@@ -175,14 +175,5 @@ class CliTest {
         String one = AttentionSuite.accuracy(org.offload4j.core.Backends.named("cpu"), "8x2x64x64x64", 42);
         assertTrue(one.contains("no rotation") && one.contains("rotated"), one);
         assertEquals(2, OffloadCli.execute("bench", "hadamard", "--accuracy"), "--accuracy is for attention alone: a usage error");
-    }
-
-    private static boolean jmhPresent() {
-        try {
-            Class.forName("org.openjdk.jmh.Main", false, CliTest.class.getClassLoader());
-            return true;
-        } catch (ClassNotFoundException e) {
-            return false;
-        }
     }
 }

@@ -78,6 +78,11 @@ public final class Workspace implements AutoCloseable {
      */
     public Tensor allocate(DType dtype, long... shape) {
         checkUsable("allocate");
+        if (buffer.depth != depth) {
+            // Its bytes would lie above the inner frame's mark, and be handed out again once that closes.
+            throw new IllegalStateException("workspace frame " + depth + " cannot allocate while frame " + buffer.depth
+                    + " (opened inside it) is open");
+        }
         if (dtype == null) {
             throw new IllegalArgumentException("dtype must not be null");
         }
@@ -154,11 +159,6 @@ public final class Workspace implements AutoCloseable {
         }
         if (closed) {
             throw new IllegalStateException("this workspace frame is closed");
-        }
-        if (what.equals("allocate") && buffer.depth != depth) {
-            // Its bytes would lie above the inner frame's mark, and be handed out again once that closes.
-            throw new IllegalStateException("workspace frame " + depth + " cannot allocate while frame " + buffer.depth
-                    + " (opened inside it) is open");
         }
     }
 

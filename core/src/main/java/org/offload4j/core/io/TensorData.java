@@ -57,17 +57,17 @@ public record TensorData(ElementType type, long[] shape, MemorySegment bytes) {
 
     /** Product of the dimensions (1 for a scalar), failing on overflow. */
     public static long elementCount(long[] shape) {
-        long n = 1;
+        boolean empty = false;
         for (long d : shape) {
             if (d < 0) {
                 throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has a negative dimension");
             }
+            empty |= d == 0;
         }
-        for (long d : shape) {
-            if (d == 0) {
-                return 0; // before the product, which may overflow on the other dimensions
-            }
+        if (empty) {
+            return 0; // before the product, which may overflow on the other dimensions
         }
+        long n = 1;
         for (long d : shape) {
             try {
                 n = Math.multiplyExact(n, d);
