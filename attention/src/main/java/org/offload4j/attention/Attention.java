@@ -98,6 +98,8 @@ public final class Attention {
 
     private final Backend backend;
     private final AttentionKernel kernel;
+    /** {@link Fp8Quantizer#hostKernel} for this backend, looked up at the first bf16 call. */
+    private volatile Fp8QuantizeKernel quantizer;
 
     private Attention(Backend backend, AttentionKernel kernel) {
         this.backend = backend;
@@ -152,9 +154,6 @@ public final class Attention {
         }
         return k;
     }
-
-    /** {@link Fp8Quantizer#hostKernel} for this backend, looked up at the first bf16 call. */
-    private volatile Fp8QuantizeKernel quantizer;
 
     /** FP8 inputs, output only (no log-sum-exp); see the class description. */
     public void forward(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, AttentionOptions opts, Tensor out) {

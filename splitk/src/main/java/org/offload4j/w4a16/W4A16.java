@@ -157,7 +157,6 @@ public final class W4A16 {
             kernel.matmul(x, w, bias, y);
             return;
         }
-
         // The gathered copy is a temporary of this call: from the thread's workspace, not an arena of
         // its own, whose close alone cost 17–60 µs (Workspace).
         try (Workspace ws = Workspace.open()) {
