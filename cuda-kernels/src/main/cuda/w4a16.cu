@@ -85,6 +85,24 @@
 //       5  int            m
 //       6  int            n
 //       7  int            splits
+//   act-order gather: o4j_w4a16_gather_columns   (before stage 1 / the tensor-core kernel, same stream)
+//     grid   (ceil(k/8 / 256), min(m, 65535), 1)   rows i = blockIdx.y, + gridDim.y, … < m
+//     block  (256, 1, 1)                           thread → 8 consecutive columns of x'
+//     smem   0
+//     args:
+//       0  const uint16_t* x         [m][ldx] bf16 or fp16 bits, row i at x + i·ldx (any ldx ≥ k)
+//       1  long long       ldx       elements between rows of x
+//       2  const int*      order     [k] the weight's stored row order, a permutation of 0..k−1;
+//                                    16-byte aligned
+//       3  uint16_t*       out       [m][k] x'[i, r] = x[i, order[r]], contiguous, 16-byte aligned
+//       4  int             m         rows (≥ 1)
+//       5  int             k         multiple of 8
+//   Why a separate pass: x' is m·k·2 bytes read and written once, which next to the weight stream
+//   (k·n/2 bytes) is small for the decode sizes this library targets (m·k·4 ≤ k·n/2 while
+//   m ≤ n/8), and it leaves both GEMM kernels unaware of act-order. Rejected: gathering inside
+//   the tensor-core kernel's x tile loads (cp.async moves 16 contiguous bytes; a gather would
+//   turn each into 8 scalar loads in the kernel's hottest loop), and gathering on the host
+//   (device-resident x would make a round trip through the host on every call).
 #include "common.cuh"
 #include "w4a16_index.cuh"
 
@@ -214,4 +232,11 @@ extern "C" __global__ void __launch_bounds__(256) o4j_w4a16_reduce_bf16(
 extern "C" __global__ void __launch_bounds__(256) o4j_w4a16_reduce_f16(
     const float* ws, const void* bias, int biasKind, __half* y, long long ldy, int m, int n, int splits) {
     w4a16_reduce<__half>(ws, bias, biasKind, y, ldy, m, n, splits);
+}
+
+// Act-order gather (contract above): one thread per 8 columns of x', looping over rows.
+extern "C" __global__ void __launch_bounds__(256) o4j_w4a16_gather_columns(
+    const uint16_t* x, long long ldx, const int* order, uint16_t* out, int m, int k) {
+    o4j_w4_gather_thread(x, ldx, order, out, m, k, (long long)blockIdx.x * blockDim.x + threadIdx.x, blockIdx.y,
+                         gridDim.y);
 }

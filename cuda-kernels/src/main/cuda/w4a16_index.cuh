@@ -11,6 +11,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <vector_types.h>  // int4, uint4 (also in host code under nvcc)
 
 #if defined(__CUDACC__)
 #define O4J_W4 __host__ __device__ __forceinline__
@@ -48,4 +49,39 @@ O4J_W4 int o4j_w4_split_begin(int kWords, int splits, int z) {
 // Workspace element (z, i, j) of the fp32 partial sums, ws[splits][m][n] row-major.
 O4J_W4 long long o4j_w4_ws_index(int m, int n, int z, int i, int j) {
     return ((long long)z * m + i) * n + j;
+}
+
+// Act-order column gather (o4j_w4a16_gather_columns). An act-order weight stores its rows
+// permuted so that groups are contiguous: stored row r is row order[r] of W. Since
+// x · W = x[:, order] · W[order, :], the kernels run on x' with x'[i, r] = x[i, order[r]].
+// One thread writes the 8 consecutive columns r8 .. r8 + 7 (r8 a multiple of 8; k is) of row i of
+// x' (contiguous, k elements per row) from the 8 elements of x's row i that `order` names. The
+// values are 16-bit (bf16 or fp16) and copied bit for bit, so one function serves both dtypes.
+// Loads and stores are 16 bytes wide (int4 / uint4): order and out are 16-byte aligned (device
+// allocations are; r8 and k are multiples of 8), x's 8 reads are 2-byte gathers within one row.
+// o0, o1 = order[r8 .. r8 + 3], order[r8 + 4 .. r8 + 7]; xi = row i of x; dst = &x'[i, r8].
+O4J_W4 void o4j_w4_gather8(const uint16_t* xi, int4 o0, int4 o1, uint16_t* dst) {
+    uint4 v;
+    v.x = (uint32_t)xi[o0.x] | ((uint32_t)xi[o0.y] << 16);
+    v.y = (uint32_t)xi[o0.z] | ((uint32_t)xi[o0.w] << 16);
+    v.z = (uint32_t)xi[o1.x] | ((uint32_t)xi[o1.y] << 16);
+    v.w = (uint32_t)xi[o1.z] | ((uint32_t)xi[o1.w] << 16);
+    *(uint4*)dst = v;
+}
+
+// One thread of o4j_w4a16_gather_columns: thread t (blockIdx.x · blockDim.x + threadIdx.x) owns
+// columns 8t .. 8t + 7 of x' and writes them for rows rowBegin, rowBegin + rowStep, … < m
+// (blockIdx.y and gridDim.y on the device). Its 8 entries of order are loaded once, before the
+// row loop. Threads past k/8 do nothing.
+O4J_W4 void o4j_w4_gather_thread(const uint16_t* x, long long ldx, const int32_t* order, uint16_t* out, int m, int k,
+                                 long long t, int rowBegin, int rowStep) {
+    if (t * 8 >= k) {
+        return;
+    }
+    const int r8 = (int)(t * 8);
+    const int4 o0 = *(const int4*)(order + r8);
+    const int4 o1 = *(const int4*)(order + r8 + 4);
+    for (int i = rowBegin; i < m; i += rowStep) {
+        o4j_w4_gather8(x + (long long)i * ldx, o0, o1, out + (long long)i * k + r8);
+    }
 }

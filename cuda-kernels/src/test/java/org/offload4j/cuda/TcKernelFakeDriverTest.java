@@ -20,6 +20,8 @@ import org.offload4j.core.TensorFill;
 import org.offload4j.core.numerics.Bf16;
 import org.offload4j.core.numerics.Fp16;
 import org.offload4j.cuda.kernels.KernelName;
+import org.offload4j.cuda.w4a16.ActOrderGather;
+import org.offload4j.cuda.w4a16.ActOrderWeights;
 import org.offload4j.cuda.w4a16.TcPackedLayout;
 import org.offload4j.cuda.w4a16.TcW4A16Kernel;
 import org.offload4j.w4a16.QuantizedWeight;
@@ -66,7 +68,32 @@ class TcKernelFakeDriverTest {
                 });
             }
         }
+        driver.kernel(KernelName.W4A16_GATHER_COLUMNS.symbol(), (a, gx, gy, gz, bx, smem) -> {
+            launches.add(KernelName.W4A16_GATHER_COLUMNS.symbol() + " grid " + gx + "x" + gy + "x" + gz);
+            gather(a, gx, gy, gz, bx);
+        });
         device = CudaDevice.open(driver, 0, KernelImage.of(new byte[] {1}, new Properties()));
+    }
+
+    /** o4j_w4a16_gather_columns's contract (w4a16.cu, ActOrderGather): x'[i, r] = x[i, order[r]], with its launch checked. */
+    static void gather(long[] a, int gx, int gy, int gz, int bx) {
+        long x = a[0], ldx = a[1], order = a[2], out = a[3];
+        int m = (int) a[4], k = (int) a[5];
+        assertEquals(ActOrderGather.THREADS, bx, "block");
+        assertEquals(Math.ceilDiv(k / 8, ActOrderGather.THREADS), gx, "grid x: a thread per 8 columns");
+        assertEquals(Math.min(m, 65535), gy, "grid y");
+        assertEquals(1, gz);
+        assertEquals(0, k % 8);
+        assertEquals(0, order & 15, "order 16-byte aligned");
+        assertEquals(0, out & 15, "out 16-byte aligned");
+        MemorySegment o = at(order, 4L * k);
+        for (int i = 0; i < m; i++) {
+            MemorySegment xr = at(x + 2 * i * ldx, 2 * ldx);
+            MemorySegment dst = at(out + 2L * i * k, 2L * k);
+            for (int r = 0; r < k; r++) {
+                dst.setAtIndex(ValueLayout.JAVA_SHORT, r, xr.getAtIndex(ValueLayout.JAVA_SHORT, o.getAtIndex(ValueLayout.JAVA_INT, r)));
+            }
+        }
     }
 
     @AfterEach
@@ -230,6 +257,70 @@ class TcKernelFakeDriverTest {
             assertArrayEquals(y2.toFloatArray(), y1.toFloatArray());
             assertTrue(Accuracy.relativeL2(W4A16Reference.product(dense, qw, null), y1) <= 5e-3);
         }
+    }
+
+    /**
+     * An act-order weight with x on the device and on the host: the gather runs on the device
+     * before the tensor-core launch, the result matches the reference of the original W, and both
+     * give the same bits as the facade's host gather on an in-order weight would (checked through
+     * the reference tolerance and against each other).
+     */
+    @Test
+    void actOrderGathersOnTheDeviceForDeviceAndHostActivations() {
+        W4A16 op = op(new TcW4A16Kernel(device));
+        int m = 5, k = 384, n = 72, g = 128;
+        try (QuantizedWeight qw = ActOrderWeights.random(k, n, g, false, DType.FP16, 41);
+             W4A16.Prepared p = op.prepare(qw);
+             Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, m, k), 42, 1.0);
+             Tensor yHost = TensorFill.poison(Tensor.allocate(DType.BF16, m, n));
+             Tensor xd = device.allocateTensor(DType.BF16, m, k);
+             Tensor yd = device.allocateTensor(DType.BF16, m, n);
+             Tensor yBack = TensorFill.poison(Tensor.allocate(DType.BF16, m, n))) {
+            assertTrue(p.actOrder() && p.packed().toString().contains("act-order"), p.packed().toString());
+            launches.clear();
+            op.matmul(x, p, null, yHost);
+            assertEquals(2, launches.size(), launches.toString());
+            assertTrue(launches.get(0).startsWith("o4j_w4a16_gather_columns grid 1x5x1"), launches.toString());
+            assertTrue(launches.get(1).startsWith("o4j_w4a16_tc_bf16_"), launches.toString());
+            assertFalse(TensorFill.hasPoison(yHost));
+            assertTrue(Accuracy.relativeL2(W4A16Reference.product(x, qw, null), yHost) <= 5e-3);
+
+            device.copy(x, xd);
+            op.matmul(xd, p, null, yd);
+            device.copy(yd, yBack);
+            assertArrayEquals(yHost.toFloatArray(), yBack.toFloatArray(), "device x gives the same bits");
+
+            try (Tensor wide = Tensor.allocate(DType.BF16, m, k + 3)) { // ldx = 387: the gather reads any stride
+                Tensor strided = Tensor.wrapStrided(wide.segment(), DType.BF16, k + 3, m, k);
+                for (int r = 0; r < m; r++) {
+                    for (int c = 0; c < k; c++) {
+                        strided.setFloat(r, c, x.getFloat(r, c));
+                    }
+                }
+                op.matmul(strided, p, null, TensorFill.poison(yBack));
+                assertArrayEquals(yHost.toFloatArray(), yBack.toFloatArray(), "strided x gives the same bits");
+            }
+
+            device.copy(TensorFill.poison(yBack), yd);
+            op.matmul(xd, qw, null, yd); // the overload that repacks per call
+            device.copy(yd, yBack);
+            assertArrayEquals(yHost.toFloatArray(), yBack.toFloatArray(), "the one-off overload too");
+        }
+    }
+
+    @Test
+    void anActOrderWeightFreesItsRowOrderToo() {
+        W4A16 op = op(new TcW4A16Kernel(device));
+        long frees = driver.frees.get();
+        try (QuantizedWeight qw = ActOrderWeights.random(256, 64, 64, true, DType.BF16, 43);
+             Tensor x = TensorFill.gaussian(Tensor.allocate(DType.FP16, 2, 256), 44, 1.0);
+             Tensor y = Tensor.allocate(DType.FP16, 2, 64)) {
+            W4A16.Prepared p = op.prepare(qw);
+            op.matmul(x, p, null, y);
+            p.close();
+        }
+        // qweight, scales, row order, partials, counters (symmetric: no zeros)
+        assertEquals(frees + 5, driver.frees.get());
     }
 
     @Test

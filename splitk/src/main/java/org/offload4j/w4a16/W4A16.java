@@ -45,10 +45,11 @@ import org.offload4j.core.Workspace;
  * </pre>
  *
  * <p><b>Act-order weights</b> ({@link QuantizedWeight#actOrder()}, from GPTQ {@code desc_act}
- * checkpoints) have their rows stored permuted so that groups are contiguous. This facade gathers
- * the columns of x into that order (a copy of {@code m · k} 16-bit values per call) and hands the
- * backend an ordinary weight, so act-order works on every backend without kernel support; the
- * result is exactly {@code x · W} of the original W.
+ * checkpoints) have their rows stored permuted so that groups are contiguous. Each call gathers the
+ * columns of x into that order (a copy of {@code m · k} 16-bit values) and multiplies by the
+ * stored rows; the result is exactly {@code x · W} of the original W. A backend whose x may live
+ * in device memory gathers there ({@link W4A16Kernel#gathersColumns}: the CUDA backend); for the
+ * others this facade gathers on the host, which must then be able to read x.
  *
  * <p><b>Use.</b> Prepare each weight once ({@link #prepare}: the backend repacks it into its own
  * layout), then call {@link #matmul(Tensor, Prepared, Tensor, Tensor)} as often as needed, from
@@ -123,7 +124,7 @@ public final class W4A16 {
         }
         QuantizedWeight.checkSizes(w.k(), w.n(), w.groupSize());
         checkCall(x, w.k(), w.n(), bias, y);
-        checkGatherable(x, w.rowOrder);
+        checkGatherable(x, w.rowOrder, kernel);
         if (x.dim(0) == 0) {
             return;
         }
@@ -137,7 +138,7 @@ public final class W4A16 {
     public void matmul(Tensor x, QuantizedWeight w, Tensor bias, Tensor y) {
         checkWeight(w, "w");
         checkCall(x, w.k(), w.n(), bias, y);
-        checkGatherable(x, w.rowOrderShared()); // before the repack, which on a GPU is an upload
+        checkGatherable(x, w.rowOrderShared(), kernel); // before the repack, which on a GPU is an upload
         Args.disjoint(w.qweight(), "w.qweight", y, "y");
         Args.disjoint(w.scales(), "w.scales", y, "y");
         if (w.qzeros() != null) {
@@ -151,10 +152,17 @@ public final class W4A16 {
         }
     }
 
-    /** The kernel call, on x's columns gathered into the weight's stored row order when it has one. */
+    /**
+     * The kernel call, on x's columns gathered into the weight's stored row order when it has one:
+     * by the kernel where it can ({@link W4A16Kernel#gathersColumns}), else here on the host.
+     */
     private void run(Tensor x, PackedWeight w, int[] rowOrder, Tensor bias, Tensor y) {
         if (rowOrder == null) {
             kernel.matmul(x, w, bias, y);
+            return;
+        }
+        if (kernel.gathersColumns()) {
+            kernel.matmulActOrder(x, rowOrder, w, bias, y);
             return;
         }
         // The gathered copy is a temporary of this call: from the thread's workspace, not an arena of
@@ -187,11 +195,11 @@ public final class W4A16 {
         QuantizedWeight.checkSizes(w.k(), w.n(), w.groupSize());
     }
 
-    /** An act-order weight's column gather runs on the host; a device-side gather needs a kernel (not written yet). */
-    private static void checkGatherable(Tensor x, int[] rowOrder) {
-        if (rowOrder != null && !x.device().hostAddressable()) {
+    /** An act-order weight's columns are gathered by the kernel where it can, else on the host, which must then reach x. */
+    private static void checkGatherable(Tensor x, int[] rowOrder, W4A16Kernel kernel) {
+        if (rowOrder != null && !x.device().hostAddressable() && !kernel.gathersColumns()) {
             throw new IllegalArgumentException("x (" + x.describe() + ") is in " + x.device() + " memory, and w is an "
-                    + "act-order weight, whose column gather runs on the host: pass x in host memory");
+                    + "act-order weight, whose column gather runs on the host with this backend: pass x in host memory");
         }
     }
 

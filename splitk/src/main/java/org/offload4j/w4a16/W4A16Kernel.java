@@ -26,4 +26,26 @@ public interface W4A16Kernel {
      *             element is written
      */
     void matmul(Tensor x, PackedWeight w, Tensor bias, Tensor y);
+
+    /**
+     * Whether {@link #matmulActOrder} gathers x's columns itself, wherever x lives. When false (the
+     * default), the {@link W4A16} facade gathers act-order activations on the host and calls
+     * {@link #matmul}, so x of an act-order weight must then be in host memory.
+     */
+    default boolean gathersColumns() {
+        return false;
+    }
+
+    /**
+     * {@code y = x[:, order] · W (+ bias)} for an act-order weight: the columns of x gathered into
+     * the order of W's stored rows ({@code order[r]} is the column of x that stored row r
+     * multiplies), then {@link #matmul}. The facade calls it only when {@link #gathersColumns} is
+     * true, for every act-order call.
+     *
+     * @param order the weight's row order, the permutation {@link #prepack} saw as
+     *              {@link QuantizedWeight#rowOrder()}; not to be modified
+     */
+    default void matmulActOrder(Tensor x, int[] order, PackedWeight w, Tensor bias, Tensor y) {
+        throw new UnsupportedOperationException(getClass().getName() + " does not gather columns; the facade does, on the host");
+    }
 }

@@ -140,6 +140,119 @@ class ActOrderTest {
         }
     }
 
+    /**
+     * A backend that gathers itself ({@link W4A16Kernel#gathersColumns}) gets every act-order call
+     * through {@link W4A16Kernel#matmulActOrder} with the weight's row order, device-resident x
+     * included, and no act-order call through {@link W4A16Kernel#matmul}; plain weights still go
+     * through matmul. Its "device" memory is host memory here, read through the device address.
+     */
+    @Test
+    void aBackendThatGathersGetsActOrderCallsAndDeviceActivations() {
+        GatheringBackend backend = new GatheringBackend();
+        W4A16 op = W4A16.create(backend);
+        org.offload4j.core.Device gpu = new org.offload4j.core.Device("fake", 0, "fake gpu", false);
+        int m = 3;
+        try (QuantizedWeight raw = TestWeights.random(K, N, G, false, DType.BF16, 31);
+             Tensor gIdx = actOrderGIdx(K, G, 9);
+             QuantizedWeight w = QuantizedWeight.fromGptqActOrder(K, N, G, raw.qweight(), raw.qzeros(), raw.scales(), gIdx);
+             W4A16.Prepared p = op.prepare(w);
+             Tensor xHost = TensorFill.gaussian(Tensor.allocate(DType.FP16, m, K), 12, 1.0);
+             Tensor want = Tensor.allocate(DType.FP16, m, N);
+             java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment xMem = arena.allocate(2L * m * K);
+            java.lang.foreign.MemorySegment.copy(xHost.segment(), 0, xMem, 0, 2L * m * K);
+            java.lang.foreign.MemorySegment yMem = arena.allocate(2L * m * N);
+            Tensor x = Tensor.wrapDevice(null, xMem, gpu, DType.FP16, K, m, K);
+            Tensor y = Tensor.wrapDevice(null, yMem, gpu, DType.FP16, N, m, N);
+            W4A16Reference.matmul(xHost, w, null, want);
+            for (Runnable call : new Runnable[] {() -> op.matmul(x, p, null, y), () -> op.matmul(x, w, null, y)}) {
+                yMem.fill((byte) 0x7F);
+                call.run();
+                float[] got = new float[m * N];
+                for (int e = 0; e < got.length; e++) {
+                    got[e] = Float.float16ToFloat(yMem.getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, e));
+                }
+                assertArrayEquals(want.toFloatArray(), got, "gathered by the backend, multiplied by the stored rows");
+                assertArrayEquals(w.rowOrder(), backend.lastOrder, "the weight's row order");
+            }
+            assertEquals(2, backend.actOrderCalls);
+            assertEquals(0, backend.plainMatmuls, "no act-order call reached plain matmul");
+        }
+        try (QuantizedWeight plain = TestWeights.random(K, N, G, true, DType.FP16, 32);
+             Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, 2, K), 13, 1.0);
+             Tensor y = Tensor.allocate(DType.BF16, 2, N)) {
+            op.matmul(x, plain, null, y);
+            assertEquals(1, backend.plainMatmuls, "a weight stored in order goes through matmul");
+            assertEquals(2, backend.actOrderCalls);
+        }
+    }
+
+    /** The reference kernel, plus a column gather of its own that reads x and writes y through their addresses. */
+    private static final class GatheringBackend implements org.offload4j.core.Backend {
+        final ReferenceBackend.Kernel kernel = new ReferenceBackend.Kernel();
+        int actOrderCalls;
+        int plainMatmuls;
+        int[] lastOrder;
+
+        private final W4A16Kernel gathering = new W4A16Kernel() {
+            @Override
+            public PackedWeight prepack(QuantizedWeight w) {
+                return kernel.prepack(w);
+            }
+
+            @Override
+            public void matmul(Tensor x, PackedWeight w, Tensor bias, Tensor y) {
+                plainMatmuls++;
+                kernel.matmul(x, w, bias, y);
+            }
+
+            @Override
+            public boolean gathersColumns() {
+                return true;
+            }
+
+            @Override
+            public void matmulActOrder(Tensor x, int[] order, PackedWeight w, Tensor bias, Tensor y) {
+                actOrderCalls++;
+                lastOrder = order.clone();
+                int m = (int) x.dim(0);
+                int k = (int) x.dim(1);
+                java.lang.foreign.ValueLayout.OfShort s16 = java.lang.foreign.ValueLayout.JAVA_SHORT;
+                var xs = java.lang.foreign.MemorySegment.ofAddress(x.deviceAddress()).reinterpret(x.spanBytes());
+                try (Tensor gathered = Tensor.allocate(x.dtype(), m, k); Tensor out = Tensor.allocate(y.dtype(), y.shape())) {
+                    for (int i = 0; i < m; i++) {
+                        for (int r = 0; r < k; r++) {
+                            gathered.segment().setAtIndex(s16, (long) i * k + r, xs.getAtIndex(s16, i * x.rowStride() + order[r]));
+                        }
+                    }
+                    kernel.matmul(gathered, w, bias, out);
+                    java.lang.foreign.MemorySegment.ofAddress(y.deviceAddress()).reinterpret(out.spanBytes())
+                            .copyFrom(out.segment().asSlice(0, out.spanBytes()));
+                }
+            }
+        };
+
+        @Override
+        public String name() {
+            return "gathering";
+        }
+
+        @Override
+        public String description() {
+            return "float64 reference with its own act-order gather (tests)";
+        }
+
+        @Override
+        public java.util.List<org.offload4j.core.Device> devices() {
+            return java.util.List.of(org.offload4j.core.Device.HOST);
+        }
+
+        @Override
+        public <K> java.util.Optional<K> kernels(Class<K> kernelType) {
+            return kernelType == W4A16Kernel.class ? java.util.Optional.of(kernelType.cast(gathering)) : java.util.Optional.empty();
+        }
+    }
+
     @Test
     void badGIdxIsRejectedWithTheReason() {
         try (QuantizedWeight raw = TestWeights.random(K, N, G, false, DType.FP16, 1);

@@ -20,6 +20,8 @@ public enum KernelName {
     W4A16_REDUCE_BF16("o4j_w4a16_reduce_bf16"),
     /** W4A16 stage 2, fp16 y. */
     W4A16_REDUCE_F16("o4j_w4a16_reduce_f16"),
+    /** W4A16 act-order column gather (16-bit values, either dtype), before either W4A16 path; launch in {@code ActOrderGather}. */
+    W4A16_GATHER_COLUMNS("o4j_w4a16_gather_columns"),
     /** FP8 attention forward, D = 64: {@code attention.cu}, launch in {@code AttentionLaunch}. */
     ATTENTION_FP8_FWD_D64("o4j_attention_fp8_fwd_d64"),
     /** FP8 attention forward, D = 128. */

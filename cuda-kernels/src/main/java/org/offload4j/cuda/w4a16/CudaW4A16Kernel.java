@@ -21,8 +21,9 @@ import org.offload4j.w4a16.W4A16Kernel;
  * {@link W4A16Launch}, split count from {@link SplitKPlan} with the device's SM count.
  *
  * <p><b>Prepack</b> uploads the GPTQ tensors unchanged ({@code qweight}, {@code qzeros} or nothing
- * when symmetric) and the scales widened to fp32. Rows beyond {@code 65535·8} per launch are
- * processed in chunks of that many rows.
+ * when symmetric), the scales widened to fp32 and, for an act-order weight, its row order, whose
+ * gather ({@link ActOrderGather}) runs on the device before stage 1 of every call. Rows beyond
+ * {@code 65535·8} per launch are processed in chunks of that many rows.
  */
 public final class CudaW4A16Kernel implements W4A16Kernel {
     /** Rows of x per launch pair (gridDim.y limit of stage 1). */
@@ -91,13 +92,15 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         DeviceBuffer dq = null;
         DeviceBuffer dz = null;
         DeviceBuffer ds = null;
+        DeviceBuffer order = null;
         try {
             dq = upload(MemorySegment.ofArray(q), 4L * q.length);
             dz = z == null ? null : upload(MemorySegment.ofArray(z), 4L * z.length);
             ds = upload(MemorySegment.ofArray(s), 4L * s.length);
-            return new CudaPackedWeight(k, n, w.groupSize(), dq, dz, ds);
+            order = ActOrderGather.upload(device, w);
+            return new CudaPackedWeight(k, n, w.groupSize(), dq, dz, ds, order);
         } catch (RuntimeException e) {
-            for (DeviceBuffer b : new DeviceBuffer[] {dq, dz, ds}) {
+            for (DeviceBuffer b : new DeviceBuffer[] {dq, dz, ds, order}) {
                 if (b != null) {
                     b.close();
                 }
@@ -108,7 +111,22 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
 
     @Override
     public void matmul(Tensor x, PackedWeight w, Tensor bias, Tensor y) {
-        CudaPackedWeight pw = (CudaPackedWeight) w;
+        run(x, (CudaPackedWeight) w, null, bias, y);
+    }
+
+    /** Act-order weights: x's columns are gathered on the device ({@link ActOrderGather}), x host or device. */
+    @Override
+    public boolean gathersColumns() {
+        return true;
+    }
+
+    @Override
+    public void matmulActOrder(Tensor x, int[] order, PackedWeight w, Tensor bias, Tensor y) {
+        run(x, (CudaPackedWeight) w, order, bias, y);
+    }
+
+    /** {@link #matmul}, on x's columns gathered through {@code order} first when it is not null. */
+    private void run(Tensor x, CudaPackedWeight pw, int[] order, Tensor bias, Tensor y) {
         long rowsL = x.dim(0);
         if (rowsL == 0) {
             return;
@@ -126,6 +144,10 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
             long ba = call.inOrNull(bias);
             long ya = call.out(y);
             long ldx = x.rowStride();
+            if (order != null) {
+                xa = ActOrderGather.gather(call, xa, ldx, ActOrderGather.orderAddress(call, pw.rowOrder, order), m, k);
+                ldx = k;
+            }
             long ldy = y.rowStride();
             long elem = dtype.byteSize(1); // bytes per element of x and y (2)
             for (int i0 = 0; i0 < m; i0 += MAX_ROWS_PER_LAUNCH) {
@@ -181,15 +203,19 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         private final DeviceBuffer qweight;
         private final DeviceBuffer qzeros;
         private final DeviceBuffer scales;
+        /** The act-order row order (int32 [k]) for {@link ActOrderGather}, or null. */
+        private final DeviceBuffer rowOrder;
         private volatile boolean closed;
 
-        CudaPackedWeight(int k, int n, int groupSize, DeviceBuffer qweight, DeviceBuffer qzeros, DeviceBuffer scales) {
+        CudaPackedWeight(int k, int n, int groupSize, DeviceBuffer qweight, DeviceBuffer qzeros, DeviceBuffer scales,
+                         DeviceBuffer rowOrder) {
             this.k = k;
             this.n = n;
             this.groupSize = groupSize;
             this.qweight = qweight;
             this.qzeros = qzeros;
             this.scales = scales;
+            this.rowOrder = rowOrder;
         }
 
         long qweight() {
@@ -231,11 +257,15 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
             if (qzeros != null) {
                 qzeros.close();
             }
+            if (rowOrder != null) {
+                rowOrder.close();
+            }
         }
 
         @Override
         public String toString() {
-            return "CudaPackedWeight[k=" + k + ", n=" + n + ", g=" + groupSize + (qzeros == null ? ", sym" : ", asym") + "]";
+            return "CudaPackedWeight[k=" + k + ", n=" + n + ", g=" + groupSize + (qzeros == null ? ", sym" : ", asym")
+                    + (rowOrder == null ? "" : ", act-order") + "]";
         }
     }
 }

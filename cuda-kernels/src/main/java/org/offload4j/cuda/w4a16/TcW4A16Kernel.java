@@ -33,6 +33,11 @@ import org.offload4j.w4a16.W4A16Kernel;
  * copy the result is the same, bit for bit, whatever X's layout. Y's row stride must fit in an
  * int (the kernel's {@code ldy}); beyond that the call throws {@link UnsupportedOperationException}.
  *
+ * <p><b>Act-order weights</b> ({@link #gathersColumns}): prepack also uploads the weight's row
+ * order, and each call first gathers x's columns on the device into a contiguous scratch copy
+ * ({@link ActOrderGather}), which the tensor-core kernel then reads as an aligned X. x may be in
+ * host or device memory.
+ *
  * <p>Concurrent calls on one packed weight are correct and queue on its workspace.
  */
 public final class TcW4A16Kernel implements W4A16Kernel {
@@ -62,13 +67,15 @@ public final class TcW4A16Kernel implements W4A16Kernel {
             DeviceBuffer q = null;
             DeviceBuffer s = null;
             DeviceBuffer z = null;
+            DeviceBuffer order = null;
             try {
                 q = upload(device, layout.qweight());
                 s = upload(device, layout.scales());
                 z = layout.zeros() == null ? null : upload(device, layout.zeros());
-                return new TcPackedWeight(layout, q, s, z, new TcWorkspace(device));
+                order = ActOrderGather.upload(device, w);
+                return new TcPackedWeight(layout, q, s, z, order, new TcWorkspace(device));
             } catch (RuntimeException e) {
-                for (DeviceBuffer b : new DeviceBuffer[] {q, s, z}) {
+                for (DeviceBuffer b : new DeviceBuffer[] {q, s, z, order}) {
                     if (b != null) {
                         b.close();
                     }
@@ -84,7 +91,26 @@ public final class TcW4A16Kernel implements W4A16Kernel {
             simple.matmul(x, w, bias, y);
             return;
         }
-        TcPackedWeight pw = (TcPackedWeight) w;
+        run(x, (TcPackedWeight) w, null, bias, y);
+    }
+
+    /** Act-order weights: x's columns are gathered on the device ({@link ActOrderGather}), x host or device. */
+    @Override
+    public boolean gathersColumns() {
+        return true;
+    }
+
+    @Override
+    public void matmulActOrder(Tensor x, int[] order, PackedWeight w, Tensor bias, Tensor y) {
+        if (w instanceof CudaW4A16Kernel.CudaPackedWeight) {
+            simple.matmulActOrder(x, order, w, bias, y);
+            return;
+        }
+        run(x, (TcPackedWeight) w, order, bias, y);
+    }
+
+    /** {@link #matmul}, on x's columns gathered through {@code order} first when it is not null. */
+    private void run(Tensor x, TcPackedWeight pw, int[] order, Tensor bias, Tensor y) {
         long rowsL = x.dim(0);
         if (rowsL == 0) {
             return;
@@ -102,8 +128,13 @@ public final class TcW4A16Kernel implements W4A16Kernel {
         try (CudaCall call = CudaCall.begin(device)) {
             boolean done = false;
             try {
+                TcLaunch.DeviceWeight weight = pw.deviceWeight();
                 long xa = call.in(x);
                 long ldx = x.rowStride();
+                if (order != null) { // x' is contiguous and aligned: no copy below
+                    xa = ActOrderGather.gather(call, xa, ldx, ActOrderGather.orderAddress(call, pw.rowOrder(), order), m, k);
+                    ldx = k;
+                }
                 if (!TcLaunch.xAligned(xa, ldx)) {
                     xa = contiguousCopy(call, xa, ldx, m, k, elem);
                     ldx = k;
@@ -117,7 +148,7 @@ public final class TcW4A16Kernel implements W4A16Kernel {
                     TcSplitKPlanner.Plan plan = TcSplitKPlanner.plan(mc, pw.n(), k, pw.groupSize(), device.smCount());
                     long partials = ws.partials(TcLaunch.partialsBytes(plan, plan.mBlocks()));
                     long counters = ws.counters(call, TcLaunch.counterCount(plan, plan.mBlocks()));
-                    TcLaunch.params(call.params(), xa + i0 * ldx * elem, pw.deviceWeight(), ba, biasF32, 0,
+                    TcLaunch.params(call.params(), xa + i0 * ldx * elem, weight, ba, biasF32, 0,
                             ya + i0 * ldy * elem, partials, counters, 0, mc, ldx, ldy, plan);
                     call.launch(device.function(TcLaunch.kernel(plan, dtype).symbol()), plan.nTiles(), plan.splits(),
                             plan.mBlocks(), TcSplitKPlanner.THREADS, 1, 1, plan.smemBytes());
@@ -192,11 +223,14 @@ public final class TcW4A16Kernel implements W4A16Kernel {
         private final DeviceBuffer qweight;
         private final DeviceBuffer scales;
         private final DeviceBuffer zeros;
+        /** The act-order row order (int32 [k]) for {@link ActOrderGather}, or null. */
+        private final DeviceBuffer rowOrder;
         private final TcLaunch.DeviceWeight deviceWeight;
         private final TcWorkspace workspace;
         private volatile boolean closed;
 
-        TcPackedWeight(TcPackedLayout layout, DeviceBuffer qweight, DeviceBuffer scales, DeviceBuffer zeros, TcWorkspace workspace) {
+        TcPackedWeight(TcPackedLayout layout, DeviceBuffer qweight, DeviceBuffer scales, DeviceBuffer zeros, DeviceBuffer rowOrder,
+                       TcWorkspace workspace) {
             this.k = layout.k();
             this.n = layout.n();
             this.groupSize = layout.groupSize();
@@ -204,6 +238,7 @@ public final class TcW4A16Kernel implements W4A16Kernel {
             this.qweight = qweight;
             this.scales = scales;
             this.zeros = zeros;
+            this.rowOrder = rowOrder;
             this.workspace = workspace;
             this.deviceWeight = new TcLaunch.DeviceWeight(qweight.address(), scales.address(),
                     zeros == null ? 0 : zeros.address(), k, n, groupSize, layout.scaleKind(), 0, 0, 0);
@@ -220,9 +255,13 @@ public final class TcW4A16Kernel implements W4A16Kernel {
             return workspace;
         }
 
-        /** Device bytes of the packed weight (without the workspace). */
+        DeviceBuffer rowOrder() {
+            return rowOrder;
+        }
+
+        /** Device bytes of the packed weight and its row order (without the workspace). */
         public long deviceBytes() {
-            return qweight.bytes() + scales.bytes() + (zeros == null ? 0 : zeros.bytes());
+            return qweight.bytes() + scales.bytes() + (zeros == null ? 0 : zeros.bytes()) + (rowOrder == null ? 0 : rowOrder.bytes());
         }
 
         @Override
@@ -252,11 +291,15 @@ public final class TcW4A16Kernel implements W4A16Kernel {
             if (zeros != null) {
                 zeros.close();
             }
+            if (rowOrder != null) {
+                rowOrder.close();
+            }
         }
 
         @Override
         public String toString() {
-            return "TcPackedWeight[k=" + k + ", n=" + n + ", g=" + groupSize + (symmetric ? ", sym" : ", asym") + "]";
+            return "TcPackedWeight[k=" + k + ", n=" + n + ", g=" + groupSize + (symmetric ? ", sym" : ", asym")
+                    + (rowOrder == null ? "" : ", act-order") + "]";
         }
     }
 }

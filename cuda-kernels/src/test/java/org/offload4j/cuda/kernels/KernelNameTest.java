@@ -17,6 +17,7 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.offload4j.cuda.hadamard.HadaCoreLaunch;
 import org.offload4j.cuda.hadamard.HadamardLaunch;
+import org.offload4j.cuda.w4a16.ActOrderGather;
 import org.offload4j.cuda.w4a16.W4A16Launch;
 import org.junit.jupiter.api.Test;
 
@@ -71,6 +72,7 @@ class KernelNameTest {
         assertEquals(expected(W4A16Launch.SPLITK_ARGUMENTS, "__half"), parameters(src, "o4j_w4a16_splitk_f16"));
         assertEquals(expected(W4A16Launch.REDUCE_ARGUMENTS, "__nv_bfloat16"), parameters(src, "o4j_w4a16_reduce_bf16"));
         assertEquals(expected(W4A16Launch.REDUCE_ARGUMENTS, "__half"), parameters(src, "o4j_w4a16_reduce_f16"));
+        assertEquals(ActOrderGather.ARGUMENTS, parameters(src, "o4j_w4a16_gather_columns"));
     }
 
     @Test

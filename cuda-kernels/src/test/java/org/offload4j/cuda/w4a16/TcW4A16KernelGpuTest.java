@@ -175,4 +175,48 @@ class TcW4A16KernelGpuTest {
             assertTrue(Accuracy.relativeL2(W4A16Reference.product(x, qw, null), y1) <= TOLERANCE);
         }
     }
+
+    /**
+     * Act-order weights on both paths: the device-side column gather (o4j_w4a16_gather_columns)
+     * before the GEMM, for x on the device and for a strided host x, against the float64 reference
+     * of the original W; both give the same bits.
+     */
+    @GpuTest
+    void actOrderGathersOnTheDevice() {
+        CudaDevice dev = device();
+        int k = 512, n = 200;
+        for (CudaW4A16Kernels.Path path : CudaW4A16Kernels.Path.values()) {
+            W4A16 op = op(path);
+            for (int m : new int[] {1, 7, 65}) {
+                for (DType dtype : new DType[] {DType.BF16, DType.FP16}) {
+                    String ctx = path + " m=" + m + " " + dtype;
+                    try (QuantizedWeight qw = ActOrderWeights.random(k, n, 128, m % 2 == 0, DType.FP16, 50 + m);
+                         W4A16.Prepared p = op.prepare(qw);
+                         Tensor x = TensorFill.gaussian(Tensor.allocate(dtype, m, k), 51 + m, 1.0);
+                         Tensor wide = Tensor.allocate(dtype, m, k + 5);
+                         Tensor xd = dev.allocateTensor(dtype, m, k);
+                         Tensor yd = dev.allocateTensor(dtype, m, n);
+                         Tensor y1 = TensorFill.poison(Tensor.allocate(dtype, m, n));
+                         Tensor y2 = TensorFill.poison(Tensor.allocate(dtype, m, n))) {
+                        assertTrue(p.actOrder(), ctx);
+                        Tensor strided = Tensor.wrapStrided(wide.segment(), dtype, k + 5, m, k);
+                        for (int r = 0; r < m; r++) {
+                            for (int c = 0; c < k; c++) {
+                                strided.setFloat(r, c, x.getFloat(r, c));
+                            }
+                        }
+                        dev.copy(x, xd);
+                        dev.copy(y1, yd); // poison on the device too
+                        op.matmul(xd, p, null, yd);
+                        dev.copy(yd, y1);
+                        op.matmul(strided, p, null, y2);
+                        assertFalse(TensorFill.hasPoison(y1), "unwritten output: " + ctx);
+                        double err = Accuracy.relativeL2(W4A16Reference.product(x, qw, null), y1);
+                        assertTrue(err <= TOLERANCE, "rel L2 " + err + ": " + ctx);
+                        assertArrayEquals(y1.toFloatArray(), y2.toFloatArray(), "device x and strided host x: " + ctx);
+                    }
+                }
+            }
+        }
+    }
 }
