@@ -88,6 +88,7 @@ public final class CudaMoeKernel implements MoeKernel {
 
     @Override
     public void route(Tensor x, Tensor routerWeights, int k, boolean renormalize, int[] expertIds, float[] weights) {
+        tcCache.expunge();
         int tokens = (int) x.rows();
         if (tokens == 0) {
             return;
@@ -117,6 +118,7 @@ public final class CudaMoeKernel implements MoeKernel {
 
     @Override
     public void groupedGemm(Tensor in, Routing routing, ExpertWeights weights, ExpertWeights.Matrix matrix, Tensor out) {
+        tcCache.expunge();
         if (routing.copies() == 0) {
             return;
         }
@@ -136,6 +138,7 @@ public final class CudaMoeKernel implements MoeKernel {
 
     @Override
     public void swiglu(Tensor h, Tensor a) {
+        tcCache.expunge();
         int rows = (int) h.rows();
         if (rows == 0) {
             return;
@@ -152,6 +155,7 @@ public final class CudaMoeKernel implements MoeKernel {
 
     @Override
     public void expertMlp(Tensor xPermuted, Routing routing, ExpertWeights weights, Tensor y) {
+        tcCache.expunge();
         if (routing.copies() == 0) {
             return;
         }
@@ -170,6 +174,7 @@ public final class CudaMoeKernel implements MoeKernel {
 
     @Override
     public void combine(Tensor y, Routing routing, Tensor out) {
+        tcCache.expunge();
         if (routing.tokens() == 0) {
             return;
         }
@@ -184,6 +189,7 @@ public final class CudaMoeKernel implements MoeKernel {
 
     @Override
     public void forward(Tensor x, Routing routing, ExpertWeights weights, Tensor out) {
+        tcCache.expunge();
         if (routing.tokens() == 0) {
             return;
         }
@@ -206,10 +212,14 @@ public final class CudaMoeKernel implements MoeKernel {
 
     // ---- the tensor-core path ---------------------------------------------------------------
 
-    /** The grouped launches of one call: the problem list on the device and a plan per matrix. */
+    /**
+     * The grouped launches of one call: the problem list on the device and a plan per matrix. A
+     * matrix's problems go in chunks of {@link TcLaunch#problemsPerLaunch} problems, one launch each.
+     */
     private record TcGroup(long problems, int count, TcSplitKPlanner.Plan gateUp, TcSplitKPlanner.Plan down) {
+        /** Grid z of the largest launch of {@code plan}: what its workspace is sized for. */
         long zBlocks(TcSplitKPlanner.Plan plan) {
-            return (long) count * plan.mBlocks();
+            return (long) Math.min(count, TcLaunch.problemsPerLaunch(plan)) * plan.mBlocks();
         }
     }
 
@@ -239,17 +249,26 @@ public final class CudaMoeKernel implements MoeKernel {
         return TcLaunch.groupedPlan(count, maxRows, w.n(), w.k(), w.groupSize(), device.smCount());
     }
 
-    /** One grouped launch: {@code out[p] = in[p] · M[e(p)]}, bf16 in and out. */
+    /**
+     * The grouped launches of one matrix: {@code out[p] = in[p] · M[e(p)]}, bf16 in and out. One
+     * launch per chunk of problems; they run one after the other on the call's stream, so they
+     * share the workspace (each leaves its counters zero).
+     */
     private void launchTc(CudaCall call, TcExperts tc, TcGroup g, ExpertWeights.Matrix matrix, long in, long inLd, long out,
                           long outLd, int rows) {
         TcSplitKPlanner.Plan plan = matrix == ExpertWeights.Matrix.GATE_UP ? g.gateUp() : g.down();
         TcWorkspace ws = tc.workspace();
-        long z = g.zBlocks(plan);
-        TcLaunch.params(call.params(), in, tc.matrix(matrix).weight(), 0, false, 0, out,
-                ws.partials(TcLaunch.partialsBytes(plan, z)), ws.counters(call, TcLaunch.counterCount(plan, z)), g.problems(),
-                rows, inLd, outLd, plan);
-        call.launch(device.function(TcLaunch.kernel(plan, DType.BF16).symbol()), plan.nTiles(), plan.splits(), (int) z,
-                TcSplitKPlanner.THREADS, 1, 1, plan.smemBytes());
+        long zMax = g.zBlocks(plan);
+        long partials = ws.partials(TcLaunch.partialsBytes(plan, zMax));
+        long counters = ws.counters(call, TcLaunch.counterCount(plan, zMax));
+        int perLaunch = TcLaunch.problemsPerLaunch(plan);
+        for (int first = 0; first < g.count(); first += perLaunch) {
+            int chunk = Math.min(perLaunch, g.count() - first);
+            TcLaunch.params(call.params(), in, tc.matrix(matrix).weight(), 0, false, 0, out, partials, counters,
+                    g.problems() + 12L * first, rows, inLd, outLd, plan);
+            call.launch(device.function(TcLaunch.kernel(plan, DType.BF16).symbol()), plan.nTiles(), plan.splits(),
+                    chunk * plan.mBlocks(), TcSplitKPlanner.THREADS, 1, 1, plan.smemBytes());
+        }
     }
 
     /** gate|up → h (bf16) → SwiGLU → a (bf16) → down → y (bf16). */

@@ -177,8 +177,11 @@ final class TcExperts implements AutoCloseable {
             return packed;
         }
 
-        /** Frees the copies of weights that were collected or closed. */
-        private void expunge() {
+        /**
+         * Frees the copies of weights that were collected or closed; every MoE method of the kernel
+         * calls it first (a queue poll and a walk over the few entries, next to a launch).
+         */
+        synchronized void expunge() {
             while (queue.poll() != null) {
                 // drained; the entries are found by their cleared referent below
             }

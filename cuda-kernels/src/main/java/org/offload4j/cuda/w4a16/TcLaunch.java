@@ -37,6 +37,12 @@ public final class TcLaunch {
 
     /** gridDim.z limit: problems · m blocks per problem. */
     public static final int MAX_GRID_Z = 65535;
+    /**
+     * Rows of one problem of a grouped launch at most: an expert with more rows is cut into
+     * several problems (consecutive row ranges of the same expert), so that one problem's m blocks
+     * of 16 rows or more fit grid z.
+     */
+    public static final int MAX_PROBLEM_ROWS = MAX_GRID_Z * 16;
 
     /**
      * A packed weight (one, or {@code E} experts back to back) on the device, in the layout of
@@ -149,24 +155,28 @@ public final class TcLaunch {
 
     /**
      * The {@code problems} list of a grouped launch from MoE expert offsets: one
-     * {@code {expert, row_begin, row_end}} per expert with at least one row, in expert order.
+     * {@code {expert, row_begin, row_end}} per expert with at least one row, in expert order; an
+     * expert with more than {@link #MAX_PROBLEM_ROWS} rows gets one problem per that many rows.
      *
      * @param offsets {@code E + 1} non-decreasing row offsets, {@code offsets[0] = 0}
      */
     public static int[] problems(int[] offsets) {
+        return problems(offsets, MAX_PROBLEM_ROWS);
+    }
+
+    /** {@link #problems(int[])} with problems of at most {@code maxProblemRows} rows. */
+    static int[] problems(int[] offsets, int maxProblemRows) {
         int count = 0;
         for (int e = 0; e + 1 < offsets.length; e++) {
-            if (offsets[e + 1] > offsets[e]) {
-                count++;
-            }
+            count += Math.ceilDiv(offsets[e + 1] - offsets[e], maxProblemRows);
         }
         int[] out = new int[3 * count];
         int i = 0;
         for (int e = 0; e + 1 < offsets.length; e++) {
-            if (offsets[e + 1] > offsets[e]) {
+            for (int begin = offsets[e]; begin < offsets[e + 1]; begin += Math.min(maxProblemRows, offsets[e + 1] - begin)) {
                 out[i++] = e;
-                out[i++] = offsets[e];
-                out[i++] = offsets[e + 1];
+                out[i++] = begin;
+                out[i++] = begin + Math.min(maxProblemRows, offsets[e + 1] - begin);
             }
         }
         return out;
@@ -182,20 +192,26 @@ public final class TcLaunch {
     }
 
     /**
-     * The plan of a grouped launch of {@code count} problems, the largest with {@code maxRows} rows:
-     * the planner's plan for {@code maxRows} rows on a share {@code ⌈smCount / count⌉} of the SMs,
-     * so that the grid ({@code count} times the dense one) still aims at about two blocks per SM.
-     * The grid's z is {@code count · plan.mBlocks()}.
+     * The plan of a grouped launch of {@code count} problems, the largest with {@code maxRows} rows
+     * (at most {@link #MAX_PROBLEM_ROWS}): the planner's plan for {@code maxRows} rows on a share
+     * {@code ⌈smCount / count⌉} of the SMs, so that the grid ({@code count} times the dense one)
+     * still aims at about two blocks per SM. Grid z is {@code problems · plan.mBlocks()}; where
+     * {@code count} problems would exceed {@link #MAX_GRID_Z}, the problems are launched in
+     * chunks of {@link #problemsPerLaunch} (one after the other on the stream).
      */
     public static TcSplitKPlanner.Plan groupedPlan(int count, int maxRows, int n, int k, int groupSize, int smCount) {
         if (count < 1) {
             throw new IllegalArgumentException("count = " + count + "; a grouped launch needs at least one problem");
         }
-        TcSplitKPlanner.Plan plan = TcSplitKPlanner.plan(maxRows, n, k, groupSize, Math.max(1, Math.ceilDiv(smCount, count)));
-        if ((long) count * plan.mBlocks() > MAX_GRID_Z) {
-            throw new IllegalArgumentException(count + " problems × " + plan.mBlocks() + " row blocks exceed grid z "
-                    + MAX_GRID_Z);
+        if (maxRows < 1 || maxRows > MAX_PROBLEM_ROWS) {
+            throw new IllegalArgumentException("maxRows = " + maxRows + "; a problem has 1 to " + MAX_PROBLEM_ROWS
+                    + " rows (problems() cuts larger experts)");
         }
-        return plan;
+        return TcSplitKPlanner.plan(maxRows, n, k, groupSize, Math.max(1, Math.ceilDiv(smCount, count)));
+    }
+
+    /** Problems one grouped launch of {@code plan} takes: grid z = problems · mBlocks ≤ {@link #MAX_GRID_Z}. */
+    public static int problemsPerLaunch(TcSplitKPlanner.Plan plan) {
+        return MAX_GRID_Z / plan.mBlocks();
     }
 }

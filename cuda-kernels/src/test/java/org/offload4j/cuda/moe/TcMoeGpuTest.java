@@ -114,7 +114,11 @@ class TcMoeGpuTest {
                 }
             }
         }
-        // every ExpertWeights above is closed: the next call frees their packed copies
+        // every ExpertWeights above is closed: the next call of any method frees their packed copies
+        try (Tensor h = random(new Random(5), 1.0, 2, 2 * D_FF); Tensor a = Tensor.allocate(DType.BF16, 2, D_FF)) {
+            tc.swiglu(h, a);
+            assertEquals(0, tc.tcCacheSize(), "freed by a call that has no expert weights");
+        }
         try (Tensor w1 = random(new Random(1), 0.15, E, D_MODEL, 2 * D_FF);
              Tensor w2 = random(new Random(2), 0.15, E, D_FF, D_MODEL);
              Tensor wr = random(new Random(3), 0.3, D_MODEL, E);
@@ -124,8 +128,47 @@ class TcMoeGpuTest {
             MoeLayer layer = layer(tc, wr, experts, 2);
             Routing ref = MoeReference.route(x, wr, 2, false);
             layer.forward(x, ref, out);
-            assertEquals(1, tc.tcCacheSize(), "closed weights' copies freed");
+            assertEquals(1, tc.tcCacheSize(), "only the live weights' copy");
             assertTrue(relL2(out.toFloatArray(), MoeReference.forward(x, ref, experts)) <= 1e-2, "fp32 out");
+        }
+    }
+
+    /**
+     * A skewed routing that needs more than one grouped launch: 256 experts, one of them with
+     * 16 448 rows, so problems × row blocks exceed grid z (65 535) at 64-row blocks. Gate|up on
+     * the tensor-core path against the float64 reference; before the launches were chunked this
+     * threw IllegalArgumentException.
+     */
+    @GpuTest
+    void aHotExpertAmongManyTakesSeveralLaunches() {
+        CudaDevice d = GpuAvailable.backend().device();
+        CudaMoeKernel tc = new CudaMoeKernel(d, true);
+        int experts = 256;
+        int hot = 16_448;
+        int tokens = hot + experts - 1;
+        int dModel = 64;
+        int dFf = 32;
+        int[] ids = new int[tokens];
+        float[] weights = new float[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t < hot ? 0 : 1 + (t - hot);
+            weights[t] = 1f;
+        }
+        Routing routing = Routing.of(experts, 1, ids, weights);
+        int[] problems = org.offload4j.cuda.w4a16.TcLaunch.problems(routing.offsets());
+        var plan = org.offload4j.cuda.w4a16.TcLaunch.groupedPlan(problems.length / 3,
+                org.offload4j.cuda.w4a16.TcLaunch.maxRows(problems), 2 * dFf, dModel, 32, d.smCount());
+        assertTrue(org.offload4j.cuda.w4a16.TcLaunch.problemsPerLaunch(plan) < problems.length / 3, "chunked: " + plan);
+        Random rnd = new Random(99);
+        try (Tensor w1 = random(rnd, 0.15, experts, dModel, 2 * dFf);
+             Tensor w2 = random(rnd, 0.15, experts, dFf, dModel);
+             Tensor xp = random(rnd, 1.0, tokens, dModel);
+             W4A16ExpertWeights w = W4A16ExpertWeights.quantize(w1, w2, 32, false, DType.FP16);
+             Tensor h = Tensor.allocate(DType.BF16, tokens, 2 * dFf)) {
+            tc.groupedGemm(xp, routing, w, org.offload4j.moe.ExpertWeights.Matrix.GATE_UP, h);
+            double[] ref = MoeReference.groupedGemm(xp.toDoubleArray(), routing, w, org.offload4j.moe.ExpertWeights.Matrix.GATE_UP);
+            double rel = relL2(h.toFloatArray(), ref);
+            assertTrue(rel <= 5e-3, "gate|up relative L2 " + rel);
         }
     }
 }

@@ -143,7 +143,47 @@ class TcLaunchTest {
         assertEquals(TcSplitKPlanner.plan(5, 512, 1024, 128, 33), grouped);
         assertTrue(grouped.splits() <= dense.splits());
         assertThrows(IllegalArgumentException.class, () -> TcLaunch.groupedPlan(0, 1, 64, 128, 128, 132));
-        assertThrows(IllegalArgumentException.class, () -> TcLaunch.groupedPlan(40000, 65, 64, 128, 128, 132));
+        assertThrows(IllegalArgumentException.class, () -> TcLaunch.groupedPlan(1, TcLaunch.MAX_PROBLEM_ROWS + 1, 64, 128, 128, 132));
+    }
+
+    /**
+     * More problems × row blocks than grid z: the launches are chunked, each chunk within 65535,
+     * together covering every problem (the review case: 256 experts, one with 16 448 rows).
+     */
+    @Test
+    void groupedLaunchesAreChunkedToFitGridZ() {
+        int experts = 256;
+        int[] offsets = new int[experts + 1];
+        offsets[1] = 16_448;
+        for (int e = 1; e < experts; e++) {
+            offsets[e + 1] = offsets[e] + 1;
+        }
+        int[] problems = TcLaunch.problems(offsets);
+        int count = problems.length / 3;
+        TcSplitKPlanner.Plan plan = TcLaunch.groupedPlan(count, TcLaunch.maxRows(problems), 2048, 4096, 128, 132);
+        assertTrue((long) count * plan.mBlocks() > TcLaunch.MAX_GRID_Z, "one launch would not fit: " + plan);
+        int perLaunch = TcLaunch.problemsPerLaunch(plan);
+        assertTrue(perLaunch >= 1 && (long) perLaunch * plan.mBlocks() <= TcLaunch.MAX_GRID_Z);
+        assertTrue((long) (perLaunch + 1) * plan.mBlocks() > TcLaunch.MAX_GRID_Z, "as many as fit");
+        assertEquals(2, Math.ceilDiv(count, perLaunch));
+        // 65535 experts of one row each: one problem per launch row block, one launch
+        TcSplitKPlanner.Plan tiny = TcLaunch.groupedPlan(70_000, 1, 64, 128, 128, 132);
+        assertEquals(1, tiny.mBlocks());
+        assertEquals(TcLaunch.MAX_GRID_Z, TcLaunch.problemsPerLaunch(tiny));
+    }
+
+    /** An expert with more rows than a problem may have becomes consecutive problems of the same expert. */
+    @Test
+    void largeExpertsAreCutIntoProblems() {
+        int[] offsets = {0, 10, 10, 13, 30};
+        assertEquals(List.of(0, 0, 4, 0, 4, 8, 0, 8, 10, 2, 10, 13, 3, 13, 17, 3, 17, 21, 3, 21, 25, 3, 25, 29, 3, 29, 30),
+                box(TcLaunch.problems(offsets, 4)));
+        assertEquals(4, TcLaunch.maxRows(TcLaunch.problems(offsets, 4)));
+        assertEquals(List.of(0, 0, 10, 2, 10, 13, 3, 13, 30), box(TcLaunch.problems(offsets)));
+        int big = TcLaunch.MAX_PROBLEM_ROWS + 5;
+        int[] cut = TcLaunch.problems(new int[] {0, big});
+        assertEquals(List.of(0, 0, TcLaunch.MAX_PROBLEM_ROWS, 0, TcLaunch.MAX_PROBLEM_ROWS, big), box(cut));
+        assertTrue(TcLaunch.groupedPlan(2, TcLaunch.maxRows(cut), 64, 128, 128, 132).mBlocks() <= TcLaunch.MAX_GRID_Z);
     }
 
     @Test
