@@ -9310,21 +9310,21 @@ public final class cuda_h {
 
     private static final int CU_GREEN_CTX_DEFAULT_STREAM = (int)1L;
 
-    /** {@snippet lang=c : enum .CU_GREEN_CTX_DEFAULT_STREAM = 1 } */
+    /** {@snippet lang=c : enum CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM = 1 } */
     public static int CU_GREEN_CTX_DEFAULT_STREAM() {
         return CU_GREEN_CTX_DEFAULT_STREAM;
     }
 
     private static final int CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING = (int)1L;
 
-    /** {@snippet lang=c : enum .CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING = 1 } */
+    /** {@snippet lang=c : enum CUdevSmResourceSplit_flags.CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING = 1 } */
     public static int CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING() {
         return CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING;
     }
 
     private static final int CU_DEV_SM_RESOURCE_SPLIT_MAX_POTENTIAL_CLUSTER_SIZE = (int)2L;
 
-    /** {@snippet lang=c : enum .CU_DEV_SM_RESOURCE_SPLIT_MAX_POTENTIAL_CLUSTER_SIZE = 2 } */
+    /** {@snippet lang=c : enum CUdevSmResourceSplit_flags.CU_DEV_SM_RESOURCE_SPLIT_MAX_POTENTIAL_CLUSTER_SIZE = 2 } */
     public static int CU_DEV_SM_RESOURCE_SPLIT_MAX_POTENTIAL_CLUSTER_SIZE() {
         return CU_DEV_SM_RESOURCE_SPLIT_MAX_POTENTIAL_CLUSTER_SIZE;
     }
@@ -9345,14 +9345,14 @@ public final class cuda_h {
 
     private static final int CU_DEV_RESOURCE_TYPE_INVALID = (int)0L;
 
-    /** {@snippet lang=c : enum .CU_DEV_RESOURCE_TYPE_INVALID = 0 } */
+    /** {@snippet lang=c : enum CUdevResourceType.CU_DEV_RESOURCE_TYPE_INVALID = 0 } */
     public static int CU_DEV_RESOURCE_TYPE_INVALID() {
         return CU_DEV_RESOURCE_TYPE_INVALID;
     }
 
     private static final int CU_DEV_RESOURCE_TYPE_SM = (int)1L;
 
-    /** {@snippet lang=c : enum .CU_DEV_RESOURCE_TYPE_SM = 1 } */
+    /** {@snippet lang=c : enum CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM = 1 } */
     public static int CU_DEV_RESOURCE_TYPE_SM() {
         return CU_DEV_RESOURCE_TYPE_SM;
     }

@@ -91,8 +91,27 @@ final class HeaderReader {
 
     // ---- enums and macros ----
 
+    /**
+     * The name of a struct, union or enum declaration, or null for one without a name of its own
+     * or a typedef's: {@code struct S} → S; {@code typedef struct { … } T;} → T, which libclang
+     * 14 spells "" (and says is not anonymous) while later versions spell T, so the name is taken
+     * from the spelling of the tag's type there ("T" for such a tag, "struct S" otherwise).
+     */
+    private String tagName(MemorySegment decl) {
+        if (clang.isAnonymous(decl)) {
+            return null;
+        }
+        String spelling = clang.spelling(decl);
+        if (Names.isIdentifier(spelling)) {
+            return spelling;
+        }
+        String typeSpelling = clang.typeSpelling(clang.type(decl));
+        return Names.isIdentifier(typeSpelling) ? typeSpelling : null;
+    }
+
     private void readEnum(MemorySegment decl, boolean mainFile) {
-        String enumName = clang.isAnonymous(decl) ? "enum <anonymous>" : "enum " + clang.spelling(decl);
+        String tag = tagName(decl);
+        String enumName = tag == null ? "enum <anonymous>" : "enum " + tag;
         long size = clang.sizeOf(clang.canonical(clang.enumIntegerType(decl)));
         String javaType = size <= 4 ? "int" : "long";
         for (MemorySegment child : clang.children(decl)) {
@@ -496,11 +515,11 @@ final class HeaderReader {
         if (known != null) {
             return new Struct(known);
         }
-        boolean anonymous = clang.isAnonymous(decl);
+        String tag = tagName(decl);
         String name;
         Record owner = null;
-        if (!anonymous) {
-            name = clang.spelling(decl);
+        if (tag != null) {
+            name = tag;
         } else if (typedefName != null) {
             name = typedefName;
         } else if (fieldName != null && outer != null) {
@@ -517,10 +536,21 @@ final class HeaderReader {
         } else {
             owner.nested.add(record);
         }
+        // C11 anonymous members (struct S { union { long long l; double d; }; }) have no field
+        // cursor: libclang shows only their record declaration. Every anonymous record declared in
+        // here must be the type of a named field (union { … } u;), else it is such a member.
+        java.util.Set<String> unclaimed = new java.util.HashSet<>();
+        for (MemorySegment child : clang.children(decl)) {
+            int kind = clang.kind(child);
+            if ((kind == CURSOR_STRUCT_DECL || kind == CURSOR_UNION_DECL) && clang.isAnonymous(child)) {
+                unclaimed.add(clang.usr(child));
+            }
+        }
         for (MemorySegment child : clang.children(decl)) {
             if (clang.kind(child) != CURSOR_FIELD_DECL) {
                 continue;
             }
+            unclaimed.remove(clang.usr(clang.declaration(recordOf(clang.type(child)))));
             String cName = clang.spelling(child);
             if (cName.isEmpty()) {
                 throw new UnsupportedOperationException(name + " has an anonymous member: not supported");
@@ -539,6 +569,10 @@ final class HeaderReader {
             String javaName = Names.javaIdentifier(cName);
             record.fields.add(new Field(cName, javaName, ctype, Names.typeSpelling(clang.typeSpelling(fieldType)), bits / 8));
         }
+        if (!unclaimed.isEmpty()) {
+            throw new UnsupportedOperationException(name + " has an anonymous member (a struct or union without a field"
+                    + " name): not supported");
+        }
         for (Record inner : record.nested) {
             if (inner.name.equals(record.name)) {
                 throw new IllegalStateException("nested record " + inner.name + " clashes with " + record.name);
@@ -546,6 +580,15 @@ final class HeaderReader {
         }
         checkLayout(record);
         return new Struct(record);
+    }
+
+    /** The canonical type under any arrays of {@code type} (a field's record, if it has one). */
+    private MemorySegment recordOf(MemorySegment type) {
+        MemorySegment t = clang.canonical(type);
+        while (clang.arraySize(t) >= 0) {
+            t = clang.canonical(clang.arrayElementType(t));
+        }
+        return t;
     }
 
     /** Builds the layout the Java code will build and checks it against clang's sizes and offsets. */

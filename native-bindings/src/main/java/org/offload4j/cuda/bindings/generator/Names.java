@@ -28,6 +28,13 @@ final class Names {
         return ANONYMOUS.matcher(clangSpelling).replaceAll("{ ... }");
     }
 
+    private static final java.util.regex.Pattern IDENTIFIER = java.util.regex.Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
+
+    /** Whether {@code s} is a C identifier (not "", not a spelling like {@code struct S} or {@code (unnamed …)}). */
+    static boolean isIdentifier(String s) {
+        return IDENTIFIER.matcher(s).matches();
+    }
+
     /** {@code name}, with a trailing underscore where it is a Java keyword or literal. */
     static String javaIdentifier(String name) {
         return KEYWORDS.contains(name) ? name + "_" : name;
