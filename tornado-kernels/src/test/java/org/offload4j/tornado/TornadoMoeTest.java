@@ -155,6 +155,49 @@ class TornadoMoeTest {
         }
     }
 
+    /**
+     * Non-finite router logits, routed as the contract says (docs/ops/moe.md) instead of NaN
+     * weights that fail {@code Routing.of}: token 0's logit 0 overflows fp32 to +∞ (it takes the
+     * whole weight), token 1's x is NaN (every logit NaN: uniform weights on experts 0, 1),
+     * token 2's logit 0 overflows to −∞, and expert 3's logit is NaN for every token (a NaN in the
+     * router weights: it ranks last with weight 0). Ids and weights as the float64 router's; the
+     * NaN token's output is NaN, an ordinary token's finite.
+     */
+    @Test
+    void nonFiniteRouterLogitsRouteAsTheReference() {
+        int tokens = 4, experts = 4, k = 2, dModel = 8, dFf = 8;
+        long seed = TornadoTests.seed("router extremes", tokens, experts, k);
+        try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, false, DType.FP32, false)) {
+            l.wr.setFloat(0, 0, 2f);
+            for (int e = 1; e < experts; e++) {
+                l.wr.setFloat(0, e, 0.5f);
+            }
+            l.wr.setFloat(5, 3, Float.NaN);
+            l.x.setFloat(0, 0, 3e38f);    // logit 0 of token 0 ≈ 6e38: +∞ in fp32
+            l.x.setFloat(2, 0, -3e38f);   // logit 0 of token 2: −∞ in fp32
+            for (int c = 0; c < dModel; c++) {
+                l.x.setFloat(1, c, Float.NaN);
+            }
+            Routing got = l.layer.route(l.x);
+            Routing want = MoeReference.route(l.x, l.wr, k, false);
+            assertArrayEquals(want.expertIds(), got.expertIds(), TornadoTests.why(seed, "ids"));
+            assertArrayEquals(new float[] {1f, 0f}, java.util.Arrays.copyOfRange(got.weights(), 0, 2),
+                    TornadoTests.why(seed, "token 0: the +∞ logit takes the weight"));
+            assertArrayEquals(new int[] {0, 1}, java.util.Arrays.copyOfRange(got.expertIds(), 2, 4), TornadoTests.why(seed, "NaN token"));
+            assertArrayEquals(new float[] {0.25f, 0.25f}, java.util.Arrays.copyOfRange(got.weights(), 2, 4),
+                    TornadoTests.why(seed, "NaN token: uniform weights"));
+            for (int i = 4; i < 8; i++) {
+                assertEquals(want.weights()[i], got.weights()[i], 1e-6, TornadoTests.why(seed, "weight " + i));
+            }
+            Tensor out = l.poisoned(DType.BF16, tokens, dModel);
+            l.layer.forward(l.x, got, out);
+            for (int c = 0; c < dModel; c++) {
+                assertTrue(Float.isNaN(out.getFloat(1, c)), TornadoTests.why(seed, "NaN token output " + c));
+                assertTrue(Float.isFinite(out.getFloat(3, c)), TornadoTests.why(seed, "an ordinary token " + c));
+            }
+        }
+    }
+
     /** Top-k equals the float64 router's except within the fp32 rounding bound of a tie; weights to 1e-5. */
     @Test
     void routerMatchesFloat64RouterExceptNearTies() {

@@ -52,36 +52,63 @@ final class MoeKernels {
 
     /**
      * Per token: softmax over E, then the k largest in descending order, ties to the lower index.
-     * Each expert's rank is counted directly ({@code #e' with l_e' > l_e, or l_e' = l_e and
+     * Each expert's rank is counted directly ({@code #e' ranked above e, or tied with e and
      * e' < e}), and an expert of rank r &lt; k is written to slot r: O(E²) per token, but no
      * per-token scratch array and no state carried between selection passes. (A k-pass selection
      * that carried the previous (value, index) from pass to pass was miscompiled by TornadoVM 5.2
      * on OpenCL: it picked the same expert twice.)
+     *
+     * <p>Non-finite logits as {@code MoeReference.routeFromLogits} and the other backends treat
+     * them: NaN ranks below every number (−∞ included) and NaNs tie with each other, so the ranks
+     * are a permutation and every slot is written; the softmax's max is over the non-NaN logits;
+     * a NaN logit weighs 0; with max = +∞ the +∞ logits weigh 1 each and the rest 0; with no
+     * logit above −∞ every expert weighs 1. ({@code x != x} is NaN: the plans build without
+     * fast-relaxed math, which would fold it.)
      */
     static void topk(KernelContext ctx, FloatArray logits, IntArray ids, FloatArray weights, int tokens, int experts, int k, int renormalize) {
         int t = ctx.globalIdx;
         if (t < tokens) {
             int base = t * experts;
-            float max = logits.get(base);
-            for (int e = 1; e < experts; e++) {
-                max = TornadoMath.max(max, logits.get(base + e));
+            float max = Float.NEGATIVE_INFINITY;
+            for (int e = 0; e < experts; e++) {
+                float l = logits.get(base + e);
+                if (l == l && l > max) {
+                    max = l;
+                }
             }
             float sum = 0.0f;
             for (int e = 0; e < experts; e++) {
-                sum += TornadoMath.exp(logits.get(base + e) - max);
+                float l = logits.get(base + e);
+                float term = 1.0f;
+                if (max == Float.POSITIVE_INFINITY) {
+                    term = l == Float.POSITIVE_INFINITY ? 1.0f : 0.0f;
+                } else if (max != Float.NEGATIVE_INFINITY) {
+                    term = l != l ? 0.0f : TornadoMath.exp(l - max);
+                }
+                sum += term;
             }
             for (int e = 0; e < experts; e++) {
                 float l = logits.get(base + e);
+                boolean lNaN = l != l;
                 int rank = 0;
                 for (int o = 0; o < experts; o++) {
                     float lo = logits.get(base + o);
-                    if (lo > l || (lo == l && o < e)) {
+                    boolean loNaN = lo != lo;
+                    boolean above = lNaN ? !loNaN : lo > l;
+                    boolean tied = lNaN ? loNaN : lo == l;
+                    if (above || (tied && o < e)) {
                         rank++;
                     }
                 }
                 if (rank < k) {
+                    float term = 1.0f;
+                    if (max == Float.POSITIVE_INFINITY) {
+                        term = l == Float.POSITIVE_INFINITY ? 1.0f : 0.0f;
+                    } else if (max != Float.NEGATIVE_INFINITY) {
+                        term = lNaN ? 0.0f : TornadoMath.exp(l - max);
+                    }
                     ids.set(t * k + rank, e);
-                    weights.set(t * k + rank, TornadoMath.exp(l - max) / sum);
+                    weights.set(t * k + rank, term / sum);
                 }
             }
             if (renormalize == 1) {
