@@ -45,6 +45,28 @@ final class Plans {
 
     private Plans() {}
 
+    /**
+     * The element count of a TornadoVM array of {@code factors} (product), for {@code what}:
+     * TornadoVM's arrays and the kernels' indices are int, so a larger one is refused here, naming
+     * it, instead of a wrapped-around size (an array too small, then an IndexOutOfBoundsException
+     * or a write past its end on the device).
+     */
+    static int elements(String what, long... factors) {
+        long n = 1;
+        try {
+            for (long f : factors) {
+                n = Math.multiplyExact(n, f);
+            }
+        } catch (ArithmeticException e) {
+            n = Long.MAX_VALUE;
+        }
+        if (n > Integer.MAX_VALUE) {
+            throw new UnsupportedOperationException(what + " needs " + (n == Long.MAX_VALUE ? "more than 2^63" : String.valueOf(n))
+                    + " elements; a TornadoVM array holds at most " + Integer.MAX_VALUE + ": split the call");
+        }
+        return (int) n;
+    }
+
     /** A fresh task-graph name: TornadoVM keys compiled code and buffers by it. */
     static String graphName(String op) {
         return op + IDS.incrementAndGet();
@@ -72,7 +94,9 @@ final class Plans {
         TornadoExecutionResult r;
         try {
             r = plan.execute();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | uk.ac.manchester.tornado.api.exceptions.TornadoInternalError e) {
+            // TornadoInternalError is an Error (TornadoVM's assertion failures): wrapped too, so that it
+            // names the op, its shape and the device like every other failure.
             throw new TornadoKernelException("TornadoVM could not compile or run " + what + " on " + describe(device)
                     + ": " + reason(e) + " (run with -Dtornado.debug=True or --printKernel for its log)", e);
         }

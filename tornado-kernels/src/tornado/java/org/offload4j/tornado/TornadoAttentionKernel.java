@@ -82,22 +82,22 @@ final class TornadoAttentionKernel implements AttentionKernel {
         Plan(AttentionShape s, boolean causal, int splits) {
             this.s = s;
             int d = s.headDim();
-            int rows = s.batch() * s.qHeads() * s.qLen();
-            int kvRows = s.batch() * s.kvHeads() * s.kvLen();
+            int rows = Plans.elements("attention rows (batch · q heads · q len)", s.batch(), s.qHeads(), s.qLen());
+            int kvElements = Plans.elements("attention K and V (batch · kv heads · kv len · d)", s.batch(), s.kvHeads(), s.kvLen(), d);
             this.what = "fp8 attention " + s + (causal ? " causal" : "") + (splits > 1 ? ", " + splits + " key splits" : "");
-            q8 = new ByteArray(rows * d);
-            k8 = new ByteArray(Math.max(1, kvRows * d));
-            v8 = new ByteArray(Math.max(1, kvRows * d));
+            q8 = new ByteArray(Plans.elements("attention Q (batch · q heads · q len · d)", rows, d));
+            k8 = new ByteArray(Math.max(1, kvElements));
+            v8 = new ByteArray(Math.max(1, kvElements));
             qs = new FloatArray(s.batch() * s.qHeads());
             kvs = new FloatArray(2 * s.batch() * s.kvHeads());
-            out16 = new ShortArray(rows * d);
+            out16 = new ShortArray(rows * d); // rows · d fits: Q has as many
             lse32 = new FloatArray(rows);
             int chunk = AttentionKernels.chunk(s.kvLen(), d, splits);
             // The partial results exist only with more than one split (one split writes out and lse itself).
-            int parts = splits > 1 ? Math.multiplyExact(rows, splits) : 1;
+            int parts = splits > 1 ? Plans.elements("attention split partials", rows, splits) : 1;
             pm = new FloatArray(parts);
             pl = new FloatArray(parts);
-            pacc = new FloatArray(Math.multiplyExact(parts, splits > 1 ? d : 1));
+            pacc = new FloatArray(Plans.elements("attention split accumulators", parts, splits > 1 ? d : 1));
             FloatArray lut = Codec.e4m3Table();
             FloatArray pow2 = Codec.pow2Table();
             IntArray dims = IntArray.fromElements(s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0,

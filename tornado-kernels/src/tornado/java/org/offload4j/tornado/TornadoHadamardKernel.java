@@ -46,7 +46,8 @@ final class TornadoHadamardKernel implements HadamardKernel {
     public synchronized void transform(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose,
                                        float[] preSigns, float[] postSigns) {
         boolean fused = size.d() <= HadamardKernels.LOCAL_D && fused();
-        Plan p = plans.get(new Key(in.dtype(), in.rows(), size.d(), transpose, fused), () -> new Plan(in.dtype(), (int) in.rows(),
+        Plan p = plans.get(new Key(in.dtype(), in.rows(), size.d(), transpose, fused), () -> new Plan(in.dtype(),
+                Plans.elements("hadamard rows", in.rows()),
                 size, transpose, fused));
         p.run(in, out, scale, preSigns, postSigns);
     }
@@ -77,7 +78,7 @@ final class TornadoHadamardKernel implements HadamardKernel {
         Plan(DType dtype, int rows, HadamardSize size, boolean transpose, boolean fused) {
             this.dtype = dtype;
             this.d = size.d();
-            int total = Math.multiplyExact(rows, d);
+            int total = Plans.elements("hadamard rows · d", rows, d);
             this.what = "hadamard " + size + " rows=" + rows + " " + dtype.shortName() + (transpose ? " (inverse)" : "")
                     + (fused ? " fused" : "");
             signs = new FloatArray(2 * d + 1);

@@ -49,11 +49,11 @@ final class TornadoMoeKernel implements MoeKernel {
         }
         Plan p = plans.get(List.of("route", tokens, dModel, experts, k, renormalize, x.dtype(), routerWeights.dtype()), () -> {
             Builder b = new Builder("moeRoute");
-            In xs = b.in(x.dtype(), tokens * dModel);
-            In wr = b.in(routerWeights.dtype(), dModel * experts);
-            FloatArray logits = b.device(tokens * experts);
-            IntArray ids = new IntArray(tokens * k);
-            FloatArray w = new FloatArray(tokens * k);
+            In xs = b.in(x.dtype(), Plans.elements("MoE x", tokens, dModel));
+            In wr = b.in(routerWeights.dtype(), Plans.elements("MoE router weights", dModel, experts));
+            FloatArray logits = b.device(Plans.elements("MoE logits", tokens, experts));
+            IntArray ids = new IntArray(Plans.elements("MoE routing", tokens, k));
+            FloatArray w = new FloatArray(Plans.elements("MoE routing", tokens, k));
             b.g.task("logits", MoeKernels::logits, new KernelContext(), xs.f, wr.f, logits, tokens, dModel, experts)
                     .task("topk", MoeKernels::topk, new KernelContext(), logits, ids, w, tokens, experts, k, renormalize ? 1 : 0)
                     .transferToHost(DataTransferMode.EVERY_EXECUTION, ids, w);
@@ -81,12 +81,12 @@ final class TornadoMoeKernel implements MoeKernel {
         int cols = matrix.cols(weights);
         Plan p = plans.get(List.of("gemm", copies, weights, matrix, in.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeGemm");
-            In x = b.in(in.dtype(), copies * rows);
+            In x = b.in(in.dtype(), Plans.elements("MoE grouped GEMM input", copies, rows));
             IntArray tiles = b.ints(3 * maxTiles(copies, weights));
             FloatArray w = b.weights(weights, matrix);
-            FloatArray y = b.device(copies * cols);
+            FloatArray y = b.device(Plans.elements("MoE grouped GEMM output", copies, cols));
             b.gemm("gemm", x.f, w, tiles, y, copies, rows, cols, weights);
-            Out o = b.out(y, out.dtype(), copies * cols);
+            Out o = b.out(y, out.dtype(), Plans.elements("MoE grouped GEMM output", copies, cols));
             return b.build("grouped GEMM " + matrix + " P=" + copies, a -> {
                 x.load((Tensor) a[0]);
                 setTiles(tiles, (Routing) a[1]);
@@ -104,11 +104,11 @@ final class TornadoMoeKernel implements MoeKernel {
         }
         Plan p = plans.get(List.of("swiglu", rows, dFf, h.dtype(), a.dtype()), () -> {
             Builder b = new Builder("moeSwiglu");
-            In hs = b.in(h.dtype(), rows * 2 * dFf);
-            FloatArray af = b.device(rows * dFf);
+            In hs = b.in(h.dtype(), Plans.elements("MoE SwiGLU input", rows, 2, dFf));
+            FloatArray af = b.device(Plans.elements("MoE SwiGLU output", rows, dFf));
             b.g.task("swiglu", MoeKernels::swiglu, new KernelContext(), hs.f, af, rows, dFf);
             b.grids.items("swiglu", (long) rows * dFf);
-            Out o = b.out(af, a.dtype(), rows * dFf);
+            Out o = b.out(af, a.dtype(), Plans.elements("MoE SwiGLU output", rows, dFf));
             return b.build("swiglu rows=" + rows, x -> hs.load((Tensor) x[0]), x -> o.store((Tensor) x[1]));
         });
         p.run(h, a);
@@ -124,10 +124,10 @@ final class TornadoMoeKernel implements MoeKernel {
         int dFf = weights.dFf();
         Plan p = plans.get(List.of("mlp", copies, weights, xPermuted.dtype(), y.dtype()), () -> {
             Builder b = new Builder("moeMlp");
-            In x = b.in(xPermuted.dtype(), copies * dModel);
+            In x = b.in(xPermuted.dtype(), Plans.elements("MoE expert input", copies, dModel));
             IntArray tiles = b.ints(3 * maxTiles(copies, weights));
             FloatArray y32 = b.mlp(x.f, tiles, weights, copies);
-            Out o = b.out(y32, y.dtype(), copies * dModel);
+            Out o = b.out(y32, y.dtype(), Plans.elements("MoE expert output", copies, dModel));
             return b.build("expert MLP P=" + copies, a -> {
                 x.load((Tensor) a[0]);
                 setTiles(tiles, (Routing) a[1]);
@@ -146,13 +146,13 @@ final class TornadoMoeKernel implements MoeKernel {
         }
         Plan p = plans.get(List.of("combine", tokens, k, dModel, y.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeCombine");
-            In ys = b.in(y.dtype(), tokens * k * dModel);
-            IntArray slotToCopy = b.ints(tokens * k);
-            FloatArray w = b.floats(tokens * k);
-            FloatArray o32 = b.device(tokens * dModel);
+            In ys = b.in(y.dtype(), Plans.elements("MoE combine input", tokens, k, dModel));
+            IntArray slotToCopy = b.ints(Plans.elements("MoE routing", tokens, k));
+            FloatArray w = b.floats(Plans.elements("MoE routing", tokens, k));
+            FloatArray o32 = b.device(Plans.elements("MoE output", tokens, dModel));
             b.g.task("combine", MoeKernels::combine, new KernelContext(), ys.f, o32, slotToCopy, w, tokens, k, dModel);
             b.grids.items("combine", (long) tokens * dModel);
-            Out o = b.out(o32, out.dtype(), tokens * dModel);
+            Out o = b.out(o32, out.dtype(), Plans.elements("MoE output", tokens, dModel));
             return b.build("combine T=" + tokens + " k=" + k, a -> {
                 ys.load((Tensor) a[0]);
                 setCombine(slotToCopy, w, (Routing) a[1]);
@@ -172,19 +172,19 @@ final class TornadoMoeKernel implements MoeKernel {
         }
         Plan p = plans.get(List.of("forward", tokens, k, weights, x.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeForward");
-            In xs = b.in(x.dtype(), tokens * dModel);
+            In xs = b.in(x.dtype(), Plans.elements("MoE x", tokens, dModel));
             IntArray copyToToken = b.ints(copies);
             IntArray tiles = b.ints(3 * maxTiles(copies, weights));
-            IntArray slotToCopy = b.ints(tokens * k);
-            FloatArray w = b.floats(tokens * k);
-            FloatArray xp = b.device(copies * dModel);
+            IntArray slotToCopy = b.ints(Plans.elements("MoE routing", tokens, k));
+            FloatArray w = b.floats(Plans.elements("MoE routing", tokens, k));
+            FloatArray xp = b.device(Plans.elements("MoE permuted x", copies, dModel));
             b.g.task("gather", MoeKernels::gather, new KernelContext(), xs.f, xp, copyToToken, copies, dModel);
             b.grids.items("gather", (long) copies * dModel);
             FloatArray y32 = b.mlp(xp, tiles, weights, copies);
-            FloatArray o32 = b.device(tokens * dModel);
+            FloatArray o32 = b.device(Plans.elements("MoE output", tokens, dModel));
             b.g.task("combine", MoeKernels::combine, new KernelContext(), y32, o32, slotToCopy, w, tokens, k, dModel);
             b.grids.items("combine", (long) tokens * dModel);
-            Out o = b.out(o32, out.dtype(), tokens * dModel);
+            Out o = b.out(o32, out.dtype(), Plans.elements("MoE output", tokens, dModel));
             return b.build("MoE forward T=" + tokens + " k=" + k + " E=" + weights.experts(), a -> {
                 xs.load((Tensor) a[0]);
                 Routing r = (Routing) a[1];
@@ -240,7 +240,7 @@ final class TornadoMoeKernel implements MoeKernel {
         if (both[slot] == null) {
             int rows = matrix.rows(w);
             int cols = matrix.cols(w);
-            FloatArray a = new FloatArray(w.experts() * rows * cols);
+            FloatArray a = new FloatArray(Plans.elements("MoE " + matrix + " weights decoded to fp32", w.experts(), rows, cols));
             float[] buf = new float[rows * cols];
             for (int e = 0; e < w.experts(); e++) {
                 w.decode(matrix, e, 0, rows, 0, cols, buf, 0, cols);

@@ -46,13 +46,13 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
         int k = w.k();
         int n = w.n();
         int groups = w.groups();
-        IntArray qweight = new IntArray((k / 8) * n);
+        IntArray qweight = new IntArray(Plans.elements("W4A16 packed weight (k/8 · n)", k / 8, n));
         for (int r = 0; r < k / 8; r++) {
             for (int j = 0; j < n; j++) {
                 qweight.set(r * n + j, w.qweight().getInt(r, j));
             }
         }
-        IntArray zeros = new IntArray(groups * n);
+        IntArray zeros = new IntArray(Plans.elements("W4A16 zeros (groups · n)", groups, n));
         FloatArray scales = new FloatArray(groups * n);
         for (int g = 0; g < groups; g++) {
             for (int j = 0; j < n; j++) {
@@ -145,11 +145,11 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
             splits = (k8 + wordsPerSplit - 1) / wordsPerSplit;
             int fmt = xType == DType.BF16 ? Codec.BF16 : Codec.FP16;
             this.what = "w4a16 m=" + m + " n=" + n + " k=" + k + " g=" + w.groupSize + " splitK=" + splits + " " + xType.shortName();
-            x16 = new ShortArray(m * k);
-            y16 = new ShortArray(m * n);
+            x16 = new ShortArray(Plans.elements("W4A16 x (m · k)", m, k));
+            y16 = new ShortArray(Plans.elements("W4A16 y (m · n)", m, n));
             bias = new FloatArray(n);
             FloatArray xf = new FloatArray(m * k);
-            FloatArray part = new FloatArray(splits * m * n);
+            FloatArray part = new FloatArray(Plans.elements("W4A16 SplitK partials (splits · m · n)", splits, m, n));
             FloatArray pow2 = Codec.pow2Table();
             String name = Plans.graphName("w4a16");
             TaskGraph g = new TaskGraph(name)
