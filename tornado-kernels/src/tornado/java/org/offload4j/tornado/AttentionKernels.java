@@ -48,8 +48,8 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  * decode at Skv = 4096 11.4 ms); with {@code pLoc} 1.80 s (0.68 s, 8.2 ms).)
  */
 final class AttentionKernels {
-    /** Entries of {@link #partial}'s {@code dims} array. */
-    static final int DIMS = 9;
+    /** Entries of the {@code dims} array both passes read. */
+    static final int DIMS = 10;
     /** The largest head dimension: the size of the three local arrays. */
     static final int MAX_D = 256;
     /** Work-groups the first pass aims at per compute unit (an SM; an H100 has 132, PoCL here 2). */
@@ -66,6 +66,19 @@ final class AttentionKernels {
         long wanted = Math.max(1, (targetGroups + rows - 1) / rows);
         int perSplit = (int) ((blocks + Math.min(blocks, wanted) - 1) / Math.min(blocks, wanted));
         return (blocks + perSplit - 1) / perSplit;
+    }
+
+    /**
+     * The key capacity of a plan for {@code skv} keys: the next power of two (at least 1), so that
+     * a decode loop, whose Skv grows by one per step, compiles a plan only when Skv doubles
+     * (about log2 Skv plans in all) at the price of up to twice the K and V buffer.
+     */
+    static int capacity(int skv) {
+        if (skv <= 1) {
+            return 1;
+        }
+        int p = Integer.highestOneBit(skv - 1) << 1;
+        return p > 0 ? p : skv; // above 2^30 keys: exactly Skv
     }
 
     /** Keys per split: whole D-key blocks, so that {@code splits} splits cover every key. */
@@ -90,9 +103,11 @@ final class AttentionKernels {
      * @param pacc    the split's unnormalized output (without the V scale), {@code [rows·splits·D]}
      * @param out     bf16 bits {@code [B, Hq, Sq, D]}, written here when {@code splits = 1}
      * @param lse     {@code [B·Hq·Sq]}, likewise
-     * @param dims    {@code [B, Hq, Hkv, Sq, Skv, D, causal (0/1), splits, chunk]} ({@link #DIMS}; an
-     *                array because a TornadoVM task takes at most 20 arguments), chunk = keys per
-     *                split, a multiple of D
+     * @param dims    {@code [B, Hq, Hkv, Sq, Skv, D, causal (0/1), splits, chunk, SkvCap]} ({@link #DIMS};
+     *                an array because a TornadoVM task takes at most 20 arguments, and data, sent on
+     *                every execution, so that one compiled plan serves every Skv up to its capacity
+     *                SkvCap: k and v hold SkvCap key rows per (b, g), of which the first Skv are this
+     *                call's). chunk = keys per split, a multiple of D
      */
     static void partial(KernelContext ctx, ByteArray q, ByteArray k, ByteArray v, FloatArray qs, FloatArray kvs,
                         FloatArray params, FloatArray lut, FloatArray pow2, FloatArray pm, FloatArray pl, FloatArray pacc,
@@ -106,6 +121,7 @@ final class AttentionKernels {
         int causal = dims.get(6);
         int splits = dims.get(7);
         int chunk = dims.get(8);
+        int skvCap = dims.get(9);
         int group = ctx.groupIdx;
         int row = group / splits;
         int split = group % splits;
@@ -118,7 +134,7 @@ final class AttentionKernels {
         int h = bh % hq;
         int b = bh / hq;
         int bg = b * hkv + h / (hq / hkv);
-        int kvBase = bg * skv;
+        int kvBase = bg * skvCap;
         float kScale = kvs.get(bg);
         qLoc[c] = lut.get(q.get(row * d + c) & 0xFF) * qs.get(bh) * params.get(0);
         ctx.localBarrier();
@@ -201,10 +217,18 @@ final class AttentionKernels {
      *
      * @param out     bf16 bits {@code [B, Hq, Sq, D]}
      * @param lse     {@code [B·Hq·Sq]}
+     * @param dims    as {@link #partial}'s
      */
     static void combine(KernelContext ctx, FloatArray pm, FloatArray pl, FloatArray pacc, FloatArray kvs, FloatArray pow2,
-                        ShortArray out, FloatArray lse, int batch, int hq, int hkv, int sq, int skv, int d, int causal,
-                        int splits) {
+                        ShortArray out, FloatArray lse, IntArray dims) {
+        int batch = dims.get(0);
+        int hq = dims.get(1);
+        int hkv = dims.get(2);
+        int sq = dims.get(3);
+        int skv = dims.get(4);
+        int d = dims.get(5);
+        int causal = dims.get(6);
+        int splits = dims.get(7);
         int row = ctx.groupIdx;
         int c = ctx.localIdx;
         float negInf = -pow2.get(Codec.INF);

@@ -234,6 +234,27 @@ final class Plans {
         copyIn(t, a.getSegment(), 1);
     }
 
+    /**
+     * The rows of {@code t} ({@code [blocks · rowsPerBlock, cols]} bytes) into {@code a} with
+     * block {@code i} starting at row {@code i · blockStride} (a capacity layout: the rows after
+     * each block's {@code rowsPerBlock} are left as they are).
+     */
+    static void loadBlocks(Tensor t, ByteArray a, long rowsPerBlock, long blockStride) {
+        MemorySegment dst = a.getSegment();
+        long rowBytes = t.cols();
+        if (t.isContiguous()) { // a block is one run of memory on both sides
+            for (long block = 0; block < t.rows() / rowsPerBlock; block++) {
+                MemorySegment.copy(t.segment(), t.rowByteOffset(block * rowsPerBlock), dst, block * blockStride * rowBytes,
+                        rowsPerBlock * rowBytes);
+            }
+            return;
+        }
+        for (long r = 0; r < t.rows(); r++) {
+            long to = ((r / rowsPerBlock) * blockStride + r % rowsPerBlock) * rowBytes;
+            MemorySegment.copy(t.segment(), t.rowByteOffset(r), dst, to, rowBytes);
+        }
+    }
+
     static void store(ShortArray a, Tensor t) {
         copyOut(a.getSegment(), t, 2);
     }

@@ -16,22 +16,30 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
  * FP8 attention on TornadoVM ({@link AttentionKernels} has the device code). One plan per shape,
- * mask and split count, cached; the softmax scale and the fp8 scales are data, not compiled in.
- * The first pass aims at {@link AttentionKernels#GROUPS_PER_UNIT} work-groups per compute unit of
- * the device; {@code -Doffload.tornado.attention.groups=N} sets that total instead (read at every
- * call; the tests use it to split the keys on PoCL's 2 compute units).
+ * mask and split count, cached, with the key length rounded up to a capacity
+ * ({@link AttentionKernels#capacity}: the next power of two): the sizes the kernels loop over are
+ * data ({@code dims}), so a decode loop whose key length grows by one per step reuses one
+ * compiled plan until the length doubles, instead of compiling a graph (about a second on PoCL)
+ * per step. The softmax scale and the fp8 scales are data too. The first pass aims at
+ * {@link AttentionKernels#GROUPS_PER_UNIT} work-groups per compute unit of the device, splitting
+ * the keys as the capacity needs (a shorter call leaves the last splits empty);
+ * {@code -Doffload.tornado.attention.groups=N} sets that total instead (read at every call; the
+ * tests use it to split the keys on PoCL's 2 compute units).
  */
 final class TornadoAttentionKernel implements AttentionKernel {
     private final TornadoDevice device;
     private final Plans.Cache<Key, Plan> plans = new Plans.Cache<>(6);
     /** The device's compute units, asked once (0: not yet). */
     private int computeUnits;
+    /** Plans compiled so far (for tests). */
+    private int plansBuilt;
 
     TornadoAttentionKernel(TornadoDevice device) {
         this.device = device;
     }
 
-    private record Key(AttentionShape shape, boolean causal, int splits) {}
+    /** What a plan is compiled for: everything but the key length, which is only bounded by {@code kvCap}. */
+    private record Key(int batch, int qHeads, int kvHeads, int qLen, int headDim, int kvCap, boolean causal, int splits) {}
 
     @Override
     public synchronized void forward(AttentionShape shape, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal,
@@ -40,8 +48,18 @@ final class TornadoAttentionKernel implements AttentionKernel {
             return;
         }
         int rows = shape.batch() * shape.qHeads() * shape.qLen();
-        int splits = AttentionKernels.splits(rows, shape.kvLen(), shape.headDim(), targetGroups());
-        plans.get(new Key(shape, causal, splits), () -> new Plan(shape, causal, splits)).run(q, k, v, softmaxScale, out, lse);
+        int kvCap = AttentionKernels.capacity(shape.kvLen());
+        int splits = AttentionKernels.splits(rows, kvCap, shape.headDim(), targetGroups());
+        Key key = new Key(shape.batch(), shape.qHeads(), shape.kvHeads(), shape.qLen(), shape.headDim(), kvCap, causal, splits);
+        plans.get(key, () -> {
+            plansBuilt++;
+            return new Plan(key);
+        }).run(shape, q, k, v, softmaxScale, out, lse);
+    }
+
+    /** Plans compiled by this kernel so far. */
+    synchronized int plansBuilt() {
+        return plansBuilt;
     }
 
     private int targetGroups() {
@@ -64,13 +82,14 @@ final class TornadoAttentionKernel implements AttentionKernel {
     }
 
     private final class Plan implements AutoCloseable {
-        final AttentionShape s;
+        final Key key;
         final ByteArray q8;
         final ByteArray k8;
         final ByteArray v8;
         final FloatArray qs;
         final FloatArray kvs;
         final FloatArray params = new FloatArray(1);
+        final IntArray dims;
         final FloatArray pm;
         final FloatArray pl;
         final FloatArray pacc;
@@ -79,20 +98,23 @@ final class TornadoAttentionKernel implements AttentionKernel {
         final TornadoExecutionPlan plan;
         final String what;
 
-        Plan(AttentionShape s, boolean causal, int splits) {
-            this.s = s;
-            int d = s.headDim();
-            int rows = Plans.elements("attention rows (batch · q heads · q len)", s.batch(), s.qHeads(), s.qLen());
-            int kvElements = Plans.elements("attention K and V (batch · kv heads · kv len · d)", s.batch(), s.kvHeads(), s.kvLen(), d);
-            this.what = "fp8 attention " + s + (causal ? " causal" : "") + (splits > 1 ? ", " + splits + " key splits" : "");
+        Plan(Key key) {
+            this.key = key;
+            int d = key.headDim();
+            int splits = key.splits();
+            int rows = Plans.elements("attention rows (batch · q heads · q len)", key.batch(), key.qHeads(), key.qLen());
+            int kvElements = Plans.elements("attention K and V (batch · kv heads · kv capacity " + key.kvCap() + " · d)",
+                    key.batch(), key.kvHeads(), key.kvCap(), d);
+            this.what = "fp8 attention B=" + key.batch() + " Hq=" + key.qHeads() + " Hkv=" + key.kvHeads() + " Sq=" + key.qLen()
+                    + " Skv≤" + key.kvCap() + " D=" + d + (key.causal() ? " causal" : "") + (splits > 1 ? ", " + splits + " key splits" : "");
             q8 = new ByteArray(Plans.elements("attention Q (batch · q heads · q len · d)", rows, d));
-            k8 = new ByteArray(Math.max(1, kvElements));
-            v8 = new ByteArray(Math.max(1, kvElements));
-            qs = new FloatArray(s.batch() * s.qHeads());
-            kvs = new FloatArray(2 * s.batch() * s.kvHeads());
+            k8 = new ByteArray(kvElements);
+            v8 = new ByteArray(kvElements);
+            qs = new FloatArray(key.batch() * key.qHeads());
+            kvs = new FloatArray(2 * key.batch() * key.kvHeads());
             out16 = new ShortArray(rows * d); // rows · d fits: Q has as many
             lse32 = new FloatArray(rows);
-            int chunk = AttentionKernels.chunk(s.kvLen(), d, splits);
+            dims = new IntArray(AttentionKernels.DIMS);
             // The partial results exist only with more than one split (one split writes out and lse itself).
             int parts = splits > 1 ? Plans.elements("attention split partials", rows, splits) : 1;
             pm = new FloatArray(parts);
@@ -100,29 +122,27 @@ final class TornadoAttentionKernel implements AttentionKernel {
             pacc = new FloatArray(Plans.elements("attention split accumulators", parts, splits > 1 ? d : 1));
             FloatArray lut = Codec.e4m3Table();
             FloatArray pow2 = Codec.pow2Table();
-            IntArray dims = IntArray.fromElements(s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0,
-                    splits, chunk);
             String name = Plans.graphName("attention");
             TaskGraph g = new TaskGraph(name)
-                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, lut, pow2, dims, pm, pl, pacc) // pm, pl, pacc: device-only
-                    .transferToDevice(DataTransferMode.EVERY_EXECUTION, q8, k8, v8, qs, kvs, params)
+                    .transferToDevice(DataTransferMode.FIRST_EXECUTION, lut, pow2, pm, pl, pacc) // pm, pl, pacc: device-only
+                    .transferToDevice(DataTransferMode.EVERY_EXECUTION, q8, k8, v8, qs, kvs, params, dims)
                     .task("partial", AttentionKernels::partial, new KernelContext(), q8, k8, v8, qs, kvs, params, lut, pow2,
                             pm, pl, pacc, out16, lse32, dims);
             Plans.Grids grids = new Plans.Grids(name).groups("partial", (long) rows * splits, d);
             if (splits > 1) {
-                g.task("combine", AttentionKernels::combine, new KernelContext(), pm, pl, pacc, kvs, pow2, out16, lse32,
-                        s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, causal ? 1 : 0, splits);
+                g.task("combine", AttentionKernels::combine, new KernelContext(), pm, pl, pacc, kvs, pow2, out16, lse32, dims);
                 grids.groups("combine", rows, d);
             }
             g.transferToHost(DataTransferMode.EVERY_EXECUTION, out16, lse32);
             plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
         }
 
-        void run(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, float softmaxScale, Tensor out, Tensor lse) {
+        void run(AttentionShape s, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, float softmaxScale, Tensor out, Tensor lse) {
+            int d = key.headDim();
             Plans.load(q.data(), q8);
             if (s.kvLen() > 0) {
-                Plans.load(k.data(), k8);
-                Plans.load(v.data(), v8);
+                Plans.loadBlocks(k.data(), k8, s.kvLen(), key.kvCap());
+                Plans.loadBlocks(v.data(), v8, s.kvLen(), key.kvCap());
             }
             int kvPairs = s.batch() * s.kvHeads();
             for (int b = 0; b < s.batch(); b++) {
@@ -135,7 +155,12 @@ final class TornadoAttentionKernel implements AttentionKernel {
                 }
             }
             params.set(0, softmaxScale);
-            Plans.run(plan, what, device);
+            int[] values = {s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, key.causal() ? 1 : 0, key.splits(),
+                    AttentionKernels.chunk(s.kvLen(), d, key.splits()), key.kvCap()};
+            for (int i = 0; i < values.length; i++) {
+                dims.set(i, values[i]);
+            }
+            Plans.run(plan, what + " (Skv=" + s.kvLen() + ")", device);
             Plans.store(out16, out);
             if (lse != null) {
                 Plans.store(lse32, lse);
