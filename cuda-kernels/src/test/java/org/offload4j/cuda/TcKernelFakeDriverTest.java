@@ -260,10 +260,10 @@ class TcKernelFakeDriverTest {
     }
 
     /**
-     * An act-order weight with x on the device and on the host: the gather runs on the device
-     * before the tensor-core launch, the result matches the reference of the original W, and both
-     * give the same bits as the facade's host gather on an in-order weight would (checked through
-     * the reference tolerance and against each other).
+     * An act-order weight with x on the device, on the host and strided: the gather runs on the
+     * device before the tensor-core launch, the result matches the reference of the original W,
+     * and every form gives the same bits as the facade's host gather feeding the same kernel (a
+     * wrapper that does not gather makes the facade gather on the host).
      */
     @Test
     void actOrderGathersOnTheDeviceForDeviceAndHostActivations() {
@@ -284,6 +284,28 @@ class TcKernelFakeDriverTest {
             assertTrue(launches.get(1).startsWith("o4j_w4a16_tc_bf16_"), launches.toString());
             assertFalse(TensorFill.hasPoison(yHost));
             assertTrue(Accuracy.relativeL2(W4A16Reference.product(x, qw, null), yHost) <= 5e-3);
+
+            W4A16Kernel tc = new TcW4A16Kernel(device);
+            W4A16Kernel hostGather = new W4A16Kernel() { // gathersColumns() false: the facade gathers
+                @Override
+                public org.offload4j.w4a16.PackedWeight prepack(QuantizedWeight w) {
+                    return tc.prepack(w);
+                }
+
+                @Override
+                public void matmul(Tensor xx, org.offload4j.w4a16.PackedWeight w, Tensor bias, Tensor yy) {
+                    tc.matmul(xx, w, bias, yy);
+                }
+            };
+            try (Tensor yFacade = TensorFill.poison(Tensor.allocate(DType.BF16, m, n))) {
+                W4A16 viaFacade = op(hostGather);
+                try (W4A16.Prepared ph = viaFacade.prepare(qw)) {
+                    launches.clear();
+                    viaFacade.matmul(x, ph, null, yFacade);
+                }
+                assertTrue(launches.stream().noneMatch(l -> l.startsWith("o4j_w4a16_gather")), launches.toString());
+                assertArrayEquals(yFacade.toFloatArray(), yHost.toFloatArray(), "device gather = host gather, bit for bit");
+            }
 
             device.copy(x, xd);
             op.matmul(xd, p, null, yd);

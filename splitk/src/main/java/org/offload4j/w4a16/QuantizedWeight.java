@@ -20,11 +20,13 @@ import org.offload4j.core.Tensor;
  *
  * <p><b>Act-order.</b> A GPTQ checkpoint quantized with {@code desc_act} assigns rows to groups
  * through {@code g_idx} ({@code g_idx[kk]} is the group of row {@code kk}), so a group's rows are
- * scattered over k. No kernel has to know: {@link #fromGptqActOrder} permutes the rows once, at
- * load time, so that each group's rows are contiguous again, and records the permutation
+ * scattered over k. No GEMM kernel has to know: {@link #fromGptqActOrder} permutes the rows once,
+ * at load time, so that each group's rows are contiguous again, and records the permutation
  * ({@link #rowOrder()}): stored row {@code r} holds row {@code rowOrder[r]} of the original W.
- * Because {@code X · W = X[:, rowOrder] · W[rowOrder, :]}, the {@link W4A16} facade gathers the
- * columns of X in that order before it calls any backend, which then sees an ordinary weight.
+ * Because {@code X · W = X[:, rowOrder] · W[rowOrder, :]}, each call gathers the columns of X in
+ * that order and multiplies by the stored rows as by an ordinary weight: the backend gathers on
+ * its device where it can ({@link W4A16Kernel#gathersColumns}, CUDA), else the {@link W4A16}
+ * facade gathers on the host before it calls the backend.
  * {@link #q}, {@link #zero} and {@link #scale} index the stored rows; {@link #weight} and
  * {@link #dequantize} give the original W.
  */

@@ -157,10 +157,11 @@ class TornadoMoeTest {
 
     /**
      * Non-finite router logits, routed as the contract says (docs/ops/moe.md) instead of NaN
-     * weights that fail {@code Routing.of}: token 0's logit 0 overflows fp32 to +∞ (it takes the
-     * whole weight), token 1's x is NaN (every logit NaN: uniform weights on experts 0, 1),
-     * token 2's logit 0 overflows to −∞, and expert 3's logit is NaN for every token (a NaN in the
-     * router weights: it ranks last with weight 0). Ids and weights as the float64 router's; the
+     * weights that fail {@code Routing.of}: token 0's logits 0 and 1 overflow fp32 to +∞ (they
+     * share the weight, 0.5 each), token 1's x is NaN (every logit NaN: uniform weights on experts
+     * 0, 1), token 2's logits 0 and 1 overflow to −∞, and expert 3's logit is NaN for every token
+     * (a NaN in the router weights: it ranks last with weight 0). The float64 reference's logits
+     * stay finite (±6e38), so the ids and the other weights are compared with it. Ids and weights as the float64 router's; the
      * NaN token's output is NaN, an ordinary token's finite.
      */
     @Test
@@ -169,20 +170,21 @@ class TornadoMoeTest {
         long seed = TornadoTests.seed("router extremes", tokens, experts, k);
         try (Layer l = new Layer(seed, tokens, experts, k, dModel, dFf, false, DType.FP32, false)) {
             l.wr.setFloat(0, 0, 2f);
-            for (int e = 1; e < experts; e++) {
-                l.wr.setFloat(0, e, 0.5f);
-            }
+            l.wr.setFloat(0, 1, 2f);
+            l.wr.setFloat(0, 2, 0.5f);
+            l.wr.setFloat(0, 3, 0.5f);
             l.wr.setFloat(5, 3, Float.NaN);
-            l.x.setFloat(0, 0, 3e38f);    // logit 0 of token 0 ≈ 6e38: +∞ in fp32
-            l.x.setFloat(2, 0, -3e38f);   // logit 0 of token 2: −∞ in fp32
+            l.x.setFloat(0, 0, 3e38f);    // logits 0 and 1 of token 0 ≈ 6e38: +∞ in fp32
+            l.x.setFloat(2, 0, -3e38f);   // logits 0 and 1 of token 2: −∞ in fp32
             for (int c = 0; c < dModel; c++) {
                 l.x.setFloat(1, c, Float.NaN);
             }
             Routing got = l.layer.route(l.x);
             Routing want = MoeReference.route(l.x, l.wr, k, false);
             assertArrayEquals(want.expertIds(), got.expertIds(), TornadoTests.why(seed, "ids"));
-            assertArrayEquals(new float[] {1f, 0f}, java.util.Arrays.copyOfRange(got.weights(), 0, 2),
-                    TornadoTests.why(seed, "token 0: the +∞ logit takes the weight"));
+            assertArrayEquals(new int[] {0, 1}, java.util.Arrays.copyOfRange(got.expertIds(), 0, 2), TornadoTests.why(seed, "+∞ token"));
+            assertArrayEquals(new float[] {0.5f, 0.5f}, java.util.Arrays.copyOfRange(got.weights(), 0, 2),
+                    TornadoTests.why(seed, "token 0: the two +∞ logits share the weight"));
             assertArrayEquals(new int[] {0, 1}, java.util.Arrays.copyOfRange(got.expertIds(), 2, 4), TornadoTests.why(seed, "NaN token"));
             assertArrayEquals(new float[] {0.25f, 0.25f}, java.util.Arrays.copyOfRange(got.weights(), 2, 4),
                     TornadoTests.why(seed, "NaN token: uniform weights"));

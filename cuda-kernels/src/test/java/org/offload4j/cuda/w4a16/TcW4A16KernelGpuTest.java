@@ -189,8 +189,9 @@ class TcW4A16KernelGpuTest {
             W4A16 op = op(path);
             for (int m : new int[] {1, 7, 65}) {
                 for (DType dtype : new DType[] {DType.BF16, DType.FP16}) {
-                    String ctx = path + " m=" + m + " " + dtype;
-                    try (QuantizedWeight qw = ActOrderWeights.random(k, n, 128, m % 2 == 0, DType.FP16, 50 + m);
+                    boolean sym = dtype == DType.FP16;
+                    String ctx = path + " m=" + m + " " + dtype + (sym ? " sym" : " asym");
+                    try (QuantizedWeight qw = ActOrderWeights.random(k, n, 128, sym, DType.FP16, 50 + m);
                          W4A16.Prepared p = op.prepare(qw);
                          Tensor x = TensorFill.gaussian(Tensor.allocate(dtype, m, k), 51 + m, 1.0);
                          Tensor wide = Tensor.allocate(dtype, m, k + 5);
@@ -217,6 +218,17 @@ class TcW4A16KernelGpuTest {
                     }
                 }
             }
+        }
+        // more rows than grid y (65 535): the gather's row loop, and the tensor-core path's launches per 4 194 240 rows
+        int m = 65_600;
+        try (QuantizedWeight qw = ActOrderWeights.random(64, 8, 32, false, DType.BF16, 59);
+             W4A16.Prepared p = op(CudaW4A16Kernels.Path.TC).prepare(qw);
+             Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, m, 64), 60, 1.0);
+             Tensor y = TensorFill.poison(Tensor.allocate(DType.BF16, m, 8))) {
+            op(CudaW4A16Kernels.Path.TC).matmul(x, p, null, y);
+            assertFalse(TensorFill.hasPoison(y), "unwritten output, m = " + m);
+            double err = Accuracy.relativeL2(W4A16Reference.product(x, qw, null), y);
+            assertTrue(err <= TOLERANCE, "rel L2 " + err + ", m = " + m);
         }
     }
 }
