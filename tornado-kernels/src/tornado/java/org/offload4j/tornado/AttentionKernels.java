@@ -68,19 +68,6 @@ final class AttentionKernels {
         return (blocks + perSplit - 1) / perSplit;
     }
 
-    /**
-     * The key capacity of a plan for {@code skv} keys: the next power of two (at least 1), so that
-     * a decode loop, whose Skv grows by one per step, compiles a plan only when Skv doubles
-     * (about log2 Skv plans in all) at the price of up to twice the K and V buffer.
-     */
-    static int capacity(int skv) {
-        if (skv <= 1) {
-            return 1;
-        }
-        int p = Integer.highestOneBit(skv - 1) << 1;
-        return p > 0 ? p : skv; // above 2^30 keys: exactly Skv
-    }
-
     /** Keys per split: whole D-key blocks, so that {@code splits} splits cover every key. */
     static int chunk(int skv, int d, int splits) {
         int blocks = Math.max(1, (skv + d - 1) / d);

@@ -67,6 +67,20 @@ final class Plans {
         return (int) n;
     }
 
+    /**
+     * The capacity of a plan for a size that varies from call to call (attention's key length,
+     * W4A16's rows): the next power of two (at least 1). A plan holds its arrays for the capacity
+     * and takes the call's size as data, so a size that grows by one per call (decode) compiles a
+     * plan only when it doubles (about log2 of it in all), at the price of up to twice the array.
+     */
+    static int capacity(int size) {
+        if (size <= 1) {
+            return 1;
+        }
+        int p = Integer.highestOneBit(size - 1) << 1;
+        return p > 0 ? p : size; // above 2^30: exactly the size
+    }
+
     /** A fresh task-graph name: TornadoVM keys compiled code and buffers by it. */
     static String graphName(String op) {
         return op + IDS.incrementAndGet();

@@ -17,7 +17,7 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 /**
  * FP8 attention on TornadoVM ({@link AttentionKernels} has the device code). One plan per shape,
  * mask and split count, cached, with the key length rounded up to a capacity
- * ({@link AttentionKernels#capacity}: the next power of two): the sizes the kernels loop over are
+ * ({@link Plans#capacity}: the next power of two): the sizes the kernels loop over are
  * data ({@code dims}), so a decode loop whose key length grows by one per step reuses one
  * compiled plan until the length doubles, instead of compiling a graph (about a second on PoCL)
  * per step. The softmax scale and the fp8 scales are data too. The first pass aims at
@@ -48,7 +48,7 @@ final class TornadoAttentionKernel implements AttentionKernel {
             return;
         }
         int rows = shape.batch() * shape.qHeads() * shape.qLen();
-        int kvCap = AttentionKernels.capacity(shape.kvLen());
+        int kvCap = Plans.capacity(shape.kvLen());
         int splits = AttentionKernels.splits(rows, kvCap, shape.headDim(), targetGroups());
         Key key = new Key(shape.batch(), shape.qHeads(), shape.kvHeads(), shape.qLen(), shape.headDim(), kvCap, causal, splits);
         plans.get(key, () -> {

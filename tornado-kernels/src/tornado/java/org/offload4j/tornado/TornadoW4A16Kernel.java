@@ -36,9 +36,16 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
     static final int GROUP_ITEMS = 64;
 
     private final TornadoDevice device;
+    /** Plans compiled so far, over every packed weight (for tests). */
+    private final java.util.concurrent.atomic.AtomicInteger plansBuilt = new java.util.concurrent.atomic.AtomicInteger();
 
     TornadoW4A16Kernel(TornadoDevice device) {
         this.device = device;
+    }
+
+    /** Plans compiled by this kernel so far. */
+    int plansBuilt() {
+        return plansBuilt.get();
     }
 
     @Override
@@ -68,12 +75,18 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
         Packed p = (Packed) w;
         synchronized (p) {
             p.ensureOpen();
-            Plan plan = p.plans.get(new Key((int) x.dim(0), x.dtype()), () -> new Plan(p, (int) x.dim(0), x.dtype()));
+            int m = (int) x.dim(0);
+            int mCap = Plans.capacity(m);
+            Plan plan = p.plans.get(new Key(mCap, x.dtype()), () -> {
+                plansBuilt.incrementAndGet();
+                return new Plan(p, mCap, x.dtype());
+            });
             plan.run(x, bias, y);
         }
     }
 
-    private record Key(int m, DType xType) {}
+    /** A plan serves every m up to {@code mCap} (1, or the next power of two): m is data ({@code rows}). */
+    private record Key(int mCap, DType xType) {}
 
     /** The weight on the host in TornadoVM arrays, and the plans compiled for it. */
     private static final class Packed implements PackedWeight {
@@ -126,17 +139,19 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
     }
 
     private final class Plan implements AutoCloseable {
-        final int m;
+        final int mCap;
         final int n;
+        final IntArray rows = new IntArray(1);
         final ShortArray x16;
         final ShortArray y16;
         final FloatArray bias;
         final TornadoExecutionPlan plan;
         final String what;
 
-        Plan(Packed w, int m, DType xType) {
-            this.m = m;
+        Plan(Packed w, int mCap, DType xType) {
+            this.mCap = mCap;
             this.n = w.n;
+            int m = mCap; // sizes and grids for the capacity; the kernels stop at the call's m
             int k = w.k;
             int k8 = k / 8;
             int rowItems = m == 1 ? 1 : (m + 3) / 4; // splitK4 for m > 1: 4 rows per work-item
@@ -144,26 +159,26 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
             int wordsPerSplit = (k8 + splits - 1) / splits;
             splits = (k8 + wordsPerSplit - 1) / wordsPerSplit;
             int fmt = xType == DType.BF16 ? Codec.BF16 : Codec.FP16;
-            this.what = "w4a16 m=" + m + " n=" + n + " k=" + k + " g=" + w.groupSize + " splitK=" + splits + " " + xType.shortName();
+            this.what = "w4a16 m≤" + m + " n=" + n + " k=" + k + " g=" + w.groupSize + " splitK=" + splits + " " + xType.shortName();
             x16 = new ShortArray(Plans.elements("W4A16 x (m · k)", m, k));
             y16 = new ShortArray(Plans.elements("W4A16 y (m · n)", m, n));
             bias = new FloatArray(n);
-            FloatArray xf = new FloatArray(m * k);
+            FloatArray xf = new FloatArray(m * k); // m · k fits: x16 has as many
             FloatArray part = new FloatArray(Plans.elements("W4A16 SplitK partials (splits · m · n)", splits, m, n));
             FloatArray pow2 = Codec.pow2Table();
             String name = Plans.graphName("w4a16");
             TaskGraph g = new TaskGraph(name)
                     .transferToDevice(DataTransferMode.FIRST_EXECUTION, w.qweight, w.zeros, w.scales, pow2, xf, part)
-                    .transferToDevice(DataTransferMode.EVERY_EXECUTION, x16, bias)
-                    .task("loadX", W4A16Kernels::loadX, new KernelContext(), x16, xf, pow2, m * k, fmt);
+                    .transferToDevice(DataTransferMode.EVERY_EXECUTION, x16, bias, rows)
+                    .task("loadX", W4A16Kernels::loadX, new KernelContext(), x16, xf, pow2, rows, k, fmt);
             if (m == 1) {
-                g.task("splitK", W4A16Kernels::splitK, new KernelContext(), xf, w.qweight, w.zeros, w.scales, part, m, n, k,
+                g.task("splitK", W4A16Kernels::splitK, new KernelContext(), xf, w.qweight, w.zeros, w.scales, part, rows, n, k,
                         w.groupSize, splits, wordsPerSplit);
             } else {
-                g.task("splitK", W4A16Kernels::splitK4, new KernelContext(), xf, w.qweight, w.zeros, w.scales, part, m, n, k,
+                g.task("splitK", W4A16Kernels::splitK4, new KernelContext(), xf, w.qweight, w.zeros, w.scales, part, rows, n, k,
                         w.groupSize, splits, wordsPerSplit);
             }
-            g.task("reduce", W4A16Kernels::reduce, new KernelContext(), part, bias, y16, m, n, splits, fmt)
+            g.task("reduce", W4A16Kernels::reduce, new KernelContext(), part, bias, y16, rows, n, splits, fmt)
                     .transferToHost(DataTransferMode.EVERY_EXECUTION, y16);
             int items = splits * rowItems * n;
             Plans.Grids grids = new Plans.Grids(name).items("loadX", (long) m * k)
@@ -172,6 +187,7 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
         }
 
         void run(Tensor x, Tensor b, Tensor y) {
+            rows.set(0, (int) x.dim(0));
             Plans.load(x, x16);
             for (int j = 0; j < n; j++) {
                 bias.set(j, b == null ? 0.0f : b.getFloat(0, j));

@@ -37,10 +37,10 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 final class W4A16Kernels {
     private W4A16Kernels() {}
 
-    /** {@code xf[i] = decode(x16[i])}. */
-    static void loadX(KernelContext ctx, ShortArray x16, FloatArray xf, FloatArray pow2, int total, int fmt) {
+    /** {@code xf[i] = decode(x16[i])} for {@code i < m·k}, m = {@code rows.get(0)}. */
+    static void loadX(KernelContext ctx, ShortArray x16, FloatArray xf, FloatArray pow2, IntArray rows, int k, int fmt) {
         int i = ctx.globalIdx;
-        if (i < total) {
+        if (i < rows.get(0) * k) {
             xf.set(i, Codec.decode16(x16.get(i), fmt, pow2));
         }
     }
@@ -52,9 +52,11 @@ final class W4A16Kernels {
      * @param zeros   {@code [k/g, n]} zero points, unpacked
      * @param scales  {@code [k/g, n]} fp32
      * @param part    {@code [splits, m, n]} partial sums
+     * @param rows    {@code [m]}: the call's rows, data so that one plan serves every m up to its capacity
      */
     static void splitK(KernelContext ctx, FloatArray xf, IntArray qweight, IntArray zeros, FloatArray scales, FloatArray part,
-                       int m, int n, int k, int groupSize, int splits, int wordsPerSplit) {
+                       IntArray rows, int n, int k, int groupSize, int splits, int wordsPerSplit) {
+        int m = rows.get(0);
         int gid = ctx.globalIdx;
         if (gid < splits * m * n) {
             int j = gid % n;
@@ -89,7 +91,8 @@ final class W4A16Kernels {
      * not written).
      */
     static void splitK4(KernelContext ctx, FloatArray xf, IntArray qweight, IntArray zeros, FloatArray scales, FloatArray part,
-                        int m, int n, int k, int groupSize, int splits, int wordsPerSplit) {
+                        IntArray rows, int n, int k, int groupSize, int splits, int wordsPerSplit) {
+        int m = rows.get(0);
         int blocks = (m + 3) / 4;
         int gid = ctx.globalIdx;
         if (gid < splits * blocks * n) {
@@ -143,7 +146,8 @@ final class W4A16Kernels {
     }
 
     /** {@code y[i, j] = round16(Σ_s part[s, i, j] + bias[j])}. */
-    static void reduce(KernelContext ctx, FloatArray part, FloatArray bias, ShortArray y16, int m, int n, int splits, int fmt) {
+    static void reduce(KernelContext ctx, FloatArray part, FloatArray bias, ShortArray y16, IntArray rows, int n, int splits, int fmt) {
+        int m = rows.get(0);
         int idx = ctx.globalIdx;
         if (idx < m * n) {
             float acc = bias.get(idx % n);

@@ -17,7 +17,7 @@ import org.offload4j.core.TensorFill;
 
 /**
  * A decode loop (Sq = 1, the key length growing by one per step) compiles a plan only when the
- * key length passes a power of two ({@link AttentionKernels#capacity}), and every step matches the
+ * key length passes a power of two ({@link Plans#capacity}), and every step matches the
  * float64 reference: the key length is data, and a plan's K and V hold its capacity.
  */
 @Tag("tornado")
@@ -26,17 +26,17 @@ class DecodePlansTest {
 
     @Test
     void capacityIsTheNextPowerOfTwo() {
-        assertEquals(1, AttentionKernels.capacity(0));
-        assertEquals(1, AttentionKernels.capacity(1));
-        assertEquals(2, AttentionKernels.capacity(2));
-        assertEquals(4, AttentionKernels.capacity(3));
-        assertEquals(4096, AttentionKernels.capacity(4096));
-        assertEquals(8192, AttentionKernels.capacity(4097));
-        assertEquals(1 << 30, AttentionKernels.capacity((1 << 30) - 5));
-        assertEquals((1 << 30) + 1, AttentionKernels.capacity((1 << 30) + 1), "no power of two above 2^30 fits an int");
+        assertEquals(1, Plans.capacity(0));
+        assertEquals(1, Plans.capacity(1));
+        assertEquals(2, Plans.capacity(2));
+        assertEquals(4, Plans.capacity(3));
+        assertEquals(4096, Plans.capacity(4096));
+        assertEquals(8192, Plans.capacity(4097));
+        assertEquals(1 << 30, Plans.capacity((1 << 30) - 5));
+        assertEquals((1 << 30) + 1, Plans.capacity((1 << 30) + 1), "no power of two above 2^30 fits an int");
         for (int skv = 0; skv < 5000; skv += 7) {
             for (int d : new int[] {64, 128, 256}) {
-                int splits = AttentionKernels.splits(8, AttentionKernels.capacity(skv), d, 528);
+                int splits = AttentionKernels.splits(8, Plans.capacity(skv), d, 528);
                 int chunk = AttentionKernels.chunk(skv, d, splits);
                 assertTrue((long) splits * chunk >= skv, "a plan's splits cover every key of a shorter call: Skv " + skv);
             }
