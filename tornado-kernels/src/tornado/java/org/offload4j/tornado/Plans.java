@@ -72,6 +72,8 @@ final class Plans {
      * W4A16's rows): the next power of two (at least 1). A plan holds its arrays for the capacity
      * and takes the call's size as data, so a size that grows by one per call (decode) compiles a
      * plan only when it doubles (about log2 of it in all), at the price of up to twice the array.
+     * Callers fall back to the exact size where the capacity's arrays would not fit an int but
+     * the call's do, so rounding up never refuses a call that fits.
      */
     static int capacity(int size) {
         if (size <= 1) {
@@ -79,6 +81,23 @@ final class Plans {
         }
         int p = Integer.highestOneBit(size - 1) << 1;
         return p > 0 ? p : size; // above 2^30: exactly the size
+    }
+
+    /** Whether every product of {@code factors} rows (each a list of factors) fits a TornadoVM array. */
+    static boolean fits(long[]... arrays) {
+        for (long[] factors : arrays) {
+            long n = 1;
+            for (long f : factors) {
+                if (f != 0 && n > Integer.MAX_VALUE / f) {
+                    return false;
+                }
+                n *= f;
+            }
+            if (n > Integer.MAX_VALUE) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** A fresh task-graph name: TornadoVM keys compiled code and buffers by it. */

@@ -48,13 +48,22 @@ final class TornadoAttentionKernel implements AttentionKernel {
             return;
         }
         int rows = shape.batch() * shape.qHeads() * shape.qLen();
-        int kvCap = Plans.capacity(shape.kvLen());
+        int kvCap = kvCapacity(shape.batch(), shape.kvHeads(), shape.kvLen(), shape.headDim());
         int splits = AttentionKernels.splits(rows, kvCap, shape.headDim(), targetGroups());
         Key key = new Key(shape.batch(), shape.qHeads(), shape.kvHeads(), shape.qLen(), shape.headDim(), kvCap, causal, splits);
         plans.get(key, () -> {
             plansBuilt++;
             return new Plan(key);
         }).run(shape, q, k, v, softmaxScale, out, lse);
+    }
+
+    /**
+     * The key capacity of the plan for {@code kvLen} keys: {@link Plans#capacity}, or exactly
+     * {@code kvLen} where the rounded-up K and V would not fit an int-indexed array but the call's do.
+     */
+    static int kvCapacity(int batch, int kvHeads, int kvLen, int d) {
+        int rounded = Plans.capacity(kvLen);
+        return Plans.fits(new long[] {batch, kvHeads, rounded, d}) ? rounded : kvLen;
     }
 
     /** Plans compiled by this kernel so far. */

@@ -76,13 +76,32 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
         synchronized (p) {
             p.ensureOpen();
             int m = (int) x.dim(0);
-            int mCap = Plans.capacity(m);
+            int rounded = Plans.capacity(m);
+            int mCap = fits(rounded, p.n, p.k) ? rounded : m; // never refuse a call that fits for want of its capacity
             Plan plan = p.plans.get(new Key(mCap, x.dtype()), () -> {
                 plansBuilt.incrementAndGet();
                 return new Plan(p, mCap, x.dtype());
             });
             plan.run(x, bias, y);
         }
+    }
+
+    /**
+     * SplitK splits for a plan of {@code m} rows: enough work-items for {@link #TARGET_ITEMS}, at
+     * most {@link #MAX_SPLITS} and k/8, then trimmed so that no split is empty.
+     */
+    static int splits(int m, int n, int k) {
+        int k8 = k / 8;
+        long rowItems = m == 1 ? 1 : (m + 3L) / 4; // splitK4 for m > 1: 4 rows per work-item
+        long wanted = (TARGET_ITEMS + rowItems * n - 1) / (rowItems * n);
+        int splits = (int) Math.max(1, Math.min(Math.min(MAX_SPLITS, k8), wanted));
+        int wordsPerSplit = (k8 + splits - 1) / splits;
+        return (k8 + wordsPerSplit - 1) / wordsPerSplit;
+    }
+
+    /** Whether a plan of {@code m} rows has every array within TornadoVM's int-indexed size. */
+    static boolean fits(int m, int n, int k) {
+        return Plans.fits(new long[] {m, k}, new long[] {m, n}, new long[] {splits(m, n, k), m, n});
     }
 
     /** A plan serves every m up to {@code mCap} (1, or the next power of two): m is data ({@code rows}). */
@@ -154,10 +173,9 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
             int m = mCap; // sizes and grids for the capacity; the kernels stop at the call's m
             int k = w.k;
             int k8 = k / 8;
-            int rowItems = m == 1 ? 1 : (m + 3) / 4; // splitK4 for m > 1: 4 rows per work-item
-            int splits = Math.max(1, Math.min(Math.min(MAX_SPLITS, k8), (TARGET_ITEMS + rowItems * n - 1) / (rowItems * n)));
+            long rowItems = m == 1 ? 1 : (m + 3L) / 4; // splitK4 for m > 1: 4 rows per work-item
+            int splits = splits(m, n, k);
             int wordsPerSplit = (k8 + splits - 1) / splits;
-            splits = (k8 + wordsPerSplit - 1) / wordsPerSplit;
             int fmt = xType == DType.BF16 ? Codec.BF16 : Codec.FP16;
             this.what = "w4a16 m≤" + m + " n=" + n + " k=" + k + " g=" + w.groupSize + " splitK=" + splits + " " + xType.shortName();
             x16 = new ShortArray(Plans.elements("W4A16 x (m · k)", m, k));
@@ -180,7 +198,7 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
             }
             g.task("reduce", W4A16Kernels::reduce, new KernelContext(), part, bias, y16, rows, n, splits, fmt)
                     .transferToHost(DataTransferMode.EVERY_EXECUTION, y16);
-            int items = splits * rowItems * n;
+            long items = splits * rowItems * n; // ≤ the partials' size (splits · m · n), which fits an int
             Plans.Grids grids = new Plans.Grids(name).items("loadX", (long) m * k)
                     .groups("splitK", (items + GROUP_ITEMS - 1) / GROUP_ITEMS, GROUP_ITEMS).items("reduce", (long) m * n);
             plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());

@@ -3,6 +3,7 @@ package org.offload4j.tornado;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.offload4j.attention.Attention;
@@ -48,10 +49,70 @@ class DecodePlansTest {
         decodeLoop(0);
     }
 
-    /** The same with many key splits forced: a short call leaves the plan's last splits empty. */
+    /** The same with many key splits forced (up to 2 here; the shrinking tests below have empty ones). */
     @Test
     void aDecodeLoopWithManyKeySplits() {
         decodeLoop(4096);
+    }
+
+    /**
+     * A plan's K and V hold its capacity, and the partial results of its splits stay on the
+     * device between calls: a shorter call after a longer one on the same plan must read none of
+     * what the longer one left. The longer call has a NaN code in its last K key and V key, so a
+     * leak would turn the shorter call's output non-finite. Cases: decode in one capacity (64),
+     * causal and not; many splits with the shorter call's last splits empty (capacity 1024, 16
+     * splits, 9 used); causal prefill where the shorter call has rows that see no key (combine
+     * pass, empty splits); and no keys at all after one key.
+     */
+    @Test
+    void aShorterCallAfterALongerOneOnTheSamePlanSeesNothingOfIt() {
+        shrink(0, 4, 2, 1, 64, true, 60, 40, 33);
+        shrink(0, 4, 2, 3, 128, false, 60, 33);
+        shrink(4096, 4, 1, 1, 64, false, 1000, 513, 600);
+        shrink(4096, 1, 1, 200, 64, true, 250, 150);
+        shrink(4096, 8, 1, 8, 64, true, 120, 70);
+        shrink(0, 2, 1, 2, 64, true, 1, 0);
+    }
+
+    private static void shrink(int groups, int hq, int hkv, int sq, int d, boolean causal, int... kvLens) {
+        String before = System.getProperty(GROUPS);
+        if (groups > 0) {
+            System.setProperty(GROUPS, Integer.toString(groups));
+        }
+        try {
+            Attention attention = Attention.create(TornadoTests.backend());
+            AttentionOptions opts = AttentionOptions.defaults().withCausal(causal);
+            for (int call = 0; call < kvLens.length; call++) {
+                int skv = kvLens[call];
+                long seed = TornadoTests.seed("shrink", groups, hq, sq, d, skv);
+                String where = TornadoTests.why(seed, "Skv=" + skv + " after " + java.util.Arrays.toString(kvLens)
+                        + ", Hq=" + hq + " Sq=" + sq + " D=" + d + " causal=" + causal + " groups=" + groups);
+                try (Fp8Tensor q = TornadoAttentionTest.fp8(seed, ScaleGranularity.PER_HEAD, 1, hq, sq, d);
+                     Fp8Tensor k = TornadoAttentionTest.fp8(seed + 1, ScaleGranularity.PER_HEAD, 1, hkv, skv, d);
+                     Fp8Tensor v = TornadoAttentionTest.fp8(seed + 2, ScaleGranularity.PER_HEAD, 1, hkv, skv, d);
+                     Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, hq, sq, d));
+                     Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, hq, sq))) {
+                    if (call == 0) { // NaN codes in the last key of K and of V: what a shorter call must never read
+                        for (int g = 0; g < hkv; g++) {
+                            long last = ((long) g * skv + skv - 1) * d;
+                            k.data().segment().set(ValueLayout.JAVA_BYTE, last + 3, (byte) 0x7F);
+                            v.data().segment().set(ValueLayout.JAVA_BYTE, last + 5, (byte) 0x7F);
+                        }
+                        attention.forward(q, k, v, opts, out, lse);
+                        assertTrue(Float.isNaN(lse.getFloat(0, sq - 1)), "the longer call saw its NaN key, " + where);
+                    } else {
+                        attention.forward(q, k, v, opts, out, lse);
+                        TornadoAttentionTest.check(AttentionReference.forward(q, k, v, opts), out, lse, d, where);
+                    }
+                }
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty(GROUPS);
+            } else {
+                System.setProperty(GROUPS, before);
+            }
+        }
     }
 
     private static void decodeLoop(int groups) {

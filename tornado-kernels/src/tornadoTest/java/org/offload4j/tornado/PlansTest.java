@@ -28,4 +28,27 @@ class PlansTest {
                 () -> Plans.elements("x", Integer.MAX_VALUE, Integer.MAX_VALUE, Integer.MAX_VALUE));
         assertTrue(huge.getMessage().contains("more than 2^63"), huge.getMessage());
     }
+
+    @Test
+    void fitsChecksEveryProduct() {
+        assertTrue(Plans.fits(new long[] {2, 3}, new long[] {Integer.MAX_VALUE}));
+        assertTrue(!Plans.fits(new long[] {2, 3}, new long[] {1L << 16, 1L << 15}));
+        assertTrue(!Plans.fits(new long[] {Integer.MAX_VALUE, Integer.MAX_VALUE, Integer.MAX_VALUE}), "no long overflow");
+        assertTrue(Plans.fits(new long[] {0, Integer.MAX_VALUE, Integer.MAX_VALUE}));
+    }
+
+    /**
+     * Rounding up to a capacity never refuses a call that fits (the review's case): B = 32,
+     * Hkv = 8, D = 128, Skv = 40 000 is 1.31e9 elements of K, its capacity 65 536 would be 2^31;
+     * W4A16 with k = 16 384 at m = 70 000 (capacity 131 072 would be 2^31 elements of x).
+     */
+    @Test
+    void capacitiesFallBackToTheExactSizeWhereRoundingUpWouldNotFit() {
+        assertEquals(40_000, TornadoAttentionKernel.kvCapacity(32, 8, 40_000, 128));
+        assertEquals(65_536, TornadoAttentionKernel.kvCapacity(16, 8, 40_000, 128));
+        assertEquals(4096, TornadoAttentionKernel.kvCapacity(1, 8, 4000, 128));
+        assertTrue(!TornadoW4A16Kernel.fits(131_072, 8, 16_384));
+        assertTrue(TornadoW4A16Kernel.fits(70_000, 8, 16_384));
+        assertEquals(1, TornadoW4A16Kernel.splits(70_000, 152_064, 4096), "long arithmetic: rowItems · n overflows an int");
+    }
 }
