@@ -330,6 +330,59 @@ class TcKernelFakeDriverTest {
         }
     }
 
+    /** A routing of {@code rows[e]} rows to each expert e (k = 1, weight 1), tokens in expert order. */
+    private static org.offload4j.moe.Routing routingOf(int... rows) {
+        int tokens = java.util.Arrays.stream(rows).sum();
+        int[] ids = new int[tokens];
+        float[] w = new float[tokens];
+        int t = 0;
+        for (int e = 0; e < rows.length; e++) {
+            for (int r = 0; r < rows[e]; r++, t++) {
+                ids[t] = e;
+                w[t] = 1f;
+            }
+        }
+        return org.offload4j.moe.Routing.of(rows.length, 1, ids, w);
+    }
+
+    /**
+     * The MoE grouped GEMM on the tensor-core path, through the fake driver: a skewed routing
+     * (one expert with 70 rows, others with 1 to 3, one with none) launches one grid-z block per
+     * row block that holds rows (70 rows: two 64-row blocks, then one per small expert), not every
+     * expert times the largest one's blocks, and matches the float64 reference.
+     */
+    @Test
+    void moeGroupedGemmLaunchesOnlyTheRowBlocksThatHoldRows() {
+        int experts = 6, dModel = 64, dFf = 32;
+        int[] rows = {2, 70, 0, 1, 3, 1};
+        org.offload4j.moe.Routing routing = routingOf(rows);
+        java.util.Random rnd = new java.util.Random(61);
+        float[] w1v = new float[experts * dModel * 2 * dFf];
+        float[] w2v = new float[experts * dFf * dModel];
+        for (int i = 0; i < w1v.length; i++) {
+            w1v[i] = (float) (0.1 * rnd.nextGaussian());
+        }
+        for (int i = 0; i < w2v.length; i++) {
+            w2v[i] = (float) (0.1 * rnd.nextGaussian());
+        }
+        var moe = new org.offload4j.cuda.moe.CudaMoeKernel(device, true);
+        try (Tensor w1 = Tensor.of(DType.BF16, w1v, experts, dModel, 2 * dFf);
+             Tensor w2 = Tensor.of(DType.BF16, w2v, experts, dFf, dModel);
+             org.offload4j.moe.W4A16ExpertWeights weights = org.offload4j.moe.W4A16ExpertWeights.quantize(w1, w2, 32, false, DType.FP16);
+             Tensor in = TensorFill.gaussian(Tensor.allocate(DType.BF16, routing.copies(), dModel), 62, 1.0);
+             Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, routing.copies(), 2 * dFf))) {
+            launches.clear();
+            moe.groupedGemm(in, routing, weights, org.offload4j.moe.ExpertWeights.Matrix.GATE_UP, out);
+            assertEquals(1, launches.size(), launches.toString());
+            assertTrue(launches.get(0).endsWith("x" + (2 + 4)), "6 row blocks (70 rows = 2 blocks of 64, then 4 experts), "
+                    + "not 5 experts × 2: " + launches);
+            assertFalse(TensorFill.hasPoison(out), "every row written");
+            double[] ref = org.offload4j.moe.MoeReference.groupedGemm(in.toDoubleArray(), routing, weights,
+                    org.offload4j.moe.ExpertWeights.Matrix.GATE_UP);
+            assertTrue(Accuracy.relativeL2(ref, out) <= 5e-3, "rel L2 " + Accuracy.relativeL2(ref, out));
+        }
+    }
+
     @Test
     void anActOrderWeightFreesItsRowOrderToo() {
         W4A16 op = op(new TcW4A16Kernel(device));

@@ -33,9 +33,12 @@ import org.offload4j.w4a16.QuantizedWeight;
  * <p><b>Tensor-core path for W4A16 experts</b> (the default; {@code -Doffload.cuda.w4a16=simple}
  * turns it off, see {@link CudaW4A16Kernels}). Each {@link W4A16ExpertWeights} instance is packed
  * once into the layout of {@code w4a16_tc.cu} and kept on the device ({@link TcExperts}: cached by
- * instance, weakly; freed once the weights are closed or collected), and the GEMMs are grouped
- * launches of the tensor-core kernel, one {@code {expert, row_begin, row_end}} problem per expert
- * with rows ({@link TcLaunch#problems}). It covers:
+ * instance, weakly; freed at the next MoE call once the weights are closed or collected), and
+ * the GEMMs are grouped launches of the tensor-core kernel. The plan is chosen for the experts
+ * with rows (their count, the largest one's rows); the launch then takes one
+ * {@code {expert, row_begin, row_end}} problem per row block of that plan
+ * ({@link TcLaunch#problems(int[], int)}, {@link TcLaunch#oneBlockPerProblem}), so grid z counts
+ * only the row blocks that hold rows, in launches of at most 65 535. It covers:
  * <ul>
  *   <li>{@link #forward}: x (bf16) is gathered into permuted order on the device (the combine
  *       kernel with one slot of weight 1, an exact copy), then gate|up GEMM → {@code h}, SwiGLU →
@@ -223,13 +226,26 @@ public final class CudaMoeKernel implements MoeKernel {
         }
     }
 
+    /**
+     * The problems and plans of one call. The plans are chosen for the experts as before (their
+     * count and the largest one's rows); the launches then take one problem per row block
+     * ({@link TcLaunch#oneBlockPerProblem}), so a skewed routing launches the row blocks that hold
+     * rows, not every expert times the largest one's blocks (256 experts, one with 16 448 rows:
+     * 512 z-blocks instead of 65 792), and the SplitK workspace shrinks with them.
+     */
     private TcGroup tcGroup(CudaCall call, TcExperts tc, Routing routing, boolean needGateUp, boolean needDown) {
-        int[] problems = TcLaunch.problems(routing.offsets());
-        int count = problems.length / 3;
-        int maxRows = TcLaunch.maxRows(problems);
-        TcSplitKPlanner.Plan a = needGateUp ? plan(tc.matrix(ExpertWeights.Matrix.GATE_UP).weight(), count, maxRows) : null;
-        TcSplitKPlanner.Plan b = needDown ? plan(tc.matrix(ExpertWeights.Matrix.DOWN).weight(), count, maxRows) : null;
-        TcGroup g = new TcGroup(call.upload(problems), count, a, b);
+        int[] perExpert = TcLaunch.problems(routing.offsets());
+        int experts = perExpert.length / 3;
+        int maxRows = TcLaunch.maxRows(perExpert);
+        TcSplitKPlanner.Plan a = needGateUp ? plan(tc.matrix(ExpertWeights.Matrix.GATE_UP).weight(), experts, maxRows) : null;
+        TcSplitKPlanner.Plan b = needDown ? plan(tc.matrix(ExpertWeights.Matrix.DOWN).weight(), experts, maxRows) : null;
+        int rowsPerBlock = (a != null ? a : b).rowsPerBlock();
+        if (a != null && b != null && a.rowsPerBlock() != rowsPerBlock) {
+            throw new IllegalStateException("the two plans' row blocks differ (" + a + ", " + b + "): one problem list cannot serve both");
+        }
+        int[] blocks = TcLaunch.problems(routing.offsets(), rowsPerBlock);
+        TcGroup g = new TcGroup(call.upload(blocks), blocks.length / 3, a == null ? null : TcLaunch.oneBlockPerProblem(a),
+                b == null ? null : TcLaunch.oneBlockPerProblem(b));
         // Size the workspace once for both launches: growing it between them would free memory the
         // first launch may still be using.
         long partials = 0;

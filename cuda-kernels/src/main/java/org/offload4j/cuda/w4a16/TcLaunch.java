@@ -164,8 +164,12 @@ public final class TcLaunch {
         return problems(offsets, MAX_PROBLEM_ROWS);
     }
 
-    /** {@link #problems(int[])} with problems of at most {@code maxProblemRows} rows. */
-    static int[] problems(int[] offsets, int maxProblemRows) {
+    /**
+     * {@link #problems(int[])} with problems of at most {@code maxProblemRows} rows. With a plan's
+     * {@link TcSplitKPlanner.Plan#rowsPerBlock} it gives one problem per row block, the list a
+     * launch of {@link #oneBlockPerProblem} takes.
+     */
+    public static int[] problems(int[] offsets, int maxProblemRows) {
         int count = 0;
         for (int e = 0; e + 1 < offsets.length; e++) {
             count += Math.ceilDiv(offsets[e + 1] - offsets[e], maxProblemRows);
@@ -208,6 +212,18 @@ public final class TcLaunch {
                     + " rows (problems() cuts larger experts)");
         }
         return TcSplitKPlanner.plan(maxRows, n, k, groupSize, Math.max(1, Math.ceilDiv(smCount, count)));
+    }
+
+    /**
+     * {@code plan} with one row block per problem ({@code m_blocks_per_problem = 1}), for a problem
+     * list cut at {@link TcSplitKPlanner.Plan#rowsPerBlock} rows: grid z is then the number of row
+     * blocks that hold rows, instead of every problem times the largest one's blocks. Each block
+     * computes what it computed in the uncut launch (same rows, tiles and splits): same bits.
+     */
+    public static TcSplitKPlanner.Plan oneBlockPerProblem(TcSplitKPlanner.Plan plan) {
+        return new TcSplitKPlanner.Plan(plan.mTiles(), plan.tileN(), plan.tileK(), plan.stages(), plan.splits(), plan.kChunk(),
+                plan.nTiles(), 1, plan.smemBytes(), partialsBytes(plan, 1) + 4 * counterCount(plan, 1), partialsBytes(plan, 1),
+                (int) counterCount(plan, 1));
     }
 
     /** Problems one grouped launch of {@code plan} takes: grid z = problems · mBlocks ≤ {@link #MAX_GRID_Z}. */

@@ -172,6 +172,23 @@ class TcLaunchTest {
         assertEquals(TcLaunch.MAX_GRID_Z, TcLaunch.problemsPerLaunch(tiny));
     }
 
+    /** One block per problem: the same launch geometry, splits and per-block workspace, m_blocks_per_problem 1. */
+    @Test
+    void oneBlockPerProblemKeepsEverythingButTheBlocksPerProblem() {
+        TcSplitKPlanner.Plan plan = TcLaunch.groupedPlan(256, 16_448, 2048, 4096, 128, 132);
+        TcSplitKPlanner.Plan one = TcLaunch.oneBlockPerProblem(plan);
+        assertEquals(1, one.mBlocks());
+        assertEquals(List.of(plan.mTiles(), plan.tileN(), plan.tileK(), plan.stages(), plan.splits(), plan.kChunk(), plan.nTiles(),
+                plan.smemBytes()), List.of(one.mTiles(), one.tileN(), one.tileK(), one.stages(), one.splits(), one.kChunk(),
+                one.nTiles(), one.smemBytes()));
+        assertEquals(TcLaunch.partialsBytes(plan, 512), TcLaunch.partialsBytes(one, 512));
+        TcSplitKPlanner.Plan small = TcLaunch.groupedPlan(8, 40, 2048, 4096, 128, 132);
+        assertTrue(small.splits() > 1, "a plan with a workspace: " + small);
+        TcSplitKPlanner.Plan smallOne = TcLaunch.oneBlockPerProblem(small);
+        assertEquals(TcLaunch.partialsBytes(small, 1), smallOne.counterOffset());
+        assertEquals(TcLaunch.counterCount(small, 1), smallOne.counterCount());
+    }
+
     /** An expert with more rows than a problem may have becomes consecutive problems of the same expert. */
     @Test
     void largeExpertsAreCutIntoProblems() {
