@@ -383,34 +383,33 @@ class TcKernelFakeDriverTest {
         }
     }
 
-    @Test
-    void anActOrderWeightFreesItsRowOrderToo() {
+    /** Device buffers freed when a prepared weight that ran one matmul is closed. */
+    private long freesOfPrepareRunClose(QuantizedWeight qw, DType dtype, int m) {
         W4A16 op = op(new TcW4A16Kernel(device));
         long frees = driver.frees.get();
-        try (QuantizedWeight qw = ActOrderWeights.random(256, 64, 64, true, DType.BF16, 43);
-             Tensor x = TensorFill.gaussian(Tensor.allocate(DType.FP16, 2, 256), 44, 1.0);
-             Tensor y = Tensor.allocate(DType.FP16, 2, 64)) {
+        try (Tensor x = TensorFill.gaussian(Tensor.allocate(dtype, m, qw.k()), 44, 1.0);
+             Tensor y = Tensor.allocate(dtype, m, qw.n())) {
             W4A16.Prepared p = op.prepare(qw);
             op.matmul(x, p, null, y);
             p.close();
         }
-        // qweight, scales, row order, partials, counters (symmetric: no zeros)
-        assertEquals(frees + 5, driver.frees.get());
+        return driver.frees.get() - frees;
+    }
+
+    @Test
+    void anActOrderWeightFreesItsRowOrderToo() {
+        try (QuantizedWeight qw = ActOrderWeights.random(256, 64, 64, true, DType.BF16, 43)) {
+            // qweight, scales, row order, partials, counters (symmetric: no zeros)
+            assertEquals(5, freesOfPrepareRunClose(qw, DType.FP16, 2));
+        }
     }
 
     @Test
     void closingTheWeightFreesEverything() {
-        W4A16 op = op(new TcW4A16Kernel(device));
-        long frees = driver.frees.get();
         try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, 512, 64), 5, 0.05);
-             QuantizedWeight qw = RtnQuantizer.quantize(wf, 32, false, DType.FP16);
-             Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, 1, 512), 6, 1.0);
-             Tensor y = Tensor.allocate(DType.BF16, 1, 64)) {
-            W4A16.Prepared p = op.prepare(qw);
-            op.matmul(x, p, null, y);
-            p.close();
+             QuantizedWeight qw = RtnQuantizer.quantize(wf, 32, false, DType.FP16)) {
+            // qweight, scales, zeros, partials, counters
+            assertEquals(5, freesOfPrepareRunClose(qw, DType.BF16, 1));
         }
-        // qweight, scales, zeros, partials, counters
-        assertEquals(frees + 5, driver.frees.get());
     }
 }

@@ -52,19 +52,30 @@ final class Plans {
      * or a write past its end on the device).
      */
     static int elements(String what, long... factors) {
-        long n = 1;
-        try {
-            for (long f : factors) {
-                n = Math.multiplyExact(n, f);
-            }
-        } catch (ArithmeticException e) {
-            n = Long.MAX_VALUE;
-        }
+        long n = product(factors);
         if (n > Integer.MAX_VALUE) {
             throw new UnsupportedOperationException(what + " needs " + (n == Long.MAX_VALUE ? "more than 2^63" : String.valueOf(n))
                     + " elements; a TornadoVM array holds at most " + Integer.MAX_VALUE + ": split the call");
         }
         return (int) n;
+    }
+
+    /** The product of non-negative {@code factors}; {@link Long#MAX_VALUE} where it overflows a long. */
+    private static long product(long... factors) {
+        long n = 1;
+        for (long f : factors) {
+            if (f == 0) {
+                return 0;
+            }
+        }
+        try {
+            for (long f : factors) {
+                n = Math.multiplyExact(n, f);
+            }
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
+        }
+        return n;
     }
 
     /**
@@ -86,14 +97,7 @@ final class Plans {
     /** Whether every product of {@code factors} rows (each a list of factors) fits a TornadoVM array. */
     static boolean fits(long[]... arrays) {
         for (long[] factors : arrays) {
-            long n = 1;
-            for (long f : factors) {
-                if (f != 0 && n > Integer.MAX_VALUE / f) {
-                    return false;
-                }
-                n *= f;
-            }
-            if (n > Integer.MAX_VALUE) {
+            if (product(factors) > Integer.MAX_VALUE) {
                 return false;
             }
         }

@@ -1,8 +1,6 @@
 package org.offload4j.cuda.w4a16;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.List;
 import org.offload4j.cuda.CudaCall;
 import org.offload4j.cuda.CudaDevice;
@@ -45,14 +43,7 @@ public final class ActOrderGather {
      */
     static DeviceBuffer upload(CudaDevice device, QuantizedWeight w) {
         int[] order = w.rowOrder();
-        if (order == null) {
-            return null;
-        }
-        try (Arena staging = Arena.ofConfined()) { // the driver copies from native memory, not from a Java array
-            MemorySegment host = staging.allocate(4L * order.length, 16);
-            MemorySegment.copy(order, 0, host, ValueLayout.JAVA_INT, 0, order.length);
-            return TcW4A16Kernel.upload(device, host);
-        }
+        return order == null ? null : CudaW4A16Kernel.uploadArray(device, MemorySegment.ofArray(order), 4L * order.length);
     }
 
     /**

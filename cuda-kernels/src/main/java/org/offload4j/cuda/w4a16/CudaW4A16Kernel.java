@@ -94,9 +94,9 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         DeviceBuffer ds = null;
         DeviceBuffer order = null;
         try {
-            dq = upload(MemorySegment.ofArray(q), 4L * q.length);
-            dz = z == null ? null : upload(MemorySegment.ofArray(z), 4L * z.length);
-            ds = upload(MemorySegment.ofArray(s), 4L * s.length);
+            dq = uploadArray(device, MemorySegment.ofArray(q), 4L * q.length);
+            dz = z == null ? null : uploadArray(device, MemorySegment.ofArray(z), 4L * z.length);
+            ds = uploadArray(device, MemorySegment.ofArray(s), 4L * s.length);
             order = ActOrderGather.upload(device, w);
             return new CudaPackedWeight(k, n, w.groupSize(), dq, dz, ds, order);
         } catch (RuntimeException e) {
@@ -181,7 +181,8 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         return host;
     }
 
-    private DeviceBuffer upload(MemorySegment heap, long bytes) {
+    /** A device copy of {@code bytes} of a Java array's segment, staged through native memory, synchronously. */
+    static DeviceBuffer uploadArray(CudaDevice device, MemorySegment heap, long bytes) {
         DeviceBuffer b = device.allocate(bytes);
         try (Arena arena = Arena.ofConfined(); CudaStream stream = device.createStream()) {
             MemorySegment staging = arena.allocate(bytes, 16);
