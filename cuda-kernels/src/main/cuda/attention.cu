@@ -21,7 +21,7 @@
 //
 // ================================== data layout ================================================
 //   q    uint8 e4m3  rows r = (b·Hq + h)·Sq + i,  row r at q + r·q_ld bytes, D bytes used
-//   k    uint8 e4m3  rows r = (b·Hkv + g)·Skv + j, row r at k + r·k_ld bytes
+//   k    uint8 e4m3  rows r = (b·Hkv + g)·kv_cap + j (j < Skv ≤ kv_cap), row r at k + r·k_ld bytes
 //   v    uint8 e4m3  as k (its own v_ld)
 //   out  bf16        rows r = (b·Hq + h)·Sq + i,  row r at out + r·out_ld elements
 //   lse  fp32        [B·Hq, Sq]: element (b·Hq + h, i) at lse + (b·Hq + h)·lse_ld + i; may be NULL
@@ -109,7 +109,7 @@ __device__ __forceinline__ void attn_fp8_fwd(
         const float* __restrict__ v_scales, long long v_scale_sb, long long v_scale_sh,
         uint16_t* __restrict__ out, long long out_ld,
         float* __restrict__ lse, long long lse_ld,
-        int batch, int hq, int hkv, int sq, int skv, int causal, float softmax_scale) {
+        int batch, int hq, int hkv, int sq, int skv, int kv_cap, int causal, float softmax_scale) {
     constexpr int KW = D / 4;                 // 32-bit words per row (4 codes each)
     constexpr int KW_PAD = KW + 1;            // k_sh row pitch in words (bank-conflict pad)
     constexpr int CPL = D / 32;               // output columns per lane
@@ -136,7 +136,7 @@ __device__ __forceinline__ void attn_fp8_fwd(
     const float logit_scale2 = softmax_scale * qs * ks * ATTN_LOG2E;
 
     const uint8_t* q_gl = q + ((long long) bh * sq + i0) * q_ld;
-    const long long kv_row0 = ((long long) b * hkv + g) * skv;
+    const long long kv_row0 = ((long long) b * hkv + g) * kv_cap;  // a KV cache's head holds kv_cap ≥ skv keys
     const uint8_t* k_gl = k + kv_row0 * k_ld;
     const uint8_t* v_gl = v + kv_row0 * v_ld;
 
@@ -281,7 +281,7 @@ __device__ __forceinline__ void attn_fp8_fwd(
 // One kernel per head dimension; identical argument lists (in this order):
 //   const uint8_t* q           Q codes, rows (b·Hq + h)·Sq + i
 //   long long      q_ld        bytes between Q rows (≥ D, multiple of 4)
-//   const uint8_t* k           K codes, rows (b·Hkv + g)·Skv + j
+//   const uint8_t* k           K codes, rows (b·Hkv + g)·kv_cap + j
 //   long long      k_ld        bytes between K rows (≥ D, multiple of 4)
 //   const uint8_t* v           V codes, as K
 //   long long      v_ld        bytes between V rows (≥ D, multiple of 4)
@@ -302,7 +302,10 @@ __device__ __forceinline__ void attn_fp8_fwd(
 //   int            hq          Hq ≥ 1
 //   int            hkv         Hkv ≥ 1, divides Hq
 //   int            sq          Sq ≥ 1 (the launcher skips Sq = 0)
-//   int            skv         Skv ≥ 0
+//   int            skv         Skv ≥ 0: the keys per head that take part
+//   int            kv_cap      keys per head in K's and V's memory, ≥ Skv: key j of (b, g) is row
+//                              (b·Hkv + g)·kv_cap + j (a KV cache filled to Skv); rows Skv … kv_cap − 1
+//                              are never read
 //   int            causal      0 or 1
 //   float          softmax_scale  finite
 // grid (ceil(Sq/16)·B·Hq, 1, 1), block (128, 1, 1), dynamic shared memory 0.
@@ -317,9 +320,9 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS) o4j_attention_fp8_fwd
         const float* __restrict__ v_scales, long long v_scale_sb, long long v_scale_sh,
         uint16_t* __restrict__ out, long long out_ld,
         float* __restrict__ lse, long long lse_ld,
-        int batch, int hq, int hkv, int sq, int skv, int causal, float softmax_scale) {
+        int batch, int hq, int hkv, int sq, int skv, int kv_cap, int causal, float softmax_scale) {
     attn_fp8_fwd<64>(q, q_ld, k, k_ld, v, v_ld, q_scales, q_scale_sb, q_scale_sh, k_scales, k_scale_sb, k_scale_sh,
-                      v_scales, v_scale_sb, v_scale_sh, out, out_ld, lse, lse_ld, batch, hq, hkv, sq, skv, causal,
+                      v_scales, v_scale_sb, v_scale_sh, out, out_ld, lse, lse_ld, batch, hq, hkv, sq, skv, kv_cap, causal,
                       softmax_scale);
 }
 
@@ -332,9 +335,9 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS) o4j_attention_fp8_fwd
         const float* __restrict__ v_scales, long long v_scale_sb, long long v_scale_sh,
         uint16_t* __restrict__ out, long long out_ld,
         float* __restrict__ lse, long long lse_ld,
-        int batch, int hq, int hkv, int sq, int skv, int causal, float softmax_scale) {
+        int batch, int hq, int hkv, int sq, int skv, int kv_cap, int causal, float softmax_scale) {
     attn_fp8_fwd<128>(q, q_ld, k, k_ld, v, v_ld, q_scales, q_scale_sb, q_scale_sh, k_scales, k_scale_sb, k_scale_sh,
-                      v_scales, v_scale_sb, v_scale_sh, out, out_ld, lse, lse_ld, batch, hq, hkv, sq, skv, causal,
+                      v_scales, v_scale_sb, v_scale_sh, out, out_ld, lse, lse_ld, batch, hq, hkv, sq, skv, kv_cap, causal,
                       softmax_scale);
 }
 
@@ -347,8 +350,8 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS) o4j_attention_fp8_fwd
         const float* __restrict__ v_scales, long long v_scale_sb, long long v_scale_sh,
         uint16_t* __restrict__ out, long long out_ld,
         float* __restrict__ lse, long long lse_ld,
-        int batch, int hq, int hkv, int sq, int skv, int causal, float softmax_scale) {
+        int batch, int hq, int hkv, int sq, int skv, int kv_cap, int causal, float softmax_scale) {
     attn_fp8_fwd<256>(q, q_ld, k, k_ld, v, v_ld, q_scales, q_scale_sb, q_scale_sh, k_scales, k_scale_sb, k_scale_sh,
-                      v_scales, v_scale_sb, v_scale_sh, out, out_ld, lse, lse_ld, batch, hq, hkv, sq, skv, causal,
+                      v_scales, v_scale_sb, v_scale_sh, out, out_ld, lse, lse_ld, batch, hq, hkv, sq, skv, kv_cap, causal,
                       softmax_scale);
 }

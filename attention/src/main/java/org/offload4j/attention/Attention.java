@@ -58,6 +58,13 @@ import org.offload4j.core.Workspace;
  * {@code Q·Kᵀ} unchanged and spreads channel outliers, which lowers the quantization error;
  * V is quantized as given).
  *
+ * <p><b>KV caches.</b> A decode loop keeps K and V in fp8 caches {@code [B, Hkv, C, D]} of a
+ * fixed capacity C and appends one key per head and step.
+ * {@link #forward(Fp8Tensor, Fp8Tensor, Fp8Tensor, int, AttentionOptions, Tensor, Tensor)} takes
+ * the caches as they stand and the number of keys filled, {@code kvLen}; it reads the first
+ * {@code kvLen} keys of each head and nothing after them, so a step costs no copy of the cache.
+ * Everything above holds with {@code Skv = kvLen}.
+ *
  * <p><b>Turning rotation on.</b> Pass a rotation of {@link QkRotations}, the Hadamard op
  * applied to each row of Q and K:
  * <pre>
@@ -175,6 +182,41 @@ public final class Attention {
     public void forward(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, AttentionOptions opts, Tensor out, Tensor lse) {
         AttentionShape shape = checkFp8(q, k, v, opts, out, lse);
         run(shape, q, k, v, opts, out, lse);
+    }
+
+    /** A KV cache filled to {@code kvLen}, output only; see {@link #forward(Fp8Tensor, Fp8Tensor, Fp8Tensor, int, AttentionOptions, Tensor, Tensor)}. */
+    public void forward(Fp8Tensor q, Fp8Tensor kCache, Fp8Tensor vCache, int kvLen, AttentionOptions opts, Tensor out) {
+        forward(q, kCache, vCache, kvLen, opts, out, null);
+    }
+
+    /**
+     * FP8 inputs with K and V in a KV cache: {@code [B, Hkv, C, D]} of capacity C, of which the
+     * first {@code kvLen} keys of every (batch, KV head) take part. The result is the one
+     * {@link #forward(Fp8Tensor, Fp8Tensor, Fp8Tensor, AttentionOptions, Tensor, Tensor)} gives
+     * on K and V cut to {@code [B, Hkv, kvLen, D]} (the causal mask aligned to {@code kvLen}:
+     * query {@code i} sees key {@code j} iff {@code j ≤ i + kvLen − Sq}), bit for bit on every
+     * backend. Keys from {@code kvLen} on are never read: they may hold anything, NaN codes
+     * included. This is the decode loop's call: write the step's keys and values at position
+     * {@code kvLen} of each head, then attend over the cache as it stands, without copying it.
+     *
+     * @param q      fp8 {@code [B, Hq, Sq, D]} with scales {@code [1]} or {@code [B, Hq]}
+     * @param kCache fp8 {@code [B, Hkv, C, D]} with scales {@code [1]} or {@code [B, Hkv]}
+     * @param vCache fp8, the shape of {@code kCache}, scales {@code [1]} or {@code [B, Hkv]}
+     * @param kvLen  the keys per head that take part, {@code 0 ≤ kvLen ≤ C}
+     * @param opts   causal mask and logit scale
+     * @param out    bf16 {@code [B, Hq, Sq, D]}
+     * @param lse    fp32 {@code [B, Hq, Sq]}, or {@code null} when not wanted
+     */
+    public void forward(Fp8Tensor q, Fp8Tensor kCache, Fp8Tensor vCache, int kvLen, AttentionOptions opts, Tensor out,
+                        Tensor lse) {
+        AttentionShape full = checkFp8(q, kCache, vCache, opts, out, lse);
+        if (kvLen < 0 || kvLen > full.kvLen()) {
+            throw new IllegalArgumentException("kvLen = " + kvLen + " is outside the KV cache: accepted 0 ≤ kvLen ≤ "
+                    + full.kvLen() + ", the capacity of k.data " + Arrays.toString(kCache.data().shape()));
+        }
+        AttentionShape shape = new AttentionShape(full.batch(), full.qHeads(), full.kvHeads(), full.qLen(), kvLen,
+                full.headDim(), full.kvLen());
+        run(shape, q, kCache, vCache, opts, out, lse);
     }
 
     /** bf16 inputs, output only; see {@link #forward(Tensor, Tensor, Tensor, AttentionOptions, Tensor, Tensor)}. */

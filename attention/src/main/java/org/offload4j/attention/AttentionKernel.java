@@ -23,10 +23,16 @@ public interface AttentionKernel {
      * {@code j ≤ i + (Skv − Sq)}. A row with no visible key gets {@code out = 0} and
      * {@code lse = −∞}. Every element of {@code out} (and {@code lse}) is written.
      *
+     * <p>K and V hold {@code C = shape.kvCapacity()} keys per (batch, KV head), of which the
+     * first {@code Skv = shape.kvLen()} take part: key {@code j} of (b, g) is row
+     * {@code (b·Hkv + g)·C + j}. Rows {@code Skv … C − 1} of each head must not be read (a KV
+     * cache's free slots may hold anything), and the result must be the one the same kernel gives
+     * on K and V holding exactly {@code Skv} keys, bit for bit.
+     *
      * @param shape        the sizes, consistent with the tensors
      * @param q            fp8 {@code [B, Hq, Sq, D]}, scales {@code [1]} or {@code [B, Hq]}
-     * @param k            fp8 {@code [B, Hkv, Skv, D]}, scales {@code [1]} or {@code [B, Hkv]}
-     * @param v            fp8 {@code [B, Hkv, Skv, D]}, scales {@code [1]} or {@code [B, Hkv]}
+     * @param k            fp8 {@code [B, Hkv, C, D]}, scales {@code [1]} or {@code [B, Hkv]}
+     * @param v            fp8 {@code [B, Hkv, C, D]}, scales {@code [1]} or {@code [B, Hkv]}
      * @param causal       apply the bottom-right-aligned causal mask
      * @param softmaxScale the finite factor on the logits (the default already resolved)
      * @param out          bf16 {@code [B, Hq, Sq, D]}, any row stride, disjoint from the inputs

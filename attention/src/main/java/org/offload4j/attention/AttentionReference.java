@@ -31,6 +31,18 @@ public final class AttentionReference {
     }
 
     /**
+     * Attention over FP8 KV caches {@code [B, Hkv, C, D]} filled to {@code kvLen} keys per head,
+     * as {@link Attention#forward(Fp8Tensor, Fp8Tensor, Fp8Tensor, int, AttentionOptions, Tensor, Tensor)}:
+     * keys {@code kvLen … C − 1} are never read.
+     */
+    public static Result forward(Fp8Tensor q, Fp8Tensor kCache, Fp8Tensor vCache, int kvLen, AttentionOptions opts) {
+        AttentionShape full = shapeOf(q.data(), kCache.data());
+        AttentionShape s = new AttentionShape(full.batch(), full.qHeads(), full.kvHeads(), full.qLen(), kvLen, full.headDim(),
+                full.kvLen());
+        return forward(s, dequantize(q), dequantize(kCache), dequantize(vCache), opts.causal(), opts.resolvedScale(s.headDim()));
+    }
+
+    /**
      * Attention on bf16, fp16 or fp32 tensors, each element widened exactly to double (for the
      * comparison with attention on the original bf16 inputs). For FP8 data use
      * {@link #forward(Fp8Tensor, Fp8Tensor, Fp8Tensor, AttentionOptions)}, which applies the scales.
@@ -43,7 +55,8 @@ public final class AttentionReference {
 
     /**
      * Attention on row-major double arrays: {@code q [B, Hq, Sq, D]}, {@code k} and
-     * {@code v [B, Hkv, Skv, D]}.
+     * {@code v [B, Hkv, C, D]} with {@code C = s.kvCapacity()}, of which the first
+     * {@code Skv = s.kvLen()} keys of each head take part.
      */
     public static Result forward(AttentionShape s, double[] q, double[] k, double[] v, boolean causal, double scale) {
         int d = s.headDim();
@@ -55,7 +68,7 @@ public final class AttentionReference {
         for (int b = 0; b < s.batch(); b++) {
             for (int h = 0; h < s.qHeads(); h++) {
                 int g = s.kvHead(h);
-                long kvBase = ((long) b * s.kvHeads() + g) * skv;
+                long kvBase = ((long) b * s.kvHeads() + g) * s.kvCapacity();
                 long qBase = ((long) b * s.qHeads() + h) * sq;
                 for (int i = 0; i < sq; i++) {
                     int row = (int) (qBase + i);

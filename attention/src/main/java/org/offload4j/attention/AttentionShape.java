@@ -2,21 +2,28 @@ package org.offload4j.attention;
 
 /**
  * The sizes of one attention call: Q {@code [batch, qHeads, qLen, headDim]}, K and V
- * {@code [batch, kvHeads, kvLen, headDim]}, out {@code [batch, qHeads, qLen, headDim]}, lse
+ * {@code [batch, kvHeads, kvCapacity, headDim]} of which the first {@code kvLen} keys of each
+ * (batch, KV head) take part, out {@code [batch, qHeads, qLen, headDim]}, lse
  * {@code [batch, qHeads, qLen]}.
  *
  * <p>A value object; {@link Attention} builds it from validated tensors. The constructor only
  * checks what keeps the derived quantities well defined (positive heads, {@code qHeads} a
- * multiple of {@code kvHeads}, no negative size).
+ * multiple of {@code kvHeads}, no negative size, {@code kvLen ≤ kvCapacity}).
  *
- * @param batch   B ≥ 1
- * @param qHeads  Hq ≥ 1, a multiple of {@code kvHeads}
- * @param kvHeads Hkv ≥ 1
- * @param qLen    Sq ≥ 0 (query rows per head)
- * @param kvLen   Skv ≥ 0 (keys per head)
- * @param headDim D (64, 128 or 256 for {@link Attention})
+ * <p>Kernels address key {@code j} of (b, KV head g) as row {@code (b·Hkv + g)·kvCapacity + j}
+ * of K and V; every other size (the mask, the loops, the FLOPs) uses {@code kvLen}. With
+ * {@code kvCapacity > kvLen}, K and V are a KV cache of that capacity filled to {@code kvLen}
+ * ({@link Attention#forward(Fp8Tensor, Fp8Tensor, Fp8Tensor, int, AttentionOptions, Tensor, Tensor)}).
+ *
+ * @param batch      B ≥ 1
+ * @param qHeads     Hq ≥ 1, a multiple of {@code kvHeads}
+ * @param kvHeads    Hkv ≥ 1
+ * @param qLen       Sq ≥ 0 (query rows per head)
+ * @param kvLen      Skv ≥ 0 (keys per head that take part)
+ * @param headDim    D (64, 128 or 256 for {@link Attention})
+ * @param kvCapacity keys per head in K's and V's memory, ≥ {@code kvLen}
  */
-public record AttentionShape(int batch, int qHeads, int kvHeads, int qLen, int kvLen, int headDim) {
+public record AttentionShape(int batch, int qHeads, int kvHeads, int qLen, int kvLen, int headDim, int kvCapacity) {
 
     public AttentionShape {
         if (batch < 1 || qHeads < 1 || kvHeads < 1 || qLen < 0 || kvLen < 0 || headDim < 1) {
@@ -26,6 +33,14 @@ public record AttentionShape(int batch, int qHeads, int kvHeads, int qLen, int k
         if (qHeads % kvHeads != 0) {
             throw new IllegalArgumentException("Hq = " + qHeads + " must be a multiple of Hkv = " + kvHeads);
         }
+        if (kvCapacity < kvLen) {
+            throw new IllegalArgumentException("the KV capacity " + kvCapacity + " must be at least Skv = " + kvLen);
+        }
+    }
+
+    /** K and V hold exactly the {@code kvLen} keys of each head ({@code kvCapacity = kvLen}). */
+    public AttentionShape(int batch, int qHeads, int kvHeads, int qLen, int kvLen, int headDim) {
+        this(batch, qHeads, kvHeads, qLen, kvLen, headDim, kvLen);
     }
 
     /** Query heads per KV head: {@code Hq / Hkv} (1 for plain multi-head, Hq for MQA). */
@@ -57,7 +72,7 @@ public record AttentionShape(int batch, int qHeads, int kvHeads, int qLen, int k
 
     @Override
     public String toString() {
-        return describe(batch, qHeads, kvHeads, qLen, kvLen, headDim);
+        return describe(batch, qHeads, kvHeads, qLen, kvLen, headDim) + (kvCapacity == kvLen ? "" : " (KV capacity " + kvCapacity + ")");
     }
 
     private static String describe(int b, int hq, int hkv, int sq, int skv, int d) {

@@ -2,6 +2,7 @@ package org.offload4j.attention;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -68,6 +69,25 @@ class AttentionReferenceTest {
                 new double[] {4, 8}, false, 1.0);
         assertEquals(7, r.out()[0], 1e-12);
         assertEquals(Math.log(4), r.lse()[0], 1e-12);
+    }
+
+    /**
+     * K and V a cache of capacity 4 per head filled to 2 keys: head g's keys are rows 4g and
+     * 4g + 1; the free rows hold NaN, which no result may show.
+     */
+    @Test
+    void aKvCacheHeadStartsAtItsCapacity() {
+        AttentionShape s = new AttentionShape(1, 2, 2, 1, 2, 1, 4);
+        double nan = Double.NaN;
+        double[] k = {0, Math.log(3), nan, nan, 0, 0, nan, nan};
+        double[] v = {4, 8, nan, nan, 1, 3, nan, nan};
+        AttentionReference.Result r = AttentionReference.forward(s, new double[] {1, 1}, k, v, true, 1.0);
+        assertEquals(7, r.out()[0], 1e-12);          // head 0 as in twoKeysByHand
+        assertEquals(2, r.out()[1], 1e-12);          // head 1: equal weights on 1 and 3
+        assertEquals(Math.log(4), r.lse()[0], 1e-12);
+        assertEquals(Math.log(2), r.lse()[1], 1e-12);
+        assertThrows(IllegalArgumentException.class, () -> new AttentionShape(1, 1, 1, 1, 5, 64, 4), "capacity below Skv");
+        assertEquals(2, new AttentionShape(1, 2, 2, 1, 2, 1).kvCapacity(), "the six-size constructor: exactly Skv keys per head");
     }
 
     @Test

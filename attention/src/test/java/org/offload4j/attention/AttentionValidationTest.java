@@ -116,6 +116,25 @@ class AttentionValidationTest {
     }
 
     @Test
+    void aKvCacheCallReachesTheKernelWithItsLengthAndCapacity() {
+        attention.forward(q, k, v, 3, AttentionOptions.defaults().withCausal(true), out, lse);
+        assertEquals(1, backend.calls);
+        assertEquals(new AttentionShape(B, HQ, HKV, SQ, 3, D, SKV), backend.shape);
+        assertEquals(0, backend.shape.keyOffset(), "the mask aligns to the filled length");
+        attention.forward(q, k, v, 0, AttentionOptions.defaults(), out);
+        assertEquals(new AttentionShape(B, HQ, HKV, SQ, 0, D, SKV), backend.shape);
+    }
+
+    @Test
+    void aKvCacheLengthOutsideTheCacheIsRejected() {
+        assertRejected(() -> attention.forward(q, k, v, SKV + 1, AttentionOptions.defaults(), out, lse), "kvLen = 6",
+                "0 ≤ kvLen ≤ 5", "k.data");
+        assertRejected(() -> attention.forward(q, k, v, -1, AttentionOptions.defaults(), out, lse), "kvLen = -1");
+        assertRejected(() -> attention.forward(q, fp8(B, HKV, SKV, 32, perTensor(1)), v, 2, AttentionOptions.defaults(), out, lse),
+                "k.data");
+    }
+
+    @Test
     void emptyQueryDoesNotCallKernel() {
         Fp8Tensor q0 = fp8(B, HQ, 0, D, perTensor(1));
         Tensor out0 = keep(Tensor.allocate(DType.BF16, B, HQ, 0, D));

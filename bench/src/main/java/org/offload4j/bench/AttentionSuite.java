@@ -22,7 +22,9 @@ import org.offload4j.core.TensorFill;
 /**
  * FP8 attention cases on E4M3 inputs with per-head scales (quantized once from seeded bf16 data
  * at set-up), output bf16. Size syntax {@code HqxHkvxSqxSkvxD}, {@code c} appended for causal,
- * batch 1: {@code 8x2x1024x1024x128c}.
+ * batch 1: {@code 8x2x1024x1024x128c}; then {@code k} and a capacity C for K and V held in KV
+ * caches of C keys per head filled to Skv, their free slots NaN codes (a read of one fails the
+ * check): {@code 8x2x1x4096x128k8192}, a decode step over a half-full cache (fp8 inputs only).
  *
  * <p>The check compares the last {@value #SAMPLE_QUERIES} query rows of every head with the
  * float64 reference on the dequantized inputs; with the causal mask aligned bottom-right, the
@@ -38,17 +40,18 @@ final class AttentionSuite implements OpSuite {
 
     @Override
     public String sizeSyntax() {
-        return "HqxHkvxSqxSkvxD, optionally followed by c for causal (batch 1; D ∈ {64, 128, 256})";
+        return "HqxHkvxSqxSkvxD, optionally followed by c for causal, then by kC for K and V in KV caches of capacity C ≥ Skv"
+                + " (batch 1; D ∈ {64, 128, 256})";
     }
 
     @Override
     public List<String> defaultSizes(boolean full) {
         if (!full) {
-            return List.of("8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x1x4096x128", "16x2x1x4096x128");
+            return List.of("8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x1x4096x128", "8x2x1x4096x128k8192", "16x2x1x4096x128");
         }
         return List.of("8x2x512x512x128", "8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x2048x2048x128c",
                 "8x2x1024x1024x64", "8x2x1024x1024x256", "8x8x1024x1024x128", "8x1x1024x1024x128",
-                "8x2x1x4096x128", "16x2x1x4096x128", "32x8x1x8192x128");
+                "8x2x1x4096x128", "8x2x1x4096x128k8192", "16x2x1x4096x128", "32x8x1x8192x128");
     }
 
     @Override
@@ -61,6 +64,10 @@ final class AttentionSuite implements OpSuite {
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
         Size s = parse(size);
+        if (dtype == DType.BF16 && s.cached()) {
+            throw new IllegalArgumentException("attention size '" + size + "' holds K and V in KV caches, which take fp8 inputs"
+                    + " only: the bf16 entry points quantize whole tensors; use --dtype fp8_e4m3");
+        }
         return new Case(Attention.create(backend), s.shape(), s.causal(), seed, dtype == DType.BF16);
     }
 
@@ -74,14 +81,37 @@ final class AttentionSuite implements OpSuite {
         }
     }
 
-    /** A parsed size: batch 1, the heads and lengths, causal or not. */
-    record Size(AttentionShape shape, boolean causal) {}
+    /** A parsed size: batch 1, the heads and lengths (K and V capacity included), causal or not. */
+    record Size(AttentionShape shape, boolean causal) {
+        boolean cached() {
+            return isCached(shape);
+        }
+    }
+
+    /** Whether K and V are KV caches holding more keys than take part. */
+    static boolean isCached(AttentionShape shape) {
+        return shape.kvCapacity() > shape.kvLen();
+    }
 
     static Size parse(String size) {
         String s = size.trim().toLowerCase(Locale.ROOT);
-        boolean causal = s.endsWith("c");
-        int[] v = OpSuite.dims(causal ? s.substring(0, s.length() - 1) : s, 5, new AttentionSuite());
-        return new Size(new AttentionShape(1, v[0], v[1], v[2], v[3], v[4]), causal);
+        int k = s.indexOf('k');
+        String dims = k < 0 ? s : s.substring(0, k);
+        boolean causal = dims.endsWith("c");
+        int[] v = OpSuite.dims(causal ? dims.substring(0, dims.length() - 1) : dims, 5, new AttentionSuite());
+        int capacity = v[3];
+        if (k >= 0) {
+            try {
+                capacity = Integer.parseInt(s.substring(k + 1));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("attention size '" + size + "': expected a capacity after k, as in 8x2x1x4096x128k8192");
+            }
+            if (capacity < v[3]) {
+                throw new IllegalArgumentException("attention size '" + size + "': the KV cache capacity " + capacity
+                        + " is below Skv = " + v[3]);
+            }
+        }
+        return new Size(new AttentionShape(1, v[0], v[1], v[2], v[3], v[4], capacity), causal);
     }
 
     /** Sizes of {@code offload bench attention --accuracy}: the float64 references cost O(Hq·Sq·Skv·D) each. */
@@ -135,11 +165,11 @@ final class AttentionSuite implements OpSuite {
             this.shape = shape;
             this.options = AttentionOptions.defaults().withCausal(causal).withGranularity(ScaleGranularity.PER_HEAD);
             Tensor xq = bf16(shape.qHeads(), shape.qLen(), seed);
-            Tensor xk = bf16(shape.kvHeads(), shape.kvLen(), seed + 1);
-            Tensor xv = bf16(shape.kvHeads(), shape.kvLen(), seed + 2);
+            Tensor xk = bf16(shape.kvHeads(), shape.kvCapacity(), seed + 1);
+            Tensor xv = bf16(shape.kvHeads(), shape.kvCapacity(), seed + 2);
             this.q = Fp8Quantizer.quantize(xq, ScaleGranularity.PER_HEAD);
-            this.k = Fp8Quantizer.quantize(xk, ScaleGranularity.PER_HEAD);
-            this.v = Fp8Quantizer.quantize(xv, ScaleGranularity.PER_HEAD);
+            this.k = nanFreeSlots(Fp8Quantizer.quantize(xk, ScaleGranularity.PER_HEAD));
+            this.v = nanFreeSlots(Fp8Quantizer.quantize(xv, ScaleGranularity.PER_HEAD));
             if (bf16Inputs) {
                 qb = xq;
                 kb = xk;
@@ -151,6 +181,21 @@ final class AttentionSuite implements OpSuite {
                 qb = kb = vb = null;
             }
             this.out = Tensor.allocate(DType.BF16, 1, shape.qHeads(), shape.qLen(), shape.headDim());
+        }
+
+        /** NaN codes in the KV cache slots past Skv of every head (none when K and V hold exactly Skv keys). */
+        private Fp8Tensor nanFreeSlots(Fp8Tensor cache) {
+            Tensor t = cache.data();
+            for (long h = 0; h < shape.kvHeads(); h++) {
+                for (long j = shape.kvLen(); j < shape.kvCapacity(); j++) {
+                    t.segment().asSlice(t.rowByteOffset(h * shape.kvCapacity() + j), shape.headDim()).fill((byte) 0x7F);
+                }
+            }
+            return cache;
+        }
+
+        private boolean cached() {
+            return isCached(shape);
         }
 
         private Tensor bf16(int heads, int len, long seed) {
@@ -165,7 +210,7 @@ final class AttentionSuite implements OpSuite {
         @Override
         public String label() {
             return "Hq=" + shape.qHeads() + " Hkv=" + shape.kvHeads() + " Sq=" + shape.qLen() + " Skv=" + shape.kvLen()
-                    + " D=" + shape.headDim() + (options.causal() ? " causal" : "");
+                    + " D=" + shape.headDim() + (options.causal() ? " causal" : "") + (cached() ? " cache " + shape.kvCapacity() : "");
         }
 
         @Override
@@ -199,7 +244,9 @@ final class AttentionSuite implements OpSuite {
 
         @Override
         public void run() {
-            if (qb == null) {
+            if (cached()) {
+                op.forward(q, k, v, shape.kvLen(), options, out);
+            } else if (qb == null) {
                 op.forward(q, k, v, options, out);
             } else {
                 op.forward(qb, kb, vb, options, out);
@@ -217,7 +264,7 @@ final class AttentionSuite implements OpSuite {
             try (Tensor qRows = lastRows(q.data(), shape.qHeads(), shape.qLen(), r);
                  Tensor outRows = lastRows(out, shape.qHeads(), shape.qLen(), r)) {
                 Fp8Tensor qSample = new Fp8Tensor(qRows, q.scales());
-                double[] ref = AttentionReference.forward(qSample, k, v, options).out();
+                double[] ref = AttentionReference.forward(qSample, k, v, shape.kvLen(), options).out();
                 return Accuracy.relativeL2(ref, outRows);
             }
         }

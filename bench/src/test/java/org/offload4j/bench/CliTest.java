@@ -58,7 +58,8 @@ class CliTest {
             throws Exception {
         java.nio.file.Path json = dir.resolve("r.json");
         java.nio.file.Path svg = dir.resolve("r.svg");
-        for (String[] op : new String[][] {{"hadamard", "256@4096"}, {"w4a16", "3x64x256:32"}, {"attention", "4x2x33x65x64c"},
+        for (String[] op : new String[][] {{"hadamard", "256@4096"}, {"w4a16", "3x64x256:32"}, {"attention", "4x2x33x65x64c"}, {"attention", "4x2x1x65x64k100"},
+                {"attention", "4x2x3x65x64ck80"},
                 {"moe", "9x4x2x64x32"}, {"moe", "9x4x2x128x128:w4"}, {"moe", "9x4x2x64x32:prep"}}) {
             int rc = OffloadCli.execute("bench", op[0], "--sizes", op[1], "--format", "json", "--out", json.toString(),
                     "--plot", svg.toString());
@@ -123,6 +124,8 @@ class CliTest {
         assertEquals(2, OffloadCli.execute("bench", "moe", "--sizes", "1x4x2x64x64:w4"));
         assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x2x64x64x96"));
         assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x3x64x64x64"));
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x2x1x64x64k32"), "a KV cache below Skv");
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--sizes", "8x2x1x64x64kx"));
         assertEquals(2, OffloadCli.execute("bench", "brgemm", "--backend", "cpu", "--sizes", "50000"), "50000² floats: no Java array");
         assertEquals(2, OffloadCli.execute("bench", "hadamard", "--compare", "torch", "--compare-timeout", "-5"));
         java.io.PrintStream err = System.err;

@@ -435,7 +435,7 @@ final class VectorAttentionKernel implements AttentionKernel {
 
     /** One call: the inputs resolved to segments, byte strides and scale arrays, read once. */
     private static final class Job {
-        final int batch, qHeads, kvHeads, group, qLen, kvLen, d, bk, tileRows, tiles, keyOffset;
+        final int batch, qHeads, kvHeads, group, qLen, kvLen, kvCapacity, d, bk, tileRows, tiles, keyOffset;
         final long groupRows, items;
         final boolean causal;
         final float softmaxScale;
@@ -450,6 +450,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             group = s.groupSize();
             qLen = s.qLen();
             kvLen = s.kvLen();
+            kvCapacity = s.kvCapacity(); // keys per head in memory: a KV cache may hold more than take part
             d = s.headDim();
             keyOffset = s.keyOffset();
             bk = keyTile(d);
@@ -500,7 +501,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             long r0 = (long) tile * tileRows;
             int rows = (int) Math.min(tileRows, groupRows - r0);
             int qvecs = (rows + L - 1) / L;
-            long kvRow0 = (long) bg * kvLen;
+            long kvRow0 = (long) bg * kvCapacity;
 
             // Rows, their heads and positions, and how far each may look.
             int keyEnd = 0;

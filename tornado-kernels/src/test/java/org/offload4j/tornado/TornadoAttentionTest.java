@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
@@ -138,6 +139,68 @@ class TornadoAttentionTest {
                             }
                         }
                     }
+                }
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty(GROUPS);
+            } else {
+                System.setProperty(GROUPS, before);
+            }
+        }
+    }
+
+    static Stream<Arguments> cacheCases() {
+        return Stream.of(
+                // B, Hq, Hkv, Sq, capacity, D, causal, forced work-groups (0: the device's default)
+                Arguments.of(1, 8, 2, 1, 150, 128, true, 0),
+                Arguments.of(2, 4, 1, 1, 150, 64, false, 4096),    // key splits, the last ones partial or empty
+                Arguments.of(1, 2, 2, 3, 70, 64, true, 0));        // three query rows per step, causal offsets
+    }
+
+    /**
+     * A decode loop over FP8 KV caches of a fixed capacity whose free slots hold NaN codes (one
+     * read of them would make outputs NaN): key lengths 0, 1, 2, 63 … 65, 129 and the full cache,
+     * each against the float64 reference over the filled keys. Each call copies only the filled
+     * keys of every head into the plan's arrays, whatever the cache's capacity.
+     */
+    @ParameterizedTest(name = "B={0} Hq={1} Hkv={2} Sq={3} C={4} D={5} causal={6} groups={7}")
+    @MethodSource("cacheCases")
+    void kvCacheFilledToEachLength(int b, int hq, int hkv, int sq, int capacity, int d, boolean causal, int groups) {
+        String before = System.getProperty(GROUPS);
+        if (groups > 0) {
+            System.setProperty(GROUPS, Integer.toString(groups));
+        }
+        Attention attention = Attention.create(TornadoTests.backend());
+        long seed = TornadoTests.seed("kv cache", b, hq, hkv, sq, capacity, d, causal, groups);
+        AttentionOptions opts = AttentionOptions.defaults().withCausal(causal);
+        try (Fp8Tensor q = fp8(seed, PH, b, hq, sq, d);
+             Fp8Tensor kCache = fp8(seed + 1, PH, b, hkv, capacity, d);
+             Fp8Tensor vCache = fp8(seed + 2, PH, b, hkv, capacity, d);
+             Tensor out = Tensor.allocate(DType.BF16, b, hq, sq, d);
+             Tensor lse = Tensor.allocate(DType.FP32, b, hq, sq)) {
+            for (int kvLen : new int[] {0, 1, 2, 63, 64, 65, 129, capacity}) {
+                if (kvLen > capacity) {
+                    continue;
+                }
+                for (Tensor t : new Tensor[] {kCache.data(), vCache.data()}) { // free slots: NaN codes
+                    for (long h = 0; h < (long) b * hkv; h++) {
+                        for (long j = kvLen; j < capacity; j++) {
+                            t.segment().asSlice(t.rowByteOffset(h * capacity + j), d).fill((byte) 0x7F);
+                        }
+                    }
+                }
+                String where = TornadoTests.why(seed, "kvLen=" + kvLen + " of C=" + capacity + ", B=" + b + " Hq=" + hq
+                        + " Hkv=" + hkv + " Sq=" + sq + " D=" + d + " causal=" + causal + " groups=" + groups);
+                TensorFill.poison(out);
+                TensorFill.poison(lse);
+                attention.forward(q, kCache, vCache, kvLen, opts, out, lse);
+                check(AttentionReference.forward(q, kCache, vCache, kvLen, opts), out, lse, d, where);
+                // The next, longer step finds its keys where the generator put them: refill the cache.
+                try (Fp8Tensor kFresh = fp8(seed + 1, PH, b, hkv, capacity, d);
+                     Fp8Tensor vFresh = fp8(seed + 2, PH, b, hkv, capacity, d)) {
+                    MemorySegment.copy(kFresh.data().segment(), 0, kCache.data().segment(), 0, kCache.data().spanBytes());
+                    MemorySegment.copy(vFresh.data().segment(), 0, vCache.data().segment(), 0, vCache.data().spanBytes());
                 }
             }
         } finally {

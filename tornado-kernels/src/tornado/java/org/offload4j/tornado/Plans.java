@@ -272,23 +272,25 @@ final class Plans {
     }
 
     /**
-     * The rows of {@code t} ({@code [blocks · rowsPerBlock, cols]} bytes) into {@code a} with
-     * block {@code i} starting at row {@code i · blockStride} (a capacity layout: the rows after
-     * each block's {@code rowsPerBlock} are left as they are).
+     * The first {@code rowsPerBlock} rows of each of {@code blocks} blocks of {@code t} (block
+     * {@code i} starting at row {@code i · srcStride} of {@code t}: a KV cache's heads) into
+     * {@code a}, block {@code i} starting at row {@code i · dstStride} (a plan's capacity layout).
+     * The rows between are neither read nor written.
      */
-    static void loadBlocks(Tensor t, ByteArray a, long rowsPerBlock, long blockStride) {
+    static void loadBlocks(Tensor t, ByteArray a, long blocks, long rowsPerBlock, long srcStride, long dstStride) {
         MemorySegment dst = a.getSegment();
         long rowBytes = t.cols();
-        if (t.isContiguous()) { // a block is one run of memory on both sides
-            for (long block = 0; block < t.rows() / rowsPerBlock; block++) {
-                MemorySegment.copy(t.segment(), t.rowByteOffset(block * rowsPerBlock), dst, block * blockStride * rowBytes,
-                        rowsPerBlock * rowBytes);
+        boolean packedRows = t.isContiguous(); // then a block's rows are one run of memory
+        for (long block = 0; block < blocks; block++) {
+            long from = block * srcStride;
+            long to = block * dstStride * rowBytes;
+            if (packedRows) {
+                MemorySegment.copy(t.segment(), t.rowByteOffset(from), dst, to, rowsPerBlock * rowBytes);
+                continue;
             }
-            return;
-        }
-        for (long r = 0; r < t.rows(); r++) {
-            long to = ((r / rowsPerBlock) * blockStride + r % rowsPerBlock) * rowBytes;
-            MemorySegment.copy(t.segment(), t.rowByteOffset(r), dst, to, rowBytes);
+            for (long r = 0; r < rowsPerBlock; r++) {
+                MemorySegment.copy(t.segment(), t.rowByteOffset(from + r), dst, to + r * rowBytes, rowBytes);
+            }
         }
     }
 

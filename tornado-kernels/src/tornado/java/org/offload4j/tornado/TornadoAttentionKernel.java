@@ -38,8 +38,12 @@ final class TornadoAttentionKernel implements AttentionKernel {
         this.device = device;
     }
 
-    /** What a plan is compiled for: everything but the key length, which is only bounded by {@code kvCap}. */
-    private record Key(int batch, int qHeads, int kvHeads, int qLen, int headDim, int kvCap, boolean causal, int splits) {}
+    /**
+     * What a plan is compiled for: everything but the key length, which is only bounded by
+     * {@code kvSlots}, the key rows per head of the plan's K and V arrays (not the call's KV
+     * cache capacity, {@link AttentionShape#kvCapacity()}: only the call's keys are copied in).
+     */
+    private record Key(int batch, int qHeads, int kvHeads, int qLen, int headDim, int kvSlots, boolean causal, int splits) {}
 
     @Override
     public synchronized void forward(AttentionShape shape, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal,
@@ -48,9 +52,9 @@ final class TornadoAttentionKernel implements AttentionKernel {
             return;
         }
         int rows = shape.batch() * shape.qHeads() * shape.qLen();
-        int kvCap = kvCapacity(shape.batch(), shape.kvHeads(), shape.kvLen(), shape.headDim());
-        int splits = AttentionKernels.splits(rows, kvCap, shape.headDim(), targetGroups());
-        Key key = new Key(shape.batch(), shape.qHeads(), shape.kvHeads(), shape.qLen(), shape.headDim(), kvCap, causal, splits);
+        int kvSlots = kvSlots(shape.batch(), shape.kvHeads(), shape.kvLen(), shape.headDim());
+        int splits = AttentionKernels.splits(rows, kvSlots, shape.headDim(), targetGroups());
+        Key key = new Key(shape.batch(), shape.qHeads(), shape.kvHeads(), shape.qLen(), shape.headDim(), kvSlots, causal, splits);
         plans.get(key, () -> {
             plansBuilt++;
             return new Plan(key);
@@ -58,10 +62,10 @@ final class TornadoAttentionKernel implements AttentionKernel {
     }
 
     /**
-     * The key capacity of the plan for {@code kvLen} keys: {@link Plans#capacity}, or exactly
+     * The key slots per head of the plan for {@code kvLen} keys: {@link Plans#capacity}, or exactly
      * {@code kvLen} where the rounded-up K and V would not fit an int-indexed array but the call's do.
      */
-    static int kvCapacity(int batch, int kvHeads, int kvLen, int d) {
+    static int kvSlots(int batch, int kvHeads, int kvLen, int d) {
         int rounded = Plans.capacity(kvLen);
         return Plans.fits(new long[] {batch, kvHeads, rounded, d}) ? rounded : kvLen;
     }
@@ -112,10 +116,10 @@ final class TornadoAttentionKernel implements AttentionKernel {
             int d = key.headDim();
             int splits = key.splits();
             int rows = Plans.elements("attention rows (batch · q heads · q len)", key.batch(), key.qHeads(), key.qLen());
-            int kvElements = Plans.elements("attention K and V (batch · kv heads · kv capacity " + key.kvCap() + " · d)",
-                    key.batch(), key.kvHeads(), key.kvCap(), d);
+            int kvElements = Plans.elements("attention K and V (batch · kv heads · key slots " + key.kvSlots() + " · d)",
+                    key.batch(), key.kvHeads(), key.kvSlots(), d);
             this.what = "fp8 attention B=" + key.batch() + " Hq=" + key.qHeads() + " Hkv=" + key.kvHeads() + " Sq=" + key.qLen()
-                    + " Skv≤" + key.kvCap() + " D=" + d + (key.causal() ? " causal" : "") + (splits > 1 ? ", " + splits + " key splits" : "");
+                    + " Skv≤" + key.kvSlots() + " D=" + d + (key.causal() ? " causal" : "") + (splits > 1 ? ", " + splits + " key splits" : "");
             q8 = new ByteArray(Plans.elements("attention Q (batch · q heads · q len · d)", rows, d));
             k8 = new ByteArray(kvElements);
             v8 = new ByteArray(kvElements);
@@ -150,8 +154,9 @@ final class TornadoAttentionKernel implements AttentionKernel {
             int d = key.headDim();
             Plans.load(q.data(), q8);
             if (s.kvLen() > 0) {
-                Plans.loadBlocks(k.data(), k8, s.kvLen(), key.kvCap());
-                Plans.loadBlocks(v.data(), v8, s.kvLen(), key.kvCap());
+                long heads = (long) s.batch() * s.kvHeads();
+                Plans.loadBlocks(k.data(), k8, heads, s.kvLen(), s.kvCapacity(), key.kvSlots());
+                Plans.loadBlocks(v.data(), v8, heads, s.kvLen(), s.kvCapacity(), key.kvSlots());
             }
             int kvPairs = s.batch() * s.kvHeads();
             for (int b = 0; b < s.batch(); b++) {
@@ -165,7 +170,7 @@ final class TornadoAttentionKernel implements AttentionKernel {
             }
             params.set(0, softmaxScale);
             int[] values = {s.batch(), s.qHeads(), s.kvHeads(), s.qLen(), s.kvLen(), d, key.causal() ? 1 : 0, key.splits(),
-                    AttentionKernels.chunk(s.kvLen(), d, key.splits()), key.kvCap()};
+                    AttentionKernels.chunk(s.kvLen(), d, key.splits()), key.kvSlots()};
             for (int i = 0; i < values.length; i++) {
                 dims.set(i, values[i]);
             }

@@ -44,9 +44,9 @@ class PlansTest {
      */
     @Test
     void capacitiesFallBackToTheExactSizeWhereRoundingUpWouldNotFit() {
-        assertEquals(40_000, TornadoAttentionKernel.kvCapacity(32, 8, 40_000, 128));
-        assertEquals(65_536, TornadoAttentionKernel.kvCapacity(16, 8, 40_000, 128));
-        assertEquals(4096, TornadoAttentionKernel.kvCapacity(1, 8, 4000, 128));
+        assertEquals(40_000, TornadoAttentionKernel.kvSlots(32, 8, 40_000, 128));
+        assertEquals(65_536, TornadoAttentionKernel.kvSlots(16, 8, 40_000, 128));
+        assertEquals(4096, TornadoAttentionKernel.kvSlots(1, 8, 4000, 128));
         assertTrue(!TornadoW4A16Kernel.fits(131_072, 8, 16_384));
         assertTrue(TornadoW4A16Kernel.fits(70_000, 8, 16_384));
         assertEquals(1, TornadoW4A16Kernel.splits(70_000, 152_064, 4096), "long arithmetic: rowItems · n overflows an int");

@@ -84,7 +84,7 @@ public record AttentionLaunch(String kernel, int gridX, int blockX, int sharedBy
     }
 
     /**
-     * Writes the kernel's 26 arguments in order (see the argument table in {@code attention.cu}).
+     * Writes the kernel's 27 arguments in order (see the argument table in {@code attention.cu}).
      * Addresses are device pointers; {@code lse} may be 0 (not written).
      */
     public static KernelParams params(KernelParams p, AttentionShape s,
@@ -102,7 +102,7 @@ public record AttentionLaunch(String kernel, int gridX, int blockX, int sharedBy
                 .pointer(vScales).i64(vScaleStrides[0]).i64(vScaleStrides[1])
                 .pointer(out).i64(outLd)
                 .pointer(lse).i64(lseLd)
-                .i32(s.batch()).i32(s.qHeads()).i32(s.kvHeads()).i32(s.qLen()).i32(s.kvLen())
+                .i32(s.batch()).i32(s.qHeads()).i32(s.kvHeads()).i32(s.qLen()).i32(s.kvLen()).i32(s.kvCapacity())
                 .i32(causal ? 1 : 0).f32(softmaxScale);
     }
 }

@@ -73,13 +73,15 @@ class AttentionLaunchTest {
     @Test
     void argumentsMatchTheKernelSignatures() throws IOException {
         KernelSignatures.Recorder rec = new KernelSignatures.Recorder();
-        AttentionLaunch.params(rec, new AttentionShape(2, 4, 2, 5, 7, 64), 1, 64, 2, 64, 3, 64,
+        AttentionLaunch.params(rec, new AttentionShape(2, 4, 2, 5, 7, 64, 11), 1, 64, 2, 64, 3, 64,
                 4, new long[] {0, 0}, 5, new long[] {2, 1}, 6, new long[] {2, 1}, 7, 64, 0, 5, true, 0.125f);
         for (int d : new int[] {64, 128, 256}) {
             assertEquals(KernelSignatures.slots("attention.cu", AttentionLaunch.kernelName(d)), rec.slots(), "D = " + d);
         }
-        assertEquals(26, rec.values.size());
-        assertEquals(1L, rec.values.get(24));   // causal
-        assertEquals((long) Float.floatToRawIntBits(0.125f), rec.values.get(25));
+        assertEquals(27, rec.values.size());
+        assertEquals(7L, rec.values.get(23));   // skv: the keys that take part
+        assertEquals(11L, rec.values.get(24));  // kv_cap: the keys per head in memory (a KV cache's capacity)
+        assertEquals(1L, rec.values.get(25));   // causal
+        assertEquals((long) Float.floatToRawIntBits(0.125f), rec.values.get(26));
     }
 }

@@ -90,4 +90,65 @@ class CudaAttentionKernelGpuTest {
             }
         }
     }
+
+    /**
+     * KV caches of capacity 200 per head, filled to 0, 1, 33, 130 and 200 keys, the free slots
+     * holding NaN codes: the kernel must take head g's keys from row g·200 on and read none of the
+     * free slots (one would make outputs NaN). Against the float64 reference of the cache call and,
+     * bit for bit, the call on K and V cut to the filled keys.
+     */
+    @GpuTest
+    void aKvCacheFilledToEachLength() {
+        Attention att = Attention.create(GpuAvailable.backend());
+        int b = 2, hq = 8, hkv = 2, capacity = 200;
+        long seed = 20261207;
+        for (int d : new int[] {64, 128, 256}) {
+            for (int sq : new int[] {1, 3}) {
+                for (int kvLen : new int[] {0, 1, 33, 130, capacity}) {
+                    Random rnd = new Random(++seed);
+                    String what = "seed " + seed + " D=" + d + " Sq=" + sq + " kvLen=" + kvLen + " of " + capacity;
+                    try (Tensor qb = random(rnd, b, hq, sq, d);
+                         Tensor kb = random(rnd, b, hkv, capacity, d);
+                         Tensor vb = random(rnd, b, hkv, capacity, d);
+                         Fp8Tensor q = Fp8Quantizer.quantize(qb, ScaleGranularity.PER_HEAD);
+                         Fp8Tensor k = Fp8Quantizer.quantize(kb, ScaleGranularity.PER_HEAD);
+                         Fp8Tensor v = Fp8Quantizer.quantize(vb, ScaleGranularity.PER_HEAD);
+                         Tensor kCut = Tensor.allocate(DType.FP8_E4M3FN, b, hkv, kvLen, d);
+                         Tensor vCut = Tensor.allocate(DType.FP8_E4M3FN, b, hkv, kvLen, d);
+                         Tensor out = Tensor.allocate(DType.BF16, b, hq, sq, d);
+                         Tensor cutOut = Tensor.allocate(DType.BF16, b, hq, sq, d)) {
+                        for (long h = 0; h < (long) b * hkv; h++) {
+                            for (long j = 0; j < capacity; j++) {
+                                long row = h * capacity + j;
+                                if (j < kvLen) {
+                                    java.lang.foreign.MemorySegment.copy(k.data().segment(), k.data().rowByteOffset(row),
+                                            kCut.segment(), kCut.rowByteOffset(h * kvLen + j), d);
+                                    java.lang.foreign.MemorySegment.copy(v.data().segment(), v.data().rowByteOffset(row),
+                                            vCut.segment(), vCut.rowByteOffset(h * kvLen + j), d);
+                                } else {
+                                    k.data().segment().asSlice(k.data().rowByteOffset(row), d).fill((byte) 0x7F);
+                                    v.data().segment().asSlice(v.data().rowByteOffset(row), d).fill((byte) 0x7F);
+                                }
+                            }
+                        }
+                        AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
+                        att.forward(q, k, v, kvLen, opts, out);
+                        att.forward(q, new Fp8Tensor(kCut, k.scales()), new Fp8Tensor(vCut, v.scales()), opts, cutOut);
+                        float[] got = out.toFloatArray();
+                        org.junit.jupiter.api.Assertions.assertArrayEquals(cutOut.toFloatArray(), got, what + ": cache vs cut call");
+                        double[] want = AttentionReference.forward(q, k, v, kvLen, opts).out();
+                        double num = 0;
+                        double den = 0;
+                        for (int i = 0; i < got.length; i++) {
+                            assertTrue(Float.isFinite(got[i]), what + ": out[" + i + "] = " + got[i]);
+                            num += (got[i] - want[i]) * (got[i] - want[i]);
+                            den += want[i] * want[i];
+                        }
+                        double rel = den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+                        assertTrue(rel <= 1e-2, what + ": relative L2 " + rel);
+                    }
+                }
+            }
+        }
+    }
 }
