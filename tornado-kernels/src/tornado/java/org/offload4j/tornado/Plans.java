@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import org.offload4j.core.Settings;
 import org.offload4j.core.Tensor;
+import uk.ac.manchester.tornado.api.DataRange;
 import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
@@ -18,6 +19,7 @@ import uk.ac.manchester.tornado.api.enums.TornadoVMBackendType;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
 
 /**
  * Running TornadoVM execution plans without a silent fallback, caching them, and moving tensors
@@ -94,6 +96,21 @@ final class Plans {
         return p > 0 ? p : size; // above 2^30: exactly the size
     }
 
+    /**
+     * The capacity of a plan for {@code count} units (tokens, rows, copies) whose arrays hold
+     * {@code count · perUnit[i]} elements each: {@link #capacity(int)}, or exactly {@code count}
+     * where one of the rounded-up arrays would not fit an int-indexed array.
+     */
+    static int capacity(int count, long... perUnit) {
+        int rounded = capacity(count);
+        for (long n : perUnit) {
+            if (!fits(new long[] {rounded, n})) {
+                return count;
+            }
+        }
+        return rounded;
+    }
+
     /** Whether every product of {@code factors} rows (each a list of factors) fits a TornadoVM array. */
     static boolean fits(long[]... arrays) {
         for (long[] factors : arrays) {
@@ -151,6 +168,20 @@ final class Plans {
         return r;
     }
 
+    /**
+     * Copies the first {@code elements} of {@code array} back from the device after {@code result}'s
+     * run. {@code array} is a plan's output declared {@code UNDER_DEMAND}: a plan built for a
+     * capacity then moves the call's part of it, not the whole array.
+     */
+    static void fetch(TornadoExecutionResult result, TornadoNativeArray array, long elements, String what, TornadoDevice device) {
+        try {
+            result.transferToHost(new DataRange(array).withSize(elements));
+        } catch (RuntimeException | uk.ac.manchester.tornado.api.exceptions.TornadoInternalError e) {
+            throw new TornadoKernelException("TornadoVM could not copy the result of " + what + " from " + describe(device)
+                    + ": " + reason(e), e);
+        }
+    }
+
     static String describe(TornadoDevice device) {
         return device.getTornadoVMBackend() + " device '" + device.getPhysicalDevice().getDeviceName().trim() + "'";
     }
@@ -202,6 +233,29 @@ final class Plans {
             grid.setLocalWork(groupSize, 1, 1);
             scheduler.addWorkerGrid(graph + "." + task, grid);
             return this;
+        }
+
+        /**
+         * Relaunches task {@code task} (added by {@link #items} or {@link #groups}) with
+         * {@code groups} work-groups of its group size from the next run on: TornadoVM reads a
+         * task's worker grid at every launch (OpenCL and PTX alike), so a plan built for a
+         * capacity runs only the call's work.
+         */
+        void regroup(String task, long groups) {
+            var grid = scheduler.get(graph + "." + task);
+            grid.setGlobalWork(Math.toIntExact(Math.max(1, groups) * grid.getLocalWork()[0]), 1, 1);
+        }
+
+        /** {@link #regroup} for a task added by {@link #groups2d}: {@code gx × gy} work-groups. */
+        void regroup2d(String task, long gx, long gy) {
+            var grid = scheduler.get(graph + "." + task);
+            long[] local = grid.getLocalWork();
+            grid.setGlobalWork(Math.toIntExact(Math.max(1, gx) * local[0]), Math.toIntExact(Math.max(1, gy) * local[1]), 1);
+        }
+
+        /** {@link #regroup} for an element-wise task over {@code count} items. */
+        void reitem(String task, long count) {
+            regroup(task, (count + ITEM_GROUP - 1) / ITEM_GROUP);
         }
 
         /** Task {@code task}, a 2-D {@code KernelContext} kernel: {@code gx × gy} work-groups of {@code lx × ly}. */

@@ -17,8 +17,17 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
  * The Hadamard op on TornadoVM ({@link HadamardKernels} has the device code). One compiled plan
- * per (dtype, rows, d, transpose, form), kept for the next call; calls on one instance are
+ * per (dtype, row capacity, d, transpose, form), kept for the next call; calls on one instance are
  * serialized.
+ *
+ * <p><b>Row capacity.</b> A plan's arrays hold {@link Plans#capacity} rows (the next power of two)
+ * and each call launches only its own rows' work-groups ({@link Plans.Grids#regroup}) and copies
+ * only its own rows back ({@link Plans#fetch}), so row counts 65 … 128 share one compiled plan
+ * (compiling is about a second on PoCL) instead of one each. The price: the input array
+ * ({@code EVERY_EXECUTION}) moves whole, up to twice the call's bytes (TornadoVM has no partial
+ * copy to the device). The element-wise load and store kernels keep the capacity as their
+ * compiled-in bound: the items of their last group past the call's rows read and write rows of the
+ * capacity that no call reads.
  *
  * <p><b>Two forms for rows of d ≤ {@value HadamardKernels#LOCAL_D}.</b> {@code fused}: one kernel,
  * one pass over memory (4 bytes per bf16 element, the op's floor). {@code passes}: load, transform,
@@ -35,21 +44,30 @@ final class TornadoHadamardKernel implements HadamardKernel {
 
     private final TornadoDevice device;
     private final Plans.Cache<Key, Plan> plans = new Plans.Cache<>(8);
+    /** Plans compiled so far (for tests). */
+    private int plansBuilt;
 
     TornadoHadamardKernel(TornadoDevice device) {
         this.device = device;
     }
 
-    private record Key(DType dtype, long rows, int d, boolean transpose, boolean fused) {}
+    private record Key(DType dtype, int rowCap, int d, boolean transpose, boolean fused) {}
 
     @Override
     public synchronized void transform(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose,
                                        float[] preSigns, float[] postSigns) {
         boolean fused = size.d() <= HadamardKernels.LOCAL_D && fused();
-        Plan p = plans.get(new Key(in.dtype(), in.rows(), size.d(), transpose, fused), () -> new Plan(in.dtype(),
-                Plans.elements("hadamard rows", in.rows()),
-                size, transpose, fused));
-        p.run(in, out, scale, preSigns, postSigns);
+        int rows = Plans.elements("hadamard rows", in.rows());
+        int rowCap = Plans.capacity(rows, size.d());
+        plans.get(new Key(in.dtype(), rowCap, size.d(), transpose, fused), () -> {
+            plansBuilt++;
+            return new Plan(in.dtype(), rowCap, size, transpose, fused);
+        }).run(in, out, rows, scale, preSigns, postSigns);
+    }
+
+    /** Plans compiled by this kernel so far. */
+    synchronized int plansBuilt() {
+        return plansBuilt;
     }
 
     /** Whether rows of d ≤ LOCAL_D take the fused kernel (see the class comment). */
@@ -73,13 +91,17 @@ final class TornadoHadamardKernel implements HadamardKernel {
         final ShortArray in16;
         final ShortArray out16;
         final TornadoExecutionPlan plan;
+        final Plans.Grids grids;
+        final boolean fused;
         final String what;
 
-        Plan(DType dtype, int rows, HadamardSize size, boolean transpose, boolean fused) {
+        /** A plan for up to {@code rowCap} rows; the grids are set for the call's rows in {@link #run}. */
+        Plan(DType dtype, int rowCap, HadamardSize size, boolean transpose, boolean fused) {
             this.dtype = dtype;
             this.d = size.d();
-            int total = Plans.elements("hadamard rows · d", rows, d);
-            this.what = "hadamard " + size + " rows=" + rows + " " + dtype.shortName() + (transpose ? " (inverse)" : "")
+            this.fused = fused;
+            int total = Plans.elements("hadamard rows · d", rowCap, d);
+            this.what = "hadamard " + size + " rows≤" + rowCap + " " + dtype.shortName() + (transpose ? " (inverse)" : "")
                     + (fused ? " fused" : "");
             signs = new FloatArray(2 * d + 1);
             FloatArray pow2 = Codec.pow2Table();
@@ -105,11 +127,11 @@ final class TornadoHadamardKernel implements HadamardKernel {
             KernelContext ctx = new KernelContext();
             int t = Math.min(Integer.highestOneBit(Math.max(1, d / 2)), MAX_THREADS); // power of two ≤ min(d/2, 256)
             int tr = transpose ? 1 : 0;
-            Plans.Grids grids = new Plans.Grids(name);
+            grids = new Plans.Grids(name);
             if (fused) {
                 g.transferToDevice(DataTransferMode.FIRST_EXECUTION, fp32 ? in16 : in32, out16, out32);
                 g.task("fused", HadamardKernels::fused, ctx, in16, in32, out16, out32, signs, pow2, hm, d, m, size.n(), tr, fmt);
-                grids.groups("fused", rows, t);
+                grids.groups("fused", rowCap, t);
             } else {
                 FloatArray work = new FloatArray(total);
                 FloatArray work2 = new FloatArray(m > 1 ? total : 1);
@@ -125,13 +147,13 @@ final class TornadoHadamardKernel implements HadamardKernel {
                 } else {
                     g.task("store", HadamardKernels::store16, ctx, work, out16, signs, total, d, fmt);
                 }
-                grids.items("load", total).groups("fwht", rows, t).items("store", total);
+                grids.items("load", total).groups("fwht", rowCap, t).items("store", total);
             }
-            g.transferToHost(DataTransferMode.EVERY_EXECUTION, fp32 ? out32 : out16);
+            g.transferToHost(DataTransferMode.UNDER_DEMAND, fp32 ? out32 : out16);
             plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
         }
 
-        void run(Tensor in, Tensor out, float s, float[] preSigns, float[] postSigns) {
+        void run(Tensor in, Tensor out, int rows, float s, float[] preSigns, float[] postSigns) {
             for (int i = 0; i < d; i++) {
                 signs.set(i, preSigns == null ? 1.0f : preSigns[i]);
                 signs.set(d + i, postSigns == null ? 1.0f : postSigns[i]);
@@ -142,10 +164,21 @@ final class TornadoHadamardKernel implements HadamardKernel {
             } else {
                 Plans.load(in, in16);
             }
-            Plans.run(plan, what, device);
+            long total = (long) rows * d;
+            if (fused) {
+                grids.regroup("fused", rows);
+            } else {
+                grids.reitem("load", total);
+                grids.regroup("fwht", rows);
+                grids.reitem("store", total);
+            }
+            String call = what + " (rows=" + rows + ")";
+            var result = Plans.run(plan, call, device);
             if (dtype == DType.FP32) {
+                Plans.fetch(result, out32, total, call, device);
                 Plans.store(out32, out);
             } else {
+                Plans.fetch(result, out16, total, call, device);
                 Plans.store(out16, out);
             }
         }

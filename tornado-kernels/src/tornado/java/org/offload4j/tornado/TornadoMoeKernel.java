@@ -1,9 +1,15 @@
 package org.offload4j.tornado;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.WeakHashMap;
 import java.util.function.Consumer;
+import java.util.function.IntConsumer;
+import java.util.function.LongUnaryOperator;
+import java.util.function.Supplier;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.moe.ExpertWeights;
@@ -12,11 +18,13 @@ import org.offload4j.moe.Routing;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
 
 /**
  * The MoE steps on TornadoVM ({@link MoeKernels} has the device code). Each method is one task
@@ -27,11 +35,20 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  * weights object (any format, W4A16 included) and sent to the device on a plan's first run only:
  * like a W4A16 prepack, later changes to the weight tensors are not seen. Holding int4 experts
  * packed on the device is not done yet (docs/tornado.md).
+ *
+ * <p><b>Plans per capacity.</b> A plan is compiled for a capacity of tokens (route, combine,
+ * forward), permuted rows (grouped GEMM, expert MLP) or rows (SwiGLU): {@link Plans#capacity}, the
+ * next power of two. Each call launches its own work only and copies its own rows back, so a
+ * prompt of 300 tokens and one of 500 share the 512-token plan, and its device copy of the
+ * experts, instead of compiling a graph (seconds on PoCL) and holding an fp32 copy of the experts
+ * each. The price: the inputs move whole, up to twice the call's bytes.
  */
 final class TornadoMoeKernel implements MoeKernel {
     private final TornadoDevice device;
     private final Plans.Cache<List<Object>, Plan> plans = new Plans.Cache<>(8);
     private final Map<ExpertWeights, FloatArray[]> decoded = new WeakHashMap<>();
+    /** Plans compiled so far (for tests). */
+    private int plansBuilt;
 
     TornadoMoeKernel(TornadoDevice device) {
         this.device = device;
@@ -47,28 +64,28 @@ final class TornadoMoeKernel implements MoeKernel {
         if (tokens == 0) {
             return;
         }
-        Plan p = plans.get(List.of("route", tokens, dModel, experts, k, renormalize, x.dtype(), routerWeights.dtype()), () -> {
+        int cap = Plans.capacity(tokens, dModel, experts, k);
+        Plan p = plan(List.of("route", cap, dModel, experts, k, renormalize, x.dtype(), routerWeights.dtype()), () -> {
             Builder b = new Builder("moeRoute");
-            In xs = b.in(x.dtype(), Plans.elements("MoE x", tokens, dModel));
-            In wr = b.in(routerWeights.dtype(), Plans.elements("MoE router weights", dModel, experts));
-            FloatArray logits = b.device(Plans.elements("MoE logits", tokens, experts));
-            IntArray ids = new IntArray(Plans.elements("MoE routing", tokens, k));
-            FloatArray w = new FloatArray(Plans.elements("MoE routing", tokens, k));
-            b.g.task("logits", MoeKernels::logits, new KernelContext(), xs.f, wr.f, logits, tokens, dModel, experts)
-                    .task("topk", MoeKernels::topk, new KernelContext(), logits, ids, w, tokens, experts, k, renormalize ? 1 : 0)
-                    .transferToHost(DataTransferMode.EVERY_EXECUTION, ids, w);
-            b.grids.items("logits", (long) tokens * experts).items("topk", tokens);
-            return b.build("router T=" + tokens + " E=" + experts + " k=" + k, a -> {
+            In xs = b.in(x.dtype(), cap, dModel, "MoE x");
+            In wr = b.fixedIn(routerWeights.dtype(), Plans.elements("MoE router weights", dModel, experts));
+            FloatArray logits = b.device(Plans.elements("MoE logits", cap, experts));
+            IntArray ids = new IntArray(Plans.elements("MoE routing", cap, k));
+            FloatArray w = new FloatArray(Plans.elements("MoE routing", cap, k));
+            b.g.task("logits", MoeKernels::logits, new KernelContext(), xs.f, wr.f, logits, cap, dModel, experts)
+                    .task("topk", MoeKernels::topk, new KernelContext(), logits, ids, w, cap, experts, k, renormalize ? 1 : 0);
+            b.items("logits", cap, experts).items("topk", cap, 1).fetched(ids, k).fetched(w, k);
+            return b.build("router T≤" + cap + " E=" + experts + " k=" + k, a -> {
                 xs.load((Tensor) a[0]);
                 wr.load((Tensor) a[1]);
             }, a -> {
                 int[] idsOut = (int[]) a[2];
                 float[] wOut = (float[]) a[3];
-                java.lang.foreign.MemorySegment.copy(ids.getSegment(), java.lang.foreign.ValueLayout.JAVA_INT, 0, idsOut, 0, idsOut.length);
-                java.lang.foreign.MemorySegment.copy(w.getSegment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, wOut, 0, wOut.length);
+                MemorySegment.copy(ids.getSegment(), ValueLayout.JAVA_INT, 0, idsOut, 0, idsOut.length);
+                MemorySegment.copy(w.getSegment(), ValueLayout.JAVA_FLOAT, 0, wOut, 0, wOut.length);
             });
         });
-        p.run(x, routerWeights, expertIds, weights);
+        p.run(tokens, x, routerWeights, expertIds, weights);
     }
 
     @Override
@@ -79,20 +96,21 @@ final class TornadoMoeKernel implements MoeKernel {
         }
         int rows = matrix.rows(weights);
         int cols = matrix.cols(weights);
-        Plan p = plans.get(List.of("gemm", copies, weights, matrix, in.dtype(), out.dtype()), () -> {
+        int cap = Plans.capacity(copies, rows, cols);
+        Plan p = plan(List.of("gemm", cap, weights, matrix, in.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeGemm");
-            In x = b.in(in.dtype(), Plans.elements("MoE grouped GEMM input", copies, rows));
-            IntArray tiles = b.ints(3 * maxTiles(copies, weights));
+            In x = b.in(in.dtype(), cap, rows, "MoE grouped GEMM input");
+            IntArray tiles = b.ints(3 * maxTiles(cap, weights));
             FloatArray w = b.weights(weights, matrix);
-            FloatArray y = b.device(Plans.elements("MoE grouped GEMM output", copies, cols));
-            b.gemm("gemm", x.f, w, tiles, y, copies, rows, cols, weights);
-            Out o = b.out(y, out.dtype(), Plans.elements("MoE grouped GEMM output", copies, cols));
-            return b.build("grouped GEMM " + matrix + " P=" + copies, a -> {
+            FloatArray y = b.device(Plans.elements("MoE grouped GEMM output", cap, cols));
+            b.gemm("gemm", x.f, w, tiles, y, cap, rows, cols, weights);
+            Out o = b.out(y, out.dtype(), cap, cols);
+            return b.build("grouped GEMM " + matrix + " P≤" + cap, a -> {
                 x.load((Tensor) a[0]);
                 setTiles(tiles, (Routing) a[1]);
             }, a -> o.store((Tensor) a[2]));
         });
-        p.run(in, routing, out);
+        p.run(copies, in, routing, out);
     }
 
     @Override
@@ -102,16 +120,17 @@ final class TornadoMoeKernel implements MoeKernel {
         if (rows == 0) {
             return;
         }
-        Plan p = plans.get(List.of("swiglu", rows, dFf, h.dtype(), a.dtype()), () -> {
+        int cap = Plans.capacity(rows, 2L * dFf);
+        Plan p = plan(List.of("swiglu", cap, dFf, h.dtype(), a.dtype()), () -> {
             Builder b = new Builder("moeSwiglu");
-            In hs = b.in(h.dtype(), Plans.elements("MoE SwiGLU input", rows, 2, dFf));
-            FloatArray af = b.device(Plans.elements("MoE SwiGLU output", rows, dFf));
-            b.g.task("swiglu", MoeKernels::swiglu, new KernelContext(), hs.f, af, rows, dFf);
-            b.grids.items("swiglu", (long) rows * dFf);
-            Out o = b.out(af, a.dtype(), Plans.elements("MoE SwiGLU output", rows, dFf));
-            return b.build("swiglu rows=" + rows, x -> hs.load((Tensor) x[0]), x -> o.store((Tensor) x[1]));
+            In hs = b.in(h.dtype(), cap, 2L * dFf, "MoE SwiGLU input");
+            FloatArray af = b.device(Plans.elements("MoE SwiGLU output", cap, dFf));
+            b.g.task("swiglu", MoeKernels::swiglu, new KernelContext(), hs.f, af, cap, dFf);
+            b.items("swiglu", cap, dFf);
+            Out o = b.out(af, a.dtype(), cap, dFf);
+            return b.build("swiglu rows≤" + cap, x -> hs.load((Tensor) x[0]), x -> o.store((Tensor) x[1]));
         });
-        p.run(h, a);
+        p.run(rows, h, a);
     }
 
     @Override
@@ -122,18 +141,19 @@ final class TornadoMoeKernel implements MoeKernel {
         }
         int dModel = weights.dModel();
         int dFf = weights.dFf();
-        Plan p = plans.get(List.of("mlp", copies, weights, xPermuted.dtype(), y.dtype()), () -> {
+        int cap = Plans.capacity(copies, dModel, 2L * dFf);
+        Plan p = plan(List.of("mlp", cap, weights, xPermuted.dtype(), y.dtype()), () -> {
             Builder b = new Builder("moeMlp");
-            In x = b.in(xPermuted.dtype(), Plans.elements("MoE expert input", copies, dModel));
-            IntArray tiles = b.ints(3 * maxTiles(copies, weights));
-            FloatArray y32 = b.mlp(x.f, tiles, weights, copies);
-            Out o = b.out(y32, y.dtype(), Plans.elements("MoE expert output", copies, dModel));
-            return b.build("expert MLP P=" + copies, a -> {
+            In x = b.in(xPermuted.dtype(), cap, dModel, "MoE expert input");
+            IntArray tiles = b.ints(3 * maxTiles(cap, weights));
+            FloatArray y32 = b.mlp(x.f, tiles, weights, cap);
+            Out o = b.out(y32, y.dtype(), cap, dModel);
+            return b.build("expert MLP P≤" + cap, a -> {
                 x.load((Tensor) a[0]);
                 setTiles(tiles, (Routing) a[1]);
             }, a -> o.store((Tensor) a[2]));
         });
-        p.run(xPermuted, routing, y);
+        p.run(copies, xPermuted, routing, y);
     }
 
     @Override
@@ -144,48 +164,50 @@ final class TornadoMoeKernel implements MoeKernel {
         if (tokens == 0) {
             return;
         }
-        Plan p = plans.get(List.of("combine", tokens, k, dModel, y.dtype(), out.dtype()), () -> {
+        int cap = Plans.capacity(tokens, (long) k * dModel, dModel);
+        Plan p = plan(List.of("combine", cap, k, dModel, y.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeCombine");
-            In ys = b.in(y.dtype(), Plans.elements("MoE combine input", tokens, k, dModel));
-            IntArray slotToCopy = b.ints(Plans.elements("MoE routing", tokens, k));
-            FloatArray w = b.floats(Plans.elements("MoE routing", tokens, k));
-            FloatArray o32 = b.device(Plans.elements("MoE output", tokens, dModel));
-            b.g.task("combine", MoeKernels::combine, new KernelContext(), ys.f, o32, slotToCopy, w, tokens, k, dModel);
-            b.grids.items("combine", (long) tokens * dModel);
-            Out o = b.out(o32, out.dtype(), Plans.elements("MoE output", tokens, dModel));
-            return b.build("combine T=" + tokens + " k=" + k, a -> {
+            In ys = b.in(y.dtype(), cap, (long) k * dModel, "MoE combine input");
+            IntArray slotToCopy = b.ints(Plans.elements("MoE routing", cap, k));
+            FloatArray w = b.floats(Plans.elements("MoE routing", cap, k));
+            FloatArray o32 = b.device(Plans.elements("MoE output", cap, dModel));
+            b.g.task("combine", MoeKernels::combine, new KernelContext(), ys.f, o32, slotToCopy, w, cap, k, dModel);
+            b.items("combine", cap, dModel);
+            Out o = b.out(o32, out.dtype(), cap, dModel);
+            return b.build("combine T≤" + cap + " k=" + k, a -> {
                 ys.load((Tensor) a[0]);
                 setCombine(slotToCopy, w, (Routing) a[1]);
             }, a -> o.store((Tensor) a[2]));
         });
-        p.run(y, routing, out);
+        p.run(tokens, y, routing, out);
     }
 
     @Override
     public synchronized void forward(Tensor x, Routing routing, ExpertWeights weights, Tensor out) {
         int tokens = routing.tokens();
         int k = routing.k();
-        int copies = routing.copies();
         int dModel = weights.dModel();
         if (tokens == 0) {
             return;
         }
-        Plan p = plans.get(List.of("forward", tokens, k, weights, x.dtype(), out.dtype()), () -> {
-            Builder b = new Builder("moeForward");
-            In xs = b.in(x.dtype(), Plans.elements("MoE x", tokens, dModel));
-            IntArray copyToToken = b.ints(copies);
-            IntArray tiles = b.ints(3 * maxTiles(copies, weights));
-            IntArray slotToCopy = b.ints(Plans.elements("MoE routing", tokens, k));
-            FloatArray w = b.floats(Plans.elements("MoE routing", tokens, k));
-            FloatArray xp = b.device(Plans.elements("MoE permuted x", copies, dModel));
-            b.g.task("gather", MoeKernels::gather, new KernelContext(), xs.f, xp, copyToToken, copies, dModel);
-            b.grids.items("gather", (long) copies * dModel);
-            FloatArray y32 = b.mlp(xp, tiles, weights, copies);
-            FloatArray o32 = b.device(Plans.elements("MoE output", tokens, dModel));
-            b.g.task("combine", MoeKernels::combine, new KernelContext(), y32, o32, slotToCopy, w, tokens, k, dModel);
-            b.grids.items("combine", (long) tokens * dModel);
-            Out o = b.out(o32, out.dtype(), Plans.elements("MoE output", tokens, dModel));
-            return b.build("MoE forward T=" + tokens + " k=" + k + " E=" + weights.experts(), a -> {
+        int cap = Plans.capacity(tokens, (long) k * dModel, 2L * k * weights.dFf());
+        Plan p = plan(List.of("forward", cap, k, weights, x.dtype(), out.dtype()), () -> {
+            Builder b = new Builder("moeForward", k);
+            int copiesCap = Plans.elements("MoE routing", cap, k);
+            In xs = b.in(x.dtype(), cap, dModel, "MoE x");
+            IntArray copyToToken = b.ints(copiesCap);
+            IntArray tiles = b.ints(3 * maxTiles(copiesCap, weights));
+            IntArray slotToCopy = b.ints(copiesCap);
+            FloatArray w = b.floats(copiesCap);
+            FloatArray xp = b.device(Plans.elements("MoE permuted x", copiesCap, dModel));
+            b.g.task("gather", MoeKernels::gather, new KernelContext(), xs.f, xp, copyToToken, copiesCap, dModel);
+            b.items("gather", cap, (long) k * dModel);
+            FloatArray y32 = b.mlp(xp, tiles, weights, copiesCap);
+            FloatArray o32 = b.device(Plans.elements("MoE output", cap, dModel));
+            b.g.task("combine", MoeKernels::combine, new KernelContext(), y32, o32, slotToCopy, w, cap, k, dModel);
+            b.items("combine", cap, dModel);
+            Out o = b.out(o32, out.dtype(), cap, dModel);
+            return b.build("MoE forward T≤" + cap + " k=" + k + " E=" + weights.experts(), a -> {
                 xs.load((Tensor) a[0]);
                 Routing r = (Routing) a[1];
                 int[] ctt = r.copyToToken();
@@ -196,7 +218,20 @@ final class TornadoMoeKernel implements MoeKernel {
                 setCombine(slotToCopy, w, r);
             }, a -> o.store((Tensor) a[2]));
         });
-        p.run(x, routing, out);
+        p.run(tokens, x, routing, out);
+    }
+
+    /** The cached plan for {@code key}, compiled by {@code make} on a miss. */
+    private Plan plan(List<Object> key, Supplier<Plan> make) {
+        return plans.get(key, () -> {
+            plansBuilt++;
+            return make.get();
+        });
+    }
+
+    /** Plans compiled so far (for tests). */
+    synchronized int plansBuilt() {
+        return plansBuilt;
     }
 
     // ---- per-call host data ----
@@ -291,20 +326,45 @@ final class TornadoMoeKernel implements MoeKernel {
         }
     }
 
+    /**
+     * One task graph under construction. Its arrays are sized for a capacity of units (tokens,
+     * copies or rows: {@link Plans#capacity}); what depends on the call's count of units (the
+     * grids of the element-wise and GEMM tasks, the part of each output copied back) is recorded
+     * here and applied at every run ({@link Plan#run}).
+     */
     private final class Builder {
         final String name;
         final TaskGraph g;
         final Plans.Grids grids;
         final FloatArray pow2 = Codec.pow2Table();
+        final List<IntConsumer> resize = new ArrayList<>();
+        final List<Fetch> fetches = new ArrayList<>();
+        /** Permuted rows (copies) per unit of the call: k in {@code forward}, whose unit is the token; else 1. */
+        final int copiesPerUnit;
         int tasks;
 
         Builder(String op) {
+            this(op, 1);
+        }
+
+        Builder(String op, int copiesPerUnit) {
             this.name = Plans.graphName(op);
             this.g = new TaskGraph(name).transferToDevice(DataTransferMode.FIRST_EXECUTION, pow2);
             this.grids = new Plans.Grids(name);
+            this.copiesPerUnit = copiesPerUnit;
         }
 
-        In in(DType t, int n) {
+        /** An input of {@code perUnit} elements per unit, {@code capUnits} units (the whole array moves at every run). */
+        In in(DType t, int capUnits, long perUnit, String what) {
+            return in(t, Plans.elements(what, capUnits, perUnit), units -> units * perUnit);
+        }
+
+        /** An input whose size does not change with the call (the router weights). */
+        In fixedIn(DType t, int n) {
+            return in(t, n, units -> n);
+        }
+
+        private In in(DType t, int n, LongUnaryOperator callItems) {
             FloatArray f = new FloatArray(Math.max(1, n));
             if (t == DType.FP32) {
                 g.transferToDevice(DataTransferMode.EVERY_EXECUTION, f);
@@ -316,19 +376,41 @@ final class TornadoMoeKernel implements MoeKernel {
             String task = "in" + tasks++;
             g.task(task, MoeKernels::toF32, new KernelContext(), raw, f, pow2, n, t == DType.BF16 ? Codec.BF16 : Codec.FP16);
             grids.items(task, n);
+            resize.add(units -> grids.reitem(task, callItems.applyAsLong(units)));
             return new In(raw, f);
         }
 
-        Out out(FloatArray f, DType t, int n) {
+        /**
+         * An element-wise task of {@code perUnit} items per unit: launched for the call's units
+         * only. Its kernel's bound is the capacity (a compiled-in constant), so the items of its
+         * last work-group past the call's units read and write rows of the capacity that no call
+         * reads; the index arrays they read ({@code copyToToken}, {@code tokenSlotToCopy}) hold
+         * zeros or an earlier call's entries there, which index within the capacity too.
+         */
+        Builder items(String task, int capUnits, long perUnit) {
+            grids.items(task, (long) capUnits * perUnit);
+            resize.add(units -> grids.reitem(task, units * perUnit));
+            return this;
+        }
+
+        /** {@code array}, an output of {@code perUnit} elements per unit, copied back for the call's units only. */
+        Builder fetched(TornadoNativeArray array, long perUnit) {
+            g.transferToHost(DataTransferMode.UNDER_DEMAND, array);
+            fetches.add(new Fetch(array, perUnit));
+            return this;
+        }
+
+        /** The output {@code f} ({@code perUnit} elements per unit), rounded to {@code t} on the device unless fp32. */
+        Out out(FloatArray f, DType t, int capUnits, long perUnit) {
             if (t == DType.FP32) {
-                g.transferToHost(DataTransferMode.EVERY_EXECUTION, f);
+                fetched(f, perUnit);
                 return new Out(null, f);
             }
+            int n = Plans.elements("MoE output", capUnits, perUnit);
             ShortArray raw = new ShortArray(Math.max(1, n));
             String task = "out" + tasks++;
             g.task(task, MoeKernels::fromF32, new KernelContext(), f, raw, n, t == DType.BF16 ? Codec.BF16 : Codec.FP16);
-            grids.items(task, n);
-            g.transferToHost(DataTransferMode.EVERY_EXECUTION, raw);
+            items(task, capUnits, perUnit).fetched(raw, perUnit);
             return new Out(raw, null);
         }
 
@@ -356,51 +438,71 @@ final class TornadoMoeKernel implements MoeKernel {
             return a;
         }
 
-        /** gate/up GEMM, SwiGLU, down GEMM on device buffers; returns y fp32 {@code [copies, d_model]}. */
-        FloatArray mlp(FloatArray xp, IntArray tiles, ExpertWeights weights, int copies) {
+        /** gate/up GEMM, SwiGLU, down GEMM on device buffers of {@code copiesCap} rows; returns y fp32 {@code [copiesCap, d_model]}. */
+        FloatArray mlp(FloatArray xp, IntArray tiles, ExpertWeights weights, int copiesCap) {
             int dModel = weights.dModel();
             int dFf = weights.dFf();
             FloatArray w1 = weights(weights, ExpertWeights.Matrix.GATE_UP);
             FloatArray w2 = weights(weights, ExpertWeights.Matrix.DOWN);
-            FloatArray h = device(copies * 2 * dFf);
-            FloatArray a = device(copies * dFf);
-            FloatArray y = device(copies * dModel);
-            gemm("gateUp", xp, w1, tiles, h, copies, dModel, 2 * dFf, weights);
-            g.task("swiglu", MoeKernels::swiglu, new KernelContext(), h, a, copies, dFf);
-            grids.items("swiglu", (long) copies * dFf);
-            gemm("down", a, w2, tiles, y, copies, dFf, dModel, weights);
+            FloatArray h = device(Plans.elements("MoE gate/up output", copiesCap, 2, dFf));
+            FloatArray a = device(Plans.elements("MoE SwiGLU output", copiesCap, dFf));
+            FloatArray y = device(Plans.elements("MoE expert output", copiesCap, dModel));
+            gemm("gateUp", xp, w1, tiles, h, copiesCap, dModel, 2 * dFf, weights);
+            g.task("swiglu", MoeKernels::swiglu, new KernelContext(), h, a, copiesCap, dFf);
+            grids.items("swiglu", (long) copiesCap * dFf);
+            resize.add(units -> grids.reitem("swiglu", (long) units * copiesPerUnit * dFf));
+            gemm("down", a, w2, tiles, y, copiesCap, dFf, dModel, weights);
             return y;
         }
 
-        /** A grouped GEMM task {@code out [copies, cols] = in [copies, rows] · W[expert]}, one work-group per TILE × TILE block. */
-        void gemm(String task, FloatArray in, FloatArray w, IntArray tiles, FloatArray out, int copies, int rows, int cols,
+        /**
+         * A grouped GEMM task {@code out [copies, cols] = in [copies, rows] · W[expert]}, one work-group
+         * per TILE × TILE block, launched for the row tiles the call's copies can fill.
+         */
+        void gemm(String task, FloatArray in, FloatArray w, IntArray tiles, FloatArray out, int copiesCap, int rows, int cols,
                   ExpertWeights weights) {
             g.task(task, MoeKernels::gemm, new KernelContext(), in, w, tiles, out, rows, cols);
-            grids.groups2d(task, (cols + MoeKernels.TILE - 1) / MoeKernels.TILE, maxTiles(copies, weights), MoeKernels.TILE,
-                    MoeKernels.GROUP_Y);
+            long columnTiles = (cols + MoeKernels.TILE - 1) / MoeKernels.TILE;
+            grids.groups2d(task, columnTiles, maxTiles(copiesCap, weights), MoeKernels.TILE, MoeKernels.GROUP_Y);
+            resize.add(units -> grids.regroup2d(task, columnTiles, maxTiles(units * copiesPerUnit, weights)));
         }
 
         Plan build(String what, Consumer<Object[]> before, Consumer<Object[]> after) {
-            return new Plan(Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler()), what, before, after);
+            return new Plan(Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler()), what, resize, fetches, before,
+                    after);
         }
     }
+
+    /** An output copied back in part: {@code perUnit} elements per unit of the call. */
+    private record Fetch(TornadoNativeArray array, long perUnit) {}
 
     private final class Plan implements AutoCloseable {
         final TornadoExecutionPlan plan;
         final String what;
+        final List<IntConsumer> resize;
+        final List<Fetch> fetches;
         final Consumer<Object[]> before;
         final Consumer<Object[]> after;
 
-        Plan(TornadoExecutionPlan plan, String what, Consumer<Object[]> before, Consumer<Object[]> after) {
+        Plan(TornadoExecutionPlan plan, String what, List<IntConsumer> resize, List<Fetch> fetches, Consumer<Object[]> before,
+             Consumer<Object[]> after) {
             this.plan = plan;
             this.what = what;
+            this.resize = List.copyOf(resize);
+            this.fetches = List.copyOf(fetches);
             this.before = before;
             this.after = after;
         }
 
-        void run(Object... args) {
+        /** Runs the plan for {@code units} units (tokens, copies or rows: at most the plan's capacity). */
+        void run(int units, Object... args) {
             before.accept(args);
-            Plans.run(plan, what, device);
+            resize.forEach(r -> r.accept(units));
+            String call = what + " (" + units + ")";
+            TornadoExecutionResult result = Plans.run(plan, call, device);
+            for (Fetch f : fetches) {
+                Plans.fetch(result, f.array(), units * f.perUnit(), call, device);
+            }
             after.accept(args);
         }
 
@@ -413,8 +515,7 @@ final class TornadoMoeKernel implements MoeKernel {
     /** float[] into a FloatArray at an element offset. */
     private static final class MemorySegmentCopy {
         static void copy(float[] src, FloatArray dst, long offset) {
-            java.lang.foreign.MemorySegment.copy(src, 0, dst.getSegment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, offset * 4,
-                    src.length);
+            MemorySegment.copy(src, 0, dst.getSegment(), ValueLayout.JAVA_FLOAT, offset * 4, src.length);
         }
     }
 }

@@ -197,7 +197,7 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
                         w.groupSize, splits, wordsPerSplit);
             }
             g.task("reduce", W4A16Kernels::reduce, new KernelContext(), part, bias, y16, rows, n, splits, fmt)
-                    .transferToHost(DataTransferMode.EVERY_EXECUTION, y16);
+                    .transferToHost(DataTransferMode.UNDER_DEMAND, y16); // the call's m rows only: run()
             long items = splits * rowItems * n; // ≤ the partials' size (splits · m · n), which fits an int
             Plans.Grids grids = new Plans.Grids(name).items("loadX", (long) m * k)
                     .groups("splitK", (items + GROUP_ITEMS - 1) / GROUP_ITEMS, GROUP_ITEMS).items("reduce", (long) m * n);
@@ -210,7 +210,8 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
             for (int j = 0; j < n; j++) {
                 bias.set(j, b == null ? 0.0f : b.getFloat(0, j));
             }
-            Plans.run(plan, what, device);
+            var result = Plans.run(plan, what, device);
+            Plans.fetch(result, y16, (long) x.dim(0) * n, what, device);
             Plans.store(y16, y);
         }
 

@@ -1,0 +1,107 @@
+package org.offload4j.tornado;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+import org.offload4j.moe.ExpertWeights;
+import org.offload4j.moe.MoeKernel;
+import org.offload4j.moe.MoeReference;
+import org.offload4j.moe.Routing;
+
+/**
+ * The MoE steps compile one plan per capacity of tokens (or permuted rows), not one per count:
+ * calls of 5 … 8 tokens share the 8-token plan, 9 … 16 the 16-token one. Each call launches and
+ * copies back only its own rows, so a shorter call after a longer one on the same plan reads
+ * nothing of the longer one's rows; every call is checked against the float64 reference with its
+ * outputs poisoned first.
+ */
+@Tag("tornado")
+class MoePlansTest {
+    private static final int EXPERTS = 6, K = 2, D_MODEL = 40, D_FF = 24;
+
+    private static TornadoMoeKernel kernel() {
+        return (TornadoMoeKernel) TornadoTests.backend().kernels(MoeKernel.class).orElseThrow();
+    }
+
+    @Test
+    void forwardTokenCountsShareTheirCapacitysPlan() {
+        long seed = TornadoTests.seed("moe plans forward");
+        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
+            TornadoMoeKernel kernel = kernel();
+            int before = kernel.plansBuilt();
+            for (int tokens : new int[] {5, 8, 6, 3, 16, 9, 13, 7}) { // capacities 8, 4, 16
+                Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, tokens, D_MODEL), seed + tokens, 1);
+                Routing r = MoeReference.route(x, l.wr, K, true);
+                Tensor out = l.poisoned(DType.BF16, tokens, D_MODEL);
+                l.layer.forward(x, r, out);
+                TornadoMoeTest.assertClose(MoeReference.forward(x, r, l.weights), out, seed, "forward T=" + tokens);
+            }
+            assertEquals(3, kernel.plansBuilt() - before, "token capacities 8, 4 and 16");
+        }
+    }
+
+    /**
+     * Every token on experts 0 and 1 (each expert's rows span 8 row tiles at 120 tokens): the
+     * grouped GEMMs of a call launch the row tiles of its copies (k per token), not of its tokens.
+     */
+    @Test
+    void skewedForwardLaunchesEveryRowTileOfItsCopies() {
+        long seed = TornadoTests.seed("moe plans skewed");
+        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
+            for (int tokens : new int[] {120, 100}) { // one capacity (128), the shorter call second
+                Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, tokens, D_MODEL), seed + tokens, 1);
+                int[] ids = new int[tokens * K];
+                float[] w = new float[tokens * K];
+                for (int i = 0; i < ids.length; i++) {
+                    ids[i] = i % K;
+                    w[i] = 0.25f + (i % 7) / 10f;
+                }
+                Routing r = Routing.of(EXPERTS, K, ids, w);
+                Tensor out = l.poisoned(DType.BF16, tokens, D_MODEL);
+                l.layer.forward(x, r, out);
+                TornadoMoeTest.assertClose(MoeReference.forward(x, r, l.weights), out, seed, "skewed forward T=" + tokens);
+            }
+        }
+    }
+
+    /** Every step at 13 then 9 tokens (one capacity, the shorter call second), fp32 outputs. */
+    @Test
+    void eachStepShrinkingWithinOnePlan() {
+        long seed = TornadoTests.seed("moe plans steps");
+        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
+            TornadoMoeKernel kernel = kernel();
+            int before = kernel.plansBuilt();
+            for (int tokens : new int[] {13, 9}) {
+                String what = "T=" + tokens;
+                Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, tokens, D_MODEL), seed + tokens, 1);
+                Routing r = l.layer.route(x);
+                Routing want = MoeReference.route(x, l.wr, K, true);
+                assertArrayEquals(want.expertIds(), r.expertIds(), TornadoTests.why(seed, "route " + what));
+                int p = r.copies();
+                Tensor xp = l.poisoned(DType.FP32, p, D_MODEL);
+                l.layer.permute(x, r, xp);
+                Tensor h = l.poisoned(DType.FP32, p, 2L * D_FF);
+                l.layer.gateUp(xp, r, h);
+                TornadoMoeTest.assertClose(MoeReference.groupedGemm(xp.toDoubleArray(), r, l.weights, ExpertWeights.Matrix.GATE_UP),
+                        h, seed, "gateUp " + what);
+                Tensor a = l.poisoned(DType.FP32, p, D_FF);
+                l.layer.swiglu(h, a);
+                TornadoMoeTest.assertClose(MoeReference.swiglu(h.toDoubleArray(), D_FF), a, seed, "swiglu " + what);
+                Tensor y = l.poisoned(DType.FP32, p, D_MODEL);
+                l.layer.expertMlp(xp, r, y);
+                TornadoMoeTest.assertClose(MoeReference.expertMlp(xp.toDoubleArray(), r, l.weights), y, seed, "expertMlp " + what);
+                Tensor out = l.poisoned(DType.BF16, tokens, D_MODEL);
+                l.layer.combine(y, r, out);
+                TornadoMoeTest.assertClose(MoeReference.combine(y.toDoubleArray(), r, D_MODEL), out, seed, "combine " + what);
+            }
+            // route, gate/up GEMM, SwiGLU, expert MLP and combine: one plan each for both calls
+            // (permute runs on the host: the SPI has no permute step).
+            assertEquals(5, kernel.plansBuilt() - before, "one plan per step");
+        }
+    }
+}
