@@ -1,6 +1,7 @@
 package org.offload4j.tornado;
 
 import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
@@ -143,8 +144,15 @@ final class Plans {
                 .withCompilerFlags(TornadoVMBackendType.OPENCL, OPENCL_FLAGS);
     }
 
-    /** Executes {@code plan} and checks that a kernel ran on {@code device}. */
-    static TornadoExecutionResult run(TornadoExecutionPlan plan, String what, TornadoDevice device) {
+    /** An output declared {@code UNDER_DEMAND}, of which the first {@code elements} come back after a run. */
+    record Fetch(TornadoNativeArray array, long elements) {}
+
+    /**
+     * Executes {@code plan}, checks that a kernel ran on {@code device}, then copies back the
+     * first {@code elements} of each of {@code fetches} (outputs declared {@code UNDER_DEMAND}:
+     * a plan built for a capacity moves the call's part of them, not the whole array).
+     */
+    static TornadoExecutionResult run(TornadoExecutionPlan plan, String what, TornadoDevice device, Fetch... fetches) {
         TornadoExecutionResult r;
         try {
             r = plan.execute();
@@ -159,23 +167,29 @@ final class Plans {
             throw new TornadoKernelException("TornadoVM ran " + what + " but reports no kernel time on " + describe(device)
                     + ": the task graph did not run on the device", null);
         }
+        long fetchStart = System.nanoTime();
+        for (Fetch f : fetches) {
+            fetch(r, f, what, device);
+        }
+        long fetchNanos = System.nanoTime() - fetchStart;
         if (PROFILE) {
+            // The on-demand copies back are not in TornadoVM's profile of the run: their wall time is added.
             var p = r.getProfilerResult();
-            System.err.printf("tornado profile %s: total %.3f ms, kernels %.3f ms, to device %.3f ms, to host %.3f ms, dispatch %.3f ms%n%s%n",
-                    what, p.getTotalTime() / 1e6, kernelNanos / 1e6, p.getDeviceWriteTime() / 1e6, p.getDeviceReadTime() / 1e6,
+            System.err.printf("tornado profile %s: total %.3f ms, kernels %.3f ms, to device %.3f ms, to host %.3f ms"
+                            + " (of which %.3f ms wall time copying the call's rows back on demand), dispatch %.3f ms%n%s%n",
+                    what, (p.getTotalTime() + fetchNanos) / 1e6, kernelNanos / 1e6, p.getDeviceWriteTime() / 1e6,
+                    (p.getDeviceReadTime() + fetchNanos) / 1e6, fetchNanos / 1e6,
                     (p.getKernelDispatchTime() + p.getDataTransferDispatchTime()) / 1e6, p.getProfileLog());
         }
         return r;
     }
 
-    /**
-     * Copies the first {@code elements} of {@code array} back from the device after {@code result}'s
-     * run. {@code array} is a plan's output declared {@code UNDER_DEMAND}: a plan built for a
-     * capacity then moves the call's part of it, not the whole array.
-     */
-    static void fetch(TornadoExecutionResult result, TornadoNativeArray array, long elements, String what, TornadoDevice device) {
+    private static void fetch(TornadoExecutionResult result, Fetch f, String what, TornadoDevice device) {
+        if (f.elements() == 0) {
+            return; // DataRange reads a size of 0 as "to the end of the array"
+        }
         try {
-            result.transferToHost(new DataRange(array).withSize(elements));
+            result.transferToHost(new DataRange(f.array()).withSize(f.elements()));
         } catch (RuntimeException | uk.ac.manchester.tornado.api.exceptions.TornadoInternalError e) {
             throw new TornadoKernelException("TornadoVM could not copy the result of " + what + " from " + describe(device)
                     + ": " + reason(e), e);
@@ -216,6 +230,11 @@ final class Plans {
 
         private final String graph;
         private final GridScheduler scheduler = new GridScheduler();
+        /**
+         * Each task's work-group size, kept here: TornadoVM may clear a grid's local work (when it
+         * exceeds the device's limit) and let the driver choose, so it cannot be read back.
+         */
+        private final Map<String, long[]> groupSizes = new HashMap<>();
 
         Grids(String graph) {
             this.graph = graph;
@@ -232,6 +251,7 @@ final class Plans {
             WorkerGrid1D grid = new WorkerGrid1D(Math.toIntExact(groups * groupSize));
             grid.setLocalWork(groupSize, 1, 1);
             scheduler.addWorkerGrid(graph + "." + task, grid);
+            groupSizes.put(task, new long[] {groupSize, 1});
             return this;
         }
 
@@ -242,15 +262,15 @@ final class Plans {
          * capacity runs only the call's work.
          */
         void regroup(String task, long groups) {
-            var grid = scheduler.get(graph + "." + task);
-            grid.setGlobalWork(Math.toIntExact(Math.max(1, groups) * grid.getLocalWork()[0]), 1, 1);
+            long[] local = groupSizes.get(task);
+            scheduler.get(graph + "." + task).setGlobalWork(Math.toIntExact(Math.max(1, groups) * local[0]), 1, 1);
         }
 
         /** {@link #regroup} for a task added by {@link #groups2d}: {@code gx × gy} work-groups. */
         void regroup2d(String task, long gx, long gy) {
-            var grid = scheduler.get(graph + "." + task);
-            long[] local = grid.getLocalWork();
-            grid.setGlobalWork(Math.toIntExact(Math.max(1, gx) * local[0]), Math.toIntExact(Math.max(1, gy) * local[1]), 1);
+            long[] local = groupSizes.get(task);
+            scheduler.get(graph + "." + task).setGlobalWork(Math.toIntExact(Math.max(1, gx) * local[0]),
+                    Math.toIntExact(Math.max(1, gy) * local[1]), 1);
         }
 
         /** {@link #regroup} for an element-wise task over {@code count} items. */
@@ -263,6 +283,7 @@ final class Plans {
             WorkerGrid2D grid = new WorkerGrid2D(Math.toIntExact(gx * lx), Math.toIntExact(gy * ly));
             grid.setLocalWork(lx, ly, 1);
             scheduler.addWorkerGrid(graph + "." + task, grid);
+            groupSizes.put(task, new long[] {lx, ly});
             return this;
         }
 

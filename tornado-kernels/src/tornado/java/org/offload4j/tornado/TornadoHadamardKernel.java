@@ -22,7 +22,7 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  *
  * <p><b>Row capacity.</b> A plan's arrays hold {@link Plans#capacity} rows (the next power of two)
  * and each call launches only its own rows' work-groups ({@link Plans.Grids#regroup}) and copies
- * only its own rows back ({@link Plans#fetch}), so row counts 65 … 128 share one compiled plan
+ * only its own rows back ({@link Plans.Fetch}), so row counts 65 … 128 share one compiled plan
  * (compiling is about a second on PoCL) instead of one each. The price: the input array
  * ({@code EVERY_EXECUTION}) moves whole, up to twice the call's bytes (TornadoVM has no partial
  * copy to the device). The element-wise load and store kernels keep the capacity as their
@@ -173,12 +173,10 @@ final class TornadoHadamardKernel implements HadamardKernel {
                 grids.reitem("store", total);
             }
             String call = what + " (rows=" + rows + ")";
-            var result = Plans.run(plan, call, device);
+            Plans.run(plan, call, device, new Plans.Fetch(dtype == DType.FP32 ? out32 : out16, total));
             if (dtype == DType.FP32) {
-                Plans.fetch(result, out32, total, call, device);
                 Plans.store(out32, out);
             } else {
-                Plans.fetch(result, out16, total, call, device);
                 Plans.store(out16, out);
             }
         }

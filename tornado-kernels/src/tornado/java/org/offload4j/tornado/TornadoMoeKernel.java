@@ -18,7 +18,6 @@ import org.offload4j.moe.Routing;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
-import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -338,7 +337,7 @@ final class TornadoMoeKernel implements MoeKernel {
         final Plans.Grids grids;
         final FloatArray pow2 = Codec.pow2Table();
         final List<IntConsumer> resize = new ArrayList<>();
-        final List<Fetch> fetches = new ArrayList<>();
+        final List<PartOut> outputs = new ArrayList<>();
         /** Permuted rows (copies) per unit of the call: k in {@code forward}, whose unit is the token; else 1. */
         final int copiesPerUnit;
         int tasks;
@@ -396,7 +395,7 @@ final class TornadoMoeKernel implements MoeKernel {
         /** {@code array}, an output of {@code perUnit} elements per unit, copied back for the call's units only. */
         Builder fetched(TornadoNativeArray array, long perUnit) {
             g.transferToHost(DataTransferMode.UNDER_DEMAND, array);
-            fetches.add(new Fetch(array, perUnit));
+            outputs.add(new PartOut(array, perUnit));
             return this;
         }
 
@@ -468,28 +467,28 @@ final class TornadoMoeKernel implements MoeKernel {
         }
 
         Plan build(String what, Consumer<Object[]> before, Consumer<Object[]> after) {
-            return new Plan(Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler()), what, resize, fetches, before,
+            return new Plan(Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler()), what, resize, outputs, before,
                     after);
         }
     }
 
     /** An output copied back in part: {@code perUnit} elements per unit of the call. */
-    private record Fetch(TornadoNativeArray array, long perUnit) {}
+    private record PartOut(TornadoNativeArray array, long perUnit) {}
 
     private final class Plan implements AutoCloseable {
         final TornadoExecutionPlan plan;
         final String what;
         final List<IntConsumer> resize;
-        final List<Fetch> fetches;
+        final List<PartOut> outputs;
         final Consumer<Object[]> before;
         final Consumer<Object[]> after;
 
-        Plan(TornadoExecutionPlan plan, String what, List<IntConsumer> resize, List<Fetch> fetches, Consumer<Object[]> before,
+        Plan(TornadoExecutionPlan plan, String what, List<IntConsumer> resize, List<PartOut> outputs, Consumer<Object[]> before,
              Consumer<Object[]> after) {
             this.plan = plan;
             this.what = what;
             this.resize = List.copyOf(resize);
-            this.fetches = List.copyOf(fetches);
+            this.outputs = List.copyOf(outputs);
             this.before = before;
             this.after = after;
         }
@@ -499,10 +498,11 @@ final class TornadoMoeKernel implements MoeKernel {
             before.accept(args);
             resize.forEach(r -> r.accept(units));
             String call = what + " (" + units + ")";
-            TornadoExecutionResult result = Plans.run(plan, call, device);
-            for (Fetch f : fetches) {
-                Plans.fetch(result, f.array(), units * f.perUnit(), call, device);
+            Plans.Fetch[] parts = new Plans.Fetch[outputs.size()];
+            for (int i = 0; i < parts.length; i++) {
+                parts[i] = new Plans.Fetch(outputs.get(i).array(), units * outputs.get(i).perUnit());
             }
+            Plans.run(plan, call, device, parts);
             after.accept(args);
         }
 

@@ -210,8 +210,7 @@ final class TornadoW4A16Kernel implements W4A16Kernel {
             for (int j = 0; j < n; j++) {
                 bias.set(j, b == null ? 0.0f : b.getFloat(0, j));
             }
-            var result = Plans.run(plan, what, device);
-            Plans.fetch(result, y16, (long) x.dim(0) * n, what, device);
+            Plans.run(plan, what, device, new Plans.Fetch(y16, x.dim(0) * n));
             Plans.store(y16, y);
         }
 

@@ -18,7 +18,9 @@ import org.offload4j.moe.Routing;
  * calls of 5 … 8 tokens share the 8-token plan, 9 … 16 the 16-token one. Each call launches and
  * copies back only its own rows, so a shorter call after a longer one on the same plan reads
  * nothing of the longer one's rows; every call is checked against the float64 reference with its
- * outputs poisoned first.
+ * outputs poisoned first. The plan counts assume that no other test asks the same kernel for
+ * plans of these keys: the forward and MLP plans are keyed by a fresh weights object, and the
+ * route, SwiGLU and combine plans by sizes (d_ff = 24, token capacity 16) no other MoE test uses.
  */
 @Tag("tornado")
 class MoePlansTest {
@@ -82,6 +84,7 @@ class MoePlansTest {
                 Routing r = l.layer.route(x);
                 Routing want = MoeReference.route(x, l.wr, K, true);
                 assertArrayEquals(want.expertIds(), r.expertIds(), TornadoTests.why(seed, "route " + what));
+                assertArrayEquals(want.weights(), r.weights(), 1e-5f, TornadoTests.why(seed, "route weights " + what));
                 int p = r.copies();
                 Tensor xp = l.poisoned(DType.FP32, p, D_MODEL);
                 l.layer.permute(x, r, xp);
