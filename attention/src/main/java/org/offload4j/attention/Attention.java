@@ -61,9 +61,11 @@ import org.offload4j.core.Workspace;
  * <p><b>KV caches.</b> A decode loop keeps K and V in fp8 caches {@code [B, Hkv, C, D]} of a
  * fixed capacity C and appends one key per head and step.
  * {@link #forward(Fp8Tensor, Fp8Tensor, Fp8Tensor, int, AttentionOptions, Tensor, Tensor)} takes
- * the caches as they stand and the number of keys filled, {@code kvLen}; it reads the first
- * {@code kvLen} keys of each head and nothing after them, so a step costs no copy of the cache.
- * Everything above holds with {@code Skv = kvLen}.
+ * the caches as they stand and the number of keys filled, {@code kvLen}; it uses the first
+ * {@code kvLen} keys of each head and nothing after them. On the CPU backend, and with
+ * device-resident caches on CUDA, a step copies nothing; host caches given to a GPU backend are
+ * staged as any host input is (docs/ops/attention.md). Everything above holds with
+ * {@code Skv = kvLen}.
  *
  * <p><b>Turning rotation on.</b> Pass a rotation of {@link QkRotations}, the Hadamard op
  * applied to each row of Q and K:
@@ -194,9 +196,9 @@ public final class Attention {
      * first {@code kvLen} keys of every (batch, KV head) take part. The result is the one
      * {@link #forward(Fp8Tensor, Fp8Tensor, Fp8Tensor, AttentionOptions, Tensor, Tensor)} gives
      * on K and V cut to {@code [B, Hkv, kvLen, D]} (the causal mask aligned to {@code kvLen}:
-     * query {@code i} sees key {@code j} iff {@code j ≤ i + kvLen − Sq}), bit for bit on every
-     * backend. Keys from {@code kvLen} on are never read: they may hold anything, NaN codes
-     * included. This is the decode loop's call: write the step's keys and values at position
+     * query {@code i} sees key {@code j} iff {@code j ≤ i + kvLen − Sq}): the kernels see the same
+     * keys in the same order. Keys from {@code kvLen} on never reach the result: they may hold
+     * anything, NaN codes included. This is the decode loop's call: write the step's keys and values at position
      * {@code kvLen} of each head, then attend over the cache as it stands, without copying it.
      *
      * @param q      fp8 {@code [B, Hq, Sq, D]} with scales {@code [1]} or {@code [B, Hq]}

@@ -25,9 +25,9 @@ public interface AttentionKernel {
      *
      * <p>K and V hold {@code C = shape.kvCapacity()} keys per (batch, KV head), of which the
      * first {@code Skv = shape.kvLen()} take part: key {@code j} of (b, g) is row
-     * {@code (b·Hkv + g)·C + j}. Rows {@code Skv … C − 1} of each head must not be read (a KV
-     * cache's free slots may hold anything), and the result must be the one the same kernel gives
-     * on K and V holding exactly {@code Skv} keys, bit for bit.
+     * {@code (b·Hkv + g)·C + j}. Rows {@code Skv … C − 1} of each head must not reach the result
+     * (a KV cache's free slots may hold anything; staging may copy them with the tensor), and the
+     * result must be the one the same kernel gives on K and V holding exactly {@code Skv} keys.
      *
      * @param shape        the sizes, consistent with the tensors
      * @param q            fp8 {@code [B, Hq, Sq, D]}, scales {@code [1]} or {@code [B, Hq]}

@@ -24,7 +24,8 @@ import org.offload4j.core.TensorFill;
  * at set-up), output bf16. Size syntax {@code HqxHkvxSqxSkvxD}, {@code c} appended for causal,
  * batch 1: {@code 8x2x1024x1024x128c}; then {@code k} and a capacity C for K and V held in KV
  * caches of C keys per head filled to Skv, their free slots NaN codes (a read of one fails the
- * check): {@code 8x2x1x4096x128k8192}, a decode step over a half-full cache (fp8 inputs only).
+ * check when it reaches a result): {@code 8x2x1x4096x128k8192}, a decode step over a half-full
+ * cache. fp8 inputs only, so no default size has one: {@code --dtype bf16} runs every default.
  *
  * <p>The check compares the last {@value #SAMPLE_QUERIES} query rows of every head with the
  * float64 reference on the dequantized inputs; with the causal mask aligned bottom-right, the
@@ -47,11 +48,11 @@ final class AttentionSuite implements OpSuite {
     @Override
     public List<String> defaultSizes(boolean full) {
         if (!full) {
-            return List.of("8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x1x4096x128", "8x2x1x4096x128k8192", "16x2x1x4096x128");
+            return List.of("8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x1x4096x128", "16x2x1x4096x128");
         }
         return List.of("8x2x512x512x128", "8x2x1024x1024x128", "8x2x1024x1024x128c", "8x2x2048x2048x128c",
                 "8x2x1024x1024x64", "8x2x1024x1024x256", "8x8x1024x1024x128", "8x1x1024x1024x128",
-                "8x2x1x4096x128", "8x2x1x4096x128k8192", "16x2x1x4096x128", "32x8x1x8192x128");
+                "8x2x1x4096x128", "16x2x1x4096x128", "32x8x1x8192x128");
     }
 
     @Override

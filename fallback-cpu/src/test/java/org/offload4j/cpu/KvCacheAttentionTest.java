@@ -1,6 +1,6 @@
 package org.offload4j.cpu;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,10 +21,17 @@ import org.offload4j.core.TensorFill;
 
 /**
  * Attention over a KV cache filled to {@code kvLen} (K and V {@code [B, Hkv, C, D]}, C the
- * capacity): the same bits as the call on K and V cut to {@code kvLen} keys, with every free slot
- * of the cache holding NaN codes (one read of them would make outputs NaN), and within the
+ * capacity): the result of the call on K and V cut to {@code kvLen} keys, with every free slot of
+ * the cache holding NaN codes (one that reached a result would make it NaN), and within the
  * contract of the float64 reference. Decode and prefill-sized queries, causal and not, per tensor
  * and per head.
+ *
+ * <p>The two calls run the same kernels on the same keys, but not always bit for bit: with 8- or
+ * 4-float vectors the fused decode kernels sum lanes with {@code reduceLanes}, whose order
+ * differs between the interpreter, C1 and C2, so one call can land on either side of a JIT
+ * compile (a review saw it under {@code -Xbatch}; a clean build saw out differ by one bf16 step,
+ * 4.5776e-4 against 4.5967e-4). They are compared to within one bf16 step per element and 1e-5
+ * relative in lse; a wrong row base misses by far more.
  */
 class KvCacheAttentionTest {
     private static final Attention ATTENTION = Attention.create(CpuBackend.create());
@@ -44,7 +51,7 @@ class KvCacheAttentionTest {
 
     @ParameterizedTest(name = "B={0} Hq={1} Hkv={2} Sq={3} kvLen={4} C={5} D={6} causal={7} {8}")
     @MethodSource("cases")
-    void aFilledPrefixGivesTheBitsOfTheCutCall(int b, int hq, int hkv, int sq, int kvLen, int capacity, int d, boolean causal,
+    void aFilledPrefixGivesTheResultOfTheCutCall(int b, int hq, int hkv, int sq, int kvLen, int capacity, int d, boolean causal,
                                               ScaleGranularity g) {
         long seed = AttentionInputs.seed();
         String where = "B=" + b + " Hq=" + hq + " Hkv=" + hkv + " Sq=" + sq + " kvLen=" + kvLen + " C=" + capacity + " D=" + d
@@ -61,8 +68,8 @@ class KvCacheAttentionTest {
              Tensor cutLse = TensorFill.poison(Tensor.allocate(DType.FP32, b, hq, sq))) {
             ATTENTION.forward(q, kCache, vCache, kvLen, opts, out, lse);
             ATTENTION.forward(q, k, v, opts, cutOut, cutLse);
-            assertArrayEquals(cutOut.toDoubleArray(), out.toDoubleArray(), "out, " + where);
-            assertArrayEquals(cutLse.toDoubleArray(), lse.toDoubleArray(), "lse, " + where);
+            assertSameUpToOneRounding(cutOut.toDoubleArray(), out.toDoubleArray(), 0x1p-7, "out, " + where);
+            assertSameUpToOneRounding(cutLse.toDoubleArray(), lse.toDoubleArray(), 1e-5, "lse, " + where);
             VectorAttentionKernelTest.check(AttentionReference.forward(q, kCache, vCache, kvLen, opts), out, lse, d, where);
         }
     }
@@ -79,6 +86,22 @@ class KvCacheAttentionTest {
                 assertTrue(e.getMessage().startsWith("kvLen = " + bad), e.getMessage());
                 assertTrue(e.getMessage().contains("0 ≤ kvLen ≤ 8"), e.getMessage());
             }
+        }
+    }
+
+    /**
+     * Each element of {@code got} equal to {@code want} (both −∞, say) or within {@code rel} of
+     * it, relative to the larger magnitude (0x1p-7: one bf16 step, whose size is 2^-7 of the
+     * power of two below the value, so at most 2^-7 of the value).
+     */
+    private static void assertSameUpToOneRounding(double[] want, double[] got, double rel, String where) {
+        assertEquals(want.length, got.length, where);
+        for (int i = 0; i < want.length; i++) {
+            if (Double.compare(want[i], got[i]) == 0) {
+                continue;
+            }
+            double bound = rel * Math.max(Math.abs(want[i]), Math.abs(got[i]));
+            assertTrue(Math.abs(want[i] - got[i]) <= bound, "element " + i + ": " + got[i] + " vs " + want[i] + ", " + where);
         }
     }
 

@@ -160,7 +160,7 @@ class TornadoAttentionTest {
 
     /**
      * A decode loop over FP8 KV caches of a fixed capacity whose free slots hold NaN codes (one
-     * read of them would make outputs NaN): key lengths 0, 1, 2, 63 … 65, 129 and the full cache,
+     * that reached a result would make it NaN): key lengths 0, 1, 2, 63 … 65, 129 and the full cache,
      * each against the float64 reference over the filled keys. Each call copies only the filled
      * keys of every head into the plan's arrays, whatever the cache's capacity.
      */

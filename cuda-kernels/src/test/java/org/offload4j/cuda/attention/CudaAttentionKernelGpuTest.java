@@ -94,7 +94,7 @@ class CudaAttentionKernelGpuTest {
     /**
      * KV caches of capacity 200 per head, filled to 0, 1, 33, 130 and 200 keys, the free slots
      * holding NaN codes: the kernel must take head g's keys from row g·200 on and read none of the
-     * free slots (one would make outputs NaN). Against the float64 reference of the cache call and,
+     * free slots (one that reached a result would make it NaN). Against the float64 reference of the cache call and,
      * bit for bit, the call on K and V cut to the filled keys.
      */
     @GpuTest
