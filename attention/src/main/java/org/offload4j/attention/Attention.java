@@ -216,9 +216,7 @@ public final class Attention {
             throw new IllegalArgumentException("kvLen = " + kvLen + " is outside the KV cache: accepted 0 ≤ kvLen ≤ "
                     + full.kvLen() + ", the capacity of k.data " + Arrays.toString(kCache.data().shape()));
         }
-        AttentionShape shape = new AttentionShape(full.batch(), full.qHeads(), full.kvHeads(), full.qLen(), kvLen,
-                full.headDim(), full.kvLen());
-        run(shape, q, kCache, vCache, opts, out, lse);
+        run(full.filledTo(kvLen), q, kCache, vCache, opts, out, lse);
     }
 
     /** bf16 inputs, output only; see {@link #forward(Tensor, Tensor, Tensor, AttentionOptions, Tensor, Tensor)}. */

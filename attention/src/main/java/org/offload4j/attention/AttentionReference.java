@@ -26,8 +26,7 @@ public final class AttentionReference {
 
     /** Attention on the dequantized FP8 inputs ({@code e4m3 × scale}), with {@code opts.causal()} and {@code opts.scale()}. */
     public static Result forward(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, AttentionOptions opts) {
-        AttentionShape s = shapeOf(q.data(), k.data());
-        return forward(s, dequantize(q), dequantize(k), dequantize(v), opts.causal(), opts.resolvedScale(s.headDim()));
+        return dequantized(shapeOf(q.data(), k.data()), q, k, v, opts);
     }
 
     /**
@@ -36,10 +35,11 @@ public final class AttentionReference {
      * keys {@code kvLen … C − 1} are never read.
      */
     public static Result forward(Fp8Tensor q, Fp8Tensor kCache, Fp8Tensor vCache, int kvLen, AttentionOptions opts) {
-        AttentionShape full = shapeOf(q.data(), kCache.data());
-        AttentionShape s = new AttentionShape(full.batch(), full.qHeads(), full.kvHeads(), full.qLen(), kvLen, full.headDim(),
-                full.kvLen());
-        return forward(s, dequantize(q), dequantize(kCache), dequantize(vCache), opts.causal(), opts.resolvedScale(s.headDim()));
+        return dequantized(shapeOf(q.data(), kCache.data()).filledTo(kvLen), q, kCache, vCache, opts);
+    }
+
+    private static Result dequantized(AttentionShape s, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, AttentionOptions opts) {
+        return forward(s, dequantize(q), dequantize(k), dequantize(v), opts.causal(), opts.resolvedScale(s.headDim()));
     }
 
     /**

@@ -43,6 +43,14 @@ public record AttentionShape(int batch, int qHeads, int kvHeads, int qLen, int k
         this(batch, qHeads, kvHeads, qLen, kvLen, headDim, kvLen);
     }
 
+    /**
+     * These sizes with K and V read as KV caches of this shape's {@code kvCapacity} keys per head,
+     * filled to {@code filled} ({@code 0 ≤ filled ≤ kvCapacity}).
+     */
+    public AttentionShape filledTo(int filled) {
+        return new AttentionShape(batch, qHeads, kvHeads, qLen, filled, headDim, kvCapacity);
+    }
+
     /** Query heads per KV head: {@code Hq / Hkv} (1 for plain multi-head, Hq for MQA). */
     public int groupSize() {
         return qHeads / kvHeads;

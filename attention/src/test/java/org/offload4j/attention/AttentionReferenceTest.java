@@ -88,6 +88,7 @@ class AttentionReferenceTest {
         assertEquals(Math.log(2), r.lse()[1], 1e-12);
         assertThrows(IllegalArgumentException.class, () -> new AttentionShape(1, 1, 1, 1, 5, 64, 4), "capacity below Skv");
         assertEquals(2, new AttentionShape(1, 2, 2, 1, 2, 1).kvCapacity(), "the six-size constructor: exactly Skv keys per head");
+        assertEquals(s, new AttentionShape(1, 2, 2, 1, 4, 1).filledTo(2), "a compact shape read as a cache filled to 2");
     }
 
     @Test

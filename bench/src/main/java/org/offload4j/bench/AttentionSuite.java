@@ -65,7 +65,7 @@ final class AttentionSuite implements OpSuite {
     @Override
     public BenchCase create(Backend backend, String size, DType dtype, long seed, boolean full) {
         Size s = parse(size);
-        if (dtype == DType.BF16 && s.cached()) {
+        if (dtype == DType.BF16 && isCached(s.shape())) {
             throw new IllegalArgumentException("attention size '" + size + "' holds K and V in KV caches, which take fp8 inputs"
                     + " only: the bf16 entry points quantize whole tensors; use --dtype fp8_e4m3");
         }
@@ -83,11 +83,7 @@ final class AttentionSuite implements OpSuite {
     }
 
     /** A parsed size: batch 1, the heads and lengths (K and V capacity included), causal or not. */
-    record Size(AttentionShape shape, boolean causal) {
-        boolean cached() {
-            return isCached(shape);
-        }
-    }
+    record Size(AttentionShape shape, boolean causal) {}
 
     /** Whether K and V are KV caches holding more keys than take part. */
     static boolean isCached(AttentionShape shape) {
