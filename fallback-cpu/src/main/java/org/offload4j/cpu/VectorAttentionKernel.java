@@ -294,7 +294,7 @@ final class VectorAttentionKernel implements AttentionKernel {
      */
     static final int QUAD_CODES = 4 * L;
     /**
-     * Whether {@link #scoresFused4} ends with {@link #foldScores4} instead of 4 {@code reduceLanes}
+     * Whether {@link #scoresFused4} ends with {@link #foldScores4} instead of 4 {@link LaneSums#sum}
      * per key: with 16-float vectors, where 4 keys × 4 rows fill one vector and the two-source
      * selects are one {@code vpermi2d} each.
      */
@@ -383,7 +383,8 @@ final class VectorAttentionKernel implements AttentionKernel {
         final int[] pos;     // [BQ]     query position i of each tile row
         final int[] last;    // [BQ]     last key the row may see (−1: none); padding rows: Skv − 1
         final float[] rowBase; // [4]      softmaxRows: each row's max (0 for a row that saw no key yet)
-        final float[] part;    // [BQ][4][L] scoresFused4: each key's 4 row sums between chunks
+        final float[] part;    // [BQ][4][L] scoresFused4, [BK][8][L] scoresFused8: each key's row sums, lanes not yet summed
+        final float[] rowSums; // [4][L]   softmaxRows: each row's Σp, lanes not yet summed
 
         /**
          * This thread's scratch for head dimension d (key tile {@code bk = keyTile(d)}), its arrays
@@ -408,7 +409,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             return new Object[] {
                 new float[d * bq], new float[FUSED_ROWS * d], new float[bk * d], new float[bk * d],
                 new float[bk * bq], new float[bq * d], new float[bq], new float[bq], new float[bq],
-                new int[bq], new int[bq], new int[bq], new float[4], new float[bq * 4 * L]};
+                new int[bq], new int[bq], new int[bq], new float[4], new float[Math.max(bq * 4, bk * 8) * L], new float[4 * L]};
         }
 
         Scratch(int d, int bk) {
@@ -430,6 +431,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             last = (int[]) a[11];
             rowBase = (float[]) a[12];
             part = (float[]) a[13];
+            rowSums = (float[]) a[14];
         }
     }
 
@@ -876,7 +878,6 @@ final class VectorAttentionKernel implements AttentionKernel {
         IntVector nan = IntVector.zero(I);
         for (int c = 0; c < d; c += QUAD_CODES) {
             boolean first = c == 0;
-            boolean last = c + QUAD_CODES >= d;
             FloatVector x00 = FloatVector.fromArray(F, qn, q0 + c + 0 * L);
             FloatVector x10 = FloatVector.fromArray(F, qn, q1 + c + 0 * L);
             FloatVector x20 = FloatVector.fromArray(F, qn, q2 + c + 0 * L);
@@ -932,23 +933,35 @@ final class VectorAttentionKernel implements AttentionKernel {
                 a1 = k3.fma(x13, a1);
                 a2 = k3.fma(x23, a2);
                 a3 = k3.fma(x33, a3);
-                if (last && !FOLD) {
-                    st[j] = a0.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-                    st[BQ + j] = a1.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-                    st[2 * BQ + j] = a2.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-                    st[3 * BQ + j] = a3.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-                } else {
-                    a0.intoArray(part, p);
-                    a1.intoArray(part, p + L);
-                    a2.intoArray(part, p + 2 * L);
-                    a3.intoArray(part, p + 3 * L);
-                }
+                a0.intoArray(part, p);
+                a1.intoArray(part, p + L);
+                a2.intoArray(part, p + 2 * L);
+                a3.intoArray(part, p + 3 * L);
             }
         }
         if (FOLD) {
             foldScores4(s, n);
+        } else {
+            sumScores4(s, n);
         }
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
+    }
+
+    /**
+     * The lane sums that end {@link #scoresFused4} with 8- or 4-float vectors: st[r·BQ + j] = Σ
+     * lanes of key j's row-r sums in {@code part}, × 2^60, for rows r &lt; 4. A method of its own
+     * so that {@link LaneSums#sum} inlines (see there).
+     */
+    static void sumScores4(Scratch s, int n) {
+        float[] part = s.part;
+        float[] st = s.st;
+        for (int j = 0; j < n; j++) {
+            int p = j * 4 * L;
+            st[j] = LaneSums.sum(part, p) * QK_HALF_SCALE;
+            st[BQ + j] = LaneSums.sum(part, p + L) * QK_HALF_SCALE;
+            st[2 * BQ + j] = LaneSums.sum(part, p + 2 * L) * QK_HALF_SCALE;
+            st[3 * BQ + j] = LaneSums.sum(part, p + 3 * L) * QK_HALF_SCALE;
+        }
     }
 
     /**
@@ -1022,7 +1035,7 @@ final class VectorAttentionKernel implements AttentionKernel {
     static boolean scoresFused8(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
         IntVector nan = IntVector.zero(I);
         float[] qn = s.qn;
-        float[] st = s.st;
+        float[] sums = s.part; // each key's 8 row sums, lanes not yet summed
         int q1 = Math.min(1, rows - 1) * d;
         int q2 = Math.min(2, rows - 1) * d;
         int q3 = Math.min(3, rows - 1) * d;
@@ -1058,17 +1071,34 @@ final class VectorAttentionKernel implements AttentionKernel {
                     a7 = k.fma(FloatVector.fromArray(F, qn, q7 + cc), a7);
                 }
             }
-            int o = j * BQ;
-            st[o] = a0.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + 1] = a1.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + 2] = a2.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + 3] = a3.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + 4] = a4.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + 5] = a5.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + 6] = a6.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
-            st[o + 7] = a7.reduceLanes(VectorOperators.ADD) * QK_HALF_SCALE;
+            int p = j * 8 * L;
+            a0.intoArray(sums, p);
+            a1.intoArray(sums, p + L);
+            a2.intoArray(sums, p + 2 * L);
+            a3.intoArray(sums, p + 3 * L);
+            a4.intoArray(sums, p + 4 * L);
+            a5.intoArray(sums, p + 5 * L);
+            a6.intoArray(sums, p + 6 * L);
+            a7.intoArray(sums, p + 7 * L);
         }
+        sumScores8(s, n);
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
+    }
+
+    /**
+     * The lane sums that end {@link #scoresFused8}: st[j·BQ + r] = Σ lanes of key j's row-r sums
+     * in {@code part}, × 2^60, for rows r &lt; 8 (a method of its own, as {@link #sumScores4}).
+     */
+    static void sumScores8(Scratch s, int n) {
+        float[] part = s.part;
+        float[] st = s.st;
+        for (int j = 0; j < n; j++) {
+            int p = j * 8 * L;
+            int o = j * BQ;
+            for (int r = 0; r < 8; r++) {
+                st[o + r] = LaneSums.sum(part, p + r * L) * QK_HALF_SCALE;
+            }
+        }
     }
 
     /**
@@ -1479,10 +1509,15 @@ final class VectorAttentionKernel implements AttentionKernel {
         float alpha1 = exp2(s.m[r1] - base[1]);
         float alpha2 = exp2(s.m[r2] - base[2]);
         float alpha3 = exp2(s.m[r3] - base[3]);
-        float l0 = Math.fma(s.l[0], alpha0, sum0.reduceLanes(VectorOperators.ADD));
-        float l1 = Math.fma(s.l[r1], alpha1, sum1.reduceLanes(VectorOperators.ADD));
-        float l2 = Math.fma(s.l[r2], alpha2, sum2.reduceLanes(VectorOperators.ADD));
-        float l3 = Math.fma(s.l[r3], alpha3, sum3.reduceLanes(VectorOperators.ADD));
+        float[] rowSums = s.rowSums;
+        sum0.intoArray(rowSums, 0);
+        sum1.intoArray(rowSums, L);
+        sum2.intoArray(rowSums, 2 * L);
+        sum3.intoArray(rowSums, 3 * L);
+        float l0 = Math.fma(s.l[0], alpha0, LaneSums.sum(rowSums, 0));
+        float l1 = Math.fma(s.l[r1], alpha1, LaneSums.sum(rowSums, L));
+        float l2 = Math.fma(s.l[r2], alpha2, LaneSums.sum(rowSums, 2 * L));
+        float l3 = Math.fma(s.l[r3], alpha3, LaneSums.sum(rowSums, 3 * L));
         s.l[0] = l0;
         s.l[r1] = l1;
         s.l[r2] = l2;

@@ -1259,17 +1259,29 @@ final class VectorW4A16Kernel implements W4A16Kernel {
         }
     }
 
+    /**
+     * Σ v[from ..< from + count] in one order, the same bits in every JIT tier: four running sums
+     * (element i into sum i mod 4), then (s0 + s1) + (s2 + s3). Scalar: a vector sum would end
+     * in a lane sum, which needs its accumulator stored to an array of its own ({@link LaneSums});
+     * four independent sums keep the loop off the add's latency. It reads each element of X once
+     * per call, as widening the row does.
+     */
     private static float sum(float[] v, int from, int count) {
-        FloatVector s = FloatVector.zero(FS);
+        float s0 = 0f;
+        float s1 = 0f;
+        float s2 = 0f;
+        float s3 = 0f;
         int i = 0;
-        for (; i + L <= count; i += L) {
-            s = s.add(FloatVector.fromArray(FS, v, from + i));
+        for (; i + 4 <= count; i += 4) {
+            s0 += v[from + i];
+            s1 += v[from + i + 1];
+            s2 += v[from + i + 2];
+            s3 += v[from + i + 3];
         }
-        float r = s.reduceLanes(VectorOperators.ADD);
         for (; i < count; i++) {
-            r += v[from + i];
+            s0 += v[from + i];
         }
-        return r;
+        return (s0 + s1) + (s2 + s3);
     }
 
     // ------------------------------------------------------------------ scratch

@@ -223,7 +223,7 @@ class VectorAttentionInternalsTest {
                             }
                         }
                         float alpha = VectorAttentionKernel.exp2(FloatVector.broadcast(VectorAttentionKernel.F, m[r] - base)).lane(0);
-                        l[r] = Math.fma(l[r], alpha, sum.reduceLanes(jdk.incubator.vector.VectorOperators.ADD));
+                        l[r] = Math.fma(l[r], alpha, LaneSums.sum(sum.toArray(), 0));
                         m[r] = mNew;
                         assertEquals(Float.floatToIntBits(alpha), Float.floatToIntBits(s.alpha[r]), where + ": α");
                         assertEquals(Float.floatToIntBits(l[r]), Float.floatToIntBits(s.l[r]), where + ": l");
