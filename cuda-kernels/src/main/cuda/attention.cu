@@ -136,7 +136,7 @@ __device__ __forceinline__ void attn_fp8_fwd(
     const float logit_scale2 = softmax_scale * qs * ks * ATTN_LOG2E;
 
     const uint8_t* q_gl = q + ((long long) bh * sq + i0) * q_ld;
-    const long long kv_row0 = ((long long) b * hkv + g) * kv_cap;  // a KV cache's head holds kv_cap ≥ skv keys
+    const long long kv_row0 = attn_kv_row0(b, g, hkv, kv_cap);  // a KV cache's head holds kv_cap ≥ skv keys
     const uint8_t* k_gl = k + kv_row0 * k_ld;
     const uint8_t* v_gl = v + kv_row0 * v_ld;
 

@@ -12,6 +12,7 @@
 //   attn_last_visible_key   the causal bound, bottom-right aligned
 //   attn_kv_end             how many keys a tile of query rows must visit
 //   attn_scale_index        where a per-tensor / per-(batch, head) scale lives
+//   attn_kv_row0            the K/V row of a head's first key in a KV cache of kv_cap keys per head
 //   attn_online_step        one online-softmax update of (m, l, alpha, p) in log2 units
 #pragma once
 
@@ -119,6 +120,13 @@ ATTN_HD int attn_kv_end(int i0, int rows, int sq, int skv, bool causal) {
 // float) or per (batch, head) (stride_b = H, stride_h = 1, [B, H] row-major).
 ATTN_HD long long attn_scale_index(int b, int h, long long stride_b, long long stride_h) {
     return (long long) b * stride_b + (long long) h * stride_h;
+}
+
+// Row of key 0 of KV head g in batch b: K and V are [B, Hkv, kv_cap, D] (a KV cache filled to
+// Skv ≤ kv_cap keys per head; kv_cap = Skv for compact K and V), so key j is this row + j. In
+// 64 bits: B·Hkv·kv_cap rows can pass 2^31.
+ATTN_HD long long attn_kv_row0(int b, int g, int hkv, int kv_cap) {
+    return ((long long) b * hkv + g) * kv_cap;
 }
 
 // ---------------------------------------------------------------------------------------------

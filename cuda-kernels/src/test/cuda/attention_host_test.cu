@@ -17,7 +17,8 @@
 //   4. A host emulation of the kernel's loop (16-row tiles, 32-key tiles, attn_online_step, the
 //      masked-key skip in PV, the final scaling) against float64 attention on random fp8 codes:
 //      causal on/off, Sq <, =, > Skv, GQA, per-tensor and per-head scales, each D; and the
-//      NaN-propagation and no-visible-key rules. It shares the kernel's arithmetic order, not its
+//      NaN-propagation and no-visible-key rules; KV caches of kv_cap > Skv keys per head whose
+//      free slots hold NaN codes (attn_kv_row0). It shares the kernel's arithmetic order, not its
 //      thread mapping: the mapping is unverified until it runs on a GPU.
 #include <cuda_fp8.h>
 #include <math.h>
@@ -78,8 +79,9 @@ struct Problem {
     int B, Hq, Hkv, Sq, Skv, D;
     bool causal, per_head;
     float softmax_scale;
-    std::vector<uint8_t> q, k, v;
+    std::vector<uint8_t> q, k, v;   // k, v: [B, Hkv, kv_cap, D], rows from Skv on hold NaN codes
     std::vector<float> qs, ks, vs;  // [1] or [B, H]
+    int kv_cap;                     // keys per head in k and v (a KV cache), ≥ Skv
 };
 
 static float scale_of(const std::vector<float>& s, bool per_head, int b, int h, int H) {
@@ -103,7 +105,7 @@ static void ref_attention(const Problem& p, std::vector<double>& out, std::vecto
                 if (last < 0) { lse[row] = -INFINITY; continue; }
                 double mx = -INFINITY;
                 for (int j = 0; j <= last; j++) {
-                    size_t kr = ((size_t) b * p.Hkv + g) * p.Skv + j;
+                    size_t kr = ((size_t) b * p.Hkv + g) * p.kv_cap + j;
                     double dot = 0;
                     for (int d = 0; d < p.D; d++)
                         dot += (double) ref_e4m3(p.q[row * p.D + d]) * qsc * ref_e4m3(p.k[kr * p.D + d]) * ksc;
@@ -113,7 +115,7 @@ static void ref_attention(const Problem& p, std::vector<double>& out, std::vecto
                 double sum = 0;
                 for (int j = 0; j <= last; j++) { t[j] = exp(t[j] - mx); sum += t[j]; }
                 for (int j = 0; j <= last; j++) {
-                    size_t kr = ((size_t) b * p.Hkv + g) * p.Skv + j;
+                    size_t kr = ((size_t) b * p.Hkv + g) * p.kv_cap + j;
                     for (int d = 0; d < p.D; d++) out[row * p.D + d] += t[j] / sum * ref_e4m3(p.v[kr * p.D + d]) * vsc;
                 }
                 lse[row] = mx + log(sum);
@@ -139,6 +141,7 @@ static void emulate_kernel(const Problem& p, std::vector<uint16_t>& out, std::ve
         float vsc = p.vs[attn_scale_index(b, g, p.per_head ? p.Hkv : 0, p.per_head ? 1 : 0)];
         float logit_scale2 = p.softmax_scale * qsc * ksc * LOG2E;
         int kv_end = attn_kv_end(i0, tile_rows, p.Sq, p.Skv, p.causal);
+        size_t kv_row0 = (size_t) attn_kv_row0(b, g, p.Hkv, p.kv_cap);
         for (int row = 0; row < tile_rows; row++) {
             int i = i0 + row;
             size_t qr = (size_t) bh * p.Sq + i;
@@ -153,7 +156,7 @@ static void emulate_kernel(const Problem& p, std::vector<uint16_t>& out, std::ve
                     int j = j0 + lane;
                     float s = 0;
                     if (lane < tile_keys) {
-                        size_t kr = ((size_t) b * p.Hkv + g) * p.Skv + j;
+                        size_t kr = kv_row0 + j;
                         for (int d = 0; d < p.D; d++)
                             s = fmaf(attn_e4m3_to_float(p.q[qr * p.D + d]), attn_e4m3_to_float(p.k[kr * p.D + d]), s);
                     }
@@ -168,7 +171,7 @@ static void emulate_kernel(const Problem& p, std::vector<uint16_t>& out, std::ve
                 for (int d = 0; d < p.D; d++) acc[d] *= st.alpha;
                 for (int jj = 0; jj < tile_keys; jj++) {
                     if (j0 + jj > last) continue;
-                    size_t vr = ((size_t) b * p.Hkv + g) * p.Skv + j0 + jj;
+                    size_t vr = kv_row0 + j0 + jj;
                     for (int d = 0; d < p.D; d++) acc[d] = fmaf(pr[jj], attn_e4m3_to_float(p.v[vr * p.D + d]), acc[d]);
                 }
             }
@@ -192,14 +195,19 @@ static uint8_t rnd_code() {
     }
 }
 
-static Problem make_problem(int B, int Hq, int Hkv, int Sq, int Skv, int D, bool causal, bool per_head) {
-    Problem p{B, Hq, Hkv, Sq, Skv, D, causal, per_head, 1.0f / sqrtf((float) D), {}, {}, {}, {}, {}, {}};
+// A problem on random codes whose K and V are KV caches of kv_cap ≥ Skv keys per head, every free
+// slot a NaN code: a read of one shows as NaN in out and lse.
+static Problem make_cache_problem(int B, int Hq, int Hkv, int Sq, int Skv, int kv_cap, int D, bool causal, bool per_head) {
+    Problem p{B, Hq, Hkv, Sq, Skv, D, causal, per_head, 1.0f / sqrtf((float) D), {}, {}, {}, {}, {}, {}, kv_cap};
     p.q.resize((size_t) B * Hq * Sq * D);
-    p.k.resize((size_t) B * Hkv * Skv * D);
+    p.k.resize((size_t) B * Hkv * kv_cap * D);
     p.v.resize(p.k.size());
     for (auto& c : p.q) c = rnd_code();
-    for (auto& c : p.k) c = rnd_code();
-    for (auto& c : p.v) c = rnd_code();
+    for (size_t x = 0; x < p.k.size(); x++) {
+        bool filled = (int) (x / D % kv_cap) < Skv;
+        p.k[x] = filled ? rnd_code() : 0x7F;
+        p.v[x] = filled ? rnd_code() : 0xFF;
+    }
     auto scales = [&](int H) {
         std::vector<float> s(per_head ? (size_t) B * H : 1);
         for (auto& x : s) x = 0.05f + (rnd() % 1000) / 2000.0f;
@@ -209,6 +217,10 @@ static Problem make_problem(int B, int Hq, int Hkv, int Sq, int Skv, int D, bool
     p.ks = scales(Hkv);
     p.vs = scales(Hkv);
     return p;
+}
+
+static Problem make_problem(int B, int Hq, int Hkv, int Sq, int Skv, int D, bool causal, bool per_head) {
+    return make_cache_problem(B, Hq, Hkv, Sq, Skv, Skv, D, causal, per_head);
 }
 
 static void check_problem(Problem p, const char* name) {
@@ -296,7 +308,13 @@ int main(int argc, char** argv) {
         check_problem(make_problem(1, 2, 1, 45, 17, D, true, true), "sq>skv");
         check_problem(make_problem(2, 2, 1, 20, 70, D, false, true), "noncausal");
         check_problem(make_problem(1, 1, 1, 5, 0, D, false, false), "skv=0");
+        check_problem(make_cache_problem(2, 8, 2, 1, 77, 128, D, true, true), "cache-decode");
+        check_problem(make_cache_problem(1, 4, 2, 20, 50, 64, D, true, false), "cache-chunk");
+        check_problem(make_cache_problem(2, 2, 2, 3, 1, 40, D, false, true), "cache-1key");
+        check_problem(make_cache_problem(1, 2, 1, 4, 0, 16, D, false, false), "cache-empty");
     }
+    CHECK(attn_kv_row0(3, 1, 2, 100) == 700 && attn_kv_row0(0, 0, 8, 5) == 0, "kv_row0");
+    CHECK(attn_kv_row0(65535, 7, 8, 65536) == (long long) (65535 * 8 + 7) * 65536, "kv_row0 past 2^31");
 
     // no visible key: out +0.0 exactly, lse −∞
     {

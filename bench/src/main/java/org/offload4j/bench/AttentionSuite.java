@@ -33,6 +33,9 @@ import org.offload4j.core.TensorFill;
  */
 final class AttentionSuite implements OpSuite {
     static final int SAMPLE_QUERIES = 16;
+    /** What a case's label adds for the causal mask, and before the capacity for K and V in KV caches. */
+    static final String CAUSAL_LABEL = " causal";
+    static final String CACHE_LABEL = " cache ";
 
     @Override
     public String name() {
@@ -207,7 +210,7 @@ final class AttentionSuite implements OpSuite {
         @Override
         public String label() {
             return "Hq=" + shape.qHeads() + " Hkv=" + shape.kvHeads() + " Sq=" + shape.qLen() + " Skv=" + shape.kvLen()
-                    + " D=" + shape.headDim() + (options.causal() ? " causal" : "") + (cached() ? " cache " + shape.kvCapacity() : "");
+                    + " D=" + shape.headDim() + (options.causal() ? CAUSAL_LABEL : "") + (cached() ? CACHE_LABEL + shape.kvCapacity() : "");
         }
 
         @Override

@@ -52,7 +52,7 @@ public final class BenchCommand implements Callable<Integer> {
             description = "sizes, comma-separated, in each op's syntax:%n"
                     + "  hadamard   d[@elements][:inplace] (rows = elements / d, rounded down)%n"
                     + "  w4a16      MxNxK[:g]%n"
-                    + "  attention  HqxHkvxSqxSkvxD[c] (c: causal)%n"
+                    + "  attention  HqxHkvxSqxSkvxD[c][kC] (c: causal; kC: K and V in KV caches of capacity C)%n"
                     + "  moe        TxExKxDMODELxDFF[:w4|:prep] (w4: int4 experts; prep: bf16 experts prepared())%n"
                     + "  brgemm     N or MxNxK")
     List<String> sizes;
@@ -403,6 +403,12 @@ public final class BenchCommand implements Callable<Integer> {
         OpSuite attention = new AttentionSuite();
         for (String size : cases) {
             usage(() -> attention.validate(b, size));
+            if (AttentionSuite.isCached(AttentionSuite.parse(size).shape())) {
+                // Not silently measured as the compact size: the report would not be of what was asked.
+                throw new CommandLine.ParameterException(spec.commandLine(), "attention size '" + size + "': --accuracy "
+                        + "measures the FP8 error over the keys that take part, which a KV cache's capacity does not change; "
+                        + "give the size without its k suffix");
+            }
         }
         checkOutputFiles();
         StringBuilder report = new StringBuilder();

@@ -138,11 +138,7 @@ public final class Plots {
         Map<String, List<BenchResult>> series = new LinkedHashMap<>();
         Map<String, Double> floors = new LinkedHashMap<>();
         for (BenchResult r : rs) {
-            // In-place Hadamard cases and prepared MoE layers are lines of their own: at the same size
-            // they sit beside the out-of-place and unprepared ones.
-            String variant = r.label().endsWith(HadamardSuite.IN_PLACE_LABEL) ? HadamardSuite.IN_PLACE_LABEL
-                    : r.label().endsWith(MoeSuite.PREPARED_LABEL) ? MoeSuite.PREPARED_LABEL : "";
-            series.computeIfAbsent(r.backend() + " " + r.dtype() + variant, k -> new ArrayList<>()).add(r);
+            series.computeIfAbsent(r.backend() + " " + r.dtype() + variant(r.label()), k -> new ArrayList<>()).add(r);
             floors.putIfAbsent(r.backend(), r.copyBytesPerSecond() / 1e9);
         }
         int legend = 0;
@@ -167,6 +163,22 @@ public final class Plots {
             }
             c.text(LEFT + plotW + 8, y0 + TOP + 14 * legend++ + 4, "— " + s.getKey(), col, 11);
         }
+    }
+
+    /**
+     * The part of a case's label that makes it a line of its own: in-place Hadamard cases,
+     * prepared MoE layers, causal attention and attention over KV caches sit at the same sizes as
+     * the out-of-place, unprepared, full and compact ones, so one line through both would zigzag.
+     */
+    static String variant(String label) {
+        if (label.endsWith(HadamardSuite.IN_PLACE_LABEL)) {
+            return HadamardSuite.IN_PLACE_LABEL;
+        }
+        if (label.endsWith(MoeSuite.PREPARED_LABEL)) {
+            return MoeSuite.PREPARED_LABEL;
+        }
+        String causal = label.contains(AttentionSuite.CAUSAL_LABEL) ? AttentionSuite.CAUSAL_LABEL : "";
+        return label.contains(AttentionSuite.CACHE_LABEL) ? causal + " KV cache" : causal;
     }
 
     private static double log2(double v) {

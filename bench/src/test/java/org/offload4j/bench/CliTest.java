@@ -144,6 +144,8 @@ class CliTest {
         // multiple of Hkv) is a usage error before any case runs, as on the timed path.
         assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--sizes", "8x2x64x64x96"));
         assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--sizes", "8x3x64x64x64"));
+        // A KV cache size times what the compact one does; its accuracy report would be the compact one's.
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--sizes", "8x2x64x64x64k128"));
     }
 
     /** Files the results would go to are checked before anything is measured: a usage error (2), not a lost run. */

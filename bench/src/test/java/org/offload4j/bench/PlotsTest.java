@@ -54,6 +54,29 @@ class PlotsTest {
     }
 
     @Test
+    void variantsAtTheSameSizesAreLinesOfTheirOwn() {
+        assertEquals("", Plots.variant("Hq=8 Hkv=2 Sq=1 Skv=4096 D=128"));
+        assertEquals(" causal", Plots.variant("Hq=8 Hkv=2 Sq=1024 Skv=1024 D=128 causal"));
+        assertEquals(" KV cache", Plots.variant("Hq=8 Hkv=2 Sq=1 Skv=4096 D=128 cache 8192"));
+        assertEquals(" causal KV cache", Plots.variant("Hq=8 Hkv=2 Sq=1 Skv=4096 D=128 causal cache 8192"));
+        assertEquals(HadamardSuite.IN_PLACE_LABEL, Plots.variant("d=1024" + HadamardSuite.IN_PLACE_LABEL));
+        assertEquals(MoeSuite.PREPARED_LABEL, Plots.variant("E=8 k=2" + MoeSuite.PREPARED_LABEL));
+    }
+
+    @Test
+    void aCachedDecodeCaseIsNotJoinedToTheCompactOne(@TempDir Path dir) throws Exception {
+        List<BenchResult> decode = List.of(
+                new BenchResult("attention", "Hq=8 Hkv=2 Sq=1 Skv=4096 D=128", 32768, "fp8_e4m3", "cpu", 1e-3, 1e-2, 1e5, 5, 1e6, 0, 30e9, 0),
+                new BenchResult("attention", "Hq=8 Hkv=2 Sq=1 Skv=4096 D=128 cache 8192", 32768, "fp8_e4m3", "cpu", 1e-3, 1e-2, 1e5, 5,
+                        1e6, 0, 30e9, 0));
+        Path f = dir.resolve("p.svg");
+        Plots.write(f, decode);
+        String svg = Files.readString(f);
+        assertTrue(svg.contains("— cpu fp8_e4m3 KV cache") && svg.contains("— cpu fp8_e4m3<"), svg);
+        assertEquals(2, svg.split("<circle").length - 1, "one dot each");
+    }
+
+    @Test
     void otherExtensionsAreRejected(@TempDir Path dir) {
         assertThrows(IllegalArgumentException.class, () -> Plots.write(dir.resolve("p.jpg"), RESULTS));
     }

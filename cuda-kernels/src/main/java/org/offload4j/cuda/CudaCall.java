@@ -102,6 +102,29 @@ public final class CudaCall implements AutoCloseable {
         return address;
     }
 
+    /**
+     * The device address of {@code blocks} pieces of a host input, {@code blockBytes} each, the
+     * i-th starting {@code i · pitchBytes} bytes past its first element, packed one after another
+     * (one copy each): for an input of which the kernel reads only parts, such as the filled
+     * prefix of each head of a KV cache. Every block must lie within the tensor's span.
+     */
+    public long inBlocks(Tensor t, long blocks, long blockBytes, long pitchBytes) {
+        TensorCopies.checkOn(device, t, "tensor " + t.describe());
+        if (!t.device().hostAddressable()) {
+            throw new IllegalArgumentException("inBlocks stages host tensors; " + t.describe() + " is on " + t.device());
+        }
+        if (blocks < 0 || blockBytes < 0 || pitchBytes < 0 || blocks > 0 && (blocks - 1) * pitchBytes + blockBytes > t.spanBytes()) {
+            throw new IllegalArgumentException(blocks + " blocks of " + blockBytes + " bytes every " + pitchBytes
+                    + " do not fit the " + t.spanBytes() + " bytes of " + t.describe());
+        }
+        long address = lane.slot(nextSlot++, blocks * blockBytes);
+        MemorySegment seg = t.segment();
+        for (long i = 0; i < blocks && blockBytes > 0; i++) {
+            TensorCopies.toDevice(lane.stream(), seg.asSlice(i * pitchBytes, blockBytes), address + i * blockBytes);
+        }
+        return address;
+    }
+
     /** Device memory of {@code bytes} for this call only (a workspace), uninitialised. */
     public long scratch(long bytes) {
         return lane.slot(nextSlot++, bytes);

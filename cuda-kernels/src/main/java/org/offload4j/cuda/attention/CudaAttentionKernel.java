@@ -18,8 +18,20 @@ import org.offload4j.cuda.CudaDevice;
  * stride is not a multiple of 4 bytes, or a host output whose row stride is odd, goes through a
  * contiguous host copy first; such a device tensor is refused ({@link UnsupportedOperationException}),
  * as is never the case for tensors from {@link CudaDevice#allocateTensor}.
+ *
+ * <p>KV caches ({@code kvLen < kvCapacity}) on the host: the kernel reads only the filled keys
+ * of each head, so where that saves enough ({@link #stageFilledKeysOnly}) K and V go to the
+ * device as those prefixes, one copy per head, packed as a cache of capacity {@code kvLen};
+ * otherwise whole, in one copy each. Device-resident caches are used in place.
  */
 public final class CudaAttentionKernel implements AttentionKernel {
+    /**
+     * The bytes a copy per head must save to be worth its call: a host-to-device copy call costs
+     * some microseconds, in which PCIe moves tens of KiB; below this, one copy of the whole cache
+     * is as fast. Not measured on a GPU yet; an estimate.
+     */
+    static final long MIN_SAVED_BYTES_PER_COPY = 64 << 10;
+
     private final CudaDevice device;
 
     public CudaAttentionKernel(CudaDevice device) {
@@ -48,16 +60,24 @@ public final class CudaAttentionKernel implements AttentionKernel {
             requireHost(out, "out");
             outDev = Tensor.allocate(temps, out.dtype(), out.shape());
         }
+        long kStride = kd.dtype().byteSize(kd.rowStride());
+        long vStride = vd.dtype().byteSize(vd.rowStride());
+        boolean filledOnly = kd.device().hostAddressable() && vd.device().hostAddressable()
+                && stageFilledKeysOnly(shape, kStride, vStride);
+        AttentionShape launched = filledOnly
+                ? new AttentionShape(shape.batch(), shape.qHeads(), shape.kvHeads(), shape.qLen(), shape.kvLen(), shape.headDim())
+                : shape;
+        long heads = (long) shape.batch() * shape.kvHeads();
         try (CudaCall call = CudaCall.begin(device)) {
             long qa = call.in(qd);
-            long ka = call.in(kd);
-            long va = call.in(vd);
+            long ka = filledOnly ? call.inBlocks(kd, heads, shape.kvLen() * kStride, shape.kvCapacity() * kStride) : call.in(kd);
+            long va = filledOnly ? call.inBlocks(vd, heads, shape.kvLen() * vStride, shape.kvCapacity() * vStride) : call.in(vd);
             long qs = call.in(q.scales());
             long ks = call.in(k.scales());
             long vs = call.in(v.scales());
             long oa = call.out(outDev);
             long la = call.outOrNull(lse);
-            AttentionLaunch.params(call.params(), shape, qa, qd.rowStride(), ka, kd.rowStride(), va, vd.rowStride(),
+            AttentionLaunch.params(call.params(), launched, qa, qd.rowStride(), ka, kd.rowStride(), va, vd.rowStride(),
                     qs, AttentionLaunch.scaleStrides(q.scales().rank() == 2, shape.qHeads()),
                     ks, AttentionLaunch.scaleStrides(k.scales().rank() == 2, shape.kvHeads()),
                     vs, AttentionLaunch.scaleStrides(v.scales().rank() == 2, shape.kvHeads()),
@@ -69,6 +89,23 @@ public final class CudaAttentionKernel implements AttentionKernel {
         if (outDev != out) {
             copyRows(outDev, out);
         }
+    }
+
+    /**
+     * Whether host K and V (row strides in bytes) go to the device as the filled keys of each
+     * head only: {@code B·Hkv} copies each instead of one, worth it when the bytes they leave
+     * out come to at least {@link #MIN_SAVED_BYTES_PER_COPY} per added copy. A head's block is
+     * {@code kvLen} row strides from its first key, so it ends inside the cache while
+     * {@code kvLen < kvCapacity}.
+     */
+    static boolean stageFilledKeysOnly(AttentionShape shape, long kStrideBytes, long vStrideBytes) {
+        long free = shape.kvCapacity() - shape.kvLen();
+        if (shape.kvLen() == 0 || free == 0) {
+            return false;
+        }
+        long heads = (long) shape.batch() * shape.kvHeads();
+        long saved = heads * free * (kStrideBytes + vStrideBytes);
+        return saved >= 2 * (heads - 1) * MIN_SAVED_BYTES_PER_COPY;
     }
 
     private static Tensor alignedInput(Tensor t, String name, Arena temps) {

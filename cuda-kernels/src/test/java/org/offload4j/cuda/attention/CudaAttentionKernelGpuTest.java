@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Random;
 import org.offload4j.attention.Attention;
 import org.offload4j.attention.AttentionOptions;
+import org.offload4j.attention.AttentionShape;
 import org.offload4j.attention.AttentionReference;
 import org.offload4j.attention.Fp8Quantizer;
 import org.offload4j.attention.Fp8Tensor;
@@ -92,19 +93,29 @@ class CudaAttentionKernelGpuTest {
     }
 
     /**
-     * KV caches of capacity 200 per head, filled to 0, 1, 33, 130 and 200 keys, the free slots
-     * holding NaN codes: the kernel must take head g's keys from row g·200 on and read none of the
-     * free slots (one that reached a result would make it NaN). Against the float64 reference of the cache call and,
-     * bit for bit, the call on K and V cut to the filled keys.
+     * KV caches of capacity 200 and 2048 per head, filled to 0, 1, 33, 130, 1500 (of 2048) and
+     * all keys, the free slots holding NaN codes: the kernel must take head g's keys from row
+     * g·capacity on and read none of the free slots (one that reached a result would make it NaN).
+     * The host caches go to the device whole or as their filled keys
+     * ({@link CudaAttentionKernel#stageFilledKeysOnly}; at capacity 2048 always the latter).
+     * Against the float64 reference of the cache call and, bit for bit, the call on K and V cut
+     * to the filled keys.
      */
     @GpuTest
     void aKvCacheFilledToEachLength() {
         Attention att = Attention.create(GpuAvailable.backend());
-        int b = 2, hq = 8, hkv = 2, capacity = 200;
+        int b = 2, hq = 8, hkv = 2;
         long seed = 20261207;
         for (int d : new int[] {64, 128, 256}) {
             for (int sq : new int[] {1, 3}) {
-                for (int kvLen : new int[] {0, 1, 33, 130, capacity}) {
+                for (int[] filled : new int[][] {{200, 0}, {200, 1}, {200, 33}, {200, 130}, {200, 200}, {2048, 1}, {2048, 1500},
+                        {2048, 2048}}) {
+                    int capacity = filled[0];
+                    int kvLen = filled[1];
+                    if (capacity == 2048 && kvLen < capacity) {
+                        assertTrue(CudaAttentionKernel.stageFilledKeysOnly(new AttentionShape(b, hq, hkv, sq, kvLen, d, capacity), d, d),
+                                "capacity 2048, kvLen " + kvLen + " stages the filled keys only");
+                    }
                     Random rnd = new Random(++seed);
                     String what = "seed " + seed + " D=" + d + " Sq=" + sq + " kvLen=" + kvLen + " of " + capacity;
                     try (Tensor qb = random(rnd, b, hq, sq, d);
