@@ -20,6 +20,10 @@ import org.offload4j.attention.ScaleGranularity;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
+import org.offload4j.hadamard.Hadamard;
+import org.offload4j.w4a16.QuantizedWeight;
+import org.offload4j.w4a16.RtnQuantizer;
+import org.offload4j.w4a16.W4A16;
 
 /**
  * The CPU kernels give the same bits in every JIT tier. A child JVM started with {@code -Xint}
@@ -29,7 +33,8 @@ import org.offload4j.core.TensorFill;
  *
  * <p>The decode steps are those whose kernels sum lanes: G = 4 (the fused 4-row QKᵀ, with 16-float
  * vectors its fold), G = 8 (the fused 8-row QKᵀ with 8- or 4-float vectors) and G = 3 (an aliased
- * row); every one ends in the online softmax's row sums.
+ * row); every one ends in the online softmax's row sums. Then W4A16 (GEMV and GEMM, both from
+ * the activations' group sums) and the Hadamard transform (d = 2^k and 12·2^k).
  */
 class JitTiersTest {
     /**
@@ -77,7 +82,44 @@ class JitTiersTest {
         for (int[] c : cases) {
             lines.addAll(decodeStep(seed, c[0], c[1], c[2], c[3]));
         }
+        // W4A16: the GEMV path (m ≤ 12) and the GEMM one, both from the activations' group sums.
+        lines.add(bits("w4a16 m=1", w4a16(seed, 1, 256, 64)));
+        lines.add(bits("w4a16 m=13", w4a16(seed, 13, 128, 40)));
+        for (int d : new int[] {128, 12 * 16}) {
+            lines.add(bits("hadamard d=" + d, hadamard(seed, 3, d)));
+        }
         return lines;
+    }
+
+    private static Tensor w4a16(long seed, int m, int k, int n) {
+        W4A16 op = W4A16.create(CpuBackend.create());
+        try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, k, n), seed, 0.05);
+             QuantizedWeight w = RtnQuantizer.quantize(wf, 32, false, DType.FP16);
+             W4A16.Prepared prepared = op.prepare(w);
+             Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, m, k), seed + 1, 1.0)) {
+            Tensor y = TensorFill.poison(Tensor.allocate(DType.BF16, m, n));
+            op.matmul(x, prepared, null, y);
+            return y;
+        }
+    }
+
+    private static Tensor hadamard(long seed, int rows, int d) {
+        try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, rows, d), seed, 1.0)) {
+            Tensor y = TensorFill.poison(Tensor.allocate(DType.BF16, rows, d));
+            Hadamard.create(CpuBackend.create()).transform(x, y);
+            return y;
+        }
+    }
+
+    /** A tensor's elements as float bits in hex, after {@code name}; closes the tensor. */
+    private static String bits(String name, Tensor t) {
+        try (t) {
+            StringBuilder line = new StringBuilder(name).append(':');
+            for (double v : t.toDoubleArray()) {
+                line.append(' ').append(Integer.toHexString(Float.floatToRawIntBits((float) v)));
+            }
+            return line.toString();
+        }
     }
 
     private static List<String> decodeStep(long seed, int hq, int hkv, int skv, int d) {
