@@ -388,7 +388,7 @@ final class VectorAttentionKernel implements AttentionKernel {
 
         /**
          * This thread's scratch for head dimension d (key tile {@code bk = keyTile(d)}), its arrays
-         * made on first use and kept: a call allocates one small object, not ~110 KB of arrays
+         * made on first use and kept: a call allocates one small object, not ~120 KB of arrays (at D = 128)
          * (whose allocation and zeroing showed up at 1.4 % of a decode step's profile). One set per
          * head dimension, so a draft model at D = 64 beside a target at D = 128 does not make them
          * anew on every switch. The thread-local holds only JDK types (a map of arrays), so a
@@ -942,25 +942,24 @@ final class VectorAttentionKernel implements AttentionKernel {
         if (FOLD) {
             foldScores4(s, n);
         } else {
-            sumScores4(s, n);
+            sumScores(s, n, 4, 1, BQ); // row-major: st[r·BQ + j]
         }
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }
 
     /**
-     * The lane sums that end {@link #scoresFused4} with 8- or 4-float vectors: st[r·BQ + j] = Σ
-     * lanes of key j's row-r sums in {@code part}, × 2^60, for rows r &lt; 4. A method of its own
-     * so that {@link LaneSums#sum} inlines (see there).
+     * The lane sums that end {@link #scoresFused4} (with 8- or 4-float vectors) and
+     * {@link #scoresFused8}: st[j·keyStride + r·rowStride] = Σ lanes of key j's row-r sums in
+     * {@code part} (at (j·rows + r)·L), × 2^60, for keys j &lt; n and rows r &lt; {@code rows}. A
+     * method of its own so that {@link LaneSums#sum} inlines (see there).
      */
-    static void sumScores4(Scratch s, int n) {
+    static void sumScores(Scratch s, int n, int rows, int keyStride, int rowStride) {
         float[] part = s.part;
         float[] st = s.st;
         for (int j = 0; j < n; j++) {
-            int p = j * 4 * L;
-            st[j] = LaneSums.sum(part, p) * QK_HALF_SCALE;
-            st[BQ + j] = LaneSums.sum(part, p + L) * QK_HALF_SCALE;
-            st[2 * BQ + j] = LaneSums.sum(part, p + 2 * L) * QK_HALF_SCALE;
-            st[3 * BQ + j] = LaneSums.sum(part, p + 3 * L) * QK_HALF_SCALE;
+            for (int r = 0; r < rows; r++) {
+                st[j * keyStride + r * rowStride] = LaneSums.sum(part, (j * rows + r) * L) * QK_HALF_SCALE;
+            }
         }
     }
 
@@ -1081,24 +1080,8 @@ final class VectorAttentionKernel implements AttentionKernel {
             a6.intoArray(sums, p + 6 * L);
             a7.intoArray(sums, p + 7 * L);
         }
-        sumScores8(s, n);
+        sumScores(s, n, 8, BQ, 1); // key-major: st[j·BQ + r]
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
-    }
-
-    /**
-     * The lane sums that end {@link #scoresFused8}: st[j·BQ + r] = Σ lanes of key j's row-r sums
-     * in {@code part}, × 2^60, for rows r &lt; 8 (a method of its own, as {@link #sumScores4}).
-     */
-    static void sumScores8(Scratch s, int n) {
-        float[] part = s.part;
-        float[] st = s.st;
-        for (int j = 0; j < n; j++) {
-            int p = j * 8 * L;
-            int o = j * BQ;
-            for (int r = 0; r < 8; r++) {
-                st[o + r] = LaneSums.sum(part, p + r * L) * QK_HALF_SCALE;
-            }
-        }
     }
 
     /**

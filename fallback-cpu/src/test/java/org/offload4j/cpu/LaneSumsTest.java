@@ -2,6 +2,7 @@ package org.offload4j.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -18,6 +19,7 @@ class LaneSumsTest {
 
     @Test
     void sumsInTheDocumentedOrderInEveryJitTier() {
+        assumeTrue(L >= 4, "with 2 lanes every order is the same");
         SplittableRandom random = new SplittableRandom(AttentionInputs.seed());
         float[] lanes = new float[L];
         int orderMattered = 0;
