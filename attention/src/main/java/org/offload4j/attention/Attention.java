@@ -83,7 +83,9 @@ import org.offload4j.core.Workspace;
  * {@code out}, …), what was given and what is accepted, and {@code out} and {@code lse} are left
  * untouched: a null or closed tensor, a wrong dtype or rank, {@code D} not in {64, 128, 256},
  * {@code Hq} not a multiple of {@code Hkv}, shapes of Q/K/V/out/lse that disagree, a scales
- * tensor of the wrong dtype or shape, a scale that is {@code ≤ 0}, NaN or infinite, tensors on
+ * tensor of the wrong dtype or shape, a scale that is {@code ≤ 0}, NaN or infinite (checked for
+ * scales in host memory; scales in device memory, beside device-resident codes, are not read
+ * here, and such a scale there is outside the contract), tensors on
  * different devices, {@code out} or {@code lse} sharing memory with an input or with each
  * other, and (bf16 entry points) a non-finite input element. Inputs may share memory with
  * each other (self-attention over one buffer is fine).
@@ -360,6 +362,9 @@ public final class Attention {
         if (!perTensor && !perHead) {
             throw new IllegalArgumentException(sn + " has shape " + Arrays.toString(shape) + "; accepted: [1] (per tensor) or ["
                     + batch + ", " + heads + "] (per batch·head)");
+        }
+        if (!s.device().hostAddressable()) {
+            return; // device memory: Java cannot read the values (see the class comment)
         }
         for (int b = 0; b < (perHead ? batch : 1); b++) {
             for (int h = 0; h < (perHead ? heads : 1); h++) {

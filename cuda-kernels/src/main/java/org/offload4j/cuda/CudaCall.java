@@ -24,7 +24,8 @@ import org.offload4j.cuda.driver.KernelParams;
  * }</pre>
  *
  * <p>A staged host tensor keeps its row stride on the device: the span from its first to its
- * last element is copied, gaps included, so kernels see one layout either way.
+ * last element is copied, gaps included, so kernels see one layout either way. The exception is
+ * {@link #inBlocks}, which packs the parts it stages: its caller passes the kernel that layout.
  */
 public final class CudaCall implements AutoCloseable {
     private final CudaDevice device;

@@ -94,14 +94,18 @@ public final class CudaAttentionKernel implements AttentionKernel {
     /**
      * Whether host K and V (row strides in bytes) go to the device as the filled keys of each
      * head only: {@code B·Hkv} copies each instead of one, worth it when the bytes they leave
-     * out come to at least {@link #MIN_SAVED_BYTES_PER_COPY} per added copy. A head's block is
+     * out come to at least {@link #MIN_SAVED_BYTES_PER_COPY} per added copy; an empty cache is
+     * not copied at all. A head's block is
      * {@code kvLen} row strides from its first key, so it ends inside the cache while
      * {@code kvLen < kvCapacity}.
      */
     static boolean stageFilledKeysOnly(AttentionShape shape, long kStrideBytes, long vStrideBytes) {
         long free = shape.kvCapacity() - shape.kvLen();
-        if (shape.kvLen() == 0 || free == 0) {
+        if (free == 0) {
             return false;
+        }
+        if (shape.kvLen() == 0) {
+            return true; // blocks of 0 bytes: no copy at all
         }
         long heads = (long) shape.batch() * shape.kvHeads();
         long saved = heads * free * (kStrideBytes + vStrideBytes);
