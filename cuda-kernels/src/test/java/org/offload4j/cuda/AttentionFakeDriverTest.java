@@ -118,6 +118,8 @@ class AttentionFakeDriverTest {
             AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
             attention.forward(qd, kd, vd, kvLen, opts, outd);
             assertEquals(capacity, launches.get(0)[24], "kv_cap: the capacity");
+            assertEquals(kd.data().deviceAddress(), launches.get(0)[2], "k: the cache itself");
+            assertEquals(vd.data().deviceAddress(), launches.get(0)[4], "v: the cache itself");
             assertEquals(List.of(), copiesToDevice, "no copy to the device");
             device.copy(outd, out);
             assertClose(AttentionReference.forward(q, k, v, kvLen, opts).out(), out);
@@ -220,6 +222,7 @@ class AttentionFakeDriverTest {
 
     /** The kernel's launch contract (attention.cu): arguments in its order, memory as it indexes it. */
     private static void emulate(long[] a) {
+        assertEquals(27, a.length, "attention.cu's arguments");
         long q = a[0], qLd = a[1], k = a[2], kLd = a[3], v = a[4], vLd = a[5];
         long out = a[15], outLd = a[16], lse = a[17], lseLd = a[18];
         int batch = (int) a[19], hq = (int) a[20], hkv = (int) a[21], sq = (int) a[22], skv = (int) a[23], kvCap = (int) a[24];

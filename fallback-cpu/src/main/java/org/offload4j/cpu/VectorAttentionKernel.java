@@ -942,16 +942,27 @@ final class VectorAttentionKernel implements AttentionKernel {
         if (FOLD) {
             foldScores4(s, n);
         } else {
-            sumScores(s, n, 4, 1, BQ); // row-major: st[r·BQ + j]
+            sumScores4(s, n);
         }
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }
 
+    /** {@link #sumScores} for {@link #scoresFused4} with 8- or 4-float vectors: 4 rows, row-major st[r·BQ + j]. */
+    static void sumScores4(Scratch s, int n) {
+        sumScores(s, n, 4, 1, BQ);
+    }
+
+    /** {@link #sumScores} for {@link #scoresFused8}: 8 rows, key-major st[j·BQ + r]. */
+    static void sumScores8(Scratch s, int n) {
+        sumScores(s, n, 8, BQ, 1);
+    }
+
     /**
-     * The lane sums that end {@link #scoresFused4} (with 8- or 4-float vectors) and
-     * {@link #scoresFused8}: st[j·keyStride + r·rowStride] = Σ lanes of key j's row-r sums in
-     * {@code part} (at (j·rows + r)·L), × 2^60, for keys j &lt; n and rows r &lt; {@code rows}. A
-     * method of its own so that {@link LaneSums#sum} inlines (see there).
+     * The lane sums that end the fused QKᵀ kernels: st[j·keyStride + r·rowStride] = Σ lanes of
+     * key j's row-r sums in {@code part} (at (j·rows + r)·L), × 2^60, for keys j &lt; n and rows
+     * r &lt; {@code rows}. Out of those kernels so that {@link LaneSums#sum} inlines (see there);
+     * the two wrappers are small enough that C2 inlines this into them with a constant row count,
+     * so the row loop unrolls.
      */
     static void sumScores(Scratch s, int n, int rows, int keyStride, int rowStride) {
         float[] part = s.part;
@@ -1080,7 +1091,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             a6.intoArray(sums, p + 6 * L);
             a7.intoArray(sums, p + 7 * L);
         }
-        sumScores(s, n, 8, BQ, 1); // key-major: st[j·BQ + r]
+        sumScores8(s, n);
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }
 

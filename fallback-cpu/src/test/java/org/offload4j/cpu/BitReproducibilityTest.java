@@ -48,7 +48,7 @@ class BitReproducibilityTest {
      */
     private static final int WARM_CALLS = 100;
     private static final long WARM_NANOS = TimeUnit.SECONDS.toNanos(10);
-    /** Calls in the C2-only child: C2 compiles a method after 100 calls or loop iterations there. */
+    /** Calls in the C2-only child, where C2 compiles a method after about 100 calls or 140 loop back-edges. */
     private static final int C2_CALLS = 4;
     private static final int CHILD_TIMEOUT_SECONDS = 300;
     /** What starts a result line of a child, so that JVM notices on its stdout are not compared. */
@@ -58,17 +58,21 @@ class BitReproducibilityTest {
     void interpretedOneThreadedAndCompiledJvmsComputeTheSameBits() throws IOException, InterruptedException {
         long seed = AttentionInputs.seed();
         String rerun = ", seed " + seed + " (rerun with -Doffload.test.seed=" + seed + ")";
-        List<String> here = results(seed);
-        long start = System.nanoTime();
-        for (int i = 1; i < WARM_CALLS && System.nanoTime() - start < WARM_NANOS; i++) {
-            assertSameLines(here, results(seed), "call " + i + " against call 0 in this JVM" + rerun);
+        // Every method in the Java fallbacks, every task in sequence: the bits everything else must
+        // give. Started first: it runs on one thread beside this JVM's repeats.
+        try (Child interpreted = Child.start(seed, 1, "-Xint", "-Doffload.cpu.threads=1")) {
+            List<String> here = results(seed);
+            long start = System.nanoTime();
+            for (int i = 1; i < WARM_CALLS && System.nanoTime() - start < WARM_NANOS; i++) {
+                assertSameLines(here, results(seed), "call " + i + " against call 0 in this JVM" + rerun);
+            }
+            List<String> reference = interpreted.results();
+            assertSameLines(reference, here, "this JVM (tiered, " + CpuThreads.threads() + " threads) against -Xint on one thread" + rerun);
+            // C2 alone, compiling early: its code certainly ran there, whatever this JVM's JIT got to.
+            try (Child c2 = Child.start(seed, C2_CALLS, "-XX:-TieredCompilation", "-XX:CompileThreshold=100", "-Xbatch")) {
+                assertSameLines(reference, c2.results(), "C2 only against -Xint on one thread" + rerun);
+            }
         }
-        // Every method in the Java fallbacks, every task in sequence: the bits everything else must give.
-        List<String> interpreted = runChild(seed, 1, "-Xint", "-Doffload.cpu.threads=1");
-        assertSameLines(interpreted, here, "this JVM (tiered, " + CpuThreads.threads() + " threads) against -Xint on one thread" + rerun);
-        // C2 alone, compiling early: its code certainly ran here, whatever this JVM's JIT got to.
-        List<String> c2 = runChild(seed, C2_CALLS, "-XX:-TieredCompilation", "-XX:CompileThreshold=100", "-Xbatch");
-        assertSameLines(interpreted, c2, "C2 only against -Xint on one thread" + rerun);
     }
 
     private static void assertSameLines(List<String> want, List<String> got, String what) {
@@ -100,7 +104,7 @@ class BitReproducibilityTest {
         first.forEach(line -> System.out.println(RESULT + line));
     }
 
-    /** Lane sums, then each decode step's out and lse, as lines of hex bits. */
+    /** Lane sums, then each op call's outputs (attention's out and lse, W4A16, Hadamard, MoE), as lines of hex bits. */
     static List<String> results(long seed) {
         List<String> lines = new ArrayList<>();
         SplittableRandom random = new SplittableRandom(seed);
@@ -145,10 +149,10 @@ class BitReproducibilityTest {
         }
     }
 
-    /** An MoE layer's forward: 37 tokens, 8 experts, top 2, d_model 40, d_ff 48. */
+    /** An MoE layer's forward: 13 tokens, 8 experts, top 2, d_model 40, d_ff 48. */
     private static String moe(long seed) {
-        try (VectorMoeKernelTest.Layer l = new VectorMoeKernelTest.Layer(seed, 37, 8, 2, 40, 48, true, DType.BF16)) {
-            Tensor y = l.poisoned(DType.BF16, 37, 40);
+        try (VectorMoeKernelTest.Layer l = new VectorMoeKernelTest.Layer(seed, 13, 8, 2, 40, 48, true, DType.BF16)) {
+            Tensor y = l.poisoned(DType.BF16, 13, 40);
             l.layer.forward(l.x, y);
             return bits("moe", y);
         }
@@ -193,32 +197,41 @@ class BitReproducibilityTest {
         }
     }
 
-    /** {@link #main} in a JVM with this one's vector and module flags and {@code flags}; its result lines. */
-    private static List<String> runChild(long seed, int calls, String... flags) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            // The vector width (-XX:UseAVX, -XX:UseSVE, -XX:MaxVectorSize) must match; main checks it.
-            if (arg.startsWith("-XX:UseAVX") || arg.startsWith("-XX:UseSVE") || arg.startsWith("-XX:MaxVectorSize")
-                    || arg.startsWith("--add-modules") || arg.startsWith("--enable-native-access")) {
-                command.add(arg);
+    /** {@link #main} running in a child JVM with this one's vector and module flags and some of its own. */
+    private record Child(Process process, List<String> command, Path out, Path err) implements AutoCloseable {
+        static Child start(long seed, int calls, String... flags) throws IOException {
+            List<String> command = new ArrayList<>();
+            command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+            for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+                // The vector width (-XX:UseAVX, -XX:UseSVE, -XX:MaxVectorSize) must match; main checks it.
+                if (arg.startsWith("-XX:UseAVX") || arg.startsWith("-XX:UseSVE") || arg.startsWith("-XX:MaxVectorSize")
+                        || arg.startsWith("--add-modules") || arg.startsWith("--enable-native-access")) {
+                    command.add(arg);
+                }
             }
+            command.addAll(List.of(flags));
+            command.addAll(List.of("-cp", System.getProperty("java.class.path"), BitReproducibilityTest.class.getName(),
+                    Long.toString(seed), Integer.toString(calls), Integer.toString(CpuBackend.FLOATS.length())));
+            Path out = Files.createTempFile("offload-bit-reproducibility", ".out");
+            Path err = Files.createTempFile("offload-bit-reproducibility", ".err");
+            Process process = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            return new Child(process, command, out, err);
         }
-        command.addAll(List.of(flags));
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), BitReproducibilityTest.class.getName(),
-                Long.toString(seed), Integer.toString(calls), Integer.toString(CpuBackend.FLOATS.length())));
-        Path out = Files.createTempFile("offload-bit-reproducibility", ".out");
-        Path err = Files.createTempFile("offload-bit-reproducibility", ".err");
-        try {
-            Process child = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-            if (!child.waitFor(CHILD_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                child.destroyForcibly();
+
+        /** Waits for the child; its result lines. */
+        List<String> results() throws IOException, InterruptedException {
+            if (!process.waitFor(CHILD_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
                 fail("the child JVM did not end in " + CHILD_TIMEOUT_SECONDS + " s: " + command);
             }
-            assertEquals(0, child.exitValue(), "the child JVM failed: " + command + "\n" + Files.readString(err, StandardCharsets.UTF_8));
+            assertEquals(0, process.exitValue(), "the child JVM failed: " + command + "\n" + Files.readString(err, StandardCharsets.UTF_8));
             return Files.readAllLines(out, StandardCharsets.UTF_8).stream()
                     .filter(l -> l.startsWith(RESULT)).map(l -> l.substring(RESULT.length())).toList();
-        } finally {
+        }
+
+        /** Ends the child if it still runs (a failure on the way), and deletes its files. */
+        @Override
+        public void close() throws IOException {
+            process.destroyForcibly();
             Files.deleteIfExists(out);
             Files.deleteIfExists(err);
         }

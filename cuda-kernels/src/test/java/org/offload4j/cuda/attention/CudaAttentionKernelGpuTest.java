@@ -13,6 +13,8 @@ import org.offload4j.attention.Fp8Tensor;
 import org.offload4j.attention.ScaleGranularity;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
+import org.offload4j.cuda.CudaBackend;
+import org.offload4j.cuda.CudaDevice;
 import org.offload4j.cuda.GpuAvailable;
 import org.offload4j.cuda.GpuTest;
 
@@ -90,6 +92,52 @@ class CudaAttentionKernelGpuTest {
                 }
             }
         }
+    }
+
+    /**
+     * Q, K and V (codes and scales), out and lse all in device memory, K and V KV caches filled to
+     * half: the facade reads none of that memory (it could not) and the kernel uses it in place.
+     * The result is the host call's, bit for bit (the same kernel on the same bytes).
+     */
+    @GpuTest
+    void deviceResidentTensorsGiveTheBitsOfHostOnes() {
+        CudaBackend backend = GpuAvailable.backend();
+        CudaDevice device = backend.kernels(CudaDevice.class).orElseThrow();
+        Attention att = Attention.create(backend);
+        int b = 2, hq = 8, hkv = 2, sq = 3, kvLen = 150, capacity = 300, d = 128;
+        Random rnd = new Random(20261208);
+        AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
+        try (Tensor qb = random(rnd, b, hq, sq, d);
+             Tensor kb = random(rnd, b, hkv, capacity, d);
+             Tensor vb = random(rnd, b, hkv, capacity, d);
+             Fp8Tensor q = Fp8Quantizer.quantize(qb, ScaleGranularity.PER_HEAD);
+             Fp8Tensor k = Fp8Quantizer.quantize(kb, ScaleGranularity.PER_HEAD);
+             Fp8Tensor v = Fp8Quantizer.quantize(vb, ScaleGranularity.PER_HEAD);
+             Fp8Tensor qd = onDevice(device, q);
+             Fp8Tensor kd = onDevice(device, k);
+             Fp8Tensor vd = onDevice(device, v);
+             Tensor out = Tensor.allocate(DType.BF16, b, hq, sq, d);
+             Tensor lse = Tensor.allocate(DType.FP32, b, hq, sq);
+             Tensor outd = device.allocateTensor(DType.BF16, b, hq, sq, d);
+             Tensor lsed = device.allocateTensor(DType.FP32, b, hq, sq);
+             Tensor outBack = Tensor.allocate(DType.BF16, b, hq, sq, d);
+             Tensor lseBack = Tensor.allocate(DType.FP32, b, hq, sq)) {
+            att.forward(q, k, v, kvLen, opts, out, lse);
+            att.forward(qd, kd, vd, kvLen, opts, outd, lsed);
+            device.copy(outd, outBack);
+            device.copy(lsed, lseBack);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(out.toFloatArray(), outBack.toFloatArray(), "out");
+            org.junit.jupiter.api.Assertions.assertArrayEquals(lse.toFloatArray(), lseBack.toFloatArray(), "lse");
+        }
+    }
+
+    /** {@code t}'s codes and scales copied into device memory (one call's tensors live on one device). */
+    private static Fp8Tensor onDevice(CudaDevice device, Fp8Tensor t) {
+        Tensor data = device.allocateTensor(t.data().dtype(), t.data().shape());
+        Tensor scales = device.allocateTensor(t.scales().dtype(), t.scales().shape());
+        device.copy(t.data(), data);
+        device.copy(t.scales(), scales);
+        return new Fp8Tensor(data, scales);
     }
 
     /**
