@@ -38,6 +38,13 @@ class CudaAttentionKernelGpuTest {
         return Tensor.of(DType.BF16, v, shape);
     }
 
+    /** {@link #random} values quantized to fp8 with per-head scales (the bf16 tensor freed). */
+    private static Fp8Tensor randomFp8(Random rnd, long... shape) {
+        try (Tensor x = random(rnd, shape)) {
+            return Fp8Quantizer.quantize(x, ScaleGranularity.PER_HEAD);
+        }
+    }
+
     @GpuTest
     void matchesTheFloat64Reference() {
         Attention att = Attention.create(GpuAvailable.backend());
@@ -107,12 +114,9 @@ class CudaAttentionKernelGpuTest {
         int b = 2, hq = 8, hkv = 2, sq = 3, kvLen = 150, capacity = 300, d = 128;
         Random rnd = new Random(20261208);
         AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
-        try (Tensor qb = random(rnd, b, hq, sq, d);
-             Tensor kb = random(rnd, b, hkv, capacity, d);
-             Tensor vb = random(rnd, b, hkv, capacity, d);
-             Fp8Tensor q = Fp8Quantizer.quantize(qb, ScaleGranularity.PER_HEAD);
-             Fp8Tensor k = Fp8Quantizer.quantize(kb, ScaleGranularity.PER_HEAD);
-             Fp8Tensor v = Fp8Quantizer.quantize(vb, ScaleGranularity.PER_HEAD);
+        try (Fp8Tensor q = randomFp8(rnd, b, hq, sq, d);
+             Fp8Tensor k = randomFp8(rnd, b, hkv, capacity, d);
+             Fp8Tensor v = randomFp8(rnd, b, hkv, capacity, d);
              Fp8Tensor qd = onDevice(device, q);
              Fp8Tensor kd = onDevice(device, k);
              Fp8Tensor vd = onDevice(device, v);
@@ -169,12 +173,9 @@ class CudaAttentionKernelGpuTest {
                     }
                     Random rnd = new Random(++seed);
                     String what = "seed " + seed + " D=" + d + " Sq=" + sq + " kvLen=" + kvLen + " of " + capacity;
-                    try (Tensor qb = random(rnd, b, hq, sq, d);
-                         Tensor kb = random(rnd, b, hkv, capacity, d);
-                         Tensor vb = random(rnd, b, hkv, capacity, d);
-                         Fp8Tensor q = Fp8Quantizer.quantize(qb, ScaleGranularity.PER_HEAD);
-                         Fp8Tensor k = Fp8Quantizer.quantize(kb, ScaleGranularity.PER_HEAD);
-                         Fp8Tensor v = Fp8Quantizer.quantize(vb, ScaleGranularity.PER_HEAD);
+                    try (Fp8Tensor q = randomFp8(rnd, b, hq, sq, d);
+                         Fp8Tensor k = randomFp8(rnd, b, hkv, capacity, d);
+                         Fp8Tensor v = randomFp8(rnd, b, hkv, capacity, d);
                          Tensor kCut = Tensor.allocate(DType.FP8_E4M3FN, b, hkv, kvLen, d);
                          Tensor vCut = Tensor.allocate(DType.FP8_E4M3FN, b, hkv, kvLen, d);
                          Tensor out = Tensor.allocate(DType.BF16, b, hq, sq, d);
