@@ -86,8 +86,9 @@ import org.offload4j.core.Workspace;
  * tensor of the wrong dtype or shape, a scale that is {@code ≤ 0}, NaN or infinite (checked for
  * scales in host memory; scales in device memory, beside device-resident codes, are not read
  * here, and such a scale there is outside the contract), tensors on
- * different devices, {@code out} or {@code lse} sharing memory with an input or with each
- * other, and (bf16 entry points) a non-finite input element. Inputs may share memory with
+ * different devices or on a device this op's backend cannot reach (a GPU's memory given to the
+ * CPU backend), {@code out} or {@code lse} sharing memory with an input or with each
+ * other, and (bf16 entry points) an input outside host memory or a non-finite input element. Inputs may share memory with
  * each other (self-attention over one buffer is fine).
  *
  * <p><b>Numerics.</b> Logits, the running softmax and the products with V are accumulated in
@@ -276,7 +277,7 @@ public final class Attention {
     /** A tensor and the name it is reported under. */
     private record Named(Tensor tensor, String name) {}
 
-    private static AttentionShape checkFp8(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, AttentionOptions opts, Tensor out, Tensor lse) {
+    private AttentionShape checkFp8(Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, AttentionOptions opts, Tensor out, Tensor lse) {
         Args.notNull(q, "q");
         Args.notNull(k, "k");
         Args.notNull(v, "v");
@@ -377,7 +378,7 @@ public final class Attention {
         }
     }
 
-    private static void checkOutputs(AttentionShape s, List<Named> inputs, Tensor out, Tensor lse) {
+    private void checkOutputs(AttentionShape s, List<Named> inputs, Tensor out, Tensor lse) {
         Args.live(out, "out");
         Args.writable(out, "out");
         Args.dtype(out, "out", DType.BF16);
@@ -393,6 +394,7 @@ public final class Attention {
             Args.sameDevice(first, inputs.getFirst().name(), n.tensor(), n.name());
         }
         Args.sameDevice(first, inputs.getFirst().name(), out, "out");
+        Args.reachable(backend, first, inputs.getFirst().name());
         for (Named n : inputs) {
             Args.disjoint(n.tensor(), n.name(), out, "out");
         }

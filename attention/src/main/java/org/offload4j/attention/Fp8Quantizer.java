@@ -36,7 +36,8 @@ import org.offload4j.core.numerics.Fp8Overflow;
  * is never modified.
  *
  * <p><b>Rejected input</b> ({@link IllegalArgumentException}, nothing allocated survives):
- * null or closed {@code x}, a dtype other than bf16, a rank other than 4, a non-finite element
+ * null or closed {@code x}, {@code x} outside host memory (quantization reads every element on
+ * the host), a dtype other than bf16, a rank other than 4, a non-finite element
  * (NaN or ±∞ have no meaningful amax scale), or a rotation whose output is not finite.
  */
 public final class Fp8Quantizer {
@@ -138,6 +139,7 @@ public final class Fp8Quantizer {
     /** The checks on a bf16 input, naming it {@code name}. */
     static void check(Tensor x, String name) {
         Args.live(x, name);
+        Args.host(x, name);
         Args.dtype(x, name, DType.BF16);
         if (x.rank() != 4) {
             throw new IllegalArgumentException(name + " has shape " + Arrays.toString(x.shape()) + "; expected rank 4, [B, H, S, D]");

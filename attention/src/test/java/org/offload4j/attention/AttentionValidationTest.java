@@ -16,6 +16,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import org.offload4j.core.DType;
+import org.offload4j.core.Device;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
 
@@ -153,6 +154,31 @@ class AttentionValidationTest {
     }
 
     // ------------------------------------------------------------------ head dimension, heads, shapes
+
+    @Test
+    void tensorsOnADeviceTheBackendCannotReachAreRejected() {
+        Device gpu = new Device("fake", 0, "fake gpu", false);
+        Arena arena = keep(Arena.ofConfined());
+        Fp8Tensor qGpu = new Fp8Tensor(onDevice(arena, gpu, DType.FP8_E4M3FN, B, HQ, SQ, D), onDevice(arena, gpu, DType.FP32, 1));
+        Fp8Tensor kGpu = new Fp8Tensor(onDevice(arena, gpu, DType.FP8_E4M3FN, B, HKV, SKV, D), onDevice(arena, gpu, DType.FP32, 1));
+        Tensor outGpu = onDevice(arena, gpu, DType.BF16, B, HQ, SQ, D);
+        Tensor lseGpu = onDevice(arena, gpu, DType.FP32, B, HQ, SQ);
+        String where = "(fp8_e4m3[" + B + ", " + HQ + ", " + SQ + ", " + D + "]@fake) is in fake:0 (fake gpu) memory";
+        assertRejected(() -> attention.forward(qGpu, kGpu, kGpu, AttentionOptions.defaults(), outGpu, lseGpu),
+                "q.data " + where, "the 'recording' backend cannot reach");
+        assertRejected(() -> attention.forward(qGpu, kGpu, kGpu, SKV - 1, AttentionOptions.defaults(), outGpu),
+                "q.data " + where, "the 'recording' backend cannot reach");
+        Tensor qBf16 = onDevice(arena, gpu, DType.BF16, B, HQ, SQ, D);
+        Tensor kBf16 = onDevice(arena, gpu, DType.BF16, B, HKV, SKV, D);
+        assertRejected(() -> attention.forward(qBf16, kBf16, kBf16, AttentionOptions.defaults(), outGpu, lseGpu),
+                "q (bf16[" + B + ", " + HQ + ", " + SQ + ", " + D + "]@fake) is in fake:0 (fake gpu) memory; it must be in host memory");
+    }
+
+    /** A tensor on {@code device} over host bytes that the test never reads: what a GPU backend's allocation looks like to a CPU one. */
+    private static Tensor onDevice(Arena arena, Device device, DType dtype, long... shape) {
+        long count = java.util.Arrays.stream(shape).reduce(1, (a, b) -> a * b);
+        return Tensor.wrapDevice(null, arena.allocate(dtype.byteSize(count)), device, dtype, shape[shape.length - 1], shape);
+    }
 
     @Test
     void unsupportedHeadDimension() {

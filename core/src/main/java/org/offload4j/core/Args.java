@@ -100,6 +100,28 @@ public final class Args {
         }
     }
 
+    /**
+     * {@code t} must be in memory that {@code backend}'s kernels can reach: host memory (which every
+     * backend reads, staging it where it must) or one of {@link Backend#devices()}. A CUDA tensor
+     * given to the CPU backend is refused here rather than failing inside the kernel.
+     */
+    public static void reachable(Backend backend, Tensor t, String name) {
+        if (!t.device().hostAddressable() && !backend.devices().contains(t.device())) {
+            throw new IllegalArgumentException(name + " (" + t.describe() + ") is in " + t.device()
+                    + " memory, which the '" + backend.name() + "' backend cannot reach; it takes host memory"
+                    + backend.devices().stream().filter(d -> !d.hostAddressable()).map(d -> " or " + d)
+                            .collect(Collectors.joining()));
+        }
+    }
+
+    /** {@code t} must be in host memory: for values that Java reads, such as a weight it validates or repacks. */
+    public static void host(Tensor t, String name) {
+        if (!t.device().hostAddressable()) {
+            throw new IllegalArgumentException(name + " (" + t.describe() + ") is in " + t.device()
+                    + " memory; it must be in host memory, which Java can read");
+        }
+    }
+
     /** The output must not share a byte with an input. */
     public static void disjoint(Tensor in, String inName, Tensor out, String outName) {
         if (in.overlaps(out)) {

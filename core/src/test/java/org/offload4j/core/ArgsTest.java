@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.EnumSet;
+import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
@@ -89,6 +91,54 @@ class ArgsTest {
             assertDoesNotThrow(() -> Args.disjoint(firstHalf, "x", secondHalf, "out"));
             assertMentions(fails(() -> Args.disjoint(whole, "x", sameAgain, "out")), "out", "x", "overlaps");
             assertMentions(fails(() -> Args.disjoint(whole, "x", secondHalf, "out")), "out", "x");
+        }
+    }
+
+    /** A backend that owns {@code own}; it runs nothing. */
+    private static Backend backendOwning(Device own) {
+        return new Backend() {
+            @Override
+            public String name() {
+                return "gpu-fixture";
+            }
+
+            @Override
+            public String description() {
+                return "a backend owning " + own;
+            }
+
+            @Override
+            public List<Device> devices() {
+                return List.of(own);
+            }
+
+            @Override
+            public <K> Optional<K> kernels(Class<K> kernelType) {
+                return Optional.empty();
+            }
+        };
+    }
+
+    @Test
+    void reachableTakesHostMemoryAndTheBackendsOwnDevicesOnly() {
+        Device gpu0 = new Device("gpu-fixture", 0, "fixture GPU 0", false);
+        Device gpu1 = new Device("gpu-fixture", 1, "fixture GPU 1", false);
+        Backend onGpu0 = backendOwning(gpu0);
+        Backend cpu = backendOwning(new Device("cpu", 0, "fixture CPU", true));
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor host = Tensor.allocate(arena, DType.BF16, 2, 4);
+            Tensor onDevice0 = Tensor.wrapDevice(null, arena.allocate(16), gpu0, DType.BF16, 4, 2, 4);
+            Tensor onDevice1 = Tensor.wrapDevice(null, arena.allocate(16), gpu1, DType.BF16, 4, 2, 4);
+            assertDoesNotThrow(() -> Args.reachable(onGpu0, host, "x"));
+            assertDoesNotThrow(() -> Args.reachable(cpu, host, "x"));
+            assertDoesNotThrow(() -> Args.reachable(onGpu0, onDevice0, "x"));
+            assertMentions(fails(() -> Args.reachable(cpu, onDevice0, "q.data")), "q.data (bf16[2, 4]@gpu-fixture) is in gpu-fixture:0",
+                    "the 'gpu-fixture' backend cannot reach", "host memory");
+            assertMentions(fails(() -> Args.reachable(onGpu0, onDevice1, "x")), "x (", "gpu-fixture:1",
+                    "host memory or gpu-fixture:0 (fixture GPU 0)");
+
+            assertDoesNotThrow(() -> Args.host(host, "qweight"));
+            assertMentions(fails(() -> Args.host(onDevice0, "qweight")), "qweight (", "gpu-fixture:0", "host memory");
         }
     }
 }

@@ -26,7 +26,8 @@ import org.offload4j.core.Tensor;
  *
  * <p><b>Accepted input.</b>
  * <ul>
- *   <li>{@code in} and {@code out}: open tensors on the same device, dtype FP32, BF16 or FP16,
+ *   <li>{@code in} and {@code out}: open tensors on the same device (host memory, or the
+ *       backend's own device: a GPU tensor given to the CPU backend is refused), dtype FP32, BF16 or FP16,
  *       {@code out} writable and of the same dtype and shape as {@code in}; any row stride.</li>
  *   <li>{@code d}: {@value HadamardSize#MAX_D} at most, a power of two ≥ 2, or {@code m · 2^k} with
  *       {@code m ∈ {12, 20, 28, 40}} ({@link HadamardSize#ACCEPTED}).</li>
@@ -169,6 +170,7 @@ public final class Hadamard {
         }
         Args.sameDevice(in, "in", out, "out");
         Args.sameDevice(in, "in", scales, "scales");
+        Args.reachable(backend, in, "in");
         Args.disjoint(in, "in", out, "out");
         Args.disjoint(in, "in", scales, "scales");
         Args.disjoint(out, "out", scales, "scales");
@@ -187,7 +189,7 @@ public final class Hadamard {
      * Every check on the tensors (not on the scale); returns the size plan of their last
      * dimension. Package-private for {@link RandomizedRotation}, which then calls {@link #run}.
      */
-    static HadamardSize check(Tensor in, Tensor out) {
+    HadamardSize check(Tensor in, Tensor out) {
         Args.live(in, "in");
         Args.live(out, "out");
         Args.writable(out, "out");
@@ -200,6 +202,7 @@ public final class Hadamard {
                     + "; expected the shape of in, " + Arrays.toString(in.shape()));
         }
         Args.sameDevice(in, "in", out, "out");
+        Args.reachable(backend, in, "in");
         long d = in.cols();
         if (!HadamardSize.isSupported(d)) {
             throw new IllegalArgumentException("in has last dimension d = " + d + " (shape "

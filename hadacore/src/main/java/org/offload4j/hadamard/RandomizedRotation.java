@@ -82,7 +82,7 @@ public final class RandomizedRotation {
     }
 
     private HadamardSize check(Tensor in, Tensor out) {
-        HadamardSize s = Hadamard.check(in, out);
+        HadamardSize s = hadamard.check(in, out);
         if (s.d() != size.d()) {
             throw new IllegalArgumentException("in has last dimension " + s.d() + "; this rotation is for d = " + size.d());
         }

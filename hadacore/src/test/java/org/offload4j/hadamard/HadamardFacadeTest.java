@@ -126,6 +126,22 @@ class HadamardFacadeTest {
     }
 
     @Test
+    void rejectsTensorsOnADeviceTheBackendCannotReach() {
+        Device gpu = new Device("fake", 0, "fake gpu", false);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = Tensor.wrapDevice(null, arena.allocate(2L * 2 * 64), gpu, DType.BF16, 64, 2, 64);
+            Tensor y = Tensor.wrapDevice(null, arena.allocate(2L * 2 * 64), gpu, DType.BF16, 64, 2, 64);
+            Tensor fp8 = Tensor.wrapDevice(null, arena.allocate(2L * 64), gpu, DType.FP8_E4M3FN, 64, 2, 64);
+            Tensor scales = Tensor.wrapDevice(null, arena.allocate(4L * 2), gpu, DType.FP32, 2, 2);
+            String message = "in (bf16[2, 64]@fake) is in fake:0 (fake gpu) memory, which the 'reference' backend cannot reach";
+            assertRejected(null, message, () -> hadamard.transform(x, y));
+            assertRejected(null, message, () -> hadamard.inverse(x, x, 0.5f));
+            assertRejected(null, message, () -> RandomizedRotation.of(hadamard, 64, 1).rotate(x, y));
+            assertRejected(null, message, () -> hadamard.transformToFp8(x, fp8, scales, 1));
+        }
+    }
+
+    @Test
     void rejectsUnsupportedSizes() {
         for (long d : new long[] {3, 6, 36, 65536, 0, 1}) {
             try (Tensor x = Tensor.allocate(DType.FP32, 2, d); Tensor y = TensorFill.poison(Tensor.allocate(DType.FP32, 2, d))) {

@@ -58,8 +58,9 @@ import org.offload4j.core.Tensor;
  *   <li>Calls: {@code x [T, d_model]} bf16 ({@code T ≥ 0}); intermediates ({@code xp}, {@code h},
  *       {@code a}, {@code y}) bf16 or fp32 of the shapes above; {@code out [T, d_model]} bf16 (or
  *       fp32); a {@link Routing} with this layer's {@code E} and {@code x}'s {@code T}; every tensor
- *       open, any row stride; outputs writable and on the input's device, sharing no byte with an
- *       input or with the layer's weights.</li>
+ *       open, any row stride, in memory the layer's backend reaches (host memory, or its own
+ *       device); outputs writable and on the input's device, sharing no byte with an input or with
+ *       the layer's weights.</li>
  * </ul>
  * Everything is checked before any work; a violation throws {@link IllegalArgumentException}
  * naming the argument, what was given and what is accepted, and the outputs are left untouched.
@@ -132,6 +133,7 @@ public final class MoeLayer implements AutoCloseable {
     public static MoeLayer create(Tensor routerWeights, ExpertWeights experts, MoeOptions options) {
         checkWeights(routerWeights, experts, options);
         Backends.Selected<MoeKernel> s = Backends.kernelsFor(MoeKernel.class);
+        checkReachable(s.backend(), routerWeights, experts);
         return new MoeLayer(s.backend(), s.kernels(), routerWeights, experts, options, null);
     }
 
@@ -144,7 +146,17 @@ public final class MoeLayer implements AutoCloseable {
         Args.notNull(backend, "backend");
         checkWeights(routerWeights, experts, options);
         Backends.Selected<MoeKernel> s = Backends.kernelsFrom(backend, MoeKernel.class);
+        checkReachable(s.backend(), routerWeights, experts);
         return new MoeLayer(s.backend(), s.kernels(), routerWeights, experts, options, null);
+    }
+
+    /** The weights are in memory the backend's kernels can reach (W4A16 experts are host-only by contract). */
+    private static void checkReachable(Backend backend, Tensor routerWeights, ExpertWeights experts) {
+        Args.reachable(backend, routerWeights, "routerWeights");
+        if (experts instanceof Bf16ExpertWeights bf16) {
+            Args.reachable(backend, bf16.w1(), "experts.w1");
+            Args.reachable(backend, bf16.w2(), "experts.w2");
+        }
     }
 
     private static void checkWeights(Tensor routerWeights, ExpertWeights experts, MoeOptions options) {
@@ -444,6 +456,7 @@ public final class MoeLayer implements AutoCloseable {
     private int checkX(Tensor x) {
         checkWeightsAlive();
         Args.live(x, "x");
+        Args.reachable(backend, x, "x");
         Args.dtype(x, "x", DType.BF16);
         if (x.rank() != 2 || x.dim(1) != dModel()) {
             throw new IllegalArgumentException("x has shape " + Arrays.toString(x.shape()) + "; expected [T, d_model] = [*, "
@@ -494,6 +507,7 @@ public final class MoeLayer implements AutoCloseable {
     private void checkOutput(Tensor out, String outName, Tensor in, String inName) {
         Args.writable(out, outName);
         Args.sameDevice(in, inName, out, outName);
+        Args.reachable(backend, in, inName);
         Args.disjoint(in, inName, out, outName);
         Args.disjoint(routerWeights, "routerWeights", out, outName);
         if (experts.overlaps(out)) {

@@ -261,6 +261,39 @@ class MoeLayerArgumentsTest {
     }
 
     @Test
+    void tensorsOnADeviceTheBackendCannotReachAreRejected() {
+        Device gpu = new Device("fake", 0, "fake gpu", false);
+        Tensor xGpu = onGpu(gpu, T, D);
+        Tensor outGpu = onGpu(gpu, T, D);
+        Tensor xpGpu = onGpu(gpu, routing.copies(), D);
+        Tensor hGpu = onGpu(gpu, routing.copies(), 2 * FF);
+        Tensor aGpu = onGpu(gpu, routing.copies(), FF);
+        Tensor yGpu = onGpu(gpu, routing.copies(), D);
+        String unreachable = " is in fake:0 (fake gpu) memory, which the 'reference' backend cannot reach";
+        String x = "x (bf16[" + T + ", " + D + "]@fake)" + unreachable;
+        rejected(x, () -> layer.route(xGpu));
+        rejected(x, () -> layer.forward(xGpu, outGpu));
+        rejected(x, () -> layer.forward(xGpu, routing, outGpu));
+        rejected(x, () -> layer.permute(xGpu, routing, xpGpu));
+        rejected("xPermuted (bf16[" + routing.copies() + ", " + D + "]@fake)" + unreachable, () -> layer.gateUp(xpGpu, routing, hGpu));
+        rejected("xPermuted (", () -> layer.expertMlp(xpGpu, routing, yGpu));
+        rejected("h (bf16[" + routing.copies() + ", " + 2 * FF + "]@fake)" + unreachable, () -> layer.swiglu(hGpu, aGpu));
+        rejected("a (", () -> layer.down(aGpu, routing, yGpu));
+        rejected("y (", () -> layer.combine(yGpu, routing, outGpu));
+
+        Tensor wrGpu = Tensor.wrapDevice(null, arena.allocate(4L * D * E), gpu, DType.FP32, E, D, E);
+        rejected("routerWeights (fp32[" + D + ", " + E + "]@fake)" + unreachable, () -> MoeLayer.create(backend, wrGpu, weights,
+                MoeOptions.topK(K)));
+        Tensor w1Gpu = Tensor.wrapDevice(null, arena.allocate(2L * E * D * 2 * FF), gpu, DType.BF16, 2 * FF, E, D, 2 * FF);
+        rejected("experts.w1 (bf16[" + E + ", " + D + ", " + 2 * FF + "]@fake)" + unreachable,
+                () -> MoeLayer.create(backend, wr, Bf16ExpertWeights.of(w1Gpu, w2), MoeOptions.topK(K)));
+    }
+
+    private Tensor onGpu(Device gpu, long rows, long cols) {
+        return Tensor.wrapDevice(null, arena.allocate(2L * rows * cols), gpu, DType.BF16, cols, rows, cols);
+    }
+
+    @Test
     void outputsMustNotOverlapInputs() {
         rejected("out overlaps x", () -> layer.forward(x, x), x);
         // out over the second half of x's rows, as a separate view of the same memory.

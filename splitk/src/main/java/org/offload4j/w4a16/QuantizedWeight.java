@@ -29,6 +29,11 @@ import org.offload4j.core.Tensor;
  * facade gathers on the host before it calls the backend.
  * {@link #q}, {@link #zero} and {@link #scale} index the stored rows; {@link #weight} and
  * {@link #dequantize} give the original W.
+ *
+ * <p><b>Host memory.</b> The tensors are in host memory: the factories read every scale to
+ * validate it, and each backend repacks the weight from the host ({@link W4A16#prepare}), which is
+ * also where a GPU backend uploads it. A tensor in device memory is refused with an
+ * {@link IllegalArgumentException} naming it.
  */
 public final class QuantizedWeight implements AutoCloseable {
     /** The zero point of the symmetric variant. */
@@ -125,6 +130,7 @@ public final class QuantizedWeight implements AutoCloseable {
     /** The stable sort of rows by group, or null when g_idx is the plain kk / g. */
     private static int[] rowOrderOf(Tensor gIdx, int k, int g) {
         Args.live(gIdx, "gIdx");
+        Args.host(gIdx, "gIdx");
         Args.dtype(gIdx, "gIdx", DType.INT32);
         Args.shape(gIdx, "gIdx", k);
         int groups = k / g;
@@ -217,14 +223,17 @@ public final class QuantizedWeight implements AutoCloseable {
     private static int validate(int k, int n, int groupSize, Tensor qweight, Tensor qzeros, Tensor scales) {
         int g = checkSizes(k, n, groupSize);
         Args.live(qweight, "qweight");
+        Args.host(qweight, "qweight");
         Args.dtype(qweight, "qweight", DType.INT32);
         Args.shape(qweight, "qweight", k / 8, n);
         if (qzeros != null) {
             Args.live(qzeros, "qzeros");
+            Args.host(qzeros, "qzeros");
             Args.dtype(qzeros, "qzeros", DType.INT32);
             Args.shape(qzeros, "qzeros", k / g, n / 8);
         }
         Args.live(scales, "scales");
+        Args.host(scales, "scales");
         Args.dtype(scales, "scales", SCALE_TYPES);
         Args.shape(scales, "scales", k / g, n);
         for (int gi = 0; gi < k / g; gi++) {
@@ -245,6 +254,7 @@ public final class QuantizedWeight implements AutoCloseable {
      */
     public static Tensor fromGptqV1Zeros(Tensor qzerosV1) {
         Args.live(qzerosV1, "qzerosV1");
+        Args.host(qzerosV1, "qzerosV1");
         Args.dtype(qzerosV1, "qzerosV1", DType.INT32);
         Args.require(qzerosV1.rank() == 2, "qzerosV1 has rank " + qzerosV1.rank() + "; expected 2 ([k/g, n/8])");
         Tensor out = Tensor.allocate(DType.INT32, qzerosV1.shape());

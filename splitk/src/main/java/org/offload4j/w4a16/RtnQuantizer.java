@@ -49,6 +49,7 @@ public final class RtnQuantizer {
      */
     public static QuantizedWeight quantize(Tensor w, int groupSize, boolean symmetric, DType scaleType) {
         Args.live(w, "w");
+        Args.host(w, "w");
         Args.dtype(w, "w", WEIGHT_TYPES);
         Args.require(w.rank() == 2, "w has rank " + w.rank() + "; expected 2 ([k, n])");
         Args.notNull(scaleType, "scaleType");

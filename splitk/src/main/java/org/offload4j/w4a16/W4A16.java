@@ -16,8 +16,8 @@ import org.offload4j.core.Workspace;
  *
  * <p><b>Contract.</b>
  * <ul>
- *   <li>{@code x}: bf16 or fp16, rank 2 {@code [m, k]}, rows may be strided; {@code m = 0} does
- *       nothing.</li>
+ *   <li>{@code x}: bf16 or fp16, rank 2 {@code [m, k]}, rows may be strided, in host memory or on
+ *       the backend's own device (with y and bias on the same); {@code m = 0} does nothing.</li>
  *   <li>{@code w}: a {@link QuantizedWeight} (GPTQ tensors), or a {@link Prepared} handle made by
  *       {@link #prepare} on this op's backend and not closed. {@code k} and {@code n} are positive
  *       multiples of 8, the group size is 32, 64, 128 or {@code k}, and {@code k} is a multiple of
@@ -123,7 +123,7 @@ public final class W4A16 {
             throw new IllegalArgumentException("w (" + w + ") is closed");
         }
         QuantizedWeight.checkSizes(w.k(), w.n(), w.groupSize());
-        checkCall(x, w.k(), w.n(), bias, y);
+        checkCall(backend, x, w.k(), w.n(), bias, y);
         checkGatherable(x, w.rowOrder, kernel);
         if (x.dim(0) == 0) {
             return;
@@ -137,7 +137,7 @@ public final class W4A16 {
      */
     public void matmul(Tensor x, QuantizedWeight w, Tensor bias, Tensor y) {
         checkWeight(w, "w");
-        checkCall(x, w.k(), w.n(), bias, y);
+        checkCall(backend, x, w.k(), w.n(), bias, y);
         checkGatherable(x, w.rowOrderShared(), kernel); // before the repack, which on a GPU is an upload
         Args.disjoint(w.qweight(), "w.qweight", y, "y");
         Args.disjoint(w.scales(), "w.scales", y, "y");
@@ -203,7 +203,7 @@ public final class W4A16 {
         }
     }
 
-    private static void checkCall(Tensor x, int k, int n, Tensor bias, Tensor y) {
+    private static void checkCall(Backend backend, Tensor x, int k, int n, Tensor bias, Tensor y) {
         Args.live(x, "x");
         Args.live(y, "y");
         Args.writable(y, "y");
@@ -212,6 +212,7 @@ public final class W4A16 {
             Args.live(bias, "bias");
             Args.sameDevice(x, "x", bias, "bias");
         }
+        Args.reachable(backend, x, "x");
         Args.dtype(x, "x", ACTIVATION_TYPES);
         if (y.dtype() != x.dtype()) {
             throw new IllegalArgumentException("y has dtype " + y.dtype() + "; expected " + x.dtype() + " (the dtype of x)");

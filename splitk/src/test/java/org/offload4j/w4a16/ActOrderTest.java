@@ -124,8 +124,8 @@ class ActOrderTest {
     /** The gather runs on the host: device-resident x is refused as an argument, y untouched. */
     @Test
     void actOrderNeedsHostActivations() {
-        W4A16 op = W4A16.create(new ReferenceBackend("ref"));
         org.offload4j.core.Device gpu = new org.offload4j.core.Device("fake", 0, "fake gpu", false);
+        W4A16 op = W4A16.create(new ReferenceBackend("ref", gpu)); // reaches x on gpu, but gathers only on the host
         try (QuantizedWeight raw = TestWeights.random(K, N, G, false, DType.FP16, 21);
              Tensor gIdx = actOrderGIdx(K, G, 8);
              QuantizedWeight w = QuantizedWeight.fromGptqActOrder(K, N, G, raw.qweight(), raw.qzeros(), raw.scales(), gIdx);
@@ -244,7 +244,7 @@ class ActOrderTest {
 
         @Override
         public java.util.List<org.offload4j.core.Device> devices() {
-            return java.util.List.of(org.offload4j.core.Device.HOST);
+            return java.util.List.of(org.offload4j.core.Device.HOST, new org.offload4j.core.Device("fake", 0, "fake gpu", false));
         }
 
         @Override

@@ -1,15 +1,18 @@
 package org.offload4j.w4a16;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.Arena;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.offload4j.core.DType;
+import org.offload4j.core.Device;
 import org.offload4j.core.Tensor;
 
 class QuantizedWeightTest {
@@ -196,6 +199,29 @@ class QuantizedWeightTest {
             rejects("scales[1, 3] = NaN", () -> QuantizedWeight.wrap(64, 16, 32, qw, qz, sNaN));
             sNaN.setFloat(1, 3, Float.POSITIVE_INFINITY);
             rejects("scales[1, 3] = Infinity", () -> QuantizedWeight.wrap(64, 16, 32, qw, qz, sNaN));
+        }
+    }
+
+    @Test
+    void rejectsTensorsOutsideHostMemory() {
+        Device gpu = new Device("fake", 0, "fake gpu", false);
+        try (Arena arena = Arena.ofConfined();
+             Tensor qw = i32(8, 16); Tensor qz = i32(2, 2); Tensor s = Tensor.allocate(DType.FP16, 2, 16);
+             Tensor gIdx = i32(64); Tensor w = Tensor.allocate(DType.BF16, 64, 16)) {
+            Tensor qwGpu = Tensor.wrapDevice(null, arena.allocate(4L * 8 * 16), gpu, DType.INT32, 16, 8, 16);
+            Tensor qzGpu = Tensor.wrapDevice(null, arena.allocate(4L * 2 * 2), gpu, DType.INT32, 2, 2, 2);
+            Tensor sGpu = Tensor.wrapDevice(null, arena.allocate(2L * 2 * 16), gpu, DType.FP16, 16, 2, 16);
+            Tensor gIdxGpu = Tensor.wrapDevice(null, arena.allocate(4L * 64), gpu, DType.INT32, 64, 64);
+            Tensor wGpu = Tensor.wrapDevice(null, arena.allocate(2L * 64 * 16), gpu, DType.BF16, 16, 64, 16);
+            String where = "is in fake:0 (fake gpu) memory; it must be in host memory";
+            rejects("qweight (int32[8, 16]@fake) " + where, () -> QuantizedWeight.wrap(64, 16, 32, qwGpu, qz, s));
+            rejects("qzeros (int32[2, 2]@fake) " + where, () -> QuantizedWeight.adopt(64, 16, 32, qw, qzGpu, s));
+            rejects("scales (fp16[2, 16]@fake) " + where, () -> QuantizedWeight.wrap(64, 16, 32, qw, null, sGpu));
+            rejects("gIdx (int32[64]@fake) " + where, () -> QuantizedWeight.fromGptqActOrder(64, 16, 32, qw, qz, s, gIdxGpu));
+            rejects("qzerosV1 (int32[2, 2]@fake) " + where, () -> QuantizedWeight.fromGptqV1Zeros(qzGpu));
+            rejects("w (bf16[64, 16]@fake) " + where, () -> RtnQuantizer.quantize(wGpu, 32, false, DType.FP16));
+            assertTrue(qw.isAlive() && s.isAlive(), "a rejected adopt closes nothing");
+            assertDoesNotThrow(() -> RtnQuantizer.quantize(w, 32, false, DType.FP16).close());
         }
     }
 

@@ -11,9 +11,12 @@ import org.offload4j.core.Tensor;
 final class ReferenceBackend implements Backend {
     final Kernel kernel = new Kernel();
     private final String name;
+    private final List<Device> devices;
 
-    ReferenceBackend(String name) {
+    /** A backend on the host and on {@code devices} (fakes whose memory its kernel never reads). */
+    ReferenceBackend(String name, Device... devices) {
         this.name = name;
+        this.devices = java.util.stream.Stream.concat(java.util.stream.Stream.of(Device.HOST), java.util.Arrays.stream(devices)).toList();
     }
 
     @Override
@@ -28,7 +31,7 @@ final class ReferenceBackend implements Backend {
 
     @Override
     public List<Device> devices() {
-        return List.of(Device.HOST);
+        return devices;
     }
 
     @Override

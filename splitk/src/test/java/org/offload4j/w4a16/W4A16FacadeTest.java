@@ -135,6 +135,25 @@ class W4A16FacadeTest {
     }
 
     @Test
+    void rejectsActivationsOnADeviceTheBackendCannotReach() {
+        Device gpu = new Device("fake", 0, "fake gpu", false);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor xOnGpu = Tensor.wrapDevice(null, arena.allocate(2L * M * K), gpu, DType.BF16, K, M, K);
+            Tensor yOnGpu = Tensor.wrapDevice(null, arena.allocate(2L * M * N), gpu, DType.BF16, N, M, N);
+            int matmuls = backend.kernel.matmuls;
+            int prepacks = backend.kernel.prepacks;
+            for (Runnable call : new Runnable[] {() -> op.matmul(xOnGpu, prepared, null, yOnGpu),
+                    () -> op.matmul(xOnGpu, weight, null, yOnGpu)}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call::run);
+                assertTrue(e.getMessage().contains("x (bf16[" + M + ", " + K + "]@fake) is in fake:0 (fake gpu) memory, "
+                        + "which the 'ref' backend cannot reach"), e.getMessage());
+            }
+            assertEquals(matmuls, backend.kernel.matmuls, "kernel ran for a rejected call");
+            assertEquals(prepacks, backend.kernel.prepacks, "a rejected call repacked the weight");
+        }
+    }
+
+    @Test
     void rejectsNulls() {
         rejects(y, () -> op.matmul(null, prepared, bias, y), "x must not be null");
         rejects(y, () -> op.matmul(x, (W4A16.Prepared) null, bias, y), "w must not be null");

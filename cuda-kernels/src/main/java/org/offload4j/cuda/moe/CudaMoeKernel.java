@@ -472,10 +472,6 @@ public final class CudaMoeKernel implements MoeKernel {
         }
 
         private static void copyRowsInto(Tensor src, Tensor dst, long dstRow0) {
-            if (!src.device().hostAddressable()) {
-                throw new UnsupportedOperationException("W4A16 expert weights on a device are not supported by the CUDA MoE"
-                        + " kernels yet (they are concatenated on the host); got " + src.describe());
-            }
             long rowBytes = src.dtype().byteSize(src.cols());
             for (long r = 0; r < src.rows(); r++) {
                 MemorySegment.copy(src.segment(), src.rowByteOffset(r), dst.segment(), dst.rowByteOffset(dstRow0 + r), rowBytes);

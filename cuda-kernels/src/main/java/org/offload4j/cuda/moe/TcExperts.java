@@ -62,8 +62,8 @@ final class TcExperts implements AutoCloseable {
     }
 
     /**
-     * Whether the tensor-core path takes these weights: every tensor readable from Java (they are
-     * packed on the host) and each expert's packed layout within int32 word indexing.
+     * Whether the tensor-core path takes these weights: each expert's packed layout within int32
+     * word indexing. (They are packed on the host, where {@link QuantizedWeight} keeps its tensors.)
      */
     static boolean covers(W4A16ExpertWeights w) {
         for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
@@ -72,18 +72,8 @@ final class TcExperts implements AutoCloseable {
             if (words > Integer.MAX_VALUE) {
                 return false;
             }
-            for (int e = 0; e < w.experts(); e++) {
-                QuantizedWeight q = w.weight(m, e);
-                if (!host(q.qweight()) || !host(q.scales()) || (q.qzeros() != null && !host(q.qzeros()))) {
-                    return false;
-                }
-            }
         }
         return true;
-    }
-
-    private static boolean host(Tensor t) {
-        return t.device().hostAddressable();
     }
 
     static TcExperts pack(CudaDevice device, W4A16ExpertWeights w) {

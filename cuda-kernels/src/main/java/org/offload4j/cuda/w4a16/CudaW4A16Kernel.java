@@ -41,9 +41,7 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         int n = w.n();
         int groups = w.groups();
         checkSize(k, n, groups);
-        try (Arena copies = Arena.ofConfined()) {
-            return prepack(w, k, n, groups, copies);
-        }
+        return prepack(w, k, n, groups);
     }
 
     /** At most this many 32-bit words of packed weight (or scales): one Java array. */
@@ -63,9 +61,9 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         }
     }
 
-    /** {@link #prepack(QuantizedWeight)} with host copies of device-resident tensors in {@code copies}. */
-    private PackedWeight prepack(QuantizedWeight w, int k, int n, int groups, Arena copies) {
-        Tensor qw = hostView(w.qweight(), copies);
+    /** {@link #prepack(QuantizedWeight)}: the weight's tensors are in host memory ({@link QuantizedWeight}'s contract). */
+    private PackedWeight prepack(QuantizedWeight w, int k, int n, int groups) {
+        Tensor qw = w.qweight();
         int[] q = new int[(k / 8) * n];
         for (int r = 0; r < k / 8; r++) {
             for (int j = 0; j < n; j++) {
@@ -74,7 +72,7 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         }
         int[] z = null;
         if (w.qzeros() != null) {
-            Tensor qz = hostView(w.qzeros(), copies);
+            Tensor qz = w.qzeros();
             z = new int[groups * (n / 8)];
             for (int gi = 0; gi < groups; gi++) {
                 for (int c = 0; c < n / 8; c++) {
@@ -82,7 +80,7 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
                 }
             }
         }
-        Tensor sc = hostView(w.scales(), copies);
+        Tensor sc = w.scales();
         float[] s = new float[groups * n];
         for (int gi = 0; gi < groups; gi++) {
             for (int j = 0; j < n; j++) {
@@ -169,16 +167,6 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
             }
             call.finish();
         }
-    }
-
-    /** The tensor itself when Java can read it, else a host copy in {@code copies} (freed when prepack returns). */
-    private Tensor hostView(Tensor t, Arena copies) {
-        if (t.device().hostAddressable()) {
-            return t;
-        }
-        Tensor host = Tensor.allocate(copies, t.dtype(), t.shape());
-        device.copy(t, host);
-        return host;
     }
 
     /** A device copy of {@code bytes} of a Java array's segment, staged through native memory, synchronously. */

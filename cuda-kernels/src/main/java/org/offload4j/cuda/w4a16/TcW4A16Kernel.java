@@ -63,7 +63,7 @@ public final class TcW4A16Kernel implements W4A16Kernel {
             return simple.prepack(w);
         }
         try (Arena arena = Arena.ofConfined()) {
-            TcPackedLayout layout = TcPackedLayout.pack(onHost(w, arena), arena);
+            TcPackedLayout layout = TcPackedLayout.pack(w, arena);
             DeviceBuffer q = null;
             DeviceBuffer s = null;
             DeviceBuffer z = null;
@@ -174,26 +174,6 @@ public final class TcW4A16Kernel implements W4A16Kernel {
             stream.copyOnDevice(dst + r * rowBytes, src + r * ld * elem, rowBytes);
         }
         return dst;
-    }
-
-    /** {@code w} itself when Java can read its tensors, else a host copy (allocated in {@code arena}). */
-    private QuantizedWeight onHost(QuantizedWeight w, Arena arena) {
-        boolean host = w.qweight().device().hostAddressable() && w.scales().device().hostAddressable()
-                && (w.qzeros() == null || w.qzeros().device().hostAddressable());
-        if (host) {
-            return w;
-        }
-        return QuantizedWeight.wrap(w.k(), w.n(), w.groupSize(), hostCopy(w.qweight(), arena),
-                w.qzeros() == null ? null : hostCopy(w.qzeros(), arena), hostCopy(w.scales(), arena));
-    }
-
-    private Tensor hostCopy(Tensor t, Arena arena) {
-        if (t.device().hostAddressable()) {
-            return t;
-        }
-        Tensor h = Tensor.allocate(arena, t.dtype(), t.shape());
-        device.copy(t, h);
-        return h;
     }
 
     /** A device copy of a native host segment, synchronously. */
