@@ -13,9 +13,10 @@ import org.offload4j.cuda.CudaDevice;
  * through device memory on every call, and the copies would be what is timed). Elsewhere the host
  * tensors are used as they are and every method here is a no-op.
  *
- * <p>Used by the Hadamard and W4A16 cases, and by attention's FP8 cases (codes, scales and
- * output; its bf16 cases stay on the host, where the bf16 entry points quantize them). Not yet by
- * MoE (the layer holds its weights): on CUDA its inputs are still staged per call. Timing stays wall-clock around the op, which is synchronous (CudaCall waits); CUDA events
+ * <p>Used by the Hadamard and W4A16 cases, by attention's FP8 cases (codes, scales and
+ * output; its bf16 cases stay on the host, where the bf16 entry points quantize them), and by the
+ * MoE cases (router, bf16 experts, x and out; int4 experts stay host tensors, as their contract
+ * says). Timing stays wall-clock around the op, which is synchronous (CudaCall waits); CUDA events
  * need the stream the op runs on, which the backend does not expose yet.
  */
 final class DeviceTensors implements AutoCloseable {

@@ -22,6 +22,11 @@ import org.offload4j.moe.W4A16ExpertWeights;
  * {@link MoeLayer#prepared()} (bf16 experts in the backend's own layout). Size syntax
  * {@code TxExKxDMODELxDFF[:w4|:prep]}, e.g. {@code 256x8x2x1024x2816:w4}.
  *
+ * <p>On a backend with a device (CUDA) the router, bf16 expert weights, x and out are copied to
+ * device memory once ({@link DeviceTensors}), so a call is timed without PCIe staging; the
+ * {@code :prep} cases then time the same layer (prepare keeps device weights as they are). Int4
+ * experts are host tensors by contract; the CUDA backend uploads its packed copy at the first call.
+ *
  * <p>The check compares the first {@value #SAMPLE_TOKENS} tokens with the float64 reference
  * under the same routing (a token's routing and output do not depend on other tokens).
  */
@@ -116,12 +121,17 @@ final class MoeSuite implements OpSuite {
         private final Tensor router;
         private final Tensor w1;
         private final Tensor w2;
+        /** The weights on the host: the reference reads these. */
         private final ExpertWeights weights;
         private final boolean int4;
         private final boolean prepared;
+        private final DeviceTensors device;
         private final MoeLayer layer;
         private final Tensor x;
         private final Tensor out;
+        /** x and out where the backend computes (the host tensors themselves without a device). */
+        private final Tensor xRun;
+        private final Tensor outRun;
         private final int activeExperts;
 
         Case(Backend backend, int tokens, int experts, int k, int dModel, int dFf, boolean int4, boolean prepared, long seed) {
@@ -136,11 +146,15 @@ final class MoeSuite implements OpSuite {
             this.w1 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dModel, 2L * dFf), seed + 1, 1 / Math.sqrt(dModel));
             this.w2 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dFf, dModel), seed + 2, 1 / Math.sqrt(dFf));
             this.weights = int4 ? W4A16ExpertWeights.quantize(w1, w2, 128, false, DType.FP16) : Bf16ExpertWeights.of(w1, w2);
-            MoeLayer created = MoeLayer.create(backend, router, weights, new MoeOptions(k, true));
+            this.device = DeviceTensors.forBackend(backend);
+            ExpertWeights weightsRun = int4 ? weights : Bf16ExpertWeights.of(device.mirror(w1), device.mirror(w2));
+            MoeLayer created = MoeLayer.create(backend, device.mirror(router), weightsRun, new MoeOptions(k, true));
             this.layer = prepared ? created.prepared() : created;
             this.x = TensorFill.gaussian(Tensor.allocate(DType.BF16, tokens, dModel), seed + 3, 1.0);
             this.out = Tensor.allocate(DType.BF16, tokens, dModel);
-            this.activeExperts = layer.route(x).activeExperts();
+            this.xRun = device.mirror(x);
+            this.outRun = device.mirror(out);
+            this.activeExperts = layer.route(xRun).activeExperts();
         }
 
         @Override
@@ -187,13 +201,15 @@ final class MoeSuite implements OpSuite {
 
         @Override
         public void run() {
-            layer.forward(x, out);
+            layer.forward(xRun, outRun);
         }
 
         @Override
         public double check() {
             TensorFill.poison(out);
+            device.upload(out, outRun);
             run();
+            device.download(outRun, out);
             if (TensorFill.hasPoison(out)) {
                 return Double.NaN;
             }
@@ -216,6 +232,7 @@ final class MoeSuite implements OpSuite {
             if (weights instanceof W4A16ExpertWeights q) {
                 q.close();
             }
+            device.close();
             w1.close();
             w2.close();
             router.close();

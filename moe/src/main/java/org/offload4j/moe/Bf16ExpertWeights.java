@@ -11,21 +11,26 @@ import org.offload4j.core.Tensor;
 /**
  * Expert weights stored as bf16 tensors: {@code w1 [E, d_model, 2·d_ff]} (gate | up) and
  * {@code w2 [E, d_ff, d_model]}, any row stride. {@link #decode} widens exactly (a 16-bit shift).
- * The tensors are the caller's; this view neither copies nor closes them.
+ * The tensors may be in host memory or on a backend's device ({@link #decode} then cannot read
+ * them; the backend's kernels can). {@link #of} makes a view of the caller's tensors, which it
+ * neither copies nor closes; {@link #adopt} one that closes them with {@link #close()} (a backend's
+ * device copy from {@link MoeKernel#prepare} is one).
  */
-public final class Bf16ExpertWeights implements ExpertWeights {
+public final class Bf16ExpertWeights implements ExpertWeights, AutoCloseable {
     private final Tensor w1;
     private final Tensor w2;
     private final int experts;
     private final int dModel;
     private final int dFf;
+    private final boolean owner;
 
-    private Bf16ExpertWeights(Tensor w1, Tensor w2, int experts, int dModel, int dFf) {
+    private Bf16ExpertWeights(Tensor w1, Tensor w2, int experts, int dModel, int dFf, boolean owner) {
         this.w1 = w1;
         this.w2 = w2;
         this.experts = experts;
         this.dModel = dModel;
         this.dFf = dFf;
+        this.owner = owner;
     }
 
     /**
@@ -35,10 +40,22 @@ public final class Bf16ExpertWeights implements ExpertWeights {
      * @param w2 {@code [E, d_ff, d_model]} bf16, open
      * @throws IllegalArgumentException naming the tensor when one is null, closed, not bf16, not of
      *         rank 3, has no experts, an odd last dimension, sizes beyond
-     *         {@link MoeLayer#MAX_EXPERTS} / {@link MoeLayer#MAX_DIM}, or when the two disagree on
-     *         {@code E}, {@code d_model} or {@code d_ff}
+     *         {@link MoeLayer#MAX_EXPERTS} / {@link MoeLayer#MAX_DIM}, when the two disagree on
+     *         {@code E}, {@code d_model} or {@code d_ff}, or when they are on different devices
      */
     public static Bf16ExpertWeights of(Tensor w1, Tensor w2) {
+        return checked(w1, w2, false);
+    }
+
+    /**
+     * As {@link #of}, but the weights own the two tensors: {@link #close()} closes them. A rejected
+     * call closes nothing.
+     */
+    public static Bf16ExpertWeights adopt(Tensor w1, Tensor w2) {
+        return checked(w1, w2, true);
+    }
+
+    private static Bf16ExpertWeights checked(Tensor w1, Tensor w2, boolean owner) {
         Args.live(w1, "w1");
         Args.live(w2, "w2");
         Args.dtype(w1, "w1", DType.BF16);
@@ -71,7 +88,8 @@ public final class Bf16ExpertWeights implements ExpertWeights {
             throw new IllegalArgumentException("w2 has shape " + Arrays.toString(w2.shape()) + "; expected [E, d_ff, d_model] = ["
                     + e + ", " + dFf + ", " + dModel + "] to match w1 " + Arrays.toString(w1.shape()));
         }
-        return new Bf16ExpertWeights(w1, w2, (int) e, (int) dModel, (int) dFf);
+        Args.sameDevice(w1, "w1", w2, "w2");
+        return new Bf16ExpertWeights(w1, w2, (int) e, (int) dModel, (int) dFf, owner);
     }
 
     /** {@code [E, d_model, 2·d_ff]}: gate | up. */
@@ -137,6 +155,23 @@ public final class Bf16ExpertWeights implements ExpertWeights {
             int d = dstOffset + r * dstStride;
             for (int c = 0; c < cols; c++) {
                 dst[d + c] = Float.intBitsToFloat((seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, src + 2L * c) & 0xFFFF) << 16);
+            }
+        }
+    }
+
+    /** Whether {@link #close()} closes the tensors ({@link #adopt}). */
+    public boolean ownsTensors() {
+        return owner;
+    }
+
+    /** Closes the two tensors when this object owns them ({@link #adopt}); a view ({@link #of}) closes nothing. Idempotent. */
+    @Override
+    public void close() {
+        if (owner) {
+            try {
+                w1.close();
+            } finally {
+                w2.close();
             }
         }
     }

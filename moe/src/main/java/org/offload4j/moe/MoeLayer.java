@@ -193,8 +193,9 @@ public final class MoeLayer implements AutoCloseable {
      * same results bit for bit as on this layer. The CPU backend copies bf16 weights into column
      * slivers in 128-row blocks (as much memory again as the weights, about 0.15 s for 277 MB on one
      * thread;
-     * the E = 64 layer of the benchmark 1.3× faster, see docs/ops/moe.md); other formats and
-     * backends keep the weights as they are, and the new layer then shares them. When the new
+     * the E = 64 layer of the benchmark 1.3× faster, see docs/ops/moe.md); the CUDA backend copies
+     * bf16 weights in host memory into GPU memory once (otherwise each call stages them); other
+     * formats and backends keep the weights as they are, and the new layer then shares them. When the new
      * layer {@link #ownsExpertWeights() owns} a copy, the copy holds every value and the caller may
      * close the weights it passed to {@code create} (not the router weights, which stay shared);
      * otherwise they must stay open. The copy is a snapshot: later writes to the caller's weights

@@ -224,7 +224,7 @@ class MoeLayerArgumentsTest {
     @Test
     void preparedLayersOwnTheBackendsCopy() {
         java.util.concurrent.atomic.AtomicInteger closes = new java.util.concurrent.atomic.AtomicInteger();
-        final class Copy implements ExpertWeights, AutoCloseable {
+        class Copy implements ExpertWeights, AutoCloseable {
             public int experts() { return weights.experts(); }
             public int dModel() { return weights.dModel(); }
             public int dFf() { return weights.dFf(); }
@@ -245,7 +245,19 @@ class MoeLayerArgumentsTest {
         prepared.close();
         assertEquals(1, closes.get(), "the copy is closed once");
         assertTrue(weights.isAlive());
-        ReferenceBackend unclosable = new ReferenceBackend(w -> Bf16ExpertWeights.of(w1, w2));
+        final class Unclosable implements ExpertWeights { // Copy's methods, without close
+            private final Copy copy = new Copy();
+            public int experts() { return copy.experts(); }
+            public int dModel() { return copy.dModel(); }
+            public int dFf() { return copy.dFf(); }
+            public String format() { return "unclosable"; }
+            public boolean isAlive() { return true; }
+            public boolean overlaps(Tensor t) { return false; }
+            public void decode(Matrix m, int e, int r0, int rows, int c0, int cols, float[] dst, int at, int stride) {
+                copy.decode(m, e, r0, rows, c0, cols, dst, at, stride);
+            }
+        }
+        ReferenceBackend unclosable = new ReferenceBackend(w -> new Unclosable());
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> MoeLayer.create(unclosable, wr, weights, MoeOptions.topK(K)).prepared());
         assertTrue(e.getMessage().contains("cannot be closed"), e.getMessage());
@@ -285,8 +297,10 @@ class MoeLayerArgumentsTest {
         rejected("routerWeights (fp32[" + D + ", " + E + "]@fake)" + unreachable, () -> MoeLayer.create(backend, wrGpu, weights,
                 MoeOptions.topK(K)));
         Tensor w1Gpu = Tensor.wrapDevice(null, arena.allocate(2L * E * D * 2 * FF), gpu, DType.BF16, 2 * FF, E, D, 2 * FF);
+        Tensor w2Gpu = Tensor.wrapDevice(null, arena.allocate(2L * E * FF * D), gpu, DType.BF16, D, E, FF, D);
         rejected("experts.w1 (bf16[" + E + ", " + D + ", " + 2 * FF + "]@fake)" + unreachable,
-                () -> MoeLayer.create(backend, wr, Bf16ExpertWeights.of(w1Gpu, w2), MoeOptions.topK(K)));
+                () -> MoeLayer.create(backend, wr, Bf16ExpertWeights.of(w1Gpu, w2Gpu), MoeOptions.topK(K)));
+        rejected("w2 is on host:0 (host memory); expected the device of w1, fake:0", () -> Bf16ExpertWeights.of(w1Gpu, w2));
     }
 
     private Tensor onGpu(Device gpu, long rows, long cols) {

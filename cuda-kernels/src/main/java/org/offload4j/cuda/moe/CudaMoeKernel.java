@@ -24,7 +24,8 @@ import org.offload4j.w4a16.QuantizedWeight;
  * {@link MoeLaunch}). The {@link Routing} arrays (offsets, copy → token, token·slot → copy,
  * weights) and the tile list are uploaded per call; host tensors are staged by {@link CudaCall}.
  *
- * <p>Expert weights: {@link Bf16ExpertWeights} are used as they are (staged when on the host);
+ * <p>Expert weights: {@link Bf16ExpertWeights} are used as they are (staged when on the host, on
+ * every call: {@link #prepare} copies them to device memory once, see {@code MoeLayer.prepared()});
  * {@link W4A16ExpertWeights} are concatenated per matrix on the host into the kernel's
  * {@code [E, K/8, N]} / {@code [E, K/g, N/8]} / {@code [E, K/g, N]} tensors on every call (version 1:
  * correct, not fast) on the simple path. Other formats are refused with
@@ -74,6 +75,49 @@ public final class CudaMoeKernel implements MoeKernel {
         this.device = device;
         this.tensorCores = tensorCores;
         this.tcCache = new TcExperts.Cache(device);
+    }
+
+    /**
+     * Bf16 experts in host memory: a copy in this GPU's memory ({@link Bf16ExpertWeights#adopt},
+     * freed by its {@code close}), so that calls read them where they are instead of staging
+     * {@code 6·E·d_model·d_ff} bytes over PCIe each time; the same bytes, so the same results bit for
+     * bit. Anything else as it is: bf16 experts already on the device, and W4A16 experts, whose
+     * tensor-core layout is packed and uploaded once at their first call ({@link TcExperts}).
+     */
+    @Override
+    public ExpertWeights prepare(ExpertWeights weights) {
+        if (!(weights instanceof Bf16ExpertWeights bf) || !bf.w1().device().hostAddressable()) {
+            return weights; // Bf16ExpertWeights keeps w1 and w2 on one device
+        }
+        Tensor w1 = null;
+        Tensor w2 = null;
+        try {
+            w1 = onDevice(bf.w1());
+            w2 = onDevice(bf.w2());
+            return Bf16ExpertWeights.adopt(w1, w2);
+        } catch (RuntimeException | Error e) {
+            closeAll(w1, w2);
+            throw e;
+        }
+    }
+
+    private Tensor onDevice(Tensor host) {
+        Tensor t = device.allocateTensor(host.dtype(), host.shape());
+        try {
+            device.copy(host, t);
+            return t;
+        } catch (RuntimeException | Error e) {
+            t.close();
+            throw e;
+        }
+    }
+
+    private static void closeAll(Tensor... tensors) {
+        for (Tensor t : tensors) {
+            if (t != null) {
+                t.close();
+            }
+        }
     }
 
     /** The packed experts when the tensor-core path takes {@code weights}, else null. */

@@ -103,6 +103,46 @@ class CudaMoeKernelGpuTest {
     }
 
     /**
+     * {@code prepared()} copies host bf16 experts into GPU memory (CudaMoeKernel.prepare): the
+     * prepared layer gives the unprepared one's bits, through forward and the steps, and keeps
+     * them after the caller's weights are closed.
+     */
+    @GpuTest
+    void aPreparedLayerComputesOnItsGpuCopyWithTheSameBits() {
+        Random rnd = new Random(777);
+        int tokens = 19;
+        try (Tensor wr = random(rnd, 0.3, D_MODEL, E);
+             Tensor x = random(rnd, 1.0, tokens, D_MODEL);
+             Tensor want = Tensor.allocate(DType.BF16, tokens, D_MODEL);
+             Tensor got = TensorFill.poison(Tensor.allocate(DType.BF16, tokens, D_MODEL))) {
+            Tensor w1 = random(rnd, 0.15, E, D_MODEL, 2 * D_FF);
+            Tensor w2 = random(rnd, 0.15, E, D_FF, D_MODEL);
+            MoeLayer layer = MoeLayer.create(GpuAvailable.backend(), wr, Bf16ExpertWeights.of(w1, w2), MoeOptions.topK(2));
+            Routing routing = layer.forward(x, want);
+            try (MoeLayer prepared = layer.prepared()) {
+                assertTrue(prepared.ownsExpertWeights(), "the CUDA backend copies host bf16 experts");
+                w1.close();
+                w2.close();
+                prepared.forward(x, got);
+                assertArrayEquals(want.toFloatArray(), got.toFloatArray(), "prepared forward, bit for bit");
+                try (Tensor xp = Tensor.allocate(DType.FP32, routing.copies(), D_MODEL);
+                     Tensor y = Tensor.allocate(DType.FP32, routing.copies(), D_MODEL)) {
+                    prepared.permute(x, routing, xp);
+                    prepared.expertMlp(xp, routing, y);
+                    TensorFill.poison(got);
+                    prepared.combine(y, routing, got);
+                    float[] forward = want.toFloatArray();
+                    double[] reference = new double[forward.length];
+                    for (int i = 0; i < forward.length; i++) {
+                        reference[i] = forward[i];
+                    }
+                    assertTrue(relL2(got.toFloatArray(), reference) < 1e-2, "prepared steps against the forward");
+                }
+            }
+        }
+    }
+
+    /**
      * The CPU test's router extremes on the CUDA router (moe_softmax_term): a logit that overflows
      * fp32 for a finite x (the float64 reference's does not) takes the whole weight, a token whose x
      * is NaN gets uniform weights on the lowest experts, and the forward pass makes that token's
