@@ -141,7 +141,9 @@ final class MoeKernels {
 
     /**
      * {@code out[p, :] = in[p, :] · W[e]} for the rows p of each row tile, W {@code [E, rows, cols]}
-     * fp32. Work-group (x, y) computes the TILE × TILE block of columns {@code x·TILE …} and of row
+     * either fp32 ({@code w}, {@code wBf16 = 0}) or the raw bits of bf16 weights ({@code w16},
+     * {@code wBf16 = 1}, widened exactly as each element is staged into local memory; the other
+     * array is a one-element placeholder): the same sums either way. Work-group (x, y) computes the TILE × TILE block of columns {@code x·TILE …} and of row
      * tile y, staging TILE × TILE blocks of {@code in} and W in local memory (each element read
      * from global memory once per work-group instead of TILE times). Work-item (lx, ly) computes
      * column lx of rows ly, ly + 4, ly + 8, ly + 12: each W element it reads from local memory
@@ -154,7 +156,8 @@ final class MoeKernels {
      *              has 0 rows and still runs the loop (it stores nothing): a barrier inside a
      *              branch, even a uniform one, gave wrong sums on PoCL from run to run.
      */
-    static void gemm(KernelContext ctx, FloatArray in, FloatArray w, IntArray tiles, FloatArray out, int rows, int cols) {
+    static void gemm(KernelContext ctx, FloatArray in, FloatArray w, ShortArray w16, FloatArray pow2, int wBf16, IntArray tiles,
+                     FloatArray out, int rows, int cols) {
         int lx = ctx.localIdx;
         int ly = ctx.localIdy;
         int tile = ctx.groupIdy;
@@ -177,7 +180,12 @@ final class MoeKernels {
                 a[y * TILE + lx] = av;
                 float bv = 0.0f;
                 if (tileRows > 0 && r0 + y < rows && c < cols) {
-                    bv = w.get(wBase + (r0 + y) * cols + c);
+                    int wi = wBase + (r0 + y) * cols + c;
+                    if (wBf16 == 1) {
+                        bv = Codec.decode16(w16.get(wi), Codec.BF16, pow2);
+                    } else {
+                        bv = w.get(wi);
+                    }
                 }
                 b[y * TILE + lx] = bv;
             }

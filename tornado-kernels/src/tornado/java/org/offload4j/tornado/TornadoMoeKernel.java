@@ -12,6 +12,7 @@ import java.util.function.LongUnaryOperator;
 import java.util.function.Supplier;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
+import org.offload4j.moe.Bf16ExpertWeights;
 import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.MoeKernel;
 import org.offload4j.moe.Routing;
@@ -30,10 +31,13 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  * graph: its inputs go to the device (bf16 as raw bits, widened there), the steps run back to
  * back on fp32 device buffers, and only its outputs come back, rounded once.
  *
- * <p><b>Expert weights</b> are decoded to fp32 through {@link ExpertWeights#decode} once per
- * weights object (any format, W4A16 included) and sent to the device on a plan's first run only:
- * like a W4A16 prepack, later changes to the weight tensors are not seen. Holding int4 experts
- * packed on the device is not done yet (docs/tornado.md).
+ * <p><b>Expert weights</b> are copied once per weights object and sent to the device on a plan's
+ * first run only: like a W4A16 prepack, later changes to the weight tensors are not seen.
+ * {@link Bf16ExpertWeights} go as their raw 16-bit bits, widened by the grouped GEMM as it stages
+ * them (2 bytes per weight on the host and on the device, where an fp32 copy took 4: Mixtral's
+ * experts are 90 GB in bf16). Other formats, W4A16 included, are decoded to fp32 through
+ * {@link ExpertWeights#decode}; holding int4 experts packed on the device is not done yet
+ * (docs/tornado.md).
  *
  * <p><b>Plans per capacity.</b> A plan is compiled for a capacity of tokens (route, combine,
  * forward), permuted rows (grouped GEMM, expert MLP) or rows (SwiGLU): {@link Plans#capacity}, the
@@ -45,7 +49,7 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
 final class TornadoMoeKernel implements MoeKernel {
     private final TornadoDevice device;
     private final Plans.Cache<List<Object>, Plan> plans = new Plans.Cache<>(8);
-    private final Map<ExpertWeights, FloatArray[]> decoded = new WeakHashMap<>();
+    private final Map<ExpertWeights, Weights[]> decoded = new WeakHashMap<>();
     /** Plans compiled so far (for tests). */
     private int plansBuilt;
 
@@ -100,7 +104,7 @@ final class TornadoMoeKernel implements MoeKernel {
             Builder b = new Builder("moeGemm");
             In x = b.in(in.dtype(), cap, rows, "MoE grouped GEMM input");
             IntArray tiles = b.ints(3 * maxTiles(cap, weights));
-            FloatArray w = b.weights(weights, matrix);
+            Weights w = b.weights(weights, matrix);
             FloatArray y = b.device(Plans.elements("MoE grouped GEMM output", cap, cols));
             b.gemm("gemm", x.f, w, tiles, y, cap, rows, cols, weights);
             Out o = b.out(y, out.dtype(), cap, cols);
@@ -267,22 +271,59 @@ final class TornadoMoeKernel implements MoeKernel {
         }
     }
 
-    /** The fp32 {@code [E, rows, cols]} values of one matrix, decoded once per weights object. */
-    private FloatArray decodedWeights(ExpertWeights w, ExpertWeights.Matrix matrix) {
-        FloatArray[] both = decoded.computeIfAbsent(w, key -> new FloatArray[2]);
+    /**
+     * One matrix's {@code [E, rows, cols]} weights as the grouped GEMM reads them: the bits of bf16
+     * weights ({@code bf16}, with a one-element {@code f}), else fp32 values ({@code f}, with a
+     * one-element {@code bf16}).
+     */
+    record Weights(FloatArray f, ShortArray bf16, boolean isBf16) {
+        /** Bytes of weight values held (host and device each), placeholders aside. */
+        long bytes() {
+            return isBf16 ? 2L * bf16.getSize() : 4L * f.getSize();
+        }
+    }
+
+    /** One matrix's weights, copied once per weights object. */
+    private Weights deviceWeights(ExpertWeights w, ExpertWeights.Matrix matrix) {
+        Weights[] both = decoded.computeIfAbsent(w, key -> new Weights[2]);
         int slot = matrix.ordinal();
         if (both[slot] == null) {
-            int rows = matrix.rows(w);
-            int cols = matrix.cols(w);
-            FloatArray a = new FloatArray(Plans.elements("MoE " + matrix + " weights decoded to fp32", w.experts(), rows, cols));
-            float[] buf = new float[rows * cols];
-            for (int e = 0; e < w.experts(); e++) {
-                w.decode(matrix, e, 0, rows, 0, cols, buf, 0, cols);
-                MemorySegmentCopy.copy(buf, a, (long) e * rows * cols);
-            }
-            both[slot] = a;
+            both[slot] = w instanceof Bf16ExpertWeights bf ? bf16Bits(bf.tensor(matrix), matrix)
+                    : new Weights(decodeToFp32(w, matrix), new ShortArray(1), false);
         }
         return both[slot];
+    }
+
+    /** Bytes of expert weight values this kernel holds for {@code w} (tests: bf16 stays 16-bit). */
+    synchronized long heldWeightBytes(ExpertWeights w) {
+        Weights[] both = decoded.get(w);
+        long bytes = 0;
+        for (int i = 0; both != null && i < both.length; i++) {
+            bytes += both[i] == null ? 0 : both[i].bytes();
+        }
+        return bytes;
+    }
+
+    /** The rows of a bf16 {@code [E, rows, cols]} tensor, any row stride, packed as raw bits. */
+    private static Weights bf16Bits(Tensor t, ExpertWeights.Matrix matrix) {
+        ShortArray a = new ShortArray(Plans.elements("MoE " + matrix + " bf16 weights", t.rows(), t.cols()));
+        long rowBytes = 2L * t.cols();
+        for (long r = 0; r < t.rows(); r++) {
+            MemorySegment.copy(t.segment(), t.rowByteOffset(r), a.getSegment(), r * rowBytes, rowBytes);
+        }
+        return new Weights(new FloatArray(1), a, true);
+    }
+
+    private static FloatArray decodeToFp32(ExpertWeights w, ExpertWeights.Matrix matrix) {
+        int rows = matrix.rows(w);
+        int cols = matrix.cols(w);
+        FloatArray a = new FloatArray(Plans.elements("MoE " + matrix + " weights decoded to fp32", w.experts(), rows, cols));
+        float[] buf = new float[rows * cols];
+        for (int e = 0; e < w.experts(); e++) {
+            w.decode(matrix, e, 0, rows, 0, cols, buf, 0, cols);
+            MemorySegmentCopy.copy(buf, a, (long) e * rows * cols);
+        }
+        return a;
     }
 
     // ---- building plans ----
@@ -431,9 +472,9 @@ final class TornadoMoeKernel implements MoeKernel {
             return a;
         }
 
-        FloatArray weights(ExpertWeights w, ExpertWeights.Matrix m) {
-            FloatArray a = decodedWeights(w, m);
-            g.transferToDevice(DataTransferMode.FIRST_EXECUTION, a);
+        Weights weights(ExpertWeights w, ExpertWeights.Matrix m) {
+            Weights a = deviceWeights(w, m);
+            g.transferToDevice(DataTransferMode.FIRST_EXECUTION, a.f(), a.bf16());
             return a;
         }
 
@@ -441,8 +482,8 @@ final class TornadoMoeKernel implements MoeKernel {
         FloatArray mlp(FloatArray xp, IntArray tiles, ExpertWeights weights, int copiesCap) {
             int dModel = weights.dModel();
             int dFf = weights.dFf();
-            FloatArray w1 = weights(weights, ExpertWeights.Matrix.GATE_UP);
-            FloatArray w2 = weights(weights, ExpertWeights.Matrix.DOWN);
+            Weights w1 = weights(weights, ExpertWeights.Matrix.GATE_UP);
+            Weights w2 = weights(weights, ExpertWeights.Matrix.DOWN);
             FloatArray h = device(Plans.elements("MoE gate/up output", copiesCap, 2, dFf));
             FloatArray a = device(Plans.elements("MoE SwiGLU output", copiesCap, dFf));
             FloatArray y = device(Plans.elements("MoE expert output", copiesCap, dModel));
@@ -458,9 +499,10 @@ final class TornadoMoeKernel implements MoeKernel {
          * A grouped GEMM task {@code out [copies, cols] = in [copies, rows] · W[expert]}, one work-group
          * per TILE × TILE block, launched for the row tiles the call's copies can fill.
          */
-        void gemm(String task, FloatArray in, FloatArray w, IntArray tiles, FloatArray out, int copiesCap, int rows, int cols,
+        void gemm(String task, FloatArray in, Weights w, IntArray tiles, FloatArray out, int copiesCap, int rows, int cols,
                   ExpertWeights weights) {
-            g.task(task, MoeKernels::gemm, new KernelContext(), in, w, tiles, out, rows, cols);
+            g.task(task, MoeKernels::gemm, new KernelContext(), in, w.f(), w.bf16(), pow2, w.isBf16() ? 1 : 0, tiles, out, rows,
+                    cols);
             long columnTiles = (cols + MoeKernels.TILE - 1) / MoeKernels.TILE;
             grids.groups2d(task, columnTiles, maxTiles(copiesCap, weights), MoeKernels.TILE, MoeKernels.GROUP_Y);
             resize.add(units -> grids.regroup2d(task, columnTiles, maxTiles(units * copiesPerUnit, weights)));

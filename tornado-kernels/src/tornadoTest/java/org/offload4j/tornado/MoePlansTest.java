@@ -107,4 +107,39 @@ class MoePlansTest {
             assertEquals(5, kernel.plansBuilt() - before, "one plan per step");
         }
     }
+
+    /**
+     * Bf16 experts are held as their 16-bit bits (host and device), strided rows included, and
+     * give the reference's result; W4A16 experts are still decoded to fp32 (4 bytes a weight).
+     */
+    @Test
+    void bf16ExpertsAreHeldAsTheirBits() {
+        long seed = TornadoTests.seed("moe weights held");
+        long weightsPerMatrixPair = (long) EXPERTS * (D_MODEL * 2L * D_FF + (long) D_FF * D_MODEL);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            long stride = 2L * D_FF + 6; // w1 rows with gaps: they are copied row by row
+            Tensor w1 = TensorFill.gaussian(Tensor.wrapStrided(arena.allocate(2L * EXPERTS * D_MODEL * stride), DType.BF16, stride,
+                    EXPERTS, D_MODEL, 2L * D_FF), seed, 1 / Math.sqrt(D_MODEL));
+            Tensor w2 = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, EXPERTS, D_FF, D_MODEL), seed + 1, 1 / Math.sqrt(D_FF));
+            Tensor wr = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, D_MODEL, EXPERTS), seed + 2, 1 / Math.sqrt(D_MODEL));
+            Tensor x = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, 11, D_MODEL), seed + 3, 1);
+            org.offload4j.moe.Bf16ExpertWeights weights = org.offload4j.moe.Bf16ExpertWeights.of(w1, w2);
+            org.offload4j.moe.MoeLayer layer = org.offload4j.moe.MoeLayer.create(TornadoTests.backend(), wr, weights,
+                    new org.offload4j.moe.MoeOptions(K, true));
+            Routing r = layer.route(x);
+            Tensor out = TensorFill.poison(Tensor.allocate(arena, DType.BF16, 11, D_MODEL));
+            layer.forward(x, r, out);
+            TornadoMoeTest.assertClose(MoeReference.forward(x, r, weights), out, seed, "forward with strided bf16 w1");
+            assertEquals(2 * weightsPerMatrixPair, kernel().heldWeightBytes(weights), "bf16 experts, 2 bytes a weight");
+        }
+        int dModel = 64; // int4 experts: groups of 32 along d_model and d_ff
+        int dFf = 32;
+        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 5, EXPERTS, K, dModel, dFf, true, DType.BF16, true)) {
+            Tensor out = l.poisoned(DType.BF16, 5, dModel);
+            Routing r = l.layer.forward(l.x, out);
+            TornadoMoeTest.assertClose(MoeReference.forward(l.x, r, l.weights), out, seed, "forward, int4 experts");
+            assertEquals(4L * EXPERTS * (dModel * 2L * dFf + (long) dFf * dModel), kernel().heldWeightBytes(l.weights),
+                    "int4 experts decoded to fp32");
+        }
+    }
 }
