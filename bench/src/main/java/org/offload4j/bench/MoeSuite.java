@@ -25,7 +25,8 @@ import org.offload4j.moe.W4A16ExpertWeights;
  * <p>On a backend with a device (CUDA) the router, bf16 expert weights, x and out are copied to
  * device memory once ({@link DeviceTensors}), so a call is timed without PCIe staging; the
  * {@code :prep} cases then time the same layer (prepare keeps device weights as they are). Int4
- * experts are host tensors by contract; the CUDA backend uploads its packed copy at the first call.
+ * experts are host tensors by contract; on its tensor-core path (the default) the CUDA backend
+ * uploads their packed copy at the first call, on the simple path it stages them on every call.
  *
  * <p>The check compares the first {@value #SAMPLE_TOKENS} tokens with the float64 reference
  * under the same routing (a token's routing and output do not depend on other tokens).
@@ -146,15 +147,39 @@ final class MoeSuite implements OpSuite {
             this.w1 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dModel, 2L * dFf), seed + 1, 1 / Math.sqrt(dModel));
             this.w2 = TensorFill.gaussian(Tensor.allocate(DType.BF16, experts, dFf, dModel), seed + 2, 1 / Math.sqrt(dFf));
             this.weights = int4 ? W4A16ExpertWeights.quantize(w1, w2, 128, false, DType.FP16) : Bf16ExpertWeights.of(w1, w2);
-            this.device = DeviceTensors.forBackend(backend);
-            ExpertWeights weightsRun = int4 ? weights : Bf16ExpertWeights.of(device.mirror(w1), device.mirror(w2));
-            MoeLayer created = MoeLayer.create(backend, device.mirror(router), weightsRun, new MoeOptions(k, true));
-            this.layer = prepared ? created.prepared() : created;
             this.x = TensorFill.gaussian(Tensor.allocate(DType.BF16, tokens, dModel), seed + 3, 1.0);
             this.out = Tensor.allocate(DType.BF16, tokens, dModel);
-            this.xRun = device.mirror(x);
-            this.outRun = device.mirror(out);
-            this.activeExperts = layer.route(xRun).activeExperts();
+            this.device = DeviceTensors.forBackend(backend);
+            MoeLayer made = null;
+            MoeLayer ready = null;
+            try {
+                ExpertWeights weightsRun = int4 ? weights : Bf16ExpertWeights.of(device.mirror(w1), device.mirror(w2));
+                made = MoeLayer.create(backend, device.mirror(router), weightsRun, new MoeOptions(k, true));
+                ready = prepared ? made.prepared() : made;
+                this.layer = ready;
+                this.xRun = device.mirror(x);
+                this.outRun = device.mirror(out);
+                this.activeExperts = layer.route(xRun).activeExperts();
+            } catch (RuntimeException | Error e) {
+                if (ready != null && ready != made) {
+                    ready.close(); // frees the copy it owns (the CPU backend's)
+                }
+                if (made != null) {
+                    made.close();
+                }
+                close(weights, device, w1, w2, router, x, out);
+                throw e;
+            }
+        }
+
+        private static void close(ExpertWeights weights, DeviceTensors device, Tensor... tensors) {
+            if (weights instanceof W4A16ExpertWeights q) {
+                q.close();
+            }
+            device.close();
+            for (Tensor t : tensors) {
+                t.close();
+            }
         }
 
         @Override
@@ -229,15 +254,7 @@ final class MoeSuite implements OpSuite {
         @Override
         public void close() {
             layer.close();
-            if (weights instanceof W4A16ExpertWeights q) {
-                q.close();
-            }
-            device.close();
-            w1.close();
-            w2.close();
-            router.close();
-            x.close();
-            out.close();
+            close(weights, device, w1, w2, router, x, out);
         }
     }
 }

@@ -19,7 +19,12 @@ public interface Backend {
     /** One line: what runs the work (CPU model and vector width, GPU name and capability). */
     String description();
 
-    /** The devices this backend drives. */
+    /**
+     * The devices this backend drives. The facades pass a tensor on one of them to the backend's
+     * kernels as it is ({@link Args#reachable}); a tensor on any other device that is not
+     * host-addressable is refused. (TornadoVM lists its OpenCL or PTX device here too, though its
+     * kernels take host tensors only: nothing in the library makes a tensor on that device.)
+     */
     List<Device> devices();
 
     /** The backend's implementation of an op's kernel interface, or empty if it lacks that op. */

@@ -32,7 +32,7 @@ class FakeCudaDriver implements CudaDriver {
     final AtomicLong frees = new AtomicLong();
     final List<String> calls = new ArrayList<>();
     long memoryLimit = Long.MAX_VALUE;
-    private long allocated;
+    long allocated;
     private final Arena arena = Arena.ofShared();
     private final Map<Long, String> functions = new HashMap<>();
     private long nextHandle = 0x1000;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
@@ -107,6 +108,26 @@ class MoePrepareFakeDriverTest {
              MoeLayer prepared = MoeLayer.create(backend, router, int4, MoeOptions.topK(2)).prepared()) {
             assertFalse(prepared.ownsExpertWeights());
             assertSame(int4, prepared.expertWeights());
+        }
+    }
+
+    /** Out of device memory at w2: w1's copy is freed and the error reaches the caller; the layer is unchanged. */
+    @Test
+    void aFailedCopyFreesWhatItAllocated() {
+        try (Tensor w1 = TensorFill.gaussian(Tensor.allocate(DType.BF16, E, D_MODEL, 2 * D_FF), 6, 1);
+             Tensor w2 = TensorFill.gaussian(Tensor.allocate(DType.BF16, E, D_FF, D_MODEL), 7, 1)) {
+            MoeLayer layer = MoeLayer.create(backend, router, Bf16ExpertWeights.of(w1, w2), MoeOptions.topK(2));
+            int allocationsBefore = driver.allocations.size();
+            long freesBefore = driver.frees.get();
+            driver.memoryLimit = driver.allocated + 2L * w1.elementCount(); // room for w1, not for w2
+            RuntimeException e = assertThrows(RuntimeException.class, layer::prepared);
+            assertTrue(String.valueOf(e.getMessage()).contains("cuMemAlloc"), "the failing call is named: " + e);
+            assertEquals(freesBefore + 1, driver.frees.get(), "w1's device copy was made, then freed");
+            assertEquals(allocationsBefore, driver.allocations.size(), "nothing left allocated");
+            driver.memoryLimit = Long.MAX_VALUE;
+            try (MoeLayer prepared = layer.prepared()) {
+                assertTrue(prepared.ownsExpertWeights(), "the layer can still be prepared");
+            }
         }
     }
 

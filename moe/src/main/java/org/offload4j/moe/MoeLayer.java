@@ -59,7 +59,7 @@ import org.offload4j.core.Tensor;
  *       {@code a}, {@code y}) bf16 or fp32 of the shapes above; {@code out [T, d_model]} bf16 (or
  *       fp32); a {@link Routing} with this layer's {@code E} and {@code x}'s {@code T}; every tensor
  *       open, any row stride, in memory the layer's backend reaches (host memory, or its own
- *       device); outputs writable and on the input's device, sharing no byte with an input or with
+ *       device; {@link #permute}, which runs on the host, takes host memory only); outputs writable and on the input's device, sharing no byte with an input or with
  *       the layer's weights.</li>
  * </ul>
  * Everything is checked before any work; a violation throws {@link IllegalArgumentException}
@@ -212,8 +212,9 @@ public final class MoeLayer implements AutoCloseable {
         if (copy == experts) {
             return new MoeLayer(backend, kernel, routerWeights, experts, options, null);
         }
-        if (!(copy instanceof AutoCloseable owned)) {
-            throw new IllegalStateException("backend " + backend.name() + " prepared " + copy + ", which cannot be closed");
+        if (!(copy instanceof AutoCloseable owned) || copy instanceof Bf16ExpertWeights b && !b.ownsTensors()) {
+            throw new IllegalStateException("backend " + backend.name() + " prepared " + copy + ", which cannot be closed"
+                    + " (a copy must own its memory)");
         }
         return new MoeLayer(backend, kernel, routerWeights, copy, options, owned);
     }
@@ -299,13 +300,14 @@ public final class MoeLayer implements AutoCloseable {
 
     /**
      * Step 2: {@code xPermuted[p] = x[routing.tokenOfCopy(p)]}, the rows of {@code x} in expert
-     * order (host code; exact).
+     * order (host code, on every backend; exact).
      *
-     * @param x         {@code [T, d_model]} bf16
-     * @param xPermuted {@code [T·k, d_model]} bf16 or fp32
+     * @param x         {@code [T, d_model]} bf16, in host memory
+     * @param xPermuted {@code [T·k, d_model]} bf16 or fp32, in host memory
      */
     public void permute(Tensor x, Routing routing, Tensor xPermuted) {
         checkX(x);
+        Args.host(x, "x");
         checkRouting(routing, x);
         checkActivation(xPermuted, "xPermuted", routing.copies(), dModel());
         checkOutput(xPermuted, "xPermuted", x, "x");

@@ -144,8 +144,8 @@ public final class W4A16ExpertWeights implements ExpertWeights, AutoCloseable {
      *                  to a matrix's {@code k} (then it must suit the other matrix too)
      * @param symmetric true for the symmetric variant (no zeros stored, zero 8)
      * @param scaleType fp16, bf16 or fp32
-     * @throws IllegalArgumentException naming the argument: a tensor null, closed, of another dtype or
-     *         rank, with {@code d_model} or {@code d_ff} not a positive multiple of 8, or the two
+     * @throws IllegalArgumentException naming the argument: a tensor null, closed, outside host memory
+     *         (the weights are read on the host), of another dtype or rank, with {@code d_model} or {@code d_ff} not a positive multiple of 8, or the two
      *         disagreeing on {@code E}, {@code d_model} or {@code d_ff}; a group size that a matrix
      *         does not accept; a scale dtype not in the list; a non-finite weight or a scale that
      *         overflows {@code scaleType} (the message names the tensor and the expert)
@@ -153,6 +153,8 @@ public final class W4A16ExpertWeights implements ExpertWeights, AutoCloseable {
     public static W4A16ExpertWeights quantize(Tensor w1, Tensor w2, int groupSize, boolean symmetric, DType scaleType) {
         Args.live(w1, "w1");
         Args.live(w2, "w2");
+        Args.host(w1, "w1");
+        Args.host(w2, "w2");
         Args.dtype(w1, "w1", QUANTIZE_INPUT_TYPES);
         Args.dtype(w2, "w2", QUANTIZE_INPUT_TYPES);
         if (w1.rank() != 3) {

@@ -261,6 +261,10 @@ class MoeLayerArgumentsTest {
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> MoeLayer.create(unclosable, wr, weights, MoeOptions.topK(K)).prepared());
         assertTrue(e.getMessage().contains("cannot be closed"), e.getMessage());
+        // A bf16 view is AutoCloseable but closes nothing: not a copy the layer could own.
+        ReferenceBackend view = new ReferenceBackend(w -> Bf16ExpertWeights.of(w1, w2));
+        e = assertThrows(IllegalStateException.class, () -> MoeLayer.create(view, wr, weights, MoeOptions.topK(K)).prepared());
+        assertTrue(e.getMessage().contains("cannot be closed"), e.getMessage());
     }
 
     @Test
@@ -298,6 +302,15 @@ class MoeLayerArgumentsTest {
                 MoeOptions.topK(K)));
         Tensor w1Gpu = Tensor.wrapDevice(null, arena.allocate(2L * E * D * 2 * FF), gpu, DType.BF16, 2 * FF, E, D, 2 * FF);
         Tensor w2Gpu = Tensor.wrapDevice(null, arena.allocate(2L * E * FF * D), gpu, DType.BF16, D, E, FF, D);
+        rejected("w1 (bf16[" + E + ", " + D + ", " + 2 * FF + "]@fake) is in fake:0 (fake gpu) memory; it must be in host memory",
+                () -> W4A16ExpertWeights.quantize(w1Gpu, w2Gpu, -1, false, DType.FP16));
+
+        // permute runs on the host: device tensors are refused even where the backend reaches them.
+        ReferenceBackend reaching = new ReferenceBackend(java.util.function.UnaryOperator.identity(), Device.HOST, gpu);
+        MoeLayer onGpu = MoeLayer.create(reaching, wr, weights, MoeOptions.topK(K));
+        rejected(x.replace(unreachable, " is in fake:0 (fake gpu) memory; it must be in host memory"),
+                () -> onGpu.permute(xGpu, routing, xpGpu));
+        rejected("xPermuted is on fake:0 (fake gpu); expected the device of x", () -> onGpu.permute(this.x, routing, xpGpu));
         rejected("experts.w1 (bf16[" + E + ", " + D + ", " + 2 * FF + "]@fake)" + unreachable,
                 () -> MoeLayer.create(backend, wr, Bf16ExpertWeights.of(w1Gpu, w2Gpu), MoeOptions.topK(K)));
         rejected("w2 is on host:0 (host memory); expected the device of w1, fake:0", () -> Bf16ExpertWeights.of(w1Gpu, w2));

@@ -17,13 +17,20 @@ final class ReferenceBackend implements Backend {
     final AtomicInteger calls = new AtomicInteger();
     /** What {@link MoeKernel#prepare} returns: the weights themselves (the default) unless a test says otherwise. */
     private final UnaryOperator<ExpertWeights> prepare;
+    private final List<Device> devices;
 
     ReferenceBackend() {
         this(UnaryOperator.identity());
     }
 
     ReferenceBackend(UnaryOperator<ExpertWeights> prepare) {
+        this(prepare, Device.HOST);
+    }
+
+    /** A backend that also claims {@code devices} (fakes: a test must not let its kernel read their tensors). */
+    ReferenceBackend(UnaryOperator<ExpertWeights> prepare, Device... devices) {
         this.prepare = prepare;
+        this.devices = List.of(devices);
     }
 
     private final MoeKernel kernel = new MoeKernel() {
@@ -91,7 +98,7 @@ final class ReferenceBackend implements Backend {
 
     @Override
     public List<Device> devices() {
-        return List.of(Device.HOST);
+        return devices;
     }
 
     @Override

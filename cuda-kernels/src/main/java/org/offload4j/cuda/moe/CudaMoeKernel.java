@@ -53,8 +53,8 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       in both cases the input rows must meet the kernel's load preconditions (16-byte aligned,
  *       row stride a multiple of 8), else the call takes the simple path.</li>
  * </ul>
- * Weights on a device (not readable from Java) or too large for the packed layout take the simple
- * path, which refuses device weights as before. The tensor-core weight rounding (one rounding of
+ * Weights too large for the packed layout take the simple path (W4A16 weights are host tensors by
+ * {@code QuantizedWeight}'s contract; both paths pack them on the host). The tensor-core weight rounding (one rounding of
  * {@code (q − z)·s} to bf16 per weight, see {@code docs/ops/w4a16.md}) applies on this path.
  *
  * <p>{@link #expertMlp} and {@link #forward} keep {@code h}, {@code a} and {@code y} in fp32 device

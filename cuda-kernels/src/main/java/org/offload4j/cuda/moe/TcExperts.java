@@ -6,7 +6,6 @@ import java.lang.ref.WeakReference;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-import org.offload4j.core.Tensor;
 import org.offload4j.cuda.CudaDevice;
 import org.offload4j.cuda.CudaStream;
 import org.offload4j.cuda.DeviceBuffer;
