@@ -139,11 +139,25 @@ final class MoeKernels {
     static final int ROWS_PER_ITEM = 4;
     static final int GROUP_Y = TILE / ROWS_PER_ITEM;
 
+    /** {@link #gemm}'s weight formats ({@code wFmt}). */
+    static final int W_FP32 = 0;
+    static final int W_BF16 = 1;
+    static final int W_INT4 = 2;
+
     /**
      * {@code out[p, :] = in[p, :] · W[e]} for the rows p of each row tile, W {@code [E, rows, cols]}
-     * either fp32 ({@code w}, {@code wBf16 = 0}) or the raw bits of bf16 weights ({@code w16},
-     * {@code wBf16 = 1}, widened exactly as each element is staged into local memory; the other
-     * array is a one-element placeholder): the same sums either way. Work-group (x, y) computes the TILE × TILE block of columns {@code x·TILE …} and of row
+     * in one of three forms ({@code wFmt}; the arrays of the other forms are one-element
+     * placeholders), each element turned into its fp32 value as it is staged into local memory:
+     * <ul>
+     *   <li>{@link #W_FP32}: {@code w}, the values;</li>
+     *   <li>{@link #W_BF16}: {@code w16}, the raw bits, widened exactly;</li>
+     *   <li>{@link #W_INT4}: GPTQ words per expert, {@code q [E, rows/8, cols]} (row r in bits
+     *       4·(r mod 8) of word r/8), zero points {@code qz [E, rows/group, cols/8]} (column c in
+     *       bits 4·(c mod 8); ignored, zero 8, when {@code symmetric = 1}) and fp32 scales
+     *       {@code qs [E, rows/group, cols]}: {@code (q − z)·s}, one rounding, as
+     *       {@code W4A16ExpertWeights.decode} gives it.</li>
+     * </ul>
+     * So the sums are the same whatever the form. Work-group (x, y) computes the TILE × TILE block of columns {@code x·TILE …} and of row
      * tile y, staging TILE × TILE blocks of {@code in} and W in local memory (each element read
      * from global memory once per work-group instead of TILE times). Work-item (lx, ly) computes
      * column lx of rows ly, ly + 4, ly + 8, ly + 12: each W element it reads from local memory
@@ -156,8 +170,8 @@ final class MoeKernels {
      *              has 0 rows and still runs the loop (it stores nothing): a barrier inside a
      *              branch, even a uniform one, gave wrong sums on PoCL from run to run.
      */
-    static void gemm(KernelContext ctx, FloatArray in, FloatArray w, ShortArray w16, FloatArray pow2, int wBf16, IntArray tiles,
-                     FloatArray out, int rows, int cols) {
+    static void gemm(KernelContext ctx, FloatArray in, FloatArray w, ShortArray w16, FloatArray pow2, IntArray q, IntArray qz,
+                     FloatArray qs, int wFmt, int group, int symmetric, IntArray tiles, FloatArray out, int rows, int cols) {
         int lx = ctx.localIdx;
         int ly = ctx.localIdy;
         int tile = ctx.groupIdy;
@@ -166,7 +180,12 @@ final class MoeKernels {
         float[] a = ctx.allocateFloatLocalArray(TILE * TILE);
         float[] b = ctx.allocateFloatLocalArray(TILE * TILE);
         int p0 = tiles.get(3 * tile);
-        int wBase = tiles.get(3 * tile + 2) * rows * cols;
+        int expert = tiles.get(3 * tile + 2);
+        int wBase = expert * rows * cols;
+        int groups = rows / group;
+        int qBase = expert * (rows / 8) * cols;
+        int zBase = expert * groups * (cols / 8);
+        int sBase = expert * groups * cols;
         float acc0 = 0.0f;
         float acc1 = 0.0f;
         float acc2 = 0.0f;
@@ -180,11 +199,19 @@ final class MoeKernels {
                 a[y * TILE + lx] = av;
                 float bv = 0.0f;
                 if (tileRows > 0 && r0 + y < rows && c < cols) {
-                    int wi = wBase + (r0 + y) * cols + c;
-                    if (wBf16 == 1) {
-                        bv = Codec.decode16(w16.get(wi), Codec.BF16, pow2);
+                    int r = r0 + y;
+                    if (wFmt == W_INT4) {
+                        int nibble = (q.get(qBase + (r / 8) * cols + c) >> (4 * (r & 7))) & 15;
+                        int gi = r / group;
+                        int zero = 8;
+                        if (symmetric == 0) {
+                            zero = (qz.get(zBase + gi * (cols / 8) + c / 8) >> (4 * (c & 7))) & 15;
+                        }
+                        bv = (nibble - zero) * qs.get(sBase + gi * cols + c);
+                    } else if (wFmt == W_BF16) {
+                        bv = Codec.decode16(w16.get(wBase + r * cols + c), Codec.BF16, pow2);
                     } else {
-                        bv = w.get(wi);
+                        bv = w.get(wBase + r * cols + c);
                     }
                 }
                 b[y * TILE + lx] = bv;

@@ -16,6 +16,8 @@ import org.offload4j.moe.Bf16ExpertWeights;
 import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.MoeKernel;
 import org.offload4j.moe.Routing;
+import org.offload4j.moe.W4A16ExpertWeights;
+import org.offload4j.w4a16.QuantizedWeight;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
@@ -33,11 +35,12 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  *
  * <p><b>Expert weights</b> are copied once per weights object and sent to the device on a plan's
  * first run only: like a W4A16 prepack, later changes to the weight tensors are not seen.
- * {@link Bf16ExpertWeights} go as their raw 16-bit bits, widened by the grouped GEMM as it stages
- * them (2 bytes per weight on the host and on the device, where an fp32 copy took 4: Mixtral's
- * experts are 90 GB in bf16). Other formats, W4A16 included, are decoded to fp32 through
- * {@link ExpertWeights#decode}; holding int4 experts packed on the device is not done yet
- * (docs/tornado.md).
+ * The grouped GEMM turns each element into its value as it stages it
+ * ({@link MoeKernels#gemm}), so the weights stay in their own format: {@link Bf16ExpertWeights} as
+ * their raw 16-bit bits (2 bytes a weight, where the fp32 copy they were once decoded to took 4:
+ * Mixtral's experts are 90 GB in bf16), {@link W4A16ExpertWeights} as their GPTQ words, zero
+ * points and fp32 scales (about 0.53 bytes a weight at g = 128, where fp32 took 8 times as much).
+ * Any other format is decoded to fp32 through {@link ExpertWeights#decode}.
  *
  * <p><b>Plans per capacity.</b> A plan is compiled for a capacity of tokens (route, combine,
  * forward), permuted rows (grouped GEMM, expert MLP) or rows (SwiGLU): {@link Plans#capacity}, the
@@ -272,14 +275,31 @@ final class TornadoMoeKernel implements MoeKernel {
     }
 
     /**
-     * One matrix's {@code [E, rows, cols]} weights as the grouped GEMM reads them: the bits of bf16
-     * weights ({@code bf16}, with a one-element {@code f}), else fp32 values ({@code f}, with a
-     * one-element {@code bf16}).
+     * One matrix's {@code [E, rows, cols]} weights as the grouped GEMM reads them, in the form
+     * {@code fmt} ({@link MoeKernels#W_FP32}, {@code W_BF16} or {@code W_INT4}); the arrays of
+     * the other forms are one-element placeholders. {@code group} and {@code symmetric} describe
+     * int4 weights (1 and 0 otherwise).
      */
-    record Weights(FloatArray f, ShortArray bf16, boolean isBf16) {
-        /** Bytes of weight values held (host and device each), placeholders aside. */
+    record Weights(int fmt, FloatArray f, ShortArray bf16, IntArray q, IntArray qz, FloatArray qs, int group, int symmetric) {
+        static Weights fp32(FloatArray f) {
+            return new Weights(MoeKernels.W_FP32, f, new ShortArray(1), new IntArray(1), new IntArray(1), new FloatArray(1), 1, 0);
+        }
+
+        static Weights bf16(ShortArray bits) {
+            return new Weights(MoeKernels.W_BF16, new FloatArray(1), bits, new IntArray(1), new IntArray(1), new FloatArray(1), 1, 0);
+        }
+
+        /** Bytes of weight data held (host and device each), placeholders aside. */
         long bytes() {
-            return isBf16 ? 2L * bf16.getSize() : 4L * f.getSize();
+            return switch (fmt) {
+                case MoeKernels.W_BF16 -> 2L * bf16.getSize();
+                case MoeKernels.W_INT4 -> 4L * q.getSize() + (symmetric == 1 ? 0 : 4L * qz.getSize()) + 4L * qs.getSize();
+                default -> 4L * f.getSize();
+            };
+        }
+
+        void sendOnce(TaskGraph g) {
+            g.transferToDevice(DataTransferMode.FIRST_EXECUTION, f, bf16, q, qz, qs);
         }
     }
 
@@ -288,10 +308,48 @@ final class TornadoMoeKernel implements MoeKernel {
         Weights[] both = decoded.computeIfAbsent(w, key -> new Weights[2]);
         int slot = matrix.ordinal();
         if (both[slot] == null) {
-            both[slot] = w instanceof Bf16ExpertWeights bf ? bf16Bits(bf.tensor(matrix), matrix)
-                    : new Weights(decodeToFp32(w, matrix), new ShortArray(1), false);
+            both[slot] = switch (w) {
+                case Bf16ExpertWeights bf -> Weights.bf16(bf16Bits(bf.tensor(matrix), matrix));
+                case W4A16ExpertWeights q -> int4(q, matrix);
+                default -> Weights.fp32(decodeToFp32(w, matrix));
+            };
         }
         return both[slot];
+    }
+
+    /** The experts' GPTQ words and zero points side by side, [E·rows/8, cols] and [E·rows/g, cols/8], and their scales in fp32. */
+    private static Weights int4(W4A16ExpertWeights w, ExpertWeights.Matrix matrix) {
+        int experts = w.experts();
+        QuantizedWeight first = w.weight(matrix, 0);
+        int rows = first.k();
+        int cols = first.n();
+        int g = first.groupSize();
+        int groups = rows / g;
+        boolean symmetric = first.symmetric();
+        IntArray q = new IntArray(Plans.elements("MoE " + matrix + " int4 words", experts, rows / 8, cols));
+        IntArray qz = symmetric ? new IntArray(1) : new IntArray(Plans.elements("MoE " + matrix + " int4 zeros", experts, groups, cols / 8));
+        FloatArray qs = new FloatArray(Plans.elements("MoE " + matrix + " int4 scales", experts, groups, cols));
+        for (int e = 0; e < experts; e++) {
+            QuantizedWeight qw = w.weight(matrix, e);
+            copyInts(qw.qweight(), q, (long) e * (rows / 8) * cols);
+            if (!symmetric) {
+                copyInts(qw.qzeros(), qz, (long) e * groups * (cols / 8));
+            }
+            for (int gi = 0; gi < groups; gi++) {
+                for (int c = 0; c < cols; c++) {
+                    qs.set((e * groups + gi) * cols + c, qw.scale(gi, c));
+                }
+            }
+        }
+        return new Weights(MoeKernels.W_INT4, new FloatArray(1), new ShortArray(1), q, qz, qs, g, symmetric ? 1 : 0);
+    }
+
+    /** An INT32 tensor's rows, any row stride, into {@code dst} from element {@code at}. */
+    private static void copyInts(Tensor t, IntArray dst, long at) {
+        long rowBytes = 4L * t.cols();
+        for (long r = 0; r < t.rows(); r++) {
+            MemorySegment.copy(t.segment(), t.rowByteOffset(r), dst.getSegment(), 4 * at + r * rowBytes, rowBytes);
+        }
     }
 
     /** Bytes of expert weight values this kernel holds for {@code w} (tests: bf16 stays 16-bit). */
@@ -305,13 +363,13 @@ final class TornadoMoeKernel implements MoeKernel {
     }
 
     /** The rows of a bf16 {@code [E, rows, cols]} tensor, any row stride, packed as raw bits. */
-    private static Weights bf16Bits(Tensor t, ExpertWeights.Matrix matrix) {
+    private static ShortArray bf16Bits(Tensor t, ExpertWeights.Matrix matrix) {
         ShortArray a = new ShortArray(Plans.elements("MoE " + matrix + " bf16 weights", t.rows(), t.cols()));
         long rowBytes = 2L * t.cols();
         for (long r = 0; r < t.rows(); r++) {
             MemorySegment.copy(t.segment(), t.rowByteOffset(r), a.getSegment(), r * rowBytes, rowBytes);
         }
-        return new Weights(new FloatArray(1), a, true);
+        return a;
     }
 
     private static FloatArray decodeToFp32(ExpertWeights w, ExpertWeights.Matrix matrix) {
@@ -474,7 +532,7 @@ final class TornadoMoeKernel implements MoeKernel {
 
         Weights weights(ExpertWeights w, ExpertWeights.Matrix m) {
             Weights a = deviceWeights(w, m);
-            g.transferToDevice(DataTransferMode.FIRST_EXECUTION, a.f(), a.bf16());
+            a.sendOnce(g);
             return a;
         }
 
@@ -501,8 +559,8 @@ final class TornadoMoeKernel implements MoeKernel {
          */
         void gemm(String task, FloatArray in, Weights w, IntArray tiles, FloatArray out, int copiesCap, int rows, int cols,
                   ExpertWeights weights) {
-            g.task(task, MoeKernels::gemm, new KernelContext(), in, w.f(), w.bf16(), pow2, w.isBf16() ? 1 : 0, tiles, out, rows,
-                    cols);
+            g.task(task, MoeKernels::gemm, new KernelContext(), in, w.f(), w.bf16(), pow2, w.q(), w.qz(), w.qs(), w.fmt(), w.group(),
+                    w.symmetric(), tiles, out, rows, cols);
             long columnTiles = (cols + MoeKernels.TILE - 1) / MoeKernels.TILE;
             grids.groups2d(task, columnTiles, maxTiles(copiesCap, weights), MoeKernels.TILE, MoeKernels.GROUP_Y);
             resize.add(units -> grids.regroup2d(task, columnTiles, maxTiles(units * copiesPerUnit, weights)));

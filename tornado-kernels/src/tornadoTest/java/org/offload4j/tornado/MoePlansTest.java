@@ -109,8 +109,8 @@ class MoePlansTest {
     }
 
     /**
-     * Bf16 experts are held as their 16-bit bits (host and device), strided rows included, and
-     * give the reference's result; W4A16 experts are still decoded to fp32 (4 bytes a weight).
+     * Bf16 experts are held as their 16-bit bits (host and device), strided rows included, W4A16
+     * experts as their GPTQ words, zero points and fp32 scales; both give the reference's result.
      */
     @Test
     void bf16ExpertsAreHeldAsTheirBits() {
@@ -138,8 +138,54 @@ class MoePlansTest {
             Tensor out = l.poisoned(DType.BF16, 5, dModel);
             Routing r = l.layer.forward(l.x, out);
             TornadoMoeTest.assertClose(MoeReference.forward(l.x, r, l.weights), out, seed, "forward, int4 experts");
-            assertEquals(4L * EXPERTS * (dModel * 2L * dFf + (long) dFf * dModel), kernel().heldWeightBytes(l.weights),
-                    "int4 experts decoded to fp32");
+            int g = 32;
+            long gateUp = (dModel / 8) * 2L * dFf + (dModel / g) * (2L * dFf / 8) + (dModel / g) * 2L * dFf;
+            long down = (dFf / 8) * (long) dModel + (dFf / g) * (dModel / 8L) + (dFf / g) * (long) dModel;
+            assertEquals(4L * EXPERTS * (gateUp + down), kernel().heldWeightBytes(l.weights),
+                    "int4 experts as their words, zero points and fp32 scales");
+        }
+    }
+
+    /**
+     * The grouped GEMM reading int4 experts as they are, for every layout: symmetric or with zero
+     * points, groups of 32 or 64 or one per column, fp16, bf16 or fp32 scales; fp32 outputs
+     * against the float64 reference (1e-4: a wrong nibble, zero or scale is far above it).
+     */
+    @Test
+    void int4ExpertsInEveryLayout() {
+        long seed = TornadoTests.seed("moe int4 layouts");
+        int dModel = 64;
+        int dFf = 64;
+        Object[][] layouts = {{true, 32, DType.BF16}, {false, -1, DType.FP32}, {true, -1, DType.FP16}, {false, 64, DType.BF16}};
+        for (Object[] layout : layouts) {
+            boolean symmetric = (Boolean) layout[0];
+            int g = (Integer) layout[1];
+            DType scaleType = (DType) layout[2];
+            String what = (symmetric ? "symmetric" : "zero points") + ", g = " + g + ", " + scaleType + " scales";
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+                Tensor w1 = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, EXPERTS, dModel, 2L * dFf), seed, 0.2);
+                Tensor w2 = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, EXPERTS, dFf, dModel), seed + 1, 0.2);
+                Tensor wr = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, dModel, EXPERTS), seed + 2, 0.2);
+                Tensor x = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, 21, dModel), seed + 3, 1);
+                try (org.offload4j.moe.W4A16ExpertWeights weights = org.offload4j.moe.W4A16ExpertWeights.quantize(w1, w2, g, symmetric,
+                        scaleType)) {
+                    org.offload4j.moe.MoeLayer layer = org.offload4j.moe.MoeLayer.create(TornadoTests.backend(), wr, weights,
+                            new org.offload4j.moe.MoeOptions(K, true));
+                    Routing r = layer.route(x);
+                    Tensor xp = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), dModel));
+                    layer.permute(x, r, xp);
+                    Tensor h = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), 2L * dFf));
+                    layer.gateUp(xp, r, h);
+                    TornadoMoeTest.assertClose(MoeReference.groupedGemm(xp.toDoubleArray(), r, weights, ExpertWeights.Matrix.GATE_UP),
+                            h, seed, "gate/up, " + what);
+                    Tensor a = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), dFf));
+                    layer.swiglu(h, a);
+                    Tensor y = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), dModel));
+                    layer.down(a, r, y);
+                    TornadoMoeTest.assertClose(MoeReference.groupedGemm(a.toDoubleArray(), r, weights, ExpertWeights.Matrix.DOWN),
+                            y, seed, "down, " + what);
+                }
+            }
         }
     }
 }
