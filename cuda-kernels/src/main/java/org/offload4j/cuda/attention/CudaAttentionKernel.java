@@ -16,8 +16,9 @@ import org.offload4j.cuda.CudaDevice;
  *
  * <p>The kernel reads fp8 rows with 32-bit loads and stores bf16 pairs: a host input whose row
  * stride is not a multiple of 4 bytes, or a host output whose row stride is odd, goes through a
- * contiguous host copy first; such a device tensor is refused ({@link UnsupportedOperationException}),
- * as is never the case for tensors from {@link CudaDevice#allocateTensor}.
+ * contiguous host copy first (for a KV cache with free slots, of K's and V's filled keys only);
+ * such a device tensor is refused ({@link UnsupportedOperationException}), as is never the case
+ * for tensors from {@link CudaDevice#allocateTensor}.
  *
  * <p>KV caches ({@code kvLen < kvCapacity}) on the host: the kernel reads only the filled keys
  * of each head, so where that saves enough ({@link #stageFilledKeysOnly}) K and V go to the
@@ -50,11 +51,15 @@ public final class CudaAttentionKernel implements AttentionKernel {
         }
     }
 
-    private void run(AttentionLaunch launch, AttentionShape shape, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal,
+    private void run(AttentionLaunch launch, AttentionShape requested, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal,
                      float softmaxScale, Tensor out, Tensor lse, Arena temps) {
         Tensor qd = alignedInput(q.data(), "q.data", temps);
-        Tensor kd = alignedInput(k.data(), "k.data", temps);
-        Tensor vd = alignedInput(v.data(), "v.data", temps);
+        // A misaligned cache gets a host copy anyway: of the filled keys only, for K and V both (one kv_cap).
+        boolean compacted = requested.kvLen() < requested.kvCapacity() && (!aligned(k.data()) || !aligned(v.data()));
+        AttentionShape shape = compacted ? new AttentionShape(requested.batch(), requested.qHeads(), requested.kvHeads(),
+                requested.qLen(), requested.kvLen(), requested.headDim()) : requested;
+        Tensor kd = compacted ? filledKeys(k.data(), "k.data", shape, temps) : alignedInput(k.data(), "k.data", temps);
+        Tensor vd = compacted ? filledKeys(v.data(), "v.data", shape, temps) : alignedInput(v.data(), "v.data", temps);
         Tensor outDev = out;
         if (!AttentionLaunch.outputStrideOk(out.rowStride()) || !baseAligned(out)) {
             requireHost(out, "out");
@@ -113,12 +118,37 @@ public final class CudaAttentionKernel implements AttentionKernel {
     }
 
     private static Tensor alignedInput(Tensor t, String name, Arena temps) {
-        if (AttentionLaunch.inputStrideOk(t.dtype().byteSize(t.rowStride())) && baseAligned(t)) {
+        if (aligned(t)) {
             return t;
         }
         requireHost(t, name);
         Tensor copy = Tensor.allocate(temps, t.dtype(), t.shape());
         copyRows(t, copy);
+        return copy;
+    }
+
+    private static boolean aligned(Tensor t) {
+        return AttentionLaunch.inputStrideOk(t.dtype().byteSize(t.rowStride())) && baseAligned(t);
+    }
+
+    /**
+     * A contiguous host copy {@code [B, Hkv, kvLen, D]} of the first {@code kvLen} keys of each
+     * head of the cache {@code t} ({@code [B, Hkv, C, D]} with {@code C = cache.dim(2)}).
+     */
+    private static Tensor filledKeys(Tensor t, String name, AttentionShape compact, Arena temps) {
+        requireHost(t, name);
+        long heads = (long) compact.batch() * compact.kvHeads();
+        long capacity = t.dim(2);
+        long kvLen = compact.kvLen();
+        Tensor copy = Tensor.allocate(temps, t.dtype(), compact.batch(), compact.kvHeads(), kvLen, compact.headDim());
+        long rowBytes = t.dtype().byteSize(t.cols());
+        MemorySegment s = t.segment();
+        MemorySegment d = copy.segment();
+        for (long h = 0; h < heads; h++) {
+            for (long j = 0; j < kvLen; j++) {
+                MemorySegment.copy(s, t.rowByteOffset(h * capacity + j), d, copy.rowByteOffset(h * kvLen + j), rowBytes);
+            }
+        }
         return copy;
     }
 
