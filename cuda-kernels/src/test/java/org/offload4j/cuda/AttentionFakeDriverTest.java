@@ -105,6 +105,11 @@ class AttentionFakeDriverTest {
         assertEquals(D, c.slots()[5], "v_ld");
         assertEquals(2, c.copiesOf(2 * 100 * D), "K and V compacted, one copy each: " + copiesToDevice);
         assertEquals(0, c.copiesOver(2 * 100 * D), "no larger copy: " + copiesToDevice);
+        launches.clear();
+        copiesToDevice.clear();
+        Call empty = run(2, 4, 2, 1, 0, 500, D + 1, true);
+        assertEquals(0, empty.kvCap(), "an empty misaligned cache: nothing to compact");
+        assertEquals(0, empty.copiesOver(2 * 4 * D), "no K or V copy (Q is " + 2 * 4 * D + " bytes): " + copiesToDevice);
     }
 
     @Test
