@@ -98,13 +98,14 @@ class AttentionFakeDriverTest {
     @Test
     void misalignedCachesAreCompactedToTheirFilledKeysOnTheHost() {
         // Row stride 65 bytes: the kernel's 32-bit loads need a host copy, which takes the 100
-        // filled keys of each head only (not the 1000-key capacity), then goes in one copy each.
-        Call c = run(1, 4, 2, 2, 100, 1000, D + 1, true);
+        // filled keys of each of the 2·2 heads only (not the 1000-key capacity), then goes in one
+        // copy each.
+        Call c = run(2, 4, 2, 2, 100, 1000, D + 1, true);
         assertEquals(100, c.kvCap(), "kv_cap: the compacted keys");
         assertEquals(D, c.slots()[3], "k_ld: the compact rows");
         assertEquals(D, c.slots()[5], "v_ld");
-        assertEquals(2, c.copiesOf(2 * 100 * D), "K and V compacted, one copy each: " + copiesToDevice);
-        assertEquals(0, c.copiesOver(2 * 100 * D), "no larger copy: " + copiesToDevice);
+        assertEquals(2, c.copiesOf(2 * 2 * 100 * D), "K and V compacted, one copy each: " + copiesToDevice);
+        assertEquals(0, c.copiesOver(2 * 2 * 100 * D), "no larger copy: " + copiesToDevice);
         launches.clear();
         copiesToDevice.clear();
         Call empty = run(2, 4, 2, 1, 0, 500, D + 1, true);

@@ -181,7 +181,10 @@ final class MoeKernels {
         float[] b = ctx.allocateFloatLocalArray(TILE * TILE);
         int p0 = tiles.get(3 * tile);
         int expert = tiles.get(3 * tile + 2);
-        int wBase = expert * rows * cols;
+        int wBase = 0; // fp32 and bf16 only: int4 weights may hold more than 2^31 elements
+        if (wFmt != W_INT4) {
+            wBase = expert * rows * cols;
+        }
         int groups = rows / group;
         int qBase = expert * (rows / 8) * cols;
         int zBase = expert * groups * (cols / 8);

@@ -113,7 +113,7 @@ class MoePlansTest {
      * experts as their GPTQ words, zero points and fp32 scales; both give the reference's result.
      */
     @Test
-    void bf16ExpertsAreHeldAsTheirBits() {
+    void expertsAreHeldInTheirOwnFormat() {
         long seed = TornadoTests.seed("moe weights held");
         long weightsPerMatrixPair = (long) EXPERTS * (D_MODEL * 2L * D_FF + (long) D_FF * D_MODEL);
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
@@ -130,6 +130,10 @@ class MoePlansTest {
             Tensor out = TensorFill.poison(Tensor.allocate(arena, DType.BF16, 11, D_MODEL));
             layer.forward(x, r, out);
             TornadoMoeTest.assertClose(MoeReference.forward(x, r, weights), out, seed, "forward with strided bf16 w1");
+            Tensor outDecoded = TensorFill.poison(Tensor.allocate(arena, DType.BF16, 11, D_MODEL));
+            org.offload4j.moe.MoeLayer.create(TornadoTests.backend(), wr, decodedOnly(weights), new org.offload4j.moe.MoeOptions(K, true))
+                    .forward(x, r, outDecoded);
+            assertArrayEquals(outDecoded.toFloatArray(), out.toFloatArray(), TornadoTests.why(seed, "bf16 bits against decode()"));
             assertEquals(2 * weightsPerMatrixPair, kernel().heldWeightBytes(weights), "bf16 experts, 2 bytes a weight");
         }
         int dModel = 64; // int4 experts: groups of 32 along d_model and d_ff
@@ -154,9 +158,10 @@ class MoePlansTest {
     @Test
     void int4ExpertsInEveryLayout() {
         long seed = TornadoTests.seed("moe int4 layouts");
-        int dModel = 64;
+        int dModel = 128; // W1 and W2 differ in k, so g = 64 and g = -1 give them different group sizes
         int dFf = 64;
-        Object[][] layouts = {{true, 32, DType.BF16}, {false, -1, DType.FP32}, {true, -1, DType.FP16}, {false, 64, DType.BF16}};
+        Object[][] layouts = {{true, 32, DType.BF16}, {false, 32, DType.FP16}, {false, -1, DType.FP32}, {true, -1, DType.FP16},
+                {false, 64, DType.BF16}};
         for (Object[] layout : layouts) {
             boolean symmetric = (Boolean) layout[0];
             int g = (Integer) layout[1];
@@ -178,6 +183,12 @@ class MoePlansTest {
                     layer.gateUp(xp, r, h);
                     TornadoMoeTest.assertClose(MoeReference.groupedGemm(xp.toDoubleArray(), r, weights, ExpertWeights.Matrix.GATE_UP),
                             h, seed, "gate/up, " + what);
+                    // The same GEMM over the weights decoded to fp32 on the host: the same bits.
+                    Tensor hDecoded = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), 2L * dFf));
+                    org.offload4j.moe.MoeLayer.create(TornadoTests.backend(), wr, decodedOnly(weights), new org.offload4j.moe.MoeOptions(K,
+                            true)).gateUp(xp, r, hDecoded);
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(hDecoded.toFloatArray(), h.toFloatArray(),
+                            TornadoTests.why(seed, "int4 read in the kernel against decode(), " + what));
                     Tensor a = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), dFf));
                     layer.swiglu(h, a);
                     Tensor y = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), dModel));
@@ -187,5 +198,20 @@ class MoePlansTest {
                 }
             }
         }
+    }
+
+    /** {@code w} seen only through {@link ExpertWeights#decode}: a format the kernel decodes to fp32 on the host. */
+    private static ExpertWeights decodedOnly(ExpertWeights w) {
+        return new ExpertWeights() {
+            public int experts() { return w.experts(); }
+            public int dModel() { return w.dModel(); }
+            public int dFf() { return w.dFf(); }
+            public String format() { return "decoded " + w.format(); }
+            public boolean isAlive() { return w.isAlive(); }
+            public boolean overlaps(Tensor t) { return w.overlaps(t); }
+            public void decode(Matrix m, int e, int r0, int rows, int c0, int cols, float[] dst, int at, int stride) {
+                w.decode(m, e, r0, rows, c0, cols, dst, at, stride);
+            }
+        };
     }
 }
