@@ -114,6 +114,23 @@ class AttentionFakeDriverTest {
     }
 
     @Test
+    void oneCacheAsKAndVGoesOnce() {
+        int b = 1, hq = 4, hkv = 2, kvLen = 100, capacity = 1000;
+        try (Fp8Tensor q = fp8(1, b, hq, 1, D, D);
+             Fp8Tensor kv = nanTail(fp8(2, b, hkv, capacity, D, D), kvLen);
+             Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, b, hq, 1, D))) {
+            AttentionOptions opts = AttentionOptions.defaults();
+            attention.forward(q, kv, kv, kvLen, opts, out);
+            long[] slots = launches.get(0);
+            assertEquals(kvLen, slots[24], "kv_cap: the filled keys");
+            assertEquals(slots[2], slots[4], "v: K's staged copy");
+            assertEquals(hkv, copiesToDevice.stream().filter(n -> n == (long) kvLen * D).count(),
+                    "one copy per head, for K and V together: " + copiesToDevice);
+            assertClose(AttentionReference.forward(q, kv, kv, kvLen, opts).out(), out);
+        }
+    }
+
+    @Test
     void anEmptyCacheIsNotCopied() {
         Call c = run(2, 4, 2, 1, 0, 500, D, true);
         assertEquals(0, c.kvCap());

@@ -67,8 +67,9 @@ public final class CudaAttentionKernel implements AttentionKernel {
         }
         long kStride = kd.dtype().byteSize(kd.rowStride());
         long vStride = vd.dtype().byteSize(vd.rowStride());
+        boolean oneCache = kd.sameStorage(vd); // K and V the same bytes: staged once either way
         boolean filledOnly = kd.device().hostAddressable() && vd.device().hostAddressable()
-                && stageFilledKeysOnly(shape, kStride, vStride);
+                && stageFilledKeysOnly(shape, kStride, oneCache ? 0 : vStride);
         AttentionShape launched = filledOnly
                 ? new AttentionShape(shape.batch(), shape.qHeads(), shape.kvHeads(), shape.qLen(), shape.kvLen(), shape.headDim())
                 : shape;
@@ -76,7 +77,8 @@ public final class CudaAttentionKernel implements AttentionKernel {
         try (CudaCall call = CudaCall.begin(device)) {
             long qa = call.in(qd);
             long ka = filledOnly ? call.inBlocks(kd, heads, shape.kvLen() * kStride, shape.kvCapacity() * kStride) : call.in(kd);
-            long va = filledOnly ? call.inBlocks(vd, heads, shape.kvLen() * vStride, shape.kvCapacity() * vStride) : call.in(vd);
+            long va = oneCache ? ka
+                    : filledOnly ? call.inBlocks(vd, heads, shape.kvLen() * vStride, shape.kvCapacity() * vStride) : call.in(vd);
             long qs = call.in(q.scales());
             long ks = call.in(k.scales());
             long vs = call.in(v.scales());
@@ -102,7 +104,8 @@ public final class CudaAttentionKernel implements AttentionKernel {
      * out come to at least {@link #MIN_SAVED_BYTES_PER_COPY} per added copy; an empty cache is
      * not copied at all. A head's block is
      * {@code kvLen} row strides from its first key, so it ends inside the cache while
-     * {@code kvLen < kvCapacity}.
+     * {@code kvLen < kvCapacity}. {@code vStrideBytes = 0} means that V is K's own storage, staged
+     * with it (one set of copies).
      */
     static boolean stageFilledKeysOnly(AttentionShape shape, long kStrideBytes, long vStrideBytes) {
         long free = shape.kvCapacity() - shape.kvLen();
@@ -113,8 +116,9 @@ public final class CudaAttentionKernel implements AttentionKernel {
             return true; // blocks of 0 bytes: no copy at all
         }
         long heads = (long) shape.batch() * shape.kvHeads();
+        long caches = vStrideBytes == 0 ? 1 : 2;
         long saved = heads * free * (kStrideBytes + vStrideBytes);
-        return saved >= 2 * (heads - 1) * MIN_SAVED_BYTES_PER_COPY;
+        return saved >= caches * (heads - 1) * MIN_SAVED_BYTES_PER_COPY;
     }
 
     private static Tensor alignedInput(Tensor t, String name, Arena temps) {

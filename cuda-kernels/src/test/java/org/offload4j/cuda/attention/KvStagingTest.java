@@ -61,4 +61,17 @@ class KvStagingTest {
         assertFalse(CudaAttentionKernel.stageFilledKeysOnly(s, 128, 128), "128-byte rows");
         assertTrue(CudaAttentionKernel.stageFilledKeysOnly(s, 160, 160), "160-byte rows");
     }
+
+    @Test
+    void oneStorageForKAndVIsCountedOnce() {
+        // K and V the same bytes: the whole cache goes in one copy and the filled keys in one per
+        // head, so the bound is half the bytes for half the added copies.
+        long heads = 4;
+        int freeAtBound = (int) (((heads - 1) * PER_COPY + heads * 128 - 1) / (heads * 128));
+        int capacity = 10_000;
+        AttentionShape atBound = new AttentionShape(2, 8, 2, 1, capacity - freeAtBound, 128, capacity);
+        AttentionShape below = new AttentionShape(2, 8, 2, 1, capacity - freeAtBound + 1, 128, capacity);
+        assertTrue(CudaAttentionKernel.stageFilledKeysOnly(atBound, 128, 0), freeAtBound + " free keys");
+        assertFalse(CudaAttentionKernel.stageFilledKeysOnly(below, 128, 0), freeAtBound - 1 + " free keys");
+    }
 }
