@@ -59,8 +59,9 @@ import org.offload4j.core.Tensor;
  *       {@code a}, {@code y}) bf16 or fp32 of the shapes above; {@code out [T, d_model]} bf16 (or
  *       fp32); a {@link Routing} with this layer's {@code E} and {@code x}'s {@code T}; every tensor
  *       open, any row stride, in memory the layer's backend reaches (host memory, or its own
- *       device; {@link #permute}, which runs on the host, takes host memory only); outputs writable and on the input's device, sharing no byte with an input or with
- *       the layer's weights.</li>
+ *       device; {@link #permute}, which runs on the host, takes host memory only); outputs
+ *       writable and on the input's device, sharing no byte with an input or with the layer's
+ *       weights.</li>
  * </ul>
  * Everything is checked before any work; a violation throws {@link IllegalArgumentException}
  * naming the argument, what was given and what is accepted, and the outputs are left untouched.
