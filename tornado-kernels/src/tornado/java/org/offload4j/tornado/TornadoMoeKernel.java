@@ -34,13 +34,13 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  * back on fp32 device buffers, and only its outputs come back, rounded once.
  *
  * <p><b>Expert weights</b> are copied once per weights object and sent to the device on a plan's
- * first run only: like a W4A16 prepack, later changes to the weight tensors are not seen.
- * The grouped GEMM turns each element into its value as it stages it
- * ({@link MoeKernels#gemm}), so the weights stay in their own format: {@link Bf16ExpertWeights} as
- * their raw 16-bit bits (2 bytes a weight, where the fp32 copy they were once decoded to took 4:
- * Mixtral's experts are 90 GB in bf16), {@link W4A16ExpertWeights} as their GPTQ words, zero
- * points and fp32 scales (about 0.53 bytes a weight at g = 128, where fp32 took about 7.5 times as much).
- * Any other format is decoded to fp32 through {@link ExpertWeights#decode}.
+ * first run only: like a W4A16 prepack, later changes to the weight tensors are not seen. The
+ * grouped GEMM turns each element into its value as it stages it ({@link MoeKernels#gemm}), so
+ * the weights stay in their own format: {@link Bf16ExpertWeights} as their raw 16-bit bits (2
+ * bytes a weight, where the fp32 copy they were once decoded to took 4: Mixtral's experts are
+ * 90 GB in bf16), {@link W4A16ExpertWeights} as their GPTQ words, zero points and fp32 scales
+ * (about 0.53 bytes a weight at g = 128, where fp32 took about 7.5 times as much). Any other
+ * format is decoded to fp32 through {@link ExpertWeights#decode}.
  *
  * <p><b>Plans per capacity.</b> A plan is compiled for a capacity of tokens (route, combine,
  * forward), permuted rows (grouped GEMM, expert MLP) or rows (SwiGLU): {@link Plans#capacity}, the
