@@ -151,9 +151,10 @@ class MoePlansTest {
     }
 
     /**
-     * The grouped GEMM reading int4 experts as they are, for every layout: symmetric or with zero
-     * points, groups of 32 or 64 or one per column, fp16, bf16 or fp32 scales; fp32 outputs
-     * against the float64 reference (1e-4: a wrong nibble, zero or scale is far above it).
+     * The grouped GEMMs reading int4 experts as they are, in five layouts: symmetric or with zero
+     * points, groups of 32 or 64 or one per column, fp16, bf16 or fp32 scales; fp32 outputs bit
+     * for bit against the same GEMMs over the weights decoded on the host, and against the float64
+     * reference (1e-4: a wrong nibble, zero or scale is far above it).
      */
     @Test
     void int4ExpertsInEveryLayout() {
@@ -185,8 +186,9 @@ class MoePlansTest {
                             h, seed, "gate/up, " + what);
                     // The same GEMM over the weights decoded to fp32 on the host: the same bits.
                     Tensor hDecoded = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), 2L * dFf));
-                    org.offload4j.moe.MoeLayer.create(TornadoTests.backend(), wr, decodedOnly(weights), new org.offload4j.moe.MoeOptions(K,
-                            true)).gateUp(xp, r, hDecoded);
+                    org.offload4j.moe.MoeLayer decoded = org.offload4j.moe.MoeLayer.create(TornadoTests.backend(), wr,
+                            decodedOnly(weights), new org.offload4j.moe.MoeOptions(K, true));
+                    decoded.gateUp(xp, r, hDecoded);
                     org.junit.jupiter.api.Assertions.assertArrayEquals(hDecoded.toFloatArray(), h.toFloatArray(),
                             TornadoTests.why(seed, "int4 read in the kernel against decode(), " + what));
                     Tensor a = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), dFf));
@@ -195,6 +197,10 @@ class MoePlansTest {
                     layer.down(a, r, y);
                     TornadoMoeTest.assertClose(MoeReference.groupedGemm(a.toDoubleArray(), r, weights, ExpertWeights.Matrix.DOWN),
                             y, seed, "down, " + what);
+                    Tensor yDecoded = TensorFill.poison(Tensor.allocate(arena, DType.FP32, r.copies(), dModel));
+                    decoded.down(a, r, yDecoded);
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(yDecoded.toFloatArray(), y.toFloatArray(),
+                            TornadoTests.why(seed, "int4 down GEMM against decode(), " + what));
                 }
             }
         }
