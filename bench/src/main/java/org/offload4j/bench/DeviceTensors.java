@@ -41,9 +41,8 @@ final class DeviceTensors implements AutoCloseable {
         if (device == null) {
             return host;
         }
-        Tensor t = device.allocateTensor(host.dtype(), host.shape());
+        Tensor t = device.copyOf(host);
         owned.add(t);
-        device.copy(host, t);
         return t;
     }
 

@@ -17,10 +17,13 @@ public final class CudaBackend implements Backend {
     private final CudaDevice device;
     private final KernelImage image;
     private final Map<Class<?>, Object> kernels;
+    /** {@link #devices()}: read by the facades' argument checks on every call with a device tensor. */
+    private final List<Device> devices;
 
     CudaBackend(CudaDriver driver, CudaDevice device, KernelImage image) {
         this.driver = driver;
         this.device = device;
+        this.devices = List.of(device.asDevice());
         this.image = image;
         this.kernels = CudaKernels.forDevice(device, new CudaFloors(device));
     }
@@ -40,7 +43,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public List<Device> devices() {
-        return List.of(device.asDevice());
+        return devices;
     }
 
     /** The GPU itself, for callers that manage device memory and streams. */

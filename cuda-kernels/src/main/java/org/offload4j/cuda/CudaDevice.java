@@ -197,6 +197,21 @@ public final class CudaDevice implements AutoCloseable {
     }
 
     /**
+     * A contiguous device tensor holding {@code src}'s values ({@link #allocateTensor}, then
+     * {@link #copy}); nothing is left allocated when the copy fails.
+     */
+    public Tensor copyOf(Tensor src) {
+        Tensor t = allocateTensor(src.dtype(), src.shape());
+        try {
+            copy(src, t);
+            return t;
+        } catch (RuntimeException | Error e) {
+            t.close();
+            throw e;
+        }
+    }
+
+    /**
      * Copies {@code src} to {@code dst} (same dtype and shape; either may be on the host or on
      * this device, any row strides) and waits for the copy.
      */

@@ -163,11 +163,7 @@ class AttentionFakeDriverTest {
 
     /** {@code t}'s codes and scales in device memory (a facade call takes all its tensors on one device). */
     private Fp8Tensor onDevice(Fp8Tensor t) {
-        Tensor data = device.allocateTensor(t.data().dtype(), t.data().shape());
-        Tensor scales = device.allocateTensor(t.scales().dtype(), t.scales().shape());
-        device.copy(t.data(), data);
-        device.copy(t.scales(), scales);
-        return new Fp8Tensor(data, scales);
+        return new Fp8Tensor(device.copyOf(t.data()), device.copyOf(t.scales()));
     }
 
     /** What one call launched with, and the host-to-device copies it made. */

@@ -19,6 +19,7 @@ import uk.ac.manchester.tornado.api.enums.ProfilerMode;
 import uk.ac.manchester.tornado.api.enums.TornadoVMBackendType;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
 
@@ -335,15 +336,20 @@ final class Plans {
     // ---- host copies: strided tensor rows <-> contiguous TornadoVM arrays ----
 
     static void load(Tensor t, ShortArray a) {
-        copyIn(t, a.getSegment(), 2);
+        copyIn(t, a.getSegment(), 2, 0);
     }
 
     static void load(Tensor t, FloatArray a) {
-        copyIn(t, a.getSegment(), 4);
+        copyIn(t, a.getSegment(), 4, 0);
     }
 
     static void load(Tensor t, ByteArray a) {
-        copyIn(t, a.getSegment(), 1);
+        copyIn(t, a.getSegment(), 1, 0);
+    }
+
+    /** An INT32 tensor's rows into {@code a} from element {@code at} on (MoE experts side by side). */
+    static void load(Tensor t, IntArray a, long at) {
+        copyIn(t, a.getSegment(), 4, 4 * at);
     }
 
     /**
@@ -377,14 +383,14 @@ final class Plans {
         copyOut(a.getSegment(), t, 4);
     }
 
-    private static void copyIn(Tensor t, MemorySegment dst, int elementBytes) {
+    private static void copyIn(Tensor t, MemorySegment dst, int elementBytes, long dstOffset) {
         long rowBytes = t.cols() * elementBytes;
         if (t.isContiguous()) {
-            MemorySegment.copy(t.segment(), t.rowByteOffset(0), dst, 0, rowBytes * t.rows());
+            MemorySegment.copy(t.segment(), t.rowByteOffset(0), dst, dstOffset, rowBytes * t.rows());
             return;
         }
         for (long r = 0; r < t.rows(); r++) {
-            MemorySegment.copy(t.segment(), t.rowByteOffset(r), dst, r * rowBytes, rowBytes);
+            MemorySegment.copy(t.segment(), t.rowByteOffset(r), dst, dstOffset + r * rowBytes, rowBytes);
         }
     }
 

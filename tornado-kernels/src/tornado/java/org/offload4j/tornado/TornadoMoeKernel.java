@@ -331,9 +331,9 @@ final class TornadoMoeKernel implements MoeKernel {
         FloatArray qs = new FloatArray(Plans.elements("MoE " + matrix + " int4 scales", experts, groups, cols));
         for (int e = 0; e < experts; e++) {
             QuantizedWeight qw = w.weight(matrix, e);
-            copyInts(qw.qweight(), q, (long) e * (rows / 8) * cols);
+            Plans.load(qw.qweight(), q, (long) e * (rows / 8) * cols);
             if (!symmetric) {
-                copyInts(qw.qzeros(), qz, (long) e * groups * (cols / 8));
+                Plans.load(qw.qzeros(), qz, (long) e * groups * (cols / 8));
             }
             for (int gi = 0; gi < groups; gi++) {
                 for (int c = 0; c < cols; c++) {
@@ -342,14 +342,6 @@ final class TornadoMoeKernel implements MoeKernel {
             }
         }
         return new Weights(MoeKernels.W_INT4, new FloatArray(1), new ShortArray(1), q, qz, qs, g, symmetric ? 1 : 0);
-    }
-
-    /** An INT32 tensor's rows, any row stride, into {@code dst} from element {@code at}. */
-    private static void copyInts(Tensor t, IntArray dst, long at) {
-        long rowBytes = 4L * t.cols();
-        for (long r = 0; r < t.rows(); r++) {
-            MemorySegment.copy(t.segment(), t.rowByteOffset(r), dst.getSegment(), 4 * at + r * rowBytes, rowBytes);
-        }
     }
 
     /** Bytes of expert weight values this kernel holds for {@code w} (tests: bf16 stays 16-bit). */
@@ -365,10 +357,7 @@ final class TornadoMoeKernel implements MoeKernel {
     /** The rows of a bf16 {@code [E, rows, cols]} tensor, any row stride, packed as raw bits. */
     private static ShortArray bf16Bits(Tensor t, ExpertWeights.Matrix matrix) {
         ShortArray a = new ShortArray(Plans.elements("MoE " + matrix + " bf16 weights", t.rows(), t.cols()));
-        long rowBytes = 2L * t.cols();
-        for (long r = 0; r < t.rows(); r++) {
-            MemorySegment.copy(t.segment(), t.rowByteOffset(r), a.getSegment(), r * rowBytes, rowBytes);
-        }
+        Plans.load(t, a);
         return a;
     }
 

@@ -92,22 +92,11 @@ public final class CudaMoeKernel implements MoeKernel {
         Tensor w1 = null;
         Tensor w2 = null;
         try {
-            w1 = onDevice(bf.w1());
-            w2 = onDevice(bf.w2());
+            w1 = device.copyOf(bf.w1());
+            w2 = device.copyOf(bf.w2());
             return Bf16ExpertWeights.adopt(w1, w2);
         } catch (RuntimeException | Error e) {
             closeAll(w1, w2);
-            throw e;
-        }
-    }
-
-    private Tensor onDevice(Tensor host) {
-        Tensor t = device.allocateTensor(host.dtype(), host.shape());
-        try {
-            device.copy(host, t);
-            return t;
-        } catch (RuntimeException | Error e) {
-            t.close();
             throw e;
         }
     }

@@ -137,11 +137,7 @@ class CudaAttentionKernelGpuTest {
 
     /** {@code t}'s codes and scales copied into device memory (one call's tensors live on one device). */
     private static Fp8Tensor onDevice(CudaDevice device, Fp8Tensor t) {
-        Tensor data = device.allocateTensor(t.data().dtype(), t.data().shape());
-        Tensor scales = device.allocateTensor(t.scales().dtype(), t.scales().shape());
-        device.copy(t.data(), data);
-        device.copy(t.scales(), scales);
-        return new Fp8Tensor(data, scales);
+        return new Fp8Tensor(device.copyOf(t.data()), device.copyOf(t.scales()));
     }
 
     /**
