@@ -67,6 +67,7 @@ def main():
         "bf16": bf16_bits(f32),                                  # <u2: the bf16-in-npy convention
         "i32": (np.arange(-6, 6, dtype=np.int32) * 1000003).reshape(2, 3, 2),
         "i64": np.arange(5, dtype=np.int64) * (1 << 40) - 3,
+        "f64": f32.astype(np.float64),                           # NumPy's default float type
         "i8": np.arange(-128, 128, 17, dtype=np.int8),
         "u8": np.arange(0, 256, 15, dtype=np.uint8).reshape(2, 9),
         "scalar": np.array(2.5, dtype=np.float32),
@@ -80,7 +81,7 @@ def main():
     # Files the reader must reject, each for one reason.
     np.save(os.path.join(OUT, "reject_fortran.npy"), np.asfortranarray(f32))
     np.save(os.path.join(OUT, "reject_big_endian.npy"), f32.astype(">f4"))
-    np.save(os.path.join(OUT, "reject_f64.npy"), f32.astype(np.float64))
+    np.save(os.path.join(OUT, "reject_c64.npy"), f32.astype(np.complex64))
 
     fp8 = (np.arange(12, dtype=np.uint8) * 7 + 1).reshape(3, 4)   # raw FP8 codes: NumPy has no FP8
     st = {

@@ -70,7 +70,7 @@ public final class RunCommand implements Callable<Integer> {
     String backend;
 
     @Option(names = "--dtype", paramLabel = "T",
-            description = "round the floating-point inputs to T first (e.g. fp32 files for bf16 ops); w4a16 weight tensors are never rounded")
+            description = "round the floating-point inputs to T first (e.g. fp32 files for bf16 ops; float64 inputs become fp32 without it); w4a16 weight tensors are never rounded")
     String dtype;
 
     @Option(names = "--inverse", description = "hadamard: the inverse transform")

@@ -1,12 +1,16 @@
 package org.offload4j.bench;
 
 import java.io.IOException;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
+import org.offload4j.core.numerics.Fp64;
+import org.offload4j.core.io.ElementType;
 import org.offload4j.core.io.SafeTensors;
 import org.offload4j.core.io.TensorData;
 import org.offload4j.core.io.TensorSource;
@@ -15,9 +19,12 @@ import org.offload4j.core.io.TensorSource;
  * Reads the {@code FILE[:tensor]} arguments of {@code offload run}: a {@code .npy} file, a
  * safetensors file (the tensor named after the last ':', or its only tensor), a sharded index or
  * a checkpoint directory. Each input becomes a new, writable, aligned tensor owned by the caller,
- * so the files are closed at once.
+ * so the files are closed at once. float64 inputs (NumPy's default, which no op takes) are rounded
+ * to fp32, or to {@code --dtype}.
  */
 final class TensorInputs {
+    private static final ValueLayout.OfDouble FLOAT64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
     private TensorInputs() {}
 
     /** A parsed {@code FILE[:tensor]}; {@code tensor} is null when not given. */
@@ -59,6 +66,9 @@ final class TensorInputs {
         try (TensorSource source = open(ref)) {
             String name = ref.tensor() != null ? ref.tensor() : onlyTensor(source, role);
             TensorData data = source.data(name);
+            if (data.type() == ElementType.F64 && convertible) {
+                return fromFloat64(data, convertTo != null ? convertTo : DType.FP32, role, ref, accepted);
+            }
             DType own = data.type().dtype().orElseThrow(() -> new IllegalArgumentException(role + " (" + ref + ") has element type "
                     + data.type() + "; accepted: " + names(accepted)));
             boolean convert = convertTo != null && own.isFloatingPoint() && own != convertTo;
@@ -77,6 +87,29 @@ final class TensorInputs {
                 return Tensor.of(convertTo, view.toFloatArray(), data.shape().length == 0 ? new long[] {1} : data.shape());
             }
         }
+    }
+
+    /**
+     * float64 data (NumPy's default) rounded once, to nearest-even, to {@code target}: a cast for
+     * fp32, else through {@link Fp64#toFloatRoundedToOdd}, so that the float step does not round
+     * a second time.
+     */
+    private static Tensor fromFloat64(TensorData data, DType target, String role, Ref ref, Set<DType> accepted) {
+        if (!accepted.contains(target)) {
+            throw new IllegalArgumentException(role + " (" + ref + ") is float64, read as " + target + "; accepted: " + names(accepted)
+                    + " (--dtype T rounds floating-point inputs to T)");
+        }
+        long count = data.bytes().byteSize() / Double.BYTES;
+        if (count > Tensor.MAX_ARRAY_ELEMENTS) {
+            throw new IllegalArgumentException(role + " (" + ref + ") has " + count + " float64 elements; at most "
+                    + Tensor.MAX_ARRAY_ELEMENTS + " can be converted");
+        }
+        float[] values = new float[(int) count];
+        for (int i = 0; i < values.length; i++) {
+            double x = data.bytes().getAtIndex(FLOAT64, i);
+            values[i] = target == DType.FP32 ? (float) x : Fp64.toFloatRoundedToOdd(x);
+        }
+        return Tensor.of(target, values, data.shape().length == 0 ? new long[] {1} : data.shape());
     }
 
     private static TensorSource open(Ref ref) {

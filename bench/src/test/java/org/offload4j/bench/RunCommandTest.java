@@ -2,17 +2,22 @@ package org.offload4j.bench;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.offload4j.attention.AttentionOptions;
@@ -110,6 +115,59 @@ class RunCommandTest {
                 assertTrue(Accuracy.relativeL2(ref, got) < 4e-3, "rel L2 " + Accuracy.relativeL2(ref, got));
             }
         }
+    }
+
+    /** A NumPy float64 file ({@code <f8}) of these values. */
+    private Path float64Npy(String name, double[] values, long... shape) throws IOException {
+        MemorySegment bytes = MemorySegment.ofArray(new byte[values.length * Double.BYTES]);
+        for (int i = 0; i < values.length; i++) {
+            bytes.setAtIndex(ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i, values[i]);
+        }
+        Path p = dir.resolve(name + ".npy");
+        Npy.write(p, new TensorData(ElementType.F64, shape, bytes));
+        return p;
+    }
+
+    @Test
+    void float64InputsAreRoundedOnceToFp32OrToTheGivenDtype() throws IOException {
+        double[] values = new double[2 * 128];
+        Random rnd = new Random(7);
+        for (int i = 0; i < values.length; i++) {
+            values[i] = rnd.nextGaussian();
+        }
+        values[0] = 1 + 0x1p-8 + 0x1p-30; // above a bf16 midpoint by less than a float ulp
+        Path in = float64Npy("x64", values, 2, 128);
+        try (Tensor asFp32 = TensorInputs.read(in.toString(), "x", Set.of(DType.FP32, DType.BF16), null);
+             Tensor asBf16 = TensorInputs.read(in.toString(), "x", Set.of(DType.FP32, DType.BF16), DType.BF16)) {
+            assertEquals(DType.FP32, asFp32.dtype(), "without --dtype: fp32");
+            assertEquals(DType.BF16, asBf16.dtype());
+            for (int i = 0; i < values.length; i++) {
+                assertEquals((float) values[i], asFp32.getFloat(i / 128, i % 128));
+            }
+            assertEquals(1 + 0x1p-7f, asBf16.getFloat(0, 0), "rounded once: up, where double → float → bf16 gives 1");
+        }
+        String weight = assertThrows(IllegalArgumentException.class, () -> TensorInputs.readAsIs(in.toString(), "scales",
+                Set.of(DType.FP16))).getMessage();
+        assertTrue(weight.contains("scales (") && weight.contains("element type F64; accepted: fp16"), weight);
+        String bf16Only = assertThrows(IllegalArgumentException.class, () -> TensorInputs.read(in.toString(), "q",
+                Set.of(DType.BF16), null)).getMessage();
+        assertTrue(bf16Only.contains("is float64, read as fp32; accepted: bf16 (--dtype T"), bf16Only);
+
+        Path y = dir.resolve("y64.npy");
+        assertEquals(0, run("run", "hadamard", "--in", in.toString(), "--out", y.toString(), "--backend", "cpu"));
+        try (Tensor x32 = Tensor.of(DType.FP32, toFloats(values), 2, 128); Tensor got = readNpy(y)) {
+            assertEquals(DType.FP32, got.dtype());
+            double[] ref = HadamardReference.compute(x32, HadamardSize.of(128), 1 / Math.sqrt(128), false, null, null);
+            assertTrue(Accuracy.relativeL2(ref, got) < 1e-6, "rel L2 " + Accuracy.relativeL2(ref, got));
+        }
+    }
+
+    private static float[] toFloats(double[] v) {
+        float[] f = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            f[i] = (float) v[i];
+        }
+        return f;
     }
 
     /** An act-order GPTQ checkpoint as AutoGPTQ writes it (v1 zeros), and its float64 weight. */

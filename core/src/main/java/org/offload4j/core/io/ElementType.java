@@ -8,7 +8,8 @@ import org.offload4j.core.DType;
 /**
  * The element types a tensor file can hold, named as safetensors names them. Types that a
  * {@link org.offload4j.core.Tensor} can hold map to a {@link DType} ({@link #dtype()}); the
- * others ({@link #I8}, {@link #U8}, {@link #I64}) are read and written as raw bytes only.
+ * others ({@link #F64}, {@link #I8}, {@link #U8}, {@link #I64}) are read and written as raw bytes
+ * only ({@code offload run} rounds float64 inputs to the op's dtype).
  * Every type is little-endian.
  */
 public enum ElementType {
@@ -21,7 +22,9 @@ public enum ElementType {
     I32(4, DType.INT32, "<i4"),
     I8(1, null, "|i1"),
     U8(1, null, "|u1"),
-    I64(8, null, "<i8");
+    I64(8, null, "<i8"),
+    /** NumPy's default float type; no op takes it, so no {@link DType} holds it. */
+    F64(8, null, "<f8");
 
     private final int byteSize;
     private final DType dtype;

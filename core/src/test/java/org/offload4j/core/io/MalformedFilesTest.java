@@ -72,7 +72,7 @@ class MalformedFilesTest {
 
     @Test
     void unknownDtypesAndBadShapes() {
-        rejectsImage(one("{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}", 8), "w", "unknown dtype \"F64\"", "accepted: F32");
+        rejectsImage(one("{\"dtype\":\"C64\",\"shape\":[1],\"data_offsets\":[0,8]}", 8), "w", "unknown dtype \"C64\"", "accepted: F32");
         rejectsImage(one("{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,8]}", 8), "w", "\"dtype\" is missing or not a string");
         rejectsImage(one("{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}", 20), "w",
                 "shape [2, 3] of F32 needs 24 bytes", "hold 20");

@@ -87,6 +87,20 @@ class ReferenceFixturesTest {
     }
 
     @Test
+    void numpyFloat64AsRawBytes() throws IOException {
+        try (NpyFile f = NpyFile.open(IoTestFiles.fixture("f64.npy"))) {
+            assertEquals(ElementType.F64, f.data().type());
+            assertArrayEquals(new long[] {3, 4}, f.data().shape());
+            float[] want = f32Values();
+            for (int i = 0; i < 12; i++) {
+                assertEquals(want[i], f.data().bytes().getAtIndex(ValueLayout.JAVA_DOUBLE_UNALIGNED, i));
+            }
+            String noDtype = assertThrows(IllegalArgumentException.class, () -> f.data().view()).getMessage();
+            assertTrue(noDtype.contains("element type F64 has no tensor dtype"), noDtype);
+        }
+    }
+
+    @Test
     void numpyScalarAndEmptyArrays() throws IOException {
         try (NpyFile s = NpyFile.open(IoTestFiles.fixture("scalar.npy"));
              NpyFile e = NpyFile.open(IoTestFiles.fixture("empty.npy"))) {
@@ -99,7 +113,7 @@ class ReferenceFixturesTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"f32.npy", "f16.npy", "bf16.npy", "i32.npy", "i64.npy", "i8.npy", "u8.npy", "scalar.npy", "empty.npy",
-            "f32_v2.npy", "f32_v3.npy"})
+            "f32_v2.npy", "f32_v3.npy", "f64.npy"})
     void ourWriterReproducesNumpysFilesExactly(String name) throws IOException {
         Path original = IoTestFiles.fixture(name);
         Path copy = dir.resolve(name);
@@ -113,7 +127,7 @@ class ReferenceFixturesTest {
     void numpyFilesOutsideTheAcceptedSetAreRejectedWithTheReason() {
         rejects("reject_fortran.npy", "Fortran order");
         rejects("reject_big_endian.npy", "big-endian");
-        rejects("reject_f64.npy", "unknown descr '<f8'");
+        rejects("reject_c64.npy", "unknown descr '<c8'");
     }
 
     private static void rejects(String name, String reason) {

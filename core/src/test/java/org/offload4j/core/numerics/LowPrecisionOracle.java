@@ -235,12 +235,17 @@ public final class LowPrecisionOracle {
      * formats, {@code 0x7F} in fp8.
      */
     public int round(float x, Overflow overflow) {
-        if (Float.isNaN(x)) {
+        return round((double) x, overflow);
+    }
+
+    /** {@link #round(float, Overflow)} of a double: rounded once, from its exact value. */
+    public int round(double x, Overflow overflow) {
+        if (Double.isNaN(x)) {
             return format.width() == 8 ? 0x7F : ANY_NAN;
         }
-        // The sign bit is taken from the float bits, so -0.0 and negative underflow keep it.
-        int sign = Float.floatToRawIntBits(x) < 0 ? format.signMask() : 0;
-        double ax = Math.abs((double) x);
+        // The sign bit is taken from the bits, so -0.0 and negative underflow keep it.
+        int sign = Double.doubleToRawLongBits(x) < 0 ? format.signMask() : 0;
+        double ax = Math.abs(x);
         int n = values.length - 1; // index of the sentinel max + ulp(max)
         int index;
         if (ax > values[n]) {
