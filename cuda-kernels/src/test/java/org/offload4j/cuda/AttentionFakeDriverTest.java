@@ -166,6 +166,61 @@ class AttentionFakeDriverTest {
         return new Fp8Tensor(device.copyOf(t.data()), device.copyOf(t.scales()));
     }
 
+    @Test
+    void paddedScaleRowsAreReadAtTheirStrideOnTheHostAndOnTheDevice() {
+        int b = 2, hq = 4, hkv = 2, s = 3, pad = 5;
+        AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
+        try (Fp8Tensor q = fp8(1, b, hq, s, D, D);
+             Fp8Tensor k = fp8(2, b, hkv, s, D, D);
+             Fp8Tensor v = fp8(3, b, hkv, s, D, D);
+             Tensor qWide = paddedCopy(q.scales(), pad);
+             Tensor kWide = paddedCopy(k.scales(), pad);
+             Tensor vWide = paddedCopy(v.scales(), pad);
+             Tensor out = Tensor.allocate(DType.BF16, b, hq, s, D)) {
+            double[] want = AttentionReference.forward(q, k, v, s, opts).out();
+            attention.forward(new Fp8Tensor(q.data(), firstColumns(qWide, hq)), new Fp8Tensor(k.data(), firstColumns(kWide, hkv)),
+                    new Fp8Tensor(v.data(), firstColumns(vWide, hkv)), s, opts, TensorFill.poison(out));
+            long[] slots = launches.getLast();
+            assertEquals(List.of(hq + pad, hkv + pad, hkv + pad), List.of((int) slots[7], (int) slots[10], (int) slots[13]),
+                    "stride_b of the q, k and v scales: their row stride");
+            assertClose(want, out);
+            try (Tensor qd = device.copyOf(q.data());
+                 Tensor kd = device.copyOf(k.data());
+                 Tensor vd = device.copyOf(v.data());
+                 Tensor qWideD = device.copyOf(qWide);
+                 Tensor kWideD = device.copyOf(kWide);
+                 Tensor vWideD = device.copyOf(vWide);
+                 Tensor outd = device.allocateTensor(DType.BF16, b, hq, s, D)) {
+                attention.forward(new Fp8Tensor(qd, firstColumns(qWideD, hq)), new Fp8Tensor(kd, firstColumns(kWideD, hkv)),
+                        new Fp8Tensor(vd, firstColumns(vWideD, hkv)), s, opts, outd);
+                assertEquals(hq + pad, launches.getLast()[7], "device scales, read in place at their stride");
+                device.copy(outd, TensorFill.poison(out));
+                assertClose(want, out);
+            }
+        }
+    }
+
+    /** {@code scales [B, H]} copied into rows of {@code H + pad} floats, the gaps NaN. */
+    private static Tensor paddedCopy(Tensor scales, int pad) {
+        long rows = scales.dim(0), h = scales.dim(1);
+        Tensor wide = Tensor.allocate(DType.FP32, rows, h + pad);
+        for (long r = 0; r < rows; r++) {
+            for (long c = 0; c < h + pad; c++) {
+                wide.setFloat(r, c, c < h ? scales.getFloat(r, c) : Float.NaN);
+            }
+        }
+        return wide;
+    }
+
+    /** A view of the first {@code cols} columns of {@code wide}'s rows, on its device. */
+    private static Tensor firstColumns(Tensor wide, long cols) {
+        if (wide.device().hostAddressable()) {
+            return Tensor.wrapStrided(wide.segment(), DType.FP32, wide.rowStride(), wide.dim(0), cols);
+        }
+        MemorySegment range = MemorySegment.ofAddress(wide.deviceAddress()).reinterpret(wide.spanBytes());
+        return Tensor.wrapDevice(null, range, wide.device(), DType.FP32, wide.rowStride(), wide.dim(0), cols);
+    }
+
     /** What one call launched with, and the host-to-device copies it made. */
     private record Call(long[] slots, List<Long> copies) {
         long kvCap() {

@@ -1,6 +1,7 @@
 package org.offload4j.cuda.attention;
 
 import org.offload4j.attention.AttentionShape;
+import org.offload4j.core.Tensor;
 import org.offload4j.cuda.driver.KernelParams;
 
 /**
@@ -65,9 +66,13 @@ public record AttentionLaunch(String kernel, int gridX, int blockX, int sharedBy
         return 4 * BLOCK_M * d + 4 * BLOCK_N * (d / 4 + 1) + BLOCK_N * d + 4 * BLOCK_M * BLOCK_N;
     }
 
-    /** The scale strides {@code {stride_b, stride_h}}: {0, 0} per tensor, {H, 1} per (batch, head). */
-    public static long[] scaleStrides(boolean perHead, int heads) {
-        return perHead ? new long[] {heads, 1} : new long[] {0, 0};
+    /**
+     * The scale strides {@code {stride_b, stride_h}} in elements: {0, 0} for one scale per tensor,
+     * {row stride, 1} for a {@code [B, H]} tensor of one per (batch, head), whose rows may be
+     * padded (a host tensor is staged with its gaps, a device one is read in place).
+     */
+    public static long[] scaleStrides(Tensor scales) {
+        return scales.rank() == 2 ? new long[] {scales.rowStride(), 1} : new long[] {0, 0};
     }
 
     /**

@@ -85,9 +85,9 @@ public final class CudaAttentionKernel implements AttentionKernel {
             long oa = call.out(outDev);
             long la = call.outOrNull(lse);
             AttentionLaunch.params(call.params(), launched, qa, qd.rowStride(), ka, kd.rowStride(), va, vd.rowStride(),
-                    qs, AttentionLaunch.scaleStrides(q.scales().rank() == 2, shape.qHeads()),
-                    ks, AttentionLaunch.scaleStrides(k.scales().rank() == 2, shape.kvHeads()),
-                    vs, AttentionLaunch.scaleStrides(v.scales().rank() == 2, shape.kvHeads()),
+                    qs, AttentionLaunch.scaleStrides(q.scales()),
+                    ks, AttentionLaunch.scaleStrides(k.scales()),
+                    vs, AttentionLaunch.scaleStrides(v.scales()),
                     oa, outDev.rowStride(), la, lse == null ? 0 : lse.rowStride(), causal, softmaxScale);
             call.launch(device.function(launch.kernel()), launch.gridX(), 1, 1, launch.blockX(), 1, 1,
                     launch.sharedBytes());

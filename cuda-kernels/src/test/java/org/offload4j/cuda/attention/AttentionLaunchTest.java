@@ -1,13 +1,17 @@
 package org.offload4j.cuda.attention;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import org.junit.jupiter.api.Test;
 import org.offload4j.attention.AttentionShape;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
 
 class AttentionLaunchTest {
 
@@ -61,9 +65,13 @@ class AttentionLaunchTest {
 
     @Test
     void scaleStridesAndAlignment() {
-        assertEquals(0, AttentionLaunch.scaleStrides(false, 8)[0]);
-        assertEquals(8, AttentionLaunch.scaleStrides(true, 8)[0]);
-        assertEquals(1, AttentionLaunch.scaleStrides(true, 8)[1]);
+        try (Tensor perTensor = Tensor.allocate(DType.FP32, 1);
+             Tensor perHead = Tensor.allocate(DType.FP32, 2, 8)) {
+            assertArrayEquals(new long[] {0, 0}, AttentionLaunch.scaleStrides(perTensor));
+            assertArrayEquals(new long[] {8, 1}, AttentionLaunch.scaleStrides(perHead));
+            Tensor padded = Tensor.wrapStrided(Arena.ofAuto().allocate(4 * 19, Tensor.ALIGNMENT), DType.FP32, 11, 2, 8);
+            assertArrayEquals(new long[] {11, 1}, AttentionLaunch.scaleStrides(padded), "padded rows: their stride");
+        }
         assertTrue(AttentionLaunch.inputStrideOk(64));
         assertFalse(AttentionLaunch.inputStrideOk(66));
         assertTrue(AttentionLaunch.outputStrideOk(130));
