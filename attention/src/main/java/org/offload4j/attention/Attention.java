@@ -98,8 +98,10 @@ import org.offload4j.core.Workspace;
  * are not rejected (that would need a pass over all of it); they propagate to the outputs they
  * reach (a NaN in Q: its row; in K: every row that sees that key, lse included; in V: that
  * column of the rows that see it), never silently to finite values. The logits are formed in
- * fp32, so scales whose product makes {@code |scale·q·k|} overflow
- * fp32 are outside the contract.
+ * fp32, and the kernels fold {@code softmaxScale · qScale · kScale} into one factor before the
+ * dot product, so scales whose product overflows fp32 (above about 3.4e38: FP8 scales near
+ * 1e19 and more, from inputs of magnitude 1e22), or logits {@code |scale·q·k|} that do, are
+ * outside the contract.
  *
  * <p>An instance holds the backend chosen at creation and is safe for concurrent use.
  */
