@@ -113,9 +113,9 @@ __device__ __forceinline__ void attn_fp8_fwd(
     constexpr int KW = D / 4;                 // 32-bit words per row (4 codes each)
     constexpr int KW_PAD = KW + 1;            // k_sh row pitch in words (bank-conflict pad)
     constexpr int CPL = D / 32;               // output columns per lane
-    __shared__ float q_sh[ATTN_BLOCK_M][D];
+    __shared__ __align__(16) float q_sh[ATTN_BLOCK_M][D];        // read as float4
     __shared__ uint32_t k_sh[ATTN_BLOCK_N][KW_PAD];
-    __shared__ uint32_t v_sh[ATTN_BLOCK_N][KW];
+    __shared__ __align__(16) uint32_t v_sh[ATTN_BLOCK_N][KW];    // read as uint2
     __shared__ float p_sh[ATTN_BLOCK_M][ATTN_BLOCK_N];
 
     const int tid = threadIdx.x;
