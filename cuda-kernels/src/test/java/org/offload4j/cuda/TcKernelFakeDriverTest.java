@@ -217,6 +217,29 @@ class TcKernelFakeDriverTest {
     }
 
     @Test
+    void weightsWhoseScalesFp16CannotCarryGoToTheSimpleKernels() {
+        for (String simple : new String[] {"o4j_w4a16_splitk_f16", "o4j_w4a16_reduce_f16"}) {
+            driver.kernel(simple, (a, gx, gy, gz, bx, smem) -> launches.add(simple)); // the launch is what is checked here
+        }
+        W4A16 op = op(new TcW4A16Kernel(device));
+        for (double std : new double[] {1e5, 1e-5}) { // scales near 3e4 (fp16 weights overflow), near 3e-6 (subnormal)
+            launches.clear();
+            try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, 256, 64), 7, std);
+                 QuantizedWeight qw = RtnQuantizer.quantize(wf, 32, false, DType.FP32);
+                 W4A16.Prepared p = op.prepare(qw);
+                 Tensor x = TensorFill.gaussian(Tensor.allocate(DType.FP16, 2, 256), 8, 1.0);
+                 Tensor y = Tensor.allocate(DType.FP16, 2, 64)) {
+                op.matmul(x, p, null, y);
+                assertTrue(launches.contains("o4j_w4a16_splitk_f16") && launches.stream().noneMatch(l -> l.startsWith("o4j_w4a16_tc_")),
+                        "std " + std + ": " + launches);
+            }
+        }
+        launches.clear();
+        assertTrue(run(op, 2, 64, 256, 32, false, DType.FP32, DType.FP16, 0, 9) <= 5e-3, "realistic scales: the tensor cores");
+        assertTrue(launches.stream().allMatch(l -> l.startsWith("o4j_w4a16_tc_")), launches.toString());
+    }
+
+    @Test
     void countersAreZeroedOnceAndTheWorkspaceIsReused() {
         W4A16 op = op(new TcW4A16Kernel(device));
         try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, 1024, 72), 1, 0.05);

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
+import org.offload4j.core.numerics.Fp16;
 import org.offload4j.cuda.CudaCall;
 import org.offload4j.cuda.CudaDevice;
 import org.offload4j.cuda.CudaStream;
@@ -20,8 +21,12 @@ import org.offload4j.w4a16.W4A16Kernel;
  *
  * <p><b>Prepack</b> builds the {@link TcPackedLayout} on the host and uploads it once; the
  * {@link TcPackedWeight} also owns the SplitK {@link TcWorkspace} (partials and zeroed counters,
- * grown to the largest m it has seen). Weights whose packed form exceeds 2^31 int32 words (the
- * layout's int indexing) are handed to the simple kernels ({@link CudaW4A16Kernel}) instead, whole.
+ * grown to the largest m it has seen). Two kinds of weight are handed to the simple kernels
+ * ({@link CudaW4A16Kernel}) instead, whole: those whose packed form exceeds 2^31 int32 words (the
+ * layout's int indexing), and those whose scales fp16 cannot carry ({@link #fp16WeightsFaithful}:
+ * with fp16 activations the tensor-core kernel dequantizes to fp16, and would give ±∞ or lose the
+ * contract's accuracy; the simple kernels dequantize in fp32). The activations' dtype is not known
+ * at prepack, so such a weight runs on the simple kernels with bf16 activations too.
  *
  * <p><b>Preconditions on X</b> (16-byte aligned address, row stride a multiple of 8 elements):
  * when a call's X does not meet them, X is copied on the device into a contiguous scratch copy
@@ -57,9 +62,43 @@ public final class TcW4A16Kernel implements W4A16Kernel {
         return (long) TcPackedLayout.slabs(n) * (TcPackedLayout.paddedK(k) / TcPackedLayout.K16) * 128 <= Integer.MAX_VALUE;
     }
 
+    /** The relative L2 error of the fp16 weights above which {@link #prepack} chooses the simple kernels. */
+    static final double FP16_WEIGHT_ERROR = 1e-3;
+
+    /**
+     * Whether the kernel's fp16 weights reproduce {@code w}: with fp16 activations it rounds each
+     * scale to fp16 and each {@code (q − z)·s} to fp16, which overflows where {@code |q − z|·s}
+     * passes 65504 (scales above about 4.4e3) and loses precision where the products are fp16
+     * subnormals (below 2^−14, 6.1e-5). Measured over every (group, column), its 16 codes counted
+     * as equally frequent: true when no fp16 weight is infinite or NaN and their relative L2 error
+     * is at most {@value #FP16_WEIGHT_ERROR} (scales in fp16's normal range give about 1.4e-4).
+     * Real GPTQ scales (1e-4 to 1e-2) pass; bf16 activations have fp32's range and need no check.
+     */
+    static boolean fp16WeightsFaithful(QuantizedWeight w) {
+        double errorSq = 0;
+        double normSq = 0;
+        for (int gi = 0; gi < w.groups(); gi++) {
+            for (int j = 0; j < w.n(); j++) {
+                float s = w.scale(gi, j);
+                float sHalf = Fp16.round(s);
+                int z = w.zero(gi, j);
+                for (int q = 0; q < 16; q++) {
+                    double exact = (double) (q - z) * s;
+                    float half = Fp16.round((q - z) * sHalf);
+                    if (!Float.isFinite(half)) {
+                        return false;
+                    }
+                    errorSq += (half - exact) * (half - exact);
+                    normSq += exact * exact;
+                }
+            }
+        }
+        return errorSq <= FP16_WEIGHT_ERROR * FP16_WEIGHT_ERROR * normSq;
+    }
+
     @Override
     public PackedWeight prepack(QuantizedWeight w) {
-        if (!layoutFits(w.k(), w.n())) {
+        if (!layoutFits(w.k(), w.n()) || !fp16WeightsFaithful(w)) {
             return simple.prepack(w);
         }
         try (Arena arena = Arena.ofConfined()) {

@@ -105,6 +105,22 @@ class TcW4A16KernelGpuTest {
         contract(CudaW4A16Kernels.Path.SIMPLE);
     }
 
+    /** Scales fp16 cannot carry (fp16 weights past 65504, or subnormal): fp16 activations still meet the contract. */
+    @GpuTest
+    void fp16ActivationsWithScalesOutsideFp16sRange() {
+        W4A16 op = op(CudaW4A16Kernels.Path.TC);
+        for (double std : new double[] {1e5, 1e-5}) {
+            try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, 512, 72), 77, std);
+                 QuantizedWeight qw = RtnQuantizer.quantize(wf, 32, false, DType.FP32);
+                 Tensor x = TensorFill.gaussian(Tensor.allocate(DType.FP16, 7, 512), 78, std >= 1 ? 1e-4 : 10.0);
+                 Tensor y = run(op, qw, x, null)) {
+                assertFalse(TensorFill.hasPoison(y), "non-finite output, weight std " + std);
+                double err = Accuracy.relativeL2(W4A16Reference.product(x, qw, null), y);
+                assertTrue(err <= TOLERANCE, "rel L2 " + err + ", weight std " + std);
+            }
+        }
+    }
+
     @GpuTest
     void tensorCoreAndSimpleAgree() {
         W4A16 tc = op(CudaW4A16Kernels.Path.TC);
