@@ -72,6 +72,7 @@ def main():
         "u8": np.arange(0, 256, 15, dtype=np.uint8).reshape(2, 9),
         "scalar": np.array(2.5, dtype=np.float32),
         "empty": np.zeros((0, 3), dtype=np.float32),
+        "long_shape": np.array([1.5, -2.0], dtype=np.float32).reshape((1,) * 20 + (2,)),  # header past 128 bytes
     }
     for name, a in arrays.items():
         np.save(os.path.join(OUT, name + ".npy"), a)

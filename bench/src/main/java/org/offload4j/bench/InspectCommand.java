@@ -39,16 +39,21 @@ public final class InspectCommand implements Callable<Integer> {
         try (TensorSource source = SafeTensors.open(file)) {
             out.println(source.sourceName() + ": " + kind(source) + ", " + source.names().size() + " tensor(s)");
             metadata(source).forEach((k, v) -> out.println("  metadata " + k + " = " + v));
-            int width = source.names().stream().mapToInt(String::length).max().orElse(4);
+            int width = source.names().stream().mapToInt(n -> shown(n).length()).max().orElse(4);
             long total = 0;
             for (String name : source.names()) {
                 TensorData d = source.data(name);
                 total += d.bytes().byteSize();
-                out.printf("  %-" + width + "s  %-8s %-20s %,14d bytes%n", name, d.type(), Arrays.toString(d.shape()),
+                out.printf("  %-" + width + "s  %-8s %-20s %,14d bytes%n", shown(name), d.type(), Arrays.toString(d.shape()),
                         d.bytes().byteSize());
             }
             out.printf("  %,d bytes of tensor data%n", total);
         }
+    }
+
+    /** A tensor's name as listed: the empty name (valid in safetensors, and a file named {@code .npy}) as {@code ""}. */
+    private static String shown(String name) {
+        return name.isEmpty() ? "\"\"" : name;
     }
 
     private static String kind(TensorSource s) {

@@ -62,8 +62,9 @@ public final class RunCommand implements Callable<Integer> {
             description = "where the result goes: FILE.npy, else a safetensors file")
     Path out;
 
-    @Option(names = "--out-name", paramLabel = "NAME", defaultValue = "out",
-            description = "the result's tensor name in a safetensors output (default: ${DEFAULT-VALUE})")
+    /** Null when not given (then "out"): a name for a .npy output, which has none, is refused. */
+    @Option(names = "--out-name", paramLabel = "NAME",
+            description = "the result's tensor name in a safetensors output (default: out)")
     String outName;
 
     @Option(names = "--backend", paramLabel = "B", description = "backend to run on (default: the best available, or -Doffload.backend)")
@@ -88,8 +89,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--group-size", paramLabel = "G", description = "w4a16 from raw tensors: rows per group (32, 64, 128, or -1 for k)")
     Integer groupSize;
 
-    @Option(names = "--zeros", paramLabel = "v1|v2", defaultValue = "v1",
-            description = "w4a16 from raw tensors: qzeros store z-1 (v1, AutoGPTQ) or z (v2) (default: ${DEFAULT-VALUE})")
+    /** Null when not given (then v1): with --gptq, whose config says which, it is refused. */
+    @Option(names = "--zeros", paramLabel = "v1|v2",
+            description = "w4a16 from raw tensors with qzeros: they store z-1 (v1, AutoGPTQ) or z (v2) (default: v1)")
     String zeros;
 
     @Option(names = "--causal", description = "attention: causal mask (bottom-right aligned)")
@@ -137,11 +139,16 @@ public final class RunCommand implements Callable<Integer> {
         only(gptq != null, "--gptq", Op.w4a16);
         only(layer != null, "--layer", Op.w4a16);
         only(groupSize != null, "--group-size", Op.w4a16);
+        only(zeros != null, "--zeros", Op.w4a16);
+        Args.require(gptq == null || groupSize == null && zeros == null, "--group-size and --zeros are for w4a16 from raw tensors;"
+                + " with --gptq the checkpoint's quantize_config.json (or config.json) gives them");
+        Args.require(outName == null || !isNpy(out), "--out-name names the tensor in a safetensors output; a .npy file holds"
+                + " one unnamed array");
         only(causal, "--causal", Op.attention);
         only(rotate, "--rotate", Op.attention);
         only(topK != null, "--top-k", Op.moe);
         only(renormalize, "--renormalize", Op.moe);
-        Args.require(zeros.equals("v1") || zeros.equals("v2"), "--zeros " + zeros + " is not accepted; accepted: v1, v2");
+        Args.require(zeros == null || zeros.equals("v1") || zeros.equals("v2"), "--zeros " + zeros + " is not accepted; accepted: v1, v2");
         moeOptions = moeOptions();
     }
 
@@ -232,8 +239,10 @@ public final class RunCommand implements Callable<Integer> {
         try (Tensor qweight = weight(1, "qweight", Set.of(DType.INT32));
              Tensor scales = weight(2, "scales", QuantizedWeight.SCALE_TYPES);
              Tensor stored = inputs.size() > 3 ? weight(3, "qzeros", Set.of(DType.INT32)) : null;
-             Tensor qzeros = stored != null && zeros.equals("v1") ? QuantizedWeight.fromGptqV1Zeros(stored) : null;
-             Tensor gIdx = inputs.size() > 4 ? weight(4, "g_idx", Set.of(DType.INT32)) : plainGroups(qweight)) {
+             Tensor qzeros = stored != null && !"v2".equals(zeros) ? QuantizedWeight.fromGptqV1Zeros(stored) : null;
+             Tensor gIdx = inputs.size() > 4 ? TensorInputs.readIndices(inputs.get(4), "g_idx") : plainGroups(qweight)) {
+            Args.require(stored != null || zeros == null, "--zeros " + zeros + " needs qzeros (the fourth --in); without them the"
+                    + " weight is symmetric (z = 8)");
             Args.require(qweight.rank() == 2, "qweight has shape " + Arrays.toString(qweight.shape()) + "; expected [k/8, n]");
             int k = Math.toIntExact(qweight.dim(0) * 8);
             int n = Math.toIntExact(qweight.dim(1));
@@ -295,12 +304,17 @@ public final class RunCommand implements Callable<Integer> {
         }
     }
 
+    /** Whether {@code file} names a .npy file (any case, as {@link SafeTensors#open} reads one). */
+    static boolean isNpy(Path file) {
+        return file.getFileName() != null && file.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".npy");
+    }
+
     private void write(Tensor result, Backend b) {
         TensorData data = TensorData.of(result);
-        if (out.getFileName() != null && out.getFileName().toString().endsWith(".npy")) {
+        if (isNpy(out)) {
             OutputFiles.write("--out", out, f -> Npy.write(f, data));
         } else {
-            OutputFiles.write("--out", out, f -> SafeTensors.write(f, Map.of(outName, data),
+            OutputFiles.write("--out", out, f -> SafeTensors.write(f, Map.of(outName == null ? "out" : outName, data),
                     Map.of("producer", "offload run " + op, "backend", b.name())));
         }
     }

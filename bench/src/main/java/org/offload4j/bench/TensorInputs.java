@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 import java.util.stream.Collectors;
+import org.offload4j.core.Args;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.numerics.Fp64;
@@ -24,14 +25,25 @@ import org.offload4j.core.io.TensorSource;
  */
 final class TensorInputs {
     private static final ValueLayout.OfDouble FLOAT64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong INT64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private TensorInputs() {}
 
     /** A parsed {@code FILE[:tensor]}; {@code tensor} is null when not given. */
     record Ref(Path file, String tensor) {
+        /**
+         * The whole spec if it is a file; else split at the first ':' whose prefix is a file, so
+         * a tensor name may hold ':' ({@code dense/kernel:0}); else, for the error message, at the
+         * last ':'.
+         */
         static Ref parse(String spec) {
             if (Files.exists(Path.of(spec))) {
                 return new Ref(Path.of(spec), null);
+            }
+            for (int colon = spec.indexOf(':'); colon >= 0; colon = spec.indexOf(':', colon + 1)) {
+                if (colon > 0 && colon < spec.length() - 1 && Files.isRegularFile(Path.of(spec.substring(0, colon)))) {
+                    return new Ref(Path.of(spec.substring(0, colon)), spec.substring(colon + 1));
+                }
             }
             int colon = spec.lastIndexOf(':');
             if (colon > 0 && colon < spec.length() - 1) {
@@ -85,6 +97,34 @@ final class TensorInputs {
             }
             try (Tensor view = data.view()) {
                 return Tensor.of(convertTo, view.toFloatArray(), data.shape().length == 0 ? new long[] {1} : data.shape());
+            }
+        }
+    }
+
+    /**
+     * An index tensor ({@code g_idx}) as int32: int32 as it is, int64 (NumPy's default integer
+     * type, and what some checkpoints store) narrowed, each value checked to fit.
+     */
+    static Tensor readIndices(String spec, String role) {
+        Ref ref = Ref.parse(spec);
+        try (TensorSource source = open(ref)) {
+            String name = ref.tensor() != null ? ref.tensor() : onlyTensor(source, role);
+            TensorData data = source.data(name);
+            if (data.type() != ElementType.I64) {
+                return readAsIs(spec, role, Set.of(DType.INT32));
+            }
+            long count = data.bytes().byteSize() / Long.BYTES;
+            Tensor t = Tensor.allocate(DType.INT32, data.shape().length == 0 ? new long[] {1} : data.shape());
+            try {
+                for (long i = 0; i < count; i++) {
+                    long v = data.bytes().getAtIndex(INT64, i);
+                    Args.require(v == (int) v, role + " (" + ref + ")[" + i + "] = " + v + " does not fit int32");
+                    t.segment().setAtIndex(ValueLayout.JAVA_INT, i, (int) v);
+                }
+                return t;
+            } catch (RuntimeException e) {
+                t.close();
+                throw e;
             }
         }
     }

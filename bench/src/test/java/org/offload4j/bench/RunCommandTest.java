@@ -109,6 +109,8 @@ class RunCommandTest {
             String err = stderrOf(1, "run", "hadamard", "--in", st.toString(), "--out", y.toString());
             assertTrue(err.contains("holds 2 tensors; name one as FILE:tensor"), err);
             assertEquals(0, run("run", "hadamard", "--in", st + ":acts", "--dtype", "bf16", "--scale", "0.5", "--out", y.toString()));
+            String named = stderrOf(1, "run", "hadamard", "--in", st + ":acts", "--out", y.toString(), "--out-name", "z");
+            assertTrue(named.contains("--out-name names the tensor in a safetensors output"), named);
             try (Tensor xb = Tensor.of(DType.BF16, x.toFloatArray(), 2, 128); Tensor got = readNpy(y)) {
                 assertEquals(DType.BF16, got.dtype(), "bf16 result in .npy as <u2, read back as bf16");
                 double[] ref = HadamardReference.compute(xb, HadamardSize.of(128), 0.5, false, null, null);
@@ -269,6 +271,31 @@ class RunCommandTest {
             String noGroup = stderrOf(1, "run", "w4a16", "--in", in.toString(), "--in", st + ":l.qweight", "--in", st + ":l.scales",
                     "--out", raw.toString());
             assertTrue(noGroup.contains("needs --group-size"), noGroup);
+            // The checkpoint's config says g and the zero format: overriding them is refused, not ignored.
+            for (String[] option : new String[][] {{"--group-size", "32"}, {"--zeros", "v2"}}) {
+                String ignored = stderrOf(1, "run", "w4a16", "--in", in.toString(), "--gptq", ckpt.toString(), "--layer", "l",
+                        option[0], option[1], "--out", raw.toString());
+                assertTrue(ignored.contains("with --gptq the checkpoint's quantize_config.json"), ignored);
+            }
+            String zerosWithout = stderrOf(1, "run", "w4a16", "--in", in.toString(), "--in", st + ":l.qweight", "--in", st + ":l.scales",
+                    "--group-size", "64", "--zeros", "v2", "--out", raw.toString());
+            assertTrue(zerosWithout.contains("--zeros v2 needs qzeros"), zerosWithout);
+            // g_idx as int64 (NumPy's default integer type): narrowed.
+            Path gIdx64 = dir.resolve("g_idx64.npy");
+            try (SafeTensorsFile f = SafeTensorsFile.open(ckpt.resolve("model.safetensors"))) {
+                Tensor g32 = f.tensor("l.g_idx");
+                MemorySegment longs = MemorySegment.ofArray(new long[(int) g32.dim(0)]);
+                for (int i = 0; i < g32.dim(0); i++) {
+                    longs.setAtIndex(ValueLayout.JAVA_LONG, i, g32.getInt(0, i));
+                }
+                Npy.write(gIdx64, new TensorData(ElementType.I64, g32.shape(), longs));
+            }
+            Path raw64 = dir.resolve("raw64.npy");
+            assertEquals(0, run("run", "w4a16", "--in", in.toString(), "--in", st + ":l.qweight", "--in", st + ":l.scales",
+                    "--in", st + ":l.qzeros", "--in", gIdx64.toString(), "--group-size", "64", "--out", raw64.toString()));
+            try (Tensor a = readNpy(raw); Tensor b = readNpy(raw64)) {
+                assertArrayEquals(a.toFloatArray(), b.toFloatArray(), "int64 g_idx: the same result as int32");
+            }
         }
     }
 
@@ -349,6 +376,24 @@ class RunCommandTest {
     }
 
     @Test
+    void tensorNamesWithColonsAndUpperCaseNpyNames() throws IOException {
+        Path st = dir.resolve("tf.safetensors");
+        try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.FP32, 2, 64), 9, 1.0)) {
+            SafeTensors.write(st, new LinkedHashMap<>(Map.of("dense/kernel:0", TensorData.of(x), "other", TensorData.of(x))));
+            Path y = dir.resolve("Y.NPY");
+            assertEquals(0, run("run", "hadamard", "--in", st + ":dense/kernel:0", "--out", y.toString()));
+            try (NpyFile f = NpyFile.open(y); Tensor again = readNpy(y)) {
+                assertEquals(DType.FP32, again.dtype(), "written as .npy whatever the case of its extension");
+            }
+            Path y2 = dir.resolve("y2.npy");
+            assertEquals(0, run("run", "hadamard", "--in", y.toString(), "--inverse", "--out", y2.toString()));
+            try (Tensor back = readNpy(y2)) {
+                assertTrue(Accuracy.relativeL2(x.toDoubleArray(), back) < 1e-6, ".NPY read as .npy, inverse restores x");
+            }
+        }
+    }
+
+    @Test
     void badInvocationsFailInOneLine() throws IOException {
         Path y = dir.resolve("y.npy");
         String missing = stderrOf(1, "run", "hadamard", "--in", dir.resolve("nope.npy").toString(), "--out", y.toString());
@@ -401,6 +446,14 @@ class RunCommandTest {
             InspectCommand.print(npy("b", b), new PrintStream(buf, true, StandardCharsets.UTF_8));
             assertTrue(buf.toString(StandardCharsets.UTF_8).contains(".npy version 1.0 (<u2 read as bf16 by convention)"), buf.toString());
         }
+        Path unnamed = dir.resolve("unnamed.safetensors");
+        try (Tensor a = Tensor.allocate(DType.FP32, 1)) {
+            SafeTensors.write(unnamed, Map.of("", TensorData.of(a)));
+        }
+        buf.reset();
+        InspectCommand.print(unnamed, new PrintStream(buf, true, StandardCharsets.UTF_8));
+        assertTrue(buf.toString(StandardCharsets.UTF_8).matches("(?s).*\\n  \"\"\\s+F32\\s+\\[1\\]\\s+4 bytes.*"),
+                "the empty name, shown as \"\": " + buf);
         String missing = stderrOf(1, "inspect", dir.resolve("missing.safetensors").toString());
         assertTrue(missing.contains("missing.safetensors: cannot read (NoSuchFileException") && missing.strip().lines().count() == 1,
                 missing);

@@ -1,5 +1,6 @@
 package org.offload4j.core.io;
 
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.Optional;
 import java.util.stream.Collectors;
@@ -68,11 +69,19 @@ public enum ElementType {
         return Arrays.stream(values()).filter(t -> t.name().equals(name)).findFirst();
     }
 
-    /** The type with this NumPy descr, or empty ({@code <u2} is bf16 by this library's convention). */
+    /**
+     * The type with this NumPy descr, or empty ({@code <u2} is bf16 by this library's convention).
+     * Byte order is meaningless for one-byte types: NumPy writes '|', but '<', '>', '=' and none
+     * mean the same. For wider types '=' and no prefix mean the writer's native order, which
+     * {@code np.load} reads as this machine's: little-endian here, as every type of this library.
+     */
     static Optional<ElementType> fromNpyDescr(String descr) {
-        // Byte order is meaningless for one-byte types: NumPy writes '|', but '<', '>' and '=' mean the same.
-        String d = descr.length() == 3 && descr.charAt(2) == '1' && "<>=|".indexOf(descr.charAt(0)) >= 0
-                ? "|" + descr.substring(1) : descr;
+        char first = descr.isEmpty() ? ' ' : descr.charAt(0);
+        boolean prefixed = "<>=|".indexOf(first) >= 0;
+        String bare = prefixed ? descr.substring(1) : descr; // e.g. f4
+        char order = prefixed ? first : '=';
+        String d = bare.endsWith("1") ? "|" + bare
+                : order == '=' && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN ? "<" + bare : order + bare;
         return Arrays.stream(values()).filter(t -> d.equals(t.npyDescr)).findFirst();
     }
 

@@ -23,6 +23,8 @@ import org.offload4j.core.Args;
 public final class Npy {
     /** Header plus preamble is padded to this, as NumPy does, so the data is aligned. */
     private static final int ALIGN = 64;
+    /** NumPy's {@code GROWTH_AXIS_MAX_DIGITS}: spare header room for the first axis's length. */
+    private static final int GROWTH_AXIS_MAX_DIGITS = 21;
 
     private Npy() {}
 
@@ -67,7 +69,9 @@ public final class Npy {
         long[] shape = data.shape();
         String dims = shape.length == 1 ? "(" + shape[0] + ",)"
                 : Arrays.stream(shape).mapToObj(Long::toString).collect(Collectors.joining(", ", "(", ")"));
-        String dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + dims + ", }";
+        // NumPy (1.23 on) leaves room for the first axis to grow to 21 digits before it pads.
+        String growth = shape.length == 0 ? "" : " ".repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - Long.toString(shape[0]).length()));
+        String dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + dims + ", }" + growth;
         int pre = majorVersion == 1 ? 10 : 12;
         int total = pre + dict.length() + 1;
         int padded = (total + ALIGN - 1) / ALIGN * ALIGN;

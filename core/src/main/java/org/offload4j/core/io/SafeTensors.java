@@ -44,7 +44,7 @@ public final class SafeTensors {
         if (Files.isDirectory(path)) {
             return open(checkpointFile(path));
         }
-        String name = path.getFileName() == null ? "" : path.getFileName().toString();
+        String name = path.getFileName() == null ? "" : path.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
         if (name.endsWith(".json")) {
             return ShardedSafeTensors.open(path);
         }

@@ -26,7 +26,7 @@ import org.offload4j.core.Args;
  * <pre>
  *  8 bytes   N, unsigned little-endian: the header length
  *  N bytes   UTF-8 JSON object: "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, …
- *            plus an optional "__metadata__": {string: string}; may end in spaces (padding)
+ *            plus an optional "__metadata__": {string: string} (or null); may end in spaces (padding)
  *  rest      the data; offsets are relative to its start
  * </pre>
  *
@@ -185,6 +185,9 @@ public final class SafeTensorsFile implements TensorSource {
     }
 
     private static Map<String, String> metadata(String file, JsonNode m) {
+        if (m.isNull()) {
+            return Map.of(); // the reference reads it as Option<HashMap>: null is "none"
+        }
         if (!m.isObject()) {
             throw new TensorFileException(file, METADATA_KEY, "is not a JSON object of strings");
         }

@@ -107,6 +107,9 @@ class MalformedFilesTest {
             assertEquals(0, st.data("z").bytes().byteSize());
             assertEquals(2, st.data("u").bytes().byteSize());
         }
+        try (SafeTensorsFile st = SafeTensorsFile.of(F, IoTestFiles.image("{\"__metadata__\":null}", new byte[0]))) {
+            assertTrue(st.metadata().isEmpty(), "null metadata is none, as the reference reads it");
+        }
     }
 
     @Test
@@ -134,6 +137,30 @@ class MalformedFilesTest {
         rejectsNpy(npy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }"), "malformed header");
         rejectsNpy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, -4), }"), "malformed header");
         rejectsNpy(npy("{'descr': '|O', 'fortran_order': False, 'shape': (), }"), "unknown descr '|O'");
+    }
+
+    @Test
+    void npyDescrsInNativeOrderReadAsLittleEndian() {
+        // NumPy's own writer says '<f4'; np.load also takes '=f4' and 'f4' (native order, little-endian here).
+        for (String descr : new String[] {"<f4", "=f4", "f4"}) {
+            byte[] head = npy("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (2,), }");
+            byte[] file = java.util.Arrays.copyOf(head, head.length + 8);
+            ByteBuffer.wrap(file, head.length, 8).order(ByteOrder.LITTLE_ENDIAN).putFloat(1.5f).putFloat(-2f);
+            try (NpyFile f = NpyFile.of("ok.npy", "ok", MemorySegment.ofArray(file))) {
+                assertEquals(ElementType.F32, f.data().type(), descr);
+                assertEquals(-2f, f.data().view().getFloat(0, 1), descr);
+            }
+        }
+        for (String descr : new String[] {"i1", "=u1", "<i1", ">u1"}) {
+            byte[] head = npy("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (1,), }");
+            byte[] file = java.util.Arrays.copyOf(head, head.length + 1);
+            try (NpyFile f = NpyFile.of("ok.npy", "ok", MemorySegment.ofArray(file))) {
+                assertEquals(descr.contains("i") ? ElementType.I8 : ElementType.U8, f.data().type(), descr);
+            }
+        }
+        rejectsNpy(npy("{'descr': '|f4', 'fortran_order': False, 'shape': (1,), }"), "unknown descr '|f4'");
+        rejectsNpy(npy("{'descr': 'f', 'fortran_order': False, 'shape': (1,), }"), "unknown descr 'f'");
+        rejectsNpy(npy("{'descr': '', 'fortran_order': False, 'shape': (1,), }"), "unknown descr ''");
     }
 
     private static byte[] npy(String dict) {

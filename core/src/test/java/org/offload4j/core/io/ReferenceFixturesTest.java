@@ -113,7 +113,7 @@ class ReferenceFixturesTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"f32.npy", "f16.npy", "bf16.npy", "i32.npy", "i64.npy", "i8.npy", "u8.npy", "scalar.npy", "empty.npy",
-            "f32_v2.npy", "f32_v3.npy", "f64.npy"})
+            "f32_v2.npy", "f32_v3.npy", "f64.npy", "long_shape.npy"})
     void ourWriterReproducesNumpysFilesExactly(String name) throws IOException {
         Path original = IoTestFiles.fixture(name);
         Path copy = dir.resolve(name);
