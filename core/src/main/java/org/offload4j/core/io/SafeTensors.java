@@ -72,25 +72,41 @@ public final class SafeTensors {
     }
 
     /**
-     * Writes a safetensors file: the tensors in {@code tensors}' iteration order, laid out one
-     * after another, and {@code metadata} as {@code __metadata__} (omitted when empty). The header
-     * is padded with spaces to a multiple of 8 bytes so that the data starts 8-byte aligned, as
-     * the reference writer does.
+     * Writes a safetensors file: the tensors laid out one after another in the reference writer's
+     * order (largest element size first, then by name), and {@code metadata} as
+     * {@code __metadata__} (omitted when empty). The header is padded with spaces to a multiple of
+     * 8 bytes so that the data starts 8-byte aligned, as the reference writer does; with that order
+     * every tensor starts aligned to its element size, which readers that map the file rely on.
      *
      * @throws IllegalArgumentException for a null or reserved ({@code __metadata__}) tensor name
      */
     public static void write(Path file, Map<String, TensorData> tensors, Map<String, String> metadata) throws IOException {
         Args.notNull(file, "file");
         Args.notNull(tensors, "tensors");
-        byte[] header = header(tensors, metadata == null ? Map.of() : metadata);
+        Map<String, TensorData> ordered = inWriterOrder(tensors);
+        byte[] header = header(ordered, metadata == null ? Map.of() : metadata);
         FileReplace.write(file, ch -> {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
             writeFully(ch, len);
             writeFully(ch, ByteBuffer.wrap(header));
-            for (TensorData d : tensors.values()) {
+            for (TensorData d : ordered.values()) {
                 writeSegment(ch, d.bytes());
             }
         });
+    }
+
+    /** The tensors by element size, largest first, then by name (after the null checks the header makes). */
+    private static Map<String, TensorData> inWriterOrder(Map<String, TensorData> tensors) {
+        java.util.List<Map.Entry<String, TensorData>> entries = new java.util.ArrayList<>();
+        for (Map.Entry<String, TensorData> e : tensors.entrySet()) {
+            String name = Args.notNull(e.getKey(), "tensor name");
+            entries.add(Map.entry(name, Args.notNull(e.getValue(), "tensor '" + name + "'")));
+        }
+        entries.sort(java.util.Comparator.<Map.Entry<String, TensorData>>comparingInt(e -> -e.getValue().type().byteSize())
+                .thenComparing(Map.Entry::getKey));
+        Map<String, TensorData> ordered = new java.util.LinkedHashMap<>();
+        entries.forEach(e -> ordered.put(e.getKey(), e.getValue()));
+        return ordered;
     }
 
     /** As {@link #write(Path, Map, Map)} without metadata. */
