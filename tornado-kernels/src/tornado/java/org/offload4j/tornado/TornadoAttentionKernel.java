@@ -16,11 +16,14 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
 
 /**
  * FP8 attention on TornadoVM ({@link AttentionKernels} has the device code). One plan per shape,
- * mask and split count, cached, with the key length rounded up to a capacity
- * ({@link Plans#capacity}: the next power of two): the sizes the kernels loop over are
+ * mask and split count, cached, with the key length and the query length each rounded up to a
+ * capacity ({@link Plans#capacity}: the next power of two): the sizes the kernels loop over are
  * data ({@code dims}), so a decode loop whose key length grows by one per step reuses one
- * compiled plan until the length doubles, instead of compiling a graph (about a second on PoCL)
- * per step. The softmax scale and the fp8 scales are data too. The first pass aims at
+ * compiled plan until the length doubles, and prompts of 300 and 500 tokens share the 512-row
+ * prefill plan, instead of compiling a graph (about a second on PoCL) per size. A call packs its
+ * query rows first in the plan's arrays, launches its own rows' work-groups only
+ * ({@link Plans.Grids#regroup}) and copies its own rows back ({@link Plans.Fetch}). The softmax
+ * scale and the fp8 scales are data too. The first pass aims at
  * {@link AttentionKernels#GROUPS_PER_UNIT} work-groups per compute unit of the device, splitting
  * the keys as the capacity needs (a shorter call leaves the last splits empty);
  * {@code -Doffload.tornado.attention.groups=N} sets that total instead (read at every call; the
@@ -39,11 +42,12 @@ final class TornadoAttentionKernel implements AttentionKernel {
     }
 
     /**
-     * What a plan is compiled for: everything but the key length, which is only bounded by
-     * {@code kvSlots}, the key rows per head of the plan's K and V arrays (not the call's KV
-     * cache capacity, {@link AttentionShape#kvCapacity()}: only the call's keys are copied in).
+     * What a plan is compiled for: everything but the key and query lengths, which are only
+     * bounded by {@code kvSlots}, the key rows per head of the plan's K and V arrays (not the
+     * call's KV cache capacity, {@link AttentionShape#kvCapacity()}: only the call's keys are
+     * copied in), and by {@code qSlots}, the query rows per head its arrays hold.
      */
-    private record Key(int batch, int qHeads, int kvHeads, int qLen, int headDim, int kvSlots, boolean causal, int splits) {}
+    private record Key(int batch, int qHeads, int kvHeads, int qSlots, int headDim, int kvSlots, boolean causal, int splits) {}
 
     @Override
     public synchronized void forward(AttentionShape shape, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal,
@@ -51,10 +55,10 @@ final class TornadoAttentionKernel implements AttentionKernel {
         if ((long) shape.batch() * shape.qHeads() * shape.qLen() == 0) {
             return;
         }
-        int rows = shape.batch() * shape.qHeads() * shape.qLen();
         int kvSlots = kvSlots(shape.batch(), shape.kvHeads(), shape.kvLen(), shape.headDim());
-        int splits = AttentionKernels.splits(rows, kvSlots, shape.headDim(), targetGroups());
-        Key key = new Key(shape.batch(), shape.qHeads(), shape.kvHeads(), shape.qLen(), shape.headDim(), kvSlots, causal, splits);
+        int qSlots = kvSlots(shape.batch(), shape.qHeads(), shape.qLen(), shape.headDim()); // the same rule for Q's rows
+        int splits = AttentionKernels.splits(shape.batch() * shape.qHeads() * qSlots, kvSlots, shape.headDim(), targetGroups());
+        Key key = new Key(shape.batch(), shape.qHeads(), shape.kvHeads(), qSlots, shape.headDim(), kvSlots, causal, splits);
         plans.get(key, () -> {
             plansBuilt++;
             return new Plan(key);
@@ -64,6 +68,7 @@ final class TornadoAttentionKernel implements AttentionKernel {
     /**
      * The key slots per head of the plan for {@code kvLen} keys: {@link Plans#capacity}, or exactly
      * {@code kvLen} where the rounded-up K and V would not fit an int-indexed array but the call's do.
+     * (Q's rows per head likewise, with {@code heads} its heads and {@code kvLen} its length.)
      */
     static int kvSlots(int batch, int kvHeads, int kvLen, int d) {
         int rounded = Plans.capacity(kvLen);
@@ -109,16 +114,18 @@ final class TornadoAttentionKernel implements AttentionKernel {
         final ShortArray out16;
         final FloatArray lse32;
         final TornadoExecutionPlan plan;
+        final Plans.Grids grids;
         final String what;
 
         Plan(Key key) {
             this.key = key;
             int d = key.headDim();
             int splits = key.splits();
-            int rows = Plans.elements("attention rows (batch · q heads · q len)", key.batch(), key.qHeads(), key.qLen());
+            int rows = Plans.elements("attention rows (batch · q heads · q slots " + key.qSlots() + ")", key.batch(), key.qHeads(),
+                    key.qSlots());
             int kvElements = Plans.elements("attention K and V (batch · kv heads · key slots " + key.kvSlots() + " · d)",
                     key.batch(), key.kvHeads(), key.kvSlots(), d);
-            this.what = "fp8 attention B=" + key.batch() + " Hq=" + key.qHeads() + " Hkv=" + key.kvHeads() + " Sq=" + key.qLen()
+            this.what = "fp8 attention B=" + key.batch() + " Hq=" + key.qHeads() + " Hkv=" + key.kvHeads() + " Sq≤" + key.qSlots()
                     + " Skv≤" + key.kvSlots() + " D=" + d + (key.causal() ? " causal" : "") + (splits > 1 ? ", " + splits + " key splits" : "");
             q8 = new ByteArray(Plans.elements("attention Q (batch · q heads · q len · d)", rows, d));
             k8 = new ByteArray(kvElements);
@@ -141,12 +148,12 @@ final class TornadoAttentionKernel implements AttentionKernel {
                     .transferToDevice(DataTransferMode.EVERY_EXECUTION, q8, k8, v8, qs, kvs, params, dims)
                     .task("partial", AttentionKernels::partial, new KernelContext(), q8, k8, v8, qs, kvs, params, lut, pow2,
                             pm, pl, pacc, out16, lse32, dims);
-            Plans.Grids grids = new Plans.Grids(name).groups("partial", (long) rows * splits, d);
+            grids = new Plans.Grids(name).groups("partial", (long) rows * splits, d);
             if (splits > 1) {
                 g.task("combine", AttentionKernels::combine, new KernelContext(), pm, pl, pacc, kvs, pow2, out16, lse32, dims);
                 grids.groups("combine", rows, d);
             }
-            g.transferToHost(DataTransferMode.EVERY_EXECUTION, out16, lse32);
+            g.transferToHost(DataTransferMode.UNDER_DEMAND, out16, lse32);
             plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
         }
 
@@ -174,7 +181,18 @@ final class TornadoAttentionKernel implements AttentionKernel {
             for (int i = 0; i < values.length; i++) {
                 dims.set(i, values[i]);
             }
-            Plans.run(plan, what + " (Skv=" + s.kvLen() + ")", device);
+            int rows = s.batch() * s.qHeads() * s.qLen();
+            grids.regroup("partial", (long) rows * key.splits());
+            if (key.splits() > 1) {
+                grids.regroup("combine", rows);
+            }
+            Plans.Fetch outRows = new Plans.Fetch(out16, (long) rows * d);
+            String call = what + " (Sq=" + s.qLen() + ", Skv=" + s.kvLen() + ")";
+            if (lse != null) {
+                Plans.run(plan, call, device, outRows, new Plans.Fetch(lse32, rows));
+            } else {
+                Plans.run(plan, call, device, outRows);
+            }
             Plans.store(out16, out);
             if (lse != null) {
                 Plans.store(lse32, lse);

@@ -74,6 +74,41 @@ class DecodePlansTest {
         shrink(0, 2, 1, 2, 64, true, 1, 0);
     }
 
+    /**
+     * Causal prefills of 5 … 8 tokens (self-attention, Skv = Sq) share the plan of 8 query rows,
+     * the longest first so that a shorter call runs on rows a longer one left (a NaN code in the
+     * longest prompt's last query would reach a shorter call's output if its rows were read or
+     * copied back); 3 tokens take the plan of 4. Each call matches the reference.
+     */
+    @Test
+    void promptLengthsWithinOneCapacityShareAPlan() {
+        TornadoAttentionKernel kernel = (TornadoAttentionKernel) TornadoTests.backend().kernels(AttentionKernel.class).orElseThrow();
+        Attention attention = Attention.create(TornadoTests.backend());
+        AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
+        int hq = 4, hkv = 2, d = 64;
+        int built = kernel.plansBuilt();
+        int[] lengths = {8, 5, 7, 6, 3};
+        for (int sq : lengths) {
+            long seed = TornadoTests.seed("prefill", sq);
+            String where = TornadoTests.why(seed, "causal prefill Sq=Skv=" + sq + " after " + java.util.Arrays.toString(lengths));
+            try (Fp8Tensor q = TornadoAttentionTest.fp8(seed, ScaleGranularity.PER_HEAD, 1, hq, sq, d);
+                 Fp8Tensor k = TornadoAttentionTest.fp8(seed + 1, ScaleGranularity.PER_HEAD, 1, hkv, sq, d);
+                 Fp8Tensor v = TornadoAttentionTest.fp8(seed + 2, ScaleGranularity.PER_HEAD, 1, hkv, sq, d);
+                 Tensor out = TensorFill.poison(Tensor.allocate(DType.BF16, 1, hq, sq, d));
+                 Tensor lse = TensorFill.poison(Tensor.allocate(DType.FP32, 1, hq, sq))) {
+                if (sq == 8) { // the last query row of the last head: NaN codes
+                    q.data().segment().set(ValueLayout.JAVA_BYTE, ((long) hq * sq - 1) * d + 7, (byte) 0x7F);
+                    attention.forward(q, k, v, opts, out, lse);
+                    assertTrue(Float.isNaN(lse.getFloat(hq - 1, sq - 1)), "the longest prompt saw its NaN query, " + where);
+                    continue;
+                }
+                attention.forward(q, k, v, opts, out, lse);
+                TornadoAttentionTest.check(AttentionReference.forward(q, k, v, opts), out, lse, d, where);
+            }
+        }
+        assertEquals(2, kernel.plansBuilt() - built, "query capacities 8 and 4 (key capacities 8 and 4 with them)");
+    }
+
     private static void shrink(int groups, int hq, int hkv, int sq, int d, boolean causal, int... kvLens) {
         String before = System.getProperty(GROUPS);
         if (groups > 0) {
