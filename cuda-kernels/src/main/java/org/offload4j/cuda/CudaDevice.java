@@ -16,8 +16,11 @@ import org.offload4j.cuda.driver.DeviceAttribute;
  * offload4j shares the device with them instead of fencing off a context of its own).
  *
  * <p><b>Threads.</b> Every method may be called from any Java thread: the driver's current
- * context is per thread, so each call first makes this device's context current (a thread-local
- * check, no driver call when it already is). Op calls take a {@link Lane} (a stream, a kernel
+ * context is per OS thread, so each driver step first makes this device's context current, with
+ * a {@code cuCtxSetCurrent} every time (cheap when it already is). A per-thread record of what is
+ * current, which skipped that call, was wrong twice over: a virtual thread moves between carrier
+ * threads, each with its own current context, and other code on the thread (the CUDA runtime,
+ * PyTorch, another binding) may switch contexts without telling it. Op calls take a {@link Lane} (a stream, a kernel
  * parameter buffer and scratch memory) from a pool, so concurrent calls from several threads
  * neither share buffers nor block each other.
  *
@@ -25,8 +28,6 @@ import org.offload4j.cuda.driver.DeviceAttribute;
  * context; tensors and buffers made from the device must be closed first.
  */
 public final class CudaDevice implements AutoCloseable {
-    private static final ThreadLocal<long[]> CURRENT_CONTEXT = ThreadLocal.withInitial(() -> new long[1]);
-
     private final CudaDriver driver;
     private final int ordinal;
     private final int handle;
@@ -80,18 +81,12 @@ public final class CudaDevice implements AutoCloseable {
     }
 
     /**
-     * Makes {@code context} current on the calling thread through the per-thread record that
-     * {@link #makeCurrent} trusts. Every context switch goes through here: a buffer's free that
-     * set another device's context behind the record's back once left the record naming this
-     * device while the other's context was current, and this device's next allocation, launch or
-     * copy ran in the wrong context (two GPUs).
+     * Makes {@code context} current on the calling (carrier) thread, unconditionally (see the
+     * class comment). Each driver step calls this right before its driver calls, with nothing
+     * between them that could block and move a virtual thread to another carrier.
      */
     static void setCurrent(CudaDriver driver, long context) {
-        long[] current = CURRENT_CONTEXT.get();
-        if (current[0] != context) {
-            driver.ctxSetCurrent(context);
-            current[0] = context;
-        }
+        driver.ctxSetCurrent(context);
     }
 
     CudaDriver driver() {
@@ -262,18 +257,42 @@ public final class CudaDevice implements AutoCloseable {
         }
     }
 
+    /**
+     * Frees the lanes and the module and releases the primary context, each step attempted even
+     * when an earlier one fails: after a sticky error (an illegal address in a kernel, a device
+     * lost) the driver fails nearly every call, and only releasing every reference to the primary
+     * context lets it be reset for the rest of the process. The first failure is thrown at the
+     * end, the others suppressed in it; a second call does nothing.
+     */
     @Override
     public synchronized void close() {
         if (closed) {
             return;
         }
         closed = true;
-        makeCurrent();
+        RuntimeException failure = attempt(null, this::makeCurrent);
         for (Lane lane; (lane = lanes.poll()) != null; ) {
-            lane.close();
+            failure = attempt(failure, lane::close);
         }
-        driver.moduleUnload(module);
-        driver.devicePrimaryCtxRelease(handle);
+        failure = attempt(failure, () -> driver.moduleUnload(module));
+        failure = attempt(failure, () -> driver.devicePrimaryCtxRelease(handle));
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /** Runs one teardown step; returns the first failure so far, later ones suppressed in it. */
+    static RuntimeException attempt(RuntimeException first, Runnable step) {
+        try {
+            step.run();
+            return first;
+        } catch (RuntimeException e) {
+            if (first == null) {
+                return e;
+            }
+            first.addSuppressed(e);
+            return first;
+        }
     }
 
     @Override

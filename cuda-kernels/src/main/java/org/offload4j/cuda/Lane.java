@@ -3,6 +3,7 @@ package org.offload4j.cuda;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import org.offload4j.cuda.driver.CudaOutOfMemoryException;
 import org.offload4j.cuda.driver.KernelParams;
 
 /**
@@ -57,8 +58,16 @@ final class Lane implements AutoCloseable {
                 b.close();
                 slots.set(slot, null); // an allocation that fails below must not leave the freed buffer in the slot
             }
-            // Grow by half again so that slowly rising sizes do not reallocate every call.
-            b = device.allocate(grown);
+            // Grow by half again so that slowly rising sizes do not reallocate every call; where
+            // that much does not fit but the request does, take the request.
+            try {
+                b = device.allocate(grown);
+            } catch (CudaOutOfMemoryException e) {
+                if (grown == bytes) {
+                    throw e;
+                }
+                b = device.allocate(bytes);
+            }
             slots.set(slot, b);
         }
         return b.address();
@@ -90,16 +99,20 @@ final class Lane implements AutoCloseable {
         pinnedUsed = 0;
     }
 
+    /** Destroys the stream and frees the slots and the pinned area, each attempted whatever failed before. */
     @Override
     public void close() {
-        stream.close();
+        RuntimeException failure = CudaDevice.attempt(null, stream::close);
         for (DeviceBuffer b : slots) {
             if (b != null) {
-                b.close();
+                failure = CudaDevice.attempt(failure, b::close);
             }
         }
         if (pinned != null) {
-            pinned.close();
+            failure = CudaDevice.attempt(failure, pinned::close);
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 }

@@ -2,6 +2,7 @@ package org.offload4j.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -11,8 +12,8 @@ import org.junit.jupiter.api.Test;
 import org.offload4j.cuda.driver.CudaOutOfMemoryException;
 
 /**
- * Recovery of a device's lanes after a failed allocation, and the per-thread context record after
- * another device's buffer is freed (fake driver; both were bugs found in a review).
+ * Recovery of a device's lanes after a failed allocation, the context each driver step runs in,
+ * and closing a device after a sticky error (fake driver; all were bugs found in reviews).
  */
 class LaneRecoveryAndContextTest {
     private static KernelImage image() {
@@ -78,6 +79,89 @@ class LaneRecoveryAndContextTest {
         } finally {
             device.close();
         }
+    }
+
+    /** A slot that would grow by half again past free memory takes just the request. */
+    @Test
+    void aSlotGrowsToTheRequestWhenHalfAgainDoesNotFit() {
+        FakeCudaDriver driver = new FakeCudaDriver();
+        CudaDevice device = CudaDevice.open(driver, 0, image());
+        try {
+            try (CudaCall call = CudaCall.begin(device)) {
+                call.scratch(1_000_000);
+                call.finish();
+            }
+            driver.memoryLimit = 1_400_000;
+            try (CudaCall call = CudaCall.begin(device)) {
+                call.scratch(1_200_000); // 1.5 MB does not fit, 1.2 MB does
+                call.finish();
+            }
+        } finally {
+            device.close();
+        }
+    }
+
+    /**
+     * Other code on the thread (the CUDA runtime, PyTorch, another binding) switched to another
+     * context: the device's next step must make its own current again, not trust a record.
+     */
+    @Test
+    void aContextSwitchedBehindTheDevicesBackIsMadeCurrentAgain() {
+        long[] current = {0};
+        List<Long> allocContexts = new ArrayList<>();
+        FakeCudaDriver driver = new FakeCudaDriver() {
+            @Override
+            public void ctxSetCurrent(long context) {
+                current[0] = context;
+            }
+
+            @Override
+            public synchronized long memAlloc(long bytes) {
+                allocContexts.add(current[0]);
+                return super.memAlloc(bytes);
+            }
+        };
+        CudaDevice device = CudaDevice.open(driver, 0, image());
+        try {
+            device.allocate(16).close();
+            driver.ctxSetCurrent(0xBAD);
+            device.allocate(16).close();
+            assertEquals(List.of(0xC0L, 0xC0L), allocContexts);
+        } finally {
+            device.close();
+        }
+    }
+
+    /**
+     * After a sticky error every driver call fails: close() still tries every step, releases the
+     * primary context (so that it can be reset), throws the first failure, and a second close()
+     * does nothing.
+     */
+    @Test
+    void closeAfterAStickyErrorStillReleasesThePrimaryContext() {
+        boolean[] sticky = {false};
+        FakeCudaDriver driver = new FakeCudaDriver() {
+            @Override
+            public void streamDestroy(long stream) {
+                if (sticky[0]) {
+                    throw new org.offload4j.cuda.driver.CudaException("cuStreamDestroy", 700, "CUDA_ERROR_ILLEGAL_ADDRESS", "illegal address");
+                }
+                super.streamDestroy(stream);
+            }
+        };
+        CudaDevice device = CudaDevice.open(driver, 0, image());
+        try (CudaCall call = CudaCall.begin(device)) {
+            call.scratch(4096);
+            call.finish();
+        }
+        sticky[0] = true;
+        var e = assertThrows(org.offload4j.cuda.driver.CudaException.class, device::close);
+        assertTrue(e.getMessage().contains("cuStreamDestroy"), e.getMessage());
+        assertTrue(driver.calls.contains("unload") && driver.calls.contains("release"), driver.calls.toString());
+        assertEquals(0, driver.allocated, "the lane's scratch freed although its stream could not be destroyed");
+        int calls = driver.calls.size();
+        device.close();
+        assertEquals(calls, driver.calls.size(), "a second close does nothing");
     }
 
     /** Two devices: freeing a buffer of device 1 must not make device 0's next allocation land in device 1's context. */

@@ -166,6 +166,10 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
                 call.launch(reduce, l.reduceGridX(), 1, 1, W4A16Launch.REDUCE_THREADS, 1, 1, 0);
             }
             call.finish();
+        } finally {
+            // The kernels read pw's buffers by address: pw must stay reachable (not freed by its
+            // cleaner) until they are done, which finish() waits for.
+            java.lang.ref.Reference.reachabilityFence(pw);
         }
     }
 

@@ -201,6 +201,9 @@ public final class TcW4A16Kernel implements W4A16Kernel {
             }
         } finally {
             ws.unlock();
+            // The kernel read pw's buffers by address: pw must stay reachable (not freed by its
+            // cleaner) until it is done, which finish() waits for.
+            java.lang.ref.Reference.reachabilityFence(pw);
         }
     }
 
