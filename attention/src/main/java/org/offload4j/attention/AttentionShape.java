@@ -70,12 +70,23 @@ public record AttentionShape(int batch, int qHeads, int kvHeads, int qLen, int k
     }
 
     /**
-     * The nominal FLOP count: {@code 4·B·Hq·Sq·Skv·D} (two matrix products of
-     * {@code 2·Sq·Skv·D} each), halved when {@code causal}. Softmax work is not counted.
+     * The FLOP count of the two matrix products over the (query, key) pairs the mask keeps:
+     * {@code 4·B·Hq·D} per pair, {@code Sq·Skv} pairs per head, or with the causal mask (bottom-right
+     * aligned) {@code Sq·Skv − Sq·(Sq − 1)/2} when {@code Sq ≤ Skv} and {@code Skv·(Skv + 1)/2}
+     * when {@code Sq > Skv} (rows above the first key see nothing). Softmax work is not counted.
      */
     public double flops(boolean causal) {
-        double f = 4.0 * batch * qHeads * (double) qLen * kvLen * headDim;
-        return causal ? f / 2 : f;
+        return 4.0 * batch * qHeads * headDim * pairs(causal);
+    }
+
+    /** The (query, key) pairs per head that the mask keeps. */
+    double pairs(boolean causal) {
+        double sq = qLen;
+        double skv = kvLen;
+        if (!causal) {
+            return sq * skv;
+        }
+        return qLen <= kvLen ? sq * skv - sq * (sq - 1) / 2 : skv * (skv + 1) / 2;
     }
 
     @Override

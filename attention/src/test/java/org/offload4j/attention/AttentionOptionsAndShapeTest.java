@@ -34,6 +34,23 @@ class AttentionOptionsAndShapeTest {
         assertThrows(IllegalArgumentException.class, () -> d.withScale(Float.NEGATIVE_INFINITY));
     }
 
+    /** The causal pair count against a count of the mask itself (key j visible to query i iff j ≤ i + Skv − Sq). */
+    @Test
+    void causalFlopsCountTheVisiblePairs() {
+        int[][] lengths = {{1, 1}, {1, 4096}, {7, 7}, {5, 3}, {3, 5}, {256, 1024}, {1024, 256}, {17, 0}, {0, 9}};
+        for (int[] l : lengths) {
+            AttentionShape s = new AttentionShape(2, 4, 2, l[0], l[1], 64);
+            long visible = 0;
+            for (int i = 0; i < l[0]; i++) {
+                for (int j = 0; j < l[1]; j++) {
+                    visible += j <= i + s.keyOffset() ? 1 : 0;
+                }
+            }
+            assertEquals(4.0 * 2 * 4 * 64 * visible, s.flops(true), "Sq=" + l[0] + " Skv=" + l[1]);
+            assertEquals(4.0 * 2 * 4 * 64 * l[0] * l[1], s.flops(false));
+        }
+    }
+
     @Test
     void shapeDerivedQuantities() {
         AttentionShape s = new AttentionShape(1, 8, 2, 1024, 1024, 128);
@@ -42,7 +59,7 @@ class AttentionOptionsAndShapeTest {
         assertEquals(1, s.kvHead(4));
         assertEquals(0, s.keyOffset());
         assertEquals(4.0 * 8 * 1024 * 1024 * 128, s.flops(false));
-        assertEquals(2.0 * 8 * 1024 * 1024 * 128, s.flops(true));
+        assertEquals(4.0 * 8 * (1024 * 1025 / 2) * 128, s.flops(true), "the diagonal counts: Sq·(Sq + 1)/2 pairs");
         assertEquals(-2, new AttentionShape(1, 1, 1, 5, 3, 64).keyOffset());
         assertThrows(IllegalArgumentException.class, () -> new AttentionShape(1, 6, 4, 1, 1, 64));
         assertThrows(IllegalArgumentException.class, () -> new AttentionShape(0, 1, 1, 1, 1, 64));

@@ -1,6 +1,7 @@
 package org.offload4j.bench;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -13,7 +14,6 @@ import org.offload4j.attention.Fp8Quantizer;
 import org.offload4j.attention.Fp8Tensor;
 import org.offload4j.attention.QkRotations;
 import org.offload4j.attention.ScaleGranularity;
-import org.offload4j.core.Accuracy;
 import org.offload4j.core.Backend;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
@@ -29,10 +29,16 @@ import org.offload4j.core.TensorFill;
  *
  * <p>The check compares the last {@value #SAMPLE_QUERIES} query rows of every head with the
  * float64 reference on the dequantized inputs; with the causal mask aligned bottom-right, the
- * last rows of a query block see exactly the keys they see in the whole problem.
+ * last rows of a query block see exactly the keys they see in the whole problem. The first
+ * {@value #SAMPLE_QUERIES} rows are compared too (the first query tiles, where a causal kernel
+ * skips most keys): as a problem of their own over the keys they see, {@code r + Skv − Sq} of
+ * them, which keeps the mask's offset (without the causal mask: all keys). With more query rows
+ * than keys under the causal mask, only the last rows are compared.
  */
 final class AttentionSuite implements OpSuite {
     static final int SAMPLE_QUERIES = 16;
+    static final long ROTATION_BYTES = 128L << 20;
+    static final int MAX_COPIES = 64;
     /** What a case's label adds for the causal mask, and before the capacity for K and V in KV caches. */
     static final String CAUSAL_LABEL = " causal";
     static final String CACHE_LABEL = " cache ";
@@ -170,6 +176,16 @@ final class AttentionSuite implements OpSuite {
         private final Fp8Tensor kRun;
         private final Fp8Tensor vRun;
         private final Tensor outRun;
+        /**
+         * Copies of K's and V's codes the timed runs take in turn (the first: kRun's and vRun's),
+         * at least {@value #ROTATION_BYTES} bytes of keys and values in all (at most
+         * {@value #MAX_COPIES} copies), so that a decode step (2 MiB of keys and values at
+         * Hkv = 2, Skv = 4096, D = 128) reads them from memory, not from a cache that holds them
+         * from the run before. fp8 inputs only (bf16 cases time the quantization too).
+         */
+        private final List<Fp8Tensor[]> kvRotation = new ArrayList<>();
+        private final List<Tensor> rotationCopies = new ArrayList<>();
+        private int next;
 
         Case(Attention op, DeviceTensors device, AttentionShape shape, boolean causal, long seed, boolean bf16Inputs) {
             this.op = op;
@@ -198,6 +214,24 @@ final class AttentionSuite implements OpSuite {
             this.kRun = mirrored ? mirror(k) : k;
             this.vRun = mirrored ? mirror(v) : v;
             this.outRun = mirrored ? device.mirror(out) : out;
+            kvRotation.add(new Fp8Tensor[] {kRun, vRun});
+            long kvBytes = Math.max(1, k.data().spanBytes() + v.data().spanBytes());
+            int copies = bf16Inputs ? 1 : (int) Math.min(MAX_COPIES, (ROTATION_BYTES + kvBytes - 1) / kvBytes);
+            for (int i = 1; i < copies; i++) {
+                Tensor kc = copyOf(k.data());
+                Tensor vc = copyOf(v.data());
+                Tensor kd = mirrored ? device.mirror(kc) : kc;
+                Tensor vd = mirrored ? device.mirror(vc) : vc;
+                kvRotation.add(new Fp8Tensor[] {new Fp8Tensor(kd, kRun.scales()), new Fp8Tensor(vd, vRun.scales())});
+            }
+        }
+
+        /** A host copy of {@code t}, closed with the case. */
+        private Tensor copyOf(Tensor t) {
+            Tensor c = Tensor.allocate(t.dtype(), t.shape());
+            MemorySegment.copy(t.segment(), 0, c.segment(), 0, t.spanBytes());
+            rotationCopies.add(c);
+            return c;
         }
 
         private Fp8Tensor mirror(Fp8Tensor t) {
@@ -265,10 +299,15 @@ final class AttentionSuite implements OpSuite {
 
         @Override
         public void run() {
+            forward(kvRotation.get(next));
+            next = (next + 1) % kvRotation.size();
+        }
+
+        private void forward(Fp8Tensor[] kv) {
             if (cached()) {
-                op.forward(qRun, kRun, vRun, shape.kvLen(), options, outRun);
+                op.forward(qRun, kv[0], kv[1], shape.kvLen(), options, outRun);
             } else if (qb == null) {
-                op.forward(qRun, kRun, vRun, options, outRun);
+                op.forward(qRun, kv[0], kv[1], options, outRun);
             } else {
                 op.forward(qb, kb, vb, options, out);
             }
@@ -278,30 +317,51 @@ final class AttentionSuite implements OpSuite {
         public double check() {
             TensorFill.poison(out);
             device.upload(out, outRun);
-            run();
+            forward(kvRotation.get(0)); // k and v themselves, which the reference reads
             device.download(outRun, out);
             if (TensorFill.hasPoison(out)) {
                 return Double.NaN;
             }
             int r = Math.min(SAMPLE_QUERIES, shape.qLen());
-            try (Tensor qRows = lastRows(q.data(), shape.qHeads(), shape.qLen(), r);
-                 Tensor outRows = lastRows(out, shape.qHeads(), shape.qLen(), r)) {
+            double[] last = sampleError(shape.qLen() - r, r, shape.kvLen());
+            int firstKeys = options.causal() ? r + shape.keyOffset() : shape.kvLen();
+            if (firstKeys < 0) {
+                return Math.sqrt(last[0] / last[1]);
+            }
+            double[] first = sampleError(0, r, firstKeys);
+            return Math.sqrt((last[0] + first[0]) / (last[1] + first[1]));
+        }
+
+        /**
+         * {@code {squared error, squared reference norm}} of query rows {@code from … from + r − 1}
+         * of every head against the reference over the first {@code keys} keys.
+         */
+        private double[] sampleError(int from, int r, int keys) {
+            try (Tensor qRows = rows(q.data(), shape.qHeads(), shape.qLen(), from, r);
+                 Tensor outRows = rows(out, shape.qHeads(), shape.qLen(), from, r)) {
                 Fp8Tensor qSample = new Fp8Tensor(qRows, q.scales());
-                double[] ref = AttentionReference.forward(qSample, k, v, shape.kvLen(), options).out();
-                return Accuracy.relativeL2(ref, outRows);
+                double[] ref = AttentionReference.forward(qSample, k, v, keys, options).out();
+                double[] got = outRows.toDoubleArray();
+                double err = 0;
+                double norm = 0;
+                for (int i = 0; i < ref.length; i++) {
+                    err += (got[i] - ref[i]) * (got[i] - ref[i]);
+                    norm += ref[i] * ref[i];
+                }
+                return new double[] {err, norm};
             }
         }
 
-        /** A copy of the last {@code r} of {@code len} rows of every head of a {@code [1, H, len, D]} tensor. */
-        private Tensor lastRows(Tensor t, int heads, int len, int r) {
+        /** A copy of rows {@code from … from + r − 1} of {@code len} rows of every head of a {@code [1, H, len, D]} tensor. */
+        private Tensor rows(Tensor t, int heads, int len, int from, int r) {
             int d = shape.headDim();
             Tensor copy = Tensor.allocate(t.dtype(), 1, heads, r, d);
             long rowBytes = t.dtype().byteSize(d);
             MemorySegment src = t.segment();
             MemorySegment dst = copy.segment();
             for (int h = 0; h < heads; h++) {
-                long from = t.rowByteOffset((long) h * len + (len - r));
-                MemorySegment.copy(src, from, dst, copy.rowByteOffset((long) h * r), rowBytes * r);
+                long at = t.rowByteOffset((long) h * len + from);
+                MemorySegment.copy(src, at, dst, copy.rowByteOffset((long) h * r), rowBytes * r);
             }
             return copy;
         }
@@ -323,6 +383,7 @@ final class AttentionSuite implements OpSuite {
                 vb.close();
             }
             out.close();
+            rotationCopies.forEach(Tensor::close);
         }
     }
 }

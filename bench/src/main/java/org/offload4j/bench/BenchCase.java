@@ -34,6 +34,11 @@ public interface BenchCase extends AutoCloseable {
         return true;
     }
 
+    /** Whether the op rewrites its input in place (its memory floor is then the in-place stream's). */
+    default boolean inPlace() {
+        return false;
+    }
+
     /**
      * The case for {@code torch_compare.py} ({@code offload bench --compare torch}): {@code op},
      * {@code dtype} and the op's dimensions, in the script's request format; null where PyTorch has

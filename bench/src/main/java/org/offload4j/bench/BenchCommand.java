@@ -316,7 +316,7 @@ public final class BenchCommand implements Callable<Integer> {
             Timing.Measured m = Timing.measure(c::run, budget);
             return new BenchResult(c.op(), c.label(), c.sizeMetric(), c.dtype(), b.name(), error, c.tolerance(),
                     m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, c.matmulBound() ? matmul : 0, inPlace,
-                    c.matmulBound() ? fmaPeak : 0);
+                    c.matmulBound() ? fmaPeak : 0).asInPlace(c.inPlace());
         } catch (OutOfMemoryError e) {
             // Most likely a size too large for this machine or heap: the user's to change, in one line.
             throw new IllegalArgumentException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()

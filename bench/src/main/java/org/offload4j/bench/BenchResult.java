@@ -19,11 +19,13 @@ package org.offload4j.bench;
  * @param inPlaceBytesPerSecond the measured in-place read-modify-write bandwidth (NaN if not measured)
  * @param fmaPeakFlopsPerSecond the measured FMA peak (0 if not measured or the op is not made of products)
  * @param torch       PyTorch's times for the same case ({@code --compare torch}), or null when not compared
+ * @param inPlace     whether the op rewrites its input: its memory floor is then the in-place
+ *                    stream's, where measured ({@link #memoryCeiling})
  */
 public record BenchResult(String op, String label, double sizeMetric, String dtype, String backend,
                           double error, double tolerance, double medianNanos, int runs, double bytes, double flops,
                           double copyBytesPerSecond, double flopsPerSecond, double inPlaceBytesPerSecond,
-                          double fmaPeakFlopsPerSecond, TorchComparator.Timing torch) {
+                          double fmaPeakFlopsPerSecond, TorchComparator.Timing torch, boolean inPlace) {
 
     /** With the in-place bandwidth and the FMA peak, without a torch comparison. */
     public BenchResult(String op, String label, double sizeMetric, String dtype, String backend,
@@ -31,7 +33,7 @@ public record BenchResult(String op, String label, double sizeMetric, String dty
                        double copyBytesPerSecond, double flopsPerSecond, double inPlaceBytesPerSecond,
                        double fmaPeakFlopsPerSecond) {
         this(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
-                copyBytesPerSecond, flopsPerSecond, inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, null);
+                copyBytesPerSecond, flopsPerSecond, inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, null, false);
     }
 
     /** Without the in-place bandwidth, the FMA peak (backends that do not measure them) and torch. */
@@ -39,13 +41,29 @@ public record BenchResult(String op, String label, double sizeMetric, String dty
                        double error, double tolerance, double medianNanos, int runs, double bytes, double flops,
                        double copyBytesPerSecond, double flopsPerSecond) {
         this(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
-                copyBytesPerSecond, flopsPerSecond, Double.NaN, 0, null);
+                copyBytesPerSecond, flopsPerSecond, Double.NaN, 0, null, false);
     }
 
     /** This result with PyTorch's times for the same case. */
     public BenchResult withTorch(TorchComparator.Timing timing) {
         return new BenchResult(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
-                copyBytesPerSecond, flopsPerSecond, inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, timing);
+                copyBytesPerSecond, flopsPerSecond, inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, timing, inPlace);
+    }
+
+    /** This result marked as an in-place op ({@link #inPlace}). */
+    public BenchResult asInPlace(boolean inPlace) {
+        return new BenchResult(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
+                copyBytesPerSecond, flopsPerSecond, inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch, inPlace);
+    }
+
+    /**
+     * The bandwidth that bounds the op's memory traffic: the in-place read-modify-write stream's
+     * for an op that rewrites its input (where measured), which runs faster than a copy between
+     * two buffers, else the copy bandwidth.
+     */
+    public double memoryCeiling() {
+        return inPlace && Double.isFinite(inPlaceBytesPerSecond) && inPlaceBytesPerSecond > 0 ? inPlaceBytesPerSecond
+                : copyBytesPerSecond;
     }
 
     public boolean correct() {
@@ -62,14 +80,14 @@ public record BenchResult(String op, String label, double sizeMetric, String dty
 
     /** The floor: the larger of the memory time and the compute time the device needs at best. */
     public double floorNanos() {
-        double memory = bytes / copyBytesPerSecond * 1e9;
+        double memory = bytes / memoryCeiling() * 1e9;
         double compute = flopsPerSecond > 0 ? flops / flopsPerSecond * 1e9 : 0;
         return Math.max(memory, compute);
     }
 
     /** Which floor is larger: {@code memory} or {@code compute}. */
     public String bound() {
-        double memory = bytes / copyBytesPerSecond * 1e9;
+        double memory = bytes / memoryCeiling() * 1e9;
         double compute = flopsPerSecond > 0 ? flops / flopsPerSecond * 1e9 : 0;
         return compute > memory ? "compute" : "memory";
     }

@@ -23,7 +23,7 @@ import org.offload4j.hadamard.HadamardSize;
  */
 final class HadamardSuite implements OpSuite {
     static final long DEFAULT_ELEMENTS = 1L << 25;
-    private static final int SAMPLE_ROWS = 4;
+    private static final int SAMPLE_ROWS = 16;
     private static final String IN_PLACE = ":inplace";
     /** The end of an in-place case's label. */
     static final String IN_PLACE_LABEL = " in place";
@@ -130,6 +130,11 @@ final class HadamardSuite implements OpSuite {
             this.out = Tensor.allocate(dtype, rows, plan.d());
             this.deviceIn = device.mirror(in);
             this.deviceOut = device.mirror(out);
+        }
+
+        @Override
+        public boolean inPlace() {
+            return inPlace;
         }
 
         @Override

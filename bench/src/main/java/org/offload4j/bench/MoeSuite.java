@@ -1,5 +1,6 @@
 package org.offload4j.bench;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.offload4j.core.Accuracy;
@@ -28,11 +29,22 @@ import org.offload4j.moe.W4A16ExpertWeights;
  * experts are host tensors by contract; on its tensor-core path (the default) the CUDA backend
  * uploads their packed copy at the first call, on the simple path it stages them on every call.
  *
- * <p>The check compares the first {@value #SAMPLE_TOKENS} tokens with the float64 reference
- * under the same routing (a token's routing and output do not depend on other tokens).
+ * <p>The check compares a sample of tokens (the first {@value #SAMPLE_TOKENS} and
+ * {@value #SPREAD_TOKENS} spread over the rest) with the float64 reference under the backend's
+ * routing (a token's routing and output do not depend on other tokens; sharing the routing keeps
+ * a near tie between two experts' fp32 logits from failing the expert check), and that routing
+ * with the float64 router ({@link #routingProblem}): the experts it chose have float64 logits
+ * that are top-k within a near-tie margin, and their weights match.
  */
 final class MoeSuite implements OpSuite {
     static final int SAMPLE_TOKENS = 16;
+    /** Single-token (decode) cases rotate through this many inputs (see {@code Case.xRotation}). */
+    static final int DECODE_INPUTS = 16;
+    static final int SPREAD_TOKENS = 8;
+    /** A chosen expert's float64 logit may trail an unchosen one by this much relative (near ties in fp32). */
+    static final double TIE_MARGIN = 1e-4;
+    /** Routing weights (fp32 softmax over bf16 inputs) against the float64 router's. */
+    static final double WEIGHT_TOLERANCE = 1e-4;
 
     /** The end of a prepared layer's case label (plots give these cases a line of their own). */
     static final String PREPARED_LABEL = " prepared";
@@ -134,6 +146,16 @@ final class MoeSuite implements OpSuite {
         private final Tensor xRun;
         private final Tensor outRun;
         private final int activeExperts;
+        /**
+         * The inputs timed runs take in turn: x alone, or for a single token (a decode step, which
+         * reads only k experts) {@value #DECODE_INPUTS} different tokens, each routed to its own
+         * experts, so that the runs read the layer's experts from memory rather than the two or six
+         * that one token would keep in a cache (34.6 MB at E = 8, d = 1024, ff = 2816, in bf16:
+         * less than an H100's L2). Each reads the same bytes: k experts.
+         */
+        private final List<Tensor> xRotation = new ArrayList<>();
+        private final List<Tensor> extraInputs = new ArrayList<>();
+        private int next;
 
         Case(Backend backend, int tokens, int experts, int k, int dModel, int dFf, boolean int4, boolean prepared, long seed) {
             this.int4 = int4;
@@ -160,6 +182,12 @@ final class MoeSuite implements OpSuite {
                 this.xRun = device.mirror(x);
                 this.outRun = device.mirror(out);
                 this.activeExperts = layer.route(xRun).activeExperts();
+                xRotation.add(xRun);
+                for (int i = 1; tokens == 1 && i < DECODE_INPUTS; i++) {
+                    Tensor xi = TensorFill.gaussian(Tensor.allocate(DType.BF16, tokens, dModel), seed + 100 + i, 1.0);
+                    extraInputs.add(xi);
+                    xRotation.add(device.mirror(xi));
+                }
             } catch (RuntimeException | Error e) {
                 if (ready != null && ready != made) {
                     ready.close(); // frees the copy it owns (the CPU backend's)
@@ -168,6 +196,7 @@ final class MoeSuite implements OpSuite {
                     made.close();
                 }
                 close(weights, device, w1, w2, router, x, out);
+                extraInputs.forEach(Tensor::close);
                 throw e;
             }
         }
@@ -226,24 +255,95 @@ final class MoeSuite implements OpSuite {
 
         @Override
         public void run() {
-            layer.forward(xRun, outRun);
+            layer.forward(xRotation.get(next), outRun);
+            next = (next + 1) % xRotation.size();
         }
 
         @Override
         public double check() {
             TensorFill.poison(out);
             device.upload(out, outRun);
-            run();
+            layer.forward(xRun, outRun); // x itself, the first of the rotation
             device.download(outRun, out);
             if (TensorFill.hasPoison(out)) {
                 return Double.NaN;
             }
-            int t = Math.min(SAMPLE_TOKENS, tokens);
-            try (Tensor xs = Tensor.wrap(x.segment().asSlice(0, DType.BF16.byteSize((long) t * dModel)), DType.BF16, t, dModel);
-                 Tensor os = Tensor.wrap(out.segment().asSlice(0, DType.BF16.byteSize((long) t * dModel)), DType.BF16, t, dModel)) {
+            int[] sample = sampleTokens(tokens);
+            try (Tensor xs = rows(x, sample); Tensor os = rows(out, sample)) {
                 Routing routing = layer.route(xs);
+                String problem = routingProblem(xs, routing);
+                if (problem != null) {
+                    System.err.println("moe " + label() + ": " + problem);
+                    return Double.POSITIVE_INFINITY;
+                }
                 return Accuracy.relativeL2(MoeReference.forward(xs, routing, weights), os);
             }
+        }
+
+        /** The first {@value #SAMPLE_TOKENS} tokens and {@value #SPREAD_TOKENS} spread evenly over the rest. */
+        static int[] sampleTokens(int tokens) {
+            java.util.TreeSet<Integer> t = new java.util.TreeSet<>();
+            for (int i = 0; i < Math.min(SAMPLE_TOKENS, tokens); i++) {
+                t.add(i);
+            }
+            for (int i = 1; i <= SPREAD_TOKENS && tokens > SAMPLE_TOKENS; i++) {
+                t.add(SAMPLE_TOKENS + (int) ((long) i * (tokens - SAMPLE_TOKENS - 1) / SPREAD_TOKENS));
+            }
+            return t.stream().mapToInt(Integer::intValue).toArray();
+        }
+
+        /** A contiguous bf16 copy of the given rows of a host tensor. */
+        private static Tensor rows(Tensor t, int[] rows) {
+            Tensor copy = Tensor.allocate(t.dtype(), rows.length, t.cols());
+            for (int i = 0; i < rows.length; i++) {
+                java.lang.foreign.MemorySegment.copy(t.segment(), t.rowByteOffset(rows[i]), copy.segment(), copy.rowByteOffset(i),
+                        t.dtype().byteSize(t.cols()));
+            }
+            return copy;
+        }
+
+        /**
+         * Null when {@code got} is a float64-correct routing of {@code xs}: per token, no unchosen
+         * expert's float64 logit above a chosen one's by more than {@link #TIE_MARGIN} relative,
+         * and each chosen weight within {@link #WEIGHT_TOLERANCE} of the float64 router's weight
+         * for that expert set; else what is wrong, in one line.
+         */
+        private String routingProblem(Tensor xs, Routing got) {
+            double[] logits = MoeReference.logits(xs, router);
+            boolean renormalize = layer.options().renormalize();
+            for (int t = 0; t < got.tokens(); t++) {
+                int base = t * experts;
+                boolean[] chosen = new boolean[experts];
+                double lowestChosen = Double.POSITIVE_INFINITY;
+                for (int j = 0; j < k; j++) {
+                    chosen[got.expert(t, j)] = true;
+                    lowestChosen = Math.min(lowestChosen, logits[base + got.expert(t, j)]);
+                }
+                double margin = TIE_MARGIN * (Math.abs(lowestChosen) + 1);
+                double max = Double.NEGATIVE_INFINITY;
+                for (int e = 0; e < experts; e++) {
+                    max = Math.max(max, logits[base + e]);
+                    if (!chosen[e] && logits[base + e] > lowestChosen + margin) {
+                        return "token " + t + " routed without expert " + e + " (float64 logit " + logits[base + e]
+                                + " above the chosen " + lowestChosen + ")";
+                    }
+                }
+                double all = 0;
+                double sel = 0;
+                for (int e = 0; e < experts; e++) {
+                    double p = Math.exp(logits[base + e] - max);
+                    all += p;
+                    sel += chosen[e] ? p : 0;
+                }
+                for (int j = 0; j < k; j++) {
+                    double want = Math.exp(logits[base + got.expert(t, j)] - max) / (renormalize ? sel : all);
+                    if (Math.abs(got.weight(t, j) - want) > WEIGHT_TOLERANCE * Math.max(1, want)) {
+                        return "token " + t + " expert " + got.expert(t, j) + " has weight " + got.weight(t, j) + "; float64 router: "
+                                + want;
+                    }
+                }
+            }
+            return null;
         }
 
         @Override
@@ -255,6 +355,7 @@ final class MoeSuite implements OpSuite {
         public void close() {
             layer.close();
             close(weights, device, w1, w2, router, x, out);
+            extraInputs.forEach(Tensor::close);
         }
     }
 }

@@ -19,13 +19,34 @@ import org.offload4j.w4a16.W4A16Reference;
  *
  * <p>The weight is built from random q, z and positive scales straight in the GPTQ format (an RTN
  * pass over a float matrix would dominate the set-up time and measures nothing). Several copies
- * of the weight are prepared and rotated through, at least 64 MiB in all, so that every run reads
- * its weight from DRAM rather than from the last-level cache.
+ * of the weight are prepared and rotated through, at least 128 MiB in all (at most 16 copies),
+ * so that every run reads its weight from DRAM rather than from the last-level cache or a GPU's L2
+ * (50 MB on an H100).
  */
 final class W4A16Suite implements OpSuite {
-    private static final long ROTATION_BYTES = 64L << 20;
-    private static final int MAX_COPIES = 8;
+    private static final long ROTATION_BYTES = 128L << 20;
+    private static final int MAX_COPIES = 16;
     private static final int SAMPLE_ROWS = 4;
+
+    /**
+     * The rows compared with the reference: the first {@value #SAMPLE_ROWS}, then one row of every
+     * later group of 4 (at a different place in each group) and the last, so that every chunk and
+     * row block a kernel splits m into is checked (the CPU GEMV path takes rows in fours, with a
+     * one-row tail; the GEMM path in blocks).
+     */
+    static int[] sampleRows(int m) {
+        java.util.TreeSet<Integer> rows = new java.util.TreeSet<>();
+        for (int r = 0; r < Math.min(m, SAMPLE_ROWS); r++) {
+            rows.add(r);
+        }
+        for (int c = 1; 4 * c < m; c++) {
+            rows.add(Math.min(m - 1, 4 * c + c % 4));
+        }
+        if (m > 0) {
+            rows.add(m - 1);
+        }
+        return rows.stream().mapToInt(Integer::intValue).toArray();
+    }
 
     @Override
     public String name() {
@@ -192,9 +213,15 @@ final class W4A16Suite implements OpSuite {
             if (TensorFill.hasPoison(y)) {
                 return Double.NaN;
             }
-            int rows = Math.min(m, SAMPLE_ROWS);
-            try (Tensor xs = Tensor.wrap(x.segment().asSlice(0, dtype.byteSize((long) rows * k)), dtype, new long[] {rows, k});
-                 Tensor ys = Tensor.wrap(y.segment().asSlice(0, dtype.byteSize((long) rows * n)), dtype, new long[] {rows, n})) {
+            int[] rows = sampleRows(m);
+            try (Tensor xs = Tensor.allocate(dtype, rows.length, k);
+                 Tensor ys = Tensor.allocate(dtype, rows.length, n)) {
+                for (int i = 0; i < rows.length; i++) {
+                    java.lang.foreign.MemorySegment.copy(x.segment(), x.rowByteOffset(rows[i]), xs.segment(), xs.rowByteOffset(i),
+                            dtype.byteSize(k));
+                    java.lang.foreign.MemorySegment.copy(y.segment(), y.rowByteOffset(rows[i]), ys.segment(), ys.rowByteOffset(i),
+                            dtype.byteSize(n));
+                }
                 return Accuracy.relativeL2(W4A16Reference.product(xs, weight, null), ys);
             }
         }

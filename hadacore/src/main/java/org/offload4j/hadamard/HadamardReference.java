@@ -4,6 +4,7 @@ import java.util.Optional;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
+import org.offload4j.core.numerics.Fp64;
 import org.offload4j.core.numerics.Fp8;
 
 /**
@@ -19,7 +20,7 @@ import org.offload4j.core.numerics.Fp8;
  * factorization is {@code x · H_d}.
  *
  * <p>{@link #transform} rounds the float64 result once to the output dtype, round to nearest,
- * ties to even: it rounds to float with round-to-odd, then to bf16/fp16 with
+ * ties to even: it rounds to float with round-to-odd ({@link Fp64#toFloatRoundedToOdd}), then to bf16/fp16 with
  * {@code Bf16.fromFloat}/{@code Fp16.fromFloat}; float carries at least two more bits than either,
  * so that pair of roundings equals a single correct rounding.
  */
@@ -60,7 +61,7 @@ public final class HadamardReference {
             readRow(in, r, row, preSigns);
             transformRow(row, tmp, size, hm, scale, transpose, postSigns);
             for (int c = 0; c < d; c++) {
-                out.setFloat(r, c, out.dtype() == DType.FP32 ? (float) row[c] : roundToOdd(row[c]));
+                out.setFloat(r, c, out.dtype() == DType.FP32 ? (float) row[c] : Fp64.toFloatRoundedToOdd(row[c]));
             }
         }
     }
@@ -143,20 +144,6 @@ public final class HadamardReference {
             }
         }
         return Optional.empty();
-    }
-
-    /**
-     * {@code v} rounded to float with round-to-odd: the nearest float if exact, else whichever
-     * of the two neighbouring floats has an odd significand. A later round-to-nearest-even to a
-     * format with at least two fewer significand bits then gives the correctly rounded value of
-     * {@code v}, with no double-rounding error.
-     */
-    static float roundToOdd(double v) {
-        float f = (float) v;
-        if ((double) f == v || Float.isInfinite(f) || Double.isNaN(v)) {
-            return f;
-        }
-        return (Float.floatToRawIntBits(f) & 1) != 0 ? f : Math.nextAfter(f, v);
     }
 
     private static void readRow(Tensor in, long r, double[] row, float[] preSigns) {

@@ -11,6 +11,7 @@ import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
 import org.offload4j.core.numerics.Bf16;
+import org.offload4j.core.numerics.Fp64;
 import org.offload4j.core.numerics.Fp16;
 
 class HadamardReferenceTest {
@@ -104,14 +105,14 @@ class HadamardReferenceTest {
             double fp16Tie = h + Math.ulp(h) * 0x1p12; // half an fp16 ulp: 2^13 float ulps / 2
             for (double v : new double[] {base + tiny, bf16Tie + tiny, bf16Tie - tiny, fp16Tie + tiny, fp16Tie - tiny,
                     rnd.nextGaussian()}) {
-                float odd = HadamardReference.roundToOdd(v);
+                float odd = Fp64.toFloatRoundedToOdd(v);
                 assertEquals((float) roundDirect(v, 8, -126), Bf16.toFloat(Bf16.fromFloat(odd)), "bf16 of " + v);
                 assertEquals((float) roundDirect(v, 11, -14), Fp16.toFloat(Fp16.fromFloat(odd)), "fp16 of " + v);
             }
         }
         // The concrete case: 1 + 2^-8 (a bf16 tie) plus 2^-40 must round up to 1 + 2^-7.
         double v = 1 + 0x1p-8 + 0x1p-40;
-        assertEquals(1 + 0x1p-7, Bf16.toFloat(Bf16.fromFloat(HadamardReference.roundToOdd(v))));
+        assertEquals(1 + 0x1p-7, Bf16.toFloat(Bf16.fromFloat(Fp64.toFloatRoundedToOdd(v))));
         assertTrue(Bf16.toFloat(Bf16.fromFloat((float) v)) == 1f, "plain double→float→bf16 would round down");
     }
 }

@@ -3,6 +3,7 @@ package org.offload4j.w4a16;
 import org.offload4j.core.Args;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
+import org.offload4j.core.numerics.Fp64;
 
 /**
  * The float64 reference of the W4A16 op: slow (one multiply-add per {@code m·n·k}) and
@@ -74,26 +75,8 @@ public final class W4A16Reference {
         int n = w.n();
         for (int i = 0; i < y.rows(); i++) {
             for (int j = 0; j < n; j++) {
-                y.setFloat(i, j, y.dtype() == DType.FP32 ? (float) p[i * n + j] : toFloatRoundToOdd(p[i * n + j]));
+                y.setFloat(i, j, y.dtype() == DType.FP32 ? (float) p[i * n + j] : Fp64.toFloatRoundedToOdd(p[i * n + j]));
             }
         }
-    }
-
-    /**
-     * {@code v} rounded to float with round-to-odd (truncate, then set the last bit when inexact).
-     * Rounding that float to nearest-even in a format with at least two fewer significand bits
-     * (bf16, fp16) gives the same result as rounding {@code v} directly, so the store in
-     * {@link Tensor#setFloat} makes one correct rounding, not two.
-     */
-    static float toFloatRoundToOdd(double v) {
-        float f = (float) v;
-        if (f == v || Double.isNaN(v)) {
-            return f;
-        }
-        if (Math.abs((double) f) > Math.abs(v)) {
-            // Also brings an overflow to infinity back to ±Float.MAX_VALUE, whose last bit is set.
-            f = f > 0 ? Math.nextDown(f) : Math.nextUp(f);
-        }
-        return Float.intBitsToFloat(Float.floatToRawIntBits(f) | 1);
     }
 }

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.numerics.Bf16;
+import org.offload4j.core.numerics.Fp64;
 
 class W4A16ReferenceTest {
 
@@ -45,12 +46,12 @@ class W4A16ReferenceTest {
     @Test
     void roundsOnceNotTwice() {
         double v = 1 + 0x1p-8 + 0x1p-30; // float rounding alone would make this an exact tie
-        float f = W4A16Reference.toFloatRoundToOdd(v);
+        float f = Fp64.toFloatRoundedToOdd(v);
         assertEquals(1 + 0x1p-7, Bf16.round(f), 0.0);
         assertEquals(1.0f, Bf16.round((float) v), 0.0, "the double rounding this avoids");
-        assertEquals(0.5f, W4A16Reference.toFloatRoundToOdd(0.5), 0.0);
-        assertEquals(Float.MAX_VALUE, W4A16Reference.toFloatRoundToOdd(1e300), 0.0);
-        assertEquals(Float.NEGATIVE_INFINITY, W4A16Reference.toFloatRoundToOdd(Double.NEGATIVE_INFINITY), 0.0);
+        assertEquals(0.5f, Fp64.toFloatRoundedToOdd(0.5), 0.0);
+        assertEquals(Float.MAX_VALUE, Fp64.toFloatRoundedToOdd(1e300), 0.0);
+        assertEquals(Float.NEGATIVE_INFINITY, Fp64.toFloatRoundedToOdd(Double.NEGATIVE_INFINITY), 0.0);
     }
 
     @Test
