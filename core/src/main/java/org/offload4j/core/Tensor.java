@@ -4,6 +4,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.stream.Collectors;
 import org.offload4j.core.numerics.Bf16;
 import org.offload4j.core.numerics.Fp16;
@@ -288,11 +290,9 @@ public final class Tensor implements AutoCloseable {
      * reported as overlapping when their rows only interleave.
      */
     public boolean overlaps(Tensor other) {
-        // Heap segments' address() is an offset within their array: only the same array can overlap.
-        Object base = segment.heapBase().orElse(null);
-        Object otherBase = other.segment.heapBase().orElse(null);
-        if (base != otherBase) {
-            return false;
+        OptionalLong start = startOffset(other);
+        if (start.isEmpty()) {
+            return false; // different memory: another array, or heap against native
         }
         // The bytes the tensors use, not their whole segments: disjoint views of one buffer must not clash.
         long aBytes = spanBytes();
@@ -300,9 +300,35 @@ public final class Tensor implements AutoCloseable {
         if (aBytes == 0 || bBytes == 0) {
             return false; // an empty tensor has no byte to share
         }
-        long a0 = segment.address();
-        long b0 = other.segment.address();
-        return a0 < b0 + bBytes && b0 < a0 + aBytes && !rowsInterleave(other, b0 - a0);
+        long delta = start.getAsLong(); // other's first byte, from this one's
+        return delta < aBytes && -delta < bBytes && !rowsInterleave(other, delta);
+    }
+
+    /**
+     * Where {@code other}'s first byte lies relative to this tensor's, when both are in the same
+     * memory (native memory, or one Java array); empty when they cannot share a byte. A heap
+     * segment's {@code address()} is an offset within its array, so arrays are told apart by
+     * {@code heapBase()}; but a read-only heap segment hides its array there (its
+     * {@code heapBase()} is empty), and comparing its offset as an address once let a read-only
+     * input and a writable output on one array pass as disjoint: then the JDK's overlap test decides.
+     */
+    private OptionalLong startOffset(Tensor other) {
+        MemorySegment a = segment;
+        MemorySegment b = other.segment;
+        if (a.isNative() != b.isNative()) {
+            return OptionalLong.empty();
+        }
+        if (a.isNative()) {
+            return OptionalLong.of(b.address() - a.address());
+        }
+        Optional<Object> aBase = a.heapBase();
+        Optional<Object> bBase = b.heapBase();
+        if (aBase.isPresent() && bBase.isPresent()) {
+            return aBase.get() == bBase.get() ? OptionalLong.of(b.address() - a.address()) : OptionalLong.empty();
+        }
+        // Both on one array exactly when their segments share a byte (the JDK compares the arrays);
+        // segments that share none hold tensors that share none either.
+        return a.asOverlappingSlice(b).isPresent() ? OptionalLong.of(b.address() - a.address()) : OptionalLong.empty();
     }
 
     /**
@@ -336,8 +362,8 @@ public final class Tensor implements AutoCloseable {
      * segments may differ in length.
      */
     public boolean sameStorage(Tensor other) {
-        return segment.heapBase().orElse(null) == other.segment.heapBase().orElse(null)
-                && segment.address() == other.segment.address()
+        OptionalLong start = startOffset(other);
+        return start.isPresent() && start.getAsLong() == 0
                 && dtype == other.dtype && rows == other.rows && cols == other.cols
                 && (rowStride == other.rowStride || rows <= 1);
     }

@@ -90,13 +90,19 @@ public final class Workspace implements AutoCloseable {
             throw new IllegalArgumentException("shape must not be null");
         }
         long elements = 1;
-        for (long d : shape) {
-            if (d < 0) {
-                throw new IllegalArgumentException("shape has a negative dimension");
+        long bytes;
+        try {
+            for (long d : shape) {
+                if (d < 0) {
+                    throw new IllegalArgumentException("shape has a negative dimension");
+                }
+                elements = Math.multiplyExact(elements, d);
             }
-            elements = Math.multiplyExact(elements, d);
+            bytes = Math.max(1, dtype.byteSize(elements));
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("shape " + java.util.Arrays.toString(shape) + " of " + dtype
+                    + " is too large: its size in bytes overflows a long", e);
         }
-        long bytes = Math.max(1, dtype.byteSize(elements));
         long start = (buffer.top + ALIGN - 1) / ALIGN * ALIGN;
         long end = start + bytes;
         if (bytes <= MAX_KEPT_BYTES && end <= buffer.memory.byteSize()) {

@@ -691,6 +691,28 @@ class TensorTest {
         }
     }
 
+    /** A read-only heap segment hides its array from heapBase(): overlap is still judged by the bytes. */
+    @Test
+    void readOnlyHeapViewsAreComparedByTheirArray() {
+        float[] shared = new float[9 * 8];
+        MemorySegment seg = MemorySegment.ofArray(shared);
+        Tensor in = Tensor.wrap(seg.asSlice(0, 4 * 64).asReadOnly(), DType.FP32, 8, 8);
+        Tensor out = Tensor.wrap(seg.asSlice(4 * 8, 4 * 64), DType.FP32, 8, 8); // one row later
+        assertTrue(in.overlaps(out) && out.overlaps(in), "a read-only input and a writable output on one array");
+        Tensor same = Tensor.wrap(seg.asSlice(0, 4 * 64), DType.FP32, 8, 8);
+        assertTrue(in.sameStorage(same) && same.sameStorage(in), "the same bytes, one view read-only");
+        Tensor gap = Tensor.wrapStrided(seg.asSlice(4 * 4).asReadOnly(), DType.FP32, 8, 8, 4); // columns 4..7 of the rows
+        Tensor left = Tensor.wrapStrided(seg, DType.FP32, 8, 8, 4);                              // columns 0..3
+        assertFalse(gap.overlaps(left), "interleaved rows share nothing, read-only or not");
+        Tensor otherArray = Tensor.wrap(MemorySegment.ofArray(new float[64]).asReadOnly(), DType.FP32, 8, 8);
+        Tensor otherArray2 = Tensor.wrap(MemorySegment.ofArray(new float[64]).asReadOnly(), DType.FP32, 8, 8);
+        assertFalse(otherArray.overlaps(otherArray2) || otherArray.sameStorage(otherArray2), "two arrays, both read-only at offset 0");
+        assertFalse(otherArray.overlaps(same));
+        try (Tensor nativeT = Tensor.allocate(DType.FP32, 8, 8)) {
+            assertFalse(nativeT.overlaps(in) || in.overlaps(nativeT), "native memory never overlaps a heap array");
+        }
+    }
+
     @Test
     void deviceTensorsRefuseHostAccessAndNameTheDevice() {
         Device gpu = new Device("cuda", 0, "test GPU", false);

@@ -16,6 +16,15 @@ class WorkspaceTest {
 
     /** The first call allocates; the buffer then grows to fit, and later calls reuse the same bytes. */
     @Test
+    void aShapeTooLargeForALongIsAnArgumentError() {
+        try (Workspace ws = Workspace.open()) {
+            var e = assertThrows(IllegalArgumentException.class, () -> ws.allocate(DType.FP32, 1L << 62));
+            assertTrue(e.getMessage().contains("overflows a long"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> ws.allocate(DType.FP32, 1L << 32, 1L << 32));
+        }
+    }
+
+    @Test
     void laterFramesReuseTheThreadsBuffer() {
         long first;
         try (Workspace ws = Workspace.open()) {

@@ -232,6 +232,17 @@ class HadamardFacadeTest {
         }
     }
 
+    /** A read-only heap input and a writable output one row later on the same array: rejected (once accepted, 0.34 rel. error). */
+    @Test
+    void rejectsAReadOnlyHeapInputOverlappingItsOutput() {
+        float[] buf = new float[3 * 64];
+        MemorySegment seg = MemorySegment.ofArray(buf);
+        Tensor in = Tensor.wrap(seg.asSlice(0, 4L * 2 * 64).asReadOnly(), DType.FP32, new long[] {2, 64});
+        Tensor out = Tensor.wrap(seg.asSlice(4L * 64, 4L * 2 * 64), DType.FP32, new long[] {2, 64});
+        TensorFill.gaussian(Tensor.wrap(seg, DType.FP32, new long[] {3, 64}), 6, 1.0);
+        assertRejected(out, "out partially overlaps in", () -> hadamard.transform(in, out));
+    }
+
     @Test
     void rotationChecksItsSize() {
         RandomizedRotation rot = RandomizedRotation.of(hadamard, 64, 1);

@@ -300,9 +300,9 @@ public final class W4A16 {
             return !closed;
         }
 
-        /** Frees the backend's copy. Idempotent. */
+        /** Frees the backend's copy. Idempotent, and safe when several threads close it at once. */
         @Override
-        public void close() {
+        public synchronized void close() {
             if (closed) {
                 return;
             }
