@@ -16,6 +16,7 @@ import org.offload4j.core.Backend;
 import org.offload4j.core.Backends;
 import org.offload4j.core.DType;
 import org.offload4j.core.Floors;
+import org.offload4j.cuda.CudaTimer;
 import org.offload4j.cuda.driver.CudaOutOfMemoryException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -102,6 +103,10 @@ public final class BenchCommand implements Callable<Integer> {
             + "because of the other cases); exit status 3 if any did")
     boolean recheck;
 
+    @Option(names = "--wall-clock", description = "CUDA: time each call from Java, host overhead and wait included, instead of "
+            + "its device time between CUDA events (the default there)")
+    boolean wallClock;
+
     /** --recheck's fresh JVM: check and time the one case given, print its median, nothing else. */
     @Option(names = "--time-alone", hidden = true)
     boolean timeAlone;
@@ -173,6 +178,10 @@ public final class BenchCommand implements Callable<Integer> {
             double peak = floors.fmaPeakFlopsPerSecond();
             fmaPeak = Double.isFinite(peak) ? peak : 0;
             matmul = floors.matmulFlopsPerSecond();
+        }
+        if (clock(b) != Timing.WALL) {
+            err.println("Times are device times between CUDA events around each call's copies and kernels (--wall-clock: the whole"
+                    + " call from Java).");
         }
         Reports.RunInfo info = new Reports.RunInfo(b.name(), b.description(), copy, matmul,
                 "Java " + Runtime.version() + " " + System.getProperty("java.vm.name"),
@@ -286,7 +295,25 @@ public final class BenchCommand implements Callable<Integer> {
         if (full) {
             args.add("--full");
         }
+        if (wallClock) {
+            args.add("--wall-clock");
+        }
         return args;
+    }
+
+    /**
+     * How runs on {@code b} are timed: on CUDA the device time of each call's copies and kernels
+     * between CUDA events ({@link CudaTimer}; a call that made no CUDA call falls back to its wall
+     * time), unless {@code --wall-clock}; elsewhere the wall clock.
+     */
+    private Timing.Clock clock(Backend b) {
+        if (wallClock || !b.name().equals("cuda")) {
+            return Timing.WALL;
+        }
+        return op -> {
+            CudaTimer.Timed t = CudaTimer.time(op);
+            return t.calls() > 0 ? t.deviceNanos() : t.wallNanos();
+        };
     }
 
     /** {@code --time-alone}: the one case's check and timing, as in a run's first pass, and its median on stdout. */
@@ -302,7 +329,7 @@ public final class BenchCommand implements Callable<Integer> {
                 System.out.println(Recheck.ALONE_WRONG_PREFIX + identity + ": rel. err " + error + " > " + c.tolerance());
                 return 1;
             }
-            Timing.Measured m = Timing.measure(c::run, budget);
+            Timing.Measured m = Timing.measure(c::run, budget, clock(b));
             System.out.println(Recheck.ALONE_PREFIX + m.medianNanos() + " " + identity);
         }
         return 0;
@@ -313,7 +340,7 @@ public final class BenchCommand implements Callable<Integer> {
         try (BenchCase c = p.suite().create(b, p.size(), p.dtype(), seed, full)) {
             torchCases.add(c.torchCase());
             double error = c.check();
-            Timing.Measured m = Timing.measure(c::run, budget);
+            Timing.Measured m = Timing.measure(c::run, budget, clock(b));
             return new BenchResult(c.op(), c.label(), c.sizeMetric(), c.dtype(), b.name(), error, c.tolerance(),
                     m.medianNanos(), m.runs(), c.bytesMoved(), c.flops(), copy, c.matmulBound() ? matmul : 0, inPlace,
                     c.matmulBound() ? fmaPeak : 0).asInPlace(c.inPlace());

@@ -16,8 +16,8 @@ import org.offload4j.cuda.CudaDevice;
  * <p>Used by the Hadamard and W4A16 cases, by attention's FP8 cases (codes, scales and
  * output; its bf16 cases stay on the host, where the bf16 entry points quantize them), and by the
  * MoE cases (router, bf16 experts, x and out; int4 experts stay host tensors, as their contract
- * says). Timing stays wall-clock around the op, which is synchronous (CudaCall waits); CUDA events
- * need the stream the op runs on, which the backend does not expose yet.
+ * says). The runs are timed with CUDA events around each call's stream work ({@code CudaTimer},
+ * chosen by {@code BenchCommand}), so the host's side of a call is not in the time.
  */
 final class DeviceTensors implements AutoCloseable {
     private final CudaDevice device;

@@ -5,7 +5,7 @@ import org.offload4j.core.JitWatch;
 import org.offload4j.core.Warmup;
 
 /**
- * Wall-clock timing of a host-synchronous op: warm-up until both a minimum count and a minimum
+ * Timing of a host-synchronous op (wall clock, or a backend's own {@link Clock}: CUDA events): warm-up until both a minimum count and a minimum
  * time are reached and the JIT has gone quiet ({@link Warmup}, {@link JitWatch}), then timed runs until a time
  * budget or a run cap is met; the median is reported because it ignores the odd run disturbed by
  * the OS.
@@ -37,8 +37,26 @@ public final class Timing {
     /** Result of timing: median and count. */
     public record Measured(double medianNanos, int runs) {}
 
+    /** How one timed run is measured: the nanoseconds {@code op} took. */
+    @FunctionalInterface
+    public interface Clock {
+        long nanos(Runnable op);
+    }
+
+    /** Wall-clock time of the whole call, as its caller sees it. */
+    public static final Clock WALL = op -> {
+        long t0 = System.nanoTime();
+        op.run();
+        return System.nanoTime() - t0;
+    };
+
     public static Measured measure(Runnable op, Budget budget) {
-        return measure(op, budget, JitWatch.system(), MAX_JIT_WAIT_NANOS);
+        return measure(op, budget, WALL);
+    }
+
+    /** {@link #measure(Runnable, Budget)} with each timed run measured by {@code clock}. */
+    public static Measured measure(Runnable op, Budget budget, Clock clock) {
+        return measure(op, budget, JitWatch.system(), MAX_JIT_WAIT_NANOS, clock);
     }
 
     /** The longest the warm-up waits for the JIT beyond the budget's warm-up; then timing starts anyway. */
@@ -46,6 +64,10 @@ public final class Timing {
 
     /** {@link #measure(Runnable, Budget)} with the JIT observed through {@code jit}, waiting for it at most {@code maxJitWaitNanos}. */
     static Measured measure(Runnable op, Budget budget, JitWatch jit, long maxJitWaitNanos) {
+        return measure(op, budget, jit, maxJitWaitNanos, WALL);
+    }
+
+    static Measured measure(Runnable op, Budget budget, JitWatch jit, long maxJitWaitNanos, Clock clock) {
         long start = System.nanoTime();
         for (int i = 0; i < budget.minWarmupRuns() || System.nanoTime() - start < budget.warmupNanos(); i++) {
             op.run();
@@ -58,9 +80,7 @@ public final class Timing {
         int n = 0;
         long measureStart = System.nanoTime();
         while (n < budget.maxRuns() && (n < budget.minRuns() || System.nanoTime() - measureStart < budget.measureNanos())) {
-            long t0 = System.nanoTime();
-            op.run();
-            samples[n++] = System.nanoTime() - t0;
+            samples[n++] = clock.nanos(op);
         }
         long[] s = Arrays.copyOf(samples, n);
         Arrays.sort(s);

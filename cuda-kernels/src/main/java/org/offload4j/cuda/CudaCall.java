@@ -33,6 +33,8 @@ public final class CudaCall implements AutoCloseable {
     private final List<Staged> staged = new ArrayList<>(6);
     private int nextSlot;
     private boolean finished;
+    /** The timer of a {@link CudaTimer#time} this call runs under, or null. */
+    private final CudaTimer timer;
 
     private record Staged(Tensor tensor, long address, boolean copyBack) {
     }
@@ -40,6 +42,15 @@ public final class CudaCall implements AutoCloseable {
     private CudaCall(CudaDevice device) {
         this.device = device;
         this.lane = device.acquireLane();
+        this.timer = CudaTimer.active();
+        if (timer != null) {
+            try {
+                lane.timingStart().record(lane.stream());
+            } catch (RuntimeException e) {
+                device.releaseLane(lane);
+                throw e;
+            }
+        }
     }
 
     public static CudaCall begin(CudaDevice device) {
@@ -185,8 +196,14 @@ public final class CudaCall implements AutoCloseable {
                 copyBack(s.tensor(), s.address());
             }
         }
+        if (timer != null) {
+            lane.timingStop().record(lane.stream());
+        }
         lane.stream().synchronize();
         finished = true;
+        if (timer != null) {
+            timer.add(lane.timingStop().elapsedMillis(lane.timingStart()));
+        }
     }
 
     /**

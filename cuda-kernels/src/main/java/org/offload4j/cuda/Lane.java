@@ -23,6 +23,9 @@ final class Lane implements AutoCloseable {
     private final List<DeviceBuffer> slots = new ArrayList<>();
     private PinnedBuffer pinned;
     private long pinnedUsed;
+    /** Events for {@link CudaTimer}, made at the first timed call on this lane. */
+    private CudaEvent timingStart;
+    private CudaEvent timingStop;
 
     Lane(CudaDevice device) {
         this.device = device;
@@ -32,6 +35,20 @@ final class Lane implements AutoCloseable {
 
     CudaStream stream() {
         return stream;
+    }
+
+    CudaEvent timingStart() {
+        if (timingStart == null) {
+            timingStart = device.createEvent();
+        }
+        return timingStart;
+    }
+
+    CudaEvent timingStop() {
+        if (timingStop == null) {
+            timingStop = device.createEvent();
+        }
+        return timingStop;
     }
 
     KernelParams params() {
@@ -110,6 +127,11 @@ final class Lane implements AutoCloseable {
         }
         if (pinned != null) {
             failure = CudaDevice.attempt(failure, pinned::close);
+        }
+        for (CudaEvent e : new CudaEvent[] {timingStart, timingStop}) {
+            if (e != null) {
+                failure = CudaDevice.attempt(failure, e::close);
+            }
         }
         if (failure != null) {
             throw failure;
