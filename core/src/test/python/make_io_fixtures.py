@@ -12,8 +12,8 @@ where these were made, so the safetensors files are written by `write_safetensor
 follows the format specification (https://github.com/huggingface/safetensors, "Format") the way
 the reference writer does: 8-byte little-endian header length N, then N bytes of compact UTF-8
 JSON {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}} padded with
-spaces to a multiple of 8, then the tensors back to back, ordered by element size (largest
-first) and then by name, as the reference writer orders them.
+spaces to a multiple of 8, then the tensors back to back, ordered as the reference writer orders
+them: by its Dtype enum, highest first, then by name.
 """
 import json
 import os
@@ -24,11 +24,13 @@ import numpy as np
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "resources", "io")
 
 SIZES = {"F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I32": 4, "I8": 1, "U8": 1, "I64": 8}
+# The reference implementation's Dtype enum ("increasing alignment order"); its writer sorts by it, highest first.
+DTYPE_ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"]
 
 
 def write_safetensors(path, tensors, metadata=None):
     """tensors: name -> (dtype name, shape tuple, numpy array whose bytes are the data)."""
-    order = sorted(tensors, key=lambda n: (-SIZES[tensors[n][0]], n))
+    order = sorted(tensors, key=lambda n: (-DTYPE_ORDER.index(tensors[n][0]), n.encode("utf-8")))
     header, blobs, offset = {}, [], 0
     if metadata:
         header["__metadata__"] = metadata

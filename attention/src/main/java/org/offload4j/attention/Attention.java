@@ -99,9 +99,9 @@ import org.offload4j.core.Workspace;
  * reach (a NaN in Q: its row; in K: every row that sees that key, lse included; in V: that
  * column of the rows that see it), never silently to finite values. The logits are formed in
  * fp32, and the kernels fold {@code softmaxScale · qScale · kScale} into one factor before the
- * dot product, so scales whose product overflows fp32 (above about 3.4e38: FP8 scales near
- * 1e19 and more, from inputs of magnitude 1e22), or logits {@code |scale·q·k|} that do, are
- * outside the contract.
+ * dot product, so scales whose product overflows fp32 (above about 3.4e38: Q and K scales each
+ * near 2e19 or more, from inputs of magnitude near 1e22), or logits {@code |scale·q·k|} that do,
+ * are outside the contract.
  *
  * <p>An instance holds the backend chosen at creation and is safe for concurrent use.
  */

@@ -32,8 +32,8 @@ import org.offload4j.core.TensorFill;
  * last rows of a query block see exactly the keys they see in the whole problem. The first
  * {@value #SAMPLE_QUERIES} rows are compared too (the first query tiles, where a causal kernel
  * skips most keys): as a problem of their own over the keys they see, {@code r + Skv − Sq} of
- * them, which keeps the mask's offset (without the causal mask: all keys). With more query rows
- * than keys under the causal mask, only the last rows are compared.
+ * them, which keeps the mask's offset (none when that is not positive: then the first rows see no
+ * key in the whole problem either; without the causal mask, all keys).
  */
 final class AttentionSuite implements OpSuite {
     static final int SAMPLE_QUERIES = 16;
@@ -216,22 +216,34 @@ final class AttentionSuite implements OpSuite {
             this.outRun = mirrored ? device.mirror(out) : out;
             kvRotation.add(new Fp8Tensor[] {kRun, vRun});
             long kvBytes = Math.max(1, k.data().spanBytes() + v.data().spanBytes());
-            int copies = bf16Inputs ? 1 : (int) Math.min(MAX_COPIES, (ROTATION_BYTES + kvBytes - 1) / kvBytes);
-            for (int i = 1; i < copies; i++) {
-                Tensor kc = copyOf(k.data());
-                Tensor vc = copyOf(v.data());
-                Tensor kd = mirrored ? device.mirror(kc) : kc;
-                Tensor vd = mirrored ? device.mirror(vc) : vc;
-                kvRotation.add(new Fp8Tensor[] {new Fp8Tensor(kd, kRun.scales()), new Fp8Tensor(vd, vRun.scales())});
+            // K and V of half the rotation or more already pass any cache: no copies (nor twice the memory).
+            int copies = bf16Inputs || 2 * kvBytes >= ROTATION_BYTES ? 1
+                    : (int) Math.min(MAX_COPIES, (ROTATION_BYTES + kvBytes - 1) / kvBytes);
+            try {
+                for (int i = 1; i < copies; i++) {
+                    kvRotation.add(new Fp8Tensor[] {new Fp8Tensor(copyOf(k.data(), mirrored), kRun.scales()),
+                            new Fp8Tensor(copyOf(v.data(), mirrored), vRun.scales())});
+                }
+            } catch (RuntimeException | Error e) {
+                close();
+                throw e;
             }
         }
 
-        /** A host copy of {@code t}, closed with the case. */
-        private Tensor copyOf(Tensor t) {
+        /**
+         * A copy of {@code t} where the case runs, closed with the case: on the device a mirror of
+         * a host copy (the host copy closed at once), else the host copy.
+         */
+        private Tensor copyOf(Tensor t, boolean onDevice) {
             Tensor c = Tensor.allocate(t.dtype(), t.shape());
             MemorySegment.copy(t.segment(), 0, c.segment(), 0, t.spanBytes());
-            rotationCopies.add(c);
-            return c;
+            if (!onDevice) {
+                rotationCopies.add(c);
+                return c;
+            }
+            try (c) {
+                return device.mirror(c);
+            }
         }
 
         private Fp8Tensor mirror(Fp8Tensor t) {
@@ -324,10 +336,7 @@ final class AttentionSuite implements OpSuite {
             }
             int r = Math.min(SAMPLE_QUERIES, shape.qLen());
             double[] last = sampleError(shape.qLen() - r, r, shape.kvLen());
-            int firstKeys = options.causal() ? r + shape.keyOffset() : shape.kvLen();
-            if (firstKeys < 0) {
-                return Math.sqrt(last[0] / last[1]);
-            }
+            int firstKeys = options.causal() ? Math.max(0, r + shape.keyOffset()) : shape.kvLen();
             double[] first = sampleError(0, r, firstKeys);
             return Math.sqrt((last[0] + first[0]) / (last[1] + first[1]));
         }

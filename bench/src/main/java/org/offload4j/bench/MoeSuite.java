@@ -151,7 +151,8 @@ final class MoeSuite implements OpSuite {
          * reads only k experts) {@value #DECODE_INPUTS} different tokens, each routed to its own
          * experts, so that the runs read the layer's experts from memory rather than the two or six
          * that one token would keep in a cache (34.6 MB at E = 8, d = 1024, ff = 2816, in bf16:
-         * less than an H100's L2). Each reads the same bytes: k experts.
+         * less than an H100's L2). Each reads the same bytes: k experts. A layer small enough to fit
+         * a cache whole (int4 experts at that size: about 36 MB) is still read from it.
          */
         private final List<Tensor> xRotation = new ArrayList<>();
         private final List<Tensor> extraInputs = new ArrayList<>();

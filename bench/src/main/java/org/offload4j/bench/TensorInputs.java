@@ -32,16 +32,16 @@ final class TensorInputs {
     /** A parsed {@code FILE[:tensor]}; {@code tensor} is null when not given. */
     record Ref(Path file, String tensor) {
         /**
-         * The whole spec if it is a file; else split at the first ':' whose prefix is a file, so
-         * a tensor name may hold ':' ({@code dense/kernel:0}); else, for the error message, at the
-         * last ':'.
+         * The whole spec if it is a file; else split at the first ':' whose prefix exists (a file or
+         * a checkpoint directory), so a tensor name may hold ':' ({@code dense/kernel:0}); else, for
+         * the error message, at the last ':'.
          */
         static Ref parse(String spec) {
             if (Files.exists(Path.of(spec))) {
                 return new Ref(Path.of(spec), null);
             }
             for (int colon = spec.indexOf(':'); colon >= 0; colon = spec.indexOf(':', colon + 1)) {
-                if (colon > 0 && colon < spec.length() - 1 && Files.isRegularFile(Path.of(spec.substring(0, colon)))) {
+                if (colon > 0 && colon < spec.length() - 1 && Files.exists(Path.of(spec.substring(0, colon)))) {
                     return new Ref(Path.of(spec.substring(0, colon)), spec.substring(colon + 1));
                 }
             }

@@ -1,13 +1,19 @@
 package org.offload4j.cuda;
 
 /**
- * Device time of op calls, measured with CUDA events: while {@link #time} runs an action on the
+ * Op calls timed on the GPU's clock with CUDA events: while {@link #time} runs an action on the
  * calling thread, every {@link CudaCall} it makes records an event on its stream when it begins
  * and one when its work is queued ({@link CudaCall#finish()}, before the wait), and the elapsed
- * device time between the two is added up. That is the time the GPU spent on the calls' copies and
- * kernels, without the host's argument checks, launch overhead and wait, which for a call of a few
- * microseconds would otherwise be most of what a wall clock measures. Work an op does outside a
- * {@link CudaCall} (a {@link CudaDevice#copy} of its own) is not in it.
+ * time between the two is added up. That is the stream's timeline from the call's start to the
+ * end of its last copy or kernel: the work itself, plus any time the stream sat idle while the
+ * host was still staging, filling parameters or submitting the launch (the start event runs at
+ * once on an idle stream). Left out: the facade's argument checks before the call, and the wait
+ * and return after it. Work an op does outside a {@link CudaCall} (a {@link CudaDevice#copy} of
+ * its own) is not in it.
+ *
+ * <p>Rejected: queuing several calls between one pair of events to hide the submission time, as
+ * kernel benchmarks do. The op calls are synchronous (each waits for its result), so calls cannot
+ * be queued back to back from Java.
  */
 public final class CudaTimer {
     private static final ThreadLocal<CudaTimer> ACTIVE = new ThreadLocal<>();

@@ -14,27 +14,38 @@ import org.offload4j.core.DType;
  * Every type is little-endian.
  */
 public enum ElementType {
-    F32(4, DType.FP32, "<f4"),
-    F16(2, DType.FP16, "<f2"),
+    F32(4, DType.FP32, "<f4", 11),
+    F16(2, DType.FP16, "<f2", 7),
     /** In {@code .npy} files stored as {@code <u2}: the raw bf16 bits (see {@link Npy}). */
-    BF16(2, DType.BF16, "<u2"),
-    F8_E4M3(1, DType.FP8_E4M3FN, null),
-    F8_E5M2(1, DType.FP8_E5M2, null),
-    I32(4, DType.INT32, "<i4"),
-    I8(1, null, "|i1"),
-    U8(1, null, "|u1"),
-    I64(8, null, "<i8"),
+    BF16(2, DType.BF16, "<u2", 8),
+    F8_E4M3(1, DType.FP8_E4M3FN, null, 4),
+    F8_E5M2(1, DType.FP8_E5M2, null, 3),
+    I32(4, DType.INT32, "<i4", 9),
+    I8(1, null, "|i1", 2),
+    U8(1, null, "|u1", 1),
+    I64(8, null, "<i8", 13),
     /** NumPy's default float type; no op takes it, so no {@link DType} holds it. */
-    F64(8, null, "<f8");
+    F64(8, null, "<f8", 12);
 
     private final int byteSize;
     private final DType dtype;
     private final String npyDescr;
+    private final int writerRank;
 
-    ElementType(int byteSize, DType dtype, String npyDescr) {
+    ElementType(int byteSize, DType dtype, String npyDescr, int writerRank) {
         this.byteSize = byteSize;
         this.dtype = dtype;
         this.npyDescr = npyDescr;
+        this.writerRank = writerRank;
+    }
+
+    /**
+     * The type's place in the reference implementation's {@code Dtype} enum (BOOL, U8, I8,
+     * F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64: "increasing alignment
+     * order"), by which its writer lays tensors out, highest first ({@link SafeTensors#write}).
+     */
+    int writerRank() {
+        return writerRank;
     }
 
     /** Bytes per element. */

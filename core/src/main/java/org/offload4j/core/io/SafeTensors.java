@@ -73,7 +73,8 @@ public final class SafeTensors {
 
     /**
      * Writes a safetensors file: the tensors laid out one after another in the reference writer's
-     * order (largest element size first, then by name), and {@code metadata} as
+     * order (by dtype as its {@code Dtype} enum orders them, highest first, which puts larger
+     * elements first; then by name, as UTF-8 bytes), and {@code metadata} as
      * {@code __metadata__} (omitted when empty). The header is padded with spaces to a multiple of
      * 8 bytes so that the data starts 8-byte aligned, as the reference writer does; with that order
      * every tensor starts aligned to its element size, which readers that map the file rely on.
@@ -95,15 +96,16 @@ public final class SafeTensors {
         });
     }
 
-    /** The tensors by element size, largest first, then by name (after the null checks the header makes). */
+    /** The tensors in the reference writer's order ({@link ElementType#writerRank}, then the names' UTF-8 bytes). */
     private static Map<String, TensorData> inWriterOrder(Map<String, TensorData> tensors) {
         java.util.List<Map.Entry<String, TensorData>> entries = new java.util.ArrayList<>();
         for (Map.Entry<String, TensorData> e : tensors.entrySet()) {
             String name = Args.notNull(e.getKey(), "tensor name");
             entries.add(Map.entry(name, Args.notNull(e.getValue(), "tensor '" + name + "'")));
         }
-        entries.sort(java.util.Comparator.<Map.Entry<String, TensorData>>comparingInt(e -> -e.getValue().type().byteSize())
-                .thenComparing(Map.Entry::getKey));
+        entries.sort(java.util.Comparator.<Map.Entry<String, TensorData>>comparingInt(e -> -e.getValue().type().writerRank())
+                .thenComparing((x, y) -> java.util.Arrays.compareUnsigned(x.getKey().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                        y.getKey().getBytes(java.nio.charset.StandardCharsets.UTF_8))));
         Map<String, TensorData> ordered = new java.util.LinkedHashMap<>();
         entries.forEach(e -> ordered.put(e.getKey(), e.getValue()));
         return ordered;

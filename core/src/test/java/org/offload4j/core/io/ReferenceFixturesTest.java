@@ -139,7 +139,8 @@ class ReferenceFixturesTest {
     void safetensorsWrittenToTheSpecReadWithEveryDtype() throws IOException {
         try (SafeTensorsFile st = SafeTensorsFile.open(IoTestFiles.fixture("all_dtypes.safetensors"))) {
             assertEquals(Map.of("format", "pt", "source", "make_io_fixtures.py"), st.metadata());
-            assertEquals(List.of("i64", "empty", "f32", "i32", "scalar", "bf16", "f16", "f8_e4m3", "f8_e5m2", "i8", "u8"), st.names());
+            assertEquals(List.of("i64", "empty", "f32", "scalar", "i32", "bf16", "f16", "f8_e4m3", "f8_e5m2", "i8", "u8"), st.names(),
+                    "the reference writer's order: its Dtype enum, highest first, then names");
             assertArrayEquals(f32Values(), st.tensor("f32").toFloatArray());
             assertEquals(DType.BF16, st.tensor("bf16").dtype());
             assertEquals(Bf16.toFloat(Bf16.fromFloat(f32Values()[3])), st.tensor("bf16").getFloat(0, 3));

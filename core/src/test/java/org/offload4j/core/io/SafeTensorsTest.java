@@ -33,10 +33,13 @@ class SafeTensorsTest {
         in.put("w", IoTestFiles.random(ElementType.F32, new long[] {3}, 3));
         in.put("ids", IoTestFiles.random(ElementType.I64, new long[] {1}, 4));
         in.put("a", IoTestFiles.random(ElementType.F32, new long[] {1}, 5));
+        in.put("a.qweight", IoTestFiles.random(ElementType.I32, new long[] {1}, 6));
+        in.put("g", IoTestFiles.random(ElementType.BF16, new long[] {1}, 7));
         Path f = dir.resolve("mixed.safetensors");
         SafeTensors.write(f, in);
         try (SafeTensorsFile st = SafeTensorsFile.open(f)) {
-            assertEquals(List.of("ids", "a", "w", "h", "b"), st.names());
+            // The reference's Dtype order: I64, F32 before I32, BF16 before F16, then U8.
+            assertEquals(List.of("ids", "a", "w", "a.qweight", "g", "h", "b"), st.names());
             for (String name : st.names()) {
                 TensorData d = st.data(name);
                 assertEquals(0, d.bytes().address() % d.type().byteSize(), name + " aligned to its element size");
