@@ -88,11 +88,7 @@ class DecodePlansTest {
     }
 
     private static void promptLengths(int groups) {
-        String before = System.getProperty(GROUPS);
-        if (groups > 0) {
-            System.setProperty(GROUPS, Integer.toString(groups));
-        }
-        try {
+        withGroups(groups, () -> {
             TornadoAttentionKernel kernel = (TornadoAttentionKernel) TornadoTests.backend().kernels(AttentionKernel.class).orElseThrow();
             Attention attention = Attention.create(TornadoTests.backend());
             AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
@@ -114,21 +110,11 @@ class DecodePlansTest {
                 }
             }
             assertEquals(2, kernel.plansBuilt() - built, "query capacities 8 and 4, key capacity 128 (groups=" + groups + ")");
-        } finally {
-            if (before == null) {
-                System.clearProperty(GROUPS);
-            } else {
-                System.setProperty(GROUPS, before);
-            }
-        }
+        });
     }
 
     private static void shrink(int groups, int hq, int hkv, int sq, int d, boolean causal, int... kvLens) {
-        String before = System.getProperty(GROUPS);
-        if (groups > 0) {
-            System.setProperty(GROUPS, Integer.toString(groups));
-        }
-        try {
+        withGroups(groups, () -> {
             Attention attention = Attention.create(TornadoTests.backend());
             AttentionOptions opts = AttentionOptions.defaults().withCausal(causal);
             for (int call = 0; call < kvLens.length; call++) {
@@ -155,21 +141,11 @@ class DecodePlansTest {
                     }
                 }
             }
-        } finally {
-            if (before == null) {
-                System.clearProperty(GROUPS);
-            } else {
-                System.setProperty(GROUPS, before);
-            }
-        }
+        });
     }
 
     private static void decodeLoop(int groups) {
-        String before = System.getProperty(GROUPS);
-        if (groups > 0) {
-            System.setProperty(GROUPS, Integer.toString(groups));
-        }
-        try {
+        withGroups(groups, () -> {
             TornadoAttentionKernel kernel = (TornadoAttentionKernel) TornadoTests.backend().kernels(AttentionKernel.class).orElseThrow();
             Attention attention = Attention.create(TornadoTests.backend());
             AttentionOptions opts = AttentionOptions.defaults().withCausal(true);
@@ -189,6 +165,17 @@ class DecodePlansTest {
             }
             int compiled = kernel.plansBuilt() - built;
             assertTrue(compiled <= 8, compiled + " plans for Skv = 1 … 70; capacities 1, 2, 4, …, 128 make 8");
+        });
+    }
+
+    /** Runs {@code body} with {@code -Doffload.tornado.attention.groups} set to {@code groups} (0: as it was), then restores it. */
+    private static void withGroups(int groups, Runnable body) {
+        String before = System.getProperty(GROUPS);
+        if (groups > 0) {
+            System.setProperty(GROUPS, Integer.toString(groups));
+        }
+        try {
+            body.run();
         } finally {
             if (before == null) {
                 System.clearProperty(GROUPS);
