@@ -30,7 +30,7 @@ class FakeCudaDriver implements CudaDriver {
     final Map<String, FakeKernel> kernels = new HashMap<>();
     final Map<Long, MemorySegment> allocations = new HashMap<>();
     final AtomicLong frees = new AtomicLong();
-    final List<String> calls = new ArrayList<>();
+    final List<String> calls = java.util.Collections.synchronizedList(new ArrayList<>()); // concurrent calls record here too
     long memoryLimit = Long.MAX_VALUE;
     long allocated;
     private final Arena arena = Arena.ofShared();
@@ -108,7 +108,7 @@ class FakeCudaDriver implements CudaDriver {
     }
 
     @Override
-    public long streamCreate(int flags) {
+    public synchronized long streamCreate(int flags) { // lanes are made by concurrent calls: one handle each
         return nextHandle++;
     }
 
@@ -131,7 +131,7 @@ class FakeCudaDriver implements CudaDriver {
     }
 
     @Override
-    public long eventCreate(int flags) {
+    public synchronized long eventCreate(int flags) {
         return nextHandle++;
     }
 
