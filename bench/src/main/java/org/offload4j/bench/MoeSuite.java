@@ -270,7 +270,7 @@ final class MoeSuite implements OpSuite {
                 return Double.NaN;
             }
             int[] sample = sampleTokens(tokens);
-            try (Tensor xs = rows(x, sample); Tensor os = rows(out, sample)) {
+            try (Tensor xs = SampleRows.copy(x, sample); Tensor os = SampleRows.copy(out, sample)) {
                 Routing routing = layer.route(xs);
                 String problem = routingProblem(xs, routing);
                 if (problem != null) {
@@ -291,16 +291,6 @@ final class MoeSuite implements OpSuite {
                 t.add(SAMPLE_TOKENS + (int) ((long) i * (tokens - SAMPLE_TOKENS - 1) / SPREAD_TOKENS));
             }
             return t.stream().mapToInt(Integer::intValue).toArray();
-        }
-
-        /** A contiguous bf16 copy of the given rows of a host tensor. */
-        private static Tensor rows(Tensor t, int[] rows) {
-            Tensor copy = Tensor.allocate(t.dtype(), rows.length, t.cols());
-            for (int i = 0; i < rows.length; i++) {
-                java.lang.foreign.MemorySegment.copy(t.segment(), t.rowByteOffset(rows[i]), copy.segment(), copy.rowByteOffset(i),
-                        t.dtype().byteSize(t.cols()));
-            }
-            return copy;
         }
 
         /**

@@ -76,28 +76,33 @@ final class TensorInputs {
     private static Tensor read(String spec, String role, Set<DType> accepted, DType convertTo, boolean convertible) {
         Ref ref = Ref.parse(spec);
         try (TensorSource source = open(ref)) {
-            String name = ref.tensor() != null ? ref.tensor() : onlyTensor(source, role);
-            TensorData data = source.data(name);
-            if (data.type() == ElementType.F64 && convertible) {
-                return fromFloat64(data, convertTo != null ? convertTo : DType.FP32, role, ref, accepted);
-            }
-            DType own = data.type().dtype().orElseThrow(() -> new IllegalArgumentException(role + " (" + ref + ") has element type "
-                    + data.type() + "; accepted: " + names(accepted)));
-            boolean convert = convertTo != null && own.isFloatingPoint() && own != convertTo;
-            if (!convert && accepted.contains(own)) {
-                return data.copy();
-            }
-            if (convert && !accepted.contains(convertTo)) {
-                throw new IllegalArgumentException("--dtype " + convertTo + " does not suit " + role + " (" + ref + ", " + own
-                        + "): " + role + " accepts " + names(accepted));
-            }
-            if (!convert) {
-                throw new IllegalArgumentException(role + " (" + ref + ") is " + own + "; accepted: " + names(accepted)
-                        + (convertible && own.isFloatingPoint() && convertTo == null ? " (--dtype T rounds floating-point inputs to T)" : ""));
-            }
-            try (Tensor view = data.view()) {
-                return Tensor.of(convertTo, view.toFloatArray(), data.shape().length == 0 ? new long[] {1} : data.shape());
-            }
+            return fromData(source.data(ref.tensor() != null ? ref.tensor() : onlyTensor(source, role)), ref, role, accepted,
+                    convertTo, convertible);
+        }
+    }
+
+    /** {@link #read}'s conversion and checks of the data found for {@code role}. */
+    private static Tensor fromData(TensorData data, Ref ref, String role, Set<DType> accepted, DType convertTo,
+                                   boolean convertible) {
+        if (data.type() == ElementType.F64 && convertible) {
+            return fromFloat64(data, convertTo != null ? convertTo : DType.FP32, role, ref, accepted);
+        }
+        DType own = data.type().dtype().orElseThrow(() -> new IllegalArgumentException(role + " (" + ref + ") has element type "
+                + data.type() + "; accepted: " + names(accepted)));
+        boolean convert = convertTo != null && own.isFloatingPoint() && own != convertTo;
+        if (!convert && accepted.contains(own)) {
+            return data.copy();
+        }
+        if (convert && !accepted.contains(convertTo)) {
+            throw new IllegalArgumentException("--dtype " + convertTo + " does not suit " + role + " (" + ref + ", " + own
+                    + "): " + role + " accepts " + names(accepted));
+        }
+        if (!convert) {
+            throw new IllegalArgumentException(role + " (" + ref + ") is " + own + "; accepted: " + names(accepted)
+                    + (convertible && own.isFloatingPoint() && convertTo == null ? " (--dtype T rounds floating-point inputs to T)" : ""));
+        }
+        try (Tensor view = data.view()) {
+            return Tensor.of(convertTo, view.toFloatArray(), data.tensorShape());
         }
     }
 
@@ -111,10 +116,10 @@ final class TensorInputs {
             String name = ref.tensor() != null ? ref.tensor() : onlyTensor(source, role);
             TensorData data = source.data(name);
             if (data.type() != ElementType.I64) {
-                return readAsIs(spec, role, Set.of(DType.INT32));
+                return fromData(data, ref, role, Set.of(DType.INT32), null, false);
             }
             long count = data.bytes().byteSize() / Long.BYTES;
-            Tensor t = Tensor.allocate(DType.INT32, data.shape().length == 0 ? new long[] {1} : data.shape());
+            Tensor t = Tensor.allocate(DType.INT32, data.tensorShape());
             try {
                 for (long i = 0; i < count; i++) {
                     long v = data.bytes().getAtIndex(INT64, i);
@@ -149,7 +154,7 @@ final class TensorInputs {
             double x = data.bytes().getAtIndex(FLOAT64, i);
             values[i] = target == DType.FP32 ? (float) x : Fp64.toFloatRoundedToOdd(x);
         }
-        return Tensor.of(target, values, data.shape().length == 0 ? new long[] {1} : data.shape());
+        return Tensor.of(target, values, data.tensorShape());
     }
 
     private static TensorSource open(Ref ref) {

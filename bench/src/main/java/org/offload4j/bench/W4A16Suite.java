@@ -214,14 +214,7 @@ final class W4A16Suite implements OpSuite {
                 return Double.NaN;
             }
             int[] rows = sampleRows(m);
-            try (Tensor xs = Tensor.allocate(dtype, rows.length, k);
-                 Tensor ys = Tensor.allocate(dtype, rows.length, n)) {
-                for (int i = 0; i < rows.length; i++) {
-                    java.lang.foreign.MemorySegment.copy(x.segment(), x.rowByteOffset(rows[i]), xs.segment(), xs.rowByteOffset(i),
-                            dtype.byteSize(k));
-                    java.lang.foreign.MemorySegment.copy(y.segment(), y.rowByteOffset(rows[i]), ys.segment(), ys.rowByteOffset(i),
-                            dtype.byteSize(n));
-                }
+            try (Tensor xs = SampleRows.copy(x, rows); Tensor ys = SampleRows.copy(y, rows)) {
                 return Accuracy.relativeL2(W4A16Reference.product(xs, weight, null), ys);
             }
         }

@@ -115,7 +115,8 @@ public record TensorData(ElementType type, long[] shape, MemorySegment bytes) {
                 + " has no tensor dtype; read its bytes() instead"));
     }
 
-    private long[] tensorShape() {
+    /** The shape a {@link Tensor} of this data has: the file's shape, a rank-0 one as {@code [1]}. */
+    public long[] tensorShape() {
         return shape.length == 0 ? new long[] {1} : shape.clone();
     }
 
