@@ -195,7 +195,9 @@ public final class MoeLayer implements AutoCloseable {
      * slivers in 128-row blocks (as much memory again as the weights, about 0.15 s for 277 MB on one
      * thread;
      * the E = 64 layer of the benchmark 1.3× faster, see docs/ops/moe.md); the CUDA backend copies
-     * bf16 weights in host memory into GPU memory once (otherwise each call stages them); other
+     * bf16 weights in host memory into GPU memory once (otherwise each call stages them); the
+     * TornadoVM backend copies weights of any format into its own arrays, which also keep the
+     * plans compiled for them (prepare every layer of a model with many MoE layers there); other
      * formats and backends keep the weights as they are, and the new layer then shares them. When the new
      * layer {@link #ownsExpertWeights() owns} a copy, the copy holds every value and the caller may
      * close the weights it passed to {@code create} (not the router weights, which stay shared);

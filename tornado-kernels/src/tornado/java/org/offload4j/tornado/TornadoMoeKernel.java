@@ -17,7 +17,6 @@ import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.MoeKernel;
 import org.offload4j.moe.Routing;
 import org.offload4j.moe.W4A16ExpertWeights;
-import org.offload4j.w4a16.QuantizedWeight;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
@@ -48,11 +47,18 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  * prompt of 300 tokens and one of 500 share the 512-token plan, and its device copy of the
  * experts, instead of compiling a graph (seconds on PoCL) and holding an fp32 copy of the experts
  * each. The price: the inputs move whole, up to twice the call's bytes.
+ *
+ * <p><b>Where plans live.</b> Plans that read no experts (route, SwiGLU, combine) and those for
+ * weights as the caller gave them share one cache of 8 for the whole kernel, so a model with
+ * more MoE layers than that would compile a graph and send a layer's experts at every call of a
+ * decode loop. {@link #prepare} ({@code MoeLayer.prepared()}) gives a {@link TornadoExpertWeights}
+ * that holds its host copy and its own plans (a decode loop's and a prompt's capacity) until it
+ * is closed: with one prepared layer per MoE layer, each layer compiles once per capacity.
  */
 final class TornadoMoeKernel implements MoeKernel {
     private final TornadoDevice device;
     private final Plans.Cache<List<Object>, Plan> plans = new Plans.Cache<>(8);
-    private final Map<ExpertWeights, Weights[]> decoded = new WeakHashMap<>();
+    private final Map<ExpertWeights, ExpertArrays[]> decoded = new WeakHashMap<>();
     /** Plans compiled so far (for tests). */
     private int plansBuilt;
 
@@ -71,7 +77,7 @@ final class TornadoMoeKernel implements MoeKernel {
             return;
         }
         int cap = Plans.capacity(tokens, dModel, experts, k);
-        Plan p = plan(List.of("route", cap, dModel, experts, k, renormalize, x.dtype(), routerWeights.dtype()), () -> {
+        run(null, List.of("route", cap, dModel, experts, k, renormalize, x.dtype(), routerWeights.dtype()), () -> {
             Builder b = new Builder("moeRoute");
             In xs = b.in(x.dtype(), cap, dModel, "MoE x");
             In wr = b.fixedIn(routerWeights.dtype(), Plans.elements("MoE router weights", dModel, experts));
@@ -90,8 +96,7 @@ final class TornadoMoeKernel implements MoeKernel {
                 MemorySegment.copy(ids.getSegment(), ValueLayout.JAVA_INT, 0, idsOut, 0, idsOut.length);
                 MemorySegment.copy(w.getSegment(), ValueLayout.JAVA_FLOAT, 0, wOut, 0, wOut.length);
             });
-        });
-        p.run(tokens, x, routerWeights, expertIds, weights);
+        }, tokens, x, routerWeights, expertIds, weights);
     }
 
     @Override
@@ -103,11 +108,11 @@ final class TornadoMoeKernel implements MoeKernel {
         int rows = matrix.rows(weights);
         int cols = matrix.cols(weights);
         int cap = Plans.capacity(copies, rows, cols);
-        Plan p = plan(List.of("gemm", cap, weights, matrix, in.dtype(), out.dtype()), () -> {
+        run(weights, List.of("gemm", cap, weights, matrix, in.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeGemm");
             In x = b.in(in.dtype(), cap, rows, "MoE grouped GEMM input");
             IntArray tiles = b.ints(3 * maxTiles(cap, weights));
-            Weights w = b.weights(weights, matrix);
+            ExpertArrays w = b.weights(weights, matrix);
             FloatArray y = b.device(Plans.elements("MoE grouped GEMM output", cap, cols));
             b.gemm("gemm", x.f, w, tiles, y, cap, rows, cols, weights);
             Out o = b.out(y, out.dtype(), cap, cols);
@@ -115,8 +120,7 @@ final class TornadoMoeKernel implements MoeKernel {
                 x.load((Tensor) a[0]);
                 setTiles(tiles, (Routing) a[1]);
             }, a -> o.store((Tensor) a[2]));
-        });
-        p.run(copies, in, routing, out);
+        }, copies, in, routing, out);
     }
 
     @Override
@@ -127,7 +131,7 @@ final class TornadoMoeKernel implements MoeKernel {
             return;
         }
         int cap = Plans.capacity(rows, 2L * dFf);
-        Plan p = plan(List.of("swiglu", cap, dFf, h.dtype(), a.dtype()), () -> {
+        run(null, List.of("swiglu", cap, dFf, h.dtype(), a.dtype()), () -> {
             Builder b = new Builder("moeSwiglu");
             In hs = b.in(h.dtype(), cap, 2L * dFf, "MoE SwiGLU input");
             FloatArray af = b.device(Plans.elements("MoE SwiGLU output", cap, dFf));
@@ -135,8 +139,7 @@ final class TornadoMoeKernel implements MoeKernel {
             b.items("swiglu", cap, dFf);
             Out o = b.out(af, a.dtype(), cap, dFf);
             return b.build("swiglu rows≤" + cap, x -> hs.load((Tensor) x[0]), x -> o.store((Tensor) x[1]));
-        });
-        p.run(rows, h, a);
+        }, rows, h, a);
     }
 
     @Override
@@ -148,7 +151,7 @@ final class TornadoMoeKernel implements MoeKernel {
         int dModel = weights.dModel();
         int dFf = weights.dFf();
         int cap = Plans.capacity(copies, dModel, 2L * dFf);
-        Plan p = plan(List.of("mlp", cap, weights, xPermuted.dtype(), y.dtype()), () -> {
+        run(weights, List.of("mlp", cap, weights, xPermuted.dtype(), y.dtype()), () -> {
             Builder b = new Builder("moeMlp");
             In x = b.in(xPermuted.dtype(), cap, dModel, "MoE expert input");
             IntArray tiles = b.ints(3 * maxTiles(cap, weights));
@@ -158,8 +161,7 @@ final class TornadoMoeKernel implements MoeKernel {
                 x.load((Tensor) a[0]);
                 setTiles(tiles, (Routing) a[1]);
             }, a -> o.store((Tensor) a[2]));
-        });
-        p.run(copies, xPermuted, routing, y);
+        }, copies, xPermuted, routing, y);
     }
 
     @Override
@@ -171,7 +173,7 @@ final class TornadoMoeKernel implements MoeKernel {
             return;
         }
         int cap = Plans.capacity(tokens, (long) k * dModel, dModel);
-        Plan p = plan(List.of("combine", cap, k, dModel, y.dtype(), out.dtype()), () -> {
+        run(null, List.of("combine", cap, k, dModel, y.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeCombine");
             In ys = b.in(y.dtype(), cap, (long) k * dModel, "MoE combine input");
             IntArray slotToCopy = b.ints(Plans.elements("MoE routing", cap, k));
@@ -184,8 +186,7 @@ final class TornadoMoeKernel implements MoeKernel {
                 ys.load((Tensor) a[0]);
                 setCombine(slotToCopy, w, (Routing) a[1]);
             }, a -> o.store((Tensor) a[2]));
-        });
-        p.run(tokens, y, routing, out);
+        }, tokens, y, routing, out);
     }
 
     @Override
@@ -197,7 +198,7 @@ final class TornadoMoeKernel implements MoeKernel {
             return;
         }
         int cap = Plans.capacity(tokens, (long) k * dModel, 2L * k * weights.dFf());
-        Plan p = plan(List.of("forward", cap, k, weights, x.dtype(), out.dtype()), () -> {
+        run(weights, List.of("forward", cap, k, weights, x.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeForward", k);
             int copiesCap = Plans.elements("MoE routing", cap, k);
             In xs = b.in(x.dtype(), cap, dModel, "MoE x");
@@ -223,16 +224,35 @@ final class TornadoMoeKernel implements MoeKernel {
                 setTiles(tiles, r);
                 setCombine(slotToCopy, w, r);
             }, a -> o.store((Tensor) a[2]));
-        });
-        p.run(tokens, x, routing, out);
+        }, tokens, x, routing, out);
     }
 
-    /** The cached plan for {@code key}, compiled by {@code make} on a miss. */
-    private Plan plan(List<Object> key, Supplier<Plan> make) {
-        return plans.get(key, () -> {
+    /**
+     * Runs the plan for {@code key} for {@code units} units, compiled by {@code make} on a miss:
+     * from the prepared weights' own plans when {@code weights} is a {@link TornadoExpertWeights}
+     * (under its lock, so that closing it cannot free a running plan), else from the kernel's.
+     */
+    private void run(ExpertWeights weights, List<Object> key, Supplier<Plan> make, int units, Object... args) {
+        Supplier<Plan> counted = () -> {
             plansBuilt++;
             return make.get();
-        });
+        };
+        if (weights instanceof TornadoExpertWeights prepared) {
+            synchronized (prepared) {
+                ((Plan) prepared.plan(key, counted::get)).run(units, args);
+            }
+            return;
+        }
+        plans.get(key, counted).run(units, args);
+    }
+
+    /**
+     * {@code weights} copied into a {@link TornadoExpertWeights} that keeps its own plans (any
+     * format; a prepared copy is returned as it is).
+     */
+    @Override
+    public ExpertWeights prepare(ExpertWeights weights) {
+        return weights instanceof TornadoExpertWeights ? weights : TornadoExpertWeights.copyOf(weights);
     }
 
     /** Plans compiled so far (for tests). */
@@ -274,103 +294,30 @@ final class TornadoMoeKernel implements MoeKernel {
         }
     }
 
-    /**
-     * One matrix's {@code [E, rows, cols]} weights as the grouped GEMM reads them, in the form
-     * {@code fmt} ({@link MoeKernels#W_FP32}, {@code W_BF16} or {@code W_INT4}); the arrays of
-     * the other forms are one-element placeholders. {@code group} and {@code symmetric} describe
-     * int4 weights (1 and 0 otherwise).
-     */
-    record Weights(int fmt, FloatArray f, ShortArray bf16, IntArray q, IntArray qz, FloatArray qs, int group, int symmetric) {
-        static Weights fp32(FloatArray f) {
-            return new Weights(MoeKernels.W_FP32, f, new ShortArray(1), new IntArray(1), new IntArray(1), new FloatArray(1), 1, 0);
+    /** One matrix's weights, copied once per weights object (a prepared copy holds its own). */
+    private ExpertArrays deviceWeights(ExpertWeights w, ExpertWeights.Matrix matrix) {
+        if (w instanceof TornadoExpertWeights prepared) {
+            return prepared.arrays(matrix);
         }
-
-        static Weights bf16(ShortArray bits) {
-            return new Weights(MoeKernels.W_BF16, new FloatArray(1), bits, new IntArray(1), new IntArray(1), new FloatArray(1), 1, 0);
-        }
-
-        /** Bytes of weight data held (host and device each), placeholders aside. */
-        long bytes() {
-            return switch (fmt) {
-                case MoeKernels.W_BF16 -> 2L * bf16.getSize();
-                case MoeKernels.W_INT4 -> 4L * q.getSize() + (symmetric == 1 ? 0 : 4L * qz.getSize()) + 4L * qs.getSize();
-                default -> 4L * f.getSize();
-            };
-        }
-
-        void sendOnce(TaskGraph g) {
-            g.transferToDevice(DataTransferMode.FIRST_EXECUTION, f, bf16, q, qz, qs);
-        }
-    }
-
-    /** One matrix's weights, copied once per weights object. */
-    private Weights deviceWeights(ExpertWeights w, ExpertWeights.Matrix matrix) {
-        Weights[] both = decoded.computeIfAbsent(w, key -> new Weights[2]);
+        ExpertArrays[] both = decoded.computeIfAbsent(w, key -> new ExpertArrays[2]);
         int slot = matrix.ordinal();
         if (both[slot] == null) {
-            both[slot] = switch (w) {
-                case Bf16ExpertWeights bf -> Weights.bf16(bf16Bits(bf.tensor(matrix), matrix));
-                case W4A16ExpertWeights q -> int4(q, matrix);
-                default -> Weights.fp32(decodeToFp32(w, matrix));
-            };
+            both[slot] = ExpertArrays.copyOf(w, matrix);
         }
         return both[slot];
     }
 
-    /** The experts' GPTQ words and zero points side by side, [E·rows/8, cols] and [E·rows/g, cols/8], and their scales in fp32. */
-    private static Weights int4(W4A16ExpertWeights w, ExpertWeights.Matrix matrix) {
-        int experts = w.experts();
-        QuantizedWeight first = w.weight(matrix, 0);
-        int rows = first.k();
-        int cols = first.n();
-        int g = first.groupSize();
-        int groups = rows / g;
-        boolean symmetric = first.symmetric();
-        IntArray q = new IntArray(Plans.elements("MoE " + matrix + " int4 words", experts, rows / 8, cols));
-        IntArray qz = symmetric ? new IntArray(1) : new IntArray(Plans.elements("MoE " + matrix + " int4 zeros", experts, groups, cols / 8));
-        FloatArray qs = new FloatArray(Plans.elements("MoE " + matrix + " int4 scales", experts, groups, cols));
-        for (int e = 0; e < experts; e++) {
-            QuantizedWeight qw = w.weight(matrix, e);
-            Plans.load(qw.qweight(), q, (long) e * (rows / 8) * cols);
-            if (!symmetric) {
-                Plans.load(qw.qzeros(), qz, (long) e * groups * (cols / 8));
-            }
-            for (int gi = 0; gi < groups; gi++) {
-                for (int c = 0; c < cols; c++) {
-                    qs.set((e * groups + gi) * cols + c, qw.scale(gi, c));
-                }
-            }
-        }
-        return new Weights(MoeKernels.W_INT4, new FloatArray(1), new ShortArray(1), q, qz, qs, g, symmetric ? 1 : 0);
-    }
-
-    /** Bytes of expert weight values this kernel holds for {@code w} (tests: bf16 stays 16-bit). */
+    /** Bytes of expert weight values this kernel holds for {@code w}, or {@code w} holds when prepared (tests: bf16 stays 16-bit). */
     synchronized long heldWeightBytes(ExpertWeights w) {
-        Weights[] both = decoded.get(w);
+        if (w instanceof TornadoExpertWeights prepared) {
+            return prepared.bytes();
+        }
+        ExpertArrays[] both = decoded.get(w);
         long bytes = 0;
         for (int i = 0; both != null && i < both.length; i++) {
             bytes += both[i] == null ? 0 : both[i].bytes();
         }
         return bytes;
-    }
-
-    /** The rows of a bf16 {@code [E, rows, cols]} tensor, any row stride, packed as raw bits. */
-    private static ShortArray bf16Bits(Tensor t, ExpertWeights.Matrix matrix) {
-        ShortArray a = new ShortArray(Plans.elements("MoE " + matrix + " bf16 weights", t.rows(), t.cols()));
-        Plans.load(t, a);
-        return a;
-    }
-
-    private static FloatArray decodeToFp32(ExpertWeights w, ExpertWeights.Matrix matrix) {
-        int rows = matrix.rows(w);
-        int cols = matrix.cols(w);
-        FloatArray a = new FloatArray(Plans.elements("MoE " + matrix + " weights decoded to fp32", w.experts(), rows, cols));
-        float[] buf = new float[rows * cols];
-        for (int e = 0; e < w.experts(); e++) {
-            w.decode(matrix, e, 0, rows, 0, cols, buf, 0, cols);
-            MemorySegmentCopy.copy(buf, a, (long) e * rows * cols);
-        }
-        return a;
     }
 
     // ---- building plans ----
@@ -519,8 +466,8 @@ final class TornadoMoeKernel implements MoeKernel {
             return a;
         }
 
-        Weights weights(ExpertWeights w, ExpertWeights.Matrix m) {
-            Weights a = deviceWeights(w, m);
+        ExpertArrays weights(ExpertWeights w, ExpertWeights.Matrix m) {
+            ExpertArrays a = deviceWeights(w, m);
             a.sendOnce(g);
             return a;
         }
@@ -529,8 +476,8 @@ final class TornadoMoeKernel implements MoeKernel {
         FloatArray mlp(FloatArray xp, IntArray tiles, ExpertWeights weights, int copiesCap) {
             int dModel = weights.dModel();
             int dFf = weights.dFf();
-            Weights w1 = weights(weights, ExpertWeights.Matrix.GATE_UP);
-            Weights w2 = weights(weights, ExpertWeights.Matrix.DOWN);
+            ExpertArrays w1 = weights(weights, ExpertWeights.Matrix.GATE_UP);
+            ExpertArrays w2 = weights(weights, ExpertWeights.Matrix.DOWN);
             FloatArray h = device(Plans.elements("MoE gate/up output", copiesCap, 2, dFf));
             FloatArray a = device(Plans.elements("MoE SwiGLU output", copiesCap, dFf));
             FloatArray y = device(Plans.elements("MoE expert output", copiesCap, dModel));
@@ -546,7 +493,7 @@ final class TornadoMoeKernel implements MoeKernel {
          * A grouped GEMM task {@code out [copies, cols] = in [copies, rows] · W[expert]}, one work-group
          * per TILE × TILE block, launched for the row tiles the call's copies can fill.
          */
-        void gemm(String task, FloatArray in, Weights w, IntArray tiles, FloatArray out, int copiesCap, int rows, int cols,
+        void gemm(String task, FloatArray in, ExpertArrays w, IntArray tiles, FloatArray out, int copiesCap, int rows, int cols,
                   ExpertWeights weights) {
             g.task(task, MoeKernels::gemm, new KernelContext(), in, w.f(), w.bf16(), pow2, w.q(), w.qz(), w.qs(), w.fmt(), w.group(),
                     w.symmetric(), tiles, out, rows, cols);
@@ -598,13 +545,6 @@ final class TornadoMoeKernel implements MoeKernel {
         @Override
         public void close() throws Exception {
             plan.close();
-        }
-    }
-
-    /** float[] into a FloatArray at an element offset. */
-    private static final class MemorySegmentCopy {
-        static void copy(float[] src, FloatArray dst, long offset) {
-            MemorySegment.copy(src, 0, dst.getSegment(), ValueLayout.JAVA_FLOAT, offset * 4, src.length);
         }
     }
 }

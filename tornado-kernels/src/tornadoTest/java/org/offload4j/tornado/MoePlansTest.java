@@ -2,14 +2,24 @@ package org.offload4j.tornado;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
 
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
 import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.MoeKernel;
+import org.offload4j.moe.MoeLayer;
 import org.offload4j.moe.MoeReference;
 import org.offload4j.moe.Routing;
 
@@ -219,5 +229,109 @@ class MoePlansTest {
                 w.decode(m, e, r0, rows, c0, cols, dst, at, stride);
             }
         };
+    }
+    /**
+     * Prepared layers keep their own plans: nine layers (more than the kernel's shared cache of 8
+     * plans) called in turn for three decode steps compile one forward plan each, not one per
+     * call; their results match the reference, and the unprepared layer's bit for bit.
+     */
+    @Test
+    void preparedLayersKeepTheirPlansAcrossADecodeLoop() {
+        long seed = TornadoTests.seed("moe prepared layers");
+        int layers = 9;
+        int dModel = 64; // every third layer has int4 experts: groups of 32 along d_model and d_ff
+        int dFf = 32;
+        List<TornadoMoeTest.Layer> sources = new ArrayList<>();
+        List<MoeLayer> prepared = new ArrayList<>();
+        try {
+            for (int i = 0; i < layers; i++) {
+                sources.add(new TornadoMoeTest.Layer(seed + 10L * i, 1, EXPERTS, K, dModel, dFf, true, DType.BF16, i % 3 == 2));
+                prepared.add(sources.get(i).layer.prepared());
+                assertTrue(prepared.get(i).ownsExpertWeights(), "layer " + i + " owns its TornadoVM copy");
+            }
+            TornadoMoeKernel kernel = kernel();
+            int before = kernel.plansBuilt();
+            for (int step = 0; step < 3; step++) {
+                for (int i = 0; i < layers; i++) {
+                    TornadoMoeTest.Layer l = sources.get(i);
+                    Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, 1, dModel), seed + 100L * step + i, 1);
+                    Routing r = MoeReference.route(x, l.wr, K, true);
+                    Tensor out = l.poisoned(DType.BF16, 1, dModel);
+                    prepared.get(i).forward(x, r, out);
+                    TornadoMoeTest.assertClose(MoeReference.forward(x, r, l.weights), out, seed, "layer " + i + " step " + step);
+                    if (step == 2 && i < 2) {
+                        Tensor plain = l.poisoned(DType.BF16, 1, dModel);
+                        l.layer.forward(x, r, plain);
+                        assertArrayEquals(plain.toFloatArray(), out.toFloatArray(), TornadoTests.why(seed, "prepared against plain, layer " + i));
+                        before++; // the plain layer's plan
+                    }
+                }
+            }
+            assertEquals(layers, kernel.plansBuilt() - before, "one forward plan per prepared layer");
+        } finally {
+            prepared.forEach(MoeLayer::close);
+            sources.forEach(TornadoMoeTest.Layer::close);
+        }
+    }
+
+    /**
+     * A prepared layer keeps {@link TornadoExpertWeights#PLANS} plans, least recently used
+     * dropped first: a decode step's plan outlives a prompt's of another capacity. Closing the
+     * layer frees them and refuses later calls.
+     */
+    @Test
+    void preparedPlansAreBoundedAndFreedOnClose() {
+        long seed = TornadoTests.seed("moe prepared bound");
+        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
+            MoeLayer layer = l.layer.prepared();
+            TornadoExpertWeights copy = (TornadoExpertWeights) layer.expertWeights();
+            TornadoMoeKernel kernel = kernel();
+            int before = kernel.plansBuilt();
+            for (int tokens : new int[] {1, 5, 1, 16, 1}) { // capacities 1, 8, 1, 16, 1: the 8-token plan goes
+                Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, tokens, D_MODEL), seed + tokens, 1);
+                Routing r = MoeReference.route(x, l.wr, K, true);
+                Tensor out = l.poisoned(DType.BF16, tokens, D_MODEL);
+                layer.forward(x, r, out);
+                TornadoMoeTest.assertClose(MoeReference.forward(x, r, l.weights), out, seed, "prepared forward T=" + tokens);
+            }
+            assertEquals(3, kernel.plansBuilt() - before, "capacities 1, 8 and 16, the decode plan kept");
+            assertEquals(TornadoExpertWeights.PLANS, copy.plansHeld());
+            layer.close();
+            assertEquals(0, copy.plansHeld(), "close frees the plans");
+            assertFalse(copy.isAlive());
+            Tensor out = l.poisoned(DType.BF16, 1, D_MODEL);
+            assertThrows(IllegalStateException.class, () -> layer.forward(l.x, MoeReference.route(l.x, l.wr, K, true), out));
+        }
+    }
+
+    /** The prepared copy decodes to the source's values exactly (bf16 and int4 experts), and holds them in their own format. */
+    @ParameterizedTest(name = "int4 = {0}")
+    @ValueSource(booleans = {false, true})
+    void preparedCopyDecodesAsItsSource(boolean int4) {
+        long seed = TornadoTests.seed("moe prepared decode", int4);
+        int dModel = 64;
+        int dFf = 32;
+        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, dModel, dFf, true, DType.BF16, int4)) {
+            try (TornadoExpertWeights copy = (TornadoExpertWeights) kernel().prepare(l.weights)) {
+                assertEquals(kernel().heldWeightBytes(copy), copy.bytes());
+                for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
+                    int rows = m.rows(l.weights);
+                    int cols = m.cols(l.weights);
+                    for (int e = 0; e < EXPERTS; e++) {
+                        float[] want = new float[rows * cols];
+                        float[] got = new float[rows * cols];
+                        l.weights.decode(m, e, 0, rows, 0, cols, want, 0, cols);
+                        copy.decode(m, e, 0, rows, 0, cols, got, 0, cols);
+                        assertArrayEquals(want, got, TornadoTests.why(seed, m + " of expert " + e));
+                    }
+                    float[] block = new float[3 * 5];
+                    float[] wantBlock = new float[3 * 5];
+                    l.weights.decode(m, EXPERTS - 1, rows - 3, 3, cols - 5, 5, wantBlock, 0, 5);
+                    copy.decode(m, EXPERTS - 1, rows - 3, 3, cols - 5, 5, block, 0, 5);
+                    assertArrayEquals(wantBlock, block, TornadoTests.why(seed, m + ", last corner block"));
+                }
+                assertSame(copy, kernel().prepare(copy), "a prepared copy is not copied again");
+            }
+        }
     }
 }
