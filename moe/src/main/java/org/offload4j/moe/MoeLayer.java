@@ -197,7 +197,7 @@ public final class MoeLayer implements AutoCloseable {
      * the E = 64 layer of the benchmark 1.3× faster, see docs/ops/moe.md); the CUDA backend copies
      * bf16 weights in host memory into GPU memory once (otherwise each call stages them); the
      * TornadoVM backend copies weights of any format into its own arrays, which also keep the
-     * plans compiled for them (prepare every layer of a model with many MoE layers there); other
+     * plans compiled for them until the layer is closed; other
      * formats and backends keep the weights as they are, and the new layer then shares them. When the new
      * layer {@link #ownsExpertWeights() owns} a copy, the copy holds every value and the caller may
      * close the weights it passed to {@code create} (not the router weights, which stay shared);
@@ -206,8 +206,10 @@ public final class MoeLayer implements AutoCloseable {
      * sharing that copy (it does not own it: close the owner last). Close the returned layer when
      * done: that frees the copy.
      *
-     * @throws IllegalArgumentException when the weights were closed
-     * @throws IllegalStateException    when this layer was closed
+     * @throws IllegalArgumentException      when the weights were closed
+     * @throws IllegalStateException         when this layer was closed
+     * @throws UnsupportedOperationException when the backend cannot hold these weights in its own
+     *         layout (TornadoVM: one matrix of all experts with more than 2^31 − 1 elements)
      */
     public MoeLayer prepared() {
         checkWeightsAlive();

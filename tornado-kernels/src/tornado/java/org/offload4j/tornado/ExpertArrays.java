@@ -26,10 +26,12 @@ record ExpertArrays(int fmt, int rows, int cols, FloatArray f, ShortArray bf16, 
 
     /**
      * {@code matrix} of {@code w} in its own format where the kernel reads it (bf16 as raw bits,
-     * W4A16 as GPTQ words, zero points and fp32 scales), any other format decoded to fp32.
+     * W4A16 as GPTQ words, zero points and fp32 scales; another kernel's prepared copy shares
+     * its arrays), any other format decoded to fp32.
      */
     static ExpertArrays copyOf(ExpertWeights w, ExpertWeights.Matrix matrix) {
         return switch (w) {
+            case TornadoExpertWeights prepared -> prepared.arrays(matrix); // read-only: shared
             case Bf16ExpertWeights bf -> bf16(bf16Bits(bf.tensor(matrix), matrix), matrix.rows(w), matrix.cols(w));
             case W4A16ExpertWeights q -> int4(q, matrix);
             default -> new ExpertArrays(MoeKernels.W_FP32, matrix.rows(w), matrix.cols(w), decodeToFp32(w, matrix), new ShortArray(1),

@@ -328,7 +328,7 @@ final class Plans {
             map.clear();
         }
 
-        private static void closeQuietly(AutoCloseable c) {
+        static void closeQuietly(AutoCloseable c) {
             try {
                 c.close();
             } catch (Exception e) {

@@ -1,8 +1,6 @@
 package org.offload4j.tornado;
 
-import java.util.List;
 import java.util.Objects;
-import java.util.function.Supplier;
 import org.offload4j.core.Tensor;
 import org.offload4j.moe.ExpertWeights;
 
@@ -13,68 +11,64 @@ import org.offload4j.moe.ExpertWeights;
  * fp32 scales, any other format as fp32), and the plans compiled for these weights. Owned by this
  * object until {@link #close()}, which frees the plans' device buffers.
  *
- * <p>Why a copy of its own: {@link TornadoMoeKernel}'s shared plan cache is bounded for all
- * layers together, so a model with more MoE layers than it holds (Mixtral has 32) recompiles a
- * graph and sends a layer's experts at every call of a decode loop. Prepared weights keep their
- * plans with them, like a W4A16 packed weight, so each layer compiles once per capacity and
- * sends its experts once per plan.
+ * <p>What it adds to passing the weights as they are (for which the kernel keeps the same
+ * {@link ExpertPlans}, weakly keyed by the weights object): the caller may close the source
+ * weights, and {@link #close()} frees the device copies at once instead of when the source is
+ * collected or closed. The host copy is TornadoVM's arrays, which live in automatic arenas:
+ * {@code close()} drops them, and the garbage collector frees them.
  *
- * <p>Device memory: each plan holds its own device copy of the weights it reads (TornadoVM
- * shares device buffers only between the graphs of one execution plan), so at most
- * {@link #PLANS} plans are kept per prepared object, least recently used dropped first: a decode
- * loop's capacity and a prompt's. A model's prepared layers hold their experts on the device
- * once or twice each; close a layer to free them.
+ * <p>The plans belong to the kernel that prepared the copy ({@link #ownedBy}): another
+ * {@code TornadoMoeKernel} (another device) given this copy treats it as weights it did not
+ * prepare, with plans of its own over the same host arrays.
  */
 final class TornadoExpertWeights implements ExpertWeights, AutoCloseable {
-    /** Plans kept per prepared object: a decode loop's capacity and a prompt's (see the class comment). */
-    static final int PLANS = 2;
-
     private final int experts;
     private final int dModel;
     private final int dFf;
     private final String sourceFormat;
-    private final ExpertArrays gateUp;
-    private final ExpertArrays down;
-    private final Plans.Cache<List<Object>, AutoCloseable> plans = new Plans.Cache<>(PLANS);
+    private final ExpertPlans plans;
+    private final Object owner;
     private volatile boolean closed;
 
-    private TornadoExpertWeights(ExpertWeights source, ExpertArrays gateUp, ExpertArrays down) {
+    private TornadoExpertWeights(ExpertWeights source, Object owner) {
+        this.owner = owner;
         this.experts = source.experts();
         this.dModel = source.dModel();
         this.dFf = source.dFf();
         this.sourceFormat = source.format();
-        this.gateUp = gateUp;
-        this.down = down;
+        this.plans = new ExpertPlans(ExpertArrays.copyOf(source, Matrix.GATE_UP), ExpertArrays.copyOf(source, Matrix.DOWN));
     }
 
-    /** A copy of {@code source}'s values in the kernels' form; the source is not retained. */
-    static TornadoExpertWeights copyOf(ExpertWeights source) {
-        return new TornadoExpertWeights(source, ExpertArrays.copyOf(source, Matrix.GATE_UP), ExpertArrays.copyOf(source, Matrix.DOWN));
+    /** A copy of {@code source}'s values in the kernels' form for {@code owner}'s plans; the source is not retained. */
+    static TornadoExpertWeights copyOf(ExpertWeights source, Object owner) {
+        return new TornadoExpertWeights(source, owner);
+    }
+
+    /** Whether {@code kernel} prepared this copy (and so keeps its plans here). */
+    boolean ownedBy(Object kernel) {
+        return owner == kernel;
     }
 
     ExpertArrays arrays(Matrix matrix) {
-        return matrix == Matrix.GATE_UP ? gateUp : down;
+        return plans.arrays(this, matrix); // made at construction: never copies again
     }
 
     /** Bytes of weight values held on the host (and per plan on the device). */
     long bytes() {
-        return gateUp.bytes() + down.bytes();
+        return plans.bytes();
     }
 
     /**
-     * The plan for {@code key} among this object's plans, made by {@code make} on a miss.
-     * Callers hold this object's lock, so that {@link #close()} cannot free a plan in use.
+     * This copy's plans. Callers hold this object's lock while they use them, so that
+     * {@link #close()} cannot free a plan in use, and check {@link #isAlive()} under it.
      */
-    AutoCloseable plan(List<Object> key, Supplier<AutoCloseable> make) {
-        if (closed) {
-            throw new IllegalStateException(this + " is closed");
-        }
-        return plans.get(key, make);
+    ExpertPlans plans() {
+        return plans;
     }
 
     /** Plans held now (tests). */
     synchronized int plansHeld() {
-        return plans.size();
+        return plans.plansHeld();
     }
 
     @Override
@@ -128,11 +122,12 @@ final class TornadoExpertWeights implements ExpertWeights, AutoCloseable {
         }
     }
 
-    /** Frees the plans (their device copies of the weights); later calls through a layer are refused. Idempotent. */
+    /** Frees the plans (their device copies of the weights); later calls are refused. Idempotent. */
     @Override
     public synchronized void close() {
         closed = true;
-        plans.clear();
+        plans.close();
+        plans.dropArrays();
     }
 
     @Override

@@ -1,11 +1,12 @@
 package org.offload4j.tornado;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.WeakReference;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.WeakHashMap;
+import java.util.Iterator;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 import java.util.function.LongUnaryOperator;
@@ -48,17 +49,23 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  * experts, instead of compiling a graph (seconds on PoCL) and holding an fp32 copy of the experts
  * each. The price: the inputs move whole, up to twice the call's bytes.
  *
- * <p><b>Where plans live.</b> Plans that read no experts (route, SwiGLU, combine) and those for
- * weights as the caller gave them share one cache of 8 for the whole kernel, so a model with
- * more MoE layers than that would compile a graph and send a layer's experts at every call of a
- * decode loop. {@link #prepare} ({@code MoeLayer.prepared()}) gives a {@link TornadoExpertWeights}
- * that holds its host copy and its own plans (a decode loop's and a prompt's capacity) until it
- * is closed: with one prepared layer per MoE layer, each layer compiles once per capacity.
+ * <p><b>Where plans live.</b> Plans that read no experts (route, SwiGLU, combine) share one cache
+ * of 8 for the whole kernel, keyed by sizes. Those that read experts live with their weights
+ * object ({@link ExpertPlans}: its host copy and the plans of its two most recently used
+ * capacities): for weights as the caller gave them, in a list weakly keyed by identity whose
+ * entries are freed at the next call once the weights are collected or closed (as the CUDA
+ * backend keeps its packed int4 experts); for a {@link #prepare prepared} copy
+ * ({@link TornadoExpertWeights}), in the copy, until it is closed. So a decode loop over any
+ * number of MoE layers compiles each layer's plan once. Those plans must not hold their weights
+ * object (it would never be collected): their keys and closures take the experts' count and
+ * sizes, never the object.
  */
 final class TornadoMoeKernel implements MoeKernel {
     private final TornadoDevice device;
     private final Plans.Cache<List<Object>, Plan> plans = new Plans.Cache<>(8);
-    private final Map<ExpertWeights, ExpertArrays[]> decoded = new WeakHashMap<>();
+    /** Weights as the caller gave them: their host copies and plans, weakly keyed by identity. */
+    private final List<WeightsEntry> byWeights = new ArrayList<>();
+    private final ReferenceQueue<ExpertWeights> collected = new ReferenceQueue<>();
     /** Plans compiled so far (for tests). */
     private int plansBuilt;
 
@@ -77,7 +84,7 @@ final class TornadoMoeKernel implements MoeKernel {
             return;
         }
         int cap = Plans.capacity(tokens, dModel, experts, k);
-        run(null, List.of("route", cap, dModel, experts, k, renormalize, x.dtype(), routerWeights.dtype()), () -> {
+        run(null, cap, List.of("route", dModel, experts, k, renormalize, x.dtype(), routerWeights.dtype()), () -> {
             Builder b = new Builder("moeRoute");
             In xs = b.in(x.dtype(), cap, dModel, "MoE x");
             In wr = b.fixedIn(routerWeights.dtype(), Plans.elements("MoE router weights", dModel, experts));
@@ -108,13 +115,13 @@ final class TornadoMoeKernel implements MoeKernel {
         int rows = matrix.rows(weights);
         int cols = matrix.cols(weights);
         int cap = Plans.capacity(copies, rows, cols);
-        run(weights, List.of("gemm", cap, weights, matrix, in.dtype(), out.dtype()), () -> {
+        run(weights, cap, List.of("gemm", matrix, in.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeGemm");
             In x = b.in(in.dtype(), cap, rows, "MoE grouped GEMM input");
-            IntArray tiles = b.ints(3 * maxTiles(cap, weights));
+            IntArray tiles = b.ints(3 * maxTiles(cap, weights.experts()));
             ExpertArrays w = b.weights(weights, matrix);
             FloatArray y = b.device(Plans.elements("MoE grouped GEMM output", cap, cols));
-            b.gemm("gemm", x.f, w, tiles, y, cap, rows, cols, weights);
+            b.gemm("gemm", x.f, w, tiles, y, cap, rows, cols, weights.experts());
             Out o = b.out(y, out.dtype(), cap, cols);
             return b.build("grouped GEMM " + matrix + " P≤" + cap, a -> {
                 x.load((Tensor) a[0]);
@@ -131,7 +138,7 @@ final class TornadoMoeKernel implements MoeKernel {
             return;
         }
         int cap = Plans.capacity(rows, 2L * dFf);
-        run(null, List.of("swiglu", cap, dFf, h.dtype(), a.dtype()), () -> {
+        run(null, cap, List.of("swiglu", dFf, h.dtype(), a.dtype()), () -> {
             Builder b = new Builder("moeSwiglu");
             In hs = b.in(h.dtype(), cap, 2L * dFf, "MoE SwiGLU input");
             FloatArray af = b.device(Plans.elements("MoE SwiGLU output", cap, dFf));
@@ -151,10 +158,10 @@ final class TornadoMoeKernel implements MoeKernel {
         int dModel = weights.dModel();
         int dFf = weights.dFf();
         int cap = Plans.capacity(copies, dModel, 2L * dFf);
-        run(weights, List.of("mlp", cap, weights, xPermuted.dtype(), y.dtype()), () -> {
+        run(weights, cap, List.of("mlp", xPermuted.dtype(), y.dtype()), () -> {
             Builder b = new Builder("moeMlp");
             In x = b.in(xPermuted.dtype(), cap, dModel, "MoE expert input");
-            IntArray tiles = b.ints(3 * maxTiles(cap, weights));
+            IntArray tiles = b.ints(3 * maxTiles(cap, weights.experts()));
             FloatArray y32 = b.mlp(x.f, tiles, weights, cap);
             Out o = b.out(y32, y.dtype(), cap, dModel);
             return b.build("expert MLP P≤" + cap, a -> {
@@ -173,7 +180,7 @@ final class TornadoMoeKernel implements MoeKernel {
             return;
         }
         int cap = Plans.capacity(tokens, (long) k * dModel, dModel);
-        run(null, List.of("combine", cap, k, dModel, y.dtype(), out.dtype()), () -> {
+        run(null, cap, List.of("combine", k, dModel, y.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeCombine");
             In ys = b.in(y.dtype(), cap, (long) k * dModel, "MoE combine input");
             IntArray slotToCopy = b.ints(Plans.elements("MoE routing", cap, k));
@@ -198,12 +205,12 @@ final class TornadoMoeKernel implements MoeKernel {
             return;
         }
         int cap = Plans.capacity(tokens, (long) k * dModel, 2L * k * weights.dFf());
-        run(weights, List.of("forward", cap, k, weights, x.dtype(), out.dtype()), () -> {
+        run(weights, cap, List.of("forward", k, x.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeForward", k);
             int copiesCap = Plans.elements("MoE routing", cap, k);
             In xs = b.in(x.dtype(), cap, dModel, "MoE x");
             IntArray copyToToken = b.ints(copiesCap);
-            IntArray tiles = b.ints(3 * maxTiles(copiesCap, weights));
+            IntArray tiles = b.ints(3 * maxTiles(copiesCap, weights.experts()));
             IntArray slotToCopy = b.ints(copiesCap);
             FloatArray w = b.floats(copiesCap);
             FloatArray xp = b.device(Plans.elements("MoE permuted x", copiesCap, dModel));
@@ -228,31 +235,109 @@ final class TornadoMoeKernel implements MoeKernel {
     }
 
     /**
-     * Runs the plan for {@code key} for {@code units} units, compiled by {@code make} on a miss:
-     * from the prepared weights' own plans when {@code weights} is a {@link TornadoExpertWeights}
-     * (under its lock, so that closing it cannot free a running plan), else from the kernel's.
+     * Runs the plan for {@code key} of capacity {@code cap} for {@code units} units, compiled by
+     * {@code make} on a miss: from the plans of {@code weights} (null: the plan reads no experts;
+     * the kernel's shared cache), under a prepared copy's lock so that closing it cannot free a
+     * running plan.
      */
-    private void run(ExpertWeights weights, List<Object> key, Supplier<Plan> make, int units, Object... args) {
+    private void run(ExpertWeights weights, int cap, List<Object> key, Supplier<Plan> make, int units, Object... args) {
+        expunge();
         Supplier<Plan> counted = () -> {
             plansBuilt++;
             return make.get();
         };
-        if (weights instanceof TornadoExpertWeights prepared) {
+        if (weights == null) {
+            List<Object> shared = new ArrayList<>(key);
+            shared.add(cap);
+            plans.get(shared, counted).run(units, args);
+        } else if (weights instanceof TornadoExpertWeights prepared && prepared.ownedBy(this)) {
             synchronized (prepared) {
-                ((Plan) prepared.plan(key, counted::get)).run(units, args);
+                if (!prepared.isAlive()) {
+                    throw new IllegalStateException(prepared + " is closed");
+                }
+                ((Plan) prepared.plans().plan(cap, key, counted)).run(units, args);
             }
-            return;
+        } else {
+            ((Plan) entry(weights).plans.plan(cap, key, counted)).run(units, args);
         }
-        plans.get(key, counted).run(units, args);
+    }
+
+    /** Weights as the caller gave them, and what the kernel keeps for them. */
+    private static final class WeightsEntry extends WeakReference<ExpertWeights> {
+        final ExpertPlans plans = new ExpertPlans();
+
+        WeightsEntry(ExpertWeights weights, ReferenceQueue<ExpertWeights> queue) {
+            super(weights, queue);
+        }
+    }
+
+    /** The entry of {@code weights} (not a prepared copy), made at its first call. */
+    private WeightsEntry entry(ExpertWeights weights) {
+        WeightsEntry found = find(weights);
+        if (found == null) {
+            found = new WeightsEntry(weights, collected);
+            byWeights.add(found);
+        }
+        return found;
+    }
+
+    private WeightsEntry find(ExpertWeights weights) {
+        for (WeightsEntry e : byWeights) {
+            if (e.get() == weights) {
+                return e;
+            }
+        }
+        return null;
     }
 
     /**
-     * {@code weights} copied into a {@link TornadoExpertWeights} that keeps its own plans (any
-     * format; a prepared copy is returned as it is).
+     * Frees the plans and host copies of weights that were collected or closed: every call runs
+     * it first (a queue poll and a walk over one entry per MoE layer, next to a graph launch).
+     */
+    private void expunge() {
+        while (collected.poll() != null) {
+            // drained; the entries are found by their cleared referent below
+        }
+        for (Iterator<WeightsEntry> it = byWeights.iterator(); it.hasNext(); ) {
+            WeightsEntry e = it.next();
+            ExpertWeights w = e.get();
+            if (w == null || !w.isAlive()) {
+                it.remove();
+                e.plans.close();
+            }
+        }
+    }
+
+    /** Entries held for weights as the caller gave them (tests), after freeing those of collected or closed weights. */
+    synchronized int weightsHeld() {
+        expunge();
+        return byWeights.size();
+    }
+
+    /** Plans held for {@code weights} (tests). */
+    synchronized int plansHeld(ExpertWeights weights) {
+        if (weights instanceof TornadoExpertWeights prepared && prepared.ownedBy(this)) {
+            return prepared.plansHeld();
+        }
+        WeightsEntry e = find(weights);
+        return e == null ? 0 : e.plans.plansHeld();
+    }
+
+    /**
+     * {@code weights} copied into a {@link TornadoExpertWeights} that keeps this kernel's plans
+     * for them (any format; a copy this kernel prepared is returned as it is).
+     *
+     * @throws UnsupportedOperationException when a matrix's experts together hold more elements
+     *         than a TornadoVM array can (2^31 − 1)
      */
     @Override
     public ExpertWeights prepare(ExpertWeights weights) {
-        return weights instanceof TornadoExpertWeights ? weights : TornadoExpertWeights.copyOf(weights);
+        return weights instanceof TornadoExpertWeights own && own.ownedBy(this) ? weights : TornadoExpertWeights.copyOf(weights, this);
+    }
+
+    /** The device this kernel's plans run on (tests). */
+    TornadoDevice device() {
+        return device;
     }
 
     /** Plans compiled so far (for tests). */
@@ -263,8 +348,8 @@ final class TornadoMoeKernel implements MoeKernel {
     // ---- per-call host data ----
 
     /** Row tiles for {@code copies} permuted rows: each expert's rows split in tiles of TILE, at most one partial tile each. */
-    private static int maxTiles(int copies, ExpertWeights weights) {
-        return (copies + MoeKernels.TILE - 1) / MoeKernels.TILE + weights.experts();
+    private static int maxTiles(int copies, int experts) {
+        return (copies + MoeKernels.TILE - 1) / MoeKernels.TILE + experts;
     }
 
     /** {@link MoeKernels#gemm}'s tile table: each expert's run of permuted rows in tiles of TILE; unused tiles get 0 rows. */
@@ -294,30 +379,19 @@ final class TornadoMoeKernel implements MoeKernel {
         }
     }
 
-    /** One matrix's weights, copied once per weights object (a prepared copy holds its own). */
+    /** One matrix's weights in the kernels' form, copied once per weights object (a prepared copy holds its own). */
     private ExpertArrays deviceWeights(ExpertWeights w, ExpertWeights.Matrix matrix) {
-        if (w instanceof TornadoExpertWeights prepared) {
-            return prepared.arrays(matrix);
-        }
-        ExpertArrays[] both = decoded.computeIfAbsent(w, key -> new ExpertArrays[2]);
-        int slot = matrix.ordinal();
-        if (both[slot] == null) {
-            both[slot] = ExpertArrays.copyOf(w, matrix);
-        }
-        return both[slot];
+        return w instanceof TornadoExpertWeights prepared && prepared.ownedBy(this) ? prepared.arrays(matrix)
+                : entry(w).plans.arrays(w, matrix);
     }
 
     /** Bytes of expert weight values this kernel holds for {@code w}, or {@code w} holds when prepared (tests: bf16 stays 16-bit). */
     synchronized long heldWeightBytes(ExpertWeights w) {
-        if (w instanceof TornadoExpertWeights prepared) {
+        if (w instanceof TornadoExpertWeights prepared && prepared.ownedBy(this)) {
             return prepared.bytes();
         }
-        ExpertArrays[] both = decoded.get(w);
-        long bytes = 0;
-        for (int i = 0; both != null && i < both.length; i++) {
-            bytes += both[i] == null ? 0 : both[i].bytes();
-        }
-        return bytes;
+        WeightsEntry e = find(w);
+        return e == null ? 0 : e.plans.bytes();
     }
 
     // ---- building plans ----
@@ -481,11 +555,11 @@ final class TornadoMoeKernel implements MoeKernel {
             FloatArray h = device(Plans.elements("MoE gate/up output", copiesCap, 2, dFf));
             FloatArray a = device(Plans.elements("MoE SwiGLU output", copiesCap, dFf));
             FloatArray y = device(Plans.elements("MoE expert output", copiesCap, dModel));
-            gemm("gateUp", xp, w1, tiles, h, copiesCap, dModel, 2 * dFf, weights);
+            gemm("gateUp", xp, w1, tiles, h, copiesCap, dModel, 2 * dFf, weights.experts());
             g.task("swiglu", MoeKernels::swiglu, new KernelContext(), h, a, copiesCap, dFf);
             grids.items("swiglu", (long) copiesCap * dFf);
             resize.add(units -> grids.reitem("swiglu", (long) units * copiesPerUnit * dFf));
-            gemm("down", a, w2, tiles, y, copiesCap, dFf, dModel, weights);
+            gemm("down", a, w2, tiles, y, copiesCap, dFf, dModel, weights.experts());
             return y;
         }
 
@@ -494,12 +568,12 @@ final class TornadoMoeKernel implements MoeKernel {
          * per TILE × TILE block, launched for the row tiles the call's copies can fill.
          */
         void gemm(String task, FloatArray in, ExpertArrays w, IntArray tiles, FloatArray out, int copiesCap, int rows, int cols,
-                  ExpertWeights weights) {
+                  int experts) {
             g.task(task, MoeKernels::gemm, new KernelContext(), in, w.f(), w.bf16(), pow2, w.q(), w.qz(), w.qs(), w.fmt(), w.group(),
                     w.symmetric(), tiles, out, rows, cols);
             long columnTiles = (cols + MoeKernels.TILE - 1) / MoeKernels.TILE;
-            grids.groups2d(task, columnTiles, maxTiles(copiesCap, weights), MoeKernels.TILE, MoeKernels.GROUP_Y);
-            resize.add(units -> grids.regroup2d(task, columnTiles, maxTiles(units * copiesPerUnit, weights)));
+            grids.groups2d(task, columnTiles, maxTiles(copiesCap, experts), MoeKernels.TILE, MoeKernels.GROUP_Y);
+            resize.add(units -> grids.regroup2d(task, columnTiles, maxTiles(units * copiesPerUnit, experts)));
         }
 
         Plan build(String what, Consumer<Object[]> before, Consumer<Object[]> after) {

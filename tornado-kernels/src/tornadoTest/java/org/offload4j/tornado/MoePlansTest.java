@@ -19,7 +19,10 @@ import org.offload4j.core.Tensor;
 import org.offload4j.core.TensorFill;
 import org.offload4j.moe.ExpertWeights;
 import org.offload4j.moe.MoeKernel;
+import org.offload4j.moe.Bf16ExpertWeights;
 import org.offload4j.moe.MoeLayer;
+import org.offload4j.moe.MoeOptions;
+import org.offload4j.moe.W4A16ExpertWeights;
 import org.offload4j.moe.MoeReference;
 import org.offload4j.moe.Routing;
 
@@ -46,7 +49,7 @@ class MoePlansTest {
         try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
             TornadoMoeKernel kernel = kernel();
             int before = kernel.plansBuilt();
-            for (int tokens : new int[] {5, 8, 6, 3, 16, 9, 13, 7}) { // capacities 8, 4, 16
+            for (int tokens : new int[] {5, 8, 6, 3, 7, 16, 9, 13}) { // capacities 8, 4, 8 again, 16 (two kept per weights)
                 Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, tokens, D_MODEL), seed + tokens, 1);
                 Routing r = MoeReference.route(x, l.wr, K, true);
                 Tensor out = l.poisoned(DType.BF16, tokens, D_MODEL);
@@ -231,23 +234,25 @@ class MoePlansTest {
         };
     }
     /**
-     * Prepared layers keep their own plans: nine layers (more than the kernel's shared cache of 8
-     * plans) called in turn for three decode steps compile one forward plan each, not one per
-     * call; their results match the reference, and the unprepared layer's bit for bit.
+     * A decode loop over nine layers (more than the kernel's shared cache of 8 plans held when
+     * all layers shared it), as given and prepared, three steps: one forward plan per layer, not
+     * one per call. Every result matches the reference; the prepared layers match the plain ones
+     * bit for bit (bf16 and int4 experts).
      */
-    @Test
-    void preparedLayersKeepTheirPlansAcrossADecodeLoop() {
-        long seed = TornadoTests.seed("moe prepared layers");
+    @ParameterizedTest(name = "prepared = {0}")
+    @ValueSource(booleans = {false, true})
+    void layersKeepTheirPlansAcrossADecodeLoop(boolean prepare) {
+        long seed = TornadoTests.seed("moe layers decode loop", prepare);
         int layers = 9;
         int dModel = 64; // every third layer has int4 experts: groups of 32 along d_model and d_ff
         int dFf = 32;
         List<TornadoMoeTest.Layer> sources = new ArrayList<>();
-        List<MoeLayer> prepared = new ArrayList<>();
+        List<MoeLayer> used = new ArrayList<>();
         try {
             for (int i = 0; i < layers; i++) {
                 sources.add(new TornadoMoeTest.Layer(seed + 10L * i, 1, EXPERTS, K, dModel, dFf, true, DType.BF16, i % 3 == 2));
-                prepared.add(sources.get(i).layer.prepared());
-                assertTrue(prepared.get(i).ownsExpertWeights(), "layer " + i + " owns its TornadoVM copy");
+                used.add(prepare ? sources.get(i).layer.prepared() : sources.get(i).layer);
+                assertEquals(prepare, used.get(i).ownsExpertWeights(), "layer " + i + " owns a TornadoVM copy");
             }
             TornadoMoeKernel kernel = kernel();
             int before = kernel.plansBuilt();
@@ -257,9 +262,9 @@ class MoePlansTest {
                     Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, 1, dModel), seed + 100L * step + i, 1);
                     Routing r = MoeReference.route(x, l.wr, K, true);
                     Tensor out = l.poisoned(DType.BF16, 1, dModel);
-                    prepared.get(i).forward(x, r, out);
+                    used.get(i).forward(x, r, out);
                     TornadoMoeTest.assertClose(MoeReference.forward(x, r, l.weights), out, seed, "layer " + i + " step " + step);
-                    if (step == 2 && i < 2) {
+                    if (prepare && step == 2 && i < 3) {
                         Tensor plain = l.poisoned(DType.BF16, 1, dModel);
                         l.layer.forward(x, r, plain);
                         assertArrayEquals(plain.toFloatArray(), out.toFloatArray(), TornadoTests.why(seed, "prepared against plain, layer " + i));
@@ -267,17 +272,71 @@ class MoePlansTest {
                     }
                 }
             }
-            assertEquals(layers, kernel.plansBuilt() - before, "one forward plan per prepared layer");
+            assertEquals(layers, kernel.plansBuilt() - before, "one forward plan per layer");
         } finally {
-            prepared.forEach(MoeLayer::close);
+            used.forEach(MoeLayer::close);
             sources.forEach(TornadoMoeTest.Layer::close);
         }
     }
 
     /**
-     * A prepared layer keeps {@link TornadoExpertWeights#PLANS} plans, least recently used
-     * dropped first: a decode step's plan outlives a prompt's of another capacity. Closing the
-     * layer frees them and refuses later calls.
+     * The grouped GEMMs of weights as given keep the plans of their two most recently used
+     * capacities, both matrices of each: a decode step's plans outlive prompts of two other
+     * capacities, and a third capacity drops the least recently used one.
+     */
+    @Test
+    void stepPlansAreKeptPerCapacity() {
+        long seed = TornadoTests.seed("moe step plans");
+        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
+            TornadoMoeKernel kernel = kernel();
+            int before = kernel.plansBuilt();
+            // copies 2, 32, 2, 10, 2: capacities 2, 32, 2, 16 (drops 32), 2
+            int[] tokens = {1, 16, 1, 5, 1};
+            int[] built = {2, 4, 4, 6, 6};
+            for (int c = 0; c < tokens.length; c++) {
+                int t = tokens[c];
+                Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, t, D_MODEL), seed + c, 1);
+                Routing r = MoeReference.route(x, l.wr, K, true);
+                Tensor xp = TensorFill.gaussian(Tensor.allocate(l.arena, DType.FP32, r.copies(), D_MODEL), seed + 10 + c, 1);
+                Tensor h = l.poisoned(DType.FP32, r.copies(), 2L * D_FF);
+                l.layer.gateUp(xp, r, h);
+                TornadoMoeTest.assertClose(MoeReference.groupedGemm(xp.toDoubleArray(), r, l.weights, ExpertWeights.Matrix.GATE_UP),
+                        h, seed, "gateUp T=" + t);
+                Tensor a = TensorFill.gaussian(Tensor.allocate(l.arena, DType.FP32, r.copies(), D_FF), seed + 20 + c, 1);
+                Tensor y = l.poisoned(DType.FP32, r.copies(), D_MODEL);
+                l.layer.down(a, r, y);
+                TornadoMoeTest.assertClose(MoeReference.groupedGemm(a.toDoubleArray(), r, l.weights, ExpertWeights.Matrix.DOWN),
+                        y, seed, "down T=" + t);
+                assertEquals(built[c], kernel.plansBuilt() - before, "plans built after call " + c + " (T=" + t + ")");
+                assertEquals(Math.min(4, built[c]), kernel.plansHeld(l.weights), "plans held after call " + c);
+            }
+        }
+    }
+
+    /** Weights as given that are closed have their plans and host copy freed at the next call of the kernel. */
+    @Test
+    void closedWeightsAreFreed() throws Exception {
+        long seed = TornadoTests.seed("moe closed weights");
+        int dModel = 64;
+        int dFf = 32;
+        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 3, EXPERTS, K, dModel, dFf, true, DType.BF16, true)) {
+            TornadoMoeKernel kernel = kernel();
+            Tensor out = l.poisoned(DType.BF16, 3, dModel);
+            Routing r = l.layer.forward(l.x, out);
+            TornadoMoeTest.assertClose(MoeReference.forward(l.x, r, l.weights), out, seed, "forward, int4 experts");
+            int held = kernel.weightsHeld();
+            assertEquals(1, kernel.plansHeld(l.weights));
+            ((AutoCloseable) l.weights).close(); // W4A16ExpertWeights.quantize owns its tensors
+            assertEquals(held - 1, kernel.weightsHeld(), "the closed weights' entry is gone");
+            assertEquals(0, kernel.plansHeld(l.weights));
+            assertEquals(0, kernel.heldWeightBytes(l.weights));
+        }
+    }
+
+    /**
+     * A prepared layer keeps the plans of its two most recently used capacities: a decode step's
+     * plan outlives a prompt's of another capacity. Closing the layer frees them; the kernel
+     * refuses the closed copy even when called directly.
      */
     @Test
     void preparedPlansAreBoundedAndFreedOnClose() {
@@ -295,43 +354,106 @@ class MoePlansTest {
                 TornadoMoeTest.assertClose(MoeReference.forward(x, r, l.weights), out, seed, "prepared forward T=" + tokens);
             }
             assertEquals(3, kernel.plansBuilt() - before, "capacities 1, 8 and 16, the decode plan kept");
-            assertEquals(TornadoExpertWeights.PLANS, copy.plansHeld());
+            assertEquals(ExpertPlans.CAPACITIES, copy.plansHeld());
             layer.close();
             assertEquals(0, copy.plansHeld(), "close frees the plans");
             assertFalse(copy.isAlive());
+            Routing r = MoeReference.route(l.x, l.wr, K, true);
             Tensor out = l.poisoned(DType.BF16, 1, D_MODEL);
-            assertThrows(IllegalStateException.class, () -> layer.forward(l.x, MoeReference.route(l.x, l.wr, K, true), out));
+            assertThrows(IllegalStateException.class, () -> layer.forward(l.x, r, out));
+            assertThrows(IllegalStateException.class, () -> kernel.forward(l.x, r, copy, out));
         }
     }
 
-    /** The prepared copy decodes to the source's values exactly (bf16 and int4 experts), and holds them in their own format. */
-    @ParameterizedTest(name = "int4 = {0}")
-    @ValueSource(booleans = {false, true})
-    void preparedCopyDecodesAsItsSource(boolean int4) {
-        long seed = TornadoTests.seed("moe prepared decode", int4);
+    /**
+     * The prepared copy holds every value in the experts' own format: with its source closed it
+     * decodes to the source's values exactly and runs forward as the source did, bit for bit
+     * (bf16, and int4 with and without zero points, with fp16, bf16 and fp32 scales). Another
+     * kernel given the copy prepares one of its own and gives the same bits.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"bf16", "int4 asymmetric fp16", "int4 symmetric bf16", "int4 asymmetric fp32"})
+    void preparedCopyHoldsItsSourcesValues(String format) throws Exception {
+        long seed = TornadoTests.seed("moe prepared copy", format);
         int dModel = 64;
         int dFf = 32;
-        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, dModel, dFf, true, DType.BF16, int4)) {
-            try (TornadoExpertWeights copy = (TornadoExpertWeights) kernel().prepare(l.weights)) {
-                assertEquals(kernel().heldWeightBytes(copy), copy.bytes());
-                for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
-                    int rows = m.rows(l.weights);
-                    int cols = m.cols(l.weights);
-                    for (int e = 0; e < EXPERTS; e++) {
-                        float[] want = new float[rows * cols];
-                        float[] got = new float[rows * cols];
-                        l.weights.decode(m, e, 0, rows, 0, cols, want, 0, cols);
-                        copy.decode(m, e, 0, rows, 0, cols, got, 0, cols);
-                        assertArrayEquals(want, got, TornadoTests.why(seed, m + " of expert " + e));
-                    }
-                    float[] block = new float[3 * 5];
-                    float[] wantBlock = new float[3 * 5];
-                    l.weights.decode(m, EXPERTS - 1, rows - 3, 3, cols - 5, 5, wantBlock, 0, 5);
-                    copy.decode(m, EXPERTS - 1, rows - 3, 3, cols - 5, 5, block, 0, 5);
-                    assertArrayEquals(wantBlock, block, TornadoTests.why(seed, m + ", last corner block"));
+        int tokens = 5;
+        boolean int4 = format.startsWith("int4");
+        java.lang.foreign.Arena weightsArena = java.lang.foreign.Arena.ofShared();
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            Tensor w1 = TensorFill.gaussian(Tensor.allocate(weightsArena, DType.BF16, EXPERTS, dModel, 2L * dFf), seed, 1 / Math.sqrt(dModel));
+            Tensor w2 = TensorFill.gaussian(Tensor.allocate(weightsArena, DType.BF16, EXPERTS, dFf, dModel), seed + 1, 1 / Math.sqrt(dFf));
+            Tensor wr = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, dModel, EXPERTS), seed + 2, 1 / Math.sqrt(dModel));
+            Tensor x = TensorFill.gaussian(Tensor.allocate(arena, DType.BF16, tokens, dModel), seed + 3, 1);
+            DType scales = format.endsWith("fp16") ? DType.FP16 : format.endsWith("bf16") ? DType.BF16 : DType.FP32;
+            ExpertWeights source = int4 ? W4A16ExpertWeights.quantize(w1, w2, 32, format.contains(" symmetric"), scales)
+                    : Bf16ExpertWeights.of(w1, w2);
+            Routing r = MoeReference.route(x, wr, K, true);
+            double[] want = MoeReference.forward(x, r, source);
+            Tensor plainOut = TensorFill.poison(Tensor.allocate(arena, DType.BF16, tokens, dModel));
+            MoeLayer.create(TornadoTests.backend(), wr, source, new MoeOptions(K, true)).forward(x, r, plainOut);
+            float[][][] values = new float[2][EXPERTS][];
+            for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
+                for (int e = 0; e < EXPERTS; e++) {
+                    values[m.ordinal()][e] = new float[m.rows(source) * m.cols(source)];
+                    source.decode(m, e, 0, m.rows(source), 0, m.cols(source), values[m.ordinal()][e], 0, m.cols(source));
                 }
-                assertSame(copy, kernel().prepare(copy), "a prepared copy is not copied again");
+            }
+            long sourceBytes = heldBytes(source, dModel, dFf);
+            try (TornadoExpertWeights copy = (TornadoExpertWeights) kernel().prepare(source)) {
+                if (source instanceof AutoCloseable owned) {
+                    owned.close();
+                }
+                weightsArena.close(); // the source's tensors are gone: the copy holds every value
+                assertEquals(sourceBytes, copy.bytes(), "held in the source's own format");
+                for (ExpertWeights.Matrix m : ExpertWeights.Matrix.values()) {
+                    int rows = m.rows(copy);
+                    int cols = m.cols(copy);
+                    for (int e = 0; e < EXPERTS; e++) {
+                        float[] got = new float[rows * cols];
+                        copy.decode(m, e, 0, rows, 0, cols, got, 0, cols);
+                        assertArrayEquals(values[m.ordinal()][e], got, TornadoTests.why(seed, m + " of expert " + e));
+                    }
+                    float[] corner = new float[3 * 5];
+                    copy.decode(m, EXPERTS - 1, rows - 3, 3, cols - 5, 5, corner, 0, 5);
+                    for (int i = 0; i < 15; i++) {
+                        assertEquals(values[m.ordinal()][EXPERTS - 1][(rows - 3 + i / 5) * cols + cols - 5 + i % 5], corner[i],
+                                TornadoTests.why(seed, m + ", last corner block, element " + i));
+                    }
+                }
+                MoeLayer layer = MoeLayer.create(TornadoTests.backend(), wr, copy, new MoeOptions(K, true));
+                Tensor out = TensorFill.poison(Tensor.allocate(arena, DType.BF16, tokens, dModel));
+                layer.forward(x, r, out);
+                TornadoMoeTest.assertClose(want, out, seed, "forward on the copy");
+                assertArrayEquals(plainOut.toFloatArray(), out.toFloatArray(), TornadoTests.why(seed, "copy against source"));
+                assertSame(copy, kernel().prepare(copy), "a kernel's own copy is not copied again");
+
+                TornadoMoeKernel other = new TornadoMoeKernel(kernel().device());
+                try (TornadoExpertWeights second = (TornadoExpertWeights) other.prepare(copy)) {
+                    assertTrue(second != copy && second.ownedBy(other) && !copy.ownedBy(other), "another kernel prepares its own copy");
+                    Tensor otherOut = TensorFill.poison(Tensor.allocate(arena, DType.BF16, tokens, dModel));
+                    other.forward(x, r, copy, otherOut); // the first kernel's copy, run by the other kernel's own plans
+                    assertArrayEquals(out.toFloatArray(), otherOut.toFloatArray(), TornadoTests.why(seed, "another kernel"));
+                    assertEquals(1, other.plansBuilt());
+                    assertEquals(0, other.plansHeld(second));
+                }
+            }
+        } finally {
+            if (weightsArena.scope().isAlive()) {
+                weightsArena.close();
             }
         }
+    }
+
+    /** Bytes of the experts in their own format (bf16 bits, or int4 words, zero points unless symmetric, fp32 scales at g = 32). */
+    private static long heldBytes(ExpertWeights w, int dModel, int dFf) {
+        if (!(w instanceof W4A16ExpertWeights q)) {
+            return 2L * EXPERTS * (dModel * 2L * dFf + (long) dFf * dModel);
+        }
+        boolean zeros = !q.weight(ExpertWeights.Matrix.GATE_UP, 0).symmetric();
+        int g = 32;
+        long gateUp = (dModel / 8) * 2L * dFf + (zeros ? (dModel / g) * (2L * dFf / 8) : 0) + (dModel / g) * 2L * dFf;
+        long down = (dFf / 8) * (long) dModel + (zeros ? (dFf / g) * (dModel / 8L) : 0) + (dFf / g) * (long) dModel;
+        return 4L * EXPERTS * (gateUp + down);
     }
 }
