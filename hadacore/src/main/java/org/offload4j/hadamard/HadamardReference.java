@@ -98,8 +98,11 @@ public final class HadamardReference {
      * <ul>
      *   <li>finite amax: the scale is {@code amax / 448}, at least {@code Float.MIN_NORMAL}, 1 for an
      *       all-zero group (to 1e-5 relative, as the fp32 transform gives amax), and every
-     *       {@code code · s} is within one E4M3 rounding of {@code y}: half a unit in the last place
-     *       ({@code |y| / 16}) or half the subnormal step ({@code 2^-10 · s}), whichever is larger;</li>
+     *       {@code code · s} is the E4M3 value nearest to {@code y}: within half a unit in the last
+     *       place of {@code y / s}'s binade ({@code 2^(e − 4) · s} for {@code 2^e ≤ |y / s| < 2^(e+1)},
+     *       {@code e ≥ −6}; below, half the subnormal step {@code 2^-10 · s}), plus {@code 1e-6 · amax}
+     *       for the fp32 transform's error (the neighbour on the far side of {@code y} is at least
+     *       half a unit away, so it fails unless {@code y / s} is within that slack of a midpoint);</li>
      *   <li>a NaN in the group: the scale is NaN; an infinite amax: the scale is NaN or +∞ (the
      *       tensor-core splits of ±∞ give NaN); either way every element whose {@code y} is not
      *       finite is the NaN code, and the group's other codes are left unchecked.</li>
@@ -137,13 +140,19 @@ public final class HadamardReference {
             }
             for (long i = first; i < end; i++) {
                 double got = (double) q.getFloat(i / d, i % d) * s;
-                double bound = Math.max(Math.abs(y[(int) i]) / 16, s * 0x1p-10) * 1.001 + 1e-6 * amax;
+                double bound = halfUlpE4m3(y[(int) i] / s) * s + 1e-6 * amax;
                 if (!(Math.abs(got - y[(int) i]) <= bound)) {
                     return Optional.of(group + "(" + i / d + ", " + i % d + "): code · s = " + got + ", y = " + y[(int) i]);
                 }
             }
         }
         return Optional.empty();
+    }
+
+    /** Half the spacing of E4M3 values around {@code v}: {@code 2^(e − 4)} in the binade {@code [2^e, 2^(e+1))}, {@code 2^-10} below 2^-6. */
+    static double halfUlpE4m3(double v) {
+        int e = Math.max(Math.getExponent(v), -6);
+        return Math.scalb(1.0, e - 4);
     }
 
     private static void readRow(Tensor in, long r, double[] row, float[] preSigns) {

@@ -59,6 +59,39 @@ class HadamardFp8Test {
         }
     }
 
+    /**
+     * The checker itself: y = x · H_2 = [448, 7.3], so s = 1 and the nearest E4M3 value to 7.3 is
+     * 7.5; the other neighbour, 7.0, is a wrong rounding (the bound of |y|/16 used before accepted
+     * it, and about half of all wrong neighbours), and so is 8.
+     */
+    @Test
+    void theCheckerRefusesTheOtherNeighbour() {
+        try (Tensor x = Tensor.allocate(DType.FP32, 1, 2);
+             Tensor q = Tensor.allocate(DType.FP8_E4M3FN, 1, 2);
+             Tensor scales = Tensor.allocate(DType.FP32, 1)) {
+            x.setFloat(0, 0, 227.65f);
+            x.setFloat(0, 1, 220.35f);
+            double y1 = (double) 227.65f - 220.35f;
+            scales.setFloat(0, 0, (float) (((double) 227.65f + 220.35f) / 448));
+            q.setFloat(0, 0, 448f);
+            for (float code : new float[] {7.0f, 7.5f, 8.0f}) {
+                q.setFloat(0, 1, code);
+                Optional<String> mismatch = HadamardReference.fp8Mismatch(x, 1.0, q, scales, 1);
+                assertEquals(code == 7.5f, mismatch.isEmpty(), "code " + code + " for y = " + y1 + ": " + mismatch);
+            }
+        }
+    }
+
+    @Test
+    void halfUlpOfE4m3PerBinade() {
+        assertEquals(0.25, HadamardReference.halfUlpE4m3(7.3));   // [4, 8): spacing 0.5
+        assertEquals(0.25, HadamardReference.halfUlpE4m3(-4.0));
+        assertEquals(16.0, HadamardReference.halfUlpE4m3(448));   // [256, 512): spacing 32
+        assertEquals(0x1p-10, HadamardReference.halfUlpE4m3(0x1p-6)); // the smallest normal
+        assertEquals(0x1p-10, HadamardReference.halfUlpE4m3(0x1p-9)); // subnormals: spacing 2^-9
+        assertEquals(0x1p-10, HadamardReference.halfUlpE4m3(0));
+    }
+
     @Test
     void anAllZeroGroupGetsScaleOneAndZeros() {
         try (Tensor x = Tensor.allocate(DType.BF16, 2, 16);
