@@ -22,8 +22,9 @@ public interface MoeKernel {
 
     /**
      * The router: {@code logits = x · routerWeights}, softmax over the {@code E} logits of each
-     * token (stable: the maximum subtracted first; fp32 or wider), the {@code k} largest (ties: the
-     * lower expert index first), in descending order of weight, written to
+     * token (stable: the maximum subtracted first; fp32 or wider), the {@code k} largest ranked by
+     * logit (the softmax's order, kept where probabilities underflow to equal values; ties: the
+     * lower expert index first), in descending order, written to
      * {@code expertIds[t·k + j]}; their softmax probabilities to {@code weights[t·k + j]}, divided
      * by the sum of the {@code k} when {@code renormalize}.
      *

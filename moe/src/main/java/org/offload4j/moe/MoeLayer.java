@@ -22,7 +22,8 @@ import org.offload4j.core.Tensor;
  * <pre>
  *  1. route     logits = x · Wr                       Wr [d_model, E] (bf16 or fp32)
  *               p      = softmax(logits) per token    (max subtracted first; fp32 or wider)
- *               top-k of p, descending, ties → the lower expert index     → expertIds [T, k]
+ *               top-k by logit (so by p, also where p underflows to equal
+ *               values), descending, ties → the lower expert index  → expertIds [T, k]
  *               w[t, j] = p of the j-th choice, optionally divided by the
  *                         sum of the k chosen (renormalize)               → weights   [T, k]
  *  2. permute   the T·k copies (t, j), stably sorted by expert            → {@link Routing}
