@@ -99,10 +99,13 @@ public final class HadamardReference {
      *   <li>finite amax: the scale is {@code amax / 448}, at least {@code Float.MIN_NORMAL}, 1 for an
      *       all-zero group (to 1e-5 relative, as the fp32 transform gives amax), and every
      *       {@code code · s} is the E4M3 value nearest to {@code y}: within half a unit in the last
-     *       place of {@code y / s}'s binade ({@code 2^(e − 4) · s} for {@code 2^e ≤ |y / s| < 2^(e+1)},
-     *       {@code e ≥ −6}; below, half the subnormal step {@code 2^-10 · s}), plus {@code 1e-6 · amax}
-     *       for the fp32 transform's error (the neighbour on the far side of {@code y} is at least
-     *       half a unit away, so it fails unless {@code y / s} is within that slack of a midpoint);</li>
+     *       place of the smaller binade of {@code |y / s|} and {@code |code|} ({@code 2^(e − 4) · s}
+     *       for {@code 2^e ≤ v < 2^(e+1)}, {@code e ≥ −6}; below, half the subnormal step
+     *       {@code 2^-10 · s}), plus {@code 1e-6 · amax} for the fp32 transform's error. The
+     *       neighbour on the far side of {@code y} is at least half a unit away, so it fails unless
+     *       {@code y / s} is within that slack of a midpoint; the slack is {@code 4.5e-4} in units
+     *       of {@code y / s}, so below about {@code |y| = amax / 3600} (binades −6 … −4, half
+     *       units 9.8e-4 … 3.9e-3) the check lets a wrong neighbour pass for a fair share of values;</li>
      *   <li>a NaN in the group: the scale is NaN; an infinite amax: the scale is NaN or +∞ (the
      *       tensor-core splits of ±∞ give NaN); either way every element whose {@code y} is not
      *       finite is the NaN code, and the group's other codes are left unchecked.</li>
@@ -139,8 +142,10 @@ public final class HadamardReference {
                 return Optional.of(group + "scale should be " + want);
             }
             for (long i = first; i < end; i++) {
-                double got = (double) q.getFloat(i / d, i % d) * s;
-                double bound = halfUlpE4m3(y[(int) i] / s) * s + 1e-6 * amax;
+                double code = q.getFloat(i / d, i % d);
+                double got = code * s;
+                // The smaller binade of y/s and the code: just above 2^e the spacing below 2^e is half as large.
+                double bound = halfUlpE4m3(Math.min(Math.abs(y[(int) i] / s), Math.abs(code))) * s + 1e-6 * amax;
                 if (!(Math.abs(got - y[(int) i]) <= bound)) {
                     return Optional.of(group + "(" + i / d + ", " + i % d + "): code · s = " + got + ", y = " + y[(int) i]);
                 }

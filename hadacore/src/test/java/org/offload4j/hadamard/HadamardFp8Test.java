@@ -82,6 +82,28 @@ class HadamardFp8Test {
         }
     }
 
+    /**
+     * At the bottom of a binade: y = [448, 8.0003] (s = 1) rounds to 8; 7.5, the neighbour below
+     * 2^3, is a wrong rounding although it is within half the spacing above 8 (0.5) plus the
+     * checker's slack (4.5e-4) of y.
+     */
+    @Test
+    void theCheckerRefusesTheNeighbourBelowABinade() {
+        try (Tensor x = Tensor.allocate(DType.FP32, 1, 2);
+             Tensor q = Tensor.allocate(DType.FP8_E4M3FN, 1, 2);
+             Tensor scales = Tensor.allocate(DType.FP32, 1)) {
+            x.setFloat(0, 0, 228.00015f);
+            x.setFloat(0, 1, 219.99985f);
+            scales.setFloat(0, 0, (float) (((double) 228.00015f + 219.99985f) / 448));
+            q.setFloat(0, 0, 448f);
+            for (float code : new float[] {7.5f, 8.0f, 9.0f}) {
+                q.setFloat(0, 1, code);
+                Optional<String> mismatch = HadamardReference.fp8Mismatch(x, 1.0, q, scales, 1);
+                assertEquals(code == 8.0f, mismatch.isEmpty(), "code " + code + ": " + mismatch);
+            }
+        }
+    }
+
     @Test
     void halfUlpOfE4m3PerBinade() {
         assertEquals(0.25, HadamardReference.halfUlpE4m3(7.3));   // [4, 8): spacing 0.5

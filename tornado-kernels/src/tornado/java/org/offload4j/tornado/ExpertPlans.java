@@ -19,9 +19,11 @@ import org.offload4j.moe.ExpertWeights;
  * plan), so the bound is what bounds device memory. A shared cache for all layers thrashed once
  * a model had more MoE layers than it held (8 plans; Mixtral has 32): each decode call compiled a
  * graph and sent a layer's experts again. Per weights object, a decode loop's capacity and a
- * prompt's stay compiled, and the layer's experts sit on the device once per capacity (twice if
- * both the whole-MLP plans and the per-matrix GEMM plans of one capacity are used). Plans of one
- * capacity are dropped together, least recently used capacity first.
+ * prompt's stay compiled. The layer's experts sit on the device once per plan that reads them:
+ * once per capacity for a model that calls {@code forward} only with one pair of dtypes, more
+ * when one capacity number is used by several kinds of plan (forward counts tokens, the GEMMs
+ * and the MLP count token copies) or dtypes. Plans of one capacity are dropped together, least
+ * recently used capacity first.
  *
  * <p>Not thread-safe: callers hold the kernel's lock (and a prepared copy's, see
  * {@link TornadoExpertWeights}).
@@ -62,13 +64,23 @@ final class ExpertPlans implements AutoCloseable {
         return bytes;
     }
 
+    /** The host copy of {@code matrix} if held (a prepared copy's: null once it was closed). */
+    ExpertArrays held(ExpertWeights.Matrix matrix) {
+        return arrays[matrix.ordinal()];
+    }
+
     /**
      * The plan for {@code key} among those of {@code capacity}, made by {@code make} on a miss.
-     * A capacity not held yet first drops the least recently used ones beyond
-     * {@link #CAPACITIES} − 1, so that the new plan's device copy is never made beside more.
+     * A new capacity's first plan is made before anything is dropped (a {@code make} that throws
+     * changes nothing); then the least recently used capacities beyond {@link #CAPACITIES} go.
      */
     AutoCloseable plan(int capacity, List<Object> key, Supplier<? extends AutoCloseable> make) {
         Map<List<Object>, AutoCloseable> plans = byCapacity.get(capacity);
+        AutoCloseable p = plans == null ? null : plans.get(key);
+        if (p != null) {
+            return p;
+        }
+        p = make.get();
         if (plans == null) {
             for (Iterator<Map<List<Object>, AutoCloseable>> it = byCapacity.values().iterator(); byCapacity.size() >= CAPACITIES; ) {
                 closeAll(it.next());
@@ -77,11 +89,7 @@ final class ExpertPlans implements AutoCloseable {
             plans = new HashMap<>();
             byCapacity.put(capacity, plans);
         }
-        AutoCloseable p = plans.get(key);
-        if (p == null) {
-            p = make.get();
-            plans.put(key, p);
-        }
+        plans.put(key, p);
         return p;
     }
 

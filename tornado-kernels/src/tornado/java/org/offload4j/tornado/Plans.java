@@ -319,10 +319,6 @@ final class Plans {
             return v;
         }
 
-        int size() {
-            return map.size();
-        }
-
         void clear() {
             map.values().forEach(Cache::closeQuietly);
             map.clear();

@@ -19,7 +19,8 @@ import org.offload4j.moe.ExpertWeights;
  *
  * <p>The plans belong to the kernel that prepared the copy ({@link #ownedBy}): another
  * {@code TornadoMoeKernel} (another device) given this copy treats it as weights it did not
- * prepare, with plans of its own over the same host arrays.
+ * prepare, with plans of its own over the same host arrays, which it frees at its next call
+ * after this copy is closed.
  */
 final class TornadoExpertWeights implements ExpertWeights, AutoCloseable {
     private final int experts;
@@ -27,30 +28,35 @@ final class TornadoExpertWeights implements ExpertWeights, AutoCloseable {
     private final int dFf;
     private final String sourceFormat;
     private final ExpertPlans plans;
-    private final Object owner;
+    private final TornadoMoeKernel owner;
     private volatile boolean closed;
 
-    private TornadoExpertWeights(ExpertWeights source, Object owner) {
+    private TornadoExpertWeights(ExpertWeights source, TornadoMoeKernel owner) {
         this.owner = owner;
         this.experts = source.experts();
         this.dModel = source.dModel();
         this.dFf = source.dFf();
-        this.sourceFormat = source.format();
+        this.sourceFormat = source instanceof TornadoExpertWeights other ? other.sourceFormat : source.format();
         this.plans = new ExpertPlans(ExpertArrays.copyOf(source, Matrix.GATE_UP), ExpertArrays.copyOf(source, Matrix.DOWN));
     }
 
     /** A copy of {@code source}'s values in the kernels' form for {@code owner}'s plans; the source is not retained. */
-    static TornadoExpertWeights copyOf(ExpertWeights source, Object owner) {
+    static TornadoExpertWeights copyOf(ExpertWeights source, TornadoMoeKernel owner) {
         return new TornadoExpertWeights(source, owner);
     }
 
     /** Whether {@code kernel} prepared this copy (and so keeps its plans here). */
-    boolean ownedBy(Object kernel) {
+    boolean ownedBy(TornadoMoeKernel kernel) {
         return owner == kernel;
     }
 
+    /** The host copy of {@code matrix}, made at construction. */
     ExpertArrays arrays(Matrix matrix) {
-        return plans.arrays(this, matrix); // made at construction: never copies again
+        ExpertArrays a = plans.held(matrix);
+        if (a == null) {
+            throw new IllegalStateException(this + " is closed");
+        }
+        return a;
     }
 
     /** Bytes of weight values held on the host (and per plan on the device). */
@@ -122,12 +128,19 @@ final class TornadoExpertWeights implements ExpertWeights, AutoCloseable {
         }
     }
 
-    /** Frees the plans (their device copies of the weights); later calls are refused. Idempotent. */
+    /**
+     * Frees the plans (their device copies of the weights) under the owning kernel's lock, as
+     * every other plan is freed, and drops the host copy; later calls are refused. Idempotent.
+     */
     @Override
-    public synchronized void close() {
-        closed = true;
-        plans.close();
-        plans.dropArrays();
+    public void close() {
+        synchronized (owner) {
+            synchronized (this) {
+                closed = true;
+                plans.close();
+                plans.dropArrays();
+            }
+        }
     }
 
     @Override

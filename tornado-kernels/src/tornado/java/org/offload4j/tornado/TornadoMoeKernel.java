@@ -243,8 +243,9 @@ final class TornadoMoeKernel implements MoeKernel {
     private void run(ExpertWeights weights, int cap, List<Object> key, Supplier<Plan> make, int units, Object... args) {
         expunge();
         Supplier<Plan> counted = () -> {
+            Plan p = make.get();
             plansBuilt++;
-            return make.get();
+            return p;
         };
         if (weights == null) {
             List<Object> shared = new ArrayList<>(key);
@@ -258,6 +259,9 @@ final class TornadoMoeKernel implements MoeKernel {
                 ((Plan) prepared.plans().plan(cap, key, counted)).run(units, args);
             }
         } else {
+            if (!weights.isAlive()) { // another kernel's closed copy: MoeLayer checks, a direct caller may not
+                throw new IllegalStateException(weights + " is closed");
+            }
             ((Plan) entry(weights).plans.plan(cap, key, counted)).run(units, args);
         }
     }
@@ -332,6 +336,9 @@ final class TornadoMoeKernel implements MoeKernel {
      */
     @Override
     public ExpertWeights prepare(ExpertWeights weights) {
+        if (weights instanceof TornadoExpertWeights copy && !copy.isAlive()) {
+            throw new IllegalStateException(copy + " is closed");
+        }
         return weights instanceof TornadoExpertWeights own && own.ownedBy(this) ? weights : TornadoExpertWeights.copyOf(weights, this);
     }
 

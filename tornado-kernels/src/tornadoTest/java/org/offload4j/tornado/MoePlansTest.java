@@ -324,11 +324,10 @@ class MoePlansTest {
             Tensor out = l.poisoned(DType.BF16, 3, dModel);
             Routing r = l.layer.forward(l.x, out);
             TornadoMoeTest.assertClose(MoeReference.forward(l.x, r, l.weights), out, seed, "forward, int4 experts");
-            int held = kernel.weightsHeld();
             assertEquals(1, kernel.plansHeld(l.weights));
             ((AutoCloseable) l.weights).close(); // W4A16ExpertWeights.quantize owns its tensors
-            assertEquals(held - 1, kernel.weightsHeld(), "the closed weights' entry is gone");
-            assertEquals(0, kernel.plansHeld(l.weights));
+            kernel.weightsHeld(); // frees the entries of closed weights, as every call does first
+            assertEquals(0, kernel.plansHeld(l.weights), "the closed weights' entry is gone");
             assertEquals(0, kernel.heldWeightBytes(l.weights));
         }
     }
@@ -400,7 +399,9 @@ class MoePlansTest {
                 }
             }
             long sourceBytes = heldBytes(source, dModel, dFf);
-            try (TornadoExpertWeights copy = (TornadoExpertWeights) kernel().prepare(source)) {
+            TornadoExpertWeights copy = (TornadoExpertWeights) kernel().prepare(source);
+            TornadoMoeKernel other = new TornadoMoeKernel(kernel().device());
+            try {
                 if (source instanceof AutoCloseable owned) {
                     owned.close();
                 }
@@ -428,7 +429,6 @@ class MoePlansTest {
                 assertArrayEquals(plainOut.toFloatArray(), out.toFloatArray(), TornadoTests.why(seed, "copy against source"));
                 assertSame(copy, kernel().prepare(copy), "a kernel's own copy is not copied again");
 
-                TornadoMoeKernel other = new TornadoMoeKernel(kernel().device());
                 try (TornadoExpertWeights second = (TornadoExpertWeights) other.prepare(copy)) {
                     assertTrue(second != copy && second.ownedBy(other) && !copy.ownedBy(other), "another kernel prepares its own copy");
                     Tensor otherOut = TensorFill.poison(Tensor.allocate(arena, DType.BF16, tokens, dModel));
@@ -436,8 +436,15 @@ class MoePlansTest {
                     assertArrayEquals(out.toFloatArray(), otherOut.toFloatArray(), TornadoTests.why(seed, "another kernel"));
                     assertEquals(1, other.plansBuilt());
                     assertEquals(0, other.plansHeld(second));
+                    assertEquals(1, other.plansHeld(copy), "the other kernel's plan for the copy it did not make");
                 }
+            } finally {
+                copy.close();
             }
+            assertFalse(copy.isAlive());
+            assertThrows(IllegalStateException.class, () -> copy.decode(ExpertWeights.Matrix.DOWN, 0, 0, 1, 0, 1, new float[1], 0, 1));
+            assertThrows(IllegalStateException.class, () -> other.prepare(copy), "a closed copy");
+            assertEquals(0, other.weightsHeld(), "the other kernel frees its entry for the closed copy");
         } finally {
             if (weightsArena.scope().isAlive()) {
                 weightsArena.close();
