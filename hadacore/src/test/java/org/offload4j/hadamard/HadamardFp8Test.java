@@ -66,20 +66,7 @@ class HadamardFp8Test {
      */
     @Test
     void theCheckerRefusesTheOtherNeighbour() {
-        try (Tensor x = Tensor.allocate(DType.FP32, 1, 2);
-             Tensor q = Tensor.allocate(DType.FP8_E4M3FN, 1, 2);
-             Tensor scales = Tensor.allocate(DType.FP32, 1)) {
-            x.setFloat(0, 0, 227.65f);
-            x.setFloat(0, 1, 220.35f);
-            double y1 = (double) 227.65f - 220.35f;
-            scales.setFloat(0, 0, (float) (((double) 227.65f + 220.35f) / 448));
-            q.setFloat(0, 0, 448f);
-            for (float code : new float[] {7.0f, 7.5f, 8.0f}) {
-                q.setFloat(0, 1, code);
-                Optional<String> mismatch = HadamardReference.fp8Mismatch(x, 1.0, q, scales, 1);
-                assertEquals(code == 7.5f, mismatch.isEmpty(), "code " + code + " for y = " + y1 + ": " + mismatch);
-            }
-        }
+        assertCheckerAcceptsOnly(227.65f, 220.35f, 7.5f, 7.0f, 8.0f);
     }
 
     /**
@@ -89,17 +76,23 @@ class HadamardFp8Test {
      */
     @Test
     void theCheckerRefusesTheNeighbourBelowABinade() {
+        assertCheckerAcceptsOnly(228.00015f, 219.99985f, 8.0f, 7.5f, 9.0f);
+    }
+
+    /** For x = [x0, x1] (y = [x0 + x1, x0 − x1], x0 + x1 = 448): the second code {@code right} passes, each of {@code wrong} fails. */
+    private static void assertCheckerAcceptsOnly(float x0, float x1, float right, float... wrong) {
         try (Tensor x = Tensor.allocate(DType.FP32, 1, 2);
              Tensor q = Tensor.allocate(DType.FP8_E4M3FN, 1, 2);
              Tensor scales = Tensor.allocate(DType.FP32, 1)) {
-            x.setFloat(0, 0, 228.00015f);
-            x.setFloat(0, 1, 219.99985f);
-            scales.setFloat(0, 0, (float) (((double) 228.00015f + 219.99985f) / 448));
+            x.setFloat(0, 0, x0);
+            x.setFloat(0, 1, x1);
+            scales.setFloat(0, 0, (float) (((double) x0 + x1) / 448));
             q.setFloat(0, 0, 448f);
-            for (float code : new float[] {7.5f, 8.0f, 9.0f}) {
+            q.setFloat(0, 1, right);
+            assertEquals(Optional.empty(), HadamardReference.fp8Mismatch(x, 1.0, q, scales, 1), "code " + right);
+            for (float code : wrong) {
                 q.setFloat(0, 1, code);
-                Optional<String> mismatch = HadamardReference.fp8Mismatch(x, 1.0, q, scales, 1);
-                assertEquals(code == 8.0f, mismatch.isEmpty(), "code " + code + ": " + mismatch);
+                assertTrue(HadamardReference.fp8Mismatch(x, 1.0, q, scales, 1).isPresent(), "code " + code + " must fail");
             }
         }
     }
