@@ -1,12 +1,9 @@
 package org.offload4j.tornado;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.ref.ReferenceQueue;
-import java.lang.ref.WeakReference;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Iterator;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 import java.util.function.LongUnaryOperator;
@@ -15,6 +12,7 @@ import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.moe.Bf16ExpertWeights;
 import org.offload4j.moe.ExpertWeights;
+import org.offload4j.moe.ExpertWeightsCache;
 import org.offload4j.moe.MoeKernel;
 import org.offload4j.moe.Routing;
 import org.offload4j.moe.W4A16ExpertWeights;
@@ -52,9 +50,9 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoNativeArray;
  * <p><b>Where plans live.</b> Plans that read no experts (route, SwiGLU, combine) share one cache
  * of 8 for the whole kernel, keyed by sizes. Those that read experts live with their weights
  * object ({@link ExpertPlans}: its host copy and the plans of its two most recently used
- * capacities): for weights as the caller gave them, in a list weakly keyed by identity whose
- * entries are freed at the next call once the weights are collected or closed (as the CUDA
- * backend keeps its packed int4 experts); for a {@link #prepare prepared} copy
+ * capacities): for weights as the caller gave them, in an {@link ExpertWeightsCache} (weakly
+ * keyed by identity, freed at the next call once the weights are collected or closed, as the
+ * CUDA backend keeps its packed int4 experts); for a {@link #prepare prepared} copy
  * ({@link TornadoExpertWeights}), in the copy, until it is closed. So a decode loop over any
  * number of MoE layers compiles each layer's plan once. Those plans must not hold their weights
  * object (it would never be collected): their keys and closures take the experts' count and
@@ -64,8 +62,7 @@ final class TornadoMoeKernel implements MoeKernel {
     private final TornadoDevice device;
     private final Plans.Cache<List<Object>, Plan> plans = new Plans.Cache<>(8);
     /** Weights as the caller gave them: their host copies and plans, weakly keyed by identity. */
-    private final List<WeightsEntry> byWeights = new ArrayList<>();
-    private final ReferenceQueue<ExpertWeights> collected = new ReferenceQueue<>();
+    private final ExpertWeightsCache<ExpertPlans> byWeights = new ExpertWeightsCache<>();
     /** Plans compiled so far (for tests). */
     private int plansBuilt;
 
@@ -241,7 +238,7 @@ final class TornadoMoeKernel implements MoeKernel {
      * running plan.
      */
     private void run(ExpertWeights weights, int cap, List<Object> key, Supplier<Plan> make, int units, Object... args) {
-        expunge();
+        byWeights.expunge();
         Supplier<Plan> counted = () -> {
             Plan p = make.get();
             plansBuilt++;
@@ -262,59 +259,18 @@ final class TornadoMoeKernel implements MoeKernel {
             if (!weights.isAlive()) { // another kernel's closed copy: MoeLayer checks, a direct caller may not
                 throw new IllegalStateException(weights + " is closed");
             }
-            ((Plan) entry(weights).plans.plan(cap, key, counted)).run(units, args);
+            ((Plan) plansOf(weights).plan(cap, key, counted)).run(units, args);
         }
     }
 
-    /** Weights as the caller gave them, and what the kernel keeps for them. */
-    private static final class WeightsEntry extends WeakReference<ExpertWeights> {
-        final ExpertPlans plans = new ExpertPlans();
-
-        WeightsEntry(ExpertWeights weights, ReferenceQueue<ExpertWeights> queue) {
-            super(weights, queue);
-        }
+    /** What the kernel keeps for {@code weights} (not a copy it prepared), made at its first call. */
+    private ExpertPlans plansOf(ExpertWeights weights) {
+        return byWeights.get(weights, w -> new ExpertPlans());
     }
 
-    /** The entry of {@code weights} (not a prepared copy), made at its first call. */
-    private WeightsEntry entry(ExpertWeights weights) {
-        WeightsEntry found = find(weights);
-        if (found == null) {
-            found = new WeightsEntry(weights, collected);
-            byWeights.add(found);
-        }
-        return found;
-    }
-
-    private WeightsEntry find(ExpertWeights weights) {
-        for (WeightsEntry e : byWeights) {
-            if (e.get() == weights) {
-                return e;
-            }
-        }
-        return null;
-    }
-
-    /**
-     * Frees the plans and host copies of weights that were collected or closed: every call runs
-     * it first (a queue poll and a walk over one entry per MoE layer, next to a graph launch).
-     */
-    private void expunge() {
-        while (collected.poll() != null) {
-            // drained; the entries are found by their cleared referent below
-        }
-        for (Iterator<WeightsEntry> it = byWeights.iterator(); it.hasNext(); ) {
-            WeightsEntry e = it.next();
-            ExpertWeights w = e.get();
-            if (w == null || !w.isAlive()) {
-                it.remove();
-                e.plans.close();
-            }
-        }
-    }
-
-    /** Entries held for weights as the caller gave them (tests), after freeing those of collected or closed weights. */
+    /** Weights as the caller gave them with plans held (tests), after freeing those of collected or closed weights. */
     synchronized int weightsHeld() {
-        expunge();
+        byWeights.expunge();
         return byWeights.size();
     }
 
@@ -323,8 +279,8 @@ final class TornadoMoeKernel implements MoeKernel {
         if (weights instanceof TornadoExpertWeights prepared && prepared.ownedBy(this)) {
             return prepared.plansHeld();
         }
-        WeightsEntry e = find(weights);
-        return e == null ? 0 : e.plans.plansHeld();
+        ExpertPlans p = byWeights.find(weights);
+        return p == null ? 0 : p.plansHeld();
     }
 
     /**
@@ -389,7 +345,7 @@ final class TornadoMoeKernel implements MoeKernel {
     /** One matrix's weights in the kernels' form, copied once per weights object (a prepared copy holds its own). */
     private ExpertArrays deviceWeights(ExpertWeights w, ExpertWeights.Matrix matrix) {
         return w instanceof TornadoExpertWeights prepared && prepared.ownedBy(this) ? prepared.arrays(matrix)
-                : entry(w).plans.arrays(w, matrix);
+                : plansOf(w).arrays(w, matrix);
     }
 
     /** Bytes of expert weight values this kernel holds for {@code w}, or {@code w} holds when prepared (tests: bf16 stays 16-bit). */
@@ -397,8 +353,8 @@ final class TornadoMoeKernel implements MoeKernel {
         if (w instanceof TornadoExpertWeights prepared && prepared.ownedBy(this)) {
             return prepared.bytes();
         }
-        WeightsEntry e = find(w);
-        return e == null ? 0 : e.plans.bytes();
+        ExpertPlans p = byWeights.find(w);
+        return p == null ? 0 : p.bytes();
     }
 
     // ---- building plans ----

@@ -14,6 +14,7 @@ import org.offload4j.cuda.w4a16.TcSplitKPlanner;
 import org.offload4j.cuda.w4a16.TcWorkspace;
 import org.offload4j.moe.Bf16ExpertWeights;
 import org.offload4j.moe.ExpertWeights;
+import org.offload4j.moe.ExpertWeightsCache;
 import org.offload4j.moe.MoeKernel;
 import org.offload4j.moe.Routing;
 import org.offload4j.moe.W4A16ExpertWeights;
@@ -63,7 +64,8 @@ import org.offload4j.w4a16.QuantizedWeight;
 public final class CudaMoeKernel implements MoeKernel {
     private final CudaDevice device;
     private final boolean tensorCores;
-    private final TcExperts.Cache tcCache;
+    /** The packed copies of W4A16 experts on the tensor-core path, per weights object. */
+    private final ExpertWeightsCache<TcExperts> tcCache = new ExpertWeightsCache<>();
 
     /** The kernel with the W4A16 path {@code -Doffload.cuda.w4a16} selects. */
     public CudaMoeKernel(CudaDevice device) {
@@ -74,7 +76,6 @@ public final class CudaMoeKernel implements MoeKernel {
     public CudaMoeKernel(CudaDevice device, boolean tensorCores) {
         this.device = device;
         this.tensorCores = tensorCores;
-        this.tcCache = new TcExperts.Cache(device);
     }
 
     /**
@@ -112,7 +113,7 @@ public final class CudaMoeKernel implements MoeKernel {
     /** The packed experts when the tensor-core path takes {@code weights}, else null. */
     private TcExperts tc(ExpertWeights weights) {
         if (tensorCores && weights instanceof W4A16ExpertWeights w4 && TcExperts.covers(w4)) {
-            return tcCache.get(w4);
+            return tcCache.get(w4, w -> TcExperts.pack(device, w4));
         }
         return null;
     }

@@ -1,11 +1,6 @@
 package org.offload4j.cuda.moe;
 
 import java.lang.foreign.Arena;
-import java.lang.ref.ReferenceQueue;
-import java.lang.ref.WeakReference;
-import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.List;
 import org.offload4j.cuda.CudaDevice;
 import org.offload4j.cuda.CudaStream;
 import org.offload4j.cuda.DeviceBuffer;
@@ -22,13 +17,10 @@ import org.offload4j.w4a16.QuantizedWeight;
  * weights, scales and zeros holding the {@code E} experts' {@link TcPackedLayout}s back to back
  * (the kernel's per-expert strides), plus one SplitK {@link TcWorkspace} for the calls on them.
  *
- * <p><b>Why a cache.</b> {@code MoeKernel} receives the {@link ExpertWeights} on every call, and
- * {@code MoeLayer} holds them for its lifetime; adding an explicit "prepared experts" object would
- * change the MoE SPI of every backend. So {@link Cache} packs each {@link W4A16ExpertWeights}
- * instance once, on its first call, and keeps the result keyed by that instance (identity, weakly
- * referenced): when the weights become unreachable or are closed ({@link ExpertWeights#isAlive()}
- * false), the device copy is freed at the next call of any MoE method on this kernel. The weights
- * are immutable views (their contract), so the copy never goes stale.
+ * <p>Kept per {@link W4A16ExpertWeights} instance in an {@link org.offload4j.moe.ExpertWeightsCache}
+ * ({@link CudaMoeKernel}): packed at the weights' first call, freed at the next MoE call once
+ * they are collected or closed. The weights are immutable views (their contract), so the copy
+ * never goes stale.
  */
 final class TcExperts implements AutoCloseable {
     /** One matrix (W1 or W2) of all experts. */
@@ -132,60 +124,5 @@ final class TcExperts implements AutoCloseable {
         workspace.close();   // waits for a call that holds it
         gateUp.close();
         down.close();
-    }
-
-    /** The packed experts per {@link W4A16ExpertWeights} instance, weakly keyed by identity. */
-    static final class Cache {
-        private final CudaDevice device;
-        private final ReferenceQueue<W4A16ExpertWeights> queue = new ReferenceQueue<>();
-        private final List<Entry> entries = new ArrayList<>();
-
-        private static final class Entry extends WeakReference<W4A16ExpertWeights> {
-            final TcExperts experts;
-
-            Entry(W4A16ExpertWeights key, TcExperts experts, ReferenceQueue<W4A16ExpertWeights> q) {
-                super(key, q);
-                this.experts = experts;
-            }
-        }
-
-        Cache(CudaDevice device) {
-            this.device = device;
-        }
-
-        /** The packed copy of {@code w}, made now if this is its first call. */
-        synchronized TcExperts get(W4A16ExpertWeights w) {
-            expunge();
-            for (Entry e : entries) {
-                if (e.get() == w) {
-                    return e.experts;
-                }
-            }
-            TcExperts packed = pack(device, w);
-            entries.add(new Entry(w, packed, queue));
-            return packed;
-        }
-
-        /**
-         * Frees the copies of weights that were collected or closed; every MoE method of the kernel
-         * calls it first (a queue poll and a walk over the few entries, next to a launch).
-         */
-        synchronized void expunge() {
-            while (queue.poll() != null) {
-                // drained; the entries are found by their cleared referent below
-            }
-            for (Iterator<Entry> it = entries.iterator(); it.hasNext(); ) {
-                Entry e = it.next();
-                W4A16ExpertWeights key = e.get();
-                if (key == null || !key.isAlive()) {
-                    it.remove();
-                    e.experts.close();
-                }
-            }
-        }
-
-        synchronized int size() {
-            return entries.size();
-        }
     }
 }
