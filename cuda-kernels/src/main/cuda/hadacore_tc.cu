@@ -69,6 +69,10 @@
 //   - ldmatrix/stmatrix through shared memory for the transpose: movmatrix does it in registers.
 //   - Shared memory for k ≤ 11: R ≤ 8 tiles fit in registers, and the cross-tile stages are plain
 //     fp32 butterflies.
+//   - `__restrict__` on `in`: in place, in and out are the same memory, which `__restrict__`
+//     forbids. It only turned the regs2/4/8 kernels' tile loads into ld.global.nc (same count,
+//     same order; PTX of 2026-12-07); every element is read once, before its own warp writes it, so
+//     plain loads cost no extra traffic. pre, post and hm never alias out and keep it.
 
 #include "hadacore_tc.cuh"
 #include <cuda_bf16.h>
@@ -284,7 +288,7 @@ __device__ __forceinline__ float warp_max(float v) {
 constexpr int REGS_BLOCK = 128;
 
 template <typename T, int LOGR, int MODE = MODE_STORE, int KFIX = 0>
-__device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long long rows, int k,
+__device__ __forceinline__ void regs_body(const T* in, T* out, long long rows, int k,
                                           long long inStride, long long outStride, float scale,
                                           const float* __restrict__ pre, const float* __restrict__ post,
                                           Fp8Out fp8 = Fp8Out{}) {
@@ -444,7 +448,7 @@ __device__ __forceinline__ void regs_body(const T* __restrict__ in, T* out, long
 // the k = 8 body's loop is 198 (every pre/post variant; 133 on the path without them), k = 7 and 6
 // 321 and 331 (with the non-finite screen), against about 280 issue slots that full bandwidth allows.
 template <typename T, int MODE = MODE_STORE>
-__device__ __forceinline__ void regs1_body(const T* __restrict__ in, T* out, long long rows, int k,
+__device__ __forceinline__ void regs1_body(const T* in, T* out, long long rows, int k,
                                            long long inStride, long long outStride, float scale,
                                            const float* __restrict__ pre, const float* __restrict__ post,
                                            Fp8Out fp8 = Fp8Out{}) {
@@ -459,7 +463,7 @@ __device__ __forceinline__ void regs1_body(const T* __restrict__ in, T* out, lon
 // ---- the shared-memory kernel: 12 ≤ k ≤ 15 -------------------------------------------------------
 
 template <typename T, int K, int MODE = MODE_STORE>
-__device__ __forceinline__ void smem_body(const T* __restrict__ in, T* out, long long rows,
+__device__ __forceinline__ void smem_body(const T* in, T* out, long long rows,
                                           long long inStride, long long outStride, float scale,
                                           const float* __restrict__ pre, const float* __restrict__ post,
                                           Fp8Out fp8 = Fp8Out{}) {
@@ -689,7 +693,7 @@ __device__ __forceinline__ void pass_m_tc(float* row_smem, int kn, const uint32_
 }
 
 template <typename T, int LOGR, int M>
-__device__ __forceinline__ void mseg_rows(const T* __restrict__ in, T* out, long long rows, int kn,
+__device__ __forceinline__ void mseg_rows(const T* in, T* out, long long rows, int kn,
                                           long long inStride, long long outStride, float scale, int transpose,
                                           const float* __restrict__ hm, const float* __restrict__ pre,
                                           const float* __restrict__ post) {
@@ -780,7 +784,7 @@ __device__ __forceinline__ void mseg_if_admitted(const T* in, T* out, long long 
 }
 
 template <typename T, int LOGR>
-__device__ __forceinline__ void mseg_body(const T* __restrict__ in, T* out, long long rows, int kn, int m,
+__device__ __forceinline__ void mseg_body(const T* in, T* out, long long rows, int kn, int m,
                                           long long inStride, long long outStride, float scale, int transpose,
                                           const float* __restrict__ hm, const float* __restrict__ pre,
                                           const float* __restrict__ post) {
