@@ -10,6 +10,7 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.offload4j.core.Backend;
@@ -190,11 +191,13 @@ public final class BenchCommand implements Callable<Integer> {
         List<BenchResult> results = new ArrayList<>();
         List<Map<String, Object>> torchCases = new ArrayList<>();
         try (ProgressBar bar = new ProgressBar(err, plan.size(), ProgressBar.terminalAttached())) {
-            int done = 0;
-            for (Plan p : plan) {
-                bar.update(done, p.suite().name() + " " + p.size() + " " + p.dtype());
-                results.add(runCase(b, p, budget, copy, matmul, inPlace, fmaPeak, torchCases));
-                bar.update(++done, p.suite().name() + " " + p.size() + " " + p.dtype());
+            for (int i = 0; i < plan.size(); i++) {
+                Plan p = plan.get(i);
+                String what = p.suite().name() + " " + p.size() + " " + p.dtype();
+                bar.started(i, what);
+                BenchResult r = runCase(b, p, budget, copy, matmul, inPlace, fmaPeak, torchCases);
+                results.add(r);
+                bar.finished(i, what, outcome(r));
             }
         }
         if (compare != null) {
@@ -333,6 +336,12 @@ public final class BenchCommand implements Callable<Integer> {
             System.out.println(Recheck.ALONE_PREFIX + m.medianNanos() + " " + identity);
         }
         return 0;
+    }
+
+    /** A finished case in a log line: its median and its error against the tolerance. */
+    static String outcome(BenchResult r) {
+        return "median " + Reports.time(r.medianNanos()) + ", rel. error " + String.format(Locale.ROOT, "%.2e", r.error())
+                + (r.correct() ? " (ok)" : " > " + String.format(Locale.ROOT, "%.2e", r.tolerance()) + " (NO)");
     }
 
     private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy, double matmul, double inPlace,

@@ -4,7 +4,9 @@ import java.io.PrintStream;
 
 /**
  * A one-line progress bar on the terminal ({@code [######----] 6/10 hadamard d=1024}), redrawn
- * with a carriage return; silent when output is not a terminal so logs and pipes stay clean.
+ * with a carriage return. Where output is not a terminal (a log), {@link #started} and
+ * {@link #finished} write one line each instead, so that a run killed by a time limit still names
+ * the case it was in and shows the cases it finished; {@link #update} alone stays silent there.
  */
 final class ProgressBar implements AutoCloseable {
     private static final int WIDTH = 24;
@@ -12,12 +14,15 @@ final class ProgressBar implements AutoCloseable {
     private final PrintStream out;
     private final int total;
     private final boolean enabled;
+    private final boolean lines;
     private int lastLength;
 
-    ProgressBar(PrintStream out, int total, boolean enabled) {
+    /** {@code terminal}: draw the bar (when there is more than one step); else write lines. */
+    ProgressBar(PrintStream out, int total, boolean terminal) {
         this.out = out;
         this.total = total;
-        this.enabled = enabled && total > 1;
+        this.enabled = terminal && total > 1;
+        this.lines = !terminal;
     }
 
     static boolean terminalAttached() {
@@ -34,6 +39,26 @@ final class ProgressBar implements AutoCloseable {
         out.print("\r" + line + padding);
         out.flush();
         lastLength = line.length();
+    }
+
+    /** Step {@code index} (from 0) begins. */
+    void started(int index, String what) {
+        if (lines) {
+            out.println("[" + (index + 1) + "/" + total + "] " + what + " ...");
+            out.flush();
+        } else {
+            update(index, what);
+        }
+    }
+
+    /** Step {@code index} (from 0) ended with {@code outcome} (a log line's tail). */
+    void finished(int index, String what, String outcome) {
+        if (lines) {
+            out.println("[" + (index + 1) + "/" + total + "] " + what + ": " + outcome);
+            out.flush();
+        } else {
+            update(index + 1, what);
+        }
     }
 
     @Override
