@@ -73,10 +73,12 @@ selftest() {
     # Each module in its own JVM, as surefire runs them (core's fixtures register fake backends);
     # the working directory is the report folder (target/, as in Maven). The test class path is the
     # JVM's own (-cp), not the launcher's --class-path: tests that start a fresh JVM on
-    # java.class.path (bench --recheck) and JMH's in-process runs read it.
+    # java.class.path (bench --recheck) and JMH's in-process runs read it. --details=testfeed writes
+    # each test's start and end as they happen (tree waits for the end): a run killed by a time
+    # limit still shows the test it was in.
     # shellcheck disable=SC2086
     (cd "$reports/$m" && "$java" $flags ${OFFLOAD_JAVA_OPTS-} -cp "$launcher:$cp" org.junit.platform.console.ConsoleLauncher \
-      execute --disable-banner --disable-ansi-colors --details=tree --scan-class-path "$home/test/$m/classes" \
+      execute --disable-banner --disable-ansi-colors --details=testfeed --scan-class-path "$home/test/$m/classes" \
       $tag --reports-dir "$reports/$m") > "$log" 2>&1 || rc=$?
     [ -z "$linked" ] || rm -f "$reports/$m/src"   # reports hold files only (links do not travel back)
     o=$(count successful "$log") f=$(count failed "$log") s=$(count skipped "$log") a=$(count aborted "$log")
@@ -85,7 +87,7 @@ selftest() {
       "$([ "$rc" -eq 0 ] || echo "  (exit $rc, see $log)")"
     if [ "$rc" -ne 0 ]; then
       status=1
-      sed -n '/^Failures (/,/^Test run finished/p' "$log" | head -n 60
+      awk '/ :: FAILED$/ { n = 8 } n > 0 { print; n-- }' "$log" | head -n 60   # each failure, its message and first frames
     fi
   done
   echo "selftest$([ -z "$gpu" ] || echo ' --gpu'): $ok passed, $failed failed, $skipped skipped, $aborted aborted (assumption not met); reports in $reports"

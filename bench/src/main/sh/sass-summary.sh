@@ -65,8 +65,14 @@ if [ -n "${OFFLOAD_SASS_IN:-}" ]; then
   cat "$out/sass-sm90a.txt"
   exit $rc
 fi
-if ! command -v cuobjdump >/dev/null 2>&1; then
-  echo "not run: no cuobjdump on PATH"
+# A plain `sh` on a GPU host seldom has the toolkit's bin on PATH: look where the toolkit lives too.
+cuobjdump=
+for c in "$(command -v cuobjdump 2>/dev/null || true)" "${CUDA_HOME:+$CUDA_HOME/bin/cuobjdump}" \
+         /usr/local/cuda/bin/cuobjdump; do
+  if [ -n "$c" ] && [ -x "$c" ]; then cuobjdump=$c; break; fi
+done
+if [ -z "$cuobjdump" ]; then
+  echo "not run: no cuobjdump (looked on PATH, in \$CUDA_HOME/bin and /usr/local/cuda/bin)"
   exit 0
 fi
 jar=$(ls "$here"/lib/offload4j-cuda-kernels-*.jar 2>/dev/null | head -1)
@@ -84,12 +90,12 @@ else
   exit 0
 fi
 [ -s "$fb" ] || { echo "no fatbin in $jar (built without nvcc?)"; exit 1; }
-cuobjdump --version | tail -1
-cuobjdump -sass -arch sm_90a "$fb" > "$tmp/sass.txt" || { echo "cuobjdump -sass failed"; exit 1; }
+"$cuobjdump" --version | tail -1
+"$cuobjdump" -sass -arch sm_90a "$fb" > "$tmp/sass.txt" || { echo "cuobjdump -sass failed"; exit 1; }
 summarize < "$tmp/sass.txt" > "$out/sass-sm90a.txt"
 rc=$?
 cat "$out/sass-sm90a.txt"
 for k in $kernels; do
-  cuobjdump -sass -arch sm_90a -fun "$k" "$fb" > "$out/sass-$k.txt" || rc=1
+  "$cuobjdump" -sass -arch sm_90a -fun "$k" "$fb" > "$out/sass-$k.txt" || rc=1
 done
 exit $rc

@@ -73,7 +73,8 @@ class BundleScriptsTest {
         }
         assertTrue(n >= 8, "info, devices, selftests, bench, sass, launch, torch");
         assertTrue(required <= total, "the required steps fit the total even at their limits: " + required + " s");
-        assertTrue(suite.contains("timeout -k 10 \"$limit\""), "each step runs under coreutils timeout");
+        assertTrue(suite.contains("timeout -s QUIT -k 10 \"$limit\""), "each step runs under coreutils timeout");
+        assertTrue(suite.contains("kill -s KILL -- \"-$pid\""), "and its process group is swept after it (GpuSuiteRunTest)");
     }
 
     @Test

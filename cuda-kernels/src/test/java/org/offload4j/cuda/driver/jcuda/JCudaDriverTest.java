@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.offload4j.cuda.driver.CudaDriver;
 import org.offload4j.cuda.driver.CudaDrivers;
@@ -65,6 +66,7 @@ class JCudaDriverTest {
     }
 
     @Test
+    @Tag("gpu") // not @GpuTest: it needs JCuda's GPU, not the FFM backend's, and says so itself
     void onAGpuErrorsAndOutOfMemoryLookLikeTheFfmBindings() {
         CudaDriver d = initialisedWithADevice();
         int dev = d.deviceGet(0);
