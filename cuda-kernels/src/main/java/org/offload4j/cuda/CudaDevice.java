@@ -208,7 +208,8 @@ public final class CudaDevice implements AutoCloseable {
 
     /**
      * Copies {@code src} to {@code dst} (same dtype and shape; either may be on the host or on
-     * this device, any row strides) and waits for the copy.
+     * this device, any row strides) and waits for the copy. They must not partially overlap
+     * ({@link IllegalArgumentException}); a tensor copied onto itself is left as it is.
      */
     public void copy(Tensor src, Tensor dst) {
         Lane lane = acquireLane();

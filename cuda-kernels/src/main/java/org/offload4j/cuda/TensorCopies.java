@@ -19,6 +19,15 @@ final class TensorCopies {
         boolean dstHost = dst.device().hostAddressable();
         checkOn(device, src, "src");
         checkOn(device, dst, "dst");
+        if (src.sameStorage(dst)) {
+            return; // a tensor copied onto itself
+        }
+        // cuMemcpy's result is undefined where the ranges overlap, and rows copied in order would
+        // overwrite source rows not yet read: a partial overlap is refused, never half done.
+        if (src.overlaps(dst)) {
+            throw new IllegalArgumentException("copy from " + src.describe() + " to " + dst.describe()
+                    + ": dst partially overlaps src; copy through a separate tensor");
+        }
         // One copy of the whole span only where dst has no gaps: the bytes between strided rows may
         // belong to another tensor (rows of two tensors can interleave), and must not be overwritten.
         if (dst.isContiguous() && src.isContiguous()) {
