@@ -30,7 +30,17 @@ final class Lane implements AutoCloseable {
     Lane(CudaDevice device) {
         this.device = device;
         this.stream = device.createStream();
-        this.params = device.driver().newKernelParams(MAX_KERNEL_ARGS);
+        try {
+            this.params = device.driver().newKernelParams(MAX_KERNEL_ARGS);
+        } catch (RuntimeException | Error e) {
+            // No one else holds the stream yet: a lane that is not made must not leak it.
+            try {
+                stream.close();
+            } catch (RuntimeException closeFailure) {
+                e.addSuppressed(closeFailure);
+            }
+            throw e;
+        }
     }
 
     CudaStream stream() {

@@ -101,6 +101,40 @@ class LaneRecoveryAndContextTest {
         }
     }
 
+    /** A lane whose kernel parameter buffer cannot be made destroys the stream it had already created. */
+    @Test
+    void aLaneThatFailsHalfwayDestroysItsStream() {
+        List<Long> created = new ArrayList<>();
+        List<Long> destroyed = new ArrayList<>();
+        FakeCudaDriver driver = new FakeCudaDriver() {
+            @Override
+            public synchronized long streamCreate(int flags) {
+                long stream = super.streamCreate(flags);
+                created.add(stream);
+                return stream;
+            }
+
+            @Override
+            public void streamDestroy(long stream) {
+                destroyed.add(stream);
+            }
+
+            @Override
+            public org.offload4j.cuda.driver.KernelParams newKernelParams(int capacity) {
+                throw new IllegalStateException("no memory for kernel parameters");
+            }
+        };
+        CudaDevice device = CudaDevice.open(driver, 0, image());
+        try {
+            var e = assertThrows(IllegalStateException.class, () -> CudaCall.begin(device));
+            assertEquals("no memory for kernel parameters", e.getMessage());
+            assertEquals(1, created.size(), "the lane created its stream before failing");
+            assertEquals(created, destroyed, "and destroyed it");
+        } finally {
+            device.close();
+        }
+    }
+
     /**
      * Other code on the thread (the CUDA runtime, PyTorch, another binding) switched to another
      * context: the device's next step must make its own current again, not trust a record.
