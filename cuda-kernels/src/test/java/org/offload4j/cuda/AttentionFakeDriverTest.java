@@ -1,6 +1,7 @@
 package org.offload4j.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
@@ -158,6 +159,30 @@ class AttentionFakeDriverTest {
             assertEquals(List.of(), copiesToDevice, "no copy to the device");
             device.copy(outd, out);
             assertClose(AttentionReference.forward(q, k, v, kvLen, opts).out(), out);
+        }
+    }
+
+    /**
+     * Device caches the kernel cannot read in place are refused naming the misaligned one: only
+     * V's rows (stride D + 1) are misaligned here, and the error once named K.
+     */
+    @Test
+    void aMisalignedDeviceCacheIsNamedInTheError() {
+        int b = 1, hq = 4, hkv = 2, kvLen = 10, capacity = 100;
+        try (Fp8Tensor q = fp8(1, b, hq, 1, D, D);
+             Fp8Tensor k = fp8(2, b, hkv, capacity, D, D);
+             Fp8Tensor qd = onDevice(q);
+             Fp8Tensor kd = onDevice(k);
+             Tensor vScales = device.copyOf(k.scales());
+             Tensor vRows = device.allocateTensor(DType.FP8_E4M3FN, (long) b * hkv * capacity, D + 1);
+             Tensor outd = device.allocateTensor(DType.BF16, b, hq, 1, D)) {
+            MemorySegment range = MemorySegment.ofAddress(vRows.deviceAddress()).reinterpret(vRows.spanBytes());
+            Tensor vData = Tensor.wrapDevice(null, range, vRows.device(), DType.FP8_E4M3FN, D + 1, b, hkv, capacity, D);
+            Fp8Tensor vd = new Fp8Tensor(vData, vScales);
+            var e = assertThrows(UnsupportedOperationException.class,
+                    () -> attention.forward(qd, kd, vd, kvLen, AttentionOptions.defaults(), outd));
+            assertTrue(e.getMessage().startsWith("v.data "), e.getMessage());
+            assertEquals(List.of(), launches, "nothing launched");
         }
     }
 

@@ -54,8 +54,11 @@ public final class CudaAttentionKernel implements AttentionKernel {
     private void run(AttentionLaunch launch, AttentionShape requested, Fp8Tensor q, Fp8Tensor k, Fp8Tensor v, boolean causal,
                      float softmaxScale, Tensor out, Tensor lse, Arena temps) {
         Tensor qd = alignedInput(q.data(), "q.data", temps);
-        // A misaligned cache gets a host copy anyway: of the filled keys only, for K and V both (one kv_cap).
-        boolean compacted = requested.kvLen() < requested.kvCapacity() && (!aligned(k.data()) || !aligned(v.data()));
+        // A misaligned host cache gets a host copy anyway: of the filled keys only, for K and V both
+        // (one kv_cap), so both must be host caches; a device cache is used in place or refused by
+        // alignedInput, under its own name.
+        boolean compacted = requested.kvLen() < requested.kvCapacity() && onHost(k.data()) && onHost(v.data())
+                && (!aligned(k.data()) || !aligned(v.data()));
         AttentionShape shape = compacted ? new AttentionShape(requested.batch(), requested.qHeads(), requested.kvHeads(),
                 requested.qLen(), requested.kvLen(), requested.headDim()) : requested;
         Tensor kd = compacted ? filledKeys(k.data(), "k.data", shape, temps) : alignedInput(k.data(), "k.data", temps);
@@ -129,6 +132,10 @@ public final class CudaAttentionKernel implements AttentionKernel {
         Tensor copy = Tensor.allocate(temps, t.dtype(), t.shape());
         copyRows(t, copy);
         return copy;
+    }
+
+    private static boolean onHost(Tensor t) {
+        return t.device().hostAddressable();
     }
 
     private static boolean aligned(Tensor t) {
