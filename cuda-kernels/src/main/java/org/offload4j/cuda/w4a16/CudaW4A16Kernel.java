@@ -22,11 +22,11 @@ import org.offload4j.w4a16.W4A16Kernel;
  *
  * <p><b>Prepack</b> uploads the GPTQ tensors unchanged ({@code qweight}, {@code qzeros} or nothing
  * when symmetric), the scales widened to fp32 and, for an act-order weight, its row order, whose
- * gather ({@link ActOrderGather}) runs on the device before stage 1 of every call. Rows beyond
- * {@code 65535·8} per launch are processed in chunks of that many rows.
+ * gather ({@link ActOrderGather}) runs on the device before stage 1 of every call. A call's rows
+ * go in chunks of {@link #rowsPerLaunch(int)}, which all use one workspace in turn.
  */
 public final class CudaW4A16Kernel implements W4A16Kernel {
-    /** Rows of x per launch pair (gridDim.y limit of stage 1). */
+    /** Most rows of x per launch pair (gridDim.y limit of stage 1). */
     static final int MAX_ROWS_PER_LAUNCH = W4A16Launch.MAX_GRID_Y * W4A16Launch.TILE_M;
 
     private final CudaDevice device;
@@ -148,11 +148,13 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
             }
             long ldy = y.rowStride();
             long elem = dtype.byteSize(1); // bytes per element of x and y (2)
-            for (int i0 = 0; i0 < m; i0 += MAX_ROWS_PER_LAUNCH) {
-                int mc = Math.min(MAX_ROWS_PER_LAUNCH, m - i0);
-                SplitKPlan plan = SplitKPlan.plan(mc, n, k, g, device.smCount());
-                W4A16Launch l = W4A16Launch.of(mc, n, k, g, plan.splits(), dtype);
-                long ws = call.scratch(l.workspaceBytes());
+            int rowsPerLaunch = rowsPerLaunch(n);
+            // One workspace for all chunks: launches on one stream run in order, so a chunk's stage 1
+            // cannot overwrite it before the previous chunk's reduce has read it.
+            long ws = call.scratch(workspaceBytes(m, n, k, g, device.smCount(), dtype));
+            for (int i0 = 0, mc; i0 < m; i0 += mc) { // i0 += mc ≤ m: no int overflow near 2^31 rows
+                mc = Math.min(rowsPerLaunch, m - i0);
+                W4A16Launch l = chunkLaunch(mc, n, k, g, device.smCount(), dtype);
                 call.params()
                         .pointer(xa + (long) i0 * ldx * elem).i64(ldx)
                         .pointer(pw.qweight()).pointer(pw.qzeros()).pointer(pw.scales())
@@ -171,6 +173,37 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
             // cleaner) until they are done, which finish() waits for.
             java.lang.ref.Reference.reachabilityFence(pw);
         }
+    }
+
+    /**
+     * Rows of x per launch pair for a weight of {@code n} columns: at most
+     * {@link #MAX_ROWS_PER_LAUNCH}, and few enough that a single split's fp32 workspace
+     * ({@code 4·rows·n} bytes) stays within {@link SplitKPlan#MAX_WORKSPACE_FLOATS}, a bound the
+     * planner applies only to several splits. A multiple of {@link W4A16Launch#TILE_M} when at
+     * least one tile fits; at least 1 (whose workspace, for n beyond that bound, is {@code 4·n} bytes).
+     */
+    static int rowsPerLaunch(int n) {
+        long fit = SplitKPlan.MAX_WORKSPACE_FLOATS / n;
+        long rows = fit >= W4A16Launch.TILE_M ? fit - fit % W4A16Launch.TILE_M : Math.max(1, fit);
+        return (int) Math.min(MAX_ROWS_PER_LAUNCH, rows);
+    }
+
+    /** The launch pair for one chunk of {@code rows} rows of x, split as {@link SplitKPlan} says. */
+    static W4A16Launch chunkLaunch(int rows, int n, int k, int groupSize, int smCount, DType dtype) {
+        SplitKPlan plan = SplitKPlan.plan(rows, n, k, groupSize, smCount);
+        return W4A16Launch.of(rows, n, k, groupSize, plan.splits(), dtype);
+    }
+
+    /**
+     * Bytes of the one workspace that every chunk of an {@code m}-row call uses: the larger of a
+     * full chunk's and the last, shorter chunk's, the only two chunk sizes.
+     */
+    static long workspaceBytes(int m, int n, int k, int groupSize, int smCount, DType dtype) {
+        int rows = rowsPerLaunch(n);
+        int lastRows = m % rows;
+        long full = m >= rows ? chunkLaunch(rows, n, k, groupSize, smCount, dtype).workspaceBytes() : 0;
+        long last = lastRows == 0 ? 0 : chunkLaunch(lastRows, n, k, groupSize, smCount, dtype).workspaceBytes();
+        return Math.max(full, last);
     }
 
     /** A device copy of {@code bytes} of a Java array's segment, staged through native memory, synchronously. */

@@ -1,0 +1,93 @@
+package org.offload4j.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.offload4j.core.DType;
+import org.offload4j.core.Tensor;
+import org.offload4j.core.TensorFill;
+import org.offload4j.cuda.kernels.KernelName;
+import org.offload4j.cuda.w4a16.CudaW4A16Kernel;
+import org.offload4j.cuda.w4a16.W4A16Launch;
+import org.offload4j.w4a16.PackedWeight;
+import org.offload4j.w4a16.QuantizedWeight;
+import org.offload4j.w4a16.RtnQuantizer;
+
+/**
+ * {@link CudaW4A16Kernel}'s host side through the {@link FakeCudaDriver}: the two kernels are
+ * stubs that record their arguments (w4a16.cu's parameter lists, {@link W4A16Launch}), so what is
+ * checked is what the launches are given (row chunks, workspace) and the weight's lifetime, not
+ * the arithmetic (CudaW4A16KernelTest's, on a GPU).
+ */
+class W4A16FakeDriverTest {
+    /** The arguments of one stage-1 launch that the checks read. */
+    private record SplitK(long x, long ws, int rows, int n, int splits) {
+    }
+
+    private final List<SplitK> splitKs = new ArrayList<>();
+    private final List<Long> reduceWorkspaces = new ArrayList<>();
+    private final AtomicInteger memAllocs = new AtomicInteger();
+    private FakeCudaDriver driver;
+    private CudaDevice device;
+
+    @BeforeEach
+    void open() {
+        driver = new FakeCudaDriver() {
+            @Override
+            public synchronized long memAlloc(long bytes) {
+                memAllocs.incrementAndGet();
+                return super.memAlloc(bytes);
+            }
+        };
+        driver.kernel(KernelName.W4A16_SPLITK_BF16.symbol(), (a, gx, gy, gz, bx, smem) ->
+                splitKs.add(new SplitK(a[0], a[5], (int) a[6], (int) a[7], (int) a[10])));
+        driver.kernel(KernelName.W4A16_REDUCE_BF16.symbol(), (a, gx, gy, gz, bx, smem) -> reduceWorkspaces.add(a[0]));
+        device = CudaDevice.open(driver, 0, KernelImage.of(new byte[] {1}, new Properties()));
+    }
+
+    @AfterEach
+    void close() {
+        device.close();
+    }
+
+    /**
+     * More rows than one launch takes: the chunks cover x's rows in order, and all of them use one
+     * workspace, allocated once and large enough for each (every chunk once took a lane slot of
+     * its own, all held at once).
+     */
+    @Test
+    void rowChunksShareOneWorkspaceThatFitsEach() {
+        int m = W4A16Launch.MAX_GRID_Y * W4A16Launch.TILE_M + 5; // a full chunk, then 5 rows
+        int k = 8;
+        int n = 8;
+        CudaW4A16Kernel kernel = new CudaW4A16Kernel(device);
+        try (Tensor wf = TensorFill.gaussian(Tensor.allocate(DType.FP32, k, n), 1, 0.05);
+             QuantizedWeight qw = RtnQuantizer.quantize(wf, 8, false, DType.FP16);
+             PackedWeight pw = kernel.prepack(qw);
+             Tensor x = Tensor.allocate(DType.BF16, m, k);
+             Tensor y = Tensor.allocate(DType.BF16, m, n)) {
+            int before = memAllocs.get();
+            kernel.matmul(x, pw, null, y);
+            assertEquals(3, memAllocs.get() - before, "x and y staged, one workspace");
+            assertEquals(2, splitKs.size(), "chunks: " + splitKs);
+            long ws = splitKs.getFirst().ws();
+            long wsBytes = driver.allocations.get(ws).byteSize();
+            long nextRow = 0;
+            for (SplitK s : splitKs) {
+                assertEquals(ws, s.ws(), "the same workspace for every chunk: " + splitKs);
+                assertTrue(4L * s.splits() * s.rows() * s.n() <= wsBytes, s + " fits the " + wsBytes + " bytes");
+                assertEquals(splitKs.getFirst().x() + nextRow * k * 2, s.x(), "chunks in order, no gap: " + splitKs);
+                nextRow += s.rows();
+            }
+            assertEquals(m, nextRow, "the chunks cover every row");
+            assertEquals(List.of(ws, ws), reduceWorkspaces, "each reduce reads that workspace");
+        }
+    }
+}
