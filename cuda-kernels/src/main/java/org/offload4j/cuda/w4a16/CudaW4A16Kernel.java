@@ -3,6 +3,7 @@ package org.offload4j.cuda.w4a16;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.offload4j.core.DType;
 import org.offload4j.core.Tensor;
 import org.offload4j.cuda.CudaCall;
@@ -137,6 +138,7 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         int biasKind = W4A16Launch.biasKind(bias == null ? null : bias.dtype(), y.dtype());
         CudaFunction splitK = device.function(W4A16Launch.splitKKernel(dtype).symbol());
         CudaFunction reduce = device.function(W4A16Launch.reduceKernel(dtype).symbol());
+        pw.beginRun();
         try (CudaCall call = CudaCall.begin(device)) {
             long xa = call.in(x);
             long ba = call.inOrNull(bias);
@@ -169,6 +171,8 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
             }
             call.finish();
         } finally {
+            // The call's close() has waited for its stream: the kernels are done with pw's buffers.
+            pw.endRun();
             // The kernels read pw's buffers by address: pw must stay reachable (not freed by its
             // cleaner) until they are done, which finish() waits for.
             java.lang.ref.Reference.reachabilityFence(pw);
@@ -231,7 +235,12 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
         private final DeviceBuffer scales;
         /** The act-order row order (int32 [k]) for {@link ActOrderGather}, or null. */
         private final DeviceBuffer rowOrder;
-        private volatile boolean closed;
+        /**
+         * Held shared by each run from reading the buffers' addresses until its kernels are done,
+         * exclusively by {@link #close()}: runs go on together, and close() frees nothing under one.
+         */
+        private final ReentrantReadWriteLock inUse = new ReentrantReadWriteLock();
+        private boolean closed; // guarded by inUse
 
         CudaPackedWeight(int k, int n, int groupSize, DeviceBuffer qweight, DeviceBuffer qzeros, DeviceBuffer scales,
                          DeviceBuffer rowOrder) {
@@ -242,6 +251,25 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
             this.qzeros = qzeros;
             this.scales = scales;
             this.rowOrder = rowOrder;
+        }
+
+        /**
+         * Keeps the weight open for a run until {@link #endRun()}; the device addresses may be read
+         * in between.
+         *
+         * @throws IllegalStateException if the weight is closed
+         */
+        void beginRun() {
+            inUse.readLock().lock();
+            if (closed) {
+                inUse.readLock().unlock();
+                throw new IllegalStateException(this + " is closed");
+            }
+        }
+
+        /** Ends {@link #beginRun()}, once the run's kernels are done. */
+        void endRun() {
+            inUse.readLock().unlock();
         }
 
         long qweight() {
@@ -272,19 +300,25 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
             return groupSize;
         }
 
+        /** Frees the weight once no run is inside ({@link #beginRun()}); a second call does nothing. */
         @Override
-        public synchronized void close() {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            qweight.close();
-            scales.close();
-            if (qzeros != null) {
-                qzeros.close();
-            }
-            if (rowOrder != null) {
-                rowOrder.close();
+        public void close() {
+            inUse.writeLock().lock();
+            try {
+                if (closed) {
+                    return;
+                }
+                closed = true;
+                qweight.close();
+                scales.close();
+                if (qzeros != null) {
+                    qzeros.close();
+                }
+                if (rowOrder != null) {
+                    rowOrder.close();
+                }
+            } finally {
+                inUse.writeLock().unlock();
             }
         }
 
