@@ -3,8 +3,10 @@ package org.offload4j.cuda;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.offload4j.core.DType;
 import org.offload4j.core.Device;
 import org.offload4j.core.Tensor;
@@ -25,7 +27,9 @@ import org.offload4j.cuda.driver.DeviceAttribute;
  * neither share buffers nor block each other.
  *
  * <p><b>Lifetime.</b> {@link #close()} frees the lanes and the module and releases the primary
- * context; tensors and buffers made from the device must be closed first.
+ * context; tensors and buffers made from the device must be closed first. Those still open are
+ * freed by close() itself, with a warning, so that no later close() or Cleaner frees an address of
+ * a released context, which the device opened again may have handed to other memory.
  */
 public final class CudaDevice implements AutoCloseable {
     private final CudaDriver driver;
@@ -43,6 +47,13 @@ public final class CudaDevice implements AutoCloseable {
     private final long module;
     private final Map<String, CudaFunction> functions = new ConcurrentHashMap<>();
     private final ConcurrentLinkedQueue<Lane> lanes = new ConcurrentLinkedQueue<>();
+    /** The releases of the buffers open now (never the buffers: they can still become unreachable). */
+    private final Set<MemoryRelease> openMemory = ConcurrentHashMap.newKeySet();
+    /**
+     * Shared by each allocation and each free of memory, exclusive to {@link #close()}: close()
+     * sees every buffer allocated before it, and no free runs after the context is released.
+     */
+    private final ReentrantReadWriteLock memoryLock = new ReentrantReadWriteLock();
     private volatile boolean closed;
 
     private CudaDevice(CudaDriver driver, int ordinal, KernelImage image) {
@@ -142,17 +153,47 @@ public final class CudaDevice implements AutoCloseable {
 
     /** {@code bytes} of device memory (at least 1), uninitialised. */
     public DeviceBuffer allocate(long bytes) {
-        ensureOpen();
-        makeCurrent();
         long size = Math.max(1, bytes);
-        return new DeviceBuffer(this, driver.memAlloc(size), size);
+        memoryLock.readLock().lock();
+        try {
+            ensureOpen();
+            makeCurrent();
+            return new DeviceBuffer(this, driver.memAlloc(size), size);
+        } finally {
+            memoryLock.readLock().unlock();
+        }
     }
 
     /** {@code bytes} of page-locked host memory. */
     public PinnedBuffer allocatePinned(long bytes) {
-        ensureOpen();
-        makeCurrent();
-        return new PinnedBuffer(this, driver.memAllocHost(Math.max(1, bytes)));
+        memoryLock.readLock().lock();
+        try {
+            ensureOpen();
+            makeCurrent();
+            return new PinnedBuffer(this, driver.memAllocHost(Math.max(1, bytes)));
+        } finally {
+            memoryLock.readLock().unlock();
+        }
+    }
+
+    /** Registers a new buffer's release, for {@link #close()} to free the buffer if it is still open then. */
+    void track(MemoryRelease release) {
+        openMemory.add(release);
+    }
+
+    /** Drops a release whose memory is being freed. */
+    void forget(MemoryRelease release) {
+        openMemory.remove(release);
+    }
+
+    /** Runs {@code free} (a buffer's release) while {@link #close()} cannot run. */
+    void excludingClose(Runnable free) {
+        memoryLock.readLock().lock();
+        try {
+            free.run();
+        } finally {
+            memoryLock.readLock().unlock();
+        }
     }
 
     /** A new stream of this device; close it when done. */
@@ -259,27 +300,54 @@ public final class CudaDevice implements AutoCloseable {
     }
 
     /**
-     * Frees the lanes and the module and releases the primary context, each step attempted even
-     * when an earlier one fails: after a sticky error (an illegal address in a kernel, a device
-     * lost) the driver fails nearly every call, and only releasing every reference to the primary
-     * context lets it be reset for the rest of the process. The first failure is thrown at the
-     * end, the others suppressed in it; a second call does nothing.
+     * Frees the lanes, the buffers still open (with one warning) and the module, and releases the
+     * primary context, each step attempted even when an earlier one fails: after a sticky error
+     * (an illegal address in a kernel, a device lost) the driver fails nearly every call, and only
+     * releasing every reference to the primary context lets it be reset for the rest of the
+     * process. The first failure is thrown at the end, the others suppressed in it; a second call
+     * does nothing, and so do the close() and the Cleaner of a buffer this call freed.
      */
     @Override
     public synchronized void close() {
-        if (closed) {
-            return;
+        memoryLock.writeLock().lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            RuntimeException failure = attempt(null, this::makeCurrent);
+            for (Lane lane; (lane = lanes.poll()) != null; ) {
+                failure = attempt(failure, lane::close);
+            }
+            failure = freeOpenMemory(failure);
+            failure = attempt(failure, () -> driver.moduleUnload(module));
+            failure = attempt(failure, () -> driver.devicePrimaryCtxRelease(handle));
+            if (failure != null) {
+                throw failure;
+            }
+        } finally {
+            memoryLock.writeLock().unlock();
         }
-        closed = true;
-        RuntimeException failure = attempt(null, this::makeCurrent);
-        for (Lane lane; (lane = lanes.poll()) != null; ) {
-            failure = attempt(failure, lane::close);
+    }
+
+    /**
+     * Frees the buffers still open, while their context is held; returns the first failure so
+     * far, as {@link #attempt} does. They are the callers' leaks, reported in one warning.
+     */
+    private RuntimeException freeOpenMemory(RuntimeException failure) {
+        int buffers = 0;
+        long bytes = 0;
+        for (MemoryRelease release : openMemory) {
+            if (release.claim()) {
+                buffers++;
+                bytes += release.bytes();
+                failure = attempt(failure, release::free);
+            }
         }
-        failure = attempt(failure, () -> driver.moduleUnload(module));
-        failure = attempt(failure, () -> driver.devicePrimaryCtxRelease(handle));
-        if (failure != null) {
-            throw failure;
+        if (buffers > 0) {
+            Resources.warnOpenAtClose(toString(), buffers, bytes);
         }
+        return failure;
     }
 
     /** Runs one teardown step; returns the first failure so far, later ones suppressed in it. */

@@ -1,12 +1,12 @@
 package org.offload4j.cuda;
 
 import java.lang.ref.Cleaner;
-import org.offload4j.cuda.driver.CudaDriver;
 
 /**
  * Device memory from {@code cuMemAlloc}, freed by {@link #close()}; if a buffer becomes
  * unreachable while still open, a {@link Cleaner} frees it and logs a warning naming its size,
- * since that is a leak in the caller's code.
+ * since that is a leak in the caller's code. One still open when its device is closed is freed by
+ * the device ({@link MemoryRelease}); its {@link #close()} then does nothing.
  */
 public final class DeviceBuffer implements AutoCloseable {
     private final CudaDevice device;
@@ -19,13 +19,18 @@ public final class DeviceBuffer implements AutoCloseable {
         this.device = device;
         this.address = address;
         this.bytes = bytes;
-        this.release = new Release(device.driver(), device.context(), address, bytes);
+        this.release = new Release(device, address, bytes);
+        device.track(release);
         this.cleanable = Resources.CLEANER.register(this, release);
     }
 
-    /** The device pointer ({@code CUdeviceptr}). */
+    /**
+     * The device pointer ({@code CUdeviceptr}).
+     *
+     * @throws IllegalStateException once the buffer or its device is closed
+     */
     public long address() {
-        if (release.freed) {
+        if (release.isClaimed()) {
             throw new IllegalStateException("device buffer of " + bytes + " bytes on " + device + " is closed");
         }
         return address;
@@ -41,34 +46,27 @@ public final class DeviceBuffer implements AutoCloseable {
 
     @Override
     public void close() {
-        release.explicit = true;
+        release.markExplicit();
         cleanable.clean();
     }
 
-    /** The free action; holds no reference to the buffer so the buffer can become unreachable. */
-    private static final class Release implements Runnable {
-        private final CudaDriver driver;
-        private final long context;
+    private static final class Release extends MemoryRelease {
         private final long address;
-        private final long bytes;
-        volatile boolean explicit;
-        volatile boolean freed;
 
-        Release(CudaDriver driver, long context, long address, long bytes) {
-            this.driver = driver;
-            this.context = context;
+        Release(CudaDevice device, long address, long bytes) {
+            super(device, bytes);
             this.address = address;
-            this.bytes = bytes;
         }
 
         @Override
-        public void run() {
-            freed = true;
-            if (!explicit) {
-                Resources.warnLeak("a device buffer of " + bytes + " bytes");
-            }
-            CudaDevice.setCurrent(driver, context);
-            driver.memFree(address);
+        void free() {
+            device().makeCurrent();
+            device().driver().memFree(address);
+        }
+
+        @Override
+        String describe() {
+            return "a device buffer of " + bytes() + " bytes";
         }
     }
 }

@@ -3,12 +3,12 @@ package org.offload4j.cuda;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
-import org.offload4j.cuda.driver.CudaDriver;
 
 /**
  * Page-locked host memory from {@code cuMemAllocHost}: Java reads and writes it like any native
  * segment, and copies between it and the device run at full PCIe/NVLink speed and truly
- * asynchronously. Freed by {@link #close()}, or by a Cleaner with a warning if forgotten.
+ * asynchronously. Freed by {@link #close()}, or by a Cleaner with a warning if forgotten, or by
+ * its device's close() if still open then ({@link MemoryRelease}).
  */
 public final class PinnedBuffer implements AutoCloseable {
     private final MemorySegment segment;
@@ -20,13 +20,18 @@ public final class PinnedBuffer implements AutoCloseable {
         // segment kept past close() fails on use instead of touching freed memory.
         Arena arena = Arena.ofShared();
         this.segment = raw.reinterpret(arena, null);
-        this.release = new Release(device.driver(), device.context(), raw, arena);
+        this.release = new Release(device, raw, arena);
+        device.track(release);
         this.cleanable = Resources.CLEANER.register(this, release);
     }
 
-    /** The memory; valid until {@link #close()}. */
+    /**
+     * The memory; valid until {@link #close()} or its device's.
+     *
+     * @throws IllegalStateException once the buffer or its device is closed
+     */
     public MemorySegment segment() {
-        if (release.freed) {
+        if (release.isClaimed()) {
             throw new IllegalStateException("pinned buffer of " + segment.byteSize() + " bytes is closed");
         }
         return segment;
@@ -34,34 +39,30 @@ public final class PinnedBuffer implements AutoCloseable {
 
     @Override
     public void close() {
-        release.explicit = true;
+        release.markExplicit();
         cleanable.clean();
     }
 
-    private static final class Release implements Runnable {
-        private final CudaDriver driver;
-        private final long context;
+    private static final class Release extends MemoryRelease {
         private final MemorySegment segment;
         private final Arena arena;
-        volatile boolean explicit;
-        volatile boolean freed;
 
-        Release(CudaDriver driver, long context, MemorySegment segment, Arena arena) {
-            this.driver = driver;
-            this.context = context;
+        Release(CudaDevice device, MemorySegment segment, Arena arena) {
+            super(device, segment.byteSize());
             this.segment = segment;
             this.arena = arena;
         }
 
         @Override
-        public void run() {
-            freed = true;
-            if (!explicit) {
-                Resources.warnLeak("a pinned host buffer of " + segment.byteSize() + " bytes");
-            }
+        void free() {
             arena.close();
-            CudaDevice.setCurrent(driver, context);
-            driver.memFreeHost(segment);
+            device().makeCurrent();
+            device().driver().memFreeHost(segment);
+        }
+
+        @Override
+        String describe() {
+            return "a pinned host buffer of " + bytes() + " bytes";
         }
     }
 }

@@ -14,4 +14,11 @@ final class Resources {
         LOG.log(System.Logger.Level.WARNING, what + " was not closed; it was freed when it became unreachable."
                 + " Close CUDA resources (try-with-resources) to free device memory promptly.");
     }
+
+    /** One warning for all the buffers that a device's close() found open and freed itself. */
+    static void warnOpenAtClose(String device, int buffers, long bytes) {
+        LOG.log(System.Logger.Level.WARNING, buffers + (buffers == 1 ? " buffer" : " buffers") + " (" + bytes + " bytes) of "
+                + device + " were not closed before the device; it freed them when it was closed, and their addresses"
+                + " are invalid now. Close CUDA resources (try-with-resources) before their device.");
+    }
 }
