@@ -110,8 +110,23 @@ public final class HadamardReference {
      *       tensor-core splits of ±∞ give NaN); either way every element whose {@code y} is not
      *       finite is the NaN code, and the group's other codes are left unchecked.</li>
      * </ul>
+     * The slack {@code 1e-6 · amax} is the CPU's fp32 transform's; a kernel with a larger transform
+     * error passes its own to {@link #fp8Mismatch(Tensor, double, Tensor, Tensor, long, double)}.
      */
     public static Optional<String> fp8Mismatch(Tensor in, double scale, Tensor q, Tensor scales, long rowsPerScale) {
+        return fp8Mismatch(in, scale, q, scales, rowsPerScale, 1e-6);
+    }
+
+    /**
+     * {@link #fp8Mismatch(Tensor, double, Tensor, Tensor, long)} with a slack of
+     * {@code transformError · amax} per element for the transform's own error before the E4M3
+     * rounding, in place of {@code 1e-6 · amax}: the wrong neighbour then passes where {@code y / s}
+     * lies within {@code 448 · transformError} of a midpoint. The tensor-core kernels' bf16 splits of
+     * fp32 intermediates give about 4e-6 relative L2 at d ≥ 4096 (docs/ops/hadamard.md), about
+     * 1e-6 · amax per element: a slack of 1e-6 there fails correct codes near midpoints.
+     */
+    public static Optional<String> fp8Mismatch(Tensor in, double scale, Tensor q, Tensor scales, long rowsPerScale,
+                                               double transformError) {
         int d = Math.toIntExact(in.cols());
         double[] y = compute(in, HadamardSize.of(d), scale, false, null, null);
         for (long g = 0; g < in.rows() / rowsPerScale; g++) {
@@ -145,7 +160,7 @@ public final class HadamardReference {
                 double code = q.getFloat(i / d, i % d);
                 double got = code * s;
                 // The smaller binade of y/s and the code: just above 2^e the spacing below 2^e is half as large.
-                double bound = halfUlpE4m3(Math.min(Math.abs(y[(int) i] / s), Math.abs(code))) * s + 1e-6 * amax;
+                double bound = halfUlpE4m3(Math.min(Math.abs(y[(int) i] / s), Math.abs(code))) * s + transformError * amax;
                 if (!(Math.abs(got - y[(int) i]) <= bound)) {
                     return Optional.of(group + "(" + i / d + ", " + i % d + "): code · s = " + got + ", y = " + y[(int) i]);
                 }

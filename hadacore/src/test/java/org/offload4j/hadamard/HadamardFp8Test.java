@@ -79,6 +79,31 @@ class HadamardFp8Test {
         assertCheckerAcceptsOnly(228.00015f, 219.99985f, 8.0f, 7.5f, 9.0f);
     }
 
+    /**
+     * A kernel's own transform error widens the slack: y = [448, 7.251] (s = 1) lies 0.001 above the
+     * midpoint 7.25, so 7.0 is refused with the CPU's slack (4.5e-4) and let through with a
+     * tensor-core kernel's (1e-5 · 448 = 4.5e-3), which cannot tell it from a correct rounding of
+     * a y that its error moved across the midpoint; 8 stays refused.
+     */
+    @Test
+    void aLargerTransformErrorWidensTheSlackNearAMidpoint() {
+        assertCheckerAcceptsOnly(227.6255f, 220.3745f, 7.5f, 7.0f, 8.0f);
+        try (Tensor x = Tensor.allocate(DType.FP32, 1, 2);
+             Tensor q = Tensor.allocate(DType.FP8_E4M3FN, 1, 2);
+             Tensor scales = Tensor.allocate(DType.FP32, 1)) {
+            x.setFloat(0, 0, 227.6255f);
+            x.setFloat(0, 1, 220.3745f);
+            scales.setFloat(0, 0, 1f);
+            q.setFloat(0, 0, 448f);
+            for (float code : new float[] {7.5f, 7.0f}) {
+                q.setFloat(0, 1, code);
+                assertEquals(Optional.empty(), HadamardReference.fp8Mismatch(x, 1.0, q, scales, 1, 1e-5), "code " + code);
+            }
+            q.setFloat(0, 1, 8.0f);
+            assertTrue(HadamardReference.fp8Mismatch(x, 1.0, q, scales, 1, 1e-5).isPresent(), "code 8 must fail");
+        }
+    }
+
     /** For x = [x0, x1] (y = [x0 + x1, x0 − x1], x0 + x1 = 448): the second code {@code right} passes, each of {@code wrong} fails. */
     private static void assertCheckerAcceptsOnly(float x0, float x1, float right, float... wrong) {
         try (Tensor x = Tensor.allocate(DType.FP32, 1, 2);

@@ -94,17 +94,20 @@ class CudaHadamardKernelTest {
                     post[i] = rnd.nextBoolean() ? 1f : -1f;
                 }
                 int rows = 7;
-                long stride = d + 3;
                 float scale = 0.5f / (float) Math.sqrt(d);
-                try (Arena arena = Arena.ofConfined()) {
-                    Tensor in = TensorFill.gaussian(Tensor.wrapStrided(arena.allocate(dtype.byteSize((rows - 1) * stride + d), 16),
-                            dtype, stride, rows, d), d * 31L + dtype.ordinal(), 1.0);
-                    double[] ref = HadamardReference.compute(in, size, scale, true, pre, post);
-                    kernel.transform(in, in, size, scale, true, pre, post); // in place, strided, both sign vectors
-                    String ctx = size + " " + dtype + " in place, stride " + stride;
-                    assertFalse(TensorFill.hasPoison(in), ctx);
-                    double err = Accuracy.relativeL2(ref, in);
-                    assertTrue(err <= tolerance(dtype), "rel L2 " + err + ": " + ctx);
+                // d + 3: no tensor-core kernel takes it (4-element vector rows), the CUDA-core one runs;
+                // d + 4: the tensor-core kernels (register, shared-memory, m·2^k) run with both signs.
+                for (long stride : new long[] {d + 3, d + 4}) {
+                    try (Arena arena = Arena.ofConfined()) {
+                        Tensor in = TensorFill.gaussian(Tensor.wrapStrided(arena.allocate(dtype.byteSize((rows - 1) * stride + d), 16),
+                                dtype, stride, rows, d), d * 31L + stride + dtype.ordinal(), 1.0);
+                        double[] ref = HadamardReference.compute(in, size, scale, true, pre, post);
+                        kernel.transform(in, in, size, scale, true, pre, post); // in place, strided, both sign vectors
+                        String ctx = size + " " + dtype + " in place, stride " + stride;
+                        assertFalse(TensorFill.hasPoison(in), ctx);
+                        double err = Accuracy.relativeL2(ref, in);
+                        assertTrue(err <= tolerance(dtype), "rel L2 " + err + ": " + ctx);
+                    }
                 }
             }
         }

@@ -237,11 +237,12 @@ class TcW4A16KernelGpuTest {
         }
         // more rows than grid y (65 535): the gather's row loop, and the tensor-core path's launches per 4 194 240 rows
         int m = 65_600;
+        W4A16 tc = op(CudaW4A16Kernels.Path.TC); // one op: a handle runs only on the kernel that prepared it
         try (QuantizedWeight qw = ActOrderWeights.random(64, 8, 32, false, DType.BF16, 59);
-             W4A16.Prepared p = op(CudaW4A16Kernels.Path.TC).prepare(qw);
+             W4A16.Prepared p = tc.prepare(qw);
              Tensor x = TensorFill.gaussian(Tensor.allocate(DType.BF16, m, 64), 60, 1.0);
              Tensor y = TensorFill.poison(Tensor.allocate(DType.BF16, m, 8))) {
-            op(CudaW4A16Kernels.Path.TC).matmul(x, p, null, y);
+            tc.matmul(x, p, null, y);
             assertFalse(TensorFill.hasPoison(y), "unwritten output, m = " + m);
             double err = Accuracy.relativeL2(W4A16Reference.product(x, qw, null), y);
             assertTrue(err <= TOLERANCE, "rel L2 " + err + ", m = " + m);
