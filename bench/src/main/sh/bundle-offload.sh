@@ -60,6 +60,10 @@ selftest() {
   ok=0 failed=0 skipped=0 aborted=0 status=0
   for cpfile in "$home"/test/*.classpath; do
     m=$(basename "$cpfile" .classpath)
+    if [ -n "$gpu" ] && [ ! -e "$home/test/$m.gpu" ]; then
+      printf '  %-14s no gpu tests\n' "$m"
+      continue
+    fi
     cp="$home/test/$m/classes"
     while IFS= read -r e; do [ -z "$e" ] || cp="$cp:$home/$e"; done < "$cpfile"
     mkdir -p "$reports/$m/target"

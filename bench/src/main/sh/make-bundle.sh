@@ -8,6 +8,7 @@
 #   test/NAME/classes the test classes of module NAME (target/test-classes, fixtures included)
 #   test/NAME/src     the module's non-Java sources its tests read (src/main/cuda, src/test/cuda, ...)
 #   test/NAME.classpath  its Maven test class path, one bundle-relative entry a line
+#   test/NAME.gpu     present when the module has gpu-tagged tests (selftest --gpu runs only those modules)
 #   test/lib/         test dependencies, core's test-jar, the JUnit console launcher
 #   python/           torch_compare.py (also inside the bench jar; `offload bench --compare torch`)
 #   bin/offload       the CLI on the bundled runtime, plus `selftest` and `info`
@@ -111,6 +112,11 @@ for m in $modules; do
     mkdir -p "$out/test/$m/$(dirname "$rel")"
     cp -R "$d" "$out/test/$m/$rel"
   done
+  # test/NAME.gpu marks a module with gpu-tagged tests: selftest --gpu starts a JVM for those only
+  # (each costs seconds of a GPU host's scarce time).
+  if grep -rqs -e '@GpuTest' -e 'Tag("gpu")' "$root/$m/src/test"; then
+    : > "$out/test/$m.gpu"
+  fi
   # The module's own classes first (build-classpath lists only its dependencies), then the rest.
   jar=$(ls "$t"/*.jar | grep -v -e '-tests\.jar$' -e '-sources\.jar$' | head -n 1)
   echo "lib/$(basename "$jar")" > "$out/test/$m.classpath"
