@@ -36,7 +36,7 @@ class CudaW4A16KernelTest {
             op.matmul(x, p, bias, y);
             String ctx = "m=" + m + " n=" + n + " k=" + k + " g=" + g + (sym ? " sym" : " asym") + " scales=" + scaleType
                     + " " + dtype + " bias=" + (bias == null ? "none" : bias.dtype()) + " seed=" + seed
-                    + " " + SplitKPlan.plan(m, n, k, g, GpuAvailable.backend().device().smCount());
+                    + " (simple kernels' plan, where they run: " + SplitKPlan.plan(m, n, k, g, GpuAvailable.backend().device().smCount()) + ")";
             assertFalse(TensorFill.hasPoison(y), "unwritten or non-finite output: " + ctx);
             double err = Accuracy.relativeL2(W4A16Reference.product(x, qw, bias), y);
             assertTrue(err <= TOLERANCE, "rel L2 " + err + ": " + ctx);
@@ -58,7 +58,8 @@ class CudaW4A16KernelTest {
                 for (DType dtype : new DType[] {DType.BF16, DType.FP16}) {
                     for (boolean sym : new boolean[] {false, true}) {
                         DType scaleType = new DType[] {DType.FP16, DType.BF16, DType.FP32}[variant % 3];
-                        check(op, s[0], s[1], s[2], g, sym, scaleType, dtype, variant % 3, seed += 3);
+                        // bias mode from variant / 3: every pairing of scale dtype and bias mode comes round
+                        check(op, s[0], s[1], s[2], g, sym, scaleType, dtype, (variant / 3) % 3, seed += 3);
                         variant++;
                     }
                 }
