@@ -88,7 +88,7 @@ step bench-cuda 150 "$off" bench --backend cuda --out "$out/bench-cuda.table.txt
 bench_seconds=$(($(date +%s) - bench_t0))
 step sass 60 sh "$here/sass-summary.sh" "$out"
 if timeout -k 5 30 "$off" bench --help 2>/dev/null | grep -qw launch; then
-  step bench-launch 60 "$off" bench launch
+  step bench-launch 60 "$off" bench launch --require ffm
 else
   echo "bench-launch: not run (this build's bench has no launch subcommand)" | tee -a "$out/summary.txt"
 fi

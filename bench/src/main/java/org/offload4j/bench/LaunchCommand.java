@@ -62,6 +62,7 @@ public final class LaunchCommand implements Callable<Integer> {
     static final String KERNEL = "o4j_empty";
     static final String C_ROW = "driver (C)";
     static final String CRITICAL = "ffm-critical";
+    static final String CRITICAL_LABEL = "ffm (critical)";
     static final String CRITICAL_PROPERTY = "offload.cuda.criticalLaunch";
     private static final int JAVA_WARMUP_LAUNCHES = 20_000;
     private static final int[] COPY_SIZES = {4, 4096, 65536};
@@ -92,6 +93,11 @@ public final class LaunchCommand implements Callable<Integer> {
     @Option(names = "--c-loop", paramLabel = "FILE", description = "the launch_loop binary (default: -Doffload.launchLoop, "
             + "else next to the jar: target/native/ or the bundle's bin/)")
     Path cLoop;
+
+    @Option(names = "--require", split = ",", paramLabel = "ROW",
+            description = "exit 1 unless these rows ran: driver (as C), ffm, ffm-critical, jcuda (for a GPU host, where a row "
+                    + "that cannot run is a failure, not a report)")
+    List<String> required = List.of();
 
     /** Child mode (the ffm-critical row): machine-readable rows only. */
     @Option(names = "--rows-only", hidden = true)
@@ -127,6 +133,12 @@ public final class LaunchCommand implements Callable<Integer> {
                         "--bindings " + b + " is not a binding; use ffm, ffm-critical or jcuda");
             }
         }
+        for (String r : required) {
+            if (!r.equals("driver") && !bindings.contains(r)) {
+                throw new CommandLine.ParameterException(spec.commandLine(),
+                        "--require " + r + " is not a row of this run; use driver or one of --bindings " + bindings);
+            }
+        }
         PrintWriter out = spec.commandLine().getOut();
         Image image = image();
         List<LaunchRow> rows = new ArrayList<>();
@@ -156,7 +168,26 @@ public final class LaunchCommand implements Callable<Integer> {
             printReport(out, deviceName, rows, copyRows);
         }
         out.flush();
-        return 0;
+        return missingRequired(rows, spec.commandLine().getErr()) ? 1 : 0;
+    }
+
+    /** Whether a row named by --require did not run; says which, on {@code err}. */
+    private boolean missingRequired(List<LaunchRow> rows, PrintWriter err) {
+        boolean missing = false;
+        for (String r : required) {
+            String label = switch (r) {
+                case "driver" -> C_ROW;
+                case CRITICAL -> CRITICAL_LABEL;
+                default -> r;
+            };
+            boolean ran = rows.stream().anyMatch(row -> row.label().equals(label) && row.ran());
+            if (!ran) {
+                err.println("offload bench launch: required row '" + label + "' did not run (--require)");
+                missing = true;
+            }
+        }
+        err.flush();
+        return missing;
     }
 
     // ---------------------------------------------------------------- the kernel image
@@ -378,7 +409,7 @@ public final class LaunchCommand implements Callable<Integer> {
     // ---------------------------------------------------------------- ffm with critical launches (child JVM)
 
     private LaunchRow runCritical(List<LaunchRow> rowsSoFar, List<CopyRow> copyRows) {
-        String label = "ffm (critical)";
+        String label = CRITICAL_LABEL;
         try {
             CudaDrivers.load("ffm");
         } catch (UnsupportedOperationException e) {

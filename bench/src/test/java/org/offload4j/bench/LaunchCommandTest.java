@@ -55,8 +55,18 @@ class LaunchCommandTest {
         assertTrue(out.contains("targets: not measured"), out);
     }
 
+    /** On a GPU host a row that cannot run is a failure when the suite says so (--require). */
+    @Test
+    void aRequiredRowThatDidNotRunFailsTheCommand() {
+        assumeNoLibcuda();
+        String out = run(1, "bench", "launch", "--bindings", "jcuda", "--require", "jcuda");
+        assertTrue(out.lines().anyMatch(l -> l.startsWith(String.format("%-16s not run: ", "jcuda"))), out);
+        run(0, "bench", "launch", "--bindings", "jcuda");
+    }
+
     @Test
     void badArgumentsAreUsageErrors() {
+        run(2, "bench", "launch", "--bindings", "jcuda", "--require", "ffm");
         run(2, "bench", "launch", "--bindings", "cuda-runtime");
         run(2, "bench", "launch", "--launches", "3", "--rounds", "10");
     }
