@@ -80,7 +80,10 @@ def main():
         except Exception as e:  # one case's failure (OOM, unsupported shape) must not lose the others
             notes.append(("%s: %s" % (type(e).__name__, e)).splitlines()[0][:160])
         finally:
-            cmp.release()
+            try:
+                cmp.release()
+            except Exception as e:  # after a sticky CUDA error: keep the cases already timed
+                notes.append(("release: %s: %s" % (type(e).__name__, e)).splitlines()[0][:160])
         results.append({"id": case.get("id"), "variants": variants,
                         "note": "; ".join(notes) if notes else None})
     name = torch.cuda.get_device_name(0) if dev == "cuda" else "cpu (%d threads)" % torch.get_num_threads()

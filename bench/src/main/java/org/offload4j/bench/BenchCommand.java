@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.IntFunction;
 import org.offload4j.core.Backend;
 import org.offload4j.core.Backends;
 import org.offload4j.core.DType;
@@ -28,8 +29,9 @@ import picocli.CommandLine.Parameters;
  * {@code offload bench [OP…]}: for each case, a correctness check of a sample against the
  * float64 reference (outputs poisoned first), the median time after warm-up, the achieved GB/s
  * and TFLOP/s, and the percentage of the floor: the larger of bytes / copy bandwidth and
- * FLOPs / fp32 GEMM rate, both measured by the backend ({@link Floors}) at the start of the
- * same run. Where the backend measures them, also the percentage of the copy bandwidth, of the
+ * FLOPs / matmul rate, both had from the backend ({@link Floors}) at the start of the same run
+ * (the CPU measures an fp32 GEMM; CUDA takes the data-sheet tensor rate: the report prints
+ * {@link Floors#method()}). Where the backend measures them, also the percentage of the copy bandwidth, of the
  * in-place read-modify-write bandwidth and (for ops made of products) of the FMA peak, each
  * ratio against a ceiling of the same run. Exits 1 if any case is incorrect. With
  * {@code --recheck}, every case is also timed again after all have run once and alone in a fresh
@@ -166,39 +168,36 @@ public final class BenchCommand implements Callable<Integer> {
         }
 
         Floors floors = b.kernels(Floors.class).orElse(null);
-        double copy = Double.NaN;
-        double matmul = 0;
-        double inPlace = Double.NaN;
-        double fmaPeak = 0;
         if (floors == null) {
             err.println("Backend " + b.name() + " cannot measure its ceilings: % of floor stays empty.");
         } else {
-            err.println("Measuring the ceilings of " + b.name() + " (copy and in-place bandwidth, FMA peak, fp32 GEMM rate) ...");
-            copy = floors.copyBytesPerSecond();
-            inPlace = floors.inPlaceBytesPerSecond();
-            double peak = floors.fmaPeakFlopsPerSecond();
-            fmaPeak = Double.isFinite(peak) ? peak : 0;
-            matmul = floors.matmulFlopsPerSecond();
+            err.println("Measuring the ceilings of " + b.name() + " (copy and in-place bandwidth, FMA peak, matmul rate) ...");
         }
+        double copy = floors == null ? Double.NaN : floors.copyBytesPerSecond();
+        double inPlace = floors == null ? Double.NaN : floors.inPlaceBytesPerSecond();
+        double peak = floors == null ? 0 : floors.fmaPeakFlopsPerSecond();
+        double fmaPeak = Double.isFinite(peak) ? peak : 0;
+        double matmul = floors == null ? 0 : floors.matmulFlopsPerSecond();
         if (clock(b) != Timing.WALL) {
             err.println("Times are device times between CUDA events around each call's copies and kernels (--wall-clock: the whole"
                     + " call from Java).");
         }
         Reports.RunInfo info = new Reports.RunInfo(b.name(), b.description(), copy, matmul,
                 "Java " + Runtime.version() + " " + System.getProperty("java.vm.name"),
-                ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME), inPlace, fmaPeak);
+                ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME), inPlace, fmaPeak)
+                .withCeilingsMethod(floors == null ? null : floors.method());
 
-        List<BenchResult> results = new ArrayList<>();
         List<Map<String, Object>> torchCases = new ArrayList<>();
+        List<String> failures = new ArrayList<>();
+        List<BenchResult> results;
         try (ProgressBar bar = new ProgressBar(err, plan.size(), ProgressBar.terminalAttached())) {
-            for (int i = 0; i < plan.size(); i++) {
-                Plan p = plan.get(i);
-                String what = p.suite().name() + " " + p.size() + " " + p.dtype();
-                bar.started(i, what);
-                BenchResult r = runCase(b, p, budget, copy, matmul, inPlace, fmaPeak, torchCases);
-                results.add(r);
-                bar.finished(i, what, outcome(r));
-            }
+            results = runEach(plan.size(), i -> plan.get(i).suite().name() + " " + plan.get(i).size() + " " + plan.get(i).dtype(),
+                    i -> runCase(b, plan.get(i), budget, copy, matmul, inPlace, fmaPeak, torchCases),
+                    i -> {
+                        torchCases.subList(i, torchCases.size()).clear();
+                        torchCases.add(null); // keeps the torch cases aligned with the results
+                        return failedCase(b, plan.get(i));
+                    }, bar, failures);
         }
         if (compare != null) {
             String device = b.name().equals("cuda") ? "cuda" : "cpu";
@@ -212,7 +211,11 @@ public final class BenchCommand implements Callable<Integer> {
             info = info.withTorch(o.unavailable() == null ? "torch " + o.torchVersion() + " on " + o.device()
                     : "torch (not run: " + o.unavailable() + ")");
         }
-        List<Recheck.Entry> rechecks = recheck ? recheck(b, plan, budget, results, copy, matmul, inPlace, fmaPeak) : List.of();
+        boolean recheckNow = recheck && failures.isEmpty();
+        if (recheck && !recheckNow) {
+            err.println("--recheck skipped: " + failures.size() + " case(s) failed.");
+        }
+        List<Recheck.Entry> rechecks = recheckNow ? recheck(b, plan, budget, results, copy, matmul, inPlace, fmaPeak) : List.of();
         String report = Reports.render(format, info, results, rechecks);
         if (recheck && format != Reports.Format.TABLE) {
             err.print("\n" + Recheck.table(rechecks)); // readable beside json and csv, which stay parseable on stdout
@@ -228,6 +231,11 @@ public final class BenchCommand implements Callable<Integer> {
         if (plot != null) {
             OutputFiles.write("--plot", plot, f -> Plots.write(f, results));
             err.println("Plot written to " + plot);
+        }
+        if (!failures.isEmpty()) {
+            err.println(failures.size() + " case(s) failed to run (their rows have no time):");
+            failures.forEach(f -> err.println("  " + f));
+            return 1;
         }
         long wrong = rechecks.isEmpty() ? results.stream().filter(r -> !r.correct()).count()
                 : rechecks.stream().filter(e -> !e.correct()).count();
@@ -338,6 +346,35 @@ public final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * Runs cases {@code 0 … count − 1} in turn. One that throws (a kernel that faults, a launch the
+     * device refuses) becomes {@code failed}'s row and a line in {@code failures}, and the others
+     * still run: a never-run GPU path must not take every other case's figures with it. A size
+     * too large for the machine still ends the run, as a usage error.
+     */
+    static List<BenchResult> runEach(int count, IntFunction<String> names, IntFunction<BenchResult> run,
+                                     IntFunction<BenchResult> failed, ProgressBar bar, List<String> failures) {
+        List<BenchResult> results = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            String what = names.apply(i);
+            bar.started(i, what);
+            BenchResult r;
+            String failure = null;
+            try {
+                r = run.apply(i);
+            } catch (CaseTooLarge e) {
+                throw e.usage;
+            } catch (RuntimeException e) {
+                failure = e.toString();
+                failures.add(what + ": " + failure);
+                r = failed.apply(i);
+            }
+            results.add(r);
+            bar.finished(i, what, failure == null ? outcome(r) : "FAILED: " + failure);
+        }
+        return results;
+    }
+
     /** A finished case in a log line: its median and its error against the tolerance. */
     static String outcome(BenchResult r) {
         return "median " + Reports.time(r.medianNanos()) + ", rel. error " + String.format(Locale.ROOT, "%.2e", r.error())
@@ -355,13 +392,29 @@ public final class BenchCommand implements Callable<Integer> {
                     c.matmulBound() ? fmaPeak : 0).asInPlace(c.inPlace());
         } catch (OutOfMemoryError e) {
             // Most likely a size too large for this machine or heap: the user's to change, in one line.
-            throw new IllegalArgumentException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()
+            throw new CaseTooLarge(new IllegalArgumentException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()
                     + ") ran out of memory (" + e.getMessage() + "); choose a smaller size or give the JVM more"
-                    + " (-Xmx, OFFLOAD_JAVA_OPTS)", e);
+                    + " (-Xmx, OFFLOAD_JAVA_OPTS)", e));
         } catch (CudaOutOfMemoryException e) {
-            throw new IllegalArgumentException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()
-                    + ") does not fit in the GPU's memory (" + e.getMessage() + "); choose a smaller size", e);
+            throw new CaseTooLarge(new IllegalArgumentException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()
+                    + ") does not fit in the GPU's memory (" + e.getMessage() + "); choose a smaller size", e));
         }
+    }
+
+    /** A size too large for this machine: the whole run ends with {@link #usage}'s one line, as before any case ran. */
+    static final class CaseTooLarge extends RuntimeException {
+        final IllegalArgumentException usage;
+
+        CaseTooLarge(IllegalArgumentException usage) {
+            super(usage.getMessage(), usage, false, false);
+            this.usage = usage;
+        }
+    }
+
+    /** The row of a case that threw: no error, no time (NaN), not correct. */
+    private static BenchResult failedCase(Backend b, Plan p) {
+        return new BenchResult(p.suite().name(), p.size(), Double.NaN, p.dtype().toString(), b.name(), Double.NaN, 0,
+                Double.NaN, 0, 0, 0, Double.NaN, 0);
     }
 
     /**

@@ -87,6 +87,9 @@ public record BenchResult(String op, String label, double sizeMetric, String dty
 
     /** Which floor is larger: {@code memory} or {@code compute}. */
     public String bound() {
+        if (bytes == 0 && flops == 0) {
+            return "-"; // a case that failed to run: nothing was counted
+        }
         double memory = bytes / memoryCeiling() * 1e9;
         double compute = flopsPerSecond > 0 ? flops / flopsPerSecond * 1e9 : 0;
         return compute > memory ? "compute" : "memory";

@@ -62,7 +62,9 @@ public final class Plots {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
         Map<String, List<BenchResult>> byOp = new LinkedHashMap<>();
         for (BenchResult r : results) {
-            byOp.computeIfAbsent(r.op(), k -> new ArrayList<>()).add(r);
+            if (r.runs() > 0) { // a case that failed to run has no point to plot
+                byOp.computeIfAbsent(r.op(), k -> new ArrayList<>()).add(r);
+            }
         }
         int height = Math.max(1, byOp.size()) * PANEL_H;
         if (name.endsWith(".svg")) {

@@ -13,27 +13,33 @@ public final class Reports {
     /**
      * Facts about the run printed with the results; {@code torch} says what the torch columns
      * compare with ({@code torch 2.11.0 on NVIDIA H200}, or why they are empty), null without
-     * {@code --compare torch}.
+     * {@code --compare torch}; {@code ceilingsMethod} is {@link org.offload4j.core.Floors#method()}
+     * (what the matmul rate is: CPU, a measured fp32 GEMM; CUDA, a data-sheet tensor rate), or null.
      */
     public record RunInfo(String backend, String backendDescription, double copyBytesPerSecond,
                           double flopsPerSecond, String jvm, String date, double inPlaceBytesPerSecond,
-                          double fmaPeakFlopsPerSecond, String torch) {
+                          double fmaPeakFlopsPerSecond, String torch, String ceilingsMethod) {
         /** Without the in-place bandwidth and the FMA peak, without torch. */
         public RunInfo(String backend, String backendDescription, double copyBytesPerSecond, double flopsPerSecond,
                        String jvm, String date) {
-            this(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, Double.NaN, Double.NaN, null);
+            this(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, Double.NaN, Double.NaN, null, null);
         }
 
         /** With the in-place bandwidth and the FMA peak, without torch. */
         public RunInfo(String backend, String backendDescription, double copyBytesPerSecond, double flopsPerSecond,
                        String jvm, String date, double inPlaceBytesPerSecond, double fmaPeakFlopsPerSecond) {
             this(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, inPlaceBytesPerSecond,
-                    fmaPeakFlopsPerSecond, null);
+                    fmaPeakFlopsPerSecond, null, null);
         }
 
         public RunInfo withTorch(String torch) {
             return new RunInfo(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date,
-                    inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch);
+                    inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch, ceilingsMethod);
+        }
+
+        public RunInfo withCeilingsMethod(String method) {
+            return new RunInfo(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date,
+                    inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch, method);
         }
     }
 
@@ -99,7 +105,10 @@ public final class Reports {
                 Double.isFinite(info.copyBytesPerSecond())
                         ? String.format(Locale.ROOT, "copy %.1f GB/s (read + write)", info.copyBytesPerSecond() / 1e9)
                         : "none (this backend cannot measure them)",
-                info.flopsPerSecond() > 0 ? String.format(Locale.ROOT, ", fp32 GEMM %.1f GFLOP/s", info.flopsPerSecond() / 1e9) : ""));
+                info.flopsPerSecond() > 0 ? String.format(Locale.ROOT, ", matmul %.1f GFLOP/s", info.flopsPerSecond() / 1e9) : ""));
+        if (info.ceilingsMethod() != null) {
+            sb.append("                       (").append(info.ceilingsMethod()).append(")\n");
+        }
         List<String> more = new ArrayList<>();
         if (Double.isFinite(info.inPlaceBytesPerSecond())) {
             more.add(String.format(Locale.ROOT, "in-place x = -x %.1f GB/s (read + write)", info.inPlaceBytesPerSecond() / 1e9));
@@ -120,7 +129,7 @@ public final class Reports {
         for (int i = 0; i < rows.length; i++) {
             BenchResult r = results.get(i);
             String[] row = {r.op(), r.label(), r.dtype(), r.backend(), sci(r.error()), r.correct() ? "yes" : "NO",
-                    time(r.medianNanos()), fmt(r.gigabytesPerSecond(), 1), fmt(r.teraflopsPerSecond(), 3), r.bound(),
+                    time(r.medianNanos()), finiteOrDash(r.gigabytesPerSecond(), 1), finiteOrDash(r.teraflopsPerSecond(), 3), r.bound(),
                     pct(r.percentOfFloor()), pct(r.percentOfCopy()), pct(r.percentOfInPlace()), pct(r.percentOfFmaPeak())};
             rows[i] = torch ? concat(row, new String[] {torchTimes(r.torch()), torchRatios(r)}) : row;
         }
@@ -228,6 +237,9 @@ public final class Reports {
         sb.append("  \"flops_per_s\": ").append(ceiling(info.flopsPerSecond())).append(",\n");
         sb.append("  \"in_place_bytes_per_s\": ").append(ceiling(info.inPlaceBytesPerSecond())).append(",\n");
         sb.append("  \"fma_peak_flops_per_s\": ").append(ceiling(info.fmaPeakFlopsPerSecond())).append(",\n");
+        if (info.ceilingsMethod() != null) {
+            sb.append("  \"ceilings_method\": ").append(quoteJson(info.ceilingsMethod())).append(",\n");
+        }
         if (info.torch() != null) {
             sb.append("  \"torch\": ").append(quoteJson(info.torch())).append(",\n");
         }
@@ -295,6 +307,9 @@ public final class Reports {
     }
 
     static String time(double nanos) {
+        if (!Double.isFinite(nanos)) {
+            return "-"; // a case that failed to run
+        }
         if (nanos < 1e3) {
             return fmt(nanos, 0) + " ns";
         } else if (nanos < 1e6) {
@@ -307,6 +322,11 @@ public final class Reports {
 
     private static String fmt(double v, int decimals) {
         return String.format(Locale.ROOT, "%." + decimals + "f", v);
+    }
+
+    /** A rate, or "-" for a case that failed to run (no time). */
+    private static String finiteOrDash(double v, int decimals) {
+        return Double.isFinite(v) ? fmt(v, decimals) : "-";
     }
 
     /** A percentage, or "-" when its ceiling was not measured (or does not apply). */

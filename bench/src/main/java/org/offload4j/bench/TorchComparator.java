@@ -106,13 +106,21 @@ public final class TorchComparator {
         }
     }
 
+    /** {@code text} as a JSON object, or null when it is not one. */
+    private static Map<?, ?> jsonObject(String text) {
+        try {
+            return MiniJson.parse(text) instanceof Map<?, ?> m ? m : null;
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
     /** Turns the script's reply into an outcome; exit code and stderr explain a reply that is not JSON. */
     static Outcome read(String stdout, int exit, String stderr, List<Map<String, Object>> cases) {
-        Map<?, ?> reply;
-        try {
-            reply = MiniJson.parse(stdout.strip()) instanceof Map<?, ?> m ? m : null;
-        } catch (IllegalArgumentException e) {
-            reply = null;
+        Map<?, ?> reply = jsonObject(stdout.strip());
+        if (reply == null) {
+            // The script writes its reply as one line, last: a library may have printed before it.
+            reply = jsonObject(stdout.strip().lines().reduce((a, b) -> b).orElse(""));
         }
         if (reply == null) {
             String last = stderr.strip().lines().reduce((a, b) -> b).orElse("no output");

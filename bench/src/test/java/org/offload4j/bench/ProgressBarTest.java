@@ -36,6 +36,46 @@ class ProgressBarTest {
         assertTrue(!drawn.contains("\n") && !drawn.contains("not shown"), drawn);
     }
 
+    /** A case that throws becomes a failed row and a line; the cases after it still run. */
+    @Test
+    void aCaseThatThrowsIsReportedAndTheOthersStillRun() {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        java.util.List<String> failures = new java.util.ArrayList<>();
+        BenchResult ok = new BenchResult("hadamard", "d=1024", 1024, "bf16", "cuda", 1.5e-3, 4e-3, 2.5e6, 10, 1, 1, 1, 1);
+        BenchResult failed = new BenchResult("w4a16", "1x8x8", Double.NaN, "bf16", "cuda", Double.NaN, 0, Double.NaN, 0, 0, 0,
+                Double.NaN, 0);
+        java.util.List<BenchResult> results;
+        try (ProgressBar bar = new ProgressBar(new PrintStream(bytes, true, StandardCharsets.UTF_8), 3, false)) {
+            results = BenchCommand.runEach(3, i -> "case " + i, i -> {
+                if (i == 1) {
+                    throw new IllegalStateException("cuLaunchKernel failed: CUDA_ERROR_INVALID_VALUE");
+                }
+                return ok;
+            }, i -> failed, bar, failures);
+        }
+        assertEquals(java.util.List.of(ok, failed, ok), results);
+        assertEquals(java.util.List.of("case 1: java.lang.IllegalStateException: cuLaunchKernel failed: CUDA_ERROR_INVALID_VALUE"),
+                failures);
+        String log = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(log.contains("[2/3] case 1: FAILED: java.lang.IllegalStateException: cuLaunchKernel failed")
+                && log.contains("[3/3] case 2: median 2.50 ms"), log);
+        String table = Reports.render(Reports.Format.TABLE, new Reports.RunInfo("cuda", "test", 1e12, 1e15, "jvm", "now"), results);
+        assertTrue(!table.contains("NaN s") && table.contains("NO"), table);
+    }
+
+    /** A size too large for the machine still ends the run with its one line (a usage error). */
+    @Test
+    void aSizeTooLargeStillEndsTheRun() {
+        IllegalArgumentException usage = new IllegalArgumentException("moe size 'x' does not fit in the GPU's memory");
+        try (ProgressBar bar = new ProgressBar(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8), 2, false)) {
+            var thrown = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> BenchCommand.runEach(2, i -> "case " + i, i -> {
+                        throw new BenchCommand.CaseTooLarge(usage);
+                    }, i -> null, bar, new java.util.ArrayList<>()));
+            assertEquals(usage, thrown);
+        }
+    }
+
     @Test
     void anOutcomeNamesTheMedianAndTheErrorAgainstTheTolerance() {
         BenchResult ok = new BenchResult("hadamard", "d=1024", 1024, "bf16", "cpu", 1.5e-3, 4e-3, 2.5e6, 10, 1, 1, 1, 1);

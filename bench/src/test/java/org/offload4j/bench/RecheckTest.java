@@ -143,7 +143,7 @@ class RecheckTest {
         List<Recheck.Entry> rechecks = List.of(
                 confirmed(new Recheck.Entry(results.get(0), result("d=1024", 9.3e6, 1e-3), alone(4.2e6)), 9.0e6, 4.4e6),
                 new Recheck.Entry(results.get(1), result("d=256", 5.1e6, 1e-3), new Recheck.Alone(Double.NaN, "could not start java", false)));
-        Reports.RunInfo info = new Reports.RunInfo("cpu", "test", 4e10, 1e11, "jvm", "now", 5e10, 1e11, null);
+        Reports.RunInfo info = new Reports.RunInfo("cpu", "test", 4e10, 1e11, "jvm", "now", 5e10, 1e11, null, null);
         java.util.Map<String, Object> report = (java.util.Map<String, Object>) MiniJson.parse(Reports.json(info, results, rechecks));
         List<Object> cases = (List<Object>) report.get("results");
         java.util.Map<String, Object> flagged = (java.util.Map<String, Object>) ((java.util.Map<String, Object>) cases.get(0)).get("recheck");

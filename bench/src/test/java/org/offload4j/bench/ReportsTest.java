@@ -55,9 +55,14 @@ class ReportsTest {
     @Test
     void unmeasuredCeilingsAreLeftOutNotPrintedAsNaN() {
         BenchResult r = new BenchResult("w4a16", "x", 1, "bf16", "cuda", 0, 1, 50_000, 5, 1e6, 2e6, 50e9, 1e11, Double.NaN, 0);
-        Reports.RunInfo cudaLike = new Reports.RunInfo("cuda", "test", 50e9, 1e11, "Java 25", "2026-12-05", Double.NaN, 0);
+        Reports.RunInfo cudaLike = new Reports.RunInfo("cuda", "test", 50e9, 1e11, "Java 25", "2026-12-05", Double.NaN, 0)
+                .withCeilingsMethod("matmul: data-sheet dense bf16 tensor rate (not measured)");
         String t = Reports.render(Reports.Format.TABLE, cudaLike, List.of(r));
-        assertTrue(t.contains("copy 50.0 GB/s (read + write), fp32 GEMM 100.0 GFLOP/s"), t);
+        // The matmul rate is named by how it was had: on CUDA no fp32 GEMM was run.
+        assertTrue(t.contains("copy 50.0 GB/s (read + write), matmul 100.0 GFLOP/s\n"
+                + "                       (matmul: data-sheet dense bf16 tensor rate (not measured))"), t);
+        assertTrue(Reports.render(Reports.Format.JSON, cudaLike, List.of(r))
+                .contains("\"ceilings_method\": \"matmul: data-sheet dense bf16 tensor rate (not measured)\""));
         assertFalse(t.contains("NaN") || t.contains("x = -x") || t.contains("FMA peak 0"), t);
         BenchResult bare = new BenchResult("w4a16", "x", 1, "bf16", "bare", 0, 1, 50_000, 5, 1e6, 2e6, Double.NaN, 0);
         Reports.RunInfo none = new Reports.RunInfo("bare", "test", Double.NaN, 0, "Java 25", "2026-12-05", Double.NaN, 0);

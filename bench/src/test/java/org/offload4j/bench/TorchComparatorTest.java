@@ -78,6 +78,14 @@ class TorchComparatorTest {
         assertEquals("torch_compare.py failed (exit 1): ValueError: boom", o.unavailable());
     }
 
+    /** A library that prints to stdout before the reply (a warning, a banner) does not lose it. */
+    @Test
+    void theReplyIsTheLastLineOfStdout() {
+        TorchComparator.Outcome o = TorchComparator.read("some library's banner\n{\"unavailable\": \"torch sees no CUDA device\"}\n", 0,
+                "", List.of(W4A16));
+        assertEquals("torch sees no CUDA device", o.unavailable());
+    }
+
     @Test
     void aHangingComparatorIsStoppedAtItsTimeout(@TempDir Path dir) throws Exception {
         Path hang = dir.resolve("hang.sh");
