@@ -6,8 +6,9 @@
 # to at most the total; the optional ones (the torch comparison, the full selftest) take what is
 # left and, when none is or their time runs out, are noted as not run or cut short without failing
 # the suite. A step that reaches its limit gets SIGQUIT first (a JVM writes every thread's stack
-# into the step's log: where it hung), then its whole process group is killed; a JVM crash log
-# (hs_err_pid*.log) lands in OUTDIR:
+# into its output: the step's log, or for the selftests the module's console.log under
+# selftest-reports/), then its whole process group is killed; a JVM crash log (hs_err_pid*.log)
+# lands in OUTDIR:
 #   info.txt                       java -version, nvidia-smi, build info, python3/torch versions
 #   devices.txt                    offload devices
 #   selftest-gpu.txt, selftest.txt bin/offload selftest --gpu, then every test; reports in selftest-reports/
@@ -28,6 +29,9 @@ deadline=$(($(date +%s) + ${OFFLOAD_SUITE_SECONDS:-540}))
 : > "$out/summary.txt"
 failed=0
 ulimit -c 0 2>/dev/null || true   # a process killed by SIGQUIT must not dump gigabytes of core
+pid=
+# Stopped from outside (the host's own limit): the running step's process group goes too.
+trap 'if [ -n "$pid" ]; then kill -s KILL -- "-$pid" 2>/dev/null; fi; exit 143' TERM INT HUP
 case $out in
   *[[:space:]]*) ;;   # OFFLOAD_JAVA_OPTS is split on blanks: no crash-log option for such a path
   *) OFFLOAD_JAVA_OPTS="-XX:ErrorFile=$out/hs_err_pid%p.log ${OFFLOAD_JAVA_OPTS-}"; export OFFLOAD_JAVA_OPTS ;;
@@ -61,12 +65,17 @@ run_step() {
   pid=$!
   wait "$pid"
   rc=$?
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+  # 124: the limit; 137 after the limit: the limit's KILL. A 137 before it (the kernel's OOM killer,
+  # say) is a failure like any other exit.
+  at_limit=
+  if [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ $(($(date +%s) - t0)) -ge "$limit" ]; }; then
+    at_limit=1
     sleep 2   # a JVM that got the QUIT finishes writing its thread dump
   fi
   kill -s KILL -- "-$pid" 2>/dev/null
+  pid=
   note=
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+  if [ -n "$at_limit" ]; then
     if [ "$kind" = optional ]; then
       note=" (cut short at its ${limit}s limit; optional, not a failure)"
     else
@@ -93,14 +102,13 @@ else
   echo "bench-launch: not run (this build's bench has no launch subcommand)" | tee -a "$out/summary.txt"
 fi
 # Optional: whatever time is left (raise OFFLOAD_SUITE_SECONDS where a command may run longer).
-# The comparison reruns the bench (about bench_seconds), then gives torch what is left of its 180 s.
-torch_seconds=$((180 - bench_seconds - 20))
-left=$((deadline - $(date +%s) - bench_seconds - 20))
-[ "$left" -ge "$torch_seconds" ] || torch_seconds=$left
+# The comparison reruns the bench (about bench_seconds), then gives torch up to 150 s of what is left.
+torch_seconds=$((deadline - $(date +%s) - bench_seconds - 20))
+[ "$torch_seconds" -le 150 ] || torch_seconds=150
 if [ "$torch_seconds" -lt 30 ]; then
-  echo "compare-torch: not run (under 30 s would be left for torch after the bench)" | tee -a "$out/summary.txt"
+  echo "compare-torch: not run (under 30 s of the suite would be left for torch after the bench)" | tee -a "$out/summary.txt"
 else
-  optional_step compare-torch 180 "$off" bench --backend cuda --compare torch --compare-timeout "$torch_seconds" \
+  optional_step compare-torch 330 "$off" bench --backend cuda --compare torch --compare-timeout "$torch_seconds" \
     --out "$out/compare-torch.table.txt" --json "$out/compare-torch.json"
 fi
 optional_step selftest 240 "$off" selftest --reports "$out/selftest-reports/all"

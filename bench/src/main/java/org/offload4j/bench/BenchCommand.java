@@ -206,7 +206,8 @@ public final class BenchCommand implements Callable<Integer> {
             TorchComparator.Outcome o = new TorchComparator(exe, torchScript, Duration.ofSeconds(compareTimeoutSeconds))
                     .compare(device, torchCases);
             for (int i = 0; i < results.size(); i++) {
-                results.set(i, results.get(i).withTorch(o.timings().get(i)));
+                BenchResult r = results.get(i);
+                results.set(i, r.withTorch(r.runs() == 0 ? NOT_COMPARED : o.timings().get(i)));
             }
             info = info.withTorch(o.unavailable() == null ? "torch " + o.torchVersion() + " on " + o.device()
                     : "torch (not run: " + o.unavailable() + ")");
@@ -352,8 +353,9 @@ public final class BenchCommand implements Callable<Integer> {
     /**
      * Runs cases {@code 0 … count − 1} in turn. One that throws (a kernel that faults, a launch the
      * device refuses) becomes {@code failed}'s row and a line in {@code failures}, and the others
-     * still run: a never-run GPU path must not take every other case's figures with it. A size
-     * too large for the machine still ends the run, as a usage error.
+     * still run: a never-run GPU path must not take every other case's figures with it, nor
+     * does a case out of GPU memory. A size too large for the Java heap still ends the run, as a
+     * usage error ({@link CaseTooLarge}).
      */
     static List<BenchResult> runEach(int count, IntFunction<String> names, IntFunction<BenchResult> run,
                                      IntFunction<BenchResult> failed, ProgressBar bar, List<String> failures) {
@@ -399,12 +401,14 @@ public final class BenchCommand implements Callable<Integer> {
                     + ") ran out of memory (" + e.getMessage() + "); choose a smaller size or give the JVM more"
                     + " (-Xmx, OFFLOAD_JAVA_OPTS)", e));
         } catch (CudaOutOfMemoryException e) {
-            throw new CaseTooLarge(new IllegalArgumentException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()
-                    + ") does not fit in the GPU's memory (" + e.getMessage() + "); choose a smaller size", e));
+            // A failed case, not the end of the run: on a GPU a workspace bug looks the same as a size
+            // too large, and the cases already measured must not be lost to either.
+            throw new IllegalStateException(p.suite().name() + " size '" + p.size() + "' (" + p.dtype()
+                    + ") does not fit in the GPU's memory (" + e.getMessage() + "); choose a smaller size", e);
         }
     }
 
-    /** A size too large for this machine: the whole run ends with {@link #usage}'s one line, as before any case ran. */
+    /** A size too large for the Java heap: the whole run ends with {@link #usage}'s one line, as before any case ran. */
     static final class CaseTooLarge extends RuntimeException {
         final IllegalArgumentException usage;
 
@@ -413,6 +417,9 @@ public final class BenchCommand implements Callable<Integer> {
             this.usage = usage;
         }
     }
+
+    /** The torch cell of a case that failed to run. */
+    private static final TorchComparator.Timing NOT_COMPARED = new TorchComparator.Timing(List.of(), "not compared: the case failed");
 
     /** The row of a case that threw: no error, no time (NaN), not correct. */
     private static BenchResult failedCase(Backend b, Plan p) {

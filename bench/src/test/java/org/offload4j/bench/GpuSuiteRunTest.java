@@ -49,10 +49,24 @@ class GpuSuiteRunTest {
         assertSweptAway(run.hungPid);
     }
 
+    /** A step killed before its limit (say by the OOM killer: 137 too) is a failure, optional or not. */
+    @Test
+    void aStepKilledBeforeItsLimitFailsTheSuite(@TempDir Path dir) throws Exception {
+        Suite run = runSuite(dir, "none", 40, "selftest");
+        assertEquals(1, run.exit, run.summary);
+        assertTrue(run.summary.matches("(?s).*\\nselftest +exit 137 +\\d+s\\n.*"), run.summary);
+        assertFalse(run.summary.contains("cut short"), run.summary);
+    }
+
     private record Suite(int exit, String summary, long hungPid) {}
 
     /** Runs the suite with a fake bundle whose step {@code hang} never ends; the others succeed at once. */
     private static Suite runSuite(Path dir, String hang, int seconds) throws Exception {
+        return runSuite(dir, hang, seconds, "none");
+    }
+
+    /** As above; the step named {@code die} kills itself with SIGKILL at once. */
+    private static Suite runSuite(Path dir, String hang, int seconds, String die) throws Exception {
         Path bundle = Files.createDirectories(dir.resolve("bundle/bin"));
         Path pidFile = dir.resolve("hung.pid");
         Files.writeString(bundle.resolve("offload"), """
@@ -61,6 +75,7 @@ class GpuSuiteRunTest {
                 # ignores SIGQUIT (a JVM survives it) and waits for it, as the real selftest's sh waits for its JVM.
                 echo "offload $*"
                 [ "$1" = bench ] && [ "${2-}" = --help ] && { echo "launch"; exit 0; }
+                [ "$1" = "$DIE" ] && [ "${2-}" != --gpu ] && kill -s KILL $$
                 if [ "$1" = "$HANG" ] && { [ "$1" != selftest ] || [ "${2-}" != --gpu ]; }; then
                   (trap '' QUIT; exec sleep 300) &
                   echo $! > "$PID_FILE"
@@ -74,12 +89,13 @@ class GpuSuiteRunTest {
                 dir.resolve("out").toString()).redirectErrorStream(true).redirectOutput(dir.resolve("suite.log").toFile());
         pb.environment().put("OFFLOAD_SUITE_SECONDS", Integer.toString(seconds));
         pb.environment().put("HANG", hang);
+        pb.environment().put("DIE", die);
         pb.environment().put("PID_FILE", pidFile.toString());
         bundle.resolve("offload").toFile().setExecutable(true);
         Process p = pb.start();
         assertTrue(p.waitFor(seconds + 30L, TimeUnit.SECONDS), "the suite ends soon after its deadline");
         String summary = Files.readString(dir.resolve("out/summary.txt"), StandardCharsets.UTF_8);
-        long pid = Long.parseLong(Files.readString(pidFile).trim());
+        long pid = Files.exists(pidFile) ? Long.parseLong(Files.readString(pidFile).trim()) : -1;
         return new Suite(p.exitValue(), summary, pid);
     }
 
