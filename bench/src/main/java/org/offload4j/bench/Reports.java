@@ -331,7 +331,7 @@ public final class Reports {
 
     /** A percentage, or "-" when its ceiling was not measured (or does not apply). */
     private static String pct(double v) {
-        return Double.isFinite(v) ? fmt(v, 1) : "-";
+        return finiteOrDash(v, 1);
     }
 
     private static String sci(double v) {

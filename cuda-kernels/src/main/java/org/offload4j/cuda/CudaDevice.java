@@ -86,26 +86,17 @@ public final class CudaDevice implements AutoCloseable {
         return new CudaDevice(driver, ordinal, image);
     }
 
-    /** Makes this device's primary context current on the calling thread. */
-    void makeCurrent() {
-        setCurrent(driver, context);
-    }
-
     /**
-     * Makes {@code context} current on the calling (carrier) thread, unconditionally (see the
-     * class comment). Each driver step calls this right before its driver calls, with nothing
-     * between them that could block and move a virtual thread to another carrier.
+     * Makes this device's primary context current on the calling (carrier) thread, unconditionally
+     * (see the class comment). Each driver step calls this right before its driver calls, with
+     * nothing between them that could block and move a virtual thread to another carrier.
      */
-    static void setCurrent(CudaDriver driver, long context) {
+    void makeCurrent() {
         driver.ctxSetCurrent(context);
     }
 
     CudaDriver driver() {
         return driver;
-    }
-
-    long context() {
-        return context;
     }
 
     /** The device as tensors name it ({@code cuda:N}). */

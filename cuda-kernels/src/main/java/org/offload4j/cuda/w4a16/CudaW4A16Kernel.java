@@ -150,13 +150,13 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
             }
             long ldy = y.rowStride();
             long elem = dtype.byteSize(1); // bytes per element of x and y (2)
-            int rowsPerLaunch = rowsPerLaunch(n);
+            Chunks chunks = Chunks.of(m, n, k, g, device.smCount(), dtype);
             // One workspace for all chunks: launches on one stream run in order, so a chunk's stage 1
             // cannot overwrite it before the previous chunk's reduce has read it.
-            long ws = call.scratch(workspaceBytes(m, n, k, g, device.smCount(), dtype));
+            long ws = call.scratch(chunks.workspaceBytes());
             for (int i0 = 0, mc; i0 < m; i0 += mc) { // i0 += mc ≤ m: no int overflow near 2^31 rows
-                mc = Math.min(rowsPerLaunch, m - i0);
-                W4A16Launch l = chunkLaunch(mc, n, k, g, device.smCount(), dtype);
+                mc = Math.min(chunks.rows(), m - i0);
+                W4A16Launch l = chunks.launch(mc);
                 call.params()
                         .pointer(xa + (long) i0 * ldx * elem).i64(ldx)
                         .pointer(pw.qweight()).pointer(pw.qzeros()).pointer(pw.scales())
@@ -203,11 +203,30 @@ public final class CudaW4A16Kernel implements W4A16Kernel {
      * full chunk's and the last, shorter chunk's, the only two chunk sizes.
      */
     static long workspaceBytes(int m, int n, int k, int groupSize, int smCount, DType dtype) {
-        int rows = rowsPerLaunch(n);
-        int lastRows = m % rows;
-        long full = m >= rows ? chunkLaunch(rows, n, k, groupSize, smCount, dtype).workspaceBytes() : 0;
-        long last = lastRows == 0 ? 0 : chunkLaunch(lastRows, n, k, groupSize, smCount, dtype).workspaceBytes();
-        return Math.max(full, last);
+        return Chunks.of(m, n, k, groupSize, smCount, dtype).workspaceBytes();
+    }
+
+    /**
+     * The launch pairs of an {@code m}-row call, planned once per call: chunks of {@code rows} rows
+     * ({@code full}, null when m is shorter) and the last, shorter one ({@code last}, null when
+     * there is none).
+     */
+    record Chunks(int rows, W4A16Launch full, W4A16Launch last) {
+        static Chunks of(int m, int n, int k, int groupSize, int smCount, DType dtype) {
+            int rows = rowsPerLaunch(n);
+            int lastRows = m % rows;
+            return new Chunks(rows, m >= rows ? chunkLaunch(rows, n, k, groupSize, smCount, dtype) : null,
+                    lastRows == 0 ? null : chunkLaunch(lastRows, n, k, groupSize, smCount, dtype));
+        }
+
+        /** The launch pair of a chunk of {@code chunkRows} rows: {@link #rows} or the last one's. */
+        W4A16Launch launch(int chunkRows) {
+            return chunkRows == rows ? full : last;
+        }
+
+        long workspaceBytes() {
+            return Math.max(full == null ? 0 : full.workspaceBytes(), last == null ? 0 : last.workspaceBytes());
+        }
     }
 
     /** A device copy of {@code bytes} of a Java array's segment, staged through native memory, synchronously. */
