@@ -25,9 +25,8 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  * only its own rows back ({@link Plans.Fetch}), so row counts 65 … 128 share one compiled plan
  * (compiling is about a second on PoCL) instead of one each. The price: the input array
  * ({@code EVERY_EXECUTION}) moves whole, up to twice the call's bytes (TornadoVM has no partial
- * copy to the device). The element-wise load and store kernels keep the capacity as their
- * compiled-in bound: the items of their last group past the call's rows read and write rows of the
- * capacity that no call reads.
+ * copy to the device). The element-wise load and store passes run on a 2-D grid of d columns
+ * by the call's rows, so they touch only the call's rows.
  *
  * <p><b>Two forms for rows of d ≤ {@value HadamardKernels#LOCAL_D}.</b> {@code fused}: one kernel,
  * one pass over memory (4 bytes per bf16 element, the op's floor). {@code passes}: load, transform,
@@ -84,6 +83,8 @@ final class TornadoHadamardKernel implements HadamardKernel {
     private final class Plan implements AutoCloseable {
         final DType dtype;
         final int d;
+        /** Work-group width of the element-wise passes: the largest power of two ≤ 256 dividing d. */
+        final int columnGroup;
         /** Pre-signs {@code [0, d)}, post-signs {@code [d, 2d)}, scale at {@code 2d}. */
         final FloatArray signs;
         final FloatArray in32;
@@ -99,6 +100,7 @@ final class TornadoHadamardKernel implements HadamardKernel {
         Plan(DType dtype, int rowCap, HadamardSize size, boolean transpose, boolean fused) {
             this.dtype = dtype;
             this.d = size.d();
+            this.columnGroup = Math.min(Plans.Grids.ITEM_GROUP, Integer.lowestOneBit(d));
             this.fused = fused;
             int total = Plans.elements("hadamard rows · d", rowCap, d);
             this.what = "hadamard " + size + " rows≤" + rowCap + " " + dtype.shortName() + (transpose ? " (inverse)" : "")
@@ -137,17 +139,18 @@ final class TornadoHadamardKernel implements HadamardKernel {
                 FloatArray work2 = new FloatArray(m > 1 ? total : 1);
                 g.transferToDevice(DataTransferMode.FIRST_EXECUTION, work, work2);
                 if (fp32) {
-                    g.task("load", HadamardKernels::load32, ctx, in32, work, signs, total, d);
+                    g.task("load", HadamardKernels::load32, ctx, in32, work, signs, d);
                 } else {
-                    g.task("load", HadamardKernels::load16, ctx, in16, work, signs, pow2, total, d, fmt);
+                    g.task("load", HadamardKernels::load16, ctx, in16, work, signs, pow2, d, fmt);
                 }
                 g.task("fwht", HadamardKernels::fwhtGlobal, ctx, work, work2, hm, d, m, size.n(), tr);
                 if (fp32) {
-                    g.task("store", HadamardKernels::store32, ctx, work, out32, signs, total, d);
+                    g.task("store", HadamardKernels::store32, ctx, work, out32, signs, d);
                 } else {
-                    g.task("store", HadamardKernels::store16, ctx, work, out16, signs, total, d, fmt);
+                    g.task("store", HadamardKernels::store16, ctx, work, out16, signs, d, fmt);
                 }
-                grids.items("load", total).groups("fwht", rowCap, t).items("store", total);
+                grids.groups2d("load", d / columnGroup, rowCap, columnGroup, 1).groups("fwht", rowCap, t)
+                        .groups2d("store", d / columnGroup, rowCap, columnGroup, 1);
             }
             g.transferToHost(DataTransferMode.UNDER_DEMAND, fp32 ? out32 : out16);
             plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
@@ -168,9 +171,9 @@ final class TornadoHadamardKernel implements HadamardKernel {
             if (fused) {
                 grids.regroup("fused", rows);
             } else {
-                grids.reitem("load", total);
+                grids.regroup2d("load", d / columnGroup, rows);
                 grids.regroup("fwht", rows);
-                grids.reitem("store", total);
+                grids.regroup2d("store", d / columnGroup, rows);
             }
             String call = what + " (rows=" + rows + ")";
             Plans.run(plan, call, device, new Plans.Fetch(dtype == DType.FP32 ? out32 : out16, total));
