@@ -11,7 +11,9 @@ import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
  * <p><b>Why arithmetic, not bit casts.</b> TornadoVM 5.2's OpenCL and PTX back ends leave the
  * generic reinterpretation ({@code emitReinterpret}) unimplemented, and TornadoVM's own bf16/fp8
  * helpers avoid bit casts for its CUDA back end. On OpenCL here {@code Float.floatToRawIntBits}
- * did compile, but the kernels should not depend on it. PoCL's CPU device has no {@code half}
+ * compiled in an earlier test, but a Hadamard kernel with it (or with
+ * {@code Float.intBitsToFloat}) failed with {@code emitReinterpret} unimplemented, so no kernel
+ * depends on either. PoCL's CPU device has no {@code half}
  * type either, so bf16 and fp16 travel as raw 16-bit integers ({@code ShortArray}) and are
  * converted here with integer field extraction and a table of powers of two
  * ({@link #pow2Table()}: entry {@code i} is {@code 2^(i − 150)}, plus +∞ and NaN, uploaded once

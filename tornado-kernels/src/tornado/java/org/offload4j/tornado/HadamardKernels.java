@@ -20,10 +20,23 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  * with the stages in place in global memory and global-memory barriers (still one work-group per
  * row, so the barrier is legal). The passes move at least 20 bytes per bf16 element (2 in, 4 out,
  * 4 + 4 through the transform if its stages stay in cache, 4 in, 2 out; more with {@code work2}
- * when m > 1) where the op needs 4: a ceiling of 20 % of the copy floor on a GPU. On PoCL's CPU device they are nevertheless the faster form (155 against 215 ms for 2^24
- * bf16 at d = 1024): PoCL vectorizes their loop-free element-wise kernels, not the fused kernel's
- * per-work-item loops. Rejected: the {@code @Parallel} loop form (it cannot express the per-stage
- * barrier).
+ * when m > 1) where the op needs 4: a ceiling of 20 % of the copy floor on a GPU. On PoCL's CPU
+ * device they are nevertheless the faster form (239 against 497 ms for 2^24 bf16 at d = 1024):
+ * PoCL vectorizes their loop-free element-wise kernels, not the fused kernel's per-work-item loops.
+ *
+ * <p>Rejected:
+ * <ul>
+ *   <li>the {@code @Parallel} loop form: it cannot express the per-stage barrier;
+ *   <li>for CPU devices, one work-item per row with the row in {@code VectorFloat8} (PoCL turns
+ *       {@code float8} into vector loads and stores): its butterfly stages took 6–10 ms at 2^24
+ *       elements, but the bf16 decode and encode ran per lane in scalar code (about 40 and 115
+ *       ms), so the kernel took 170–230 ms, no faster than these passes;
+ *   <li>the same with the row in local memory and plain {@code float} loops: 80–120 ms for the
+ *       stages alone, against about 115 for {@link #fwhtGlobal};
+ *   <li>bit casts for the codec ({@code Float.intBitsToFloat}, {@code Float.floatToRawIntBits}):
+ *       TornadoVM 5.2's OpenCL back end does not compile them ({@code emitReinterpret}
+ *       unimplemented), see {@link Codec}.
+ * </ul>
  */
 final class HadamardKernels {
     /** The longest row transformed in local memory. */

@@ -31,9 +31,9 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  * <p><b>Two forms for rows of d ≤ {@value HadamardKernels#LOCAL_D}.</b> {@code fused}: one kernel,
  * one pass over memory (4 bytes per bf16 element, the op's floor). {@code passes}: load, transform,
  * store as three tasks through an fp32 workspace (20 bytes per bf16 element). On a GPU the fused
- * kernel is the one to run; on PoCL's CPU device the passes are faster (2^24 bf16, d = 1024: 155
- * against 215 ms), because PoCL vectorizes the loop-free element-wise load and store kernels and
- * not the fused kernel's per-work-item loops. So the default is {@code passes} on a CPU device
+ * kernel is the one to run; on PoCL's CPU device the passes are faster (2^24 bf16, d = 1024: 239
+ * against 497 ms on a Zen 3 VM, PoCL's AVX2 target), because PoCL vectorizes the loop-free
+ * element-wise load and store kernels and not the fused kernel's per-work-item loops. So the default is {@code passes} on a CPU device
  * and {@code fused} elsewhere; {@code -Doffload.tornado.hadamard=fused|passes} forces one (read at
  * every call). Longer rows always take the passes.
  */
