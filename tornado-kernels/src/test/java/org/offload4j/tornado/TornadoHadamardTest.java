@@ -20,8 +20,8 @@ import org.offload4j.hadamard.RandomizedRotation;
 
 /**
  * The TornadoVM Hadamard kernels against the float64 reference, through the facade: every kernel
- * path (up to d = 4096 both the fused kernel and the three passes, forced with
- * {@code offload.tornado.hadamard}; the passes through global memory beyond), every block family,
+ * path (the three forms, forced with {@code offload.tornado.hadamard}: the fused kernel up to
+ * d = 4096, the passes with either transform, the per-row {@code float8} one where n ≥ 8), every block family,
  * the smallest and largest d, odd row counts, in place, and the transposed product.
  */
 @Tag("tornado")
@@ -96,11 +96,14 @@ class TornadoHadamardTest {
         return out.stream();
     }
 
-    /** Both forms where d ≤ 4096 (HadamardKernels.LOCAL_D); beyond it the form is not consulted. */
+    /** Every form that applies: fused where d ≤ 4096 (HadamardKernels.LOCAL_D), rows where n ≥ 8. */
     private static void addForms(List<Arguments> out, DType t, int d, int rows) {
         out.add(Arguments.of("passes", t, d, rows));
         if (d <= 4096) {
             out.add(Arguments.of("fused", t, d, rows));
+        }
+        if (HadamardSize.of(d).n() >= 8) {
+            out.add(Arguments.of("rows", t, d, rows));
         }
     }
 
@@ -112,7 +115,7 @@ class TornadoHadamardTest {
 
     @Test
     void inPlace() {
-        for (String form : new String[] {"passes", "fused"}) {
+        for (String form : new String[] {"passes", "fused", "rows"}) {
             check(form, DType.BF16, 1024, 7, true);
             check(form, DType.FP32, 20, 3, true);
         }
@@ -126,9 +129,9 @@ class TornadoHadamardTest {
     @Test
     void signsAgainstReference() {
         HadamardKernel kernel = TornadoTests.backend().kernels(HadamardKernel.class).orElseThrow();
-        for (String form : new String[] {"passes", "fused"}) {
+        for (String form : new String[] {"passes", "fused", "rows"}) {
             for (DType dtype : new DType[] {DType.FP32, DType.BF16}) {
-                for (int d : new int[] {1024, 20, 8192}) {
+                for (int d : new int[] {1024, 20, 8192, 12 * 64}) {
                     for (boolean transpose : new boolean[] {false, true}) {
                         long seed = TornadoTests.seed("signs", form, dtype, d, transpose);
                         SplittableRandom rnd = new SplittableRandom(seed);

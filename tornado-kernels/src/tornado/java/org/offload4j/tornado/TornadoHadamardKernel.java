@@ -14,6 +14,7 @@ import uk.ac.manchester.tornado.api.enums.TornadoDeviceType;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+import uk.ac.manchester.tornado.api.types.collections.VectorFloat8;
 
 /**
  * The Hadamard op on TornadoVM ({@link HadamardKernels} has the device code). One compiled plan
@@ -28,14 +29,23 @@ import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
  * copy to the device). The element-wise load and store passes run on a 2-D grid of d columns
  * by the call's rows, so they touch only the call's rows.
  *
- * <p><b>Two forms for rows of d ≤ {@value HadamardKernels#LOCAL_D}.</b> {@code fused}: one kernel,
- * one pass over memory (4 bytes per bf16 element, the op's floor). {@code passes}: load, transform,
- * store as three tasks through an fp32 workspace (20 bytes per bf16 element). On a GPU the fused
- * kernel is the one to run; on PoCL's CPU device the passes are faster (2^24 bf16, d = 1024: 239
- * against 497 ms on a Zen 3 VM, PoCL's AVX2 target), because PoCL vectorizes the loop-free
- * element-wise load and store kernels and not the fused kernel's per-work-item loops. So the default is {@code passes} on a CPU device
- * and {@code fused} elsewhere; {@code -Doffload.tornado.hadamard=fused|passes} forces one (read at
- * every call). Longer rows always take the passes.
+ * <p><b>Three forms.</b>
+ * <ul>
+ *   <li>{@code fused}, for d ≤ {@value HadamardKernels#LOCAL_D}: one kernel, one pass over memory
+ *       (4 bytes per bf16 element, the op's floor), one work-group per row. The default on a GPU.
+ *   <li>{@code passes}: load, transform, store as three tasks through an fp32 workspace (20 bytes
+ *       per bf16 element), the transform one work-group per row ({@link HadamardKernels#fwhtGlobal}).
+ *       Any d.
+ *   <li>{@code rows}: the same load and store, the transform one work-item per row in
+ *       {@code float8} vectors ({@link HadamardKernels#fwhtRows}), for blocks of n ≥ 8. The
+ *       default on a CPU device, where it is the fastest: 2^24 bf16, d = 1024, PoCL on a Zen 3 VM
+ *       (AVX2): rows 136–144 ms, passes 239, fused 497. PoCL vectorizes the loop-free element-wise
+ *       load and store kernels and the {@code float8} code, not the per-work-item loops of the
+ *       fused kernel and of {@code fwhtGlobal}. On a GPU it would leave neighbouring work-items
+ *       on rows d apart, with no coalescing.
+ * </ul>
+ * {@code -Doffload.tornado.hadamard=fused|passes|rows} forces one (read at every call) where it
+ * applies; elsewhere the op takes {@code passes}.
  */
 final class TornadoHadamardKernel implements HadamardKernel {
     /** Work-items per row: enough to cover a stage's d/2 butterflies in a few rounds. */
@@ -50,17 +60,27 @@ final class TornadoHadamardKernel implements HadamardKernel {
         this.device = device;
     }
 
-    private record Key(DType dtype, int rowCap, int d, boolean transpose, boolean fused) {}
+    /** How a plan computes the op (see the class comment). */
+    enum Form {
+        /** One kernel, the row in local memory: d ≤ {@value HadamardKernels#LOCAL_D}. */
+        FUSED,
+        /** Load, transform, store; the transform one work-group per row ({@link HadamardKernels#fwhtGlobal}). */
+        PASSES,
+        /** Load, transform, store; the transform one work-item per row in {@code float8} ({@link HadamardKernels#fwhtRows}): n ≥ 8. */
+        ROWS
+    }
+
+    private record Key(DType dtype, int rowCap, int d, boolean transpose, Form form) {}
 
     @Override
     public synchronized void transform(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose,
                                        float[] preSigns, float[] postSigns) {
-        boolean fused = size.d() <= HadamardKernels.LOCAL_D && fused();
+        Form form = form(size);
         int rows = Plans.elements("hadamard rows", in.rows());
         int rowCap = Plans.capacity(rows, size.d());
-        plans.get(new Key(in.dtype(), rowCap, size.d(), transpose, fused), () -> {
+        plans.get(new Key(in.dtype(), rowCap, size.d(), transpose, form), () -> {
             plansBuilt++;
-            return new Plan(in.dtype(), rowCap, size, transpose, fused);
+            return new Plan(in.dtype(), rowCap, size, transpose, form);
         }).run(in, out, rows, scale, preSigns, postSigns);
     }
 
@@ -69,20 +89,31 @@ final class TornadoHadamardKernel implements HadamardKernel {
         return plansBuilt;
     }
 
-    /** Whether rows of d ≤ LOCAL_D take the fused kernel (see the class comment). */
-    private boolean fused() {
-        String form = System.getProperty("offload.tornado.hadamard", "");
-        return switch (form) {
-            case "fused" -> true;
-            case "passes" -> false;
-            case "" -> device.getDeviceType() != TornadoDeviceType.CPU;
-            default -> throw new IllegalArgumentException("-Doffload.tornado.hadamard=" + form + ": expected fused or passes");
+    /**
+     * The form for {@code size}: the one asked for where it applies, else {@code PASSES} (see the
+     * class comment); by default {@code ROWS} on a CPU device, {@code FUSED} elsewhere.
+     */
+    private Form form(HadamardSize size) {
+        String asked = System.getProperty("offload.tornado.hadamard", "");
+        Form form = switch (asked) {
+            case "fused" -> Form.FUSED;
+            case "passes" -> Form.PASSES;
+            case "rows" -> Form.ROWS;
+            case "" -> device.getDeviceType() == TornadoDeviceType.CPU ? Form.ROWS : Form.FUSED;
+            default -> throw new IllegalArgumentException("-Doffload.tornado.hadamard=" + asked + ": expected fused, passes or rows");
         };
+        boolean applies = switch (form) {
+            case FUSED -> size.d() <= HadamardKernels.LOCAL_D;
+            case ROWS -> size.n() >= 8;
+            case PASSES -> true;
+        };
+        return applies ? form : Form.PASSES;
     }
 
     private final class Plan implements AutoCloseable {
         final DType dtype;
         final int d;
+        final int m;
         /** Work-group width of the element-wise passes: the largest power of two ≤ 256 dividing d. */
         final int columnGroup;
         /** Pre-signs {@code [0, d)}, post-signs {@code [d, 2d)}, scale at {@code 2d}. */
@@ -93,21 +124,23 @@ final class TornadoHadamardKernel implements HadamardKernel {
         final ShortArray out16;
         final TornadoExecutionPlan plan;
         final Plans.Grids grids;
-        final boolean fused;
+        final Form form;
+        /** The call's row count and m, read by {@link HadamardKernels#fwhtRows}. */
+        final IntArray rowCount = new IntArray(2);
         final String what;
 
         /** A plan for up to {@code rowCap} rows; the grids are set for the call's rows in {@link #run}. */
-        Plan(DType dtype, int rowCap, HadamardSize size, boolean transpose, boolean fused) {
+        Plan(DType dtype, int rowCap, HadamardSize size, boolean transpose, Form form) {
             this.dtype = dtype;
             this.d = size.d();
             this.columnGroup = Math.min(Plans.Grids.ITEM_GROUP, Integer.lowestOneBit(d));
-            this.fused = fused;
+            this.form = form;
             int total = Plans.elements("hadamard rows · d", rowCap, d);
             this.what = "hadamard " + size + " rows≤" + rowCap + " " + dtype.shortName() + (transpose ? " (inverse)" : "")
-                    + (fused ? " fused" : "");
+                    + " " + form.name().toLowerCase(java.util.Locale.ROOT);
             signs = new FloatArray(2 * d + 1);
             FloatArray pow2 = Codec.pow2Table();
-            int m = size.m();
+            this.m = size.m();
             int[][] h = HadamardMatrices.of(m);
             IntArray hm = new IntArray(m * m);
             for (int a = 0; a < m; a++) {
@@ -130,27 +163,45 @@ final class TornadoHadamardKernel implements HadamardKernel {
             int t = Math.min(Integer.highestOneBit(Math.max(1, d / 2)), MAX_THREADS); // power of two ≤ min(d/2, 256)
             int tr = transpose ? 1 : 0;
             grids = new Plans.Grids(name);
-            if (fused) {
+            if (form == Form.FUSED) {
                 g.transferToDevice(DataTransferMode.FIRST_EXECUTION, fp32 ? in16 : in32, out16, out32);
                 g.task("fused", HadamardKernels::fused, ctx, in16, in32, out16, out32, signs, pow2, hm, d, m, size.n(), tr, fmt);
                 grids.groups("fused", rowCap, t);
             } else {
                 FloatArray work = new FloatArray(total);
-                FloatArray work2 = new FloatArray(m > 1 ? total : 1);
-                g.transferToDevice(DataTransferMode.FIRST_EXECUTION, work, work2);
+                g.transferToDevice(DataTransferMode.FIRST_EXECUTION, work);
                 if (fp32) {
                     g.task("load", HadamardKernels::load32, ctx, in32, work, signs, d);
                 } else {
                     g.task("load", HadamardKernels::load16, ctx, in16, work, signs, pow2, d, fmt);
                 }
-                g.task("fwht", HadamardKernels::fwhtGlobal, ctx, work, work2, hm, d, m, size.n(), tr);
+                int transformItems;
+                if (form == Form.ROWS) {
+                    transformItems = rowItems(rowCap);
+                    VectorFloat8 scratch = new VectorFloat8(Plans.elements("hadamard work-items · d / 8", transformItems, d / 8));
+                    int n8 = size.n() / 8;
+                    int logHalf = n8 > 1 ? Integer.numberOfTrailingZeros(n8 / 2) : 0;
+                    g.transferToDevice(DataTransferMode.FIRST_EXECUTION, scratch);
+                    g.transferToDevice(DataTransferMode.EVERY_EXECUTION, rowCount);
+                    g.task("fwht", HadamardKernels::fwhtRows, ctx, work, scratch, rowCount, hm, d, m, size.n(), logHalf, tr);
+                } else {
+                    FloatArray work2 = new FloatArray(m > 1 ? total : 1);
+                    g.transferToDevice(DataTransferMode.FIRST_EXECUTION, work2);
+                    g.task("fwht", HadamardKernels::fwhtGlobal, ctx, work, work2, hm, d, m, size.n(), tr);
+                    transformItems = 0;
+                }
                 if (fp32) {
                     g.task("store", HadamardKernels::store32, ctx, work, out32, signs, d);
                 } else {
                     g.task("store", HadamardKernels::store16, ctx, work, out16, signs, d, fmt);
                 }
-                grids.groups2d("load", d / columnGroup, rowCap, columnGroup, 1).groups("fwht", rowCap, t)
+                grids.groups2d("load", d / columnGroup, rowCap, columnGroup, 1)
                         .groups2d("store", d / columnGroup, rowCap, columnGroup, 1);
+                if (form == Form.ROWS) {
+                    grids.groups("fwht", transformItems, 1);
+                } else {
+                    grids.groups("fwht", rowCap, t);
+                }
             }
             g.transferToHost(DataTransferMode.UNDER_DEMAND, fp32 ? out32 : out16);
             plan = Plans.plan(device, g.snapshot()).withGridScheduler(grids.scheduler());
@@ -168,11 +219,16 @@ final class TornadoHadamardKernel implements HadamardKernel {
                 Plans.load(in, in16);
             }
             long total = (long) rows * d;
-            if (fused) {
+            if (form == Form.FUSED) {
                 grids.regroup("fused", rows);
             } else {
                 grids.regroup2d("load", d / columnGroup, rows);
-                grids.regroup("fwht", rows);
+                if (form == Form.ROWS) {
+                    rowCount.set(0, rows); // a fixed set of work-items walks the rows
+                    rowCount.set(1, m);
+                } else {
+                    grids.regroup("fwht", rows);
+                }
                 grids.regroup2d("store", d / columnGroup, rows);
             }
             String call = what + " (rows=" + rows + ")";
@@ -182,6 +238,15 @@ final class TornadoHadamardKernel implements HadamardKernel {
             } else {
                 Plans.store(out16, out);
             }
+        }
+
+        /**
+         * Work-items of {@link HadamardKernels#fwhtRows}: four per compute unit (so that the rows
+         * even out over the units when one runs slower), no more than the rows.
+         */
+        private int rowItems(int rowCap) {
+            int units = Math.max(1, device.getPhysicalDevice().getDeviceMaxComputeUnits());
+            return Math.max(1, Math.min(rowCap, 4 * units));
         }
 
         @Override

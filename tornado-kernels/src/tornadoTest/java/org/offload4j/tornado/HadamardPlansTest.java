@@ -18,7 +18,7 @@ import org.offload4j.hadamard.HadamardSize;
  * a longer one on the same plan reads nothing of the longer one's rows. Every call is checked
  * against the float64 reference, with its output poisoned first. The kernel is shared by every
  * test in the JVM, so the plan counts use (dtype, d) pairs no other test uses: bf16 at d = 128,
- * fp16 at d = 64, fp32 at d = 12·16.
+ * fp16 at d = 64, fp32 at d = 12·16, and for the rows form bf16 at d = 512, fp32 at d = 40·8.
  */
 @Tag("tornado")
 class HadamardPlansTest {
@@ -41,6 +41,21 @@ class HadamardPlansTest {
     @Test
     void passesRowCountsShareTheirCapacitysPlan() {
         TornadoHadamardTest.withForm("passes", () -> rowCounts(DType.FP16, 64, false));
+    }
+
+    /**
+     * The rows form walks the rows with a fixed set of work-items and reads the call's row count
+     * from the device: a stale count would leave rows of a longer call untransformed.
+     */
+    @Test
+    void rowsRowCountsShareTheirCapacitysPlan() {
+        TornadoHadamardTest.withForm("rows", () -> rowCounts(DType.BF16, 512, false));
+    }
+
+    /** The rows form at its smallest block (n = 8: no vector stage) with m = 40, fp32, in place. */
+    @Test
+    void rowsSmallestBlockInPlaceRowCounts() {
+        TornadoHadamardTest.withForm("rows", () -> rowCounts(DType.FP32, 40 * 8, true));
     }
 
     /** m·2^k through the passes' second buffer, fp32, in place. */
