@@ -8,33 +8,38 @@ import uk.ac.manchester.tornado.api.types.collections.VectorFloat8;
 import uk.ac.manchester.tornado.api.types.vectors.Float8;
 
 /**
- * The Hadamard op's device code, one work-group per row, in two forms ({@link TornadoHadamardKernel}
- * picks one). {@link #fused}, for rows of up to {@value #LOCAL_D} elements: one kernel, one pass
- * over memory: load, decode and pre-signs into local memory (16 KiB), the butterflies of each
- * stage spread over the work-items with a barrier between stages, then the cross-block product,
- * scale, post-signs and the one rounding on the way out. The passes, for any row: three tasks,
- * the rows staying on the device in an fp32 workspace between them,
+ * The Hadamard op's device code in three forms ({@link TornadoHadamardKernel} picks one).
+ * {@link #fused}, for rows of up to {@value #LOCAL_D} elements, one work-group per row: one
+ * kernel, one pass over memory: load, decode and pre-signs into local memory (16 KiB), the
+ * butterflies of each stage spread over the work-items with a barrier between stages, then the
+ * cross-block product, scale, post-signs and the one rounding on the way out. The passes, for any
+ * row: three tasks, the rows staying on the device in an fp32 workspace between them,
  * <pre>
  *   in (fp32 | raw bf16/fp16) --load--> work fp32 [rows, d]  (× preSigns)
- *   work --fwhtGlobal--> work                                (H_n per block, then H_m across blocks)
+ *   work --fwhtGlobal | fwhtRows--> work                     (H_n per block, then H_m across blocks)
  *   work --store--> out (fp32 | raw bf16/fp16)               (× scale × postSigns, rounded once)
  * </pre>
- * with the stages in place in global memory and global-memory barriers (still one work-group per
- * row, so the barrier is legal). The passes move at least 20 bytes per bf16 element (2 in, 4 out,
- * 4 + 4 through the transform if its stages stay in cache, 4 in, 2 out; more with {@code work2}
- * when m > 1) where the op needs 4: a ceiling of 20 % of the copy floor on a GPU. On PoCL's CPU
- * device they are nevertheless the faster form (239 against 497 ms for 2^24 bf16 at d = 1024):
- * PoCL vectorizes their loop-free element-wise kernels, not the fused kernel's per-work-item loops.
+ * The transform is {@link #fwhtGlobal} in the {@code passes} form (one work-group per row, the
+ * stages in place in global memory with global-memory barriers, legal since a row is one group)
+ * and {@link #fwhtRows} in the {@code rows} form (one work-item per row in {@code float8}, for
+ * CPU devices). The passes move at least 20 bytes per bf16 element (2 in, 4 out, 4 + 4 through
+ * the transform if its stages stay in cache, 4 in, 2 out; more with {@code work2} when m > 1)
+ * where the op needs 4: a ceiling of 20 % of the copy floor on a GPU. On PoCL's CPU device they
+ * are nevertheless the faster forms (2^24 bf16 at d = 1024: rows 149 ms, passes 239, fused 497):
+ * PoCL vectorizes their loop-free element-wise kernels and {@code float8} code, not per-work-item
+ * loops over scalars.
  *
  * <p>Rejected:
  * <ul>
  *   <li>the {@code @Parallel} loop form: it cannot express the per-stage barrier;
- *   <li>for CPU devices, one work-item per row with the row in {@code VectorFloat8} (PoCL turns
- *       {@code float8} into vector loads and stores): its butterfly stages took 6–10 ms at 2^24
- *       elements, but the bf16 decode and encode ran per lane in scalar code (about 40 and 115
- *       ms), so the kernel took 170–230 ms, no faster than these passes;
- *   <li>the same with the row in local memory and plain {@code float} loops: 80–120 ms for the
- *       stages alone, against about 115 for {@link #fwhtGlobal};
+ *   <li>for CPU devices, the whole op in {@link #fwhtRows}'s shape, decode and encode included:
+ *       the codec ran per lane in scalar code (about 40 and 115 ms at 2^24 elements, against
+ *       about 45 and 35 ms in the element-wise passes, which PoCL vectorizes), 170–230 ms in all;
+ *   <li>the transform with the row in local memory and plain {@code float} loops, one work-item
+ *       per row: 80–120 ms, against 23–29 for {@link #fwhtRows};
+ *   <li>a fused kernel of d/2 work-items per row whose stages keep one access pattern (the
+ *       constant-geometry order: {@code y[p] = x[2p] + x[2p+1]}, {@code y[p + d/2] = x[2p] −
+ *       x[2p+1]}, ping-pong in local memory): about 85 ms for its stages, 250 ms in all;
  *   <li>bit casts for the codec ({@code Float.intBitsToFloat}, {@code Float.floatToRawIntBits}):
  *       TornadoVM 5.2's OpenCL back end does not compile them ({@code emitReinterpret}
  *       unimplemented), see {@link Codec}.
