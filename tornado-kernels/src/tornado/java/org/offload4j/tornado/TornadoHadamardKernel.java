@@ -39,7 +39,7 @@ import uk.ac.manchester.tornado.api.types.collections.VectorFloat8;
  *   <li>{@code rows}: the same load and store, the transform one work-item per row in
  *       {@code float8} vectors ({@link HadamardKernels#fwhtRows}), for blocks of n ≥ 8. The
  *       default on a CPU device, where it is the fastest: 2^24 bf16, d = 1024, PoCL on a Zen 3 VM
- *       (AVX2): rows 136–144 ms, passes 239, fused 497. PoCL vectorizes the loop-free element-wise
+ *       (AVX2): rows 149 ms, passes 239, fused 497. PoCL vectorizes the loop-free element-wise
  *       load and store kernels and the {@code float8} code, not the per-work-item loops of the
  *       fused kernel and of {@code fwhtGlobal}. On a GPU it would leave neighbouring work-items
  *       on rows d apart, with no coalescing.
