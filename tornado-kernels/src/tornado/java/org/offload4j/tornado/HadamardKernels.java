@@ -52,38 +52,53 @@ final class HadamardKernels {
     private HadamardKernels() {}
 
     /*
-     * The element-wise passes run on a 2-D grid: x is the column (d items, a whole number of
-     * work-groups), y the row. The column comes from the grid, not from i mod d: an integer
-     * remainder by a run-time d does not vectorize, and on PoCL (AVX2) it was most of the store
-     * pass (2^24 bf16 elements, d = 1024: 288 ms with i mod d, 53 ms from the grid).
+     * The element-wise passes run on a grid of columns by rows (Plans.Grids#columnsByRows): x is
+     * the column (d items, a whole number of work-groups), the row is z · (grid y) + y, and rows
+     * at or past rowCap (the plan's capacity) are dropped. The column comes from the grid, not
+     * from i mod d: an integer remainder by a run-time d does not vectorize, and on PoCL (AVX2) it
+     * was most of the store pass (2^24 bf16 elements, d = 1024: 288 ms with i mod d, 53 ms from
+     * the grid).
      */
 
     /** {@code work[r, c] = decode(in[r, c]) · pre[c]} for 16-bit inputs; {@code signs} as in {@link #fused}. */
-    static void load16(KernelContext ctx, ShortArray in, FloatArray work, FloatArray signs, FloatArray pow2, int d, int fmt) {
+    static void load16(KernelContext ctx, ShortArray in, FloatArray work, FloatArray signs, FloatArray pow2, int d, int rowCap,
+                       int fmt) {
         int c = ctx.globalIdx;
-        int i = ctx.globalIdy * d + c;
-        work.set(i, Codec.decode16(in.get(i), fmt, pow2) * signs.get(c));
+        int r = ctx.globalIdz * ctx.globalGroupSizeY + ctx.globalIdy;
+        if (r < rowCap) {
+            int i = r * d + c;
+            work.set(i, Codec.decode16(in.get(i), fmt, pow2) * signs.get(c));
+        }
     }
 
     /** {@code work[r, c] = in[r, c] · pre[c]} for fp32 inputs. */
-    static void load32(KernelContext ctx, FloatArray in, FloatArray work, FloatArray signs, int d) {
+    static void load32(KernelContext ctx, FloatArray in, FloatArray work, FloatArray signs, int d, int rowCap) {
         int c = ctx.globalIdx;
-        int i = ctx.globalIdy * d + c;
-        work.set(i, in.get(i) * signs.get(c));
+        int r = ctx.globalIdz * ctx.globalGroupSizeY + ctx.globalIdy;
+        if (r < rowCap) {
+            int i = r * d + c;
+            work.set(i, in.get(i) * signs.get(c));
+        }
     }
 
     /** {@code out[r, c] = round16(work[r, c] · scale · post[c])}. */
-    static void store16(KernelContext ctx, FloatArray work, ShortArray out, FloatArray signs, int d, int fmt) {
+    static void store16(KernelContext ctx, FloatArray work, ShortArray out, FloatArray signs, int d, int rowCap, int fmt) {
         int c = ctx.globalIdx;
-        int i = ctx.globalIdy * d + c;
-        out.set(i, (short) Codec.encode16(work.get(i) * signs.get(2 * d) * signs.get(d + c), fmt));
+        int r = ctx.globalIdz * ctx.globalGroupSizeY + ctx.globalIdy;
+        if (r < rowCap) {
+            int i = r * d + c;
+            out.set(i, (short) Codec.encode16(work.get(i) * signs.get(2 * d) * signs.get(d + c), fmt));
+        }
     }
 
     /** {@code out[r, c] = work[r, c] · scale · post[c]}. */
-    static void store32(KernelContext ctx, FloatArray work, FloatArray out, FloatArray signs, int d) {
+    static void store32(KernelContext ctx, FloatArray work, FloatArray out, FloatArray signs, int d, int rowCap) {
         int c = ctx.globalIdx;
-        int i = ctx.globalIdy * d + c;
-        out.set(i, work.get(i) * signs.get(2 * d) * signs.get(d + c));
+        int r = ctx.globalIdz * ctx.globalGroupSizeY + ctx.globalIdy;
+        if (r < rowCap) {
+            int i = r * d + c;
+            out.set(i, work.get(i) * signs.get(2 * d) * signs.get(d + c));
+        }
     }
 
     /** Format code of fp32 rows for {@link #fused} (the 16-bit ones are {@link Codec#BF16} and {@link Codec#FP16}). */
@@ -259,10 +274,12 @@ final class HadamardKernels {
     }
 
     /**
-     * The transform step of the three passes (any d; on a CPU device also d ≤ {@code LOCAL_D}), as
-     * in {@link #fused}: the butterflies run in place in {@code work}, the cross-block product goes
-     * through {@code work2} and back. (A local-memory variant for d ≤ LOCAL_D was replaced by the
-     * fused kernel; on PoCL this global one is as fast: 77–85 against 85–90 ms at 2^24, d = 1024.)
+     * The transform step of the {@code passes} form (any d), as in {@link #fused}: the butterflies
+     * run in place in {@code work}, the cross-block product goes through {@code work2} and back.
+     * On a GPU it serves rows longer than {@code LOCAL_D}; on a CPU device {@link #fwhtRows} is
+     * faster where n ≥ 8 (about 115 against 23–29 ms at 2^24, d = 1024, PoCL on AVX2). (A
+     * local-memory variant for d ≤ LOCAL_D was replaced by the fused kernel; on PoCL with AVX-512
+     * this global one was as fast: 77–85 against 85–90 ms.)
      */
     static void fwhtGlobal(KernelContext ctx, FloatArray work, FloatArray work2, IntArray hm, int d, int m, int n,
                            int transpose) {

@@ -14,6 +14,7 @@ import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
+import uk.ac.manchester.tornado.api.WorkerGrid3D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.ProfilerMode;
 import uk.ac.manchester.tornado.api.enums.TornadoVMBackendType;
@@ -228,6 +229,8 @@ final class Plans {
     static final class Grids {
         /** Work-items per group for element-wise kernels: a multiple of every SIMD width and GPU warp. */
         static final int ITEM_GROUP = 256;
+        /** The largest grid extent in y and z that every device takes (CUDA's {@code gridDim.y} and {@code .z}). */
+        static final int MAX_GRID_YZ = 65535;
 
         private final String graph;
         private final GridScheduler scheduler = new GridScheduler();
@@ -286,6 +289,38 @@ final class Plans {
             scheduler.addWorkerGrid(graph + "." + task, grid);
             groupSizes.put(task, new long[] {lx, ly});
             return this;
+        }
+
+        /**
+         * Task {@code task}, an element-wise kernel over a {@code [rows, columns]} matrix: x is the
+         * column ({@code columns} items in groups of {@code lx}, which divides it), and the row is
+         * {@code globalIdz · globalGroupSizeY + globalIdy}, with the rows folded into y and z so
+         * that neither exceeds {@link #MAX_GRID_YZ} (CUDA's limit on a grid's y and z extent,
+         * where TornadoVM's PTX back end clamps a larger extent without a word, and rows past it
+         * would never run). Up to {@code z·y − rows < z} items past the last row run too: the
+         * kernel drops rows at or past its bound.
+         */
+        Grids columnsByRows(String task, int columns, int lx, long rows) {
+            WorkerGrid3D grid = new WorkerGrid3D(columns, 1, 1);
+            grid.setLocalWork(lx, 1, 1);
+            scheduler.addWorkerGrid(graph + "." + task, grid);
+            groupSizes.put(task, new long[] {lx, 1});
+            recolumnsByRows(task, columns, rows);
+            return this;
+        }
+
+        /** {@link #columnsByRows} launched for {@code rows} rows from the next run on. */
+        void recolumnsByRows(String task, int columns, long rows) {
+            long[] yz = rowsYz(rows);
+            scheduler.get(graph + "." + task).setGlobalWork(columns, Math.toIntExact(yz[0]), Math.toIntExact(yz[1]));
+        }
+
+        /** {@code {y, z}} with {@code y, z ≤ MAX_GRID_YZ} and {@code rows ≤ y·z < rows + z}. */
+        static long[] rowsYz(long rows) {
+            long r = Math.max(1, rows);
+            long z = (r + MAX_GRID_YZ - 1) / MAX_GRID_YZ;
+            long y = (r + z - 1) / z;
+            return new long[] {y, z};
         }
 
         GridScheduler scheduler() {

@@ -26,8 +26,9 @@ import uk.ac.manchester.tornado.api.types.collections.VectorFloat8;
  * only its own rows back ({@link Plans.Fetch}), so row counts 65 … 128 share one compiled plan
  * (compiling is about a second on PoCL) instead of one each. The price: the input array
  * ({@code EVERY_EXECUTION}) moves whole, up to twice the call's bytes (TornadoVM has no partial
- * copy to the device). The element-wise load and store passes run on a 2-D grid of d columns
- * by the call's rows, so they touch only the call's rows.
+ * copy to the device). The element-wise load and store passes run on a grid of d columns by
+ * the call's rows ({@link Plans.Grids#columnsByRows}), so they touch only the call's rows (on
+ * calls of over 65535 rows, also fewer than rows / 65535 + 1 rows past them, within the capacity).
  *
  * <p><b>Three forms.</b>
  * <ul>
@@ -93,7 +94,7 @@ final class TornadoHadamardKernel implements HadamardKernel {
      * The form for {@code size}: the one asked for where it applies, else {@code PASSES} (see the
      * class comment); by default {@code ROWS} on a CPU device, {@code FUSED} elsewhere.
      */
-    private Form form(HadamardSize size) {
+    Form form(HadamardSize size) {
         String asked = System.getProperty("offload.tornado.hadamard", "");
         Form form = switch (asked) {
             case "fused" -> Form.FUSED;
@@ -171,9 +172,9 @@ final class TornadoHadamardKernel implements HadamardKernel {
                 FloatArray work = new FloatArray(total);
                 g.transferToDevice(DataTransferMode.FIRST_EXECUTION, work);
                 if (fp32) {
-                    g.task("load", HadamardKernels::load32, ctx, in32, work, signs, d);
+                    g.task("load", HadamardKernels::load32, ctx, in32, work, signs, d, rowCap);
                 } else {
-                    g.task("load", HadamardKernels::load16, ctx, in16, work, signs, pow2, d, fmt);
+                    g.task("load", HadamardKernels::load16, ctx, in16, work, signs, pow2, d, rowCap, fmt);
                 }
                 int transformItems;
                 if (form == Form.ROWS) {
@@ -191,12 +192,11 @@ final class TornadoHadamardKernel implements HadamardKernel {
                     transformItems = 0;
                 }
                 if (fp32) {
-                    g.task("store", HadamardKernels::store32, ctx, work, out32, signs, d);
+                    g.task("store", HadamardKernels::store32, ctx, work, out32, signs, d, rowCap);
                 } else {
-                    g.task("store", HadamardKernels::store16, ctx, work, out16, signs, d, fmt);
+                    g.task("store", HadamardKernels::store16, ctx, work, out16, signs, d, rowCap, fmt);
                 }
-                grids.groups2d("load", d / columnGroup, rowCap, columnGroup, 1)
-                        .groups2d("store", d / columnGroup, rowCap, columnGroup, 1);
+                grids.columnsByRows("load", d, columnGroup, rowCap).columnsByRows("store", d, columnGroup, rowCap);
                 if (form == Form.ROWS) {
                     grids.groups("fwht", transformItems, 1);
                 } else {
@@ -222,14 +222,14 @@ final class TornadoHadamardKernel implements HadamardKernel {
             if (form == Form.FUSED) {
                 grids.regroup("fused", rows);
             } else {
-                grids.regroup2d("load", d / columnGroup, rows);
+                grids.recolumnsByRows("load", d, rows);
                 if (form == Form.ROWS) {
                     rowCount.set(0, rows); // a fixed set of work-items walks the rows
                     rowCount.set(1, m);
                 } else {
                     grids.regroup("fwht", rows);
                 }
-                grids.regroup2d("store", d / columnGroup, rows);
+                grids.recolumnsByRows("store", d, rows);
             }
             String call = what + " (rows=" + rows + ")";
             Plans.run(plan, call, device, new Plans.Fetch(dtype == DType.FP32 ? out32 : out16, total));

@@ -29,6 +29,20 @@ class PlansTest {
         assertTrue(huge.getMessage().contains("more than 2^63"), huge.getMessage());
     }
 
+    /** Rows folded into a grid's y and z: both within CUDA's 65535, covering the rows with fewer than z to spare. */
+    @Test
+    void rowsFoldIntoYAndZWithinTheGridLimit() {
+        assertEquals(1, Plans.Grids.rowsYz(0)[0]);
+        for (long rows : new long[] {1, 7, 65535, 65536, 65537, 131070, 131071, 1L << 20, (1L << 30) + 3, 65535L * 65535}) {
+            long[] yz = Plans.Grids.rowsYz(rows);
+            String what = rows + " rows -> y " + yz[0] + ", z " + yz[1];
+            assertTrue(yz[0] <= Plans.Grids.MAX_GRID_YZ && yz[1] <= Plans.Grids.MAX_GRID_YZ, what);
+            assertTrue(yz[0] * yz[1] >= rows && yz[0] * yz[1] < rows + yz[1], what);
+        }
+        assertEquals(1, Plans.Grids.rowsYz(65535)[1]);
+        assertEquals(2, Plans.Grids.rowsYz(65536)[1]);
+    }
+
     @Test
     void fitsChecksEveryProduct() {
         assertTrue(Plans.fits(new long[] {2, 3}, new long[] {Integer.MAX_VALUE}));
