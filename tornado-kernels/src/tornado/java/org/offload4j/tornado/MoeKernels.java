@@ -157,8 +157,9 @@ final class MoeKernels {
      *       {@code qs [E, rows/group, cols]}: {@code (q − z)·s}, one rounding, as
      *       {@code W4A16ExpertWeights.decode} gives it.</li>
      * </ul>
-     * So the sums are the same whatever the form. Work-group (x, y) computes the TILE × TILE block
-     * of columns {@code x·TILE …} and of row tile y, staging TILE × TILE blocks of {@code in} and W in local memory (each element read
+     * So the sums are the same whatever the form. Work-group (x, y, z) computes the TILE × TILE block
+     * of columns {@code x·TILE …} and of row tile z·(groups in y) + y (the tiles fold into y and z,
+     * see {@link Plans.Grids#groupsFolded}), staging TILE × TILE blocks of {@code in} and W in local memory (each element read
      * from global memory once per work-group instead of TILE times). Work-item (lx, ly) computes
      * column lx of rows ly, ly + 4, ly + 8, ly + 12: each W element it reads from local memory
      * feeds four sums. Row tiles never straddle two experts, so a work-group reads one expert's
@@ -174,7 +175,7 @@ final class MoeKernels {
                      FloatArray qs, int wFmt, int group, int symmetric, IntArray tiles, FloatArray out, int rows, int cols) {
         int lx = ctx.localIdx;
         int ly = ctx.localIdy;
-        int tile = ctx.groupIdy;
+        int tile = ctx.groupIdz * (ctx.globalGroupSizeY / ctx.localGroupSizeY) + ctx.groupIdy; // Plans.Grids#groupsFolded
         int c = ctx.groupIdx * TILE + lx;
         int tileRows = tiles.get(3 * tile + 1);
         float[] a = ctx.allocateFloatLocalArray(TILE * TILE);

@@ -13,7 +13,6 @@ import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.WorkerGrid1D;
-import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.WorkerGrid3D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.ProfilerMode;
@@ -270,25 +269,9 @@ final class Plans {
             scheduler.get(graph + "." + task).setGlobalWork(Math.toIntExact(Math.max(1, groups) * local[0]), 1, 1);
         }
 
-        /** {@link #regroup} for a task added by {@link #groups2d}: {@code gx × gy} work-groups. */
-        void regroup2d(String task, long gx, long gy) {
-            long[] local = groupSizes.get(task);
-            scheduler.get(graph + "." + task).setGlobalWork(Math.toIntExact(Math.max(1, gx) * local[0]),
-                    Math.toIntExact(Math.max(1, gy) * local[1]), 1);
-        }
-
         /** {@link #regroup} for an element-wise task over {@code count} items. */
         void reitem(String task, long count) {
             regroup(task, (count + ITEM_GROUP - 1) / ITEM_GROUP);
-        }
-
-        /** Task {@code task}, a 2-D {@code KernelContext} kernel: {@code gx × gy} work-groups of {@code lx × ly}. */
-        Grids groups2d(String task, long gx, long gy, int lx, int ly) {
-            WorkerGrid2D grid = new WorkerGrid2D(Math.toIntExact(gx * lx), Math.toIntExact(gy * ly));
-            grid.setLocalWork(lx, ly, 1);
-            scheduler.addWorkerGrid(graph + "." + task, grid);
-            groupSizes.put(task, new long[] {lx, ly});
-            return this;
         }
 
         /**
@@ -315,10 +298,57 @@ final class Plans {
             scheduler.get(graph + "." + task).setGlobalWork(columns, Math.toIntExact(yz[0]), Math.toIntExact(yz[1]));
         }
 
-        /** {@code {y, z}} with {@code y, z ≤ MAX_GRID_YZ} and {@code rows ≤ y·z < rows + z}. */
+        /**
+         * Task {@code task}, a 2-D {@code KernelContext} kernel of {@code gx × gy} work-groups of
+         * {@code lx × ly}, with the gy groups folded into y and z as in {@link #columnsByRows}: the
+         * kernel's group index is {@code groupIdz · (globalGroupSizeY / localGroupSizeY) + groupIdy},
+         * and up to {@link #foldedSlots}{@code (gy)} of them run, the ones past gy included.
+         */
+        Grids groupsFolded(String task, long gx, long gy, int lx, int ly) {
+            WorkerGrid3D grid = new WorkerGrid3D(Math.toIntExact(gx * lx), ly, 1);
+            grid.setLocalWork(lx, ly, 1);
+            scheduler.addWorkerGrid(graph + "." + task, grid);
+            groupSizes.put(task, new long[] {lx, ly});
+            regroupFolded(task, gx, gy);
+            return this;
+        }
+
+        /** {@link #groupsFolded} launched for {@code gx × gy} groups from the next run on. */
+        void regroupFolded(String task, long gx, long gy) {
+            long[] local = groupSizes.get(task);
+            long[] yz = rowsYz(gy);
+            scheduler.get(graph + "." + task).setGlobalWork(Math.toIntExact(Math.max(1, gx) * local[0]),
+                    Math.toIntExact(yz[0] * local[1]), Math.toIntExact(yz[1]));
+        }
+
+        /**
+         * The folded group indices a launch for up to {@code groups} groups reaches ({@code y·z}):
+         * the size of a table indexed by them. It never shrinks as {@code groups} grows, so a table
+         * sized for a capacity serves every smaller launch.
+         */
+        static int foldedSlots(long groups) {
+            long[] yz = rowsYz(groups);
+            return Math.toIntExact(yz[0] * yz[1]);
+        }
+
+        /**
+         * The extent that y and z are kept within: {@link #MAX_GRID_YZ}, or less with
+         * {@code -Doffload.tornado.gridYz=N} (for tests: it folds small launches into z, so that
+         * the z path runs on any device). Read at every plan build and launch, so a test sets it
+         * around a plan of its own.
+         */
+        static int gridYz() {
+            return Settings.integer("offload.tornado.gridYz", MAX_GRID_YZ, 1, MAX_GRID_YZ);
+        }
+
+        /**
+         * {@code {y, z}} with {@code y ≤} {@link #gridYz} and {@code rows ≤ y·z < rows + z}; z stays
+         * within gridYz while rows ≤ gridYz², which always holds at the real limit (65535² > 2^31).
+         */
         static long[] rowsYz(long rows) {
             long r = Math.max(1, rows);
-            long z = (r + MAX_GRID_YZ - 1) / MAX_GRID_YZ;
+            long limit = gridYz();
+            long z = (r + limit - 1) / limit;
             long y = (r + z - 1) / z;
             return new long[] {y, z};
         }

@@ -61,6 +61,34 @@ class MoePlansTest {
     }
 
     /**
+     * The grouped GEMMs' row tiles folded into the grid's z, as a launch of over 65535 tiles does on
+     * a GPU: with the fold limit forced down to 3 groups in y, 100 tokens (up to 22 row tiles: y = 3, z = 8)
+     * and then 37 on the same plan, against the float64 reference. A kernel that took its tile
+     * from y alone would leave most rows unwritten.
+     */
+    @Test
+    void rowTilesFoldedIntoZ() {
+        long seed = TornadoTests.seed("moe plans folded tiles");
+        String before = System.getProperty("offload.tornado.gridYz");
+        System.setProperty("offload.tornado.gridYz", "3");
+        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
+            for (int tokens : new int[] {100, 37}) {
+                Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, tokens, D_MODEL), seed + tokens, 1);
+                Routing r = MoeReference.route(x, l.wr, K, true);
+                Tensor out = l.poisoned(DType.BF16, tokens, D_MODEL);
+                l.layer.forward(x, r, out);
+                TornadoMoeTest.assertClose(MoeReference.forward(x, r, l.weights), out, seed, "forward T=" + tokens + ", tiles folded");
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty("offload.tornado.gridYz");
+            } else {
+                System.setProperty("offload.tornado.gridYz", before);
+            }
+        }
+    }
+
+    /**
      * Every token on experts 0 and 1 (each expert's rows span 8 row tiles at 120 tokens): the
      * grouped GEMMs of a call launch the row tiles of its copies (k per token), not of its tokens.
      */

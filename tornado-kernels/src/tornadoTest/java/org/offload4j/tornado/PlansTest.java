@@ -43,6 +43,17 @@ class PlansTest {
         assertEquals(2, Plans.Grids.rowsYz(65536)[1]);
     }
 
+    /** A table sized for a capacity's folded launch serves every smaller launch: foldedSlots never shrinks. */
+    @Test
+    void foldedSlotsGrowWithTheGroups() {
+        long before = 0;
+        for (long g = 1; g <= 3 * 65535L + 5; g += g < 70000 ? 1 : 97) {
+            long slots = Plans.Grids.foldedSlots(g);
+            assertTrue(slots >= g && slots >= before, g + " groups: " + slots + " slots after " + before);
+            before = slots;
+        }
+    }
+
     @Test
     void fitsChecksEveryProduct() {
         assertTrue(Plans.fits(new long[] {2, 3}, new long[] {Integer.MAX_VALUE}));
