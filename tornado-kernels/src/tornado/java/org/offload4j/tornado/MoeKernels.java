@@ -167,8 +167,9 @@ final class MoeKernels {
      * work-item, untiled, 8.3 s for the whole layer; tiled with one output per work-item, gate/up
      * 2.6 s; four per work-item, 1.65 s (whole layer 2.5 s).
      *
-     * @param tiles {@code [maxTiles, 3]}: first permuted row, row count, expert. An unused tile
-     *              has 0 rows and still runs the loop (it stores nothing): a barrier inside a
+     * @param tiles {@code [tile slots, 3]} (the slots a folded launch reaches, see
+     *              {@code TornadoMoeKernel.Builder#tileSlots}): first permuted row, row count,
+     *              expert. An unused tile, and every slot past the last tile, has 0 rows and still runs the loop (it stores nothing): a barrier inside a
      *              branch, even a uniform one, gave wrong sums on PoCL from run to run.
      */
     static void gemm(KernelContext ctx, FloatArray in, FloatArray w, ShortArray w16, FloatArray pow2, IntArray q, IntArray qz,

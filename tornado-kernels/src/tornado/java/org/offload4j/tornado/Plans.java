@@ -239,8 +239,16 @@ final class Plans {
          */
         private final Map<String, long[]> groupSizes = new HashMap<>();
 
+        /**
+         * The fold limit of this graph's launches ({@link #gridYz}), read once: a table sized for
+         * the folded launches of a plan ({@link #foldedSlots}) holds only while every later
+         * launch folds the same way.
+         */
+        private final int foldLimit;
+
         Grids(String graph) {
             this.graph = graph;
+            this.foldLimit = gridYz();
         }
 
         /** Task {@code task}, an element-wise kernel over {@code count} items ({@code if (ctx.globalIdx < count)}). */
@@ -294,7 +302,7 @@ final class Plans {
 
         /** {@link #columnsByRows} launched for {@code rows} rows from the next run on. */
         void recolumnsByRows(String task, int columns, long rows) {
-            long[] yz = rowsYz(rows);
+            long[] yz = rowsYz(rows, foldLimit);
             scheduler.get(graph + "." + task).setGlobalWork(columns, Math.toIntExact(yz[0]), Math.toIntExact(yz[1]));
         }
 
@@ -302,7 +310,7 @@ final class Plans {
          * Task {@code task}, a 2-D {@code KernelContext} kernel of {@code gx × gy} work-groups of
          * {@code lx × ly}, with the gy groups folded into y and z as in {@link #columnsByRows}: the
          * kernel's group index is {@code groupIdz · (globalGroupSizeY / localGroupSizeY) + groupIdy},
-         * and up to {@link #foldedSlots}{@code (gy)} of them run, the ones past gy included.
+         * and up to {@link #foldedSlots(long)}{@code (gy)} of them run, the ones past gy included.
          */
         Grids groupsFolded(String task, long gx, long gy, int lx, int ly) {
             WorkerGrid3D grid = new WorkerGrid3D(Math.toIntExact(gx * lx), ly, 1);
@@ -316,7 +324,7 @@ final class Plans {
         /** {@link #groupsFolded} launched for {@code gx × gy} groups from the next run on. */
         void regroupFolded(String task, long gx, long gy) {
             long[] local = groupSizes.get(task);
-            long[] yz = rowsYz(gy);
+            long[] yz = rowsYz(gy, foldLimit);
             scheduler.get(graph + "." + task).setGlobalWork(Math.toIntExact(Math.max(1, gx) * local[0]),
                     Math.toIntExact(yz[0] * local[1]), Math.toIntExact(yz[1]));
         }
@@ -326,28 +334,32 @@ final class Plans {
          * the size of a table indexed by them. It never shrinks as {@code groups} grows, so a table
          * sized for a capacity serves every smaller launch.
          */
-        static int foldedSlots(long groups) {
-            long[] yz = rowsYz(groups);
+        int foldedSlots(long groups) {
+            return foldedSlots(groups, foldLimit);
+        }
+
+        /** {@link #foldedSlots(long)} under fold limit {@code limit}. */
+        static int foldedSlots(long groups, long limit) {
+            long[] yz = rowsYz(groups, limit);
             return Math.toIntExact(yz[0] * yz[1]);
         }
 
         /**
          * The extent that y and z are kept within: {@link #MAX_GRID_YZ}, or less with
          * {@code -Doffload.tornado.gridYz=N} (for tests: it folds small launches into z, so that
-         * the z path runs on any device). Read at every plan build and launch, so a test sets it
-         * around a plan of its own.
+         * the z path runs on any device). Each {@code Grids}, so each plan, reads it once, when it is
+         * built.
          */
         static int gridYz() {
             return Settings.integer("offload.tornado.gridYz", MAX_GRID_YZ, 1, MAX_GRID_YZ);
         }
 
         /**
-         * {@code {y, z}} with {@code y ≤} {@link #gridYz} and {@code rows ≤ y·z < rows + z}; z stays
-         * within gridYz while rows ≤ gridYz², which always holds at the real limit (65535² > 2^31).
+         * {@code {y, z}} with {@code y ≤ limit} and {@code rows ≤ y·z < rows + z}; z stays within
+         * the limit while rows ≤ limit², which always holds at the real limit (65535² > 2^31).
          */
-        static long[] rowsYz(long rows) {
+        static long[] rowsYz(long rows, long limit) {
             long r = Math.max(1, rows);
-            long limit = gridYz();
             long z = (r + limit - 1) / limit;
             long y = (r + z - 1) / z;
             return new long[] {y, z};

@@ -115,7 +115,7 @@ final class TornadoMoeKernel implements MoeKernel {
         run(weights, cap, List.of("gemm", matrix, in.dtype(), out.dtype()), () -> {
             Builder b = new Builder("moeGemm");
             In x = b.in(in.dtype(), cap, rows, "MoE grouped GEMM input");
-            IntArray tiles = b.ints(3 * tileSlots(cap, weights.experts()));
+            IntArray tiles = b.ints(3 * b.tileSlots(cap, weights.experts()));
             ExpertArrays w = b.weights(weights, matrix);
             FloatArray y = b.device(Plans.elements("MoE grouped GEMM output", cap, cols));
             b.gemm("gemm", x.f, w, tiles, y, cap, rows, cols, weights.experts());
@@ -158,7 +158,7 @@ final class TornadoMoeKernel implements MoeKernel {
         run(weights, cap, List.of("mlp", xPermuted.dtype(), y.dtype()), () -> {
             Builder b = new Builder("moeMlp");
             In x = b.in(xPermuted.dtype(), cap, dModel, "MoE expert input");
-            IntArray tiles = b.ints(3 * tileSlots(cap, weights.experts()));
+            IntArray tiles = b.ints(3 * b.tileSlots(cap, weights.experts()));
             FloatArray y32 = b.mlp(x.f, tiles, weights, cap);
             Out o = b.out(y32, y.dtype(), cap, dModel);
             return b.build("expert MLP P≤" + cap, a -> {
@@ -207,7 +207,7 @@ final class TornadoMoeKernel implements MoeKernel {
             int copiesCap = Plans.elements("MoE routing", cap, k);
             In xs = b.in(x.dtype(), cap, dModel, "MoE x");
             IntArray copyToToken = b.ints(copiesCap);
-            IntArray tiles = b.ints(3 * tileSlots(copiesCap, weights.experts()));
+            IntArray tiles = b.ints(3 * b.tileSlots(copiesCap, weights.experts()));
             IntArray slotToCopy = b.ints(copiesCap);
             FloatArray w = b.floats(copiesCap);
             FloatArray xp = b.device(Plans.elements("MoE permuted x", copiesCap, dModel));
@@ -313,16 +313,6 @@ final class TornadoMoeKernel implements MoeKernel {
     /** Row tiles for {@code copies} permuted rows: each expert's rows split in tiles of TILE, at most one partial tile each. */
     private static int maxTiles(int copies, int experts) {
         return (copies + MoeKernels.TILE - 1) / MoeKernels.TILE + experts;
-    }
-
-    /**
-     * Entries of the tile table for up to {@code copies} rows: the row tiles fold into the grid's y
-     * and z ({@link Plans.Grids#groupsFolded}, since CUDA stops y at 65535 groups and TornadoVM's
-     * PTX scheduler clamps without a word), which launches a few groups past the last tile; their
-     * entries say 0 rows, like every unused tile's.
-     */
-    static int tileSlots(int copies, int experts) {
-        return Plans.Grids.foldedSlots(maxTiles(copies, experts));
     }
 
     /** {@link MoeKernels#gemm}'s tile table: each expert's run of permuted rows in tiles of TILE; unused tiles get 0 rows. */
@@ -499,6 +489,16 @@ final class TornadoMoeKernel implements MoeKernel {
             FloatArray f = new FloatArray(Math.max(1, n));
             g.transferToDevice(DataTransferMode.FIRST_EXECUTION, f);
             return f;
+        }
+
+        /**
+         * Entries of the tile table for up to {@code copies} rows: the row tiles fold into the grid's
+         * y and z ({@link Plans.Grids#groupsFolded}, since CUDA stops y at 65535 groups and
+         * TornadoVM's PTX scheduler clamps without a word), which launches a few groups past the
+         * last tile; their entries say 0 rows, like every unused tile's.
+         */
+        int tileSlots(int copies, int experts) {
+            return grids.foldedSlots(maxTiles(copies, experts));
         }
 
         IntArray ints(int n) {

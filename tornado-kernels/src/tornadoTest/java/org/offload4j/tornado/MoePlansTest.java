@@ -62,9 +62,10 @@ class MoePlansTest {
 
     /**
      * The grouped GEMMs' row tiles folded into the grid's z, as a launch of over 65535 tiles does on
-     * a GPU: with the fold limit forced down to 3 groups in y, 100 tokens (up to 22 row tiles: y = 3, z = 8)
-     * and then 37 on the same plan, against the float64 reference. A kernel that took its tile
-     * from y alone would leave most rows unwritten.
+     * a GPU: with the fold limit forced down to 3 groups in y, 100 tokens and then 70 on the same
+     * plan (capacity 128: 22 tile slots, y = 3, z = 8; the calls launch 19 tiles, y = 3, z = 7, and
+     * 15, y = 3, z = 5), against the float64 reference. A kernel that took its tile from y alone
+     * would leave most rows unwritten.
      */
     @Test
     void rowTilesFoldedIntoZ() {
@@ -72,7 +73,7 @@ class MoePlansTest {
         String before = System.getProperty("offload.tornado.gridYz");
         System.setProperty("offload.tornado.gridYz", "3");
         try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
-            for (int tokens : new int[] {100, 37}) {
+            for (int tokens : new int[] {100, 70}) {
                 Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, tokens, D_MODEL), seed + tokens, 1);
                 Routing r = MoeReference.route(x, l.wr, K, true);
                 Tensor out = l.poisoned(DType.BF16, tokens, D_MODEL);

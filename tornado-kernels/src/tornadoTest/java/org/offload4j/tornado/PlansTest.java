@@ -32,15 +32,15 @@ class PlansTest {
     /** Rows folded into a grid's y and z: both within CUDA's 65535, covering the rows with fewer than z to spare. */
     @Test
     void rowsFoldIntoYAndZWithinTheGridLimit() {
-        assertEquals(1, Plans.Grids.rowsYz(0)[0]);
+        assertEquals(1, Plans.Grids.rowsYz(0, Plans.Grids.MAX_GRID_YZ)[0]);
         for (long rows : new long[] {1, 7, 65535, 65536, 65537, 131070, 131071, 1L << 20, (1L << 30) + 3, 65535L * 65535}) {
-            long[] yz = Plans.Grids.rowsYz(rows);
+            long[] yz = Plans.Grids.rowsYz(rows, Plans.Grids.MAX_GRID_YZ);
             String what = rows + " rows -> y " + yz[0] + ", z " + yz[1];
             assertTrue(yz[0] <= Plans.Grids.MAX_GRID_YZ && yz[1] <= Plans.Grids.MAX_GRID_YZ, what);
             assertTrue(yz[0] * yz[1] >= rows && yz[0] * yz[1] < rows + yz[1], what);
         }
-        assertEquals(1, Plans.Grids.rowsYz(65535)[1]);
-        assertEquals(2, Plans.Grids.rowsYz(65536)[1]);
+        assertEquals(1, Plans.Grids.rowsYz(65535, Plans.Grids.MAX_GRID_YZ)[1]);
+        assertEquals(2, Plans.Grids.rowsYz(65536, Plans.Grids.MAX_GRID_YZ)[1]);
     }
 
     /** A table sized for a capacity's folded launch serves every smaller launch: foldedSlots never shrinks. */
@@ -48,7 +48,7 @@ class PlansTest {
     void foldedSlotsGrowWithTheGroups() {
         long before = 0;
         for (long g = 1; g <= 3 * 65535L + 5; g += g < 70000 ? 1 : 97) {
-            long slots = Plans.Grids.foldedSlots(g);
+            long slots = Plans.Grids.foldedSlots(g, Plans.Grids.MAX_GRID_YZ);
             assertTrue(slots >= g && slots >= before, g + " groups: " + slots + " slots after " + before);
             before = slots;
         }
