@@ -64,17 +64,7 @@ class TornadoAttentionTest {
     @ParameterizedTest(name = "B={0} Hq={1} Hkv={2} Sq={3} Skv={4} D={5} causal={6} {7}")
     @MethodSource("cases")
     void matchesReferenceWithManyKeySplits(int b, int hq, int hkv, int sq, int skv, int d, boolean causal, ScaleGranularity g) {
-        String before = System.getProperty(GROUPS);
-        System.setProperty(GROUPS, "4096");
-        try {
-            run(b, hq, hkv, sq, skv, d, causal, g);
-        } finally {
-            if (before == null) {
-                System.clearProperty(GROUPS);
-            } else {
-                System.setProperty(GROUPS, before);
-            }
-        }
+        TornadoTests.withProperty(GROUPS, "4096", () -> run(b, hq, hkv, sq, skv, d, causal, g));
     }
 
     private static final String GROUPS = "offload.tornado.attention.groups";

@@ -42,17 +42,7 @@ class TornadoHadamardTest {
 
     /** Runs {@code body} with {@code -Doffload.tornado.hadamard=form}, then restores the property. */
     static void withForm(String form, Runnable body) {
-        String before = System.getProperty(FORM);
-        System.setProperty(FORM, form);
-        try {
-            body.run();
-        } finally {
-            if (before == null) {
-                System.clearProperty(FORM);
-            } else {
-                System.setProperty(FORM, before);
-            }
-        }
+        TornadoTests.withProperty(FORM, form, body);
     }
 
     private static void check(DType dtype, int d, int rows, boolean inPlace) {

@@ -35,6 +35,26 @@ final class TornadoTests {
         return STATUS.backend();
     }
 
+    /**
+     * Runs {@code body} with system property {@code name} set to {@code value} (null: left as it
+     * is), then restores what it was.
+     */
+    static void withProperty(String name, String value, Runnable body) {
+        String before = System.getProperty(name);
+        if (value != null) {
+            System.setProperty(name, value);
+        }
+        try {
+            body.run();
+        } finally {
+            if (before == null) {
+                System.clearProperty(name);
+            } else {
+                System.setProperty(name, before);
+            }
+        }
+    }
+
     static long seed(Object... parts) {
         long h = BASE_SEED;
         for (Object p : parts) {

@@ -52,7 +52,7 @@ final class HadamardKernels {
     private HadamardKernels() {}
 
     /*
-     * The element-wise passes run on a grid of columns by rows (Plans.Grids#columnsByRows): x is
+     * The element-wise passes run on a grid of columns by rows (Plans.Grids#groupsFolded): x is
      * the column (d items, a whole number of work-groups), the row is z · (grid y) + y, and rows
      * at or past rowCap (the plan's capacity) are dropped. The column comes from the grid, not
      * from i mod d: an integer remainder by a run-time d does not vectorize, and on PoCL (AVX2) it

@@ -283,34 +283,14 @@ final class Plans {
         }
 
         /**
-         * Task {@code task}, an element-wise kernel over a {@code [rows, columns]} matrix: x is the
-         * column ({@code columns} items in groups of {@code lx}, which divides it), and the row is
-         * {@code globalIdz · globalGroupSizeY + globalIdy}, with the rows folded into y and z so
-         * that neither exceeds {@link #MAX_GRID_YZ} (CUDA's limit on a grid's y and z extent,
-         * where TornadoVM's PTX back end clamps a larger extent without a word, and rows past it
-         * would never run). Up to {@code z·y − rows < z} items past the last row run too: the
-         * kernel drops rows at or past its bound.
-         */
-        Grids columnsByRows(String task, int columns, int lx, long rows) {
-            WorkerGrid3D grid = new WorkerGrid3D(columns, 1, 1);
-            grid.setLocalWork(lx, 1, 1);
-            scheduler.addWorkerGrid(graph + "." + task, grid);
-            groupSizes.put(task, new long[] {lx, 1});
-            recolumnsByRows(task, columns, rows);
-            return this;
-        }
-
-        /** {@link #columnsByRows} launched for {@code rows} rows from the next run on. */
-        void recolumnsByRows(String task, int columns, long rows) {
-            long[] yz = rowsYz(rows, foldLimit);
-            scheduler.get(graph + "." + task).setGlobalWork(columns, Math.toIntExact(yz[0]), Math.toIntExact(yz[1]));
-        }
-
-        /**
          * Task {@code task}, a 2-D {@code KernelContext} kernel of {@code gx × gy} work-groups of
-         * {@code lx × ly}, with the gy groups folded into y and z as in {@link #columnsByRows}: the
-         * kernel's group index is {@code groupIdz · (globalGroupSizeY / localGroupSizeY) + groupIdy},
-         * and up to {@link #foldedSlots(long)}{@code (gy)} of them run, the ones past gy included.
+         * {@code lx × ly}, with the gy groups folded into y and z so that neither exceeds
+         * {@link #MAX_GRID_YZ} (CUDA's limit on a grid's y and z extent, where TornadoVM's PTX back
+         * end clamps a larger extent without a word, and groups past it would never run). The
+         * kernel's group index in y is {@code groupIdz · (globalGroupSizeY / localGroupSizeY) +
+         * groupIdy} (with {@code ly = 1}: {@code globalIdz · globalGroupSizeY + globalIdy}), and up
+         * to {@link #foldedSlots(long)}{@code (gy)} of them run, fewer than z past gy: the kernel
+         * drops those, or finds them in a table that says they have no work.
          */
         Grids groupsFolded(String task, long gx, long gy, int lx, int ly) {
             WorkerGrid3D grid = new WorkerGrid3D(Math.toIntExact(gx * lx), ly, 1);

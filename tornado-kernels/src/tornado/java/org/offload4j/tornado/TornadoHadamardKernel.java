@@ -27,7 +27,7 @@ import uk.ac.manchester.tornado.api.types.collections.VectorFloat8;
  * (compiling is about a second on PoCL) instead of one each. The price: the input array
  * ({@code EVERY_EXECUTION}) moves whole, up to twice the call's bytes (TornadoVM has no partial
  * copy to the device). The element-wise load and store passes run on a grid of d columns by
- * the call's rows ({@link Plans.Grids#columnsByRows}), so they touch only the call's rows (on
+ * the call's rows ({@link Plans.Grids#groupsFolded}), so they touch only the call's rows (on
  * calls of over 65535 rows, also fewer than rows / 65535 + 1 rows past them, within the capacity).
  *
  * <p><b>Three forms.</b>
@@ -114,7 +114,6 @@ final class TornadoHadamardKernel implements HadamardKernel {
     private final class Plan implements AutoCloseable {
         final DType dtype;
         final int d;
-        final int m;
         /** Work-group width of the element-wise passes: the largest power of two ≤ 256 dividing d. */
         final int columnGroup;
         /** Pre-signs {@code [0, d)}, post-signs {@code [d, 2d)}, scale at {@code 2d}. */
@@ -126,7 +125,7 @@ final class TornadoHadamardKernel implements HadamardKernel {
         final TornadoExecutionPlan plan;
         final Plans.Grids grids;
         final Form form;
-        /** The call's row count and m, read by {@link HadamardKernels#fwhtRows}. */
+        /** The call's row count, then m: {@link HadamardKernels#fwhtRows}'s {@code rowCount}. */
         final IntArray rowCount = new IntArray(2);
         final String what;
 
@@ -141,7 +140,8 @@ final class TornadoHadamardKernel implements HadamardKernel {
                     + " " + form.name().toLowerCase(java.util.Locale.ROOT);
             signs = new FloatArray(2 * d + 1);
             FloatArray pow2 = Codec.pow2Table();
-            this.m = size.m();
+            int m = size.m();
+            rowCount.set(1, m);
             int[][] h = HadamardMatrices.of(m);
             IntArray hm = new IntArray(m * m);
             for (int a = 0; a < m; a++) {
@@ -196,7 +196,8 @@ final class TornadoHadamardKernel implements HadamardKernel {
                 } else {
                     g.task("store", HadamardKernels::store16, ctx, work, out16, signs, d, rowCap, fmt);
                 }
-                grids.columnsByRows("load", d, columnGroup, rowCap).columnsByRows("store", d, columnGroup, rowCap);
+                grids.groupsFolded("load", d / columnGroup, rowCap, columnGroup, 1)
+                        .groupsFolded("store", d / columnGroup, rowCap, columnGroup, 1);
                 if (form == Form.ROWS) {
                     grids.groups("fwht", transformItems, 1);
                 } else {
@@ -222,14 +223,13 @@ final class TornadoHadamardKernel implements HadamardKernel {
             if (form == Form.FUSED) {
                 grids.regroup("fused", rows);
             } else {
-                grids.recolumnsByRows("load", d, rows);
+                grids.regroupFolded("load", d / columnGroup, rows);
                 if (form == Form.ROWS) {
                     rowCount.set(0, rows); // a fixed set of work-items walks the rows
-                    rowCount.set(1, m);
                 } else {
                     grids.regroup("fwht", rows);
                 }
-                grids.recolumnsByRows("store", d, rows);
+                grids.regroupFolded("store", d / columnGroup, rows);
             }
             String call = what + " (rows=" + rows + ")";
             Plans.run(plan, call, device, new Plans.Fetch(dtype == DType.FP32 ? out32 : out16, total));

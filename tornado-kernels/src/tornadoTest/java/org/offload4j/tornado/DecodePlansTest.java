@@ -170,18 +170,6 @@ class DecodePlansTest {
 
     /** Runs {@code body} with {@code -Doffload.tornado.attention.groups} set to {@code groups} (0: as it was), then restores it. */
     private static void withGroups(int groups, Runnable body) {
-        String before = System.getProperty(GROUPS);
-        if (groups > 0) {
-            System.setProperty(GROUPS, Integer.toString(groups));
-        }
-        try {
-            body.run();
-        } finally {
-            if (before == null) {
-                System.clearProperty(GROUPS);
-            } else {
-                System.setProperty(GROUPS, before);
-            }
-        }
+        TornadoTests.withProperty(GROUPS, groups > 0 ? Integer.toString(groups) : null, body);
     }
 }

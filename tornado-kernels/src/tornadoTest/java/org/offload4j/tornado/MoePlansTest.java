@@ -70,23 +70,18 @@ class MoePlansTest {
     @Test
     void rowTilesFoldedIntoZ() {
         long seed = TornadoTests.seed("moe plans folded tiles");
-        String before = System.getProperty("offload.tornado.gridYz");
-        System.setProperty("offload.tornado.gridYz", "3");
-        try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
-            for (int tokens : new int[] {100, 70}) {
-                Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, tokens, D_MODEL), seed + tokens, 1);
-                Routing r = MoeReference.route(x, l.wr, K, true);
-                Tensor out = l.poisoned(DType.BF16, tokens, D_MODEL);
-                l.layer.forward(x, r, out);
-                TornadoMoeTest.assertClose(MoeReference.forward(x, r, l.weights), out, seed, "forward T=" + tokens + ", tiles folded");
+        TornadoTests.withProperty("offload.tornado.gridYz", "3", () -> {
+            try (TornadoMoeTest.Layer l = new TornadoMoeTest.Layer(seed, 1, EXPERTS, K, D_MODEL, D_FF, true, DType.BF16, false)) {
+                for (int tokens : new int[] {100, 70}) {
+                    Tensor x = TensorFill.gaussian(Tensor.allocate(l.arena, DType.BF16, tokens, D_MODEL), seed + tokens, 1);
+                    Routing r = MoeReference.route(x, l.wr, K, true);
+                    Tensor out = l.poisoned(DType.BF16, tokens, D_MODEL);
+                    l.layer.forward(x, r, out);
+                    TornadoMoeTest.assertClose(MoeReference.forward(x, r, l.weights), out, seed,
+                            "forward T=" + tokens + ", tiles folded");
+                }
             }
-        } finally {
-            if (before == null) {
-                System.clearProperty("offload.tornado.gridYz");
-            } else {
-                System.setProperty("offload.tornado.gridYz", before);
-            }
-        }
+        });
     }
 
     /**
