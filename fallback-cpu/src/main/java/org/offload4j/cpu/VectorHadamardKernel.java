@@ -87,7 +87,7 @@ import org.offload4j.hadamard.HadamardSize;
  *
  * <h2>Segment access: the hot passes work on a slice taken in their own method</h2>
  * The vector passes of the F32, BF16 and ROW kinds ({@code rowF32},
- * {@code loadF32}, {@code loadF32Rows}, {@code loadBf16}, the {@code mid} passes on rows, {@code storeF32} on rows, {@code storeBf16},
+ * {@code loadF32}, {@code loadF32Rows}, {@code loadBf16}, the {@code mid} passes on rows, {@code storeF32Block}, {@code storeBf16},
  * {@code storeBf16Ahead}, {@code mix}, {@code mix40Bf16}), but not {@code rowBf16} (below), first take {@code asSlice} of the
  * caller's segment over exactly the bytes they touch and address that slice from 0 ({@code widen},
  * {@code narrow} and the fp16 staging loops keep the caller's segment). Disassembled (hsdis, C2 of
@@ -382,6 +382,14 @@ final class VectorHadamardKernel implements HadamardKernel {
      */
     private static final int IN_ROWS_MIN_FLOATS = V >= 16 ? 256 : 4096;
 
+    /**
+     * Rows per batch of a {@link Plan#pipelined} plan: each batch starts its pipeline with a LOAD
+     * alone and ends it with a STORE alone. Zen 5, d = 1024, 2^24 elements in place, one thread,
+     * three interleaved rounds: 8 rows 3.4–4.1 ms, 16 rows 3.6–4.0 ms, 32 rows 3.5–5.9 ms (the
+     * unpipelined plan 5.1–6.3 ms); 64 rows at d = 256 and 512 no better than 16.
+     */
+    private static final int PIPELINE_ROWS = 16;
+
     /** At least this many elements per task, so that small calls do not pay for a fork. */
     private static final long MIN_TASK_ELEMENTS = 1 << 15;
 
@@ -440,7 +448,7 @@ final class VectorHadamardKernel implements HadamardKernel {
         long srcRow = in.rowByteOffset(1);
         long dstRow = out.rowByteOffset(1);
         // Vector loads and stores run across the rows of a batch, so those need rows back to back.
-        int batch = plan.kind >= KIND_BUF || (in.isContiguous() && out.isContiguous()) ? plan.batchRows : 1;
+        int batch = plan.kind >= KIND_BUF || (in.isContiguous() && out.isContiguous()) ? (plan.pipelined ? PIPELINE_ROWS : plan.batchRows) : 1;
         long grain = Math.max(batch, MIN_TASK_ELEMENTS / size.d());
         CpuThreads.forRange(in.rows(), grain, (from, to) -> {
             float[] buf = plan.inRows ? null : scratch(2 * plan.batchFloats + MIX_PAD); // in-rows plans need none
@@ -529,6 +537,12 @@ final class VectorHadamardKernel implements HadamardKernel {
         final boolean inRows;
         /** bf16, m = 1, batches larger than an L1 sub-range: STORE reads one int of each line of the next batch ("Touching the next row"). */
         final boolean touchesNext;
+        /**
+         * An {@link #inRows} plan with no MID pass (16-float vectors, d = 256, 512, 1024): a batch of
+         * rows runs as a pipeline, the LOAD of each row interleaved with the STORE of the row before
+         * ({@link #pipelinedRowsF32}).
+         */
+        final boolean pipelined;
 
         Plan(Tensor in, Tensor out, HadamardSize size, float scale, boolean transpose, float[] preSigns, float[] postSigns) {
             this.dtype = in.dtype();
@@ -590,6 +604,7 @@ final class VectorHadamardKernel implements HadamardKernel {
             }
             this.inRows = kind == KIND_F32 && m == 1 && !staged && d >= IN_ROWS_MIN_FLOATS;
             this.touchesNext = kind == KIND_BF16 && m == 1 && batchFloats > L1_FLOATS && V == 16;
+            this.pipelined = inRows && local.isEmpty();
             this.midLocal = local.toArray(new int[0][]);
             this.midGlobal = global.toArray(new int[0][]);
             if (inRows && midGlobal.length > 0) {
@@ -693,6 +708,10 @@ final class VectorHadamardKernel implements HadamardKernel {
                 // Load and the local passes run sub-range by sub-range, so a long row is transformed in L1
                 // as it arrives (blocked stages) before the global passes and the store go through L2.
                 case KIND_F32 -> {
+                    if (pipelined && rows > 1) {
+                        pipelinedRowsF32(src, srcOff, dst, dstOff, rows);
+                        return;
+                    }
                     if (inRows) {
                         inRowsF32(src, srcOff, dst, dstOff, count);
                         return;
@@ -829,7 +848,41 @@ final class VectorHadamardKernel implements HadamardKernel {
                     mid(work, workOff + 4L * sub, len, o);
                 }
             }
-            storeF32(work, workOff, count);
+            for (int blk = 0; blk < count; blk += n) {
+                storeF32Block(work, workOff + 4L * blk, 0, storeA);
+            }
+        }
+
+        /**
+         * A {@link #pipelined} plan's batch: {@code rows} back-to-back fp32 rows from byte {@code srcOff}
+         * of {@code src}, transformed in the output rows ({@code work} from byte {@code workOff} on).
+         * Unpipelined, LOAD and STORE alternate row by row, and while a row's STORE runs from L1 no
+         * read goes to memory: these rows ran 1.6–1.8× slower from DRAM than on L2-resident data (Zen 5,
+         * d = 1024, one thread: 5.1–5.5 ms for 2^24 elements against 128 × 22 µs for 2^17). Here the
+         * STORE of row r − 1 runs in the LOAD of row r, group by group: LOAD group g (vectors 8g … 8g + 7
+         * of row r, from memory) then STORE group g (vectors g, g + 8, …, g + 56 of row r − 1, in L1), so
+         * the reads go out at an even pace. Both passes have d / 8V groups. Same results bit for bit.
+         * 2^24 elements in place, one thread, Zen 5, interleaved runs: d = 256 5.2–5.5 → 3.5–4.0 ms,
+         * 512 5.1–5.5 → 3.4–3.7 ms, 1024 5.0–6.3 → 3.4–4.1 ms; two threads d = 1024 2.7–3.6 → 2.4–2.6 ms.
+         * On L2-resident rows it costs (d = 1024: 20 → 25 µs for 2^17 elements; a call per group). Tried
+         * and not kept: the two groups in one loop of one method (7.0 ms: C2's code for it was slower,
+         * not examined), two or four groups per call (4.1–6.6 ms), and the same pipeline for rows with
+         * MID passes (d = 2048 even, 4096 6.2 → 7.1–8.8 ms).
+         */
+        private void pipelinedRowsF32(MemorySegment src, long srcOff, MemorySegment work, long workOff, int rows) {
+            long rb = 4L * d;
+            int groups = d / (8 * V);
+            int loadGroup = 8 * V;
+            int storeGroup = V;
+            loadF32Rows(src, srcOff, work, workOff, 0, d);
+            for (int r = 1; r < rows; r++) {
+                long row = workOff + r * rb;
+                for (int g = 0; g < groups; g++) {
+                    loadF32Rows(src, srcOff + r * rb + 4L * g * loadGroup, work, row + 4L * g * loadGroup, g * loadGroup, loadGroup);
+                    storeF32Block(work, row - rb, g * storeGroup, (g + 1) * storeGroup);
+                }
+            }
+            storeF32Block(work, workOff + (rows - 1) * rb, 0, storeA);
         }
 
         /** The MID passes whose groups fit in an L1 sub-range, over {@code buf[from, from + count)} (at most one sub-range). */
@@ -1711,22 +1764,21 @@ final class VectorHadamardKernel implements HadamardKernel {
         }
 
         /**
-         * STORE (fp32, m = 1) in place on the rows in {@code outRows} from byte {@code outRowsOff} on: the top
-         * three vector bits of each block, times scale (⊙ post-signs). {@code count} floats.
+         * STORE (fp32, m = 1) in place on the block at byte {@code blockOff} of {@code outRows}: the
+         * top three vector bits, positions {@code [from, to)} of its first eighth (n/8 floats), times
+         * scale (⊙ post-signs).
          */
-        private void storeF32(MemorySegment outRows, long outRowsOff, int count) {
+        private void storeF32Block(MemorySegment outRows, long blockOff, int from, int to) {
             // A slice taken here, not the caller's segment: C2 then hoists the access checks (see "Segment access").
-            MemorySegment work = outRows.asSlice(outRowsOff, 4L * count);
-            long base = 0;
+            MemorySegment work = outRows.asSlice(blockOff, 4L * n);
             int a = storeA;
             long ab = 4L * a;
             long bb = 2 * ab;
             long cb = 4 * ab;
             FloatVector sv = FloatVector.broadcast(F, scale);
             float[] ps = postScaled;
-            for (int blk = 0; blk < count; blk += n) {
-              for (int p = blk; p < blk + a; p += V) {
-                long q = base + 4L * p;
+            for (int p = from; p < to; p += V) {
+                long q = 4L * p;
                 FloatVector v0 = FloatVector.fromMemorySegment(F, work, q, NATIVE);
                 FloatVector v1 = FloatVector.fromMemorySegment(F, work, q + ab, NATIVE);
                 FloatVector v2 = FloatVector.fromMemorySegment(F, work, q + bb, NATIVE);
@@ -1775,7 +1827,6 @@ final class VectorHadamardKernel implements HadamardKernel {
                 v5.intoMemorySegment(work, q + cb + ab, NATIVE);
                 v6.intoMemorySegment(work, q + cb + bb, NATIVE);
                 v7.intoMemorySegment(work, q + cb + bb + ab, NATIVE);
-              }
             }
         }
 

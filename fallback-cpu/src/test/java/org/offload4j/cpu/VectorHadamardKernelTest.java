@@ -261,6 +261,36 @@ class VectorHadamardKernelTest {
         }
     }
 
+    /**
+     * fp32 rows of 256 to 1024 floats run, with 16-float vectors, as a pipeline over batches of 16
+     * rows, the LOAD of each row beside the STORE of the row before: row counts that end a batch
+     * early or leave a batch of one row, tasks split across threads, signs before and after, in
+     * place and out of place. (With narrower vectors these sizes take the other paths, checked the same way.)
+     */
+    @Test
+    void pipelinedRowsWithSignsInAndOutOfPlace() {
+        for (int d : new int[] {256, 512, 1024}) {
+            for (int rows : new int[] {2, 15, 16, 17, 33, 97}) {
+                for (boolean inPlace : new boolean[] {false, true}) {
+                    long seed = seed("pipelined", d, rows, inPlace);
+                    String what = "fp32 d=" + d + " rows=" + rows + (inPlace ? " in place" : "");
+                    RandomizedRotation rot = RandomizedRotation.of(HADAMARD, d, seed);
+                    double scale = 1 / Math.sqrt(d);
+                    try (Tensor x = TensorFill.gaussian(Tensor.allocate(DType.FP32, rows, d), seed, 1.0);
+                         Tensor y = TensorFill.poison(Tensor.allocate(DType.FP32, rows, d))) {
+                        double[] rotated = HadamardReference.compute(x, HadamardSize.of(d), scale, false, rot.signs(), null);
+                        Tensor out = inPlace ? x : y;
+                        rot.rotate(x, out);
+                        assertClose(rotated, out, seed, what + " rotate");
+                        double[] back = HadamardReference.compute(out, HadamardSize.of(d), scale, true, null, rot.signs());
+                        rot.unrotate(out, out);
+                        assertClose(back, out, seed, what + " unrotate in place");
+                    }
+                }
+            }
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"FP32", "BF16", "FP16"})
     void rotationMatchesTheReferenceAndRoundTrips(DType dtype) {
