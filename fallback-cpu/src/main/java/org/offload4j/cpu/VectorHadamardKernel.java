@@ -127,7 +127,8 @@ import org.offload4j.hadamard.HadamardSize;
  * rows stayed on the scratch: every segment store repeated its checks then (see "Stores"), and at
  * d ≤ 1024 that outweighed what it saved (d = 1024, one thread, 4.5 → 5.2 ms; a wash on two). On
  * Zen 5 the rows path wins from d = 256 on ({@link #IN_ROWS_MIN_FLOATS}), so with AVX-512 it now
- * takes every fp32 row of 256 and more (m = 1). bf16 and fp16 rows are too narrow to hold their fp32
+ * takes every fp32 row of 256 and more (m = 1); those of at most 1024 (no MID pass) run as a pipeline
+ * over batches of rows ({@link Plan#pipelinedRowsF32}). bf16 and fp16 rows are too narrow to hold their fp32
  * intermediates, and fp16 rows are transformed in a per-thread stage that the widening loop has
  * just written.
  *
