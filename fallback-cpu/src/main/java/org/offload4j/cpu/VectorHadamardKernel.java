@@ -28,7 +28,8 @@ import org.offload4j.hadamard.HadamardSize;
  *
  * <h2>Data flow ({@code d = m·n}, {@code n = 2^k}, V floats per vector, {@code s = log2(n/V)} vector bits per block)</h2>
  * Rows go through in batches of up to {@value #BATCH_FLOATS} floats (short rows share every pass; a
- * long row is its own batch). With {@code z} the scratch ({@code float[2 · batch]}, reused):
+ * long row is its own batch; pipelined fp32 rows, {@link Plan#pipelinedRowsF32}: {@value #PIPELINE_ROWS}
+ * rows). With {@code z} the scratch ({@code float[2 · batch]}, reused):
  * <pre>
  *  rows (fp32 | bf16, back to back)                   z: batch in the scratch layout
  *  ────────────────────────────────                   ──────────────────────────────
@@ -386,8 +387,8 @@ final class VectorHadamardKernel implements HadamardKernel {
     /**
      * Rows per batch of a {@link Plan#pipelined} plan: each batch starts its pipeline with a LOAD
      * alone and ends it with a STORE alone. Zen 5, d = 1024, 2^24 elements in place, one thread,
-     * three interleaved rounds: 8 rows 3.4–4.1 ms, 16 rows 3.6–4.0 ms, 32 rows 3.5–5.9 ms (the
-     * unpipelined plan 5.1–6.3 ms); 64 rows at d = 256 and 512 no better than 16.
+     * one set of three interleaved rounds: 8 rows 3.4–4.1 ms, 16 rows 3.6–4.0 ms, 32 rows 3.5–5.9 ms
+     * (the unpipelined plan 5.1–6.3 ms); 64 rows at d = 256 and 512 no better than 16.
      */
     private static final int PIPELINE_ROWS = 16;
 
@@ -464,6 +465,11 @@ final class VectorHadamardKernel implements HadamardKernel {
                 plan.batch(src, srcAt, srcRow, dst, out.rowByteOffset(r), dstRow, rows, buf, stage, next);
             }
         });
+    }
+
+    /** Whether a transform of {@code in} into {@code out} runs as a pipeline ({@link Plan#pipelinedRowsF32}); for tests. */
+    static boolean pipelines(Tensor in, Tensor out, HadamardSize size) {
+        return new Plan(in, out, size, 1f, false, null, null).pipelined;
     }
 
     private static float[] scratch(int floats) {
@@ -857,14 +863,18 @@ final class VectorHadamardKernel implements HadamardKernel {
         /**
          * A {@link #pipelined} plan's batch: {@code rows} back-to-back fp32 rows from byte {@code srcOff}
          * of {@code src}, transformed in the output rows ({@code work} from byte {@code workOff} on).
-         * Unpipelined, LOAD and STORE alternate row by row, and while a row's STORE runs from L1 no
-         * read goes to memory: these rows ran 1.6–1.8× slower from DRAM than on L2-resident data (Zen 5,
-         * d = 1024, one thread: 5.1–5.5 ms for 2^24 elements against 128 × 22 µs for 2^17). Here the
-         * STORE of row r − 1 runs in the LOAD of row r, group by group: LOAD group g (vectors 8g … 8g + 7
-         * of row r, from memory) then STORE group g (vectors g, g + 8, …, g + 56 of row r − 1, in L1), so
-         * the reads go out at an even pace. Both passes have d / 8V groups. Same results bit for bit.
-         * 2^24 elements in place, one thread, Zen 5, interleaved runs: d = 256 5.2–5.5 → 3.5–4.0 ms,
-         * 512 5.1–5.5 → 3.4–3.7 ms, 1024 5.0–6.3 → 3.4–4.1 ms; two threads d = 1024 2.7–3.6 → 2.4–2.6 ms.
+         * Unpipelined, LOAD and STORE alternate batch by batch (a batch: one row at d = 1024, two at 512,
+         * four at 256), and while a batch's STORE runs from L1 no read goes to memory: these rows ran
+         * 1.6–1.8× slower from DRAM than on L2-resident data (Zen 5, d = 1024, one thread: 5.1–5.5 ms for
+         * 2^24 elements against 128 × 22 µs for 2^17). Here the STORE of row r − 1 runs in the LOAD of
+         * row r, group by group: LOAD group g (vectors 8g … 8g + 7 of row r, from memory) then STORE
+         * group g (vectors g + k·d/8V, k = 0 … 7, of row r − 1, in L1), so the reads go out at an even
+         * pace. Both passes have d/8V groups. Both take positions within the row ({@code at} of LOAD,
+         * {@code from} of STORE), which is what the sign layouts ({@link #pre}, {@link #postScaled}:
+         * period d) need: a batch of {@value #PIPELINE_ROWS} rows is longer than they are. Same results
+         * bit for bit. 2^24 elements in place, one thread, Zen 5, interleaved runs (each JVM's median):
+         * d = 256 5.0–5.5 → 3.3–4.0 ms, 512 4.9–5.7 → 3.4–4.2 ms, 1024 4.9–6.6 → 3.5–4.0 ms (two JVMs of
+         * twelve 5.9–6.1 ms); two threads d = 1024 2.7–3.6 → 2.4–2.6 ms.
          * On L2-resident rows it costs (d = 1024: 20 → 25 µs for 2^17 elements; a call per group). Tried
          * and not kept: the two groups in one loop of one method (7.0 ms: C2's code for it was slower,
          * not examined), two or four groups per call (4.1–6.6 ms), and the same pipeline for rows with

@@ -264,11 +264,19 @@ class VectorHadamardKernelTest {
     /**
      * fp32 rows of 256 to 1024 floats run, with 16-float vectors, as a pipeline over batches of 16
      * rows, the LOAD of each row beside the STORE of the row before: row counts that end a batch
-     * early or leave a batch of one row, tasks split across threads, signs before and after, in
-     * place and out of place. (With narrower vectors these sizes take the other paths, checked the same way.)
+     * early or leave a batch of one row, tasks split across threads (d = 512 and 1024 at the larger
+     * counts), signs before and after, in place and out of place, and the same bits as strided
+     * rows, which are not pipelined. (With narrower vectors these sizes take the other paths,
+     * checked the same way.)
      */
     @Test
     void pipelinedRowsWithSignsInAndOutOfPlace() {
+        for (int d : new int[] {128, 256, 512, 1024, 2048}) {
+            try (Tensor t = Tensor.allocate(DType.FP32, 2, d)) {
+                boolean expected = CpuBackend.FLOATS.length() == 16 && d >= 256 && d <= 1024;
+                assertEquals(expected, VectorHadamardKernel.pipelines(t, t, HadamardSize.of(d)), "pipelined at d=" + d);
+            }
+        }
         for (int d : new int[] {256, 512, 1024}) {
             for (int rows : new int[] {2, 15, 16, 17, 33, 97}) {
                 for (boolean inPlace : new boolean[] {false, true}) {
@@ -283,8 +291,17 @@ class VectorHadamardKernelTest {
                         rot.rotate(x, out);
                         assertClose(rotated, out, seed, what + " rotate");
                         double[] back = HadamardReference.compute(out, HadamardSize.of(d), scale, true, null, rot.signs());
-                        rot.unrotate(out, out);
-                        assertClose(back, out, seed, what + " unrotate in place");
+                        try (Tensor z = TensorFill.poison(Tensor.allocate(DType.FP32, rows, d));
+                             Tensor wide = TensorFill.poison(Tensor.allocate(DType.FP32, rows, d + 16))) {
+                            rot.unrotate(out, z);
+                            assertClose(back, z, seed, what + " unrotate");
+                            // Strided rows (a column range of wider rows) take one row per batch, unpipelined.
+                            Tensor strided = Tensor.wrapStrided(wide.segment(), DType.FP32, d + 16, rows, d);
+                            rot.unrotate(out, strided);
+                            assertArrayEquals(z.toFloatArray(), strided.toFloatArray(), why(seed, what + " pipelined against strided"));
+                            rot.unrotate(out, out);
+                            assertArrayEquals(z.toFloatArray(), out.toFloatArray(), why(seed, what + " unrotate in place"));
+                        }
                     }
                 }
             }
