@@ -873,8 +873,9 @@ final class VectorHadamardKernel implements HadamardKernel {
          * {@code from} of STORE), which is what the sign layouts ({@link #pre}, {@link #postScaled}:
          * period d) need: a batch of {@value #PIPELINE_ROWS} rows is longer than they are. Same results
          * bit for bit. 2^24 elements in place, one thread, Zen 5, interleaved runs (each JVM's median):
-         * d = 256 5.0–5.5 → 3.3–4.0 ms, 512 4.9–5.7 → 3.4–4.2 ms, 1024 4.9–6.6 → 3.5–4.0 ms (two JVMs of
-         * twelve 5.9–6.1 ms); two threads d = 1024 2.7–3.6 → 2.4–2.6 ms.
+         * d = 256 5.0–6.6 → 3.3–4.0 ms (three JVMs of sixteen 5.7–6.0 ms), 512 4.9–7.8 → 3.4–4.2 ms (one of
+         * twelve 5.6 ms), 1024 4.9–6.6 → 3.5–4.0 ms (two of twelve 5.9–6.1 ms), the slow ones all in one
+         * noisy quarter hour; two threads d = 1024 2.7–3.6 → 2.4–2.6 ms.
          * On L2-resident rows it costs (d = 1024: 20 → 25 µs for 2^17 elements; a call per group). Tried
          * and not kept: the two groups in one loop of one method (7.0 ms: C2's code for it was slower,
          * not examined), two or four groups per call (4.1–6.6 ms), and the same pipeline for rows with
