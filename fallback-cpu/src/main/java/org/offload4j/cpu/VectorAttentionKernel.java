@@ -143,6 +143,22 @@ import org.offload4j.core.numerics.Fp8;
  *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
  *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
  *       to hide them, ate it: 410–443 µs).</li>
+ *   <li><b>Reading the next tile ahead.</b> Since the bench reads K and V from memory (its runs
+ *       rotate through 128 MiB of copies), the G = 4 decode step takes about 350 µs on one Zen 5
+ *       thread against about 150 µs with K and V in the caches, though 2 MiB of keys and values
+ *       take 60–100 µs to read: the fused kernels load one new line per key and chunk, about 40
+ *       instructions apart, so the reorder window holds only about ten misses at a time. With
+ *       {@link #READ_AHEAD}, the fused-PV items' QKᵀ ({@link #scoresFused4}) also reads one int
+ *       of each line of the next tile's K and V rows beside each key's chunk: two misses per
+ *       iteration, the next tile's lines in the caches by the time it comes. Zen 5, interleaved
+ *       JVMs (each one's median): one thread, G = 4 348–375 → 301–363 µs (six each; medians 359 →
+ *       313) and 373–465 → 343–407 µs (four each, against the build before), G = 8 498–534 →
+ *       486–548 and 535–586 → 468–631 µs (within the noise); two threads (three each) G = 4
+ *       210–247 → 165–197 µs, G = 8 475–484 → 341–420 µs. Tried and not kept: the same reads spread over
+ *       both kernels (the tile's V rows in QKᵀ, the next tile's K rows in PV: one miss per
+ *       iteration, as before; no change), all the next tile's lines in the first chunk's pass
+ *       (no better), transparent huge pages (no change). The step is still about twice its
+ *       cached time; docs/results/2026-12-07i-cpu-hadamard-fp32-pipeline-zen5.md.</li>
  *   <li><b>Scales folded in.</b> The Q, K and softmax scales and {@code log2 e} are one factor on
  *       Q; the V scale is one factor on the output. The K tiles are pure fp8 decodes, the V
  *       tiles raw ones (× 2^−120, cancelled by the softmax's p × 2^120).</li>
@@ -243,6 +259,12 @@ final class VectorAttentionKernel implements AttentionKernel {
     static final int FUSED_ROWS = 8;
     /** Keys per tile of the fused PV path (see {@code Job.run}); the scratch's st holds 4 rows of BQ keys whatever bk is. */
     static final int FUSED_TILE = BQ;
+    /**
+     * Whether the fused 4-row QKᵀ reads one int of each line of the next tile's K and V rows
+     * ({@link #scoresFused4}, "Reading the next tile ahead" in the class comment). Measured with
+     * 16-float vectors only (with 8, two reads would fall on each line).
+     */
+    static final boolean READ_AHEAD = L >= 16;
     /**
      * Whether a group of at most {@link #SPLIT_ROWS} rows is cut into 4-row items: with 32 vector
      * registers (AVX-512), where {@link #pvFused4} keeps 16 accumulators and decodes each int once.
@@ -385,6 +407,8 @@ final class VectorAttentionKernel implements AttentionKernel {
         final float[] rowBase; // [4]      softmaxRows: each row's max (0 for a row that saw no key yet)
         final float[] part;    // [BQ][4][L] scoresFused4, [BK][8][L] scoresFused8: each key's row sums, lanes not yet summed
         final float[] rowSums; // [4][L]   softmaxRows: each row's Σp, lanes not yet summed
+        /** The sum of the ints {@link #scoresFused4} reads ahead, kept so that C2 keeps those loads; never read. */
+        int readAheadSink;
 
         /**
          * This thread's scratch for head dimension d (key tile {@code bk = keyTile(d)}), its arrays
@@ -550,7 +574,8 @@ final class VectorAttentionKernel implements AttentionKernel {
                 long vOff = (kvRow0 + j0) * vRowBytes;
                 if (fused) {
                     boolean kNan = rows <= 4
-                            ? scoresFused4(s, kSeg, kOff, kRowBytes, n, d, rows)
+                            ? scoresFused4(s, kSeg, kOff, kRowBytes, n, d, rows, kSeg, kOff + n * kRowBytes, vSeg,
+                                    vOff + n * vRowBytes, vRowBytes, READ_AHEAD && fusedPv ? Math.min(keyTile, keyEnd - j0 - n) : 0)
                             : scoresFused8(s, kSeg, kOff, kRowBytes, n, d, rows);
                     if (kNan) {
                         nanScores(s, kSeg, kOff, kRowBytes, n, d, rows, keyStride, rowStride);
@@ -866,8 +891,15 @@ final class VectorAttentionKernel implements AttentionKernel {
      * ({@link Job#loadQRows}) and each lane sum is multiplied by the other 2^60, both exact; the
      * products sit 2^60 below the true ones, so nothing overflows, and only scores below about
      * 2^−66 in magnitude could lose bits to the subnormal range.
+     *
+     * <p>Reading ahead (class comment): the first {@code nextRows} K rows from byte {@code kNextOff}
+     * of {@code kNext} (rows {@code rowBytes} apart, as K's) and V rows from byte {@code vNextOff} of
+     * {@code vNext} ({@code vRowBytes} apart) have one int of each 4L-byte chunk read, beside key j's
+     * chunk c; {@code nextRows = 0} reads nothing ahead. The results do not depend on it.
      */
-    static boolean scoresFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
+    static boolean scoresFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows,
+                                MemorySegment kNext, long kNextOff, MemorySegment vNext, long vNextOff, long vRowBytes, int nextRows) {
+        int ahead = 0;
         float[] qn = s.qn;
         float[] st = s.st;
         float[] part = s.part;
@@ -896,6 +928,10 @@ final class VectorAttentionKernel implements AttentionKernel {
             FloatVector x33 = FloatVector.fromArray(F, qn, q3 + c + 3 * L);
             for (int j = 0; j < n; j++) {
                 IntVector w = IntVector.fromMemorySegment(I, seg, off + j * rowBytes + c, ByteOrder.LITTLE_ENDIAN);
+                if (j < nextRows) {
+                    ahead += kNext.get(ValueLayout.JAVA_INT_UNALIGNED, kNextOff + j * rowBytes + c)
+                            + vNext.get(ValueLayout.JAVA_INT_UNALIGNED, vNextOff + j * vRowBytes + c);
+                }
                 nan = nan.or(w.and(LOW7).add(ONES));
                 int p = j * 4 * L;
                 FloatVector a0;
@@ -944,6 +980,7 @@ final class VectorAttentionKernel implements AttentionKernel {
         } else {
             sumScores4(s, n);
         }
+        s.readAheadSink += ahead;
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }
 
