@@ -147,7 +147,8 @@ import org.offload4j.core.numerics.Fp8;
  *       rotate through 128 MiB of copies), the G = 4 decode step takes about 350 µs on one Zen 5
  *       thread against about 150 µs with K and V in the caches, though 2 MiB of keys and values
  *       take 60–100 µs to read: the fused kernels load one new line per key and chunk, about 40
- *       instructions apart, so the reorder window holds only about ten misses at a time. With
+ *       instructions apart, so by our estimate (no PMU in that VM; a reorder window of about 450
+ *       instructions) only about ten misses are in flight at a time. With
  *       {@link #READ_AHEAD}, the fused-PV items' QKᵀ ({@link #scoresFused4}) also reads one int
  *       of each line of the next tile's K and V rows beside each key's chunk: two misses per
  *       iteration, the next tile's lines in the caches by the time it comes. Zen 5, interleaved
