@@ -23,12 +23,21 @@ class HeaderReaderTest {
     @TempDir
     Path dir;
 
-    private Map<String, String> generate(String header, String... functions) throws IOException {
+    /**
+     * The libclang to use, or the test is skipped. Called before any {@code assertThrows}: inside
+     * its lambda the skip would be an unexpected exception, a failure where libclang is missing.
+     */
+    private static Path libclang() {
         Optional<Path> libclang = Toolchain.libclang();
         assumeTrue(libclang.isPresent(), () -> "no libclang: searched " + Toolchain.libclangSearched());
+        return libclang.get();
+    }
+
+    private Map<String, String> generate(String header, String... functions) throws IOException {
+        Path libclang = libclang();
         Path h = Files.writeString(dir.resolve("t.h"), "#define CUDA_VERSION 13000\n" + header); // the generator checks it
         Path allow = Files.writeString(dir.resolve("t.bindings"), String.join("\n", functions) + "\n");
-        return BindingsGenerator.generate(new BindingsGenerator.Options(h, libclang.get(), allow, List.of()));
+        return BindingsGenerator.generate(new BindingsGenerator.Options(h, libclang, allow, List.of()));
     }
 
     private static String all(Map<String, String> files) {
@@ -51,6 +60,7 @@ class HeaderReaderTest {
 
     @Test
     void anAnonymousMemberIsRefusedNotTurnedIntoPadding() {
+        libclang();
         var e = assertThrows(UnsupportedOperationException.class, () -> generate("""
                 struct S2 { int kind; union { long long l; double d; }; int tail; };
                 int useS2(struct S2 s);
