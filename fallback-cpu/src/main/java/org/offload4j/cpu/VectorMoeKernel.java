@@ -971,6 +971,21 @@ final class VectorMoeKernel implements MoeKernel {
      * ({@link #groupParams}). Needs the group size and k to be multiples of 8, which the W4A16
      * format guarantees.
      */
+    /**
+     * 2^23 as float bits, and the nibble mask: a blend of the two makes the float 2^23 + q of a
+     * nibble q, and minus 2^23 + z it is q − z exactly (both below 2^24, zeros are integers), so
+     * the streamed int4 decode gives the same bits as {@code (float) (q − z)} and the panel path.
+     * It replaced {@code and(0xF).convert(I2F)}: with the conversion, a T = 1 int4 MoE step
+     * (d = 1024, d_ff = 2816, one thread, Zen 5) took 1.0–1.2 ms alone but 1.8–2.7 ms after the
+     * other MoE cases in the same JVM, and 44–54 ms in four of five JVMs after a bf16 decode step,
+     * most likely the shared profiles of the Vector API's methods once more
+     * (docs/results/2026-12-06b-cpu-rare-slow-compile.md; not confirmed: the compiler's logs hid
+     * it). With the blend: 1.03–1.15 ms after the other cases, none slow in ten JVMs after a bf16
+     * step (that quarter hour, the conversion's build: none in four either).
+     */
+    private static final IntVector MAGIC = IntVector.broadcast(I, 0x4B000000);
+    private static final IntVector NIBBLE = IntVector.broadcast(I, 0xF);
+
     private static void streamInt4Rows(QuantizedWeight q, int col0, int k, float[] a, int aAt, int lda, int rows, float[] acc,
                                        int at, int ldAcc, int width, float[] params) {
         MemorySegment words = q.qweight().segment();
@@ -986,23 +1001,23 @@ final class VectorMoeKernel implements MoeKernel {
                 }
                 for (; c < width; c += V) {
                     IntVector wv = IntVector.fromMemorySegment(I, words, rowAt + 4L * c, ORDER);
-                    FloatVector z = FloatVector.fromArray(F, params, c);
+                    FloatVector zm = FloatVector.fromArray(F, params, c).add(0x1p23f);
                     FloatVector sc = FloatVector.fromArray(F, params, width + c);
-                    FloatVector w0 = ((FloatVector) wv.and(0xF).convert(VectorOperators.I2F, 0)).sub(z).mul(sc);
-                    FloatVector w1 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 4).and(0xF).convert(VectorOperators.I2F, 0))
-                            .sub(z).mul(sc);
-                    FloatVector w2 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 8).and(0xF).convert(VectorOperators.I2F, 0))
-                            .sub(z).mul(sc);
-                    FloatVector w3 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 12).and(0xF).convert(VectorOperators.I2F, 0))
-                            .sub(z).mul(sc);
-                    FloatVector w4 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 16).and(0xF).convert(VectorOperators.I2F, 0))
-                            .sub(z).mul(sc);
-                    FloatVector w5 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 20).and(0xF).convert(VectorOperators.I2F, 0))
-                            .sub(z).mul(sc);
-                    FloatVector w6 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 24).and(0xF).convert(VectorOperators.I2F, 0))
-                            .sub(z).mul(sc);
-                    FloatVector w7 = ((FloatVector) wv.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
-                            .sub(z).mul(sc);
+                    FloatVector w0 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv, NIBBLE).reinterpretAsFloats().sub(zm).mul(sc);
+                    FloatVector w1 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv.lanewise(VectorOperators.LSHR, 4), NIBBLE).reinterpretAsFloats()
+                            .sub(zm).mul(sc);
+                    FloatVector w2 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv.lanewise(VectorOperators.LSHR, 8), NIBBLE).reinterpretAsFloats()
+                            .sub(zm).mul(sc);
+                    FloatVector w3 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv.lanewise(VectorOperators.LSHR, 12), NIBBLE).reinterpretAsFloats()
+                            .sub(zm).mul(sc);
+                    FloatVector w4 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv.lanewise(VectorOperators.LSHR, 16), NIBBLE).reinterpretAsFloats()
+                            .sub(zm).mul(sc);
+                    FloatVector w5 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv.lanewise(VectorOperators.LSHR, 20), NIBBLE).reinterpretAsFloats()
+                            .sub(zm).mul(sc);
+                    FloatVector w6 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv.lanewise(VectorOperators.LSHR, 24), NIBBLE).reinterpretAsFloats()
+                            .sub(zm).mul(sc);
+                    FloatVector w7 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv.lanewise(VectorOperators.LSHR, 28), NIBBLE).reinterpretAsFloats()
+                            .sub(zm).mul(sc);
                     for (int i = 0; i < rows; i++) {
                         int o = i * ldAcc + at + c;
                         int x = aAt + i * lda + kk;
@@ -1037,8 +1052,8 @@ final class VectorMoeKernel implements MoeKernel {
         for (; c + 2 * V <= width; c += 2 * V) {
             IntVector u = IntVector.fromMemorySegment(I, words, rowAt + 4L * c, ORDER);
             IntVector v = IntVector.fromMemorySegment(I, words, rowAt + 4L * (c + V), ORDER);
-            FloatVector zu = FloatVector.fromArray(F, params, c);
-            FloatVector zv = FloatVector.fromArray(F, params, c + V);
+            FloatVector zmu = FloatVector.fromArray(F, params, c).add(0x1p23f);
+            FloatVector zmv = FloatVector.fromArray(F, params, c + V).add(0x1p23f);
             FloatVector su = FloatVector.fromArray(F, params, width + c);
             FloatVector sv = FloatVector.fromArray(F, params, width + c + V);
             FloatVector sumU = FloatVector.fromArray(F, acc, at + c);
@@ -1047,45 +1062,45 @@ final class VectorMoeKernel implements MoeKernel {
             // 5 % slower (T = 1 int4 MoE, d = 1024 / 4096: 1.33–1.37 → 1.42–1.44 ms, 32.2–32.9 →
             // 33.2–34.5 ms, one thread, Zen 4, three interleaved rounds), so they stay unrolled.
             FloatVector xb = FloatVector.broadcast(F, a[x]);
-            sumU = ((FloatVector) u.and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zu).mul(su).fma(xb, sumU);
-            sumV = ((FloatVector) v.and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zv).mul(sv).fma(xb, sumV);
+            sumU = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, u, NIBBLE).reinterpretAsFloats()
+                    .sub(zmu).mul(su).fma(xb, sumU);
+            sumV = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, v, NIBBLE).reinterpretAsFloats()
+                    .sub(zmv).mul(sv).fma(xb, sumV);
             xb = FloatVector.broadcast(F, a[x + 1]);
-            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 4).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zu).mul(su).fma(xb, sumU);
-            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zv).mul(sv).fma(xb, sumV);
+            sumU = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, u.lanewise(VectorOperators.LSHR, 4), NIBBLE).reinterpretAsFloats()
+                    .sub(zmu).mul(su).fma(xb, sumU);
+            sumV = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, v.lanewise(VectorOperators.LSHR, 4), NIBBLE).reinterpretAsFloats()
+                    .sub(zmv).mul(sv).fma(xb, sumV);
             xb = FloatVector.broadcast(F, a[x + 2]);
-            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 8).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zu).mul(su).fma(xb, sumU);
-            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 8).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zv).mul(sv).fma(xb, sumV);
+            sumU = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, u.lanewise(VectorOperators.LSHR, 8), NIBBLE).reinterpretAsFloats()
+                    .sub(zmu).mul(su).fma(xb, sumU);
+            sumV = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, v.lanewise(VectorOperators.LSHR, 8), NIBBLE).reinterpretAsFloats()
+                    .sub(zmv).mul(sv).fma(xb, sumV);
             xb = FloatVector.broadcast(F, a[x + 3]);
-            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 12).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zu).mul(su).fma(xb, sumU);
-            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 12).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zv).mul(sv).fma(xb, sumV);
+            sumU = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, u.lanewise(VectorOperators.LSHR, 12), NIBBLE).reinterpretAsFloats()
+                    .sub(zmu).mul(su).fma(xb, sumU);
+            sumV = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, v.lanewise(VectorOperators.LSHR, 12), NIBBLE).reinterpretAsFloats()
+                    .sub(zmv).mul(sv).fma(xb, sumV);
             xb = FloatVector.broadcast(F, a[x + 4]);
-            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 16).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zu).mul(su).fma(xb, sumU);
-            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 16).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zv).mul(sv).fma(xb, sumV);
+            sumU = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, u.lanewise(VectorOperators.LSHR, 16), NIBBLE).reinterpretAsFloats()
+                    .sub(zmu).mul(su).fma(xb, sumU);
+            sumV = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, v.lanewise(VectorOperators.LSHR, 16), NIBBLE).reinterpretAsFloats()
+                    .sub(zmv).mul(sv).fma(xb, sumV);
             xb = FloatVector.broadcast(F, a[x + 5]);
-            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 20).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zu).mul(su).fma(xb, sumU);
-            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 20).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zv).mul(sv).fma(xb, sumV);
+            sumU = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, u.lanewise(VectorOperators.LSHR, 20), NIBBLE).reinterpretAsFloats()
+                    .sub(zmu).mul(su).fma(xb, sumU);
+            sumV = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, v.lanewise(VectorOperators.LSHR, 20), NIBBLE).reinterpretAsFloats()
+                    .sub(zmv).mul(sv).fma(xb, sumV);
             xb = FloatVector.broadcast(F, a[x + 6]);
-            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 24).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zu).mul(su).fma(xb, sumU);
-            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 24).and(0xF).convert(VectorOperators.I2F, 0))
-                    .sub(zv).mul(sv).fma(xb, sumV);
+            sumU = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, u.lanewise(VectorOperators.LSHR, 24), NIBBLE).reinterpretAsFloats()
+                    .sub(zmu).mul(su).fma(xb, sumU);
+            sumV = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, v.lanewise(VectorOperators.LSHR, 24), NIBBLE).reinterpretAsFloats()
+                    .sub(zmv).mul(sv).fma(xb, sumV);
             xb = FloatVector.broadcast(F, a[x + 7]);
-            sumU = ((FloatVector) u.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
-                    .sub(zu).mul(su).fma(xb, sumU);
-            sumV = ((FloatVector) v.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
-                    .sub(zv).mul(sv).fma(xb, sumV);
+            sumU = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, u.lanewise(VectorOperators.LSHR, 28), NIBBLE).reinterpretAsFloats()
+                    .sub(zmu).mul(su).fma(xb, sumU);
+            sumV = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, v.lanewise(VectorOperators.LSHR, 28), NIBBLE).reinterpretAsFloats()
+                    .sub(zmv).mul(sv).fma(xb, sumV);
             sumU.intoArray(acc, at + c);
             sumV.intoArray(acc, at + c + V);
         }
