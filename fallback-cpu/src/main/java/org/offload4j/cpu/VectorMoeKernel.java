@@ -161,10 +161,22 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       read the panel as before. The same fusion over the row-major tensors was tried and was
  *       no faster: its reads walked 128 B of each row, 2.8 KiB apart, which no prefetcher
  *       follows (see the results of 2026-12-05k); over the consecutive slivers the prefetchers
- *       keep up. At {@code -XX:UseAVX=2} (4 × 2 tiles) the fusion gained less than with AVX-512:
+ *       kept up on the Zen 4 VM (on Zen 5 they did not; see the next paragraph). At {@code -XX:UseAVX=2} (4 × 2 tiles) the fusion gained less than with AVX-512:
  *       E = 64 43–48 % against 42–46 % of the FMA peak (prepared, one thread, three clean
  *       rounds), E = 8 55–64 against 43–58 %; unprepared E = 64 37–40 %.</li>
  * </ul>
+ * <b>The task's weights are read before its fused tiles</b> ({@link #touchBlocks}): one long per
+ * 64-byte line of the k-block's slivers, in a loop that does nothing else. On the Zen 5 VM the
+ * fused tile itself read them at a fraction of the memory's speed: E = 64, T = 256, prepared, one
+ * thread, took 60–64 ms with the weights streamed from DRAM but 43–46 ms with the fused tile's reads
+ * confined to an L2- or L3-sized window (a throw-away build). Reading ahead inside the tile, strips
+ * of slivers with the other row tiles in between, and one sliver at a time (one stream in address
+ * order) all left the loss as it was (docs/results/2026-12-07j-cpu-dram-stalls-zen5.md). The
+ * burst's loads depend on nothing, so many of them are in flight at once, and the fused tile then
+ * reads from L1/L2; the cause of the tile's slow reads is not known (that VM has no PMU). Prepared, one thread, seven interleaved pairs
+ * of JVMs on a noisy VM: E = 64 56.3–80.7 → 52.9–74.5 ms (faster in every pair; medians 62.0 →
+ * 58.6), E = 8 61.3–76.2 → 53.1–71.8 ms (one run of 100 ms); two threads, E = 64 31.7–31.9 →
+ * 29.3–32.0 ms (three pairs). At {@code -XX:UseAVX=2} even (four pairs, within the noise).
  * Streamed tasks read, per block, the 128 rows of one sliver ({@link #streamSlivers}): both
  * vectors of a sliver row (64 B with AVX-512) in one trip, rows 64 B apart.
  * Measured on the Zen 4 VM (four rounds, unprepared and prepared layers in the same JVM, order
@@ -1375,6 +1387,7 @@ final class VectorMoeKernel implements MoeKernel {
     private static void fusedHead(SliverBf16ExpertWeights sw, Matrix m, int e, int k0, int kb, int s0, int ns, int rows,
                                   float[] a, int aAt, int lda, float[] panel, int ldp, float[] c, int cAt, int ldc) {
         MemorySegment seg = sw.tensor(m).segment();
+        touchBlocks(sw, m, e, k0, kb, s0, ns, seg);
         if (MR == 4) {
             for (int b0 = k0; b0 < k0 + kb; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
                 int depth = sw.blockDepth(m, b0);
@@ -1464,6 +1477,35 @@ final class VectorMoeKernel implements MoeKernel {
         s30.intoArray(c, c3);
         s31.intoArray(c, c3 + V);
     }
+
+    /**
+     * Reads one long of every 64-byte line of the task's weights for this k-block (slivers
+     * {@code s0 .. s0+ns−1} of each 128-row block: one run of memory per block) before the fused
+     * tiles run, so that they read from L1 and L2. See "Prepared weights": the loads are
+     * independent and nothing waits on them, so they overlap each other, where the fused tile's own
+     * reads waited for DRAM with arithmetic in between.
+     */
+    private static void touchBlocks(SliverBf16ExpertWeights sw, Matrix m, int e, int k0, int kb, int s0, int ns, MemorySegment seg) {
+        long sum = 0;
+        for (int b0 = k0; b0 < k0 + kb; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
+            long sliverBytes = 2L * sw.blockDepth(m, b0) * SLIVER;
+            long from = 2 * sw.blockStart(m, e, b0) + s0 * sliverBytes;
+            MemorySegment run = seg.asSlice(from, ns * sliverBytes);
+            for (long q = 0; q < run.byteSize(); q += TOUCH_STRIDE) {
+                sum += run.get(ValueLayout.JAVA_LONG_UNALIGNED, q);
+            }
+        }
+        // The sum must look used, or C2 drops the loads; this branch is as good as never taken.
+        if (sum == TOUCH_SENTINEL) {
+            touchSink++;
+        }
+    }
+
+    /** One read per cache line in {@link #touchBlocks}. */
+    private static final int TOUCH_STRIDE = 64;
+    private static final long TOUCH_SENTINEL = 0x5DEECE66DL;
+    /** Written only when the touched sum equals {@link #TOUCH_SENTINEL}; read by nothing. */
+    private static int touchSink;
 
     /**
      * {@link Brgemm#k6x4} with B from two slivers of the prepared layout: row {@code kk} of the
