@@ -174,9 +174,11 @@ import org.offload4j.w4a16.QuantizedWeight;
  * order) all left the loss as it was (docs/results/2026-12-07j-cpu-dram-stalls-zen5.md). The
  * burst's loads depend on nothing, so many of them are in flight at once, and the fused tile then
  * reads from L1/L2; the cause of the tile's slow reads is not known (that VM has no PMU). Prepared, one thread, seven interleaved pairs
- * of JVMs on a noisy VM: E = 64 56.3–80.7 → 52.9–74.5 ms (faster in every pair; medians 62.0 →
- * 58.6), E = 8 61.3–76.2 → 53.1–71.8 ms (one run of 100 ms); two threads, E = 64 31.7–31.9 →
- * 29.3–32.0 ms (three pairs). At {@code -XX:UseAVX=2} even (four pairs, within the noise).
+ * of JVMs on a noisy VM: E = 64 56.3–62.0 → 52.9–58.6 ms (three pairs) and 77.7–80.7 → 56.4–74.5
+ * ms (four noisier ones; faster in every pair), E = 8 61.3–76.2 → 53.1–71.8 ms (one run of 100
+ * ms); two threads, E = 64 31.7–31.9 → 29.3–32.0 ms (three pairs); the bench afterwards, E = 64
+ * 54.2–55.4 ms on one thread (56 % of the FMA peak). At {@code -XX:UseAVX=2} even (four pairs,
+ * within the noise).
  * Streamed tasks read, per block, the 128 rows of one sliver ({@link #streamSlivers}): both
  * vectors of a sliver row (64 B with AVX-512) in one trip, rows 64 B apart.
  * Measured on the Zen 4 VM (four rounds, unprepared and prepared layers in the same JVM, order
