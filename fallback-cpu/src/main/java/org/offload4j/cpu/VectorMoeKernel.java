@@ -161,24 +161,11 @@ import org.offload4j.w4a16.QuantizedWeight;
  *       read the panel as before. The same fusion over the row-major tensors was tried and was
  *       no faster: its reads walked 128 B of each row, 2.8 KiB apart, which no prefetcher
  *       follows (see the results of 2026-12-05k); over the consecutive slivers the prefetchers
- *       kept up on the Zen 4 VM (on Zen 5 they did not; see the next paragraph). At {@code -XX:UseAVX=2} (4 × 2 tiles) the fusion gained less than with AVX-512:
+ *       kept up on the Zen 4 VM (on Zen 5 the tile's reads were slow anyway; see below). At
+ *       {@code -XX:UseAVX=2} (4 × 2 tiles) the fusion gained less than with AVX-512:
  *       E = 64 43–48 % against 42–46 % of the FMA peak (prepared, one thread, three clean
  *       rounds), E = 8 55–64 against 43–58 %; unprepared E = 64 37–40 %.</li>
  * </ul>
- * <b>The task's weights are read before its fused tiles</b> ({@link #touchBlocks}): one long per
- * 64-byte line of the k-block's slivers, in a loop that does nothing else. On the Zen 5 VM the
- * fused tile itself read them at a fraction of the memory's speed: E = 64, T = 256, prepared, one
- * thread, took 60–64 ms with the weights streamed from DRAM but 43–46 ms with the fused tile's reads
- * confined to an L2- or L3-sized window (a throw-away build). Reading ahead inside the tile, strips
- * of slivers with the other row tiles in between, and one sliver at a time (one stream in address
- * order) all left the loss as it was (docs/results/2026-12-07j-cpu-dram-stalls-zen5.md). The
- * burst's loads depend on nothing, so many of them are in flight at once, and the fused tile then
- * reads from L1/L2; the cause of the tile's slow reads is not known (that VM has no PMU). Prepared, one thread, seven interleaved pairs
- * of JVMs on a noisy VM: E = 64 56.3–62.0 → 52.9–58.6 ms (three pairs) and 77.7–80.7 → 56.4–74.5
- * ms (four noisier ones; faster in every pair), E = 8 61.3–76.2 → 53.1–71.8 ms (one run of 100
- * ms); two threads, E = 64 31.7–31.9 → 29.3–32.0 ms (three pairs); the bench afterwards, E = 64
- * 54.2–55.4 ms on one thread (56 % of the FMA peak). At {@code -XX:UseAVX=2} even (four pairs,
- * within the noise).
  * Streamed tasks read, per block, the 128 rows of one sliver ({@link #streamSlivers}): both
  * vectors of a sliver row (64 B with AVX-512) in one trip, rows 64 B apart.
  * Measured on the Zen 4 VM (four rounds, unprepared and prepared layers in the same JVM, order
@@ -186,6 +173,23 @@ import org.offload4j.w4a16.QuantizedWeight;
  * thread (41–52 → 64–68 % of the FMA peak; with the pack from the copy but not fused, about 99 ms),
  * 54–65 → 43–50 ms on two; E = 8, T = 256 102–107 → 89–94 ms; decode steps (T = 1, 16) no
  * slower, faster in the noisier rounds.
+ *
+ * <p><b>Since d433e80 the task's weights are read before its fused tiles</b>
+ * ({@link #touchBlocks}): one long per 64-byte line of the k-block's slivers, in a loop that
+ * does nothing else. On the Zen 5 VM the fused tile itself read them far below the memory's
+ * speed: E = 64, T = 256, prepared, one thread, took 60–64 ms with the weights streamed from DRAM
+ * but 43–46 ms with the fused tile's reads confined to an L2- or L3-sized window (a throw-away
+ * build). Reading ahead inside the tile, strips of slivers with the other row tiles in between,
+ * and one sliver at a time (one stream in address order) all left the loss as it was
+ * (docs/results/2026-12-07j-cpu-dram-stalls-zen5.md). The touching loads depend on nothing, so
+ * many of them are in flight at once, and the fused tile then reads from the caches (L2, most
+ * likely: a WIDE task's k-block is 176 KiB); why the tile's own reads were slow is not known
+ * (that VM has no PMU). Prepared, one thread, seven interleaved pairs of JVMs on a noisy VM:
+ * E = 64 56.3–62.0 → 52.9–58.6 ms (three pairs) and 77.7–80.7 → 56.4–74.5 ms (four noisier
+ * ones; faster in every pair), E = 8 61.3–76.2 → 53.1–71.8 ms (one run of 100 ms); two threads,
+ * E = 64 31.7–31.9 → 29.3–32.0 ms (three pairs); the bench afterwards, three rounds, E = 64
+ * 54.2–55.4 ms on one thread (56 % of the FMA peak). At {@code -XX:UseAVX=2} (four pairs) E = 64
+ * 112–181 → 108–121 ms and E = 8 129–187 → 122–167 ms: within the noise.
  *
  * <p>Decode steps and small batches: the experts (tasks) of a wave with at most
  * {@link #STREAM_ROWS} rows stream their bf16 weight rows (or int4 words) instead ({@link #streamGemm}), the
@@ -1483,11 +1487,12 @@ final class VectorMoeKernel implements MoeKernel {
     /**
      * Reads one long of every 64-byte line of the task's weights for this k-block (slivers
      * {@code s0 .. s0+ns−1} of each 128-row block: one run of memory per block) before the fused
-     * tiles run, so that they read from L1 and L2. See "Prepared weights": the loads are
+     * tiles run, so that they read from the caches. See "Prepared weights": the loads are
      * independent and nothing waits on them, so they overlap each other, where the fused tile's own
      * reads waited for DRAM with arithmetic in between.
      */
-    private static void touchBlocks(SliverBf16ExpertWeights sw, Matrix m, int e, int k0, int kb, int s0, int ns, MemorySegment seg) {
+    private static void touchBlocks(SliverBf16ExpertWeights sw, Matrix m, int e, int k0, int kb, int s0, int ns,
+                                    MemorySegment seg) {
         long sum = 0;
         for (int b0 = k0; b0 < k0 + kb; b0 += SliverBf16ExpertWeights.BLOCK_ROWS) {
             long sliverBytes = 2L * sw.blockDepth(m, b0) * SLIVER;
@@ -1702,8 +1707,8 @@ final class VectorMoeKernel implements MoeKernel {
                 IntVector w = IntVector.fromMemorySegment(I, words, (r >>> 3) * wordRowBytes + colBytes, ORDER);
                 int d = dst + (r - k0) * ldp;
                 for (int t = 0; t < 8; t++, d += ldp) {
-                    MAGIC.lanewise(VectorOperators.BITWISE_BLEND, w.lanewise(VectorOperators.LSHR, 4 * t), NIBBLE).reinterpretAsFloats()
-                            .sub(zm).mul(sc).intoArray(panel, d);
+                    MAGIC.lanewise(VectorOperators.BITWISE_BLEND, w.lanewise(VectorOperators.LSHR, 4 * t), NIBBLE)
+                            .reinterpretAsFloats().sub(zm).mul(sc).intoArray(panel, d);
                 }
             }
         }
