@@ -33,7 +33,9 @@ import picocli.CommandLine.Parameters;
  * (the CPU measures an fp32 GEMM; CUDA takes the data-sheet tensor rate: the report prints
  * {@link Floors#method()}). Where the backend measures them, also the percentage of the copy bandwidth, of the
  * in-place read-modify-write bandwidth and (for ops made of products) of the FMA peak, each
- * ratio against a ceiling of the same run. Exits 1 if any case is incorrect. With
+ * ratio against a ceiling of the same run; with {@code --ceilings each} those three are measured
+ * again after every case and each case's ratios are taken against the mean of the measurements
+ * just before and just after it ({@link Ceilings}). Exits 1 if any case is incorrect. With
  * {@code --recheck}, every case is also timed again after all have run once and alone in a fresh
  * JVM ({@link Recheck}), and the command exits 3 when a case ran more than {@value Recheck#SLOWER}
  * times slower in the run than alone (1 still wins). With
@@ -105,6 +107,15 @@ public final class BenchCommand implements Callable<Integer> {
             + "that ran more than " + Recheck.SLOWER + "x slower in the run than alone (a kernel the JIT recompiled worse "
             + "because of the other cases); exit status 3 if any did")
     boolean recheck;
+
+    /** When the ceilings are measured: {@code --ceilings}. */
+    enum CeilingsWhen { ONCE, EACH }
+
+    @Option(names = "--ceilings", paramLabel = "WHEN", defaultValue = "once", description = "once (default): the copy and "
+            + "in-place bandwidth and the FMA peak are measured before the first case; each: also after every case, and "
+            + "each case's ratios are taken against the mean of the measurements just before and just after it (columns "
+            + "copy GB/s, in-place GB/s, FMA GFLOP/s), for a machine whose bandwidth drifts during the run")
+    CeilingsWhen ceilingsWhen;
 
     @Option(names = "--wall-clock", description = "CUDA: time each call from Java, host overhead and wait included, instead of "
             + "its device time between CUDA events (the default there)")
@@ -186,18 +197,25 @@ public final class BenchCommand implements Callable<Integer> {
                 "Java " + Runtime.version() + " " + System.getProperty("java.vm.name"),
                 ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME), inPlace, fmaPeak)
                 .withCeilingsMethod(floors == null ? null : floors.method());
+        // --ceilings each: the last measurement, and all of them for the report's ranges.
+        boolean each = ceilingsWhen == CeilingsWhen.EACH && floors != null;
+        List<Ceilings> measured = new ArrayList<>(List.of(new Ceilings(copy, inPlace, fmaPeak)));
 
         List<Map<String, Object>> torchCases = new ArrayList<>();
         List<String> failures = new ArrayList<>();
         List<BenchResult> results;
         try (ProgressBar bar = new ProgressBar(err, plan.size(), ProgressBar.terminalAttached())) {
             results = runEach(plan.size(), i -> plan.get(i).suite().name() + " " + plan.get(i).size() + " " + plan.get(i).dtype(),
-                    i -> runCase(b, plan.get(i), budget, copy, matmul, inPlace, fmaPeak, torchCases),
+                    i -> each ? runCaseBetweenCeilings(b, plan.get(i), budget, matmul, floors, measured, torchCases)
+                            : runCase(b, plan.get(i), budget, copy, matmul, inPlace, fmaPeak, torchCases),
                     i -> {
                         torchCases.subList(i, torchCases.size()).clear();
                         torchCases.add(null); // keeps the torch cases aligned with the results
                         return failedCase(b, plan.get(i));
                     }, bar, failures);
+        }
+        if (each) {
+            info = info.withCeilingsEach(Ceilings.ranges(measured) + " over " + measured.size() + " measurements");
         }
         if (compare != null) {
             String device = b.name().equals("cuda") ? "cuda" : "cpu";
@@ -384,6 +402,22 @@ public final class BenchCommand implements Callable<Integer> {
     static String outcome(BenchResult r) {
         return "median " + Reports.time(r.medianNanos()) + ", rel. error " + String.format(Locale.ROOT, "%.2e", r.error())
                 + (r.correct() ? " (ok)" : " > " + String.format(Locale.ROOT, "%.2e", r.tolerance()) + " (NO)");
+    }
+
+    /**
+     * {@code --ceilings each}: the case against the last of {@code measured} (the measurement just
+     * before it), then the ceilings measured again and added to {@code measured}, and the result
+     * taken against the mean of the two. A case that throws adds no measurement: the next case
+     * starts from the same one.
+     */
+    private BenchResult runCaseBetweenCeilings(Backend b, Plan p, Timing.Budget budget, double matmul, Floors floors,
+                                               List<Ceilings> measured, List<Map<String, Object>> torchCases) {
+        Ceilings before = measured.get(measured.size() - 1);
+        BenchResult r = runCase(b, p, budget, before.copy(), matmul, before.inPlace(), before.fmaPeak(), torchCases);
+        Ceilings after = Ceilings.measure(floors);
+        measured.add(after);
+        Ceilings mean = before.mean(after);
+        return r.withCeilings(mean.copy(), mean.inPlace(), mean.fmaPeak());
     }
 
     private BenchResult runCase(Backend b, Plan p, Timing.Budget budget, double copy, double matmul, double inPlace,

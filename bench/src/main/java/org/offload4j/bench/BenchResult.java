@@ -50,6 +50,17 @@ public record BenchResult(String op, String label, double sizeMetric, String dty
                 copyBytesPerSecond, flopsPerSecond, inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, timing, inPlace);
     }
 
+    /**
+     * This result against other bandwidth and FMA-peak ceilings ({@code offload bench --ceilings
+     * each}); a ceiling the result did not use stays unused: a NaN in-place bandwidth stays NaN, and
+     * a zero FMA peak (an op not made of products) stays zero.
+     */
+    public BenchResult withCeilings(double copyBytesPerSecond, double inPlaceBytesPerSecond, double fmaPeakFlopsPerSecond) {
+        return new BenchResult(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,
+                copyBytesPerSecond, flopsPerSecond, Double.isNaN(this.inPlaceBytesPerSecond) ? Double.NaN : inPlaceBytesPerSecond,
+                this.fmaPeakFlopsPerSecond > 0 ? fmaPeakFlopsPerSecond : this.fmaPeakFlopsPerSecond, torch, inPlace);
+    }
+
     /** This result marked as an in-place op ({@link #inPlace}). */
     public BenchResult asInPlace(boolean inPlace) {
         return new BenchResult(op, label, sizeMetric, dtype, backend, error, tolerance, medianNanos, runs, bytes, flops,

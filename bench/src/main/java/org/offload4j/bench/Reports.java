@@ -14,11 +14,22 @@ public final class Reports {
      * Facts about the run printed with the results; {@code torch} says what the torch columns
      * compare with ({@code torch 2.11.0 on NVIDIA H200}, or why they are empty), null without
      * {@code --compare torch}; {@code ceilingsMethod} is {@link org.offload4j.core.Floors#method()}
-     * (what the matmul rate is: CPU, a measured fp32 GEMM; CUDA, a data-sheet tensor rate), or null.
+     * (what the matmul rate is: CPU, a measured fp32 GEMM; CUDA, a data-sheet tensor rate), or null;
+     * {@code ceilingsEach} is null when the ceilings were measured once, before the first case, and
+     * with {@code --ceilings each} the ranges of all their measurements ({@link Ceilings#ranges}):
+     * then each result carries its own ceilings and the table shows them.
      */
     public record RunInfo(String backend, String backendDescription, double copyBytesPerSecond,
                           double flopsPerSecond, String jvm, String date, double inPlaceBytesPerSecond,
-                          double fmaPeakFlopsPerSecond, String torch, String ceilingsMethod) {
+                          double fmaPeakFlopsPerSecond, String torch, String ceilingsMethod, String ceilingsEach) {
+        /** Ceilings measured once. */
+        public RunInfo(String backend, String backendDescription, double copyBytesPerSecond, double flopsPerSecond,
+                       String jvm, String date, double inPlaceBytesPerSecond, double fmaPeakFlopsPerSecond, String torch,
+                       String ceilingsMethod) {
+            this(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date, inPlaceBytesPerSecond,
+                    fmaPeakFlopsPerSecond, torch, ceilingsMethod, null);
+        }
+
         /** Without the in-place bandwidth and the FMA peak, without torch. */
         public RunInfo(String backend, String backendDescription, double copyBytesPerSecond, double flopsPerSecond,
                        String jvm, String date) {
@@ -34,18 +45,26 @@ public final class Reports {
 
         public RunInfo withTorch(String torch) {
             return new RunInfo(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date,
-                    inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch, ceilingsMethod);
+                    inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch, ceilingsMethod, ceilingsEach);
         }
 
         public RunInfo withCeilingsMethod(String method) {
             return new RunInfo(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date,
-                    inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch, method);
+                    inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch, method, ceilingsEach);
+        }
+
+        /** {@code --ceilings each}, with the ranges of the measurements. */
+        public RunInfo withCeilingsEach(String ranges) {
+            return new RunInfo(backend, backendDescription, copyBytesPerSecond, flopsPerSecond, jvm, date,
+                    inPlaceBytesPerSecond, fmaPeakFlopsPerSecond, torch, ceilingsMethod, ranges);
         }
     }
 
     private static final String[] HEADER = {"op", "case", "dtype", "backend", "rel.err", "ok", "median", "GB/s",
             "TFLOP/s", "bound", "% floor", "% copy", "% in-place", "% FMA peak"};
     private static final String[] TORCH_HEADER = {"torch", "ours/torch"};
+    /** With {@code --ceilings each}: the ceilings each row's ratios are taken against. */
+    private static final String[] CEILINGS_HEADER = {"copy GB/s", "in-place GB/s", "FMA GFLOP/s"};
 
     /** Whether any result carries a torch comparison (then the torch columns appear). */
     static boolean compared(List<BenchResult> results) {
@@ -101,7 +120,7 @@ public final class Reports {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "backend %s: %s%n", info.backend(), info.backendDescription()));
         // Only what the backend measured: CUDA, say, measures copy and GEMM but no in-place stream or FMA peak.
-        sb.append(String.format(Locale.ROOT, "ceilings measured now: %s%s%n",
+        sb.append(String.format(Locale.ROOT, "ceilings measured %s: %s%s%n", info.ceilingsEach() == null ? "now" : "first",
                 Double.isFinite(info.copyBytesPerSecond())
                         ? String.format(Locale.ROOT, "copy %.1f GB/s (read + write)", info.copyBytesPerSecond() / 1e9)
                         : "none (this backend cannot measure them)",
@@ -119,29 +138,39 @@ public final class Reports {
         if (!more.isEmpty()) {
             sb.append("                       ").append(String.join(", ", more)).append('\n');
         }
+        boolean each = info.ceilingsEach() != null;
+        if (each) {
+            sb.append("and again after every case (--ceilings each): ").append(info.ceilingsEach())
+                    .append(";\neach row against the mean of the measurements just before and just after it (its last columns)\n");
+        }
         boolean torch = compared(results);
         if (info.torch() != null) {
             sb.append("compared with ").append(info.torch()).append(torch && results.stream().anyMatch(
                     r -> r.torch() != null && !r.torch().variants().isEmpty()) ? " (ours/torch > 1: torch is faster)\n" : "\n");
         }
-        String[] header = torch ? concat(HEADER, TORCH_HEADER) : HEADER;
+        String[] numeric = each ? concat(HEADER, CEILINGS_HEADER) : HEADER;
+        String[] header = torch ? concat(numeric, TORCH_HEADER) : numeric;
         String[][] rows = new String[results.size()][];
         for (int i = 0; i < rows.length; i++) {
             BenchResult r = results.get(i);
             String[] row = {r.op(), r.label(), r.dtype(), r.backend(), sci(r.error()), r.correct() ? "yes" : "NO",
                     time(r.medianNanos()), finiteOrDash(r.gigabytesPerSecond(), 1), finiteOrDash(r.teraflopsPerSecond(), 3), r.bound(),
                     pct(r.percentOfFloor()), pct(r.percentOfCopy()), pct(r.percentOfInPlace()), pct(r.percentOfFmaPeak())};
+            if (each) {
+                row = concat(row, new String[] {ceilingCell(r.copyBytesPerSecond()), ceilingCell(r.inPlaceBytesPerSecond()),
+                        ceilingCell(r.fmaPeakFlopsPerSecond())});
+            }
             rows[i] = torch ? concat(row, new String[] {torchTimes(r.torch()), torchRatios(r)}) : row;
         }
         int[] width = columnWidths(header, rows);
-        appendRow(sb, header, width);
+        appendRow(sb, header, width, numeric.length);
         StringBuilder rule = new StringBuilder();
         for (int c = 0; c < width.length; c++) {
             rule.append("-".repeat(width[c])).append(c + 1 < width.length ? "  " : "");
         }
         sb.append(rule).append('\n');
         for (String[] row : rows) {
-            appendRow(sb, row, width);
+            appendRow(sb, row, width, numeric.length);
         }
         // Notes beside times (what differs from ours, a variant that failed) go under the table.
         for (BenchResult r : results) {
@@ -170,9 +199,15 @@ public final class Reports {
         return c;
     }
 
-    private static void appendRow(StringBuilder sb, String[] cells, int[] width) {
+    /** A rate in units of 10^9 (GB/s, GFLOP/s) with one decimal, or "-" where it was not measured or not used. */
+    private static String ceilingCell(double perSecond) {
+        return Double.isFinite(perSecond) && perSecond > 0 ? fmt(perSecond / 1e9, 1) : "-";
+    }
+
+    /** One row, the cells from column 4 up to {@code numericEnd} right-aligned. */
+    private static void appendRow(StringBuilder sb, String[] cells, int[] width, int numericEnd) {
         for (int c = 0; c < cells.length; c++) {
-            boolean numeric = c >= 4 && c < HEADER.length;
+            boolean numeric = c >= 4 && c < numericEnd;
             String cell = cells[c];
             String pad = " ".repeat(width[c] - cell.length());
             sb.append(numeric ? pad + cell : cell + pad);
@@ -243,6 +278,10 @@ public final class Reports {
         if (info.torch() != null) {
             sb.append("  \"torch\": ").append(quoteJson(info.torch())).append(",\n");
         }
+        sb.append("  \"ceilings\": ").append(quoteJson(info.ceilingsEach() == null ? "once" : "each")).append(",\n");
+        if (info.ceilingsEach() != null) {
+            sb.append("  \"ceilings_ranges\": ").append(quoteJson(info.ceilingsEach())).append(",\n");
+        }
         sb.append("  \"results\": [");
         for (int i = 0; i < results.size(); i++) {
             BenchResult r = results.get(i);
@@ -265,7 +304,10 @@ public final class Reports {
                     .append(", \"percent_of_floor\": ").append(num(r.percentOfFloor()))
                     .append(", \"percent_of_copy\": ").append(num(r.percentOfCopy()))
                     .append(", \"percent_of_in_place\": ").append(num(r.percentOfInPlace()))
-                    .append(", \"percent_of_fma_peak\": ").append(num(r.percentOfFmaPeak()));
+                    .append(", \"percent_of_fma_peak\": ").append(num(r.percentOfFmaPeak()))
+                    .append(", \"copy_bytes_per_s\": ").append(ceiling(r.copyBytesPerSecond()))
+                    .append(", \"in_place_bytes_per_s\": ").append(ceiling(r.inPlaceBytesPerSecond()))
+                    .append(", \"fma_peak_flops_per_s\": ").append(ceiling(r.fmaPeakFlopsPerSecond()));
             if (r.torch() != null) {
                 sb.append(", \"torch\": [");
                 List<TorchComparator.Variant> vs = r.torch().variants();

@@ -6,8 +6,9 @@ package org.offload4j.core;
  * {@link #matmulFlopsPerSecond()}; the larger time is the floor. A backend offers it through
  * {@link Backend#kernels(Class) kernels(Floors.class)}.
  *
- * <p>Both calls take a second or so and load the whole device: call them once per run, not per
- * case, and not while timing something else.
+ * <p>Both calls take a second or so and load the whole device: call them once per run, or between
+ * cases ({@code offload bench --ceilings each}, for a machine whose bandwidth drifts), never while
+ * timing something else.
  */
 public interface Floors {
 
