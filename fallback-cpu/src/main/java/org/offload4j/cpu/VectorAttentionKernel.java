@@ -143,23 +143,24 @@ import org.offload4j.core.numerics.Fp8;
  *       allocation fell apart) and copying each K/V tile into a {@code byte[]} for check-free
  *       loads (the loops got ~25 % faster, the copy, a burst of cache misses with no compute
  *       to hide them, ate it: 410–443 µs).</li>
- *   <li><b>Reading the next tile ahead.</b> Since the bench reads K and V from memory (its runs
- *       rotate through 128 MiB of copies), the G = 4 decode step takes about 350 µs on one Zen 5
- *       thread against about 150 µs with K and V in the caches, though 2 MiB of keys and values
- *       take 60–100 µs to read: the fused kernels load one new line per key and chunk, about 40
- *       instructions apart, so by our estimate (no PMU in that VM; a reorder window of about 450
- *       instructions) only about ten misses are in flight at a time. With
- *       {@link #READ_AHEAD}, the fused-PV items' QKᵀ ({@link #scoresFused4}) also reads one int
- *       of each line of the next tile's K and V rows beside each key's chunk: two misses per
- *       iteration, the next tile's lines in the caches by the time it comes. Zen 5, interleaved
- *       JVMs (each one's median): one thread, G = 4 348–375 → 301–363 µs (six each; medians 359 →
- *       313) and 373–465 → 343–407 µs (four each, against the build before), G = 8 498–534 →
- *       486–548 and 535–586 → 468–631 µs (within the noise); two threads (three each) G = 4
- *       210–247 → 165–197 µs, G = 8 475–484 → 341–420 µs. Tried and not kept: the same reads spread over
- *       both kernels (the tile's V rows in QKᵀ, the next tile's K rows in PV: one miss per
- *       iteration, as before; no change), all the next tile's lines in the first chunk's pass
- *       (no better), transparent huge pages (no change). The step is still about twice its
- *       cached time; docs/results/2026-12-07i-cpu-hadamard-fp32-pipeline-zen5.md.</li>
+ *   <li><b>K, then V.</b> Since the bench reads K and V from memory (its runs rotate through
+ *       128 MiB of copies), the G = 4 decode step took about 350 µs on one Zen 5 thread against
+ *       about 150 µs with K and V in the caches, though 2 MiB of keys and values take 60–100 µs
+ *       to read. Each tile's QKᵀ read its K rows and its PV then its V rows, so the reads
+ *       alternated between two streams every 8 KiB; a throw-away loop with the same arithmetic
+ *       per line hid DRAM completely when it read one stream in order and ran 2× slower with two
+ *       streams interleaved (docs/results/2026-12-07j-cpu-dram-stalls-zen5.md; no PMU in that VM,
+ *       so the prefetcher's part is inferred, not counted). The fused decode-step path now makes
+ *       two passes per {@link #PASS_KEYS} keys ({@code Job.fusedInPasses}): the QKᵀ of all their
+ *       tiles, keeping each tile's scores, then each tile's softmax and PV in the same order as
+ *       before (same bits). Zen 5, one thread, interleaved JVMs (each one's median), K and V from
+ *       memory: G = 4 317–389 → 215–250 µs (one JVM in 16 at 432), G = 8 500–728 → 370–412 µs
+ *       (docs/results/2026-12-08-cpu-decode-k-then-v.md). It replaced a read-ahead (the QKᵀ also
+ *       read one int of each line of the next tile's K and V rows, 2 misses per iteration: G = 4
+ *       348–375 → 301–363 µs); the read-ahead of the next tile's K rows in the K pass made it
+ *       slower again (267–439 against 244–356 µs). Tried before and not kept: the same reads spread over
+ *       both kernels, all the next tile's lines in the first chunk's pass, transparent huge pages
+ *       (docs/results/2026-12-07i-cpu-hadamard-fp32-pipeline-zen5.md).</li>
  *   <li><b>Scales folded in.</b> The Q, K and softmax scales and {@code log2 e} are one factor on
  *       Q; the V scale is one factor on the output. The K tiles are pure fp8 decodes, the V
  *       tiles raw ones (× 2^−120, cancelled by the softmax's p × 2^120).</li>
@@ -261,11 +262,12 @@ final class VectorAttentionKernel implements AttentionKernel {
     /** Keys per tile of the fused PV path (see {@code Job.run}); the scratch's st holds 4 rows of BQ keys whatever bk is. */
     static final int FUSED_TILE = BQ;
     /**
-     * Whether the fused 4-row QKᵀ reads one int of each line of the next tile's K and V rows
-     * ({@link #scoresFused4}, "Reading the next tile ahead" in the class comment). Measured with
-     * 16-float vectors only (with 8, two reads would fall on each line).
+     * Keys per pass of the fused decode-step path ({@code Job.fusedInPasses}): the QKᵀ reads this
+     * many keys' K rows, then the PV their V rows, so that each pass reads one stream (512 KiB at
+     * D = 128). Zen 5, one thread, interleaved JVMs: 2048–8192 keys ran alike, and 4096 did best
+     * on two threads for G = 8 (251–314 against 352–442 µs at 2048); its scores take 64 KiB.
      */
-    static final boolean READ_AHEAD = L >= 16;
+    static final int PASS_KEYS = 4096;
     /**
      * Whether a group of at most {@link #SPLIT_ROWS} rows is cut into 4-row items: with 32 vector
      * registers (AVX-512), where {@link #pvFused4} keeps 16 accumulators and decodes each int once.
@@ -408,8 +410,7 @@ final class VectorAttentionKernel implements AttentionKernel {
         final float[] rowBase; // [4]      softmaxRows: each row's max (0 for a row that saw no key yet)
         final float[] part;    // [BQ][4][L] scoresFused4, [BK][8][L] scoresFused8: each key's row sums, lanes not yet summed
         final float[] rowSums; // [4][L]   softmaxRows: each row's Σp, lanes not yet summed
-        /** The sum of the ints {@link #scoresFused4} reads ahead, kept so that C2 keeps those loads; never read. */
-        int readAheadSink;
+        final float[] tileScores; // [PASS_KEYS / FUSED_TILE][4][BQ]  fusedInPasses: each tile's st between the passes
 
         /**
          * This thread's scratch for head dimension d (key tile {@code bk = keyTile(d)}), its arrays
@@ -434,7 +435,8 @@ final class VectorAttentionKernel implements AttentionKernel {
             return new Object[] {
                 new float[d * bq], new float[FUSED_ROWS * d], new float[bk * d], new float[bk * d],
                 new float[bk * bq], new float[bq * d], new float[bq], new float[bq], new float[bq],
-                new int[bq], new int[bq], new int[bq], new float[4], new float[Math.max(bq * 4, bk * 8) * L], new float[4 * L]};
+                new int[bq], new int[bq], new int[bq], new float[4], new float[Math.max(bq * 4, bk * 8) * L], new float[4 * L],
+                new float[PASS_KEYS / FUSED_TILE * 4 * bq]};
         }
 
         Scratch(int d, int bk) {
@@ -457,6 +459,7 @@ final class VectorAttentionKernel implements AttentionKernel {
             rowBase = (float[]) a[12];
             part = (float[]) a[13];
             rowSums = (float[]) a[14];
+            tileScores = (float[]) a[15];
         }
     }
 
@@ -550,8 +553,6 @@ final class VectorAttentionKernel implements AttentionKernel {
             boolean fused = rows <= FUSED_ROWS && d % QUAD_CODES == 0 && loadQRows(s, b, bg, rows);
             // Whole decode step in the fused kernels: scores key-major (st[r][j], see softmaxRows).
             boolean fusedPv = fused && rows <= 4;
-            int keyStride = fusedPv ? 1 : BQ;
-            int rowStride = fusedPv ? BQ : 1;
             if (fused && !fusedPv) {
                 // The fused 8-row QKᵀ writes the first 8 lanes of each score row; the softmax reads
                 // qvecs·L. The rest start at 0, like padding rows in qt, and stay finite after.
@@ -565,47 +566,74 @@ final class VectorAttentionKernel implements AttentionKernel {
             Arrays.fill(s.l, 0f);
             Arrays.fill(s.acc, 0, rows * d, 0f);
 
-            // The fused PV path keeps no K/V tile, and its key-major scores (st[r·BQ + j], 4 rows)
-            // fit BQ keys: tiles of BQ keys halve its per-tile work at D = 128 (reductions, exp2 of
-            // α, calls): decode case 268–271 → 255–262 µs on one core.
-            int keyTile = fusedPv ? FUSED_TILE : bk;
-            for (int j0 = 0; j0 < keyEnd; j0 += keyTile) {
-                int n = Math.min(keyTile, keyEnd - j0);
-                long kOff = (kvRow0 + j0) * kRowBytes;
-                long vOff = (kvRow0 + j0) * vRowBytes;
-                if (fused) {
-                    boolean kNan = rows <= 4
-                            ? scoresFused4(s, kSeg, kOff, kRowBytes, n, d, rows, kSeg, kOff + n * kRowBytes, vSeg,
-                                    vOff + n * vRowBytes, vRowBytes, READ_AHEAD && fusedPv ? Math.min(keyTile, keyEnd - j0 - n) : 0)
-                            : scoresFused8(s, kSeg, kOff, kRowBytes, n, d, rows);
-                    if (kNan) {
-                        nanScores(s, kSeg, kOff, kRowBytes, n, d, rows, keyStride, rowStride);
+            if (fusedPv) {
+                fusedInPasses(s, kvRow0, keyEnd, minLast, d, rows);
+            } else {
+                for (int j0 = 0; j0 < keyEnd; j0 += bk) {
+                    int n = Math.min(bk, keyEnd - j0);
+                    long kOff = (kvRow0 + j0) * kRowBytes;
+                    long vOff = (kvRow0 + j0) * vRowBytes;
+                    if (fused) {
+                        if (scoresFused8(s, kSeg, kOff, kRowBytes, n, d, rows)) {
+                            nanScores(s, kSeg, kOff, kRowBytes, n, d, rows, BQ, 1);
+                        }
+                    } else {
+                        decodeRows(kSeg, kOff, kRowBytes, n, d, s.kt);
+                        scores(s, n, qvecs, d);
                     }
-                } else {
-                    decodeRows(kSeg, kOff, kRowBytes, n, d, s.kt);
-                    scores(s, n, qvecs, d);
-                }
-                boolean vNan;
-                if (fusedPv) {
-                    if (j0 + n - 1 > minLast) {
-                        maskRows(s, j0, n, rows);
-                    }
-                    softmaxRows(s, n, rows);
-                    vNan = L >= 16 ? pvFused4(s, vSeg, vOff, vRowBytes, n, d, rows)
-                            : pvFused4Halves(s, vSeg, vOff, vRowBytes, n, d, rows);
-                } else {
-                    vNan = decodeStrips(vSeg, vOff, vRowBytes, n, d, bk, s.vt);
+                    boolean vNan = decodeStrips(vSeg, vOff, vRowBytes, n, d, bk, s.vt);
                     if (j0 + n - 1 > minLast) {
                         mask(s, j0, n, qvecs);
                     }
                     softmax(s, n, qvecs);
                     accumulate(s, n, rows, d, bk);
-                }
-                if (vNan) {
-                    nanColumns(s, vSeg, vOff, vRowBytes, j0, n, d, rows, fusedPv);
+                    if (vNan) {
+                        nanColumns(s, vSeg, vOff, vRowBytes, j0, n, d, rows, false);
+                    }
                 }
             }
             finish(s, b, rows, vScale[bg], fusedPv);
+        }
+
+        /**
+         * The fused decode-step kernels over keys {@code [0, keyEnd)} of KV rows from {@code kvRow0}
+         * on, in tiles of {@link #FUSED_TILE} keys and in two passes per {@link #PASS_KEYS} keys
+         * (class comment, "K, then V"): the QKᵀ of every tile, each tile's scores kept in
+         * {@code tileScores}; then, tile after tile, its scores back into {@code st}, the mask, the
+         * online softmax and the PV. The softmax and PV see the same scores in the same order as
+         * when each tile's PV followed its QKᵀ, so the results are the same bits.
+         * <p>
+         * Tiles of BQ keys: the key-major scores (st[r·BQ + j], 4 rows) fit BQ keys, and tiles that
+         * size halved the per-tile work at D = 128 against the blocked path's (reductions, exp2 of
+         * α, calls): decode case 268–271 → 255–262 µs on one core, K and V in the caches.
+         */
+        private void fusedInPasses(Scratch s, long kvRow0, int keyEnd, int minLast, int d, int rows) {
+            int scores = 4 * BQ;
+            for (int a0 = 0; a0 < keyEnd; a0 += PASS_KEYS) {
+                int a1 = Math.min(keyEnd, a0 + PASS_KEYS);
+                for (int j0 = a0, at = 0; j0 < a1; j0 += FUSED_TILE, at += scores) {
+                    int n = Math.min(FUSED_TILE, a1 - j0);
+                    long kOff = (kvRow0 + j0) * kRowBytes;
+                    if (scoresFused4(s, kSeg, kOff, kRowBytes, n, d, rows)) {
+                        nanScores(s, kSeg, kOff, kRowBytes, n, d, rows, 1, BQ);
+                    }
+                    System.arraycopy(s.st, 0, s.tileScores, at, scores);
+                }
+                for (int j0 = a0, at = 0; j0 < a1; j0 += FUSED_TILE, at += scores) {
+                    int n = Math.min(FUSED_TILE, a1 - j0);
+                    long vOff = (kvRow0 + j0) * vRowBytes;
+                    System.arraycopy(s.tileScores, at, s.st, 0, scores);
+                    if (j0 + n - 1 > minLast) {
+                        maskRows(s, j0, n, rows);
+                    }
+                    softmaxRows(s, n, rows);
+                    boolean vNan = L >= 16 ? pvFused4(s, vSeg, vOff, vRowBytes, n, d, rows)
+                            : pvFused4Halves(s, vSeg, vOff, vRowBytes, n, d, rows);
+                    if (vNan) {
+                        nanColumns(s, vSeg, vOff, vRowBytes, j0, n, d, rows, true);
+                    }
+                }
+            }
         }
 
         /**
@@ -893,14 +921,8 @@ final class VectorAttentionKernel implements AttentionKernel {
      * products sit 2^60 below the true ones, so nothing overflows, and only scores below about
      * 2^−66 in magnitude could lose bits to the subnormal range.
      *
-     * <p>Reading ahead (class comment): the first {@code nextRows} K rows from byte {@code kNextOff}
-     * of {@code kNext} (rows {@code rowBytes} apart, as K's) and V rows from byte {@code vNextOff} of
-     * {@code vNext} ({@code vRowBytes} apart) have one int of each 4L-byte chunk read, beside key j's
-     * chunk c; {@code nextRows = 0} reads nothing ahead. The results do not depend on it.
      */
-    static boolean scoresFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows,
-                                MemorySegment kNext, long kNextOff, MemorySegment vNext, long vNextOff, long vRowBytes, int nextRows) {
-        int ahead = 0;
+    static boolean scoresFused4(Scratch s, MemorySegment seg, long off, long rowBytes, int n, int d, int rows) {
         float[] qn = s.qn;
         float[] st = s.st;
         float[] part = s.part;
@@ -929,10 +951,6 @@ final class VectorAttentionKernel implements AttentionKernel {
             FloatVector x33 = FloatVector.fromArray(F, qn, q3 + c + 3 * L);
             for (int j = 0; j < n; j++) {
                 IntVector w = IntVector.fromMemorySegment(I, seg, off + j * rowBytes + c, ByteOrder.LITTLE_ENDIAN);
-                if (j < nextRows) {
-                    ahead += kNext.get(ValueLayout.JAVA_INT_UNALIGNED, kNextOff + j * rowBytes + c)
-                            + vNext.get(ValueLayout.JAVA_INT_UNALIGNED, vNextOff + j * vRowBytes + c);
-                }
                 nan = nan.or(w.and(LOW7).add(ONES));
                 int p = j * 4 * L;
                 FloatVector a0;
@@ -981,7 +999,6 @@ final class VectorAttentionKernel implements AttentionKernel {
         } else {
             sumScores4(s, n);
         }
-        s.readAheadSink += ahead;
         return nan.and(SIGNS).compare(VectorOperators.NE, 0).anyTrue();
     }
 
