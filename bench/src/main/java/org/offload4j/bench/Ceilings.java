@@ -11,10 +11,11 @@ import org.offload4j.core.Floors;
  * the FMA peak (FLOP/s, 0 where it does not). The matmul rate is not here: it is a kernel of the
  * backend's own, measured once per run.
  *
- * <p>Why measure them more than once ({@code offload bench --ceilings each}): on a shared VM the
- * copy bandwidth moved between 29 and 51 GB/s from one JVM to the next within minutes
- * (docs/results/2026-12-08-bench-ceilings-each.md), so a ratio against the ceiling measured before
- * the first case mixes the case's speed with the machine's drift over the run.
+ * <p>Why measure them more than once ({@code offload bench --ceilings each}): on the 2-vCPU Zen 5
+ * VM the one-thread copy ceiling read 30.8–45.2 GB/s within one JVM, and on two threads it read
+ * 46–66 GB/s in one run and 77–87 in another while the bf16 Hadamard times agreed within 3 %
+ * (docs/results/2026-12-08-cpu-decode-k-then-v.md), so a ratio against the ceiling measured before
+ * the first case mixes the case's speed with the drift of the run.
  */
 record Ceilings(double copy, double inPlace, double fmaPeak) {
 

@@ -153,8 +153,9 @@ import org.offload4j.core.numerics.Fp8;
  *       so the prefetcher's part is inferred, not counted). The fused decode-step path now makes
  *       two passes per {@link #PASS_KEYS} keys ({@code Job.fusedInPasses}): the QKᵀ of all their
  *       tiles, keeping each tile's scores, then each tile's softmax and PV in the same order as
- *       before (same bits). Zen 5, one thread, interleaved JVMs (each one's median), K and V from
- *       memory: G = 4 317–389 → 215–250 µs (one JVM in 16 at 432), G = 8 500–728 → 370–412 µs
+ *       before (same bits). Zen 5, interleaved JVMs (each one's median), K and V from memory, one
+ *       thread: G = 4 307–421 → 214–247 µs (two noisy JVMs of ten: 307, 506), G = 8 486–688 →
+ *       384–431 µs; two threads: G = 4 166–184 → 113–129 µs, G = 8 339–402 → 235–254 µs
  *       (docs/results/2026-12-08-cpu-decode-k-then-v.md). It replaced a read-ahead (the QKᵀ also
  *       read one int of each line of the next tile's K and V rows, 2 misses per iteration: G = 4
  *       348–375 → 301–363 µs); the read-ahead of the next tile's K rows in the K pass made it
