@@ -140,7 +140,7 @@ public final class Reports {
         }
         boolean each = info.ceilingsEach() != null;
         if (each) {
-            sb.append("and again after every case (--ceilings each): ").append(info.ceilingsEach())
+            sb.append("copy, in-place and FMA peak again after every case (--ceilings each; matmul once): ").append(info.ceilingsEach())
                     .append(";\neach row against the mean of the measurements just before and just after it (its last columns)\n");
         }
         boolean torch = compared(results);

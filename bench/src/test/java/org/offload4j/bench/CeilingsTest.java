@@ -54,7 +54,7 @@ class CeilingsTest {
                 .withCeilingsEach("copy 30.0–50.0 GB/s over 3 measurements");
         String t = Reports.render(Reports.Format.TABLE, info, List.of(r));
         assertTrue(t.contains("ceilings measured first: copy 50.0 GB/s"), t);
-        assertTrue(t.contains("and again after every case (--ceilings each): copy 30.0–50.0 GB/s over 3 measurements"), t);
+        assertTrue(t.contains("again after every case (--ceilings each; matmul once): copy 30.0–50.0 GB/s over 3 measurements"), t);
         assertTrue(t.contains("copy GB/s  in-place GB/s  FMA GFLOP/s"), t);
         assertTrue(t.lines().anyMatch(l -> l.matches("w4a16 .* 50\\.0 +80\\.0 +40\\.0 +40\\.0 +25\\.0 +100\\.0")), t);
         String j = Reports.render(Reports.Format.JSON, info, List.of(r));
@@ -92,5 +92,6 @@ class CeilingsTest {
         }
         assertTrue(own, "the rows' copy ceilings are not all the first measurement's: " + parsed);
         assertEquals(2, OffloadCli.execute("bench", "hadamard", "--sizes", "256@4096", "--ceilings", "sometimes"));
+        assertEquals(2, OffloadCli.execute("bench", "attention", "--accuracy", "--ceilings", "each"), "--accuracy measures no ceilings");
     }
 }

@@ -38,7 +38,7 @@ import org.offload4j.core.numerics.Fp8;
  * Every row of a tile reads the same K and V, so each decoded K/V tile serves all of them, and a
  * decode step fills G lanes instead of one. GQA and MQA need no copy: rows read the caller's fp8
  * segments. {@link CpuThreads#forRange} spreads the {@code B · Hkv · ⌈G·Sq/tile⌉} items over the
- * pool; each thread keeps its {@link Scratch} arrays (about 130 KB at D = 128 with AVX-512) from call to
+ * pool; each thread keeps its {@link Scratch} arrays (about 195 KB at D = 128 with AVX-512, 64 KB of it the K pass's scores) from call to
  * call ({@link Scratch#forThread}), so a call allocates no arrays. Items are
  * independent: no locks, no reductions across threads. When a tensor lives in a confined arena
  * ({@code Arena.ofConfined()}), which only its owner thread may access, the items run on the
@@ -260,15 +260,23 @@ final class VectorAttentionKernel implements AttentionKernel {
      * QKᵀ of {@link #scoresFused4}/{@link #scoresFused8} instead of decoding K into a tile.
      */
     static final int FUSED_ROWS = 8;
-    /** Keys per tile of the fused PV path (see {@code Job.run}); the scratch's st holds 4 rows of BQ keys whatever bk is. */
+    /** Keys per tile of the fused PV path (see {@code Job.fusedInPasses}); the scratch's st holds 4 rows of BQ keys whatever bk is. */
     static final int FUSED_TILE = BQ;
     /**
      * Keys per pass of the fused decode-step path ({@code Job.fusedInPasses}): the QKᵀ reads this
      * many keys' K rows, then the PV their V rows, so that each pass reads one stream (512 KiB at
      * D = 128). Zen 5, one thread, interleaved JVMs: 2048–8192 keys ran alike, and 4096 did best
-     * on two threads for G = 8 (251–314 against 352–442 µs at 2048); its scores take 64 KiB.
+     * on two threads for G = 8 (251–314 against 352–442 µs at 2048); its scores take 64 KiB. A
+     * multiple of {@link #FUSED_TILE}, so that passes cut no tile (the tiles, and so the bits, are
+     * those of one pass over all keys).
      */
     static final int PASS_KEYS = 4096;
+
+    static {
+        if (PASS_KEYS % FUSED_TILE != 0) {
+            throw new AssertionError("PASS_KEYS must be a multiple of FUSED_TILE");
+        }
+    }
     /**
      * Whether a group of at most {@link #SPLIT_ROWS} rows is cut into 4-row items: with 32 vector
      * registers (AVX-512), where {@link #pvFused4} keeps 16 accumulators and decodes each int once.
@@ -415,7 +423,7 @@ final class VectorAttentionKernel implements AttentionKernel {
 
         /**
          * This thread's scratch for head dimension d (key tile {@code bk = keyTile(d)}), its arrays
-         * made on first use and kept: a call allocates one small object, not ~120 KB of arrays (at D = 128)
+         * made on first use and kept: a call allocates one small object, not ~195 KB of arrays (at D = 128)
          * (whose allocation and zeroing showed up at 1.4 % of a decode step's profile). One set per
          * head dimension, so a draft model at D = 64 beside a target at D = 128 does not make them
          * anew on every switch. The thread-local holds only JDK types (a map of arrays), so a
@@ -609,21 +617,21 @@ final class VectorAttentionKernel implements AttentionKernel {
          * α, calls): decode case 268–271 → 255–262 µs on one core, K and V in the caches.
          */
         private void fusedInPasses(Scratch s, long kvRow0, int keyEnd, int minLast, int d, int rows) {
-            int scores = 4 * BQ;
+            int tileFloats = 4 * BQ;
             for (int a0 = 0; a0 < keyEnd; a0 += PASS_KEYS) {
                 int a1 = Math.min(keyEnd, a0 + PASS_KEYS);
-                for (int j0 = a0, at = 0; j0 < a1; j0 += FUSED_TILE, at += scores) {
+                for (int j0 = a0, at = 0; j0 < a1; j0 += FUSED_TILE, at += tileFloats) {
                     int n = Math.min(FUSED_TILE, a1 - j0);
                     long kOff = (kvRow0 + j0) * kRowBytes;
                     if (scoresFused4(s, kSeg, kOff, kRowBytes, n, d, rows)) {
                         nanScores(s, kSeg, kOff, kRowBytes, n, d, rows, 1, BQ);
                     }
-                    System.arraycopy(s.st, 0, s.tileScores, at, scores);
+                    System.arraycopy(s.st, 0, s.tileScores, at, tileFloats);
                 }
-                for (int j0 = a0, at = 0; j0 < a1; j0 += FUSED_TILE, at += scores) {
+                for (int j0 = a0, at = 0; j0 < a1; j0 += FUSED_TILE, at += tileFloats) {
                     int n = Math.min(FUSED_TILE, a1 - j0);
                     long vOff = (kvRow0 + j0) * vRowBytes;
-                    System.arraycopy(s.tileScores, at, s.st, 0, scores);
+                    System.arraycopy(s.tileScores, at, s.st, 0, tileFloats);
                     if (j0 + n - 1 > minLast) {
                         maskRows(s, j0, n, rows);
                     }

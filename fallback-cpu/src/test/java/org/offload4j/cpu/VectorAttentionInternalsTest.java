@@ -305,9 +305,7 @@ class VectorAttentionInternalsTest {
      * The fused decode-step kernels against scalar sums, every fp8 code in every column position:
      * QKᵀ for 1–8 rows (both kernels: key-major scores up to 4 rows, row-major above) and PV for 1–4 rows, K and V rows
      * holding codes (7·j + 13·c) mod 256. NaN codes count as their raw value (±480 · 2^−120)
-     * and must raise the flag; a tile without them must not. The 4-row QKᵀ reads a next tile
-     * ahead for an even row count (from segments that end with that tile's last row, so a read
-     * past it throws) and nothing for an odd one; the scores are the same either way.
+     * and must raise the flag; a tile without them must not.
      */
     @Test
     void fusedKernelsMatchScalarSumsForEveryCodeAndPosition() {

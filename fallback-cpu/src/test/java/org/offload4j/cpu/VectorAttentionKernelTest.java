@@ -48,7 +48,8 @@ class VectorAttentionKernelTest {
                 Arguments.of(1, 9, 1, 1, 40, 64, false, PH),      // 9 rows: past the fused path (AVX-512: 4 + 4 + 1 rows)
                 Arguments.of(1, 4, 1, 3, 90, 128, true, PT),      // 12 rows, causal offsets (AVX-512: 3 items of 4)
                 Arguments.of(2, 16, 2, 1, 129, 128, true, PH),    // G = 8 decode (AVX-512: two 4-row items)
-                Arguments.of(1, 8, 2, 2, 4166, 64, true, PH),     // G = 4, two positions: a second pass of 70 keys, causal offsets in its last tile
+                Arguments.of(1, 8, 2, 2, 4166, 64, true, PH),     // G = 4, two positions: a second pass of 70 keys, causal offsets in its last tile (AVX-512: 4-row items)
+                Arguments.of(1, 2, 1, 2, 4166, 64, true, PH),     // the same in 4 rows, so every width runs it in the fused passes
                 Arguments.of(1, 4, 1, 1, 8200, 128, false, PT),   // decode, G = 4: passes of 4096, 4096 and 8 keys
                 Arguments.of(1, 8, 1, 2, 70, 64, true, PT),       // 16 rows, the most AVX-512 splits (SPLIT_ROWS)
                 Arguments.of(1, 17, 1, 1, 70, 64, false, PH),     // 17 rows: one blocked item everywhere
