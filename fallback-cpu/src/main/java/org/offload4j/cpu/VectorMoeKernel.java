@@ -1000,7 +1000,7 @@ final class VectorMoeKernel implements MoeKernel {
      * decodes it (the same arithmetic and one rounding, so the same fp32 weights), and the FMAs in
      * {@link #streamRows}' order (k ascending, eight per trip): the bits of the panel path. One
      * {@link IntVector} load of V words is one trip, 8 weight rows of V columns; per group the
-     * zeros and scales of the task's columns are widened once into {@code params}
+     * zeros (plus 2^23, {@link #biasZeros}) and scales of the task's columns are widened once into {@code params}
      * ({@link #groupParams}). Needs the group size and k to be multiples of 8, which the W4A16
      * format guarantees.
      */
@@ -1011,6 +1011,7 @@ final class VectorMoeKernel implements MoeKernel {
         int g = q.groupSize();
         for (int r0 = 0; r0 < k; r0 += g) {
             groupParams(q, r0 / g, col0, width, params);
+            biasZeros(params, width);
             for (int kk = r0; kk < r0 + g; kk += 8) {
                 long rowAt = (kk >>> 3) * wordRowBytes + 4L * col0;
                 int c = 0;
@@ -1019,7 +1020,7 @@ final class VectorMoeKernel implements MoeKernel {
                 }
                 for (; c < width; c += V) {
                     IntVector wv = IntVector.fromMemorySegment(I, words, rowAt + 4L * c, ORDER);
-                    FloatVector zm = FloatVector.fromArray(F, params, c).add(0x1p23f);
+                    FloatVector zm = FloatVector.fromArray(F, params, c);
                     FloatVector sc = FloatVector.fromArray(F, params, width + c);
                     FloatVector w0 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv, NIBBLE).reinterpretAsFloats().sub(zm).mul(sc);
                     FloatVector w1 = MAGIC.lanewise(VectorOperators.BITWISE_BLEND, wv.lanewise(VectorOperators.LSHR, 4), NIBBLE).reinterpretAsFloats()
@@ -1070,8 +1071,8 @@ final class VectorMoeKernel implements MoeKernel {
         for (; c + 2 * V <= width; c += 2 * V) {
             IntVector u = IntVector.fromMemorySegment(I, words, rowAt + 4L * c, ORDER);
             IntVector v = IntVector.fromMemorySegment(I, words, rowAt + 4L * (c + V), ORDER);
-            FloatVector zmu = FloatVector.fromArray(F, params, c).add(0x1p23f);
-            FloatVector zmv = FloatVector.fromArray(F, params, c + V).add(0x1p23f);
+            FloatVector zmu = FloatVector.fromArray(F, params, c);
+            FloatVector zmv = FloatVector.fromArray(F, params, c + V);
             FloatVector su = FloatVector.fromArray(F, params, width + c);
             FloatVector sv = FloatVector.fromArray(F, params, width + c + V);
             FloatVector sumU = FloatVector.fromArray(F, acc, at + c);
@@ -1123,6 +1124,17 @@ final class VectorMoeKernel implements MoeKernel {
             sumV.intoArray(acc, at + c + V);
         }
         return c;
+    }
+
+    /**
+     * {@code params[0, width)} (a group's zeros, {@link #groupParams}) plus 2^23, once per group
+     * rather than once per trip of 8 rows: the streamed decode subtracts 2^23 + z from the blend's
+     * 2^23 + q ({@link #MAGIC}). Exact: the zeros are integers below 2^23.
+     */
+    private static void biasZeros(float[] params, int width) {
+        for (int c = 0; c < width; c += V) {
+            FloatVector.fromArray(F, params, c).add(0x1p23f).intoArray(params, c);
+        }
     }
 
     /**
