@@ -185,10 +185,10 @@ public final class BenchCommand implements Callable<Integer> {
         } else {
             err.println("Measuring the ceilings of " + b.name() + " (copy and in-place bandwidth, FMA peak, matmul rate) ...");
         }
-        double copy = floors == null ? Double.NaN : floors.copyBytesPerSecond();
-        double inPlace = floors == null ? Double.NaN : floors.inPlaceBytesPerSecond();
-        double peak = floors == null ? 0 : floors.fmaPeakFlopsPerSecond();
-        double fmaPeak = Double.isFinite(peak) ? peak : 0;
+        Ceilings first = floors == null ? Ceilings.NONE : Ceilings.measure(floors);
+        double copy = first.copy();
+        double inPlace = first.inPlace();
+        double fmaPeak = first.fmaPeak();
         double matmul = floors == null ? 0 : floors.matmulFlopsPerSecond();
         if (clock(b) != Timing.WALL) {
             err.println("Times are device times between CUDA events around each call's copies and kernels (--wall-clock: the whole"
@@ -203,7 +203,7 @@ public final class BenchCommand implements Callable<Integer> {
         if (ceilingsWhen == CeilingsWhen.EACH && floors == null) {
             err.println("--ceilings each: backend " + b.name() + " measures no ceilings; the ratios stay empty.");
         }
-        List<Ceilings> measured = new ArrayList<>(List.of(new Ceilings(copy, inPlace, fmaPeak)));
+        List<Ceilings> measured = new ArrayList<>(List.of(first));
 
         List<Map<String, Object>> torchCases = new ArrayList<>();
         List<String> failures = new ArrayList<>();

@@ -19,10 +19,15 @@ import org.offload4j.core.Floors;
  */
 record Ceilings(double copy, double inPlace, double fmaPeak) {
 
-    /** The three ceilings, measured now (a second or so: it loads the whole device). */
+    /** A backend that measures none of them. */
+    static final Ceilings NONE = new Ceilings(Double.NaN, Double.NaN, 0);
+
+    /** The three ceilings, measured now, in this order (a second or so: it loads the whole device). */
     static Ceilings measure(Floors floors) {
+        double copy = floors.copyBytesPerSecond();
+        double inPlace = floors.inPlaceBytesPerSecond();
         double peak = floors.fmaPeakFlopsPerSecond();
-        return new Ceilings(floors.copyBytesPerSecond(), floors.inPlaceBytesPerSecond(), Double.isFinite(peak) ? peak : 0);
+        return new Ceilings(copy, inPlace, Double.isFinite(peak) ? peak : 0);
     }
 
     /** Ceiling by ceiling, the mean of this measurement and {@code other}. */
