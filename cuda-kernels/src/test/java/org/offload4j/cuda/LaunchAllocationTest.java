@@ -83,14 +83,20 @@ class LaunchAllocationTest {
                 launch(f, stream, params, i);
             }
             long expected = driver.checksum;
-            long before = threads.getCurrentThreadAllocatedBytes();
-            for (int i = 0; i < 10_000; i++) {
-                launch(f, stream, params, i);
+            // The fewest bytes of three rounds: a launch that allocates does so in every round, while
+            // a one-off of the JIT's in one round (a deoptimization re-materializing an object: one
+            // fresh-clone run of `mvnw verify` saw exactly 1024 bytes once) does not.
+            long allocated = Long.MAX_VALUE;
+            for (int round = 0; round < 3; round++) {
+                long before = threads.getCurrentThreadAllocatedBytes();
+                for (int i = 0; i < 10_000; i++) {
+                    launch(f, stream, params, i);
+                }
+                allocated = Math.min(allocated, threads.getCurrentThreadAllocatedBytes() - before);
             }
-            long allocated = threads.getCurrentThreadAllocatedBytes() - before;
-            assertEquals(30_000, driver.launches);
+            assertEquals(50_000, driver.launches);
             assertTrue(driver.checksum != expected, "the launches read their arguments");
-            assertTrue(allocated < 1024, allocated + " bytes allocated by 10 000 launches");
+            assertTrue(allocated < 1024, allocated + " bytes allocated by 10 000 launches (the fewest of three rounds)");
         }
     }
 

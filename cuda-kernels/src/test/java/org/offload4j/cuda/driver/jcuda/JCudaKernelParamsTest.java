@@ -55,12 +55,18 @@ class JCudaKernelParamsTest {
         for (int i = 0; i < 20_000; i++) { // warm-up: the per-count arrays and JIT
             sink += fill(p, i).kernelParams().hashCode();
         }
-        long before = threads.getCurrentThreadAllocatedBytes();
-        for (int i = 0; i < 10_000; i++) {
-            sink += fill(p, i).kernelParams().hashCode();
+        // The fewest bytes of three rounds, as in LaunchAllocationTest: a fill that allocates does so
+        // in every round, a one-off of the JIT's (a deoptimization) in one.
+        long allocated = Long.MAX_VALUE;
+        for (int round = 0; round < 3; round++) {
+            long before = threads.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < 10_000; i++) {
+                sink += fill(p, i).kernelParams().hashCode();
+            }
+            allocated = Math.min(allocated, threads.getCurrentThreadAllocatedBytes() - before);
         }
-        long allocated = threads.getCurrentThreadAllocatedBytes() - before;
-        assertTrue(allocated < 1024, allocated + " bytes allocated over 10 000 launches' parameters (" + sink + ")");
+        assertTrue(allocated < 1024, allocated + " bytes allocated over 10 000 launches' parameters, the fewest of three rounds ("
+                + sink + ")");
     }
 
     private static JCudaKernelParams fill(JCudaKernelParams p, int i) {
